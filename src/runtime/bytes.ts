@@ -1,0 +1,141 @@
+/** Little helpers to write and read the varints, integers and strings of docs/FORMAT.md. */
+import { MAX_COUNT } from "./format.js";
+
+const te = new TextEncoder();
+const td = new TextDecoder("utf-8", { fatal: true });
+
+export const utf8 = (s: string): Uint8Array => te.encode(s);
+export const fromUtf8 = (b: Uint8Array): string => td.decode(b);
+
+/** Thrown by {@link ByteReader} when bytes do not follow the grammar; callers turn it into a CorruptionError. */
+export class DecodeError extends Error {}
+
+/** Growable byte buffer for building payloads. */
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  length = 0;
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+    this.view = new DataView(this.buf.buffer);
+  }
+  private ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.length++] = v;
+    return this;
+  }
+  u32(v: number): this {
+    this.ensure(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+    return this;
+  }
+  /** Unsigned LEB128, for values up to 2^53 - 1. */
+  varint(v: number): this {
+    this.ensure(10);
+    while (v >= 0x80) {
+      this.buf[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.length++] = v;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+    return this;
+  }
+  /** varint length followed by the bytes. */
+  lenBytes(b: Uint8Array): this {
+    return this.varint(b.length).bytes(b);
+  }
+  string(s: string): this {
+    return this.lenBytes(te.encode(s));
+  }
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/** Bounds-checked reader; every length it reads is checked against what is left and a caller's cap. */
+export class ByteReader {
+  pos = 0;
+  private readonly view: DataView;
+  constructor(readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new DecodeError("unexpected end of payload");
+    return this.buf[this.pos++]!;
+  }
+  u32(): number {
+    if (this.pos + 4 > this.buf.length) throw new DecodeError("unexpected end of payload");
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  varint(max = Number.MAX_SAFE_INTEGER): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) {
+        if (result > max) throw new DecodeError(`value ${result} exceeds bound ${max}`);
+        return result;
+      }
+      mul *= 0x80;
+    }
+    throw new DecodeError("varint too long");
+  }
+  count(): number {
+    return this.varint(MAX_COUNT);
+  }
+  bytes(n: number): Uint8Array {
+    if (n > this.buf.length - this.pos) throw new DecodeError(`length ${n} runs past the end of the payload`);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  lenBytes(max: number): Uint8Array {
+    return this.bytes(this.varint(max));
+  }
+  string(max: number): string {
+    try {
+      return td.decode(this.lenBytes(max));
+    } catch (e) {
+      if (e instanceof DecodeError) throw e;
+      throw new DecodeError("invalid utf-8");
+    }
+  }
+}
+
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function isAllZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}

@@ -1,0 +1,954 @@
+/**
+ * The storage engine: bytes in, bytes out. It knows entities by name, keys as
+ * strings and values as opaque bytes; the typed layer (store.ts) does
+ * validation and protobuf encoding on top.
+ *
+ * Layout and crash-safety argument: docs/FORMAT.md.
+ */
+import path from "node:path";
+import { ByteWriter } from "./bytes.js";
+import { LruCache } from "./cache.js";
+import {
+  CorruptionError,
+  type CellarError,
+  isCellarError,
+  IoError,
+  KeyError,
+  LimitError,
+  StoreClosedError,
+  UsageError,
+} from "./errors.js";
+import { parseName, StorePaths } from "./filenames.js";
+import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
+import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
+import { type Failpoint, type FileIO, nodeFileIO } from "./io.js";
+import { JournalWriter } from "./journal-writer.js";
+import { scanJournal } from "./journal-reader.js";
+import { StoreLock } from "./lock.js";
+import { type Manifest, peekManifest, readManifest, writeManifest } from "./manifest.js";
+import { type BlockRecord, decodeCommit, encodeCommit, opSize, type WriteOp } from "./records.js";
+import { randomBytes, Sealer } from "./seal.js";
+import { type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
+
+export type { WriteOp } from "./records.js";
+
+/** Where one live record's value is. */
+export class Loc {
+  constructor(
+    /** File number (journal or segment). */
+    readonly file: number,
+    readonly frameOffset: number,
+    readonly frameLength: number,
+    /** Journal: frame sequence; segment: block index. */
+    readonly seq: number,
+    readonly start: number,
+    readonly length: number,
+    readonly version: number,
+    readonly terms: readonly string[],
+  ) {}
+}
+
+export interface EngineOptions {
+  dir: string;
+  /** 32-byte master key; required unless `encryption` is `"none"`. */
+  key?: Uint8Array;
+  encryption?: "xchacha20poly1305" | "none";
+  /** `"full"` (default): a write resolves after fdatasync. `"relaxed"`: after write(2); fdatasync every `relaxedSyncMs`. */
+  durability?: "full" | "relaxed";
+  relaxedSyncMs?: number;
+  /** What to do when damage (other than a torn final frame) is found at open. Default `"quarantine"`. */
+  onCorruption?: "quarantine" | "refuse";
+  /** Budget for decoded frames and blocks kept in memory. Default 8 MiB. */
+  blockCacheBytes?: number;
+  /** Compress commit groups of at least `COMPRESS_MIN_BYTES` and all segment blocks. Default true. */
+  compression?: boolean;
+  /** Automatic compaction thresholds; set `auto: false` to compact only on demand. */
+  compaction?: { auto?: boolean; minDeadBytes?: number; maxJournalBytes?: number };
+  /** Verify every segment block's checksum at open (default true). */
+  verifyOnOpen?: boolean;
+  io?: FileIO;
+  /** Called at each named crash window (tests crash or fail the store there). */
+  failpoint?: (name: Failpoint) => void;
+}
+
+export interface DamageReport {
+  file: string;
+  offset: number;
+  bytes: number;
+  reason: string;
+  /** Records known to be lost (entity/key), when the damaged part's index survived. */
+  records: { entity: string; key: string }[];
+  /** Where a copy of the damaged file was kept, relative to the store directory (null if it could not be written). */
+  quarantinedAs: string | null;
+}
+
+export interface RecoveryReport {
+  /** A torn final frame (a write that was never acknowledged) that was cut off. */
+  truncatedTail: { file: string; offset: number; bytes: number; quarantinedAs: string | null } | null;
+  damaged: DamageReport[];
+  /** Leftovers of interrupted compactions or manifest writes that were removed. */
+  removedFiles: string[];
+  /** True when the store was created by this open. */
+  created: boolean;
+}
+
+interface EntityState {
+  records: Map<string, Loc>;
+  terms: Map<string, Set<string>>;
+}
+
+interface Pending {
+  ops: readonly WriteOp[];
+  size: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+interface ReadFile {
+  fd: number;
+  bound: Uint8Array;
+  kind: "journal" | "segment";
+  /** Bytes of the file that hold frames (a journal's tail, a segment's size). */
+  size: number;
+  /** Record bytes (plaintext) ever written to the file, and those still live: their ratio estimates dead space. */
+  plainTotal: number;
+  plainLive: number;
+}
+
+const MAX_WRITE_BYTES = 32 * 1024 * 1024;
+const FRAME_SPLIT_BYTES = 8 * 1024 * 1024;
+/** Plaintext bytes a delete (tombstone) is counted as, for dead-space estimates. */
+const TOMBSTONE_BYTES = 16;
+
+export class Engine {
+  private readonly entities = new Map<string, EntityState>();
+  private readonly files = new Map<number, ReadFile>();
+  private readonly blockCache: LruCache<string, Uint8Array>;
+  private pending: Pending[] = [];
+  private flushScheduled = false;
+  private poisoned: CellarError | null = null;
+  private closed = false;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private dirty = false;
+  private compacting: Promise<void> | null = null;
+  /** Listeners for committed writes (the store turns these into change events). */
+  onCommit: ((ops: readonly WriteOp[]) => void) | null = null;
+  /** Listener for problems found after open (damage on read, failed background compaction). */
+  onProblem: ((e: CellarError) => void) | null = null;
+
+  private constructor(
+    readonly dir: string,
+    private readonly io: FileIO,
+    private readonly paths: StorePaths,
+    private readonly lock: StoreLock,
+    private manifest: Manifest,
+    private readonly sealer: Sealer | null,
+    private journal: JournalWriter,
+    private lastSeq: number,
+    private readonly opts: Required<Omit<EngineOptions, "key" | "io" | "failpoint" | "compaction" | "dir">> & {
+      compaction: { auto: boolean; minDeadBytes: number; maxJournalBytes: number };
+    },
+    private readonly fp: (name: Failpoint) => void,
+    readonly recovery: RecoveryReport,
+  ) {
+    this.blockCache = new LruCache(opts.blockCacheBytes);
+  }
+
+  get storeId(): Uint8Array {
+    return this.manifest.storeId;
+  }
+
+  /** Schema versions recorded for each entity. */
+  get storedVersions(): ReadonlyMap<string, number> {
+    return this.manifest.entities;
+  }
+
+  // ---------------------------------------------------------------- open
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const io = options.io ?? nodeFileIO();
+    const fp = options.failpoint ?? (() => {});
+    const encryption = options.encryption ?? "xchacha20poly1305";
+    if (encryption === "none" && options.key) throw new UsageError("`key` was given with `encryption: \"none\"`; choose one");
+    if (encryption !== "none" && !options.key) {
+      throw new KeyError('no key configured: pass `key` (32 bytes) or `encryption: "none"` for a plaintext store');
+    }
+    const opts = {
+      encryption,
+      durability: options.durability ?? "full",
+      relaxedSyncMs: options.relaxedSyncMs ?? 100,
+      onCorruption: options.onCorruption ?? "quarantine",
+      blockCacheBytes: options.blockCacheBytes ?? 8 * 1024 * 1024,
+      compression: options.compression ?? true,
+      verifyOnOpen: options.verifyOnOpen ?? true,
+      compaction: {
+        auto: options.compaction?.auto ?? true,
+        minDeadBytes: options.compaction?.minDeadBytes ?? 4 * 1024 * 1024,
+        maxJournalBytes: options.compaction?.maxJournalBytes ?? 64 * 1024 * 1024,
+      },
+    } as const;
+    const paths = new StorePaths(options.dir);
+    io.mkdirp(options.dir);
+    const lock = StoreLock.acquire(io, options.dir, paths.lock);
+    let sealer: Sealer | null = null;
+    try {
+      sealer = options.key ? Sealer.derive(options.key, 1) : null;
+      return await Engine.openLocked(io, paths, lock, sealer, opts, fp);
+    } catch (e) {
+      sealer?.destroy();
+      lock.release();
+      throw e;
+    }
+  }
+
+  private static async openLocked(
+    io: FileIO,
+    paths: StorePaths,
+    lock: StoreLock,
+    sealer: Sealer | null,
+    opts: Engine["opts"],
+    fp: (name: Failpoint) => void,
+  ): Promise<Engine> {
+    const recovery: RecoveryReport = { truncatedTail: null, damaged: [], removedFiles: [], created: false };
+    const names = io.readdir(paths.dir);
+    let manifest: Manifest;
+    if (!io.exists(paths.manifest)) {
+      const leftovers = names.filter((n) => {
+        const k = parseName(n).kind;
+        return k === "segment";
+      });
+      if (leftovers.length) {
+        throw new CorruptionError("MANIFEST", 0, `missing, but the directory holds ${leftovers.join(", ")}`);
+      }
+      // New store (or a creation that crashed before its manifest existed: nothing was ever acknowledged).
+      for (const n of names) {
+        const k = parseName(n).kind;
+        if (k === "journal" || k === "temp") {
+          io.unlink(paths.file(n));
+          recovery.removedFiles.push(n);
+        }
+      }
+      manifest = {
+        storeId: randomBytes(STORE_ID_SIZE),
+        generation: 1,
+        journalStart: 1,
+        nextFile: 1,
+        seqFloor: 0,
+        segments: [],
+        encrypted: sealer !== null,
+        keyId: sealer ? sealer.keyId : 0,
+        entities: new Map(),
+      };
+      writeManifest(io, paths, manifest, sealer, fp);
+      recovery.created = true;
+    } else {
+      const bytes = io.readFile(paths.manifest);
+      const peek = peekManifest(bytes);
+      if (peek.sealed && !sealer) {
+        throw new KeyError('this store is encrypted: pass its `key` (opening it with `encryption: "none"` is refused)');
+      }
+      if (!peek.sealed && sealer) {
+        throw new KeyError('this store was created without encryption: open it with `encryption: "none"`');
+      }
+      manifest = readManifest(bytes, sealer);
+    }
+
+    const keys: KeyLookup = (id) => (sealer && id === sealer.keyId ? sealer : null);
+    const requireSealed = manifest.encrypted;
+    const live = new Set(manifest.segments);
+    const journals: number[] = [];
+    let maxFile = manifest.nextFile - 1;
+    for (const n of names) {
+      const p = parseName(n);
+      if (p.kind === "temp") {
+        io.unlink(paths.file(n));
+        recovery.removedFiles.push(n);
+      } else if (p.kind === "segment" && !live.has(p.number)) {
+        io.unlink(paths.file(n));
+        recovery.removedFiles.push(n);
+      } else if (p.kind === "journal") {
+        if (p.number < manifest.journalStart) {
+          io.unlink(paths.file(n));
+          recovery.removedFiles.push(n);
+        } else journals.push(p.number);
+      }
+      if ((p.kind === "segment" || p.kind === "journal") && p.number > maxFile) maxFile = p.number;
+    }
+    if (recovery.removedFiles.length) io.syncDir(paths.dir);
+    journals.sort((a, b) => a - b);
+    manifest.nextFile = maxFile + 1;
+
+    const engineRef: { e: Engine | null } = { e: null };
+    const state = new Map<string, EntityState>();
+    const files = new Map<number, ReadFile>();
+    const entityState = (name: string) => {
+      let s = state.get(name);
+      if (!s) state.set(name, (s = { records: new Map(), terms: new Map() }));
+      return s;
+    };
+    const put = (entity: string, key: string, loc: Loc) => {
+      const s = entityState(entity);
+      const old = s.records.get(key);
+      if (old) removeTerms(s, key, old);
+      s.records.set(key, loc);
+      for (const t of loc.terms) addTerm(s, t, key);
+    };
+    const del = (entity: string, key: string) => {
+      const s = state.get(entity);
+      const old = s?.records.get(key);
+      if (s && old) {
+        removeTerms(s, key, old);
+        s.records.delete(key);
+      }
+    };
+    const damage = (d: DamageReport) => {
+      if (opts.onCorruption === "refuse") {
+        throw new CorruptionError(d.file, d.offset, d.reason);
+      }
+      recovery.damaged.push(d);
+    };
+    const quarantine = (name: string): string | null => {
+      try {
+        io.mkdirp(paths.quarantineDir);
+        const as = `${name}.${Date.now()}`;
+        const data = io.readFile(paths.file(name));
+        const fd = io.open(paths.quarantine(as), "wx+");
+        try {
+          io.write(fd, data, 0);
+          io.fsync(fd);
+        } finally {
+          io.close(fd);
+        }
+        io.syncDir(paths.quarantineDir);
+        return path.join("quarantine", as);
+      } catch (e) {
+        if (isCellarError(e)) return null; // e.g. disk full: the report still names the damage
+        throw e;
+      }
+    };
+
+    try {
+      // 1. Segments: their indexes give every record's location without reading values.
+      for (const n of manifest.segments) {
+        const name = path.basename(paths.segment(n));
+        let seg: OpenedSegment;
+        try {
+          seg = openSegment(io, paths.segment(n), n, manifest.storeId, keys, requireSealed, opts.verifyOnOpen);
+        } catch (e) {
+          if (e instanceof SegmentProblem) {
+            damage({ file: name, offset: e.offset, bytes: 0, reason: e.reason, records: [], quarantinedAs: quarantine(name) });
+            continue;
+          }
+          if (isCellarError(e, "E_IO") && (e as IoError).errno === "ENOENT") {
+            damage({ file: name, offset: 0, bytes: 0, reason: "file missing", records: [], quarantinedAs: null });
+            continue;
+          }
+          throw e;
+        }
+        const segFile: ReadFile = { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: 0, plainLive: 0 };
+        files.set(n, segFile);
+        let quarantinedAs: string | null | undefined;
+        seg.blocks.forEach((b, i) => {
+          const bad = seg.badBlocks.get(i);
+          if (bad) {
+            quarantinedAs ??= quarantine(name);
+            damage({
+              file: name,
+              offset: b.offset,
+              bytes: b.frameLength,
+              reason: bad,
+              records: b.slots.map((s) => ({ entity: b.entity, key: s.key })),
+              quarantinedAs,
+            });
+            return;
+          }
+          for (const s of b.slots) {
+            segFile.plainTotal += s.length;
+            put(b.entity, s.key, new Loc(n, b.offset, b.frameLength, i, s.start, s.length, s.version, s.terms));
+          }
+        });
+      }
+
+      // 2. Journals, oldest first, replayed over the segments.
+      let seq = manifest.seqFloor + 1;
+      let gapExcused = false;
+      let writer: JournalWriter | null = null;
+      for (let ji = 0; ji < journals.length; ji++) {
+        const n = journals[ji]!;
+        const isLast = ji === journals.length - 1;
+        const name = path.basename(paths.journal(n));
+        const fd = io.open(paths.journal(n), "r+");
+        const size = io.size(fd);
+        const bytes = new Uint8Array(size);
+        io.read(fd, bytes, 0);
+        let header;
+        try {
+          header = decodeFileHeader(bytes, FileKind.journal);
+          if (header.fileNumber !== n) throw new FrameError("bad magic", "header names another file number");
+          if (!equal(header.storeId, manifest.storeId)) throw new FrameError("bad magic", "journal belongs to another store");
+        } catch (e) {
+          if (!(e instanceof FrameError)) throw e;
+          if (isLast && size <= FILE_HEADER_SIZE) {
+            // A journal whose creation was cut short holds no frames: recreate it below.
+            io.close(fd);
+            io.unlink(paths.journal(n));
+            recovery.removedFiles.push(name);
+            continue;
+          }
+          io.close(fd);
+          damage({ file: name, offset: 0, bytes: size, reason: e.message, records: [], quarantinedAs: quarantine(name) });
+          gapExcused = true;
+          continue;
+        }
+        const scan = scanJournal(bytes, header.bound, seq, keys, requireSealed);
+        const first = scan.frames[0];
+        if (first && first.seq !== seq && !gapExcused && scan.damage.every((d) => d.offset > first.offset)) {
+          // frames are missing between files: only excusable after reported damage
+          damage({ file: name, offset: FILE_HEADER_SIZE, bytes: 0, reason: `unexpected sequence (found ${first.seq}, expected ${seq})`, records: [], quarantinedAs: quarantine(name) });
+        }
+        gapExcused = false;
+        for (const d of scan.damage) {
+          if (d.atEnd && isLast) {
+            const quarantinedAs = quarantine(name);
+            // Cut the torn frame: zero it so later frames are never read after stale bytes.
+            io.write(fd, new Uint8Array(d.length), d.offset);
+            io.datasync(fd);
+            recovery.truncatedTail = { file: name, offset: d.offset, bytes: d.length, quarantinedAs };
+          } else {
+            damage({ file: name, offset: d.offset, bytes: d.length, reason: d.reason, records: [], quarantinedAs: quarantine(name) });
+            gapExcused = true;
+          }
+        }
+        let plainTotal = 0;
+        for (const f of scan.frames) {
+          for (const en of f.entries) {
+            if (en.op === "put") {
+              plainTotal += en.length;
+              put(en.entity, en.key, new Loc(n, f.offset, f.length, f.seq, en.start, en.length, en.version, en.terms));
+            } else {
+              plainTotal += TOMBSTONE_BYTES;
+              del(en.entity, en.key);
+            }
+          }
+        }
+        seq = scan.nextSeq;
+        if (isLast) writer = JournalWriter.resume(io, fd, n, header.bound, scan.end);
+        files.set(n, { fd, bound: header.bound, kind: "journal", size: scan.end, plainTotal, plainLive: 0 });
+      }
+      if (!writer) {
+        const n = manifest.nextFile++;
+        writer = JournalWriter.create(io, paths.journal(n), n, manifest.storeId);
+        fp("journal.afterCreate");
+        io.syncDir(paths.dir);
+        files.set(n, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
+      }
+
+      const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, writer, seq - 1, opts, fp, recovery);
+      engineRef.e = engine;
+      for (const [k, v] of state) engine.entities.set(k, v);
+      for (const [k, v] of files) engine.files.set(k, v);
+      engine.recount();
+      if (opts.durability === "relaxed") {
+        engine.syncTimer = setInterval(() => engine.syncRelaxed(), opts.relaxedSyncMs);
+        engine.syncTimer.unref();
+      }
+      // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
+      // the damaged bytes stay in quarantine/.
+      if (recovery.damaged.length) engine.maybeCompact(true);
+      return engine;
+    } catch (e) {
+      for (const f of files.values()) {
+        try {
+          io.close(f.fd);
+        } catch {
+          // closing after a failed open
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** Recompute each file's live record bytes from the index. */
+  private recount(): void {
+    for (const f of this.files.values()) f.plainLive = 0;
+    for (const s of this.entities.values()) {
+      for (const l of s.records.values()) {
+        const f = this.files.get(l.file);
+        if (f) f.plainLive += l.length;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private state(entity: string): EntityState | undefined {
+    return this.entities.get(entity);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  has(entity: string, key: string): boolean {
+    this.checkOpen();
+    return this.state(entity)?.records.has(key) ?? false;
+  }
+
+  count(entity: string): number {
+    this.checkOpen();
+    return this.state(entity)?.records.size ?? 0;
+  }
+
+  /** Keys of an entity (insertion order; the store sorts). */
+  keys(entity: string): IterableIterator<string> {
+    this.checkOpen();
+    return (this.state(entity)?.records ?? new Map<string, Loc>()).keys();
+  }
+
+  /** Keys whose record carries index term `term`. */
+  lookup(entity: string, term: string): ReadonlySet<string> {
+    this.checkOpen();
+    return this.state(entity)?.terms.get(term) ?? EMPTY;
+  }
+
+  /** The location of a live record (for the store's cache validation). */
+  locate(entity: string, key: string): Loc | undefined {
+    this.checkOpen();
+    return this.state(entity)?.records.get(key);
+  }
+
+  get(entity: string, key: string): { version: number; value: Uint8Array } | undefined {
+    this.checkOpen();
+    const loc = this.state(entity)?.records.get(key);
+    if (!loc) return undefined;
+    return { version: loc.version, value: this.read(entity, key, loc) };
+  }
+
+  private keys_: KeyLookup = (id) => (this.sealer && id === this.sealer.keyId ? this.sealer : null);
+
+  /** Read a value at a location; damage found here is reported and thrown as a CorruptionError. */
+  read(entity: string, key: string, loc: Loc): Uint8Array {
+    const ck = `${loc.file}:${loc.frameOffset}`;
+    let plain = this.blockCache.get(ck);
+    if (!plain) {
+      const f = this.files.get(loc.file);
+      const name = this.fileName(loc.file);
+      if (!f) throw new CorruptionError(name, loc.frameOffset, "file missing");
+      try {
+        if (f.kind === "segment") {
+          plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.keys_, this.manifest.encrypted);
+        } else {
+          const frame = new Uint8Array(loc.frameLength);
+          this.io.read(f.fd, frame, loc.frameOffset);
+          const { header, plaintext } = decodeFrame(frame, f.bound, this.keys_, this.manifest.encrypted);
+          if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
+          plain = plaintext;
+        }
+      } catch (e) {
+        if (e instanceof FrameError) {
+          const err = new CorruptionError(name, loc.frameOffset, e.message);
+          this.onProblem?.(err);
+          throw err;
+        }
+        throw e;
+      }
+      this.blockCache.set(ck, plain, plain.length + 64);
+    }
+    if (loc.start + loc.length > plain.length) {
+      throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "bad record length (record outside its frame)");
+    }
+    return plain.subarray(loc.start, loc.start + loc.length);
+  }
+
+  private fileName(n: number): string {
+    const f = this.files.get(n);
+    return path.basename(f?.kind === "segment" ? this.paths.segment(n) : this.paths.journal(n));
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Commit `ops` atomically. Resolves once durable (`durability: "full"`) or
+   * written (`"relaxed"`). Ops issued while a flush runs are grouped into the next one.
+   */
+  write(ops: readonly WriteOp[]): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.poisoned) return Promise.reject(this.poisoned);
+    let size = 0;
+    for (const o of ops) {
+      checkOp(o);
+      size += opSize(o);
+    }
+    if (size > MAX_WRITE_BYTES) {
+      return Promise.reject(new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`));
+    }
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ops, size, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 0) return;
+    if (this.closed || this.poisoned) {
+      for (const p of group) p.reject(this.poisoned ?? new StoreClosedError());
+      return;
+    }
+    // Split into frames of ≤ FRAME_SPLIT_BYTES; each caller's ops stay in one frame (atomicity).
+    const frames: { ops: WriteOp[]; members: Pending[] }[] = [];
+    let cur: { ops: WriteOp[]; members: Pending[]; size: number } | null = null;
+    for (const p of group) {
+      if (!cur || (cur.size + p.size > FRAME_SPLIT_BYTES && cur.ops.length)) {
+        cur = { ops: [], members: [], size: 0 };
+        frames.push(cur);
+      }
+      for (const o of p.ops) cur.ops.push(o);
+      cur.members.push(p);
+      cur.size += p.size;
+    }
+    const w = this.journal;
+    const encoded: { bytes: Uint8Array; plain: Uint8Array; seq: number; ops: WriteOp[] }[] = [];
+    let total = 0;
+    let seq = this.lastSeq;
+    try {
+      for (const f of frames) {
+        const plain = encodeCommit(f.ops, new ByteWriter(4096));
+        seq++;
+        const bytes = encodeFrame(
+          {
+            type: FrameType.commit,
+            seq,
+            plaintext: plain,
+            compress: this.opts.compression && plain.length >= COMPRESS_MIN_BYTES,
+            sealer: this.sealer,
+          },
+          w.bound,
+        );
+        encoded.push({ bytes, plain, seq, ops: f.ops });
+        total += bytes.length;
+      }
+      const all = new Uint8Array(total);
+      let o = 0;
+      for (const e of encoded) {
+        all.set(e.bytes, o);
+        o += e.bytes.length;
+      }
+      this.fp("commit.beforeWrite");
+      const at = w.append(all, this.opts.durability === "full");
+      if (this.opts.durability !== "full") this.dirty = true;
+      this.fp("commit.afterSync");
+      this.lastSeq = seq;
+      let off = at;
+      for (const e of encoded) {
+        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain);
+        off += e.bytes.length;
+      }
+      const f = this.files.get(w.number);
+      if (f) f.size = w.tail;
+    } catch (e) {
+      const err = isCellarError(e) ? e : new IoError("write", path.basename(this.paths.journal(w.number)), String(e), { cause: e });
+      // After a failed fdatasync the page cache state is unknown ("fsyncgate"): stop writing until reopened.
+      if (isCellarError(e, "E_IO")) this.poisoned = err;
+      for (const p of group) p.reject(err);
+      return;
+    }
+    for (const p of group) p.resolve();
+    if (this.onCommit) for (const e of encoded) this.onCommit(e.ops);
+    this.maybeCompact(false);
+  }
+
+  private applyFrame(file: number, offset: number, length: number, seq: number, plain: Uint8Array): void {
+    this.blockCache.set(`${file}:${offset}`, plain, plain.length + 64);
+    const target = this.files.get(file)!;
+    // Locations come from decoding the plaintext just written: the same code path replay uses.
+    for (const en of decodeCommit(plain)) {
+      let s = this.entities.get(en.entity);
+      if (!s) this.entities.set(en.entity, (s = { records: new Map(), terms: new Map() }));
+      const old = s.records.get(en.key);
+      if (old) {
+        removeTerms(s, en.key, old);
+        const of = this.files.get(old.file);
+        if (of) of.plainLive -= old.length;
+      }
+      if (en.op === "put") {
+        const loc = new Loc(file, offset, length, seq, en.start, en.length, en.version, en.terms);
+        s.records.set(en.key, loc);
+        for (const t of en.terms) addTerm(s, t, en.key);
+        target.plainTotal += en.length;
+        target.plainLive += en.length;
+      } else {
+        s.records.delete(en.key);
+        target.plainTotal += TOMBSTONE_BYTES;
+      }
+    }
+  }
+
+  private syncRelaxed(): void {
+    if (!this.dirty || this.closed || this.poisoned) return;
+    try {
+      this.journal.sync();
+      this.dirty = false;
+    } catch (e) {
+      if (isCellarError(e)) {
+        this.poisoned = e;
+        this.onProblem?.(e);
+      } else throw e;
+    }
+  }
+
+  /** Resolves when every write issued so far has been committed (or failed). */
+  async drain(): Promise<void> {
+    while (this.pending.length || this.flushScheduled) {
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  /** Estimated bytes in files that no live record needs. */
+  get deadBytes(): number {
+    let dead = 0;
+    for (const f of this.files.values()) {
+      if (f.plainTotal > 0) dead += f.size * (1 - Math.max(0, f.plainLive) / f.plainTotal);
+    }
+    return Math.round(dead);
+  }
+
+  stats(): { fileBytes: number; deadBytes: number; journalBytes: number; records: number; blockCacheBytes: number } {
+    let records = 0;
+    for (const s of this.entities.values()) records += s.records.size;
+    let fileBytes = 0;
+    let journalBytes = 0;
+    for (const f of this.files.values()) {
+      fileBytes += f.size;
+      if (f.kind === "journal") journalBytes += f.size - FILE_HEADER_SIZE;
+    }
+    return { fileBytes, deadBytes: this.deadBytes, journalBytes, records, blockCacheBytes: this.blockCache.bytes };
+  }
+
+  private maybeCompact(force: boolean): void {
+    if (this.compacting || this.closed || this.poisoned) return;
+    const c = this.opts.compaction;
+    if (!force) {
+      if (!c.auto) return;
+      const { deadBytes, fileBytes, journalBytes } = this.stats();
+      const wantDead = deadBytes >= c.minDeadBytes && deadBytes * 2 >= fileBytes;
+      const wantJournal = journalBytes >= c.maxJournalBytes;
+      if (!wantDead && !wantJournal) return;
+    }
+    this.compact().catch((e: unknown) => {
+      if (isCellarError(e)) this.onProblem?.(e);
+    });
+  }
+
+  /**
+   * Rewrite every live record into one new segment and retire the old files.
+   * Reads and writes go on meanwhile; a crash at any step leaves the old state or the new one.
+   */
+  compact(): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.compacting) return this.compacting;
+    this.compacting = this.runCompaction().finally(() => {
+      this.compacting = null;
+    });
+    return this.compacting;
+  }
+
+  private async runCompaction(): Promise<void> {
+    const io = this.io;
+    // 1. Rotate: new writes go to a fresh journal; the old files become read-only input.
+    const newJ = this.manifest.nextFile++;
+    const writer = JournalWriter.create(io, this.paths.journal(newJ), newJ, this.manifest.storeId);
+    io.syncDir(this.paths.dir);
+    const oldFiles = [...this.files.keys()];
+    this.journal = writer;
+    this.files.set(newJ, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
+    const seqFloor = this.lastSeq;
+    this.fp("compaction.afterRotate");
+
+    // 2. Snapshot of everything that lives in the old files, sorted for a deterministic segment.
+    const snapshot: { entity: string; keys: string[]; locs: Loc[] }[] = [];
+    for (const [entity, s] of [...this.entities].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+      const keys = [...s.records.keys()].sort();
+      if (keys.length) snapshot.push({ entity, keys, locs: keys.map((k) => s.records.get(k)!) });
+    }
+    const segNo = this.manifest.nextFile++;
+    const self = this;
+    let written: Awaited<ReturnType<typeof writeSegment>> | null = null;
+    if (snapshot.length) {
+      written = await writeSegment(
+        io,
+        this.paths.segmentTemp(segNo),
+        this.paths.segment(segNo),
+        segNo,
+        this.manifest.storeId,
+        this.sealer,
+        snapshot.map((part) => ({
+          entity: part.entity,
+          records: (function* (): Generator<BlockRecord> {
+            for (let i = 0; i < part.keys.length; i++) {
+              const loc = part.locs[i]!;
+              const key = part.keys[i]!;
+              self.checkOpen();
+              yield { key, version: loc.version, value: self.read(part.entity, key, loc), terms: loc.terms };
+            }
+          })(),
+        })),
+        this.fp,
+        () => new Promise<void>((r) => setImmediate(r)),
+      );
+      this.fp("compaction.beforeDirSync");
+      io.syncDir(this.paths.dir);
+    }
+    if (this.closed) throw new StoreClosedError();
+
+    // 3. Switch the manifest.
+    const next: Manifest = {
+      ...this.manifest,
+      generation: this.manifest.generation + 1,
+      journalStart: newJ,
+      seqFloor,
+      segments: written ? [segNo] : [],
+      entities: new Map(this.manifest.entities),
+    };
+    this.fp("compaction.beforeManifestRename");
+    writeManifest(io, this.paths, next, this.sealer, this.fp);
+    this.manifest = next;
+    this.fp("compaction.afterManifestRename");
+
+    // 4. Point records that were not overwritten meanwhile at the new segment.
+    if (written) {
+      const segFd = io.open(this.paths.segment(segNo), "r");
+      let plainTotal = 0;
+      for (const b of written.blocks) for (const sl of b.slots) plainTotal += sl.length;
+      this.files.set(segNo, {
+        fd: segFd,
+        bound: writtenBound(this.manifest.storeId, segNo),
+        kind: "segment",
+        size: written.size,
+        plainTotal,
+        plainLive: 0,
+      });
+      let bi = 0;
+      const slotLoc = new Map<string, Map<string, Loc>>();
+      for (const b of written.blocks) {
+        let m = slotLoc.get(b.entity);
+        if (!m) slotLoc.set(b.entity, (m = new Map()));
+        for (const s of b.slots) m.set(s.key, new Loc(segNo, b.offset, b.frameLength, bi, s.start, s.length, s.version, s.terms));
+        bi++;
+      }
+      for (const part of snapshot) {
+        const s = this.entities.get(part.entity);
+        const m = slotLoc.get(part.entity);
+        if (!s || !m) continue;
+        for (let i = 0; i < part.keys.length; i++) {
+          const key = part.keys[i]!;
+          if (s.records.get(key) === part.locs[i]) s.records.set(key, m.get(key)!);
+        }
+      }
+    }
+
+    // 5. Retire the old files.
+    this.fp("compaction.beforeDelete");
+    for (const n of oldFiles) {
+      const f = this.files.get(n)!;
+      const file = f.kind === "segment" ? this.paths.segment(n) : this.paths.journal(n);
+      io.close(f.fd);
+      this.files.delete(n);
+      io.unlink(file);
+    }
+    io.syncDir(this.paths.dir);
+    this.blockCache.clear();
+    this.recount();
+  }
+
+  /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
+  setEntityVersions(versions: ReadonlyMap<string, number>): void {
+    let changed = false;
+    for (const [k, v] of versions) if (this.manifest.entities.get(k) !== v) changed = true;
+    if (!changed) return;
+    const next: Manifest = {
+      ...this.manifest,
+      generation: this.manifest.generation + 1,
+      entities: new Map([...this.manifest.entities, ...versions]),
+    };
+    writeManifest(this.io, this.paths, next, this.sealer, this.fp);
+    this.manifest = next;
+  }
+
+  // ---------------------------------------------------------------- close
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    if (this.compacting) await this.compacting.catch(() => {});
+    this.closed = true;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    try {
+      if (this.dirty && !this.poisoned) this.journal.sync();
+    } finally {
+      for (const f of this.files.values()) {
+        try {
+          this.io.close(f.fd);
+        } catch {
+          // closing anyway
+        }
+      }
+      this.files.clear();
+      this.blockCache.clear();
+      this.sealer?.destroy();
+      this.lock.release();
+    }
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+function addTerm(s: EntityState, term: string, key: string): void {
+  let set = s.terms.get(term);
+  if (!set) s.terms.set(term, (set = new Set()));
+  set.add(key);
+}
+
+function removeTerms(s: EntityState, key: string, loc: Loc): void {
+  for (const t of loc.terms) {
+    const set = s.terms.get(t);
+    if (set) {
+      set.delete(key);
+      if (set.size === 0) s.terms.delete(t);
+    }
+  }
+}
+
+function byteLength(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+function checkOp(o: WriteOp): void {
+  if (!o.entity || byteLength(o.entity) > MAX_ENTITY_NAME_BYTES) {
+    throw new LimitError(`entity name must be 1 to ${MAX_ENTITY_NAME_BYTES} bytes`);
+  }
+  if (byteLength(o.key) > MAX_KEY_BYTES) throw new LimitError(`a key may be at most ${MAX_KEY_BYTES} bytes (entity \`${o.entity}\`)`);
+  if (o.op === "put") {
+    if (o.value.length > MAX_VALUE_BYTES) {
+      throw new LimitError(`a record may be at most ${MAX_VALUE_BYTES} bytes encoded, got ${o.value.length} (entity \`${o.entity}\`)`);
+    }
+    if (o.terms.length > MAX_TERMS_PER_RECORD) throw new LimitError(`at most ${MAX_TERMS_PER_RECORD} index terms per record`);
+    for (const t of o.terms) if (byteLength(t) > MAX_KEY_BYTES) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function writtenBound(storeId: Uint8Array, n: number): Uint8Array {
+  return encodeFileHeader(FileKind.segment, storeId, n).slice(0, 28);
+}

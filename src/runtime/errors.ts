@@ -1,0 +1,170 @@
+/**
+ * Every error Cellar throws is a `CellarError` with a stable string `code`.
+ * Check errors with {@link isCellarError} (it compares `code`, so it works even
+ * when two copies of the package are loaded and `instanceof` would fail).
+ *
+ * Messages are lower-case, put identifiers in backticks, and never contain a
+ * stored value: only entity names, keys of non-sensitive key fields, file
+ * names, offsets and sizes.
+ */
+
+export type CellarErrorCode =
+  | "E_VALIDATION"
+  | "E_CORRUPT"
+  | "E_LOCKED"
+  | "E_KEY"
+  | "E_IO"
+  | "E_NOSPACE"
+  | "E_CLOSED"
+  | "E_LIMIT"
+  | "E_USAGE"
+  | "E_SCHEMA_NEWER"
+  | "E_MIGRATION";
+
+export class CellarError extends Error {
+  readonly code: CellarErrorCode;
+  constructor(code: CellarErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found by validation, shaped like zod's issues. */
+export interface ValidationIssue {
+  /** Path to the offending field, e.g. `["aiProvider", "apiKey"]` or `["tags", 3]`. */
+  readonly path: readonly (string | number)[];
+  /** What was expected and what was found; never the offending value itself. */
+  readonly message: string;
+  /** The validator's issue code (zod's, e.g. `too_small`, `unrecognized_keys`). */
+  readonly code: string;
+}
+
+/** Thrown when a value given to a repository does not match its entity's schema. Nothing is written. */
+export class ValidationError extends CellarError {
+  readonly entity: string;
+  readonly issues: readonly ValidationIssue[];
+  constructor(entity: string, issues: readonly ValidationIssue[]) {
+    const first = issues[0];
+    const where = first ? (first.path.length ? first.path.join(".") : "(root)") : "(root)";
+    super(
+      "E_VALIDATION",
+      `invalid \`${entity}\`: \`${where}\`: ${first?.message ?? "invalid value"}` +
+        (issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""),
+    );
+    this.entity = entity;
+    this.issues = issues;
+  }
+}
+
+/** Thrown when stored bytes fail a check (magic, version, checksum, authentication, decoding). */
+export class CorruptionError extends CellarError {
+  readonly file: string;
+  readonly offset: number;
+  readonly reason: string;
+  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown }) {
+    super("E_CORRUPT", `corrupt store file \`${file}\` at offset ${offset}: ${reason}`, options);
+    this.file = file;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** Thrown when a store directory is already open, in this process or another. */
+export class StoreLockedError extends CellarError {
+  readonly holder: { pid: number; hostname: string; since: string };
+  constructor(dir: string, holder: { pid: number; hostname: string; since: string }) {
+    super(
+      "E_LOCKED",
+      `store \`${dir}\` is locked by process ${holder.pid} on \`${holder.hostname}\` (since ${holder.since}); close it there first`,
+    );
+    this.holder = holder;
+  }
+}
+
+/** Thrown when a key is missing, wrong, or does not fit the store. */
+export class KeyError extends CellarError {
+  constructor(message: string) {
+    super("E_KEY", message);
+  }
+}
+
+/** Thrown when the operating system refuses an I/O operation (other than a full disk). */
+export class IoError extends CellarError {
+  readonly syscall: string;
+  readonly path: string;
+  readonly errno: string;
+  constructor(syscall: string, path: string, errno: string, options?: { cause?: unknown }) {
+    super("E_IO", `${syscall} failed on \`${path}\`: ${errno}`, options);
+    this.syscall = syscall;
+    this.path = path;
+    this.errno = errno;
+  }
+}
+
+/** Thrown when a write cannot be made because the disk is full. Earlier writes stay readable. */
+export class NoSpaceError extends CellarError {
+  readonly path: string;
+  constructor(path: string, options?: { cause?: unknown }) {
+    super("E_NOSPACE", `no space left on device while writing \`${path}\`; free space and retry`, options);
+    this.path = path;
+  }
+}
+
+/** Thrown when a store, or a repository of it, is used after `close()`. */
+export class StoreClosedError extends CellarError {
+  constructor() {
+    super("E_CLOSED", "the store is closed");
+  }
+}
+
+/** Thrown when a value, key, batch or frame exceeds a documented size limit. */
+export class LimitError extends CellarError {
+  constructor(message: string) {
+    super("E_LIMIT", message);
+  }
+}
+
+/** Thrown when the SDK is called with options or arguments that cannot work. */
+export class UsageError extends CellarError {
+  constructor(message: string) {
+    super("E_USAGE", message);
+  }
+}
+
+/** Thrown when the store was written by a newer schema version than this app knows. Nothing is changed. */
+export class SchemaNewerError extends CellarError {
+  readonly entity: string;
+  readonly stored: number;
+  readonly known: number;
+  constructor(entity: string, stored: number, known: number) {
+    super(
+      "E_SCHEMA_NEWER",
+      `entity \`${entity}\` was stored at schema version ${stored}, newer than this app's version ${known}; upgrade the app`,
+    );
+    this.entity = entity;
+    this.stored = stored;
+    this.known = known;
+  }
+}
+
+const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
+  "E_VALIDATION",
+  "E_CORRUPT",
+  "E_LOCKED",
+  "E_KEY",
+  "E_IO",
+  "E_NOSPACE",
+  "E_CLOSED",
+  "E_LIMIT",
+  "E_USAGE",
+  "E_SCHEMA_NEWER",
+  "E_MIGRATION",
+]);
+
+/** True when `e` is an error thrown by Cellar (any copy of the package). */
+export function isCellarError(e: unknown, code?: CellarErrorCode): e is CellarError {
+  if (typeof e !== "object" || e === null) return false;
+  const c = (e as { code?: unknown }).code;
+  return typeof c === "string" && CODES.has(c) && (code === undefined || c === code);
+}

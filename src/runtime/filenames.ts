@@ -1,0 +1,64 @@
+/** The only code that builds paths inside a store directory. Names are documented in docs/FORMAT.md. */
+import path from "node:path";
+
+const pad = (n: number) => String(n).padStart(6, "0");
+
+export const LOCK_FILE = "LOCK";
+export const MANIFEST_FILE = "MANIFEST";
+export const QUARANTINE_DIR = "quarantine";
+
+export const journalName = (n: number) => `journal-${pad(n)}.log`;
+export const segmentName = (n: number) => `segment-${pad(n)}.seg`;
+export const tempName = (name: string) => `${name}.tmp`;
+
+export type ParsedName =
+  | { kind: "journal"; number: number }
+  | { kind: "segment"; number: number }
+  | { kind: "temp" }
+  | { kind: "manifest" }
+  | { kind: "lock" }
+  | { kind: "quarantine" }
+  | { kind: "other" };
+
+export function parseName(name: string): ParsedName {
+  if (name === MANIFEST_FILE) return { kind: "manifest" };
+  if (name === LOCK_FILE) return { kind: "lock" };
+  if (name === QUARANTINE_DIR) return { kind: "quarantine" };
+  if (name.endsWith(".tmp")) return { kind: "temp" };
+  let m = /^journal-(\d{6,})\.log$/.exec(name);
+  if (m) return { kind: "journal", number: Number(m[1]) };
+  m = /^segment-(\d{6,})\.seg$/.exec(name);
+  if (m) return { kind: "segment", number: Number(m[1]) };
+  return { kind: "other" };
+}
+
+export class StorePaths {
+  constructor(readonly dir: string) {}
+  file(name: string): string {
+    return path.join(this.dir, name);
+  }
+  get lock(): string {
+    return this.file(LOCK_FILE);
+  }
+  get manifest(): string {
+    return this.file(MANIFEST_FILE);
+  }
+  get manifestTemp(): string {
+    return this.file(tempName(MANIFEST_FILE));
+  }
+  journal(n: number): string {
+    return this.file(journalName(n));
+  }
+  segment(n: number): string {
+    return this.file(segmentName(n));
+  }
+  segmentTemp(n: number): string {
+    return this.file(tempName(segmentName(n)));
+  }
+  get quarantineDir(): string {
+    return this.file(QUARANTINE_DIR);
+  }
+  quarantine(name: string): string {
+    return path.join(this.quarantineDir, name);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * On-disk constants. The byte grammar, what each checksum covers and why, and
+ * every crash window live in docs/FORMAT.md; this file holds only the numbers.
+ */
+
+/** First six bytes of every Cellar file. */
+export const MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x41, 0x52]); // "CELLAR"
+/** Version of the byte format described in docs/FORMAT.md. */
+export const FORMAT_VERSION = 1;
+
+/** Byte 6 of the file header: which kind of file this is. */
+export const FileKind = {
+  journal: 0x4a, // 'J'
+  segment: 0x53, // 'S'
+  manifest: 0x4d, // 'M'
+} as const;
+export type FileKind = (typeof FileKind)[keyof typeof FileKind];
+
+export const FILE_HEADER_SIZE = 32;
+/** Bytes of the file header covered by its own checksum and bound into every frame's associated data. */
+export const FILE_HEADER_BOUND = 28;
+export const STORE_ID_SIZE = 16;
+
+export const FRAME_HEADER_SIZE = 24;
+/** Upper bound of a frame's payload length; larger lengths read from disk are corruption. */
+export const MAX_FRAME_PAYLOAD = 64 * 1024 * 1024;
+
+export const FrameType = {
+  /** A journal commit group: one or more writes that become durable together. */
+  commit: 1,
+  /** A segment data block: records of one entity. */
+  block: 2,
+  /** A segment's index: where each record of the segment is. */
+  index: 3,
+  /** The manifest's body. */
+  manifest: 4,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+export const FrameFlag = {
+  compressed: 0x01,
+  sealed: 0x02,
+} as const;
+
+/** XChaCha20-Poly1305 nonce and tag sizes. */
+export const NONCE_SIZE = 24;
+export const TAG_SIZE = 16;
+
+/** Entry operations inside a commit frame. */
+export const Op = { put: 1, delete: 2 } as const;
+
+/** Segment footer: u64 index offset, u32 index frame length, u32 crc, 8-byte magic. */
+export const SEGMENT_FOOTER_SIZE = 24;
+export const SEGMENT_FOOTER_MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x45, 0x4e, 0x44, 0x00]); // "CELLEND\0"
+
+/** Target plaintext size of one segment data block. */
+export const SEGMENT_BLOCK_TARGET = 64 * 1024;
+
+/** Journal files are preallocated with zeros: first chunk, and the largest single extension. */
+export const JOURNAL_PREALLOC_INITIAL = 1024 * 1024;
+export const JOURNAL_PREALLOC_MAX_STEP = 16 * 1024 * 1024;
+
+/** Commit payloads at least this large are compressed (smaller ones cost more CPU than they save). */
+export const COMPRESS_MIN_BYTES = 4096;
+
+/** Limits on what one write may contain. */
+export const MAX_KEY_BYTES = 1024;
+export const MAX_ENTITY_NAME_BYTES = 255;
+export const MAX_VALUE_BYTES = 16 * 1024 * 1024;
+export const MAX_TERMS_PER_RECORD = 1024;
+/** Upper bound of a record count or list length read from disk. */
+export const MAX_COUNT = 1 << 28;
+
+/** Key id written in frames of stores without encryption. */
+export const KEY_ID_NONE = 0;

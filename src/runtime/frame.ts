@@ -1,0 +1,203 @@
+/**
+ * Encode and decode one frame (docs/FORMAT.md, "Frames") and the 32-byte file
+ * header every Cellar file starts with. Checks run in the documented order:
+ * magic → format version → checksum → decrypt → decode.
+ */
+import { crc32 } from "node:zlib";
+import { DecodeError } from "./bytes.js";
+import { compress, decompress } from "./compress.js";
+import {
+  FILE_HEADER_BOUND,
+  FILE_HEADER_SIZE,
+  FORMAT_VERSION,
+  type FileKind,
+  FRAME_HEADER_SIZE,
+  FrameFlag,
+  type FrameType,
+  KEY_ID_NONE,
+  MAGIC,
+  MAX_FRAME_PAYLOAD,
+  STORE_ID_SIZE,
+} from "./format.js";
+import { AuthenticationError, type Sealer } from "./seal.js";
+
+export interface FileHeader {
+  kind: FileKind;
+  storeId: Uint8Array;
+  fileNumber: number;
+  /** Bytes 0..28, bound into every frame's associated data. */
+  bound: Uint8Array;
+}
+
+export function encodeFileHeader(kind: FileKind, storeId: Uint8Array, fileNumber: number): Uint8Array {
+  const b = new Uint8Array(FILE_HEADER_SIZE);
+  const v = new DataView(b.buffer);
+  b.set(MAGIC, 0);
+  b[6] = kind;
+  b[7] = FORMAT_VERSION;
+  b.set(storeId, 8);
+  v.setUint32(24, fileNumber, true);
+  v.setUint32(28, crc32(b.subarray(0, FILE_HEADER_BOUND)), true);
+  return b;
+}
+
+/** Why a header or frame was rejected; the fixed reasons of docs/FORMAT.md. */
+export type FrameProblem =
+  | "bad magic"
+  | "unsupported format version"
+  | "wrong file kind"
+  | "header checksum mismatch"
+  | "bad record length"
+  | "checksum mismatch"
+  | "unexpected frame type"
+  | "unexpected sequence"
+  | "authentication failed"
+  | "missing key"
+  | "bad payload";
+
+export class FrameError extends Error {
+  constructor(
+    readonly problem: FrameProblem,
+    detail?: string,
+  ) {
+    super(detail ? `${problem} (${detail})` : problem);
+  }
+}
+
+export function decodeFileHeader(b: Uint8Array, expectKind: FileKind): FileHeader {
+  if (b.length < FILE_HEADER_SIZE) throw new FrameError("bad magic", "file shorter than its header");
+  for (let i = 0; i < MAGIC.length; i++) if (b[i] !== MAGIC[i]) throw new FrameError("bad magic");
+  if (b[7] !== FORMAT_VERSION) throw new FrameError("unsupported format version", `found ${b[7]}, expected ${FORMAT_VERSION}`);
+  const v = new DataView(b.buffer, b.byteOffset, FILE_HEADER_SIZE);
+  if (v.getUint32(28, true) !== crc32(b.subarray(0, FILE_HEADER_BOUND))) throw new FrameError("header checksum mismatch");
+  if (b[6] !== expectKind) throw new FrameError("wrong file kind", `found 0x${b[6]!.toString(16)}`);
+  return {
+    kind: b[6] as FileKind,
+    storeId: b.slice(8, 8 + STORE_ID_SIZE),
+    fileNumber: v.getUint32(24, true),
+    bound: b.slice(0, FILE_HEADER_BOUND),
+  };
+}
+
+export interface FrameSpec {
+  type: FrameType;
+  seq: number;
+  plaintext: Uint8Array;
+  /** Compress when true (the caller applies the size policy). */
+  compress: boolean;
+  sealer: Sealer | null;
+}
+
+function adFor(fileBound: Uint8Array, header: Uint8Array): Uint8Array {
+  const ad = new Uint8Array(FILE_HEADER_BOUND + FRAME_HEADER_SIZE - 4);
+  ad.set(fileBound, 0);
+  ad.set(header.subarray(4, FRAME_HEADER_SIZE), FILE_HEADER_BOUND);
+  return ad;
+}
+
+function writeHeaderFields(h: Uint8Array, len: number, type: number, flags: number, keyId: number, seq: number): void {
+  const v = new DataView(h.buffer, h.byteOffset, FRAME_HEADER_SIZE);
+  v.setUint32(4, len, true);
+  h[8] = type;
+  h[9] = flags;
+  h[10] = 0;
+  h[11] = 0;
+  v.setUint32(12, keyId, true);
+  v.setBigUint64(16, BigInt(seq), true);
+}
+
+/** Build a whole frame (header + payload) ready to be written. */
+export function encodeFrame(spec: FrameSpec, fileBound: Uint8Array): Uint8Array {
+  let body = spec.plaintext;
+  let flags = 0;
+  if (spec.compress) {
+    body = compress(body);
+    flags |= FrameFlag.compressed;
+  }
+  const sealedLen = spec.sealer ? body.length + 40 : body.length;
+  if (sealedLen > MAX_FRAME_PAYLOAD) throw new RangeError(`frame payload of ${sealedLen} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
+  const keyId = spec.sealer ? spec.sealer.keyId : KEY_ID_NONE;
+  if (spec.sealer) flags |= FrameFlag.sealed;
+  const frame = new Uint8Array(FRAME_HEADER_SIZE + sealedLen);
+  writeHeaderFields(frame, sealedLen, spec.type, flags, keyId, spec.seq);
+  if (spec.sealer) {
+    frame.set(spec.sealer.seal(body, adFor(fileBound, frame)), FRAME_HEADER_SIZE);
+  } else {
+    frame.set(body, FRAME_HEADER_SIZE);
+  }
+  new DataView(frame.buffer).setUint32(0, crc32(frame.subarray(4)), true);
+  return frame;
+}
+
+export interface FrameHeader {
+  crc: number;
+  length: number;
+  type: number;
+  flags: number;
+  keyId: number;
+  seq: number;
+}
+
+export function readFrameHeader(b: Uint8Array): FrameHeader {
+  const v = new DataView(b.buffer, b.byteOffset, FRAME_HEADER_SIZE);
+  return {
+    crc: v.getUint32(0, true),
+    length: v.getUint32(4, true),
+    type: b[8]!,
+    flags: b[9]!,
+    keyId: v.getUint32(12, true),
+    seq: Number(v.getBigUint64(16, true)),
+  };
+}
+
+/** Verify the checksum of a whole frame (`frame` = header + payload). */
+export function checksumOk(frame: Uint8Array): boolean {
+  const v = new DataView(frame.buffer, frame.byteOffset, 4);
+  return v.getUint32(0, true) === crc32(frame.subarray(4));
+}
+
+export type KeyLookup = (keyId: number) => Sealer | null;
+
+/**
+ * Check and open one frame whose bytes are all in `frame`. Returns the plaintext.
+ * Throws {@link FrameError} naming the first check that failed.
+ */
+export function decodeFrame(
+  frame: Uint8Array,
+  fileBound: Uint8Array,
+  keys: KeyLookup,
+  requireSealed: boolean,
+  maxPlain = MAX_FRAME_PAYLOAD,
+): { header: FrameHeader; plaintext: Uint8Array } {
+  if (frame.length < FRAME_HEADER_SIZE) throw new FrameError("bad record length");
+  const header = readFrameHeader(frame);
+  if (header.length > MAX_FRAME_PAYLOAD || FRAME_HEADER_SIZE + header.length !== frame.length) {
+    throw new FrameError("bad record length");
+  }
+  if (!checksumOk(frame)) throw new FrameError("checksum mismatch");
+  if (header.flags & ~(FrameFlag.compressed | FrameFlag.sealed)) throw new FrameError("bad payload", "unknown flags");
+  // An encrypted store never accepts an unsealed frame: stripping the flag is a downgrade, not data.
+  if (requireSealed && !(header.flags & FrameFlag.sealed)) throw new FrameError("authentication failed", "frame is not sealed");
+  let body = frame.subarray(FRAME_HEADER_SIZE);
+  if (header.flags & FrameFlag.sealed) {
+    const sealer = keys(header.keyId);
+    if (!sealer) throw new FrameError("missing key", `key id ${header.keyId}`);
+    try {
+      body = sealer.open(body, adFor(fileBound, frame));
+    } catch (e) {
+      if (e instanceof AuthenticationError) throw new FrameError("authentication failed");
+      throw e;
+    }
+  } else if (header.keyId !== KEY_ID_NONE) {
+    throw new FrameError("bad payload", "key id set on an unsealed frame");
+  }
+  if (header.flags & FrameFlag.compressed) {
+    try {
+      body = decompress(body, maxPlain);
+    } catch (e) {
+      if (e instanceof DecodeError) throw new FrameError("bad payload", e.message);
+      throw e;
+    }
+  }
+  return { header, plaintext: body };
+}

@@ -1,0 +1,48 @@
+/**
+ * Cellar runtime: the small public API generated code and apps use.
+ * See README.md for the workflow and docs/FORMAT.md for the bytes on disk.
+ */
+export {
+  defineCollection,
+  defineSingleton,
+  type CollectionDefinition,
+  type EntityDefinition,
+  type EntityShape,
+  type KeyKind,
+  type KeyValue,
+  type RetentionRule,
+  type SingletonDefinition,
+} from "./entity.js";
+export {
+  CellarError,
+  type CellarErrorCode,
+  CorruptionError,
+  IoError,
+  isCellarError,
+  KeyError,
+  LimitError,
+  NoSpaceError,
+  SchemaNewerError,
+  StoreClosedError,
+  StoreLockedError,
+  UsageError,
+  ValidationError,
+  type ValidationIssue,
+} from "./errors.js";
+export {
+  openStore,
+  type BatchTx,
+  type ChangeEvent,
+  type Collection,
+  type CollectionTx,
+  type IndexValue,
+  type ListOptions,
+  type Singleton,
+  type SingletonTx,
+  type StoreEvents,
+  type StoreHandle,
+  type StoreOptions,
+  type TypedStore,
+} from "./store.js";
+export type { DamageReport, RecoveryReport } from "./engine.js";
+export { type FileIO, type Failpoint, nodeFileIO } from "./io.js";

@@ -1,0 +1,201 @@
+/**
+ * The I/O seam: every byte Cellar reads or writes goes through a `FileIO`.
+ * The default, {@link nodeFileIO}, uses Node's synchronous fs calls (measured
+ * faster than the thread-pool calls for one-fsync-per-commit workloads; see
+ * docs/BENCHMARKS.md). Tests wrap it to inject faults (`ENOSPC`, dropped
+ * unsynced bytes) and to crash the process inside named windows
+ * ({@link Failpoint}).
+ *
+ * Every method throws `IoError` / `NoSpaceError`, never a raw Node error.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { IoError, NoSpaceError } from "./errors.js";
+
+export interface FileIO {
+  /** Open for reading (`r`), read-write (`r+`) or create-exclusive read-write (`wx+`). Returns a descriptor. */
+  open(file: string, flags: "r" | "r+" | "wx+"): number;
+  close(fd: number): void;
+  /** Read up to `length` bytes at `position`; loops over short reads; returns the bytes read (fewer only at EOF). */
+  read(fd: number, into: Uint8Array, position: number): number;
+  /** Write all of `data` at `position`; loops over short writes. */
+  write(fd: number, data: Uint8Array, position: number): void;
+  datasync(fd: number): void;
+  fsync(fd: number): void;
+  size(fd: number): number;
+  truncate(fd: number, length: number): void;
+  /** Atomic rename; retried with backoff on `EPERM`/`EBUSY`/`EACCES` (virus scanners on Windows). */
+  rename(from: string, to: string): void;
+  unlink(file: string): void;
+  /** fsync a directory so that creations, renames and deletions in it are durable. */
+  syncDir(dir: string): void;
+  readdir(dir: string): string[];
+  mkdirp(dir: string): void;
+  exists(file: string): boolean;
+  readFile(file: string): Uint8Array;
+}
+
+/** Named windows in which tests may crash or fail a store. See docs/FORMAT.md, "Crash windows". */
+export type Failpoint =
+  | "commit.beforeWrite"
+  | "commit.afterWrite"
+  | "commit.afterSync"
+  | "journal.afterCreate"
+  | "compaction.afterRotate"
+  | "compaction.afterSegmentWrite"
+  | "compaction.beforeSegmentRename"
+  | "compaction.beforeDirSync"
+  | "compaction.beforeManifestRename"
+  | "compaction.afterManifestRename"
+  | "compaction.beforeDelete"
+  | "manifest.beforeRename";
+
+function wrap(e: unknown, syscall: string, file: string): never {
+  const code = (e as NodeJS.ErrnoException)?.code ?? "UNKNOWN";
+  if (code === "ENOSPC" || code === "EDQUOT") throw new NoSpaceError(file, { cause: e });
+  throw new IoError(syscall, file, code, { cause: e });
+}
+
+const RENAME_RETRY = new Set(["EPERM", "EBUSY", "EACCES"]);
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Node's real file system, synchronous. */
+export function nodeFileIO(): FileIO {
+  const names = new Map<number, string>();
+  const nameOf = (fd: number) => names.get(fd) ?? `fd ${fd}`;
+  return {
+    open(file, flags) {
+      try {
+        const fd = fs.openSync(file, flags);
+        names.set(fd, path.basename(file));
+        return fd;
+      } catch (e) {
+        return wrap(e, "open", path.basename(file));
+      }
+    },
+    close(fd) {
+      try {
+        fs.closeSync(fd);
+      } catch (e) {
+        wrap(e, "close", nameOf(fd));
+      } finally {
+        names.delete(fd);
+      }
+    },
+    read(fd, into, position) {
+      let done = 0;
+      try {
+        while (done < into.length) {
+          const n = fs.readSync(fd, into, done, into.length - done, position + done);
+          if (n === 0) break;
+          done += n;
+        }
+      } catch (e) {
+        wrap(e, "read", nameOf(fd));
+      }
+      return done;
+    },
+    write(fd, data, position) {
+      let done = 0;
+      try {
+        while (done < data.length) {
+          const n = fs.writeSync(fd, data, done, data.length - done, position + done);
+          if (n <= 0) throw Object.assign(new Error("write returned 0 bytes"), { code: "EIO" });
+          done += n;
+        }
+      } catch (e) {
+        wrap(e, "write", nameOf(fd));
+      }
+    },
+    datasync(fd) {
+      try {
+        fs.fdatasyncSync(fd);
+      } catch (e) {
+        wrap(e, "fdatasync", nameOf(fd));
+      }
+    },
+    fsync(fd) {
+      try {
+        fs.fsyncSync(fd);
+      } catch (e) {
+        wrap(e, "fsync", nameOf(fd));
+      }
+    },
+    size(fd) {
+      try {
+        return fs.fstatSync(fd).size;
+      } catch (e) {
+        return wrap(e, "fstat", nameOf(fd));
+      }
+    },
+    truncate(fd, length) {
+      try {
+        fs.ftruncateSync(fd, length);
+      } catch (e) {
+        wrap(e, "ftruncate", nameOf(fd));
+      }
+    },
+    rename(from, to) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          fs.renameSync(from, to);
+          return;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code ?? "";
+          if (RENAME_RETRY.has(code) && attempt < 8) {
+            sleepSync(Math.min(10 * 2 ** attempt, 1000));
+            continue;
+          }
+          wrap(e, "rename", `${path.basename(from)} -> ${path.basename(to)}`);
+        }
+      }
+    },
+    unlink(file) {
+      try {
+        fs.unlinkSync(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+        wrap(e, "unlink", path.basename(file));
+      }
+    },
+    syncDir(dir) {
+      if (process.platform === "win32") return; // directories cannot be opened for fsync on Windows; NTFS journals metadata
+      let fd: number | undefined;
+      try {
+        fd = fs.openSync(dir, "r");
+        fs.fsyncSync(fd);
+      } catch (e) {
+        wrap(e, "fsync(dir)", dir);
+      } finally {
+        if (fd !== undefined) fs.closeSync(fd);
+      }
+    },
+    readdir(dir) {
+      try {
+        return fs.readdirSync(dir);
+      } catch (e) {
+        return wrap(e, "readdir", dir);
+      }
+    },
+    mkdirp(dir) {
+      try {
+        fs.mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        wrap(e, "mkdir", dir);
+      }
+    },
+    exists(file) {
+      return fs.existsSync(file);
+    },
+    readFile(file) {
+      try {
+        return fs.readFileSync(file);
+      } catch (e) {
+        return wrap(e, "read", path.basename(file));
+      }
+    },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The manifest names the live files of a store (docs/FORMAT.md, "Manifest").
+ * It is replaced only by writing `MANIFEST.tmp`, fsyncing it, renaming it over
+ * `MANIFEST` and fsyncing the directory, the way LevelDB writes `CURRENT`.
+ */
+import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
+import { CorruptionError, KeyError } from "./errors.js";
+import { FILE_HEADER_SIZE, FileKind, FrameType, MAX_COUNT, MAX_ENTITY_NAME_BYTES } from "./format.js";
+import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "./frame.js";
+import type { Failpoint, FileIO } from "./io.js";
+import type { StorePaths } from "./filenames.js";
+import type { Sealer } from "./seal.js";
+
+export interface Manifest {
+  storeId: Uint8Array;
+  generation: number;
+  /** The first live journal file; journals with smaller numbers are dead. */
+  journalStart: number;
+  /** Next unused file number (journals and segments share one sequence). */
+  nextFile: number;
+  /** The first frame of `journalStart` must carry sequence `seqFloor + 1`. */
+  seqFloor: number;
+  segments: number[];
+  encrypted: boolean;
+  keyId: number;
+  /** Schema version of each entity's records as last written. */
+  entities: Map<string, number>;
+}
+
+export function encodeManifestBody(m: Manifest): Uint8Array {
+  const w = new ByteWriter(256);
+  w.varint(m.generation).varint(m.journalStart).varint(m.nextFile).varint(m.seqFloor);
+  w.varint(m.segments.length);
+  for (const s of m.segments) w.varint(s);
+  w.u8(m.encrypted ? 1 : 0).varint(m.keyId);
+  const names = [...m.entities.keys()].sort();
+  w.varint(names.length);
+  for (const n of names) w.string(n).varint(m.entities.get(n)!);
+  return w.finish();
+}
+
+export function decodeManifestBody(storeId: Uint8Array, plain: Uint8Array): Manifest {
+  const r = new ByteReader(plain);
+  const generation = r.varint();
+  const journalStart = r.varint(0xffffffff);
+  const nextFile = r.varint(0xffffffff);
+  const seqFloor = r.varint();
+  const segments: number[] = [];
+  for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) segments.push(r.varint(0xffffffff));
+  const encByte = r.u8();
+  if (encByte > 1) throw new DecodeError(`unknown encryption mode ${encByte}`);
+  const keyId = r.varint(0xffffffff);
+  const entities = new Map<string, number>();
+  for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) entities.set(r.string(MAX_ENTITY_NAME_BYTES), r.varint(0xffffffff));
+  if (!r.done) throw new DecodeError("trailing bytes after manifest");
+  return { storeId, generation, journalStart, nextFile, seqFloor, segments, encrypted: encByte === 1, keyId, entities };
+}
+
+export function encodeManifestFile(m: Manifest, sealer: Sealer | null): Uint8Array {
+  const header = encodeFileHeader(FileKind.manifest, m.storeId, m.generation >>> 0);
+  const frame = encodeFrame(
+    { type: FrameType.manifest, seq: m.generation, plaintext: encodeManifestBody(m), compress: false, sealer },
+    header.subarray(0, 28),
+  );
+  const out = new Uint8Array(header.length + frame.length);
+  out.set(header);
+  out.set(frame, header.length);
+  return out;
+}
+
+/** Peek at the plaintext part of the manifest: store id and whether it is sealed, without a key. */
+export function peekManifest(bytes: Uint8Array): { storeId: Uint8Array; sealed: boolean } {
+  try {
+    const h = decodeFileHeader(bytes, FileKind.manifest);
+    const flags = bytes[FILE_HEADER_SIZE + 9] ?? 0;
+    return { storeId: h.storeId, sealed: (flags & 0x02) !== 0 };
+  } catch (e) {
+    if (e instanceof FrameError) throw new CorruptionError("MANIFEST", 0, e.message);
+    throw e;
+  }
+}
+
+/**
+ * Read and check the manifest. A checksum failure is corruption; a good checksum
+ * whose authentication fails means the key is wrong (the manifest is the store's key check).
+ */
+export function readManifest(bytes: Uint8Array, sealer: Sealer | null): Manifest {
+  let header;
+  try {
+    header = decodeFileHeader(bytes, FileKind.manifest);
+  } catch (e) {
+    if (e instanceof FrameError) throw new CorruptionError("MANIFEST", 0, e.message);
+    throw e;
+  }
+  const frame = bytes.subarray(FILE_HEADER_SIZE);
+  let plain: Uint8Array;
+  try {
+    ({ plaintext: plain } = decodeFrame(frame, header.bound, () => sealer, sealer !== null));
+  } catch (e) {
+    if (e instanceof FrameError) {
+      if (e.problem === "authentication failed") {
+        throw new KeyError("the key does not open this store (wrong key or passphrase)");
+      }
+      throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, e.message);
+    }
+    throw e;
+  }
+  try {
+    return decodeManifestBody(header.storeId, plain);
+  } catch (e) {
+    if (e instanceof DecodeError) throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, `bad payload (${e.message})`);
+    throw e;
+  }
+}
+
+/** Atomically replace the manifest: temp file, fsync, rename, directory fsync. */
+export function writeManifest(
+  io: FileIO,
+  paths: StorePaths,
+  m: Manifest,
+  sealer: Sealer | null,
+  failpoint: (name: Failpoint) => void,
+): void {
+  const bytes = encodeManifestFile(m, sealer);
+  const tmp = paths.manifestTemp;
+  io.unlink(tmp);
+  const fd = io.open(tmp, "wx+");
+  try {
+    io.write(fd, bytes, 0);
+    io.fsync(fd);
+  } catch (e) {
+    io.close(fd);
+    io.unlink(tmp);
+    throw e;
+  }
+  io.close(fd);
+  failpoint("manifest.beforeRename");
+  try {
+    io.rename(tmp, paths.manifest);
+  } catch (e) {
+    io.unlink(tmp);
+    throw e;
+  }
+  io.syncDir(paths.dir);
+}

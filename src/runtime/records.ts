@@ -1,0 +1,186 @@
+/**
+ * Payload grammars (docs/FORMAT.md, "Payloads"): the entries of a journal
+ * commit frame, the records of a segment block, and a segment's index.
+ */
+import { ByteReader, ByteWriter, DecodeError, fromUtf8, utf8 } from "./bytes.js";
+import {
+  MAX_COUNT,
+  MAX_ENTITY_NAME_BYTES,
+  MAX_FRAME_PAYLOAD,
+  MAX_KEY_BYTES,
+  MAX_TERMS_PER_RECORD,
+  MAX_VALUE_BYTES,
+  Op,
+} from "./format.js";
+
+/** One write as the engine sees it: bytes only. */
+export type WriteOp =
+  | {
+      op: "put";
+      entity: string;
+      key: string;
+      version: number;
+      value: Uint8Array;
+      /** Secondary index terms of this record (see Engine.lookup). */
+      terms: readonly string[];
+    }
+  | { op: "delete"; entity: string; key: string };
+
+/** A decoded commit entry, with where its value sits inside the frame's plaintext. */
+export type CommitEntry =
+  | { op: "put"; entity: string; key: string; version: number; terms: string[]; start: number; length: number }
+  | { op: "delete"; entity: string; key: string };
+
+export function encodeCommit(ops: readonly WriteOp[], w = new ByteWriter(1024)): Uint8Array {
+  for (const o of ops) {
+    w.u8(o.op === "put" ? Op.put : Op.delete);
+    w.string(o.entity);
+    w.string(o.key);
+    if (o.op === "put") {
+      w.varint(o.version);
+      w.varint(o.terms.length);
+      for (const t of o.terms) w.string(t);
+      w.lenBytes(o.value);
+    }
+  }
+  return w.finish();
+}
+
+export function decodeCommit(plain: Uint8Array): CommitEntry[] {
+  const r = new ByteReader(plain);
+  const out: CommitEntry[] = [];
+  while (!r.done) {
+    const op = r.u8();
+    const entity = r.string(MAX_ENTITY_NAME_BYTES);
+    const key = r.string(MAX_KEY_BYTES);
+    if (op === Op.put) {
+      const version = r.varint(0xffffffff);
+      const n = r.varint(MAX_TERMS_PER_RECORD);
+      const terms: string[] = [];
+      for (let i = 0; i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
+      const length = r.varint(MAX_VALUE_BYTES);
+      const start = r.pos;
+      r.bytes(length);
+      out.push({ op: "put", entity, key, version, terms, start, length });
+    } else if (op === Op.delete) {
+      out.push({ op: "delete", entity, key });
+    } else {
+      throw new DecodeError(`unknown operation ${op}`);
+    }
+  }
+  return out;
+}
+
+/** Byte length of one op in a commit payload (upper bound, for splitting groups into frames). */
+export function opSize(o: WriteOp): number {
+  let n = 1 + 5 + o.entity.length * 3 + 5 + o.key.length * 3;
+  if (o.op === "put") {
+    n += 10 + o.value.length;
+    for (const t of o.terms) n += 5 + t.length * 3;
+  }
+  return n;
+}
+
+// ---- segment blocks ----------------------------------------------------------
+
+export interface BlockRecord {
+  key: string;
+  version: number;
+  value: Uint8Array;
+  terms: readonly string[];
+}
+
+/** A record's place inside a decoded block plaintext. */
+export interface BlockSlot {
+  key: string;
+  version: number;
+  start: number;
+  length: number;
+  terms: string[];
+}
+
+/** Block plaintext: per record `key, version, value`; returns the slots for the index. */
+export function encodeBlock(records: readonly BlockRecord[]): { plaintext: Uint8Array; slots: BlockSlot[] } {
+  const w = new ByteWriter(64 * 1024 + 1024);
+  const slots: BlockSlot[] = [];
+  for (const rec of records) {
+    w.string(rec.key);
+    w.varint(rec.version);
+    w.varint(rec.value.length);
+    slots.push({ key: rec.key, version: rec.version, start: w.length, length: rec.value.length, terms: [...rec.terms] });
+    w.bytes(rec.value);
+  }
+  return { plaintext: w.finish(), slots };
+}
+
+/** Read every record of a block plaintext, in order. */
+export function decodeBlock(plain: Uint8Array): { key: string; version: number; start: number; length: number }[] {
+  const r = new ByteReader(plain);
+  const out: { key: string; version: number; start: number; length: number }[] = [];
+  while (!r.done) {
+    const key = r.string(MAX_KEY_BYTES);
+    const version = r.varint(0xffffffff);
+    const length = r.varint(MAX_VALUE_BYTES);
+    const start = r.pos;
+    r.bytes(length);
+    out.push({ key, version, start, length });
+  }
+  return out;
+}
+
+// ---- segment index -------------------------------------------------------------
+
+export interface IndexBlock {
+  offset: number;
+  frameLength: number;
+  entity: string;
+  slots: BlockSlot[];
+}
+
+export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
+  const w = new ByteWriter(64 * 1024);
+  w.varint(blocks.length);
+  for (const b of blocks) {
+    w.varint(b.offset);
+    w.varint(b.frameLength);
+    w.string(b.entity);
+    w.varint(b.slots.length);
+    for (const s of b.slots) {
+      w.string(s.key);
+      w.varint(s.version);
+      w.varint(s.start);
+      w.varint(s.length);
+      w.varint(s.terms.length);
+      for (const t of s.terms) w.string(t);
+    }
+  }
+  return w.finish();
+}
+
+export function decodeIndex(plain: Uint8Array): IndexBlock[] {
+  const r = new ByteReader(plain);
+  const n = r.varint(MAX_COUNT);
+  const blocks: IndexBlock[] = [];
+  for (let i = 0; i < n; i++) {
+    const offset = r.varint();
+    const frameLength = r.varint(MAX_FRAME_PAYLOAD + 64);
+    const entity = r.string(MAX_ENTITY_NAME_BYTES);
+    const count = r.varint(MAX_COUNT);
+    const slots: BlockSlot[] = [];
+    for (let j = 0; j < count; j++) {
+      const key = r.string(MAX_KEY_BYTES);
+      const version = r.varint(0xffffffff);
+      const start = r.varint(MAX_FRAME_PAYLOAD);
+      const length = r.varint(MAX_VALUE_BYTES);
+      const tn = r.varint(MAX_TERMS_PER_RECORD);
+      const terms: string[] = [];
+      for (let k = 0; k < tn; k++) terms.push(r.string(MAX_KEY_BYTES));
+      slots.push({ key, version, start, length, terms });
+    }
+    blocks.push({ offset, frameLength, entity, slots });
+  }
+  if (!r.done) throw new DecodeError("trailing bytes after index");
+  return blocks;
+}
+
+export { utf8, fromUtf8 };

@@ -1,0 +1,245 @@
+/**
+ * Segments: immutable snapshot files written by compaction (docs/FORMAT.md,
+ * "Segment"). Data blocks of one entity each, then an index frame, then a
+ * fixed footer that points at the index.
+ */
+import { crc32 } from "node:zlib";
+import { DecodeError } from "./bytes.js";
+import {
+  FILE_HEADER_SIZE,
+  FileKind,
+  FRAME_HEADER_SIZE,
+  FrameType,
+  MAX_FRAME_PAYLOAD,
+  SEGMENT_BLOCK_TARGET,
+  SEGMENT_FOOTER_MAGIC,
+  SEGMENT_FOOTER_SIZE,
+} from "./format.js";
+import {
+  checksumOk,
+  decodeFileHeader,
+  decodeFrame,
+  encodeFileHeader,
+  encodeFrame,
+  FrameError,
+  type KeyLookup,
+  readFrameHeader,
+} from "./frame.js";
+import type { Failpoint, FileIO } from "./io.js";
+import { type BlockRecord, decodeIndex, encodeBlock, encodeIndex, type IndexBlock } from "./records.js";
+import type { Sealer } from "./seal.js";
+
+export interface SegmentInput {
+  entity: string;
+  /** Records in the order they are written (the engine sorts by key). */
+  records: AsyncIterable<BlockRecord> | Iterable<BlockRecord>;
+}
+
+export interface WrittenSegment {
+  number: number;
+  size: number;
+  blocks: IndexBlock[];
+}
+
+/**
+ * Write a segment under `tmpPath`, fsync it, and rename it to `finalPath`.
+ * The caller fsyncs the directory. On any failure the temp file is removed.
+ */
+export async function writeSegment(
+  io: FileIO,
+  tmpPath: string,
+  finalPath: string,
+  number: number,
+  storeId: Uint8Array,
+  sealer: Sealer | null,
+  inputs: Iterable<SegmentInput>,
+  failpoint: (name: Failpoint) => void,
+  yieldEvery: () => Promise<void>,
+): Promise<WrittenSegment> {
+  io.unlink(tmpPath);
+  const fd = io.open(tmpPath, "wx+");
+  let ok = false;
+  try {
+    const header = encodeFileHeader(FileKind.segment, storeId, number);
+    const bound = header.subarray(0, 28);
+    io.write(fd, header, 0);
+    let offset = FILE_HEADER_SIZE;
+    const blocks: IndexBlock[] = [];
+    const flush = (entity: string, pending: BlockRecord[]) => {
+      const { plaintext, slots } = encodeBlock(pending);
+      const frame = encodeFrame({ type: FrameType.block, seq: blocks.length, plaintext, compress: true, sealer }, bound);
+      io.write(fd, frame, offset);
+      blocks.push({ offset, frameLength: frame.length, entity, slots });
+      offset += frame.length;
+    };
+    for (const input of inputs) {
+      let pending: BlockRecord[] = [];
+      let size = 0;
+      for await (const rec of input.records) {
+        pending.push(rec);
+        size += rec.value.length + rec.key.length + 8;
+        if (size >= SEGMENT_BLOCK_TARGET) {
+          flush(input.entity, pending);
+          pending = [];
+          size = 0;
+          await yieldEvery();
+        }
+      }
+      if (pending.length) flush(input.entity, pending);
+    }
+    const index = encodeFrame(
+      { type: FrameType.index, seq: blocks.length, plaintext: encodeIndex(blocks), compress: true, sealer },
+      bound,
+    );
+    io.write(fd, index, offset);
+    const footer = new Uint8Array(SEGMENT_FOOTER_SIZE);
+    const v = new DataView(footer.buffer);
+    v.setBigUint64(0, BigInt(offset), true);
+    v.setUint32(8, index.length, true);
+    v.setUint32(12, crc32(footer.subarray(0, 12)), true);
+    footer.set(SEGMENT_FOOTER_MAGIC, 16);
+    io.write(fd, footer, offset + index.length);
+    const size = offset + index.length + SEGMENT_FOOTER_SIZE;
+    failpoint("compaction.afterSegmentWrite");
+    io.fsync(fd);
+    io.close(fd);
+    failpoint("compaction.beforeSegmentRename");
+    io.rename(tmpPath, finalPath);
+    ok = true;
+    return { number, size, blocks };
+  } finally {
+    if (!ok) {
+      try {
+        io.close(fd);
+      } catch {
+        // already closed
+      }
+      io.unlink(tmpPath);
+    }
+  }
+}
+
+export class SegmentProblem extends Error {
+  constructor(
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+export interface OpenedSegment {
+  number: number;
+  fd: number;
+  size: number;
+  bound: Uint8Array;
+  blocks: IndexBlock[];
+  /** Indexes of blocks whose checksum failed when verified at open. */
+  badBlocks: Map<number, string>;
+}
+
+/** Open a segment: header, footer, index; optionally verify every block's checksum. */
+export function openSegment(
+  io: FileIO,
+  file: string,
+  number: number,
+  storeId: Uint8Array,
+  keys: KeyLookup,
+  requireSealed: boolean,
+  verifyBlocks: boolean,
+): OpenedSegment {
+  const fd = io.open(file, "r");
+  try {
+    const size = io.size(fd);
+    if (size < FILE_HEADER_SIZE + SEGMENT_FOOTER_SIZE) throw new SegmentProblem(0, "bad record length (file too short)");
+    const whole = verifyBlocks ? new Uint8Array(size) : null;
+    if (whole) io.read(fd, whole, 0);
+    const readAt = (off: number, len: number) => {
+      if (whole) return whole.subarray(off, off + len);
+      const b = new Uint8Array(len);
+      io.read(fd, b, off);
+      return b;
+    };
+    let header;
+    try {
+      header = decodeFileHeader(readAt(0, FILE_HEADER_SIZE), FileKind.segment);
+    } catch (e) {
+      if (e instanceof FrameError) throw new SegmentProblem(0, e.message);
+      throw e;
+    }
+    if (header.fileNumber !== number) throw new SegmentProblem(24, "header names another file number");
+    if (!equalBytes(header.storeId, storeId)) throw new SegmentProblem(8, "segment belongs to another store");
+    const footer = readAt(size - SEGMENT_FOOTER_SIZE, SEGMENT_FOOTER_SIZE);
+    const fv = new DataView(footer.buffer, footer.byteOffset, SEGMENT_FOOTER_SIZE);
+    for (let i = 0; i < 8; i++) {
+      if (footer[16 + i] !== SEGMENT_FOOTER_MAGIC[i]) throw new SegmentProblem(size - 8, "bad magic (footer)");
+    }
+    if (fv.getUint32(12, true) !== crc32(footer.subarray(0, 12))) {
+      throw new SegmentProblem(size - SEGMENT_FOOTER_SIZE, "checksum mismatch (footer)");
+    }
+    const indexOffset = Number(fv.getBigUint64(0, true));
+    const indexLength = fv.getUint32(8, true);
+    if (
+      indexOffset < FILE_HEADER_SIZE ||
+      indexLength > MAX_FRAME_PAYLOAD + FRAME_HEADER_SIZE ||
+      indexOffset + indexLength !== size - SEGMENT_FOOTER_SIZE
+    ) {
+      throw new SegmentProblem(size - SEGMENT_FOOTER_SIZE, "bad record length (index)");
+    }
+    let blocks: IndexBlock[];
+    try {
+      const { header: fh, plaintext } = decodeFrame(readAt(indexOffset, indexLength), header.bound, keys, requireSealed);
+      if (fh.type !== FrameType.index) throw new FrameError("unexpected frame type");
+      blocks = decodeIndex(plaintext);
+      if (fh.seq !== blocks.length) throw new FrameError("unexpected sequence", "index does not match block count");
+    } catch (e) {
+      if (e instanceof FrameError) throw new SegmentProblem(indexOffset, e.message);
+      if (e instanceof DecodeError) throw new SegmentProblem(indexOffset, `bad payload (${e.message})`);
+      throw e;
+    }
+    let expect = FILE_HEADER_SIZE;
+    for (const b of blocks) {
+      if (b.offset !== expect || b.offset + b.frameLength > indexOffset) {
+        throw new SegmentProblem(indexOffset, "bad record length (index points outside the data blocks)");
+      }
+      expect += b.frameLength;
+    }
+    if (expect !== indexOffset) throw new SegmentProblem(indexOffset, "bad record length (gap before index)");
+    const badBlocks = new Map<number, string>();
+    if (whole) {
+      blocks.forEach((b, i) => {
+        const frame = whole.subarray(b.offset, b.offset + b.frameLength);
+        const h = readFrameHeader(frame);
+        if (FRAME_HEADER_SIZE + h.length !== frame.length) badBlocks.set(i, "bad record length");
+        else if (!checksumOk(frame)) badBlocks.set(i, "checksum mismatch");
+        else if (h.type !== FrameType.block || h.seq !== i) badBlocks.set(i, "unexpected sequence");
+      });
+    }
+    return { number, fd, size, bound: header.bound, blocks, badBlocks };
+  } catch (e) {
+    io.close(fd);
+    throw e;
+  }
+}
+
+/** Read and open one data block; checks type and position (seq = block index). */
+export function readBlock(
+  io: FileIO,
+  seg: { fd: number; bound: Uint8Array },
+  block: { offset: number; frameLength: number },
+  blockIndex: number,
+  keys: KeyLookup,
+  requireSealed: boolean,
+): Uint8Array {
+  const frame = new Uint8Array(block.frameLength);
+  if (io.read(seg.fd, frame, block.offset) !== frame.length) throw new FrameError("bad record length", "short read");
+  const { header, plaintext } = decodeFrame(frame, seg.bound, keys, requireSealed);
+  if (header.type !== FrameType.block || header.seq !== blockIndex) throw new FrameError("unexpected sequence");
+  return plaintext;
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

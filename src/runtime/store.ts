@@ -1,0 +1,471 @@
+/**
+ * The typed layer apps use: `openStore(entities, options)` returns one
+ * repository per entity. Every write is validated with the entity's zod schema
+ * before anything is encoded; reads return frozen protobuf-es messages.
+ */
+import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { LruCache } from "./cache.js";
+import type { CollectionDefinition, EntityDefinition, KeyKind, KeyValue, SingletonDefinition } from "./entity.js";
+import { Engine, type EngineOptions, type Loc, type RecoveryReport, type WriteOp } from "./engine.js";
+import {
+  CellarError,
+  type CellarErrorCode,
+  SchemaNewerError,
+  UsageError,
+  ValidationError,
+  type ValidationIssue,
+} from "./errors.js";
+
+export interface StoreOptions extends Omit<EngineOptions, "dir"> {
+  /** The store directory (created if missing). One process at a time may open it. */
+  dir: string;
+  /** Byte budget of the decoded-record cache. Default 32 MiB. */
+  cacheBytes?: number;
+}
+
+export interface ListOptions {
+  limit?: number;
+  offset?: number;
+}
+
+/** The value a query may compare an indexed field with (an element, for repeated fields). */
+export type IndexValue<Desc extends DescMessage, P extends string> = P extends keyof MessageShape<Desc>
+  ? MessageShape<Desc>[P] extends readonly (infer E)[]
+    ? E
+    : MessageShape<Desc>[P]
+  : never;
+
+export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> {
+  /** The record stored under `key`, or `undefined`. Returned objects are frozen. */
+  get(key: K): Promise<MessageShape<Desc> | undefined>;
+  /** Validate and store `value` under its key field; resolves once durable. Returns the stored message. */
+  put(value: MessageInitShape<Desc>): Promise<MessageShape<Desc>>;
+  /** Remove the record; resolves `true` if it existed. */
+  delete(key: K): Promise<boolean>;
+  has(key: K): Promise<boolean>;
+  /** Records in key order. */
+  list(options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  /** Records whose indexed fields equal every given value (a repeated field matches if it contains it), in key order. */
+  query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  count(): Promise<number>;
+  /** Keys in key order. */
+  keys(options?: ListOptions): Promise<K[]>;
+}
+
+export interface Singleton<Desc extends DescMessage> {
+  /** The stored value, or the defaults when never set. Returned objects are frozen. */
+  get(): Promise<MessageShape<Desc>>;
+  /** Merge `patch` (shallow: a nested message is replaced whole) or apply `fn`, validate, store. */
+  update(
+    patch: Partial<MessageInitShape<Desc>> | ((current: MessageShape<Desc>) => MessageInitShape<Desc>),
+  ): Promise<MessageShape<Desc>>;
+  /** Back to defaults (the stored value is deleted). */
+  reset(): Promise<void>;
+}
+
+export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {
+  put(value: MessageInitShape<Desc>): void;
+  delete(key: K): void;
+}
+export interface SingletonTx<Desc extends DescMessage> {
+  update(patch: Partial<MessageInitShape<Desc>> | ((current: MessageShape<Desc>) => MessageInitShape<Desc>)): void;
+  reset(): void;
+}
+
+export type BatchTx<E extends Record<string, EntityDefinition>> = {
+  [P in keyof E]: E[P] extends CollectionDefinition<infer D, infer K, any>
+    ? CollectionTx<D, K>
+    : E[P] extends SingletonDefinition<infer D>
+      ? SingletonTx<D>
+      : never;
+};
+
+export interface ChangeEvent {
+  entity: string;
+  op: "put" | "delete";
+  /** The record's key (`undefined` for singletons). */
+  key: KeyValue | undefined;
+}
+
+export interface StoreEvents {
+  /** After a write is durable. */
+  change: (e: ChangeEvent) => void;
+  /** Damage found at open (also in `recoveryReport`) or later on read; never contains a stored value. */
+  corruption: (e: CellarError | RecoveryReport) => void;
+  /** A background task (automatic compaction, relaxed sync) failed. */
+  error: (e: CellarError) => void;
+}
+
+export interface StoreHandle<E extends Record<string, EntityDefinition>> {
+  readonly dir: string;
+  /** What open found and repaired: a torn tail cut off, damaged records quarantined, leftovers removed. */
+  readonly recoveryReport: RecoveryReport;
+  /** Commit writes to several entities atomically: after a crash, all or none. */
+  batch(fn: (tx: BatchTx<E>) => void | Promise<void>): Promise<void>;
+  /** Rewrite live records into a fresh segment and delete dead bytes. */
+  compact(): Promise<void>;
+  stats(): ReturnType<Engine["stats"]> & { recordCacheBytes: number };
+  on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void;
+  close(): Promise<void>;
+}
+
+export type TypedStore<E extends Record<string, EntityDefinition>> = {
+  readonly [P in keyof E]: E[P] extends CollectionDefinition<infer D, infer K, infer I>
+    ? Collection<D, K, I>
+    : E[P] extends SingletonDefinition<infer D>
+      ? Singleton<D>
+      : never;
+} & StoreHandle<E>;
+
+const RESERVED = new Set(["dir", "recoveryReport", "batch", "compact", "stats", "on", "close", "then"]);
+
+/** Open (or create) a store holding `entities`. */
+export async function openStore<E extends Record<string, EntityDefinition>>(
+  entities: E,
+  options: StoreOptions,
+): Promise<TypedStore<E>> {
+  const defs = new Map<string, EntityDefinition>();
+  for (const [prop, def] of Object.entries(entities)) {
+    if (RESERVED.has(prop)) throw new UsageError(`entity property \`${prop}\` collides with a store method; rename it`);
+    if (defs.has(def.name)) throw new UsageError(`two entities use the storage name \`${def.name}\``);
+    if (!Number.isInteger(def.version) || def.version < 1) throw new UsageError(`entity \`${def.name}\` needs a version ≥ 1`);
+    if (def.kind === "collection" && !def.schema.fields.some((f: { localName: string }) => f.localName === def.key)) {
+      throw new UsageError(`entity \`${def.name}\`: key field \`${def.key}\` is not a field of \`${def.schema.typeName}\``);
+    }
+    defs.set(def.name, def);
+  }
+  const engine = await Engine.open(options);
+  try {
+    for (const def of defs.values()) {
+      const stored = engine.storedVersions.get(def.name);
+      if (stored !== undefined && stored > def.version) throw new SchemaNewerError(def.name, stored, def.version);
+      if (stored !== undefined && stored < def.version) {
+        throw new CellarError(
+          "E_MIGRATION",
+          `entity \`${def.name}\` is stored at version ${stored} but this app is at version ${def.version}, and no migration path is registered`,
+        );
+      }
+    }
+    engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+  return new StoreImpl(engine, entities, defs, options.cacheBytes ?? 32 * 1024 * 1024) as unknown as TypedStore<E>;
+}
+
+type AnyListener = (e: never) => void;
+
+class StoreImpl {
+  readonly records: LruCache<string, { loc: Loc; obj: unknown }>;
+  private readonly listeners = new Map<keyof StoreEvents, Set<AnyListener>>();
+  private readonly sorted = new Map<string, string[]>();
+
+  constructor(
+    readonly engine: Engine,
+    entities: Record<string, EntityDefinition>,
+    readonly defs: Map<string, EntityDefinition>,
+    cacheBytes: number,
+  ) {
+    this.records = new LruCache(cacheBytes);
+    for (const [prop, def] of Object.entries(entities)) {
+      Object.defineProperty(this, prop, {
+        value: def.kind === "collection" ? new CollectionImpl(this, def) : new SingletonImpl(this, def),
+        enumerable: true,
+      });
+    }
+    engine.onCommit = (ops) => {
+      for (const o of ops) {
+        if (o.op === "delete" || !this.engine.locate(o.entity, o.key) || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
+          this.sorted.delete(o.entity);
+        }
+        const def = this.defs.get(o.entity);
+        this.emit("change", {
+          entity: o.entity,
+          op: o.op,
+          key: def?.kind === "collection" ? decodeKey(o.key, def.keyKind) : undefined,
+        });
+      }
+    };
+    engine.onProblem = (e) => this.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
+    if (engine.recovery.damaged.length) {
+      // Listeners attach after open; announce on the next turn so they can.
+      setImmediate(() => this.emit("corruption", engine.recovery));
+    }
+  }
+
+  get dir(): string {
+    return this.engine.dir;
+  }
+  get recoveryReport(): RecoveryReport {
+    return this.engine.recovery;
+  }
+
+  emit<N extends keyof StoreEvents>(event: N, arg: Parameters<StoreEvents[N]>[0]): void {
+    for (const l of this.listeners.get(event) ?? []) (l as (a: unknown) => void)(arg);
+  }
+
+  on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as AnyListener);
+    return () => set.delete(listener as AnyListener);
+  }
+
+  /** Sorted keys of an entity, cached until a commit adds or removes one. */
+  sortedKeys(def: CollectionDefinition): string[] {
+    let keys = this.sorted.get(def.name);
+    if (!keys) {
+      keys = [...this.engine.keys(def.name)];
+      if (def.keyKind === "string") keys.sort();
+      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+      this.sorted.set(def.name, keys);
+    }
+    return keys;
+  }
+
+  /** Decode (or take from cache) the record under `key`. */
+  read(def: EntityDefinition, key: string): unknown {
+    const loc = this.engine.locate(def.name, key);
+    if (!loc) return undefined;
+    const ck = `${def.name}\u0000${key}`;
+    const hit = this.records.get(ck);
+    if (hit && hit.loc === loc) return hit.obj;
+    if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
+    const bytes = this.engine.read(def.name, key, loc);
+    const obj = deepFreeze(fromBinary(def.schema, bytes));
+    this.records.set(ck, { loc, obj }, bytes.length * 4 + 256);
+    return obj;
+  }
+
+  /** Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing. */
+  encodePut(def: EntityDefinition, value: unknown): { op: WriteOp; msg: MessageShape<DescMessage> } {
+    const parsed = def.validator.safeParse(value);
+    if (!parsed.success) {
+      throw new ValidationError(
+        def.name,
+        parsed.error.issues.map(
+          (i): ValidationIssue => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code }),
+        ),
+      );
+    }
+    const msg = create(def.schema, value as MessageInitShape<DescMessage>);
+    let key = "";
+    let terms: string[] = [];
+    if (def.kind === "collection") {
+      const raw = (msg as Record<string, unknown>)[def.key];
+      key = encodeKey(raw, def.keyKind);
+      if (def.keyKind === "string" && key === "") {
+        throw new ValidationError(def.name, [{ path: [def.key], message: "the key field must not be empty", code: "too_small" }]);
+      }
+      terms = indexTerms(def, msg as Record<string, unknown>);
+    }
+    const bytes = toBinary(def.schema, msg);
+    return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
+  }
+
+  async batch(fn: (tx: Record<string, unknown>) => void | Promise<void>): Promise<void> {
+    const ops: WriteOp[] = [];
+    const tx: Record<string, unknown> = {};
+    let open = true;
+    const guard = () => {
+      if (!open) throw new UsageError("a batch transaction was used after its callback returned");
+    };
+    for (const prop of Object.keys(this)) {
+      const repo = (this as unknown as Record<string, unknown>)[prop];
+      if (repo instanceof CollectionImpl) {
+        tx[prop] = {
+          put: (v: unknown) => (guard(), ops.push(this.encodePut(repo.def, v).op)),
+          delete: (k: KeyValue) => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
+        };
+      } else if (repo instanceof SingletonImpl) {
+        tx[prop] = {
+          update: (p: unknown) => (guard(), ops.push(this.encodePut(repo.def, repo.merge(p)).op)),
+          reset: () => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: "" })),
+        };
+      }
+    }
+    try {
+      await fn(tx);
+    } finally {
+      open = false;
+    }
+    await this.engine.write(ops);
+  }
+
+  compact(): Promise<void> {
+    return this.engine.compact();
+  }
+
+  stats() {
+    return { ...this.engine.stats(), recordCacheBytes: this.records.bytes };
+  }
+
+  async close(): Promise<void> {
+    this.records.clear();
+    await this.engine.close();
+  }
+}
+
+class CollectionImpl {
+  constructor(
+    private readonly store: StoreImpl,
+    readonly def: CollectionDefinition,
+  ) {}
+
+  async get(key: KeyValue): Promise<unknown> {
+    return this.store.read(this.def, encodeKey(key, this.def.keyKind));
+  }
+
+  async put(value: unknown): Promise<unknown> {
+    const { op, msg } = this.store.encodePut(this.def, value);
+    await this.store.engine.write([op]);
+    return msg;
+  }
+
+  async delete(key: KeyValue): Promise<boolean> {
+    const k = encodeKey(key, this.def.keyKind);
+    if (!this.store.engine.has(this.def.name, k)) return false;
+    await this.store.engine.write([{ op: "delete", entity: this.def.name, key: k }]);
+    return true;
+  }
+
+  async has(key: KeyValue): Promise<boolean> {
+    return this.store.engine.has(this.def.name, encodeKey(key, this.def.keyKind));
+  }
+
+  async count(): Promise<number> {
+    return this.store.engine.count(this.def.name);
+  }
+
+  async keys(options?: ListOptions): Promise<KeyValue[]> {
+    return page(this.store.sortedKeys(this.def), options).map((k) => decodeKey(k, this.def.keyKind));
+  }
+
+  async list(options?: ListOptions): Promise<unknown[]> {
+    return page(this.store.sortedKeys(this.def), options).map((k) => this.store.read(this.def, k));
+  }
+
+  async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
+    const sets: ReadonlySet<string>[] = [];
+    for (const [field, value] of Object.entries(where)) {
+      if (value === undefined) continue;
+      if (!this.def.indexes.includes(field)) {
+        throw new UsageError(`\`${field}\` is not an indexed field of \`${this.def.name}\` (indexes: ${this.def.indexes.join(", ") || "none"})`);
+      }
+      sets.push(this.store.engine.lookup(this.def.name, term(field, value)));
+    }
+    let keys: string[];
+    if (sets.length === 0) keys = this.store.sortedKeys(this.def);
+    else {
+      sets.sort((a, b) => a.size - b.size);
+      keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
+      if (this.def.keyKind === "string") keys.sort();
+      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    }
+    return page(keys, options).map((k) => this.store.read(this.def, k));
+  }
+}
+
+class SingletonImpl {
+  private chain: Promise<unknown> = Promise.resolve();
+  constructor(
+    private readonly store: StoreImpl,
+    readonly def: SingletonDefinition,
+  ) {}
+
+  private defaults(): unknown {
+    return deepFreeze(create(this.def.schema, (this.def.defaults ?? {}) as MessageInitShape<DescMessage>));
+  }
+
+  current(): Record<string, unknown> {
+    return (this.store.read(this.def, "") ?? this.defaults()) as Record<string, unknown>;
+  }
+
+  merge(patch: unknown): unknown {
+    const cur = this.current();
+    if (typeof patch === "function") return (patch as (c: unknown) => unknown)(cur);
+    if (typeof patch !== "object" || patch === null) {
+      throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
+    }
+    return { ...cur, ...(patch as object) };
+  }
+
+  async get(): Promise<unknown> {
+    return this.current();
+  }
+
+  update(patch: unknown): Promise<unknown> {
+    // Updates are applied one after another, each on the result of the last: none is lost.
+    const run = this.chain.then(async () => {
+      const { op, msg } = this.store.encodePut(this.def, this.merge(patch));
+      await this.store.engine.write([op]);
+      return msg;
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  reset(): Promise<void> {
+    const run = this.chain.then(() => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+}
+
+function page<T>(items: T[], options?: ListOptions): T[] {
+  const offset = options?.offset ?? 0;
+  const limit = options?.limit ?? Infinity;
+  if (offset < 0 || limit < 0 || !Number.isFinite(offset)) throw new UsageError("`offset` and `limit` must be ≥ 0");
+  return offset === 0 && limit >= items.length ? items.slice() : items.slice(offset, offset + limit);
+}
+
+/** Keys are stored as strings: strings as they are, integers in decimal. */
+export function encodeKey(k: unknown, kind: KeyKind): string {
+  switch (kind) {
+    case "string":
+      if (typeof k !== "string") throw keyTypeError(kind, k);
+      return k;
+    case "int32":
+    case "uint32":
+      if (typeof k !== "number" || !Number.isInteger(k)) throw keyTypeError(kind, k);
+      return String(k);
+    case "int64":
+    case "uint64":
+      if (typeof k === "bigint") return k.toString();
+      if (typeof k === "number" && Number.isSafeInteger(k)) return String(k);
+      if (typeof k === "string" && /^-?\d+$/.test(k)) return BigInt(k).toString();
+      throw keyTypeError(kind, k);
+  }
+}
+
+export function decodeKey(k: string, kind: KeyKind): KeyValue {
+  return kind === "string" ? k : kind === "int32" || kind === "uint32" ? Number(k) : BigInt(k);
+}
+
+function keyTypeError(kind: KeyKind, k: unknown): UsageError {
+  return new UsageError(`expected a ${kind} key, got ${typeof k}`);
+}
+
+/** The index term for field = value: `field` NUL canonical value. */
+function term(field: string, value: unknown): string {
+  return `${field}\u0000${typeof value === "bigint" ? value.toString() : String(value)}`;
+}
+
+function indexTerms(def: CollectionDefinition, msg: Record<string, unknown>): string[] {
+  const out = new Set<string>();
+  for (const f of def.indexes) {
+    const v = msg[f];
+    if (Array.isArray(v)) for (const e of v) out.add(term(f, e));
+    else if (v !== undefined) out.add(term(f, v));
+  }
+  return [...out];
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o !== "object" || o === null || ArrayBuffer.isView(o) || Object.isFrozen(o)) return o;
+  for (const v of Object.values(o)) deepFreeze(v);
+  return Object.freeze(o);
+}
+
+export type { CellarErrorCode };
