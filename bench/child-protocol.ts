@@ -1,0 +1,48 @@
+/**
+ * How the harness talks to bench/child.ts: the request it passes as one JSON argument, and the one
+ * `@@RESULT <json>` line the child prints back.
+ */
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { REPO_ROOT } from "./fsutil.js";
+import type { Sample } from "./metrics.js";
+
+export interface ChildRequest {
+  mode: "cold" | "warm";
+  system: string;
+  dir: string;
+  /** Records in the store (keys 0..records-1 of the benchmark stream). */
+  records: number;
+  gets: number;
+  budgetMs: number;
+}
+
+export const RESULT_PREFIX = "@@RESULT ";
+
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), "child.ts");
+/** The tsx loader, resolved from here so children find it whatever their working directory. */
+const TSX = import.meta.resolve("tsx");
+const CHILD_TIMEOUT_MS = 15 * 60_000;
+
+/** Run one measurement in a fresh Node process and return its numbers. */
+export function runChild(req: ChildRequest): Promise<Sample> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", "--import", TSX, CHILD, JSON.stringify(req)], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), CHILD_TIMEOUT_MS);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split("\n").find((l) => l.startsWith(RESULT_PREFIX));
+      if (code === 0 && line) resolvePromise(JSON.parse(line.slice(RESULT_PREFIX.length)) as Sample);
+      else reject(new Error(`child (${req.mode}) exited with ${signal ?? code}: ${stderr.trim().split("\n").slice(0, 6).join(" / ") || "no result"}`));
+    });
+  });
+}

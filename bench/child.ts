@@ -1,0 +1,96 @@
+/**
+ * Entry point of the fresh child process that workloads 5 and 6 run in (`node --expose-gc --import tsx
+ * bench/child.ts '<json>'`), so no cache, module state or heap of the parent leaks into the numbers.
+ *
+ * - `cold`: load the library, then time open → first read, and open → every record read and decoded.
+ * - `warm`: measure memory, open, warm up, time random gets, measure memory again.
+ *
+ * Prints one line `@@RESULT <json>` on stdout; anything else on stdout/stderr is diagnostics.
+ */
+import { RESULT_PREFIX, type ChildRequest } from "./child-protocol.js";
+import type { Sample } from "./metrics.js";
+import { rngFor, BENCH_SEED } from "./prng.js";
+import { taskKey } from "./records.js";
+import { nowMs } from "./stats.js";
+import { findSystem } from "./systems.js";
+
+const STREAM_GETS = 9;
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) throw new Error("child must run with --expose-gc");
+  g();
+  g();
+}
+
+function memory(): { rss: number; heap: number } {
+  gc();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed + m.external };
+}
+
+function checkRecord(value: unknown, key: string): void {
+  const id = (value as { id?: unknown } | undefined)?.id;
+  if (id !== key) throw new Error(`get(${key}) returned ${value === undefined ? "nothing" : `a record with id ${String(id)}`}`);
+}
+
+async function cold(req: ChildRequest): Promise<Sample> {
+  const spec = findSystem(req.system);
+  const store = await spec.create(); // loads the library: not part of open time
+  const key = taskKey(Math.floor(req.records / 2));
+  const t0 = nowMs();
+  await store.open(req.dir);
+  const first = await store.get(key);
+  const t1 = nowMs();
+  const count = await store.readAll();
+  const t2 = nowMs();
+  await store.close();
+  checkRecord(first, key);
+  if (count !== req.records) throw new Error(`readAll found ${count} records, expected ${req.records}`);
+  return { "cold.first": t1 - t0, "cold.all": t2 - t0 };
+}
+
+async function warm(req: ChildRequest): Promise<Sample> {
+  const spec = findSystem(req.system);
+  const store = await spec.create();
+  const keys = Array.from({ length: req.records }, (_, i) => taskKey(i));
+  const rng = rngFor(BENCH_SEED, STREAM_GETS, 0);
+  const order = Uint32Array.from({ length: req.gets }, () => rng.int(req.records));
+  const warmup = Uint32Array.from({ length: Math.min(req.gets, 10_000) }, () => rng.int(req.records));
+  const before = memory();
+
+  await store.open(req.dir);
+  const warmStart = nowMs();
+  for (const i of warmup) {
+    await store.get(keys[i] as string);
+    if (nowMs() - warmStart > req.budgetMs / 4) break;
+  }
+  let n = 0;
+  const start = nowMs();
+  for (const i of order) {
+    const key = keys[i] as string;
+    const value = await store.get(key);
+    if (n === 0) checkRecord(value, key);
+    n++;
+    // Check the clock on every get at first (conf takes ~0.5 s per get), then every 64 gets.
+    if ((n < 256 || (n & 63) === 0) && nowMs() - start > req.budgetMs) break;
+  }
+  const elapsed = nowMs() - start;
+  const after = memory();
+  await store.close();
+  return {
+    "warm.gets": n / (elapsed / 1000),
+    "warm.n": n,
+    "mem.rss": (after.rss - before.rss) / req.records,
+    "mem.heap": (after.heap - before.heap) / req.records,
+  };
+}
+
+const req = JSON.parse(process.argv[2] ?? "{}") as ChildRequest;
+try {
+  const sample = req.mode === "cold" ? await cold(req) : await warm(req);
+  process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(sample)}\n`);
+} catch (e) {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+}

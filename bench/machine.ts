@@ -1,0 +1,54 @@
+/** What the numbers were measured on, for the report header. */
+import { readFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileSystemType, REPO_ROOT } from "./fsutil.js";
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  kernel: string;
+  node: string;
+  /** File system of the directory the stores were written to. */
+  fileSystem: string;
+  benchDir: string;
+}
+
+function osName(): string {
+  try {
+    const line = readFileSync("/etc/os-release", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("PRETTY_NAME="));
+    return line ? line.slice("PRETTY_NAME=".length).replace(/^"|"$/g, "") : process.platform;
+  } catch {
+    return process.platform;
+  }
+}
+
+export function machineInfo(benchDir: string): MachineInfo {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model.trim() ?? "unknown",
+    cores: list.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    os: osName(),
+    kernel: release(),
+    node: process.version,
+    fileSystem: fileSystemType(benchDir),
+    benchDir,
+  };
+}
+
+/** The installed version of a package, or undefined if it is not installed. */
+export function packageVersion(name: string): string | undefined {
+  try {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench [-- --quick] [--out docs/BENCHMARKS.md] [--json results.json] [--only a,b] [--reps n] [--keep]`
+ *
+ * Runs the raw limits and the seven workloads of issue 6 for Cellar and every peer in one process
+ * (plus one child process per cold-open / warm-get measurement), shows a live table, then writes the
+ * report (default docs/BENCHMARKS.md) and the chart (benchmarks.svg next to the report).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { SystemSpec } from "./adapter.js";
+import { renderChart } from "./chart.js";
+import { runChild } from "./child-protocol.js";
+import { formatValue, sig3 } from "./format.js";
+import { makeRunDir, REPO_ROOT, removeDir } from "./fsutil.js";
+import { LiveTable } from "./live.js";
+import { machineInfo, packageVersion } from "./machine.js";
+import { metricDef, type Sample } from "./metrics.js";
+import { measureFlate, measureSeal, measureSyncs, RAW_METRICS } from "./raw.js";
+import { jsonBytes } from "./records.js";
+import { renderReport } from "./report.js";
+import type { BenchResults, SystemInfo } from "./results.js";
+import { FULL, QUICK, type Sizes } from "./sizes.js";
+import { SYSTEMS } from "./systems.js";
+import { bulkLoad, putOneAtATime, putsInFlight, settingsUpdates } from "./workloads.js";
+
+interface Options {
+  sizes: Sizes;
+  out: string;
+  chart: string;
+  json: string | undefined;
+  only: string[] | undefined;
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      out: { type: "string" },
+      json: { type: "string" },
+      only: { type: "string" },
+      reps: { type: "string" },
+      keep: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  let sizes = values.quick ? QUICK : FULL;
+  if (values.reps !== undefined) {
+    const reps = Number(values.reps);
+    if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps expects a positive integer, got \`${values.reps}\``);
+    sizes = { ...sizes, reps };
+  }
+  const out = resolve(values.out ?? join(REPO_ROOT, "docs", "BENCHMARKS.md"));
+  return {
+    sizes,
+    out,
+    chart: join(dirname(out), "benchmarks.svg"),
+    json: values.json === undefined ? undefined : resolve(values.json),
+    only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
+    keep: values.keep,
+  };
+}
+
+async function probe(spec: SystemSpec): Promise<SystemInfo> {
+  const info: SystemInfo = {
+    id: spec.id,
+    label: spec.label,
+    kind: spec.kind,
+    durability: spec.durability,
+    available: false,
+  };
+  if (spec.packageName !== undefined) {
+    info.packageName = spec.packageName;
+    const v = packageVersion(spec.packageName);
+    if (v !== undefined) info.version = v;
+  }
+  try {
+    await spec.create();
+    info.available = true;
+  } catch (e) {
+    info.error = e instanceof Error ? e.message.split("\n")[0] : String(e);
+  }
+  return info;
+}
+
+/** One workload: a name for progress and a function measuring one repetition of one system. */
+interface Workload {
+  name: string;
+  /** A scratch directory name for one repetition, removed after it (absent: the workload keeps no store of its own). */
+  scratch?: string;
+  run(spec: SystemSpec, rep: number, dir: string): Promise<Sample>;
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const { sizes } = opts;
+  const runDir = makeRunDir();
+  const startedAt = new Date();
+  const specs = SYSTEMS.filter((s) => !opts.only || opts.only.includes(s.id));
+  if (specs.length === 0) throw new Error(`--only matched no system (known: ${SYSTEMS.map((s) => s.id).join(", ")})`);
+
+  const results: BenchResults = {
+    sizes,
+    machine: machineInfo(runDir),
+    startedAt: startedAt.toISOString(),
+    durationSeconds: 0,
+    jsonBytes: jsonBytes(sizes.bulk),
+    systems: await Promise.all(specs.map(probe)),
+    samples: {},
+    raw: [],
+    errors: [],
+  };
+  const live = new LiveTable(results);
+  live.log(`cellar bench (${sizes.name}): ${sizes.reps} repetition(s); stores in ${runDir} (${results.machine.fileSystem})`);
+  for (const s of results.systems) if (!s.available) live.log(`  ${s.label}: not run (${s.error})`);
+  const runnable = specs.filter((s) => results.systems.find((i) => i.id === s.id)?.available);
+
+  try {
+    // Raw limits first: nothing else is writing.
+    for (let rep = 0; rep < sizes.reps; rep++) {
+      live.status(`raw limits · rep ${rep + 1}/${sizes.reps}`);
+      const dir = join(runDir, `raw-${rep}`);
+      mkdirSync(dir, { recursive: true });
+      results.raw.push({ ...(await measureSyncs(dir, sizes)), ...measureSeal(sizes), ...measureFlate(sizes) });
+      removeDir(dir);
+    }
+    const last = results.raw[results.raw.length - 1] ?? {};
+    live.log("raw limits (last repetition):");
+    for (const d of RAW_METRICS) live.log(`  ${d.label}: ${sig3(last[d.id] ?? Number.NaN)} ${d.unit}`);
+
+    const bulkDirs = new Map<string, string>();
+    const workloads: Workload[] = [
+      { name: "1: one put at a time", scratch: "put1", run: (s, _rep, dir) => putOneAtATime(s, sizes, dir) },
+      { name: "2: puts in flight", scratch: "put64", run: (s, _rep, dir) => putsInFlight(s, sizes, dir) },
+      { name: "4: settings updates", scratch: "settings", run: (s, _rep, dir) => settingsUpdates(s, sizes, dir) },
+      {
+        name: "3+7: bulk load, bytes on disk",
+        // No scratch: the last repetition's store stays for workloads 5 and 6.
+        run: async (s, _rep, dir) => {
+          const previous = bulkDirs.get(s.id);
+          if (previous) removeDir(previous);
+          bulkDirs.delete(s.id);
+          const sample = await bulkLoad(s, sizes, dir, results.jsonBytes);
+          bulkDirs.set(s.id, dir); // kept for workloads 5 and 6
+          return sample;
+        },
+      },
+      {
+        name: "5: cold open (child process)",
+        run: (s) => {
+          const dir = bulkDirs.get(s.id);
+          if (!dir) throw new Error("no bulk-loaded store (workload 3 failed)");
+          return runChild({ mode: "cold", system: s.id, dir, records: sizes.bulk, gets: 0, budgetMs: sizes.budgetMs });
+        },
+      },
+      {
+        name: "6: warm gets + memory (child process)",
+        run: (s) => {
+          const dir = bulkDirs.get(s.id);
+          if (!dir) throw new Error("no bulk-loaded store (workload 3 failed)");
+          return runChild({ mode: "warm", system: s.id, dir, records: sizes.bulk, gets: sizes.gets, budgetMs: sizes.budgetMs });
+        },
+      },
+    ];
+
+    for (const w of workloads) {
+      for (let rep = 0; rep < sizes.reps; rep++) {
+        for (const spec of runnable) {
+          live.status(`workload ${w.name} · ${spec.label} · rep ${rep + 1}/${sizes.reps}`);
+          const dir = join(runDir, spec.id, `${w.scratch ?? "bulk"}-${rep}`);
+          try {
+            const sample = await w.run(spec, rep, dir);
+            const reps = (results.samples[spec.id] ??= []);
+            reps[rep] = { ...reps[rep], ...sample };
+            if (!process.stdout.isTTY) {
+              const parts = Object.entries(sample).map(([k, v]) => {
+                const d = metricDef(k as keyof Sample);
+                return `${d.short} ${formatValue(v as number, d.unit)}`;
+              });
+              live.log(`  ${spec.label} rep ${rep + 1}: ${parts.join(", ")}`);
+            }
+          } catch (e) {
+            const message = e instanceof Error ? e.message : String(e);
+            results.errors.push({ system: spec.id, workload: w.name, message });
+            live.log(`  ${spec.label}, workload ${w.name}, rep ${rep + 1}: error: ${message}`);
+          } finally {
+            if (w.scratch !== undefined) removeDir(dir);
+          }
+        }
+      }
+    }
+  } finally {
+    results.durationSeconds = (Date.now() - startedAt.getTime()) / 1000;
+    if (!opts.keep) removeDir(runDir);
+  }
+
+  live.finish();
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, renderReport(results, basename(opts.chart)));
+  writeFileSync(opts.chart, renderChart(results));
+  if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2) + "\n");
+  process.stdout.write(`wrote ${opts.out} and ${opts.chart}${opts.json ? ` and ${opts.json}` : ""}\n`);
+  if (results.errors.length > 0) {
+    process.stdout.write(`${results.errors.length} measurement(s) failed; see the Errors section of the report.\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

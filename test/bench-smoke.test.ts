@@ -1,0 +1,92 @@
+/**
+ * Smoke check of the benchmark harness (issue 6): `npm run bench -- --quick` runs end to end and writes a
+ * report, a chart and its raw results to a temporary directory (never docs/). It asserts the structure of
+ * what was written, never a speed.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { METRICS } from "../bench/metrics.js";
+import { RAW_METRICS } from "../bench/raw.js";
+import type { BenchResults } from "../bench/results.js";
+import { SYSTEMS } from "../bench/systems.js";
+
+const run = promisify(execFile);
+
+describe("npm run bench -- --quick", () => {
+  let dir: string;
+  let report: string;
+  let chart: string;
+  let results: BenchResults;
+  let stdout: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "cellar-bench-smoke-"));
+    const out = join(dir, "BENCHMARKS.md");
+    const res = await run("npm", ["run", "--silent", "bench", "--", "--quick", "--out", out, "--json", join(dir, "results.json")], {
+      cwd: join(import.meta.dirname, ".."),
+      env: { ...process.env, CI: "1" },
+      maxBuffer: 16 << 20,
+    });
+    stdout = res.stdout;
+    report = readFileSync(out, "utf8");
+    chart = readFileSync(join(dir, "benchmarks.svg"), "utf8");
+    results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as BenchResults;
+  }, 240_000);
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists every system, and every peer could be loaded", () => {
+    expect(results.systems.map((s) => s.id)).toEqual(SYSTEMS.map((s) => s.id));
+    for (const s of results.systems.filter((x) => x.kind === "peer")) {
+      expect({ id: s.id, available: s.available, error: s.error }).toEqual({ id: s.id, available: true, error: undefined });
+      expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
+    }
+  });
+
+  it("measured every metric of every workload for every system that ran, without errors", () => {
+    expect(results.errors).toEqual([]);
+    for (const s of results.systems.filter((x) => x.available)) {
+      const samples = results.samples[s.id];
+      expect(samples, s.id).toHaveLength(results.sizes.reps);
+      for (const sample of samples ?? []) {
+        for (const m of METRICS) {
+          expect(Number.isFinite(sample[m.id]), `${s.id} ${m.id} = ${sample[m.id]}`).toBe(true);
+        }
+        expect(sample["put1.n"]).toBeGreaterThan(0);
+        expect(sample["disk.bytes"]).toBeGreaterThan(0);
+      }
+    }
+    for (const r of results.raw) for (const d of RAW_METRICS) expect(r[d.id], d.id).toBeGreaterThan(0);
+  });
+
+  it("writes a report with machine info, every target with a verdict, per-workload tables and the chart link", () => {
+    expect(results.sizes.name).toBe("quick");
+    for (const heading of ["## Machine", "## Targets (issue 3, Speed)", "## Cellar / peer ratios", "## Results per workload", "## Raw limits of this machine", "## Systems"]) {
+      expect(report).toContain(heading);
+    }
+    expect(report).toContain(results.machine.node);
+    expect(results.machine.fileSystem).not.toBe("unknown");
+    const verdicts = report.match(/^\| .+ \| (✅ met|❌ \*\*not met\*\*|⚠️ not measured) \|$/gm) ?? [];
+    expect(verdicts).toHaveLength(9);
+    for (let w = 1; w <= 7; w++) expect(report).toMatch(new RegExp(`^### ${w}\\. `, "m"));
+    expect(report).toContain("](benchmarks.svg)");
+    for (const s of results.systems) expect(report).toContain(`| ${s.label} |`);
+  });
+
+  it("writes an SVG chart", () => {
+    expect(chart.startsWith("<svg ")).toBe(true);
+    expect(chart.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(chart).toContain("Cellar vs peers");
+  });
+
+  it("prints the final table on the terminal", () => {
+    for (const s of results.systems.filter((x) => x.available)) expect(stdout).toContain(s.label);
+    expect(stdout).toMatch(/wrote .*BENCHMARKS\.md/);
+  });
+});
