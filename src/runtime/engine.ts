@@ -655,7 +655,7 @@ export class Engine {
     } catch (e) {
       const err = isCellarError(e) ? e : new IoError("write", path.basename(this.paths.journal(w.number)), String(e), { cause: e });
       // After a failed fdatasync the page cache state is unknown ("fsyncgate"): stop writing until reopened.
-      if (isCellarError(e, "E_IO")) this.poisoned = err;
+      if (err.code === "E_IO") this.poisoned = err;
       for (const p of group) p.reject(err);
       return;
     }

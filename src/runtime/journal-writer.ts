@@ -6,6 +6,7 @@
  */
 import { FILE_HEADER_SIZE, FileKind, JOURNAL_PREALLOC_INITIAL, JOURNAL_PREALLOC_MAX_STEP } from "./format.js";
 import { encodeFileHeader } from "./frame.js";
+import { isCellarError } from "./errors.js";
 import type { FileIO } from "./io.js";
 
 export class JournalWriter {
@@ -73,7 +74,17 @@ export class JournalWriter {
     const step = Math.min(Math.max(this.allocated, JOURNAL_PREALLOC_INITIAL), JOURNAL_PREALLOC_MAX_STEP);
     let target = this.allocated + step;
     if (target < needed) target = needed + step;
-    const zeros = new Uint8Array(Math.min(target - this.allocated, 4 * 1024 * 1024));
+    try {
+      this.fillZeros(target);
+    } catch (e) {
+      // Nearly full disk: take only the space this write needs (rounded to 64 KiB), if that much is free.
+      if (!isCellarError(e, "E_NOSPACE")) throw e;
+      this.fillZeros(Math.ceil(needed / 65536) * 65536);
+    }
+  }
+
+  private fillZeros(target: number): void {
+    const zeros = new Uint8Array(Math.min(Math.max(target - this.allocated, 0), 4 * 1024 * 1024));
     let at = this.allocated;
     while (at < target) {
       const n = Math.min(zeros.length, target - at);

@@ -134,8 +134,8 @@ export function writeManifest(
     throw e;
   }
   io.close(fd);
-  failpoint("manifest.beforeRename");
   try {
+    failpoint("manifest.beforeRename");
     io.rename(tmp, paths.manifest);
   } catch (e) {
     io.unlink(tmp);
