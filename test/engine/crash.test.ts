@@ -4,8 +4,9 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/runtime/engine.js";
 import type { Failpoint } from "../../src/runtime/io.js";
+import { crashRound } from "./helpers/crash-round.js";
 import { checkAgainstLog, readLog, TEST_KEY } from "./helpers/model.js";
-import { startChild, waitForLine } from "./helpers/spawn.js";
+import { startChild } from "./helpers/spawn.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-crash-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -25,22 +26,14 @@ describe("SIGKILL crash loop", () => {
     let totalAcked = 0;
     let tails = 0;
     for (let round = 0; round < 60; round++) {
-      const log = path.join(tmp, `loop-${round}.log`);
-      const { child, exited } = startChild("crash-writer.ts", [dir, log, String(seed++)]);
-      await waitForLine(log, /^OPEN$/m);
       seed = (seed * 1103515245 + 12345) >>> 0;
-      await new Promise((r) => setTimeout(r, 5 + (seed % 120)));
-      child.kill("SIGKILL");
-      const { signal, stderr } = await exited;
-      expect(signal, stderr).toBe("SIGKILL");
-      const parsed = readLog(log);
-      totalAcked += parsed.acked.size;
-      const { stored, engine } = await dump(dir);
-      if (engine.recovery.truncatedTail) tails++;
-      expect(engine.recovery.damaged).toEqual([]);
-      await engine.close();
-      expect(checkAgainstLog(stored, parsed, initial)).toEqual([]);
-      initial = new Map(stored);
+      const r = await crashRound(dir, tmp, round, seed, 5 + (seed % 120), initial);
+      expect(r.signal, r.stderr).toBe("SIGKILL");
+      expect(r.damaged).toBe(0);
+      expect(r.problems).toEqual([]);
+      totalAcked += r.acked;
+      if (r.tornTail) tails++;
+      initial = new Map(r.stored);
     }
     // the loop must have exercised something: writes acknowledged across the rounds
     expect(totalAcked).toBeGreaterThan(200);
