@@ -602,7 +602,7 @@ export class Engine {
       return;
     }
     // Split into frames of ≤ FRAME_SPLIT_BYTES; each caller's ops stay in one frame (atomicity).
-    const frames: { ops: WriteOp[]; members: Pending[] }[] = [];
+    const frames: { ops: WriteOp[]; members: Pending[]; size: number }[] = [];
     let cur: { ops: WriteOp[]; members: Pending[]; size: number } | null = null;
     for (const p of group) {
       if (!cur || (cur.size + p.size > FRAME_SPLIT_BYTES && cur.ops.length)) {
@@ -619,7 +619,7 @@ export class Engine {
     let seq = this.lastSeq;
     try {
       for (const f of frames) {
-        const plain = encodeCommit(f.ops, new ByteWriter(4096));
+        const plain = encodeCommit(f.ops, new ByteWriter(f.size + 16));
         seq++;
         const bytes = encodeFrame(
           {
