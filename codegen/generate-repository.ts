@@ -1,0 +1,173 @@
+/**
+ * Emits `<file>_cellar.ts`: for every entity declared in the file, its definition
+ * (`defineCollection` / `defineSingleton` from the runtime) and its repository types.
+ *
+ * ```ts
+ * export const TaskEntity = defineCollection<typeof TaskSchema, TaskKey, TaskIndex>({ name: "tasks", … });
+ * export type TaskRepository = Collection<typeof TaskSchema, TaskKey, TaskIndex>;
+ * ```
+ */
+import type { DescField, DescFile } from "@bufbuild/protobuf";
+import { getDeclarationString, type GeneratedFile, type Printable } from "@bufbuild/protoplugin";
+import { importRuntime, outputImportPath, outputName, shapeName, type EmitContext } from "./context.js";
+import { setHeader } from "./header.js";
+import { propertyName, inputSchemaName } from "./generate-zod.js";
+import type { CollectionModel, DefaultsTree, DefaultValue, EntityModel, SingletonModel } from "./model.js";
+
+/** Name of the exported entity definition of a message, e.g. `TaskEntity`. */
+export function entityConstName(f: GeneratedFile, entity: EntityModel): string {
+  return `${shapeName(f, entity.desc)}Entity`;
+}
+
+export function generateRepositories(ctx: EmitContext): void {
+  const { schema, model } = ctx;
+  for (const file of schema.files) {
+    const entities = model.entities.filter((e) => e.desc.file === file);
+    if (entities.length === 0) continue;
+    const f = schema.generateFile(outputName(file, "cellar"));
+    setHeader(f, [file], ctx.parameter);
+    for (const entity of entities) {
+      if (entity.kind === "collection") emitCollection(f, ctx, file, entity);
+      else emitSingleton(f, ctx, file, entity);
+    }
+  }
+}
+
+function fieldDoc(field: DescField): string {
+  return `@generated from field: ${getDeclarationString(field)};`;
+}
+
+function stringArray(values: readonly string[]): string {
+  return `[${values.map((v) => JSON.stringify(v)).join(", ")}]`;
+}
+
+function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: CollectionModel): void {
+  const base = shapeName(f, e.desc);
+  const desc = f.importSchema(e.desc, true);
+  const validator = f.import(inputSchemaName(f, e.desc), outputImportPath(file, "zod"));
+  const defineCollection = importRuntime(f, ctx, "defineCollection");
+  const Collection = importRuntime(f, ctx, "Collection", true);
+  const MessageInitShape = f.import("MessageInitShape", "@bufbuild/protobuf", true);
+  const keyName = `${base}Key`;
+  const indexName = `${base}Index`;
+  const indexUnion = e.indexes.length > 0 ? e.indexes.map((i) => JSON.stringify(i.localName)).join(" | ") : "never";
+
+  f.print(f.jsDoc(`Key of a \`${e.name}\` record: field \`${e.key.localName}\` (${e.keyKind}).\n\n${fieldDoc(e.key)}`));
+  f.print(f.export("type", keyName), " = ", e.keyType, ";");
+  f.print();
+  f.print(
+    f.jsDoc(
+      `Fields \`${e.name}\` can be queried by (\`(cellar.v1.entity).indexes\`).` +
+        e.indexes.map((i) => `\n\n${fieldDoc(i)}`).join(""),
+    ),
+  );
+  f.print(f.export("type", indexName), " = ", indexUnion, ";");
+  f.print();
+  f.print(f.jsDoc(`What \`store.${e.property}.put()\` accepts: a message of type \`${e.desc.typeName}\` or its init object.`));
+  f.print(f.export("type", `${base}Input`), " = ", MessageInitShape, "<typeof ", desc, ">;");
+  f.print();
+  f.print(f.jsDoc(`The typed repository of \`${e.name}\`: \`store.${e.property}\`.`));
+  f.print(f.export("type", `${base}Repository`), " = ", Collection, "<typeof ", desc, ", ", keyName, ", ", indexName, ">;");
+  f.print();
+  f.print(
+    f.jsDoc(
+      `Entity \`${e.name}\` (schema version ${e.version}): a collection of \`${e.desc.typeName}\` keyed by \`${e.key.localName}\`.\n\n@generated from message ${e.desc.typeName}`,
+    ),
+  );
+  const fields: Printable[] = [
+    `  name: ${JSON.stringify(e.name)},\n`,
+    `  version: ${e.version},\n`,
+    ["  schema: ", f.importSchema(e.desc), ",\n"],
+    ["  validator: ", validator, ",\n"],
+    `  key: ${JSON.stringify(e.key.localName)},\n`,
+    `  keyKind: ${JSON.stringify(e.keyKind)},\n`,
+    `  indexes: ${stringArray(e.indexes.map((i) => i.localName))},\n`,
+    `  sensitive: ${stringArray(e.sensitive)},\n`,
+  ];
+  if (e.retention) {
+    const r = e.retention;
+    const parts: string[] = [];
+    if (r.maxAgeMs !== undefined) parts.push(`maxAgeMs: ${r.maxAgeMs}`);
+    if (r.timestampField) parts.push(`timestampField: ${JSON.stringify(r.timestampField.localName)}`);
+    if (r.maxCount !== undefined) parts.push(`maxCount: ${r.maxCount}`);
+    fields.push(`  retention: { ${parts.join(", ")} },\n`);
+  }
+  f.print(
+    f.export("const", entityConstName(f, e)),
+    " = ",
+    defineCollection,
+    "<typeof ",
+    desc,
+    ", ",
+    keyName,
+    ", ",
+    indexName,
+    ">({\n",
+    fields,
+    "});",
+  );
+  f.print();
+}
+
+function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: SingletonModel): void {
+  const base = shapeName(f, e.desc);
+  const desc = f.importSchema(e.desc, true);
+  const validator = f.import(inputSchemaName(f, e.desc), outputImportPath(file, "zod"));
+  const defineSingleton = importRuntime(f, ctx, "defineSingleton");
+  const Singleton = importRuntime(f, ctx, "Singleton", true);
+  const MessageInitShape = f.import("MessageInitShape", "@bufbuild/protobuf", true);
+
+  f.print(f.jsDoc(`What \`store.${e.property}.update()\` accepts in full: a message of type \`${e.desc.typeName}\` or its init object.`));
+  f.print(f.export("type", `${base}Input`), " = ", MessageInitShape, "<typeof ", desc, ">;");
+  f.print();
+  f.print(f.jsDoc(`The typed repository of \`${e.name}\`: \`store.${e.property}\`.`));
+  f.print(f.export("type", `${base}Repository`), " = ", Singleton, "<typeof ", desc, ">;");
+  f.print();
+  f.print(
+    f.jsDoc(
+      `Entity \`${e.name}\` (schema version ${e.version}): a singleton \`${e.desc.typeName}\`.\n\n@generated from message ${e.desc.typeName}`,
+    ),
+  );
+  const fields: Printable[] = [
+    `  name: ${JSON.stringify(e.name)},\n`,
+    `  version: ${e.version},\n`,
+    ["  schema: ", f.importSchema(e.desc), ",\n"],
+    ["  validator: ", validator, ",\n"],
+    `  sensitive: ${stringArray(e.sensitive)},\n`,
+  ];
+  if (e.defaults.entries.length > 0) {
+    fields.push("  defaults: ", defaultsLiteral(f, e.defaults, "  "), ",\n");
+  }
+  f.print(f.export("const", `${base}Entity`), " = ", defineSingleton, "<typeof ", desc, ">({\n", fields, "});");
+  f.print();
+}
+
+function defaultsLiteral(f: GeneratedFile, tree: DefaultsTree, indent: string): Printable[] {
+  const inner = indent + "  ";
+  const p: Printable[] = ["{\n"];
+  for (const { field, value } of tree.entries) {
+    p.push(f.jsDoc(fieldDoc(field), inner), "\n");
+    p.push(inner, propertyName(field.localName), ": ");
+    p.push("entries" in value ? defaultsLiteral(f, value, inner) : defaultValue(f, value));
+    p.push(",\n");
+  }
+  p.push(indent, "}");
+  return p;
+}
+
+function defaultValue(f: GeneratedFile, v: DefaultValue): Printable {
+  switch (v.kind) {
+    case "string":
+      return JSON.stringify(v.value);
+    case "bool":
+      return v.value ? "true" : "false";
+    case "number":
+      return Object.is(v.value, -0) ? "-0" : String(v.value);
+    case "bigint":
+      return `${v.value}n`;
+    case "enum": {
+      const shape = f.importShape(v.desc);
+      return [f.import(shape.name, shape.from), ".", v.localName];
+    }
+  }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * The `cellar` command.
+ *
+ *   cellar init [--force]                 scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
+ *   cellar generate [--check]             run codegen; --check lists stale files and exits 1
+ *          [--template buf.gen.yaml] [--migrations src/migrations]
+ */
+import { generate } from "./generate.js";
+import { init } from "./init.js";
+import { packageVersion } from "./paths.js";
+
+const usage = `usage: cellar <command> [options]
+
+commands:
+  init [--force]          scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
+  generate [--check]      generate code from schemas/ into the out dirs of buf.gen.yaml and
+                          write migration stubs; --check changes nothing and exits 1 if stale
+    --template <file>     buf.gen.yaml to use (default: buf.gen.yaml)
+    --migrations <dir>    user-owned migrations folder (default: src/migrations)
+  --version               print the version
+`;
+
+function main(argv: readonly string[]): number {
+  const [command, ...rest] = argv;
+  const flags = new Set<string>();
+  const values = new Map<string, string>();
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] ?? "";
+    if (arg === "--template" || arg === "--migrations") {
+      const value = rest[++i];
+      if (value === undefined) {
+        process.stderr.write(`cellar: ${arg} needs a value\n${usage}`);
+        return 2;
+      }
+      values.set(arg, value);
+    } else if (arg.startsWith("--")) {
+      flags.add(arg);
+    } else {
+      process.stderr.write(`cellar: unexpected argument \`${arg}\`\n${usage}`);
+      return 2;
+    }
+  }
+  const allow = (...known: string[]) => {
+    for (const f of flags) {
+      if (!known.includes(f)) {
+        process.stderr.write(`cellar: unknown option \`${f}\` for \`${command}\`\n${usage}`);
+        return false;
+      }
+    }
+    return true;
+  };
+  switch (command) {
+    case "init": {
+      if (!allow("--force") || values.size > 0) return 2;
+      const r = init({ root: process.cwd(), force: flags.has("--force") });
+      for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
+      return r.exitCode;
+    }
+    case "generate": {
+      if (!allow("--check")) return 2;
+      const template = values.get("--template");
+      const migrationsDir = values.get("--migrations");
+      const r = generate({
+        root: process.cwd(),
+        check: flags.has("--check"),
+        ...(template !== undefined ? { template } : {}),
+        ...(migrationsDir !== undefined ? { migrationsDir } : {}),
+      });
+      for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
+      return r.exitCode;
+    }
+    case "--version":
+    case "-v":
+      process.stdout.write(`cellar ${packageVersion()}\n`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`cellar: unknown command \`${command}\`\n${usage}`);
+      return 2;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
