@@ -249,7 +249,9 @@ class StoreImpl {
         ),
       );
     }
-    const msg = create(def.schema, value as MessageInitShape<DescMessage>);
+    // Rebuild from a plain copy: `create()` takes any object with a `$typeName` as a finished message, so a
+    // spread of a message with a plain object inside (`{ ...settings, ui: { ...} }`) would reach toBinary unconverted.
+    const msg = create(def.schema, toInit(value) as MessageInitShape<DescMessage>);
     let key = "";
     let terms: string[] = [];
     if (def.kind === "collection") {
@@ -460,6 +462,15 @@ function indexTerms(def: CollectionDefinition, msg: Record<string, unknown>): st
     else if (v !== undefined) out.add(term(f, v));
   }
   return [...out];
+}
+
+/** A deep copy of plain objects and arrays without `$typeName`, so `create()` converts every level. */
+function toInit(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map(toInit);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (k !== "$typeName") out[k] = toInit(x);
+  return out;
 }
 
 function deepFreeze<T>(o: T): T {
