@@ -35,6 +35,8 @@ export {
   type ChangeEvent,
   type Collection,
   type CollectionTx,
+  type EntityInput,
+  type Input,
   type IndexValue,
   type ListOptions,
   type Singleton,

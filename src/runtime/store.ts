@@ -3,7 +3,16 @@
  * repository per entity. Every write is validated with the entity's zod schema
  * before anything is encoded; reads return frozen protobuf-es messages.
  */
-import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type Message,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+  type UnknownField,
+} from "@bufbuild/protobuf";
 import { LruCache } from "./cache.js";
 import type { CollectionDefinition, EntityDefinition, KeyKind, KeyValue, SingletonDefinition } from "./entity.js";
 import { Engine, type EngineOptions, type Loc, type RecoveryReport, type WriteOp } from "./engine.js";
@@ -23,6 +32,35 @@ export interface StoreOptions extends Omit<EngineOptions, "dir"> {
   cacheBytes?: number;
 }
 
+/**
+ * What a write accepts for a message type: every field optional, nested messages as plain objects or
+ * messages, and — unlike protobuf-es's `MessageInit` — spreads of messages (`{ ...task, title }`, which
+ * carry `$typeName`) at any depth.
+ */
+export type Input<T> = T extends Message
+  ? { [P in keyof T as P extends "$unknown" ? never : P]?: P extends "$typeName" ? T[P] : InputField<T[P]> } & {
+      $unknown?: UnknownField[];
+    }
+  : never;
+type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | number
+  ? F
+  : F extends Array<infer U>
+    ? Array<InputField<U>>
+    : F extends ReadonlyArray<infer U>
+      ? ReadonlyArray<InputField<U>>
+      : F extends Message
+        ? Input<F>
+        : F extends { case: infer C; value: infer V extends Message }
+          ? { case: C; value: Input<V> }
+          : F extends { case: string | undefined }
+            ? F
+            : F extends { [key: string | number]: infer V extends Message }
+              ? { [key: string | number]: Input<V> }
+              : F;
+
+/** The write input of an entity's message type. */
+export type EntityInput<Desc extends DescMessage> = Input<MessageShape<Desc>>;
+
 export interface ListOptions {
   limit?: number;
   offset?: number;
@@ -39,7 +77,7 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
   /** The record stored under `key`, or `undefined`. Returned objects are frozen. */
   get(key: K): Promise<MessageShape<Desc> | undefined>;
   /** Validate and store `value` under its key field; resolves once durable. Returns the stored message. */
-  put(value: MessageInitShape<Desc>): Promise<MessageShape<Desc>>;
+  put(value: EntityInput<Desc>): Promise<MessageShape<Desc>>;
   /** Remove the record; resolves `true` if it existed. */
   delete(key: K): Promise<boolean>;
   has(key: K): Promise<boolean>;
@@ -55,20 +93,21 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
 export interface Singleton<Desc extends DescMessage> {
   /** The stored value, or the defaults when never set. Returned objects are frozen. */
   get(): Promise<MessageShape<Desc>>;
-  /** Merge `patch` (shallow: a nested message is replaced whole) or apply `fn`, validate, store. */
-  update(
-    patch: Partial<MessageInitShape<Desc>> | ((current: MessageShape<Desc>) => MessageInitShape<Desc>),
-  ): Promise<MessageShape<Desc>>;
+  /**
+   * Merge `patch` over the current value, or merge what `fn(current)` returns over it (shallow: a nested
+   * message given is replaced whole), then validate and store. Updates apply one after another.
+   */
+  update(patch: EntityInput<Desc> | ((current: MessageShape<Desc>) => EntityInput<Desc>)): Promise<MessageShape<Desc>>;
   /** Back to defaults (the stored value is deleted). */
   reset(): Promise<void>;
 }
 
 export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {
-  put(value: MessageInitShape<Desc>): void;
+  put(value: EntityInput<Desc>): void;
   delete(key: K): void;
 }
 export interface SingletonTx<Desc extends DescMessage> {
-  update(patch: Partial<MessageInitShape<Desc>> | ((current: MessageShape<Desc>) => MessageInitShape<Desc>)): void;
+  update(patch: EntityInput<Desc> | ((current: MessageShape<Desc>) => EntityInput<Desc>)): void;
   reset(): void;
 }
 
@@ -386,7 +425,7 @@ class SingletonImpl {
 
   merge(patch: unknown): unknown {
     const cur = this.current();
-    if (typeof patch === "function") return (patch as (c: unknown) => unknown)(cur);
+    if (typeof patch === "function") patch = (patch as (c: unknown) => unknown)(cur);
     if (typeof patch !== "object" || patch === null) {
       throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
     }
