@@ -575,9 +575,13 @@ export class Engine {
     if (this.closed) return Promise.reject(new StoreClosedError());
     if (this.poisoned) return Promise.reject(this.poisoned);
     let size = 0;
-    for (const o of ops) {
-      checkOp(o);
-      size += opSize(o);
+    try {
+      for (const o of ops) {
+        checkOp(o);
+        size += opSize(o);
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
     if (size > MAX_WRITE_BYTES) {
       return Promise.reject(new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`));

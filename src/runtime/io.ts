@@ -62,6 +62,24 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Run `rename`, retrying with exponential backoff (10 ms doubling, at most 8 retries, ~2.5 s in all) while it
+ * fails with `EPERM`, `EBUSY` or `EACCES`: on Windows a virus scanner or indexer briefly holds new files.
+ * There is never a fallback to a non-atomic copy. Exported for tests.
+ */
+export function renameWithRetry(rename: () => void, sleep: (ms: number) => void = sleepSync): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rename();
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? "";
+      if (!RENAME_RETRY.has(code) || attempt >= 8) throw e;
+      sleep(Math.min(10 * 2 ** attempt, 1000));
+    }
+  }
+}
+
 /** Node's real file system, synchronous. */
 export function nodeFileIO(): FileIO {
   const names = new Map<number, string>();
@@ -139,18 +157,10 @@ export function nodeFileIO(): FileIO {
       }
     },
     rename(from, to) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          fs.renameSync(from, to);
-          return;
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code ?? "";
-          if (RENAME_RETRY.has(code) && attempt < 8) {
-            sleepSync(Math.min(10 * 2 ** attempt, 1000));
-            continue;
-          }
-          wrap(e, "rename", `${path.basename(from)} -> ${path.basename(to)}`);
-        }
+      try {
+        renameWithRetry(() => fs.renameSync(from, to));
+      } catch (e) {
+        wrap(e, "rename", `${path.basename(from)} -> ${path.basename(to)}`);
       }
     },
     unlink(file) {

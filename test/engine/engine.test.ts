@@ -1,0 +1,135 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Engine, type WriteOp } from "../../src/runtime/engine.js";
+import { FILE_HEADER_SIZE } from "../../src/runtime/format.js";
+import { decodeFileHeader } from "../../src/runtime/frame.js";
+import { renameWithRetry } from "../../src/runtime/io.js";
+import { scanJournal } from "../../src/runtime/journal-reader.js";
+import { Sealer } from "../../src/runtime/seal.js";
+import { TEST_KEY, valueFor } from "./helpers/model.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-engine-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const put = (key: string, n: number): WriteOp => ({ op: "put", entity: "e", key, version: 1, value: valueFor(key, n), terms: [] });
+const text = (e: Engine, k: string) => {
+  const g = e.get("e", k);
+  return g ? Buffer.from(g.value).toString() : undefined;
+};
+
+describe("engine", () => {
+  it("reads and writes go on while a compaction runs, and everything written is there afterwards and after reopen", async () => {
+    const dir = path.join(tmp, "concurrent");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    for (let i = 0; i < 40; i++) await e.write(Array.from({ length: 250 }, (_, j) => put(`k${i * 250 + j}`, 0)));
+    const compaction = e.compact();
+    let during = 0;
+    let compactionDone = false;
+    void compaction.then(() => (compactionDone = true));
+    // overwrite, delete and add while the segment is being written (compaction yields between blocks)
+    for (let i = 0; i < 200 && !compactionDone; i++) {
+      await e.write([put(`k${i}`, 1), { op: "delete", entity: "e", key: `k${5000 + i}` }, put(`new${i}`, 1)]);
+      expect(text(e, `k${9000 + i}`)).toContain("#0#");
+      during++;
+    }
+    await compaction;
+    expect(during).toBeGreaterThan(0);
+    const check = (x: Engine) => {
+      for (let i = 0; i < during; i++) {
+        expect(text(x, `k${i}`)).toContain("#1#");
+        expect(x.has("e", `k${5000 + i}`)).toBe(false);
+        expect(text(x, `new${i}`)).toContain("#1#");
+      }
+      expect(x.count("e")).toBe(10_000); // `during` deleted, `during` added
+    };
+    check(e);
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    check(r);
+    await r.close();
+  });
+
+  it("relaxed durability acknowledges writes before fsync and still persists them on close and reopen", async () => {
+    const dir = path.join(tmp, "relaxed");
+    const e = await Engine.open({ dir, key: TEST_KEY, durability: "relaxed", relaxedSyncMs: 10 });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => e.write([put(`r${i}`, i)])));
+    await new Promise((r) => setTimeout(r, 30)); // the interval fsync runs
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    for (let i = 0; i < 100; i++) expect(text(r, `r${i}`)).toContain(`r${i}#${i}#`);
+    await r.close();
+  });
+
+  it("automatic compaction runs once dead bytes pass the threshold and reclaims them", async () => {
+    const dir = path.join(tmp, "auto");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { minDeadBytes: 64 * 1024 } });
+    for (let round = 0; round < 30; round++) await e.write(Array.from({ length: 100 }, (_, i) => put(`k${i}`, round)));
+    await new Promise((r) => setTimeout(r, 50));
+    await e.compact(); // waits for a running compaction, or runs one
+    const st = e.stats();
+    expect(st.deadBytes).toBe(0);
+    expect(fs.readdirSync(dir).some((n) => n.startsWith("segment-"))).toBe(true);
+    for (let i = 0; i < 100; i++) expect(text(e, `k${i}`)).toContain("#29#");
+    await e.close();
+  });
+
+  it("a follower can tail the journal from the last offset it saw, frame by frame", async () => {
+    const dir = path.join(tmp, "follow");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    await e.write([put("a", 1)]);
+    const journal = path.join(dir, fs.readdirSync(dir).find((n) => n.startsWith("journal-"))!);
+    const keys = (id: number) => (id === 1 ? Sealer.derive(TEST_KEY, 1) : null);
+    let bytes = new Uint8Array(fs.readFileSync(journal));
+    const bound = decodeFileHeader(bytes, 0x4a).bound;
+    const first = scanJournal(bytes, bound, 1, keys, true, FILE_HEADER_SIZE);
+    expect(first.frames.map((f) => f.entries.map((x) => x.key))).toEqual([["a"]]);
+    await e.write([put("b", 2), put("c", 3)]);
+    await e.write([{ op: "delete", entity: "e", key: "a" }]);
+    bytes = new Uint8Array(fs.readFileSync(journal));
+    const next = scanJournal(bytes, bound, first.nextSeq, keys, true, first.end);
+    expect(next.frames.map((f) => f.entries.map((x) => `${x.op}:${x.key}`))).toEqual([["put:b", "put:c"], ["delete:a"]]);
+    expect(next.damage).toEqual([]);
+    await e.close();
+  });
+
+  it("renames retry with backoff on EPERM/EBUSY and give up after 8 retries, never falling back", () => {
+    let calls = 0;
+    const slept: number[] = [];
+    renameWithRetry(
+      () => {
+        if (++calls < 4) throw Object.assign(new Error("busy"), { code: calls % 2 ? "EPERM" : "EBUSY" });
+      },
+      (ms) => slept.push(ms),
+    );
+    expect(calls).toBe(4);
+    expect(slept).toEqual([10, 20, 40]);
+    calls = 0;
+    expect(() =>
+      renameWithRetry(
+        () => {
+          calls++;
+          throw Object.assign(new Error("held"), { code: "EPERM" });
+        },
+        () => {},
+      ),
+    ).toThrow("held");
+    expect(calls).toBe(9);
+    expect(() =>
+      renameWithRetry(() => {
+        throw Object.assign(new Error("gone"), { code: "ENOENT" });
+      }),
+    ).toThrow("gone");
+  });
+
+  it("rejects oversized keys, values and batches with E_LIMIT and writes nothing", async () => {
+    const dir = path.join(tmp, "limits");
+    const e = await Engine.open({ dir, key: TEST_KEY });
+    await expect(e.write([{ ...put("x", 1), key: "k".repeat(2000) }])).rejects.toMatchObject({ code: "E_LIMIT" });
+    await expect(e.write([{ ...put("x", 1), value: new Uint8Array(17 * 1024 * 1024) }])).rejects.toMatchObject({ code: "E_LIMIT" });
+    const many = Array.from({ length: 3 }, (_, i) => ({ ...put(`b${i}`, 1), value: new Uint8Array(12 * 1024 * 1024) }));
+    await expect(e.write(many)).rejects.toMatchObject({ code: "E_LIMIT" });
+    expect(e.count("e")).toBe(0);
+    await e.close();
+  });
+});
