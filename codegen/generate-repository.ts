@@ -47,12 +47,12 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
   const validator = f.import(inputSchemaName(f, e.desc), outputImportPath(file, "zod"));
   const defineCollection = importRuntime(f, ctx, "defineCollection");
   const Collection = importRuntime(f, ctx, "Collection", true);
-  const MessageInitShape = f.import("MessageInitShape", "@bufbuild/protobuf", true);
+  const EntityInput = importRuntime(f, ctx, "EntityInput", true);
   const keyName = `${base}Key`;
   const indexName = `${base}Index`;
   const indexUnion = e.indexes.length > 0 ? e.indexes.map((i) => JSON.stringify(i.localName)).join(" | ") : "never";
 
-  f.print(f.jsDoc(`Key of a \`${e.name}\` record: field \`${e.key.localName}\` (${e.keyKind}).\n\n${fieldDoc(e.key)}`));
+  f.print(f.jsDoc(`Key of \`${e.name}\` records: field \`${e.key.localName}\` (${e.keyKind}).\n\n${fieldDoc(e.key)}`));
   f.print(f.export("type", keyName), " = ", e.keyType, ";");
   f.print();
   f.print(
@@ -63,8 +63,8 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
   );
   f.print(f.export("type", indexName), " = ", indexUnion, ";");
   f.print();
-  f.print(f.jsDoc(`What \`store.${e.property}.put()\` accepts: a message of type \`${e.desc.typeName}\` or its init object.`));
-  f.print(f.export("type", `${base}Input`), " = ", MessageInitShape, "<typeof ", desc, ">;");
+  f.print(f.jsDoc(`What \`store.${e.property}.put()\` accepts: a \`${e.desc.typeName}\` init object, message, or spread of one.`));
+  f.print(f.export("type", `${base}Input`), " = ", EntityInput, "<typeof ", desc, ">;");
   f.print();
   f.print(f.jsDoc(`The typed repository of \`${e.name}\`: \`store.${e.property}\`.`));
   f.print(f.export("type", `${base}Repository`), " = ", Collection, "<typeof ", desc, ", ", keyName, ", ", indexName, ">;");
@@ -115,10 +115,10 @@ function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: Si
   const validator = f.import(inputSchemaName(f, e.desc), outputImportPath(file, "zod"));
   const defineSingleton = importRuntime(f, ctx, "defineSingleton");
   const Singleton = importRuntime(f, ctx, "Singleton", true);
-  const MessageInitShape = f.import("MessageInitShape", "@bufbuild/protobuf", true);
+  const EntityInput = importRuntime(f, ctx, "EntityInput", true);
 
-  f.print(f.jsDoc(`What \`store.${e.property}.update()\` accepts in full: a message of type \`${e.desc.typeName}\` or its init object.`));
-  f.print(f.export("type", `${base}Input`), " = ", MessageInitShape, "<typeof ", desc, ">;");
+  f.print(f.jsDoc(`What \`store.${e.property}.update()\` accepts (a patch of it, or what an updater returns): a \`${e.desc.typeName}\` init object, message, or spread of one.`));
+  f.print(f.export("type", `${base}Input`), " = ", EntityInput, "<typeof ", desc, ">;");
   f.print();
   f.print(f.jsDoc(`The typed repository of \`${e.name}\`: \`store.${e.property}\`.`));
   f.print(f.export("type", `${base}Repository`), " = ", Singleton, "<typeof ", desc, ">;");

@@ -1,6 +1,7 @@
 /**
  * Emits `<file>_zod.ts`: one zod schema per message reachable from an entity, validating the
- * *write input* of that message (`MessageInitShape<typeof XSchema>`):
+ * *write input* of that message (`MessageInitShape<typeof XSchema>`, or a spread of a message: the
+ * runtime's `EntityInput`):
  *
  * - fields are optional unless annotated `required`; unknown keys are rejected; the optional
  *   `$typeName` literal and the `$unknown` fields of a decoded message are accepted;
@@ -106,7 +107,7 @@ class ZodFile {
     for (const m of own) {
       f.print(
         f.jsDoc(
-          `Validates the write input of \`${m.typeName}\`: \`MessageInitShape<typeof ${shapeName(f, m)}Schema>\` plus its (cellar.v1.field) rules.\n\n@generated from message ${m.typeName}`,
+          `Validates the write input of \`${m.typeName}\` (an init object, a message, or a spread of one: the runtime's \`EntityInput<typeof ${shapeName(f, m)}Schema>\`) plus its (cellar.v1.field) rules.\n\n@generated from message ${m.typeName}`,
         ),
       );
       f.print(f.export("const", inputSchemaName(f, m)), " = ", this.objectSchema(m), ";");
@@ -235,7 +236,7 @@ class ZodFile {
         if (r?.max !== undefined && BigInt(r.max) < hi) hi = BigInt(r.max);
         if (is64Bit(scalar)) {
           if (longAsString) {
-            return [z, `.string().regex(/^-?[0-9]+$/).refine((s) => BigInt(s) >= ${lo}n && BigInt(s) <= ${hi}n, { error: "Too big or too small: expected a ${ScalarType[scalar].toLowerCase()} between ${lo} and ${hi}" })`];
+            return [z, `.string().regex(/^-?[0-9]+$/).refine((s) => BigInt(s) >= ${lo}n && BigInt(s) <= ${hi}n, { error: "Invalid input: expected an integer between ${lo} and ${hi}" })`];
           }
           return [z, `.bigint().min(${lo}n).max(${hi}n)`];
         }
@@ -251,7 +252,7 @@ class ZodFile {
     const range = integerRange(key);
     if (!range) throw new Error(`unexpected map key ${ScalarType[key]}`);
     const [lo, hi] = range;
-    return [z, `.string().regex(/^-?(0|[1-9][0-9]*)$/).refine((k) => BigInt(k) >= ${lo}n && BigInt(k) <= ${hi}n, { error: "Invalid key: expected a ${ScalarType[key].toLowerCase()} between ${lo} and ${hi}" })`];
+    return [z, `.string().regex(/^-?(0|[1-9][0-9]*)$/).refine((k) => BigInt(k) >= ${lo}n && BigInt(k) <= ${hi}n, { error: "Invalid key: expected an integer between ${lo} and ${hi}" })`];
   }
 
   /** A reference to another message's input schema: direct, or through `z.lazy` when not declared yet. */

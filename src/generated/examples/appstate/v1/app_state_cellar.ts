@@ -4,16 +4,15 @@
 // @generated from file examples/appstate/v1/app_state.proto (package examples.appstate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ApplicationStateSchema } from "./app_state_pb.js";
-import type { Singleton } from "../../../../runtime/index.js";
+import type { EntityInput, Singleton } from "../../../../runtime/index.js";
 import { defineSingleton } from "../../../../runtime/index.js";
+import { ApplicationStateSchema } from "./app_state_pb.js";
 import { ApplicationStateInputSchema } from "./app_state_zod.js";
 
 /**
- * What `store.appState.update()` accepts in full: a message of type `examples.appstate.v1.ApplicationState` or its init object.
+ * What `store.appState.update()` accepts (a patch of it, or what an updater returns): a `examples.appstate.v1.ApplicationState` init object, message, or spread of one.
  */
-export type ApplicationStateInput = MessageInitShape<typeof ApplicationStateSchema>;
+export type ApplicationStateInput = EntityInput<typeof ApplicationStateSchema>;
 
 /**
  * The typed repository of `app_state`: `store.appState`.

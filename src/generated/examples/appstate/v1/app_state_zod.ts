@@ -28,7 +28,7 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.appstate.v1.ApplicationState`: `MessageInitShape<typeof ApplicationStateSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.appstate.v1.ApplicationState` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof ApplicationStateSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.appstate.v1.ApplicationState
  */
@@ -62,7 +62,7 @@ export const ApplicationStateInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.appstate.v1.WindowBounds`: `MessageInitShape<typeof WindowBoundsSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.appstate.v1.WindowBounds` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof WindowBoundsSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.appstate.v1.WindowBounds
  */

@@ -4,14 +4,13 @@
 // @generated from file examples/conversations/v1/conversations.proto (package examples.conversations.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ConversationSchema } from "./conversations_pb.js";
-import type { Collection } from "../../../../runtime/index.js";
+import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
+import { ConversationSchema } from "./conversations_pb.js";
 import { ConversationInputSchema } from "./conversations_zod.js";
 
 /**
- * Key of a `conversations` record: field `id` (string).
+ * Key of `conversations` records: field `id` (string).
  *
  * @generated from field: string id = 1;
  */
@@ -27,9 +26,9 @@ export type ConversationKey = string;
 export type ConversationIndex = "archived" | "tags";
 
 /**
- * What `store.conversations.put()` accepts: a message of type `examples.conversations.v1.Conversation` or its init object.
+ * What `store.conversations.put()` accepts: a `examples.conversations.v1.Conversation` init object, message, or spread of one.
  */
-export type ConversationInput = MessageInitShape<typeof ConversationSchema>;
+export type ConversationInput = EntityInput<typeof ConversationSchema>;
 
 /**
  * The typed repository of `conversations`: `store.conversations`.

@@ -28,7 +28,7 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.conversations.v1.Conversation`: `MessageInitShape<typeof ConversationSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.conversations.v1.Conversation` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof ConversationSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.conversations.v1.Conversation
  */
@@ -74,7 +74,7 @@ export const ConversationInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.conversations.v1.ChatMessage`: `MessageInitShape<typeof ChatMessageSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.conversations.v1.ChatMessage` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof ChatMessageSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.conversations.v1.ChatMessage
  */
@@ -112,7 +112,7 @@ export const ChatMessageInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.conversations.v1.ToolCall`: `MessageInitShape<typeof ToolCallSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.conversations.v1.ToolCall` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof ToolCallSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.conversations.v1.ToolCall
  */

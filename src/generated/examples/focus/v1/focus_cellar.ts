@@ -4,14 +4,13 @@
 // @generated from file examples/focus/v1/focus.proto (package examples.focus.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { FocusSessionSchema } from "./focus_pb.js";
-import type { Collection } from "../../../../runtime/index.js";
+import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
+import { FocusSessionSchema } from "./focus_pb.js";
 import { FocusSessionInputSchema } from "./focus_zod.js";
 
 /**
- * Key of a `focus_sessions` record: field `id` (string).
+ * Key of `focus_sessions` records: field `id` (string).
  *
  * @generated from field: string id = 1;
  */
@@ -27,9 +26,9 @@ export type FocusSessionKey = string;
 export type FocusSessionIndex = "taskId" | "kind";
 
 /**
- * What `store.focusSessions.put()` accepts: a message of type `examples.focus.v1.FocusSession` or its init object.
+ * What `store.focusSessions.put()` accepts: a `examples.focus.v1.FocusSession` init object, message, or spread of one.
  */
-export type FocusSessionInput = MessageInitShape<typeof FocusSessionSchema>;
+export type FocusSessionInput = EntityInput<typeof FocusSessionSchema>;
 
 /**
  * The typed repository of `focus_sessions`: `store.focusSessions`.

@@ -28,7 +28,7 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.focus.v1.FocusSession`: `MessageInitShape<typeof FocusSessionSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.focus.v1.FocusSession` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof FocusSessionSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.focus.v1.FocusSession
  */

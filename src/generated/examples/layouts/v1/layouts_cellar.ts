@@ -4,14 +4,13 @@
 // @generated from file examples/layouts/v1/layouts.proto (package examples.layouts.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { GridLayoutSchema } from "./layouts_pb.js";
-import type { Collection } from "../../../../runtime/index.js";
+import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
+import { GridLayoutSchema } from "./layouts_pb.js";
 import { GridLayoutInputSchema } from "./layouts_zod.js";
 
 /**
- * Key of a `grid_layouts` record: field `id` (string).
+ * Key of `grid_layouts` records: field `id` (string).
  *
  * @generated from field: string id = 1;
  */
@@ -25,9 +24,9 @@ export type GridLayoutKey = string;
 export type GridLayoutIndex = "tags";
 
 /**
- * What `store.gridLayouts.put()` accepts: a message of type `examples.layouts.v1.GridLayout` or its init object.
+ * What `store.gridLayouts.put()` accepts: a `examples.layouts.v1.GridLayout` init object, message, or spread of one.
  */
-export type GridLayoutInput = MessageInitShape<typeof GridLayoutSchema>;
+export type GridLayoutInput = EntityInput<typeof GridLayoutSchema>;
 
 /**
  * The typed repository of `grid_layouts`: `store.gridLayouts`.

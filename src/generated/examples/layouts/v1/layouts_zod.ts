@@ -28,7 +28,7 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.layouts.v1.GridLayout`: `MessageInitShape<typeof GridLayoutSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.layouts.v1.GridLayout` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof GridLayoutSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.layouts.v1.GridLayout
  */
@@ -70,7 +70,7 @@ export const GridLayoutInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.layouts.v1.WidgetInstance`: `MessageInitShape<typeof WidgetInstanceSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.layouts.v1.WidgetInstance` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof WidgetInstanceSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.layouts.v1.WidgetInstance
  */
@@ -96,7 +96,7 @@ export const WidgetInstanceInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.layouts.v1.GridPosition`: `MessageInitShape<typeof GridPositionSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.layouts.v1.GridPosition` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof GridPositionSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.layouts.v1.GridPosition
  */

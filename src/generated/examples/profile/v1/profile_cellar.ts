@@ -4,14 +4,13 @@
 // @generated from file examples/profile/v1/profile.proto (package examples.profile.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { UserProfileSchema } from "./profile_pb.js";
-import type { Collection } from "../../../../runtime/index.js";
+import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
+import { UserProfileSchema } from "./profile_pb.js";
 import { UserProfileInputSchema } from "./profile_zod.js";
 
 /**
- * Key of a `profiles` record: field `id` (string).
+ * Key of `profiles` records: field `id` (string).
  *
  * @generated from field: string id = 1;
  */
@@ -23,9 +22,9 @@ export type UserProfileKey = string;
 export type UserProfileIndex = never;
 
 /**
- * What `store.profiles.put()` accepts: a message of type `examples.profile.v1.UserProfile` or its init object.
+ * What `store.profiles.put()` accepts: a `examples.profile.v1.UserProfile` init object, message, or spread of one.
  */
-export type UserProfileInput = MessageInitShape<typeof UserProfileSchema>;
+export type UserProfileInput = EntityInput<typeof UserProfileSchema>;
 
 /**
  * The typed repository of `profiles`: `store.profiles`.

@@ -28,7 +28,7 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.profile.v1.UserProfile`: `MessageInitShape<typeof UserProfileSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.profile.v1.UserProfile` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof UserProfileSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.profile.v1.UserProfile
  */

@@ -4,16 +4,15 @@
 // @generated from file examples/settings/v1/settings.proto (package examples.settings.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { GridDensity, Theme, UserSettingsSchema } from "./settings_pb.js";
-import type { Singleton } from "../../../../runtime/index.js";
+import type { EntityInput, Singleton } from "../../../../runtime/index.js";
 import { defineSingleton } from "../../../../runtime/index.js";
+import { GridDensity, Theme, UserSettingsSchema } from "./settings_pb.js";
 import { UserSettingsInputSchema } from "./settings_zod.js";
 
 /**
- * What `store.settings.update()` accepts in full: a message of type `examples.settings.v1.UserSettings` or its init object.
+ * What `store.settings.update()` accepts (a patch of it, or what an updater returns): a `examples.settings.v1.UserSettings` init object, message, or spread of one.
  */
-export type UserSettingsInput = MessageInitShape<typeof UserSettingsSchema>;
+export type UserSettingsInput = EntityInput<typeof UserSettingsSchema>;
 
 /**
  * The typed repository of `settings`: `store.settings`.

@@ -12,7 +12,7 @@ import { z } from "zod";
 const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
 
 /**
- * Validates the write input of `examples.settings.v1.UserSettings`: `MessageInitShape<typeof UserSettingsSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.settings.v1.UserSettings` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof UserSettingsSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.settings.v1.UserSettings
  */
@@ -50,7 +50,7 @@ export const UserSettingsInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.settings.v1.UiPreferences`: `MessageInitShape<typeof UiPreferencesSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.settings.v1.UiPreferences` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof UiPreferencesSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.settings.v1.UiPreferences
  */
@@ -76,7 +76,7 @@ export const UiPreferencesInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.settings.v1.PrivacySettings`: `MessageInitShape<typeof PrivacySettingsSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.settings.v1.PrivacySettings` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof PrivacySettingsSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.settings.v1.PrivacySettings
  */
@@ -94,7 +94,7 @@ export const PrivacySettingsInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.settings.v1.AiProvider`: `MessageInitShape<typeof AiProviderSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.settings.v1.AiProvider` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof AiProviderSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.settings.v1.AiProvider
  */
@@ -120,7 +120,7 @@ export const AiProviderInputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.settings.v1.NotificationSettings`: `MessageInitShape<typeof NotificationSettingsSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.settings.v1.NotificationSettings` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof NotificationSettingsSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.settings.v1.NotificationSettings
  */

@@ -4,14 +4,13 @@
 // @generated from file examples/tasks/v1/tasks.proto (package examples.tasks.v1, syntax proto3)
 /* eslint-disable */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { TaskSchema } from "./tasks_pb.js";
-import type { Collection } from "../../../../runtime/index.js";
+import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
+import { TaskSchema } from "./tasks_pb.js";
 import { TaskInputSchema } from "./tasks_zod.js";
 
 /**
- * Key of a `tasks` record: field `id` (string).
+ * Key of `tasks` records: field `id` (string).
  *
  * @generated from field: string id = 1;
  */
@@ -29,9 +28,9 @@ export type TaskKey = string;
 export type TaskIndex = "status" | "tags" | "projectId";
 
 /**
- * What `store.tasks.put()` accepts: a message of type `examples.tasks.v1.Task` or its init object.
+ * What `store.tasks.put()` accepts: a `examples.tasks.v1.Task` init object, message, or spread of one.
  */
-export type TaskInput = MessageInitShape<typeof TaskSchema>;
+export type TaskInput = EntityInput<typeof TaskSchema>;
 
 /**
  * The typed repository of `tasks`: `store.tasks`.

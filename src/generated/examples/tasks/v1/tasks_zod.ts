@@ -28,7 +28,7 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
 });
 
 /**
- * Validates the write input of `examples.tasks.v1.Task`: `MessageInitShape<typeof TaskSchema>` plus its (cellar.v1.field) rules.
+ * Validates the write input of `examples.tasks.v1.Task` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof TaskSchema>`) plus its (cellar.v1.field) rules.
  *
  * @generated from message examples.tasks.v1.Task
  */
