@@ -179,7 +179,7 @@ function flateOnce(totalBytes: number): RawSample {
   const records: Uint8Array[] = [];
   let bytes = 0;
   for (let i = 0; bytes < totalBytes; i++) {
-    const r = enc.encode(JSON.stringify(makeTask(i)));
+    const r = enc.encode(JSON.stringify(makeTask(i).json));
     records.push(r);
     bytes += r.length;
   }

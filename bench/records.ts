@@ -1,10 +1,19 @@
 /**
- * The records every system stores: ~500-byte task records generated from a fixed seed, so all systems
- * store byte-for-byte the same values and read the same keys.
+ * The records every system stores: ~500-byte task records of the generated `Task` type
+ * (schemas/examples/tasks/v1/tasks.proto), generated from a fixed seed so all systems store the same
+ * values under the same keys and read the same keys.
  *
- * Record `i` depends only on (BENCH_SEED, i): see `rngFor`. Peers store `JSON.stringify(record)`;
- * Cellar stores the same object through its generated repository.
+ * Each record comes in the two forms the systems take it, built before any clock starts:
+ * - `input`: the generated Task's init object, what Cellar's `store.tasks.put()` takes;
+ * - `json`: the same Task in protobuf's canonical JSON mapping (what `toJson(TaskSchema, …)` returns:
+ *   enum names, RFC 3339 timestamps), what the peers `JSON.stringify`. test/bench-smoke.test.ts checks
+ *   that the two agree.
+ *
+ * Record `i` depends only on (BENCH_SEED, i): see `rngFor`.
  */
+import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import { GridDensity, Theme, type UserSettingsSchema } from "../src/generated/examples/settings/v1/settings_pb.js";
+import { Priority, TaskStatus, type TaskSchema } from "../src/generated/examples/tasks/v1/tasks_pb.js";
 import { BENCH_SEED, rngFor, type Rng } from "./prng.js";
 
 const STREAM_TASK = 1;
@@ -24,8 +33,8 @@ const WORDS = (
   "break reminder habit goal streak note idea inbox archive tag label project-x kazari desktop sync"
 ).split(" ");
 
-const STATUSES = ["TASK_STATUS_TODO", "TASK_STATUS_IN_PROGRESS", "TASK_STATUS_DONE", "TASK_STATUS_BLOCKED"] as const;
-const PRIORITIES = ["PRIORITY_LOW", "PRIORITY_MEDIUM", "PRIORITY_HIGH", "PRIORITY_URGENT"] as const;
+const STATUSES = [TaskStatus.TODO, TaskStatus.IN_PROGRESS, TaskStatus.DONE, TaskStatus.ARCHIVED] as const;
+const PRIORITIES = [Priority.LOW, Priority.MEDIUM, Priority.HIGH, Priority.URGENT] as const;
 const TAGS = ["work", "home", "errand", "deep-work", "admin", "health", "finance", "learning", "review", "waiting"];
 
 function word(rng: Rng): string {
@@ -55,50 +64,76 @@ export function taskKey(i: number): string {
   return uuidFrom(rngFor(BENCH_SEED, STREAM_KEY, i));
 }
 
-/**
- * A task record, as a plain JSON-compatible object. The shape follows the example schema's Task
- * message (see `toCellarTask` in adapters/cellar.ts for the mapping onto the generated type).
- */
+export type TaskInput = MessageInitShape<typeof TaskSchema>;
+
 export interface TaskRecord {
-  id: string;
-  title: string;
-  description: string;
-  status: (typeof STATUSES)[number];
-  priority: (typeof PRIORITIES)[number];
-  tags: string[];
-  projectId: string;
-  estimateMinutes: number;
-  /** Milliseconds since the Unix epoch. */
-  createdAtMs: number;
-  updatedAtMs: number;
-  dueAtMs: number;
-  completed: boolean;
+  /** The key: the Task's `id`. */
+  readonly id: string;
+  /** The generated Task's init object (Cellar). */
+  readonly input: TaskInput;
+  /** The same Task in protobuf's canonical JSON mapping (peers). */
+  readonly json: JsonObject;
 }
 
-const EPOCH_2025 = Date.UTC(2025, 0, 1);
+const EPOCH_2025_S = Date.UTC(2025, 0, 1) / 1000;
+
+/** A whole-second timestamp as the init object and as its canonical JSON string. */
+function timestamp(seconds: number): { input: { seconds: bigint; nanos: number }; json: string } {
+  return {
+    input: { seconds: BigInt(seconds), nanos: 0 },
+    json: new Date(seconds * 1000).toISOString().replace(".000Z", "Z"),
+  };
+}
 
 /** Record `i` of the benchmark stream (≈ 500 bytes as JSON). */
 export function makeTask(i: number): TaskRecord {
   const rng = rngFor(BENCH_SEED, STREAM_TASK, i);
-  const createdAtMs = EPOCH_2025 + rng.int(365 * 86_400) * 1000;
+  const id = taskKey(i);
+  const created = EPOCH_2025_S + rng.int(365 * 86_400);
+  const createdAt = timestamp(created);
+  const updatedAt = timestamp(created + rng.int(30 * 86_400));
+  const dueAt = timestamp(created + rng.int(60 * 86_400));
   const tagCount = 1 + rng.int(3);
   const tags: string[] = [];
   for (let t = 0; t < tagCount; t++) tags.push(rng.pick(TAGS));
   const status = rng.pick(STATUSES);
-  return {
-    id: taskKey(i),
-    title: sentence(rng, 3, 8),
-    description: sentence(rng, 24, 36) + ".",
+  const completedAt = status === TaskStatus.DONE ? timestamp(created + rng.int(20 * 86_400)) : undefined;
+  const priority = rng.pick(PRIORITIES);
+  const title = sentence(rng, 3, 8);
+  const notes = sentence(rng, 24, 36) + ".";
+  const projectId = `project-${rng.int(40)}`;
+  const estimateMinutes = 5 * (1 + rng.int(48));
+
+  const input: TaskInput = {
+    id,
+    title,
     status,
-    priority: rng.pick(PRIORITIES),
+    priority,
+    createdAt: createdAt.input,
+    updatedAt: updatedAt.input,
+    dueAt: dueAt.input,
     tags,
-    projectId: `project-${rng.int(40)}`,
-    estimateMinutes: 5 * (1 + rng.int(48)),
-    createdAtMs,
-    updatedAtMs: createdAtMs + rng.int(30 * 86_400) * 1000,
-    dueAtMs: createdAtMs + rng.int(60 * 86_400) * 1000,
-    completed: status === "TASK_STATUS_DONE",
+    notes,
+    projectId,
+    estimateMinutes,
   };
+  if (completedAt) input.completedAt = completedAt.input;
+  // Field order and names as toJson(TaskSchema, …) writes them (field-number order, lowerCamelCase).
+  const json: JsonObject = {
+    id,
+    title,
+    status: `TASK_STATUS_${TaskStatus[status]}`,
+    priority: `PRIORITY_${Priority[priority]}`,
+    createdAt: createdAt.json,
+    updatedAt: updatedAt.json,
+    ...(completedAt ? { completedAt: completedAt.json } : {}),
+    dueAt: dueAt.json,
+    tags,
+    notes,
+    projectId,
+    estimateMinutes,
+  };
+  return { id, input, json };
 }
 
 /** Records `[start, start + count)`. */
@@ -108,25 +143,41 @@ export function makeTasks(start: number, count: number): TaskRecord[] {
   return out;
 }
 
-/** A settings patch, as an app would send on a preference change. */
+export type SettingsInput = Partial<MessageInitShape<typeof UserSettingsSchema>>;
+
+/** A settings patch, as the preferences window would send it, in both forms (see TaskRecord). */
 export interface SettingsPatch {
-  theme: "light" | "dark" | "system";
-  focusMinutes: number;
-  lastOpenedTaskId: string;
+  readonly input: SettingsInput;
+  readonly json: JsonObject;
 }
+
+const THEMES = [Theme.DARK, Theme.LIGHT, Theme.AUTO] as const;
+const DENSITIES = [GridDensity.COMPACT, GridDensity.NORMAL, GridDensity.SPACIOUS] as const;
+const LANGUAGES = ["en", "de", "pt-BR", "ja", "fr"];
 
 export function makeSettingsPatch(i: number): SettingsPatch {
   const rng = rngFor(BENCH_SEED, STREAM_SETTINGS, i);
+  const theme = rng.pick(THEMES);
+  const language = rng.pick(LANGUAGES);
+  const ui = {
+    sidebarCollapsed: rng.int(2) === 1,
+    gridDensity: rng.pick(DENSITIES),
+    showGridLines: rng.int(2) === 1,
+    fontSize: 10 + rng.int(12),
+  };
   return {
-    theme: rng.pick(["light", "dark", "system"] as const),
-    focusMinutes: 5 * (1 + rng.int(12)),
-    lastOpenedTaskId: taskKey(rng.int(1000)),
+    input: { theme, language, ui },
+    json: {
+      theme: `THEME_${Theme[theme]}`,
+      language,
+      ui: { ...ui, gridDensity: `GRID_DENSITY_${GridDensity[ui.gridDensity]}` },
+    },
   };
 }
 
-/** Bytes of `JSON.stringify(record)` summed over records `[0, count)`: the "same records as JSON". */
+/** Bytes of `JSON.stringify(record.json)` summed over records `[0, count)`: the "same records as JSON". */
 export function jsonBytes(count: number): number {
   let total = 0;
-  for (let i = 0; i < count; i++) total += Buffer.byteLength(JSON.stringify(makeTask(i)));
+  for (let i = 0; i < count; i++) total += Buffer.byteLength(JSON.stringify(makeTask(i).json));
   return total;
 }

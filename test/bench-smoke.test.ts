@@ -8,11 +8,16 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UserSettingsSchema } from "../src/generated/examples/settings/v1/settings_pb.js";
+import { TaskSchema } from "../src/generated/examples/tasks/v1/tasks_pb.js";
+import { jsonBytes, makeSettingsPatch, makeTask, makeTasks, taskKey } from "../bench/records.js";
 import { METRICS } from "../bench/metrics.js";
 import { RAW_METRICS } from "../bench/raw.js";
 import type { BenchResults } from "../bench/results.js";
 import { SYSTEMS } from "../bench/systems.js";
+import { evaluateTargets } from "../bench/targets.js";
 
 const run = promisify(execFile);
 
@@ -41,12 +46,13 @@ describe("npm run bench -- --quick", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("lists every system, and every peer could be loaded", () => {
+  it("lists every system, and every one (Cellar and each peer) could be loaded and ran", () => {
     expect(results.systems.map((s) => s.id)).toEqual(SYSTEMS.map((s) => s.id));
-    for (const s of results.systems.filter((x) => x.kind === "peer")) {
+    for (const s of results.systems) {
       expect({ id: s.id, available: s.available, error: s.error }).toEqual({ id: s.id, available: true, error: undefined });
-      expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
+      if (s.kind === "peer") expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
     }
+    expect(results.systems.filter((s) => s.kind === "cellar").map((s) => s.id)).toEqual(["cellar", "cellar-plain"]);
   });
 
   it("measured every metric of every workload for every system that ran, without errors", () => {
@@ -79,6 +85,12 @@ describe("npm run bench -- --quick", () => {
     for (const s of results.systems) expect(report).toContain(`| ${s.label} |`);
   });
 
+  it("computes a verdict for every target of issue 3", () => {
+    const targets = evaluateTargets(results);
+    expect(targets).toHaveLength(9);
+    for (const t of targets) expect(t.status, t.target).not.toBe("not measured");
+  });
+
   it("writes an SVG chart", () => {
     expect(chart.startsWith("<svg ")).toBe(true);
     expect(chart.trimEnd().endsWith("</svg>")).toBe(true);
@@ -88,5 +100,32 @@ describe("npm run bench -- --quick", () => {
   it("prints the final table on the terminal", () => {
     for (const s of results.systems.filter((x) => x.available)) expect(stdout).toContain(s.label);
     expect(stdout).toMatch(/wrote .*BENCHMARKS\.md/);
+  });
+});
+
+describe("benchmark records", () => {
+  it("give peers the same Task as Cellar: `json` is protobuf's canonical JSON of `input`", () => {
+    for (let i = 0; i < 500; i++) {
+      const r = makeTask(i);
+      expect(r.json).toEqual(toJson(TaskSchema, create(TaskSchema, r.input)));
+      expect(r.id).toBe(r.input.id);
+      expect(r.id).toBe(taskKey(i));
+    }
+  });
+
+  it("are about 500 bytes as JSON, and the same on every call (fixed seed)", () => {
+    const avg = jsonBytes(2000) / 2000;
+    expect(avg).toBeGreaterThan(400);
+    expect(avg).toBeLessThan(650);
+    expect(makeTasks(10, 3)).toEqual([makeTask(10), makeTask(11), makeTask(12)]);
+    expect(new Set(makeTasks(0, 5000).map((r) => r.id)).size).toBe(5000);
+  });
+
+  it("give peers the same settings patch as Cellar", () => {
+    for (let i = 0; i < 200; i++) {
+      const p = makeSettingsPatch(i);
+      const full = toJson(UserSettingsSchema, create(UserSettingsSchema, p.input as MessageInitShape<typeof UserSettingsSchema>), { alwaysEmitImplicit: true }) as Record<string, unknown>;
+      expect(p.json).toEqual(Object.fromEntries(Object.keys(p.input).map((k) => [k, full[k]])));
+    }
   });
 });

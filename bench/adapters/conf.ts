@@ -23,18 +23,18 @@ class ConfAdapter implements StoreAdapter {
   }
 
   async putOne(record: TaskRecord): Promise<void> {
-    this.#conf!.set(`tasks.${record.id}`, record);
+    this.#conf!.set(`tasks.${record.id}`, record.json);
   }
 
   async putMany(batch: readonly TaskRecord[]): Promise<void> {
     const patch: Store = {};
-    for (const r of batch) patch[`tasks.${r.id}`] = r;
+    for (const r of batch) patch[`tasks.${r.id}`] = r.json;
     this.#conf!.set(patch);
   }
 
   async updateSettings(patch: SettingsPatch): Promise<void> {
     const dotted: Store = {};
-    for (const [k, v] of Object.entries(patch)) dotted[`settings.${k}`] = v;
+    for (const [k, v] of Object.entries(patch.json)) dotted[`settings.${k}`] = v;
     this.#conf!.set(dotted);
   }
 

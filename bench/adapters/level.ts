@@ -25,12 +25,12 @@ class LevelAdapter implements StoreAdapter {
   }
 
   async putOne(record: TaskRecord): Promise<void> {
-    await this.#db!.put(TASK_PREFIX + record.id, JSON.stringify(record), { sync: true });
+    await this.#db!.put(TASK_PREFIX + record.id, JSON.stringify(record.json), { sync: true });
   }
 
   async putMany(batch: readonly TaskRecord[]): Promise<void> {
     await this.#db!.batch(
-      batch.map((r) => ({ type: "put" as const, key: TASK_PREFIX + r.id, value: JSON.stringify(r) })),
+      batch.map((r) => ({ type: "put" as const, key: TASK_PREFIX + r.id, value: JSON.stringify(r.json) })),
       { sync: true },
     );
   }
@@ -38,7 +38,7 @@ class LevelAdapter implements StoreAdapter {
   async updateSettings(patch: SettingsPatch): Promise<void> {
     const db = this.#db!;
     const current = await db.get(SETTINGS_KEY);
-    const merged = { ...(current === undefined ? {} : JSON.parse(current)), ...patch };
+    const merged = { ...(current === undefined ? {} : JSON.parse(current)), ...patch.json };
     await db.put(SETTINGS_KEY, JSON.stringify(merged), { sync: true });
   }
 

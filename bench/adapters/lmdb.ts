@@ -26,14 +26,14 @@ class LmdbAdapter implements StoreAdapter {
   }
 
   async putOne(record: TaskRecord): Promise<void> {
-    await this.#tasks.put(record.id, JSON.stringify(record));
+    await this.#tasks.put(record.id, JSON.stringify(record.json));
     await this.#root!.flushed;
   }
 
   async putMany(batch: readonly TaskRecord[]): Promise<void> {
     const tasks = this.#tasks;
     await tasks.transaction(() => {
-      for (const r of batch) void tasks.put(r.id, JSON.stringify(r));
+      for (const r of batch) void tasks.put(r.id, JSON.stringify(r.json));
     });
     await this.#root!.flushed;
   }
@@ -42,7 +42,7 @@ class LmdbAdapter implements StoreAdapter {
     const settings = this.#settings;
     await settings.transaction(() => {
       const current = settings.get("settings");
-      void settings.put("settings", JSON.stringify({ ...(current === undefined ? {} : JSON.parse(current)), ...patch }));
+      void settings.put("settings", JSON.stringify({ ...(current === undefined ? {} : JSON.parse(current)), ...patch.json }));
     });
     await this.#root!.flushed;
   }

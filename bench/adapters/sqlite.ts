@@ -32,7 +32,7 @@ class SqliteAdapter implements StoreAdapter {
     this.#get = db.prepare<[string], string | undefined>("SELECT v FROM tasks WHERE id = ?").pluck();
     const put = this.#put;
     this.#putMany = db.transaction((batch: readonly TaskRecord[]) => {
-      for (const r of batch) put.run(r.id, JSON.stringify(r));
+      for (const r of batch) put.run(r.id, JSON.stringify(r.json));
     });
     this.#getSettings = db.prepare<[], string | undefined>("SELECT v FROM settings WHERE k = 1").pluck();
     this.#putSettings = db.prepare("INSERT OR REPLACE INTO settings (k, v) VALUES (1, ?)");
@@ -40,7 +40,7 @@ class SqliteAdapter implements StoreAdapter {
   }
 
   async putOne(record: TaskRecord): Promise<void> {
-    this.#put.run(record.id, JSON.stringify(record));
+    this.#put.run(record.id, JSON.stringify(record.json));
   }
 
   async putMany(batch: readonly TaskRecord[]): Promise<void> {
@@ -51,7 +51,7 @@ class SqliteAdapter implements StoreAdapter {
     const db = this.#db!;
     db.transaction(() => {
       const current = this.#getSettings.get();
-      const merged = { ...(current === undefined ? {} : JSON.parse(current)), ...patch };
+      const merged = { ...(current === undefined ? {} : JSON.parse(current)), ...patch.json };
       this.#putSettings.run(JSON.stringify(merged));
     })();
   }
