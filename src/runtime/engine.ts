@@ -6,7 +6,7 @@
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
 import path from "node:path";
-import { ByteWriter } from "./bytes.js";
+import { ByteWriter, isAllZero } from "./bytes.js";
 import { LruCache } from "./cache.js";
 import {
   CorruptionError,
@@ -60,7 +60,7 @@ export interface EngineOptions {
   onCorruption?: "quarantine" | "refuse";
   /** Budget for decoded frames and blocks kept in memory. Default 8 MiB. */
   blockCacheBytes?: number;
-  /** Compress commit groups of at least `COMPRESS_MIN_BYTES` and all segment blocks. Default true. */
+  /** Compress commit groups of at least `COMPRESS_MIN_BYTES` and all segment blocks and indexes. Default true. */
   compression?: boolean;
   /** Automatic compaction thresholds; set `auto: false` to compact only on demand. */
   compaction?: { auto?: boolean; minDeadBytes?: number; maxJournalBytes?: number };
@@ -213,17 +213,18 @@ export class Engine {
     const names = io.readdir(paths.dir);
     let manifest: Manifest;
     if (!io.exists(paths.manifest)) {
+      // The manifest is written before any journal exists, so journals or segments without one mean the
+      // manifest was lost: refuse rather than start over on top of acknowledged data.
       const leftovers = names.filter((n) => {
         const k = parseName(n).kind;
-        return k === "segment";
+        return k === "segment" || k === "journal";
       });
       if (leftovers.length) {
         throw new CorruptionError("MANIFEST", 0, `missing, but the directory holds ${leftovers.join(", ")}`);
       }
-      // New store (or a creation that crashed before its manifest existed: nothing was ever acknowledged).
+      // New store (or a creation that crashed before its manifest was renamed into place).
       for (const n of names) {
-        const k = parseName(n).kind;
-        if (k === "journal" || k === "temp") {
+        if (parseName(n).kind === "temp") {
           io.unlink(paths.file(n));
           recovery.removedFiles.push(n);
         }
@@ -301,18 +302,16 @@ export class Engine {
         s.records.delete(key);
       }
     };
-    const damage = (d: DamageReport) => {
-      if (opts.onCorruption === "refuse") {
-        throw new CorruptionError(d.file, d.offset, d.reason);
-      }
-      recovery.damaged.push(d);
-    };
+    const copies = new Map<string, string | null>();
+    /** Keep a copy of a damaged file in quarantine/ (once per file); null if it cannot be written (disk full). */
     const quarantine = (name: string): string | null => {
+      if (copies.has(name)) return copies.get(name)!;
+      let as: string | null = null;
       try {
         io.mkdirp(paths.quarantineDir);
-        const as = `${name}.${Date.now()}`;
+        const target = `${name}.${Date.now()}`;
         const data = io.readFile(paths.file(name));
-        const fd = io.open(paths.quarantine(as), "wx+");
+        const fd = io.open(paths.quarantine(target), "wx+");
         try {
           io.write(fd, data, 0);
           io.fsync(fd);
@@ -320,11 +319,17 @@ export class Engine {
           io.close(fd);
         }
         io.syncDir(paths.quarantineDir);
-        return path.join("quarantine", as);
+        as = path.join("quarantine", target);
       } catch (e) {
-        if (isCellarError(e)) return null; // e.g. disk full: the report still names the damage
-        throw e;
+        if (!isCellarError(e)) throw e;
       }
+      copies.set(name, as);
+      return as;
+    };
+    /** Report damage: refused at once in "refuse" mode (nothing written), else quarantined and listed. */
+    const damage = (d: Omit<DamageReport, "quarantinedAs">, keepCopy = true) => {
+      if (opts.onCorruption === "refuse") throw new CorruptionError(d.file, d.offset, d.reason);
+      recovery.damaged.push({ ...d, quarantinedAs: keepCopy ? quarantine(d.file) : null });
     };
 
     try {
@@ -336,29 +341,26 @@ export class Engine {
           seg = openSegment(io, paths.segment(n), n, manifest.storeId, keys, requireSealed, opts.verifyOnOpen);
         } catch (e) {
           if (e instanceof SegmentProblem) {
-            damage({ file: name, offset: e.offset, bytes: 0, reason: e.reason, records: [], quarantinedAs: quarantine(name) });
+            damage({ file: name, offset: e.offset, bytes: 0, reason: e.reason, records: [] });
             continue;
           }
           if (isCellarError(e, "E_IO") && (e as IoError).errno === "ENOENT") {
-            damage({ file: name, offset: 0, bytes: 0, reason: "file missing", records: [], quarantinedAs: null });
+            damage({ file: name, offset: 0, bytes: 0, reason: "file missing", records: [] }, false);
             continue;
           }
           throw e;
         }
         const segFile: ReadFile = { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: 0, plainLive: 0 };
         files.set(n, segFile);
-        let quarantinedAs: string | null | undefined;
         seg.blocks.forEach((b, i) => {
           const bad = seg.badBlocks.get(i);
           if (bad) {
-            quarantinedAs ??= quarantine(name);
             damage({
               file: name,
               offset: b.offset,
               bytes: b.frameLength,
               reason: bad,
               records: b.slots.map((s) => ({ entity: b.entity, key: s.key })),
-              quarantinedAs,
             });
             return;
           }
@@ -388,7 +390,7 @@ export class Engine {
           if (!equal(header.storeId, manifest.storeId)) throw new FrameError("bad magic", "journal belongs to another store");
         } catch (e) {
           if (!(e instanceof FrameError)) throw e;
-          if (isLast && size <= FILE_HEADER_SIZE) {
+          if (isLast && isAllZero(bytes)) {
             // A journal whose creation was cut short holds no frames: recreate it below.
             io.close(fd);
             io.unlink(paths.journal(n));
@@ -396,16 +398,11 @@ export class Engine {
             continue;
           }
           io.close(fd);
-          damage({ file: name, offset: 0, bytes: size, reason: e.message, records: [], quarantinedAs: quarantine(name) });
+          damage({ file: name, offset: 0, bytes: size, reason: e.message, records: [] });
           gapExcused = true;
           continue;
         }
-        const scan = scanJournal(bytes, header.bound, seq, keys, requireSealed);
-        const first = scan.frames[0];
-        if (first && first.seq !== seq && !gapExcused && scan.damage.every((d) => d.offset > first.offset)) {
-          // frames are missing between files: only excusable after reported damage
-          damage({ file: name, offset: FILE_HEADER_SIZE, bytes: 0, reason: `unexpected sequence (found ${first.seq}, expected ${seq})`, records: [], quarantinedAs: quarantine(name) });
-        }
+        const scan = scanJournal(bytes, header.bound, seq, keys, requireSealed, FILE_HEADER_SIZE, gapExcused);
         gapExcused = false;
         for (const d of scan.damage) {
           if (d.atEnd && isLast) {
@@ -415,7 +412,8 @@ export class Engine {
             io.datasync(fd);
             recovery.truncatedTail = { file: name, offset: d.offset, bytes: d.length, quarantinedAs };
           } else {
-            damage({ file: name, offset: d.offset, bytes: d.length, reason: d.reason, records: [], quarantinedAs: quarantine(name) });
+            // The keys of an unreadable frame are unknown: records it overwrote read back as their earlier values.
+            damage({ file: name, offset: d.offset, bytes: d.length, reason: d.reason, records: [] });
             gapExcused = true;
           }
         }
@@ -807,6 +805,7 @@ export class Engine {
         })),
         this.fp,
         () => new Promise<void>((r) => setImmediate(r)),
+        this.opts.compression,
       );
       this.fp("compaction.beforeDirSync");
       io.syncDir(this.paths.dir);

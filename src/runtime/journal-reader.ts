@@ -73,7 +73,9 @@ function lastNonZero(bytes: Uint8Array, from: number): number {
 
 /**
  * Scan journal bytes (the whole file, header included) from `from`,
- * expecting the first frame to carry `firstSeq`.
+ * expecting the first frame to carry `firstSeq`. With `allowGap`, a first
+ * frame with a later sequence is not reported (the previous journal ended in
+ * damage that was reported already).
  */
 export function scanJournal(
   bytes: Uint8Array,
@@ -82,6 +84,7 @@ export function scanJournal(
   keys: KeyLookup,
   requireSealed: boolean,
   from = FILE_HEADER_SIZE,
+  allowGap = false,
 ): JournalScan {
   const frames: JournalFrame[] = [];
   const damage: JournalDamage[] = [];
@@ -99,6 +102,23 @@ export function scanJournal(
       expected = got.seq + 1;
       continue;
     }
+    // A frame that passes every check but carries a later sequence: the frames between are missing.
+    const ahead = got.problem === "unexpected sequence" ? tryFrame(bytes, pos, bound, keys, requireSealed, expected, false) : got;
+    if (!(ahead instanceof FrameError)) {
+      if (!(allowGap && pos === from)) {
+        damage.push({
+          offset: pos,
+          length: 0,
+          reason: `unexpected sequence (found ${ahead.seq}, expected ${expected}): frames are missing`,
+          atEnd: false,
+        });
+      }
+      frames.push(ahead);
+      pos += ahead.length;
+      end = pos;
+      expected = ahead.seq + 1;
+      continue;
+    }
     // The length field of a bad frame is not trusted: look for the next frame that passes every check.
     let next = -1;
     let found: JournalFrame | null = null;
@@ -114,6 +134,7 @@ export function scanJournal(
     if (found) {
       damage.push({ offset: pos, length: next - pos, reason: got.message, atEnd: false });
       pos = next;
+      expected = found.seq; // frames were lost in the damaged bytes: continue from the frame found
       continue;
     }
     const stop = Math.max(lastNonZero(bytes, pos), pos + 1);

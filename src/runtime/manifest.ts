@@ -5,8 +5,16 @@
  */
 import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
 import { CorruptionError, KeyError } from "./errors.js";
-import { FILE_HEADER_SIZE, FileKind, FrameType, MAX_COUNT, MAX_ENTITY_NAME_BYTES } from "./format.js";
-import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "./frame.js";
+import { FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameFlag, FrameType, MAX_COUNT, MAX_ENTITY_NAME_BYTES } from "./format.js";
+import {
+  checksumOk,
+  decodeFileHeader,
+  decodeFrame,
+  encodeFileHeader,
+  encodeFrame,
+  FrameError,
+  readFrameHeader,
+} from "./frame.js";
 import type { Failpoint, FileIO } from "./io.js";
 import type { StorePaths } from "./filenames.js";
 import type { Sealer } from "./seal.js";
@@ -70,14 +78,20 @@ export function encodeManifestFile(m: Manifest, sealer: Sealer | null): Uint8Arr
 
 /** Peek at the plaintext part of the manifest: store id and whether it is sealed, without a key. */
 export function peekManifest(bytes: Uint8Array): { storeId: Uint8Array; sealed: boolean } {
+  let h;
   try {
-    const h = decodeFileHeader(bytes, FileKind.manifest);
-    const flags = bytes[FILE_HEADER_SIZE + 9] ?? 0;
-    return { storeId: h.storeId, sealed: (flags & 0x02) !== 0 };
+    h = decodeFileHeader(bytes, FileKind.manifest);
   } catch (e) {
     if (e instanceof FrameError) throw new CorruptionError("MANIFEST", 0, e.message);
     throw e;
   }
+  // The flags byte is trusted only once the frame's checksum holds.
+  const frame = bytes.subarray(FILE_HEADER_SIZE);
+  if (frame.length < FRAME_HEADER_SIZE || FRAME_HEADER_SIZE + readFrameHeader(frame).length !== frame.length) {
+    throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, "bad record length");
+  }
+  if (!checksumOk(frame)) throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, "checksum mismatch");
+  return { storeId: h.storeId, sealed: (frame[9]! & FrameFlag.sealed) !== 0 };
 }
 
 /**
@@ -95,7 +109,9 @@ export function readManifest(bytes: Uint8Array, sealer: Sealer | null): Manifest
   const frame = bytes.subarray(FILE_HEADER_SIZE);
   let plain: Uint8Array;
   try {
-    ({ plaintext: plain } = decodeFrame(frame, header.bound, () => sealer, sealer !== null));
+    const opened = decodeFrame(frame, header.bound, () => sealer, sealer !== null);
+    if (opened.header.type !== FrameType.manifest) throw new FrameError("unexpected frame type");
+    plain = opened.plaintext;
   } catch (e) {
     if (e instanceof FrameError) {
       if (e.problem === "authentication failed") {

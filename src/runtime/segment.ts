@@ -55,6 +55,7 @@ export async function writeSegment(
   inputs: Iterable<SegmentInput>,
   failpoint: (name: Failpoint) => void,
   yieldEvery: () => Promise<void>,
+  compress = true,
 ): Promise<WrittenSegment> {
   io.unlink(tmpPath);
   const fd = io.open(tmpPath, "wx+");
@@ -67,7 +68,7 @@ export async function writeSegment(
     const blocks: IndexBlock[] = [];
     const flush = (entity: string, pending: BlockRecord[]) => {
       const { plaintext, slots } = encodeBlock(pending);
-      const frame = encodeFrame({ type: FrameType.block, seq: blocks.length, plaintext, compress: true, sealer }, bound);
+      const frame = encodeFrame({ type: FrameType.block, seq: blocks.length, plaintext, compress, sealer }, bound);
       io.write(fd, frame, offset);
       blocks.push({ offset, frameLength: frame.length, entity, slots });
       offset += frame.length;
@@ -88,7 +89,7 @@ export async function writeSegment(
       if (pending.length) flush(input.entity, pending);
     }
     const index = encodeFrame(
-      { type: FrameType.index, seq: blocks.length, plaintext: encodeIndex(blocks), compress: true, sealer },
+      { type: FrameType.index, seq: blocks.length, plaintext: encodeIndex(blocks), compress, sealer },
       bound,
     );
     io.write(fd, index, offset);

@@ -229,16 +229,15 @@ describe("journal tail", () => {
     expect(e.recovery.damaged[0]).toMatchObject({ file: J1, offset: f.offset, bytes: f.length, reason: "checksum mismatch" });
     expect(value(e, "task", "k0")).toBe("value of k0");
     expect(e.has("task", "k1")).toBe(false);
-    expectNothingWrong(e, "task", kValue); // that k2 and k3 replay is the BUG test "default open quarantines …"
+    expectNothingWrong(e, "task", kValue); // that k2 and k3 replay is checked in "default open quarantines …"
 
     await e.close();
   });
 });
 
 describe("damage in the middle of a journal", () => {
-  it("BUG (journal-reader.ts resync): default open quarantines a frame with a flipped byte, lists it, and replays every later frame", async () => {
-    // Fails today: after resyncing past the damaged frame, scanJournal keeps `expected` at the damaged frame's seq,
-    // so every later frame is rejected as "unexpected sequence" and the last one is zeroed as a torn tail.
+  it("default open quarantines a frame with a flipped byte, lists it, and replays every later frame", async () => {
+    // Regression: the resync once kept `expected` at the damaged frame's seq, rejecting every later frame.
     const s = await journalStore(5);
     const bad = s.frames[2]!;
     flipByte(s.file, bad.offset + 24 + 30); // inside the sealed payload
@@ -302,7 +301,7 @@ describe("damage in the middle of a journal", () => {
     patch(s.file, a!.offset, fb);
     patch(s.file, b!.offset, fa);
     const e = await Engine.open(s.opts);
-    expect(e.recovery.damaged[0]).toMatchObject({ file: J1, offset: a!.offset, reason: "unexpected sequence (found 3, expected 2)" });
+    expect(e.recovery.damaged[0]).toMatchObject({ file: J1, offset: a!.offset, reason: "unexpected sequence (found 3, expected 2): frames are missing" });
     expect(value(e, "task", "k0")).toBe("value of k0");
     expectNothingWrong(e, "task", kValue); // each frame is authentic: a moved frame can only be dropped, never altered
     await e.close();
@@ -389,13 +388,12 @@ describe("segments", () => {
 // ---- manifest -----------------------------------------------------------------------
 
 describe("manifest", () => {
-  it("a flipped byte anywhere in the MANIFEST (except the frame's flags byte, see the BUG test) is E_CORRUPT; nothing is opened", async () => {
+  it("a flipped byte anywhere in the MANIFEST is E_CORRUPT; nothing is opened", async () => {
     const s = await journalStore(1);
     const mf = path.join(s.dir, "MANIFEST");
     const size = fs.statSync(mf).size;
     const reasons = new Map<number, string>();
     for (let i = 0; i < size; i++) {
-      if (i === 32 + 9) continue;
       flipByte(mf, i);
       const err = await openErr(s.opts);
       flipByte(mf, i);
@@ -412,8 +410,7 @@ describe("manifest", () => {
     expect(reasons.get(size - 1)).toBe("checksum mismatch");
   });
 
-  it("BUG: flipping the MANIFEST frame's flags byte (offset 41) is reported as E_KEY, not E_CORRUPT", async () => {
-    // manifest.ts peekManifest reads the sealed flag before any checksum is verified (engine.ts openLocked).
+  it("a flipped MANIFEST flags byte (offset 41) is E_CORRUPT (checksum first), not a key problem", async () => {
     const s = await journalStore(1);
     const mf = path.join(s.dir, "MANIFEST");
     flipByte(mf, 41);
@@ -575,14 +572,12 @@ describe("lengths read from disk are bounded", () => {
   });
 });
 
-// ---- runtime bugs found while writing docs/FORMAT.md --------------------------------------------
+// ---- regressions: runtime bugs found while writing docs/FORMAT.md ------------------------------
 
-describe("runtime bugs", () => {
-  it("BUG: an intact first frame of the next journal is dropped when the previous journal ends in damage", async () => {
-    // journal-reader.ts scanJournal requires the first frame to carry exactly `firstSeq`; after damage at the
-    // end of the previous journal the next journal's first frame has a higher seq, fails that check, and the
-    // resync that follows starts at pos + 1, so the frame itself is never accepted. engine.ts then treats the
-    // resulting "damage at end" of the last journal as a torn tail and zeroes an acknowledged frame.
+describe("recovery regressions", () => {
+  it("an intact first frame of the next journal replays when the previous journal ends in damage", async () => {
+    // Once: scanJournal required the first frame of each journal to carry exactly `firstSeq`, so after damage
+    // at the end of the previous journal the next journal's first frame was zeroed as a torn tail.
     const dir = tmp();
     const key = masterKey();
     let failRotate = false;
@@ -607,15 +602,14 @@ describe("runtime bugs", () => {
     const r = await Engine.open({ dir, key, compaction: { auto: false } });
     expect(r.recovery.damaged.map((d) => [d.file, d.offset])).toEqual([[J1, f[1]!.offset]]);
     expect(value(r, "task", "a")).toBe("in journal 1");
-    expect(r.recovery.truncatedTail).toBeNull(); // fails: journal-000002.log's only frame is "truncated"
-    expect(value(r, "task", "c")).toBe("acknowledged, in journal 2"); // fails: undefined
+    expect(r.recovery.truncatedTail).toBeNull(); 
+    expect(value(r, "task", "c")).toBe("acknowledged, in journal 2"); 
     await r.close();
   });
 
-  it("BUG: journals holding acknowledged writes are deleted when MANIFEST is missing (segments make open refuse)", async () => {
-    // engine.ts openLocked: with no MANIFEST, journal files are unlinked as leftovers of a creation that
-    // "crashed before its manifest existed"; but a store's MANIFEST is always written before its first journal,
-    // so a journal without a MANIFEST means the MANIFEST was lost, and its frames were acknowledged.
+  it("journals without a MANIFEST make open refuse (E_CORRUPT) and are kept: they hold acknowledged writes", async () => {
+    // A store's MANIFEST is always written before its first journal, so a journal without a MANIFEST means
+    // the MANIFEST was lost (once, such journals were deleted as creation leftovers).
     const s = await journalStore(3);
     fs.unlinkSync(path.join(s.dir, "MANIFEST"));
     const err = await openErr(s.opts);

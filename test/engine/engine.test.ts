@@ -12,7 +12,7 @@ import { TEST_KEY, valueFor } from "./helpers/model.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-engine-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const put = (key: string, n: number): WriteOp => ({ op: "put", entity: "e", key, version: 1, value: valueFor(key, n), terms: [] });
+const put = (key: string, n: number): Extract<WriteOp, { op: "put" }> => ({ op: "put", entity: "e", key, version: 1, value: valueFor(key, n), terms: [] });
 const text = (e: Engine, k: string) => {
   const g = e.get("e", k);
   return g ? Buffer.from(g.value).toString() : undefined;
