@@ -121,7 +121,7 @@ export function runtimeImportFrom(outDir: string): string {
 }
 
 /** Runs tsc (strict, NodeNext) on a directory; returns its diagnostics ("" when clean). */
-export function typeCheck(dir: string, extra: Record<string, unknown> = {}): string {
+export function typeCheck(dir: string, extra: Record<string, unknown> = {}, exclude: readonly string[] = []): string {
   const tsconfig = join(dir, "tsconfig.check.json");
   writeFileSync(
     tsconfig,
@@ -141,7 +141,9 @@ export function typeCheck(dir: string, extra: Record<string, unknown> = {}): str
         noEmit: true,
         ...extra,
       },
-      include: ["**/*.ts"],
+      // The runtime brings ambient declarations (src/types) the generated code does not need itself.
+      include: ["**/*.ts", join(repoRoot, "src", "types", "*.d.ts")],
+      exclude,
     }),
   );
   const r = spawnSync(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", tsconfig], {

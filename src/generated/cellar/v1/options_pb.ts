@@ -166,6 +166,12 @@ export const RetentionOptionsSchema: GenMessage<RetentionOptions> = /*@__PURE__*
  * validation rules flow into the entity's generated zod schema and are
  * checked on every write, before anything touches disk.
  *
+ * Rules check the value as written, zero values included: a proto3 field
+ * without `optional` that is left unset holds its zero value (`""`, `0`), and
+ * an explicit zero must satisfy `min_length`, `pattern`, `min` and `max` like
+ * any other value. A field that is simply omitted from the input is not
+ * checked unless it is `required`.
+ *
  * @generated from message cellar.v1.FieldAnnotations
  */
 export type FieldAnnotations = Message<"cellar.v1.FieldAnnotations"> & {
