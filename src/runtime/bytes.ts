@@ -67,12 +67,19 @@ export class ByteWriter {
   }
 }
 
-/** Bounds-checked reader; every length it reads is checked against what is left and a caller's cap. */
+/**
+ * Bounds-checked reader; every length it reads is checked against what is left and a caller's cap.
+ * Strings decode through Buffer's native UTF-8 slice (several times faster than TextDecoder on short
+ * strings); payloads are authenticated before they are decoded, and writers only write well-formed
+ * UTF-8 (lone surrogates are refused), so no replacement can occur on data Cellar wrote.
+ */
 export class ByteReader {
   pos = 0;
   private readonly view: DataView;
+  private readonly b: Buffer;
   constructor(readonly buf: Uint8Array) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   get done(): boolean {
     return this.pos >= this.buf.length;
@@ -114,12 +121,11 @@ export class ByteReader {
     return this.bytes(this.varint(max));
   }
   string(max: number): string {
-    try {
-      return td.decode(this.lenBytes(max));
-    } catch (e) {
-      if (e instanceof DecodeError) throw e;
-      throw new DecodeError("invalid utf-8");
-    }
+    const n = this.varint(max);
+    if (n > this.buf.length - this.pos) throw new DecodeError(`length ${n} runs past the end of the payload`);
+    const s = this.b.toString("utf8", this.pos, this.pos + n);
+    this.pos += n;
+    return s;
   }
 }
 
@@ -133,6 +139,13 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
     o += p.length;
   }
   return out;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** False when `s` holds a lone surrogate, which UTF-8 cannot represent (it would come back as U+FFFD). */
+export function isWellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
 }
 
 export function isAllZero(b: Uint8Array): boolean {

@@ -6,7 +6,7 @@
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
 import path from "node:path";
-import { ByteWriter, isAllZero } from "./bytes.js";
+import { ByteWriter, isAllZero, isWellFormed } from "./bytes.js";
 import { LruCache } from "./cache.js";
 import {
   CorruptionError,
@@ -26,27 +26,13 @@ import { JournalWriter } from "./journal-writer.js";
 import { scanJournal } from "./journal-reader.js";
 import { StoreLock } from "./lock.js";
 import { type Manifest, peekManifest, readManifest, writeManifest } from "./manifest.js";
+import { Loc } from "./location.js";
 import { type BlockRecord, decodeCommit, encodeCommit, opSize, type WriteOp } from "./records.js";
 import { randomBytes, Sealer } from "./seal.js";
 import { type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
 
 export type { WriteOp } from "./records.js";
-
-/** Where one live record's value is. */
-export class Loc {
-  constructor(
-    /** File number (journal or segment). */
-    readonly file: number,
-    readonly frameOffset: number,
-    readonly frameLength: number,
-    /** Journal: frame sequence; segment: block index. */
-    readonly seq: number,
-    readonly start: number,
-    readonly length: number,
-    readonly version: number,
-    readonly terms: readonly string[],
-  ) {}
-}
+export { Loc } from "./location.js";
 
 export interface EngineOptions {
   dir: string;
@@ -94,7 +80,8 @@ export interface RecoveryReport {
 
 interface EntityState {
   records: Map<string, Loc>;
-  terms: Map<string, Set<string>>;
+  /** Secondary index: term → keys. Built on the first lookup (null until then), kept up to date after. */
+  terms: Map<string, Set<string>> | null;
 }
 
 interface Pending {
@@ -284,7 +271,7 @@ export class Engine {
     const files = new Map<number, ReadFile>();
     const entityState = (name: string) => {
       let s = state.get(name);
-      if (!s) state.set(name, (s = { records: new Map(), terms: new Map() }));
+      if (!s) state.set(name, (s = { records: new Map(), terms: null }));
       return s;
     };
     const put = (entity: string, key: string, loc: Loc) => {
@@ -364,9 +351,9 @@ export class Engine {
             });
             return;
           }
-          for (const s of b.slots) {
-            segFile.plainTotal += s.length;
-            put(b.entity, s.key, new Loc(n, b.offset, b.frameLength, i, s.start, s.length, s.version, s.terms));
+          for (const loc of b.slots) {
+            segFile.plainTotal += loc.length;
+            put(b.entity, loc.key, loc);
           }
         });
       }
@@ -422,7 +409,7 @@ export class Engine {
           for (const en of f.entries) {
             if (en.op === "put") {
               plainTotal += en.length;
-              put(en.entity, en.key, new Loc(n, f.offset, f.length, f.seq, en.start, en.length, en.version, en.terms));
+              put(en.entity, en.key, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
             } else {
               plainTotal += TOMBSTONE_BYTES;
               del(en.entity, en.key);
@@ -506,7 +493,13 @@ export class Engine {
   /** Keys whose record carries index term `term`. */
   lookup(entity: string, term: string): ReadonlySet<string> {
     this.checkOpen();
-    return this.state(entity)?.terms.get(term) ?? EMPTY;
+    const s = this.state(entity);
+    if (!s) return EMPTY;
+    if (!s.terms) {
+      s.terms = new Map();
+      for (const [key, loc] of s.records) for (const t of loc.terms) addTerm(s, t, key);
+    }
+    return s.terms.get(term) ?? EMPTY;
   }
 
   /** The location of a live record (for the store's cache validation). */
@@ -672,7 +665,7 @@ export class Engine {
     // Locations come from decoding the plaintext just written: the same code path replay uses.
     for (const en of decodeCommit(plain)) {
       let s = this.entities.get(en.entity);
-      if (!s) this.entities.set(en.entity, (s = { records: new Map(), terms: new Map() }));
+      if (!s) this.entities.set(en.entity, (s = { records: new Map(), terms: null }));
       const old = s.records.get(en.key);
       if (old) {
         removeTerms(s, en.key, old);
@@ -680,7 +673,7 @@ export class Engine {
         if (of) of.plainLive -= old.length;
       }
       if (en.op === "put") {
-        const loc = new Loc(file, offset, length, seq, en.start, en.length, en.version, en.terms);
+        const loc = new Loc(file, offset, length, seq, en.key, en.start, en.length, en.version, en.terms);
         s.records.set(en.key, loc);
         for (const t of en.terms) addTerm(s, t, en.key);
         target.plainTotal += en.length;
@@ -839,13 +832,11 @@ export class Engine {
         plainTotal,
         plainLive: 0,
       });
-      let bi = 0;
       const slotLoc = new Map<string, Map<string, Loc>>();
       for (const b of written.blocks) {
         let m = slotLoc.get(b.entity);
         if (!m) slotLoc.set(b.entity, (m = new Map()));
-        for (const s of b.slots) m.set(s.key, new Loc(segNo, b.offset, b.frameLength, bi, s.start, s.length, s.version, s.terms));
-        bi++;
+        for (const loc of b.slots) m.set(loc.key, loc);
       }
       for (const part of snapshot) {
         const s = this.entities.get(part.entity);
@@ -915,12 +906,14 @@ export class Engine {
 const EMPTY: ReadonlySet<string> = new Set();
 
 function addTerm(s: EntityState, term: string, key: string): void {
+  if (!s.terms) return;
   let set = s.terms.get(term);
   if (!set) s.terms.set(term, (set = new Set()));
   set.add(key);
 }
 
 function removeTerms(s: EntityState, key: string, loc: Loc): void {
+  if (!s.terms) return;
   for (const t of loc.terms) {
     const set = s.terms.get(t);
     if (set) {
@@ -939,12 +932,18 @@ function checkOp(o: WriteOp): void {
     throw new LimitError(`entity name must be 1 to ${MAX_ENTITY_NAME_BYTES} bytes`);
   }
   if (byteLength(o.key) > MAX_KEY_BYTES) throw new LimitError(`a key may be at most ${MAX_KEY_BYTES} bytes (entity \`${o.entity}\`)`);
+  if (!isWellFormed(o.key) || !isWellFormed(o.entity)) {
+    throw new UsageError(`a key or entity name holds a lone UTF-16 surrogate, which cannot be stored (entity \`${o.entity}\`)`);
+  }
   if (o.op === "put") {
     if (o.value.length > MAX_VALUE_BYTES) {
       throw new LimitError(`a record may be at most ${MAX_VALUE_BYTES} bytes encoded, got ${o.value.length} (entity \`${o.entity}\`)`);
     }
     if (o.terms.length > MAX_TERMS_PER_RECORD) throw new LimitError(`at most ${MAX_TERMS_PER_RECORD} index terms per record`);
-    for (const t of o.terms) if (byteLength(t) > MAX_KEY_BYTES) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
+    for (const t of o.terms) {
+      if (byteLength(t) > MAX_KEY_BYTES) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
+      if (!isWellFormed(t)) throw new UsageError("an index value holds a lone UTF-16 surrogate, which cannot be stored");
+    }
   }
 }
 

@@ -3,6 +3,7 @@
  * commit frame, the records of a segment block, and a segment's index.
  */
 import { ByteReader, ByteWriter, DecodeError, fromUtf8, utf8 } from "./bytes.js";
+import { Loc } from "./location.js";
 import {
   MAX_COUNT,
   MAX_ENTITY_NAME_BYTES,
@@ -90,13 +91,13 @@ export interface BlockRecord {
   terms: readonly string[];
 }
 
-/** A record's place inside a decoded block plaintext. */
+/** A record's place inside a block plaintext, as the index lists it. */
 export interface BlockSlot {
   key: string;
   version: number;
   start: number;
   length: number;
-  terms: string[];
+  terms: readonly string[];
 }
 
 /** Block plaintext: per record `key, version, value`; returns the slots for the index. */
@@ -107,7 +108,7 @@ export function encodeBlock(records: readonly BlockRecord[]): { plaintext: Uint8
     w.string(rec.key);
     w.varint(rec.version);
     w.varint(rec.value.length);
-    slots.push({ key: rec.key, version: rec.version, start: w.length, length: rec.value.length, terms: [...rec.terms] });
+    slots.push({ key: rec.key, version: rec.version, start: w.length, length: rec.value.length, terms: rec.terms });
     w.bytes(rec.value);
   }
   return { plaintext: w.finish(), slots };
@@ -130,15 +131,23 @@ export function decodeBlock(plain: Uint8Array): { key: string; version: number; 
 
 // ---- segment index -------------------------------------------------------------
 
-export interface IndexBlock {
+export interface IndexBlock<S extends BlockSlot = BlockSlot> {
   offset: number;
   frameLength: number;
   entity: string;
-  slots: BlockSlot[];
+  slots: S[];
 }
 
+/**
+ * Index plaintext: a table of the distinct index terms, then per block its frame and per record its key,
+ * version, value slice and term ids. The table makes each term one string to decode, not one per record.
+ */
 export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
+  const termIds = new Map<string, number>();
+  for (const b of blocks) for (const s of b.slots) for (const t of s.terms) if (!termIds.has(t)) termIds.set(t, termIds.size);
   const w = new ByteWriter(64 * 1024);
+  w.varint(termIds.size);
+  for (const t of termIds.keys()) w.string(t);
   w.varint(blocks.length);
   for (const b of blocks) {
     w.varint(b.offset);
@@ -151,31 +160,43 @@ export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
       w.varint(s.start);
       w.varint(s.length);
       w.varint(s.terms.length);
-      for (const t of s.terms) w.string(t);
+      for (const t of s.terms) w.varint(termIds.get(t)!);
     }
   }
   return w.finish();
 }
 
-export function decodeIndex(plain: Uint8Array): IndexBlock[] {
+const NO_TERMS: readonly string[] = Object.freeze([]);
+
+/** Decode a segment index; `file` is the segment's number, written into every location. */
+export function decodeIndex(plain: Uint8Array, file: number): IndexBlock<Loc>[] {
   const r = new ByteReader(plain);
+  const terms: string[] = [];
+  for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
   const n = r.varint(MAX_COUNT);
-  const blocks: IndexBlock[] = [];
+  const blocks: IndexBlock<Loc>[] = [];
   for (let i = 0; i < n; i++) {
     const offset = r.varint();
     const frameLength = r.varint(MAX_FRAME_PAYLOAD + 64);
     const entity = r.string(MAX_ENTITY_NAME_BYTES);
     const count = r.varint(MAX_COUNT);
-    const slots: BlockSlot[] = [];
+    const slots: Loc[] = new Array(count);
     for (let j = 0; j < count; j++) {
       const key = r.string(MAX_KEY_BYTES);
       const version = r.varint(0xffffffff);
       const start = r.varint(MAX_FRAME_PAYLOAD);
       const length = r.varint(MAX_VALUE_BYTES);
       const tn = r.varint(MAX_TERMS_PER_RECORD);
-      const terms: string[] = [];
-      for (let k = 0; k < tn; k++) terms.push(r.string(MAX_KEY_BYTES));
-      slots.push({ key, version, start, length, terms });
+      let recTerms = NO_TERMS;
+      if (tn > 0) {
+        const arr: string[] = new Array(tn);
+        for (let k = 0; k < tn; k++) {
+          const id = r.varint(terms.length - 1);
+          arr[k] = terms[id]!;
+        }
+        recTerms = arr;
+      }
+      slots[j] = new Loc(file, offset, frameLength, i, key, start, length, version, recTerms);
     }
     blocks.push({ offset, frameLength, entity, slots });
   }

@@ -26,6 +26,7 @@ import {
   readFrameHeader,
 } from "./frame.js";
 import type { Failpoint, FileIO } from "./io.js";
+import { Loc } from "./location.js";
 import { type BlockRecord, decodeIndex, encodeBlock, encodeIndex, type IndexBlock } from "./records.js";
 import type { Sealer } from "./seal.js";
 
@@ -38,7 +39,7 @@ export interface SegmentInput {
 export interface WrittenSegment {
   number: number;
   size: number;
-  blocks: IndexBlock[];
+  blocks: IndexBlock<Loc>[];
 }
 
 /**
@@ -65,12 +66,19 @@ export async function writeSegment(
     const bound = header.subarray(0, 28);
     io.write(fd, header, 0);
     let offset = FILE_HEADER_SIZE;
-    const blocks: IndexBlock[] = [];
+    const blocks: IndexBlock<Loc>[] = [];
     const flush = (entity: string, pending: BlockRecord[]) => {
       const { plaintext, slots } = encodeBlock(pending);
-      const frame = encodeFrame({ type: FrameType.block, seq: blocks.length, plaintext, compress, sealer }, bound);
+      const seq = blocks.length;
+      const frame = encodeFrame({ type: FrameType.block, seq, plaintext, compress, sealer }, bound);
       io.write(fd, frame, offset);
-      blocks.push({ offset, frameLength: frame.length, entity, slots });
+      const at = offset;
+      blocks.push({
+        offset,
+        frameLength: frame.length,
+        entity,
+        slots: slots.map((sl) => new Loc(number, at, frame.length, seq, sl.key, sl.start, sl.length, sl.version, sl.terms)),
+      });
       offset += frame.length;
     };
     for (const input of inputs) {
@@ -88,8 +96,10 @@ export async function writeSegment(
       }
       if (pending.length) flush(input.entity, pending);
     }
+    // The index is not compressed: it is mostly keys, which deflate little, and it is read at every open,
+    // where inflating it cost more than reading the extra bytes (measured: 67 ms vs ~3 ms for 100k keys).
     const index = encodeFrame(
-      { type: FrameType.index, seq: blocks.length, plaintext: encodeIndex(blocks), compress, sealer },
+      { type: FrameType.index, seq: blocks.length, plaintext: encodeIndex(blocks), compress: false, sealer },
       bound,
     );
     io.write(fd, index, offset);
@@ -134,7 +144,7 @@ export interface OpenedSegment {
   fd: number;
   size: number;
   bound: Uint8Array;
-  blocks: IndexBlock[];
+  blocks: IndexBlock<Loc>[];
   /** Indexes of blocks whose checksum failed when verified at open. */
   badBlocks: Map<number, string>;
 }
@@ -187,11 +197,11 @@ export function openSegment(
     ) {
       throw new SegmentProblem(size - SEGMENT_FOOTER_SIZE, "bad record length (index)");
     }
-    let blocks: IndexBlock[];
+    let blocks: IndexBlock<Loc>[];
     try {
       const { header: fh, plaintext } = decodeFrame(readAt(indexOffset, indexLength), header.bound, keys, requireSealed);
       if (fh.type !== FrameType.index) throw new FrameError("unexpected frame type");
-      blocks = decodeIndex(plaintext);
+      blocks = decodeIndex(plaintext, number);
       if (fh.seq !== blocks.length) throw new FrameError("unexpected sequence", "index does not match block count");
     } catch (e) {
       if (e instanceof FrameError) throw new SegmentProblem(indexOffset, e.message);

@@ -130,6 +130,12 @@ describe("engine", () => {
     const many = Array.from({ length: 3 }, (_, i) => ({ ...put(`b${i}`, 1), value: new Uint8Array(12 * 1024 * 1024) }));
     await expect(e.write(many)).rejects.toMatchObject({ code: "E_LIMIT" });
     expect(e.count("e")).toBe(0);
+    // a lone surrogate cannot be encoded as UTF-8: it would come back as U+FFFD, another key
+    await expect(e.write([{ ...put("x", 1), key: "bad\uD800key" }])).rejects.toMatchObject({ code: "E_USAGE" });
+    await e.write([{ ...put("x", 1), key: "ok\uD83D\uDE00key" }]); // a surrogate pair is fine
     await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect([...r.keys("e")]).toEqual(["ok\uD83D\uDE00key"]);
+    await r.close();
   });
 });

@@ -264,6 +264,8 @@ export function readSegment(
   if (fi.bytes.length !== indexLength || fi.type !== TYPE.index) throw new FormatViolation(name, indexOffset, "not the index frame");
   const c = new Cursor(framePlaintext(name, fi, h.bound, master, m.encrypted), `${name} index`);
   const index: SegmentIndexBlock[] = [];
+  const termTable: string[] = [];
+  for (let i = 0, nt = c.varint(MAX_COUNT); i < nt; i++) termTable.push(c.str(MAX_KEY));
   for (let i = 0, nb = c.varint(MAX_COUNT); i < nb; i++) {
     const blk: SegmentIndexBlock = {
       offset: c.varint(Number.MAX_SAFE_INTEGER),
@@ -277,7 +279,11 @@ export function readSegment(
       const start = c.varint(MAX_FRAME_PAYLOAD);
       const length = c.varint(MAX_VALUE);
       const terms: string[] = [];
-      for (let t = 0, nt = c.varint(MAX_TERMS); t < nt; t++) terms.push(c.str(MAX_KEY));
+      for (let t = 0, nt = c.varint(MAX_TERMS); t < nt; t++) {
+        const ref = c.varint(Number.MAX_SAFE_INTEGER);
+        if (ref >= termTable.length) c.fail("term ref outside the term table");
+        terms.push(termTable[ref]!);
+      }
       blk.slots.push({ key, version, start, length, terms });
     }
     index.push(blk);
