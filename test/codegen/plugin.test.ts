@@ -77,7 +77,7 @@ describe("protoc-gen-cellar output", () => {
   it("imports the runtime from the `cellar` package by default", () => {
     const text = run.files.get("acme/todo/v1/todo_cellar.ts") ?? "";
     expect(text).toContain('import { defineCollection } from "cellar";');
-    expect(text).toContain('import type { Collection } from "cellar";');
+    expect(text).toContain('import type { Collection, EntityInput } from "cellar";');
     expect(run.files.get("index.ts")).toContain('import { openStore as openStore$1 } from "cellar";');
   });
 
