@@ -13,8 +13,11 @@ import { protocGenCellar } from "../../codegen/plugin.js";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const bufBin = join(repoRoot, "node_modules", "@bufbuild", "buf", "bin", "buf");
-/** Scratch space inside the repo (git-ignored), so generated code resolves zod, @bufbuild/protobuf and src/runtime. */
-export const scratchRoot = join(repoRoot, "test", "codegen", ".scratch");
+/**
+ * Scratch space inside the repo (git-ignored, outside every tsconfig include), so generated code
+ * resolves zod, @bufbuild/protobuf and src/runtime, and leftovers never reach `npm run typecheck`.
+ */
+export const scratchRoot = join(repoRoot, ".codegen-scratch");
 
 export function scratchDir(prefix: string): string {
   mkdirSync(scratchRoot, { recursive: true });
