@@ -59,8 +59,22 @@ export class ByteWriter {
   lenBytes(b: Uint8Array): this {
     return this.varint(b.length).bytes(b);
   }
+  /** varint UTF-8 length, then the UTF-8 bytes, encoded in place (no intermediate array). */
   string(s: string): this {
-    return this.lenBytes(te.encode(s));
+    if (s.length < 43) {
+      // at most 126 bytes: the length fits one varint byte, written after encoding
+      this.ensure(1 + s.length * 3);
+      const { written } = te.encodeInto(s, this.buf.subarray(this.length + 1));
+      this.buf[this.length] = written;
+      this.length += 1 + written;
+      return this;
+    }
+    const n = Buffer.byteLength(s, "utf8");
+    this.varint(n);
+    this.ensure(n);
+    te.encodeInto(s, this.buf.subarray(this.length, this.length + n));
+    this.length += n;
+    return this;
   }
   finish(): Uint8Array {
     return this.buf.subarray(0, this.length);

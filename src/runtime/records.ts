@@ -32,8 +32,14 @@ export type CommitEntry =
   | { op: "put"; entity: string; key: string; version: number; terms: string[]; start: number; length: number }
   | { op: "delete"; entity: string; key: string };
 
-export function encodeCommit(ops: readonly WriteOp[], w = new ByteWriter(1024)): Uint8Array {
-  for (const o of ops) {
+/**
+ * Encode a commit payload. `starts[i]` is where op i's value begins in the payload (-1 for a delete), so the
+ * writer can index what it wrote without parsing it back.
+ */
+export function encodeCommit(ops: readonly WriteOp[], w = new ByteWriter(1024)): { plain: Uint8Array; starts: number[] } {
+  const starts: number[] = new Array(ops.length);
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
     w.u8(o.op === "put" ? Op.put : Op.delete);
     w.string(o.entity);
     w.string(o.key);
@@ -41,10 +47,14 @@ export function encodeCommit(ops: readonly WriteOp[], w = new ByteWriter(1024)):
       w.varint(o.version);
       w.varint(o.terms.length);
       for (const t of o.terms) w.string(t);
-      w.lenBytes(o.value);
+      w.varint(o.value.length);
+      starts[i] = w.length;
+      w.bytes(o.value);
+    } else {
+      starts[i] = -1;
     }
   }
-  return w.finish();
+  return { plain: w.finish(), starts };
 }
 
 export function decodeCommit(plain: Uint8Array): CommitEntry[] {

@@ -530,10 +530,10 @@ describe("lengths read from disk are bounded", () => {
 
   it("a compressed frame declaring a 4 GiB plaintext (crc recomputed, plaintext store) is “bad payload”, not an allocation", async () => {
     const dir = tmp();
-    const opts: EngineOptions = { dir, encryption: "none", compaction: { auto: false } };
+    const opts: EngineOptions = { dir, encryption: "none", compressJournal: true, compaction: { auto: false } };
     let e = await Engine.open(opts);
     await e.write([put("task", "small", "before")]);
-    await e.write([put("task", "big", "y".repeat(8000))]); // ≥ 4 KiB: compressed
+    await e.write([put("task", "big", "y".repeat(8000))]); // ≥ 4 KiB with compressJournal: compressed
     await e.write([put("task", "after", "after")]);
     await e.close();
     const file = path.join(dir, J1);

@@ -116,9 +116,10 @@ async function workload(engine: Engine, model: Model, phase: "before" | "after")
 
 async function roundTrip(master: Buffer | null) {
   const dir = tmp();
+  // compressJournal: the workload's large batch must produce a compressed commit frame
   const opts = master
-    ? { dir, key: master, compaction: { auto: false } }
-    : { dir, encryption: "none" as const, compaction: { auto: false } };
+    ? { dir, key: master, compressJournal: true, compaction: { auto: false } }
+    : { dir, encryption: "none" as const, compressJournal: true, compaction: { auto: false } };
   const model: Model = new Map();
   let engine = await Engine.open(opts);
   await workload(engine, model, "before");
