@@ -26,12 +26,21 @@ export class LiveTable {
   #drawn = 0;
   #status = "";
   readonly #started = Date.now();
+  #ticker: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly results: BenchResults,
     private readonly out: NodeJS.WriteStream = process.stdout,
   ) {
     this.#tty = Boolean(out.isTTY) && process.env.CI === undefined;
+    if (this.#tty) {
+      // Keep the elapsed time moving during long measurements (conf's bulk load takes minutes).
+      this.#ticker = setInterval(() => {
+        this.#clear();
+        this.#draw();
+      }, 1000);
+      this.#ticker.unref();
+    }
   }
 
   render(): string[] {
@@ -87,6 +96,7 @@ export class LiveTable {
 
   /** Final table, printed once, whether or not the terminal is a TTY. */
   finish(): void {
+    clearInterval(this.#ticker);
     this.#clear();
     this.out.write(["", ...this.render(), ""].join("\n") + "\n");
   }

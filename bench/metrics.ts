@@ -8,6 +8,7 @@ export type MetricId =
   | "put64.ops"
   | "put64.n"
   | "bulk.rps"
+  | "bulk.compact"
   | "settings.full.ops"
   | "settings.full.n"
   | "settings.empty.ops"
@@ -19,6 +20,7 @@ export type MetricId =
   | "mem.rss"
   | "mem.heap"
   | "disk.bytes"
+  | "disk.apparent"
   | "disk.ratio";
 
 export type Unit = "ops/s" | "records/s" | "ms" | "bytes" | "B/record" | "×JSON" | "ops";
@@ -43,6 +45,7 @@ export const METRICS: readonly MetricDef[] = [
   { id: "put64.ops", short: "puts/s", workload: 2, label: "64 puts in flight", unit: "ops/s", better: "higher" },
   { id: "put64.n", short: "puts measured", workload: 2, label: "64 puts in flight, puts measured", unit: "ops", better: "info" },
   { id: "bulk.rps", short: "records/s", workload: 3, label: "bulk load", unit: "records/s", better: "higher" },
+  { id: "bulk.compact", short: "compaction ms", workload: 3, label: "compaction after bulk load", unit: "ms", better: "lower" },
   { id: "settings.full.ops", short: "updates/s, full store", workload: 4, label: "settings update, full store", unit: "ops/s", better: "higher" },
   { id: "settings.full.n", short: "updates measured, full", workload: 4, label: "settings update, full store, updates measured", unit: "ops", better: "info" },
   { id: "settings.empty.ops", short: "updates/s, empty store", workload: 4, label: "settings update, empty store", unit: "ops/s", better: "higher" },
@@ -54,6 +57,7 @@ export const METRICS: readonly MetricDef[] = [
   { id: "mem.rss", short: "RSS B/record", workload: 6, label: "resident memory per record", unit: "B/record", better: "lower" },
   { id: "mem.heap", short: "heap B/record", workload: 6, label: "JS heap + external per record", unit: "B/record", better: "lower" },
   { id: "disk.bytes", short: "on disk", workload: 7, label: "bytes on disk", unit: "bytes", better: "lower" },
+  { id: "disk.apparent", short: "file lengths", workload: 7, label: "sum of file lengths", unit: "bytes", better: "lower" },
   { id: "disk.ratio", short: "× JSON", workload: 7, label: "bytes on disk / JSON bytes", unit: "×JSON", better: "lower" },
 ];
 
