@@ -39,7 +39,7 @@ export interface StoreOptions extends Omit<EngineOptions, "dir"> {
  */
 export type Input<T> = T extends Message
   ? { [P in keyof T as P extends "$unknown" ? never : P]?: P extends "$typeName" ? T[P] : InputField<T[P]> } & {
-      $unknown?: UnknownField[];
+      $unknown?: UnknownField[] | undefined;
     }
   : never;
 type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | number
