@@ -273,7 +273,6 @@ export class Engine {
     journals.sort((a, b) => a - b);
     manifest.nextFile = maxFile + 1;
 
-    const engineRef: { e: Engine | null } = { e: null };
     const state = new Map<string, EntityState>();
     const files = new Map<number, ReadFile>();
     const entityState = (name: string) => {
@@ -436,7 +435,6 @@ export class Engine {
       }
 
       const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, writer, seq - 1, opts, fp, recovery);
-      engineRef.e = engine;
       for (const [k, v] of state) engine.entities.set(k, v);
       for (const [k, v] of files) engine.files.set(k, v);
       engine.recount();
@@ -519,13 +517,13 @@ export class Engine {
     this.checkOpen();
     const loc = this.state(entity)?.records.get(key);
     if (!loc) return undefined;
-    return { version: loc.version, value: this.read(entity, key, loc) };
+    return { version: loc.version, value: this.read(loc) };
   }
 
   private keys_: KeyLookup = (id) => (this.sealer && id === this.sealer.keyId ? this.sealer : null);
 
   /** Read a value at a location; damage found here is reported and thrown as a CorruptionError. */
-  read(entity: string, key: string, loc: Loc): Uint8Array {
+  read(loc: Loc): Uint8Array {
     const ck = `${loc.file}:${loc.frameOffset}`;
     let plain = this.blockCache.get(ck);
     if (!plain) {
@@ -537,7 +535,7 @@ export class Engine {
           plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.keys_, this.manifest.encrypted);
         } else {
           const frame = new Uint8Array(loc.frameLength);
-          this.io.read(f.fd, frame, loc.frameOffset);
+          if (this.io.read(f.fd, frame, loc.frameOffset) !== frame.length) throw new FrameError("bad record length", "short read");
           const { header, plaintext } = decodeFrame(frame, f.bound, this.keys_, this.manifest.encrypted);
           if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
           plain = plaintext;
@@ -808,7 +806,7 @@ export class Engine {
               const loc = part.locs[i]!;
               const key = part.keys[i]!;
               self.checkOpen();
-              yield { key, version: loc.version, value: self.read(part.entity, key, loc), terms: loc.terms };
+              yield { key, version: loc.version, value: self.read(loc), terms: loc.terms };
             }
           })(),
         })),

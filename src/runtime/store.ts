@@ -271,7 +271,7 @@ class StoreImpl {
     const hit = this.records.get(ck);
     if (hit && hit.loc === loc) return hit.obj;
     if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
-    const bytes = this.engine.read(def.name, key, loc);
+    const bytes = this.engine.read(loc);
     const obj = deepFreeze(fromBinary(def.schema, bytes));
     this.records.set(ck, { loc, obj }, bytes.length * 4 + 256);
     return obj;
