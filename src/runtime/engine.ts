@@ -801,12 +801,12 @@ export class Engine {
         this.sealer,
         snapshot.map((part) => ({
           entity: part.entity,
-          records: (function* (): Generator<BlockRecord> {
+          records: (async function* (): AsyncGenerator<BlockRecord> {
+            const values = await self.readInFileOrder(part.locs);
             for (let i = 0; i < part.keys.length; i++) {
               const loc = part.locs[i]!;
-              const key = part.keys[i]!;
-              self.checkOpen();
-              yield { key, version: loc.version, value: self.read(loc), terms: loc.terms };
+              yield { key: part.keys[i]!, version: loc.version, value: values[i]!, terms: loc.terms };
+              values[i] = undefined;
             }
           })(),
         })),
@@ -875,6 +875,35 @@ export class Engine {
     io.syncDir(this.paths.dir);
     this.blockCache.clear();
     this.recount();
+  }
+
+  /**
+   * Read the values at `locs` visiting frames in file order, each frame once, yielding to other work
+   * between frames. Reading in key order instead made every record decrypt a whole (possibly 500 KiB) journal
+   * frame once the block cache thrashed: minutes for a 100,000-record bulk load. Holds one entity's live
+   * values in memory at a time.
+   */
+  private async readInFileOrder(locs: readonly Loc[]): Promise<(Uint8Array | undefined)[]> {
+    const order = locs.map((_, i) => i);
+    order.sort((a, b) => {
+      const x = locs[a]!;
+      const y = locs[b]!;
+      return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
+    });
+    const values: (Uint8Array | undefined)[] = new Array(locs.length);
+    let lastFrame = "";
+    let frames = 0;
+    for (const i of order) {
+      const loc = locs[i]!;
+      const frame = `${loc.file}:${loc.frameOffset}`;
+      if (frame !== lastFrame) {
+        lastFrame = frame;
+        if (++frames % 16 === 0) await new Promise<void>((r) => setImmediate(r));
+        this.checkOpen();
+      }
+      values[i] = this.read(loc).slice(); // a copy: the frame's plaintext may leave the cache
+    }
+    return values;
   }
 
   /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
