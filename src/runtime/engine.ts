@@ -44,7 +44,7 @@ export interface EngineOptions {
   relaxedSyncMs?: number;
   /** What to do when damage (other than a torn final frame) is found at open. Default `"quarantine"`. */
   onCorruption?: "quarantine" | "refuse";
-  /** Budget for decoded frames and blocks kept in memory. Default 8 MiB. */
+  /** Budget for decoded frames and blocks kept in memory (plaintext bytes). Default 64 MiB. */
   blockCacheBytes?: number;
   /**
    * Compress segment blocks (default true). Journal commit frames are compressed only with
@@ -171,7 +171,7 @@ export class Engine {
       durability: options.durability ?? "full",
       relaxedSyncMs: options.relaxedSyncMs ?? 100,
       onCorruption: options.onCorruption ?? "quarantine",
-      blockCacheBytes: options.blockCacheBytes ?? 8 * 1024 * 1024,
+      blockCacheBytes: options.blockCacheBytes ?? 64 * 1024 * 1024,
       compression: options.compression ?? true,
       compressJournal: options.compressJournal ?? false,
       verifyOnOpen: options.verifyOnOpen ?? true,
