@@ -16,6 +16,12 @@ import { findSystem } from "./systems.js";
 
 const STREAM_GETS = 9;
 
+/**
+ * Inputs of the measurement that must stay reachable until memory is measured the second time:
+ * V8 may collect a local after its last use, which would show as memory the store freed.
+ */
+const retained: unknown[] = [];
+
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
   if (!g) throw new Error("child must run with --expose-gc");
@@ -57,6 +63,7 @@ async function warm(req: ChildRequest): Promise<Sample> {
   const rng = rngFor(BENCH_SEED, STREAM_GETS, 0);
   const order = Uint32Array.from({ length: req.gets }, () => rng.int(req.records));
   const warmup = Uint32Array.from({ length: Math.min(req.gets, 10_000) }, () => rng.int(req.records));
+  retained.push(keys, order, warmup);
   const before = memory();
 
   await store.open(req.dir);
