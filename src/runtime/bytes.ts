@@ -131,6 +131,10 @@ export class ByteReader {
     this.pos += n;
     return out;
   }
+  skip(n: number): void {
+    if (n > this.buf.length - this.pos) throw new DecodeError(`length ${n} runs past the end of the payload`);
+    this.pos += n;
+  }
   lenBytes(max: number): Uint8Array {
     return this.bytes(this.varint(max));
   }

@@ -26,8 +26,10 @@ import { JournalWriter } from "./journal-writer.js";
 import { scanJournal } from "./journal-reader.js";
 import { StoreLock } from "./lock.js";
 import { type Manifest, peekManifest, readManifest, writeManifest } from "./manifest.js";
+import { Keyspace } from "./keyspace.js";
 import { Loc } from "./location.js";
 import { type BlockRecord, encodeCommit, opSize, type WriteOp } from "./records.js";
+import { compareUtf8, type SegmentIndex } from "./segment-index.js";
 import { randomBytes, Sealer } from "./seal.js";
 import { type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
 
@@ -84,11 +86,6 @@ export interface RecoveryReport {
   created: boolean;
 }
 
-interface EntityState {
-  records: Map<string, Loc>;
-  /** Secondary index: term → keys. Built on the first lookup (null until then), kept up to date after. */
-  terms: Map<string, Set<string>> | null;
-}
 
 interface Pending {
   ops: readonly WriteOp[];
@@ -114,7 +111,9 @@ const FRAME_SPLIT_BYTES = 8 * 1024 * 1024;
 const TOMBSTONE_BYTES = 16;
 
 export class Engine {
-  private readonly entities = new Map<string, EntityState>();
+  private readonly entities = new Map<string, Keyspace>();
+  /** The store's segment (at most one: compaction writes all live records into one), searched in place. */
+  private segment: SegmentIndex | null = null;
   private readonly files = new Map<number, ReadFile>();
   private readonly blockCache: LruCache<string, Uint8Array>;
   private pending: Pending[] = [];
@@ -273,28 +272,10 @@ export class Engine {
     journals.sort((a, b) => a - b);
     manifest.nextFile = maxFile + 1;
 
-    const state = new Map<string, EntityState>();
     const files = new Map<number, ReadFile>();
-    const entityState = (name: string) => {
-      let s = state.get(name);
-      if (!s) state.set(name, (s = { records: new Map(), terms: null }));
-      return s;
-    };
-    const put = (entity: string, key: string, loc: Loc) => {
-      const s = entityState(entity);
-      const old = s.records.get(key);
-      if (old) removeTerms(s, key, old);
-      s.records.set(key, loc);
-      for (const t of loc.terms) addTerm(s, t, key);
-    };
-    const del = (entity: string, key: string) => {
-      const s = state.get(entity);
-      const old = s?.records.get(key);
-      if (s && old) {
-        removeTerms(s, key, old);
-        s.records.delete(key);
-      }
-    };
+    // The engine exists from here on so that replay indexes records exactly as live writes do;
+    // its journal is set once replay knows which one to continue.
+    const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, null as unknown as JournalWriter, 0, opts, fp, recovery);
     const copies = new Map<string, string | null>();
     /** Keep a copy of a damaged file in quarantine/ (once per file); null if it cannot be written (disk full). */
     const quarantine = (name: string): string | null => {
@@ -326,7 +307,10 @@ export class Engine {
     };
 
     try {
-      // 1. Segments: their indexes give every record's location without reading values.
+      // 1. The segment: its index gives every record's location without reading values.
+      if (manifest.segments.length > 1) {
+        throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, `names ${manifest.segments.length} segments; format version 1 has at most one`);
+      }
       for (const n of manifest.segments) {
         const name = path.basename(paths.segment(n));
         let seg: OpenedSegment;
@@ -343,26 +327,24 @@ export class Engine {
           }
           throw e;
         }
-        const segFile: ReadFile = { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: 0, plainLive: 0 };
-        files.set(n, segFile);
-        seg.blocks.forEach((b, i) => {
+        files.set(n, { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: seg.index.valueBytes, plainLive: 0 });
+        const dead = new Map<string, Set<number>>();
+        seg.index.blocks.forEach((b, i) => {
           const bad = seg.badBlocks.get(i);
-          if (bad) {
-            damage({
-              file: name,
-              offset: b.offset,
-              bytes: b.frameLength,
-              reason: bad,
-              records: b.slots.map((s) => ({ entity: b.entity, key: s.key })),
-            });
-            return;
+          if (!bad) return;
+          let set = dead.get(b.entity);
+          if (!set) dead.set(b.entity, (set = new Set()));
+          const records: { entity: string; key: string }[] = [];
+          for (let slot = b.first; slot < b.first + b.count; slot++) {
+            set.add(slot);
+            records.push({ entity: b.entity, key: seg.index.key(slot) });
           }
-          for (const loc of b.slots) {
-            segFile.plainTotal += loc.length;
-            put(b.entity, loc.key, loc);
-          }
+          damage({ file: name, offset: b.offset, bytes: b.frameLength, reason: bad, records });
         });
+        engine.segment = seg.index;
+        for (const entity of seg.index.entities()) engine.entities.set(entity, new Keyspace(entity, seg.index, dead.get(entity)));
       }
+      for (const [k, v] of files) engine.files.set(k, v);
 
       // 2. Journals, oldest first, replayed over the segments.
       let seq = manifest.seqFloor + 1;
@@ -410,33 +392,29 @@ export class Engine {
             gapExcused = true;
           }
         }
-        let plainTotal = 0;
+        const file: ReadFile = { fd, bound: header.bound, kind: "journal", size: scan.end, plainTotal: 0, plainLive: 0 };
+        engine.files.set(n, file);
         for (const f of scan.frames) {
           for (const en of f.entries) {
             if (en.op === "put") {
-              plainTotal += en.length;
-              put(en.entity, en.key, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
+              engine.applyPut(file, en.entity, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
             } else {
-              plainTotal += TOMBSTONE_BYTES;
-              del(en.entity, en.key);
+              engine.applyDelete(file, n, en.entity, en.key);
             }
           }
         }
         seq = scan.nextSeq;
         if (isLast) writer = JournalWriter.resume(io, fd, n, header.bound, scan.end);
-        files.set(n, { fd, bound: header.bound, kind: "journal", size: scan.end, plainTotal, plainLive: 0 });
       }
       if (!writer) {
         const n = manifest.nextFile++;
         writer = JournalWriter.create(io, paths.journal(n), n, manifest.storeId);
         fp("journal.afterCreate");
         io.syncDir(paths.dir);
-        files.set(n, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
+        engine.files.set(n, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
       }
-
-      const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, writer, seq - 1, opts, fp, recovery);
-      for (const [k, v] of state) engine.entities.set(k, v);
-      for (const [k, v] of files) engine.files.set(k, v);
+      engine.journal = writer;
+      engine.lastSeq = seq - 1;
       engine.recount();
       if (opts.durability === "relaxed") {
         engine.syncTimer = setInterval(() => engine.syncRelaxed(), opts.relaxedSyncMs);
@@ -447,7 +425,7 @@ export class Engine {
       if (recovery.damaged.length) engine.maybeCompact(true);
       return engine;
     } catch (e) {
-      for (const f of files.values()) {
+      for (const f of new Set([...files.values(), ...engine.files.values()])) {
         try {
           io.close(f.fd);
         } catch {
@@ -458,22 +436,50 @@ export class Engine {
     }
   }
 
-  /** Recompute each file's live record bytes from the index. */
+  /** Recompute each file's live record bytes from the keyspaces. */
   private recount(): void {
     for (const f of this.files.values()) f.plainLive = 0;
-    for (const s of this.entities.values()) {
-      for (const l of s.records.values()) {
-        const f = this.files.get(l.file);
-        if (f) f.plainLive += l.length;
+    const seg = this.segment ? this.files.get(this.segment.file) : undefined;
+    if (seg) seg.plainLive = seg.plainTotal;
+    for (const ks of this.entities.values()) {
+      for (const len of ks.shadowedSegmentBytes()) if (seg) seg.plainLive -= len;
+      for (const o of ks.overlay.values()) {
+        if (o instanceof Loc) {
+          const f = this.files.get(o.file);
+          if (f) f.plainLive += o.length;
+        }
       }
     }
   }
 
-  // ---------------------------------------------------------------- reads
-
-  private state(entity: string): EntityState | undefined {
-    return this.entities.get(entity);
+  /** The keyspace of an entity, created on first use. */
+  private ks(entity: string): Keyspace {
+    let k = this.entities.get(entity);
+    if (!k) this.entities.set(entity, (k = new Keyspace(entity, this.segment)));
+    return k;
   }
+
+  /** Index a put written to `file` (replay and live writes alike), keeping the dead-space accounting. */
+  private applyPut(file: ReadFile, entity: string, loc: Loc): void {
+    const old = this.ks(entity).put(loc);
+    if (old) {
+      const of = this.files.get(old.file);
+      if (of) of.plainLive -= old.length;
+    }
+    file.plainTotal += loc.length;
+    file.plainLive += loc.length;
+  }
+
+  private applyDelete(file: ReadFile, fileNo: number, entity: string, key: string): void {
+    const old = this.entities.get(entity)?.delete(key, fileNo);
+    if (old) {
+      const of = this.files.get(old.file);
+      if (of) of.plainLive -= old.length;
+    }
+    file.plainTotal += TOMBSTONE_BYTES;
+  }
+
+  // ---------------------------------------------------------------- reads
 
   private checkOpen(): void {
     if (this.closed) throw new StoreClosedError();
@@ -481,41 +487,41 @@ export class Engine {
 
   has(entity: string, key: string): boolean {
     this.checkOpen();
-    return this.state(entity)?.records.has(key) ?? false;
+    return this.entities.get(entity)?.get(key) !== undefined;
   }
 
   count(entity: string): number {
     this.checkOpen();
-    return this.state(entity)?.records.size ?? 0;
+    return this.entities.get(entity)?.count ?? 0;
   }
 
-  /** Keys of an entity (insertion order; the store sorts). */
+  /** Keys of an entity (segment keys in key order, then newer ones; the store sorts). */
   keys(entity: string): IterableIterator<string> {
     this.checkOpen();
-    return (this.state(entity)?.records ?? new Map<string, Loc>()).keys();
+    return (this.entities.get(entity)?.keys() ?? []).values();
   }
 
   /** Keys whose record carries index term `term`. */
   lookup(entity: string, term: string): ReadonlySet<string> {
     this.checkOpen();
-    const s = this.state(entity);
-    if (!s) return EMPTY;
-    if (!s.terms) {
-      s.terms = new Map();
-      for (const [key, loc] of s.records) for (const t of loc.terms) addTerm(s, t, key);
-    }
-    return s.terms.get(term) ?? EMPTY;
+    return this.entities.get(entity)?.lookup(term) ?? EMPTY;
   }
 
-  /** The location of a live record (for the store's cache validation). */
+  /** The location of a live record. */
   locate(entity: string, key: string): Loc | undefined {
     this.checkOpen();
-    return this.state(entity)?.records.get(key);
+    return this.entities.get(entity)?.get(key);
+  }
+
+  /** True when `loc` is still where `key` lives (for caches; cheaper than `locate`). */
+  isCurrent(entity: string, key: string, loc: Loc): boolean {
+    this.checkOpen();
+    return this.entities.get(entity)?.isCurrent(key, loc) ?? false;
   }
 
   get(entity: string, key: string): { version: number; value: Uint8Array } | undefined {
     this.checkOpen();
-    const loc = this.state(entity)?.records.get(key);
+    const loc = this.entities.get(entity)?.get(key);
     if (!loc) return undefined;
     return { version: loc.version, value: this.read(loc) };
   }
@@ -678,23 +684,10 @@ export class Engine {
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
-      let s = this.entities.get(o.entity);
-      if (!s) this.entities.set(o.entity, (s = { records: new Map(), terms: null }));
-      const old = s.records.get(o.key);
-      if (old) {
-        removeTerms(s, o.key, old);
-        const of = this.files.get(old.file);
-        if (of) of.plainLive -= old.length;
-      }
       if (o.op === "put") {
-        const loc = new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length, o.version, o.terms);
-        s.records.set(o.key, loc);
-        for (const t of o.terms) addTerm(s, t, o.key);
-        target.plainTotal += o.value.length;
-        target.plainLive += o.value.length;
+        this.applyPut(target, o.entity, new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length, o.version, o.terms));
       } else {
-        s.records.delete(o.key);
-        target.plainTotal += TOMBSTONE_BYTES;
+        this.applyDelete(target, file, o.entity, o.key);
       }
     }
   }
@@ -732,7 +725,7 @@ export class Engine {
 
   stats(): { fileBytes: number; deadBytes: number; journalBytes: number; records: number; blockCacheBytes: number } {
     let records = 0;
-    for (const s of this.entities.values()) records += s.records.size;
+    for (const s of this.entities.values()) records += s.count;
     let fileBytes = 0;
     let journalBytes = 0;
     for (const f of this.files.values()) {
@@ -782,11 +775,11 @@ export class Engine {
     const seqFloor = this.lastSeq;
     this.fp("compaction.afterRotate");
 
-    // 2. Snapshot of everything that lives in the old files, sorted for a deterministic segment.
+    // 2. Snapshot of everything that lives in the old files, sorted in UTF-8 byte order (segment order).
     const snapshot: { entity: string; keys: string[]; locs: Loc[] }[] = [];
-    for (const [entity, s] of [...this.entities].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
-      const keys = [...s.records.keys()].sort();
-      if (keys.length) snapshot.push({ entity, keys, locs: keys.map((k) => s.records.get(k)!) });
+    for (const [entity, ks] of [...this.entities].sort((a, b) => compareUtf8(a[0], b[0]))) {
+      const { keys, locs } = ks.sortedEntries();
+      if (keys.length) snapshot.push({ entity, keys, locs });
     }
     const segNo = this.manifest.nextFile++;
     const self = this;
@@ -817,6 +810,8 @@ export class Engine {
       this.fp("compaction.beforeDirSync");
       io.syncDir(this.paths.dir);
     }
+    // Writes waiting since the segment was started go through before the switch (they land in the new journal).
+    await new Promise<void>((r) => setImmediate(r));
     if (this.closed) throw new StoreClosedError();
 
     // 3. Switch the manifest.
@@ -833,35 +828,21 @@ export class Engine {
     this.manifest = next;
     this.fp("compaction.afterManifestRename");
 
-    // 4. Point records that were not overwritten meanwhile at the new segment.
+    // 4. The new segment holds every record of the retired files: fold the overlays onto it.
+    const retired = new Set(oldFiles);
     if (written) {
       const segFd = io.open(this.paths.segment(segNo), "r");
-      let plainTotal = 0;
-      for (const b of written.blocks) for (const sl of b.slots) plainTotal += sl.length;
       this.files.set(segNo, {
         fd: segFd,
         bound: writtenBound(this.manifest.storeId, segNo),
         kind: "segment",
         size: written.size,
-        plainTotal,
+        plainTotal: written.index.valueBytes,
         plainLive: 0,
       });
-      const slotLoc = new Map<string, Map<string, Loc>>();
-      for (const b of written.blocks) {
-        let m = slotLoc.get(b.entity);
-        if (!m) slotLoc.set(b.entity, (m = new Map()));
-        for (const loc of b.slots) m.set(loc.key, loc);
-      }
-      for (const part of snapshot) {
-        const s = this.entities.get(part.entity);
-        const m = slotLoc.get(part.entity);
-        if (!s || !m) continue;
-        for (let i = 0; i < part.keys.length; i++) {
-          const key = part.keys[i]!;
-          if (s.records.get(key) === part.locs[i]) s.records.set(key, m.get(key)!);
-        }
-      }
     }
+    this.segment = written ? written.index : null;
+    for (const ks of this.entities.values()) ks.rebase(this.segment, retired);
 
     // 5. Retire the old files.
     this.fp("compaction.beforeDelete");
@@ -893,6 +874,9 @@ export class Engine {
     const values: (Uint8Array | undefined)[] = new Array(locs.length);
     let lastFrame = "";
     let frames = 0;
+    // Let waiting writes through before the first frame, however small the store: compaction never holds
+    // the event loop from rotation to the end.
+    await new Promise<void>((r) => setImmediate(r));
     for (const i of order) {
       const loc = locs[i]!;
       const frame = `${loc.file}:${loc.frameOffset}`;
@@ -947,24 +931,6 @@ export class Engine {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
-
-function addTerm(s: EntityState, term: string, key: string): void {
-  if (!s.terms) return;
-  let set = s.terms.get(term);
-  if (!set) s.terms.set(term, (set = new Set()));
-  set.add(key);
-}
-
-function removeTerms(s: EntityState, key: string, loc: Loc): void {
-  if (!s.terms) return;
-  for (const t of loc.terms) {
-    const set = s.terms.get(t);
-    if (set) {
-      set.delete(key);
-      if (set.size === 0) s.terms.delete(t);
-    }
-  }
-}
 
 function byteLength(s: string): number {
   return Buffer.byteLength(s, "utf8");

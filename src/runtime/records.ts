@@ -3,11 +3,8 @@
  * commit frame, the records of a segment block, and a segment's index.
  */
 import { ByteReader, ByteWriter, DecodeError, fromUtf8, utf8 } from "./bytes.js";
-import { Loc } from "./location.js";
 import {
-  MAX_COUNT,
   MAX_ENTITY_NAME_BYTES,
-  MAX_FRAME_PAYLOAD,
   MAX_KEY_BYTES,
   MAX_TERMS_PER_RECORD,
   MAX_VALUE_BYTES,
@@ -174,44 +171,6 @@ export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
     }
   }
   return w.finish();
-}
-
-const NO_TERMS: readonly string[] = Object.freeze([]);
-
-/** Decode a segment index; `file` is the segment's number, written into every location. */
-export function decodeIndex(plain: Uint8Array, file: number): IndexBlock<Loc>[] {
-  const r = new ByteReader(plain);
-  const terms: string[] = [];
-  for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
-  const n = r.varint(MAX_COUNT);
-  const blocks: IndexBlock<Loc>[] = [];
-  for (let i = 0; i < n; i++) {
-    const offset = r.varint();
-    const frameLength = r.varint(MAX_FRAME_PAYLOAD + 64);
-    const entity = r.string(MAX_ENTITY_NAME_BYTES);
-    const count = r.varint(MAX_COUNT);
-    const slots: Loc[] = new Array(count);
-    for (let j = 0; j < count; j++) {
-      const key = r.string(MAX_KEY_BYTES);
-      const version = r.varint(0xffffffff);
-      const start = r.varint(MAX_FRAME_PAYLOAD);
-      const length = r.varint(MAX_VALUE_BYTES);
-      const tn = r.varint(MAX_TERMS_PER_RECORD);
-      let recTerms = NO_TERMS;
-      if (tn > 0) {
-        const arr: string[] = new Array(tn);
-        for (let k = 0; k < tn; k++) {
-          const id = r.varint(terms.length - 1);
-          arr[k] = terms[id]!;
-        }
-        recTerms = arr;
-      }
-      slots[j] = new Loc(file, offset, frameLength, i, key, start, length, version, recTerms);
-    }
-    blocks.push({ offset, frameLength, entity, slots });
-  }
-  if (!r.done) throw new DecodeError("trailing bytes after index");
-  return blocks;
 }
 
 export { utf8, fromUtf8 };

@@ -265,11 +265,11 @@ class StoreImpl {
 
   /** Decode (or take from cache) the record under `key`. */
   read(def: EntityDefinition, key: string): unknown {
-    const loc = this.engine.locate(def.name, key);
-    if (!loc) return undefined;
     const ck = `${def.name}\u0000${key}`;
     const hit = this.records.get(ck);
-    if (hit && hit.loc === loc) return hit.obj;
+    if (hit && this.engine.isCurrent(def.name, key, hit.loc)) return hit.obj;
+    const loc = this.engine.locate(def.name, key);
+    if (!loc) return undefined;
     if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
     const bytes = this.engine.read(loc);
     const obj = deepFreeze(fromBinary(def.schema, bytes));

@@ -1,0 +1,166 @@
+/**
+ * The live records of one entity: the store's segment index (sorted, searched in place) overlaid by what
+ * the journals wrote since (a Map of locations and tombstones). Later writes win; a tombstone hides a
+ * segment record until the next compaction folds both into a new segment.
+ */
+import { Loc } from "./location.js";
+import { compareUtf8, type SegmentIndex } from "./segment-index.js";
+
+/** A delete recorded in journal `file`. */
+export class Tomb {
+  constructor(readonly file: number) {}
+}
+
+export class Keyspace {
+  readonly overlay = new Map<string, Loc | Tomb>();
+  /** Live records. */
+  count = 0;
+  /** Secondary index: term → keys. Built on the first lookup (null until then), kept up to date after. */
+  private terms: Map<string, Set<string>> | null = null;
+
+  constructor(
+    readonly entity: string,
+    private seg: SegmentIndex | null,
+    /** Slots of the segment that were damaged and are not live. */
+    private readonly deadSlots = new Set<number>(),
+  ) {
+    this.count = this.segLiveCount();
+  }
+
+  private segLiveCount(): number {
+    const r = this.seg?.range(this.entity);
+    if (!r) return 0;
+    let dead = 0;
+    for (const s of this.deadSlots) if (s >= r.from && s < r.to) dead++;
+    return r.to - r.from - dead;
+  }
+
+  private segFind(key: string): number {
+    if (!this.seg) return -1;
+    const slot = this.seg.find(this.entity, key);
+    return slot >= 0 && this.deadSlots.has(slot) ? -1 : slot;
+  }
+
+  get(key: string): Loc | undefined {
+    const o = this.overlay.get(key);
+    if (o !== undefined) return o instanceof Loc ? o : undefined;
+    const slot = this.segFind(key);
+    return slot < 0 ? undefined : this.seg!.loc(slot);
+  }
+
+  /** True when `loc` is still the current location of `key` (cheap: no segment search when the overlay decides). */
+  isCurrent(key: string, loc: Loc): boolean {
+    const o = this.overlay.get(key);
+    if (o !== undefined) return o === loc;
+    return this.seg !== null && loc.file === this.seg.file;
+  }
+
+  /** Record a put; returns the location it replaces. */
+  put(loc: Loc): Loc | undefined {
+    const old = this.get(loc.key);
+    this.overlay.set(loc.key, loc);
+    if (!old) this.count++;
+    if (this.terms) {
+      if (old) this.removeTerms(loc.key, old);
+      for (const t of loc.terms) this.addTerm(t, loc.key);
+    }
+    return old;
+  }
+
+  /** Record a delete written to journal `file`; returns the location it removes. */
+  delete(key: string, file: number): Loc | undefined {
+    const old = this.get(key);
+    if (!old) return undefined;
+    // Always a tombstone, even when the segment lacks the key: a compaction running now may be writing the
+    // key into the next segment from an older file. Tombstones from retired files go at rebase.
+    this.overlay.set(key, new Tomb(file));
+    this.count--;
+    if (this.terms) this.removeTerms(key, old);
+    return old;
+  }
+
+  /** Every live record, segment records first (in key order), then the overlay's. */
+  *entries(): Generator<[string, Loc]> {
+    const r = this.seg?.range(this.entity);
+    if (r) {
+      for (let s = r.from; s < r.to; s++) {
+        if (this.deadSlots.has(s)) continue;
+        const loc = this.seg!.loc(s);
+        if (!this.overlay.has(loc.key)) yield [loc.key, loc];
+      }
+    }
+    for (const [k, o] of this.overlay) if (o instanceof Loc) yield [k, o];
+  }
+
+  keys(): string[] {
+    const out: string[] = [];
+    const r = this.seg?.range(this.entity);
+    if (r) {
+      for (let s = r.from; s < r.to; s++) {
+        if (this.deadSlots.has(s)) continue;
+        const k = this.seg!.key(s);
+        if (!this.overlay.has(k)) out.push(k);
+      }
+    }
+    for (const [k, o] of this.overlay) if (o instanceof Loc) out.push(k);
+    return out;
+  }
+
+  /** Live entries sorted in UTF-8 byte order: the order a segment stores them in. */
+  sortedEntries(): { keys: string[]; locs: Loc[] } {
+    const all = [...this.entries()].sort((a, b) => compareUtf8(a[0], b[0]));
+    return { keys: all.map((e) => e[0]), locs: all.map((e) => e[1]) };
+  }
+
+  lookup(term: string): ReadonlySet<string> {
+    if (!this.terms) {
+      this.terms = new Map();
+      for (const [k, loc] of this.entries()) for (const t of loc.terms) this.addTerm(t, k);
+    }
+    return this.terms.get(term) ?? EMPTY;
+  }
+
+  /**
+   * After a compaction: `seg` now holds every record that lived in the retired files, so overlay entries
+   * from those files go (a tombstone from them means the key is absent from `seg`).
+   */
+  rebase(seg: SegmentIndex | null, retired: ReadonlySet<number>): void {
+    this.seg = seg;
+    this.deadSlots.clear();
+    for (const [k, o] of this.overlay) if (retired.has(o.file)) this.overlay.delete(k);
+    let count = this.segLiveCount();
+    for (const [k, o] of this.overlay) {
+      const inSeg = this.segFind(k) >= 0;
+      if (o instanceof Loc && !inSeg) count++;
+      else if (o instanceof Tomb && inSeg) count--;
+    }
+    this.count = count;
+  }
+
+  /** For each overlay entry shadowing a segment record: that record's value length. */
+  *shadowedSegmentBytes(): Generator<number> {
+    if (!this.seg) return;
+    for (const k of this.overlay.keys()) {
+      const slot = this.segFind(k);
+      if (slot >= 0) yield this.seg.loc(slot).length;
+    }
+  }
+
+  private addTerm(term: string, key: string): void {
+    let set = this.terms!.get(term);
+    if (!set) this.terms!.set(term, (set = new Set()));
+    set.add(key);
+  }
+
+  private removeTerms(key: string, loc: Loc): void {
+    for (const t of loc.terms) {
+      const set = this.terms!.get(t);
+      if (set) {
+        set.delete(key);
+        if (set.size === 0) this.terms!.delete(t);
+      }
+    }
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
