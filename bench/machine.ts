@@ -1,4 +1,5 @@
 /** What the numbers were measured on, for the report header. */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
@@ -39,6 +40,22 @@ export function machineInfo(benchDir: string): MachineInfo {
     fileSystem: fileSystemType(benchDir),
     benchDir,
   };
+}
+
+/**
+ * Which code was measured: `CELLAR_BENCH_REVISION` if set (a run from an exported snapshot), else the
+ * repository's HEAD, marked when src/ has uncommitted changes (other work in the same checkout).
+ */
+export function codeRevision(): string {
+  const fromEnv = process.env.CELLAR_BENCH_REVISION;
+  if (fromEnv) return fromEnv;
+  try {
+    const git = (...args: string[]): string => execFileSync("git", ["-C", REPO_ROOT, ...args], { encoding: "utf8" }).trim();
+    const head = git("rev-parse", "--short", "HEAD");
+    return git("status", "--porcelain", "--", "src") === "" ? head : `${head} + uncommitted changes in src/`;
+  } catch {
+    return "unknown";
+  }
 }
 
 /** The installed version of a package, or undefined if it is not installed. */

@@ -28,6 +28,8 @@ export interface BenchResults {
   machine: MachineInfo;
   startedAt: string;
   durationSeconds: number;
+  /** The code measured (see `codeRevision`). */
+  revision: string;
   /** Bytes of the bulk-loaded records as JSON (`JSON.stringify` of each record, summed). */
   jsonBytes: number;
   systems: SystemInfo[];

@@ -14,7 +14,7 @@ import { runChild } from "./child-protocol.js";
 import { formatValue, sig3 } from "./format.js";
 import { makeRunDir, REPO_ROOT, removeDir } from "./fsutil.js";
 import { LiveTable } from "./live.js";
-import { machineInfo, packageVersion } from "./machine.js";
+import { codeRevision, machineInfo, packageVersion } from "./machine.js";
 import { metricDef, type Sample } from "./metrics.js";
 import { measureFlate, measureSeal, measureSyncs, RAW_METRICS } from "./raw.js";
 import { jsonBytes } from "./records.js";
@@ -106,6 +106,7 @@ async function main(): Promise<void> {
     machine: machineInfo(runDir),
     startedAt: startedAt.toISOString(),
     durationSeconds: 0,
+    revision: codeRevision(),
     jsonBytes: jsonBytes(sizes.bulk),
     systems: await Promise.all(specs.map(probe)),
     samples: {},

@@ -77,6 +77,8 @@ describe("npm run bench -- --quick", () => {
       expect(report).toContain(heading);
     }
     expect(report).toContain(results.machine.node);
+    expect(results.revision).not.toBe("");
+    expect(report).toContain(`on code at ${results.revision}`);
     expect(results.machine.fileSystem).not.toBe("unknown");
     const verdicts = report.match(/^\| .+ \| (✅ met|❌ \*\*not met\*\*|⚠️ not measured) \|$/gm) ?? [];
     expect(verdicts).toHaveLength(9);
