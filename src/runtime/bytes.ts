@@ -109,6 +109,13 @@ export class ByteReader {
     return v;
   }
   varint(max = Number.MAX_SAFE_INTEGER): number {
+    const first = this.buf[this.pos];
+    if (first !== undefined && first < 0x80) {
+      // one byte: the common case, kept short so it inlines
+      if (first > max) throw new DecodeError(`value ${first} exceeds bound ${max}`);
+      this.pos++;
+      return first;
+    }
     let result = 0;
     let mul = 1;
     for (let i = 0; i < 8; i++) {
@@ -166,7 +173,14 @@ export function isWellFormed(s: string): boolean {
   return !LONE_SURROGATE.test(s);
 }
 
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** True when every byte of `b` is 0 (compared 64 KiB at a time with native memcmp). */
 export function isAllZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  for (let at = 0; at < buf.length; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, buf.length - at);
+    if (buf.compare(ZEROS, 0, n, at, at + n) !== 0) return false;
+  }
   return true;
 }

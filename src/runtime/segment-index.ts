@@ -60,11 +60,13 @@ export class SegmentIndex {
     for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
     const nblocks = r.varint(MAX_COUNT);
     const blocks: IndexedBlock[] = [];
-    const slotPos: number[] = [];
-    const slotBlock: number[] = [];
+    let slotPos = new Uint32Array(1024);
+    let slotBlock = new Uint32Array(1024);
+    let nslots = 0;
     const ranges = new Map<string, { from: number; to: number }>();
     let valueBytes = 0;
     let expect = FILE_HEADER_SIZE;
+    const maxRef = terms.length - 1;
     for (let b = 0; b < nblocks; b++) {
       const offset = r.varint();
       const frameLength = r.varint(MAX_FRAME_PAYLOAD + 64);
@@ -72,16 +74,27 @@ export class SegmentIndex {
       const count = r.varint(MAX_COUNT);
       if (offset !== expect) throw new DecodeError("index points outside the data blocks");
       expect = offset + frameLength;
-      const first = slotPos.length;
+      const first = nslots;
+      if (nslots + count > slotPos.length) {
+        let size = slotPos.length * 2;
+        while (size < nslots + count) size *= 2;
+        const p2 = new Uint32Array(size);
+        p2.set(slotPos.subarray(0, nslots));
+        slotPos = p2;
+        const b2 = new Uint32Array(size);
+        b2.set(slotBlock.subarray(0, nslots));
+        slotBlock = b2;
+      }
       for (let j = 0; j < count; j++) {
-        slotPos.push(r.pos);
-        slotBlock.push(b);
+        slotPos[nslots] = r.pos;
+        slotBlock[nslots] = b;
+        nslots++;
         r.skip(r.varint(MAX_KEY_BYTES)); // key
         r.varint(0xffffffff); // version
         r.varint(MAX_FRAME_PAYLOAD); // start
         valueBytes += r.varint(MAX_VALUE_BYTES); // length
         const nrefs = r.varint(MAX_TERMS_PER_RECORD);
-        for (let k = 0; k < nrefs; k++) r.varint(terms.length - 1);
+        for (let k = 0; k < nrefs; k++) r.varint(maxRef);
       }
       const range = ranges.get(entity);
       if (range) {
@@ -91,7 +104,7 @@ export class SegmentIndex {
       blocks.push({ offset, frameLength, entity, first, count });
     }
     if (!r.done) throw new DecodeError("trailing bytes after index");
-    return new SegmentIndex(file, buf, terms, blocks, Uint32Array.from(slotPos), Uint32Array.from(slotBlock), ranges, valueBytes);
+    return new SegmentIndex(file, buf, terms, blocks, slotPos.subarray(0, nslots), slotBlock.subarray(0, nslots), ranges, valueBytes);
   }
 
   /** Offset just past the last data block (where the index frame must start). */
