@@ -99,6 +99,8 @@ async function workload(engine: Engine, model: Model, phase: "before" | "after")
     for (let i = 0; i < 20; i++) await w([put("task", `t${String(i).padStart(3, "0")}`, `task number ${i}`, 1, [`owner:${i % 3}`])]);
     await w([put("settings", "", "theme=dark", 2)]); // a singleton: empty key
     await w([put("note", "ключ-1", "unicode key"), put("note", "n2", new Uint8Array(0))]); // empty value
+    // keys whose UTF-16 order differs from UTF-8 byte order (segment order)
+    await w([put("note", "\uE000-private-use", "bmp"), put("note", "\u{1F600}-astral", "astral"), put("note", "\u00e9t\u00e9", "latin")]);
     await w([put("task", "t003", "overwritten once", 2), del("task", "t004"), del("task", "never-existed")]);
     // One batch above COMPRESS_MIN_BYTES: a compressed commit frame.
     const big: WriteOp[] = [];

@@ -290,6 +290,21 @@ export function readSegment(
   }
   if (!c.done) c.fail("trailing bytes in index");
   if (fi.seq !== index.length) throw new FormatViolation(name, indexOffset, "index sequence is not the block count");
+  // Order: an entity's blocks are consecutive and its keys strictly ascending in UTF-8 byte order.
+  const seen = new Set<string>();
+  let prev: { entity: string; key: Buffer } | null = null;
+  for (const blk of index) {
+    if (prev?.entity !== blk.entity) {
+      if (seen.has(blk.entity)) throw new FormatViolation(name, blk.offset, "blocks of an entity are not consecutive");
+      seen.add(blk.entity);
+      prev = null;
+    }
+    for (const slot of blk.slots) {
+      const key = Buffer.from(slot.key, "utf8");
+      if (prev && Buffer.compare(prev.key, key) >= 0) throw new FormatViolation(name, blk.offset, "keys are not ascending in UTF-8 byte order");
+      prev = { entity: blk.entity, key };
+    }
+  }
   const records: LiveRecord[] = [];
   let expect = FILE_HEADER;
   index.forEach((blk, i) => {
