@@ -139,8 +139,8 @@ export function renderReport(r: BenchResults, chartFile: string): string {
   const sealed = cellars.find((c) => c.id === "cellar");
   const plain = cellars.find((c) => c.id === "cellar-plain");
   if (sealed && plain) {
-    out.push("### Cost of encryption + compression + validation", "");
-    out.push(`${sealed.label} / ${plain.label}, same run:`, "");
+    out.push("### Cost of encryption + compression", "");
+    out.push(`${sealed.label} / ${plain.label}, same run (validation is on in both: it has no switch):`, "");
     out.push(
       table(
         ["Workload", `${sealed.label}`, `${plain.label}`, "Ratio"],
@@ -211,9 +211,9 @@ export function renderReport(r: BenchResults, chartFile: string): string {
   out.push("## How it was measured", "");
   out.push(
     [
-      `- Records: ~${Math.round(r.jsonBytes / r.sizes.bulk)}-byte task records (as JSON) generated from a fixed seed by \`bench/records.ts\`; every system stores the same records under the same keys (random UUIDs, so inserts land in random key order). Peers store \`JSON.stringify(record)\` and \`JSON.parse\` it on read; Cellar stores the record through its generated \`tasks\` repository and decodes it on read.`,
+      `- Records: ~${Math.round(r.jsonBytes / r.sizes.bulk)}-byte task records (as JSON) generated from a fixed seed by \`bench/records.ts\`; every system stores the same records under the same keys (random UUIDs, so inserts land in random key order). Each record is a generated \`examples.tasks.v1.Task\`: Cellar stores its init object through the generated \`tasks\` repository (protobuf binary) and decodes it on read; peers store \`JSON.stringify\` of the same Task in protobuf's canonical JSON mapping (enum names, RFC 3339 timestamps) and \`JSON.parse\` it on read.`,
       "- One adapter per system (`bench/adapters/`) behind one interface (`bench/adapter.ts`); the workloads (`bench/workloads.ts`) are written once against it.",
-      "- Stores live in a fresh directory under `bench/.work/` (gitignored), on the repository's file system; every repetition of workloads 1–4 starts from an empty store.",
+      "- Stores live in a fresh directory under the checkout's `bench/.work/` (gitignored), on the file system named under Machine; every repetition of workloads 1–4 starts from an empty store.",
       "- Workloads 5 and 6 run in a fresh child process per system and repetition (`bench/child.ts`, `node --expose-gc`), against the store left by the last bulk load.",
       "- Durability is matched: a put counts only once the system reports it synced to disk, except better-sqlite3 `synchronous=NORMAL`, listed because apps often use it (see Systems).",
       "- Nothing is hard-coded: every number above, including the targets' verdicts, is computed from this run.",

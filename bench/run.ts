@@ -1,11 +1,13 @@
 /**
  * `npm run bench [-- --quick] [--out docs/BENCHMARKS.md] [--json results.json] [--only a,b] [--reps n] [--keep]`
+ * `npm run bench -- --render results.json [--out …]`: rewrite the report and chart from a saved run's
+ * `--json` file, measuring nothing (for changes to the report's wording or layout).
  *
  * Runs the raw limits and the seven workloads of issue 6 for Cellar and every peer in one process
  * (plus one child process per cold-open / warm-get measurement), shows a live table, then writes the
  * report (default docs/BENCHMARKS.md) and the chart (benchmarks.svg next to the report).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { SystemSpec } from "./adapter.js";
@@ -31,6 +33,7 @@ interface Options {
   json: string | undefined;
   only: string[] | undefined;
   keep: boolean;
+  render: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -43,6 +46,7 @@ function parseOptions(argv: string[]): Options {
       only: { type: "string" },
       reps: { type: "string" },
       keep: { type: "boolean", default: false },
+      render: { type: "string" },
     },
     strict: true,
   });
@@ -60,6 +64,7 @@ function parseOptions(argv: string[]): Options {
     json: values.json === undefined ? undefined : resolve(values.json),
     only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
     keep: values.keep,
+    render: values.render === undefined ? undefined : resolve(values.render),
   };
 }
 
@@ -95,6 +100,10 @@ interface Workload {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.render) {
+    writeOutputs(JSON.parse(readFileSync(opts.render, "utf8")) as BenchResults, opts);
+    return;
+  }
   const { sizes } = opts;
   const runDir = makeRunDir();
   const startedAt = new Date();
@@ -119,7 +128,7 @@ async function main(): Promise<void> {
   const runnable = specs.filter((s) => results.systems.find((i) => i.id === s.id)?.available);
 
   try {
-    // Raw limits first: nothing else is writing.
+    // Raw limits first, before this run has created any store.
     for (let rep = 0; rep < sizes.reps; rep++) {
       live.status(`raw limits · rep ${rep + 1}/${sizes.reps}`);
       const dir = join(runDir, `raw-${rep}`);
@@ -198,6 +207,10 @@ async function main(): Promise<void> {
   }
 
   live.finish();
+  writeOutputs(results, opts);
+}
+
+function writeOutputs(results: BenchResults, opts: Options): void {
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, renderReport(results, basename(opts.chart)));
   writeFileSync(opts.chart, renderChart(results));

@@ -99,6 +99,16 @@ describe("npm run bench -- --quick", () => {
     expect(chart).toContain("Cellar vs peers");
   });
 
+  it("--render rewrites the same report and chart from the saved results, measuring nothing", async () => {
+    const again = join(dir, "again", "BENCHMARKS.md");
+    await run("npm", ["run", "--silent", "bench", "--", "--render", join(dir, "results.json"), "--out", again], {
+      cwd: join(import.meta.dirname, ".."),
+      env: { ...process.env, CI: "1" },
+    });
+    expect(readFileSync(again, "utf8")).toBe(report);
+    expect(readFileSync(join(dir, "again", "benchmarks.svg"), "utf8")).toBe(chart);
+  });
+
   it("prints the final table on the terminal", () => {
     for (const s of results.systems.filter((x) => x.available)) expect(stdout).toContain(s.label);
     expect(stdout).toMatch(/wrote .*BENCHMARKS\.md/);
