@@ -501,6 +501,12 @@ export class Engine {
     return (this.entities.get(entity)?.keys() ?? []).values();
   }
 
+  /** Live records of an entity in UTF-8 key order, with their locations (no per-key search). */
+  scan(entity: string): Iterable<[string, Loc]> {
+    this.checkOpen();
+    return this.entities.get(entity)?.scan() ?? [];
+  }
+
   /** Keys whose record carries index term `term`. */
   lookup(entity: string, term: string): ReadonlySet<string> {
     this.checkOpen();

@@ -92,6 +92,25 @@ export class Keyspace {
     for (const [k, o] of this.overlay) if (o instanceof Loc) yield [k, o];
   }
 
+  /** Every live record in UTF-8 key order: the segment's order merged with the sorted overlay. */
+  *scan(): Generator<[string, Loc]> {
+    const extra: [string, Loc][] = [];
+    for (const [k, o] of this.overlay) if (o instanceof Loc) extra.push([k, o]);
+    extra.sort((a, b) => compareUtf8(a[0], b[0]));
+    let x = 0;
+    const r = this.seg?.range(this.entity);
+    if (r) {
+      for (let s = r.from; s < r.to; s++) {
+        if (this.deadSlots.has(s)) continue;
+        const key = this.seg!.key(s);
+        if (this.overlay.has(key)) continue;
+        while (x < extra.length && compareUtf8(extra[x]![0], key) < 0) yield extra[x++]!;
+        yield [key, this.seg!.loc(s)];
+      }
+    }
+    while (x < extra.length) yield extra[x++]!;
+  }
+
   keys(): string[] {
     const out: string[] = [];
     const r = this.seg?.range(this.entity);

@@ -16,6 +16,7 @@ import {
 import { LruCache } from "./cache.js";
 import type { CollectionDefinition, EntityDefinition, KeyKind, KeyValue, SingletonDefinition } from "./entity.js";
 import { Engine, type EngineOptions, type Loc, type RecoveryReport, type WriteOp } from "./engine.js";
+import { compareUtf8 } from "./segment-index.js";
 import {
   CellarError,
   type CellarErrorCode,
@@ -81,7 +82,7 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
   /** Remove the record; resolves `true` if it existed. */
   delete(key: K): Promise<boolean>;
   has(key: K): Promise<boolean>;
-  /** Records in key order. */
+  /** Records in key order (string keys by code point, i.e. UTF-8 byte order; integer keys numerically). */
   list(options?: ListOptions): Promise<MessageShape<Desc>[]>;
   /** Records whose indexed fields equal every given value (a repeated field matches if it contains it), in key order. */
   query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<MessageShape<Desc>[]>;
@@ -256,7 +257,7 @@ class StoreImpl {
     let keys = this.sorted.get(def.name);
     if (!keys) {
       keys = [...this.engine.keys(def.name)];
-      if (def.keyKind === "string") keys.sort();
+      if (def.keyKind === "string") keys.sort(compareUtf8);
       else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
       this.sorted.set(def.name, keys);
     }
@@ -270,10 +271,32 @@ class StoreImpl {
     if (hit && this.engine.isCurrent(def.name, key, hit.loc)) return hit.obj;
     const loc = this.engine.locate(def.name, key);
     if (!loc) return undefined;
+    return this.decode(def, ck, loc, true);
+  }
+
+  /** Records in key order straight from the engine's scan; a scan does not fill the cache (it would evict the working set). */
+  *scan(def: CollectionDefinition, options?: ListOptions): Generator<[string, unknown]> {
+    let skip = options?.offset ?? 0;
+    let left = options?.limit ?? Infinity;
+    if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
+    if (left === 0) return;
+    for (const [key, loc] of this.engine.scan(def.name)) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      const ck = `${def.name}\u0000${key}`;
+      const hit = this.records.get(ck);
+      yield [key, hit && hit.loc.file === loc.file && hit.loc.frameOffset === loc.frameOffset && hit.loc.start === loc.start ? hit.obj : this.decode(def, ck, loc, false)];
+      if (--left === 0) return;
+    }
+  }
+
+  private decode(def: EntityDefinition, ck: string, loc: Loc, cache: boolean): unknown {
     if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
     const bytes = this.engine.read(loc);
     const obj = deepFreeze(fromBinary(def.schema, bytes));
-    this.records.set(ck, { loc, obj }, bytes.length * 4 + 256);
+    if (cache) this.records.set(ck, { loc, obj }, bytes.length * 4 + 256);
     return obj;
   }
 
@@ -384,6 +407,9 @@ class CollectionImpl {
   }
 
   async list(options?: ListOptions): Promise<unknown[]> {
+    // String keys: the engine scans in key order already. Integer keys are stored as decimal text, whose
+    // order is not numeric: sort those.
+    if (this.def.keyKind === "string") return Array.from(this.store.scan(this.def, options), (e) => e[1]);
     return page(this.store.sortedKeys(this.def), options).map((k) => this.store.read(this.def, k));
   }
 
@@ -401,7 +427,7 @@ class CollectionImpl {
     else {
       sets.sort((a, b) => a.size - b.size);
       keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
-      if (this.def.keyKind === "string") keys.sort();
+      if (this.def.keyKind === "string") keys.sort(compareUtf8);
       else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
     }
     return page(keys, options).map((k) => this.store.read(this.def, k));

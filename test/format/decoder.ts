@@ -292,7 +292,7 @@ export function readSegment(
   if (fi.seq !== index.length) throw new FormatViolation(name, indexOffset, "index sequence is not the block count");
   // Order: an entity's blocks are consecutive and its keys strictly ascending in UTF-8 byte order.
   const seen = new Set<string>();
-  let prev: { entity: string; key: Buffer } | null = null;
+  let prev = null as { entity: string; key: Buffer } | null;
   for (const blk of index) {
     if (prev?.entity !== blk.entity) {
       if (seen.has(blk.entity)) throw new FormatViolation(name, blk.offset, "blocks of an entity are not consecutive");

@@ -155,6 +155,30 @@ describe("collections", () => {
     await store.close();
   });
 
+  it("list and keys agree, in code point order, across segment records, newer journal records and deletes", async () => {
+    const dir = path.join(tmp, "order");
+    let store = await openStore({ dir, key });
+    const ids = ["b", "a", "\uE000", "\u{1F600}", "é", "ab", "z"];
+    for (const id of ids) await store.tasks.put({ ...task(1), id });
+    await store.compact(); // these now live in the segment
+    await store.tasks.put({ ...task(2), id: "aa" }); // journal records, between segment keys
+    await store.tasks.put({ ...task(3), id: "\u{1F601}" });
+    await store.tasks.put({ ...task(4), id: "b" }); // overwrite of a segment record
+    await store.tasks.delete("z");
+    const expected = ["a", "aa", "ab", "b", "é", "\uE000", "\u{1F600}", "\u{1F601}"];
+    const check = async () => {
+      expect((await store.tasks.list()).map((t) => t.id)).toEqual(expected);
+      expect(await store.tasks.keys()).toEqual(expected);
+      expect((await store.tasks.list({ offset: 2, limit: 3 })).map((t) => t.id)).toEqual(expected.slice(2, 5));
+      expect((await store.tasks.get("b"))!.title).toBe(task(4).title);
+    };
+    await check();
+    await store.close();
+    store = await openStore({ dir, key });
+    await check();
+    await store.close();
+  });
+
   it("returned records are frozen: mutating one throws and does not change what is stored", async () => {
     const dir = path.join(tmp, "frozen");
     const store = await openStore({ dir, key });
