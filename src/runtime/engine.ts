@@ -115,7 +115,8 @@ export class Engine {
   /** The store's segment (at most one: compaction writes all live records into one), searched in place. */
   private segment: SegmentIndex | null = null;
   private readonly files = new Map<number, ReadFile>();
-  private readonly blockCache: LruCache<string, Uint8Array>;
+  /** Decoded frame and block plaintexts by `file * 2^32 + offset`. */
+  private readonly blockCache: LruCache<number, Uint8Array>;
   private pending: Pending[] = [];
   private flushScheduled = false;
   private poisoned: CellarError | null = null;
@@ -536,7 +537,7 @@ export class Engine {
 
   /** Read a value at a location; damage found here is reported and thrown as a CorruptionError. */
   read(loc: Loc): Uint8Array {
-    const ck = `${loc.file}:${loc.frameOffset}`;
+    const ck = loc.file * 4294967296 + loc.frameOffset;
     let plain = this.blockCache.get(ck);
     if (!plain) {
       const f = this.files.get(loc.file);
@@ -686,7 +687,7 @@ export class Engine {
     ops: readonly WriteOp[],
     starts: readonly number[],
   ): void {
-    this.blockCache.set(`${file}:${offset}`, plain, plain.length + 64);
+    this.blockCache.set(file * 4294967296 + offset, plain, plain.length + 64);
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;

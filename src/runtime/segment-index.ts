@@ -19,6 +19,7 @@ export interface IndexedBlock {
 
 const NO_TERMS: readonly string[] = Object.freeze([]);
 const enc = new TextEncoder();
+const scratch = new Uint8Array(MAX_KEY_BYTES * 3 + 4);
 
 /** Compare two strings in UTF-8 byte order (= code point order), the order segment keys are sorted in. */
 export function compareUtf8(a: string, b: string): number {
@@ -125,7 +126,10 @@ export class SegmentIndex {
   find(entity: string, key: string): number {
     const range = this.ranges.get(entity);
     if (!range) return -1;
-    const target = enc.encode(key);
+    // keys are at most 1 KiB of UTF-8: encode into a reused buffer instead of allocating one per lookup
+    const { written } = enc.encodeInto(key, scratch);
+    if (written > MAX_KEY_BYTES) return -1;
+    const target = scratch;
     let lo = range.from;
     let hi = range.to - 1;
     const buf = this.buf;
@@ -138,7 +142,7 @@ export class SegmentIndex {
         len = (len & 0x7f) | (buf[p + 1]! << 7);
         p += 2;
       } else p += 1;
-      const c = buf.compare(target, 0, target.length, p, p + len);
+      const c = buf.compare(target, 0, written, p, p + len);
       // c compares the slot key with the target: > 0 means the slot key sorts after
       if (c === 0) return mid;
       if (c > 0) hi = mid - 1;
