@@ -55,7 +55,7 @@ function workloadSections(r: BenchResults): WorkloadSection[] {
     },
     {
       title: `6. Warm random gets (${n(s.gets)}) and memory`,
-      intro: "In a fresh process: memory measured (after GC), store opened, up to 10,000 warm-up gets, then the timed random gets (uniform over all keys), then memory measured again. Memory per record is the growth of resident set size (and of V8 heap + external memory) divided by the records in the store; lmdb's RSS includes the pages of its memory-mapped file it touched.",
+      intro: "In a fresh process: memory measured (after GC), store opened, a warm-up pass getting every key once in random order (so each system's caches hold what their default budgets allow), then the timed random gets (uniform over all keys), then memory measured again. Memory per record is the growth of resident set size (and of V8 heap + external memory) divided by the records in the store; lmdb's RSS includes the pages of its memory-mapped file it touched.",
       metrics: ["warm.gets", "warm.n", "mem.rss", "mem.heap"],
     },
     {
