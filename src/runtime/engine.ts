@@ -278,28 +278,10 @@ export class Engine {
     // its journal is set once replay knows which one to continue.
     const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, null as unknown as JournalWriter, 0, opts, fp, recovery);
     const copies = new Map<string, string | null>();
-    /** Keep a copy of a damaged file in quarantine/ (once per file); null if it cannot be written (disk full). */
+    /** Keep a copy of a damaged file in quarantine/ (once per file at open). */
     const quarantine = (name: string): string | null => {
-      if (copies.has(name)) return copies.get(name)!;
-      let as: string | null = null;
-      try {
-        io.mkdirp(paths.quarantineDir);
-        const target = `${name}.${Date.now()}`;
-        const data = io.readFile(paths.file(name));
-        const fd = io.open(paths.quarantine(target), "wx+");
-        try {
-          io.write(fd, data, 0);
-          io.fsync(fd);
-        } finally {
-          io.close(fd);
-        }
-        io.syncDir(paths.quarantineDir);
-        as = path.join("quarantine", target);
-      } catch (e) {
-        if (!isCellarError(e)) throw e;
-      }
-      copies.set(name, as);
-      return as;
+      if (!copies.has(name)) copies.set(name, engine.keepCopy(name));
+      return copies.get(name)!;
     };
     /** Report damage: refused at once in "refuse" mode (nothing written), else quarantined and listed. */
     const damage = (d: Omit<DamageReport, "quarantinedAs">, keepCopy = true) => {
@@ -434,6 +416,28 @@ export class Engine {
         }
       }
       throw e;
+    }
+  }
+
+  /** Copy a damaged file into quarantine/; null if it cannot be written (disk full): the report still names the damage. */
+  private keepCopy(name: string): string | null {
+    const io = this.io;
+    try {
+      io.mkdirp(this.paths.quarantineDir);
+      const target = `${name}.${Date.now()}`;
+      const data = io.readFile(this.paths.file(name));
+      const fd = io.open(this.paths.quarantine(target), "wx+");
+      try {
+        io.write(fd, data, 0);
+        io.fsync(fd);
+      } finally {
+        io.close(fd);
+      }
+      io.syncDir(this.paths.quarantineDir);
+      return path.join("quarantine", target);
+    } catch (e) {
+      if (!isCellarError(e)) throw e;
+      return null;
     }
   }
 
@@ -790,6 +794,7 @@ export class Engine {
     }
     const segNo = this.manifest.nextFile++;
     const self = this;
+    const lost: DamageReport[] = [];
     let written: Awaited<ReturnType<typeof writeSegment>> | null = null;
     if (snapshot.length) {
       written = await writeSegment(
@@ -802,10 +807,12 @@ export class Engine {
         snapshot.map((part) => ({
           entity: part.entity,
           records: (async function* (): AsyncGenerator<BlockRecord> {
-            const values = await self.readInFileOrder(part.locs);
+            const values = await self.readInFileOrder(part.entity, part.locs, lost);
             for (let i = 0; i < part.keys.length; i++) {
               const loc = part.locs[i]!;
-              yield { key: part.keys[i]!, version: loc.version, value: values[i]!, terms: loc.terms };
+              const value = values[i];
+              if (value === undefined) continue; // damaged: reported in `lost`
+              yield { key: part.keys[i]!, version: loc.version, value, terms: loc.terms };
               values[i] = undefined;
             }
           })(),
@@ -851,7 +858,12 @@ export class Engine {
     this.segment = written ? written.index : null;
     for (const ks of this.entities.values()) ks.rebase(this.segment, retired);
 
-    // 5. Retire the old files.
+    // 5. Retire the old files; damaged ones are copied to quarantine/ first, and the loss is announced.
+    for (const d of lost) {
+      d.quarantinedAs = this.keepCopy(d.file);
+      this.recovery.damaged.push(d);
+      this.onProblem?.(new CorruptionError(d.file, d.offset, `${d.reason}; ${d.records.length} record(s) lost, listed in the recovery report`));
+    }
     this.fp("compaction.beforeDelete");
     for (const n of oldFiles) {
       const f = this.files.get(n)!;
@@ -871,7 +883,7 @@ export class Engine {
    * frame once the block cache thrashed: minutes for a 100,000-record bulk load. Holds one entity's live
    * values in memory at a time.
    */
-  private async readInFileOrder(locs: readonly Loc[]): Promise<(Uint8Array | undefined)[]> {
+  private async readInFileOrder(entity: string, locs: readonly Loc[], lost: DamageReport[]): Promise<(Uint8Array | undefined)[]> {
     const order = locs.map((_, i) => i);
     order.sort((a, b) => {
       const x = locs[a]!;
@@ -879,23 +891,39 @@ export class Engine {
       return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
     });
     const values: (Uint8Array | undefined)[] = new Array(locs.length);
-    let lastFrame = "";
+    let lastFrame = -1;
     let frames = 0;
+    let bad: DamageReport | null = null;
     // Let waiting writes through before the first frame, however small the store: compaction never holds
     // the event loop from rotation to the end.
     await new Promise<void>((r) => setImmediate(r));
     for (const i of order) {
       const loc = locs[i]!;
-      const frame = `${loc.file}:${loc.frameOffset}`;
+      const frame = loc.file * 4294967296 + loc.frameOffset;
       if (frame !== lastFrame) {
         lastFrame = frame;
+        bad = null;
         if (++frames % 16 === 0) await new Promise<void>((r) => setImmediate(r));
         this.checkOpen();
       }
-      values[i] = this.read(loc).slice(); // a copy: the frame's plaintext may leave the cache
+      if (bad) {
+        bad.records.push({ entity, key: loc.key });
+        continue;
+      }
+      try {
+        values[i] = this.read(loc).slice(); // a copy: the frame's plaintext may leave the cache
+      } catch (e) {
+        // A frame that fails its checks here (authentication, after its crc passed at open) cannot be
+        // copied: its records are left out of the new segment and reported, and compaction goes on.
+        if (!isCellarError(e, "E_CORRUPT")) throw e;
+        const c = e as CorruptionError;
+        bad = { file: c.file, offset: c.offset, bytes: loc.frameLength, reason: c.reason, records: [{ entity, key: loc.key }], quarantinedAs: null };
+        lost.push(bad);
+      }
     }
     return values;
   }
+
 
   /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
   setEntityVersions(versions: ReadonlyMap<string, number>): void {

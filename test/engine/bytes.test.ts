@@ -341,6 +341,34 @@ describe("segments", () => {
     await e.close();
   });
 
+  it("a block whose crc holds but whose seal was tampered: reads throw E_CORRUPT, and compaction leaves its records out, reports them and goes on", async () => {
+    const s = await segmentStore();
+    const blk = s.seg.index[1]!;
+    flipByte(s.file, blk.offset + blk.frameLength - 5);
+    fixFrameCrc(s.file, blk.offset); // passes the checksum checked at open; only authentication can tell
+    const e = await Engine.open(s.opts);
+    expect(e.recovery.damaged).toEqual([]);
+    const lostKeys = blk.slots.map((x) => ({ entity: blk.entity, key: x.key }));
+    expect(() => e.get("task", lostKeys[0]!.key)).toThrow(expect.objectContaining({ code: "E_CORRUPT", reason: "authentication failed" }));
+    const problems: unknown[] = [];
+    e.onProblem = (p) => problems.push(p);
+    await e.compact();
+    // the failed read is announced, then the compaction's summary of what it could not copy
+    expect(String((problems.at(-1) as Error).message)).toContain(`${lostKeys.length} record(s) lost`);
+    expect(e.recovery.damaged).toHaveLength(1);
+    expect(e.recovery.damaged[0]).toMatchObject({ file: s.name, offset: blk.offset, reason: "authentication failed", records: lostKeys });
+    expect(e.recovery.damaged[0]!.quarantinedAs).toMatch(new RegExp(`^quarantine/${s.name}\\.\\d+$`));
+    const want = new Map(s.expected);
+    for (const r of lostKeys) want.delete(`${r.entity}/${r.key}`);
+    expect(readAll(e)).toEqual(want);
+    await e.compact(); // and the store compacts cleanly from then on
+    await e.close();
+    const r = await Engine.open(s.opts);
+    expect(r.recovery.damaged).toEqual([]);
+    expect(readAll(r)).toEqual(want);
+    await r.close();
+  });
+
   it("a flipped byte in the segment index loses the segment's records (reported at the index offset); journal records survive", async () => {
     const s = await segmentStore();
     flipByte(s.file, s.seg.indexOffset + 30);
