@@ -156,6 +156,18 @@ export class Keyspace {
     this.count = count;
   }
 
+  /** Segment slots [from, to) were found damaged: their records stop being live (unless newer ones shadow them). */
+  markDead(from: number, to: number): void {
+    for (let slot = from; slot < to; slot++) {
+      if (this.deadSlots.has(slot)) continue;
+      const loc = this.seg!.loc(slot);
+      this.deadSlots.add(slot);
+      if (this.overlay.has(loc.key)) continue;
+      this.count--;
+      if (this.terms) this.removeTerms(loc.key, loc);
+    }
+  }
+
   /** For each overlay entry shadowing a segment record: that record's value length. */
   *shadowedSegmentBytes(): Generator<number> {
     if (!this.seg) return;

@@ -210,11 +210,8 @@ export function openSegment(
     const badBlocks = new Map<number, string>();
     if (whole) {
       blocks.forEach((b, i) => {
-        const frame = whole.subarray(b.offset, b.offset + b.frameLength);
-        const h = readFrameHeader(frame);
-        if (FRAME_HEADER_SIZE + h.length !== frame.length) badBlocks.set(i, "bad record length");
-        else if (!checksumOk(frame)) badBlocks.set(i, "checksum mismatch");
-        else if (h.type !== FrameType.block || h.seq !== i) badBlocks.set(i, "unexpected sequence");
+        const problem = blockProblem(whole.subarray(b.offset, b.offset + b.frameLength), i);
+        if (problem) badBlocks.set(i, problem);
       });
     }
     return { number, fd, size, bound: header.bound, index, badBlocks };
@@ -222,6 +219,16 @@ export function openSegment(
     io.close(fd);
     throw e;
   }
+}
+
+/** The first check a segment block frame fails (length, checksum, type and position), or null. */
+export function blockProblem(frame: Uint8Array, blockIndex: number): string | null {
+  if (frame.length < FRAME_HEADER_SIZE) return "bad record length";
+  const h = readFrameHeader(frame);
+  if (FRAME_HEADER_SIZE + h.length !== frame.length) return "bad record length";
+  if (!checksumOk(frame)) return "checksum mismatch";
+  if (h.type !== FrameType.block || h.seq !== blockIndex) return "unexpected sequence";
+  return null;
 }
 
 /** Read and open one data block; checks type and position (seq = block index). */

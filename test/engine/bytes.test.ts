@@ -321,25 +321,35 @@ describe("damage in the middle of a journal", () => {
 // ---- segments -------------------------------------------------------------------------
 
 describe("segments", () => {
-  it("a flipped byte in a data block loses exactly that block's records (listed); every other record reads back", async () => {
-    const s = await segmentStore();
-    expect(s.seg.index.length).toBeGreaterThanOrEqual(3);
-    const blk = s.seg.index[1]!;
-    flipByte(s.file, blk.offset + blk.frameLength - 5);
-    const e = await Engine.open(s.opts);
-    expect(e.recovery.truncatedTail).toBeNull();
-    expect(e.recovery.damaged).toHaveLength(1);
-    const d = e.recovery.damaged[0]!;
-    const lostKeys = blk.slots.map((x) => ({ entity: blk.entity, key: x.key }));
-    expect(d).toMatchObject({ file: s.name, offset: blk.offset, bytes: blk.frameLength, reason: "checksum mismatch", records: lostKeys });
-    expect(lostKeys.length).toBeGreaterThan(0);
-    expect(d.quarantinedAs).toMatch(new RegExp(`^quarantine/${s.name}\\.\\d+$`));
-    const got = readAll(e);
-    const want = new Map(s.expected);
-    for (const r of lostKeys) want.delete(`${r.entity}/${r.key}`);
-    expect(got).toEqual(want);
-    await e.close();
-  });
+  for (const mode of [true, "background"] as const) {
+    it(`a flipped byte in a data block loses exactly that block's records (listed); every other record reads back (verifyOnOpen: ${mode})`, async () => {
+      const s = await segmentStore();
+      expect(s.seg.index.length).toBeGreaterThanOrEqual(3);
+      const blk = s.seg.index[1]!;
+      flipByte(s.file, blk.offset + blk.frameLength - 5);
+      const e = await Engine.open({ ...s.opts, verifyOnOpen: mode });
+      const problems: unknown[] = [];
+      e.onProblem = (p) => problems.push(p);
+      if (mode === "background") {
+        expect(e.recovery.damaged).toEqual([]); // open did not read the blocks
+        await e.verified;
+        expect(problems).toHaveLength(1);
+      }
+      expect(e.recovery.truncatedTail).toBeNull();
+      expect(e.recovery.damaged).toHaveLength(1);
+      const d = e.recovery.damaged[0]!;
+      const lostKeys = blk.slots.map((x) => ({ entity: blk.entity, key: x.key }));
+      expect(d).toMatchObject({ file: s.name, offset: blk.offset, bytes: blk.frameLength, reason: "checksum mismatch", records: lostKeys });
+      expect(lostKeys.length).toBeGreaterThan(0);
+      expect(d.quarantinedAs).toMatch(new RegExp(`^quarantine/${s.name}\\.\\d+$`));
+      const got = readAll(e);
+      const want = new Map(s.expected);
+      for (const r of lostKeys) want.delete(`${r.entity}/${r.key}`);
+      expect(got).toEqual(want);
+      expect(e.count("task")).toBe([...want.keys()].filter((k) => k.startsWith("task/")).length);
+      await e.close();
+    });
+  }
 
   it("a block whose crc holds but whose seal was tampered: reads throw E_CORRUPT, and compaction leaves its records out, reports them and goes on", async () => {
     const s = await segmentStore();
