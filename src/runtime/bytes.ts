@@ -55,10 +55,6 @@ export class ByteWriter {
     this.length += b.length;
     return this;
   }
-  /** varint length followed by the bytes. */
-  lenBytes(b: Uint8Array): this {
-    return this.varint(b.length).bytes(b);
-  }
   /** varint UTF-8 length, then the UTF-8 bytes, encoded in place (no intermediate array). */
   string(s: string): this {
     if (s.length < 43) {
@@ -142,9 +138,6 @@ export class ByteReader {
     if (n > this.buf.length - this.pos) throw new DecodeError(`length ${n} runs past the end of the payload`);
     this.pos += n;
   }
-  lenBytes(max: number): Uint8Array {
-    return this.bytes(this.varint(max));
-  }
   string(max: number): string {
     const n = this.varint(max);
     if (n > this.buf.length - this.pos) throw new DecodeError(`length ${n} runs past the end of the payload`);
@@ -154,17 +147,6 @@ export class ByteReader {
   }
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

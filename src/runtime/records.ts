@@ -121,20 +121,6 @@ export function encodeBlock(records: readonly BlockRecord[]): { plaintext: Uint8
   return { plaintext: w.finish(), slots };
 }
 
-/** Read every record of a block plaintext, in order. */
-export function decodeBlock(plain: Uint8Array): { key: string; version: number; start: number; length: number }[] {
-  const r = new ByteReader(plain);
-  const out: { key: string; version: number; start: number; length: number }[] = [];
-  while (!r.done) {
-    const key = r.string(MAX_KEY_BYTES);
-    const version = r.varint(0xffffffff);
-    const length = r.varint(MAX_VALUE_BYTES);
-    const start = r.pos;
-    r.bytes(length);
-    out.push({ key, version, start, length });
-  }
-  return out;
-}
 
 // ---- segment index -------------------------------------------------------------
 
