@@ -20,7 +20,7 @@ import {
 } from "./errors.js";
 import { parseName, StorePaths } from "./filenames.js";
 import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
-import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
+import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
 import { type Failpoint, type FileIO, nodeFileIO } from "./io.js";
 import { JournalWriter } from "./journal-writer.js";
 import { scanJournal } from "./journal-reader.js";
@@ -31,7 +31,7 @@ import { Loc } from "./location.js";
 import { type BlockRecord, encodeCommit, opSize, type WriteOp } from "./records.js";
 import { compareUtf8, type SegmentIndex } from "./segment-index.js";
 import { randomBytes, Sealer } from "./seal.js";
-import { blockProblem, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
+import { blockProblem, equalBytes, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
 
 export type { WriteOp } from "./records.js";
 export { Loc } from "./location.js";
@@ -256,7 +256,6 @@ export class Engine {
       manifest = readManifest(bytes, sealer);
     }
 
-    const keys: KeyLookup = (id) => (sealer && id === sealer.keyId ? sealer : null);
     const requireSealed = manifest.encrypted;
     const live = new Set(manifest.segments);
     const journals: number[] = [];
@@ -285,6 +284,7 @@ export class Engine {
     // The engine exists from here on so that replay indexes records exactly as live writes do;
     // its journal is set once replay knows which one to continue.
     const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, null as unknown as JournalWriter, 0, opts, fp, recovery);
+    const keys = engine.sealerFor;
     const copies = new Map<string, string | null>();
     /** Keep a copy of a damaged file in quarantine/ (once per file at open). */
     const quarantine = (name: string): string | null => {
@@ -353,7 +353,7 @@ export class Engine {
         try {
           header = decodeFileHeader(bytes, FileKind.journal);
           if (header.fileNumber !== n) throw new FrameError("bad magic", "header names another file number");
-          if (!equal(header.storeId, manifest.storeId)) throw new FrameError("bad magic", "journal belongs to another store");
+          if (!equalBytes(header.storeId, manifest.storeId)) throw new FrameError("bad magic", "journal belongs to another store");
         } catch (e) {
           if (!(e instanceof FrameError)) throw e;
           if (isLast && isAllZero(bytes)) {
@@ -450,7 +450,7 @@ export class Engine {
       const records: { entity: string; key: string }[] = [];
       for (let slot = b.first; slot < b.first + b.count; slot++) records.push({ entity: b.entity, key: seg.key(slot) });
       this.entities.get(b.entity)?.markDead(b.first, b.first + b.count);
-      this.blockCache.delete(seg.file * 4294967296 + b.offset);
+      this.blockCache.delete(frameKey(seg.file, b.offset));
       const d: DamageReport = { file: name, offset: b.offset, bytes: b.frameLength, reason: problem, records, quarantinedAs: this.keepCopy(name) };
       this.recovery.damaged.push(d);
       this.onProblem?.(new CorruptionError(name, b.offset, `${problem}; ${records.length} record(s) lost, listed in the recovery report`));
@@ -579,11 +579,12 @@ export class Engine {
     return { version: loc.version, value: this.read(loc) };
   }
 
-  private keys_: KeyLookup = (id) => (this.sealer && id === this.sealer.keyId ? this.sealer : null);
+  /** The sealer for a frame's key id (one data key today), or null. */
+  private readonly sealerFor: KeyLookup = (id) => (this.sealer && id === this.sealer.keyId ? this.sealer : null);
 
   /** Read a value at a location; damage found here is reported and thrown as a CorruptionError. */
   read(loc: Loc): Uint8Array {
-    const ck = loc.file * 4294967296 + loc.frameOffset;
+    const ck = frameKey(loc.file, loc.frameOffset);
     let plain = this.blockCache.get(ck);
     if (!plain) {
       const f = this.files.get(loc.file);
@@ -591,11 +592,11 @@ export class Engine {
       if (!f) throw new CorruptionError(name, loc.frameOffset, "file missing");
       try {
         if (f.kind === "segment") {
-          plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.keys_, this.manifest.encrypted);
+          plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.sealerFor, this.manifest.encrypted);
         } else {
           const frame = new Uint8Array(loc.frameLength);
           if (this.io.read(f.fd, frame, loc.frameOffset) !== frame.length) throw new FrameError("bad record length", "short read");
-          const { header, plaintext } = decodeFrame(frame, f.bound, this.keys_, this.manifest.encrypted);
+          const { header, plaintext } = decodeFrame(frame, f.bound, this.sealerFor, this.manifest.encrypted);
           if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
           plain = plaintext;
         }
@@ -733,7 +734,7 @@ export class Engine {
     ops: readonly WriteOp[],
     starts: readonly number[],
   ): void {
-    this.blockCache.set(file * 4294967296 + offset, plain, plain.length + 64);
+    this.blockCache.set(frameKey(file, offset), plain, plain.length + 64);
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
@@ -890,7 +891,7 @@ export class Engine {
       const segFd = io.open(this.paths.segment(segNo), "r");
       this.files.set(segNo, {
         fd: segFd,
-        bound: writtenBound(this.manifest.storeId, segNo),
+        bound: written.bound,
         kind: "segment",
         size: written.size,
         plainTotal: written.index.valueBytes,
@@ -941,7 +942,7 @@ export class Engine {
     await new Promise<void>((r) => setImmediate(r));
     for (const i of order) {
       const loc = locs[i]!;
-      const frame = loc.file * 4294967296 + loc.frameOffset;
+      const frame = frameKey(loc.file, loc.frameOffset);
       if (frame !== lastFrame) {
         lastFrame = frame;
         bad = null;
@@ -1034,10 +1035,7 @@ function checkOp(o: WriteOp): void {
   }
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function writtenBound(storeId: Uint8Array, n: number): Uint8Array {
-  return encodeFileHeader(FileKind.segment, storeId, n).slice(0, 28);
+/** Key of a frame or block in the block cache: its file number and offset in one safe integer. */
+function frameKey(file: number, offset: number): number {
+  return file * 4294967296 + offset;
 }

@@ -39,6 +39,8 @@ export interface SegmentInput {
 export interface WrittenSegment {
   number: number;
   size: number;
+  /** File header bytes 0..28, bound into every frame's associated data. */
+  bound: Uint8Array;
   index: SegmentIndex;
 }
 
@@ -108,7 +110,7 @@ export async function writeSegment(
     failpoint("compaction.beforeSegmentRename");
     io.rename(tmpPath, finalPath);
     ok = true;
-    return { number, size, index: SegmentIndex.parse(indexPlain, number) };
+    return { number, size, bound: bound.slice(), index: SegmentIndex.parse(indexPlain, number) };
   } finally {
     if (!ok) {
       try {

@@ -216,7 +216,8 @@ class StoreImpl {
     }
     engine.onCommit = (ops) => {
       for (const o of ops) {
-        if (o.op === "delete" || !this.engine.locate(o.entity, o.key) || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
+        // A put of an existing key keeps the key set (and its order); anything else invalidates it.
+        if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
           this.sorted.delete(o.entity);
         }
         const def = this.defs.get(o.entity);
