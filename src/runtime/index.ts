@@ -47,4 +47,5 @@ export {
   type TypedStore,
 } from "./store.js";
 export type { DamageReport, RecoveryReport } from "./engine.js";
+export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./migration.js";
 export { type FileIO, type Failpoint, nodeFileIO } from "./io.js";
