@@ -30,7 +30,10 @@ import { Keyspace } from "./keyspace.js";
 import { Loc } from "./location.js";
 import { type BlockRecord, encodeCommit, opSize, type WriteOp } from "./records.js";
 import { compareUtf8, type SegmentIndex } from "./segment-index.js";
-import { randomBytes, Sealer } from "./seal.js";
+import { randomBytes, type Sealer } from "./seal.js";
+import { Keyring, type KeyScope } from "./keyring.js";
+import { type KeyProvider, keys as keyProviders } from "./keys.js";
+import { recordAd, resealValue, type SensitiveKeys } from "./value.js";
 import { blockProblem, equalBytes, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
 
 export type { WriteOp } from "./records.js";
@@ -38,8 +41,13 @@ export { Loc } from "./location.js";
 
 export interface EngineOptions {
   dir: string;
-  /** 32-byte master key; required unless `encryption` is `"none"`. */
-  key?: Uint8Array;
+  /**
+   * The master key: a provider from `keys` (raw 32 bytes, passphrase, external function), or 32 raw bytes.
+   * Required unless `encryption` is `"none"`.
+   */
+  key?: Uint8Array | KeyProvider;
+  /** `"records"` never derives the keys of sensitive fields (inspection tools). Default `"all"`. */
+  keyScope?: KeyScope;
   encryption?: "xchacha20poly1305" | "none";
   /** `"full"` (default): a write resolves after fdatasync. `"relaxed"`: after write(2); fdatasync every `relaxedSyncMs`. */
   durability?: "full" | "relaxed";
@@ -100,6 +108,12 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** A frame or block plaintext in the block cache; journal values inside it are still sealed under `keyId`. */
+interface Cached {
+  plain: Uint8Array;
+  keyId: number;
+}
+
 interface ReadFile {
   fd: number;
   bound: Uint8Array;
@@ -122,7 +136,9 @@ export class Engine {
   private segment: SegmentIndex | null = null;
   private readonly files = new Map<number, ReadFile>();
   /** Decoded frame and block plaintexts by `file * 2^32 + offset`. */
-  private readonly blockCache: LruCache<number, Uint8Array>;
+  private readonly blockCache: LruCache<number, Cached>;
+  /** Per entity, the lookup of its record key by data key id. */
+  private readonly recordKeyLookups = new Map<string, KeyLookup>();
   private pending: Pending[] = [];
   private flushScheduled = false;
   private poisoned: CellarError | null = null;
@@ -143,10 +159,11 @@ export class Engine {
     private readonly paths: StorePaths,
     private readonly lock: StoreLock,
     private manifest: Manifest,
-    private readonly sealer: Sealer | null,
+    /** The store's keys; null for a plaintext store. */
+    readonly keyring: Keyring | null,
     private journal: JournalWriter,
     private lastSeq: number,
-    private readonly opts: Required<Omit<EngineOptions, "key" | "io" | "failpoint" | "compaction" | "dir">> & {
+    private readonly opts: Required<Omit<EngineOptions, "key" | "keyScope" | "io" | "failpoint" | "compaction" | "dir">> & {
       compaction: { auto: boolean; minDeadBytes: number; maxJournalBytes: number };
     },
     private readonly fp: (name: Failpoint) => void,
@@ -170,9 +187,14 @@ export class Engine {
     const io = options.io ?? nodeFileIO();
     const fp = options.failpoint ?? (() => {});
     const encryption = options.encryption ?? "xchacha20poly1305";
+    if (encryption !== "none" && encryption !== "xchacha20poly1305") throw new UsageError(`unknown \`encryption\` \`${String(encryption)}\``);
     if (encryption === "none" && options.key) throw new UsageError("`key` was given with `encryption: \"none\"`; choose one");
     if (encryption !== "none" && !options.key) {
-      throw new KeyError('no key configured: pass `key` (32 bytes) or `encryption: "none"` for a plaintext store');
+      throw new KeyError('no key configured: pass `key` (a provider from `keys`, or 32 bytes) or `encryption: "none"` for a plaintext store');
+    }
+    const provider: KeyProvider | null = !options.key ? null : options.key instanceof Uint8Array ? keyProviders.raw(options.key) : options.key;
+    if (provider && provider.kind !== "raw" && provider.kind !== "passphrase" && provider.kind !== "external") {
+      throw new UsageError("`key` must be 32 bytes or a provider from `keys.raw`, `keys.passphrase` or `keys.external`");
     }
     const opts = {
       encryption,
@@ -192,12 +214,9 @@ export class Engine {
     const paths = new StorePaths(options.dir);
     io.mkdirp(options.dir);
     const lock = StoreLock.acquire(io, options.dir, paths.lock);
-    let sealer: Sealer | null = null;
     try {
-      sealer = options.key ? Sealer.derive(options.key, 1) : null;
-      return await Engine.openLocked(io, paths, lock, sealer, opts, fp);
+      return await Engine.openLocked(io, paths, lock, provider, options.keyScope ?? "all", opts, fp);
     } catch (e) {
-      sealer?.destroy();
       lock.release();
       throw e;
     }
@@ -207,10 +226,31 @@ export class Engine {
     io: FileIO,
     paths: StorePaths,
     lock: StoreLock,
-    sealer: Sealer | null,
+    provider: KeyProvider | null,
+    scope: KeyScope,
     opts: Engine["opts"],
     fp: (name: Failpoint) => void,
   ): Promise<Engine> {
+    let keyring: Keyring | null = null;
+    try {
+      return await Engine.openWithKeys(io, paths, lock, provider, scope, opts, fp, (k) => (keyring = k));
+    } catch (e) {
+      (keyring as Keyring | null)?.destroy();
+      throw e;
+    }
+  }
+
+  private static async openWithKeys(
+    io: FileIO,
+    paths: StorePaths,
+    lock: StoreLock,
+    provider: KeyProvider | null,
+    scope: KeyScope,
+    opts: Engine["opts"],
+    fp: (name: Failpoint) => void,
+    gotKeyring: (k: Keyring) => void,
+  ): Promise<Engine> {
+    let keyring: Keyring | null = null;
     const recovery: RecoveryReport = { truncatedTail: null, damaged: [], removedFiles: [], created: false };
     const names = io.readdir(paths.dir);
     let manifest: Manifest;
@@ -224,36 +264,52 @@ export class Engine {
       if (leftovers.length) {
         throw new CorruptionError("MANIFEST", 0, `missing, but the directory holds ${leftovers.join(", ")}`);
       }
-      // New store (or a creation that crashed before its manifest was renamed into place).
+      // New store (or a creation that crashed before its manifest was renamed into place: its keyring,
+      // if written, guards nothing yet and is replaced).
       for (const n of names) {
-        if (parseName(n).kind === "temp") {
+        const k = parseName(n).kind;
+        if (k === "temp" || k === "keyring") {
           io.unlink(paths.file(n));
           recovery.removedFiles.push(n);
         }
       }
+      const storeId = randomBytes(STORE_ID_SIZE);
+      if (provider) {
+        keyring = await Keyring.create(io, paths, storeId, provider, scope, fp);
+        gotKeyring(keyring);
+        fp("create.afterKeyring");
+      }
       manifest = {
-        storeId: randomBytes(STORE_ID_SIZE),
+        storeId,
         generation: 1,
         journalStart: 1,
         nextFile: 1,
         seqFloor: 0,
         segments: [],
-        encrypted: sealer !== null,
-        keyId: sealer ? sealer.keyId : 0,
+        encrypted: keyring !== null,
+        keyFloor: keyring ? keyring.activeKeyId : 0,
         entities: new Map(),
       };
-      writeManifest(io, paths, manifest, sealer, fp);
+      writeManifest(io, paths, manifest, keyring?.meta(keyring.activeKeyId) ?? null, fp);
       recovery.created = true;
     } else {
       const bytes = io.readFile(paths.manifest);
       const peek = peekManifest(bytes);
-      if (peek.sealed && !sealer) {
+      if (peek.sealed && !provider) {
         throw new KeyError('this store is encrypted: pass its `key` (opening it with `encryption: "none"` is refused)');
       }
-      if (!peek.sealed && sealer) {
+      if (!peek.sealed && provider) {
         throw new KeyError('this store was created without encryption: open it with `encryption: "none"`');
       }
-      manifest = readManifest(bytes, sealer);
+      if (provider) {
+        keyring = await Keyring.load(io, paths, provider, scope, fp);
+        gotKeyring(keyring);
+        if (!equalBytes(keyring.storeId, peek.storeId)) throw new CorruptionError("KEYRING", 8, "the keyring belongs to another store");
+      }
+      const ring = keyring;
+      manifest = readManifest(bytes, ring ? (id) => ring.meta(id) : null);
+      // A destruction of old data keys cut short by a crash: finish it (no live file uses them).
+      if (ring) ring.retireBelow(manifest.keyFloor);
     }
 
     const requireSealed = manifest.encrypted;
@@ -283,8 +339,8 @@ export class Engine {
     const files = new Map<number, ReadFile>();
     // The engine exists from here on so that replay indexes records exactly as live writes do;
     // its journal is set once replay knows which one to continue.
-    const engine = new Engine(paths.dir, io, paths, lock, manifest, sealer, null as unknown as JournalWriter, 0, opts, fp, recovery);
-    const keys = engine.sealerFor;
+    const engine = new Engine(paths.dir, io, paths, lock, manifest, keyring, null as unknown as JournalWriter, 0, opts, fp, recovery);
+    const keys = engine.metaKeys;
     const copies = new Map<string, string | null>();
     /** Keep a copy of a damaged file in quarantine/ (once per file at open). */
     const quarantine = (name: string): string | null => {
@@ -576,44 +632,67 @@ export class Engine {
     this.checkOpen();
     const loc = this.entities.get(entity)?.get(key);
     if (!loc) return undefined;
-    return { version: loc.version, value: this.read(loc) };
+    return { version: loc.version, value: this.read(entity, loc) };
   }
 
-  /** The sealer for a frame's key id (one data key today), or null. */
-  private readonly sealerFor: KeyLookup = (id) => (this.sealer && id === this.sealer.keyId ? this.sealer : null);
+  /** The key of manifest, commit frames and segment indexes, by data key id. */
+  private readonly metaKeys: KeyLookup = (id) => this.keyring?.meta(id) ?? null;
 
-  /** Read a value at a location; damage found here is reported and thrown as a CorruptionError. */
-  read(loc: Loc): Uint8Array {
+  /** The key of `entity`'s values and segment blocks, by data key id. */
+  private recordKeys(entity: string): KeyLookup {
+    let l = this.recordKeyLookups.get(entity);
+    if (!l) this.recordKeyLookups.set(entity, (l = (id) => this.keyring?.record(id, entity) ?? null));
+    return l;
+  }
+
+  /**
+   * Read the value of `entity` at a location: the record's plaintext bytes (a journal value is opened with
+   * the entity's record key here). Damage found here is reported and thrown as a CorruptionError.
+   */
+  read(entity: string, loc: Loc): Uint8Array {
     const ck = frameKey(loc.file, loc.frameOffset);
-    let plain = this.blockCache.get(ck);
-    if (!plain) {
+    let cached = this.blockCache.get(ck);
+    const name = () => this.fileName(loc.file);
+    if (!cached) {
       const f = this.files.get(loc.file);
-      const name = this.fileName(loc.file);
-      if (!f) throw new CorruptionError(name, loc.frameOffset, "file missing");
+      if (!f) throw new CorruptionError(name(), loc.frameOffset, "file missing");
       try {
         if (f.kind === "segment") {
-          plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.sealerFor, this.manifest.encrypted);
+          const plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.recordKeys(entity), this.manifest.encrypted);
+          cached = { plain, keyId: 0 };
         } else {
           const frame = new Uint8Array(loc.frameLength);
           if (this.io.read(f.fd, frame, loc.frameOffset) !== frame.length) throw new FrameError("bad record length", "short read");
-          const { header, plaintext } = decodeFrame(frame, f.bound, this.sealerFor, this.manifest.encrypted);
+          const { header, plaintext } = decodeFrame(frame, f.bound, this.metaKeys, this.manifest.encrypted);
           if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
-          plain = plaintext;
+          cached = { plain: plaintext, keyId: header.keyId };
         }
       } catch (e) {
-        if (e instanceof FrameError) {
-          const err = new CorruptionError(name, loc.frameOffset, e.message);
-          this.onProblem?.(err);
-          throw err;
-        }
+        if (e instanceof FrameError) throw this.damaged(name(), loc.frameOffset, e.message);
         throw e;
       }
-      this.blockCache.set(ck, plain, plain.length + 64);
+      this.blockCache.set(ck, cached, cached.plain.length + 64);
     }
+    const plain = cached.plain;
     if (loc.start + loc.length > plain.length) {
-      throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "bad record length (record outside its frame)");
+      throw new CorruptionError(name(), loc.frameOffset, "bad record length (record outside its frame)");
     }
-    return plain.subarray(loc.start, loc.start + loc.length);
+    const value = plain.subarray(loc.start, loc.start + loc.length);
+    if (cached.keyId === 0) return value;
+    // A journal value: sealed under the entity's record key of the frame's data key.
+    const sealer = this.keyring?.record(cached.keyId, entity);
+    if (!sealer) throw this.damaged(name(), loc.frameOffset, `missing key (key id ${cached.keyId})`);
+    try {
+      return sealer.open(value, recordAd(this.manifest.storeId, loc.version, loc.key));
+    } catch {
+      throw this.damaged(name(), loc.frameOffset, "authentication failed (record value)");
+    }
+  }
+
+  private damaged(file: string, offset: number, reason: string): CorruptionError {
+    const err = new CorruptionError(file, offset, reason);
+    this.onProblem?.(err);
+    return err;
   }
 
   private fileName(n: number): string {
@@ -630,6 +709,9 @@ export class Engine {
   write(ops: readonly WriteOp[]): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError());
     if (this.poisoned) return Promise.reject(this.poisoned);
+    if (this.keyring && this.keyring.scope !== "all") {
+      return Promise.reject(new UsageError("this store was opened without the keys of sensitive fields (`redactSensitive`): it is read-only"));
+    }
     let size = 0;
     try {
       for (const o of ops) {
@@ -674,12 +756,16 @@ export class Engine {
       cur.size += p.size;
     }
     const w = this.journal;
-    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[] }[] = [];
+    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; stored: WriteOp[] }[] = [];
     let total = 0;
     let seq = this.lastSeq;
+    const ring = this.keyring;
+    const keyId = ring ? ring.activeKeyId : 0;
     try {
       for (const f of frames) {
-        const { plain, starts } = encodeCommit(f.ops, new ByteWriter(f.size + 16));
+        // Each value is sealed under its entity's record key; the frame (keys, versions, terms) under the meta key.
+        const stored = ring ? f.ops.map((o) => (o.op === "put" ? { ...o, value: this.sealValue(ring, keyId, o) } : o)) : f.ops;
+        const { plain, starts } = encodeCommit(stored, new ByteWriter(f.size + 40 * stored.length + 16));
         seq++;
         const bytes = encodeFrame(
           {
@@ -687,11 +773,11 @@ export class Engine {
             seq,
             plaintext: plain,
             compress: this.opts.compressJournal && plain.length >= COMPRESS_MIN_BYTES,
-            sealer: this.sealer,
+            sealer: ring ? ring.meta(keyId) : null,
           },
           w.bound,
         );
-        encoded.push({ bytes, plain, starts, seq, ops: f.ops });
+        encoded.push({ bytes, plain, starts, seq, ops: f.ops, stored });
         total += bytes.length;
       }
       const all = new Uint8Array(total);
@@ -707,7 +793,7 @@ export class Engine {
       this.lastSeq = seq;
       let off = at;
       for (const e of encoded) {
-        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, e.ops, e.starts);
+        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.stored, e.starts);
         off += e.bytes.length;
       }
       const f = this.files.get(w.number);
@@ -731,10 +817,11 @@ export class Engine {
     length: number,
     seq: number,
     plain: Uint8Array,
+    keyId: number,
     ops: readonly WriteOp[],
     starts: readonly number[],
   ): void {
-    this.blockCache.set(frameKey(file, offset), plain, plain.length + 64);
+    this.blockCache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
@@ -744,6 +831,10 @@ export class Engine {
         this.applyDelete(target, file, o.entity, o.key);
       }
     }
+  }
+
+  private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }): Uint8Array {
+    return ring.record(keyId, o.entity)!.seal(o.value, recordAd(this.manifest.storeId, o.version, o.key));
   }
 
   private syncRelaxed(): void {
@@ -827,6 +918,10 @@ export class Engine {
     this.journal = writer;
     this.files.set(newJ, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
     const seqFloor = this.lastSeq;
+    // Every frame written from here on (new journal, new segment) uses this data key or a later one:
+    // once the manifest names only those files, older data keys protect nothing and are destroyed.
+    const ring = this.keyring;
+    const keyId = ring ? ring.activeKeyId : 0;
     this.fp("compaction.afterRotate");
 
     // 2. Snapshot of everything that lives in the old files, sorted in UTF-8 byte order (segment order).
@@ -846,7 +941,7 @@ export class Engine {
         this.paths.segment(segNo),
         segNo,
         this.manifest.storeId,
-        this.sealer,
+        ring ? { meta: ring.meta(keyId), record: (entity) => ring.record(keyId, entity) } : null,
         snapshot.map((part) => ({
           entity: part.entity,
           records: (async function* (): AsyncGenerator<BlockRecord> {
@@ -855,7 +950,9 @@ export class Engine {
               const loc = part.locs[i]!;
               const value = values[i];
               if (value === undefined) continue; // damaged: reported in `lost`
-              yield { key: part.keys[i]!, version: loc.version, value, terms: loc.terms };
+              // Sensitive parts sealed under an older data key move to the current one (rotation).
+              const v = ring ? resealValue(value, part.entity, part.keys[i]!, loc.version, self.sensitiveKeys(keyId)) : value;
+              yield { key: part.keys[i]!, version: loc.version, value: v, terms: loc.terms };
               values[i] = undefined;
             }
           })(),
@@ -878,10 +975,11 @@ export class Engine {
       journalStart: newJ,
       seqFloor,
       segments: written ? [segNo] : [],
+      keyFloor: keyId,
       entities: new Map(this.manifest.entities),
     };
     this.fp("compaction.beforeManifestRename");
-    writeManifest(io, this.paths, next, this.sealer, this.fp);
+    writeManifest(io, this.paths, next, this.metaSealer(), this.fp);
     this.manifest = next;
     this.fp("compaction.afterManifestRename");
 
@@ -918,6 +1016,21 @@ export class Engine {
     io.syncDir(this.paths.dir);
     this.blockCache.clear();
     this.recount();
+    // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them.
+    if (ring) {
+      this.fp("compaction.beforeKeyRetire");
+      ring.retireBelow(keyId);
+    }
+  }
+
+  /** The sensitive-field keys as value.ts needs them, with `activeKeyId` the key compaction writes under. */
+  private sensitiveKeys(activeKeyId: number): SensitiveKeys {
+    const ring = this.keyring!;
+    return { storeId: this.manifest.storeId, activeKeyId, sensitive: (id, entity) => ring.sensitive(id, entity) };
+  }
+
+  private metaSealer(): Sealer | null {
+    return this.keyring ? this.keyring.meta(this.keyring.activeKeyId) : null;
   }
 
   /**
@@ -954,7 +1067,7 @@ export class Engine {
         continue;
       }
       try {
-        values[i] = this.read(loc).slice(); // a copy: the frame's plaintext may leave the cache
+        values[i] = this.read(entity, loc).slice(); // a copy: the frame's plaintext may leave the cache
       } catch (e) {
         // A frame that fails its checks here (authentication, after its crc passed at open) cannot be
         // copied: its records are left out of the new segment and reported, and compaction goes on.
@@ -978,8 +1091,52 @@ export class Engine {
       generation: this.manifest.generation + 1,
       entities: new Map([...this.manifest.entities, ...versions]),
     };
-    writeManifest(this.io, this.paths, next, this.sealer, this.fp);
+    writeManifest(this.io, this.paths, next, this.metaSealer(), this.fp);
     this.manifest = next;
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  /** Key ids and master key kind, for `store.keyInfo()`. Never key material. */
+  keyInfo(): { encrypted: boolean; activeKeyId: number; keyIds: number[]; masterKey: "raw" | "passphrase" | "external" | null } {
+    const r = this.keyring;
+    return { encrypted: r !== null, activeKeyId: r?.activeKeyId ?? 0, keyIds: r?.keyIds ?? [], masterKey: r?.kekKind ?? null };
+  }
+
+  private requireKeyring(): Keyring {
+    this.checkOpen();
+    if (!this.keyring) throw new UsageError('this store was created with `encryption: "none"`: it has no keys to rotate or rewrap');
+    return this.keyring;
+  }
+
+  /**
+   * Make a new random data key the active one: writes from now on use it. Records under older keys are
+   * re-encrypted by the next compaction (`reencrypt()` runs one now), after which the old keys are destroyed.
+   */
+  rotateKey(): number {
+    const ring = this.requireKeyring();
+    if (this.poisoned) throw this.poisoned;
+    return ring.rotate();
+  }
+
+  /**
+   * Re-encrypt every record under the active data key (a compaction) and destroy older data keys.
+   * Resolves with the ids destroyed.
+   */
+  async reencrypt(): Promise<number[]> {
+    const ring = this.requireKeyring();
+    const before = ring.keyIds;
+    // A compaction started before the rotation writes under the old key: wait for it, then run one more.
+    if (this.compacting) await this.compacting.catch(() => {});
+    if (ring.keyIds.some((id) => id < ring.activeKeyId)) await this.compact();
+    return before.filter((id) => !ring.keyIds.includes(id));
+  }
+
+  /** Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size). */
+  async changeMasterKey(provider: KeyProvider): Promise<void> {
+    const ring = this.requireKeyring();
+    if (ring.scope !== "all") throw new UsageError("a records-only key scope cannot change the master key");
+    await ring.changeMasterKey(provider);
   }
 
   // ---------------------------------------------------------------- close
@@ -1003,7 +1160,8 @@ export class Engine {
       }
       this.files.clear();
       this.blockCache.clear();
-      this.sealer?.destroy();
+      this.keyring?.destroy();
+      this.recordKeyLookups.clear();
       this.lock.release();
     }
   }

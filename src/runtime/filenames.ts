@@ -5,6 +5,7 @@ const pad = (n: number) => String(n).padStart(6, "0");
 
 export const LOCK_FILE = "LOCK";
 export const MANIFEST_FILE = "MANIFEST";
+export const KEYRING_FILE = "KEYRING";
 export const QUARANTINE_DIR = "quarantine";
 
 export const journalName = (n: number) => `journal-${pad(n)}.log`;
@@ -16,12 +17,14 @@ export type ParsedName =
   | { kind: "segment"; number: number }
   | { kind: "temp" }
   | { kind: "manifest" }
+  | { kind: "keyring" }
   | { kind: "lock" }
   | { kind: "quarantine" }
   | { kind: "other" };
 
 export function parseName(name: string): ParsedName {
   if (name === MANIFEST_FILE) return { kind: "manifest" };
+  if (name === KEYRING_FILE) return { kind: "keyring" };
   if (name === LOCK_FILE) return { kind: "lock" };
   if (name === QUARANTINE_DIR) return { kind: "quarantine" };
   if (name.endsWith(".tmp")) return { kind: "temp" };
@@ -45,6 +48,12 @@ export class StorePaths {
   }
   get manifestTemp(): string {
     return this.file(tempName(MANIFEST_FILE));
+  }
+  get keyring(): string {
+    return this.file(KEYRING_FILE);
+  }
+  get keyringTemp(): string {
+    return this.file(tempName(KEYRING_FILE));
   }
   journal(n: number): string {
     return this.file(journalName(n));

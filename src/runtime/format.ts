@@ -13,6 +13,7 @@ export const FileKind = {
   journal: 0x4a, // 'J'
   segment: 0x53, // 'S'
   manifest: 0x4d, // 'M'
+  keyring: 0x4b, // 'K'
 } as const;
 export type FileKind = (typeof FileKind)[keyof typeof FileKind];
 
@@ -34,6 +35,8 @@ export const FrameType = {
   index: 3,
   /** The manifest's body. */
   manifest: 4,
+  /** The keyring's body (never sealed: it holds wrapped keys). */
+  keyring: 5,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -48,7 +48,11 @@ export type Failpoint =
   | "compaction.beforeManifestRename"
   | "compaction.afterManifestRename"
   | "compaction.beforeDelete"
-  | "manifest.beforeRename";
+  | "manifest.beforeRename"
+  | "keyring.beforeRename"
+  | "keyring.afterRename"
+  | "create.afterKeyring"
+  | "compaction.beforeKeyRetire";
 
 function wrap(e: unknown, syscall: string, file: string): never {
   const code = (e as NodeJS.ErrnoException)?.code ?? "UNKNOWN";

@@ -13,6 +13,7 @@ import {
   encodeFileHeader,
   encodeFrame,
   FrameError,
+  type KeyLookup,
   readFrameHeader,
 } from "./frame.js";
 import type { Failpoint, FileIO } from "./io.js";
@@ -30,7 +31,8 @@ export interface Manifest {
   seqFloor: number;
   segments: number[];
   encrypted: boolean;
-  keyId: number;
+  /** Data keys with smaller ids are used by no live file (destroyed, or to be destroyed at open). */
+  keyFloor: number;
   /** Schema version of each entity's records as last written. */
   entities: Map<string, number>;
 }
@@ -40,7 +42,7 @@ export function encodeManifestBody(m: Manifest): Uint8Array {
   w.varint(m.generation).varint(m.journalStart).varint(m.nextFile).varint(m.seqFloor);
   w.varint(m.segments.length);
   for (const s of m.segments) w.varint(s);
-  w.u8(m.encrypted ? 1 : 0).varint(m.keyId);
+  w.u8(m.encrypted ? 1 : 0).varint(m.keyFloor);
   const names = [...m.entities.keys()].sort();
   w.varint(names.length);
   for (const n of names) w.string(n).varint(m.entities.get(n)!);
@@ -57,11 +59,11 @@ export function decodeManifestBody(storeId: Uint8Array, plain: Uint8Array): Mani
   for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) segments.push(r.varint(0xffffffff));
   const encByte = r.u8();
   if (encByte > 1) throw new DecodeError(`unknown encryption mode ${encByte}`);
-  const keyId = r.varint(0xffffffff);
+  const keyFloor = r.varint(0xffffffff);
   const entities = new Map<string, number>();
   for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) entities.set(r.string(MAX_ENTITY_NAME_BYTES), r.varint(0xffffffff));
   if (!r.done) throw new DecodeError("trailing bytes after manifest");
-  return { storeId, generation, journalStart, nextFile, seqFloor, segments, encrypted: encByte === 1, keyId, entities };
+  return { storeId, generation, journalStart, nextFile, seqFloor, segments, encrypted: encByte === 1, keyFloor, entities };
 }
 
 export function encodeManifestFile(m: Manifest, sealer: Sealer | null): Uint8Array {
@@ -98,7 +100,7 @@ export function peekManifest(bytes: Uint8Array): { storeId: Uint8Array; sealed: 
  * Read and check the manifest. A checksum failure is corruption; a good checksum
  * whose authentication fails means the key is wrong (the manifest is the store's key check).
  */
-export function readManifest(bytes: Uint8Array, sealer: Sealer | null): Manifest {
+export function readManifest(bytes: Uint8Array, keys: KeyLookup | null): Manifest {
   let header;
   try {
     header = decodeFileHeader(bytes, FileKind.manifest);
@@ -109,7 +111,7 @@ export function readManifest(bytes: Uint8Array, sealer: Sealer | null): Manifest
   const frame = bytes.subarray(FILE_HEADER_SIZE);
   let plain: Uint8Array;
   try {
-    const opened = decodeFrame(frame, header.bound, () => sealer, sealer !== null);
+    const opened = decodeFrame(frame, header.bound, keys ?? (() => null), keys !== null);
     if (opened.header.type !== FrameType.manifest) throw new FrameError("unexpected frame type");
     plain = opened.plaintext;
   } catch (e) {

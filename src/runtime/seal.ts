@@ -10,9 +10,6 @@ import { NONCE_SIZE, TAG_SIZE } from "./format.js";
 
 export const KEY_SIZE = 32;
 
-/** Context of `crypto_kdf_derive_from_key` for store data keys (8 bytes, fixed by docs/FORMAT.md). */
-const DATA_KEY_CONTEXT = "CellarDK";
-
 export class AuthenticationError extends Error {}
 
 /** Seals and opens frame payloads with one key. */
@@ -25,21 +22,6 @@ export class Sealer {
     if (key.length !== KEY_SIZE) throw new KeyError(`a key must be ${KEY_SIZE} bytes, got ${key.length}`);
     this.key = sodium.sodium_malloc(KEY_SIZE);
     this.key.set(key);
-  }
-
-  /** Derive the data key with id `keyId` from a 32-byte master key (crypto_kdf, context `CellarDK`). */
-  static derive(master: Uint8Array, keyId: number): Sealer {
-    if (master.length !== KEY_SIZE) throw new KeyError(`a key must be ${KEY_SIZE} bytes, got ${master.length}`);
-    const m = sodium.sodium_malloc(KEY_SIZE);
-    const sub = sodium.sodium_malloc(KEY_SIZE);
-    try {
-      m.set(master);
-      sodium.crypto_kdf_derive_from_key(sub, keyId, Buffer.from(DATA_KEY_CONTEXT), m);
-      return new Sealer(keyId, sub);
-    } finally {
-      sodium.sodium_memzero(m);
-      sodium.sodium_memzero(sub);
-    }
   }
 
   private get k(): Buffer {

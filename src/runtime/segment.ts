@@ -54,7 +54,8 @@ export async function writeSegment(
   finalPath: string,
   number: number,
   storeId: Uint8Array,
-  sealer: Sealer | null,
+  /** The index's key and each entity's block key; null for a plaintext store. */
+  keys: { meta: Sealer | null; record: (entity: string) => Sealer | null } | null,
   inputs: Iterable<SegmentInput>,
   failpoint: (name: Failpoint) => void,
   yieldEvery: () => Promise<void>,
@@ -71,6 +72,7 @@ export async function writeSegment(
     const blocks: IndexBlock[] = [];
     const flush = (entity: string, pending: BlockRecord[]) => {
       const { plaintext, slots } = encodeBlock(pending);
+      const sealer = keys ? keys.record(entity) : null;
       const frame = encodeFrame({ type: FrameType.block, seq: blocks.length, plaintext, compress, sealer }, bound);
       io.write(fd, frame, offset);
       blocks.push({ offset, frameLength: frame.length, entity, slots });
@@ -94,7 +96,7 @@ export async function writeSegment(
     // The index is not compressed: it is mostly keys, which deflate little, and it is read at every open,
     // where inflating it cost more than reading the extra bytes (measured: 67 ms vs ~3 ms for 100k keys).
     const indexPlain = encodeIndex(blocks);
-    const index = encodeFrame({ type: FrameType.index, seq: blocks.length, plaintext: indexPlain, compress: false, sealer }, bound);
+    const index = encodeFrame({ type: FrameType.index, seq: blocks.length, plaintext: indexPlain, compress: false, sealer: keys ? keys.meta : null }, bound);
     io.write(fd, index, offset);
     const footer = new Uint8Array(SEGMENT_FOOTER_SIZE);
     const v = new DataView(footer.buffer);

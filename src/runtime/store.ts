@@ -20,13 +20,22 @@ import { compareUtf8 } from "./segment-index.js";
 import {
   CellarError,
   type CellarErrorCode,
+  CorruptionError,
+  KeyError,
   SchemaNewerError,
   UsageError,
   ValidationError,
   type ValidationIssue,
 } from "./errors.js";
+import type { KeyProvider } from "./keys.js";
+import { type SensitiveKeys, ValueCodec } from "./value.js";
 
-export interface StoreOptions extends Omit<EngineOptions, "dir"> {
+export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
+  /**
+   * Open without the keys of sensitive fields (they are never derived): reads return records with every
+   * sensitive field unset, and writes are refused. For inspection and support tools.
+   */
+  redactSensitive?: boolean;
   /** The store directory (created if missing). One process at a time may open it. */
   dir: string;
   /** Byte budget of the decoded-record cache (a record is counted as 3x its encoded size + 128 bytes: measured ~3.3x for decoded task records). Default 64 MiB. */
@@ -144,6 +153,20 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   batch(fn: (tx: BatchTx<E>) => void | Promise<void>): Promise<void>;
   /** Rewrite live records into a fresh segment and delete dead bytes. */
   compact(): Promise<void>;
+  /**
+   * Start using a new random data key for every write; records under older keys are re-encrypted by the
+   * next compaction (`reencrypt()` runs it now), then the old keys are destroyed. Resolves with the new key id.
+   */
+  rotateKey(): Promise<number>;
+  /** Re-encrypt every record under the active data key now and destroy older ones; resolves with their ids. */
+  reencrypt(): Promise<number[]>;
+  /**
+   * Rewrap the data keys under a new master key (e.g. a new passphrase). Only the small KEYRING file is
+   * rewritten, whatever the store's size; the old master key stops working at once.
+   */
+  changeMasterKey(next: KeyProvider): Promise<void>;
+  /** Key ids in use and the kind of master key: never key material. */
+  keyInfo(): ReturnType<Engine["keyInfo"]>;
   stats(): ReturnType<Engine["stats"]> & { recordCacheBytes: number };
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void;
   close(): Promise<void>;
@@ -157,7 +180,20 @@ export type TypedStore<E extends Record<string, EntityDefinition>> = {
       : never;
 } & StoreHandle<E>;
 
-const RESERVED = new Set(["dir", "recoveryReport", "batch", "compact", "stats", "on", "close", "then"]);
+const RESERVED = new Set([
+  "dir",
+  "recoveryReport",
+  "batch",
+  "compact",
+  "rotateKey",
+  "reencrypt",
+  "changeMasterKey",
+  "keyInfo",
+  "stats",
+  "on",
+  "close",
+  "then",
+]);
 
 /** Open (or create) a store holding `entities`. */
 export async function openStore<E extends Record<string, EntityDefinition>>(
@@ -174,7 +210,17 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     }
     defs.set(def.name, def);
   }
-  const engine = await Engine.open(options);
+  const sensitive = [...defs.values()].filter((d) => d.sensitive.length > 0);
+  if (sensitive.length && (options.encryption === "none" || !options.key)) {
+    const which = sensitive.map((d) => `\`${d.name}\` (${d.sensitive.map((p: string) => `\`${p}\``).join(", ")})`).join(", ");
+    throw new KeyError(
+      options.encryption === "none"
+        ? `a plaintext store cannot hold sensitive fields: ${which}; pass \`key\` instead of \`encryption: "none"\``
+        : `no key configured, and these entities have sensitive fields: ${which}; pass \`key\``,
+    );
+  }
+  const { redactSensitive, ...engineOptions } = options;
+  const engine = await Engine.open({ ...engineOptions, keyScope: redactSensitive ? "records" : "all" });
   try {
     for (const def of defs.values()) {
       const stored = engine.storedVersions.get(def.name);
@@ -191,7 +237,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     await engine.close();
     throw e;
   }
-  return new StoreImpl(engine, entities, defs, options.cacheBytes ?? 64 * 1024 * 1024) as unknown as TypedStore<E>;
+  return new StoreImpl(engine, entities, defs, options.cacheBytes ?? 64 * 1024 * 1024, redactSensitive === true) as unknown as TypedStore<E>;
 }
 
 type AnyListener = (e: never) => void;
@@ -200,14 +246,28 @@ class StoreImpl {
   readonly records: LruCache<string, { loc: Loc; obj: unknown }>;
   private readonly listeners = new Map<keyof StoreEvents, Set<AnyListener>>();
   private readonly sorted = new Map<string, string[]>();
+  private readonly codecs = new Map<string, ValueCodec>();
+  private readonly keys: SensitiveKeys | null;
 
   constructor(
     readonly engine: Engine,
     entities: Record<string, EntityDefinition>,
     readonly defs: Map<string, EntityDefinition>,
     cacheBytes: number,
+    readonly redacted: boolean,
   ) {
     this.records = new LruCache(cacheBytes);
+    for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive));
+    const ring = engine.keyring;
+    this.keys = ring
+      ? {
+          storeId: engine.storeId,
+          get activeKeyId() {
+            return ring.activeKeyId;
+          },
+          sensitive: (id, entity) => ring.sensitive(id, entity),
+        }
+      : null;
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
         value: def.kind === "collection" ? new CollectionImpl(this, def) : new SingletonImpl(this, def),
@@ -295,14 +355,25 @@ class StoreImpl {
 
   private decode(def: EntityDefinition, ck: string, loc: Loc, cache: boolean): unknown {
     if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
-    const bytes = this.engine.read(loc);
-    const obj = deepFreeze(fromBinary(def.schema, bytes));
+    const bytes = this.engine.read(def.name, loc);
+    let msg: unknown;
+    try {
+      msg = this.codecs.get(def.name)!.decode(bytes, loc.key, loc.version, this.keys, this.redacted).msg;
+    } catch (e) {
+      if (e instanceof CellarError) throw e;
+      // Authenticated bytes that do not decode: a bug or a format mismatch, never shown as data.
+      const err = new CorruptionError(`entity \`${def.name}\``, 0, "bad payload (the record does not decode)");
+      this.emit("corruption", err);
+      throw err;
+    }
+    const obj = deepFreeze(msg);
     if (cache) this.records.set(ck, { loc, obj }, bytes.length * 3 + 128);
     return obj;
   }
 
   /** Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing. */
   encodePut(def: EntityDefinition, value: unknown): { op: WriteOp; msg: MessageShape<DescMessage> } {
+    if (this.redacted) throw new UsageError("this store was opened with `redactSensitive`: it is read-only");
     const parsed = def.validator.safeParse(value);
     if (!parsed.success) {
       throw new ValidationError(
@@ -325,7 +396,7 @@ class StoreImpl {
       }
       terms = indexTerms(def, msg as Record<string, unknown>);
     }
-    const bytes = toBinary(def.schema, msg);
+    const bytes = this.codecs.get(def.name)!.encode(msg, key, def.version, this.keys);
     return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
   }
 
@@ -360,6 +431,23 @@ class StoreImpl {
 
   compact(): Promise<void> {
     return this.engine.compact();
+  }
+
+  async rotateKey(): Promise<number> {
+    if (this.redacted) throw new UsageError("this store was opened with `redactSensitive`: it cannot rotate keys");
+    return this.engine.rotateKey();
+  }
+
+  reencrypt(): Promise<number[]> {
+    return this.engine.reencrypt();
+  }
+
+  changeMasterKey(next: KeyProvider): Promise<void> {
+    return this.engine.changeMasterKey(next);
+  }
+
+  keyInfo() {
+    return this.engine.keyInfo();
   }
 
   stats() {

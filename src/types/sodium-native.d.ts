@@ -32,7 +32,18 @@ declare module "sodium-native" {
       memlimit: number,
       alg: number,
     ): void;
+    crypto_pwhash_async(
+      out: Uint8Array,
+      passwd: Uint8Array,
+      salt: Uint8Array,
+      opslimit: number,
+      memlimit: number,
+      alg: number,
+      callback: (error: Error | null) => void,
+    ): void;
     crypto_pwhash_SALTBYTES: number;
+    crypto_pwhash_OPSLIMIT_MIN: number;
+    crypto_pwhash_MEMLIMIT_MIN: number;
     crypto_pwhash_ALG_ARGON2ID13: number;
     crypto_pwhash_OPSLIMIT_INTERACTIVE: number;
     crypto_pwhash_MEMLIMIT_INTERACTIVE: number;

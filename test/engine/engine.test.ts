@@ -7,7 +7,10 @@ import { FILE_HEADER_SIZE } from "../../src/runtime/format.js";
 import { decodeFileHeader } from "../../src/runtime/frame.js";
 import { renameWithRetry } from "../../src/runtime/io.js";
 import { scanJournal } from "../../src/runtime/journal-reader.js";
-import { Sealer } from "../../src/runtime/seal.js";
+import { StorePaths } from "../../src/runtime/filenames.js";
+import { nodeFileIO } from "../../src/runtime/io.js";
+import { Keyring } from "../../src/runtime/keyring.js";
+import { keys as keyProviders } from "../../src/runtime/keys.js";
 import { TEST_KEY, valueFor } from "./helpers/model.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-engine-"));
@@ -79,7 +82,9 @@ describe("engine", () => {
     const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
     await e.write([put("a", 1)]);
     const journal = path.join(dir, fs.readdirSync(dir).find((n) => n.startsWith("journal-"))!);
-    const keys = (id: number) => (id === 1 ? Sealer.derive(TEST_KEY, 1) : null);
+    // A follower holds the keyring's meta keys only: enough for keys and positions, not for values.
+    const ring = await Keyring.load(nodeFileIO(), new StorePaths(dir), keyProviders.raw(TEST_KEY), "records", () => {});
+    const keys = (id: number) => ring.meta(id);
     let bytes = new Uint8Array(fs.readFileSync(journal));
     const bound = decodeFileHeader(bytes, 0x4a).bound;
     const first = scanJournal(bytes, bound, 1, keys, true, FILE_HEADER_SIZE);
@@ -90,6 +95,7 @@ describe("engine", () => {
     const next = scanJournal(bytes, bound, first.nextSeq, keys, true, first.end);
     expect(next.frames.map((f) => f.entries.map((x) => `${x.op}:${x.key}`))).toEqual([["put:b", "put:c"], ["delete:a"]]);
     expect(next.damage).toEqual([]);
+    ring.destroy();
     await e.close();
   });
 

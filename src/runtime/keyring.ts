@@ -1,0 +1,463 @@
+/**
+ * The key hierarchy of an encrypted store (docs/FORMAT.md, "Keyring"; docs/SECURITY.md):
+ *
+ *   master key (KEK, from a KeyProvider)
+ *     └─ wraps data keys DK₁, DK₂, … (random, one per rotation) in the KEYRING file
+ *          └─ crypto_kdf subkeys of each DK:
+ *               meta       ("CellarMK", id 0)          manifest, journal commit frames, segment indexes
+ *               record(e)  ("CellarRK", id entityId(e)) values of entity e (journal) and its segment blocks
+ *               sensitive(e) ("CellarSK", id entityId(e)) the sealed sensitive fields inside e's values
+ *
+ * Every secret lives in sodium secure memory (`sodium_malloc`) and is zeroed by `destroy()`. The KEYRING
+ * file is replaced only by temp file, fsync, rename, directory fsync, like the manifest.
+ */
+import sodium from "sodium-native";
+import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
+import { CorruptionError, KeyError, UsageError } from "./errors.js";
+import { FILE_HEADER_BOUND, FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameType, NONCE_SIZE, TAG_SIZE } from "./format.js";
+import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "./frame.js";
+import type { Failpoint, FileIO } from "./io.js";
+import type { StorePaths } from "./filenames.js";
+import { checkCost, DEFAULT_PASSPHRASE_COST, type KeyProvider } from "./keys.js";
+import { KEY_SIZE, Sealer } from "./seal.js";
+
+/** How the master key of a keyring is obtained (byte 0 of the keyring payload). */
+export const KekKind = { raw: 1, passphrase: 2, external: 3 } as const;
+type KekKind = (typeof KekKind)[keyof typeof KekKind];
+
+export const KDF_CONTEXT = { meta: "CellarMK", record: "CellarRK", sensitive: "CellarSK" } as const;
+const PWHASH_SALT_SIZE = 16;
+const WRAPPED_SIZE = NONCE_SIZE + KEY_SIZE + TAG_SIZE;
+/** Upper bound of the number of data keys a keyring may list (rotations not yet finished). */
+const MAX_KEYS = 1024;
+const MAX_PROVIDER_NAME = 255;
+
+/** The plaintext parameters of a keyring, readable without any key. */
+export interface KeyringHeader {
+  storeId: Uint8Array;
+  generation: number;
+  kekKind: KekKind;
+  /** The provider's name when the keyring was last written (for error messages only). */
+  providerName: string;
+  pwhash: { salt: Uint8Array; opsLimit: number; memLimit: number } | null;
+  activeKeyId: number;
+  wrapped: Map<number, Uint8Array>;
+}
+
+/** Subkey id of an entity for crypto_kdf: the first 6 bytes (little-endian) of BLAKE2b-256 of its UTF-8 name. */
+export function entityKeyId(entity: string): number {
+  const h = Buffer.alloc(32);
+  sodium.crypto_generichash(h, Buffer.from(entity, "utf8"));
+  return h.readUIntLE(0, 6);
+}
+
+/** `crypto_kdf_derive_from_key(32, id, context, key)` into secure memory. */
+export function deriveSubkey(key: Buffer, id: number, context: string): Buffer {
+  const sub = sodium.sodium_malloc(KEY_SIZE);
+  sodium.crypto_kdf_derive_from_key(sub, id, Buffer.from(context, "latin1"), key);
+  return sub;
+}
+
+function secureCopy(b: Uint8Array): Buffer {
+  const s = sodium.sodium_malloc(b.length);
+  s.set(b);
+  return s;
+}
+
+function wrapAd(bound: Uint8Array, keyId: number): Uint8Array {
+  const ad = new Uint8Array(FILE_HEADER_BOUND + 4);
+  ad.set(bound, 0);
+  new DataView(ad.buffer).setUint32(FILE_HEADER_BOUND, keyId, true);
+  return ad;
+}
+
+// ---------------------------------------------------------------- file
+
+function encodeKeyringFile(h: KeyringHeader, kek: Buffer, dataKeys: ReadonlyMap<number, Buffer>): Uint8Array {
+  const header = encodeFileHeader(FileKind.keyring, h.storeId, h.generation >>> 0);
+  const bound = header.subarray(0, FILE_HEADER_BOUND);
+  const w = new ByteWriter(256);
+  w.u8(h.kekKind).string(h.providerName);
+  if (h.kekKind === KekKind.passphrase) {
+    const p = h.pwhash!;
+    w.bytes(p.salt).varint(p.opsLimit).varint(p.memLimit).u8(sodium.crypto_pwhash_ALG_ARGON2ID13);
+  }
+  w.varint(h.activeKeyId);
+  const ids = [...dataKeys.keys()].sort((a, b) => a - b);
+  w.varint(ids.length);
+  for (const id of ids) {
+    const wrapped = Buffer.alloc(WRAPPED_SIZE);
+    const nonce = wrapped.subarray(0, NONCE_SIZE);
+    sodium.randombytes_buf(nonce);
+    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped.subarray(NONCE_SIZE), dataKeys.get(id)!, wrapAd(bound, id), null, nonce, kek);
+    w.varint(id).bytes(wrapped);
+  }
+  const frame = encodeFrame({ type: FrameType.keyring, seq: h.generation, plaintext: w.finish(), compress: false, sealer: null }, bound);
+  const out = new Uint8Array(header.length + frame.length);
+  out.set(header);
+  out.set(frame, header.length);
+  return out;
+}
+
+/** Read the keyring's plaintext part (checksums first); wrapped keys stay wrapped. */
+export function readKeyringHeader(bytes: Uint8Array): KeyringHeader {
+  let fh;
+  let plain: Uint8Array;
+  try {
+    fh = decodeFileHeader(bytes, FileKind.keyring);
+    const frame = bytes.subarray(FILE_HEADER_SIZE);
+    const opened = decodeFrame(frame, fh.bound, () => null, false, 64 * 1024);
+    if (opened.header.type !== FrameType.keyring || opened.header.seq !== fh.fileNumber) throw new FrameError("unexpected frame type");
+    plain = opened.plaintext;
+  } catch (e) {
+    if (e instanceof FrameError) throw new CorruptionError("KEYRING", e.problem.startsWith("bad magic") ? 0 : FILE_HEADER_SIZE, e.message);
+    throw e;
+  }
+  try {
+    const r = new ByteReader(plain);
+    const kind = r.u8();
+    if (kind !== KekKind.raw && kind !== KekKind.passphrase && kind !== KekKind.external) throw new DecodeError(`unknown master key kind ${kind}`);
+    const providerName = r.string(MAX_PROVIDER_NAME);
+    let pwhash: KeyringHeader["pwhash"] = null;
+    if (kind === KekKind.passphrase) {
+      const salt = r.bytes(PWHASH_SALT_SIZE).slice();
+      const opsLimit = r.varint(64);
+      const memLimit = r.varint(4 * 1024 * 1024 * 1024);
+      const alg = r.u8();
+      if (alg !== sodium.crypto_pwhash_ALG_ARGON2ID13) throw new DecodeError(`unknown password hash ${alg}`);
+      pwhash = { salt, opsLimit, memLimit };
+    }
+    const activeKeyId = r.varint(0xffffffff);
+    const wrapped = new Map<number, Uint8Array>();
+    for (let i = 0, n = r.varint(MAX_KEYS); i < n; i++) {
+      const id = r.varint(0xffffffff);
+      wrapped.set(id, r.bytes(WRAPPED_SIZE).slice());
+    }
+    if (!r.done) throw new DecodeError("trailing bytes");
+    if (!wrapped.has(activeKeyId)) throw new DecodeError("the active key is not listed");
+    return { storeId: fh.storeId, generation: fh.fileNumber, kekKind: kind, providerName, pwhash, activeKeyId, wrapped };
+  } catch (e) {
+    if (e instanceof DecodeError) throw new CorruptionError("KEYRING", FILE_HEADER_SIZE + FRAME_HEADER_SIZE, `bad payload (${e.message})`);
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- master key
+
+function describe(p: KeyProvider): string {
+  return p.kind === "external" ? `the key from \`${p.name}\`` : p.kind === "passphrase" ? "the passphrase" : "the key";
+}
+
+function kindOf(p: KeyProvider): KekKind {
+  return p.kind === "raw" ? KekKind.raw : p.kind === "passphrase" ? KekKind.passphrase : KekKind.external;
+}
+
+/** Turn a provider into a 32-byte master key in secure memory. `pwhash` is required for passphrases. */
+async function masterKey(
+  p: KeyProvider,
+  pwhash: KeyringHeader["pwhash"],
+  request: { dir: string; storeId: Uint8Array; creating: boolean },
+): Promise<Buffer> {
+  if (p.kind === "raw") {
+    if (p.key.length !== KEY_SIZE) throw new KeyError(`a raw master key must be ${KEY_SIZE} bytes, got ${p.key.length}`);
+    return secureCopy(p.key);
+  }
+  if (p.kind === "passphrase") {
+    const pw = typeof p.passphrase === "string" ? Buffer.from(p.passphrase.normalize("NFC"), "utf8") : Buffer.from(p.passphrase);
+    const out = sodium.sodium_malloc(KEY_SIZE);
+    try {
+      await new Promise<void>((resolve, reject) =>
+        sodium.crypto_pwhash_async(out, pw, Buffer.from(pwhash!.salt), pwhash!.opsLimit, pwhash!.memLimit, sodium.crypto_pwhash_ALG_ARGON2ID13, (err) =>
+          err ? reject(new KeyError("the passphrase could not be stretched (Argon2id failed: out of memory?)")) : resolve(),
+        ),
+      );
+    } catch (e) {
+      sodium.sodium_memzero(out);
+      throw e;
+    } finally {
+      sodium.sodium_memzero(pw);
+    }
+    return out;
+  }
+  let key: Uint8Array;
+  try {
+    key = await p.getKey({ dir: request.dir, storeId: Buffer.from(request.storeId).toString("hex"), creating: request.creating });
+  } catch (e) {
+    if (e instanceof KeyError) throw e;
+    throw new KeyError(`the key provider \`${p.name}\` failed: ${e instanceof Error ? e.constructor.name : typeof e}`);
+  }
+  if (!(key instanceof Uint8Array) || key.length !== KEY_SIZE) {
+    throw new KeyError(`the key provider \`${p.name}\` must return ${KEY_SIZE} bytes, got ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}`);
+  }
+  return secureCopy(key);
+}
+
+function newPwhash(p: KeyProvider): KeyringHeader["pwhash"] {
+  if (p.kind !== "passphrase") return null;
+  const cost = p.cost ?? {};
+  checkCost(cost);
+  const salt = Buffer.alloc(PWHASH_SALT_SIZE);
+  sodium.randombytes_buf(salt);
+  return {
+    salt,
+    opsLimit: cost.opsLimit ?? DEFAULT_PASSPHRASE_COST.opsLimit,
+    memLimit: cost.memLimit ?? DEFAULT_PASSPHRASE_COST.memLimit,
+  };
+}
+
+// ---------------------------------------------------------------- the keyring in memory
+
+/** Which subkeys a keyring will derive: `"records"` never derives sensitive-field keys (inspection tools). */
+export type KeyScope = "all" | "records";
+
+export type KeyringFailpoint = Extract<Failpoint, "keyring.beforeRename" | "keyring.afterRename">;
+
+export class Keyring {
+  private kek: Buffer | null;
+  private readonly dataKeys = new Map<number, Buffer>();
+  private readonly subkeys = new Map<string, Sealer>();
+  private header: KeyringHeader;
+
+  private constructor(
+    private readonly io: FileIO,
+    private readonly paths: StorePaths,
+    header: KeyringHeader,
+    kek: Buffer,
+    readonly scope: KeyScope,
+    private readonly fp: (name: Failpoint) => void,
+  ) {
+    this.header = header;
+    this.kek = kek;
+  }
+
+  get storeId(): Uint8Array {
+    return this.header.storeId;
+  }
+  get activeKeyId(): number {
+    return this.header.activeKeyId;
+  }
+  /** Ids of the data keys the keyring holds, oldest first. */
+  get keyIds(): number[] {
+    return [...this.dataKeys.keys()].sort((a, b) => a - b);
+  }
+  get kekKind(): "raw" | "passphrase" | "external" {
+    return this.header.kekKind === KekKind.passphrase ? "passphrase" : this.header.kekKind === KekKind.raw ? "raw" : "external";
+  }
+
+  /** Create the keyring of a new store: one random data key (id 1), written before the manifest. */
+  static async create(
+    io: FileIO,
+    paths: StorePaths,
+    storeId: Uint8Array,
+    provider: KeyProvider,
+    scope: KeyScope,
+    fp: (name: Failpoint) => void,
+  ): Promise<Keyring> {
+    const pwhash = newPwhash(provider);
+    const kek = await masterKey(provider, pwhash, { dir: paths.dir, storeId, creating: true });
+    const header: KeyringHeader = {
+      storeId,
+      generation: 1,
+      kekKind: kindOf(provider),
+      providerName: provider.kind === "external" ? provider.name.slice(0, MAX_PROVIDER_NAME) : "",
+      pwhash,
+      activeKeyId: 1,
+      wrapped: new Map(),
+    };
+    const ring = new Keyring(io, paths, header, kek, scope, fp);
+    const dk = sodium.sodium_malloc(KEY_SIZE);
+    sodium.randombytes_buf(dk);
+    ring.dataKeys.set(1, dk);
+    ring.write(header);
+    return ring;
+  }
+
+  /**
+   * Open the keyring of an existing store: checksums, then the master key, then every data key is
+   * unwrapped. A master key that unwraps nothing is a {@link KeyError}, before any record is read.
+   */
+  static async load(io: FileIO, paths: StorePaths, provider: KeyProvider, scope: KeyScope, fp: (name: Failpoint) => void): Promise<Keyring> {
+    if (!io.exists(paths.keyring)) {
+      throw new CorruptionError("KEYRING", 0, "missing: the store is encrypted but its keyring file is gone (restore it from a backup)");
+    }
+    const bytes = io.readFile(paths.keyring);
+    const header = readKeyringHeader(bytes);
+    const wantPass = header.kekKind === KekKind.passphrase;
+    if (wantPass !== (provider.kind === "passphrase")) {
+      throw new KeyError(
+        wantPass
+          ? "this store's master key comes from a passphrase: open it with `keys.passphrase(...)`"
+          : `this store's master key is a 32-byte key${header.providerName ? ` (last given by \`${header.providerName}\`)` : ""}, not a passphrase`,
+      );
+    }
+    const kek = await masterKey(provider, header.pwhash, { dir: paths.dir, storeId: header.storeId, creating: false });
+    const ring = new Keyring(io, paths, header, kek, scope, fp);
+    try {
+      const bound = bytes.subarray(0, FILE_HEADER_BOUND);
+      for (const [id, wrapped] of header.wrapped) {
+        const dk = sodium.sodium_malloc(KEY_SIZE);
+        try {
+          sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(dk, null, wrapped.subarray(NONCE_SIZE), wrapAd(bound, id), wrapped.subarray(0, NONCE_SIZE), kek);
+        } catch {
+          sodium.sodium_memzero(dk);
+          throw new KeyError(`${describe(provider)} does not open this store (wrong key or passphrase)`);
+        }
+        ring.dataKeys.set(id, dk);
+      }
+    } catch (e) {
+      ring.destroy();
+      throw e;
+    }
+    return ring;
+  }
+
+  private k(): Buffer {
+    if (!this.kek) throw new KeyError("the keyring was closed");
+    return this.kek;
+  }
+
+  /** Write `h` with the data keys in memory, atomically (temp, fsync, rename, directory fsync). */
+  private write(h: KeyringHeader): void {
+    const bytes = encodeKeyringFile(h, this.k(), this.dataKeys);
+    const { io, paths } = this;
+    const tmp = paths.keyringTemp;
+    io.unlink(tmp);
+    const fd = io.open(tmp, "wx+");
+    try {
+      io.write(fd, bytes, 0);
+      io.fsync(fd);
+    } catch (e) {
+      io.close(fd);
+      io.unlink(tmp);
+      throw e;
+    }
+    io.close(fd);
+    try {
+      this.fp("keyring.beforeRename");
+      io.rename(tmp, paths.keyring);
+    } catch (e) {
+      io.unlink(tmp);
+      throw e;
+    }
+    io.syncDir(paths.dir);
+    this.fp("keyring.afterRename");
+    this.header = h;
+  }
+
+  private sealer(id: number, context: string, subId: number): Sealer | null {
+    const name = `${context}/${subId}/${id}`;
+    let s = this.subkeys.get(name);
+    if (s) return s;
+    const dk = this.dataKeys.get(id);
+    if (!dk) return null;
+    const sub = deriveSubkey(dk, subId, context);
+    try {
+      s = new Sealer(id, sub);
+    } finally {
+      sodium.sodium_memzero(sub);
+    }
+    this.subkeys.set(name, s);
+    return s;
+  }
+
+  /** Key for the manifest, journal commit frames and segment indexes. */
+  meta(id: number): Sealer | null {
+    return this.sealer(id, KDF_CONTEXT.meta, 0);
+  }
+  /** Key for the values of `entity` (journal) and its segment blocks. */
+  record(id: number, entity: string): Sealer | null {
+    return this.sealer(id, KDF_CONTEXT.record, entityKeyId(entity));
+  }
+  /** Key for the sealed sensitive fields of `entity`'s records; refused in the `"records"` scope. */
+  sensitive(id: number, entity: string): Sealer | null {
+    if (this.scope !== "all") throw new KeyError("sensitive fields cannot be read or written with a records-only key scope");
+    return this.sealer(id, KDF_CONTEXT.sensitive, entityKeyId(entity));
+  }
+
+  /** Add a new random data key and make it the active one (keyring rewritten first: nothing uses it before). */
+  rotate(): number {
+    const id = Math.max(...this.dataKeys.keys()) + 1;
+    const dk = sodium.sodium_malloc(KEY_SIZE);
+    sodium.randombytes_buf(dk);
+    this.dataKeys.set(id, dk);
+    try {
+      this.write({ ...this.header, generation: this.header.generation + 1, activeKeyId: id });
+    } catch (e) {
+      this.dataKeys.delete(id);
+      sodium.sodium_memzero(dk);
+      throw e;
+    }
+    return id;
+  }
+
+  /**
+   * Destroy every data key older than `floor` (no live file uses them any more): the keyring is rewritten
+   * without them, then they are zeroed in memory. Returns the ids destroyed.
+   */
+  retireBelow(floor: number): number[] {
+    const old = this.keyIds.filter((id) => id < floor && id !== this.header.activeKeyId);
+    if (!old.length) return [];
+    const all = new Map(this.dataKeys);
+    for (const id of old) this.dataKeys.delete(id);
+    try {
+      this.write({ ...this.header, generation: this.header.generation + 1 });
+    } catch (e) {
+      this.dataKeys.clear();
+      for (const [id, k] of all) this.dataKeys.set(id, k);
+      throw e;
+    }
+    for (const id of old) {
+      sodium.sodium_memzero(all.get(id)!);
+      for (const [name, s] of this.subkeys) {
+        if (name.endsWith(`/${id}`)) {
+          s.destroy();
+          this.subkeys.delete(name);
+        }
+      }
+    }
+    return old;
+  }
+
+  /**
+   * Rewrap the data keys under a new master key: one small file is rewritten whatever the store's size.
+   * The rename is the switch: before it the old master key opens the store, after it only the new one.
+   */
+  async changeMasterKey(provider: KeyProvider): Promise<void> {
+    const pwhash = newPwhash(provider);
+    const kek = await masterKey(provider, pwhash, { dir: this.paths.dir, storeId: this.header.storeId, creating: true });
+    const old = this.k();
+    this.kek = kek;
+    try {
+      this.write({
+        ...this.header,
+        generation: this.header.generation + 1,
+        kekKind: kindOf(provider),
+        providerName: provider.kind === "external" ? provider.name.slice(0, MAX_PROVIDER_NAME) : "",
+        pwhash,
+      });
+    } catch (e) {
+      this.kek = old;
+      sodium.sodium_memzero(kek);
+      throw e;
+    }
+    sodium.sodium_memzero(old);
+  }
+
+  destroy(): void {
+    for (const s of this.subkeys.values()) s.destroy();
+    this.subkeys.clear();
+    for (const k of this.dataKeys.values()) sodium.sodium_memzero(k);
+    this.dataKeys.clear();
+    if (this.kek) sodium.sodium_memzero(this.kek);
+    this.kek = null;
+  }
+}
+
+/** Refuse providers that cannot be used for a new store before anything is written. */
+export function checkProvider(p: unknown): asserts p is KeyProvider {
+  const k = (p as KeyProvider | null)?.kind;
+  if (k !== "raw" && k !== "passphrase" && k !== "external") {
+    throw new UsageError("`key` must be a 32-byte Uint8Array or a provider from `keys.raw`, `keys.passphrase` or `keys.external`");
+  }
+}
+
