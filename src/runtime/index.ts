@@ -41,11 +41,13 @@ export {
   type ListOptions,
   type Singleton,
   type SingletonTx,
+  type InspectedRecord,
   type StoreEvents,
   type StoreHandle,
   type StoreOptions,
   type TypedStore,
 } from "./store.js";
 export type { DamageReport, RecoveryReport } from "./engine.js";
+export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./keys.js";
 export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./migration.js";
 export { type FileIO, type Failpoint, nodeFileIO } from "./io.js";

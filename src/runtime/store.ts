@@ -7,7 +7,9 @@ import {
   create,
   type DescMessage,
   fromBinary,
+  type JsonValue,
   type Message,
+  toJson,
   type MessageInitShape,
   type MessageShape,
   toBinary,
@@ -167,6 +169,11 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   changeMasterKey(next: KeyProvider): Promise<void>;
   /** Key ids in use and the kind of master key: never key material. */
   keyInfo(): ReturnType<Engine["keyInfo"]>;
+  /**
+   * Every stored record as protobuf JSON, for support and inspection tools: sensitive fields are never
+   * opened, and every sensitive field a record holds reads `"[redacted]"`. Works in either key scope.
+   */
+  inspect(options?: { entities?: readonly string[] }): AsyncGenerator<InspectedRecord>;
   stats(): ReturnType<Engine["stats"]> & { recordCacheBytes: number };
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void;
   close(): Promise<void>;
@@ -180,7 +187,17 @@ export type TypedStore<E extends Record<string, EntityDefinition>> = {
       : never;
 } & StoreHandle<E>;
 
+/** One record as `inspect()` shows it. */
+export interface InspectedRecord {
+  entity: string;
+  /** The stored key (`""` for singletons). */
+  key: string;
+  version: number;
+  json: JsonValue;
+}
+
 const RESERVED = new Set([
+  "inspect",
   "dir",
   "recoveryReport",
   "batch",
@@ -448,6 +465,22 @@ class StoreImpl {
 
   keyInfo() {
     return this.engine.keyInfo();
+  }
+
+  async *inspect(options?: { entities?: readonly string[] }): AsyncGenerator<InspectedRecord> {
+    const names = options?.entities ?? [...this.defs.keys()];
+    for (const name of names) {
+      const def = this.defs.get(name);
+      if (!def) throw new UsageError(`no entity \`${name}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
+      const codec = this.codecs.get(name)!;
+      let n = 0;
+      for (const [key, loc] of this.engine.scan(name)) {
+        const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.keys, true);
+        const json = toJson(def.schema, msg, { alwaysEmitImplicit: false });
+        yield { entity: name, key, version: loc.version, json: redacted ? codec.redact(json) : json };
+        if (++n % 256 === 0) await new Promise<void>((r) => setImmediate(r));
+      }
+    }
   }
 
   stats() {

@@ -12,7 +12,7 @@
  * through singular message fields is split out alone; one reached through a repeated or map field moves
  * that whole repeated or map field into the sealed part (merging would append list elements, not fields).
  */
-import { create, type DescField, type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import { create, type DescField, type DescMessage, fromBinary, type JsonValue, type Message, toBinary } from "@bufbuild/protobuf";
 import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
 import { KeyError } from "./errors.js";
 import type { Sealer } from "./seal.js";
@@ -190,6 +190,24 @@ export class ValueCodec {
     if (!z) this.zeros.set(d.typeName, (z = create(d) as unknown as Obj));
     return z;
   };
+
+  /**
+   * Mark every sensitive path in `json` (the protobuf JSON of a record's public part) as `"[redacted]"`;
+   * a path through a repeated or map field redacts that whole field.
+   */
+  redact(json: JsonValue): JsonValue {
+    const mark = (plan: Plan, obj: { [k: string]: JsonValue }) => {
+      for (const { field, sub } of plan) {
+        if (sub) {
+          const child = obj[field.jsonName];
+          const next = child && typeof child === "object" && !Array.isArray(child) ? child : (obj[field.jsonName] = {});
+          mark(sub, next as { [k: string]: JsonValue });
+        } else obj[field.jsonName] = "[redacted]";
+      }
+    };
+    if (json && typeof json === "object" && !Array.isArray(json)) mark(this.plan, json);
+    return json;
+  }
 
   /** Encode `msg` (a message of `schema`) for record `key` at schema `version`. */
   encode(msg: Message, key: string, version: number, keys: SensitiveKeys | null): Uint8Array {

@@ -218,6 +218,27 @@ describe("sensitive fields", () => {
     expect((await store.profiles.get("u2"))!.authToken).toBe(SECRETS[1]);
     await store.close();
   });
+
+  it("inspect() shows every record as JSON with each sensitive field \"[redacted]\", in either key scope", async () => {
+    const dir = path.join(tmp, "inspect");
+    let store = await openStore({ dir, key: raw });
+    await writeSecrets(store);
+    await store.profiles.put({ id: "u2", displayName: "No secrets" });
+    await store.tasks.put({ id: "t1", title: "plain" });
+    for (const redactSensitive of [false, true]) {
+      await store.close();
+      store = await openStore({ dir, key: raw, redactSensitive });
+      const seen = [];
+      for await (const r of store.inspect({ entities: ["profiles", "settings", "tasks"] })) seen.push(r);
+      expect(JSON.stringify(seen)).not.toMatch(/SECRET|lovelace|API-KEY/);
+      expect(seen.find((r) => r.key === "u1")!.json).toMatchObject({ id: "u1", displayName: "Ada", email: "[redacted]", authToken: "[redacted]", locale: "en-GB" });
+      expect(seen.find((r) => r.key === "u2")!.json).toEqual({ id: "u2", displayName: "No secrets" });
+      expect(seen.find((r) => r.entity === "settings")!.json).toMatchObject({ aiProvider: { model: "claude", apiKey: "[redacted]" } });
+      expect(seen.find((r) => r.entity === "tasks")).toMatchObject({ key: "t1", version: 1, json: { id: "t1", title: "plain" } });
+    }
+    await expect(store.inspect({ entities: ["nope"] }).next()).rejects.toThrow(/no entity `nope`/);
+    await store.close();
+  });
 });
 
 describe("rotation", () => {
