@@ -79,6 +79,12 @@ const sessions = await store.focusSessions.list();
 const minutes = sessions.reduce((m, s) => m + s.durationSeconds / 60, 0);
 log(`focus sessions: ${sessions.length} (${minutes} minutes in total)`);
 await store.compact();
+// Key rotation: new writes use a fresh data key at once; reencrypt() moves every record to it and destroys the old one.
+const newKey = await store.rotateKey();
+const destroyed = await store.reencrypt();
+log(`rotated to data key ${newKey}; every record re-encrypted, data key ${destroyed.join(", ")} destroyed`);
+// What a support tool sees: sensitive fields are never opened.
+for await (const r of store.inspect({ entities: ["settings"] })) log(`inspect(): settings = ${JSON.stringify(r.json)}`);
 const stats = store.stats();
 await store.close();
 
