@@ -141,7 +141,7 @@ async function segmentStore(extra: Partial<EngineOptions> = {}) {
   const m = readManifest(dir, key);
   const segNo = m.segments[0]!;
   const name = `segment-${String(segNo).padStart(6, "0")}.seg`;
-  const seg = readSegment(dir, segNo, m, key);
+  const seg = readSegment(dir, segNo, m);
   const expected = new Map<string, string>();
   for (const op of batch) if (op.op === "put") expected.set(`task/${op.key}`, dec.decode(op.value));
   expected.set("note/n1", "note one").set("note/n2", "note two").set("note/n3", "after compaction");

@@ -10,17 +10,20 @@ import { crc32 } from "node:zlib";
 import sodium from "sodium-native";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type WriteOp } from "../../src/runtime/engine.js";
+import { keys } from "../../src/runtime/keys.js";
 import {
   associatedData,
   decodeCommitPayload,
-  deriveDataKey,
+  entityId,
   frameAt,
   listLiveRecords,
   openSealed,
   readHeader,
+  readKeyring,
   readManifest,
   readSegment,
   KIND,
+  type MasterKey,
 } from "./decoder.js";
 import { writeExample } from "./example-store.js";
 
@@ -116,11 +119,15 @@ async function workload(engine: Engine, model: Model, phase: "before" | "after")
   }
 }
 
-async function roundTrip(master: Buffer | null) {
+/** Low Argon2id cost: the tests are about the format, not the stretching. */
+const CHEAP = { opsLimit: 1, memLimit: 8192 * 8 };
+
+async function roundTrip(master: Buffer | { passphrase: string } | null) {
   const dir = tmp();
   // compressJournal: the workload's large batch must produce a compressed commit frame
-  const opts = master
-    ? { dir, key: master, compressJournal: true, compaction: { auto: false } }
+  const key = master === null ? undefined : master instanceof Uint8Array ? master : keys.passphrase(master.passphrase, CHEAP);
+  const opts = key
+    ? { dir, key, compressJournal: true, compaction: { auto: false } }
     : { dir, encryption: "none" as const, compressJournal: true, compaction: { auto: false } };
   const model: Model = new Map();
   let engine = await Engine.open(opts);
@@ -129,10 +136,12 @@ async function roundTrip(master: Buffer | null) {
   const flags = journalFrames(dir).map((f) => f.flags);
   expect(flags.some((x) => x & 0x01)).toBe(true);
   expect(flags.every((x) => (x & 0x02) === (master ? 0x02 : 0))).toBe(true);
-  // Decoder reads the live directory while the engine is open (journal only).
-  expect(listLiveRecords(dir, master)).toEqual(sortModel(model));
+  // Decoder reads the live directory while the engine is open (journal only). With a passphrase, the
+  // keyring is unwrapped once (Argon2id) and its data keys reused.
+  const dk: MasterKey | ReturnType<typeof readKeyring>["keys"] | null = master && !(master instanceof Uint8Array) ? readKeyring(dir, master).keys : master;
+  expect(listLiveRecords(dir, dk)).toEqual(sortModel(model));
   await engine.compact();
-  expect(listLiveRecords(dir, master)).toEqual(sortModel(model));
+  expect(listLiveRecords(dir, dk)).toEqual(sortModel(model));
   await workload(engine, model, "after");
   await engine.compact();
   await engine.write([put("note", "tail", "in the journal after the second compaction"), del("task", "t007")]);
@@ -146,9 +155,9 @@ async function roundTrip(master: Buffer | null) {
   expect(decoded).toEqual(view);
   expect(decoded).toEqual(sortModel(model));
   expect(decoded.length).toBeGreaterThan(100);
-  const m = readManifest(dir, master);
+  const m = readManifest(dir, dk);
   expect(m.segments.length).toBe(1);
-  const seg = readSegment(dir, m.segments[0]!, m, master);
+  const seg = readSegment(dir, m.segments[0]!, m);
   expect(seg.index.length).toBeGreaterThan(2); // several 64 KiB blocks, one entity each
   expect(new Set(seg.index.map((b) => b.entity))).toEqual(new Set(ENTITIES));
   expect(m.encrypted).toBe(master !== null);
@@ -171,6 +180,15 @@ describe("the FORMAT.md decoder reads what the runtime writes", () => {
 
   it("plaintext store: the same workload", async () => {
     await roundTrip(null);
+  });
+
+  it("passphrase store (keyring kind 2, Argon2id): the same workload, read with the passphrase", async () => {
+    const { dir } = await roundTrip({ passphrase: "correct horse battery staple" });
+    const ring = readKeyring(dir, { passphrase: "correct horse battery staple" });
+    expect(ring.kekKind).toBe(2);
+    expect(ring.pwhash).toMatchObject({ opsLimit: CHEAP.opsLimit, memLimit: CHEAP.memLimit });
+    expect(() => listLiveRecords(dir, { passphrase: "wrong horse" })).toThrow(/authentication failed/);
+    expect(() => listLiveRecords(dir, masterKey())).toThrow(/needs a passphrase/);
   });
 
   it("a compaction interrupted before the manifest switch: two live journals and an orphan segment", async () => {
@@ -204,7 +222,7 @@ describe("the FORMAT.md decoder reads what the runtime writes", () => {
   });
 });
 
-describe("one record opened with raw libsodium calls (FORMAT.md, Frames and Key derivation)", async () => {
+describe("one record opened with raw libsodium calls (FORMAT.md, Keyring, Frames, Sealing and key derivation)", async () => {
   const master = masterKey();
   const dir = tmp();
   const engine = await Engine.open({ dir, key: master, compaction: { auto: false } });
@@ -214,18 +232,60 @@ describe("one record opened with raw libsodium calls (FORMAT.md, Frames and Key 
   const jname = fs.readdirSync(dir).find((n) => n.startsWith("journal-"))!;
   const journal = fs.readFileSync(path.join(dir, jname));
   const header = journal.subarray(0, 32);
+  const storeId = header.subarray(8, 24);
   const f1 = frameAt(jname, journal, 32);
   const f2 = frameAt(jname, journal, 32 + f1.bytes.length);
   const bound = header.subarray(0, 28);
-  const dataKey = deriveDataKey(master, f1.keyId);
+
+  /**
+   * The data key, unwrapped by hand from a fresh store's KEYRING (kind 1, no provider name, one key):
+   * 32 header ‖ 24 frame header ‖ 01 kekKind ‖ 00 providerName "" ‖ 01 activeKeyId ‖ 01 nkeys ‖ 01 keyId ‖ wrapped(72).
+   */
+  function rawDataKey(storeDir: string, kek: Uint8Array): Buffer {
+    const ring = fs.readFileSync(path.join(storeDir, "KEYRING"));
+    expect(ring.length).toBe(32 + 24 + 5 + 72);
+    expect([...ring.subarray(56, 61)]).toEqual([1, 0, 1, 1, 1]);
+    const wrapped = ring.subarray(61, 61 + 72);
+    const ad = Buffer.alloc(32);
+    ring.copy(ad, 0, 0, 28);
+    ad.writeUInt32LE(1, 28);
+    const dk = Buffer.alloc(32);
+    sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(dk, null, wrapped.subarray(24), ad, wrapped.subarray(0, 24), kek);
+    return dk;
+  }
+  const subkey = (dk: Uint8Array, id: number, ctx: string) => {
+    const k = Buffer.alloc(32);
+    sodium.crypto_kdf_derive_from_key(k, id, Buffer.from(ctx), dk);
+    return k;
+  };
+  const dataKey = rawDataKey(dir, master);
+  const metaKey = subkey(dataKey, 0, "CellarMK");
 
   /** Decrypt exactly as FORMAT.md says, with no help from the decoder's frame logic. */
-  function rawOpen(fileHeader: Uint8Array, frame: Uint8Array): Buffer | null {
+  function rawOpen(fileHeader: Uint8Array, frame: Uint8Array, key: Uint8Array = metaKey): Buffer | null {
     const ad = Buffer.concat([fileHeader.subarray(0, 28), frame.subarray(4, 24)]);
     const payload = frame.subarray(24);
     const out = Buffer.alloc(payload.length - 40);
     try {
-      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, payload.subarray(24), ad, payload.subarray(0, 24), dataKey);
+      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, payload.subarray(24), ad, payload.subarray(0, 24), key);
+      return out;
+    } catch {
+      return null;
+    }
+  }
+  /** Open a put's sealed value: record subkey of the entity, AD = store id ‖ u32 LE version ‖ UTF-8 key. */
+  function rawOpenValue(sealed: Uint8Array, entity: string, key: string, version: number, sid: Uint8Array = storeId): Buffer | null {
+    const k = Buffer.alloc(32);
+    const h = Buffer.alloc(32);
+    sodium.crypto_generichash(h, Buffer.from(entity, "utf8"));
+    sodium.crypto_kdf_derive_from_key(k, h.readUIntLE(0, 6), Buffer.from("CellarRK"), dataKey);
+    const ad = Buffer.alloc(16 + 4 + Buffer.byteLength(key));
+    Buffer.from(sid).copy(ad, 0);
+    ad.writeUInt32LE(version, 16);
+    ad.write(key, 20, "utf8");
+    const out = Buffer.alloc(sealed.length - 40);
+    try {
+      sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed.subarray(24), ad, sealed.subarray(0, 24), k);
       return out;
     } catch {
       return null;
@@ -237,24 +297,33 @@ describe("one record opened with raw libsodium calls (FORMAT.md, Frames and Key 
     return f;
   };
 
-  it("decrypts to the documented commit entry", () => {
+  it("decrypts to the documented commit entry, whose value opens under the entity's record key", () => {
     expect(f1.flags).toBe(0x02);
     expect(f1.keyId).toBe(1);
     expect(f1.seq).toBe(1);
     expect(f2.seq).toBe(2);
+    expect(readKeyring(dir, master).dataKeys.get(1)).toEqual(dataKey); // the decoder unwraps the same key
     const plain = rawOpen(header, f1.bytes)!;
     expect(plain).not.toBeNull();
-    // op=1 | "task" | "a" | version 7 | 0 terms | "alpha-value"
-    expect([...plain]).toEqual([1, 4, ...enc.encode("task"), 1, ...enc.encode("a"), 7, 0, 11, ...enc.encode("alpha-value")]);
-    expect(decodeCommitPayload(plain, "f1")).toEqual([
-      { op: "put", entity: "task", key: "a", version: 7, terms: [], value: enc.encode("alpha-value") },
-    ]);
-    // The key derivation is crypto_kdf with context "CellarDK": another context or subkey id does not open it.
-    const other = Buffer.alloc(32);
-    sodium.crypto_kdf_derive_from_key(other, 2, Buffer.from("CellarDK"), master);
-    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), other)).toBeNull();
-    sodium.crypto_kdf_derive_from_key(other, 1, Buffer.from("CellarXX"), master);
-    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), other)).toBeNull();
+    // op=1 | "task" | "a" | version 7 | 0 terms | vlen 11 + 40 | sealed value
+    const head = [1, 4, ...enc.encode("task"), 1, ...enc.encode("a"), 7, 0, 51];
+    expect([...plain.subarray(0, head.length)]).toEqual(head);
+    expect(plain.length).toBe(head.length + 51);
+    const sealed = plain.subarray(head.length);
+    expect(rawOpenValue(sealed, "task", "a", 7)!.toString("latin1")).toBe("alpha-value");
+    expect(decodeCommitPayload(plain, "f1")).toEqual([{ op: "put", entity: "task", key: "a", version: 7, terms: [], value: Uint8Array.from(sealed) }]);
+    // The value's AD binds store id, version and key; the subkey binds the entity.
+    expect(rawOpenValue(sealed, "task", "a", 8)).toBeNull();
+    expect(rawOpenValue(sealed, "task", "b", 7)).toBeNull();
+    expect(rawOpenValue(sealed, "note", "a", 7)).toBeNull();
+    expect(rawOpenValue(sealed, "task", "a", 7, Buffer.alloc(16))).toBeNull();
+    // Another context, subkey id or data key does not open the frame; nor does the master key itself.
+    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), subkey(dataKey, 1, "CellarMK"))).toBeNull();
+    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), subkey(dataKey, entityId("task"), "CellarRK"))).toBeNull();
+    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), subkey(dataKey, 0, "CellarXX"))).toBeNull();
+    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), dataKey)).toBeNull();
+    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), master)).toBeNull();
+    expect(openSealed(f1.bytes.subarray(24), associatedData(bound, f1.bytes), subkey(master, 0, "CellarMK"))).toBeNull();
   });
 
   it("any single flipped byte of a frame fails its crc32, and with the crc recomputed fails authentication", () => {
@@ -283,7 +352,8 @@ describe("one record opened with raw libsodium calls (FORMAT.md, Frames and Key 
     expect(rawOpen(header, withCrc(a))).toBeNull();
     expect(rawOpen(header, withCrc(b))).toBeNull();
     // the originals still open
-    expect(rawOpen(header, f2.bytes)!.toString("latin1")).toContain("bravo-value");
+    const plain2 = rawOpen(header, f2.bytes)!;
+    expect(rawOpenValue(plain2.subarray(plain2.length - 51), "task", "b", 7)!.toString("latin1")).toBe("bravo-value");
   });
 
   it("a frame replayed at another sequence, into another journal file or into another store is detected", async () => {
@@ -310,8 +380,12 @@ describe("one record opened with raw libsodium calls (FORMAT.md, Frames and Key 
     await e2.close();
     const j2 = fs.readFileSync(path.join(dir2, fs.readdirSync(dir2).find((n) => n.startsWith("journal-"))!));
     const other = frameAt("j2", j2, 32);
-    expect(rawOpen(j2.subarray(0, 32), other.bytes)!.toString("latin1")).toContain("zulu-value!");
-    expect(rawOpen(j2.subarray(0, 32), f1.bytes)).toBeNull(); // ours, in their journal
+    // the other store has its own random data key: its frame opens only with that key's meta subkey
+    const otherMeta = subkey(rawDataKey(dir2, master), 0, "CellarMK");
+    expect(rawOpen(j2.subarray(0, 32), other.bytes)).toBeNull();
+    expect(rawOpen(j2.subarray(0, 32), other.bytes, otherMeta)).not.toBeNull();
+    // ours, in their journal, with our own key: their store id in the AD fails it
+    expect(rawOpen(j2.subarray(0, 32), f1.bytes)).toBeNull();
     // and the runtime agrees: our frame written over theirs (same seq 1, crc valid) is not returned
     const planted = Buffer.from(j2);
     planted.fill(0, 32, 32 + other.bytes.length);
