@@ -101,6 +101,18 @@ export interface RecoveryReport {
 }
 
 
+/** A record transformation applied by {@link Engine.rewrite}: plaintext value in, the new record out. */
+export interface Rewrite {
+  /** New schema version of each entity whose records go through `transform`. */
+  versions: ReadonlyMap<string, number>;
+  transform(
+    entity: string,
+    key: string,
+    version: number,
+    value: Uint8Array,
+  ): Promise<{ version: number; value: Uint8Array; terms: readonly string[] }>;
+}
+
 interface Pending {
   ops: readonly WriteOp[];
   size: number;
@@ -155,7 +167,7 @@ export class Engine {
 
   private constructor(
     readonly dir: string,
-    private readonly io: FileIO,
+    readonly io: FileIO,
     private readonly paths: StorePaths,
     private readonly lock: StoreLock,
     private manifest: Manifest,
@@ -908,7 +920,41 @@ export class Engine {
     return this.compacting;
   }
 
-  private async runCompaction(): Promise<void> {
+  /**
+   * A compaction that passes every live record of the entities in `rewrite.versions` through
+   * `rewrite.transform` (schema migration) and records those entities' new schema versions in the same
+   * manifest write: the switch to migrated records is one atomic rename. If `transform` throws, the new
+   * segment is removed and the store stays exactly as it was (its new, empty journal aside).
+   */
+  async rewrite(rewrite: Rewrite): Promise<void> {
+    this.checkOpen();
+    while (this.compacting) await this.compacting.catch(() => {});
+    const before = this.journal;
+    const run = this.runCompaction(rewrite);
+    const tracked = run.finally(() => {
+      this.compacting = null;
+    });
+    tracked.catch(() => {}); // the caller gets the failure from `run`
+    this.compacting = tracked;
+    try {
+      await run;
+    } catch (e) {
+      // Nothing was written since (a rewrite runs at open, before the store is handed out): drop the
+      // empty journal the rotation created, so that the store's files are exactly what they were.
+      const j = this.journal;
+      if (j !== before && j.tail === FILE_HEADER_SIZE && this.manifest.journalStart <= before.number) {
+        this.journal = before;
+        const f = this.files.get(j.number);
+        this.files.delete(j.number);
+        if (f) this.io.close(f.fd);
+        this.io.unlink(this.paths.journal(j.number));
+        this.io.syncDir(this.paths.dir);
+      }
+      throw e;
+    }
+  }
+
+  private async runCompaction(rewrite?: Rewrite): Promise<void> {
     const io = this.io;
     // 1. Rotate: new writes go to a fresh journal; the old files become read-only input.
     const newJ = this.manifest.nextFile++;
@@ -950,9 +996,15 @@ export class Engine {
               const loc = part.locs[i]!;
               const value = values[i];
               if (value === undefined) continue; // damaged: reported in `lost`
-              // Sensitive parts sealed under an older data key move to the current one (rotation).
-              const v = ring ? resealValue(value, part.entity, part.keys[i]!, loc.version, self.sensitiveKeys(keyId)) : value;
-              yield { key: part.keys[i]!, version: loc.version, value: v, terms: loc.terms };
+              const key = part.keys[i]!;
+              if (rewrite?.versions.has(part.entity)) {
+                const out = await rewrite.transform(part.entity, key, loc.version, value);
+                yield { key, ...out };
+              } else {
+                // Sensitive parts sealed under an older data key move to the current one (rotation).
+                const v = ring ? resealValue(value, part.entity, key, loc.version, self.sensitiveKeys(keyId)) : value;
+                yield { key, version: loc.version, value: v, terms: loc.terms };
+              }
               values[i] = undefined;
             }
           })(),
@@ -976,7 +1028,7 @@ export class Engine {
       seqFloor,
       segments: written ? [segNo] : [],
       keyFloor: keyId,
-      entities: new Map(this.manifest.entities),
+      entities: new Map([...this.manifest.entities, ...(rewrite?.versions ?? [])]),
     };
     this.fp("compaction.beforeManifestRename");
     writeManifest(io, this.paths, next, this.metaSealer(), this.fp);

@@ -148,6 +148,29 @@ export class SchemaNewerError extends CellarError {
   }
 }
 
+/**
+ * Thrown when a schema migration cannot run or fails: a missing step, a step that throws, a result that
+ * fails validation, a backup that does not verify. The store is left exactly as it was.
+ */
+export class MigrationError extends CellarError {
+  /** The entity, record key and step concerned, when the failure is about one record. */
+  readonly entity: string | undefined;
+  readonly key: string | undefined;
+  readonly from: number | undefined;
+  readonly to: number | undefined;
+  constructor(
+    message: string,
+    where: { entity?: string; key?: string; from?: number; to?: number } = {},
+    options?: { cause?: unknown },
+  ) {
+    super("E_MIGRATION", message, options);
+    this.entity = where.entity;
+    this.key = where.key;
+    this.from = where.from;
+    this.to = where.to;
+  }
+}
+
 const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_VALIDATION",
   "E_CORRUPT",

@@ -7,6 +7,7 @@ export const LOCK_FILE = "LOCK";
 export const MANIFEST_FILE = "MANIFEST";
 export const KEYRING_FILE = "KEYRING";
 export const QUARANTINE_DIR = "quarantine";
+export const BACKUPS_DIR = "backups";
 
 export const journalName = (n: number) => `journal-${pad(n)}.log`;
 export const segmentName = (n: number) => `segment-${pad(n)}.seg`;
@@ -20,6 +21,7 @@ export type ParsedName =
   | { kind: "keyring" }
   | { kind: "lock" }
   | { kind: "quarantine" }
+  | { kind: "backups" }
   | { kind: "other" };
 
 export function parseName(name: string): ParsedName {
@@ -27,6 +29,7 @@ export function parseName(name: string): ParsedName {
   if (name === KEYRING_FILE) return { kind: "keyring" };
   if (name === LOCK_FILE) return { kind: "lock" };
   if (name === QUARANTINE_DIR) return { kind: "quarantine" };
+  if (name === BACKUPS_DIR) return { kind: "backups" };
   if (name.endsWith(".tmp")) return { kind: "temp" };
   let m = /^journal-(\d{6,})\.log$/.exec(name);
   if (m) return { kind: "journal", number: Number(m[1]) };

@@ -21,6 +21,7 @@ export {
   isCellarError,
   KeyError,
   LimitError,
+  MigrationError,
   NoSpaceError,
   SchemaNewerError,
   StoreClosedError,
@@ -48,6 +49,7 @@ export {
   type TypedStore,
 } from "./store.js";
 export type { DamageReport, RecoveryReport } from "./engine.js";
+export type { MigrationProgress } from "./upgrade.js";
 export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./keys.js";
 export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./migration.js";
 export { type FileIO, type Failpoint, nodeFileIO } from "./io.js";

@@ -31,6 +31,8 @@ import {
 } from "./errors.js";
 import type { KeyProvider } from "./keys.js";
 import { type SensitiveKeys, ValueCodec } from "./value.js";
+import type { MigrationStep } from "./migration.js";
+import { type MigrationProgress, planUpgrade, upgrade } from "./upgrade.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
   /**
@@ -38,6 +40,16 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
    * sensitive field unset, and writes are refused. For inspection and support tools.
    */
   redactSensitive?: boolean;
+  /**
+   * Migration steps (generated code passes `src/migrations/registry.ts`). When records are older than an
+   * entity's `version`, open backs the store up, migrates them through each step, validates the results
+   * and switches atomically; see README "Schema evolution".
+   */
+  migrations?: readonly MigrationStep[];
+  /** Take and verify a full backup under `backups/` before a migration (default true). */
+  backupBeforeMigration?: boolean;
+  /** Called as a migration at open goes through its phases and records. */
+  onMigrationProgress?: (p: MigrationProgress) => void;
   /** The store directory (created if missing). One process at a time may open it. */
   dir: string;
   /** Byte budget of the decoded-record cache (a record is counted as 3x its encoded size + 128 bytes: measured ~3.3x for decoded task records). Default 64 MiB. */
@@ -151,6 +163,8 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   readonly dir: string;
   /** What open found and repaired: a torn tail cut off, damaged records quarantined, leftovers removed. */
   readonly recoveryReport: RecoveryReport;
+  /** The directory of the verified backup this open took before migrating records, or null. */
+  readonly migrationBackup: string | null;
   /** Commit writes to several entities atomically: after a crash, all or none. */
   batch(fn: (tx: BatchTx<E>) => void | Promise<void>): Promise<void>;
   /** Rewrite live records into a fresh segment and delete dead bytes. */
@@ -200,6 +214,7 @@ const RESERVED = new Set([
   "inspect",
   "dir",
   "recoveryReport",
+  "migrationBackup",
   "batch",
   "compact",
   "rotateKey",
@@ -236,25 +251,25 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
         : `no key configured, and these entities have sensitive fields: ${which}; pass \`key\``,
     );
   }
-  const { redactSensitive, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, ...engineOptions } = options;
   const engine = await Engine.open({ ...engineOptions, keyScope: redactSensitive ? "records" : "all" });
+  let store: StoreImpl;
   try {
-    for (const def of defs.values()) {
-      const stored = engine.storedVersions.get(def.name);
-      if (stored !== undefined && stored > def.version) throw new SchemaNewerError(def.name, stored, def.version);
-      if (stored !== undefined && stored < def.version) {
-        throw new CellarError(
-          "E_MIGRATION",
-          `entity \`${def.name}\` is stored at version ${stored} but this app is at version ${def.version}, and no migration path is registered`,
-        );
-      }
+    store = new StoreImpl(engine, entities, defs, options.cacheBytes ?? 64 * 1024 * 1024, redactSensitive === true);
+    const plans = planUpgrade(store.upgradeHost(options), migrations ?? []);
+    if (plans.size) {
+      store.migrationBackup = await upgrade(store.upgradeHost(options), plans, {
+        migrations: migrations ?? [],
+        backup: backupBeforeMigration ?? true,
+        onProgress: onMigrationProgress,
+      });
     }
-    engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
+    if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
   } catch (e) {
     await engine.close();
     throw e;
   }
-  return new StoreImpl(engine, entities, defs, options.cacheBytes ?? 64 * 1024 * 1024, redactSensitive === true) as unknown as TypedStore<E>;
+  return store as unknown as TypedStore<E>;
 }
 
 type AnyListener = (e: never) => void;
@@ -265,6 +280,7 @@ class StoreImpl {
   private readonly sorted = new Map<string, string[]>();
   private readonly codecs = new Map<string, ValueCodec>();
   private readonly keys: SensitiveKeys | null;
+  migrationBackup: string | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -448,6 +464,25 @@ class StoreImpl {
 
   compact(): Promise<void> {
     return this.engine.compact();
+  }
+
+  upgradeHost(options: StoreOptions): import("./upgrade.js").UpgradeHost {
+    return {
+      engine: this.engine,
+      defs: this.defs,
+      keys: this.keys,
+      redacted: this.redacted,
+      encode: (def, value) => {
+        const { op } = this.encodePut(def, value);
+        if (op.op !== "put") throw new Error("unreachable");
+        return { key: op.key, version: op.version, value: op.value, terms: op.terms };
+      },
+      openOptions: {
+        ...(options.key !== undefined ? { key: options.key } : {}),
+        ...(options.encryption !== undefined ? { encryption: options.encryption } : {}),
+        ...(options.io !== undefined ? { io: options.io } : {}),
+      },
+    };
   }
 
   async rotateKey(): Promise<number> {

@@ -1,0 +1,230 @@
+/**
+ * Upgrade on open: when a store holds records older than the app's schema, `openStore` takes a full
+ * backup, verifies it, migrates every old record through each step (v1 → v2 → v3 …), validates each result
+ * with the entity's zod schema, and switches to the migrated records with one atomic manifest rename
+ * (`Engine.rewrite`). Any failure — a missing step, a step that throws, a result that fails validation,
+ * a backup that does not verify, the process killed midway — leaves the original store as it was.
+ *
+ * Crash windows: docs/FORMAT.md, "Migration".
+ */
+import path from "node:path";
+import { create, type DescMessage, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import type { EntityDefinition } from "./entity.js";
+import { Engine, type Rewrite } from "./engine.js";
+import { CellarError, isCellarError, MigrationError, SchemaNewerError, UsageError } from "./errors.js";
+import { BACKUPS_DIR, parseName } from "./filenames.js";
+import type { FileIO } from "./io.js";
+import type { KeyProvider } from "./keys.js";
+import type { MigrationStep } from "./migration.js";
+import { type SensitiveKeys, ValueCodec } from "./value.js";
+
+export interface MigrationProgress {
+  phase: "backup" | "verify" | "migrate" | "done";
+  /** The entity being migrated (phase "migrate"). */
+  entity?: string;
+  /** Records migrated so far, and records to migrate, over all entities. */
+  done: number;
+  total: number;
+  /** The verified backup's directory (from phase "verify" on). */
+  backup?: string;
+}
+
+export interface UpgradeOptions {
+  migrations: readonly MigrationStep[];
+  /** Take and verify a full backup before migrating (default true). */
+  backup: boolean;
+  onProgress: ((p: MigrationProgress) => void) | undefined;
+}
+
+/** What the upgrade needs from the typed store. */
+export interface UpgradeHost {
+  engine: Engine;
+  defs: ReadonlyMap<string, EntityDefinition>;
+  keys: SensitiveKeys | null;
+  redacted: boolean;
+  /** Validate an init shape of `def` and encode it: the same path as a put. */
+  encode(def: EntityDefinition, value: unknown): { key: string; version: number; value: Uint8Array; terms: readonly string[] };
+  /** How to open a copy of this store (for the backup check). */
+  openOptions: { key?: Uint8Array | KeyProvider; encryption?: "xchacha20poly1305" | "none"; io?: FileIO };
+}
+
+interface Plan {
+  def: EntityDefinition;
+  /** steps[v] turns a record at version v into one at v + 1. */
+  steps: Map<number, MigrationStep>;
+  records: number;
+}
+
+/** Check versions and find what needs migrating; throws before anything is written. */
+export function planUpgrade(host: UpgradeHost, migrations: readonly MigrationStep[]): Map<string, Plan> {
+  const { engine, defs } = host;
+  const byEntity = new Map<string, Map<number, MigrationStep>>();
+  for (const s of migrations) {
+    if (!Number.isInteger(s.from) || s.to !== s.from + 1 || s.from < 1) {
+      throw new UsageError(`migration step of \`${s.entity}\` from ${s.from} to ${s.to}: a step goes from version N to N + 1`);
+    }
+    let m = byEntity.get(s.entity);
+    if (!m) byEntity.set(s.entity, (m = new Map()));
+    if (m.has(s.from)) throw new UsageError(`two migration steps of \`${s.entity}\` start at version ${s.from}`);
+    m.set(s.from, s);
+  }
+  const plans = new Map<string, Plan>();
+  for (const def of defs.values()) {
+    const stored = engine.storedVersions.get(def.name);
+    if (stored !== undefined && stored > def.version) throw new SchemaNewerError(def.name, stored, def.version);
+    if (stored === undefined || stored === def.version) continue;
+    // The manifest says some records are older: find the versions the records really carry.
+    const versions = new Set<number>();
+    let records = 0;
+    for (const [, loc] of engine.scan(def.name)) {
+      if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
+      if (loc.version < def.version) {
+        versions.add(loc.version);
+        records++;
+      }
+    }
+    const steps = byEntity.get(def.name) ?? new Map<number, MigrationStep>();
+    const oldest = Math.min(stored, ...versions);
+    for (let v = oldest; v < def.version; v++) {
+      if (!steps.has(v)) {
+        throw new MigrationError(
+          `entity \`${def.name}\` is stored at version ${oldest} but this app is at version ${def.version}, and no migration step from version ${v} to ${v + 1} is registered`,
+          { entity: def.name, from: v, to: v + 1 },
+        );
+      }
+    }
+    plans.set(def.name, { def, steps, records });
+  }
+  return plans;
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * Copy every file of the store (not `LOCK`, temp files, `quarantine/` or earlier backups) into
+ * `backups/pre-migration-<UTC time>/`, fsynced, then open the copy as a store and read every record of
+ * it (checksums and authentication): a backup that does not read back is no backup.
+ */
+async function backupAndVerify(host: UpgradeHost): Promise<string> {
+  const { engine } = host;
+  const io = engine.io;
+  const root = path.join(engine.dir, BACKUPS_DIR);
+  let target = path.join(root, `pre-migration-${stamp()}`);
+  for (let i = 2; io.exists(target); i++) target = path.join(root, `pre-migration-${stamp()}-${i}`);
+  io.mkdirp(target);
+  for (const name of io.readdir(engine.dir)) {
+    const kind = parseName(name).kind;
+    if (kind !== "manifest" && kind !== "keyring" && kind !== "journal" && kind !== "segment") continue;
+    const bytes = io.readFile(path.join(engine.dir, name));
+    const fd = io.open(path.join(target, name), "wx+");
+    try {
+      io.write(fd, bytes, 0);
+      io.fsync(fd);
+    } finally {
+      io.close(fd);
+    }
+  }
+  io.syncDir(target);
+  io.syncDir(root);
+  io.syncDir(engine.dir);
+  let copy: Engine | null = null;
+  try {
+    copy = await Engine.open({
+      dir: target,
+      ...host.openOptions,
+      keyScope: "records",
+      onCorruption: "refuse",
+      verifyOnOpen: true,
+      compaction: { auto: false },
+    });
+    for (const def of host.defs.values()) {
+      for (const [, loc] of copy.scan(def.name)) copy.read(def.name, loc);
+    }
+  } catch (e) {
+    throw new MigrationError(`the backup in \`${path.relative(engine.dir, target)}\` did not verify, so nothing was migrated`, {}, { cause: e });
+  } finally {
+    await copy?.close();
+  }
+  return target;
+}
+
+/** Run the upgrade described by `plans` (from {@link planUpgrade}). */
+export async function upgrade(host: UpgradeHost, plans: Map<string, Plan>, options: UpgradeOptions): Promise<string | null> {
+  if (host.redacted) {
+    throw new MigrationError(`the store needs a migration (${[...plans.keys()].map((n) => `\`${n}\``).join(", ")}), which a \`redactSensitive\` store cannot write`);
+  }
+  const total = [...plans.values()].reduce((n, p) => n + p.records, 0);
+  const progress = options.onProgress ?? (() => {});
+  let backup: string | undefined;
+  if (options.backup) {
+    progress({ phase: "backup", done: 0, total });
+    backup = await backupAndVerify(host);
+    progress({ phase: "verify", done: 0, total, backup });
+  }
+  let done = 0;
+  const decoders = new Map<string, ValueCodec>();
+  const decoderFor = (entity: string, schema: DescMessage) => {
+    const k = `${entity}\u0000${schema.typeName}`;
+    let c = decoders.get(k);
+    if (!c) decoders.set(k, (c = new ValueCodec(entity, schema, [])));
+    return c;
+  };
+  const rewrite: Rewrite = {
+    versions: new Map([...plans.values()].map((p) => [p.def.name, p.def.version])),
+    async transform(entity, key, version, value) {
+      const plan = plans.get(entity)!;
+      const def = plan.def;
+      const recordKey = def.kind === "collection" ? key : undefined;
+      let v = version;
+      let step = plan.steps.get(v)!;
+      let msg: Message;
+      try {
+        msg = decoderFor(entity, step.fromSchema).decode(value, key, version, host.keys).msg;
+      } catch (e) {
+        throw new MigrationError(
+          `record \`${key}\` of \`${entity}\` (version ${v}) does not decode as \`${step.fromSchema.typeName}\``,
+          { entity, key, from: v, to: v + 1 },
+          { cause: e },
+        );
+      }
+      let init: unknown = msg;
+      while (v < def.version) {
+        step = plan.steps.get(v)!;
+        try {
+          init = await step.migrate(msg, { entity, key: recordKey, from: v, to: v + 1 });
+          if (typeof init !== "object" || init === null) throw new TypeError(`the step returned ${init === null ? "null" : typeof init}`);
+          if (v + 1 < def.version) msg = create(step.toSchema, init as MessageInitShape<DescMessage>) as Message;
+        } catch (e) {
+          throw new MigrationError(
+            `migration of record \`${key}\` of \`${entity}\` from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`)`,
+            { entity, key, from: v, to: v + 1 },
+            { cause: e },
+          );
+        }
+        v++;
+      }
+      let out;
+      try {
+        out = host.encode(def, init);
+      } catch (e) {
+        const what = isCellarError(e, "E_VALIDATION") ? "fails validation" : `cannot be stored (${isCellarError(e) ? e.code : "error"})`;
+        throw new MigrationError(
+          `record \`${key}\` of \`${entity}\` migrated to version ${def.version} ${what}: ${e instanceof CellarError ? e.message : ""}`,
+          { entity, key, from: v - 1, to: v },
+          { cause: e },
+        );
+      }
+      if (out.key !== key) {
+        throw new MigrationError(`a migration of \`${entity}\` changed the key of record \`${key}\`; keys cannot change`, { entity, key, from: v - 1, to: v });
+      }
+      done++;
+      if (done % 256 === 0 || done === total) progress({ phase: "migrate", entity, done, total, ...(backup ? { backup } : {}) });
+      return { version: out.version, value: out.value, terms: out.terms };
+    },
+  };
+  await host.engine.rewrite(rewrite);
+  progress({ phase: "done", done, total, ...(backup ? { backup } : {}) });
+  return backup ?? null;
+}
