@@ -9,7 +9,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createFileRegistry, type DescMessage, fromBinary } from "@bufbuild/protobuf";
+import { createFileRegistry, type DescMessage, fromBinary, type Message } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { z } from "zod";
 import { defineCollection } from "../../../src/runtime/entity.js";
@@ -76,11 +77,14 @@ const validators = {
   3: z.object({ ...base, body: z.string().optional(), tags: z.array(z.string()).optional(), priority: z.number().int().min(0).optional() }).strict(),
 };
 
+/** The message of any version, loosely typed: the tests read fields of several versions. */
+export type AnyNote = Message & { [field: string]: any };
+
 export function notesAt(version: 1 | 2 | 3) {
-  return defineCollection({
+  return defineCollection<GenMessage<AnyNote>, string, string>({
     name: "notes",
     version,
-    schema: NoteV[version],
+    schema: NoteV[version] as GenMessage<AnyNote>,
     validator: validators[version],
     sensitive: ["secret"],
     key: "id",
