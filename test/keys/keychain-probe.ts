@@ -3,16 +3,23 @@
  * keychain.test.ts, which starts it under `dbus-run-session` with a real gnome-keyring (or with no Secret
  * Service at all). Usage: CELLAR_KEYCHAIN_OPS='[{"op":"getKey",...},...]' node --import tsx keychain-probe.ts
  *
- * Ops: getKey (through `keychainKey`), delete (through `deleteKeychainKey`), and setRaw / getRaw, which touch
- * the entry directly through `@napi-rs/keyring` (pinned to the Secret Service) to plant or inspect values.
+ * Ops: getKey (through `keychainKey`), delete (through `deleteKeychainKey`), openStore (a real store under
+ * `keychainKey`, or under a raw key that may then be changed to `keychainKey` with `changeMasterKey`; returns
+ * the settings' `language`, after setting it if given), and setRaw / getRaw / accounts, which touch the
+ * keychain directly through `@napi-rs/keyring` (pinned to the Secret Service) to plant or inspect entries.
  */
+import { openStore } from "../../src/generated/index.js";
 import { deleteKeychainKey, keychainKey } from "../../src/runtime/keychain.js";
+import { keys } from "../../src/runtime/keys.js";
 
 export type ProbeOp =
   | { op: "getKey"; service: string; account?: string; storeId: string; creating: boolean }
   | { op: "delete"; service: string; account: string }
   | { op: "setRaw"; service: string; account: string; value: string }
   | { op: "getRaw"; service: string; account: string }
+  | { op: "accounts"; service: string }
+  | { op: "openStore"; dir: string; service: string; account?: string; language?: string }
+  | { op: "openStoreRaw"; dir: string; keyBase64: string; changeTo?: { service: string; account: string } }
   | { op: "importRuntime" };
 
 export type ProbeResult =
@@ -33,6 +40,29 @@ async function run(op: ProbeOp): Promise<unknown> {
       return await (await rawEntry(op.service, op.account)).setPassword(op.value);
     case "getRaw":
       return await (await rawEntry(op.service, op.account)).getPassword();
+    case "accounts": {
+      const { findCredentialsAsync } = await import("@napi-rs/keyring");
+      return (await findCredentialsAsync(op.service)).map((c) => c.account).sort();
+    }
+    case "openStore": {
+      const key = keychainKey(op.account === undefined ? { service: op.service } : { service: op.service, account: op.account });
+      const store = await openStore({ dir: op.dir, key });
+      try {
+        if (op.language !== undefined) await store.settings.update({ language: op.language });
+        return (await store.settings.get()).language;
+      } finally {
+        await store.close();
+      }
+    }
+    case "openStoreRaw": {
+      const store = await openStore({ dir: op.dir, key: keys.raw(Buffer.from(op.keyBase64, "base64")) });
+      try {
+        if (op.changeTo) await store.changeMasterKey(keychainKey(op.changeTo));
+        return (await store.settings.get()).language;
+      } finally {
+        await store.close();
+      }
+    }
     case "importRuntime":
       return Object.keys(await import("../../src/runtime/index.js")).length;
   }

@@ -128,6 +128,12 @@ function keyOf(result: ProbeResult | undefined): string {
   return value.base64;
 }
 
+/** The value of a successful op. */
+function valueOf<T>(result: ProbeResult | undefined): T {
+  if (!result?.ok) throw new Error(`expected success, got ${JSON.stringify(result)}`);
+  return result.value as T;
+}
+
 function keyErrorOf(result: ProbeResult | undefined): { message: string; stack: string } {
   if (!result || result.ok) throw new Error(`expected a KeyError, got ${JSON.stringify(result)}`);
   expect(result.error.name).toBe("KeyError");
@@ -306,6 +312,48 @@ describe.skipIf(!!skipReason)(`against a real Secret Service (gnome-keyring)${sk
     expectNoSecrets(locked, [key]);
     const again = await session("unlocked", home, [{ op: "getKey", service: SERVICE, storeId: s1, creating: false }]);
     expect(keyOf(again.results[0])).toBe(key);
+  });
+
+  it("a real store: created under a keychain key, reopened after a daemon restart, refused once the entry is gone, recovered from a copy of the key", async () => {
+    const home = newHome();
+    const dir = path.join(home, "store");
+    const created = await session("unlocked", home, [
+      { op: "openStore", dir, service: SERVICE, language: "pt-BR" },
+      { op: "accounts", service: SERVICE },
+      { op: "openStore", dir, service: SERVICE },
+    ]);
+    expect(created.results[0]).toEqual({ ok: true, value: "pt-BR" });
+    const accounts = valueOf<string[]>(created.results[1]);
+    expect(accounts).toHaveLength(1);
+    const account = accounts[0]!;
+    expect(account).toMatch(/^[0-9a-f]{32}$/); // the default account is the store id
+    expect(created.results[2]).toEqual({ ok: true, value: "pt-BR" });
+
+    const later = await session("unlocked", home, [
+      { op: "openStore", dir, service: SERVICE },
+      { op: "getRaw", service: SERVICE, account }, // stands for the user's recovery copy
+      { op: "delete", service: SERVICE, account },
+      { op: "openStore", dir, service: SERVICE },
+    ]);
+    expect(later.results[0]).toEqual({ ok: true, value: "pt-BR" });
+    const recovery = valueOf<string>(later.results[1]);
+    expect(Buffer.from(recovery, "base64")).toHaveLength(32);
+    expect(later.results[2]).toEqual({ ok: true, value: true });
+    expect(keyErrorOf(later.results[3]).message).toContain(`account \`${account}\` is missing`);
+
+    const recovered = await session("unlocked", home, [
+      { op: "openStoreRaw", dir, keyBase64: recovery, changeTo: { service: SERVICE, account: "recovered" } },
+      { op: "openStore", dir, service: SERVICE, account: "recovered" },
+      { op: "getRaw", service: SERVICE, account: "recovered" },
+      { op: "openStoreRaw", dir, keyBase64: recovery },
+    ]);
+    expect(recovered.results[0]).toEqual({ ok: true, value: "pt-BR" });
+    expect(recovered.results[1]).toEqual({ ok: true, value: "pt-BR" });
+    const fresh = valueOf<string>(recovered.results[2]);
+    expect(Buffer.from(fresh, "base64")).toHaveLength(32);
+    expect(fresh).not.toBe(recovery); // changeMasterKey stored a new random key in the new entry
+    keyErrorOf(recovered.results[3]); // and the old master key no longer opens the store
+    for (const run of [created, later, recovered]) expectNoSecrets(run, [recovery, fresh]);
   });
 
   it("no Secret Service on the session bus, or no session bus at all, is a KeyError naming the service", async () => {
