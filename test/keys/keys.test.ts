@@ -189,6 +189,76 @@ describe("sensitive fields", () => {
     await store.close();
   });
 
+  for (const [label, options] of [
+    ["compressed journal", { compressJournal: true }],
+    ["uncompressed segments", { compression: false }],
+    ["relaxed durability", { durability: "relaxed" as const }],
+  ] as const) {
+    it(`no secret in any file with ${label}`, async () => {
+      const dir = path.join(tmp, `grep-${label.replace(/ /g, "-")}`);
+      const store = await openStore({ dir, key: raw, ...options });
+      // Groups of ≥ 4 KiB are the ones compressJournal compresses.
+      await store.batch((tx) => {
+        for (let i = 0; i < 40; i++) tx.profiles.put({ id: `p${i}`, displayName: "x".repeat(100), email: SECRETS[0], authToken: SECRETS[1] });
+      });
+      await writeSecrets(store);
+      await store.compact();
+      await writeSecrets(store);
+      await store.close();
+      for (const { name, bytes } of allFiles(dir)) {
+        for (const s of SECRETS) expect(bytes.includes(Buffer.from(s)), `${s} in ${name}`).toBe(false);
+      }
+    });
+  }
+
+  it("no secret in a compaction's temp file left by a SIGKILL", async () => {
+    const dir = path.join(tmp, "grep-tmp");
+    const { exited } = startChild("../../keys/helpers/tmp-child.ts", [dir, ...SECRETS]);
+    const r = await exited;
+    expect(r.signal, r.stderr).toBe("SIGKILL");
+    const files = allFiles(dir);
+    expect(files.some((f) => f.name.endsWith(".seg.tmp"))).toBe(true);
+    for (const { name, bytes } of files) for (const s of SECRETS) expect(bytes.includes(Buffer.from(s)), `${s} in ${name}`).toBe(false);
+  });
+
+  it("no secret in any error message, stack or console output when writes of sensitive fields fail", async () => {
+    const dir = path.join(tmp, "grep-errors");
+    const printed: string[] = [];
+    const spies = (["log", "info", "warn", "error", "debug"] as const).map((m) => {
+      const orig = console[m];
+      console[m] = (...a: unknown[]) => void printed.push(a.map(String).join(" "));
+      return () => (console[m] = orig);
+    });
+    const writeErr = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => (printed.push(String(chunk)), true)) as typeof process.stderr.write;
+    const errors: unknown[] = [];
+    try {
+      const store = await openStore({ dir, key: raw });
+      // Invalid: the email fails its pattern; the token holds a lone surrogate; a key that is too long.
+      for (const bad of [
+        { id: "u1", email: `not-an-email ${SECRETS[0]}` },
+        { id: "u1", email: SECRETS[0].padEnd(400, "x") },
+        { id: "u1", authToken: `${SECRETS[1]}\ud800` },
+        { id: "k".repeat(2000), authToken: SECRETS[1] },
+        { id: "u1", authToken: SECRETS[1], nope: SECRETS[2] },
+      ]) {
+        errors.push(await store.profiles.put(bad as never).catch((e: unknown) => e));
+      }
+      errors.push(await store.settings.update({ aiProvider: { apiKey: 42 as never } }).catch((e: unknown) => e));
+      await store.close();
+      errors.push(await openStore({ dir, key: keys.raw(new Uint8Array(32)) }).catch((e: unknown) => e));
+    } finally {
+      for (const restore of spies) restore();
+      process.stderr.write = writeErr;
+    }
+    expect(errors.filter((e) => isCellarError(e)).length).toBeGreaterThanOrEqual(6);
+    const text = [
+      ...printed,
+      ...errors.map((e) => (e instanceof Error ? `${e.message}\n${e.stack}\n${JSON.stringify(e)}` : String(e))),
+    ].join("\n");
+    for (const s of SECRETS) expect(text).not.toContain(s);
+  });
+
   it("redactSensitive opens with record keys only: sensitive fields read as unset, everything else reads, writes are refused", async () => {
     const dir = path.join(tmp, "redact");
     let store = await openStore({ dir, key: raw });
