@@ -52,6 +52,7 @@ export const entityOptionField = {
   indexes: 4,
   retention: 5,
   name: 6,
+  retired: 7,
 } as const;
 
 export const retentionOptionField = {

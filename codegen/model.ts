@@ -89,9 +89,18 @@ export interface SingletonModel extends EntityCommon {
 
 export type EntityModel = CollectionModel | SingletonModel;
 
+/** An entity marked `retired: true`: no repository, but its storage name stays taken. */
+export interface RetiredEntityModel {
+  readonly desc: DescMessage;
+  readonly name: string;
+  readonly version: number;
+}
+
 export interface CodegenModel {
   /** Entities in schema order (files as given, then descriptor order). */
   readonly entities: readonly EntityModel[];
+  /** Retired entities, in schema order. */
+  readonly retired: readonly RetiredEntityModel[];
   /** Validation rules of every annotated field in the generated files. */
   readonly rules: ReadonlyMap<DescField, FieldRules>;
 }
@@ -296,15 +305,21 @@ export function buildModel(
       if (r) rules.set(field, r);
     }
   }
+  const retired: RetiredEntityModel[] = [];
   for (const message of messages) {
     const options = readEntityOptions(ext, message);
     if (!options || !ext.entity) continue;
+    if (options.retired) {
+      const r = checkRetired(ext.entity.number, message, options, diagnostics);
+      if (r) retired.push(r);
+      continue;
+    }
     const entity = checkEntity(ext, ext.entity.number, message, options, diagnostics);
     if (entity) entities.push(entity);
   }
-  // Storage names are unique within a store.
-  const byName = new Map<string, EntityModel>();
-  for (const entity of entities) {
+  // Storage names are unique within a store, retired ones included.
+  const byName = new Map<string, { desc: DescMessage; name: string }>();
+  for (const entity of [...entities, ...retired]) {
     const first = byName.get(entity.name);
     if (first) {
       const at = positionOf(first.desc.file, messagePath(first.desc));
@@ -317,7 +332,25 @@ export function buildModel(
     }
   }
   diagnostics.throwIfAny();
-  return { entities, rules };
+  return { entities, retired, rules };
+}
+
+/** A retired entity keeps only its version and storage name; every other option is ignored. */
+function checkRetired(extNumber: number, desc: DescMessage, o: EntityOptions, d: Diagnostics): RetiredEntityModel | undefined {
+  const at = (...sub: number[]) => positionOf(desc.file, messageOptionPath(desc, extNumber, ...sub));
+  const label = `\`${shortName(desc)}\``;
+  const before = d.count;
+  if (o.version < 1) {
+    d.add(at(entityOptionField.version), `entity ${label} has no schema version; set \`version: 1\` (or higher) in (cellar.v1.entity)`);
+  }
+  const name = o.name === "" ? snakeCase(desc.name) : o.name;
+  if (o.name !== "" && !storageNameRE.test(name)) {
+    d.add(
+      at(entityOptionField.name),
+      `storage name \`${name}\` of entity ${label} must be lower snake case (words of \`a-z\` and \`0-9\`, each starting with a letter, joined by \`_\`)`,
+    );
+  }
+  return d.count === before ? { desc, name, version: o.version } : undefined;
 }
 
 function checkFieldAnnotations(ext: CellarExtensions, field: DescField, d: Diagnostics): FieldRules | undefined {

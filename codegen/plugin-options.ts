@@ -17,14 +17,31 @@ export interface CellarPluginOptions {
    * @example `opt: [target=ts, import_extension=js, runtime_import=../runtime/index.js]`
    */
   readonly runtimeImport: string;
+  /**
+   * The schema lock folder (written by `cellar lock`), relative to the directory buf runs in (the app
+   * root). When set, every locked version older than an entity's current one gets exact historical
+   * message types (`history/<entity>/v<N>.ts`: `TaskV1`, `TaskV1Schema`) and `defineMigration` is
+   * typed from them; a version below the lock's latest, or more than one above it, is an error.
+   * Unset: no lock, no migration steps.
+   *
+   * @example `opt: [target=ts, import_extension=js, lock=schemas/cellar.lock]`
+   */
+  readonly lock: string | undefined;
 }
 
 export const defaultRuntimeImport = "cellar";
 
 export function parseCellarOptions(raw: readonly { key: string; value: string }[]): CellarPluginOptions {
   let runtimeImport = defaultRuntimeImport;
+  let lock: string | undefined;
   for (const { key, value } of raw) {
     switch (key) {
+      case "lock":
+        if (value.trim() === "" || /\s/.test(value) || value.startsWith("/")) {
+          throw new Error(`option \`lock\` expects a folder relative to the app root, found \`${value}\``);
+        }
+        lock = value.replace(/\/+$/, "");
+        break;
       case "runtime_import":
         if (value.trim() === "" || /\s/.test(value)) {
           throw new Error(`option \`runtime_import\` expects a package name or a relative path, found \`${value}\``);
@@ -32,8 +49,8 @@ export function parseCellarOptions(raw: readonly { key: string; value: string }[
         runtimeImport = value;
         break;
       default:
-        throw new Error(`unknown option \`${key}\`; protoc-gen-cellar accepts \`runtime_import\` and the standard protobuf-es options`);
+        throw new Error(`unknown option \`${key}\`; protoc-gen-cellar accepts \`runtime_import\`, \`lock\` and the standard protobuf-es options`);
     }
   }
-  return { runtimeImport };
+  return { runtimeImport, lock };
 }

@@ -5,9 +5,14 @@
  *   cellar init [--force]                 scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
  *   cellar generate [--check]             run codegen; --check lists stale files and exits 1
  *          [--template buf.gen.yaml] [--migrations src/migrations]
+ *   cellar check                          schema evolution gate against the schema lock (exit 0/1/2)
+ *   cellar lock                           record the current entity versions in the schema lock
+ *          [--lock schemas/cellar.lock] [--template buf.gen.yaml] [--migrations src/migrations]
  */
+import { check } from "./check.js";
 import { generate } from "./generate.js";
 import { init } from "./init.js";
+import { lock } from "./lock.js";
 import { packageVersion } from "./paths.js";
 
 const usage = `usage: cellar <command> [options]
@@ -18,6 +23,13 @@ commands:
                           write migration stubs; --check changes nothing and exits 1 if stale
     --template <file>     buf.gen.yaml to use (default: buf.gen.yaml)
     --migrations <dir>    user-owned migrations folder (default: src/migrations)
+  check                   compare the schemas with the schema lock (buf breaking WIRE_JSON plus
+                          Cellar's rules); exit 0 compatible, 1 findings, 2 could not run
+  lock                    record the current version of every entity in the schema lock (when a
+                          release is cut); runs the check first and changes nothing if it fails
+    --lock <dir>          schema lock folder (default: \`lock=\` of buf.gen.yaml, else schemas/cellar.lock)
+    --template <file>     buf.gen.yaml to read \`lock=\` from
+    --migrations <dir>    user-owned migrations folder (default: src/migrations)
   --version               print the version
 `;
 
@@ -27,7 +39,7 @@ function main(argv: readonly string[]): number {
   const values = new Map<string, string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i] ?? "";
-    if (arg === "--template" || arg === "--migrations") {
+    if (arg === "--template" || arg === "--migrations" || arg === "--lock") {
       const value = rest[++i];
       if (value === undefined) {
         process.stderr.write(`cellar: ${arg} needs a value\n${usage}`);
@@ -59,6 +71,10 @@ function main(argv: readonly string[]): number {
     }
     case "generate": {
       if (!allow("--check")) return 2;
+      if (values.has("--lock")) {
+        process.stderr.write(`cellar: \`generate\` reads the lock named by \`lock=\` in buf.gen.yaml; \`--lock\` is for \`check\` and \`lock\`\n${usage}`);
+        return 2;
+      }
       const template = values.get("--template");
       const migrationsDir = values.get("--migrations");
       const r = generate({
@@ -67,6 +83,22 @@ function main(argv: readonly string[]): number {
         ...(template !== undefined ? { template } : {}),
         ...(migrationsDir !== undefined ? { migrationsDir } : {}),
       });
+      for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
+      return r.exitCode;
+    }
+    case "check":
+    case "lock": {
+      if (!allow()) return 2;
+      const template = values.get("--template");
+      const migrationsDir = values.get("--migrations");
+      const lockDir = values.get("--lock");
+      const opts = {
+        root: process.cwd(),
+        ...(template !== undefined ? { template } : {}),
+        ...(migrationsDir !== undefined ? { migrationsDir } : {}),
+        ...(lockDir !== undefined ? { lock: lockDir } : {}),
+      };
+      const r = command === "check" ? check(opts) : lock(opts);
       for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
       return r.exitCode;
     }

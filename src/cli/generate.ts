@@ -1,13 +1,14 @@
 /**
  * `cellar generate [--check]`: run `buf generate` (protoc-gen-es + protoc-gen-cellar) into a temp
  * directory, bring the `out` directories of buf.gen.yaml in line with it (write changed files, delete
- * stale ones), then write migration stubs. With `--check`, change nothing and list what is stale.
+ * stale ones), then write migration stubs for the steps the generated `migrations.ts` lists (from the
+ * schema lock). With `--check`, change nothing and list what is stale.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { outDirs, rewritePositions, runBuf } from "./buf.js";
-import { applyMigrations, planMigrations, readEntityVersions, registryFileName, stateFileName } from "./migrations.js";
+import { applyMigrations, planMigrations, readGeneratedSteps, registryFileName } from "./migrations.js";
 
 export interface GenerateOptions {
   /** App root: holds buf.yaml and buf.gen.yaml. */
@@ -95,14 +96,10 @@ export function generate(options: GenerateOptions): GenerateResult {
         }
       }
     }
-    const plan = migrationsTs ? planMigrations(migrationsDir, readEntityVersions(migrationsTs.text)) : undefined;
-    if (plan && plan.errors.length > 0) {
-      return { exitCode: 1, changes: [], messages: [...plan.errors.map((e) => `cellar: ${e}`), "cellar: nothing was changed"] };
-    }
+    const plan = migrationsTs ? planMigrations(migrationsDir, readGeneratedSteps(migrationsTs.text)) : undefined;
     if (plan) {
       for (const stub of plan.stubs) if (stub.write) changes.push({ path: rel(root, stub.path), reason: `missing migration stub (${stub.entity} v${stub.from} → v${stub.to})` });
       if (plan.createRegistry) changes.push({ path: rel(root, join(migrationsDir, registryFileName)), reason: "missing migration registry" });
-      if (plan.state !== undefined) changes.push({ path: rel(root, join(migrationsDir, stateFileName)), reason: "entity versions not recorded" });
     }
     if (options.check) {
       if (changes.length === 0) return { exitCode: 0, changes, messages: ["cellar: generated code is up to date"] };

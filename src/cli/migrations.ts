@@ -1,73 +1,72 @@
 /**
- * The migration-stub step of `cellar generate`, after buf has run.
+ * The migration-stub step of `cellar generate`, after buf has run, and the static scan `cellar check`
+ * runs over the migrations folder.
  *
- * `src/migrations/.cellar-versions.json` records the schema version of every entity as of the last
- * run. When an entity's `(cellar.v1.entity).version` is above it, one stub per missing step is
- * written to `src/migrations/<entity>/v<N>.ts` (only if that file does not exist) and registered
- * in `src/migrations/registry.ts` with ts-morph, which inserts an import and an array element and
- * leaves every other byte of the file as the user wrote it. Stubs throw
- * `MigrationNotImplementedError` until someone writes them.
+ * The steps an entity needs come from the generated `migrations.ts` (`migrationSchemas`: one entry
+ * per step from the entity's oldest version in the schema lock up to its current version). For each
+ * step, a stub is written to `src/migrations/<entity>/v<N>.ts` (only if that file does not exist)
+ * and registered in `src/migrations/registry.ts` with ts-morph, which inserts an import and an
+ * array element and leaves every other byte of the file as the user wrote it. Stubs throw
+ * `MigrationNotImplementedError` until someone writes them; `cellar check` finds that `throw`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, sep } from "node:path";
-import { IndentationText, Node, Project, QuoteKind, SyntaxKind, type ArrayLiteralExpression } from "ts-morph";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { IndentationText, Node, Project, QuoteKind, SyntaxKind, type ArrayLiteralExpression, type SourceFile } from "ts-morph";
 import { pascalCase } from "../../codegen/names.js";
 
-export const stateFileName = ".cellar-versions.json";
 export const registryFileName = "registry.ts";
 
-/** Entity versions from a generated `migrations.ts` (`export const entityVersions = { tasks: 1 }`). */
-export function readEntityVersions(migrationsTsText: string): Record<string, number> {
-  const project = new Project({ useInMemoryFileSystem: true });
-  const sf = project.createSourceFile("/migrations.ts", migrationsTsText);
-  const decl = sf.getVariableDeclaration("entityVersions");
-  let init = decl?.getInitializer();
-  while (init && (Node.isAsExpression(init) || Node.isSatisfiesExpression(init) || Node.isParenthesizedExpression(init))) {
-    init = init.getExpression();
-  }
-  if (!init || !Node.isObjectLiteralExpression(init)) {
-    throw new Error("generated migrations.ts has no `entityVersions` object; is protoc-gen-cellar in buf.gen.yaml?");
-  }
-  const out: Record<string, number> = {};
-  for (const prop of init.getProperties()) {
-    if (!Node.isPropertyAssignment(prop)) continue;
-    const value = prop.getInitializer();
-    if (value && Node.isNumericLiteral(value)) out[prop.getName()] = Number(value.getLiteralValue());
-  }
-  return out;
-}
-
-export interface VersionState {
-  readonly versions: Record<string, number>;
-}
-
-export function readState(migrationsDir: string): VersionState {
-  const file = join(migrationsDir, stateFileName);
-  if (!existsSync(file)) return { versions: {} };
-  const parsed = JSON.parse(readFileSync(file, "utf8")) as { versions?: Record<string, number> };
-  return { versions: { ...(parsed.versions ?? {}) } };
-}
-
-export function formatState(versions: Record<string, number>): string {
-  const sorted = Object.fromEntries(Object.entries(versions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return (
-    JSON.stringify(
-      {
-        $comment:
-          "Schema version of each entity as of the last `cellar generate`. Raising (cellar.v1.entity).version above it writes migration stubs. Commit this file.",
-        versions: sorted,
-      },
-      null,
-      2,
-    ) + "\n"
-  );
-}
-
-/** One stub to write: `src/migrations/<entity>/v<to>.ts`. */
-export interface StubPlan {
+/** One step from a generated `migrations.ts`, with the schema names it reads and returns. */
+export interface GeneratedStep {
   readonly entity: string;
   readonly from: number;
   readonly to: number;
+  /** e.g. `TaskV1Schema`. */
+  readonly fromSchema: string;
+  /** e.g. `TaskSchema`. */
+  readonly toSchema: string;
+}
+
+function unwrap(node: Node | undefined): Node | undefined {
+  let n = node;
+  while (n && (Node.isAsExpression(n) || Node.isSatisfiesExpression(n) || Node.isParenthesizedExpression(n))) n = n.getExpression();
+  return n;
+}
+
+/** The steps of a generated `migrations.ts` (`export const migrationSchemas = { tasks: { 1: { to: 2, … } } }`). */
+export function readGeneratedSteps(migrationsTsText: string): GeneratedStep[] {
+  const project = new Project({ useInMemoryFileSystem: true });
+  const sf = project.createSourceFile("/migrations.ts", migrationsTsText);
+  const init = unwrap(sf.getVariableDeclaration("migrationSchemas")?.getInitializer());
+  if (!init || !Node.isObjectLiteralExpression(init)) {
+    throw new Error("generated migrations.ts has no `migrationSchemas` object; is protoc-gen-cellar in buf.gen.yaml?");
+  }
+  const out: GeneratedStep[] = [];
+  for (const entityProp of init.getProperties()) {
+    if (!Node.isPropertyAssignment(entityProp)) continue;
+    const steps = unwrap(entityProp.getInitializer());
+    if (!steps || !Node.isObjectLiteralExpression(steps)) continue;
+    for (const stepProp of steps.getProperties()) {
+      if (!Node.isPropertyAssignment(stepProp)) continue;
+      const value = unwrap(stepProp.getInitializer());
+      if (!value || !Node.isObjectLiteralExpression(value)) continue;
+      const prop = (name: string) => {
+        const p = value.getProperty(name);
+        return p && Node.isPropertyAssignment(p) ? p.getInitializer()?.getText() ?? "" : "";
+      };
+      out.push({
+        entity: entityProp.getName().replace(/^["']|["']$/g, ""),
+        from: Number(stepProp.getName()),
+        to: Number(prop("to")),
+        fromSchema: prop("fromSchema"),
+        toSchema: prop("toSchema"),
+      });
+    }
+  }
+  return out;
+}
+/** One stub to write: `src/migrations/<entity>/v<to>.ts`. */
+export interface StubPlan extends GeneratedStep {
   /** Absolute path of the stub. */
   readonly path: string;
   /** Exported name, e.g. `migrateTasksV2`. */
@@ -78,12 +77,8 @@ export interface StubPlan {
 
 export interface MigrationPlan {
   readonly stubs: readonly StubPlan[];
-  /** New content of the state file, or undefined when it is up to date. */
-  readonly state: string | undefined;
   /** Whether registry.ts does not exist yet. */
   readonly createRegistry: boolean;
-  /** Problems that stop the step (a version went down). */
-  readonly errors: readonly string[];
 }
 
 export function stubExportName(entity: string, to: number): string {
@@ -91,38 +86,12 @@ export function stubExportName(entity: string, to: number): string {
 }
 
 /** Works out what the step would do, without touching anything (used by `--check` too). */
-export function planMigrations(migrationsDir: string, current: Record<string, number>): MigrationPlan {
-  const state = readState(migrationsDir);
-  const next = { ...state.versions };
-  const stubs: StubPlan[] = [];
-  const errors: string[] = [];
-  for (const [entity, version] of Object.entries(current)) {
-    const recorded = state.versions[entity];
-    if (recorded === undefined) {
-      next[entity] = version; // a new entity: no stored data to migrate
-      continue;
-    }
-    if (version < recorded) {
-      errors.push(
-        `entity \`${entity}\` is at schema version ${version}, below the version ${recorded} recorded in ${stateFileName}; versions never go down (stored records may already be at ${recorded})`,
-      );
-      continue;
-    }
-    for (let to = recorded + 1; to <= version; to++) {
-      const path = join(migrationsDir, entity, `v${to}.ts`);
-      stubs.push({ entity, from: to - 1, to, path, exportName: stubExportName(entity, to), write: !existsSync(path) });
-    }
-    next[entity] = version;
-  }
-  const stateText = formatState(next);
-  const stateFile = join(migrationsDir, stateFileName);
-  const upToDate = existsSync(stateFile) && readFileSync(stateFile, "utf8") === stateText;
-  return {
-    stubs,
-    state: upToDate ? undefined : stateText,
-    createRegistry: !existsSync(join(migrationsDir, registryFileName)),
-    errors,
-  };
+export function planMigrations(migrationsDir: string, steps: readonly GeneratedStep[]): MigrationPlan {
+  const stubs = steps.map((step) => {
+    const path = join(migrationsDir, step.entity, `v${step.to}.ts`);
+    return { ...step, path, exportName: stubExportName(step.entity, step.to), write: !existsSync(path) };
+  });
+  return { stubs, createRegistry: !existsSync(join(migrationsDir, registryFileName)) };
 }
 
 function importSpecifier(fromDir: string, toFile: string): string {
@@ -131,21 +100,25 @@ function importSpecifier(fromDir: string, toFile: string): string {
   return rel.replace(/\.ts$/, ".js");
 }
 
+const typeOf = (schemaName: string) => schemaName.replace(/Schema$/, "");
+
 export function stubSource(plan: StubPlan, generatedMigrationsTs: string): string {
   const spec = importSpecifier(dirname(plan.path), generatedMigrationsTs);
   return `// Migration of \`${plan.entity}\` records from schema version ${plan.from} to ${plan.to}.
-// Written once by \`cellar generate\` when the version was raised; this file is yours from now on and
-// is never overwritten or reformatted. Registered in ../${registryFileName}.
+// Written once by \`cellar generate\`; this file is yours from now on and is never overwritten or
+// reformatted. Registered in ../${registryFileName}. \`cellar check\` fails while it still throws
+// \`MigrationNotImplementedError\`.
 import { defineMigration, MigrationNotImplementedError } from "${spec}";
 
 export const ${plan.exportName} = defineMigration({
   entity: "${plan.entity}",
   from: ${plan.from},
   to: ${plan.to},
-  migrate(record) {
-    // \`record\` is a \`${plan.entity}\` record at version ${plan.from} in protobuf JSON form.
-    // Return it as version ${plan.to} expects it, e.g. \`return { ...record, newField: "default" };\`
+  migrate(record, ctx) {
+    // \`record\` is a \`${typeOf(plan.fromSchema)}\`: the record exactly as stored at version ${plan.from} (from the schema lock).
+    // Return the version ${plan.to} shape (an init of \`${plan.toSchema}\`), e.g. \`return { ...record, newField: "default" };\`
     void record;
+    void ctx;
     throw new MigrationNotImplementedError("${plan.entity}", ${plan.from}, ${plan.to});
   },
 });
@@ -169,9 +142,8 @@ export interface AppliedMigrations {
   readonly registered: readonly string[];
 }
 
-/** Writes missing stubs, registers them, and records the versions. Existing user files are only added to. */
+/** Writes missing stubs and registers them. Existing user files are only added to. */
 export function applyMigrations(migrationsDir: string, generatedMigrationsTs: string, plan: MigrationPlan): AppliedMigrations {
-  if (plan.errors.length > 0) throw new Error(plan.errors.join("\n"));
   const written: string[] = [];
   const registered: string[] = [];
   for (const stub of plan.stubs) {
@@ -182,7 +154,7 @@ export function applyMigrations(migrationsDir: string, generatedMigrationsTs: st
   }
   const registryPath = join(migrationsDir, registryFileName);
   const hasRegistry = existsSync(registryPath);
-  if (!hasRegistry || plan.stubs.length > 0) {
+  if (!hasRegistry || written.length > 0) {
     mkdirSync(migrationsDir, { recursive: true });
     const original = hasRegistry ? readFileSync(registryPath, "utf8") : registrySource(migrationsDir, generatedMigrationsTs);
     const project = new Project({
@@ -192,7 +164,7 @@ export function applyMigrations(migrationsDir: string, generatedMigrationsTs: st
     const sf = project.createSourceFile("/registry.ts", original);
     const array = registryArray(sf.getVariableDeclaration("migrations")?.getInitializer());
     for (const stub of plan.stubs) {
-      if (!existsSync(stub.path)) continue;
+      if (!stub.write) continue; // registered when written; an existing file is the user's to register
       const spec = importSpecifier(migrationsDir, stub.path);
       const imported = sf.getImportDeclarations().some((d) => d.getModuleSpecifierValue() === spec);
       const listed = array?.getElements().some((e) => e.getText() === stub.exportName) ?? false;
@@ -209,17 +181,107 @@ export function applyMigrations(migrationsDir: string, generatedMigrationsTs: st
     const text = sf.getFullText();
     if (!hasRegistry || text !== original) writeFileSync(registryPath, text);
   }
-  if (plan.state !== undefined) {
-    mkdirSync(migrationsDir, { recursive: true });
-    writeFileSync(join(migrationsDir, stateFileName), plan.state);
-  }
   return { written, registered };
 }
 
 function registryArray(init: Node | undefined): ArrayLiteralExpression | undefined {
-  let node = init;
-  while (node && (Node.isAsExpression(node) || Node.isSatisfiesExpression(node) || Node.isParenthesizedExpression(node))) {
-    node = node.getExpression();
+  return unwrap(init)?.asKind(SyntaxKind.ArrayLiteralExpression);
+}
+
+/** A `defineMigration({ entity, from, to, migrate })` call found in a file of the migrations folder. */
+export interface ScannedStep {
+  /** Absolute path. */
+  readonly file: string;
+  /** 1-based line of the call. */
+  readonly line: number;
+  readonly entity: string;
+  readonly from: number;
+  readonly to: number;
+  /** The exported const holding it, if any. */
+  readonly exportName: string | undefined;
+  /** False while the file still creates a `MigrationNotImplementedError`. */
+  readonly implemented: boolean;
+  /** Line of that `new MigrationNotImplementedError(…)`. */
+  readonly stubLine: number | undefined;
+}
+
+export interface MigrationScan {
+  readonly steps: readonly ScannedStep[];
+  /** Files registry.ts imports (absolute, `.ts`); undefined when there is no registry. */
+  readonly registry: { readonly files: ReadonlySet<string> } | undefined;
+}
+
+function listTs(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listTs(p));
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) out.push(p);
   }
-  return node?.asKind(SyntaxKind.ArrayLiteralExpression);
+  return out.sort();
+}
+
+function literal(node: Node | undefined): string | number | undefined {
+  const n = unwrap(node);
+  if (!n) return undefined;
+  if (Node.isStringLiteral(n) || Node.isNoSubstitutionTemplateLiteral(n)) return n.getLiteralValue();
+  if (Node.isNumericLiteral(n)) return Number(n.getLiteralValue());
+  return undefined;
+}
+
+/**
+ * Reads the migrations folder without running or type-checking anything: every
+ * `defineMigration({ entity: "…", from: N, to: M, … })` call, whether its file still throws
+ * `MigrationNotImplementedError` (the generated stub), and what registry.ts imports.
+ */
+export function scanMigrations(migrationsDir: string): MigrationScan {
+  const project = new Project({ useInMemoryFileSystem: true });
+  const steps: ScannedStep[] = [];
+  const registryPath = join(migrationsDir, registryFileName);
+  for (const file of listTs(migrationsDir)) {
+    if (file === registryPath) continue;
+    const sf: SourceFile = project.createSourceFile(file, readFileSync(file, "utf8"), { overwrite: true });
+    const stub = sf
+      .getDescendantsOfKind(SyntaxKind.NewExpression)
+      .find((n) => n.getExpression().getText() === "MigrationNotImplementedError");
+    for (const call of sf.getDescendantsOfKind(SyntaxKind.CallExpression)) {
+      if (call.getExpression().getText() !== "defineMigration") continue;
+      const arg = unwrap(call.getArguments()[0]);
+      if (!arg || !Node.isObjectLiteralExpression(arg)) continue;
+      const value = (name: string) => {
+        const p = arg.getProperty(name);
+        return p && Node.isPropertyAssignment(p) ? literal(p.getInitializer()) : undefined;
+      };
+      const entity = value("entity");
+      const from = value("from");
+      const to = value("to");
+      if (typeof entity !== "string" || typeof from !== "number" || typeof to !== "number") continue;
+      const decl = call.getFirstAncestorByKind(SyntaxKind.VariableDeclaration);
+      steps.push({
+        file,
+        line: call.getStartLineNumber(),
+        entity,
+        from,
+        to,
+        exportName: decl?.getName(),
+        implemented: stub === undefined,
+        stubLine: stub?.getStartLineNumber(),
+      });
+    }
+    if (stub && !steps.some((s) => s.file === file)) {
+      steps.push({ file, line: 1, entity: "?", from: 0, to: 0, exportName: undefined, implemented: false, stubLine: stub.getStartLineNumber() });
+    }
+  }
+  let registry: MigrationScan["registry"];
+  if (existsSync(registryPath)) {
+    const sf = project.createSourceFile(registryPath, readFileSync(registryPath, "utf8"), { overwrite: true });
+    const files = new Set<string>();
+    for (const d of sf.getImportDeclarations()) {
+      const spec = d.getModuleSpecifierValue();
+      if (spec.startsWith(".")) files.add(resolve(migrationsDir, spec).replace(/\.js$/, ".ts"));
+    }
+    registry = { files };
+  }
+  return { steps, registry };
 }

@@ -101,8 +101,11 @@ export function bufGenerate(dir: string, template: string): { status: number; ou
   return { status: r.status ?? 1, output: r.stderr + r.stdout };
 }
 
-/** A buf.gen.yaml running protoc-gen-es and protoc-gen-cellar (from source) into `out`. */
-export function genTemplate(out: string, runtimeImport: string): string {
+/**
+ * A buf.gen.yaml running protoc-gen-es and protoc-gen-cellar (from source) into `out`; with `lock`,
+ * protoc-gen-cellar reads the schema lock in that folder.
+ */
+export function genTemplate(out: string, runtimeImport: string, lock?: string): string {
   const plugin = join(repoRoot, "codegen", "protoc-gen-cellar.ts");
   return `version: v2
 clean: true
@@ -113,7 +116,7 @@ plugins:
   - local: ["node", "--import", "tsx", "${plugin}"]
     out: ${out}
     strategy: all
-    opt: [target=ts, import_extension=js, runtime_import=${runtimeImport}]
+    opt: [target=ts, import_extension=js, runtime_import=${runtimeImport}${lock !== undefined ? `, lock=${lock}` : ""}]
 `;
 }
 

@@ -1,58 +1,99 @@
-// Migration stubs: written once per missing step, registered with ts-morph, never overwritten or
-// reformatted; `--check` reports missing ones; a lowered version is refused.
-import { readFileSync, writeFileSync } from "node:fs";
+// Typed migrations from the schema lock: historical message types generated from the locked
+// descriptors, one typed stub per step (written once, registered with ts-morph, never overwritten or
+// reformatted), tsc checking a step's input and output shapes, and codegen refusing versions the
+// lock cannot reach.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { isCellarError } from "../../src/runtime/index.js";
 import { generate } from "../../src/cli/generate.js";
+import { lock } from "../../src/cli/lock.js";
 import { removeDir, typeCheck } from "./helpers.js";
-import { makeProject, notesSchema } from "./project.js";
+import { makeProject } from "./project.js";
 
 const schemaPath = "notes/v1/notes.proto";
-const dir = makeProject("migrations", { [schemaPath]: notesSchema(1) });
+// v1: body is text. v2: body becomes a word count (int64) and tags appear. v3: adds a title.
+function notes(version: number): string {
+  const fields =
+    version === 1
+      ? "  string id = 1;\n  string body = 2;\n"
+      : version === 2
+        ? "  string id = 1;\n  int64 body = 2;\n  repeated string tags = 3;\n"
+        : "  string id = 1;\n  int64 body = 2;\n  repeated string tags = 3;\n  string title = 4;\n";
+  return `syntax = "proto3";
+package notes.v1;
+import "cellar/v1/options.proto";
+
+// Note is a user's note.
+message Note {
+  option (cellar.v1.entity) = { version: ${version}, name: "notes", key: "id" };
+${fields}}
+`;
+}
+
+const dir = makeProject("migrations", { [schemaPath]: notes(1) }, { lock: true });
 afterAll(() => removeDir(dir));
 
 const read = (p: string) => readFileSync(join(dir, p), "utf8");
-const setVersion = (v: number) => writeFileSync(join(dir, "proto", schemaPath), notesSchema(v));
+const write = (p: string, text: string) => writeFileSync(join(dir, p), text);
+const setSchema = (text: string) => write(join("proto", schemaPath), text);
 function run(check = false) {
   const r = generate({ root: dir, check });
   return { ...r, text: r.messages.join("\n") };
 }
 
-describe.sequential("migration stubs", () => {
-  it("first run records versions and creates an empty registry, with no stubs", () => {
+const implementedV2 = `// My migration: body becomes its word count.
+import { defineMigration } from "../../generated/migrations.js";
+export const migrateNotesV2 = defineMigration({ entity: "notes", from: 1, to: 2,
+    migrate(record) { return { id: record.id, body: BigInt(record.body.split(" ").length), tags: [] }; } });
+`;
+
+describe.sequential("typed migrations from the schema lock", () => {
+  it("without a locked version there is nothing to migrate: an empty registry and no stubs", () => {
     const r = run();
     expect(r.exitCode, r.text).toBe(0);
-    expect(JSON.parse(read("src/migrations/.cellar-versions.json")).versions).toEqual({ notes: 1 });
     expect(read("src/migrations/registry.ts")).toContain("export const migrations: readonly MigrationStep[] = [\n];");
-    expect(r.changes.some((c) => c.path.startsWith("src/migrations/notes/"))).toBe(false);
+    expect(read("src/generated/migrations.ts")).toContain("export const migrationSchemas = {} as const;");
+    expect(existsSync(join(dir, "src/generated/history"))).toBe(false);
+    const l = lock({ root: dir });
+    expect(l.exitCode, l.messages.join("\n")).toBe(0);
+    expect(l.written).toEqual(["notes/v1.binpb", "index.json"]);
   });
 
-  it("raising the version writes one typed stub per missing step and registers each", () => {
-    setVersion(3);
+  it("raising the version past the lock writes one typed stub, registered, and the historical types it reads", () => {
+    setSchema(notes(2));
     const r = run();
     expect(r.exitCode, r.text).toBe(0);
-    const v2 = read("src/migrations/notes/v2.ts");
-    expect(v2).toContain('import { defineMigration, MigrationNotImplementedError } from "../../generated/migrations.js";');
-    expect(v2).toContain("export const migrateNotesV2 = defineMigration({");
-    expect(v2).toContain('throw new MigrationNotImplementedError("notes", 1, 2);');
-    expect(read("src/migrations/notes/v3.ts")).toContain('throw new MigrationNotImplementedError("notes", 2, 3);');
+    expect(read("src/generated/history/notes/v1.ts")).toContain(
+      'export type { Note as NoteV1 } from "./v1/notes/v1/notes_pb.js";\nexport { NoteSchema as NoteV1Schema } from "./v1/notes/v1/notes_pb.js";',
+    );
+    // The historical message is protoc-gen-es's own output for the locked descriptors: v1's string body.
+    const v1 = read("src/generated/history/notes/v1/notes/v1/notes_pb.ts");
+    expect(v1).toMatch(/^\/\/ Historical schema: `notes` records as stored at schema version 1/);
+    expect(v1).toContain("body: string;");
+    expect(read("src/generated/notes/v1/notes_pb.ts")).toContain("body: bigint;");
+    expect(read("src/generated/migrations.ts")).toContain("    1: { to: 2, fromSchema: NoteV1Schema, toSchema: NoteSchema },");
+    const stub = read("src/migrations/notes/v2.ts");
+    expect(stub).toContain('import { defineMigration, MigrationNotImplementedError } from "../../generated/migrations.js";');
+    expect(stub).toContain("export const migrateNotesV2 = defineMigration({");
+    expect(stub).toContain("// `record` is a `NoteV1`: the record exactly as stored at version 1 (from the schema lock).");
+    expect(stub).toContain('throw new MigrationNotImplementedError("notes", 1, 2);');
     const registry = read("src/migrations/registry.ts");
     expect(registry).toContain('import { migrateNotesV2 } from "./notes/v2.js";');
-    expect(registry).toContain('import { migrateNotesV3 } from "./notes/v3.js";');
-    expect(registry).toMatch(/\[\n {2}migrateNotesV2,\n {2}migrateNotesV3\n\]/);
-    expect(JSON.parse(read("src/migrations/.cellar-versions.json")).versions).toEqual({ notes: 3 });
-    expect(read("src/generated/migrations.ts")).toContain("  notes: 3,");
+    expect(registry).toMatch(/\[\n {2}migrateNotesV2\n\]/);
   });
 
-  it("a stub throws a typed `migration not implemented` error when run", async () => {
+  it("a stub is a runtime MigrationStep with the exact schemas, and throws a typed error until written", async () => {
     const { migrateNotesV2 } = (await import(join(dir, "src/migrations/notes/v2.ts"))) as {
-      migrateNotesV2: { entity: string; from: number; to: number; migrate(r: object): unknown };
+      migrateNotesV2: import("../../src/runtime/index.js").MigrationStep;
     };
     expect(migrateNotesV2).toMatchObject({ entity: "notes", from: 1, to: 2 });
+    expect(migrateNotesV2.fromSchema.typeName).toBe("notes.v1.Note");
+    expect(migrateNotesV2.fromSchema.fields.find((f) => f.name === "body")?.scalar).toBe(9); // string, as locked
+    expect(migrateNotesV2.toSchema.fields.find((f) => f.name === "body")?.scalar).toBe(3); // int64, current
     let error: unknown;
     try {
-      await migrateNotesV2.migrate({ id: "n1" });
+      await migrateNotesV2.migrate({ id: "n1" }, { entity: "notes", key: "n1", from: 1, to: 2 });
     } catch (e) {
       error = e;
     }
@@ -63,63 +104,79 @@ describe.sequential("migration stubs", () => {
     );
   });
 
+  it("tsc checks a step against the historical input and the current output", () => {
+    write("src/migrations/notes/v2.ts", implementedV2);
+    expect(typeCheck(dir)).toBe("");
+    // Returning the v1 body (a string) where v2 wants a bigint is a type error.
+    write("src/migrations/notes/v2.ts", implementedV2.replace("body: BigInt(record.body.split(\" \").length)", "body: record.body"));
+    expect(typeCheck(dir)).toMatch(/src\/migrations\/notes\/v2\.ts\(4,[0-9]+\): error TS2322:[\s\S]*Types of property 'body' are incompatible\.\s+Type 'string' is not assignable to type 'bigint'/);
+    // Reading a field v1 never had is a type error too.
+    write("src/migrations/notes/v2.ts", implementedV2.replace("tags: []", "tags: record.tags"));
+    expect(typeCheck(dir)).toMatch(/error TS2339: Property 'tags' does not exist on type 'Note'/);
+    write("src/migrations/notes/v2.ts", implementedV2);
+  });
+
   it("user edits to stubs and the registry survive a re-run byte for byte", () => {
-    const implemented = `// My migration: add a body.
-import { defineMigration } from "../../generated/migrations.js";
-export const migrateNotesV2 = defineMigration({ entity: "notes", from: 1, to: 2,
-    migrate(record) { return { ...record, body: String(record["text"] ?? "") }; } });
-`;
-    writeFileSync(join(dir, "src/migrations/notes/v2.ts"), implemented);
     const registry = read("src/migrations/registry.ts").replace(
       "export const migrations",
       "// Kept in upgrade order.\nconst   unusual_spacing = 1 ;\nvoid unusual_spacing;\n\nexport const migrations",
     );
-    writeFileSync(join(dir, "src/migrations/registry.ts"), registry);
+    write("src/migrations/registry.ts", registry);
     const r = run();
     expect(r.exitCode, r.text).toBe(0);
-    expect(read("src/migrations/notes/v2.ts")).toBe(implemented);
+    expect(read("src/migrations/notes/v2.ts")).toBe(implementedV2);
     expect(read("src/migrations/registry.ts")).toBe(registry);
     expect(r.changes).toEqual([]);
   });
 
-  it("another raise appends only the new step and keeps everything the user wrote", () => {
-    const v2 = read("src/migrations/notes/v2.ts");
+  it("after v2 is locked, raising to v3 appends only the new step; v1 → v2 now returns the locked v2 shape", () => {
+    const l = lock({ root: dir });
+    expect(l.exitCode, l.messages.join("\n")).toBe(0);
+    expect(l.written).toEqual(["notes/v2.binpb", "index.json"]);
     const before = read("src/migrations/registry.ts");
-    setVersion(4);
+    setSchema(notes(3));
     const r = run();
     expect(r.exitCode, r.text).toBe(0);
-    expect(read("src/migrations/notes/v2.ts")).toBe(v2);
-    const after = read("src/migrations/registry.ts");
-    expect(after).toBe(
+    expect(read("src/migrations/notes/v2.ts")).toBe(implementedV2);
+    expect(read("src/migrations/registry.ts")).toBe(
       before
-        .replace('import { migrateNotesV3 } from "./notes/v3.js";\n', 'import { migrateNotesV3 } from "./notes/v3.js";\nimport { migrateNotesV4 } from "./notes/v4.js";\n')
-        .replace("  migrateNotesV3\n]", "  migrateNotesV3,\n  migrateNotesV4\n]"),
+        .replace('import { migrateNotesV2 } from "./notes/v2.js";\n', 'import { migrateNotesV2 } from "./notes/v2.js";\nimport { migrateNotesV3 } from "./notes/v3.js";\n')
+        .replace("  migrateNotesV2\n]", "  migrateNotesV2,\n  migrateNotesV3\n]"),
     );
-  });
-
-  it("the project with its stubs and registry type-checks", () => {
+    const migrations = read("src/generated/migrations.ts");
+    expect(migrations).toContain("    1: { to: 2, fromSchema: NoteV1Schema, toSchema: NoteV2Schema },");
+    expect(migrations).toContain("    2: { to: 3, fromSchema: NoteV2Schema, toSchema: NoteSchema },");
+    expect(read("src/migrations/notes/v3.ts")).toContain("// `record` is a `NoteV2`");
+    write(
+      "src/migrations/notes/v3.ts",
+      read("src/migrations/notes/v3.ts").replace(/void record;[\s\S]*?throw new MigrationNotImplementedError\("notes", 2, 3\);/, 'return { ...record, title: record.tags[0] ?? "" };'),
+    );
     expect(typeCheck(dir)).toBe("");
   });
 
   it("--check lists a missing stub and changes nothing", () => {
-    setVersion(5);
+    removeDir(join(dir, "src/migrations/notes/v3.ts"));
     const r = run(true);
     expect(r.exitCode).toBe(1);
-    expect(r.text).toContain("src/generated/migrations.ts (out of date)");
-    expect(r.text).toContain("src/migrations/notes/v5.ts (missing migration stub (notes v4 → v5))");
-    expect(r.text).toContain("src/migrations/.cellar-versions.json (entity versions not recorded)");
-    expect(() => read("src/migrations/notes/v5.ts")).toThrow();
+    expect(r.text).toContain("src/migrations/notes/v3.ts (missing migration stub (notes v2 → v3))");
+    expect(existsSync(join(dir, "src/migrations/notes/v3.ts"))).toBe(false);
   });
 
-  it("a lowered version is refused and nothing changes", () => {
-    setVersion(2);
+  it("a version below the lock's latest, or more than one above it, fails codegen at the `version` option", () => {
     const before = read("src/generated/migrations.ts");
-    const r = run();
+    setSchema(notes(1));
+    let r = run();
     expect(r.exitCode).toBe(1);
     expect(r.text).toContain(
-      "entity `notes` is at schema version 2, below the version 4 recorded in .cellar-versions.json; versions never go down",
+      "proto/notes/v1/notes.proto:7:33: entity `notes` is at schema version 1, below version 2 in the schema lock (proto/cellar.lock); versions never go down (stored records may already be at 2)",
+    );
+    setSchema(notes(3).replace("version: 3", "version: 5"));
+    r = run();
+    expect(r.exitCode).toBe(1);
+    expect(r.text).toContain(
+      "proto/notes/v1/notes.proto:7:33: entity `notes` is at schema version 5, but the schema lock (proto/cellar.lock) ends at version 2; raise the version one step per release: set `version: 3`",
     );
     expect(read("src/generated/migrations.ts")).toBe(before);
-    setVersion(4);
+    setSchema(notes(3));
   });
 });

@@ -111,7 +111,13 @@ describe("plugin options", () => {
     );
     expect(run.files.get("acme/todo/v1/todo_cellar.ts")).toContain('import { defineCollection } from "../../../../runtime/index.js";');
     expect(run.files.get("index.ts")).toContain('from "../runtime/index.js";');
-    expect(run.files.get("migrations.ts")).toContain('import { CellarError } from "../runtime/index.js";');
+    expect(run.files.get("migrations.ts")).toContain('import { MigrationNotImplementedError, UsageError } from "../runtime/index.js";');
+  });
+
+  it("rejects a `lock` folder that is not relative to the app root", () => {
+    expect(() => runPlugin({ "acme/todo/v1/todo.proto": tasks }, "target=ts,lock=/abs/cellar.lock")).toThrow(
+      "option `lock` expects a folder relative to the app root, found `/abs/cellar.lock`",
+    );
   });
 
   it("rejects an unknown option", () => {

@@ -4,10 +4,16 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { genTemplate, runtimeImportFrom, scratchDir, writeWorkspace } from "./helpers.js";
 
-export function makeProject(prefix: string, protos: Record<string, string>): string {
+/** The schema lock folder of projects made with `{ lock: true }`. */
+export const projectLock = "proto/cellar.lock";
+
+export function makeProject(prefix: string, protos: Record<string, string>, options: { lock?: boolean } = {}): string {
   const dir = scratchDir(prefix);
   writeWorkspace(dir, protos);
-  writeFileSync(join(dir, "buf.gen.yaml"), genTemplate("src/generated", runtimeImportFrom(join(dir, "src", "generated"))));
+  writeFileSync(
+    join(dir, "buf.gen.yaml"),
+    genTemplate("src/generated", runtimeImportFrom(join(dir, "src", "generated")), options.lock ? projectLock : undefined),
+  );
   return dir;
 }
 

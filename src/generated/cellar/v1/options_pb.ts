@@ -29,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cellar/v1/options.proto.
  */
 export const file_cellar_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChdjZWxsYXIvdjEvb3B0aW9ucy5wcm90bxIJY2VsbGFyLnYxIo8BCg1FbnRpdHlPcHRpb25zEg8KB3ZlcnNpb24YASABKA0SCwoDa2V5GAIgASgJEhEKCXNpbmdsZXRvbhgDIAEoCBIPCgdpbmRleGVzGAQgAygJEi4KCXJldGVudGlvbhgFIAEoCzIbLmNlbGxhci52MS5SZXRlbnRpb25PcHRpb25zEgwKBG5hbWUYBiABKAkiTwoQUmV0ZW50aW9uT3B0aW9ucxIXCg90aW1lc3RhbXBfZmllbGQYASABKAkSDwoHbWF4X2FnZRgCIAEoCRIRCgltYXhfY291bnQYAyABKA0igwIKEEZpZWxkQW5ub3RhdGlvbnMSEQoJc2Vuc2l0aXZlGAEgASgIEg8KB2RlZmF1bHQYAiABKAkSEAoIcmVxdWlyZWQYAyABKAgSFwoKbWluX2xlbmd0aBgEIAEoDUgAiAEBEhcKCm1heF9sZW5ndGgYBSABKA1IAYgBARIPCgdwYXR0ZXJuGAYgASgJEhAKA21pbhgHIAEoAUgCiAEBEhAKA21heBgIIAEoAUgDiAEBEhYKCW1heF9pdGVtcxgJIAEoDUgEiAEBQg0KC19taW5fbGVuZ3RoQg0KC19tYXhfbGVuZ3RoQgYKBF9taW5CBgoEX21heEIMCgpfbWF4X2l0ZW1zOlMKBmVudGl0eRIfLmdvb2dsZS5wcm90b2J1Zi5NZXNzYWdlT3B0aW9ucxjxvgMgASgLMhguY2VsbGFyLnYxLkVudGl0eU9wdGlvbnNSBmVudGl0eTpSCgVmaWVsZBIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY8r4DIAEoCzIbLmNlbGxhci52MS5GaWVsZEFubm90YXRpb25zUgVmaWVsZGIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChdjZWxsYXIvdjEvb3B0aW9ucy5wcm90bxIJY2VsbGFyLnYxIqABCg1FbnRpdHlPcHRpb25zEg8KB3ZlcnNpb24YASABKA0SCwoDa2V5GAIgASgJEhEKCXNpbmdsZXRvbhgDIAEoCBIPCgdpbmRleGVzGAQgAygJEi4KCXJldGVudGlvbhgFIAEoCzIbLmNlbGxhci52MS5SZXRlbnRpb25PcHRpb25zEgwKBG5hbWUYBiABKAkSDwoHcmV0aXJlZBgHIAEoCCJPChBSZXRlbnRpb25PcHRpb25zEhcKD3RpbWVzdGFtcF9maWVsZBgBIAEoCRIPCgdtYXhfYWdlGAIgASgJEhEKCW1heF9jb3VudBgDIAEoDSKDAgoQRmllbGRBbm5vdGF0aW9ucxIRCglzZW5zaXRpdmUYASABKAgSDwoHZGVmYXVsdBgCIAEoCRIQCghyZXF1aXJlZBgDIAEoCBIXCgptaW5fbGVuZ3RoGAQgASgNSACIAQESFwoKbWF4X2xlbmd0aBgFIAEoDUgBiAEBEg8KB3BhdHRlcm4YBiABKAkSEAoDbWluGAcgASgBSAKIAQESEAoDbWF4GAggASgBSAOIAQESFgoJbWF4X2l0ZW1zGAkgASgNSASIAQFCDQoLX21pbl9sZW5ndGhCDQoLX21heF9sZW5ndGhCBgoEX21pbkIGCgRfbWF4QgwKCl9tYXhfaXRlbXM6UwoGZW50aXR5Eh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGPG+AyABKAsyGC5jZWxsYXIudjEuRW50aXR5T3B0aW9uc1IGZW50aXR5OlIKBWZpZWxkEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjyvgMgASgLMhsuY2VsbGFyLnYxLkZpZWxkQW5ub3RhdGlvbnNSBWZpZWxkYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * EntityOptions marks a message as a persisted entity: either a keyed
@@ -108,6 +108,20 @@ export type EntityOptions = Message<"cellar.v1.EntityOptions"> & {
    * @generated from field: string name = 6;
    */
   name: string;
+
+  /**
+   * The entity is no longer used. Its records stay on users' disks until the
+   * runtime drops them, so its storage name stays taken: codegen emits no
+   * repository for it and lists it in `retiredEntities`, `cellar lock`
+   * records the retirement, and only then may the message be deleted
+   * (`cellar check` fails when an entity listed in the schema lock
+   * disappears without being retired first). Never reuse the storage name.
+   *
+   * Example: `retired: true`
+   *
+   * @generated from field: bool retired = 7;
+   */
+  retired: boolean;
 };
 
 /**
