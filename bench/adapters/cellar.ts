@@ -6,7 +6,9 @@
  * Two configurations, so the cost of protection is visible:
  * - `cellar`: encryption (XChaCha20-Poly1305) + compression + validation, the defaults;
  * - `cellar-plain`: `encryption: "none"` and `compression: false`. Validation has no switch (every
- *   write is checked against the generated zod schema), so it stays on in both.
+ *   write is checked against the generated zod schema), so it stays on in both. A plaintext store refuses
+ *   entities with sensitive fields, so this one opens the same entities with `sensitive` emptied (the
+ *   settings entity's `aiProvider.apiKey`), through the runtime's `openStore`.
  * Both use `durability: "full"` (a write resolves after fdatasync), the default, and default cache sizes.
  */
 import type { StoreAdapter, SystemSpec } from "../adapter.js";
@@ -31,7 +33,13 @@ class CellarAdapter implements StoreAdapter {
 
   async open(dir: string): Promise<void> {
     this.#dir = dir;
-    this.#store = await this.generated.openStore({ ...this.options, dir });
+    if (this.options.encryption === "none") {
+      const { openStore } = await import("../../src/runtime/store.js");
+      const plain = Object.fromEntries(Object.entries(this.generated.entities).map(([k, d]) => [k, { ...d, sensitive: [] }]));
+      this.#store = (await openStore(plain as unknown as Generated["entities"], { ...this.options, dir })) as CellarStore;
+    } else {
+      this.#store = await this.generated.openStore({ ...this.options, dir });
+    }
   }
 
   async putOne(record: TaskRecord): Promise<void> {
