@@ -228,6 +228,8 @@ export type SubkeyFor = (keyId: number) => Uint8Array | null;
  */
 export function framePlaintext(file: string, f: Frame, bound: Uint8Array, subkey: SubkeyFor | null, encrypted: boolean, keyFloor = 0): Uint8Array {
   if (f.flags & ~(FLAG_COMPRESSED | FLAG_SEALED)) throw new FormatViolation(file, f.offset, "bad payload (unknown flags)");
+  // Stricter than the runtime (FORMAT.md, Oddities 2: reserved is "written as 0" but the runtime does not check it).
+  if (f.bytes[10] !== 0 || f.bytes[11] !== 0) throw new FormatViolation(file, f.offset + 10, "reserved bytes are not 0");
   let body: Uint8Array = f.bytes.subarray(FRAME_HEADER);
   if (f.flags & FLAG_SEALED) {
     if (!subkey) throw new FormatViolation(file, f.offset, "sealed frame and no key");
@@ -280,6 +282,7 @@ export function parseKeyring(b: Uint8Array, file = "KEYRING"): Keyring {
   if (FILE_HEADER + f.bytes.length !== b.length) throw new FormatViolation(file, FILE_HEADER, "trailing bytes after the keyring frame");
   if (f.type !== TYPE.keyring) throw new FormatViolation(file, FILE_HEADER, "unexpected frame type");
   if (f.flags !== 0 || f.keyId !== 0) throw new FormatViolation(file, FILE_HEADER, "keyring frame must be flags 0, key id 0");
+  if (f.bytes[10] !== 0 || f.bytes[11] !== 0) throw new FormatViolation(file, FILE_HEADER + 10, "reserved bytes are not 0");
   if (f.seq % 2 ** 32 !== h.fileNumber) throw new FormatViolation(file, FILE_HEADER, "frame seq is not the generation of the file number");
   const payloadAt = FILE_HEADER + FRAME_HEADER;
   const c = new Cursor(f.bytes.subarray(FRAME_HEADER), file);
@@ -296,6 +299,8 @@ export function parseKeyring(b: Uint8Array, file = "KEYRING"): Keyring {
     const memLimit = c.varint(4 * 1024 * 1024 * 1024);
     const alg = c.u8();
     if (alg !== ARGON2ID13) fail(`bad payload (unknown password hash ${alg})`);
+    // Not in FORMAT.md: libsodium refuses opsLimit < 1 and memLimit < 8 KiB (crypto_pwhash_*_MIN for Argon2id).
+    if (opsLimit < 1 || memLimit < 8192) fail("bad payload (Argon2id cost below libsodium's minimum)");
     pwhash = { salt, opsLimit, memLimit };
   }
   const activeKeyId = c.varint(U32_MAX);
@@ -706,5 +711,5 @@ export function openRecordValue(
   if (!k) throw new FormatViolation(where, 1, `missing key (key id ${v.keyId})`);
   const part = openSealed(v.sealed, valueAD(m.storeId, r.version, r.key), k);
   if (!part) throw new FormatViolation(where, r.value.length - v.sealed.length, "authentication failed (sensitive part)");
-  return { kind: 1, keyId: v.keyId, public: v.public, sensitivePart: part, protobuf: Buffer.concat([v.public, part]) };
+  return { kind: 1, keyId: v.keyId, public: v.public, sensitivePart: part, protobuf: new Uint8Array(Buffer.concat([v.public, part])) };
 }
