@@ -120,9 +120,10 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** A frame or block plaintext in the block cache; journal values inside it are still sealed under `keyId`. */
+/** A frame or block plaintext in the block cache. */
 interface Cached {
   plain: Uint8Array;
+  /** Journal frames of an encrypted store: the data key its values are sealed under. 0: values in the clear. */
   keyId: number;
 }
 

@@ -11,6 +11,9 @@ import {
   Op,
 } from "./format.js";
 
+/** nonce + tag around a journal value sealed under its entity's record key. */
+const SEALED_OVERHEAD = 40;
+
 /** One write as the engine sees it: bytes only. */
 export type WriteOp =
   | {
@@ -66,7 +69,7 @@ export function decodeCommit(plain: Uint8Array): CommitEntry[] {
       const n = r.varint(MAX_TERMS_PER_RECORD);
       const terms: string[] = [];
       for (let i = 0; i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
-      const length = r.varint(MAX_VALUE_BYTES);
+      const length = r.varint(MAX_VALUE_BYTES + SEALED_OVERHEAD); // sealed in an encrypted store
       const start = r.pos;
       r.bytes(length);
       out.push({ op: "put", entity, key, version, terms, start, length });

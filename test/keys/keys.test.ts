@@ -14,6 +14,8 @@ import { openStore as openEntities } from "../../src/runtime/store.js";
 import { UserProfileSchema } from "../../src/generated/examples/profile/v1/profile_pb.js";
 import { isCellarError, type CellarError } from "../../src/runtime/errors.js";
 import { keys } from "../../src/runtime/keys.js";
+import { Engine } from "../../src/runtime/engine.js";
+import { MAX_VALUE_BYTES } from "../../src/runtime/format.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { z } from "zod";
 
@@ -418,6 +420,20 @@ describe("changeMasterKey", () => {
       expect(fs.readdirSync(dir).filter((n) => n.endsWith(".tmp"))).toEqual([]);
     });
   }
+});
+
+describe("limits", () => {
+  it("a value of the maximum size survives reopen in an encrypted store (sealed, it is 40 bytes over the limit)", async () => {
+    const dir = path.join(tmp, "max-value");
+    const value = new Uint8Array(MAX_VALUE_BYTES).fill(0x5a);
+    let e = await Engine.open({ dir, key: raw, compaction: { auto: false } });
+    await e.write([{ op: "put", entity: "blob", key: "k", version: 1, value, terms: [] }]);
+    await e.close();
+    e = await Engine.open({ dir, key: raw, compaction: { auto: false } });
+    expect(e.get("blob", "k")!.value.length).toBe(MAX_VALUE_BYTES);
+    expect(e.recovery.damaged).toEqual([]);
+    await e.close();
+  });
 });
 
 describe("secure memory", () => {
