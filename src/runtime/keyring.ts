@@ -268,7 +268,12 @@ export class Keyring {
     const dk = sodium.sodium_malloc(KEY_SIZE);
     sodium.randombytes_buf(dk);
     ring.dataKeys.set(1, dk);
-    ring.write(header);
+    try {
+      ring.write(header);
+    } catch (e) {
+      ring.destroy();
+      throw e;
+    }
     return ring;
   }
 
