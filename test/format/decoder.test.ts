@@ -477,4 +477,24 @@ describe("docs/FORMAT.md", () => {
     expect(fs.statSync(path.join(dir, "journal-000001.log")).size).toBe(1024 * 1024);
     expect(listLiveRecords(dir)).toEqual([{ entity: "note", key: "n1", version: 1, value: enc.encode("hello") }]);
   });
+
+  it("the worked example's encrypted variant: flags 02, key id 1, the value sealed inside the sealed frame", async () => {
+    const dir = tmp();
+    const master = masterKey();
+    const engine = await Engine.open({ dir, key: master, compaction: { auto: false } });
+    await engine.write([put("note", "n1", "hello")]);
+    await engine.close();
+    const j = fs.readFileSync(path.join(dir, "journal-000001.log"));
+    const f = frameAt("journal-000001.log", j, 32);
+    expect([f.type, f.flags, f.keyId, f.seq]).toEqual([1, 0x02, 1, 1]);
+    // DISCREPANCY (reported): FORMAT.md's worked example says the encrypted frame's payload is
+    // 24 + 17 + 16 = 57 bytes, but in an encrypted store the put's value is itself sealed (Journal: "40 bytes
+    // longer than the record value it holds"): the plaintext is 17 + 40 = 57 bytes, the payload 24 + 57 + 16 = 97.
+    expect(f.length).toBe(97);
+    const m = readManifest(dir, master);
+    const plain = openSealed(f.bytes.subarray(24), associatedData(j.subarray(0, 28), f.bytes), m.keys!.meta(1)!)!;
+    expect(plain.length).toBe(57);
+    expect([...plain.subarray(0, 12)]).toEqual([0x01, 0x04, ...enc.encode("note"), 0x02, ...enc.encode("n1"), 0x01, 0x00, 45]);
+    expect(listLiveRecords(dir, master)).toEqual([{ entity: "note", key: "n1", version: 1, value: enc.encode("hello") }]);
+  });
 });
