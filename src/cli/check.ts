@@ -296,9 +296,12 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
     return {
       level: "error",
       rule: "MIGRATION_NOT_IMPLEMENTED",
-      entity,
+      entity: entity === "?" ? undefined : entity,
       position: { file: relative(root, file).split(sep).join("/"), line, column: 5 },
-      message: `the migration of \`${entity}\` from version ${from} to ${to} is still the generated stub (it throws \`MigrationNotImplementedError\`)`,
+      message:
+        entity === "?"
+          ? "this file still throws `MigrationNotImplementedError` (an unwritten migration stub)"
+          : `the migration of \`${entity}\` from version ${from} to ${to} is still the generated stub (it throws \`MigrationNotImplementedError\`)`,
       fix: "write `migrate` (old record in, new shape out) and remove the `throw`",
     };
   }
