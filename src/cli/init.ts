@@ -54,13 +54,15 @@ plugins:
       - target=ts
       - import_extension=js
   # Entities, repository types, zod validators, migrations.ts and index.ts. \`strategy: all\` lets
-  # one run see every schema.
+  # one run see every schema. \`lock\` names the schema lock (\`npx cellar lock\` writes it when a
+  # release is cut): historical message types and typed migration steps come from it.
   - local: protoc-gen-cellar
     out: src/generated
     strategy: all
     opt:
       - target=ts
       - import_extension=js
+      - lock=schemas/cellar.lock
 `;
 
 export const exampleSchema = `// An example entity written by \`cellar init\`: edit or delete it. See Cellar's docs/SCHEMAS.md.
@@ -123,12 +125,14 @@ export function init(options: { root: string; force?: boolean }): InitResult {
     write("schemas/app/v1/app_settings.proto", exampleSchema);
   }
   const pkg = JSON.parse(readFileSync(pkgFile, "utf8")) as { scripts?: Record<string, string> };
-  if (pkg.scripts?.codegen === undefined) {
+  const scripts: Record<string, string> = { codegen: "cellar generate", "schema:check": "cellar check", "schema:lock": "cellar lock" };
+  const missing = Object.entries(scripts).filter(([name]) => pkg.scripts?.[name] === undefined);
+  if (missing.length > 0) {
     const text = readFileSync(pkgFile, "utf8");
     const indent = /^[ \t]+(?=")/m.exec(text)?.[0] ?? "  ";
-    pkg.scripts = { ...(pkg.scripts ?? {}), codegen: "cellar generate" };
+    pkg.scripts = { ...(pkg.scripts ?? {}), ...Object.fromEntries(missing) };
     writeFileSync(pkgFile, JSON.stringify(pkg, null, indent) + "\n");
-    messages.push('cellar: added script "codegen": "cellar generate" to package.json');
+    for (const [name, cmd] of missing) messages.push(`cellar: added script "${name}": "${cmd}" to package.json`);
   }
   messages.push(
     "cellar: next: add schemas under schemas/, run `npx cellar generate`, and import `openStore` from src/generated/index.js",

@@ -4,8 +4,10 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { check } from "../../src/cli/check.js";
 import { generate } from "../../src/cli/generate.js";
 import { init } from "../../src/cli/init.js";
+import { lock } from "../../src/cli/lock.js";
 import { bufBin, removeDir, repoRoot, scratchDir, typeCheck } from "./helpers.js";
 import { makeProject, notesSchema } from "./project.js";
 
@@ -88,7 +90,13 @@ describe("init", () => {
     expect(readFileSync(join(dir, "buf.yaml"), "utf8")).toContain("  - path: node_modules/cellar/schemas\n");
     expect(readFileSync(join(dir, "buf.gen.yaml"), "utf8")).toContain("  - local: protoc-gen-cellar\n");
     expect(existsSync(join(dir, "schemas/app/v1/app_settings.proto"))).toBe(true);
-    expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).scripts).toEqual({ start: "node .", codegen: "cellar generate" });
+    expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).scripts).toEqual({
+      start: "node .",
+      codegen: "cellar generate",
+      "schema:check": "cellar check",
+      "schema:lock": "cellar lock",
+    });
+    expect(readFileSync(join(dir, "buf.gen.yaml"), "utf8")).toContain("      - lock=schemas/cellar.lock\n");
     const lint = spawnSync(process.execPath, [bufBin, "lint"], { cwd: dir, encoding: "utf8" });
     expect(lint.stdout + lint.stderr).toBe("");
     const g = generate({ root: dir });
@@ -97,6 +105,10 @@ describe("init", () => {
     expect(cellarTs).toContain('import { defineSingleton } from "cellar";');
     expect(existsSync(join(dir, "src/generated/cellar/v1/options_pb.ts"))).toBe(true);
     expect(typeCheck(dir)).toBe("");
+    // The schema lock lives where buf.gen.yaml's `lock=` says; the first release locks the example entity.
+    expect(check({ root: dir }).messages.at(-1)).toBe("cellar: 1 entity compatible with the schema lock (schemas/cellar.lock, 0 locked); 1 note above");
+    expect(lock({ root: dir })).toMatchObject({ exitCode: 0, written: ["app_settings/v1.binpb", "index.json"] });
+    expect(existsSync(join(dir, "schemas/cellar.lock/app_settings/v1.binpb"))).toBe(true);
   });
 
   it("keeps existing files unless --force", () => {
