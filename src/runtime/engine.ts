@@ -702,6 +702,11 @@ export class Engine {
     }
   }
 
+  /** File name and frame offset of a record's location, for error reports. */
+  where(loc: Loc): { file: string; offset: number } {
+    return { file: this.fileName(loc.file), offset: loc.frameOffset };
+  }
+
   private damaged(file: string, offset: number, reason: string): CorruptionError {
     const err = new CorruptionError(file, offset, reason);
     this.onProblem?.(err);

@@ -42,6 +42,8 @@ export interface KeyringHeader {
   pwhash: { salt: Uint8Array; opsLimit: number; memLimit: number } | null;
   activeKeyId: number;
   wrapped: Map<number, Uint8Array>;
+  /** The payload bytes from its start through `nkeys`, bound into every wrapping's AD. */
+  params: Uint8Array;
 }
 
 /** Subkey id of an entity for crypto_kdf: the first 6 bytes (little-endian) of BLAKE2b-256 of its UTF-8 name. */
@@ -64,10 +66,12 @@ function secureCopy(b: Uint8Array): Buffer {
   return s;
 }
 
-function wrapAd(bound: Uint8Array, keyId: number): Uint8Array {
-  const ad = new Uint8Array(FILE_HEADER_BOUND + 4);
+/** AD of a wrapped data key: the file header's bound part, the key id, and the keyring's parameters. */
+function wrapAd(bound: Uint8Array, keyId: number, params: Uint8Array): Uint8Array {
+  const ad = new Uint8Array(FILE_HEADER_BOUND + 4 + params.length);
   ad.set(bound, 0);
   new DataView(ad.buffer).setUint32(FILE_HEADER_BOUND, keyId, true);
+  ad.set(params, FILE_HEADER_BOUND + 4);
   return ad;
 }
 
@@ -85,11 +89,13 @@ function encodeKeyringFile(h: KeyringHeader, kek: Buffer, dataKeys: ReadonlyMap<
   w.varint(h.activeKeyId);
   const ids = [...dataKeys.keys()].sort((a, b) => a - b);
   w.varint(ids.length);
+  // Every plaintext field up to here is authenticated by every wrapping (FORMAT.md, "Keyring").
+  const params = w.finish().slice();
   for (const id of ids) {
     const wrapped = Buffer.alloc(WRAPPED_SIZE);
     const nonce = wrapped.subarray(0, NONCE_SIZE);
     sodium.randombytes_buf(nonce);
-    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped.subarray(NONCE_SIZE), dataKeys.get(id)!, wrapAd(bound, id), null, nonce, kek);
+    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped.subarray(NONCE_SIZE), dataKeys.get(id)!, wrapAd(bound, id, params), null, nonce, kek);
     w.varint(id).bytes(wrapped);
   }
   const frame = encodeFrame({ type: FrameType.keyring, seq: h.generation, plaintext: w.finish(), compress: false, sealer: null }, bound);
@@ -103,12 +109,14 @@ function encodeKeyringFile(h: KeyringHeader, kek: Buffer, dataKeys: ReadonlyMap<
 export function readKeyringHeader(bytes: Uint8Array): KeyringHeader {
   let fh;
   let plain: Uint8Array;
+  let generation: number;
   try {
     fh = decodeFileHeader(bytes, FileKind.keyring);
     const frame = bytes.subarray(FILE_HEADER_SIZE);
     const opened = decodeFrame(frame, fh.bound, () => null, false, 64 * 1024);
     if (opened.header.type !== FrameType.keyring || opened.header.seq !== fh.fileNumber) throw new FrameError("unexpected frame type");
     plain = opened.plaintext;
+    generation = opened.header.seq;
   } catch (e) {
     if (e instanceof FrameError) throw new CorruptionError("KEYRING", e.problem.startsWith("bad magic") ? 0 : FILE_HEADER_SIZE, e.message);
     throw e;
@@ -123,19 +131,22 @@ export function readKeyringHeader(bytes: Uint8Array): KeyringHeader {
       const salt = r.bytes(PWHASH_SALT_SIZE).slice();
       const opsLimit = r.varint(64);
       const memLimit = r.varint(4 * 1024 * 1024 * 1024);
+      if (opsLimit < 1 || memLimit < 8192) throw new DecodeError("password hash cost below the minimum");
       const alg = r.u8();
       if (alg !== sodium.crypto_pwhash_ALG_ARGON2ID13) throw new DecodeError(`unknown password hash ${alg}`);
       pwhash = { salt, opsLimit, memLimit };
     }
     const activeKeyId = r.varint(0xffffffff);
     const wrapped = new Map<number, Uint8Array>();
-    for (let i = 0, n = r.varint(MAX_KEYS); i < n; i++) {
+    const nkeys = r.varint(MAX_KEYS);
+    const params = plain.slice(0, r.pos);
+    for (let i = 0; i < nkeys; i++) {
       const id = r.varint(0xffffffff);
       wrapped.set(id, r.bytes(WRAPPED_SIZE).slice());
     }
     if (!r.done) throw new DecodeError("trailing bytes");
     if (!wrapped.has(activeKeyId)) throw new DecodeError("the active key is not listed");
-    return { storeId: fh.storeId, generation: fh.fileNumber, kekKind: kind, providerName, pwhash, activeKeyId, wrapped };
+    return { storeId: fh.storeId, generation, kekKind: kind, providerName, pwhash, activeKeyId, wrapped, params };
   } catch (e) {
     if (e instanceof DecodeError) throw new CorruptionError("KEYRING", FILE_HEADER_SIZE + FRAME_HEADER_SIZE, `bad payload (${e.message})`);
     throw e;
@@ -263,6 +274,7 @@ export class Keyring {
       pwhash,
       activeKeyId: 1,
       wrapped: new Map(),
+      params: new Uint8Array(0),
     };
     const ring = new Keyring(io, paths, header, kek, scope, fp);
     const dk = sodium.sodium_malloc(KEY_SIZE);
@@ -302,7 +314,7 @@ export class Keyring {
       for (const [id, wrapped] of header.wrapped) {
         const dk = sodium.sodium_malloc(KEY_SIZE);
         try {
-          sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(dk, null, wrapped.subarray(NONCE_SIZE), wrapAd(bound, id), wrapped.subarray(0, NONCE_SIZE), kek);
+          sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(dk, null, wrapped.subarray(NONCE_SIZE), wrapAd(bound, id, header.params), wrapped.subarray(0, NONCE_SIZE), kek);
         } catch {
           sodium.sodium_memzero(dk);
           throw new KeyError(`${describe(provider)} does not open this store (wrong key or passphrase)`);

@@ -19,6 +19,7 @@ import {
 import type { Failpoint, FileIO } from "./io.js";
 import type { StorePaths } from "./filenames.js";
 import type { Sealer } from "./seal.js";
+import { compareUtf8 } from "./segment-index.js";
 
 export interface Manifest {
   storeId: Uint8Array;
@@ -43,7 +44,7 @@ export function encodeManifestBody(m: Manifest): Uint8Array {
   w.varint(m.segments.length);
   for (const s of m.segments) w.varint(s);
   w.u8(m.encrypted ? 1 : 0).varint(m.keyFloor);
-  const names = [...m.entities.keys()].sort();
+  const names = [...m.entities.keys()].sort(compareUtf8);
   w.varint(names.length);
   for (const n of names) w.string(n).varint(m.entities.get(n)!);
   return w.finish();

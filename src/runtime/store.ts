@@ -30,6 +30,7 @@ import {
   type ValidationIssue,
 } from "./errors.js";
 import type { KeyProvider } from "./keys.js";
+import { DecodeError } from "./bytes.js";
 import { type SensitiveKeys, ValueCodec } from "./value.js";
 import type { MigrationStep } from "./migration.js";
 import { type MigrationProgress, planUpgrade, upgrade } from "./upgrade.js";
@@ -394,8 +395,11 @@ class StoreImpl {
       msg = this.codecs.get(def.name)!.decode(bytes, loc.key, loc.version, this.keys, this.redacted).msg;
     } catch (e) {
       if (e instanceof CellarError) throw e;
-      // Authenticated bytes that do not decode: a bug or a format mismatch, never shown as data.
-      const err = new CorruptionError(`entity \`${def.name}\``, 0, "bad payload (the record does not decode)");
+      // A sensitive part that fails authentication (moved or edited), or authenticated bytes that do not
+      // decode (a bug or a format mismatch): never shown as data.
+      const { file, offset } = this.engine.where(loc);
+      const why = e instanceof DecodeError ? e.message : "the record does not decode";
+      const err = new CorruptionError(file, offset, `bad payload (\`${def.name}\` record \`${loc.key}\`: ${why})`);
       this.emit("corruption", err);
       throw err;
     }

@@ -244,7 +244,7 @@ export class ValueCodec {
     try {
       plain = sealer.open(env.sealed, recordAd(keys!.storeId, version, key));
     } catch (e) {
-      if (e instanceof AuthenticationError) throw new DecodeError("sensitive part failed authentication");
+      if (e instanceof AuthenticationError) throw new DecodeError("authentication failed (sensitive part)");
       throw e;
     }
     const whole = new Uint8Array(env.public.length + plain.length);

@@ -248,9 +248,11 @@ describe("one record opened with raw libsodium calls (FORMAT.md, Keyring, Frames
     expect(ring.length).toBe(32 + 24 + 5 + 72);
     expect([...ring.subarray(56, 61)]).toEqual([1, 0, 1, 1, 1]);
     const wrapped = ring.subarray(61, 61 + 72);
-    const ad = Buffer.alloc(32);
+    // AD = header[0..28) ‖ u32 keyId ‖ params (payload bytes through nkeys: 01 00 01 01)
+    const ad = Buffer.alloc(36);
     ring.copy(ad, 0, 0, 28);
     ad.writeUInt32LE(1, 28);
+    ring.copy(ad, 32, 56, 60);
     const dk = Buffer.alloc(32);
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(dk, null, wrapped.subarray(24), ad, wrapped.subarray(0, 24), kek);
     return dk;
@@ -439,10 +441,8 @@ describe("KEYRING (FORMAT.md, Keyring)", () => {
         }
       }
     }
-    // Bytes 52..54 are the high half of the frame's seq: generation 2 + 2^32·k is still "seq = generation,
-    // file number = generation mod 2^32" as FORMAT.md words it, so the decoder accepts it (the runtime
-    // requires seq = file number: it refuses these; see the report). Byte 55 makes seq > 2^53: refused.
-    expect(accepted).toEqual(["52+crc", "53+crc", "54+crc"]);
+    // Every byte matters: the frame's seq must equal the file number, and the parameters are in each wrapping's AD.
+    expect(accepted).toEqual([]);
     expect(refused).toBe(2 * orig.length - accepted.length);
     fs.writeFileSync(path.join(dir, "KEYRING"), orig);
   });

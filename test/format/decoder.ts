@@ -273,6 +273,8 @@ export interface Keyring {
   /** file offset of each wrapped key (for violations) */
   wrappedAt: Map<number, number>;
   bound: Uint8Array;
+  /** payload bytes from its start through the nkeys varint: bound into every wrapping's AD */
+  params: Uint8Array;
 }
 
 /** The keyring's plaintext part: header, crc, frame rules and payload grammar. No key needed. */
@@ -283,7 +285,7 @@ export function parseKeyring(b: Uint8Array, file = "KEYRING"): Keyring {
   if (f.type !== TYPE.keyring) throw new FormatViolation(file, FILE_HEADER, "unexpected frame type");
   if (f.flags !== 0 || f.keyId !== 0) throw new FormatViolation(file, FILE_HEADER, "keyring frame must be flags 0, key id 0");
   if (f.bytes[10] !== 0 || f.bytes[11] !== 0) throw new FormatViolation(file, FILE_HEADER + 10, "reserved bytes are not 0");
-  if (f.seq % 2 ** 32 !== h.fileNumber) throw new FormatViolation(file, FILE_HEADER, "frame seq is not the generation of the file number");
+  if (f.seq !== h.fileNumber) throw new FormatViolation(file, FILE_HEADER, "frame seq is not the generation (= the file number)");
   const payloadAt = FILE_HEADER + FRAME_HEADER;
   const c = new Cursor(f.bytes.subarray(FRAME_HEADER), file);
   const fail = (rule: string): never => {
@@ -299,15 +301,16 @@ export function parseKeyring(b: Uint8Array, file = "KEYRING"): Keyring {
     const memLimit = c.varint(4 * 1024 * 1024 * 1024);
     const alg = c.u8();
     if (alg !== ARGON2ID13) fail(`bad payload (unknown password hash ${alg})`);
-    // Not in FORMAT.md: libsodium refuses opsLimit < 1 and memLimit < 8 KiB (crypto_pwhash_*_MIN for Argon2id).
-    if (opsLimit < 1 || memLimit < 8192) fail("bad payload (Argon2id cost below libsodium's minimum)");
+    if (opsLimit < 1 || memLimit < 8192) fail("bad payload (Argon2id cost below the minimum)");
     pwhash = { salt, opsLimit, memLimit };
   }
   const activeKeyId = c.varint(U32_MAX);
   const wrapped = new Map<number, Uint8Array>();
   const wrappedAt = new Map<number, number>();
   let prev = 0;
-  for (let i = 0, n = c.varint(MAX_KEYS); i < n; i++) {
+  const nkeys = c.varint(MAX_KEYS);
+  const params = Uint8Array.from(f.bytes.subarray(FRAME_HEADER, FRAME_HEADER + c.pos));
+  for (let i = 0; i < nkeys; i++) {
     const id = c.varint(U32_MAX);
     if (id <= prev) fail("bad payload (key ids not ascending, or key id 0)");
     prev = id;
@@ -316,7 +319,7 @@ export function parseKeyring(b: Uint8Array, file = "KEYRING"): Keyring {
   }
   if (!c.done) fail("bad payload (trailing bytes)");
   if (!wrapped.has(activeKeyId)) fail(`bad payload (active key ${activeKeyId} is not listed)`);
-  return { storeId: h.storeId, generation: f.seq, kekKind, providerName, pwhash, activeKeyId, wrapped, wrappedAt, bound: Uint8Array.from(h.bound) };
+  return { storeId: h.storeId, generation: f.seq, kekKind, providerName, pwhash, activeKeyId, wrapped, wrappedAt, bound: Uint8Array.from(h.bound), params };
 }
 
 /** The key-encryption key: the raw 32 bytes (kinds 1, 3) or Argon2id of the NFC/UTF-8 passphrase (kind 2). */
@@ -335,11 +338,11 @@ export function masterKeyOf(ring: Keyring, master: MasterKey, file = "KEYRING"):
   return out;
 }
 
-/** Unwrap every listed data key: AD = keyring header bytes [0..28) ‖ u32 LE keyId. */
+/** Unwrap every listed data key: AD = keyring header bytes [0..28) ‖ u32 LE keyId ‖ params. */
 export function unwrapDataKeys(ring: Keyring, kek: Uint8Array, file = "KEYRING"): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
   for (const [id, w] of ring.wrapped) {
-    const dk = openSealed(w, Buffer.concat([ring.bound, u32le(id)]), kek);
+    const dk = openSealed(w, Buffer.concat([ring.bound, u32le(id), ring.params]), kek);
     if (!dk || dk.length !== 32) throw new FormatViolation(file, ring.wrappedAt.get(id)!, `authentication failed (wrapped key ${id}: wrong key or passphrase)`);
     out.set(id, dk);
   }

@@ -94,13 +94,13 @@ const valueAd = (storeId: Uint8Array, version: number, key: string) => Buffer.co
 /** frame AD = file header [0..28) ‖ frame header [4..24). */
 const frameAd = (file: Uint8Array, frame: Uint8Array) => Buffer.concat([file.subarray(0, 28), frame.subarray(4, 24)]);
 
-/** KEYRING → data keys: each wrapped key opened under the master key with AD = header[0..28) ‖ u32 LE keyId. */
+/** KEYRING → data keys: each wrapped key opened under the master key with AD = header[0..28) ‖ u32 LE keyId ‖ params. */
 function unwrapRaw(dir: string, kek: Uint8Array): Map<number, Buffer> {
   const bytes = fs.readFileSync(path.join(dir, "KEYRING"));
   const ring = parseKeyring(bytes); // grammar only; the crypto below is done by hand
   const out = new Map<number, Buffer>();
   for (const [id, w] of ring.wrapped) {
-    const dk = aeadOpen(w, Buffer.concat([bytes.subarray(0, 28), u32le(id)]), kek);
+    const dk = aeadOpen(w, Buffer.concat([bytes.subarray(0, 28), u32le(id), ring.params]), kek);
     if (!dk) throw new Error(`wrapped key ${id} does not open`);
     out.set(id, dk);
   }
@@ -300,14 +300,8 @@ describe("tampering is detected", () => {
             opened.push(`${i}^${mask}${fixCrc ? "+crc" : ""}`);
           } catch (err) {
             code = String((err as { code?: string }).code);
-            // DISCREPANCY (reported): FORMAT.md bounds opsLimit by varint(64) and memLimit by varint(4 GiB) but
-            // states no minimum, and the runtime does not check one on read: a keyring whose crc holds with
-            // opsLimit 0 (or memLimit < 8 KiB) reaches sodium-native, which throws ERR_ASSERTION instead of
-            // E_CORRUPT. Tolerated here only for those bytes (kind-2 payload offsets 74..77), and never an open.
-            const pwhashBytes = provider === "passphrase" && fixCrc && i >= 74 && i <= 77;
-            const allowed = pwhashBytes ? ["E_CORRUPT", "E_KEY", "ERR_ASSERTION"] : ["E_CORRUPT", "E_KEY"];
             if (code === "ERR_ASSERTION") assertions.push(`${i}^${mask}`);
-            expect(allowed, `byte ${i} ^ ${mask}${fixCrc ? " (crc fixed)" : ""}: ${String(err)}`).toContain(code);
+            expect(["E_CORRUPT", "E_KEY"], `byte ${i} ^ ${mask}${fixCrc ? " (crc fixed)" : ""}: ${String(err)}`).toContain(code);
           }
           if (!fixCrc) expect(code, `byte ${i} ^ ${mask} without crc fix`).toBe("E_CORRUPT");
         }
@@ -330,11 +324,10 @@ describe("tampering is detected", () => {
 
   it("any flipped byte of a passphrase (Argon2id) KEYRING: the same", async () => {
     const { opened, assertions } = await keyringFlips("passphrase");
-    // Also 75^1 and 76^1: memLimit 65536 (varint 80 80 04) becomes 65537 or 65664, which libsodium's
-    // crypto_pwhash rounds down to the same 64 KiB, so the master key and every data key are unchanged.
-    // (The Argon2id parameters are not authenticated: they are the input of the key check itself.)
-    expect(opened).toEqual(["42^255+crc", "42^1+crc", "43^255+crc", "43^1+crc", "75^1+crc", "76^1+crc"]);
-    expect(assertions).toEqual(["74^1"]); // opsLimit 1 → 0: see the DISCREPANCY note above
+    // The Argon2id parameters are bound into every wrapping's AD: a memLimit that libsodium would round to
+    // the same KiB (65536 → 65537) still fails, and a cost below the minimum is E_CORRUPT before Argon2id runs.
+    expect(opened).toEqual(["42^255+crc", "42^1+crc", "43^255+crc", "43^1+crc"]);
+    expect(assertions).toEqual([]);
   });
 
   it("two records' sealed journal values swapped by a holder of the meta key (frame re-sealed, crc recomputed): reads throw E_CORRUPT", async () => {

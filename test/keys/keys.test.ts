@@ -25,7 +25,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const cost = { opsLimit: 1, memLimit: 64 * 1024 };
 const raw = new Uint8Array(32).fill(7);
 
-const SECRETS = ["ada.lovelace@example.com", "tok-SECRET-4f9a2c", "sk-live-API-KEY-77e1"];
+const SECRETS = ["ada.lovelace@example.com", "tok-SECRET-4f9a2c", "sk-live-API-KEY-77e1"] as const;
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
