@@ -127,7 +127,11 @@ export function readLock(dir: string): SchemaLock {
 
 /** The descriptor set of one locked version. */
 export function readLockedSet(lock: SchemaLock, v: LockedVersion): FileDescriptorSet {
-  return fromBinary(FileDescriptorSetSchema, readFileSync(join(lock.dir, v.descriptors)));
+  try {
+    return fromBinary(FileDescriptorSetSchema, readFileSync(join(lock.dir, v.descriptors)));
+  } catch (e) {
+    throw new LockError("E_LOCK_FORMAT", `schema lock file \`${join(lock.dir, v.descriptors)}\` is not a FileDescriptorSet: ${(e as Error).message}`);
+  }
 }
 
 /** `index.json`, one line per version so findings can point at an entity's line. */

@@ -102,10 +102,10 @@ export function check(options: CheckOptions): CheckResult {
   try {
     return runCheck(options).result;
   } catch (e) {
-    if (e instanceof SchemaToolError || e instanceof LockError) {
-      return { exitCode: 2, findings: [], messages: [`cellar: ${e.message}`, "cellar: the check could not run"] };
-    }
-    throw e;
+    // SchemaToolError (E_CONFIG, E_BUF), LockError (E_LOCK_FORMAT, E_LOCK_MISSING), or a descriptor set
+    // protobuf-es cannot make a registry of: the check could not run.
+    const known = e instanceof SchemaToolError || e instanceof LockError;
+    return { exitCode: 2, findings: [], messages: [`cellar: ${known ? "" : "unexpected error: "}${(e as Error).message}`, "cellar: the check could not run"] };
   }
 }
 

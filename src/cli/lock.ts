@@ -41,10 +41,8 @@ export function lock(options: CheckOptions): LockResult {
   try {
     run = runCheck(options);
   } catch (e) {
-    if (e instanceof SchemaToolError || e instanceof LockError) {
-      return { exitCode: 2, written: [], messages: [`cellar: ${e.message}`, "cellar: nothing was locked"] };
-    }
-    throw e;
+    const known = e instanceof SchemaToolError || e instanceof LockError;
+    return { exitCode: 2, written: [], messages: [`cellar: ${known ? "" : "unexpected error: "}${(e as Error).message}`, "cellar: nothing was locked"] };
   }
   const { result, current, lock: existing, lockDir } = run;
   if (result.exitCode !== 0) {

@@ -11,7 +11,7 @@ import { defaultLockDir, findEntities, registryOf, type FoundEntity } from "../.
 import { moduleDirs, rewritePositions, runBuf } from "./buf.js";
 
 /** Codes of {@link SchemaToolError}: exit code 2 of `cellar check` and `cellar lock`. */
-export type SchemaToolErrorCode = "E_CONFIG" | "E_BUF" | "E_LOCK_FORMAT" | "E_LOCK_MISSING";
+export type SchemaToolErrorCode = "E_CONFIG" | "E_BUF";
 
 /** Thrown when a command cannot run at all (no buf.yaml, buf fails, an unreadable lock). */
 export class SchemaToolError extends Error {

@@ -195,3 +195,41 @@ it("generates byte-identical output on every run", () => {
   const b = runPlugin({ "acme/todo/v1/todo.proto": tasks });
   expect([...b.files.entries()]).toEqual([...a.files.entries()]);
 });
+
+describe("retired entities", () => {
+  const schema = (extra: string) => `syntax = "proto3";
+package shop.v1;
+import "cellar/v1/options.proto";
+
+message Order {
+  option (cellar.v1.entity) = { version: 1, name: "orders", key: "id" };
+  string id = 1;
+}
+
+message Coupon {
+  option (cellar.v1.entity) = { version: 4, name: "coupons", key: "nope", retired: true };
+  string code = 1;
+}
+${extra}`;
+
+  it("get no repository (their other options are not checked) and are listed in `retiredEntities`", () => {
+    const run = runPlugin({ "shop/v1/shop.proto": schema("") });
+    const cellarTs = run.files.get("shop/v1/shop_cellar.ts") ?? "";
+    expect(cellarTs).toContain("export const OrderEntity = defineCollection");
+    expect(cellarTs).not.toContain("Coupon");
+    expect(run.files.get("index.ts")).not.toContain("coupons");
+    expect(run.files.get("migrations.ts")).toContain('export const retiredEntities: readonly string[] = ["coupons"];');
+  });
+
+  it("keep their storage name taken", () => {
+    const clash = `
+message Voucher {
+  option (cellar.v1.entity) = { version: 1, name: "coupons", key: "code" };
+  string code = 1;
+}
+`;
+    expect(() => runPlugin({ "shop/v1/shop.proto": schema(clash) })).toThrow(
+      /both use the storage name `coupons`; give one of them another \(cellar\.v1\.entity\)\.name/,
+    );
+  });
+});
