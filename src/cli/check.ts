@@ -321,13 +321,15 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
       return;
     }
     if (!step.implemented) findings.push(stubFinding(e.name, from, to, step.file, step.stubLine ?? step.line));
-    if (s.registry && !s.registry.files.has(step.file)) {
+    if (!s.registry || !s.registry.files.has(step.file)) {
       findings.push({
         level: "error",
         rule: "MIGRATION_NOT_REGISTERED",
         entity: e.name,
         position: { file: relative(root, step.file).split(sep).join("/"), line: step.line, column: 1 },
-        message: `the migration of \`${e.name}\` from version ${from} to ${to} is not imported by ${registryFileName}, so the runtime never runs it`,
+        message: s.registry
+          ? `the migration of \`${e.name}\` from version ${from} to ${to} is not imported by ${registryFileName}, so the runtime never runs it`
+          : `the migration of \`${e.name}\` from version ${from} to ${to} is not registered: there is no ${registryFileName}, so the runtime never runs it`,
         fix: `import \`${step.exportName ?? "it"}\` in ${relative(root, join(migrationsDir, registryFileName)).split(sep).join("/")} and add it to \`migrations\``,
       });
     }

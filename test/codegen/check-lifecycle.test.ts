@@ -1,7 +1,7 @@
 // `cellar check`, one scenario per rule on versions, migrations and entities, each failing first and
 // passing once fixed; exit codes of the real command (0, 1, 2).
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { check } from "../../src/cli/check.js";
@@ -82,6 +82,10 @@ describe("migrations", () => {
         message: "the migration of `orders` from version 1 to 2 is not imported by registry.ts, so the runtime never runs it",
         fix: "import `migrateOrdersV2` in src/migrations/registry.ts and add it to `migrations`",
       },
+    ]);
+    rmSync(join(p.dir, "src/migrations/registry.ts"));
+    expect(p.check().errors.map((f) => f.message)).toEqual([
+      "the migration of `orders` from version 1 to 2 is not registered: there is no registry.ts, so the runtime never runs it",
     ]);
     writeOrdersMigration(p, "return record;", true);
     r = p.check();
