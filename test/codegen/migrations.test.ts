@@ -23,15 +23,42 @@ function notes(version: number): string {
   return `syntax = "proto3";
 package notes.v1;
 import "cellar/v1/options.proto";
+import "google/protobuf/timestamp.proto";
+import "notes/v1/common.proto";
 
 // Note is a user's note.
 message Note {
   option (cellar.v1.entity) = { version: ${version}, name: "notes", key: "id" };
-${fields}}
+${fields}  google.protobuf.Timestamp created_at = 10;
+  Mood mood = 11;
+  Link link = 12;
+  Owner owner = 13;
+
+  // Link points elsewhere.
+  message Link {
+    string url = 1;
+  }
+}
+
+// Mood of a note.
+enum Mood {
+  MOOD_UNSPECIFIED = 0;
+  MOOD_GOOD = 1;
+}
 `;
 }
 
-const dir = makeProject("migrations", { [schemaPath]: notes(1) }, { lock: true });
+// A message of another file the entity reaches: its historical copy comes along.
+const common = `syntax = "proto3";
+package notes.v1;
+
+// Owner of a note.
+message Owner {
+  string name = 1;
+}
+`;
+
+const dir = makeProject("migrations", { [schemaPath]: notes(1), "notes/v1/common.proto": common }, { lock: true });
 afterAll(() => removeDir(dir));
 
 const read = (p: string) => readFileSync(join(dir, p), "utf8");
@@ -65,8 +92,11 @@ describe.sequential("typed migrations from the schema lock", () => {
     const r = run();
     expect(r.exitCode, r.text).toBe(0);
     expect(read("src/generated/history/notes/v1.ts")).toContain(
-      'export type { Note as NoteV1 } from "./v1/notes/v1/notes_pb.js";\nexport { NoteSchema as NoteV1Schema } from "./v1/notes/v1/notes_pb.js";',
+      'export type { Note as NoteV1, Note_Link as Note_LinkV1 } from "./v1/notes/v1/notes_pb.js";\n' +
+        'export { NoteSchema as NoteV1Schema, Note_LinkSchema as Note_LinkV1Schema, Mood as MoodV1, MoodSchema as MoodV1Schema } from "./v1/notes/v1/notes_pb.js";',
     );
+    expect(existsSync(join(dir, "src/generated/history/notes/v1/notes/v1/common_pb.ts"))).toBe(true);
+    expect(existsSync(join(dir, "src/generated/history/notes/v1/cellar/v1/options_pb.ts"))).toBe(true);
     // The historical message is protoc-gen-es's own output for the locked descriptors: v1's string body.
     const v1 = read("src/generated/history/notes/v1/notes/v1/notes_pb.ts");
     expect(v1).toMatch(/^\/\/ Historical schema: `notes` records as stored at schema version 1/);
@@ -171,13 +201,13 @@ describe.sequential("typed migrations from the schema lock", () => {
     let r = run();
     expect(r.exitCode).toBe(1);
     expect(r.text).toContain(
-      "proto/notes/v1/notes.proto:7:33: entity `notes` is at schema version 1, below version 2 in the schema lock (proto/cellar.lock); versions never go down (stored records may already be at 2)",
+      "proto/notes/v1/notes.proto:9:33: entity `notes` is at schema version 1, below version 2 in the schema lock (proto/cellar.lock); versions never go down (stored records may already be at 2)",
     );
     setSchema(notes(3).replace("version: 3", "version: 5"));
     r = run();
     expect(r.exitCode).toBe(1);
     expect(r.text).toContain(
-      "proto/notes/v1/notes.proto:7:33: entity `notes` is at schema version 5, but the schema lock (proto/cellar.lock) ends at version 2; raise the version one step per release: set `version: 3`",
+      "proto/notes/v1/notes.proto:9:33: entity `notes` is at schema version 5, but the schema lock (proto/cellar.lock) ends at version 2; raise the version one step per release: set `version: 3`",
     );
     expect(read("src/generated/migrations.ts")).toBe(before);
     setSchema(notes(3));
