@@ -38,7 +38,7 @@ import {
 import { runBuf } from "./buf.js";
 import { closure, diffEntity, type Difference } from "./diff.js";
 import { registryFileName, scanMigrations, type MigrationScan } from "./migrations.js";
-import { appPath, buildCurrent, lockDirOf, SchemaToolError, typeAtLine, typeSpans, type CurrentSchemas, type Position } from "./schema.js";
+import { appPath, buildCurrent, lockDirOf, SchemaToolError, templateLock, typeAtLine, typeSpans, type CurrentSchemas, type Position } from "./schema.js";
 
 export interface CheckOptions {
   /** App root: holds buf.yaml. */
@@ -127,6 +127,23 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
     line: lockIndexLine(indexText, entity),
     column: 5,
   });
+
+  // Codegen must read the same lock, or the migrations it types and the steps this check demands differ.
+  const template = options.template ?? "buf.gen.yaml";
+  const configured = templateLock(root, template);
+  if (configured.pluginLine !== undefined && configured.lock !== lockDir && lock.entities.size > 0) {
+    findings.push({
+      level: "error",
+      rule: "LOCK_NOT_CONFIGURED",
+      entity: undefined,
+      position: { file: template, line: configured.pluginLine, column: 1 },
+      message:
+        configured.lock === undefined
+          ? `protoc-gen-cellar has no \`lock\` option, so codegen cannot generate the historical types and typed steps of the schema lock (${lockDir})`
+          : `protoc-gen-cellar reads the schema lock \`${configured.lock}\`, but this check compares with \`${lockDir}\``,
+      fix: `add \`lock=${lockDir}\` to the plugin's \`opt\` list (and drop \`--lock\`, so codegen and the check read one lock)`,
+    });
+  }
 
   const currentByName = new Map<string, FoundEntity>();
   for (const e of current.entities) {

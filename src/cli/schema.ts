@@ -58,12 +58,20 @@ export function buildCurrent(root: string): CurrentSchemas {
  * set (so codegen and the commands read the same lock), else `schemas/cellar.lock`.
  */
 export function lockDirOf(root: string, template = "buf.gen.yaml"): string {
+  return templateLock(root, template).lock ?? defaultLockDir;
+}
+
+/**
+ * What buf.gen.yaml says about the lock: the `lock=` option (if any), and the 1-based line of the
+ * protoc-gen-cellar plugin entry (undefined when the template has none, or does not exist).
+ */
+export function templateLock(root: string, template = "buf.gen.yaml"): { lock: string | undefined; pluginLine: number | undefined } {
   const file = join(root, template);
-  if (existsSync(file)) {
-    const m = /(?:^|[\s,[\-])lock=([^\s,\]"']+)/m.exec(readFileSync(file, "utf8"));
-    if (m?.[1]) return m[1].replace(/\/+$/, "");
-  }
-  return defaultLockDir;
+  if (!existsSync(file)) return { lock: undefined, pluginLine: undefined };
+  const text = readFileSync(file, "utf8");
+  const m = /(?:^|[\s,[\-])lock=([^\s,\]"']+)/m.exec(text);
+  const i = text.split("\n").findIndex((l) => /^\s*-?\s*local:.*protoc-gen-cellar/.test(l));
+  return { lock: m?.[1]?.replace(/\/+$/, ""), pluginLine: i < 0 ? undefined : i + 1 };
 }
 
 /** A module-relative `.proto` path as a path relative to the app root (`tasks/v1/a.proto` → `schemas/tasks/v1/a.proto`). */

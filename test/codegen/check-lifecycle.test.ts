@@ -147,6 +147,25 @@ describe("entities", () => {
   });
 });
 
+it("codegen must read the lock the check compares with", () => {
+  const p = project("config");
+  const template = p.read("buf.gen.yaml");
+  p.write("buf.gen.yaml", template.replace(", lock=proto/cellar.lock", ""));
+  let r = check({ root: p.dir, lock: "proto/cellar.lock" });
+  expect(r.exitCode).toBe(1);
+  expect(r.findings).toMatchObject([
+    {
+      rule: "LOCK_NOT_CONFIGURED",
+      position: { file: "buf.gen.yaml", line: lineOf(template, "protoc-gen-cellar"), column: 1 },
+      message: "protoc-gen-cellar has no `lock` option, so codegen cannot generate the historical types and typed steps of the schema lock (proto/cellar.lock)",
+      fix: "add `lock=proto/cellar.lock` to the plugin's `opt` list (and drop `--lock`, so codegen and the check read one lock)",
+    },
+  ]);
+  p.write("buf.gen.yaml", template);
+  r = check({ root: p.dir, lock: "proto/cellar.lock" });
+  expect(r.exitCode, r.messages.join("\n")).toBe(0);
+});
+
 describe("the `cellar check` command", () => {
   const cellar = (cwd: string, ...args: string[]) => {
     const r = spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "src", "cli", "cellar.ts"), ...args], { cwd, encoding: "utf8" });
