@@ -114,16 +114,16 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
   const root = resolve(options.root);
   const lockDir = options.lock ?? lockDirOf(root, options.template);
   const migrationsDir = join(root, options.migrationsDir ?? join("src", "migrations"));
-  const lock = readLock(join(root, lockDir));
+  const lock = readLock(resolve(root, lockDir));
   const current = buildCurrent(root);
   const findings: Finding[] = [];
   const pos = (p: SourcePosition): Position => ({ file: appPath(root, p.file), line: p.line, column: p.column });
   const ext = entityExtension(current.registry);
   const versionAt = (e: FoundEntity) => pos(positionOf(e.desc.file, messageOptionPath(e.desc, ext?.number ?? 0, entityOptionField.version)));
   const messageAt = (e: FoundEntity) => pos(positionOf(e.desc.file, messagePath(e.desc)));
-  const indexText = existsSync(join(root, lockDir, lockIndexFileName)) ? readFileSync(join(root, lockDir, lockIndexFileName), "utf8") : "";
+  const indexText = existsSync(join(resolve(root, lockDir), lockIndexFileName)) ? readFileSync(join(resolve(root, lockDir), lockIndexFileName), "utf8") : "";
   const lockAt = (entity: string): Position => ({
-    file: relative(root, join(root, lockDir, lockIndexFileName)).split(sep).join("/"),
+    file: relative(root, join(resolve(root, lockDir), lockIndexFileName)).split(sep).join("/"),
     line: lockIndexLine(indexText, entity),
     column: 5,
   });

@@ -56,7 +56,7 @@ export function lock(options: CheckOptions): LockResult {
     };
   }
   const root = resolve(options.root);
-  const dir = join(root, lockDir);
+  const dir = resolve(root, lockDir);
   const entities = new Map<string, LockedEntity>(existing.entities);
   const writes = new Map<string, Uint8Array>();
   const notes: string[] = [];
