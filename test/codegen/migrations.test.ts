@@ -2,6 +2,7 @@
 // descriptors, one typed stub per step (written once, registered with ts-morph, never overwritten or
 // reformatted), tsc checking a step's input and output shapes, and codegen refusing versions the
 // lock cannot reach.
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -61,7 +62,15 @@ message Owner {
 const dir = makeProject("migrations", { [schemaPath]: notes(1), "notes/v1/common.proto": common }, { lock: true });
 afterAll(() => removeDir(dir));
 
+const storeDir = join(dir, "store");
 const read = (p: string) => readFileSync(join(dir, p), "utf8");
+/** Runs a script in the project in a child process (fresh modules: the generated code changes between runs). */
+function runScript(name: string, source: string): string {
+  writeFileSync(join(dir, name), source);
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(dir, name), storeDir], { cwd: dir, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${name} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout.trim();
+}
 const write = (p: string, text: string) => writeFileSync(join(dir, p), text);
 const setSchema = (text: string) => write(join("proto", schemaPath), text);
 function run(check = false) {
@@ -85,6 +94,18 @@ describe.sequential("typed migrations from the schema lock", () => {
     const l = lock({ root: dir });
     expect(l.exitCode, l.messages.join("\n")).toBe(0);
     expect(l.written).toEqual(["notes/v1.binpb", "index.json"]);
+    // Release 1 is in use: a store holds version 1 records.
+    const out = runScript(
+      "write-v1.mts",
+      `import { openStore } from "./src/generated/index.js";
+const store = await openStore({ dir: process.argv[2] ?? "", key: new Uint8Array(32).fill(7) });
+await store.notes.put({ id: "n1", body: "three little words" });
+await store.notes.put({ id: "n2", body: "one" });
+console.log(await store.notes.count());
+await store.close();
+`,
+    );
+    expect(out).toBe("2");
   });
 
   it("raising the version past the lock writes one typed stub, registered, and the historical types it reads", () => {
@@ -147,6 +168,20 @@ describe.sequential("typed migrations from the schema lock", () => {
     expect(errors).toMatch(/src\/migrations\/notes\/v2\.ts\(4,[0-9]+\): error TS2322:[\s\S]*Types of property 'body' are incompatible\.\s+Type 'string' is not assignable to type 'bigint'/);
     expect(errors).toMatch(/src\/migrations\/notes\/v2\.ts\(4,[0-9]+\): error TS2339: Property 'tags' does not exist on type 'Note'/);
     write("src/migrations/notes/v2.ts", implementedV2);
+  });
+
+  it("the runtime upgrades a version 1 store with the registered step: old bytes decoded with `NoteV1Schema`", () => {
+    const out = runScript(
+      "open-v2.mts",
+      `import { openStore } from "./src/generated/index.js";
+import { migrations } from "./src/migrations/registry.js";
+const store = await openStore({ dir: process.argv[2] ?? "", key: new Uint8Array(32).fill(7), migrations });
+const notes = await store.notes.list();
+console.log(JSON.stringify(notes.map((n) => [n.id, String(n.body)])));
+await store.close();
+`,
+    );
+    expect(out).toBe('[["n1","3"],["n2","1"]]');
   });
 
   it("user edits to stubs and the registry survive a re-run byte for byte", () => {
