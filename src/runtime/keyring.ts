@@ -361,8 +361,7 @@ export class Keyring {
     this.header = h;
   }
 
-  private sealer(id: number, context: string, subId: number): Sealer | null {
-    const name = `${context}/${subId}/${id}`;
+  private sealer(id: number, context: string, subId: number, name: string): Sealer | null {
     let s = this.subkeys.get(name);
     if (s) return s;
     const dk = this.dataKeys.get(id);
@@ -379,16 +378,18 @@ export class Keyring {
 
   /** Key for the manifest, journal commit frames and segment indexes. */
   meta(id: number): Sealer | null {
-    return this.sealer(id, KDF_CONTEXT.meta, 0);
+    return this.subkeys.get(`m/${id}`) ?? this.sealer(id, KDF_CONTEXT.meta, 0, `m/${id}`);
   }
   /** Key for the values of `entity` (journal) and its segment blocks. */
   record(id: number, entity: string): Sealer | null {
-    return this.sealer(id, KDF_CONTEXT.record, entityKeyId(entity));
+    const name = `r/${id}/${entity}`;
+    return this.subkeys.get(name) ?? this.sealer(id, KDF_CONTEXT.record, entityKeyId(entity), name);
   }
   /** Key for the sealed sensitive fields of `entity`'s records; refused in the `"records"` scope. */
   sensitive(id: number, entity: string): Sealer | null {
     if (this.scope !== "all") throw new KeyError("sensitive fields cannot be read or written with a records-only key scope");
-    return this.sealer(id, KDF_CONTEXT.sensitive, entityKeyId(entity));
+    const name = `s/${id}/${entity}`;
+    return this.subkeys.get(name) ?? this.sealer(id, KDF_CONTEXT.sensitive, entityKeyId(entity), name);
   }
 
   /** Add a new random data key and make it the active one (keyring rewritten first: nothing uses it before). */
@@ -426,7 +427,7 @@ export class Keyring {
     for (const id of old) {
       sodium.sodium_memzero(all.get(id)!);
       for (const [name, s] of this.subkeys) {
-        if (name.endsWith(`/${id}`)) {
+        if (Number(name.split("/")[1]) === id) {
           s.destroy();
           this.subkeys.delete(name);
         }

@@ -33,11 +33,11 @@ export interface SensitiveKeys {
  * version ‖ UTF-8 record key. The entity is bound by the key itself (each entity has its own subkeys).
  */
 export function recordAd(storeId: Uint8Array, version: number, key: string): Uint8Array {
-  const k = Buffer.from(key, "utf8");
-  const ad = new Uint8Array(storeId.length + 4 + k.length);
+  const at = storeId.length + 4;
+  const ad = Buffer.allocUnsafe(at + Buffer.byteLength(key, "utf8"));
   ad.set(storeId, 0);
-  new DataView(ad.buffer).setUint32(storeId.length, version, true);
-  ad.set(k, storeId.length + 4);
+  ad.writeUInt32LE(version, storeId.length);
+  ad.write(key, at, "utf8");
   return ad;
 }
 
