@@ -135,22 +135,32 @@ export interface IndexBlock<S extends BlockSlot = BlockSlot> {
 }
 
 /**
- * Index plaintext: a table of the distinct index terms, then per block its frame and per record its key,
- * version, value slice and term ids. The table makes each term one string to decode, not one per record.
+ * Index plaintext: a table of the distinct index terms; per block its frame, entity and record count; the
+ * total value bytes; per record its key, version, value slice and term ids; and last a table of fixed-width
+ * offsets, one per record, so that opening a store finds every record without walking them. The term table
+ * makes each term one string to decode, not one per record.
  */
 export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
   const termIds = new Map<string, number>();
-  for (const b of blocks) for (const s of b.slots) for (const t of s.terms) if (!termIds.has(t)) termIds.set(t, termIds.size);
+  let nslots = 0;
+  let valueBytes = 0;
+  for (const b of blocks) {
+    nslots += b.slots.length;
+    for (const s of b.slots) {
+      valueBytes += s.length;
+      for (const t of s.terms) if (!termIds.has(t)) termIds.set(t, termIds.size);
+    }
+  }
   const w = new ByteWriter(64 * 1024);
   w.varint(termIds.size);
   for (const t of termIds.keys()) w.string(t);
   w.varint(blocks.length);
+  for (const b of blocks) w.varint(b.offset).varint(b.frameLength).string(b.entity).varint(b.slots.length);
+  w.varint(nslots).varint(valueBytes);
+  const offsets: number[] = [];
   for (const b of blocks) {
-    w.varint(b.offset);
-    w.varint(b.frameLength);
-    w.string(b.entity);
-    w.varint(b.slots.length);
     for (const s of b.slots) {
+      offsets.push(w.length);
       w.string(s.key);
       w.varint(s.version);
       w.varint(s.start);
@@ -159,6 +169,7 @@ export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
       for (const t of s.terms) w.varint(termIds.get(t)!);
     }
   }
+  for (const o of offsets) w.u32(o);
   return w.finish();
 }
 

@@ -66,6 +66,10 @@ export class Cursor {
   fail(rule: string): never {
     throw new FormatViolation(this.where, this.pos, rule);
   }
+  u32(): number {
+    const b = this.bytes(4);
+    return (b[0]! | (b[1]! << 8) | (b[2]! << 16)) + b[3]! * 2 ** 24;
+  }
   u8(): number {
     if (this.pos >= this.b.length) this.fail("payload ends early");
     return this.b[this.pos++]!;
@@ -487,15 +491,25 @@ export function readSegment(
   const index: SegmentIndexBlock[] = [];
   const termTable: string[] = [];
   for (let i = 0, nt = c.varint(MAX_COUNT); i < nt; i++) termTable.push(c.str(MAX_KEY));
+  const counts: number[] = [];
   for (let i = 0, nb = c.varint(MAX_COUNT); i < nb; i++) {
-    const blk: SegmentIndexBlock = {
+    index.push({
       offset: c.varint(Number.MAX_SAFE_INTEGER),
       frameLength: c.varint(MAX_FRAME_PAYLOAD + 64),
       entity: c.str(MAX_ENTITY),
       keyId: 0,
       slots: [],
-    };
-    for (let j = 0, ns = c.varint(MAX_COUNT); j < ns; j++) {
+    });
+    counts.push(c.varint(MAX_COUNT));
+  }
+  const nslots = c.varint(MAX_COUNT);
+  if (nslots !== counts.reduce((a, b) => a + b, 0)) c.fail("nslots is not the sum of the blocks' counts");
+  const valueBytes = c.varint(Number.MAX_SAFE_INTEGER);
+  const slotAt: number[] = [];
+  let lengths = 0;
+  for (const [i, blk] of index.entries()) {
+    for (let j = 0; j < counts[i]!; j++) {
+      slotAt.push(c.pos);
       const key = c.str(MAX_KEY);
       const version = c.varint(U32_MAX);
       const start = c.varint(MAX_FRAME_PAYLOAD);
@@ -506,9 +520,15 @@ export function readSegment(
         if (ref >= termTable.length) c.fail("term ref outside the term table");
         terms.push(termTable[ref]!);
       }
+      lengths += length;
       blk.slots.push({ key, version, start, length, terms });
     }
-    index.push(blk);
+  }
+  if (lengths !== valueBytes) c.fail("valueBytes is not the sum of the slots' lengths");
+  // The slot offset table: the last 4 × nslots bytes, u32 LE, each the offset of its slot.
+  for (const at of slotAt) {
+    const got = c.u32();
+    if (got !== at) c.fail(`slot offset ${got} is not where its slot starts (${at})`);
   }
   if (!c.done) c.fail("trailing bytes in index");
   if (fi.seq !== index.length) throw new FormatViolation(name, indexOffset, "index sequence is not the block count");
