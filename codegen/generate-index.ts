@@ -1,6 +1,8 @@
 /**
  * Emits `index.ts` at the root of the output: every entity under its store property, and a typed
  * `openStore(options)` whose result has one repository per entity (`store.tasks`, `store.settings`).
+ * With `migrations_import`, that `openStore` passes the app's migration steps (`migrations` of the
+ * named module, the registry `cellar generate` keeps) unless `options.migrations` is given.
  */
 import type { DescFile } from "@bufbuild/protobuf";
 import { importRuntime, outputImportPath, type EmitContext } from "./context.js";
@@ -36,16 +38,25 @@ export function generateIndex(ctx: EmitContext): void {
   f.print(f.jsDoc("A store opened with this app's entities: one typed repository per entity, plus the store's own methods."));
   f.print(f.export("type", "CellarStore"), " = ", TypedStore, "<typeof entities>;");
   f.print();
+  const migrationsImport = ctx.schema.options.migrationsImport;
+  const registry = migrationsImport === undefined ? undefined : f.import("migrations", migrationsImport);
   f.print(
     f.jsDoc(
       "Opens (or creates) the store in `options.dir` with every entity of this app.\n\n" +
         "@example\n" +
         "const store = await openStore({ dir: app.getPath(\"userData\") + \"/cellar\", key });\n" +
         (model.entities[0] ? `await store.${model.entities[0].property}.get(${model.entities[0].kind === "collection" ? "id" : ""});\n` : "") +
-        "await store.close();",
+        "await store.close();" +
+        (migrationsImport === undefined
+          ? ""
+          : `\n\nRecords older than an entity's version are migrated at open by the app's steps (\`migrations\` from \`${migrationsImport}\`, the migration registry); \`options.migrations\` replaces them.`),
     ),
   );
   f.print(f.export("function", "openStore"), "(options: ", StoreOptions, "): Promise<CellarStore> {");
-  f.print("  return ", openCellarStore, "(entities, options);");
+  if (registry) {
+    f.print("  return ", openCellarStore, "(entities, { ...options, migrations: options.migrations ?? ", registry, " });");
+  } else {
+    f.print("  return ", openCellarStore, "(entities, options);");
+  }
   f.print("}");
 }

@@ -31,7 +31,7 @@ function loadProtocGenEs(): Plugin {
 }
 
 /** Options of protoc-gen-cellar that protoc-gen-es does not know. */
-const ownOptions = new Set(["runtime_import", "lock", "target"]);
+const ownOptions = new Set(["runtime_import", "lock", "migrations_import", "target"]);
 
 /** protoc-gen-es's parameter: TypeScript output, with the standard options the plugin was given. */
 export function protocGenEsParameter(parameter: string): string {

@@ -27,6 +27,16 @@ export interface CellarPluginOptions {
    * @example `opt: [target=ts, import_extension=js, lock=schemas/cellar.lock]`
    */
   readonly lock: string | undefined;
+  /**
+   * The module exporting the app's migration steps as `migrations` (`src/migrations/registry.ts`, which
+   * `cellar generate` keeps), imported by the generated `index.ts`: its `openStore` then passes those
+   * steps unless `options.migrations` is given, so an app cannot forget them. A package name or a path
+   * starting with `./` or `../`, relative to the output directory like `runtime_import`. Unset: the
+   * generated `openStore` passes only what `options.migrations` holds.
+   *
+   * @example `opt: [target=ts, import_extension=js, lock=schemas/cellar.lock, migrations_import=../migrations/registry.js]`
+   */
+  readonly migrationsImport: string | undefined;
 }
 
 export const defaultRuntimeImport = "cellar";
@@ -34,6 +44,7 @@ export const defaultRuntimeImport = "cellar";
 export function parseCellarOptions(raw: readonly { key: string; value: string }[]): CellarPluginOptions {
   let runtimeImport = defaultRuntimeImport;
   let lock: string | undefined;
+  let migrationsImport: string | undefined;
   for (const { key, value } of raw) {
     switch (key) {
       case "lock":
@@ -42,6 +53,12 @@ export function parseCellarOptions(raw: readonly { key: string; value: string }[
         }
         lock = value.replace(/\/+$/, "");
         break;
+      case "migrations_import":
+        if (value.trim() === "" || /\s/.test(value) || value.startsWith("/")) {
+          throw new Error(`option \`migrations_import\` expects a package name or a relative path (\`../migrations/registry.js\`), found \`${value}\``);
+        }
+        migrationsImport = value;
+        break;
       case "runtime_import":
         if (value.trim() === "" || /\s/.test(value)) {
           throw new Error(`option \`runtime_import\` expects a package name or a relative path, found \`${value}\``);
@@ -49,8 +66,8 @@ export function parseCellarOptions(raw: readonly { key: string; value: string }[
         runtimeImport = value;
         break;
       default:
-        throw new Error(`unknown option \`${key}\`; protoc-gen-cellar accepts \`runtime_import\`, \`lock\` and the standard protobuf-es options`);
+        throw new Error(`unknown option \`${key}\`; protoc-gen-cellar accepts \`runtime_import\`, \`lock\`, \`migrations_import\` and the standard protobuf-es options`);
     }
   }
-  return { runtimeImport, lock };
+  return { runtimeImport, lock, migrationsImport };
 }

@@ -7,9 +7,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { isCellarError } from "../src/runtime/index.js";
 import { openStore } from "../src/generated/index.js";
+import { FocusOutcome } from "../src/generated/examples/focus/v1/focus_pb.js";
 import { Theme } from "../src/generated/examples/settings/v1/settings_pb.js";
 import { TaskStatus, Priority } from "../src/generated/examples/tasks/v1/tasks_pb.js";
 
@@ -23,8 +24,11 @@ const key = new Uint8Array(fs.readFileSync(keyFile));
 const log = (...a: unknown[]) => console.log("  ", ...a);
 
 console.log(`Cellar demo — store at ${dir}`);
+// The generated openStore passes the app's migrations (src/migrations/registry.ts): a store written by an
+// older version of this demo is backed up and upgraded here.
 let store = await openStore({ dir, key });
 log(store.recoveryReport.created ? "created a new encrypted store" : "opened the existing store");
+if (store.migrationBackup) log(`migrated records of an older schema; the store as it was is in ${path.relative(dir, store.migrationBackup)}`);
 store.on("change", (e) => changes.push(`${e.op} ${e.entity}${e.key === undefined ? "" : ` ${String(e.key)}`}`));
 const changes: string[] = [];
 
@@ -55,7 +59,8 @@ for (let i = 0; i < 3; i++) {
     id: `focus-${run}-${i}`,
     taskId: `task-${run}-${i}`,
     startedAt: timestampFromDate(new Date(now - (i + 1) * 1_800_000)),
-    durationSeconds: 25 * 60,
+    duration: durationFromMs(25 * 60_000),
+    outcome: i === 2 ? FocusOutcome.STOPPED_EARLY : FocusOutcome.COMPLETED,
   });
 }
 log("3 focus sessions written");
@@ -76,8 +81,9 @@ log(`after reopen: theme=${Theme[back.theme]} language=${back.language} api key 
 const todo = await store.tasks.query({ status: TaskStatus.TODO });
 log(`tasks: ${await store.tasks.count()} stored, ${todo.length} to do; first: "${(await store.tasks.get(`task-${run}-0`))?.title}"`);
 const sessions = await store.focusSessions.list();
-const minutes = sessions.reduce((m, s) => m + s.durationSeconds / 60, 0);
-log(`focus sessions: ${sessions.length} (${minutes} minutes in total)`);
+const minutes = sessions.reduce((m, s) => m + (s.duration ? durationMs(s.duration) : 0) / 60_000, 0);
+const completed = await store.focusSessions.query({ outcome: FocusOutcome.COMPLETED });
+log(`focus sessions: ${sessions.length} (${minutes} minutes in total, ${completed.length} completed)`);
 await store.compact();
 // Key rotation: new writes use a fresh data key at once; reencrypt() moves every record to it and destroys the old one.
 const newKey = await store.rotateKey();

@@ -56,6 +56,8 @@ plugins:
   # Entities, repository types, zod validators, migrations.ts and index.ts. \`strategy: all\` lets
   # one run see every schema. \`lock\` names the schema lock (\`npx cellar lock\` writes it when a
   # release is cut): historical message types and typed migration steps come from it.
+  # \`migrations_import\` (relative to \`out\`) is the migration registry \`cellar generate\` keeps in
+  # src/migrations/registry.ts: the generated \`openStore\` passes its steps by default.
   - local: protoc-gen-cellar
     out: src/generated
     strategy: all
@@ -63,6 +65,7 @@ plugins:
       - target=ts
       - import_extension=js
       - lock=schemas/cellar.lock
+      - migrations_import=../migrations/registry.js
 `;
 
 export const exampleSchema = `// An example entity written by \`cellar init\`: edit or delete it. See Cellar's docs/SCHEMAS.md.

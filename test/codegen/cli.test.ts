@@ -97,6 +97,7 @@ describe("init", () => {
       "schema:lock": "cellar lock",
     });
     expect(readFileSync(join(dir, "buf.gen.yaml"), "utf8")).toContain("      - lock=schemas/cellar.lock\n");
+    expect(readFileSync(join(dir, "buf.gen.yaml"), "utf8")).toContain("      - migrations_import=../migrations/registry.js\n");
     const lint = spawnSync(process.execPath, [bufBin, "lint"], { cwd: dir, encoding: "utf8" });
     expect(lint.stdout + lint.stderr).toBe("");
     const g = generate({ root: dir });
@@ -104,6 +105,9 @@ describe("init", () => {
     const cellarTs = readFileSync(join(dir, "src/generated/app/v1/app_settings_cellar.ts"), "utf8");
     expect(cellarTs).toContain('import { defineSingleton } from "cellar";');
     expect(existsSync(join(dir, "src/generated/cellar/v1/options_pb.ts"))).toBe(true);
+    // The generated openStore passes the migration registry generate keeps (written even with no steps yet).
+    expect(readFileSync(join(dir, "src/generated/index.ts"), "utf8")).toContain('import { migrations } from "../migrations/registry.js";');
+    expect(existsSync(join(dir, "src/migrations/registry.ts"))).toBe(true);
     expect(typeCheck(dir)).toBe("");
     // The schema lock lives where buf.gen.yaml's `lock=` says; the first release locks the example entity.
     expect(check({ root: dir }).messages.at(-1)).toBe("cellar: 1 entity compatible with the schema lock (schemas/cellar.lock, 0 locked); 1 note above");

@@ -114,6 +114,27 @@ describe("plugin options", () => {
     expect(run.files.get("migrations.ts")).toContain('import { MigrationNotImplementedError, UsageError } from "../runtime/index.js";');
   });
 
+  it("with migrations_import, the generated openStore passes the app's migration registry unless options.migrations is given", () => {
+    const run = runPlugin(
+      { "acme/todo/v1/todo.proto": tasks },
+      "target=ts,import_extension=js,runtime_import=../runtime/index.js,migrations_import=../migrations/registry.js",
+    );
+    const index = lines(run.files.get("index.ts"));
+    expect(index).toContain('import { migrations } from "../migrations/registry.js";');
+    expect(index).toContain("export function openStore(options: StoreOptions): Promise<CellarStore> {");
+    expect(index).toContain("  return openStore$1(entities, { ...options, migrations: options.migrations ?? migrations });");
+    // A package name is imported as is.
+    const pkg = runPlugin({ "acme/todo/v1/todo.proto": tasks }, "target=ts,import_extension=js,migrations_import=@acme/migrations");
+    expect(pkg.files.get("index.ts")).toContain('import { migrations } from "@acme/migrations";');
+  });
+
+  it("rejects a `migrations_import` that is empty or absolute", () => {
+    expect(() => runPlugin({ "acme/todo/v1/todo.proto": tasks }, "target=ts,migrations_import=/abs/registry.js")).toThrow(
+      "option `migrations_import` expects a package name or a relative path (`../migrations/registry.js`), found `/abs/registry.js`",
+    );
+    expect(() => runPlugin({ "acme/todo/v1/todo.proto": tasks }, "target=ts,migrations_import=")).toThrow(/option `migrations_import` expects/);
+  });
+
   it("rejects a `lock` folder that is not relative to the app root", () => {
     expect(() => runPlugin({ "acme/todo/v1/todo.proto": tasks }, "target=ts,lock=/abs/cellar.lock")).toThrow(
       "option `lock` expects a folder relative to the app root, found `/abs/cellar.lock`",
@@ -122,7 +143,7 @@ describe("plugin options", () => {
 
   it("rejects an unknown option", () => {
     expect(() => runPlugin({ "acme/todo/v1/todo.proto": tasks }, "target=ts,runtime=cellar")).toThrow(
-      /unknown option `runtime`/,
+      "unknown option `runtime`; protoc-gen-cellar accepts `runtime_import`, `lock`, `migrations_import` and the standard protobuf-es options",
     );
   });
 });

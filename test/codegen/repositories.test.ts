@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isCellarError, ValidationError } from "../../src/runtime/index.js";
 import { AppStateEntity } from "./app-state-alias.js";
 import { ApplicationStateSchema } from "../../src/generated/examples/appstate/v1/app_state_pb.js";
 import { ConversationSchema, Role } from "../../src/generated/examples/conversations/v1/conversations_pb.js";
 import { ConversationInputSchema } from "../../src/generated/examples/conversations/v1/conversations_zod.js";
-import { FocusKind } from "../../src/generated/examples/focus/v1/focus_pb.js";
+import { FocusKind, FocusOutcome } from "../../src/generated/examples/focus/v1/focus_pb.js";
 import { GridLayoutSchema } from "../../src/generated/examples/layouts/v1/layouts_pb.js";
 import { UserProfileEntity } from "../../src/generated/examples/profile/v1/profile_cellar.js";
 import { AiProviderKind, GridDensity, Theme, UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
@@ -119,7 +119,14 @@ describe("example entities on the real engine", () => {
   it("focus sessions, conversations, grid layouts, app state and profiles round-trip and survive a reopen", async () => {
     const started = timestampFromDate(new Date(Date.UTC(2025, 0, 1, 8)));
     await withStore(async (store) => {
-      await store.focusSessions.put({ id: "f1", startedAt: started, durationSeconds: 1500, taskId: "t1", kind: FocusKind.FOCUS });
+      await store.focusSessions.put({
+        id: "f1",
+        startedAt: started,
+        duration: durationFromMs(1_500_250),
+        taskId: "t1",
+        kind: FocusKind.FOCUS,
+        outcome: FocusOutcome.COMPLETED,
+      });
       await store.conversations.put({
         id: "c1",
         title: "Trip",
@@ -140,7 +147,8 @@ describe("example entities on the real engine", () => {
       await store.profiles.put({ id: "u1", displayName: "Ana", email: "ana@example.com", authToken: "tok", locale: "pt-BR", usageSeconds: 99n });
     });
     await withStore(async (store) => {
-      expect((await store.focusSessions.query({ taskId: "t1" })).map((f) => f.durationSeconds)).toEqual([1500]);
+      expect((await store.focusSessions.query({ taskId: "t1" })).map((f) => durationMs(f.duration!))).toEqual([1_500_250]);
+      expect((await store.focusSessions.query({ outcome: FocusOutcome.COMPLETED })).map((f) => f.id)).toEqual(["f1"]);
       const c = await store.conversations.get("c1");
       expect(c?.totalTokens).toBe(12_345_678_901n);
       expect(c?.messages[1]?.body).toMatchObject({ case: "toolCall", value: { name: "search", arguments: { q: "Lisbon", n: 3 } } });

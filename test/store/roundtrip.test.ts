@@ -3,12 +3,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type DescMessage, equals, type MessageShape } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
 import { ApplicationStateSchema } from "../../src/generated/examples/appstate/v1/app_state_pb.js";
 import { ConversationSchema, Role } from "../../src/generated/examples/conversations/v1/conversations_pb.js";
-import { FocusSessionSchema } from "../../src/generated/examples/focus/v1/focus_pb.js";
+import { FocusOutcome, FocusSessionSchema } from "../../src/generated/examples/focus/v1/focus_pb.js";
 import { GridLayoutSchema } from "../../src/generated/examples/layouts/v1/layouts_pb.js";
 import { UserProfileSchema } from "../../src/generated/examples/profile/v1/profile_pb.js";
 import { AiProviderKind, Theme, UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
@@ -62,9 +62,9 @@ describe("every example entity round-trips through its generated repository on t
     const focus = await store.focusSessions.put({
       id: "f1",
       startedAt: at("2026-02-01T09:00:00Z"),
-      durationSeconds: 1500,
+      duration: durationFromMs(1_500_125),
       taskId: "task-0001",
-      completed: true,
+      outcome: FocusOutcome.COMPLETED,
     });
     const conv = await store.conversations.put({
       id: "c1",

@@ -7,15 +7,15 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_cellar_v1_options } from "../../../cellar/v1/options_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file examples/focus/v1/focus.proto.
  */
 export const file_examples_focus_v1_focus: GenFile = /*@__PURE__*/
-  fileDesc("Ch1leGFtcGxlcy9mb2N1cy92MS9mb2N1cy5wcm90bxIRZXhhbXBsZXMuZm9jdXMudjEigQMKDEZvY3VzU2Vzc2lvbhIUCgJpZBgBIAEoCUIIkvcbBBgBKEASNgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBpL3GwIYARInChBkdXJhdGlvbl9zZWNvbmRzGAMgASgNQg2S9xsJQQAAAAAAGPVAEiYKD3BsYW5uZWRfc2Vjb25kcxgEIAEoDUINkvcbCUEAAAAAABj1QBIXCgd0YXNrX2lkGAUgASgJQgaS9xsCKEASKgoEa2luZBgGIAEoDjIcLmV4YW1wbGVzLmZvY3VzLnYxLkZvY3VzS2luZBIRCgljb21wbGV0ZWQYByABKAgSJAoNaW50ZXJydXB0aW9ucxgIIAEoDUINkvcbCUEAAAAAAECPQBIVCgRub3RlGAkgASgJQgeS9xsDKNAPOj2K9xs5CAESAmlkIgd0YXNrX2lkIgRraW5kKhIKCnN0YXJ0ZWRfYXQSBDczMGQyDmZvY3VzX3Nlc3Npb25zKnQKCUZvY3VzS2luZBIaChZGT0NVU19LSU5EX1VOU1BFQ0lGSUVEEAASFAoQRk9DVVNfS0lORF9GT0NVUxABEhoKFkZPQ1VTX0tJTkRfU0hPUlRfQlJFQUsQAhIZChVGT0NVU19LSU5EX0xPTkdfQlJFQUsQA2IGcHJvdG8z", [file_cellar_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("Ch1leGFtcGxlcy9mb2N1cy92MS9mb2N1cy5wcm90bxIRZXhhbXBsZXMuZm9jdXMudjEi1gMKDEZvY3VzU2Vzc2lvbhIUCgJpZBgBIAEoCUIIkvcbBBgBKEASNgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBpL3GwIYARImCg9wbGFubmVkX3NlY29uZHMYBCABKA1CDZL3GwlBAAAAAAAY9UASFwoHdGFza19pZBgFIAEoCUIGkvcbAihAEioKBGtpbmQYBiABKA4yHC5leGFtcGxlcy5mb2N1cy52MS5Gb2N1c0tpbmQSJAoNaW50ZXJydXB0aW9ucxgIIAEoDUINkvcbCUEAAAAAAECPQBIVCgRub3RlGAkgASgJQgeS9xsDKNAPEisKCGR1cmF0aW9uGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKB291dGNvbWUYCyABKA4yHy5leGFtcGxlcy5mb2N1cy52MS5Gb2N1c091dGNvbWU6Ror3G0IIAxICaWQiB3Rhc2tfaWQiBGtpbmQiB291dGNvbWUqEgoKc3RhcnRlZF9hdBIENzMwZDIOZm9jdXNfc2Vzc2lvbnNKBAgDEARKBAgHEAhSEGR1cmF0aW9uX3NlY29uZHNSCWNvbXBsZXRlZCp0CglGb2N1c0tpbmQSGgoWRk9DVVNfS0lORF9VTlNQRUNJRklFRBAAEhQKEEZPQ1VTX0tJTkRfRk9DVVMQARIaChZGT0NVU19LSU5EX1NIT1JUX0JSRUFLEAISGQoVRk9DVVNfS0lORF9MT05HX0JSRUFLEAMqiAEKDEZvY3VzT3V0Y29tZRIdChlGT0NVU19PVVRDT01FX1VOU1BFQ0lGSUVEEAASGwoXRk9DVVNfT1VUQ09NRV9DT01QTEVURUQQARIfChtGT0NVU19PVVRDT01FX1NUT1BQRURfRUFSTFkQAhIbChdGT0NVU19PVVRDT01FX0FCQU5ET05FRBADYgZwcm90bzM", [file_cellar_v1_options, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * FocusSession is one timed work session, optionally on a task.
@@ -34,13 +34,6 @@ export type FocusSession = Message<"examples.focus.v1.FocusSession"> & {
    * @generated from field: google.protobuf.Timestamp started_at = 2;
    */
   startedAt?: Timestamp | undefined;
-
-  /**
-   * How long the user actually focused, in seconds (pauses excluded).
-   *
-   * @generated from field: uint32 duration_seconds = 3;
-   */
-  durationSeconds: number;
 
   /**
    * How long the session was planned for, in seconds.
@@ -62,13 +55,6 @@ export type FocusSession = Message<"examples.focus.v1.FocusSession"> & {
   kind: FocusKind;
 
   /**
-   * Whether the session ran to its planned end.
-   *
-   * @generated from field: bool completed = 7;
-   */
-  completed: boolean;
-
-  /**
    * @generated from field: uint32 interruptions = 8;
    */
   interruptions: number;
@@ -77,6 +63,20 @@ export type FocusSession = Message<"examples.focus.v1.FocusSession"> & {
    * @generated from field: string note = 9;
    */
   note: string;
+
+  /**
+   * How long the user actually focused (pauses excluded). Since version 2; was whole seconds before.
+   *
+   * @generated from field: google.protobuf.Duration duration = 10;
+   */
+  duration?: Duration | undefined;
+
+  /**
+   * How the session ended. Since version 3; version 2 only knew whether it ran to its planned end.
+   *
+   * @generated from field: examples.focus.v1.FocusOutcome outcome = 11;
+   */
+  outcome: FocusOutcome;
 };
 
 /**
@@ -118,4 +118,43 @@ export enum FocusKind {
  */
 export const FocusKindSchema: GenEnum<FocusKind> = /*@__PURE__*/
   enumDesc(file_examples_focus_v1_focus, 0);
+
+/**
+ * FocusOutcome is how a session ended.
+ *
+ * @generated from enum examples.focus.v1.FocusOutcome
+ */
+export enum FocusOutcome {
+  /**
+   * @generated from enum value: FOCUS_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Ran to its planned end.
+   *
+   * @generated from enum value: FOCUS_OUTCOME_COMPLETED = 1;
+   */
+  COMPLETED = 1,
+
+  /**
+   * Stopped by the user before its planned end; the time focused still counts.
+   *
+   * @generated from enum value: FOCUS_OUTCOME_STOPPED_EARLY = 2;
+   */
+  STOPPED_EARLY = 2,
+
+  /**
+   * Discarded by the user: the time does not count towards totals.
+   *
+   * @generated from enum value: FOCUS_OUTCOME_ABANDONED = 3;
+   */
+  ABANDONED = 3,
+}
+
+/**
+ * Describes the enum examples.focus.v1.FocusOutcome.
+ */
+export const FocusOutcomeSchema: GenEnum<FocusOutcome> = /*@__PURE__*/
+  enumDesc(file_examples_focus_v1_focus, 1);
 
