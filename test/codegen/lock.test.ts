@@ -81,6 +81,8 @@ describe("this repository's schema lock", () => {
   it("holds every example entity, and the example schemas pass `cellar check` against it", () => {
     const l = readLock(join(repoRoot, "schemas/cellar.lock"));
     expect([...l.entities.keys()]).toEqual(["app_state", "conversations", "focus_sessions", "grid_layouts", "profiles", "settings", "tasks"]);
+    // focus_sessions has a released history (test/store/fixtures.test.ts migrates stores of v1 and v2).
+    expect(l.entities.get("focus_sessions")!.versions.map((v) => v.version)).toEqual([1, 2, 3]);
     const r = check({ root: repoRoot });
     expect(r.messages.join("\n")).toBe("cellar: 7 entities compatible with the schema lock (schemas/cellar.lock, 7 locked)");
     expect(r.exitCode).toBe(0);
