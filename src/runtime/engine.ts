@@ -19,7 +19,7 @@ import {
   UsageError,
 } from "./errors.js";
 import { parseName, StorePaths } from "./filenames.js";
-import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
+import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
 import { type Failpoint, type FileIO, nodeFileIO } from "./io.js";
 import { JournalWriter } from "./journal-writer.js";
@@ -369,7 +369,7 @@ export class Engine {
     try {
       // 1. The segment: its index gives every record's location without reading values.
       if (manifest.segments.length > 1) {
-        throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, `names ${manifest.segments.length} segments; format version 1 has at most one`);
+        throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, `names ${manifest.segments.length} segments; format version ${FORMAT_VERSION} has at most one`);
       }
       for (const n of manifest.segments) {
         const name = path.basename(paths.segment(n));

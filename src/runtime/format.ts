@@ -6,7 +6,7 @@
 /** First six bytes of every Cellar file. */
 export const MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x41, 0x52]); // "CELLAR"
 /** Version of the byte format described in docs/FORMAT.md. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 /** Byte 6 of the file header: which kind of file this is. */
 export const FileKind = {

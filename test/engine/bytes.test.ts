@@ -402,7 +402,7 @@ describe("segments", () => {
     for (let i = 0; i < 40; i++) {
       const k = `k${String(i).padStart(2, "0")}`;
       written.set(k, `value ${i}`);
-      batch.push({ ...put("task", k, `value ${i}`), terms: [`tag\u0000${i % 3}`] });
+      batch.push({ op: "put", entity: "task", key: k, version: 1, value: new TextEncoder().encode(`value ${i}`), terms: [`tag\u0000${i % 3}`] });
     }
     await e.write(batch);
     await e.compact();
@@ -502,7 +502,7 @@ describe("manifest", () => {
     }
     expect(reasons.get(0)).toBe("bad magic");
     expect(reasons.get(6)).toBe("header checksum mismatch"); // kind is checked after the header checksum
-    expect(reasons.get(7)).toBe("unsupported format version (found 254, expected 1)");
+    expect(reasons.get(7)).toBe("unsupported format version (found 254, expected 2)");
     expect(reasons.get(12)).toBe("header checksum mismatch");
     expect(reasons.get(33)).toBe("checksum mismatch");
     expect(reasons.get(36)).toBe("bad record length");
@@ -543,7 +543,7 @@ describe("file headers are checked in the documented order", () => {
   const otherKind = (f: string) => (fs.readFileSync(f)[6] === 0x53 ? 0x4a : 0x53);
   const cases: { name: string; edit: (file: string) => void; reason: string }[] = [
     { name: "bad magic wins over everything", edit: (f) => (flipByte(f, 1), flipByte(f, 7), flipByte(f, 6)), reason: "bad magic" },
-    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(2)), flipByte(f, 6)), reason: "unsupported format version (found 2, expected 1)" },
+    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(3)), flipByte(f, 6)), reason: "unsupported format version (found 3, expected 2)" },
     { name: "then the header checksum", edit: (f) => flipByte(f, 6), reason: "header checksum mismatch" },
     { name: "then the kind", edit: (f) => (patch(f, 6, Uint8Array.of(otherKind(f))), fixHeaderCrc(f)), reason: "wrong file kind (found 0x…)" },
   ];
@@ -570,7 +570,7 @@ describe("file headers are checked in the documented order", () => {
     }
     patch(s.file, 7, Uint8Array.of(9));
     const e = await Engine.open(s.opts);
-    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 1)" }]);
+    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2)" }]);
     expect(e.count("task")).toBe(0);
     await e.close();
   });

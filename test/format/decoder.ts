@@ -31,7 +31,7 @@ export class FormatViolation extends Error {
 
 // ---- constants (FORMAT.md, "Constants and bounds") ---------------------------
 export const MAGIC = "CELLAR";
-export const VERSION = 1;
+export const VERSION = 2;
 export const KIND = { journal: 0x4a, segment: 0x53, manifest: 0x4d, keyring: 0x4b } as const;
 export const TYPE = { commit: 1, block: 2, index: 3, manifest: 4, keyring: 5 } as const;
 export const FLAG_COMPRESSED = 0x01;

@@ -9,7 +9,7 @@
 import { crc32 as crc } from "node:zlib";
 import sodium from "sodium-native";
 import { describe, expect, it } from "vitest";
-import { DataKeys, entityId, kdf, KDF_CONTEXT, masterKeyOf, parseKeyring } from "../format/decoder.js";
+import { DataKeys, entityId, kdf, KDF_CONTEXT, masterKeyOf, parseKeyring, unwrapDataKeys } from "../format/decoder.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const seq32 = () => Buffer.from(Array.from({ length: 32 }, (_, i) => i));
@@ -120,22 +120,22 @@ describe("Cellar's key derivation (data key 00..1f)", () => {
     const header = Buffer.alloc(32);
     header.write("CELLAR", 0, "latin1");
     header[6] = 0x4b;
-    header[7] = 1;
+    header[7] = 2;
     storeId.copy(header, 8);
     header.writeUInt32LE(1, 24);
     header.writeUInt32LE(crc(header.subarray(0, 28)), 28);
     const kek = Buffer.from("6aae361c12fe20f022b47b290a1c3ff26c792515f68c50e44e696c06c9301ffd", "hex");
     const wrapped = Buffer.alloc(72);
     sodium.randombytes_buf(wrapped.subarray(0, 24));
-    const ad = Buffer.concat([header.subarray(0, 28), Buffer.from([1, 0, 0, 0])]);
-    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped.subarray(24), dk, ad, null, wrapped.subarray(0, 24), kek);
-    const payload = Buffer.concat([
+    const params = Buffer.concat([
       Buffer.from([2, 0]), // kekKind 2, providerName ""
       Buffer.from("0123456789abcdef"), // salt
       Buffer.from([1, 0x80, 0x80, 0x04, 2]), // opsLimit 1, memLimit 65536 (varint 80 80 04), alg 2
-      Buffer.from([1, 1, 1]), // activeKeyId 1, nkeys 1, keyId 1
-      wrapped,
+      Buffer.from([1, 1]), // activeKeyId 1, nkeys 1
     ]);
+    const ad = Buffer.concat([header.subarray(0, 28), Buffer.from([1, 0, 0, 0]), params]);
+    sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped.subarray(24), dk, ad, null, wrapped.subarray(0, 24), kek);
+    const payload = Buffer.concat([params, Buffer.from([1]) /* keyId 1 */, wrapped]);
     const frame = Buffer.alloc(24 + payload.length);
     frame.writeUInt32LE(payload.length, 4);
     frame[8] = 5;
@@ -144,7 +144,9 @@ describe("Cellar's key derivation (data key 00..1f)", () => {
     frame.writeUInt32LE(crc(frame.subarray(4)), 0);
     const ring = parseKeyring(Buffer.concat([header, frame]));
     expect(ring).toMatchObject({ kekKind: 2, activeKeyId: 1, generation: 1, pwhash: { opsLimit: 1, memLimit: 65536 } });
-    expect(hex(masterKeyOf(ring, { passphrase: "correct horse battery staple" }))).toBe(hex(kek));
+    const master = masterKeyOf(ring, { passphrase: "correct horse battery staple" });
+    expect(hex(master)).toBe(hex(kek));
+    expect(hex(unwrapDataKeys(ring, master).get(1)!)).toBe(hex(dk));
   });
 });
 
