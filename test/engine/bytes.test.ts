@@ -502,7 +502,7 @@ describe("manifest", () => {
     }
     expect(reasons.get(0)).toBe("bad magic");
     expect(reasons.get(6)).toBe("header checksum mismatch"); // kind is checked after the header checksum
-    expect(reasons.get(7)).toBe("unsupported format version (found 254, expected 2)");
+    expect(reasons.get(7)).toBe("unsupported format version (found 253, expected 2)");
     expect(reasons.get(12)).toBe("header checksum mismatch");
     expect(reasons.get(33)).toBe("checksum mismatch");
     expect(reasons.get(36)).toBe("bad record length");
