@@ -103,7 +103,10 @@ export interface RecoveryReport {
 
 /** A record transformation applied by {@link Engine.rewrite}: plaintext value in, the new record out. */
 export interface Rewrite {
-  /** New schema version of each entity whose records go through `transform`. */
+  /**
+   * New schema version of each entity whose records go through `transform`; its records already at that
+   * version are copied as they are.
+   */
   versions: ReadonlyMap<string, number>;
   transform(
     entity: string,
@@ -1003,7 +1006,8 @@ export class Engine {
               const value = values[i];
               if (value === undefined) continue; // damaged: reported in `lost`
               const key = part.keys[i]!;
-              if (rewrite?.versions.has(part.entity)) {
+              const target = rewrite?.versions.get(part.entity);
+              if (rewrite && target !== undefined && loc.version !== target) {
                 const out = await rewrite.transform(part.entity, key, loc.version, value);
                 yield { key, ...out };
               } else {

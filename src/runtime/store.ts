@@ -6,13 +6,11 @@
 import {
   create,
   type DescMessage,
-  fromBinary,
   type JsonValue,
   type Message,
   toJson,
   type MessageInitShape,
   type MessageShape,
-  toBinary,
   type UnknownField,
 } from "@bufbuild/protobuf";
 import { LruCache } from "./cache.js";
@@ -33,7 +31,7 @@ import type { KeyProvider } from "./keys.js";
 import { DecodeError } from "./bytes.js";
 import { type SensitiveKeys, ValueCodec } from "./value.js";
 import type { MigrationStep } from "./migration.js";
-import { type MigrationProgress, planUpgrade, upgrade } from "./upgrade.js";
+import { type MigrationProgress, planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
   /**
@@ -44,7 +42,7 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
   /**
    * Migration steps (generated code passes `src/migrations/registry.ts`). When records are older than an
    * entity's `version`, open backs the store up, migrates them through each step, validates the results
-   * and switches atomically; see README "Schema evolution".
+   * and switches atomically; see docs/SCHEMAS.md, "Schema evolution".
    */
   migrations?: readonly MigrationStep[];
   /** Take and verify a full backup under `backups/` before a migration (default true). */
@@ -470,7 +468,7 @@ class StoreImpl {
     return this.engine.compact();
   }
 
-  upgradeHost(options: StoreOptions): import("./upgrade.js").UpgradeHost {
+  upgradeHost(options: StoreOptions): UpgradeHost {
     return {
       engine: this.engine,
       defs: this.defs,

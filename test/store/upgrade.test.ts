@@ -13,7 +13,9 @@ import { type FileIO, nodeFileIO } from "../../src/runtime/io.js";
 import { openStore } from "../../src/runtime/store.js";
 import type { MigrationProgress } from "../../src/runtime/upgrade.js";
 import { startChild } from "../engine/helpers/spawn.js";
-import { notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Engine } from "../../src/runtime/engine.js";
+import { NoteV, notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-upgrade-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -129,6 +131,22 @@ describe("upgrade on open", () => {
     expect(e.message).toMatch(/the backup in `backups\/pre-migration-[0-9TZ]+` did not verify, so nothing was migrated/);
     expect((e.cause as CellarError).code).toBe("E_CORRUPT");
     expect(snapshot(dir)).toEqual(before);
+  });
+
+  it("records already at the new version next to older ones are copied as they are", async () => {
+    const dir = path.join(tmp, "mixed");
+    await writeV1(dir, 5);
+    // A v2 record written below the typed layer, while the manifest still says version 1.
+    const e = await Engine.open({ dir, key, compaction: { auto: false } });
+    const body = toBinary(NoteV[2], create(NoteV[2], { id: "v2rec", body: "already v2", tags: ["urgent"] }));
+    await e.write([{ op: "put", entity: "notes", key: "v2rec", version: 2, value: Uint8Array.of(0, ...body), terms: ["tags\u0000urgent"] }]);
+    expect(e.storedVersions.get("notes")).toBe(1);
+    await e.close();
+    const store = await openStore({ notes: notesAt(2) }, { dir, key, migrations: [step1to2], backupBeforeMigration: false });
+    expect(await store.notes.get("v2rec")).toMatchObject({ body: "already v2", tags: ["urgent"] });
+    expect(await store.notes.get("n0000")).toMatchObject({ body: "note 0", tags: ["work", "urgent"] });
+    expect((await store.notes.query({ tags: "urgent" })).map((n) => n.id)).toEqual(["n0000", "n0003", "v2rec"]);
+    await store.close();
   });
 
   it("a missing step is E_MIGRATION naming it, before anything is written", async () => {
