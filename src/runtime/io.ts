@@ -67,6 +67,33 @@ function sleepSync(ms: number): void {
 }
 
 /**
+ * Replace `target` with `bytes` the way LevelDB writes `CURRENT`: unlink a stale `tmp`, create it
+ * (`O_EXCL`), write, fsync, close; `beforeRename()` (a failpoint); rename over `target`; fsync `dir`. Any
+ * failure removes `tmp` and rethrows: there is never a non-atomic fallback.
+ */
+export function replaceFileAtomically(io: FileIO, dir: string, tmp: string, target: string, bytes: Uint8Array, beforeRename: () => void): void {
+  io.unlink(tmp);
+  const fd = io.open(tmp, "wx+");
+  try {
+    io.write(fd, bytes, 0);
+    io.fsync(fd);
+  } catch (e) {
+    io.close(fd);
+    io.unlink(tmp);
+    throw e;
+  }
+  io.close(fd);
+  try {
+    beforeRename();
+    io.rename(tmp, target);
+  } catch (e) {
+    io.unlink(tmp);
+    throw e;
+  }
+  io.syncDir(dir);
+}
+
+/**
  * Run `rename`, retrying with exponential backoff (10 ms doubling, at most 8 retries, ~2.5 s in all) while it
  * fails with `EPERM`, `EBUSY` or `EACCES`: on Windows a virus scanner or indexer briefly holds new files.
  * There is never a fallback to a non-atomic copy. Exported for tests.

@@ -13,10 +13,10 @@
  */
 import sodium from "sodium-native";
 import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
-import { CorruptionError, KeyError, UsageError } from "./errors.js";
+import { CorruptionError, KeyError } from "./errors.js";
 import { FILE_HEADER_BOUND, FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameType, NONCE_SIZE, TAG_SIZE } from "./format.js";
 import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "./frame.js";
-import type { Failpoint, FileIO } from "./io.js";
+import { type Failpoint, type FileIO, replaceFileAtomically } from "./io.js";
 import type { StorePaths } from "./filenames.js";
 import { checkCost, DEFAULT_PASSPHRASE_COST, type KeyProvider } from "./keys.js";
 import { KEY_SIZE, Sealer } from "./seal.js";
@@ -337,26 +337,7 @@ export class Keyring {
   private write(h: KeyringHeader): void {
     const bytes = encodeKeyringFile(h, this.k(), this.dataKeys);
     const { io, paths } = this;
-    const tmp = paths.keyringTemp;
-    io.unlink(tmp);
-    const fd = io.open(tmp, "wx+");
-    try {
-      io.write(fd, bytes, 0);
-      io.fsync(fd);
-    } catch (e) {
-      io.close(fd);
-      io.unlink(tmp);
-      throw e;
-    }
-    io.close(fd);
-    try {
-      this.fp("keyring.beforeRename");
-      io.rename(tmp, paths.keyring);
-    } catch (e) {
-      io.unlink(tmp);
-      throw e;
-    }
-    io.syncDir(paths.dir);
+    replaceFileAtomically(io, paths.dir, paths.keyringTemp, paths.keyring, bytes, () => this.fp("keyring.beforeRename"));
     this.fp("keyring.afterRename");
     this.header = h;
   }
@@ -470,12 +451,3 @@ export class Keyring {
     this.kek = null;
   }
 }
-
-/** Refuse providers that cannot be used for a new store before anything is written. */
-export function checkProvider(p: unknown): asserts p is KeyProvider {
-  const k = (p as KeyProvider | null)?.kind;
-  if (k !== "raw" && k !== "passphrase" && k !== "external") {
-    throw new UsageError("`key` must be a 32-byte Uint8Array or a provider from `keys.raw`, `keys.passphrase` or `keys.external`");
-  }
-}
-

@@ -16,7 +16,7 @@ import {
   type KeyLookup,
   readFrameHeader,
 } from "./frame.js";
-import type { Failpoint, FileIO } from "./io.js";
+import { type Failpoint, type FileIO, replaceFileAtomically } from "./io.js";
 import type { StorePaths } from "./filenames.js";
 import type { Sealer } from "./seal.js";
 import { compareUtf8 } from "./segment-index.js";
@@ -140,25 +140,5 @@ export function writeManifest(
   sealer: Sealer | null,
   failpoint: (name: Failpoint) => void,
 ): void {
-  const bytes = encodeManifestFile(m, sealer);
-  const tmp = paths.manifestTemp;
-  io.unlink(tmp);
-  const fd = io.open(tmp, "wx+");
-  try {
-    io.write(fd, bytes, 0);
-    io.fsync(fd);
-  } catch (e) {
-    io.close(fd);
-    io.unlink(tmp);
-    throw e;
-  }
-  io.close(fd);
-  try {
-    failpoint("manifest.beforeRename");
-    io.rename(tmp, paths.manifest);
-  } catch (e) {
-    io.unlink(tmp);
-    throw e;
-  }
-  io.syncDir(paths.dir);
+  replaceFileAtomically(io, paths.dir, paths.manifestTemp, paths.manifest, encodeManifestFile(m, sealer), () => failpoint("manifest.beforeRename"));
 }
