@@ -801,11 +801,14 @@ export class Engine {
         encoded.push({ bytes, plain, starts, seq, ops: f.ops, stored });
         total += bytes.length;
       }
-      const all = new Uint8Array(total);
-      let o = 0;
-      for (const e of encoded) {
-        all.set(e.bytes, o);
-        o += e.bytes.length;
+      let all = encoded[0]!.bytes;
+      if (encoded.length > 1) {
+        all = new Uint8Array(total);
+        let o = 0;
+        for (const e of encoded) {
+          all.set(e.bytes, o);
+          o += e.bytes.length;
+        }
       }
       this.fp("commit.beforeWrite");
       const at = w.append(all, this.opts.durability === "full");

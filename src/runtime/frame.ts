@@ -121,7 +121,7 @@ export function encodeFrame(spec: FrameSpec, fileBound: Uint8Array): Uint8Array 
   const frame = new Uint8Array(FRAME_HEADER_SIZE + sealedLen);
   writeHeaderFields(frame, sealedLen, spec.type, flags, keyId, spec.seq);
   if (spec.sealer) {
-    frame.set(spec.sealer.seal(body, adFor(fileBound, frame)), FRAME_HEADER_SIZE);
+    spec.sealer.sealInto(frame.subarray(FRAME_HEADER_SIZE), body, adFor(fileBound, frame));
   } else {
     frame.set(body, FRAME_HEADER_SIZE);
   }

@@ -31,7 +31,12 @@ export class Sealer {
 
   /** Returns `nonce ‖ ciphertext ‖ tag`. */
   seal(plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-    const out = Buffer.allocUnsafe(NONCE_SIZE + plaintext.length + TAG_SIZE);
+    return this.sealInto(Buffer.allocUnsafe(NONCE_SIZE + plaintext.length + TAG_SIZE), plaintext, ad);
+  }
+
+  /** Write `nonce ‖ ciphertext ‖ tag` into `out` (exactly 40 bytes longer than `plaintext`); returns it. */
+  sealInto<T extends Uint8Array>(out: T, plaintext: Uint8Array, ad: Uint8Array): T {
+    if (out.length !== NONCE_SIZE + plaintext.length + TAG_SIZE) throw new RangeError("sealed output has the wrong size");
     const nonce = out.subarray(0, NONCE_SIZE);
     freshNonce(nonce);
     sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
