@@ -361,6 +361,49 @@ describe("rotation", () => {
     await store.close();
   });
 
+  for (const [at, skip] of [
+    ["keyring.beforeRename", 0], // inside rotateKey: the new key never existed
+    ["keyring.afterRename", 0], // rotateKey's keyring is durable
+    ["compaction.beforeSegmentRename", 0],
+    ["compaction.beforeManifestRename", 0],
+    ["compaction.afterManifestRename", 0],
+    ["compaction.beforeDelete", 0],
+    ["compaction.beforeKeyRetire", 0],
+    ["keyring.beforeRename", 1], // the keyring rewrite that destroys key 1
+  ] as const) {
+    it(`SIGKILL during rotation at ${at}${skip ? ` (#${skip + 1})` : ""}: every acknowledged record opens, and key 1 is gone once the new manifest is in place`, async () => {
+      const dir = path.join(tmp, `rotate-kill-${at}-${skip}`);
+      const marker = path.join(tmp, `rotate-kill-${at}-${skip}.ack`);
+      const store = await openStore({ dir, key: raw, compaction: { auto: false } });
+      await writeSecrets(store);
+      for (let i = 0; i < 30; i++) await store.tasks.put({ id: `t${i}`, title: `task ${i}` });
+      await store.close();
+      const { exited } = startChild("../../keys/helpers/rotate-child.ts", [dir, at, String(skip), marker]);
+      const r = await exited;
+      expect(r.signal, r.stderr).toBe("SIGKILL");
+      const s2 = await openStore({ dir, key: raw, compaction: { auto: false } });
+      try {
+        expect((await s2.profiles.get("u1"))!.authToken).toBe(SECRETS[1]);
+        expect((await s2.settings.get()).aiProvider?.apiKey).toBe(SECRETS[2]);
+        expect(await s2.tasks.count()).toBe(30);
+        // The record written under key 2 was acknowledged in every window from the compaction on.
+        const acknowledged = at.startsWith("compaction.") || skip === 1;
+        expect(fs.existsSync(marker)).toBe(acknowledged);
+        if (acknowledged) expect((await s2.profiles.get("after-rotation"))!.authToken).toBe("tok-late");
+        const ids = s2.keyInfo().keyIds;
+        if (at === "keyring.beforeRename" && skip === 0) expect(ids).toEqual([1]);
+        else if (at === "compaction.afterManifestRename" || at === "compaction.beforeDelete" || at === "compaction.beforeKeyRetire" || skip === 1) {
+          expect(ids).toEqual([2]); // the new manifest names only files under key 2: open finished the destruction
+        } else expect(ids).toEqual([1, 2]);
+        // Whatever was left, one more re-encryption completes the rotation.
+        await s2.reencrypt();
+        expect(s2.keyInfo().keyIds).toEqual([s2.keyInfo().activeKeyId]);
+      } finally {
+        await s2.close();
+      }
+    });
+  }
+
   it("rotation on a plaintext store is a usage error", async () => {
     const Plain = defineCollection({ name: "p", version: 1, schema: UserProfileSchema, validator: z.any(), sensitive: [], key: "id", keyKind: "string", indexes: [] });
     const store = await openEntities({ p: Plain }, { dir: path.join(tmp, "plain-rot"), encryption: "none" });
