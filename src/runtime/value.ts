@@ -94,7 +94,8 @@ type Plan = { field: DescField; sub: Plan | null }[];
 
 function compile(desc: DescMessage, paths: readonly string[]): Plan {
   const plan: Plan = [];
-  const byField = new Map<DescField, string[]>();
+  // Per field, the paths below it; null when the field itself is sensitive (then it moves whole).
+  const byField = new Map<DescField, string[] | null>();
   for (const p of paths) {
     const parts = p.split(".");
     let field = desc.fields.find((f) => !f.oneof && f.localName === parts[0]);
@@ -105,12 +106,12 @@ function compile(desc: DescMessage, paths: readonly string[]): Plan {
       rest = parts.slice(2);
     }
     if (!field) throw new Error(`sensitive path \`${p}\` is not a field of \`${desc.typeName}\``);
-    const list = byField.get(field) ?? [];
-    if (rest.length) list.push(rest.join("."));
-    byField.set(field, rest.length ? list : []);
+    const list = byField.has(field) ? byField.get(field)! : [];
+    if (!rest.length || list === null) byField.set(field, null);
+    else byField.set(field, [...list, rest.join(".")]);
   }
   for (const [field, rest] of byField) {
-    plan.push({ field, sub: rest.length && field.fieldKind === "message" && !field.oneof ? compile(field.message, rest) : null });
+    plan.push({ field, sub: rest && field.fieldKind === "message" && !field.oneof ? compile(field.message, rest) : null });
   }
   return plan;
 }
