@@ -21,7 +21,7 @@ import {
 import { parseName, StorePaths } from "./filenames.js";
 import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
-import { type Failpoint, type FileIO, nodeFileIO } from "./io.js";
+import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "./io.js";
 import { JournalWriter } from "./journal-writer.js";
 import { scanJournal } from "./journal-reader.js";
 import { StoreLock } from "./lock.js";
@@ -539,14 +539,7 @@ export class Engine {
     try {
       io.mkdirp(this.paths.quarantineDir);
       const target = `${name}.${Date.now()}`;
-      const data = io.readFile(this.paths.file(name));
-      const fd = io.open(this.paths.quarantine(target), "wx+");
-      try {
-        io.write(fd, data, 0);
-        io.fsync(fd);
-      } finally {
-        io.close(fd);
-      }
+      writeNewFile(io, this.paths.quarantine(target), io.readFile(this.paths.file(name)));
       io.syncDir(this.paths.quarantineDir);
       return path.join("quarantine", target);
     } catch (e) {
@@ -668,10 +661,9 @@ export class Engine {
   read(entity: string, loc: Loc): Uint8Array {
     const ck = frameKey(loc.file, loc.frameOffset);
     let cached = this.blockCache.get(ck);
-    const name = () => this.fileName(loc.file);
     if (!cached) {
       const f = this.files.get(loc.file);
-      if (!f) throw new CorruptionError(name(), loc.frameOffset, "file missing");
+      if (!f) throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "file missing");
       try {
         if (f.kind === "segment") {
           const plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.recordKeys(entity), this.manifest.encrypted);
@@ -684,24 +676,24 @@ export class Engine {
           cached = { plain: plaintext, keyId: header.keyId };
         }
       } catch (e) {
-        if (e instanceof FrameError) throw this.damaged(name(), loc.frameOffset, e.message);
+        if (e instanceof FrameError) throw this.damaged(this.fileName(loc.file), loc.frameOffset, e.message);
         throw e;
       }
       this.blockCache.set(ck, cached, cached.plain.length + 64);
     }
     const plain = cached.plain;
     if (loc.start + loc.length > plain.length) {
-      throw new CorruptionError(name(), loc.frameOffset, "bad record length (record outside its frame)");
+      throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "bad record length (record outside its frame)");
     }
     const value = plain.subarray(loc.start, loc.start + loc.length);
     if (cached.keyId === 0) return value;
     // A journal value: sealed under the entity's record key of the frame's data key.
     const sealer = this.keyring?.record(cached.keyId, entity);
-    if (!sealer) throw this.damaged(name(), loc.frameOffset, `missing key (key id ${cached.keyId})`);
+    if (!sealer) throw this.damaged(this.fileName(loc.file), loc.frameOffset, `missing key (key id ${cached.keyId})`);
     try {
       return sealer.open(value, recordAd(this.manifest.storeId, loc.version, loc.key));
     } catch {
-      throw this.damaged(name(), loc.frameOffset, "authentication failed (record value)");
+      throw this.damaged(this.fileName(loc.file), loc.frameOffset, "authentication failed (record value)");
     }
   }
 
@@ -1174,12 +1166,19 @@ export class Engine {
     return this.keyring;
   }
 
+  /** The keyring, for changing keys: refused in a records-only scope (`redactSensitive`), which is read-only. */
+  private requireFullKeyring(): Keyring {
+    const ring = this.requireKeyring();
+    if (ring.scope !== "all") throw new UsageError("this store was opened with `redactSensitive`: it cannot rotate or rewrap keys");
+    return ring;
+  }
+
   /**
    * Make a new random data key the active one: writes from now on use it. Records under older keys are
    * re-encrypted by the next compaction (`reencrypt()` runs one now), after which the old keys are destroyed.
    */
   rotateKey(): number {
-    const ring = this.requireKeyring();
+    const ring = this.requireFullKeyring();
     if (this.poisoned) throw this.poisoned;
     return ring.rotate();
   }
@@ -1199,9 +1198,7 @@ export class Engine {
 
   /** Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size). */
   async changeMasterKey(provider: KeyProvider): Promise<void> {
-    const ring = this.requireKeyring();
-    if (ring.scope !== "all") throw new UsageError("a records-only key scope cannot change the master key");
-    await ring.changeMasterKey(provider);
+    await this.requireFullKeyring().changeMasterKey(provider);
   }
 
   // ---------------------------------------------------------------- close

@@ -66,6 +66,17 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Create `file` (`O_EXCL`), write all of `bytes`, fsync and close it. The caller fsyncs the directory. */
+export function writeNewFile(io: FileIO, file: string, bytes: Uint8Array): void {
+  const fd = io.open(file, "wx+");
+  try {
+    io.write(fd, bytes, 0);
+    io.fsync(fd);
+  } finally {
+    io.close(fd);
+  }
+}
+
 /**
  * Replace `target` with `bytes` the way LevelDB writes `CURRENT`: unlink a stale `tmp`, create it
  * (`O_EXCL`), write, fsync, close; `beforeRename()` (a failpoint); rename over `target`; fsync `dir`. Any
@@ -73,16 +84,12 @@ function sleepSync(ms: number): void {
  */
 export function replaceFileAtomically(io: FileIO, dir: string, tmp: string, target: string, bytes: Uint8Array, beforeRename: () => void): void {
   io.unlink(tmp);
-  const fd = io.open(tmp, "wx+");
   try {
-    io.write(fd, bytes, 0);
-    io.fsync(fd);
+    writeNewFile(io, tmp, bytes);
   } catch (e) {
-    io.close(fd);
     io.unlink(tmp);
     throw e;
   }
-  io.close(fd);
   try {
     beforeRename();
     io.rename(tmp, target);

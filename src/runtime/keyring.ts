@@ -342,12 +342,12 @@ export class Keyring {
     this.header = h;
   }
 
+  /** Derive and remember subkey `name` (callers look in `subkeys` first). */
   private sealer(id: number, context: string, subId: number, name: string): Sealer | null {
-    let s = this.subkeys.get(name);
-    if (s) return s;
     const dk = this.dataKeys.get(id);
     if (!dk) return null;
     const sub = deriveSubkey(dk, subId, context);
+    let s: Sealer;
     try {
       s = new Sealer(id, sub);
     } finally {

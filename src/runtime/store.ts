@@ -255,9 +255,10 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   let store: StoreImpl;
   try {
     store = new StoreImpl(engine, entities, defs, options.cacheBytes ?? 64 * 1024 * 1024, redactSensitive === true);
-    const plans = planUpgrade(store.upgradeHost(options), migrations ?? []);
+    const host = store.upgradeHost(options);
+    const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
-      store.migrationBackup = await upgrade(store.upgradeHost(options), plans, {
+      store.migrationBackup = await upgrade(host, plans, {
         migrations: migrations ?? [],
         backup: backupBeforeMigration ?? true,
         onProgress: onMigrationProgress,
@@ -290,16 +291,8 @@ class StoreImpl {
   ) {
     this.records = new LruCache(cacheBytes);
     for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive));
-    const ring = engine.keyring;
-    this.keys = ring
-      ? {
-          storeId: engine.storeId,
-          get activeKeyId() {
-            return ring.activeKeyId;
-          },
-          sensitive: (id, entity) => ring.sensitive(id, entity),
-        }
-      : null;
+    // The keyring is what the value codec needs: store id, active key id, sensitive subkeys.
+    this.keys = engine.keyring;
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
         value: def.kind === "collection" ? new CollectionImpl(this, def) : new SingletonImpl(this, def),
@@ -488,7 +481,6 @@ class StoreImpl {
   }
 
   async rotateKey(): Promise<number> {
-    if (this.redacted) throw new UsageError("this store was opened with `redactSensitive`: it cannot rotate keys");
     return this.engine.rotateKey();
   }
 

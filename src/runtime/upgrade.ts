@@ -13,7 +13,7 @@ import type { EntityDefinition } from "./entity.js";
 import { Engine, type Rewrite } from "./engine.js";
 import { CellarError, isCellarError, MigrationError, SchemaNewerError, UsageError } from "./errors.js";
 import { BACKUPS_DIR, parseName } from "./filenames.js";
-import type { FileIO } from "./io.js";
+import { type FileIO, writeNewFile } from "./io.js";
 import type { KeyProvider } from "./keys.js";
 import type { MigrationStep } from "./migration.js";
 import { type SensitiveKeys, ValueCodec } from "./value.js";
@@ -117,14 +117,7 @@ async function backupAndVerify(host: UpgradeHost): Promise<string> {
   for (const name of io.readdir(engine.dir)) {
     const kind = parseName(name).kind;
     if (kind !== "manifest" && kind !== "keyring" && kind !== "journal" && kind !== "segment") continue;
-    const bytes = io.readFile(path.join(engine.dir, name));
-    const fd = io.open(path.join(target, name), "wx+");
-    try {
-      io.write(fd, bytes, 0);
-      io.fsync(fd);
-    } finally {
-      io.close(fd);
-    }
+    writeNewFile(io, path.join(target, name), io.readFile(path.join(engine.dir, name)));
   }
   io.syncDir(target);
   io.syncDir(root);
