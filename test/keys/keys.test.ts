@@ -3,7 +3,6 @@
  * master-key changes, on real files with real libsodium; the master-key change is killed (SIGKILL) in a
  * real child process at each step of its keyring write.
  */
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +17,7 @@ import { Engine } from "../../src/runtime/engine.js";
 import { MAX_VALUE_BYTES } from "../../src/runtime/format.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { z } from "zod";
+import { storeSnapshot as snapshot } from "../helpers/files.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-keys-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -35,15 +35,6 @@ async function code(p: Promise<unknown>): Promise<string> {
     throw e;
   }
   return "ok";
-}
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of fs.readdirSync(dir)) {
-    const p = path.join(dir, n);
-    if (fs.statSync(p).isFile() && n !== "LOCK") out.set(n, createHash("sha256").update(fs.readFileSync(p)).digest("hex"));
-  }
-  return out;
 }
 
 /** Every file under `dir` (recursively), as bytes. */

@@ -8,7 +8,6 @@
  *
  * Every test works on a copy: the committed files are never opened in place.
  */
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -25,6 +24,7 @@ import type { MigrationProgress } from "../../src/runtime/upgrade.js";
 import { FIXTURE_KEY, FocusSessionV1Entity, FocusSessionV2Entity } from "../fixtures/focus-history.js";
 import { storedJson, storesDir } from "../fixtures/make-focus-fixtures.js";
 import { startChild } from "../engine/helpers/spawn.js";
+import { storeSnapshot as snapshot } from "../helpers/files.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-fixtures-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -42,16 +42,6 @@ function copyFixture(v: 1 | 2, name: string): string {
   const dir = path.join(tmp, name);
   fs.cpSync(path.join(storesDir, `focus-v${v}`), dir, { recursive: true });
   return dir;
-}
-
-/** sha256 of every file of a store directory (not LOCK; not backups/ or quarantine/). */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of fs.readdirSync(dir)) {
-    const p = path.join(dir, n);
-    if (n !== "LOCK" && fs.statSync(p).isFile()) out.set(n, createHash("sha256").update(fs.readFileSync(p)).digest("hex"));
-  }
-  return out;
 }
 
 /** Every `focus_sessions` record of a store opened with the app's entities, as JSON at the current version. */

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +13,7 @@ import { UserProfileSchema } from "../../src/generated/examples/profile/v1/profi
 import { AiProviderKind, Theme, UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
 import { Priority, TaskSchema, TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 import { isCellarError, ValidationError } from "../../src/runtime/index.js";
+import { snapshot } from "../helpers/files.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -32,15 +32,6 @@ const task = (i: number) => ({
   projectId: i % 2 ? "proj-1" : "",
   estimateMinutes: 90,
 });
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of fs.readdirSync(dir)) {
-    const p = path.join(dir, n);
-    if (fs.statSync(p).isFile()) out.set(n, createHash("sha256").update(fs.readFileSync(p)).digest("hex"));
-  }
-  return out;
-}
 
 function same<D extends DescMessage>(schema: D, a: MessageShape<D> | undefined, b: MessageShape<D> | undefined): boolean {
   return a !== undefined && b !== undefined && equals(schema, a, b);

@@ -3,7 +3,6 @@
  * and every way it can fail leaving the original store exactly as it was, a SIGKILL in a real child process
  * included.
  */
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,21 +15,12 @@ import { startChild } from "../engine/helpers/spawn.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Engine } from "../../src/runtime/engine.js";
 import { NoteV, notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
+import { storeSnapshot as snapshot } from "../helpers/files.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-upgrade-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const key = new Uint8Array(32).fill(9);
 const N = 300;
-
-/** sha256 of every store file (not LOCK, backups/ or quarantine/). */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of fs.readdirSync(dir)) {
-    const p = path.join(dir, n);
-    if (n !== "LOCK" && fs.statSync(p).isFile()) out.set(n, createHash("sha256").update(fs.readFileSync(p)).digest("hex"));
-  }
-  return out;
-}
 
 async function writeV1(dir: string, n = N): Promise<void> {
   const store = await openStore({ notes: notesAt(1) }, { dir, key });
