@@ -19,12 +19,12 @@ export function importRuntime(f: GeneratedFile, ctx: EmitContext, name: string, 
 }
 
 /** Output file of our plugin next to protoc-gen-es's `<name>_pb.ts`. */
-export function outputName(file: DescFile, suffix: "cellar" | "zod"): string {
+export function outputName(file: DescFile, suffix: "cellar" | "zod" | "codec"): string {
   return `${file.name}_${suffix}.ts`;
 }
 
 /** Import path (relative to the output root) of one of our per-file outputs. */
-export function outputImportPath(file: DescFile, suffix: "cellar" | "zod"): string {
+export function outputImportPath(file: DescFile, suffix: "cellar" | "zod" | "codec"): string {
   return `./${file.name}_${suffix}.js`;
 }
 

@@ -12,6 +12,7 @@ import { getDeclarationString, type GeneratedFile, type Printable } from "@bufbu
 import { importRuntime, outputImportPath, outputName, shapeName, type EmitContext } from "./context.js";
 import { setHeader } from "./header.js";
 import { propertyName, inputSchemaName } from "./generate-zod.js";
+import { codecName, hasCodec } from "./generate-codec.js";
 import type { CollectionModel, DefaultsTree, DefaultValue, EntityModel, SingletonModel } from "./model.js";
 
 /** Name of the exported entity definition of a message, e.g. `TaskEntity`. */
@@ -35,6 +36,12 @@ export function generateRepositories(ctx: EmitContext): void {
 
 function fieldDoc(field: DescField): string {
   return `@generated from field: ${getDeclarationString(field)};`;
+}
+
+/** `codec: TaskCodec,` when the entity has one (generate-codec.ts). */
+function codecField(f: GeneratedFile, file: DescFile, e: EntityModel): Printable[] {
+  if (!hasCodec(e)) return [];
+  return [["  codec: ", f.import(codecName(f, e.desc), outputImportPath(file, "codec")), ",\n"]];
 }
 
 function stringArray(values: readonly string[]): string {
@@ -79,6 +86,7 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
     `  version: ${e.version},\n`,
     ["  schema: ", f.importSchema(e.desc), ",\n"],
     ["  validator: ", validator, ",\n"],
+    ...codecField(f, file, e),
     `  key: ${JSON.stringify(e.key.localName)},\n`,
     `  keyKind: ${JSON.stringify(e.keyKind)},\n`,
     `  indexes: ${stringArray(e.indexes.map((i) => i.localName))},\n`,
@@ -133,6 +141,7 @@ function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: Si
     `  version: ${e.version},\n`,
     ["  schema: ", f.importSchema(e.desc), ",\n"],
     ["  validator: ", validator, ",\n"],
+    ...codecField(f, file, e),
     `  sensitive: ${stringArray(e.sensitive)},\n`,
   ];
   if (e.defaults.entries.length > 0) {

@@ -3,6 +3,7 @@
  *
  * - `<file>_cellar.ts`: entity definitions and repository types (generate-repository.ts),
  * - `<file>_zod.ts`: zod validators of each entity's write input (generate-zod.ts),
+ * - `<file>_codec.ts`: fast encoders (with the validators' checks) and decoders per entity (generate-codec.ts),
  * - `migrations.ts`: entity versions and migration step types (generate-migrations.ts),
  * - `index.ts`: all entities and a typed `openStore` (generate-index.ts),
  *
@@ -11,6 +12,7 @@
  */
 import { createEcmaScriptPlugin, type Schema } from "@bufbuild/protoplugin";
 import type { EmitContext } from "./context.js";
+import { generateCodecs } from "./generate-codec.js";
 import { generateIndex } from "./generate-index.js";
 import { generateMigrations } from "./generate-migrations.js";
 import { generateRepositories } from "./generate-repository.js";
@@ -24,6 +26,7 @@ function generateTs(schema: Schema<CellarPluginOptions>): void {
   const ctx: EmitContext = { schema, model, parameter: schema.proto.parameter ?? "" };
   generateRepositories(ctx);
   generateZod(ctx);
+  generateCodecs(ctx);
   generateMigrations(ctx);
   generateIndex(ctx);
 }

@@ -6,6 +6,7 @@
  */
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { ZodType } from "zod";
+import type { EntityCodec } from "./protowire.js";
 
 /** The TypeScript types a key field may have: string, 32-bit integers (number) or 64-bit integers (bigint). */
 export type KeyValue = string | number | bigint;
@@ -35,6 +36,11 @@ interface EntityCommon<Desc extends DescMessage> {
    * are optional unless annotated `required`, unknown keys are rejected.
    */
   readonly validator: ZodType;
+  /**
+   * Generated fast path (`<file>_codec.ts`): encodes a valid input without zod, `create` and `toBinary`,
+   * and decodes without `fromBinary`, with the same results; optional (the runtime does without).
+   */
+  readonly codec?: EntityCodec;
   /** Local names (dotted paths for nested fields) of fields annotated `sensitive`. */
   readonly sensitive: readonly string[];
 }

@@ -53,3 +53,13 @@ export type { MigrationProgress } from "./upgrade.js";
 export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./keys.js";
 export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./migration.js";
 export { type FileIO, type Failpoint, nodeFileIO } from "./io.js";
+export {
+  decodeWith,
+  encodeWith,
+  type EntityCodec,
+  isPlainObject,
+  MAX_DEPTH,
+  noUnknownFields,
+  ProtoReader,
+  ProtoWriter,
+} from "./protowire.js";

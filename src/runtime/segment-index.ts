@@ -147,8 +147,15 @@ export class SegmentIndex {
         p += 2;
       } else p += 1;
       if (p + len > this.tableStart || len > MAX_KEY_BYTES) throw this.bad(mid, "key runs outside the slots");
-      const c = buf.compare(target, 0, written, p, p + len);
-      // c compares the slot key with the target: > 0 means the slot key sorts after
+      // Compare the slot key with the target byte by byte (keys usually differ in their first bytes, where
+      // a JS loop beats a native Buffer.compare call): > 0 means the slot key sorts after.
+      const n = len < written ? len : written;
+      let c = 0;
+      for (let i = 0; i < n; i++) {
+        c = buf[p + i]! - target[i]!;
+        if (c !== 0) break;
+      }
+      if (c === 0) c = len - written;
       if (c === 0) return mid;
       if (c > 0) hi = mid - 1;
       else lo = mid + 1;

@@ -30,6 +30,7 @@ import {
 import type { KeyProvider } from "./keys.js";
 import { DecodeError } from "./bytes.js";
 import { type SensitiveKeys, ValueCodec } from "./value.js";
+import { ProtoWriter } from "./protowire.js";
 import type { MigrationStep } from "./migration.js";
 import { type MigrationProgress, planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 
@@ -263,6 +264,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
         backup: backupBeforeMigration ?? true,
         onProgress: onMigrationProgress,
       });
+      store.records.clear();
     }
     if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
   } catch (e) {
@@ -275,11 +277,15 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
 type AnyListener = (e: never) => void;
 
 class StoreImpl {
-  readonly records: LruCache<string, { loc: Loc; obj: unknown }>;
+  /** Decoded records, one key space per entity. */
+  readonly records: LruCache<string, unknown>;
   private readonly listeners = new Map<keyof StoreEvents, Set<AnyListener>>();
   private readonly sorted = new Map<string, string[]>();
   private readonly codecs = new Map<string, ValueCodec>();
   private readonly keys: SensitiveKeys | null;
+  private readonly zeros = new Map<string, Record<string, unknown>>();
+  /** Output buffer of the generated encoders (writes are encoded one at a time, synchronously). */
+  private readonly writer = new ProtoWriter();
   migrationBackup: string | null = null;
 
   constructor(
@@ -290,7 +296,7 @@ class StoreImpl {
     readonly redacted: boolean,
   ) {
     this.records = new LruCache(cacheBytes);
-    for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive));
+    for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive, def.codec));
     // The keyring is what the value codec needs: store id, active key id, sensitive subkeys.
     this.keys = engine.keyring;
     for (const [prop, def] of Object.entries(entities)) {
@@ -301,6 +307,7 @@ class StoreImpl {
     }
     engine.onCommit = (ops) => {
       for (const o of ops) {
+        this.records.delete(o.key, o.entity);
         // A put of an existing key keeps the key set (and its order); anything else invalidates it.
         if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
           this.sorted.delete(o.entity);
@@ -350,14 +357,16 @@ class StoreImpl {
     return keys;
   }
 
-  /** Decode (or take from cache) the record under `key`. */
+  /**
+   * Decode (or take from cache) the record under `key`. A cached record stays valid until a commit
+   * touches its key (compaction and re-encryption move bytes, never values): see the `onCommit` hook.
+   */
   read(def: EntityDefinition, key: string): unknown {
-    const ck = `${def.name}\u0000${key}`;
-    const hit = this.records.get(ck);
-    if (hit && this.engine.isCurrent(def.name, key, hit.loc)) return hit.obj;
+    const hit = this.records.get(key, def.name);
+    if (hit !== undefined) return hit;
     const loc = this.engine.locate(def.name, key);
     if (!loc) return undefined;
-    return this.decode(def, ck, loc, true);
+    return this.decode(def, loc, true);
   }
 
   /** Records in key order straight from the engine's scan; a scan does not fill the cache (it would evict the working set). */
@@ -371,14 +380,12 @@ class StoreImpl {
         skip--;
         continue;
       }
-      const ck = `${def.name}\u0000${key}`;
-      const hit = this.records.get(ck);
-      yield [key, hit && hit.loc.file === loc.file && hit.loc.frameOffset === loc.frameOffset && hit.loc.start === loc.start ? hit.obj : this.decode(def, ck, loc, false)];
+      yield [key, this.records.get(key, def.name) ?? this.decode(def, loc, false)];
       if (--left === 0) return;
     }
   }
 
-  private decode(def: EntityDefinition, ck: string, loc: Loc, cache: boolean): unknown {
+  private decode(def: EntityDefinition, loc: Loc, cache: boolean): unknown {
     if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
     const bytes = this.engine.read(def.name, loc);
     let msg: unknown;
@@ -395,37 +402,58 @@ class StoreImpl {
       throw err;
     }
     const obj = deepFreeze(msg);
-    if (cache) this.records.set(ck, { loc, obj }, bytes.length * 3 + 128);
+    if (cache) this.records.set(loc.key, obj, bytes.length * 3 + 128, def.name);
     return obj;
   }
 
-  /** Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing. */
-  encodePut(def: EntityDefinition, value: unknown): { op: WriteOp; msg: MessageShape<DescMessage> } {
+  /**
+   * Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing.
+   * With `wantMessage`, also returns the message as stored (what `put` resolves with).
+   */
+  encodePut(def: EntityDefinition, value: unknown, wantMessage: boolean): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
     if (this.redacted) throw new UsageError("this store was opened with `redactSensitive`: it is read-only");
-    const parsed = def.validator.safeParse(value);
-    if (!parsed.success) {
-      throw new ValidationError(
-        def.name,
-        parsed.error.issues.map(
-          (i): ValidationIssue => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code }),
-        ),
-      );
+    const codec = this.codecs.get(def.name)!;
+    // The generated codec checks and encodes the input in one walk; what it does not take goes through zod.
+    let bytes = codec.encodeInput(value, this.writer);
+    let msg: MessageShape<DescMessage> | undefined;
+    let source: Record<string, unknown>;
+    if (bytes) {
+      source = value as Record<string, unknown>;
+      if (wantMessage) msg = create(def.schema, toInit(value) as MessageInitShape<DescMessage>);
+    } else {
+      const parsed = def.validator.safeParse(value);
+      if (!parsed.success) {
+        throw new ValidationError(
+          def.name,
+          parsed.error.issues.map(
+            (i): ValidationIssue => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code }),
+          ),
+        );
+      }
+      // Rebuild from a plain copy: `create()` takes any object with a `$typeName` as a finished message, so a
+      // spread of a message with a plain object inside (`{ ...settings, ui: { ...} }`) would reach toBinary unconverted.
+      msg = create(def.schema, toInit(value) as MessageInitShape<DescMessage>);
+      source = msg as Record<string, unknown>;
     }
-    // Rebuild from a plain copy: `create()` takes any object with a `$typeName` as a finished message, so a
-    // spread of a message with a plain object inside (`{ ...settings, ui: { ...} }`) would reach toBinary unconverted.
-    const msg = create(def.schema, toInit(value) as MessageInitShape<DescMessage>);
+    const zero = this.zero(def);
     let key = "";
     let terms: string[] = [];
     if (def.kind === "collection") {
-      const raw = (msg as Record<string, unknown>)[def.key];
-      key = encodeKey(raw, def.keyKind);
+      key = encodeKey(fieldOf(source, zero, def.key), def.keyKind);
       if (def.keyKind === "string" && key === "") {
         throw new ValidationError(def.name, [{ path: [def.key], message: "the key field must not be empty", code: "too_small" }]);
       }
-      terms = indexTerms(def, msg as Record<string, unknown>);
+      terms = indexTerms(def, source, zero);
     }
-    const bytes = this.codecs.get(def.name)!.encode(msg, key, def.version, this.keys);
+    bytes ??= codec.encode(msg!, key, def.version, this.keys);
     return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
+  }
+
+  /** The zero message of an entity (defaults of fields a write input leaves out). */
+  private zero(def: EntityDefinition): Record<string, unknown> {
+    let z = this.zeros.get(def.name);
+    if (!z) this.zeros.set(def.name, (z = create(def.schema) as Record<string, unknown>));
+    return z;
   }
 
   async batch(fn: (tx: Record<string, unknown>) => void | Promise<void>): Promise<void> {
@@ -439,12 +467,12 @@ class StoreImpl {
       const repo = (this as unknown as Record<string, unknown>)[prop];
       if (repo instanceof CollectionImpl) {
         tx[prop] = {
-          put: (v: unknown) => (guard(), ops.push(this.encodePut(repo.def, v).op)),
+          put: (v: unknown) => (guard(), ops.push(this.encodePut(repo.def, v, false).op)),
           delete: (k: KeyValue) => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
         };
       } else if (repo instanceof SingletonImpl) {
         tx[prop] = {
-          update: (p: unknown) => (guard(), ops.push(this.encodePut(repo.def, repo.merge(p)).op)),
+          update: (p: unknown) => (guard(), ops.push(this.encodePut(repo.def, repo.merge(p), false).op)),
           reset: () => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: "" })),
         };
       }
@@ -468,7 +496,7 @@ class StoreImpl {
       keys: this.keys,
       redacted: this.redacted,
       encode: (def, value) => {
-        const { op } = this.encodePut(def, value);
+        const { op } = this.encodePut(def, value, false);
         if (op.op !== "put") throw new Error("unreachable");
         return { key: op.key, version: op.version, value: op.value, terms: op.terms };
       },
@@ -533,7 +561,7 @@ class CollectionImpl {
   }
 
   async put(value: unknown): Promise<unknown> {
-    const { op, msg } = this.store.encodePut(this.def, value);
+    const { op, msg } = this.store.encodePut(this.def, value, true);
     await this.store.engine.write([op]);
     return msg;
   }
@@ -616,7 +644,7 @@ class SingletonImpl {
   update(patch: unknown): Promise<unknown> {
     // Updates are applied one after another, each on the result of the last: none is lost.
     const run = this.chain.then(async () => {
-      const { op, msg } = this.store.encodePut(this.def, this.merge(patch));
+      const { op, msg } = this.store.encodePut(this.def, this.merge(patch), true);
       await this.store.engine.write([op]);
       return msg;
     });
@@ -670,10 +698,16 @@ function term(field: string, value: unknown): string {
   return `${field}\u0000${typeof value === "bigint" ? value.toString() : String(value)}`;
 }
 
-function indexTerms(def: CollectionDefinition, msg: Record<string, unknown>): string[] {
+/** A field of a write: its value in `source` (a message or a checked input), else the zero message's. */
+function fieldOf(source: Record<string, unknown>, zero: Record<string, unknown>, field: string): unknown {
+  const v = source[field];
+  return v !== undefined ? v : zero[field];
+}
+
+function indexTerms(def: CollectionDefinition, source: Record<string, unknown>, zero: Record<string, unknown>): string[] {
   const out = new Set<string>();
   for (const f of def.indexes) {
-    const v = msg[f];
+    const v = fieldOf(source, zero, f);
     if (Array.isArray(v)) for (const e of v) out.add(term(f, e));
     else if (v !== undefined) out.add(term(f, v));
   }

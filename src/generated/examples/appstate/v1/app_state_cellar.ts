@@ -8,6 +8,7 @@ import type { EntityInput, Singleton } from "../../../../runtime/index.js";
 import { defineSingleton } from "../../../../runtime/index.js";
 import { ApplicationStateSchema } from "./app_state_pb.js";
 import { ApplicationStateInputSchema } from "./app_state_zod.js";
+import { ApplicationStateCodec } from "./app_state_codec.js";
 
 /**
  * What `store.appState.update()` accepts (a patch of it, or what an updater returns): a `examples.appstate.v1.ApplicationState` init object, message, or spread of one.
@@ -29,6 +30,7 @@ export const ApplicationStateEntity = defineSingleton<typeof ApplicationStateSch
   version: 1,
   schema: ApplicationStateSchema,
   validator: ApplicationStateInputSchema,
+  codec: ApplicationStateCodec,
   sensitive: [],
   defaults: {
     /**

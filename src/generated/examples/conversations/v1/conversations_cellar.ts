@@ -8,6 +8,7 @@ import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { ConversationSchema } from "./conversations_pb.js";
 import { ConversationInputSchema } from "./conversations_zod.js";
+import { ConversationCodec } from "./conversations_codec.js";
 
 /**
  * Key of `conversations` records: field `id` (string).
@@ -45,6 +46,7 @@ export const ConversationEntity = defineCollection<typeof ConversationSchema, Co
   version: 1,
   schema: ConversationSchema,
   validator: ConversationInputSchema,
+  codec: ConversationCodec,
   key: "id",
   keyKind: "string",
   indexes: ["archived", "tags"],

@@ -8,6 +8,7 @@ import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { FocusSessionSchema } from "./focus_pb.js";
 import { FocusSessionInputSchema } from "./focus_zod.js";
+import { FocusSessionCodec } from "./focus_codec.js";
 
 /**
  * Key of `focus_sessions` records: field `id` (string).
@@ -47,6 +48,7 @@ export const FocusSessionEntity = defineCollection<typeof FocusSessionSchema, Fo
   version: 3,
   schema: FocusSessionSchema,
   validator: FocusSessionInputSchema,
+  codec: FocusSessionCodec,
   key: "id",
   keyKind: "string",
   indexes: ["taskId", "kind", "outcome"],

@@ -8,6 +8,7 @@ import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { GridLayoutSchema } from "./layouts_pb.js";
 import { GridLayoutInputSchema } from "./layouts_zod.js";
+import { GridLayoutCodec } from "./layouts_codec.js";
 
 /**
  * Key of `grid_layouts` records: field `id` (string).
@@ -43,6 +44,7 @@ export const GridLayoutEntity = defineCollection<typeof GridLayoutSchema, GridLa
   version: 1,
   schema: GridLayoutSchema,
   validator: GridLayoutInputSchema,
+  codec: GridLayoutCodec,
   key: "id",
   keyKind: "string",
   indexes: ["tags"],

@@ -8,6 +8,7 @@ import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { UserProfileSchema } from "./profile_pb.js";
 import { UserProfileInputSchema } from "./profile_zod.js";
+import { UserProfileCodec } from "./profile_codec.js";
 
 /**
  * Key of `profiles` records: field `id` (string).
@@ -41,6 +42,7 @@ export const UserProfileEntity = defineCollection<typeof UserProfileSchema, User
   version: 1,
   schema: UserProfileSchema,
   validator: UserProfileInputSchema,
+  codec: UserProfileCodec,
   key: "id",
   keyKind: "string",
   indexes: [],

@@ -8,6 +8,7 @@ import type { EntityInput, Singleton } from "../../../../runtime/index.js";
 import { defineSingleton } from "../../../../runtime/index.js";
 import { GridDensity, Theme, UserSettingsSchema } from "./settings_pb.js";
 import { UserSettingsInputSchema } from "./settings_zod.js";
+import { UserSettingsCodec } from "./settings_codec.js";
 
 /**
  * What `store.settings.update()` accepts (a patch of it, or what an updater returns): a `examples.settings.v1.UserSettings` init object, message, or spread of one.
@@ -29,6 +30,7 @@ export const UserSettingsEntity = defineSingleton<typeof UserSettingsSchema>({
   version: 1,
   schema: UserSettingsSchema,
   validator: UserSettingsInputSchema,
+  codec: UserSettingsCodec,
   sensitive: ["aiProvider.apiKey"],
   defaults: {
     /**

@@ -8,6 +8,7 @@ import type { Collection, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { TaskSchema } from "./tasks_pb.js";
 import { TaskInputSchema } from "./tasks_zod.js";
+import { TaskCodec } from "./tasks_codec.js";
 
 /**
  * Key of `tasks` records: field `id` (string).
@@ -47,6 +48,7 @@ export const TaskEntity = defineCollection<typeof TaskSchema, TaskKey, TaskIndex
   version: 1,
   schema: TaskSchema,
   validator: TaskInputSchema,
+  codec: TaskCodec,
   key: "id",
   keyKind: "string",
   indexes: ["status", "tags", "projectId"],
