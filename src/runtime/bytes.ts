@@ -7,6 +7,12 @@ const td = new TextDecoder("utf-8", { fatal: true });
 export const utf8 = (s: string): Uint8Array => te.encode(s);
 export const fromUtf8 = (b: Uint8Array): string => td.decode(b);
 
+/**
+ * Buffer's own slice decoders (what `toString(encoding, start, end)` calls after checking its arguments),
+ * present in every Node release; called directly on hot paths.
+ */
+export type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+
 /** Thrown by {@link ByteReader} when bytes do not follow the grammar; callers turn it into a CorruptionError. */
 export class DecodeError extends Error {}
 
@@ -54,6 +60,13 @@ export class ByteWriter {
     this.buf.set(b, this.length);
     this.length += b.length;
     return this;
+  }
+  /** `n` bytes at the end, for a caller to fill in place (valid until the next write). */
+  reserve(n: number): Uint8Array {
+    this.ensure(n);
+    const at = this.length;
+    this.length += n;
+    return this.buf.subarray(at, at + n);
   }
   /** varint UTF-8 length, then the UTF-8 bytes, encoded in place (no intermediate array). */
   string(s: string): this {
@@ -141,7 +154,7 @@ export class ByteReader {
   string(max: number): string {
     const n = this.varint(max);
     if (n > this.buf.length - this.pos) throw new DecodeError(`length ${n} runs past the end of the payload`);
-    const s = this.b.toString("utf8", this.pos, this.pos + n);
+    const s = (this.b as SliceableBuffer).utf8Slice(this.pos, this.pos + n);
     this.pos += n;
     return s;
   }

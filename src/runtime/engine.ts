@@ -28,7 +28,7 @@ import { StoreLock } from "./lock.js";
 import { type Manifest, peekManifest, readManifest, writeManifest } from "./manifest.js";
 import { Keyspace } from "./keyspace.js";
 import { Loc } from "./location.js";
-import { type BlockRecord, encodeCommit, opSize, type WriteOp } from "./records.js";
+import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "./records.js";
 import { compareUtf8, type SegmentIndex } from "./segment-index.js";
 import { randomBytes, type Sealer } from "./seal.js";
 import { Keyring, type KeyScope } from "./keyring.js";
@@ -613,10 +613,13 @@ export class Engine {
     return (this.entities.get(entity)?.keys() ?? []).values();
   }
 
-  /** Live records of an entity in UTF-8 key order, with their locations (no per-key search). */
-  scan(entity: string): Iterable<[string, Loc]> {
+  /**
+   * Live records of an entity in UTF-8 key order, with their locations (no per-key search); with `after`,
+   * those whose key sorts after it. Consume it within one synchronous step (see Keyspace.scan).
+   */
+  scan(entity: string, after?: string): Iterable<[string, Loc]> {
     this.checkOpen();
-    return this.entities.get(entity)?.scan() ?? [];
+    return this.entities.get(entity)?.scan(after) ?? [];
   }
 
   /** Keys whose record carries index term `term`. */
@@ -769,7 +772,7 @@ export class Engine {
       cur.size += p.size;
     }
     const w = this.journal;
-    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; stored: WriteOp[] }[] = [];
+    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[] }[] = [];
     let total = 0;
     let seq = this.lastSeq;
     const ring = this.keyring;
@@ -777,8 +780,11 @@ export class Engine {
     try {
       for (const f of frames) {
         // Each value is sealed under its entity's record key; the frame (keys, versions, terms) under the meta key.
-        const stored = ring ? f.ops.map((o) => (o.op === "put" ? { ...o, value: this.sealValue(ring, keyId, o) } : o)) : f.ops;
-        const { plain, starts } = encodeCommit(stored, new ByteWriter(f.size + 40 * stored.length + 16));
+        const { plain, starts } = encodeCommit(
+          f.ops,
+          new ByteWriter(f.size + SEALED_OVERHEAD * f.ops.length + 16),
+          ring ? (o, out) => this.sealValue(ring, keyId, o, out) : undefined,
+        );
         seq++;
         const bytes = encodeFrame(
           {
@@ -790,7 +796,7 @@ export class Engine {
           },
           w.bound,
         );
-        encoded.push({ bytes, plain, starts, seq, ops: f.ops, stored });
+        encoded.push({ bytes, plain, starts, seq, ops: f.ops });
         total += bytes.length;
       }
       let all = encoded[0]!.bytes;
@@ -809,7 +815,7 @@ export class Engine {
       this.lastSeq = seq;
       let off = at;
       for (const e of encoded) {
-        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.stored, e.starts);
+        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.ops, e.starts, ring ? SEALED_OVERHEAD : 0);
         off += e.bytes.length;
       }
       const f = this.files.get(w.number);
@@ -836,21 +842,23 @@ export class Engine {
     keyId: number,
     ops: readonly WriteOp[],
     starts: readonly number[],
+    /** Bytes a stored value has beyond `o.value` (sealing in an encrypted store). */
+    overhead: number,
   ): void {
     this.blockCache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
       if (o.op === "put") {
-        this.applyPut(target, o.entity, new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length, o.version, o.terms));
+        this.applyPut(target, o.entity, new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length + overhead, o.version, o.terms));
       } else {
         this.applyDelete(target, file, o.entity, o.key);
       }
     }
   }
 
-  private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }): Uint8Array {
-    return ring.record(keyId, o.entity)!.seal(o.value, recordAd(this.manifest.storeId, o.version, o.key));
+  private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }, out: Uint8Array): void {
+    ring.record(keyId, o.entity)!.sealInto(out, o.value, recordAd(this.manifest.storeId, o.version, o.key));
   }
 
   private syncRelaxed(): void {

@@ -59,6 +59,7 @@ export class Keyspace {
   put(loc: Loc): Loc | undefined {
     const old = this.get(loc.key);
     this.overlay.set(loc.key, loc);
+    this.sortedOverlay = null;
     if (!old) this.count++;
     if (this.terms) {
       if (old) this.removeTerms(loc.key, old);
@@ -74,6 +75,7 @@ export class Keyspace {
     // Always a tombstone, even when the segment lacks the key: a compaction running now may be writing the
     // key into the next segment from an older file. Tombstones from retired files go at rebase.
     this.overlay.set(key, new Tomb(file));
+    this.sortedOverlay = null;
     this.count--;
     if (this.terms) this.removeTerms(key, old);
     return old;
@@ -92,20 +94,43 @@ export class Keyspace {
     for (const [k, o] of this.overlay) if (o instanceof Loc) yield [k, o];
   }
 
-  /** Every live record in UTF-8 key order: the segment's order merged with the sorted overlay. */
-  *scan(): Generator<[string, Loc]> {
-    const extra: [string, Loc][] = [];
-    for (const [k, o] of this.overlay) if (o instanceof Loc) extra.push([k, o]);
-    extra.sort((a, b) => compareUtf8(a[0], b[0]));
+  /** The overlay's live records in UTF-8 key order, kept until the overlay changes. */
+  private sortedOverlay: [string, Loc][] | null = null;
+
+  /**
+   * Every live record in UTF-8 key order (the segment's order merged with the sorted overlay), or those
+   * whose key sorts after `after`. Run it to the end within one synchronous step: a write or a compaction
+   * changes what it walks. To page through, start again after the last key seen.
+   */
+  *scan(after?: string): Generator<[string, Loc]> {
+    if (!this.sortedOverlay) {
+      const extra: [string, Loc][] = [];
+      for (const [k, o] of this.overlay) if (o instanceof Loc) extra.push([k, o]);
+      this.sortedOverlay = extra.sort((a, b) => compareUtf8(a[0], b[0]));
+    }
+    const extra = this.sortedOverlay;
     let x = 0;
-    const r = this.seg?.range(this.entity);
-    if (r) {
-      for (let s = r.from; s < r.to; s++) {
+    if (after !== undefined) {
+      // First overlay entry after `after`.
+      let lo = 0;
+      let hi = extra.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareUtf8(extra[mid]![0], after) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      x = lo;
+    }
+    const seg = this.seg;
+    const r = seg?.range(this.entity);
+    if (seg && r) {
+      for (let s = after === undefined ? r.from : seg.after(this.entity, after); s < r.to; s++) {
         if (this.deadSlots.has(s)) continue;
-        const key = this.seg!.key(s);
+        const loc = seg.loc(s);
+        const key = loc.key;
         if (this.overlay.has(key)) continue;
         while (x < extra.length && compareUtf8(extra[x]![0], key) < 0) yield extra[x++]!;
-        yield [key, this.seg!.loc(s)];
+        yield [key, loc];
       }
     }
     while (x < extra.length) yield extra[x++]!;
@@ -145,6 +170,7 @@ export class Keyspace {
    */
   rebase(seg: SegmentIndex | null, retired: ReadonlySet<number>): void {
     this.seg = seg;
+    this.sortedOverlay = null;
     this.deadSlots.clear();
     for (const [k, o] of this.overlay) if (retired.has(o.file)) this.overlay.delete(k);
     let count = this.segLiveCount();

@@ -13,6 +13,8 @@
  * test/codec tests both claims with property tests against protobuf-es and zod.
  */
 
+import type { SliceableBuffer } from "./bytes.js";
+
 /** What protoc-gen-cellar emits per entity (`TaskCodec`). */
 export interface EntityCodec {
   /**
@@ -335,7 +337,7 @@ export class ProtoReader {
     this.pos = e;
     let i = s;
     while (i < e && b[i]! < 0x80) i++;
-    if (i === e) return e - s < 16 ? shortAscii(b, s, e) : b.toString("latin1", s, e);
+    if (i === e) return e - s < 16 ? shortAscii(b, s, e) : (b as SliceableBuffer).latin1Slice(s, e);
     return strictUtf8.decode(this.u8.subarray(s, e));
   }
 

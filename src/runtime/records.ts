@@ -12,7 +12,7 @@ import {
 } from "./format.js";
 
 /** nonce + tag around a journal value sealed under its entity's record key. */
-const SEALED_OVERHEAD = 40;
+export const SEALED_OVERHEAD = 40;
 
 /** One write as the engine sees it: bytes only. */
 export type WriteOp =
@@ -36,7 +36,12 @@ export type CommitEntry =
  * Encode a commit payload. `starts[i]` is where op i's value begins in the payload (-1 for a delete), so the
  * writer can index what it wrote without parsing it back.
  */
-export function encodeCommit(ops: readonly WriteOp[], w = new ByteWriter(1024)): { plain: Uint8Array; starts: number[] } {
+export function encodeCommit(
+  ops: readonly WriteOp[],
+  w = new ByteWriter(1024),
+  /** Seal each value straight into the payload (`SEALED_OVERHEAD` more bytes than the value) instead of copying it. */
+  sealInto?: (o: WriteOp & { op: "put" }, out: Uint8Array) => void,
+): { plain: Uint8Array; starts: number[] } {
   const starts: number[] = new Array(ops.length);
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i]!;
@@ -47,9 +52,16 @@ export function encodeCommit(ops: readonly WriteOp[], w = new ByteWriter(1024)):
       w.varint(o.version);
       w.varint(o.terms.length);
       for (const t of o.terms) w.string(t);
-      w.varint(o.value.length);
-      starts[i] = w.length;
-      w.bytes(o.value);
+      if (sealInto) {
+        const n = o.value.length + SEALED_OVERHEAD;
+        w.varint(n);
+        starts[i] = w.length;
+        sealInto(o, w.reserve(n));
+      } else {
+        w.varint(o.value.length);
+        starts[i] = w.length;
+        w.bytes(o.value);
+      }
     } else {
       starts[i] = -1;
     }

@@ -127,9 +127,27 @@ export class SegmentIndex {
   find(entity: string, key: string): number {
     const range = this.ranges.get(entity);
     if (!range) return -1;
+    if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) return -1; // never stored
+    const at = this.search(range, key);
+    return at >= 0 ? at : -1;
+  }
+
+  /** The first slot of `entity` whose key sorts after `key` (the end of its range if none). */
+  after(entity: string, key: string): number {
+    const range = this.ranges.get(entity);
+    if (!range) return 0;
+    const at = this.search(range, key);
+    return at >= 0 ? at + 1 : -at - 1;
+  }
+
+  /**
+   * Binary search of `key` in the slots `range`: its slot, or `-(insertion point) - 1` when absent (the
+   * insertion point is the first slot whose key sorts after it).
+   */
+  private search(range: { from: number; to: number }, key: string): number {
     // keys are at most 1 KiB of UTF-8: encode into a reused buffer instead of allocating one per lookup
     const { written } = enc.encodeInto(key, scratch);
-    if (written > MAX_KEY_BYTES) return -1;
+    if (written > MAX_KEY_BYTES) throw new RangeError("a key longer than MAX_KEY_BYTES cannot be searched"); // callers check
     const target = scratch;
     let lo = range.from;
     let hi = range.to - 1;
@@ -160,7 +178,7 @@ export class SegmentIndex {
       if (c > 0) hi = mid - 1;
       else lo = mid + 1;
     }
-    return -1;
+    return -lo - 1;
   }
 
   key(slot: number): string {

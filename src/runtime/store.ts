@@ -107,6 +107,12 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
   has(key: K): Promise<boolean>;
   /** Records in key order (string keys by code point, i.e. UTF-8 byte order; integer keys numerically). */
   list(options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  /**
+   * Records in key order, one at a time, without holding them all (`list()` builds one array): for reading
+   * or exporting a large collection. Records are read a page at a time; a write between pages is seen if it
+   * lands after the current key (it is not a snapshot), and the iteration never fails because of one.
+   */
+  iterate(options?: ListOptions): AsyncIterableIterator<MessageShape<Desc>>;
   /** Records whose indexed fields equal every given value (a repeated field matches if it contains it), in key order. */
   query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<MessageShape<Desc>[]>;
   count(): Promise<number>;
@@ -306,12 +312,14 @@ class StoreImpl {
       });
     }
     engine.onCommit = (ops) => {
+      const notify = (this.listeners.get("change")?.size ?? 0) > 0;
       for (const o of ops) {
         this.records.delete(o.key, o.entity);
         // A put of an existing key keeps the key set (and its order); anything else invalidates it.
         if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
           this.sorted.delete(o.entity);
         }
+        if (!notify) continue;
         const def = this.defs.get(o.entity);
         this.emit("change", {
           entity: o.entity,
@@ -370,12 +378,12 @@ class StoreImpl {
   }
 
   /** Records in key order straight from the engine's scan; a scan does not fill the cache (it would evict the working set). */
-  *scan(def: CollectionDefinition, options?: ListOptions): Generator<[string, unknown]> {
+  *scan(def: CollectionDefinition, options?: ListOptions, after?: string): Generator<[string, unknown]> {
     let skip = options?.offset ?? 0;
     let left = options?.limit ?? Infinity;
     if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
     if (left === 0) return;
-    for (const [key, loc] of this.engine.scan(def.name)) {
+    for (const [key, loc] of this.engine.scan(def.name, after)) {
       if (skip > 0) {
         skip--;
         continue;
@@ -592,6 +600,34 @@ class CollectionImpl {
     return page(this.store.sortedKeys(this.def), options).map((k) => this.store.read(this.def, k));
   }
 
+  async *iterate(options?: ListOptions): AsyncGenerator<unknown> {
+    let skip = options?.offset ?? 0;
+    let left = options?.limit ?? Infinity;
+    if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
+    if (this.def.keyKind !== "string") {
+      // Integer keys: numeric order comes from the sorted key list (taken once); a key deleted meanwhile is skipped.
+      const keys = page(this.store.sortedKeys(this.def), options);
+      for (let i = 0; i < keys.length; i += ITERATE_PAGE) {
+        const batch = keys.slice(i, i + ITERATE_PAGE).map((k) => this.store.read(this.def, k));
+        for (const r of batch) if (r !== undefined) yield r;
+      }
+      return;
+    }
+    let after: string | undefined;
+    while (left > 0) {
+      // One page per synchronous step: the engine's scan must not span a write or a compaction.
+      const batch: unknown[] = [];
+      for (const [key, value] of this.store.scan(this.def, { offset: skip, limit: Math.min(left, ITERATE_PAGE) }, after)) {
+        batch.push(value);
+        after = key;
+      }
+      if (batch.length === 0) return;
+      skip = 0;
+      left -= batch.length;
+      yield* batch;
+    }
+  }
+
   async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
     const sets: ReadonlySet<string>[] = [];
     for (const [field, value] of Object.entries(where)) {
@@ -658,6 +694,9 @@ class SingletonImpl {
     return run;
   }
 }
+
+/** Records `iterate()` reads per synchronous step. */
+const ITERATE_PAGE = 256;
 
 function page<T>(items: T[], options?: ListOptions): T[] {
   const offset = options?.offset ?? 0;

@@ -1,0 +1,114 @@
+// `collection.iterate()`: every record in key order, a page at a time, across the journal and the segment,
+// with writes and compactions between pages; offset and limit; integer keys in numeric order.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openStore } from "../../src/generated/index.js";
+import { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
+import { TaskInputSchema } from "../../src/generated/examples/tasks/v1/tasks_zod.js";
+import { defineCollection, openStore as openRuntimeStore } from "../../src/runtime/index.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-iter-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const key = new Uint8Array(32).fill(7);
+
+const id = (i: number) => `t-${String(i).padStart(5, "0")}`;
+const task = (i: number, title = `task ${i}`) => ({ id: id(i), title });
+
+async function collect<T>(it: AsyncIterable<T>, each?: (v: T, n: number) => Promise<void>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) {
+    out.push(v);
+    if (each) await each(v, out.length);
+  }
+  return out;
+}
+
+describe("iterate()", () => {
+  it("yields every record once, in key order, from the segment and the journal together, and agrees with list()", async () => {
+    const dir = path.join(tmp, "mixed");
+    const store = await openStore({ dir, key, compaction: { auto: false } });
+    try {
+      // Odd ids go to the segment, even ids stay in the journal (so pages cross both).
+      await store.batch((tx) => {
+        for (let i = 1; i < 1200; i += 2) tx.tasks.put(task(i));
+      });
+      await store.compact();
+      await store.batch((tx) => {
+        for (let i = 0; i < 1200; i += 2) tx.tasks.put(task(i));
+        tx.tasks.put(task(3, "rewritten in the journal"));
+        tx.tasks.delete(id(5));
+      });
+      const got = await collect(store.tasks.iterate());
+      const ids = got.map((t) => t.id);
+      const expected = Array.from({ length: 1200 }, (_, i) => id(i)).filter((k) => k !== id(5));
+      expect(ids).toEqual(expected);
+      expect(got.find((t) => t.id === id(3))?.title).toBe("rewritten in the journal");
+      expect(Object.isFrozen(got[0])).toBe(true);
+      expect((await store.tasks.list()).map((t) => t.id)).toEqual(ids);
+      expect((await collect(store.tasks.iterate({ offset: 700, limit: 300 }))).map((t) => t.id)).toEqual(expected.slice(700, 1000));
+      expect(await collect(store.tasks.iterate({ limit: 0 }))).toEqual([]);
+      expect(await collect(store.tasks.iterate({ offset: 5000 }))).toEqual([]);
+      await expect(collect(store.tasks.iterate({ offset: -1 }))).rejects.toThrow(/offset/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("goes on across writes and a compaction between pages: sees writes after its position, never a deleted record, never a record twice", async () => {
+    const dir = path.join(tmp, "live");
+    const store = await openStore({ dir, key, compaction: { auto: false } });
+    try {
+      await store.batch((tx) => {
+        for (let i = 0; i < 2000; i += 2) tx.tasks.put(task(i));
+      });
+      await store.compact();
+      const got = await collect(store.tasks.iterate(), async (t, n) => {
+        if (n === 300) {
+          // Behind the iteration (not seen), ahead of it (seen), and a delete ahead (never seen).
+          await store.tasks.put(task(1, "behind"));
+          await store.tasks.put(task(1999, "ahead"));
+          await store.tasks.delete(id(1500));
+          await store.tasks.put(task(1800, "updated ahead")); // past the page read so far (256 records a page)
+        }
+        if (n === 700) await store.compact(); // the segment the iteration started on is replaced
+      });
+      const ids = got.map((t) => t.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect([...ids].sort()).toEqual(ids);
+      expect(ids).not.toContain(id(1));
+      expect(ids).not.toContain(id(1500));
+      expect(ids).toContain(id(1999));
+      expect(got.find((t) => t.id === id(1800))?.title).toBe("updated ahead");
+      expect(ids.length).toBe(1000 - 1 + 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("walks integer keys in numeric order", async () => {
+    const Numbered = defineCollection<typeof TaskSchema, number>({
+      name: "numbered",
+      version: 1,
+      schema: TaskSchema,
+      validator: TaskInputSchema,
+      key: "estimateMinutes",
+      keyKind: "uint32",
+      indexes: [],
+      sensitive: [],
+    });
+    const store = await openRuntimeStore({ numbered: Numbered }, { dir: path.join(tmp, "ints"), encryption: "none" });
+    try {
+      const mins = [5, 100, 20, 3000, 1, 999, 40];
+      await store.batch((tx) => {
+        for (const m of mins) tx.numbered.put({ id: `n${m}`, title: "t", estimateMinutes: m });
+      });
+      const got = await collect(store.numbered.iterate());
+      expect(got.map((t) => t.estimateMinutes)).toEqual([...mins].sort((a, b) => a - b));
+      expect((await collect(store.numbered.iterate({ offset: 2, limit: 3 }))).map((t) => t.estimateMinutes)).toEqual([20, 40, 100]);
+    } finally {
+      await store.close();
+    }
+  });
+});
