@@ -745,7 +745,7 @@ export class Engine {
       this.pending.push({ ops, size, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(() => this.flush());
+        queueMicrotask(() => this.flush());
       }
     });
   }
