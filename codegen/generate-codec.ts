@@ -110,6 +110,8 @@ function supported(field: DescField, type: ValueType, container: string): boolea
 class CodecFile {
   private readonly names = new Map<DescMessage, string>();
   private readonly constants: string[] = [];
+  /** Whether some check measures a string in code points (then `codePointLength` is emitted). */
+  private needsCodePoints = false;
   private readonly body: Printable[][] = [];
   private readonly rt: {
     ProtoWriter: Printable;
@@ -146,6 +148,7 @@ class CodecFile {
     for (const m of messages) {
       this.body.push(this.zero(m), this.encoder(m), this.decoder(m));
     }
+    if (this.needsCodePoints) f.print(CODE_POINT_LENGTH);
     for (const c of this.constants) f.print(c);
     if (this.constants.length) f.print();
     for (const p of this.body) {
@@ -209,20 +212,27 @@ class CodecFile {
     const out = (...p: Printable[]) => lines.push(...p, "\n");
     out("function encode_", n, "(w: ", rt.ProtoWriter, ", o: any): boolean {");
     out("  if (!", rt.isPlainObject, "(o) || ++w.depth > ", rt.MAX_DEPTH, ") return false;");
+    // Which members are enumerable own keys: zod reads a member whatever its enumerability, but the general
+    // path (`toInit`, `Object.entries`) copies only enumerable ones, so a set non-enumerable member goes there.
+    const words = Math.ceil(m.members.length / 31);
+    if (words > 0) out(`  let ${Array.from({ length: words }, (_, i) => `s${i} = 0`).join(", ")};`);
     out("  for (const k in o) {");
     out("    switch (k) {");
     out("      case \"$typeName\":");
-    out(`        if (o.$typeName !== undefined && o.$typeName !== ${JSON.stringify(m.typeName)}) return false;`);
-    out("        break;");
     out("      case \"$unknown\":");
-    out("        if (!", rt.noUnknownFields, "(o.$unknown)) return false;");
     out("        break;");
-    for (const member of m.members) out(`      case ${JSON.stringify(member.localName)}:`);
-    out("        break;");
+    m.members.forEach((member, i) => {
+      out(`      case ${JSON.stringify(member.localName)}:`);
+      out(`        ${seenBit(i).replace(" & ", " |= ")};`);
+      out("        break;");
+    });
     out("      default:");
     out("        return false;");
     out("    }");
     out("  }");
+    // Read whether enumerable or not, as zod does.
+    out(`  if (o.$typeName !== undefined && o.$typeName !== ${JSON.stringify(m.typeName)}) return false;`);
+    out("  if (!", rt.noUnknownFields, "(o.$unknown)) return false;");
     out("  let v: any;");
     // Oneof groups are checked once, up front; each member is written at its field number.
     for (const oneof of m.oneofs) this.oneofCheck(oneof, out);
@@ -237,16 +247,27 @@ class CodecFile {
   private oneofCheck(oneof: DescOneof, out: (...p: Printable[]) => void): void {
     const { rt } = this;
     const v = `oneof_${oneof.localName}`;
-    out(`  const ${v} = ${prop("o", oneof.localName)};`);
+    const c = `case_${oneof.localName}`;
+    out(`  const ${v}: any = ${prop("o", oneof.localName)};`);
     out(`  if (${v} !== undefined) {`);
-    out("    if (!", rt.isPlainObject, `(${v})) return false;`);
-    out(`    for (const k in ${v}) if (k !== "case" && k !== "value") return false;`);
+    out(`    if (!(${seenBit(oneof.parent.members.indexOf(oneof))}) || !`, rt.isPlainObject, `(${v})) return false;`);
+    // 1: `case` is an enumerable own key, 2: `value` is (what `toInit` copies).
+    out(`    let ${c} = 0;`);
+    out(`    for (const k in ${v}) {`);
+    out(`      if (k === "case") ${c} |= 1;`);
+    out(`      else if (k === "value") ${c} |= 2;`);
+    out("      else return false;");
+    out("    }");
+    out(`    if (${v}.value !== undefined && !(${c} & 2)) return false;`);
     out(`    switch (${v}.case) {`);
     out("      case undefined:");
-    out(`        if (!Object.prototype.hasOwnProperty.call(${v}, "case") || ${v}.value !== undefined) return false;`);
+    out(`        if (!(${c} & 1) || ${v}.value !== undefined) return false;`);
     out("        break;");
     for (const field of oneof.fields) out(`      case ${JSON.stringify(field.localName)}:`);
-    if (oneof.fields.length) out("        break;");
+    if (oneof.fields.length) {
+      out(`        if (!(${c} & 1)) return false;`);
+      out("        break;");
+    }
     out("      default:");
     out("        return false;");
     out("    }");
@@ -275,9 +296,15 @@ class CodecFile {
       out(required ? "  return false;" : "  if (v !== undefined) return false;");
       return;
     }
-    // A required field must be set; an optional one is checked and written only when set.
+    // A required field must be set; an optional one is checked and written only when set, and only from an
+    // enumerable own property (the general path drops the others).
+    const seen = seenBit(field.parent.members.indexOf(field));
     const ind = required ? "  " : "    ";
-    out(required ? "  if (v === undefined) return false;" : "  if (v !== undefined) {");
+    if (required) out(`  if (v === undefined || !(${seen})) return false;`);
+    else {
+      out("  if (v !== undefined) {");
+      out(`    if (!(${seen})) return false;`);
+    }
     if (container === "list") this.listEncoder(field, type, r, required, ind, out);
     else if (type.kind === "message" || field.presence !== IMPLICIT) this.writeValue(field, type, r, required, ind, out);
     else {
@@ -360,8 +387,16 @@ class CodecFile {
       case ScalarType.STRING:
         conds.push(`typeof ${v} === "string"`);
         if (required && (r?.minLength ?? 0) < 1) conds.push(`${v}.length >= 1`);
-        if (r?.minLength !== undefined) conds.push(`${v}.length >= ${r.minLength}`);
-        if (r?.maxLength !== undefined) conds.push(`${v}.length <= ${r.maxLength}`);
+        // zod counts code points, not UTF-16 units (a pair is two units): count them only when units cannot tell.
+        if (r?.minLength === 1) conds.push(`${v}.length >= 1`);
+        else if (r?.minLength !== undefined && r.minLength > 1) {
+          this.needsCodePoints = true;
+          conds.push(`(${v}.length >= ${2 * r.minLength} || (${v}.length >= ${r.minLength} && codePointLength(${v}) >= ${r.minLength}))`);
+        }
+        if (r?.maxLength !== undefined) {
+          this.needsCodePoints = true;
+          conds.push(`(${v}.length <= ${r.maxLength} || codePointLength(${v}) <= ${r.maxLength})`);
+        }
         if (r?.pattern !== undefined) conds.push(`${this.constant("PATTERN", `new RegExp(${JSON.stringify(r.pattern)})`)}.test(${v})`);
         break;
       case ScalarType.BYTES:
@@ -464,6 +499,25 @@ class CodecFile {
     else out(`        ${name} = ${c.read};`);
     out("        break;");
   }
+}
+
+/** zod's string length (`min_length`, `max_length`): code points, a lone surrogate counting one. */
+const CODE_POINT_LENGTH = `/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+`;
+
+/** The test of "member `i` of the message is an enumerable own key of the input" (bits set by the key loop). */
+function seenBit(i: number): string {
+  return `s${Math.floor(i / 31)} & ${2 ** (i % 31)}`;
 }
 
 function scalarOrEnum(type: ValueType): ScalarCodec {

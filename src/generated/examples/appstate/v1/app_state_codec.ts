@@ -13,29 +13,41 @@ function zero_examples_appstate_v1_ApplicationState(): any {
 
 function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.appstate.v1.ApplicationState") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "mainWindow":
+        s0 |= 1;
+        break;
       case "openPanels":
+        s0 |= 2;
+        break;
       case "activePanel":
+        s0 |= 4;
+        break;
       case "activeLayoutId":
+        s0 |= 8;
+        break;
       case "detachedWindows":
+        s0 |= 16;
+        break;
       case "lastSavedAt":
+        s0 |= 32;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.appstate.v1.ApplicationState") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // main_window = 1
   v = o.mainWindow;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     w.uint32(10);
     const at1 = w.fork();
     if (!encode_examples_appstate_v1_WindowBounds(w, v)) return false;
@@ -44,6 +56,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   // open_panels = 2
   v = o.openPanels;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!Array.isArray(v) || v.length > 64) return false;
     for (let i = 0; i < v.length; i++) {
       const e = v[i];
@@ -55,6 +68,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   // active_panel = 3
   v = o.activePanel;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(26);
@@ -64,6 +78,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   // active_layout_id = 4
   v = o.activeLayoutId;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(34);
@@ -76,6 +91,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   // last_saved_at = 6
   v = o.lastSavedAt;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     w.uint32(50);
     const at6 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -123,30 +139,44 @@ function zero_examples_appstate_v1_WindowBounds(): any {
 
 function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.appstate.v1.WindowBounds") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "x":
+        s0 |= 1;
+        break;
       case "y":
+        s0 |= 2;
+        break;
       case "width":
+        s0 |= 4;
+        break;
       case "height":
+        s0 |= 8;
+        break;
       case "maximized":
+        s0 |= 16;
+        break;
       case "fullScreen":
+        s0 |= 32;
+        break;
       case "displayId":
+        s0 |= 64;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.appstate.v1.WindowBounds") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // x = 1
   v = o.x;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(8);
@@ -156,6 +186,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   // y = 2
   v = o.y;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);
@@ -165,6 +196,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   // width = 3
   v = o.width;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 200 && v <= 4294967295)) return false;
     if (v !== 0) {
       w.uint32(24);
@@ -174,6 +206,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   // height = 4
   v = o.height;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 150 && v <= 4294967295)) return false;
     if (v !== 0) {
       w.uint32(32);
@@ -183,6 +216,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   // maximized = 5
   v = o.maximized;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(40);
@@ -192,6 +226,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   // full_screen = 6
   v = o.fullScreen;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(48);
@@ -201,6 +236,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   // display_id = 7
   v = o.displayId;
   if (v !== undefined) {
+    if (!(s0 & 64)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(58);
@@ -251,25 +287,29 @@ function zero_google_protobuf_Timestamp(): any {
 
 function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -279,6 +319,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);

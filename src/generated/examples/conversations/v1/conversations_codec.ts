@@ -7,42 +7,72 @@
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
 import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
+/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
 function zero_examples_conversations_v1_ChatMessage(): any {
   return { $typeName: "examples.conversations.v1.ChatMessage", id: "", role: 0, body: { case: undefined }, promptTokens: 0, completionTokens: 0 };
 }
 
 function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.conversations.v1.ChatMessage") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "id":
+        s0 |= 1;
+        break;
       case "role":
+        s0 |= 2;
+        break;
       case "body":
+        s0 |= 4;
+        break;
       case "createdAt":
+        s0 |= 8;
+        break;
       case "promptTokens":
+        s0 |= 16;
+        break;
       case "completionTokens":
+        s0 |= 32;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.conversations.v1.ChatMessage") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
-  const oneof_body = o.body;
+  const oneof_body: any = o.body;
   if (oneof_body !== undefined) {
-    if (!isPlainObject(oneof_body)) return false;
-    for (const k in oneof_body) if (k !== "case" && k !== "value") return false;
+    if (!(s0 & 4) || !isPlainObject(oneof_body)) return false;
+    let case_body = 0;
+    for (const k in oneof_body) {
+      if (k === "case") case_body |= 1;
+      else if (k === "value") case_body |= 2;
+      else return false;
+    }
+    if (oneof_body.value !== undefined && !(case_body & 2)) return false;
     switch (oneof_body.case) {
       case undefined:
-        if (!Object.prototype.hasOwnProperty.call(oneof_body, "case") || oneof_body.value !== undefined) return false;
+        if (!(case_body & 1) || oneof_body.value !== undefined) return false;
         break;
       case "content":
       case "toolCall":
+        if (!(case_body & 1)) return false;
         break;
       default:
         return false;
@@ -51,6 +81,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   // id = 1
   v = o.id;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(10);
@@ -59,7 +90,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   }
   // role = 2
   v = o.role;
-  if (v === undefined) return false;
+  if (v === undefined || !(s0 & 2)) return false;
   if (!(v === 1 || v === 2 || v === 3 || v === 4)) return false;
   if (v !== 0) {
     w.uint32(16);
@@ -68,7 +99,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   // content = 3
   if (oneof_body !== undefined && oneof_body.case === "content") {
     v = oneof_body.value;
-    if (!(typeof v === "string" && v.length <= 200000)) return false;
+    if (!(typeof v === "string" && (v.length <= 200000 || codePointLength(v) <= 200000))) return false;
     w.uint32(26);
     w.string(v);
   }
@@ -83,6 +114,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   // created_at = 5
   v = o.createdAt;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     w.uint32(42);
     const at5 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -91,6 +123,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   // prompt_tokens = 6
   v = o.promptTokens;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(48);
@@ -100,6 +133,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   // completion_tokens = 7
   v = o.completionTokens;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(56);
@@ -154,32 +188,49 @@ function zero_examples_conversations_v1_Conversation(): any {
 
 function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.conversations.v1.Conversation") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "id":
+        s0 |= 1;
+        break;
       case "title":
+        s0 |= 2;
+        break;
       case "createdAt":
+        s0 |= 4;
+        break;
       case "updatedAt":
+        s0 |= 8;
+        break;
       case "model":
+        s0 |= 16;
+        break;
       case "messages":
+        s0 |= 32;
+        break;
       case "totalTokens":
+        s0 |= 64;
+        break;
       case "archived":
+        s0 |= 128;
+        break;
       case "tags":
+        s0 |= 256;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.conversations.v1.Conversation") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // id = 1
   v = o.id;
-  if (v === undefined) return false;
+  if (v === undefined || !(s0 & 1)) return false;
   if (!(typeof v === "string" && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
@@ -188,7 +239,8 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // title = 2
   v = o.title;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 300)) return false;
+    if (!(s0 & 2)) return false;
+    if (!(typeof v === "string" && (v.length <= 300 || codePointLength(v) <= 300))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -197,6 +249,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // created_at = 3
   v = o.createdAt;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     w.uint32(26);
     const at3 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -205,6 +258,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // updated_at = 4
   v = o.updatedAt;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     w.uint32(34);
     const at4 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -213,6 +267,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // model = 5
   v = o.model;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(42);
@@ -222,6 +277,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // messages = 6
   v = o.messages;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     if (!Array.isArray(v) || v.length > 10000) return false;
     for (let i = 0; i < v.length; i++) {
       w.uint32(50);
@@ -233,6 +289,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // total_tokens = 7
   v = o.totalTokens;
   if (v !== undefined) {
+    if (!(s0 & 64)) return false;
     if (!(typeof v === "bigint" && v >= 0n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(56);
@@ -242,6 +299,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // archived = 8
   v = o.archived;
   if (v !== undefined) {
+    if (!(s0 & 128)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(64);
@@ -251,6 +309,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   // tags = 9
   v = o.tags;
   if (v !== undefined) {
+    if (!(s0 & 256)) return false;
     if (!Array.isArray(v) || v.length > 16) return false;
     for (let i = 0; i < v.length; i++) {
       const e = v[i];
@@ -315,26 +374,31 @@ function zero_examples_conversations_v1_ToolCall(): any {
 
 function encode_examples_conversations_v1_ToolCall(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.conversations.v1.ToolCall") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "name":
+        s0 |= 1;
+        break;
       case "arguments":
+        s0 |= 2;
+        break;
       case "result":
+        s0 |= 4;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.conversations.v1.ToolCall") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // name = 1
   v = o.name;
-  if (v === undefined) return false;
+  if (v === undefined || !(s0 & 1)) return false;
   if (!(typeof v === "string" && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
@@ -346,6 +410,7 @@ function encode_examples_conversations_v1_ToolCall(w: ProtoWriter, o: any): bool
   // result = 3
   v = o.result;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(26);
@@ -381,25 +446,29 @@ function zero_google_protobuf_Timestamp(): any {
 
 function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -409,6 +478,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);

@@ -7,46 +7,75 @@
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
 import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
+/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
 function zero_examples_focus_v1_FocusSession(): any {
   return { $typeName: "examples.focus.v1.FocusSession", id: "", plannedSeconds: 0, taskId: "", kind: 0, interruptions: 0, note: "", outcome: 0 };
 }
 
 function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.focus.v1.FocusSession") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "id":
+        s0 |= 1;
+        break;
       case "startedAt":
+        s0 |= 2;
+        break;
       case "plannedSeconds":
+        s0 |= 4;
+        break;
       case "taskId":
+        s0 |= 8;
+        break;
       case "kind":
+        s0 |= 16;
+        break;
       case "interruptions":
+        s0 |= 32;
+        break;
       case "note":
+        s0 |= 64;
+        break;
       case "duration":
+        s0 |= 128;
+        break;
       case "outcome":
+        s0 |= 256;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.focus.v1.FocusSession") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // id = 1
   v = o.id;
-  if (v === undefined) return false;
-  if (!(typeof v === "string" && v.length >= 1 && v.length <= 64)) return false;
+  if (v === undefined || !(s0 & 1)) return false;
+  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64))) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
   }
   // started_at = 2
   v = o.startedAt;
-  if (v === undefined) return false;
+  if (v === undefined || !(s0 & 2)) return false;
   w.uint32(18);
   const at2 = w.fork();
   if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -54,6 +83,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // planned_seconds = 4
   v = o.plannedSeconds;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 86400)) return false;
     if (v !== 0) {
       w.uint32(32);
@@ -63,7 +93,8 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // task_id = 5
   v = o.taskId;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 64)) return false;
+    if (!(s0 & 8)) return false;
+    if (!(typeof v === "string" && (v.length <= 64 || codePointLength(v) <= 64))) return false;
     if (v !== "") {
       w.uint32(42);
       w.string(v);
@@ -72,6 +103,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // kind = 6
   v = o.kind;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3)) return false;
     if (v !== 0) {
       w.uint32(48);
@@ -81,6 +113,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // interruptions = 8
   v = o.interruptions;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 1000)) return false;
     if (v !== 0) {
       w.uint32(64);
@@ -90,7 +123,8 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // note = 9
   v = o.note;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 2000)) return false;
+    if (!(s0 & 64)) return false;
+    if (!(typeof v === "string" && (v.length <= 2000 || codePointLength(v) <= 2000))) return false;
     if (v !== "") {
       w.uint32(74);
       w.string(v);
@@ -99,6 +133,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // duration = 10
   v = o.duration;
   if (v !== undefined) {
+    if (!(s0 & 128)) return false;
     w.uint32(82);
     const at10 = w.fork();
     if (!encode_google_protobuf_Duration(w, v)) return false;
@@ -107,6 +142,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   // outcome = 11
   v = o.outcome;
   if (v !== undefined) {
+    if (!(s0 & 256)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3)) return false;
     if (v !== 0) {
       w.uint32(88);
@@ -167,25 +203,29 @@ function zero_google_protobuf_Duration(): any {
 
 function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Duration") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Duration") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -195,6 +235,7 @@ function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);
@@ -230,25 +271,29 @@ function zero_google_protobuf_Timestamp(): any {
 
 function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -258,6 +303,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);

@@ -7,6 +7,18 @@
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
 import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
+/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
 const PATTERN_0 = new RegExp("^[a-z0-9][a-z0-9-]*$");
 
 function zero_examples_layouts_v1_GridLayout(): any {
@@ -15,40 +27,55 @@ function zero_examples_layouts_v1_GridLayout(): any {
 
 function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.layouts.v1.GridLayout") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "id":
+        s0 |= 1;
+        break;
       case "name":
+        s0 |= 2;
+        break;
       case "description":
+        s0 |= 4;
+        break;
       case "tags":
+        s0 |= 8;
+        break;
       case "columns":
+        s0 |= 16;
+        break;
       case "instances":
+        s0 |= 32;
+        break;
       case "positions":
+        s0 |= 64;
+        break;
       case "updatedAt":
+        s0 |= 128;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.layouts.v1.GridLayout") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // id = 1
   v = o.id;
-  if (v === undefined) return false;
-  if (!(typeof v === "string" && v.length >= 1 && v.length <= 64 && PATTERN_0.test(v))) return false;
+  if (v === undefined || !(s0 & 1)) return false;
+  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64) && PATTERN_0.test(v))) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
   }
   // name = 2
   v = o.name;
-  if (v === undefined) return false;
-  if (!(typeof v === "string" && v.length >= 1 && v.length <= 100)) return false;
+  if (v === undefined || !(s0 & 2)) return false;
+  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 100 || codePointLength(v) <= 100))) return false;
   if (v !== "") {
     w.uint32(18);
     w.string(v);
@@ -56,7 +83,8 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   // description = 3
   v = o.description;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 1000)) return false;
+    if (!(s0 & 4)) return false;
+    if (!(typeof v === "string" && (v.length <= 1000 || codePointLength(v) <= 1000))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -65,6 +93,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   // tags = 4
   v = o.tags;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!Array.isArray(v) || v.length > 16) return false;
     for (let i = 0; i < v.length; i++) {
       const e = v[i];
@@ -76,6 +105,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   // columns = 5
   v = o.columns;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 48)) return false;
     if (v !== 0) {
       w.uint32(40);
@@ -91,6 +121,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   // updated_at = 8
   v = o.updatedAt;
   if (v !== undefined) {
+    if (!(s0 & 128)) return false;
     w.uint32(66);
     const at8 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -139,28 +170,38 @@ function zero_examples_layouts_v1_GridPosition(): any {
 
 function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.layouts.v1.GridPosition") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "x":
+        s0 |= 1;
+        break;
       case "y":
+        s0 |= 2;
+        break;
       case "width":
+        s0 |= 4;
+        break;
       case "height":
+        s0 |= 8;
+        break;
       case "zIndex":
+        s0 |= 16;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.layouts.v1.GridPosition") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // x = 1
   v = o.x;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(8);
@@ -170,6 +211,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
   // y = 2
   v = o.y;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);
@@ -179,6 +221,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
   // width = 3
   v = o.width;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(24);
@@ -188,6 +231,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
   // height = 4
   v = o.height;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(32);
@@ -197,6 +241,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
   // z_index = 5
   v = o.zIndex;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(40);
@@ -241,27 +286,34 @@ function zero_examples_layouts_v1_WidgetInstance(): any {
 
 function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.layouts.v1.WidgetInstance") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "widgetType":
+        s0 |= 1;
+        break;
       case "title":
+        s0 |= 2;
+        break;
       case "config":
+        s0 |= 4;
+        break;
       case "minimized":
+        s0 |= 8;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.layouts.v1.WidgetInstance") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // widget_type = 1
   v = o.widgetType;
-  if (v === undefined) return false;
+  if (v === undefined || !(s0 & 1)) return false;
   if (!(typeof v === "string" && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
@@ -270,6 +322,7 @@ function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): bool
   // title = 2
   v = o.title;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(18);
@@ -282,6 +335,7 @@ function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): bool
   // minimized = 4
   v = o.minimized;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(32);
@@ -320,25 +374,29 @@ function zero_google_protobuf_Timestamp(): any {
 
 function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -348,6 +406,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);

@@ -7,6 +7,18 @@
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
 import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
+/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
 const PATTERN_0 = new RegExp("^[^@\\s]+@[^@\\s]+$");
 
 function zero_examples_profile_v1_UserProfile(): any {
@@ -15,32 +27,49 @@ function zero_examples_profile_v1_UserProfile(): any {
 
 function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.profile.v1.UserProfile") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "id":
+        s0 |= 1;
+        break;
       case "displayName":
+        s0 |= 2;
+        break;
       case "email":
+        s0 |= 4;
+        break;
       case "authToken":
+        s0 |= 8;
+        break;
       case "tokenExpiresAt":
+        s0 |= 16;
+        break;
       case "locale":
+        s0 |= 32;
+        break;
       case "avatar":
+        s0 |= 64;
+        break;
       case "createdAt":
+        s0 |= 128;
+        break;
       case "usageSeconds":
+        s0 |= 256;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.profile.v1.UserProfile") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // id = 1
   v = o.id;
-  if (v === undefined) return false;
+  if (v === undefined || !(s0 & 1)) return false;
   if (!(typeof v === "string" && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
@@ -49,7 +78,8 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // display_name = 2
   v = o.displayName;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 100)) return false;
+    if (!(s0 & 2)) return false;
+    if (!(typeof v === "string" && (v.length <= 100 || codePointLength(v) <= 100))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -58,7 +88,8 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // email = 3
   v = o.email;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 320 && PATTERN_0.test(v))) return false;
+    if (!(s0 & 4)) return false;
+    if (!(typeof v === "string" && (v.length <= 320 || codePointLength(v) <= 320) && PATTERN_0.test(v))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -67,6 +98,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // auth_token = 4
   v = o.authToken;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(typeof v === "string")) return false;
     if (v !== "") {
       w.uint32(34);
@@ -76,6 +108,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // token_expires_at = 5
   v = o.tokenExpiresAt;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     w.uint32(42);
     const at5 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -87,6 +120,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // avatar = 7
   v = o.avatar;
   if (v !== undefined) {
+    if (!(s0 & 64)) return false;
     if (!(v instanceof Uint8Array && v.length <= 65536)) return false;
     if (v.length > 0) {
       w.uint32(58);
@@ -96,6 +130,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // created_at = 8
   v = o.createdAt;
   if (v !== undefined) {
+    if (!(s0 & 128)) return false;
     w.uint32(66);
     const at8 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -104,6 +139,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   // usage_seconds = 9
   v = o.usageSeconds;
   if (v !== undefined) {
+    if (!(s0 & 256)) return false;
     if (!(typeof v === "bigint" && v >= 0n && v <= 18446744073709551615n)) return false;
     if (v !== 0n) {
       w.uint32(72);
@@ -161,25 +197,29 @@ function zero_google_protobuf_Timestamp(): any {
 
 function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -189,6 +229,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);

@@ -7,6 +7,18 @@
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
 import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
+/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
 const PATTERN_0 = new RegExp("^(https?://.+)?$");
 const PATTERN_1 = new RegExp("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$");
 
@@ -16,27 +28,35 @@ function zero_examples_settings_v1_AiProvider(): any {
 
 function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.AiProvider") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "kind":
+        s0 |= 1;
+        break;
       case "model":
+        s0 |= 2;
+        break;
       case "apiKey":
+        s0 |= 4;
+        break;
       case "baseUrl":
+        s0 |= 8;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.AiProvider") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // kind = 1
   v = o.kind;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3 || v === 4)) return false;
     if (v !== 0) {
       w.uint32(8);
@@ -46,7 +66,8 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
   // model = 2
   v = o.model;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 128)) return false;
+    if (!(s0 & 2)) return false;
+    if (!(typeof v === "string" && (v.length <= 128 || codePointLength(v) <= 128))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -55,7 +76,8 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
   // api_key = 3
   v = o.apiKey;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 512)) return false;
+    if (!(s0 & 4)) return false;
+    if (!(typeof v === "string" && (v.length <= 512 || codePointLength(v) <= 512))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -64,7 +86,8 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
   // base_url = 4
   v = o.baseUrl;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 2048 && PATTERN_0.test(v))) return false;
+    if (!(s0 & 8)) return false;
+    if (!(typeof v === "string" && (v.length <= 2048 || codePointLength(v) <= 2048) && PATTERN_0.test(v))) return false;
     if (v !== "") {
       w.uint32(34);
       w.string(v);
@@ -105,26 +128,32 @@ function zero_examples_settings_v1_NotificationSettings(): any {
 
 function encode_examples_settings_v1_NotificationSettings(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.NotificationSettings") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "enabled":
+        s0 |= 1;
+        break;
       case "sound":
+        s0 |= 2;
+        break;
       case "reminderMinutes":
+        s0 |= 4;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.NotificationSettings") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // enabled = 1
   v = o.enabled;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(8);
@@ -134,6 +163,7 @@ function encode_examples_settings_v1_NotificationSettings(w: ProtoWriter, o: any
   // sound = 2
   v = o.sound;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(16);
@@ -143,6 +173,7 @@ function encode_examples_settings_v1_NotificationSettings(w: ProtoWriter, o: any
   // reminder_minutes = 3
   v = o.reminderMinutes;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 120)) return false;
     if (v !== 0) {
       w.uint32(24);
@@ -181,25 +212,29 @@ function zero_examples_settings_v1_PrivacySettings(): any {
 
 function encode_examples_settings_v1_PrivacySettings(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.PrivacySettings") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "telemetryEnabled":
+        s0 |= 1;
+        break;
       case "crashReportingEnabled":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.PrivacySettings") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // telemetry_enabled = 1
   v = o.telemetryEnabled;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(8);
@@ -209,6 +244,7 @@ function encode_examples_settings_v1_PrivacySettings(w: ProtoWriter, o: any): bo
   // crash_reporting_enabled = 2
   v = o.crashReportingEnabled;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(16);
@@ -244,27 +280,35 @@ function zero_examples_settings_v1_UiPreferences(): any {
 
 function encode_examples_settings_v1_UiPreferences(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.UiPreferences") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "sidebarCollapsed":
+        s0 |= 1;
+        break;
       case "gridDensity":
+        s0 |= 2;
+        break;
       case "showGridLines":
+        s0 |= 4;
+        break;
       case "fontSize":
+        s0 |= 8;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.UiPreferences") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // sidebar_collapsed = 1
   v = o.sidebarCollapsed;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(8);
@@ -274,6 +318,7 @@ function encode_examples_settings_v1_UiPreferences(w: ProtoWriter, o: any): bool
   // grid_density = 2
   v = o.gridDensity;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3)) return false;
     if (v !== 0) {
       w.uint32(16);
@@ -283,6 +328,7 @@ function encode_examples_settings_v1_UiPreferences(w: ProtoWriter, o: any): bool
   // show_grid_lines = 3
   v = o.showGridLines;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(typeof v === "boolean")) return false;
     if (v) {
       w.uint32(24);
@@ -292,6 +338,7 @@ function encode_examples_settings_v1_UiPreferences(w: ProtoWriter, o: any): bool
   // font_size = 4
   v = o.fontSize;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 8 && v <= 32)) return false;
     if (v !== 0) {
       w.uint32(32);
@@ -333,30 +380,44 @@ function zero_examples_settings_v1_UserSettings(): any {
 
 function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.UserSettings") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "theme":
+        s0 |= 1;
+        break;
       case "language":
+        s0 |= 2;
+        break;
       case "keyBindings":
+        s0 |= 4;
+        break;
       case "ui":
+        s0 |= 8;
+        break;
       case "privacy":
+        s0 |= 16;
+        break;
       case "aiProvider":
+        s0 |= 32;
+        break;
       case "notifications":
+        s0 |= 64;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.settings.v1.UserSettings") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // theme = 1
   v = o.theme;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3)) return false;
     if (v !== 0) {
       w.uint32(8);
@@ -366,7 +427,8 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   // language = 2
   v = o.language;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 35 && PATTERN_1.test(v))) return false;
+    if (!(s0 & 2)) return false;
+    if (!(typeof v === "string" && (v.length <= 35 || codePointLength(v) <= 35) && PATTERN_1.test(v))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -378,6 +440,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   // ui = 4
   v = o.ui;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     w.uint32(34);
     const at4 = w.fork();
     if (!encode_examples_settings_v1_UiPreferences(w, v)) return false;
@@ -386,6 +449,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   // privacy = 5
   v = o.privacy;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     w.uint32(42);
     const at5 = w.fork();
     if (!encode_examples_settings_v1_PrivacySettings(w, v)) return false;
@@ -394,6 +458,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   // ai_provider = 6
   v = o.aiProvider;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     w.uint32(50);
     const at6 = w.fork();
     if (!encode_examples_settings_v1_AiProvider(w, v)) return false;
@@ -402,6 +467,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   // notifications = 7
   v = o.notifications;
   if (v !== undefined) {
+    if (!(s0 & 64)) return false;
     w.uint32(58);
     const at7 = w.fork();
     if (!encode_examples_settings_v1_NotificationSettings(w, v)) return false;

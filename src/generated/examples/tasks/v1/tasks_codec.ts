@@ -7,50 +7,85 @@
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
 import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
+/** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
+function codePointLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    if ((s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n--;
+      i++;
+    }
+  }
+  return n;
+}
+
 function zero_examples_tasks_v1_Task(): any {
   return { $typeName: "examples.tasks.v1.Task", id: "", title: "", status: 0, priority: 0, tags: [], notes: "", projectId: "", estimateMinutes: 0 };
 }
 
 function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "examples.tasks.v1.Task") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "id":
+        s0 |= 1;
+        break;
       case "title":
+        s0 |= 2;
+        break;
       case "status":
+        s0 |= 4;
+        break;
       case "priority":
+        s0 |= 8;
+        break;
       case "createdAt":
+        s0 |= 16;
+        break;
       case "updatedAt":
+        s0 |= 32;
+        break;
       case "completedAt":
+        s0 |= 64;
+        break;
       case "dueAt":
+        s0 |= 128;
+        break;
       case "tags":
+        s0 |= 256;
+        break;
       case "notes":
+        s0 |= 512;
+        break;
       case "projectId":
+        s0 |= 1024;
+        break;
       case "estimateMinutes":
+        s0 |= 2048;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "examples.tasks.v1.Task") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // id = 1
   v = o.id;
-  if (v === undefined) return false;
-  if (!(typeof v === "string" && v.length >= 1 && v.length <= 64)) return false;
+  if (v === undefined || !(s0 & 1)) return false;
+  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64))) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
   }
   // title = 2
   v = o.title;
-  if (v === undefined) return false;
-  if (!(typeof v === "string" && v.length >= 1 && v.length <= 500)) return false;
+  if (v === undefined || !(s0 & 2)) return false;
+  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 500 || codePointLength(v) <= 500))) return false;
   if (v !== "") {
     w.uint32(18);
     w.string(v);
@@ -58,6 +93,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // status = 3
   v = o.status;
   if (v !== undefined) {
+    if (!(s0 & 4)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3 || v === 4)) return false;
     if (v !== 0) {
       w.uint32(24);
@@ -67,6 +103,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // priority = 4
   v = o.priority;
   if (v !== undefined) {
+    if (!(s0 & 8)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3 || v === 4)) return false;
     if (v !== 0) {
       w.uint32(32);
@@ -76,6 +113,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // created_at = 5
   v = o.createdAt;
   if (v !== undefined) {
+    if (!(s0 & 16)) return false;
     w.uint32(42);
     const at5 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -84,6 +122,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // updated_at = 6
   v = o.updatedAt;
   if (v !== undefined) {
+    if (!(s0 & 32)) return false;
     w.uint32(50);
     const at6 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -92,6 +131,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // completed_at = 7
   v = o.completedAt;
   if (v !== undefined) {
+    if (!(s0 & 64)) return false;
     w.uint32(58);
     const at7 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -100,6 +140,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // due_at = 8
   v = o.dueAt;
   if (v !== undefined) {
+    if (!(s0 & 128)) return false;
     w.uint32(66);
     const at8 = w.fork();
     if (!encode_google_protobuf_Timestamp(w, v)) return false;
@@ -108,10 +149,11 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // tags = 9
   v = o.tags;
   if (v !== undefined) {
+    if (!(s0 & 256)) return false;
     if (!Array.isArray(v) || v.length > 32) return false;
     for (let i = 0; i < v.length; i++) {
       const e = v[i];
-      if (!(typeof e === "string" && e.length >= 1 && e.length <= 64)) return false;
+      if (!(typeof e === "string" && e.length >= 1 && (e.length <= 64 || codePointLength(e) <= 64))) return false;
       w.uint32(74);
       w.string(e);
     }
@@ -119,7 +161,8 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // notes = 10
   v = o.notes;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 20000)) return false;
+    if (!(s0 & 512)) return false;
+    if (!(typeof v === "string" && (v.length <= 20000 || codePointLength(v) <= 20000))) return false;
     if (v !== "") {
       w.uint32(82);
       w.string(v);
@@ -128,7 +171,8 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // project_id = 11
   v = o.projectId;
   if (v !== undefined) {
-    if (!(typeof v === "string" && v.length <= 64)) return false;
+    if (!(s0 & 1024)) return false;
+    if (!(typeof v === "string" && (v.length <= 64 || codePointLength(v) <= 64))) return false;
     if (v !== "") {
       w.uint32(90);
       w.string(v);
@@ -137,6 +181,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // estimate_minutes = 12
   v = o.estimateMinutes;
   if (v !== undefined) {
+    if (!(s0 & 2048)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 100000)) return false;
     if (v !== 0) {
       w.uint32(96);
@@ -210,25 +255,29 @@ function zero_google_protobuf_Timestamp(): any {
 
 function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
+  let s0 = 0;
   for (const k in o) {
     switch (k) {
       case "$typeName":
-        if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
-        break;
       case "$unknown":
-        if (!noUnknownFields(o.$unknown)) return false;
         break;
       case "seconds":
+        s0 |= 1;
+        break;
       case "nanos":
+        s0 |= 2;
         break;
       default:
         return false;
     }
   }
+  if (o.$typeName !== undefined && o.$typeName !== "google.protobuf.Timestamp") return false;
+  if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   // seconds = 1
   v = o.seconds;
   if (v !== undefined) {
+    if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
     if (v !== 0n) {
       w.uint32(8);
@@ -238,6 +287,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   // nanos = 2
   v = o.nanos;
   if (v !== undefined) {
+    if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
     if (v !== 0) {
       w.uint32(16);
