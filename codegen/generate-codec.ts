@@ -442,7 +442,7 @@ class CodecFile {
     out("function decode_", n, "(r: ", rt.ProtoReader, ", end: number, m: any): any {");
     out("  r.enter();");
     out("  while (r.pos < end) {");
-    out("    switch (r.uint32()) {");
+    out("    switch (r.tag()) {");
     for (const field of m.fields) this.fieldDecoder(field, out);
     out("      default:");
     out("        ", rt.ProtoReader, ".unexpected();");

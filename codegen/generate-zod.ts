@@ -236,7 +236,8 @@ class ZodFile {
         if (r?.max !== undefined && BigInt(r.max) < hi) hi = BigInt(r.max);
         if (is64Bit(scalar)) {
           if (longAsString) {
-            return [z, `.string().regex(/^-?[0-9]+$/).refine((s) => BigInt(s) >= ${lo}n && BigInt(s) <= ${hi}n, { error: "Invalid input: expected an integer between ${lo} and ${hi}" })`];
+            // zod runs a refinement even after the regex failed: the refinement checks the form again, so BigInt never throws.
+            return [z, `.string().regex(/^-?[0-9]+$/).refine((s) => /^-?[0-9]+$/.test(s) && BigInt(s) >= ${lo}n && BigInt(s) <= ${hi}n, { error: "Invalid input: expected an integer between ${lo} and ${hi}" })`];
           }
           return [z, `.bigint().min(${lo}n).max(${hi}n)`];
         }
@@ -252,7 +253,8 @@ class ZodFile {
     const range = integerRange(key);
     if (!range) throw new Error(`unexpected map key ${ScalarType[key]}`);
     const [lo, hi] = range;
-    return [z, `.string().regex(/^-?(0|[1-9][0-9]*)$/).refine((k) => BigInt(k) >= ${lo}n && BigInt(k) <= ${hi}n, { error: "Invalid key: expected an integer between ${lo} and ${hi}" })`];
+    // zod runs a refinement even after the regex failed: the refinement checks the form again, so BigInt never throws.
+  return [z, `.string().regex(/^-?(0|[1-9][0-9]*)$/).refine((k) => /^-?(0|[1-9][0-9]*)$/.test(k) && BigInt(k) >= ${lo}n && BigInt(k) <= ${hi}n, { error: "Invalid key: expected an integer between ${lo} and ${hi}" })`];
   }
 
   /** A reference to another message's input schema: direct, or through `z.lazy` when not declared yet. */

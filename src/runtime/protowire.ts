@@ -254,6 +254,8 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Reads protobuf's wire encodings; any malformation throws, and the generated decoder gives up. */
 export class ProtoReader {
+  /** The bytes being read, as given: bytes fields are views of it (a Buffer's are Buffers), as with `fromBinary`. */
+  private input: Uint8Array = new Uint8Array(0);
   /** The whole ArrayBuffer under the bytes being read: positions are absolute offsets into it. */
   private u8: Uint8Array = new Uint8Array(0);
   private buf: Buffer = Buffer.alloc(0);
@@ -269,6 +271,7 @@ export class ProtoReader {
    * from one record to the next instead of being built per record.
    */
   reset(bytes: Uint8Array): void {
+    this.input = bytes;
     if (bytes.buffer !== this.u8.buffer) {
       this.u8 = new Uint8Array(bytes.buffer);
       this.buf = Buffer.from(bytes.buffer);
@@ -299,6 +302,34 @@ export class ProtoReader {
             // Up to five more bytes of a 64-bit varint: their bits are above 32.
             for (let i = 0; c >= 0x80 && i < 5; i++) c = b[p++]!;
             if (c >= 0x80) throw FALLBACK;
+          }
+        }
+      }
+    }
+    if (p > this.limit) throw FALLBACK;
+    this.pos = p;
+    return v >>> 0;
+  }
+
+  /** A field tag: a varint of at most five bytes that fits 32 bits (protobuf-es refuses longer ones). */
+  tag(): number {
+    const b = this.buf;
+    let p = this.pos;
+    let c = b[p++]!;
+    let v = c & 0x7f;
+    if (c >= 0x80) {
+      c = b[p++]!;
+      v |= (c & 0x7f) << 7;
+      if (c >= 0x80) {
+        c = b[p++]!;
+        v |= (c & 0x7f) << 14;
+        if (c >= 0x80) {
+          c = b[p++]!;
+          v |= (c & 0x7f) << 21;
+          if (c >= 0x80) {
+            c = b[p++]!;
+            if (c > 0x0f) throw FALLBACK;
+            v |= c << 28;
           }
         }
       }
@@ -343,7 +374,8 @@ export class ProtoReader {
 
   bytes(end: number): Uint8Array {
     const e = this.len(end);
-    const v = this.u8.subarray(this.pos, e);
+    const base = this.input.byteOffset;
+    const v = this.input.subarray(this.pos - base, e - base);
     this.pos = e;
     return v;
   }

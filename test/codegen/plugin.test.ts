@@ -38,9 +38,10 @@ function lines(text: string | undefined): string[] {
 describe("protoc-gen-cellar output", () => {
   const run = runPlugin({ "acme/todo/v1/todo.proto": tasks });
 
-  it("emits one repository file, one zod file, index.ts and migrations.ts", () => {
+  it("emits one repository file, one zod file, one codec file, index.ts and migrations.ts", () => {
     expect([...run.files.keys()].sort()).toEqual([
       "acme/todo/v1/todo_cellar.ts",
+      "acme/todo/v1/todo_codec.ts",
       "acme/todo/v1/todo_zod.ts",
       "index.ts",
       "migrations.ts",

@@ -104,7 +104,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
 function decode_examples_appstate_v1_ApplicationState(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10: {
         const e = r.len(end);
         m.mainWindow = decode_examples_appstate_v1_WindowBounds(r, e, m.mainWindow ?? zero_examples_appstate_v1_WindowBounds());
@@ -250,7 +250,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
 function decode_examples_appstate_v1_WindowBounds(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.x = r.int32();
         break;
@@ -333,7 +333,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;

@@ -147,7 +147,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
 function decode_examples_conversations_v1_ChatMessage(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.id = r.string(end);
         break;
@@ -325,7 +325,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
 function decode_examples_conversations_v1_Conversation(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.id = r.string(end);
         break;
@@ -424,7 +424,7 @@ function encode_examples_conversations_v1_ToolCall(w: ProtoWriter, o: any): bool
 function decode_examples_conversations_v1_ToolCall(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.name = r.string(end);
         break;
@@ -492,7 +492,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;

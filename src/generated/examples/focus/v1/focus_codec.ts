@@ -156,7 +156,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
 function decode_examples_focus_v1_FocusSession(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.id = r.string(end);
         break;
@@ -249,7 +249,7 @@ function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Duration(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;
@@ -317,7 +317,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;

@@ -134,7 +134,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
 function decode_examples_layouts_v1_GridLayout(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.id = r.string(end);
         break;
@@ -255,7 +255,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
 function decode_examples_layouts_v1_GridPosition(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.x = r.int32();
         break;
@@ -349,7 +349,7 @@ function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): bool
 function decode_examples_layouts_v1_WidgetInstance(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.widgetType = r.string(end);
         break;
@@ -420,7 +420,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;

@@ -153,7 +153,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
 function decode_examples_profile_v1_UserProfile(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.id = r.string(end);
         break;
@@ -243,7 +243,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;

@@ -100,7 +100,7 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
 function decode_examples_settings_v1_AiProvider(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.kind = r.int32();
         break;
@@ -187,7 +187,7 @@ function encode_examples_settings_v1_NotificationSettings(w: ProtoWriter, o: any
 function decode_examples_settings_v1_NotificationSettings(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.enabled = r.bool();
         break;
@@ -258,7 +258,7 @@ function encode_examples_settings_v1_PrivacySettings(w: ProtoWriter, o: any): bo
 function decode_examples_settings_v1_PrivacySettings(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.telemetryEnabled = r.bool();
         break;
@@ -352,7 +352,7 @@ function encode_examples_settings_v1_UiPreferences(w: ProtoWriter, o: any): bool
 function decode_examples_settings_v1_UiPreferences(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.sidebarCollapsed = r.bool();
         break;
@@ -480,7 +480,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
 function decode_examples_settings_v1_UserSettings(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.theme = r.int32();
         break;

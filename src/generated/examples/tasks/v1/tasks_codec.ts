@@ -195,7 +195,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
 function decode_examples_tasks_v1_Task(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 10:
         m.id = r.string(end);
         break;
@@ -301,7 +301,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
 function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): any {
   r.enter();
   while (r.pos < end) {
-    switch (r.uint32()) {
+    switch (r.tag()) {
       case 8:
         m.seconds = r.int64();
         break;
