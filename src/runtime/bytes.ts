@@ -163,9 +163,12 @@ export class ByteReader {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+
 /** False when `s` holds a lone surrogate, which UTF-8 cannot represent (it would come back as U+FFFD). */
 export function isWellFormed(s: string): boolean {
-  return !LONE_SURROGATE.test(s);
+  // String.prototype.isWellFormed (V8 11.1+, so Node 20) is native and many times faster than the regex.
+  return nativeWellFormed ? nativeWellFormed.call(s) : !LONE_SURROGATE.test(s);
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

@@ -1239,15 +1239,16 @@ export class Engine {
 
 const EMPTY: ReadonlySet<string> = new Set();
 
-function byteLength(s: string): number {
-  return Buffer.byteLength(s, "utf8");
+/** Whether the UTF-8 form of `s` is longer than `max` bytes (no count needed when even 3 bytes per unit fit). */
+function longerThan(s: string, max: number): boolean {
+  return s.length * 3 > max && Buffer.byteLength(s, "utf8") > max;
 }
 
 function checkOp(o: WriteOp): void {
-  if (!o.entity || byteLength(o.entity) > MAX_ENTITY_NAME_BYTES) {
+  if (!o.entity || longerThan(o.entity, MAX_ENTITY_NAME_BYTES)) {
     throw new LimitError(`entity name must be 1 to ${MAX_ENTITY_NAME_BYTES} bytes`);
   }
-  if (byteLength(o.key) > MAX_KEY_BYTES) throw new LimitError(`a key may be at most ${MAX_KEY_BYTES} bytes (entity \`${o.entity}\`)`);
+  if (longerThan(o.key, MAX_KEY_BYTES)) throw new LimitError(`a key may be at most ${MAX_KEY_BYTES} bytes (entity \`${o.entity}\`)`);
   if (!isWellFormed(o.key) || !isWellFormed(o.entity)) {
     throw new UsageError(`a key or entity name holds a lone UTF-16 surrogate, which cannot be stored (entity \`${o.entity}\`)`);
   }
@@ -1257,7 +1258,7 @@ function checkOp(o: WriteOp): void {
     }
     if (o.terms.length > MAX_TERMS_PER_RECORD) throw new LimitError(`at most ${MAX_TERMS_PER_RECORD} index terms per record`);
     for (const t of o.terms) {
-      if (byteLength(t) > MAX_KEY_BYTES) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
+      if (longerThan(t, MAX_KEY_BYTES)) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
       if (!isWellFormed(t)) throw new UsageError("an index value holds a lone UTF-16 surrogate, which cannot be stored");
     }
   }

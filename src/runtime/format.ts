@@ -62,6 +62,8 @@ export const SEGMENT_BLOCK_TARGET = 64 * 1024;
 /** Journal files are preallocated with zeros: first chunk, and the largest single extension. */
 export const JOURNAL_PREALLOC_INITIAL = 1024 * 1024;
 export const JOURNAL_PREALLOC_MAX_STEP = 16 * 1024 * 1024;
+/** A commit group at least this large that does not fit the preallocation is written past it, with no zero fill first. */
+export const JOURNAL_DIRECT_BYTES = 64 * 1024;
 
 /** Commit payloads at least this large are compressed (smaller ones cost more CPU than they save). */
 export const COMPRESS_MIN_BYTES = 4096;

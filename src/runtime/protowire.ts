@@ -52,7 +52,7 @@ export class ProtoWriter {
   private lo = 0;
   private hi = 0;
 
-  constructor(initial = 8192) {
+  constructor(private readonly initial = 8192) {
     this.buf = Buffer.allocUnsafe(initial);
     this.u8 = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
@@ -60,6 +60,11 @@ export class ProtoWriter {
   reset(): void {
     this.pos = 0;
     this.depth = 0;
+    // One huge record must not pin its size for the life of the store.
+    if (this.buf.length > 1024 * 1024) {
+      this.buf = Buffer.allocUnsafe(this.initial);
+      this.u8 = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    }
   }
 
   /** A copy of the bytes written from `start`. */

@@ -22,6 +22,36 @@ const text = (e: Engine, k: string) => {
 };
 
 describe("engine", () => {
+  it("a large commit group is written past the journal's preallocation without zeros ahead of it; small commits get preallocated space again; all replays", async () => {
+    const dir = path.join(tmp, "direct");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    const journal = () => {
+      const name = fs.readdirSync(dir).find((f) => f.startsWith("journal-"))!;
+      return path.join(dir, name);
+    };
+    expect(fs.statSync(journal()).size).toBe(1024 * 1024); // header + zeros
+    // ~2 MB in one batch: past the first MiB, written as it is.
+    const big = Array.from({ length: 2000 }, (_, i) => ({ ...put(`b${i}`, 0), value: Buffer.alloc(1000, `b${i}#0#`) }));
+    await e.write(big);
+    const afterBig = fs.statSync(journal()).size;
+    expect(afterBig).toBeGreaterThan(1024 * 1024);
+    // The file ends where the group ends (its last bytes are the frame's tag, not zero fill).
+    const tail = fs.readFileSync(journal()).subarray(afterBig - 32);
+    expect(tail.some((b) => b !== 0)).toBe(true);
+    // A small commit past the end extends the preallocation with zeros again.
+    await e.write([put("small", 1)]);
+    const afterSmall = fs.statSync(journal()).size;
+    expect(afterSmall).toBeGreaterThanOrEqual(afterBig + 1024 * 1024);
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.recovery.damaged).toEqual([]);
+    expect(r.count("e")).toBe(2001);
+    expect(text(r, "b1999")).toContain("b1999#0#");
+    expect(text(r, "small")).toContain("small#1#");
+    await r.close();
+  });
+
   it("reads and writes go on while a compaction runs, and everything written is there afterwards and after reopen", async () => {
     const dir = path.join(tmp, "concurrent");
     const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
