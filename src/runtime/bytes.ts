@@ -11,7 +11,11 @@ export const fromUtf8 = (b: Uint8Array): string => td.decode(b);
  * Buffer's own slice decoders (what `toString(encoding, start, end)` calls after checking its arguments),
  * present in every Node release; called directly on hot paths.
  */
-export type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
+export type SliceableBuffer = Buffer & {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+  utf8Write(s: string, offset: number, length: number): number;
+};
 
 /** Thrown by {@link ByteReader} when bytes do not follow the grammar; callers turn it into a CorruptionError. */
 export class DecodeError extends Error {}
@@ -70,19 +74,31 @@ export class ByteWriter {
   }
   /** varint UTF-8 length, then the UTF-8 bytes, encoded in place (no intermediate array). */
   string(s: string): this {
-    if (s.length < 43) {
-      // at most 126 bytes: the length fits one varint byte, written after encoding
-      this.ensure(1 + s.length * 3);
-      const { written } = te.encodeInto(s, this.buf.subarray(this.length + 1));
-      this.buf[this.length] = written;
-      this.length += 1 + written;
+    const n = s.length;
+    if (n < 43) {
+      // at most 126 bytes: the length fits one varint byte, written after encoding; ASCII is copied by hand
+      // (keys, names and index terms mostly are: no view and no native call per string)
+      this.ensure(1 + n * 3);
+      const b = this.buf;
+      const at = this.length;
+      let p = at + 1;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          p = at + 1 + te.encodeInto(s, b.subarray(at + 1)).written;
+          break;
+        }
+        b[p++] = c;
+      }
+      b[at] = p - at - 1;
+      this.length = p;
       return this;
     }
-    const n = Buffer.byteLength(s, "utf8");
-    this.varint(n);
-    this.ensure(n);
-    te.encodeInto(s, this.buf.subarray(this.length, this.length + n));
-    this.length += n;
+    const len = Buffer.byteLength(s, "utf8");
+    this.varint(len);
+    this.ensure(len);
+    te.encodeInto(s, this.buf.subarray(this.length, this.length + len));
+    this.length += len;
     return this;
   }
   finish(): Uint8Array {

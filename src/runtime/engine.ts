@@ -33,7 +33,7 @@ import { compareUtf8, type SegmentIndex } from "./segment-index.js";
 import { randomBytes, type Sealer } from "./seal.js";
 import { Keyring, type KeyScope } from "./keyring.js";
 import { type KeyProvider, keys as keyProviders } from "./keys.js";
-import { recordAd, resealValue, type SensitiveKeys } from "./value.js";
+import { resealValue, scratchRecordAd, type SensitiveKeys } from "./value.js";
 import { blockProblem, equalBytes, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
 
 export type { WriteOp } from "./records.js";
@@ -694,7 +694,7 @@ export class Engine {
     const sealer = this.keyring?.record(cached.keyId, entity);
     if (!sealer) throw this.damaged(this.fileName(loc.file), loc.frameOffset, `missing key (key id ${cached.keyId})`);
     try {
-      return sealer.open(value, recordAd(this.manifest.storeId, loc.version, loc.key));
+      return sealer.open(value, scratchRecordAd(this.manifest.storeId, loc.version, loc.key));
     } catch {
       throw this.damaged(this.fileName(loc.file), loc.frameOffset, "authentication failed (record value)");
     }
@@ -858,7 +858,7 @@ export class Engine {
   }
 
   private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }, out: Uint8Array): void {
-    ring.record(keyId, o.entity)!.sealInto(out, o.value, recordAd(this.manifest.storeId, o.version, o.key));
+    ring.record(keyId, o.entity)!.sealInto(out, o.value, scratchRecordAd(this.manifest.storeId, o.version, o.key));
   }
 
   private syncRelaxed(): void {

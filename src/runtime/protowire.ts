@@ -205,7 +205,7 @@ export class ProtoWriter {
       for (let i = 0; i < n; i++) {
         const c = s.charCodeAt(i);
         if (c >= 0x80) {
-          p = at + 1 + b.write(s, at + 1, "utf8");
+          p = at + 1 + (b as SliceableBuffer).utf8Write(s, at + 1, n * 3);
           break;
         }
         b[p++] = c;
@@ -217,7 +217,7 @@ export class ProtoWriter {
     const len = Buffer.byteLength(s, "utf8");
     this.uint32(len);
     this.ensure(len);
-    this.buf.write(s, this.pos, len, "utf8");
+    (this.buf as SliceableBuffer).utf8Write(s, this.pos, len);
     this.pos += len;
   }
 

@@ -13,7 +13,7 @@
  * that whole repeated or map field into the sealed part (merging would append list elements, not fields).
  */
 import { create, type DescField, type DescMessage, fromBinary, type JsonValue, type Message, toBinary } from "@bufbuild/protobuf";
-import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
+import { ByteReader, ByteWriter, DecodeError, type SliceableBuffer } from "./bytes.js";
 import { KeyError } from "./errors.js";
 import type { Sealer } from "./seal.js";
 import { type EntityCodec, ProtoWriter } from "./protowire.js";
@@ -40,6 +40,24 @@ export function recordAd(storeId: Uint8Array, version: number, key: string): Uin
   ad.writeUInt32LE(version, storeId.length);
   ad.write(key, at, "utf8");
   return ad;
+}
+
+const adScratch = Buffer.allocUnsafe(256) as SliceableBuffer;
+const adViews = new Map<number, Uint8Array>();
+
+/**
+ * {@link recordAd} in a shared buffer, for hot paths that pass it straight to one seal or open: valid
+ * until the next call (no allocation per record; views are kept per length).
+ */
+export function scratchRecordAd(storeId: Uint8Array, version: number, key: string): Uint8Array {
+  const at = storeId.length + 4;
+  const n = at + (key.length * 3 <= adScratch.length - at ? adScratch.utf8Write(key, at, adScratch.length - at) : -1);
+  if (n < at) return recordAd(storeId, version, key); // a very long key: no scratch
+  adScratch.set(storeId, 0);
+  adScratch.writeUInt32LE(version, storeId.length);
+  let view = adViews.get(n);
+  if (!view) adViews.set(n, (view = adScratch.subarray(0, n)));
+  return view;
 }
 
 export interface Envelope {
