@@ -743,15 +743,40 @@ function fieldOf(source: Record<string, unknown>, zero: Record<string, unknown>,
   return v !== undefined ? v : zero[field];
 }
 
+/**
+ * Terms already built, per field and value: index values repeat (a status, a tag, a project), and every
+ * record's terms stay in memory with its location, so records share one string per term instead of each
+ * holding its own copy. Values beyond `TERM_CACHE_PER_FIELD` distinct ones per field are not cached.
+ */
+const termCache = new Map<string, Map<unknown, string>>();
+const TERM_CACHE_PER_FIELD = 4096;
+
+function cachedTerm(field: string, value: unknown): string {
+  let byValue = termCache.get(field);
+  if (!byValue) termCache.set(field, (byValue = new Map()));
+  let t = byValue.get(value);
+  if (t === undefined) {
+    t = term(field, value);
+    if (byValue.size < TERM_CACHE_PER_FIELD) byValue.set(value, t);
+  }
+  return t;
+}
+
 function indexTerms(def: CollectionDefinition, source: Record<string, unknown>, zero: Record<string, unknown>): string[] {
-  const out = new Set<string>();
+  // Distinct terms in first-seen order (a list scan is cheaper than a Set for the few terms records have).
+  const out: string[] = [];
   for (const f of def.indexes) {
     const v = fieldOf(source, zero, f);
-    if (Array.isArray(v)) for (const e of v) out.add(term(f, e));
-    else if (v !== undefined) out.add(term(f, v));
+    if (Array.isArray(v)) {
+      for (const e of v) {
+        const t = cachedTerm(f, e);
+        if (!out.includes(t)) out.push(t);
+      }
+    } else if (v !== undefined) out.push(cachedTerm(f, v));
   }
-  return [...out];
+  return out;
 }
+
 
 /** A deep copy of plain objects and arrays without `$typeName`, so `create()` converts every level. */
 function toInit(v: unknown): unknown {
