@@ -153,6 +153,9 @@ export class Engine {
   private readonly files = new Map<number, ReadFile>();
   /** Decoded frame and block plaintexts by `file * 2^32 + offset`. */
   private readonly blockCache: LruCache<number, Cached>;
+  /** The block `read` used last (a frame key, -1 for none), and its plaintext: reset wherever the cache is. */
+  private lastBlockKey = -1;
+  private lastBlock: Cached | undefined;
   /** Per entity, the lookup of its record key by data key id. */
   private readonly recordKeyLookups = new Map<string, KeyLookup>();
   private pending: Pending[] = [];
@@ -523,6 +526,7 @@ export class Engine {
       for (let slot = b.first; slot < b.first + b.count; slot++) records.push({ entity: b.entity, key: seg.key(slot) });
       this.entities.get(b.entity)?.markDead(b.first, b.first + b.count);
       this.blockCache.delete(frameKey(seg.file, b.offset));
+      this.forgetLastBlock();
       const d: DamageReport = { file: name, offset: b.offset, bytes: b.frameLength, reason: problem, records, quarantinedAs: this.keepCopy(name) };
       this.recovery.damaged.push(d);
       this.onProblem?.(new CorruptionError(name, b.offset, `${problem}; ${records.length} record(s) lost, listed in the recovery report`));
@@ -663,7 +667,8 @@ export class Engine {
    */
   read(entity: string, loc: Loc): Uint8Array {
     const ck = frameKey(loc.file, loc.frameOffset);
-    let cached = this.blockCache.get(ck);
+    // A scan reads the records of one block after another: the last block is checked before the LRU.
+    let cached = ck === this.lastBlockKey ? this.lastBlock : this.blockCache.get(ck);
     if (!cached) {
       const f = this.files.get(loc.file);
       if (!f) throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "file missing");
@@ -684,6 +689,8 @@ export class Engine {
       }
       this.blockCache.set(ck, cached, cached.plain.length + 64);
     }
+    this.lastBlockKey = ck;
+    this.lastBlock = cached;
     const plain = cached.plain;
     if (loc.start + loc.length > plain.length) {
       throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "bad record length (record outside its frame)");
@@ -832,6 +839,11 @@ export class Engine {
     this.maybeCompact(false);
   }
 
+  private forgetLastBlock(): void {
+    this.lastBlockKey = -1;
+    this.lastBlock = undefined;
+  }
+
   /** Index what a commit frame just wrote: the ops it holds and where each value sits in its plaintext. */
   private applyFrame(
     file: number,
@@ -846,6 +858,7 @@ export class Engine {
     overhead: number,
   ): void {
     this.blockCache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
+    if (this.lastBlockKey === frameKey(file, offset)) this.forgetLastBlock();
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
@@ -1080,6 +1093,7 @@ export class Engine {
     }
     io.syncDir(this.paths.dir);
     this.blockCache.clear();
+    this.forgetLastBlock();
     this.recount();
     // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them.
     if (ring) {
@@ -1230,6 +1244,7 @@ export class Engine {
       }
       this.files.clear();
       this.blockCache.clear();
+      this.forgetLastBlock();
       this.keyring?.destroy();
       this.recordKeyLookups.clear();
       this.lock.release();

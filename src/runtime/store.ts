@@ -600,7 +600,38 @@ class CollectionImpl {
     return page(this.store.sortedKeys(this.def), options).map((k) => this.store.read(this.def, k));
   }
 
-  async *iterate(options?: ListOptions): AsyncGenerator<unknown> {
+  iterate(options?: ListOptions): AsyncIterableIterator<unknown> {
+    // A plain iterator over pages (not an async generator): one settled promise per record, no generator
+    // queue hops; each page is read within one synchronous step of `pages`.
+    const pages = this.pages(options);
+    let batch: unknown[] = [];
+    let i = 0;
+    const it: AsyncIterableIterator<unknown> = {
+      next: () => {
+        try {
+          while (i >= batch.length) {
+            const p = pages.next();
+            if (p.done) return Promise.resolve({ value: undefined, done: true });
+            batch = p.value;
+            i = 0;
+          }
+          return Promise.resolve({ value: batch[i++], done: false });
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      return: () => {
+        pages.return(undefined);
+        batch = [];
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** The records of `iterate()`, a page at a time. */
+  private *pages(options?: ListOptions): Generator<unknown[]> {
     let skip = options?.offset ?? 0;
     let left = options?.limit ?? Infinity;
     if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
@@ -608,8 +639,10 @@ class CollectionImpl {
       // Integer keys: numeric order comes from the sorted key list (taken once); a key deleted meanwhile is skipped.
       const keys = page(this.store.sortedKeys(this.def), options);
       for (let i = 0; i < keys.length; i += ITERATE_PAGE) {
-        const batch = keys.slice(i, i + ITERATE_PAGE).map((k) => this.store.read(this.def, k));
-        for (const r of batch) if (r !== undefined) yield r;
+        yield keys
+          .slice(i, i + ITERATE_PAGE)
+          .map((k) => this.store.read(this.def, k))
+          .filter((r) => r !== undefined);
       }
       return;
     }
@@ -624,7 +657,7 @@ class CollectionImpl {
       if (batch.length === 0) return;
       skip = 0;
       left -= batch.length;
-      yield* batch;
+      yield batch;
     }
   }
 

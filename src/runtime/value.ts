@@ -274,6 +274,7 @@ export class ValueCodec {
    * and the result says so; without it, the part is opened with the entity's sensitive-field key.
    */
   decode(bytes: Uint8Array, key: string, version: number, keys: SensitiveKeys | null, redact = false): { msg: Message; redacted: boolean } {
+    if (bytes[0] === ValueKind.plain) return { msg: this.parse(bytes.subarray(1)), redacted: false };
     const env = parseEnvelope(bytes);
     if (!env.sealed) return { msg: this.parse(env.public), redacted: false };
     if (redact) return { msg: this.parse(env.public), redacted: true };
