@@ -1,7 +1,11 @@
 /**
- * A byte-budgeted LRU map: a Map for lookup and a doubly linked list for recency. (Evicting by iterating
- * the Map from its oldest entry looked O(1) but is not in V8: an iterator skips every deleted slot left
- * at the front of the table, which made a full cache cost microseconds per insert.)
+ * A byte-budgeted cache with CLOCK (second-chance) eviction, an approximation of LRU: a Map for lookup and a
+ * list in insertion order. A hit only marks its entry; eviction walks from the oldest entry, giving a marked
+ * one a second chance (unmarked, moved to the newest end) and removing the first unmarked one. A hit then
+ * touches one entry instead of relinking three (on a warm 100k-record working set the relinking was ~0.5 µs
+ * of each get, in cache misses). (Evicting by iterating the Map from its oldest entry looked O(1) but is not
+ * in V8: an iterator skips every deleted slot left at the front of the table, which made a full cache cost
+ * microseconds per insert.)
  *
  * Keys live in spaces (the record cache uses one per entity), so that a lookup hashes the caller's own key
  * string, never a concatenation built per call (that cost ~1 µs of a ~3 µs warm get).
@@ -10,6 +14,8 @@ interface Node<K, V> {
   key: K;
   value: V;
   size: number;
+  /** Used since it was last considered for eviction. */
+  ref: boolean;
   map: Map<K, Node<K, V>>;
   prev: Node<K, V> | null;
   next: Node<K, V> | null;
@@ -41,10 +47,7 @@ export class LruCache<K, V> {
       return undefined;
     }
     this.hits++;
-    if (n !== this.tail) {
-      this.unlink(n);
-      this.append(n);
-    }
+    n.ref = true;
     return n.value;
   }
 
@@ -57,13 +60,19 @@ export class LruCache<K, V> {
       this.used -= old.size;
     }
     if (size > this.budget) return;
-    const n: Node<K, V> = { key, value, size, map, prev: null, next: null };
+    const n: Node<K, V> = { key, value, size, ref: false, map, prev: null, next: null };
     map.set(key, n);
     this.append(n);
     this.used += size;
     while (this.used > this.budget && this.head) {
       const h = this.head;
       this.unlink(h);
+      // A used entry gets a second chance; the new one is never what makes room for itself.
+      if (h.ref || h === n) {
+        h.ref = false;
+        this.append(h);
+        continue;
+      }
       h.map.delete(h.key);
       this.used -= h.size;
     }

@@ -261,28 +261,24 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 export class ProtoReader {
   /** The bytes being read, as given: bytes fields are views of it (a Buffer's are Buffers), as with `fromBinary`. */
   private input: Uint8Array = new Uint8Array(0);
-  /** The whole ArrayBuffer under the bytes being read: positions are absolute offsets into it. */
-  private u8: Uint8Array = new Uint8Array(0);
+  /** The same bytes as a Buffer (for its native string slicing). */
   private buf: Buffer = Buffer.alloc(0);
   pos = 0;
-  /** Where the bytes being read end (absolute). */
+  /** Where the bytes being read end. */
   limit = 0;
   depth = 0;
   private lo = 0;
   private hi = 0;
 
   /**
-   * Start reading `bytes`. Records of one block share an ArrayBuffer, so the views over it are reused
-   * from one record to the next instead of being built per record.
+   * Start reading `bytes`. A store's decrypted or inflated records are Buffers already, and then no view
+   * is built per record.
    */
   reset(bytes: Uint8Array): void {
     this.input = bytes;
-    if (bytes.buffer !== this.u8.buffer) {
-      this.u8 = new Uint8Array(bytes.buffer);
-      this.buf = Buffer.from(bytes.buffer);
-    }
-    this.pos = bytes.byteOffset;
-    this.limit = bytes.byteOffset + bytes.byteLength;
+    this.buf = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = 0;
+    this.limit = bytes.byteLength;
     this.depth = 0;
   }
 
@@ -374,13 +370,12 @@ export class ProtoReader {
     let i = s;
     while (i < e && b[i]! < 0x80) i++;
     if (i === e) return e - s < 16 ? shortAscii(b, s, e) : (b as SliceableBuffer).latin1Slice(s, e);
-    return strictUtf8.decode(this.u8.subarray(s, e));
+    return strictUtf8.decode(this.input.subarray(s, e));
   }
 
   bytes(end: number): Uint8Array {
     const e = this.len(end);
-    const base = this.input.byteOffset;
-    const v = this.input.subarray(this.pos - base, e - base);
+    const v = this.input.subarray(this.pos, e);
     this.pos = e;
     return v;
   }

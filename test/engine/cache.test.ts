@@ -3,25 +3,33 @@ import { describe, expect, it } from "vitest";
 import { LruCache } from "../../src/runtime/cache.js";
 
 describe("LruCache", () => {
-  it("keeps the most recently used entries within its byte budget (model check)", () => {
+  it("evicts by CLOCK (second chance) within its byte budget (model check)", () => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.constantFrom("get", "set", "delete"), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 40 }))),
         (ops) => {
           const budget = 100;
           const c = new LruCache<number, string>(budget);
-          let model: { key: number; size: number }[] = []; // oldest first
+          // oldest first; `ref`: used since last considered for eviction
+          let model: { key: number; size: number; ref: boolean }[] = [];
           for (const [op, key, size] of ops) {
             const at = model.findIndex((e) => e.key === key);
             if (op === "get") {
               expect(c.get(key)).toBe(at >= 0 ? `v${key}` : undefined);
-              if (at >= 0) model.push(...model.splice(at, 1));
+              if (at >= 0) model[at]!.ref = true;
             } else if (op === "set") {
               c.set(key, `v${key}`, size);
               if (at >= 0) model.splice(at, 1);
-              model.push({ key, size });
+              const added = { key, size, ref: false };
+              if (size <= budget) model.push(added);
               let used = model.reduce((a, e) => a + e.size, 0);
-              while (used > budget) used -= model.shift()!.size;
+              while (used > budget) {
+                const e = model.shift()!;
+                if (e.ref || e === added) {
+                  e.ref = false;
+                  model.push(e);
+                } else used -= e.size;
+              }
             } else {
               c.delete(key);
               if (at >= 0) model.splice(at, 1);
@@ -34,6 +42,18 @@ describe("LruCache", () => {
       ),
       { numRuns: 300, seed: 7 },
     );
+  });
+
+  it("an entry read between inserts survives a stream of one-time entries", () => {
+    const c = new LruCache<string, number>(10);
+    c.set("hot", 0, 1);
+    for (let i = 0; i < 1000; i++) {
+      c.set(`cold${i}`, i, 1);
+      expect(c.get("hot")).toBe(0);
+    }
+    expect(c.size).toBe(10);
+    expect(c.get("cold0")).toBeUndefined();
+    expect(c.get("cold999")).toBe(999);
   });
 
   it("an entry larger than the whole budget is not kept and evicts nothing", () => {
