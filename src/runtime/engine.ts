@@ -19,7 +19,7 @@ import {
   UsageError,
 } from "./errors.js";
 import { parseName, StorePaths } from "./filenames.js";
-import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
+import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
 import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "./io.js";
 import { JournalWriter } from "./journal-writer.js";
@@ -422,8 +422,12 @@ export class Engine {
         const name = path.basename(paths.journal(n));
         const fd = io.open(paths.journal(n), "r+");
         const size = io.size(fd);
-        const bytes = new Uint8Array(size);
-        io.read(fd, bytes, 0);
+        // Not zero-filled first: every byte is read (a journal is preallocated, ~1 MiB even when empty).
+        const bytes = Buffer.allocUnsafe(size);
+        if (io.read(fd, bytes, 0) !== size) {
+          io.close(fd);
+          throw new IoError("read", name, "short read");
+        }
         let header;
         try {
           header = decodeFileHeader(bytes, FileKind.journal);
@@ -677,9 +681,9 @@ export class Engine {
           const plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.recordKeys(entity), this.manifest.encrypted);
           cached = { plain, keyId: 0 };
         } else {
-          const frame = new Uint8Array(loc.frameLength);
+          const frame = Buffer.allocUnsafe(loc.frameLength);
           if (this.io.read(f.fd, frame, loc.frameOffset) !== frame.length) throw new FrameError("bad record length", "short read");
-          const { header, plaintext } = decodeFrame(frame, f.bound, this.metaKeys, this.manifest.encrypted);
+          const { header, plaintext } = decodeFrame(frame, f.bound, this.metaKeys, this.manifest.encrypted, MAX_FRAME_PAYLOAD, true);
           if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
           cached = { plain: plaintext, keyId: header.keyId };
         }

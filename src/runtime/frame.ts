@@ -168,6 +168,8 @@ export function decodeFrame(
   keys: KeyLookup,
   requireSealed: boolean,
   maxPlain = MAX_FRAME_PAYLOAD,
+  /** `frame` is the caller's own copy: decrypt in place (no second buffer of its size). */
+  inPlace = false,
 ): { header: FrameHeader; plaintext: Uint8Array } {
   if (frame.length < FRAME_HEADER_SIZE) throw new FrameError("bad record length");
   const header = readFrameHeader(frame);
@@ -183,7 +185,8 @@ export function decodeFrame(
     const sealer = keys(header.keyId);
     if (!sealer) throw new FrameError("missing key", `key id ${header.keyId}`);
     try {
-      body = sealer.open(body, adFor(fileBound, frame));
+      const ad = adFor(fileBound, frame);
+      body = inPlace ? sealer.openInPlace(body, ad) : sealer.open(body, ad);
     } catch (e) {
       if (e instanceof AuthenticationError) throw new FrameError("authentication failed");
       throw e;
