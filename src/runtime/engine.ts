@@ -636,10 +636,10 @@ export class Engine {
     return this.entities.get(entity)?.lookup(term) ?? EMPTY;
   }
 
-  /** The location of a live record. */
+  /** The location of a live record, for reading its value (`Loc.terms` is not filled in for segment records). */
   locate(entity: string, key: string): Loc | undefined {
     this.checkOpen();
-    return this.entities.get(entity)?.get(key);
+    return this.entities.get(entity)?.getForRead(key);
   }
 
   /** True when `loc` is still where `key` lives (for caches; cheaper than `locate`). */

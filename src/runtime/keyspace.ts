@@ -48,6 +48,14 @@ export class Keyspace {
     return slot < 0 ? undefined : this.seg!.loc(slot);
   }
 
+  /** Like {@link get}, for reading the value only: a segment record's location comes without its index terms. */
+  getForRead(key: string): Loc | undefined {
+    const o = this.overlay.get(key);
+    if (o !== undefined) return o instanceof Loc ? o : undefined;
+    const slot = this.segFind(key);
+    return slot < 0 ? undefined : this.seg!.readLoc(slot, key);
+  }
+
   /** True when `loc` is still the current location of `key` (cheap: no segment search when the overlay decides). */
   isCurrent(key: string, loc: Loc): boolean {
     const o = this.overlay.get(key);

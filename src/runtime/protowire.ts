@@ -367,9 +367,17 @@ export class ProtoReader {
     const b = this.buf;
     const s = this.pos;
     this.pos = e;
-    let i = s;
-    while (i < e && b[i]! < 0x80) i++;
-    if (i === e) return e - s < 16 ? shortAscii(b, s, e) : (b as SliceableBuffer).latin1Slice(s, e);
+    if (e - s < 8) {
+      // Short: by hand, when ASCII.
+      let i = s;
+      while (i < e && b[i]! < 0x80) i++;
+      if (i === e) return shortAscii(b, s, e);
+    } else {
+      // Node's UTF-8 slice replaces invalid sequences with U+FFFD where protobuf-es's strict decoder throws:
+      // a result holding U+FFFD (never one from ASCII, rare in text) is decoded again, strictly.
+      const str = (b as SliceableBuffer).utf8Slice(s, e);
+      if (str.indexOf("\uFFFD") === -1) return str;
+    }
     return strictUtf8.decode(this.input.subarray(s, e));
   }
 

@@ -215,6 +215,27 @@ export class SegmentIndex {
     return new Loc(this.file, b.offset, b.frameLength, this.slotBlock[slot]!, key, start, length, version, terms);
   }
 
+  /**
+   * The location of `key`'s value at `slot` (found by {@link find}), for a read: the key is the caller's
+   * string (not decoded again) and the index terms are left out (a read needs none).
+   */
+  readLoc(slot: number, key: string): Loc {
+    let version: number, start: number, length: number;
+    try {
+      const r = this.reader(slot);
+      r.skip(r.varint(MAX_KEY_BYTES));
+      version = r.varint(0xffffffff);
+      start = r.varint(MAX_FRAME_PAYLOAD);
+      length = r.varint(MAX_VALUE_BYTES);
+      if (r.pos > this.tableStart) throw new DecodeError("slot runs into the slot table");
+    } catch (e) {
+      if (e instanceof DecodeError) throw this.bad(slot, e.message);
+      throw e;
+    }
+    const b = this.blocks[this.slotBlock[slot]!]!;
+    return new Loc(this.file, b.offset, b.frameLength, this.slotBlock[slot]!, key, start, length, version, NO_TERMS);
+  }
+
   private bad(slot: number, why: string): CorruptionError {
     return new CorruptionError(segmentName(this.file), 0, `bad payload (index slot ${slot}: ${why})`);
   }
