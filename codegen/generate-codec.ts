@@ -146,7 +146,7 @@ class CodecFile {
     const messages = [...reachableMessages(entities.map((e) => e.desc))].sort((a, b) => (a.typeName < b.typeName ? -1 : a.typeName > b.typeName ? 1 : 0));
     for (const m of messages) this.names.set(m, m.typeName.replace(/\./g, "_"));
     for (const m of messages) {
-      this.body.push(this.zero(m), this.encoder(m), this.decoder(m));
+      this.body.push(this.zero(m), this.encoder(m), this.decoder(m), this.freezer(m));
     }
     if (this.needsCodePoints) f.print(CODE_POINT_LENGTH);
     for (const c of this.constants) f.print(c);
@@ -160,7 +160,7 @@ class CodecFile {
       f.print(f.jsDoc(`Fast encoder and decoder of \`${e.name}\` records (\`${e.desc.typeName}\`); see the runtime's \`EntityCodec\`.`));
       f.print(f.export("const", codecName(f, e.desc)), ": ", rt.EntityCodec, " = {");
       f.print("  encode: (w, input) => ", rt.encodeWith, "(w, input, encode_", n, "),");
-      f.print("  decode: (bytes) => ", rt.decodeWith, "(bytes, decode_", n, ", zero_", n, "),");
+      f.print("  decode: (bytes) => ", rt.decodeWith, "(bytes, decode_", n, ", zero_", n, ", freeze_", n, "),");
       f.print("};");
       f.print();
     }
@@ -430,6 +430,42 @@ class CodecFile {
       }
     }
     return conds.join(" && ");
+  }
+
+  // ------------------------------------------------------------------ freezing
+
+  /**
+   * `freeze_X(m)`: freeze a message the decoder built and everything in it, field by field (the runtime's
+   * generic walk enumerates keys). Map, wrapper and Struct fields never hold anything here: bytes that set
+   * them go to `fromBinary`.
+   */
+  private freezer(m: DescMessage): Printable[] {
+    const n = this.names.get(m)!;
+    const lines: string[] = [`function freeze_${n}(m: any): any {`];
+    for (const member of m.members) {
+      if (member.kind === "oneof") {
+        const o = prop("m", member.localName);
+        const msgs = member.fields.filter((f) => f.fieldKind === "message" && fieldValueType(f).type.kind === "message");
+        for (const f of msgs) {
+          const t = fieldValueType(f).type as Extract<ValueType, { kind: "message" }>;
+          lines.push(`  if (${o}.case === ${JSON.stringify(f.localName)}) freeze_${this.names.get(t.desc)}(${o}.value);`);
+        }
+        lines.push(`  Object.freeze(${o});`);
+        continue;
+      }
+      const { container, type } = fieldValueType(member);
+      const v = prop("m", member.localName);
+      if (container === "list") {
+        if (type.kind === "message") lines.push(`  for (const e of ${v}) freeze_${this.names.get(type.desc)}(e);`);
+        lines.push(`  Object.freeze(${v});`);
+      } else if (container === "map") {
+        lines.push(`  Object.freeze(${v});`);
+      } else if (type.kind === "message" && supported(member, type, container)) {
+        lines.push(`  if (${v} !== undefined) freeze_${this.names.get(type.desc)}(${v});`);
+      }
+    }
+    lines.push("  return Object.freeze(m);", "}");
+    return [lines.join("\n")];
   }
 
   // ------------------------------------------------------------------ decoder

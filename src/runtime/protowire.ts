@@ -22,7 +22,9 @@ export interface EntityCodec {
    * `false` when this input needs the general path; what was appended is then to be discarded.
    */
   readonly encode: (w: ProtoWriter, input: unknown) => boolean;
-  /** The message `fromBinary` would return, or `undefined` when these bytes need `fromBinary`. */
+  /**
+   * The message `fromBinary` would return, deeply frozen, or `undefined` when these bytes need `fromBinary`.
+   */
   readonly decode: (bytes: Uint8Array) => object | undefined;
 }
 
@@ -517,13 +519,19 @@ function toUint64(lo: number, hi: number): bigint {
 const sharedReader = new ProtoReader();
 
 /** Run a generated decoder: the message, or `undefined` when the bytes need `fromBinary`. */
-export function decodeWith<T>(bytes: Uint8Array, read: (r: ProtoReader, end: number, m: T) => T, zero: () => T): T | undefined {
+export function decodeWith<T>(
+  bytes: Uint8Array,
+  read: (r: ProtoReader, end: number, m: T) => T,
+  zero: () => T,
+  /** Deep-freezes the message (generated per type); decoded records are returned frozen. */
+  freeze: (m: T) => T = (m) => m,
+): T | undefined {
   // Decoding never reenters (no user code runs inside), so one reader serves every call.
   const r = sharedReader;
   r.reset(bytes);
   try {
     const m = read(r, r.limit, zero());
-    return r.pos === r.limit ? m : undefined;
+    return r.pos === r.limit ? freeze(m) : undefined;
   } catch {
     // FALLBACK, a TypeError from strict UTF-8, a RangeError from a read past the end or the stack:
     // protobuf-es decides what these bytes are.

@@ -22,6 +22,16 @@ export interface IndexedBlock {
 }
 
 const NO_TERMS: readonly string[] = Object.freeze([]);
+
+/** Lookups after which a segment index builds its hash table (see SegmentIndex.buildTable). */
+const HASH_AFTER_FINDS = 1024;
+
+/** FNV-1a over `len` bytes of `b` from `start`. */
+function fnv1a(b: Uint8Array, start: number, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start, end = start + len; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
 const enc = new TextEncoder();
 const scratch = new Uint8Array(MAX_KEY_BYTES * 3 + 4);
 
@@ -128,8 +138,78 @@ export class SegmentIndex {
     const range = this.ranges.get(entity);
     if (!range) return -1;
     if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) return -1; // never stored
+    if (this.table === null && ++this.finds === HASH_AFTER_FINDS) this.buildTable();
+    if (this.table) return this.hashFind(range, key);
     const at = this.search(range, key);
     return at >= 0 ? at : -1;
+  }
+
+  // ---- hash lookup: a binary search over 100k slots costs ~17 cache misses (~1.3 µs here); a probe, ~2.
+
+  /** Slot + 1 per bucket (0: empty), by FNV-1a hash of the key's UTF-8 bytes; null until built. */
+  private table: Int32Array | null = null;
+  private finds = 0;
+
+  /**
+   * Hash every slot's key once the index is being searched (after {@link HASH_AFTER_FINDS} lookups, so a
+   * cold open and its first reads pay nothing; ~5 ms and 8 bytes per record for 100k records). A slot
+   * found malformed while building leaves the index on binary search, which reports it when reached.
+   */
+  private buildTable(): void {
+    const n = this.slotPos.length;
+    let size = 16;
+    while (size < n * 2) size *= 2;
+    const table = new Int32Array(size);
+    const mask = size - 1;
+    const buf = this.buf;
+    for (let s = 0; s < n; s++) {
+      if (!this.slotKey(s)) return; // malformed: keep binary search
+      let i = fnv1a(buf, this.keyStart, this.keyLen) & mask;
+      while (table[i] !== 0) i = (i + 1) & mask;
+      table[i] = s + 1;
+    }
+    this.table = table;
+  }
+
+  /** Where slot `s`'s key bytes are (into keyStart/keyLen); false if the slot is malformed. */
+  private keyStart = 0;
+  private keyLen = 0;
+  private slotKey(s: number): boolean {
+    let p = this.slotPos[s]!;
+    if (p < this.slotsStart || p >= this.tableStart) return false;
+    const buf = this.buf;
+    let len = buf[p]!;
+    if (len & 0x80) {
+      const hi = buf[p + 1]!;
+      if (p + 1 >= this.tableStart || hi & 0x80) return false;
+      len = (len & 0x7f) | (hi << 7);
+      p += 2;
+    } else p += 1;
+    if (p + len > this.tableStart || len > MAX_KEY_BYTES) return false;
+    this.keyStart = p;
+    this.keyLen = len;
+    return true;
+  }
+
+  private hashFind(range: { from: number; to: number }, key: string): number {
+    const { written } = enc.encodeInto(key, scratch);
+    const table = this.table!;
+    const mask = table.length - 1;
+    const buf = this.buf;
+    let i = fnv1a(scratch, 0, written) & mask;
+    for (;;) {
+      const s = table[i]! - 1;
+      if (s < 0) return -1;
+      if (s >= range.from && s < range.to && this.slotKey(s)) {
+        if (this.keyLen === written) {
+          const p = this.keyStart;
+          let j = 0;
+          while (j < written && buf[p + j] === scratch[j]) j++;
+          if (j === written) return s;
+        }
+      }
+      i = (i + 1) & mask;
+    }
   }
 
   /** The first slot of `entity` whose key sorts after `key` (the end of its range if none). */

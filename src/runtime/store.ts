@@ -409,7 +409,8 @@ class StoreImpl {
       this.emit("corruption", err);
       throw err;
     }
-    const obj = deepFreeze(msg);
+    // A generated codec returns its messages frozen already (field by field, without a generic walk).
+    const obj = Object.isFrozen(msg) ? msg : deepFreeze(msg);
     if (cache) this.records.set(loc.key, obj, bytes.length * 3 + 128, def.name);
     return obj;
   }

@@ -25,6 +25,14 @@ const fixture = (name: string) => () => fixtures.find((s) => s.name === name)!;
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** The equivalence claim for one byte string; returns what `decode` returned. */
+/** Paths of the objects and arrays in `v` that are not frozen (byte arrays cannot be). */
+function unfrozen(v: unknown, path = "$"): string[] {
+  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return [];
+  const out = Object.isFrozen(v) ? [] : [path];
+  for (const [k, x] of Object.entries(v)) out.push(...unfrozen(x, `${path}.${k}`));
+  return out;
+}
+
 function checkDecode(s: Subject, bytes: Uint8Array): object | undefined {
   let expected: unknown;
   let threw: unknown;
@@ -36,7 +44,10 @@ function checkDecode(s: Subject, bytes: Uint8Array): object | undefined {
   const got = s.codec.decode(bytes);
   try {
     if (threw !== undefined) expect(got, `fromBinary threw ${String(threw)}`).toBeUndefined();
-    else if (got !== undefined) expect(got).toStrictEqual(expected);
+    else if (got !== undefined) {
+      expect(got).toStrictEqual(expected);
+      expect(unfrozen(got), "the codec returns messages deeply frozen").toEqual([]);
+    }
   } catch (e) {
     throw new Error(`${(e as Error).message}\nbytes: ${hex(bytes)} (offset ${bytes.byteOffset} in ${bytes.buffer.byteLength})`);
   }

@@ -133,6 +133,14 @@ function decode_examples_appstate_v1_ApplicationState(r: ProtoReader, end: numbe
   return m;
 }
 
+function freeze_examples_appstate_v1_ApplicationState(m: any): any {
+  if (m.mainWindow !== undefined) freeze_examples_appstate_v1_WindowBounds(m.mainWindow);
+  Object.freeze(m.openPanels);
+  Object.freeze(m.detachedWindows);
+  if (m.lastSavedAt !== undefined) freeze_google_protobuf_Timestamp(m.lastSavedAt);
+  return Object.freeze(m);
+}
+
 function zero_examples_appstate_v1_WindowBounds(): any {
   return { $typeName: "examples.appstate.v1.WindowBounds", x: 0, y: 0, width: 0, height: 0, maximized: false, fullScreen: false, displayId: "" };
 }
@@ -281,6 +289,10 @@ function decode_examples_appstate_v1_WindowBounds(r: ProtoReader, end: number, m
   return m;
 }
 
+function freeze_examples_appstate_v1_WindowBounds(m: any): any {
+  return Object.freeze(m);
+}
+
 function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
@@ -349,11 +361,15 @@ function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): 
   return m;
 }
 
+function freeze_google_protobuf_Timestamp(m: any): any {
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `app_state` records (`examples.appstate.v1.ApplicationState`); see the runtime's `EntityCodec`.
  */
 export const ApplicationStateCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_appstate_v1_ApplicationState),
-  decode: (bytes) => decodeWith(bytes, decode_examples_appstate_v1_ApplicationState, zero_examples_appstate_v1_ApplicationState),
+  decode: (bytes) => decodeWith(bytes, decode_examples_appstate_v1_ApplicationState, zero_examples_appstate_v1_ApplicationState, freeze_examples_appstate_v1_ApplicationState),
 };
 

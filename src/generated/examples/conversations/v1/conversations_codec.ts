@@ -182,6 +182,13 @@ function decode_examples_conversations_v1_ChatMessage(r: ProtoReader, end: numbe
   return m;
 }
 
+function freeze_examples_conversations_v1_ChatMessage(m: any): any {
+  if (m.body.case === "toolCall") freeze_examples_conversations_v1_ToolCall(m.body.value);
+  Object.freeze(m.body);
+  if (m.createdAt !== undefined) freeze_google_protobuf_Timestamp(m.createdAt);
+  return Object.freeze(m);
+}
+
 function zero_examples_conversations_v1_Conversation(): any {
   return { $typeName: "examples.conversations.v1.Conversation", id: "", title: "", model: "", messages: [], totalTokens: 0n, archived: false, tags: [] };
 }
@@ -368,6 +375,15 @@ function decode_examples_conversations_v1_Conversation(r: ProtoReader, end: numb
   return m;
 }
 
+function freeze_examples_conversations_v1_Conversation(m: any): any {
+  if (m.createdAt !== undefined) freeze_google_protobuf_Timestamp(m.createdAt);
+  if (m.updatedAt !== undefined) freeze_google_protobuf_Timestamp(m.updatedAt);
+  for (const e of m.messages) freeze_examples_conversations_v1_ChatMessage(e);
+  Object.freeze(m.messages);
+  Object.freeze(m.tags);
+  return Object.freeze(m);
+}
+
 function zero_examples_conversations_v1_ToolCall(): any {
   return { $typeName: "examples.conversations.v1.ToolCall", name: "", result: "" };
 }
@@ -440,6 +456,10 @@ function decode_examples_conversations_v1_ToolCall(r: ProtoReader, end: number, 
   return m;
 }
 
+function freeze_examples_conversations_v1_ToolCall(m: any): any {
+  return Object.freeze(m);
+}
+
 function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
@@ -508,11 +528,15 @@ function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): 
   return m;
 }
 
+function freeze_google_protobuf_Timestamp(m: any): any {
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `conversations` records (`examples.conversations.v1.Conversation`); see the runtime's `EntityCodec`.
  */
 export const ConversationCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_conversations_v1_Conversation),
-  decode: (bytes) => decodeWith(bytes, decode_examples_conversations_v1_Conversation, zero_examples_conversations_v1_Conversation),
+  decode: (bytes) => decodeWith(bytes, decode_examples_conversations_v1_Conversation, zero_examples_conversations_v1_Conversation, freeze_examples_conversations_v1_Conversation),
 };
 

@@ -197,6 +197,12 @@ function decode_examples_focus_v1_FocusSession(r: ProtoReader, end: number, m: a
   return m;
 }
 
+function freeze_examples_focus_v1_FocusSession(m: any): any {
+  if (m.startedAt !== undefined) freeze_google_protobuf_Timestamp(m.startedAt);
+  if (m.duration !== undefined) freeze_google_protobuf_Duration(m.duration);
+  return Object.freeze(m);
+}
+
 function zero_google_protobuf_Duration(): any {
   return { $typeName: "google.protobuf.Duration", seconds: 0n, nanos: 0 };
 }
@@ -263,6 +269,10 @@ function decode_google_protobuf_Duration(r: ProtoReader, end: number, m: any): a
   if (r.pos !== end) ProtoReader.unexpected();
   r.depth--;
   return m;
+}
+
+function freeze_google_protobuf_Duration(m: any): any {
+  return Object.freeze(m);
 }
 
 function zero_google_protobuf_Timestamp(): any {
@@ -333,11 +343,15 @@ function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): 
   return m;
 }
 
+function freeze_google_protobuf_Timestamp(m: any): any {
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `focus_sessions` records (`examples.focus.v1.FocusSession`); see the runtime's `EntityCodec`.
  */
 export const FocusSessionCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_focus_v1_FocusSession),
-  decode: (bytes) => decodeWith(bytes, decode_examples_focus_v1_FocusSession, zero_examples_focus_v1_FocusSession),
+  decode: (bytes) => decodeWith(bytes, decode_examples_focus_v1_FocusSession, zero_examples_focus_v1_FocusSession, freeze_examples_focus_v1_FocusSession),
 };
 

@@ -164,6 +164,14 @@ function decode_examples_layouts_v1_GridLayout(r: ProtoReader, end: number, m: a
   return m;
 }
 
+function freeze_examples_layouts_v1_GridLayout(m: any): any {
+  Object.freeze(m.tags);
+  Object.freeze(m.instances);
+  Object.freeze(m.positions);
+  if (m.updatedAt !== undefined) freeze_google_protobuf_Timestamp(m.updatedAt);
+  return Object.freeze(m);
+}
+
 function zero_examples_layouts_v1_GridPosition(): any {
   return { $typeName: "examples.layouts.v1.GridPosition", x: 0, y: 0, width: 0, height: 0, zIndex: 0 };
 }
@@ -280,6 +288,10 @@ function decode_examples_layouts_v1_GridPosition(r: ProtoReader, end: number, m:
   return m;
 }
 
+function freeze_examples_layouts_v1_GridPosition(m: any): any {
+  return Object.freeze(m);
+}
+
 function zero_examples_layouts_v1_WidgetInstance(): any {
   return { $typeName: "examples.layouts.v1.WidgetInstance", widgetType: "", title: "", minimized: false };
 }
@@ -368,6 +380,10 @@ function decode_examples_layouts_v1_WidgetInstance(r: ProtoReader, end: number, 
   return m;
 }
 
+function freeze_examples_layouts_v1_WidgetInstance(m: any): any {
+  return Object.freeze(m);
+}
+
 function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
@@ -436,11 +452,15 @@ function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): 
   return m;
 }
 
+function freeze_google_protobuf_Timestamp(m: any): any {
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `grid_layouts` records (`examples.layouts.v1.GridLayout`); see the runtime's `EntityCodec`.
  */
 export const GridLayoutCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_layouts_v1_GridLayout),
-  decode: (bytes) => decodeWith(bytes, decode_examples_layouts_v1_GridLayout, zero_examples_layouts_v1_GridLayout),
+  decode: (bytes) => decodeWith(bytes, decode_examples_layouts_v1_GridLayout, zero_examples_layouts_v1_GridLayout, freeze_examples_layouts_v1_GridLayout),
 };
 

@@ -191,6 +191,12 @@ function decode_examples_profile_v1_UserProfile(r: ProtoReader, end: number, m: 
   return m;
 }
 
+function freeze_examples_profile_v1_UserProfile(m: any): any {
+  if (m.tokenExpiresAt !== undefined) freeze_google_protobuf_Timestamp(m.tokenExpiresAt);
+  if (m.createdAt !== undefined) freeze_google_protobuf_Timestamp(m.createdAt);
+  return Object.freeze(m);
+}
+
 function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
@@ -259,11 +265,15 @@ function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): 
   return m;
 }
 
+function freeze_google_protobuf_Timestamp(m: any): any {
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `profiles` records (`examples.profile.v1.UserProfile`); see the runtime's `EntityCodec`.
  */
 export const UserProfileCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_profile_v1_UserProfile),
-  decode: (bytes) => decodeWith(bytes, decode_examples_profile_v1_UserProfile, zero_examples_profile_v1_UserProfile),
+  decode: (bytes) => decodeWith(bytes, decode_examples_profile_v1_UserProfile, zero_examples_profile_v1_UserProfile, freeze_examples_profile_v1_UserProfile),
 };
 

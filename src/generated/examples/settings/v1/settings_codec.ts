@@ -122,6 +122,10 @@ function decode_examples_settings_v1_AiProvider(r: ProtoReader, end: number, m: 
   return m;
 }
 
+function freeze_examples_settings_v1_AiProvider(m: any): any {
+  return Object.freeze(m);
+}
+
 function zero_examples_settings_v1_NotificationSettings(): any {
   return { $typeName: "examples.settings.v1.NotificationSettings", enabled: false, sound: false, reminderMinutes: 0 };
 }
@@ -206,6 +210,10 @@ function decode_examples_settings_v1_NotificationSettings(r: ProtoReader, end: n
   return m;
 }
 
+function freeze_examples_settings_v1_NotificationSettings(m: any): any {
+  return Object.freeze(m);
+}
+
 function zero_examples_settings_v1_PrivacySettings(): any {
   return { $typeName: "examples.settings.v1.PrivacySettings", telemetryEnabled: false, crashReportingEnabled: false };
 }
@@ -272,6 +280,10 @@ function decode_examples_settings_v1_PrivacySettings(r: ProtoReader, end: number
   if (r.pos !== end) ProtoReader.unexpected();
   r.depth--;
   return m;
+}
+
+function freeze_examples_settings_v1_PrivacySettings(m: any): any {
+  return Object.freeze(m);
 }
 
 function zero_examples_settings_v1_UiPreferences(): any {
@@ -372,6 +384,10 @@ function decode_examples_settings_v1_UiPreferences(r: ProtoReader, end: number, 
   if (r.pos !== end) ProtoReader.unexpected();
   r.depth--;
   return m;
+}
+
+function freeze_examples_settings_v1_UiPreferences(m: any): any {
+  return Object.freeze(m);
 }
 
 function zero_examples_settings_v1_UserSettings(): any {
@@ -516,11 +532,20 @@ function decode_examples_settings_v1_UserSettings(r: ProtoReader, end: number, m
   return m;
 }
 
+function freeze_examples_settings_v1_UserSettings(m: any): any {
+  Object.freeze(m.keyBindings);
+  if (m.ui !== undefined) freeze_examples_settings_v1_UiPreferences(m.ui);
+  if (m.privacy !== undefined) freeze_examples_settings_v1_PrivacySettings(m.privacy);
+  if (m.aiProvider !== undefined) freeze_examples_settings_v1_AiProvider(m.aiProvider);
+  if (m.notifications !== undefined) freeze_examples_settings_v1_NotificationSettings(m.notifications);
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `settings` records (`examples.settings.v1.UserSettings`); see the runtime's `EntityCodec`.
  */
 export const UserSettingsCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_settings_v1_UserSettings),
-  decode: (bytes) => decodeWith(bytes, decode_examples_settings_v1_UserSettings, zero_examples_settings_v1_UserSettings),
+  decode: (bytes) => decodeWith(bytes, decode_examples_settings_v1_UserSettings, zero_examples_settings_v1_UserSettings, freeze_examples_settings_v1_UserSettings),
 };
 

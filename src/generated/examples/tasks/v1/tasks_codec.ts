@@ -249,6 +249,15 @@ function decode_examples_tasks_v1_Task(r: ProtoReader, end: number, m: any): any
   return m;
 }
 
+function freeze_examples_tasks_v1_Task(m: any): any {
+  if (m.createdAt !== undefined) freeze_google_protobuf_Timestamp(m.createdAt);
+  if (m.updatedAt !== undefined) freeze_google_protobuf_Timestamp(m.updatedAt);
+  if (m.completedAt !== undefined) freeze_google_protobuf_Timestamp(m.completedAt);
+  if (m.dueAt !== undefined) freeze_google_protobuf_Timestamp(m.dueAt);
+  Object.freeze(m.tags);
+  return Object.freeze(m);
+}
+
 function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
@@ -317,11 +326,15 @@ function decode_google_protobuf_Timestamp(r: ProtoReader, end: number, m: any): 
   return m;
 }
 
+function freeze_google_protobuf_Timestamp(m: any): any {
+  return Object.freeze(m);
+}
+
 /**
  * Fast encoder and decoder of `tasks` records (`examples.tasks.v1.Task`); see the runtime's `EntityCodec`.
  */
 export const TaskCodec: EntityCodec = {
   encode: (w, input) => encodeWith(w, input, encode_examples_tasks_v1_Task),
-  decode: (bytes) => decodeWith(bytes, decode_examples_tasks_v1_Task, zero_examples_tasks_v1_Task),
+  decode: (bytes) => decodeWith(bytes, decode_examples_tasks_v1_Task, zero_examples_tasks_v1_Task, freeze_examples_tasks_v1_Task),
 };
 
