@@ -74,6 +74,14 @@ export class ProtoWriter {
     return this.u8.slice(start, this.pos);
   }
 
+  /**
+   * A view of the bytes written from `start`, for a writer used as an arena (never reset while views
+   * live): growing moves later bytes to a new buffer and leaves earlier views on the old one, intact.
+   */
+  view(start: number): Uint8Array {
+    return this.u8.subarray(start, this.pos);
+  }
+
   ensure(n: number): void {
     if (this.pos + n > this.buf.length) this.grow(n);
   }

@@ -419,11 +419,17 @@ class StoreImpl {
    * Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing.
    * With `wantMessage`, also returns the message as stored (what `put` resolves with).
    */
-  encodePut(def: EntityDefinition, value: unknown, wantMessage: boolean): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
+  encodePut(
+    def: EntityDefinition,
+    value: unknown,
+    wantMessage: boolean,
+    /** A batch's own writer: values become views of it instead of copies. */
+    arena?: ProtoWriter,
+  ): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
     if (this.redacted) throw new UsageError("this store was opened with `redactSensitive`: it is read-only");
     const codec = this.codecs.get(def.name)!;
     // The generated codec checks and encodes the input in one walk; what it does not take goes through zod.
-    let bytes = codec.encodeInput(value, this.writer);
+    let bytes = arena ? codec.encodeInput(value, arena, true) : codec.encodeInput(value, this.writer);
     let msg: MessageShape<DescMessage> | undefined;
     let source: Record<string, unknown>;
     if (bytes) {
@@ -469,6 +475,7 @@ class StoreImpl {
     const ops: WriteOp[] = [];
     const tx: Record<string, unknown> = {};
     let open = true;
+    let arena: ProtoWriter | undefined;
     const guard = () => {
       if (!open) throw new UsageError("a batch transaction was used after its callback returned");
     };
@@ -476,7 +483,7 @@ class StoreImpl {
       const repo = (this as unknown as Record<string, unknown>)[prop];
       if (repo instanceof CollectionImpl) {
         tx[prop] = {
-          put: (v: unknown) => (guard(), ops.push(this.encodePut(repo.def, v, false).op)),
+          put: (v: unknown) => (guard(), ops.push(this.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op)),
           delete: (k: KeyValue) => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
         };
       } else if (repo instanceof SingletonImpl) {

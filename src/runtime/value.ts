@@ -217,11 +217,18 @@ export class ValueCodec {
    * this input needs the general path: zod, `create`, then {@link encode}. Entities with sensitive fields
    * always take the general path (the split works on messages).
    */
-  encodeInput(input: unknown, w: ProtoWriter): Uint8Array | null {
+  encodeInput(input: unknown, w: ProtoWriter, arena = false): Uint8Array | null {
     if (!this.codec || this.hasSensitive) return null;
-    w.reset();
+    // A shared writer is reset and its bytes copied out; an arena (one per batch) keeps them and hands out
+    // views (one buffer for a batch's values instead of one allocation each).
+    if (!arena) w.reset();
+    const start = w.pos;
     w.byte(ValueKind.plain);
-    return this.codec.encode(w, input) ? w.copy() : null;
+    if (!this.codec.encode(w, input)) {
+      w.pos = start;
+      return null;
+    }
+    return arena ? w.view(start) : w.copy(start);
   }
 
   private zero = (d: DescMessage): Obj => {

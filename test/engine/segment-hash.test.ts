@@ -12,7 +12,7 @@ import { TEST_KEY } from "./helpers/model.js";
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-seghash-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const put = (entity: string, key: string): WriteOp => ({ op: "put", entity, key, version: 1, value: Buffer.from(`${entity}:${key}`), terms: [] });
+const put = (entity: string, key: string): Extract<WriteOp, { op: "put" }> => ({ op: "put", entity, key, version: 1, value: Buffer.from(`${entity}:${key}`), terms: [] });
 
 function keyFor(i: number): string {
   switch (i % 5) {

@@ -112,3 +112,40 @@ describe("iterate()", () => {
     }
   });
 });
+
+describe("batch values", () => {
+  it("a batch larger than its encoding buffer's first 64 KiB (it grows mid-batch) stores every value intact", async () => {
+    const dir = path.join(tmp, "arena");
+    const notes = (i: number) => `note ${i} `.repeat(40); // ~400 bytes each: ~800 KB for the batch
+    let store = await openStore({ dir, key });
+    try {
+      await store.batch((tx) => {
+        for (let i = 0; i < 2000; i++) tx.tasks.put({ ...task(i), notes: notes(i) });
+        tx.settings.update({ language: "de" }); // an entity the codec does not take (sensitive fields): general path
+      });
+      // A failed batch (invalid input mid-way) writes nothing and leaves the next batch unaffected.
+      await expect(
+        store.batch((tx) => {
+          tx.tasks.put({ ...task(5000), notes: "kept?" });
+          tx.tasks.put({ id: "", title: "" });
+        }),
+      ).rejects.toMatchObject({ code: "E_VALIDATION" });
+      expect(await store.tasks.get(id(5000))).toBeUndefined();
+      for (const i of [0, 1, 150, 999, 1999]) expect((await store.tasks.get(id(i)))?.notes).toBe(notes(i));
+    } finally {
+      await store.close();
+    }
+    store = await openStore({ dir, key });
+    try {
+      let n = 0;
+      for await (const t of store.tasks.iterate()) {
+        expect(t.notes).toBe(notes(Number(t.id.slice(2))));
+        n++;
+      }
+      expect(n).toBe(2000);
+      expect((await store.settings.get()).language).toBe("de");
+    } finally {
+      await store.close();
+    }
+  });
+});
