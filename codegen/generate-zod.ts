@@ -219,14 +219,19 @@ class ZodFile {
         return [z, ".boolean()"];
       case ScalarType.FLOAT:
       case ScalarType.DOUBLE: {
+        // A finite float beyond float32's range cannot be encoded (protobuf-es throws): refused here instead.
+        const f32: Printable[] =
+          scalar === ScalarType.FLOAT
+            ? [`.refine((v) => !Number.isFinite(v) || (v <= 3.4028234663852886e38 && v >= -3.4028234663852886e38), { error: "Too big: expected a float32 value (at most 3.4028234663852886e38 in magnitude)" })`]
+            : [];
         if (r?.min === undefined && r?.max === undefined) {
           // Any number, NaN and ±Infinity included, as protobuf allows.
-          return [z, `.custom<number>((v) => typeof v === "number", { error: "Invalid input: expected number" })`];
+          return [z, `.custom<number>((v) => typeof v === "number", { error: "Invalid input: expected number" })`, ...f32];
         }
         const p: Printable[] = [z, ".number()"];
         if (r.min !== undefined) p.push(`.min(${r.min})`);
         if (r.max !== undefined) p.push(`.max(${r.max})`);
-        return p;
+        return [...p, ...f32];
       }
       default: {
         const range = integerRange(scalar);

@@ -142,6 +142,21 @@ describe("non-enumerable own properties: zod reads them, toInit (the general pat
   });
 });
 
+describe("the generated zod of float fields (generate-zod.ts)", () => {
+  // A finite float beyond float32's range passed zod, then toBinary threw a plain Error out of put.
+  it("refuses a finite float beyond float32's range as an issue; NaN, ±Infinity and the largest float32 pass", () => {
+    const p = fixtures.find((s) => s.name === "Plain")!;
+    for (const f of [3.5e38, -3.5e38, Number.MAX_VALUE]) {
+      expect(p.zod.safeParse({ id: "a", f }).success, String(f)).toBe(false);
+      expect(fastEncode(p.codec, { id: "a", f })).toBeNull();
+    }
+    for (const f of [NaN, Infinity, -Infinity, 3.4028234663852886e38, -1.5, 0]) {
+      expect(p.zod.safeParse({ id: "a", f }).success, String(f)).toBe(true);
+      expect(checkSound(p, { id: "a", f }, 1)).toEqual({ valid: true, taken: true });
+    }
+  });
+});
+
 describe("the generated zod of integer map keys and JS_STRING int64 (generate-zod.ts)", () => {
   // Found by these properties: zod runs a refinement even after the regex before it failed, and the
   // refinement's BigInt(key) threw a SyntaxError out of safeParse (and out of put).
