@@ -29,6 +29,8 @@ export class LruCache<K, V> {
   /** Most recently used. */
   private tail: Node<K, V> | null = null;
   private used = 0;
+  /** Bytes of the entries in the default space (the engine's blocks, when the store shares the cache). */
+  private defaultUsed = 0;
   hits = 0;
   misses = 0;
   constructor(private readonly budget: number) {}
@@ -57,13 +59,13 @@ export class LruCache<K, V> {
     if (old) {
       this.unlink(old);
       map.delete(key);
-      this.used -= old.size;
+      this.account(old, -1);
     }
     if (size > this.budget) return;
     const n: Node<K, V> = { key, value, size, ref: false, map, prev: null, next: null };
     map.set(key, n);
     this.append(n);
-    this.used += size;
+    this.account(n, 1);
     while (this.used > this.budget && this.head) {
       const h = this.head;
       this.unlink(h);
@@ -74,7 +76,7 @@ export class LruCache<K, V> {
         continue;
       }
       h.map.delete(h.key);
-      this.used -= h.size;
+      this.account(h, -1);
     }
   }
 
@@ -84,7 +86,7 @@ export class LruCache<K, V> {
     if (n) {
       this.unlink(n);
       map!.delete(key);
-      this.used -= n.size;
+      this.account(n, -1);
     }
   }
 
@@ -93,10 +95,21 @@ export class LruCache<K, V> {
     this.spaces.clear();
     this.head = this.tail = null;
     this.used = 0;
+    this.defaultUsed = 0;
   }
 
   get bytes(): number {
     return this.used;
+  }
+
+  /** Bytes held in the default space (keys given without a space). */
+  get defaultSpaceBytes(): number {
+    return this.defaultUsed;
+  }
+
+  private account(n: Node<K, V>, sign: 1 | -1): void {
+    this.used += sign * n.size;
+    if (n.map === this.map) this.defaultUsed += sign * n.size;
   }
   get size(): number {
     let n = this.map.size;

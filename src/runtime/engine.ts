@@ -54,8 +54,13 @@ export interface EngineOptions {
   relaxedSyncMs?: number;
   /** What to do when damage (other than a torn final frame) is found at open. Default `"quarantine"`. */
   onCorruption?: "quarantine" | "refuse";
-  /** Budget for decoded frames and blocks kept in memory (plaintext bytes). Default 64 MiB. */
+  /**
+   * Budget for decoded frames and blocks kept in memory (plaintext bytes). Default 64 MiB. The engine's
+   * cache also holds the store's decoded records (`recordCacheBytes`): both share one budget of the sum.
+   */
   blockCacheBytes?: number;
+  /** What the store adds to the shared cache budget for its decoded records (default 0; `openStore` passes its `cacheBytes`). */
+  recordCacheBytes?: number;
   /**
    * Compress segment blocks (default true). Journal commit frames are compressed only with
    * `compressJournal` (default false): deflate cost ~7 µs per record on the commit path, the journal is
@@ -152,7 +157,11 @@ export class Engine {
   private segment: SegmentIndex | null = null;
   private readonly files = new Map<number, ReadFile>();
   /** Decoded frame and block plaintexts by `file * 2^32 + offset`. */
-  private readonly blockCache: LruCache<number, Cached>;
+  /**
+   * Decoded frames and blocks (default key space, by frame key) and the store's decoded records (a key
+   * space per entity), under one budget: memory goes to whichever the workload uses.
+   */
+  readonly cache: LruCache<number | string, unknown>;
   /** The block `read` used last (a frame key, -1 for none), and its plaintext: reset wherever the cache is. */
   private lastBlockKey = -1;
   private lastBlock: Cached | undefined;
@@ -188,7 +197,7 @@ export class Engine {
     private readonly fp: (name: Failpoint) => void,
     readonly recovery: RecoveryReport,
   ) {
-    this.blockCache = new LruCache(opts.blockCacheBytes);
+    this.cache = new LruCache(opts.blockCacheBytes + opts.recordCacheBytes);
   }
 
   get storeId(): Uint8Array {
@@ -221,6 +230,7 @@ export class Engine {
       relaxedSyncMs: options.relaxedSyncMs ?? 100,
       onCorruption: options.onCorruption ?? "quarantine",
       blockCacheBytes: options.blockCacheBytes ?? 64 * 1024 * 1024,
+      recordCacheBytes: options.recordCacheBytes ?? 0,
       compression: options.compression ?? true,
       compressJournal: options.compressJournal ?? false,
       verifyOnOpen: options.verifyOnOpen ?? "background",
@@ -529,7 +539,7 @@ export class Engine {
       const records: { entity: string; key: string }[] = [];
       for (let slot = b.first; slot < b.first + b.count; slot++) records.push({ entity: b.entity, key: seg.key(slot) });
       this.entities.get(b.entity)?.markDead(b.first, b.first + b.count);
-      this.blockCache.delete(frameKey(seg.file, b.offset));
+      this.cache.delete(frameKey(seg.file, b.offset));
       this.forgetLastBlock();
       const d: DamageReport = { file: name, offset: b.offset, bytes: b.frameLength, reason: problem, records, quarantinedAs: this.keepCopy(name) };
       this.recovery.damaged.push(d);
@@ -672,7 +682,7 @@ export class Engine {
   read(entity: string, loc: Loc): Uint8Array {
     const ck = frameKey(loc.file, loc.frameOffset);
     // A scan reads the records of one block after another: the last block is checked before the LRU.
-    let cached = ck === this.lastBlockKey ? this.lastBlock : this.blockCache.get(ck);
+    let cached = ck === this.lastBlockKey ? this.lastBlock : (this.cache.get(ck) as Cached | undefined);
     if (!cached) {
       const f = this.files.get(loc.file);
       if (!f) throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "file missing");
@@ -691,7 +701,7 @@ export class Engine {
         if (e instanceof FrameError) throw this.damaged(this.fileName(loc.file), loc.frameOffset, e.message);
         throw e;
       }
-      this.blockCache.set(ck, cached, cached.plain.length + 64);
+      this.cache.set(ck, cached, cached.plain.length + 64);
     }
     this.lastBlockKey = ck;
     this.lastBlock = cached;
@@ -861,7 +871,7 @@ export class Engine {
     /** Bytes a stored value has beyond `o.value` (sealing in an encrypted store). */
     overhead: number,
   ): void {
-    this.blockCache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
+    this.cache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
     if (this.lastBlockKey === frameKey(file, offset)) this.forgetLastBlock();
     const target = this.files.get(file)!;
     for (let i = 0; i < ops.length; i++) {
@@ -918,7 +928,7 @@ export class Engine {
       fileBytes += f.size;
       if (f.kind === "journal") journalBytes += f.size - FILE_HEADER_SIZE;
     }
-    return { fileBytes, deadBytes: this.deadBytes, journalBytes, records, blockCacheBytes: this.blockCache.bytes };
+    return { fileBytes, deadBytes: this.deadBytes, journalBytes, records, blockCacheBytes: this.cache.defaultSpaceBytes };
   }
 
   private maybeCompact(force: boolean): void {
@@ -1096,7 +1106,7 @@ export class Engine {
       io.unlink(file);
     }
     io.syncDir(this.paths.dir);
-    this.blockCache.clear();
+    this.cache.clear();
     this.forgetLastBlock();
     this.recount();
     // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them.
@@ -1247,7 +1257,7 @@ export class Engine {
         }
       }
       this.files.clear();
-      this.blockCache.clear();
+      this.cache.clear();
       this.forgetLastBlock();
       this.keyring?.destroy();
       this.recordKeyLookups.clear();

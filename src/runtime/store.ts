@@ -52,7 +52,11 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
   onMigrationProgress?: (p: MigrationProgress) => void;
   /** The store directory (created if missing). One process at a time may open it. */
   dir: string;
-  /** Byte budget of the decoded-record cache (a record is counted as 3x its encoded size + 128 bytes: measured ~3.3x for decoded task records). Default 64 MiB. */
+  /**
+   * Byte budget of decoded records (a record is counted as 3x its encoded size + 128 bytes: measured 3.0x
+   * for decoded task records). Default 64 MiB. Records and the engine's decoded blocks (`blockCacheBytes`,
+   * default 64 MiB) share one cache of the two budgets' sum, so memory goes where the workload needs it.
+   */
   cacheBytes?: number;
 }
 
@@ -258,10 +262,14 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     );
   }
   const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, ...engineOptions } = options;
-  const engine = await Engine.open({ ...engineOptions, keyScope: redactSensitive ? "records" : "all" });
+  const engine = await Engine.open({
+    ...engineOptions,
+    recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
+    keyScope: redactSensitive ? "records" : "all",
+  });
   let store: StoreImpl;
   try {
-    store = new StoreImpl(engine, entities, defs, options.cacheBytes ?? 64 * 1024 * 1024, redactSensitive === true);
+    store = new StoreImpl(engine, entities, defs, redactSensitive === true);
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
@@ -298,10 +306,10 @@ class StoreImpl {
     readonly engine: Engine,
     entities: Record<string, EntityDefinition>,
     readonly defs: Map<string, EntityDefinition>,
-    cacheBytes: number,
     readonly redacted: boolean,
   ) {
-    this.records = new LruCache(cacheBytes);
+    // The engine's cache, in a key space per entity (its blocks use the default space).
+    this.records = engine.cache as LruCache<string, unknown>;
     for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive, def.codec));
     // The keyring is what the value codec needs: store id, active key id, sensitive subkeys.
     this.keys = engine.keyring;
@@ -557,7 +565,7 @@ class StoreImpl {
   }
 
   stats() {
-    return { ...this.engine.stats(), recordCacheBytes: this.records.bytes };
+    return { ...this.engine.stats(), recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes };
   }
 
   async close(): Promise<void> {
