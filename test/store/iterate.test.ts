@@ -149,3 +149,24 @@ describe("batch values", () => {
     }
   });
 });
+
+describe("the shared cache", () => {
+  it("records and blocks share one budget: records may use what blocks leave, never more than the sum", async () => {
+    const dir = path.join(tmp, "shared-cache");
+    const MiB = 1024 * 1024;
+    const store = await openStore({ dir, key, cacheBytes: MiB, blockCacheBytes: 8 * MiB, compaction: { auto: false } });
+    try {
+      await store.batch((tx) => {
+        for (let i = 0; i < 6000; i++) tx.tasks.put({ ...task(i), notes: `n${i} `.repeat(60) });
+      });
+      await store.compact();
+      for (let i = 0; i < 6000; i++) await store.tasks.get(id(i));
+      const s = store.stats();
+      expect(s.recordCacheBytes).toBeGreaterThan(MiB); // more than its own share: the blocks left room
+      expect(s.recordCacheBytes + s.blockCacheBytes).toBeLessThanOrEqual(9 * MiB);
+      expect(s.blockCacheBytes).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
