@@ -98,6 +98,15 @@ export class LruCache<K, V> {
     this.defaultUsed = 0;
   }
 
+  /** Remove every entry of the default space (keys given without a space); other spaces keep theirs. */
+  clearDefaultSpace(): void {
+    for (const n of this.map.values()) {
+      this.unlink(n);
+      this.account(n, -1);
+    }
+    this.map.clear();
+  }
+
   get bytes(): number {
     return this.used;
   }

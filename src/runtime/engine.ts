@@ -652,11 +652,6 @@ export class Engine {
     return this.entities.get(entity)?.getForRead(key);
   }
 
-  /** True when `loc` is still where `key` lives (for caches; cheaper than `locate`). */
-  isCurrent(entity: string, key: string, loc: Loc): boolean {
-    this.checkOpen();
-    return this.entities.get(entity)?.isCurrent(key, loc) ?? false;
-  }
 
   get(entity: string, key: string): { version: number; value: Uint8Array } | undefined {
     this.checkOpen();
@@ -1106,7 +1101,8 @@ export class Engine {
       io.unlink(file);
     }
     io.syncDir(this.paths.dir);
-    this.cache.clear();
+    // The old files' frames and blocks go; decoded records stay (their values did not change).
+    this.cache.clearDefaultSpace();
     this.forgetLastBlock();
     this.recount();
     // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them.

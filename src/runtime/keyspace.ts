@@ -56,12 +56,6 @@ export class Keyspace {
     return slot < 0 ? undefined : this.seg!.readLoc(slot, key);
   }
 
-  /** True when `loc` is still the current location of `key` (cheap: no segment search when the overlay decides). */
-  isCurrent(key: string, loc: Loc): boolean {
-    const o = this.overlay.get(key);
-    if (o !== undefined) return o === loc;
-    return this.seg !== null && loc.file === this.seg.file;
-  }
 
   /** Record a put; returns the location it replaces. */
   put(loc: Loc): Loc | undefined {

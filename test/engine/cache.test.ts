@@ -56,6 +56,20 @@ describe("LruCache", () => {
     expect(c.get("cold999")).toBe(999);
   });
 
+  it("clearing the default space keeps the other spaces' entries and their bytes", () => {
+    const c = new LruCache<string | number, string>(100);
+    c.set(1, "block", 10);
+    c.set(2, "block", 10);
+    c.set("k", "record", 7, "tasks");
+    expect(c.defaultSpaceBytes).toBe(20);
+    c.clearDefaultSpace();
+    expect(c.get(1)).toBeUndefined();
+    expect(c.get("k", "tasks")).toBe("record");
+    expect(c.bytes).toBe(7);
+    expect(c.defaultSpaceBytes).toBe(0);
+    expect(c.size).toBe(1);
+  });
+
   it("an entry larger than the whole budget is not kept and evicts nothing", () => {
     const c = new LruCache<string, number>(10);
     c.set("a", 1, 5);

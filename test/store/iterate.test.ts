@@ -165,6 +165,14 @@ describe("the shared cache", () => {
       expect(s.recordCacheBytes).toBeGreaterThan(MiB); // more than its own share: the blocks left room
       expect(s.recordCacheBytes + s.blockCacheBytes).toBeLessThanOrEqual(9 * MiB);
       expect(s.blockCacheBytes).toBeGreaterThan(0);
+      // A compaction drops the old files' blocks, not the decoded records (their values did not change).
+      await store.tasks.put({ ...task(0), title: "changed" });
+      await store.compact();
+      const after = store.stats();
+      expect(after.blockCacheBytes).toBe(0);
+      expect(after.recordCacheBytes).toBeGreaterThan(MiB / 2);
+      expect((await store.tasks.get(id(0)))?.title).toBe("changed");
+      expect((await store.tasks.get(id(1)))?.title).toBe("task 1");
     } finally {
       await store.close();
     }
