@@ -163,7 +163,7 @@ export class SegmentIndex {
     const mask = size - 1;
     const buf = this.buf;
     for (let s = 0; s < n; s++) {
-      if (!this.slotKey(s)) return; // malformed: keep binary search
+      if (this.slotKey(s) !== null) return; // malformed: keep binary search
       let i = fnv1a(buf, this.keyStart, this.keyLen) & mask;
       while (table[i] !== 0) i = (i + 1) & mask;
       table[i] = s + 1;
@@ -171,24 +171,27 @@ export class SegmentIndex {
     this.table = table;
   }
 
-  /** Where slot `s`'s key bytes are (into keyStart/keyLen); false if the slot is malformed. */
+  /**
+   * Locate slot `s`'s key bytes (into keyStart/keyLen, no string decoded): null, or why the slot is
+   * malformed. The key length is a varint of at most 2 bytes (keys are ≤ 1024 bytes), one below 128.
+   */
   private keyStart = 0;
   private keyLen = 0;
-  private slotKey(s: number): boolean {
+  private slotKey(s: number): string | null {
     let p = this.slotPos[s]!;
-    if (p < this.slotsStart || p >= this.tableStart) return false;
+    if (p < this.slotsStart || p >= this.tableStart) return "slot offset outside the slots";
     const buf = this.buf;
     let len = buf[p]!;
     if (len & 0x80) {
       const hi = buf[p + 1]!;
-      if (p + 1 >= this.tableStart || hi & 0x80) return false;
+      if (p + 1 >= this.tableStart || hi & 0x80) return "bad key length";
       len = (len & 0x7f) | (hi << 7);
       p += 2;
     } else p += 1;
-    if (p + len > this.tableStart || len > MAX_KEY_BYTES) return false;
+    if (p + len > this.tableStart || len > MAX_KEY_BYTES) return "key runs outside the slots";
     this.keyStart = p;
     this.keyLen = len;
-    return true;
+    return null;
   }
 
   private hashFind(range: { from: number; to: number }, key: string): number {
@@ -200,7 +203,7 @@ export class SegmentIndex {
     for (;;) {
       const s = table[i]! - 1;
       if (s < 0) return -1;
-      if (s >= range.from && s < range.to && this.slotKey(s)) {
+      if (s >= range.from && s < range.to && this.slotKey(s) === null) {
         if (this.keyLen === written) {
           const p = this.keyStart;
           let j = 0;
@@ -234,17 +237,10 @@ export class SegmentIndex {
     const buf = this.buf;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      let p = this.slotPos[mid]!;
-      if (p < this.slotsStart || p >= this.tableStart) throw this.bad(mid, "slot offset outside the slots");
-      // key length: a varint of at most 2 bytes (keys are ≤ 1024 bytes), one byte below 128
-      let len = buf[p]!;
-      if (len & 0x80) {
-        const hi = buf[p + 1]!;
-        if (p + 1 >= this.tableStart || hi & 0x80) throw this.bad(mid, "bad key length");
-        len = (len & 0x7f) | (hi << 7);
-        p += 2;
-      } else p += 1;
-      if (p + len > this.tableStart || len > MAX_KEY_BYTES) throw this.bad(mid, "key runs outside the slots");
+      const problem = this.slotKey(mid);
+      if (problem !== null) throw this.bad(mid, problem);
+      const p = this.keyStart;
+      const len = this.keyLen;
       // Compare the slot key with the target byte by byte (keys usually differ in their first bytes, where
       // a JS loop beats a native Buffer.compare call): > 0 means the slot key sorts after.
       const n = len < written ? len : written;
