@@ -20,6 +20,28 @@ export type SliceableBuffer = Buffer & {
 /** Thrown by {@link ByteReader} when bytes do not follow the grammar; callers turn it into a CorruptionError. */
 export class DecodeError extends Error {}
 
+/** Strings shorter than this (in UTF-16 units) take at most 126 UTF-8 bytes: a one-byte varint length. */
+export const SHORT_STRING_UNITS = 43;
+
+/**
+ * Write a string shorter than {@link SHORT_STRING_UNITS} at `at` as its one-byte length and UTF-8 bytes,
+ * copying ASCII by hand (keys, names, index terms and most short fields are ASCII: no view and no native
+ * call per string); returns where it ends. `b` must have room for `1 + 3 * s.length` bytes from `at`.
+ */
+export function writeShortString(b: Uint8Array, at: number, s: string): number {
+  let p = at + 1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) {
+      p = at + 1 + te.encodeInto(s, b.subarray(at + 1)).written;
+      break;
+    }
+    b[p++] = c;
+  }
+  b[at] = p - at - 1;
+  return p;
+}
+
 /** Growable byte buffer for building payloads. */
 export class ByteWriter {
   private buf: Uint8Array;
@@ -74,24 +96,9 @@ export class ByteWriter {
   }
   /** varint UTF-8 length, then the UTF-8 bytes, encoded in place (no intermediate array). */
   string(s: string): this {
-    const n = s.length;
-    if (n < 43) {
-      // at most 126 bytes: the length fits one varint byte, written after encoding; ASCII is copied by hand
-      // (keys, names and index terms mostly are: no view and no native call per string)
-      this.ensure(1 + n * 3);
-      const b = this.buf;
-      const at = this.length;
-      let p = at + 1;
-      for (let i = 0; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) {
-          p = at + 1 + te.encodeInto(s, b.subarray(at + 1)).written;
-          break;
-        }
-        b[p++] = c;
-      }
-      b[at] = p - at - 1;
-      this.length = p;
+    if (s.length < SHORT_STRING_UNITS) {
+      this.ensure(1 + s.length * 3);
+      this.length = writeShortString(this.buf, this.length, s);
       return this;
     }
     const len = Buffer.byteLength(s, "utf8");

@@ -13,7 +13,7 @@
  * test/codec tests both claims with property tests against protobuf-es and zod.
  */
 
-import type { SliceableBuffer } from "./bytes.js";
+import { SHORT_STRING_UNITS, type SliceableBuffer, writeShortString } from "./bytes.js";
 
 /** What protoc-gen-cellar emits per entity (`TaskCodec`). */
 export interface EntityCodec {
@@ -205,23 +205,9 @@ export class ProtoWriter {
 
   /** Length-prefixed UTF-8 (lone surrogates become U+FFFD, as TextEncoder does). */
   string(s: string): void {
-    const n = s.length;
-    if (n < 43) {
-      // At most 126 UTF-8 bytes: a one-byte length prefix. ASCII is copied by hand.
-      this.ensure(1 + n * 3);
-      const b = this.buf;
-      const at = this.pos;
-      let p = at + 1;
-      for (let i = 0; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) {
-          p = at + 1 + (b as SliceableBuffer).utf8Write(s, at + 1, n * 3);
-          break;
-        }
-        b[p++] = c;
-      }
-      b[at] = p - at - 1;
-      this.pos = p;
+    if (s.length < SHORT_STRING_UNITS) {
+      this.ensure(1 + s.length * 3);
+      this.pos = writeShortString(this.buf, this.pos, s);
       return;
     }
     const len = Buffer.byteLength(s, "utf8");
@@ -324,30 +310,11 @@ export class ProtoReader {
 
   /** A field tag: a varint of at most five bytes that fits 32 bits (protobuf-es refuses longer ones). */
   tag(): number {
-    const b = this.buf;
-    let p = this.pos;
-    let c = b[p++]!;
-    let v = c & 0x7f;
-    if (c >= 0x80) {
-      c = b[p++]!;
-      v |= (c & 0x7f) << 7;
-      if (c >= 0x80) {
-        c = b[p++]!;
-        v |= (c & 0x7f) << 14;
-        if (c >= 0x80) {
-          c = b[p++]!;
-          v |= (c & 0x7f) << 21;
-          if (c >= 0x80) {
-            c = b[p++]!;
-            if (c > 0x0f) throw FALLBACK;
-            v |= c << 28;
-          }
-        }
-      }
-    }
-    if (p > this.limit) throw FALLBACK;
-    this.pos = p;
-    return v >>> 0;
+    const start = this.pos;
+    const v = this.uint32();
+    const n = this.pos - start;
+    if (n > 5 || (n === 5 && this.buf[start + 4]! > 0x0f)) throw FALLBACK;
+    return v;
   }
 
   int32(): number {
