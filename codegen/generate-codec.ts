@@ -1,5 +1,5 @@
 /**
- * Emits `<file>_codec.ts`: per entity declared in the file, an `EntityCodec` (src/runtime/protowire.ts),
+ * Emits `<file>_codec.ts`: per entity declared in the file, an `EntityCodec` (src/runtime/format/protowire.ts),
  * a fast path beside protobuf-es for the records of that entity:
  *
  * - `encode(w, input)` checks a write's input exactly as the entity's zod validator (generate-zod.ts)

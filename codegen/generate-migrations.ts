@@ -8,7 +8,7 @@
  *   current one), the message schema it reads and the one it returns;
  * - `defineMigration`: declares a step, typed from `migrationSchemas`, so
  *   `migrate(record: TaskV1, ctx) => MessageInitShape<typeof TaskSchema>` is checked by tsc; it returns
- *   the runtime's `MigrationStep` (src/runtime/migration.ts).
+ *   the runtime's `MigrationStep` (src/runtime/typed/migration.ts).
  *
  * The steps themselves live in user-owned files (`src/migrations/<entity>/v<N>.ts`), written once by
  * the `cellar generate` driver, never by this plugin: plugins can only emit generated files.

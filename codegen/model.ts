@@ -18,7 +18,7 @@ import {
 import { Diagnostics, fieldOptionPath, messageOptionPath, messagePath, positionOf } from "./diagnostics.js";
 import { camelCase, snakeCase } from "./names.js";
 
-/** The protobuf scalar kind of a key field, as the runtime names it (`KeyKind` in `src/runtime/entity.ts`). */
+/** The protobuf scalar kind of a key field, as the runtime names it (`KeyKind` in `src/runtime/typed/entity.ts`). */
 export type KeyKind = "string" | "int32" | "uint32" | "int64" | "uint64";
 
 /** What one value of a field is, after protobuf-es's mapping (wrappers unboxed, Struct as JSON). */

@@ -34,7 +34,7 @@ class CellarAdapter implements StoreAdapter {
   async open(dir: string): Promise<void> {
     this.#dir = dir;
     if (this.options.encryption === "none") {
-      const { openStore } = await import("../../src/runtime/store.js");
+      const { openStore } = await import("../../src/runtime/typed/store.js");
       const plain = Object.fromEntries(Object.entries(this.generated.entities).map(([k, d]) => [k, { ...d, sensitive: [] }]));
       this.#store = (await openStore(plain as unknown as Generated["entities"], { ...this.options, dir })) as CellarStore;
     } else {

@@ -12,7 +12,7 @@ export {
   type KeyValue,
   type RetentionRule,
   type SingletonDefinition,
-} from "./entity.js";
+} from "./typed/entity.js";
 export {
   CellarError,
   type CellarErrorCode,
@@ -47,12 +47,12 @@ export {
   type StoreHandle,
   type StoreOptions,
   type TypedStore,
-} from "./store.js";
-export type { DamageReport, RecoveryReport } from "./engine.js";
-export type { MigrationProgress } from "./upgrade.js";
-export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./keys.js";
-export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./migration.js";
-export { type FileIO, type Failpoint, nodeFileIO } from "./io.js";
+} from "./typed/store.js";
+export type { DamageReport, RecoveryReport } from "./storage/engine.js";
+export type { MigrationProgress } from "./typed/upgrade.js";
+export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./crypto/keys.js";
+export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./typed/migration.js";
+export { type FileIO, type Failpoint, nodeFileIO } from "./platform/io.js";
 export {
   decodeWith,
   encodeWith,
@@ -62,4 +62,4 @@ export {
   noUnknownFields,
   ProtoReader,
   ProtoWriter,
-} from "./protowire.js";
+} from "./format/protowire.js";

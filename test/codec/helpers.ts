@@ -10,12 +10,12 @@ import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import type { ZodType } from "zod";
 import { field as fieldExtension } from "../../src/generated/cellar/v1/options_pb.js";
-import { ProtoWriter, type EntityCodec } from "../../src/runtime/protowire.js";
+import { ProtoWriter, type EntityCodec } from "../../src/runtime/format/protowire.js";
 import { bufGenerate, genTemplate, repoRoot, runtimeImportFrom, scratchDir, writeWorkspace } from "../codegen/helpers.js";
 
 // ------------------------------------------------------------------ oracles
 
-/** Copy of `toInit` in src/runtime/store.ts (not exported there): a plain deep copy without `$typeName`. */
+/** Copy of `toInit` in src/runtime/typed/store.ts (not exported there): a plain deep copy without `$typeName`. */
 export function toInit(v: unknown): unknown {
   if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
   if (Array.isArray(v)) return v.map(toInit);

@@ -14,9 +14,9 @@ import { GridLayoutEntity } from "../../src/generated/examples/layouts/v1/layout
 import { UserProfileEntity } from "../../src/generated/examples/profile/v1/profile_cellar.js";
 import { UserSettingsEntity } from "../../src/generated/examples/settings/v1/settings_cellar.js";
 import { TaskEntity } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
-import type { EntityDefinition } from "../../src/runtime/entity.js";
+import type { EntityDefinition } from "../../src/runtime/typed/entity.js";
 import { ValidationError } from "../../src/runtime/index.js";
-import { openStore, type StoreOptions } from "../../src/runtime/store.js";
+import { openStore, type StoreOptions } from "../../src/runtime/typed/store.js";
 import { removeDir } from "../codegen/helpers.js";
 import { generateFixtures, mutate, validMessage, type Generated } from "./helpers.js";
 

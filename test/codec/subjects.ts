@@ -22,7 +22,7 @@ import * as settingsZod from "../../src/generated/examples/settings/v1/settings_
 import * as tasksCodec from "../../src/generated/examples/tasks/v1/tasks_codec.js";
 import * as tasksPb from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 import * as tasksZod from "../../src/generated/examples/tasks/v1/tasks_zod.js";
-import type { EntityCodec } from "../../src/runtime/protowire.js";
+import type { EntityCodec } from "../../src/runtime/format/protowire.js";
 import { generateFixtures, type Generated, type Subject } from "./helpers.js";
 
 type Module = Record<string, unknown>;

@@ -11,7 +11,7 @@ import path from "node:path";
 import { crc32 } from "node:zlib";
 import sodium from "sodium-native";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, type EngineOptions, type WriteOp } from "../../src/runtime/engine.js";
+import { Engine, type EngineOptions, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { isCellarError } from "../../src/runtime/errors.js";
 import { frameAt, readManifest, readSegment } from "../format/decoder.js";
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { LruCache } from "../../src/runtime/cache.js";
+import { LruCache } from "../../src/runtime/storage/cache.js";
 
 describe("LruCache", () => {
   it("evicts by CLOCK (second chance) within its byte budget (model check)", () => {

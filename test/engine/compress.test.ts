@@ -1,12 +1,12 @@
 /**
- * Segment blocks are deflated by fflate and inflated by Node's zlib (src/runtime/compress.ts): the two must
+ * Segment blocks are deflated by fflate and inflated by Node's zlib (src/runtime/format/compress.ts): the two must
  * agree on every input, and the declared length must bound what inflate may produce.
  */
 import fc from "fast-check";
 import { deflateSync } from "fflate";
 import { describe, expect, it } from "vitest";
-import { DecodeError } from "../../src/runtime/bytes.js";
-import { compress, decompress } from "../../src/runtime/compress.js";
+import { DecodeError } from "../../src/runtime/format/bytes.js";
+import { compress, decompress } from "../../src/runtime/format/compress.js";
 
 describe("compress / decompress", () => {
   it("zlib inflates exactly what fflate deflated, at every level, for any bytes (and for text-like bytes)", () => {

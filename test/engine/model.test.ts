@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, type WriteOp } from "../../src/runtime/engine.js";
+import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { TEST_KEY } from "./helpers/model.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-model-"));

@@ -9,8 +9,8 @@ import path from "node:path";
 import { crc32 } from "node:zlib";
 import sodium from "sodium-native";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, type WriteOp } from "../../src/runtime/engine.js";
-import { keys } from "../../src/runtime/keys.js";
+import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
+import { keys } from "../../src/runtime/crypto/keys.js";
 import {
   associatedData,
   decodeCommitPayload,

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { Engine } from "../../src/runtime/engine.js";
+import { Engine } from "../../src/runtime/storage/engine.js";
 
 export async function writeExample(dir: string): Promise<void> {
   const engine = await Engine.open({ dir, encryption: "none", compaction: { auto: false } });

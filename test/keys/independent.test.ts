@@ -17,9 +17,9 @@ import { UserProfileEntity } from "../../src/generated/examples/profile/v1/profi
 import { UserProfileSchema } from "../../src/generated/examples/profile/v1/profile_pb.js";
 import { UserSettingsEntity } from "../../src/generated/examples/settings/v1/settings_cellar.js";
 import { UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
-import { Engine } from "../../src/runtime/engine.js";
-import { keys } from "../../src/runtime/keys.js";
-import { openStore } from "../../src/runtime/store.js";
+import { Engine } from "../../src/runtime/storage/engine.js";
+import { keys } from "../../src/runtime/crypto/keys.js";
+import { openStore } from "../../src/runtime/typed/store.js";
 import {
   Cursor,
   decodeCommitPayload,

@@ -9,8 +9,8 @@
  * keychain directly through `@napi-rs/keyring` (pinned to the Secret Service) to plant or inspect entries.
  */
 import { openStore } from "../../src/generated/index.js";
-import { deleteKeychainKey, keychainKey } from "../../src/runtime/keychain.js";
-import { keys } from "../../src/runtime/keys.js";
+import { deleteKeychainKey, keychainKey } from "../../src/runtime/crypto/keychain.js";
+import { keys } from "../../src/runtime/crypto/keys.js";
 
 export type ProbeOp =
   | { op: "getKey"; service: string; account?: string; storeId: string; creating: boolean }

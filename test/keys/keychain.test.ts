@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { keychainKey } from "../../src/runtime/keychain.js";
+import { keychainKey } from "../../src/runtime/crypto/keychain.js";
 import type { ProbeOp, ProbeResult } from "./keychain-probe.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -18,9 +18,9 @@ import { FocusOutcome, FocusSessionSchema } from "../../src/generated/examples/f
 import { entities, openStore } from "../../src/generated/index.js";
 import { migrations } from "../../src/migrations/registry.js";
 import { type CellarError, isCellarError, type MigrationError } from "../../src/runtime/errors.js";
-import type { MigrationStep } from "../../src/runtime/migration.js";
-import { openStore as openRuntimeStore } from "../../src/runtime/store.js";
-import type { MigrationProgress } from "../../src/runtime/upgrade.js";
+import type { MigrationStep } from "../../src/runtime/typed/migration.js";
+import { openStore as openRuntimeStore } from "../../src/runtime/typed/store.js";
+import type { MigrationProgress } from "../../src/runtime/typed/upgrade.js";
 import { FIXTURE_KEY, FocusSessionV1Entity, FocusSessionV2Entity } from "../fixtures/focus-history.js";
 import { storedJson, storesDir } from "../fixtures/make-focus-fixtures.js";
 import { startChild } from "../engine/helpers/spawn.js";

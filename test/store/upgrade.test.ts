@@ -8,12 +8,12 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type CellarError, isCellarError, type MigrationError } from "../../src/runtime/errors.js";
-import { type FileIO, nodeFileIO } from "../../src/runtime/io.js";
-import { openStore } from "../../src/runtime/store.js";
-import type { MigrationProgress } from "../../src/runtime/upgrade.js";
+import { type FileIO, nodeFileIO } from "../../src/runtime/platform/io.js";
+import { openStore } from "../../src/runtime/typed/store.js";
+import type { MigrationProgress } from "../../src/runtime/typed/upgrade.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Engine } from "../../src/runtime/engine.js";
+import { Engine } from "../../src/runtime/storage/engine.js";
 import { NoteV, notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
 import { storeSnapshot as snapshot } from "../helpers/files.js";
 

@@ -1,5 +1,5 @@
 /**
- * The record value envelope (src/runtime/value.ts; FORMAT.md, "Record values"): sensitive fields are split
+ * The record value envelope (src/runtime/crypto/value.ts; FORMAT.md, "Record values"): sensitive fields are split
  * out and sealed apart, and `fromBinary(public ‖ sensitive)` is the record again, for any values.
  */
 import { create, equals, fromBinary } from "@bufbuild/protobuf";
@@ -7,8 +7,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConversationSchema, Role } from "../../src/generated/examples/conversations/v1/conversations_pb.js";
 import { AiProviderKind, Theme, UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
-import { Sealer } from "../../src/runtime/seal.js";
-import { parseEnvelope, type SensitiveKeys, ValueCodec } from "../../src/runtime/value.js";
+import { Sealer } from "../../src/runtime/crypto/seal.js";
+import { parseEnvelope, type SensitiveKeys, ValueCodec } from "../../src/runtime/crypto/value.js";
 
 const sealer = new Sealer(1, new Uint8Array(32).fill(5));
 const keys: SensitiveKeys = { storeId: new Uint8Array(16).fill(1), activeKeyId: 1, sensitive: () => sealer };

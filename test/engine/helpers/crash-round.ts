@@ -1,6 +1,6 @@
 /** One round of the SIGKILL crash loop, shared by test/engine/crash.test.ts and the soak script. */
 import path from "node:path";
-import { Engine } from "../../../src/runtime/engine.js";
+import { Engine } from "../../../src/runtime/storage/engine.js";
 import { checkAgainstLog, readLog, TEST_KEY } from "./model.js";
 import { startChild, waitForLine } from "./spawn.js";
 

@@ -7,8 +7,8 @@
  * argv: dir log seed mode   (mode: "mixed" | "compact-at:<failpoint>")
  */
 import fs from "node:fs";
-import { Engine, type WriteOp } from "../../../src/runtime/engine.js";
-import type { Failpoint } from "../../../src/runtime/io.js";
+import { Engine, type WriteOp } from "../../../src/runtime/storage/engine.js";
+import type { Failpoint } from "../../../src/runtime/platform/io.js";
 import { TEST_KEY, valueFor } from "./model.js";
 
 const [dir, logPath, seedArg, mode = "mixed"] = process.argv.slice(2);

@@ -1,6 +1,6 @@
 /** A FileIO over the real one that fails on demand: tests flip `failWrites` to simulate a full disk. */
 import { IoError, NoSpaceError } from "../../../src/runtime/errors.js";
-import { type FileIO, nodeFileIO } from "../../../src/runtime/io.js";
+import { type FileIO, nodeFileIO } from "../../../src/runtime/platform/io.js";
 
 export function faultyIO(): FileIO & { failWrites: boolean; failSyncs: boolean; writes: number } {
   const real = nodeFileIO();

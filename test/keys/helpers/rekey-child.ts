@@ -5,7 +5,7 @@
  *   tsx rekey-child.ts <dir> <failpoint>
  */
 import { openStore } from "../../../src/generated/index.js";
-import { keys } from "../../../src/runtime/keys.js";
+import { keys } from "../../../src/runtime/crypto/keys.js";
 
 const [dir, at] = process.argv.slice(2) as [string, string];
 const cost = { opsLimit: 1, memLimit: 64 * 1024 };

@@ -4,7 +4,7 @@
  *
  *   tsx migrate-child.ts <dir> <killAt>
  */
-import { openStore } from "../../../src/runtime/store.js";
+import { openStore } from "../../../src/runtime/typed/store.js";
 import { notesAt, step1to2, step2to3 } from "./notes-versions.js";
 
 const [dir, killAt] = process.argv.slice(2) as [string, string];

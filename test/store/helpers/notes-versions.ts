@@ -13,8 +13,8 @@ import { createFileRegistry, type DescMessage, fromBinary, type Message } from "
 import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { z } from "zod";
-import { defineCollection } from "../../../src/runtime/entity.js";
-import type { MigrationStep } from "../../../src/runtime/migration.js";
+import { defineCollection } from "../../../src/runtime/typed/entity.js";
+import type { MigrationStep } from "../../../src/runtime/typed/migration.js";
 import { bufBuild, writeWorkspace } from "../../codegen/helpers.js";
 
 const protos: Record<string, string> = {

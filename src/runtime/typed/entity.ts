@@ -6,7 +6,7 @@
  */
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { ZodType } from "zod";
-import type { EntityCodec } from "./protowire.js";
+import type { EntityCodec } from "../format/protowire.js";
 
 /** The TypeScript types a key field may have: string, 32-bit integers (number) or 64-bit integers (bigint). */
 export type KeyValue = string | number | bigint;

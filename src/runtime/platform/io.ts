@@ -10,7 +10,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { IoError, NoSpaceError } from "./errors.js";
+import { IoError, NoSpaceError } from "../errors.js";
 
 export interface FileIO {
   /** Open for reading (`r`), read-write (`r+`) or create-exclusive read-write (`wx+`). Returns a descriptor. */

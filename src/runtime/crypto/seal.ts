@@ -5,8 +5,8 @@
  * by `destroy()`. See docs/SECURITY.md.
  */
 import sodium from "sodium-native";
-import { KeyError } from "./errors.js";
-import { NONCE_SIZE, TAG_SIZE } from "./format.js";
+import { KeyError } from "../errors.js";
+import { NONCE_SIZE, TAG_SIZE } from "../format/format.js";
 
 export const KEY_SIZE = 32;
 

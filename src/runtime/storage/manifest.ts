@@ -3,9 +3,9 @@
  * It is replaced only by writing `MANIFEST.tmp`, fsyncing it, renaming it over
  * `MANIFEST` and fsyncing the directory, the way LevelDB writes `CURRENT`.
  */
-import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
-import { CorruptionError, KeyError } from "./errors.js";
-import { FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameFlag, FrameType, MAX_COUNT, MAX_ENTITY_NAME_BYTES } from "./format.js";
+import { ByteReader, ByteWriter, DecodeError } from "../format/bytes.js";
+import { CorruptionError, KeyError } from "../errors.js";
+import { FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameFlag, FrameType, MAX_COUNT, MAX_ENTITY_NAME_BYTES } from "../format/format.js";
 import {
   checksumOk,
   decodeFileHeader,
@@ -15,11 +15,11 @@ import {
   FrameError,
   type KeyLookup,
   readFrameHeader,
-} from "./frame.js";
-import { type Failpoint, type FileIO, replaceFileAtomically } from "./io.js";
-import type { StorePaths } from "./filenames.js";
-import type { Sealer } from "./seal.js";
-import { compareUtf8 } from "./segment-index.js";
+} from "../format/frame.js";
+import { type Failpoint, type FileIO, replaceFileAtomically } from "../platform/io.js";
+import type { StorePaths } from "../format/filenames.js";
+import type { Sealer } from "../crypto/seal.js";
+import { compareUtf8 } from "../format/segment-index.js";
 
 export interface Manifest {
   storeId: Uint8Array;

@@ -6,7 +6,7 @@
  */
 import { ByteReader, DecodeError } from "./bytes.js";
 import { FILE_HEADER_SIZE, MAX_COUNT, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES } from "./format.js";
-import { CorruptionError } from "./errors.js";
+import { CorruptionError } from "../errors.js";
 import { segmentName } from "./filenames.js";
 import { Loc } from "./location.js";
 

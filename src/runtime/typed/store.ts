@@ -13,10 +13,10 @@ import {
   type MessageShape,
   type UnknownField,
 } from "@bufbuild/protobuf";
-import { LruCache } from "./cache.js";
+import { LruCache } from "../storage/cache.js";
 import type { CollectionDefinition, EntityDefinition, KeyKind, KeyValue, SingletonDefinition } from "./entity.js";
-import { Engine, type EngineOptions, type Loc, type RecoveryReport, type WriteOp } from "./engine.js";
-import { compareUtf8 } from "./segment-index.js";
+import { Engine, type EngineOptions, type Loc, type RecoveryReport, type WriteOp } from "../storage/engine.js";
+import { compareUtf8 } from "../format/segment-index.js";
 import {
   CellarError,
   type CellarErrorCode,
@@ -26,11 +26,11 @@ import {
   UsageError,
   ValidationError,
   type ValidationIssue,
-} from "./errors.js";
-import type { KeyProvider } from "./keys.js";
-import { DecodeError } from "./bytes.js";
-import { type SensitiveKeys, ValueCodec } from "./value.js";
-import { ProtoWriter } from "./protowire.js";
+} from "../errors.js";
+import type { KeyProvider } from "../crypto/keys.js";
+import { DecodeError } from "../format/bytes.js";
+import { type SensitiveKeys, ValueCodec } from "../crypto/value.js";
+import { ProtoWriter } from "../format/protowire.js";
 import type { MigrationStep } from "./migration.js";
 import { type MigrationProgress, planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 

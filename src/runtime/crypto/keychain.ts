@@ -12,7 +12,7 @@
  * `KeyError` saying so.
  */
 import sodium from "sodium-native";
-import { KeyError, UsageError } from "./errors.js";
+import { KeyError, UsageError } from "../errors.js";
 import type { KeyProvider, KeyRequest } from "./keys.js";
 
 /** Where the key lives in the keychain. */

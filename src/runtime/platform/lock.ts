@@ -6,9 +6,9 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { isCellarError, StoreLockedError } from "./errors.js";
+import { isCellarError, StoreLockedError } from "../errors.js";
 import type { FileIO } from "./io.js";
-import { fromUtf8, utf8 } from "./bytes.js";
+import { fromUtf8, utf8 } from "../format/bytes.js";
 
 const openInProcess = new Set<string>();
 

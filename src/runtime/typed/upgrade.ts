@@ -10,13 +10,13 @@
 import path from "node:path";
 import { create, type DescMessage, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import type { EntityDefinition } from "./entity.js";
-import { Engine, type Rewrite } from "./engine.js";
-import { CellarError, isCellarError, MigrationError, SchemaNewerError, UsageError } from "./errors.js";
-import { BACKUPS_DIR, parseName } from "./filenames.js";
-import { type FileIO, writeNewFile } from "./io.js";
-import type { KeyProvider } from "./keys.js";
+import { Engine, type Rewrite } from "../storage/engine.js";
+import { CellarError, isCellarError, MigrationError, SchemaNewerError, UsageError } from "../errors.js";
+import { BACKUPS_DIR, parseName } from "../format/filenames.js";
+import { type FileIO, writeNewFile } from "../platform/io.js";
+import type { KeyProvider } from "../crypto/keys.js";
 import type { MigrationStep } from "./migration.js";
-import { type SensitiveKeys, ValueCodec } from "./value.js";
+import { type SensitiveKeys, ValueCodec } from "../crypto/value.js";
 
 export interface MigrationProgress {
   phase: "backup" | "verify" | "migrate" | "done";

@@ -4,10 +4,10 @@
  * overwrites allocated blocks and its fdatasync does not have to flush file
  * size metadata (measured 1.3-1.5x the rate of plain appends here).
  */
-import { FILE_HEADER_SIZE, FileKind, JOURNAL_DIRECT_BYTES, JOURNAL_PREALLOC_INITIAL, JOURNAL_PREALLOC_MAX_STEP } from "./format.js";
-import { encodeFileHeader } from "./frame.js";
-import { isCellarError } from "./errors.js";
-import type { FileIO } from "./io.js";
+import { FILE_HEADER_SIZE, FileKind, JOURNAL_DIRECT_BYTES, JOURNAL_PREALLOC_INITIAL, JOURNAL_PREALLOC_MAX_STEP } from "../format/format.js";
+import { encodeFileHeader } from "../format/frame.js";
+import { isCellarError } from "../errors.js";
+import type { FileIO } from "../platform/io.js";
 
 export class JournalWriter {
   private constructor(

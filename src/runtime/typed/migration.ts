@@ -10,7 +10,7 @@
  * step from 1 and then the step from 2.
  */
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { CellarError } from "./errors.js";
+import { CellarError } from "../errors.js";
 
 /** What a step learns about the record it migrates. */
 export interface MigrationContext {

@@ -10,7 +10,7 @@
  *   (`keychainKey` in `cellar/keychain`) or a KMS. It is asked once per open.
  */
 import sodium from "sodium-native";
-import { KeyError, UsageError } from "./errors.js";
+import { KeyError, UsageError } from "../errors.js";
 
 /** Argon2id cost. The default (2 passes, 192 MiB) takes ~0.23 s on the 2-core machine of docs/BENCHMARKS.md. */
 export interface PassphraseCost {

@@ -3,8 +3,8 @@
  * the journals wrote since (a Map of locations and tombstones). Later writes win; a tombstone hides a
  * segment record until the next compaction folds both into a new segment.
  */
-import { Loc } from "./location.js";
-import { compareUtf8, type SegmentIndex } from "./segment-index.js";
+import { Loc } from "../format/location.js";
+import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
 
 /** A delete recorded in journal `file`. */
 export class Tomb {

@@ -12,12 +12,12 @@
  * file is replaced only by temp file, fsync, rename, directory fsync, like the manifest.
  */
 import sodium from "sodium-native";
-import { ByteReader, ByteWriter, DecodeError } from "./bytes.js";
-import { CorruptionError, KeyError } from "./errors.js";
-import { FILE_HEADER_BOUND, FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameType, NONCE_SIZE, TAG_SIZE } from "./format.js";
-import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "./frame.js";
-import { type Failpoint, type FileIO, replaceFileAtomically } from "./io.js";
-import type { StorePaths } from "./filenames.js";
+import { ByteReader, ByteWriter, DecodeError } from "../format/bytes.js";
+import { CorruptionError, KeyError } from "../errors.js";
+import { FILE_HEADER_BOUND, FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, FrameType, NONCE_SIZE, TAG_SIZE } from "../format/format.js";
+import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "../format/frame.js";
+import { type Failpoint, type FileIO, replaceFileAtomically } from "../platform/io.js";
+import type { StorePaths } from "../format/filenames.js";
 import { checkCost, DEFAULT_PASSPHRASE_COST, type KeyProvider } from "./keys.js";
 import { KEY_SIZE, Sealer } from "./seal.js";
 

@@ -19,7 +19,7 @@ import {
   MAX_FRAME_PAYLOAD,
   STORE_ID_SIZE,
 } from "./format.js";
-import { AuthenticationError, type Sealer } from "./seal.js";
+import { AuthenticationError, type Sealer } from "../crypto/seal.js";
 
 export interface FileHeader {
   kind: FileKind;

@@ -13,10 +13,10 @@
  * that whole repeated or map field into the sealed part (merging would append list elements, not fields).
  */
 import { create, type DescField, type DescMessage, fromBinary, type JsonValue, type Message, toBinary } from "@bufbuild/protobuf";
-import { ByteReader, ByteWriter, DecodeError, type SliceableBuffer } from "./bytes.js";
-import { KeyError } from "./errors.js";
+import { ByteReader, ByteWriter, DecodeError, type SliceableBuffer } from "../format/bytes.js";
+import { KeyError } from "../errors.js";
 import type { Sealer } from "./seal.js";
-import { type EntityCodec, ProtoWriter } from "./protowire.js";
+import { type EntityCodec, ProtoWriter } from "../format/protowire.js";
 import { AuthenticationError } from "./seal.js";
 
 export const ValueKind = { plain: 0, sensitive: 1 } as const;

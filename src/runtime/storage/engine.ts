@@ -6,7 +6,7 @@
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
 import path from "node:path";
-import { ByteWriter, isAllZero, isWellFormed } from "./bytes.js";
+import { ByteWriter, isAllZero, isWellFormed } from "../format/bytes.js";
 import { LruCache } from "./cache.js";
 import {
   CorruptionError,
@@ -17,27 +17,27 @@ import {
   LimitError,
   StoreClosedError,
   UsageError,
-} from "./errors.js";
-import { parseName, StorePaths } from "./filenames.js";
-import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
-import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
-import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "./io.js";
+} from "../errors.js";
+import { parseName, StorePaths } from "../format/filenames.js";
+import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "../format/format.js";
+import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "../format/frame.js";
+import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "../platform/io.js";
 import { JournalWriter } from "./journal-writer.js";
 import { scanJournal } from "./journal-reader.js";
-import { StoreLock } from "./lock.js";
+import { StoreLock } from "../platform/lock.js";
 import { type Manifest, peekManifest, readManifest, writeManifest } from "./manifest.js";
 import { Keyspace } from "./keyspace.js";
-import { Loc } from "./location.js";
-import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "./records.js";
-import { compareUtf8, type SegmentIndex } from "./segment-index.js";
-import { randomBytes, type Sealer } from "./seal.js";
-import { Keyring, type KeyScope } from "./keyring.js";
-import { type KeyProvider, keys as keyProviders } from "./keys.js";
-import { resealValue, scratchRecordAd, type SensitiveKeys } from "./value.js";
+import { Loc } from "../format/location.js";
+import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
+import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
+import { randomBytes, type Sealer } from "../crypto/seal.js";
+import { Keyring, type KeyScope } from "../crypto/keyring.js";
+import { type KeyProvider, keys as keyProviders } from "../crypto/keys.js";
+import { resealValue, scratchRecordAd, type SensitiveKeys } from "../crypto/value.js";
 import { blockProblem, equalBytes, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
 
-export type { WriteOp } from "./records.js";
-export { Loc } from "./location.js";
+export type { WriteOp } from "../format/records.js";
+export { Loc } from "../format/location.js";
 
 export interface EngineOptions {
   dir: string;

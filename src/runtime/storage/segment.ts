@@ -4,7 +4,7 @@
  * fixed footer that points at the index.
  */
 import { crc32 } from "node:zlib";
-import { DecodeError } from "./bytes.js";
+import { DecodeError } from "../format/bytes.js";
 import {
   FILE_HEADER_SIZE,
   FileKind,
@@ -14,7 +14,7 @@ import {
   SEGMENT_BLOCK_TARGET,
   SEGMENT_FOOTER_MAGIC,
   SEGMENT_FOOTER_SIZE,
-} from "./format.js";
+} from "../format/format.js";
 import {
   checksumOk,
   decodeFileHeader,
@@ -24,11 +24,11 @@ import {
   FrameError,
   type KeyLookup,
   readFrameHeader,
-} from "./frame.js";
-import type { Failpoint, FileIO } from "./io.js";
-import { type BlockRecord, encodeBlock, encodeIndex, type IndexBlock } from "./records.js";
-import { SegmentIndex } from "./segment-index.js";
-import type { Sealer } from "./seal.js";
+} from "../format/frame.js";
+import type { Failpoint, FileIO } from "../platform/io.js";
+import { type BlockRecord, encodeBlock, encodeIndex, type IndexBlock } from "../format/records.js";
+import { SegmentIndex } from "../format/segment-index.js";
+import type { Sealer } from "../crypto/seal.js";
 
 export interface SegmentInput {
   entity: string;

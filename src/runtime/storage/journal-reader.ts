@@ -3,10 +3,10 @@
  * "Recovery policy"). Used by open-time replay; written so another process
  * could follow a journal by calling {@link scanJournal} from the last offset it saw.
  */
-import { DecodeError, isAllZero } from "./bytes.js";
-import { FILE_HEADER_SIZE, FRAME_HEADER_SIZE, FrameType, MAX_FRAME_PAYLOAD } from "./format.js";
-import { checksumOk, decodeFrame, FrameError, type KeyLookup, readFrameHeader } from "./frame.js";
-import { type CommitEntry, decodeCommit } from "./records.js";
+import { DecodeError, isAllZero } from "../format/bytes.js";
+import { FILE_HEADER_SIZE, FRAME_HEADER_SIZE, FrameType, MAX_FRAME_PAYLOAD } from "../format/format.js";
+import { checksumOk, decodeFrame, FrameError, type KeyLookup, readFrameHeader } from "../format/frame.js";
+import { type CommitEntry, decodeCommit } from "../format/records.js";
 
 export interface JournalFrame {
   offset: number;
