@@ -191,3 +191,9 @@ export function isCellarError(e: unknown, code?: CellarErrorCode): e is CellarEr
   const c = (e as { code?: unknown }).code;
   return typeof c === "string" && CODES.has(c) && (code === undefined || c === code);
 }
+
+/**
+ * Internal, never thrown to the app: an authentication tag did not verify (`crypto/seal.ts`). The layer that
+ * knows the file and offset turns it into a {@link CorruptionError} or a {@link KeyError}.
+ */
+export class AuthenticationError extends Error {}

@@ -5,12 +5,12 @@
  * by `destroy()`. See docs/SECURITY.md.
  */
 import sodium from "sodium-native";
-import { KeyError } from "../errors.js";
+import { AuthenticationError, KeyError } from "../errors.js";
 import { NONCE_SIZE, TAG_SIZE } from "../format/format.js";
 
 export const KEY_SIZE = 32;
 
-export class AuthenticationError extends Error {}
+export { AuthenticationError };
 
 /** Seals and opens frame payloads with one key. */
 export class Sealer {

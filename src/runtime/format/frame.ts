@@ -19,7 +19,7 @@ import {
   MAX_FRAME_PAYLOAD,
   STORE_ID_SIZE,
 } from "./format.js";
-import { AuthenticationError, type Sealer } from "../crypto/seal.js";
+import { AuthenticationError } from "../errors.js";
 
 export interface FileHeader {
   kind: FileKind;
@@ -79,13 +79,25 @@ export function decodeFileHeader(b: Uint8Array, expectKind: FileKind): FileHeade
   };
 }
 
+/**
+ * What a frame needs of a key: `crypto/seal.ts`'s `Sealer` is the one implementation. Declared here so
+ * the byte grammar does not depend on libsodium; `open` and `openInPlace` throw `AuthenticationError`
+ * when the tag does not verify.
+ */
+export interface FrameSealer {
+  readonly keyId: number;
+  sealInto(out: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): void;
+  open(sealed: Uint8Array, ad: Uint8Array): Uint8Array;
+  openInPlace(sealed: Uint8Array, ad: Uint8Array): Uint8Array;
+}
+
 export interface FrameSpec {
   type: FrameType;
   seq: number;
   plaintext: Uint8Array;
   /** Compress when true (the caller applies the size policy). */
   compress: boolean;
-  sealer: Sealer | null;
+  sealer: FrameSealer | null;
 }
 
 function adFor(fileBound: Uint8Array, header: Uint8Array): Uint8Array {
@@ -156,7 +168,7 @@ export function checksumOk(frame: Uint8Array): boolean {
   return v.getUint32(0, true) === crc32(frame.subarray(4));
 }
 
-export type KeyLookup = (keyId: number) => Sealer | null;
+export type KeyLookup = (keyId: number) => FrameSealer | null;
 
 /**
  * Check and open one frame whose bytes are all in `frame`. Returns the plaintext.
