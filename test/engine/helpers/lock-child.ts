@@ -36,7 +36,7 @@ async function run(cmd: string, arg: string): Promise<string> {
 }
 
 // Commands run one after another, in the order they arrive.
-let queue = Promise.resolve();
+let queue: Promise<unknown> = Promise.resolve();
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const at = line.indexOf(" ");
   const cmd = at < 0 ? line : line.slice(0, at);
