@@ -12,6 +12,7 @@ export type CellarErrorCode =
   | "E_VALIDATION"
   | "E_CORRUPT"
   | "E_LOCKED"
+  | "E_LOCK_UNAVAILABLE"
   | "E_KEY"
   | "E_IO"
   | "E_NOSPACE"
@@ -70,15 +71,38 @@ export class CorruptionError extends CellarError {
   }
 }
 
-/** Thrown when a store directory is already open, in this process or another. */
+/** Who holds a store's lock, as its `LOCK` file names it: information for the message only, never trusted. */
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  since: string;
+}
+
+/**
+ * Thrown when a store directory is already open, in this process or another (the kernel lock on its `LOCK`
+ * file is held). `holder` is what the `LOCK` file says about the holder, or null when it names none (an
+ * empty or unreadable file: the holder has not written it yet, or could not).
+ */
 export class StoreLockedError extends CellarError {
-  readonly holder: { pid: number; hostname: string; since: string };
-  constructor(dir: string, holder: { pid: number; hostname: string; since: string }) {
+  readonly holder: LockHolder | null;
+  constructor(dir: string, holder: LockHolder | null) {
     super(
       "E_LOCKED",
-      `store \`${dir}\` is locked by process ${holder.pid} on \`${holder.hostname}\` (since ${holder.since}); close it there first`,
+      holder
+        ? `store \`${dir}\` is locked by process ${holder.pid} on \`${holder.hostname}\` (since ${holder.since}); close it there first`
+        : `store \`${dir}\` is locked by another process (its \`LOCK\` file does not name it); close it there first`,
     );
     this.holder = holder;
+  }
+}
+
+/**
+ * Thrown when this platform cannot take the kernel file lock that keeps a store to one writer (the native
+ * module `fs-native-extensions` did not load): Cellar never opens a store without it.
+ */
+export class LockUnavailableError extends CellarError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super("E_LOCK_UNAVAILABLE", `no kernel file lock on this platform: ${reason}; a store cannot be opened without one`, options);
   }
 }
 
@@ -175,6 +199,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_VALIDATION",
   "E_CORRUPT",
   "E_LOCKED",
+  "E_LOCK_UNAVAILABLE",
   "E_KEY",
   "E_IO",
   "E_NOSPACE",

@@ -21,6 +21,8 @@ export {
   isCellarError,
   KeyError,
   LimitError,
+  type LockHolder,
+  LockUnavailableError,
   MigrationError,
   NoSpaceError,
   SchemaNewerError,

@@ -9,12 +9,22 @@
  * Every method throws `IoError` / `NoSpaceError`, never a raw Node error.
  */
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
-import { IoError, NoSpaceError } from "../errors.js";
+import { IoError, LockUnavailableError, NoSpaceError } from "../errors.js";
+
+/** Mode of every file Cellar creates (owner read-write), whatever the process umask. See docs/SECURITY.md. */
+export const FILE_MODE = 0o600;
+/** Mode of every directory Cellar creates (owner only), whatever the process umask. */
+export const DIR_MODE = 0o700;
 
 export interface FileIO {
-  /** Open for reading (`r`), read-write (`r+`) or create-exclusive read-write (`wx+`). Returns a descriptor. */
-  open(file: string, flags: "r" | "r+" | "wx+"): number;
+  /**
+   * Open for reading (`r`), read-write (`r+`), create-exclusive read-write (`wx+`) or read-write, created
+   * if missing and never truncated (`c+`). Returns a descriptor. A file created here has mode
+   * {@link FILE_MODE} (0600), independent of the umask.
+   */
+  open(file: string, flags: "r" | "r+" | "wx+" | "c+"): number;
   close(fd: number): void;
   /** Read up to `length` bytes at `position`; loops over short reads; returns the bytes read (fewer only at EOF). */
   read(fd: number, into: Uint8Array, position: number): number;
@@ -30,9 +40,19 @@ export interface FileIO {
   /** fsync a directory so that creations, renames and deletions in it are durable. */
   syncDir(dir: string): void;
   readdir(dir: string): string[];
+  /** Create `dir` and any missing parents, each with mode {@link DIR_MODE} (0700); an existing one is left as it is. */
   mkdirp(dir: string): void;
   exists(file: string): boolean;
   readFile(file: string): Uint8Array;
+  /** The canonical absolute path of an existing `file` (symlinks resolved). */
+  realpath(file: string): string;
+  /**
+   * Try to take the exclusive kernel lock of byte `offset` of the open file `fd`: an OFD lock on Linux,
+   * `flock` on macOS (the whole file), `LockFileEx` on Windows. False when another open file description
+   * holds it, in this process or another. The OS releases it when `fd` is closed or the process dies.
+   * Throws `LockUnavailableError` (`E_LOCK_UNAVAILABLE`) when this platform has no such lock.
+   */
+  tryLock(fd: number, offset: number): boolean;
 }
 
 /** Named windows in which tests may crash or fail a store. See docs/FORMAT.md, "Crash windows". */
@@ -118,6 +138,35 @@ export function renameWithRetry(rename: () => void, sleep: (ms: number) => void 
   }
 }
 
+/** The part of `fs-native-extensions` Cellar uses. */
+interface NativeLock {
+  tryLock(fd: number, offset: number, length: number, opts: { shared: boolean }): boolean;
+}
+
+let nativeLock: NativeLock | null = null;
+
+/**
+ * Load the native lock module once (`fs-native-extensions`, prebuilt for Linux, macOS and Windows). A
+ * platform where it does not load gets `LockUnavailableError`: Cellar never opens a store without a lock.
+ * `load` is for tests.
+ */
+export function loadNativeLock(load: () => unknown = () => createRequire(import.meta.url)("fs-native-extensions")): NativeLock {
+  if (nativeLock) return nativeLock;
+  let mod: unknown;
+  try {
+    mod = load();
+  } catch (e) {
+    throw new LockUnavailableError(`the native module \`fs-native-extensions\` did not load on ${process.platform}-${process.arch}`, { cause: e });
+  }
+  if (typeof (mod as Partial<NativeLock> | null)?.tryLock !== "function") {
+    throw new LockUnavailableError(`the native module \`fs-native-extensions\` has no \`tryLock\` on ${process.platform}-${process.arch}`);
+  }
+  return (nativeLock = mod as NativeLock);
+}
+
+/** Errors a refused non-blocking lock comes back as: `EAGAIN`/`EWOULDBLOCK` (POSIX), `EACCES` (some fcntl), `EBUSY` (libuv's name for Windows' `ERROR_LOCK_VIOLATION`). */
+const LOCK_HELD = new Set(["EAGAIN", "EWOULDBLOCK", "EACCES", "EBUSY"]);
+
 /** Node's real file system, synchronous. */
 export function nodeFileIO(): FileIO {
   const names = new Map<number, string>();
@@ -125,7 +174,7 @@ export function nodeFileIO(): FileIO {
   return {
     open(file, flags) {
       try {
-        const fd = fs.openSync(file, flags);
+        const fd = fs.openSync(file, flags === "c+" ? fs.constants.O_RDWR | fs.constants.O_CREAT : flags, FILE_MODE);
         names.set(fd, path.basename(file));
         return fd;
       } catch (e) {
@@ -230,7 +279,7 @@ export function nodeFileIO(): FileIO {
     },
     mkdirp(dir) {
       try {
-        fs.mkdirSync(dir, { recursive: true });
+        fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
       } catch (e) {
         wrap(e, "mkdir", dir);
       }
@@ -243,6 +292,22 @@ export function nodeFileIO(): FileIO {
         return fs.readFileSync(file);
       } catch (e) {
         return wrap(e, "read", path.basename(file));
+      }
+    },
+    realpath(file) {
+      try {
+        return fs.realpathSync(file);
+      } catch (e) {
+        return wrap(e, "realpath", file);
+      }
+    },
+    tryLock(fd, offset) {
+      const native = loadNativeLock();
+      try {
+        return native.tryLock(fd, offset, 1, { shared: false });
+      } catch (e) {
+        if (LOCK_HELD.has((e as NodeJS.ErrnoException)?.code ?? "")) return false;
+        return wrap(e, "lock", nameOf(fd));
       }
     },
   };

@@ -242,7 +242,7 @@ export class Engine {
     } as const;
     const paths = new StorePaths(options.dir);
     io.mkdirp(options.dir);
-    const lock = StoreLock.acquire(io, options.dir, paths.lock);
+    const lock = StoreLock.acquire(io, options.dir);
     try {
       return await Engine.openLocked(io, paths, lock, provider, options.keyScope ?? "all", opts, fp);
     } catch (e) {
