@@ -143,7 +143,7 @@ describe("one process", () => {
     if (err === undefined) {
       const r = spawnSync(
         process.execPath,
-        ["--import", "tsx", "-e", `import("${path.join(here, "../../src/runtime/io.ts").replace(/\\/g, "/")}").then((m) => { try { m.loadNativeLock(() => { throw new Error("x"); }); } catch (e) { console.log(e.code, e.message); } })`],
+        ["--import", "tsx", "-e", `import("${path.join(here, "../../src/runtime/platform/io.ts").replace(/\\/g, "/")}").then((m) => { try { m.loadNativeLock(() => { throw new Error("x"); }); } catch (e) { console.log(e.code, e.message); } })`],
         { encoding: "utf8" },
       );
       expect(r.stdout).toMatch(/^E_LOCK_UNAVAILABLE no kernel file lock on this platform: the native module `fs-native-extensions` did not load/);
