@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { formatSummary, runFuzz } from "./fuzz-runner.js";
 
 const SEED = Number(process.env.STORE_FUZZ_SEED ?? 19);
-const MUTATIONS = Number(process.env.STORE_FUZZ_MUTATIONS ?? 240);
+const MUTATIONS = Number(process.env.STORE_FUZZ_MUTATIONS ?? 160);
 
 describe("damaged stores: every read gives a value or a typed error, and recovery leaves the store openable", () => {
   it(`seed ${SEED}, ${MUTATIONS} mutations`, { timeout: 240_000 }, async () => {
