@@ -274,7 +274,7 @@ function memoryIO(bytes: Uint8Array): FileIO {
   return {
     open: () => 3,
     close: () => {},
-    read: (_fd, into, pos) => {
+    read: (_fd: number, into: Uint8Array, pos: number) => {
       const n = Math.max(0, Math.min(into.length, bytes.length - pos));
       into.set(bytes.subarray(pos, pos + n));
       return n;
