@@ -312,7 +312,8 @@ export class SegmentIndex {
     return new Loc(this.file, b.offset, b.frameLength, this.slotBlock[slot]!, key, start, length, version, NO_TERMS);
   }
 
-  private bad(slot: number, why: string): CorruptionError {
+  /** The error for a malformed slot (also used by Keyspace when slot keys are found out of order). */
+  bad(slot: number, why: string): CorruptionError {
     return new CorruptionError(segmentName(this.file), 0, `bad payload (index slot ${slot}: ${why})`);
   }
 

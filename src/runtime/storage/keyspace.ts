@@ -83,13 +83,25 @@ export class Keyspace {
     return old;
   }
 
+  /**
+   * A segment's keys must ascend strictly: lookups binary-search them, so a key out of order (a damaged
+   * index whose checksum still matches, possible in a plaintext store) would be listed by a walk and then
+   * not found by a read. Walks check it as they go and report the damage instead.
+   */
+  private ordered(slot: number, prev: string | undefined, key: string): void {
+    if (prev !== undefined && compareUtf8(prev, key) >= 0) throw this.seg!.bad(slot, "keys out of order");
+  }
+
   /** Every live record, segment records first (in key order), then the overlay's. */
   *entries(): Generator<[string, Loc]> {
     const r = this.seg?.range(this.entity);
     if (r) {
+      let prev: string | undefined;
       for (let s = r.from; s < r.to; s++) {
         if (this.deadSlots.has(s)) continue;
         const loc = this.seg!.loc(s);
+        this.ordered(s, prev, loc.key);
+        prev = loc.key;
         if (!this.overlay.has(loc.key)) yield [loc.key, loc];
       }
     }
@@ -126,10 +138,13 @@ export class Keyspace {
     const seg = this.seg;
     const r = seg?.range(this.entity);
     if (seg && r) {
+      let prev = after;
       for (let s = after === undefined ? r.from : seg.after(this.entity, after); s < r.to; s++) {
         if (this.deadSlots.has(s)) continue;
         const loc = seg.loc(s);
         const key = loc.key;
+        this.ordered(s, prev, key);
+        prev = key;
         if (this.overlay.has(key)) continue;
         while (x < extra.length && compareUtf8(extra[x]![0], key) < 0) yield extra[x++]!;
         yield [key, loc];
@@ -142,9 +157,12 @@ export class Keyspace {
     const out: string[] = [];
     const r = this.seg?.range(this.entity);
     if (r) {
+      let prev: string | undefined;
       for (let s = r.from; s < r.to; s++) {
         if (this.deadSlots.has(s)) continue;
         const k = this.seg!.key(s);
+        this.ordered(s, prev, k);
+        prev = k;
         if (!this.overlay.has(k)) out.push(k);
       }
     }
@@ -160,8 +178,17 @@ export class Keyspace {
 
   lookup(term: string): ReadonlySet<string> {
     if (!this.terms) {
-      this.terms = new Map();
-      for (const [k, loc] of this.entries()) for (const t of loc.terms) this.addTerm(t, k);
+      // Built aside and kept only once complete: a damaged slot met half-way throws, and must not leave a
+      // partial index behind that later queries would trust.
+      const terms = new Map<string, Set<string>>();
+      for (const [k, loc] of this.entries()) {
+        for (const t of loc.terms) {
+          let set = terms.get(t);
+          if (!set) terms.set(t, (set = new Set()));
+          set.add(k);
+        }
+      }
+      this.terms = terms;
     }
     return this.terms.get(term) ?? EMPTY;
   }

@@ -556,9 +556,22 @@ class StoreImpl {
       const codec = this.codecs.get(name)!;
       let n = 0;
       for (const [key, loc] of this.engine.scan(name)) {
-        const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.keys, true);
-        const json = toJson(def.schema, msg, { alwaysEmitImplicit: false });
-        yield { entity: name, key, version: loc.version, json: redacted ? codec.redact(json) : json };
+        let json: JsonValue;
+        try {
+          const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.keys, true);
+          json = toJson(def.schema, msg, { alwaysEmitImplicit: false });
+          if (redacted) json = codec.redact(json);
+        } catch (e) {
+          if (e instanceof CellarError) throw e;
+          // Bytes that do not decode, or a message that has no JSON form (e.g. a Timestamp out of range):
+          // the same error a read gives, naming entity, file and offset, never the record's key or value.
+          const { file, offset } = this.engine.where(loc);
+          const why = e instanceof DecodeError ? e.message : "the record does not decode to JSON";
+          const err = new CorruptionError(file, offset, `bad payload (a \`${name}\` record: ${why})`);
+          this.emit("corruption", err);
+          throw err;
+        }
+        yield { entity: name, key, version: loc.version, json };
         if (++n % 256 === 0) await new Promise<void>((r) => setImmediate(r));
       }
     }
