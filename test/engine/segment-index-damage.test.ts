@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { TaskEntity } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
 import { isCellarError } from "../../src/runtime/errors.js";
-import { openStore } from "../../src/runtime/store.js";
+import { openStore } from "../../src/runtime/typed/store.js";
 
 const dirs: string[] = [];
 afterEach(() => {

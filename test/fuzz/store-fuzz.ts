@@ -12,8 +12,8 @@ import { UserProfileEntity } from "../../src/generated/examples/profile/v1/profi
 import { UserSettingsEntity } from "../../src/generated/examples/settings/v1/settings_cellar.js";
 import { TaskEntity } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
 import { isCellarError } from "../../src/runtime/errors.js";
-import { type FileIO, nodeFileIO } from "../../src/runtime/io.js";
-import { openStore, type StoreOptions } from "../../src/runtime/store.js";
+import { type FileIO, nodeFileIO } from "../../src/runtime/platform/io.js";
+import { openStore, type StoreOptions } from "../../src/runtime/typed/store.js";
 
 // ---- PRNG ------------------------------------------------------------------------------------------
 

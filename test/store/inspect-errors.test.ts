@@ -7,10 +7,10 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { TaskEntity } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
 import { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
-import { Engine } from "../../src/runtime/engine.js";
+import { Engine } from "../../src/runtime/storage/engine.js";
 import { CorruptionError, isCellarError } from "../../src/runtime/errors.js";
-import { openStore } from "../../src/runtime/store.js";
-import { ValueKind } from "../../src/runtime/value.js";
+import { openStore } from "../../src/runtime/typed/store.js";
+import { ValueKind } from "../../src/runtime/crypto/value.js";
 
 const dirs: string[] = [];
 afterEach(() => {
