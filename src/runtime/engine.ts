@@ -49,7 +49,10 @@ export interface EngineOptions {
   /** `"records"` never derives the keys of sensitive fields (inspection tools). Default `"all"`. */
   keyScope?: KeyScope;
   encryption?: "xchacha20poly1305" | "none";
-  /** `"full"` (default): a write resolves after fdatasync. `"relaxed"`: after write(2); fdatasync every `relaxedSyncMs`. */
+  /**
+   * `"full"` (default): a write resolves after fdatasync. `"relaxed"`: after write(2); fdatasync at most
+   * `relaxedSyncMs` after the oldest unsynced write (in the flush that finds it that old, or on a timer).
+   */
   durability?: "full" | "relaxed";
   relaxedSyncMs?: number;
   /** What to do when damage (other than a torn final frame) is found at open. Default `"quarantine"`. */
