@@ -49,7 +49,10 @@ export interface EngineOptions {
   /** `"records"` never derives the keys of sensitive fields (inspection tools). Default `"all"`. */
   keyScope?: KeyScope;
   encryption?: "xchacha20poly1305" | "none";
-  /** `"full"` (default): a write resolves after fdatasync. `"relaxed"`: after write(2); fdatasync every `relaxedSyncMs`. */
+  /**
+   * `"full"` (default): a write resolves after fdatasync. `"relaxed"`: after write(2); fdatasync at most
+   * `relaxedSyncMs` after the oldest unsynced write (in the flush that finds it that old, or on a timer).
+   */
   durability?: "full" | "relaxed";
   relaxedSyncMs?: number;
   /** What to do when damage (other than a torn final frame) is found at open. Default `"quarantine"`. */
@@ -150,6 +153,13 @@ const MAX_WRITE_BYTES = 32 * 1024 * 1024;
 const FRAME_SPLIT_BYTES = 8 * 1024 * 1024;
 /** Plaintext bytes a delete (tombstone) is counted as, for dead-space estimates. */
 const TOMBSTONE_BYTES = 16;
+/**
+ * Longest run of commit flushes on microtasks without an event-loop turn, in ms. An app that awaits writes
+ * back to back never leaves the microtask queue (each flush resolves the promise the next write follows);
+ * once a run is this long, the next flush waits for a turn (setImmediate), in which timers, I/O callbacks
+ * and compaction's steps run. See `Engine.scheduleFlush`.
+ */
+const MAX_MICROTASK_RUN_MS = 2;
 
 export class Engine {
   private readonly entities = new Map<string, Keyspace>();
@@ -173,6 +183,14 @@ export class Engine {
   private closed = false;
   private syncTimer: NodeJS.Timeout | null = null;
   private dirty = false;
+  /** Relaxed mode: when the flush that wrote the oldest unsynced commit started (`performance.now()`), while `dirty`. */
+  private dirtySince = 0;
+  /** When the current run of flushes without an event-loop turn began (`performance.now()`); -1 once a turn came. */
+  private runStart = -1;
+  private readonly flushNow = (): void => this.flush();
+  private readonly turnCame = (): void => {
+    this.runStart = -1;
+  };
   private compacting: Promise<void> | null = null;
   /** Resolves when the background check of the segment's blocks (verifyOnOpen: "background") is done. */
   verified: Promise<void> = Promise.resolve();
@@ -761,9 +779,27 @@ export class Engine {
       this.pending.push({ ops, size, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        queueMicrotask(() => this.flush());
+        this.scheduleFlush();
       }
     });
+  }
+
+  /**
+   * Flush on a microtask (no event-loop turn per commit), unless flushes have run on microtasks alone for
+   * `MAX_MICROTASK_RUN_MS`: then on the next turn (setImmediate), so that a loop of awaited writes leaves
+   * timers, I/O callbacks and compaction's steps a turn at least that often. A run starts with a marker
+   * queued for the next turn; it ends when the marker runs, which it does before the deferred flush.
+   */
+  private scheduleFlush(): void {
+    if (this.runStart < 0) {
+      this.runStart = performance.now();
+      setImmediate(this.turnCame);
+      queueMicrotask(this.flushNow);
+    } else if (performance.now() - this.runStart >= MAX_MICROTASK_RUN_MS) {
+      setImmediate(this.flushNow);
+    } else {
+      queueMicrotask(this.flushNow);
+    }
   }
 
   private flush(): void {
@@ -824,9 +860,19 @@ export class Engine {
           o += e.bytes.length;
         }
       }
+      // Relaxed mode: a flush that finds unsynced commits `relaxedSyncMs` old syncs before it acknowledges,
+      // so under load the window holds whether or not the timer gets a turn; the timer syncs a store that
+      // went quiet. Sparse writes still resolve after write(2) alone (the timer synced the last one).
+      const relaxed = this.opts.durability !== "full";
+      const started = relaxed ? performance.now() : 0;
+      const relaxedSync = relaxed && this.dirty && started - this.dirtySince >= this.opts.relaxedSyncMs;
       this.fp("commit.beforeWrite");
-      const at = w.append(all, this.opts.durability === "full");
-      if (this.opts.durability !== "full") this.dirty = true;
+      const at = w.append(all, !relaxed || relaxedSync);
+      if (relaxedSync) this.dirty = false;
+      else if (relaxed && !this.dirty) {
+        this.dirty = true;
+        this.dirtySince = started;
+      }
       this.fp("commit.afterSync");
       this.lastSeq = seq;
       let off = at;
