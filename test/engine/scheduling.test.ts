@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { afterAll, describe, expect, it } from "vitest";
-import { Engine, type WriteOp } from "../../src/runtime/engine.js";
+import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { powerCutIO } from "./helpers/power-cut-io.js";
 import { TEST_KEY, valueFor } from "./helpers/model.js";
 

@@ -8,7 +8,7 @@
  * running can be closed (it fails, and releases its lock) and the directory reopened with a fresh FileIO.
  */
 import { IoError } from "../../../src/runtime/errors.js";
-import { type FileIO, nodeFileIO } from "../../../src/runtime/io.js";
+import { type FileIO, nodeFileIO } from "../../../src/runtime/platform/io.js";
 
 interface Unsynced {
   file: string;
