@@ -177,6 +177,10 @@ export class Engine {
   /** Resolves when the background check of the segment's blocks (verifyOnOpen: "background") is done. */
   verified: Promise<void> = Promise.resolve();
   /** Listeners for committed writes (the store turns these into change events). */
+  /**
+   * Called after each committed frame with the ops that changed something: a delete of a key that was not
+   * there is written (a tombstone) but not passed on.
+   */
   onCommit: ((ops: readonly WriteOp[]) => void) | null = null;
   /** Listener for problems found after open (damage on read, failed background compaction). */
   onProblem: ((e: CellarError) => void) | null = null;
@@ -600,13 +604,15 @@ export class Engine {
     file.plainLive += loc.length;
   }
 
-  private applyDelete(file: ReadFile, fileNo: number, entity: string, key: string): void {
+  /** Index a delete; returns whether it removed a live record. */
+  private applyDelete(file: ReadFile, fileNo: number, entity: string, key: string): boolean {
     const old = this.entities.get(entity)?.delete(key, fileNo);
     if (old) {
       const of = this.files.get(old.file);
       if (of) of.plainLive -= old.length;
     }
     file.plainTotal += TOMBSTONE_BYTES;
+    return old !== undefined;
   }
 
   // ---------------------------------------------------------------- reads
@@ -788,7 +794,7 @@ export class Engine {
       cur.size += p.size;
     }
     const w = this.journal;
-    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[] }[] = [];
+    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[] = [];
     let total = 0;
     let seq = this.lastSeq;
     const ring = this.keyring;
@@ -831,7 +837,7 @@ export class Engine {
       this.lastSeq = seq;
       let off = at;
       for (const e of encoded) {
-        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.ops, e.starts, ring ? SEALED_OVERHEAD : 0);
+        e.effective = this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.ops, e.starts, ring ? SEALED_OVERHEAD : 0);
         off += e.bytes.length;
       }
       const f = this.files.get(w.number);
@@ -844,7 +850,7 @@ export class Engine {
       return;
     }
     for (const p of group) p.resolve();
-    if (this.onCommit) for (const e of encoded) this.onCommit(e.ops);
+    if (this.onCommit) for (const e of encoded) if (e.effective!.length) this.onCommit(e.effective!);
     this.maybeCompact(false);
   }
 
@@ -865,18 +871,24 @@ export class Engine {
     starts: readonly number[],
     /** Bytes a stored value has beyond `o.value` (sealing in an encrypted store). */
     overhead: number,
-  ): void {
+  ): readonly WriteOp[] {
     this.cache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
     if (this.lastBlockKey === frameKey(file, offset)) this.forgetLastBlock();
     const target = this.files.get(file)!;
+    // The ops that changed something (`ops` itself unless a delete found nothing to remove).
+    let effective: WriteOp[] | null = null;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
       if (o.op === "put") {
         this.applyPut(target, o.entity, new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length + overhead, o.version, o.terms));
+        effective?.push(o);
+      } else if (this.applyDelete(target, file, o.entity, o.key)) {
+        effective?.push(o);
       } else {
-        this.applyDelete(target, file, o.entity, o.key);
+        effective ??= ops.slice(0, i);
       }
     }
+    return effective ?? ops;
   }
 
   private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }, out: Uint8Array): void {

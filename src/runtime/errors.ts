@@ -19,7 +19,8 @@ export type CellarErrorCode =
   | "E_LIMIT"
   | "E_USAGE"
   | "E_SCHEMA_NEWER"
-  | "E_MIGRATION";
+  | "E_MIGRATION"
+  | "E_LISTENER";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -171,6 +172,21 @@ export class MigrationError extends CellarError {
   }
 }
 
+/**
+ * Reported (never thrown to a caller) when an app's listener of a store event threw: to the store's `error`
+ * listeners, or with none to `process.emitWarning`. The store's state and the other listeners are not
+ * affected. The listener's own error is `cause`.
+ */
+export class ListenerError extends CellarError {
+  readonly event: string;
+  constructor(event: string, cause: unknown) {
+    super("E_LISTENER", `a \`${event}\` listener threw ${cause instanceof Error ? cause.constructor.name : typeof cause} (see \`cause\`); the store is unaffected`, {
+      cause,
+    });
+    this.event = event;
+  }
+}
+
 const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_VALIDATION",
   "E_CORRUPT",
@@ -183,6 +199,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_USAGE",
   "E_SCHEMA_NEWER",
   "E_MIGRATION",
+  "E_LISTENER",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */

@@ -21,6 +21,7 @@ export {
   isCellarError,
   KeyError,
   LimitError,
+  ListenerError,
   MigrationError,
   NoSpaceError,
   SchemaNewerError,
