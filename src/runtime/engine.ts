@@ -79,6 +79,12 @@ export interface EngineOptions {
    * crc and seal, whenever they are read).
    */
   verifyOnOpen?: boolean | "background";
+  /**
+   * Open an existing store without changing any of its files (`redactSensitive` stores, inspection): no
+   * write, compaction, key change, key retirement, leftover removal, torn-tail cut, quarantine copy or
+   * journal creation; damage is reported only. A missing store is refused. Default false.
+   */
+  readOnly?: boolean;
   io?: FileIO;
   /** Called at each named crash window (tests crash or fail the store there). */
   failpoint?: (name: Failpoint) => void;
@@ -238,6 +244,7 @@ export class Engine {
       compression: options.compression ?? true,
       compressJournal: options.compressJournal ?? false,
       verifyOnOpen: options.verifyOnOpen ?? "background",
+      readOnly: options.readOnly ?? false,
       compaction: {
         auto: options.compaction?.auto ?? true,
         minDeadBytes: options.compaction?.minDeadBytes ?? 4 * 1024 * 1024,
@@ -245,6 +252,9 @@ export class Engine {
       },
     } as const;
     const paths = new StorePaths(options.dir);
+    if (opts.readOnly && !io.exists(paths.manifest)) {
+      throw new UsageError(`no store in \`${options.dir}\`: a read-only (\`redactSensitive\`) open never creates one`);
+    }
     io.mkdirp(options.dir);
     const lock = StoreLock.acquire(io, options.dir, paths.lock);
     try {
@@ -342,16 +352,20 @@ export class Engine {
       const ring = keyring;
       manifest = readManifest(bytes, ring ? (id) => ring.meta(id) : null);
       // A destruction of old data keys cut short by a crash: finish it (no live file uses them).
-      if (ring) ring.retireBelow(manifest.keyFloor);
+      if (ring && !opts.readOnly) ring.retireBelow(manifest.keyFloor);
     }
 
     const requireSealed = manifest.encrypted;
     const live = new Set(manifest.segments);
     const journals: number[] = [];
     let maxFile = manifest.nextFile - 1;
+    // Leftovers are removed by a writable open only (a read-only one leaves them, unread).
+    const sweep = !opts.readOnly;
     for (const n of names) {
       const p = parseName(n);
-      if (p.kind === "temp") {
+      if (!sweep) {
+        if (p.kind === "journal" && p.number >= manifest.journalStart) journals.push(p.number);
+      } else if (p.kind === "temp") {
         io.unlink(paths.file(n));
         recovery.removedFiles.push(n);
       } else if (p.kind === "segment" && !live.has(p.number)) {
@@ -434,7 +448,7 @@ export class Engine {
         const n = journals[ji]!;
         const isLast = ji === journals.length - 1;
         const name = path.basename(paths.journal(n));
-        const fd = io.open(paths.journal(n), "r+");
+        const fd = io.open(paths.journal(n), opts.readOnly ? "r" : "r+");
         const size = io.size(fd);
         // Not zero-filled first: every byte is read (a journal is preallocated, ~1 MiB even when empty).
         const bytes = Buffer.allocUnsafe(size);
@@ -452,8 +466,10 @@ export class Engine {
           if (isLast && isAllZero(bytes)) {
             // A journal whose creation was cut short holds no frames: recreate it below.
             io.close(fd);
-            io.unlink(paths.journal(n));
-            recovery.removedFiles.push(name);
+            if (!opts.readOnly) {
+              io.unlink(paths.journal(n));
+              recovery.removedFiles.push(name);
+            }
             continue;
           }
           io.close(fd);
@@ -466,9 +482,12 @@ export class Engine {
         for (const d of scan.damage) {
           if (d.atEnd && isLast) {
             const quarantinedAs = quarantine(name);
-            // Cut the torn frame: zero it so later frames are never read after stale bytes.
-            io.write(fd, new Uint8Array(d.length), d.offset);
-            io.datasync(fd);
+            // Cut the torn frame: zero it so later frames are never read after stale bytes (a read-only
+            // open writes nothing after it, and leaves it).
+            if (!opts.readOnly) {
+              io.write(fd, new Uint8Array(d.length), d.offset);
+              io.datasync(fd);
+            }
             recovery.truncatedTail = { file: name, offset: d.offset, bytes: d.length, quarantinedAs };
           } else {
             // The keys of an unreadable frame are unknown: records it overwrote read back as their earlier values.
@@ -490,14 +509,15 @@ export class Engine {
         seq = scan.nextSeq;
         if (isLast) writer = JournalWriter.resume(io, fd, n, header.bound, scan.end);
       }
-      if (!writer) {
+      if (!writer && !opts.readOnly) {
         const n = manifest.nextFile++;
         writer = JournalWriter.create(io, paths.journal(n), n, manifest.storeId);
         fp("journal.afterCreate");
         io.syncDir(paths.dir);
         engine.files.set(n, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
       }
-      engine.journal = writer;
+      // A read-only open may have no journal to continue: it never writes.
+      engine.journal = writer as JournalWriter;
       engine.lastSeq = seq - 1;
       engine.recount();
       if (opts.durability === "relaxed") {
@@ -557,6 +577,7 @@ export class Engine {
 
   /** Copy a damaged file into quarantine/; null if it cannot be written (disk full): the report still names the damage. */
   private keepCopy(name: string): string | null {
+    if (this.opts.readOnly) return null;
     const io = this.io;
     try {
       io.mkdirp(this.paths.quarantineDir);
@@ -746,6 +767,7 @@ export class Engine {
    */
   write(ops: readonly WriteOp[]): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.opts.readOnly) return Promise.reject(readOnlyError());
     if (this.poisoned) return Promise.reject(this.poisoned);
     if (this.keyring && this.keyring.scope !== "all") {
       return Promise.reject(new UsageError("this store was opened without the keys of sensitive fields (`redactSensitive`): it is read-only"));
@@ -939,7 +961,7 @@ export class Engine {
   }
 
   private maybeCompact(force: boolean): void {
-    if (this.compacting || this.closed || this.poisoned) return;
+    if (this.compacting || this.closed || this.poisoned || this.opts.readOnly) return;
     const c = this.opts.compaction;
     if (!force) {
       if (!c.auto) return;
@@ -959,6 +981,7 @@ export class Engine {
    */
   compact(): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.opts.readOnly) return Promise.reject(readOnlyError());
     if (this.compacting) return this.compacting;
     this.compacting = this.runCompaction().finally(() => {
       this.compacting = null;
@@ -974,6 +997,7 @@ export class Engine {
    */
   async rewrite(rewrite: Rewrite): Promise<void> {
     this.checkOpen();
+    if (this.opts.readOnly) throw readOnlyError();
     while (this.compacting) await this.compacting.catch(() => {});
     const before = this.journal;
     const run = this.runCompaction(rewrite);
@@ -1184,6 +1208,7 @@ export class Engine {
 
   /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
   setEntityVersions(versions: ReadonlyMap<string, number>): void {
+    if (this.opts.readOnly) return;
     let changed = false;
     for (const [k, v] of versions) if (this.manifest.entities.get(k) !== v) changed = true;
     if (!changed) return;
@@ -1212,6 +1237,8 @@ export class Engine {
 
   /** The keyring, for changing keys: refused in a records-only scope (`redactSensitive`), which is read-only. */
   private requireFullKeyring(): Keyring {
+    this.checkOpen();
+    if (this.opts.readOnly) throw readOnlyError();
     const ring = this.requireKeyring();
     if (ring.scope !== "all") throw new UsageError("this store was opened with `redactSensitive`: it cannot rotate or rewrap keys");
     return ring;
@@ -1232,7 +1259,7 @@ export class Engine {
    * Resolves with the ids destroyed.
    */
   async reencrypt(): Promise<number[]> {
-    const ring = this.requireKeyring();
+    const ring = this.requireFullKeyring();
     const before = ring.keyIds;
     // A compaction started before the rotation writes under the old key: wait for it, then run one more.
     if (this.compacting) await this.compacting.catch(() => {});
@@ -1275,6 +1302,10 @@ export class Engine {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+function readOnlyError(): UsageError {
+  return new UsageError("this store was opened read-only (`redactSensitive`): it cannot be written, compacted or re-keyed");
+}
 
 /** Whether the UTF-8 form of `s` is longer than `max` bytes (no count needed when even 3 bytes per unit fit). */
 function longerThan(s: string, max: number): boolean {

@@ -36,10 +36,12 @@ import { ProtoWriter } from "./protowire.js";
 import type { MigrationStep } from "./migration.js";
 import { type MigrationProgress, planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 
-export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
+export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
   /**
-   * Open without the keys of sensitive fields (they are never derived): reads return records with every
-   * sensitive field unset, and writes are refused. For inspection and support tools.
+   * Open an existing store read-only, without the keys of sensitive fields (they are never derived): reads
+   * return records with every sensitive field unset; every write, compaction and key change is refused
+   * (E_USAGE), and open and close change no file (leftovers, torn tails and damage are reported, not
+   * repaired or copied). For inspection and support tools.
    */
   redactSensitive?: boolean;
   /**
@@ -263,11 +265,18 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
         : `no key configured, and these entities have sensitive fields: ${which}; pass \`key\``,
     );
   }
+  for (const internal of ["recordCacheBytes", "keyScope", "readOnly"]) {
+    // Engine options the store sets itself: given here they would be silently replaced.
+    if (internal in options) {
+      throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
+    }
+  }
   const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, ...engineOptions } = options;
   const engine = await Engine.open({
     ...engineOptions,
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
     keyScope: redactSensitive ? "records" : "all",
+    readOnly: redactSensitive === true,
   });
   let store: StoreImpl;
   try {
