@@ -18,7 +18,7 @@ import {
   StoreClosedError,
   UsageError,
 } from "./errors.js";
-import { parseName, StorePaths } from "./filenames.js";
+import { BACKUPS_DIR, KEYRING_FILE, parseName, StorePaths } from "./filenames.js";
 import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "./format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "./frame.js";
 import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "./io.js";
@@ -31,7 +31,7 @@ import { Loc } from "./location.js";
 import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "./records.js";
 import { compareUtf8, type SegmentIndex } from "./segment-index.js";
 import { randomBytes, type Sealer } from "./seal.js";
-import { Keyring, type KeyScope } from "./keyring.js";
+import { Keyring, type KeyScope, type MasterKeySource } from "./keyring.js";
 import { type KeyProvider, keys as keyProviders } from "./keys.js";
 import { resealValue, scratchRecordAd, type SensitiveKeys } from "./value.js";
 import { blockProblem, equalBytes, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
@@ -265,11 +265,73 @@ export class Engine {
     }
   }
 
+  /**
+   * Open a copy of this store that Cellar made (a pre-migration backup), under this store's master key, for
+   * re-keying it: no automatic compaction, no background check, damage refused.
+   */
+  private async openCopy(dir: string): Promise<Engine> {
+    const opts: Engine["opts"] = {
+      ...this.opts,
+      onCorruption: "refuse",
+      verifyOnOpen: false,
+      readOnly: false,
+      blockCacheBytes: 1024 * 1024,
+      recordCacheBytes: 0,
+      durability: "full",
+      compaction: { ...this.opts.compaction, auto: false },
+    };
+    const paths = new StorePaths(dir);
+    const lock = StoreLock.acquire(this.io, dir, paths.lock);
+    try {
+      return await Engine.openLocked(this.io, paths, lock, this.keyring!.unwrappedMasterKey(), "all", opts, () => {});
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  /** The directories of this store's copies that hold a keyring (`backups/<name>/KEYRING`). */
+  private keyedCopies(): string[] {
+    const root = this.paths.file(BACKUPS_DIR);
+    if (!this.io.exists(root)) return [];
+    return this.io
+      .readdir(root)
+      .sort()
+      .map((n) => path.join(root, n))
+      .filter((d) => this.io.exists(path.join(d, KEYRING_FILE)));
+  }
+
+  /**
+   * Re-encrypt every keyed copy under a fresh data key of its own and destroy its older ones, so that no
+   * data key this store destroyed survives in a copy. A copy that cannot be re-keyed is reported (`onProblem`)
+   * and named in the error; the others are still done.
+   */
+  private async rekeyCopies(): Promise<void> {
+    const failed: string[] = [];
+    for (const dir of this.keyedCopies()) {
+      let copy: Engine | null = null;
+      try {
+        copy = await this.openCopy(dir);
+        copy.rotateKey();
+        await copy.reencrypt();
+      } catch (e) {
+        if (!isCellarError(e)) throw e;
+        failed.push(path.relative(this.dir, dir));
+        this.onProblem?.(e);
+      } finally {
+        await copy?.close();
+      }
+    }
+    if (failed.length) {
+      throw new KeyError(`the old data keys were destroyed in the store but not in ${failed.map((f) => `\`${f}\``).join(", ")} (see the \`error\` events); run \`reencrypt()\` again, or delete those copies`);
+    }
+  }
+
   private static async openLocked(
     io: FileIO,
     paths: StorePaths,
     lock: StoreLock,
-    provider: KeyProvider | null,
+    provider: MasterKeySource | null,
     scope: KeyScope,
     opts: Engine["opts"],
     fp: (name: Failpoint) => void,
@@ -287,7 +349,7 @@ export class Engine {
     io: FileIO,
     paths: StorePaths,
     lock: StoreLock,
-    provider: KeyProvider | null,
+    provider: MasterKeySource | null,
     scope: KeyScope,
     opts: Engine["opts"],
     fp: (name: Failpoint) => void,
@@ -317,6 +379,7 @@ export class Engine {
         }
       }
       const storeId = randomBytes(STORE_ID_SIZE);
+      if (provider?.kind === "unwrapped") throw new CorruptionError("MANIFEST", 0, "missing in a copy of the store");
       if (provider) {
         keyring = await Keyring.create(io, paths, storeId, provider, scope, fp);
         gotKeyring(keyring);
@@ -1141,10 +1204,11 @@ export class Engine {
     this.cache.clearDefaultSpace();
     this.forgetLastBlock();
     this.recount();
-    // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them.
+    // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them, then the
+    // store's copies are re-keyed so that the old keys survive nowhere.
     if (ring) {
       this.fp("compaction.beforeKeyRetire");
-      ring.retireBelow(keyId);
+      if (ring.retireBelow(keyId).length) await this.rekeyCopies();
     }
   }
 
@@ -1263,13 +1327,48 @@ export class Engine {
     const before = ring.keyIds;
     // A compaction started before the rotation writes under the old key: wait for it, then run one more.
     if (this.compacting) await this.compacting.catch(() => {});
+    // The compaction re-keys the store's copies when it destroys keys; with none to destroy here (a call
+    // repeated after a crash or a failure), the copies are re-keyed anyway.
     if (ring.keyIds.some((id) => id < ring.activeKeyId)) await this.compact();
+    else await this.rekeyCopies();
     return before.filter((id) => !ring.keyIds.includes(id));
   }
 
-  /** Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size). */
+  /**
+   * Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size), and
+   * those of every keyed copy of the store (pre-migration backups): the old master key opens none of them
+   * after. Copies are rewrapped first and the store's keyring last, so a crash in between leaves copies
+   * under the new key and the store under the old: the same call again (with the same new key) finishes.
+   */
   async changeMasterKey(provider: KeyProvider): Promise<void> {
-    await this.requireFullKeyring().changeMasterKey(provider);
+    const ring = this.requireFullKeyring();
+    if (this.poisoned) throw this.poisoned;
+    // The new master key, derived once (Argon2id for a passphrase), in a keyring of its own.
+    const next = await ring.withMasterKey(provider);
+    const copies: Keyring[] = [];
+    try {
+      // Every copy's keyring is opened before any file changes.
+      for (const dir of this.keyedCopies()) {
+        const paths = new StorePaths(dir);
+        try {
+          copies.push(await Keyring.load(this.io, paths, ring.unwrappedMasterKey(), "records", () => {}));
+        } catch (e) {
+          if (!isCellarError(e, "E_KEY")) throw e;
+          // Rewrapped already by a call cut short (it opens with the new key), or not under this store's key.
+          try {
+            (await Keyring.load(this.io, paths, next.unwrappedMasterKey(), "records", () => {})).destroy();
+          } catch (e2) {
+            if (!isCellarError(e2, "E_KEY")) throw e2;
+            throw new KeyError(`the keyring of \`${path.relative(this.dir, dir)}\` opens with neither the current master key nor the new one; nothing was changed`);
+          }
+        }
+      }
+      for (const copy of copies) copy.rewrapAs(next);
+      ring.rewrapAs(next);
+    } finally {
+      for (const copy of copies) copy.destroy();
+      next.destroy();
+    }
   }
 
   // ---------------------------------------------------------------- close
