@@ -468,7 +468,7 @@ class StoreImpl {
       // decode (a bug or a format mismatch): never shown as data.
       const { file, offset } = this.engine.where(loc);
       const why = e instanceof DecodeError ? e.message : "the record does not decode";
-      const err = new CorruptionError(file, offset, `bad payload (\`${def.name}\` record \`${loc.key}\`: ${why})`);
+      const err = new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record: ${why})`, { entity: def.name, key: loc.key });
       this.emit("corruption", err);
       throw err;
     }
