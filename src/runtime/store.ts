@@ -165,11 +165,18 @@ export interface ChangeEvent {
 }
 
 export interface StoreEvents {
-  /** After a write is durable. */
+  /**
+   * After a write is durable, once per record it changed (a delete of a missing key fires nothing), when
+   * the store's state reflects the whole commit.
+   */
   change: (e: ChangeEvent) => void;
   /** Damage found at open (also in `recoveryReport`) or later on read; never contains a stored value. */
   corruption: (e: CellarError | RecoveryReport) => void;
-  /** A background task (automatic compaction, relaxed sync) failed. */
+  /**
+   * A background task (automatic compaction, relaxed sync, re-keying a backup) failed, or a listener of
+   * another event threw (`ListenerError`, `E_LISTENER`, the thrown error as `cause`). Without an `error`
+   * listener, a listener's error is emitted as a process warning instead; it never reaches the store.
+   */
   error: (e: CellarError) => void;
 }
 
