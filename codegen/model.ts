@@ -553,7 +553,7 @@ function checkEntity(
       if (readFieldAnnotations(ext, key)?.sensitive) {
         d.add(
           at(entityOptionField.key),
-          `sensitive field \`${key.name}\` cannot be the key of entity ${label}: keys are stored unencrypted to find records; key the entity by a non-sensitive id`,
+          `sensitive field \`${key.name}\` cannot be the key of entity ${label}: keys are readable by every tool that opens the store (sealed under its meta key, to find records); key the entity by a non-sensitive id`,
         );
       }
     }
@@ -573,7 +573,7 @@ function checkEntity(
     if (readFieldAnnotations(ext, field)?.sensitive) {
       d.add(
         where,
-        `sensitive field \`${field.name}\` cannot be an index of entity ${label}: index values are stored unencrypted; remove it from \`indexes\``,
+        `sensitive field \`${field.name}\` cannot be an index of entity ${label}: index values are readable by every tool that opens the store (sealed under its meta key); remove it from \`indexes\``,
       );
     }
     if (!isIndexable(field)) {

@@ -4,8 +4,9 @@
  * when two copies of the package are loaded and `instanceof` would fail).
  *
  * Messages are lower-case, put identifiers in backticks, and never contain a
- * stored value: only entity names, keys of non-sensitive key fields, file
- * names, offsets and sizes.
+ * stored value, not even a record key: only entity names, field names, file
+ * names, offsets and sizes. A record's key, when an error concerns one, is a
+ * property of the error (`key`), outside `message` and `stack`.
  */
 
 export type CellarErrorCode =
@@ -20,7 +21,8 @@ export type CellarErrorCode =
   | "E_LIMIT"
   | "E_USAGE"
   | "E_SCHEMA_NEWER"
-  | "E_MIGRATION";
+  | "E_MIGRATION"
+  | "E_LISTENER";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -63,11 +65,16 @@ export class CorruptionError extends CellarError {
   readonly file: string;
   readonly offset: number;
   readonly reason: string;
-  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown }) {
+  /** The entity and key of the record concerned, when the damage was found reading one (never in `message`). */
+  readonly entity: string | undefined;
+  readonly key: string | undefined;
+  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown; entity?: string; key?: string }) {
     super("E_CORRUPT", `corrupt store file \`${file}\` at offset ${offset}: ${reason}`, options);
     this.file = file;
     this.offset = offset;
     this.reason = reason;
+    this.entity = options?.entity;
+    this.key = options?.key;
   }
 }
 
@@ -177,7 +184,7 @@ export class SchemaNewerError extends CellarError {
  * fails validation, a backup that does not verify. The store is left exactly as it was.
  */
 export class MigrationError extends CellarError {
-  /** The entity, record key and step concerned, when the failure is about one record. */
+  /** The entity, record key and step concerned, when the failure is about one record (the key is never in `message`). */
   readonly entity: string | undefined;
   readonly key: string | undefined;
   readonly from: number | undefined;
@@ -195,6 +202,21 @@ export class MigrationError extends CellarError {
   }
 }
 
+/**
+ * Reported (never thrown to a caller) when an app's listener of a store event threw: to the store's `error`
+ * listeners, or with none to `process.emitWarning`. The store's state and the other listeners are not
+ * affected. The listener's own error is `cause`.
+ */
+export class ListenerError extends CellarError {
+  readonly event: string;
+  constructor(event: string, cause: unknown) {
+    super("E_LISTENER", `a \`${event}\` listener threw ${cause instanceof Error ? cause.constructor.name : typeof cause} (see \`cause\`); the store is unaffected`, {
+      cause,
+    });
+    this.event = event;
+  }
+}
+
 const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_VALIDATION",
   "E_CORRUPT",
@@ -208,6 +230,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_USAGE",
   "E_SCHEMA_NEWER",
   "E_MIGRATION",
+  "E_LISTENER",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */

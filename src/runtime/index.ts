@@ -23,6 +23,7 @@ export {
   LimitError,
   type LockHolder,
   LockUnavailableError,
+  ListenerError,
   MigrationError,
   NoSpaceError,
   SchemaNewerError,

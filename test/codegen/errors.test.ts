@@ -45,7 +45,7 @@ describe("codegen errors", () => {
         schema(`  option (cellar.v1.entity) = { version: 1, key: "email" };\n  string email = 1 [(cellar.v1.field).sensitive = true];`),
       ),
     ).toBe(
-      `${file}:6:45: sensitive field \`email\` cannot be the key of entity \`Order\`: keys are stored unencrypted to find records; key the entity by a non-sensitive id`,
+      `${file}:6:45: sensitive field \`email\` cannot be the key of entity \`Order\`: keys are readable by every tool that opens the store (sealed under its meta key, to find records); key the entity by a non-sensitive id`,
     );
   });
 
@@ -57,7 +57,7 @@ describe("codegen errors", () => {
         ),
       ),
     ).toBe(
-      `${file}:6:56: sensitive field \`card\` cannot be an index of entity \`Order\`: index values are stored unencrypted; remove it from \`indexes\``,
+      `${file}:6:56: sensitive field \`card\` cannot be an index of entity \`Order\`: index values are readable by every tool that opens the store (sealed under its meta key); remove it from \`indexes\``,
     );
   });
 

@@ -161,6 +161,7 @@ describe("upgrade on open", () => {
     expect([e.entity, e.key, e.from, e.to]).toEqual(["notes", "n0150", 2, 3]);
     expect(e.message).toContain("RangeError");
     expect(e.message).not.toContain("pin-150"); // the step's own message may hold a value: it stays in `cause`
+    expect(`${e.message}\n${e.stack}`).not.toContain("n0150"); // nor the record's key: it is `e.key`
     expect(snapshot(dir)).toEqual(before);
     const store = await openStore({ notes: notesAt(1) }, { dir, key });
     expect(await store.notes.count()).toBe(N);
@@ -174,7 +175,10 @@ describe("upgrade on open", () => {
     const negative = { ...step2to3, migrate: (old: Record<string, unknown>) => ({ ...(step2to3.migrate(old, { entity: "notes", key: undefined, from: 2, to: 3 }) as object), priority: -1 }) };
     const e = (await errorOf(openStore({ notes: notesAt(3) }, { dir, key, migrations: [step1to2, negative] }))) as MigrationError;
     expect(e.code).toBe("E_MIGRATION");
-    expect(e.message).toMatch(/record `n0000` of `notes` migrated to version 3 fails validation/);
+    expect(e.message).toMatch(/a record of `notes` migrated to version 3 fails validation/);
+    // The record's key is a property of the error, never in its message or stack (keys may be personal).
+    expect(e.key).toBe("n0000");
+    expect(`${e.message}\n${e.stack}`).not.toContain("n0000");
     expect(e.message).toContain("priority");
     expect((e.cause as CellarError).code).toBe("E_VALIDATION");
     expect(snapshot(dir)).toEqual(before);
@@ -186,7 +190,9 @@ describe("upgrade on open", () => {
     const before = snapshot(dir);
     const moved = { ...step1to2, migrate: (old: Record<string, unknown>) => ({ ...(step1to2.migrate(old, { entity: "notes", key: undefined, from: 1, to: 2 }) as object), id: `x${String(old.id)}` }) };
     const e = await errorOf(openStore({ notes: notesAt(2) }, { dir, key, migrations: [moved] }));
-    expect(e.message).toMatch(/changed the key of record `n0000`/);
+    expect(e.message).toMatch(/changed the key of a record/);
+    expect((e as MigrationError).key).toBe("n0000");
+    expect(`${e.message}\n${e.stack}`).not.toContain("n0000");
     expect(snapshot(dir)).toEqual(before);
   });
 

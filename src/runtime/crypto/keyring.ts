@@ -32,6 +32,12 @@ const WRAPPED_SIZE = NONCE_SIZE + KEY_SIZE + TAG_SIZE;
 const MAX_KEYS = 1024;
 const MAX_PROVIDER_NAME = 255;
 
+/**
+ * How a keyring is opened: a provider, or (for the copies of a store Cellar made itself, e.g. pre-migration
+ * backups, whose keyrings are kept under the store's master key) the store's master key already derived.
+ */
+export type MasterKeySource = KeyProvider | { readonly kind: "unwrapped"; readonly kek: Uint8Array };
+
 /** The plaintext parameters of a keyring, readable without any key. */
 export interface KeyringHeader {
   storeId: Uint8Array;
@@ -293,12 +299,13 @@ export class Keyring {
    * Open the keyring of an existing store: checksums, then the master key, then every data key is
    * unwrapped. A master key that unwraps nothing is a {@link KeyError}, before any record is read.
    */
-  static async load(io: FileIO, paths: StorePaths, provider: KeyProvider, scope: KeyScope, fp: (name: Failpoint) => void): Promise<Keyring> {
+  static async load(io: FileIO, paths: StorePaths, provider: MasterKeySource, scope: KeyScope, fp: (name: Failpoint) => void): Promise<Keyring> {
     if (!io.exists(paths.keyring)) {
       throw new CorruptionError("KEYRING", 0, "missing: the store is encrypted but its keyring file is gone (restore it from a backup)");
     }
     const bytes = io.readFile(paths.keyring);
     const header = readKeyringHeader(bytes);
+    if (provider.kind === "unwrapped") return Keyring.unwrapAll(io, paths, bytes, header, secureCopy(provider.kek), scope, fp, "the store's master key");
     const wantPass = header.kekKind === KekKind.passphrase;
     if (wantPass !== (provider.kind === "passphrase")) {
       throw new KeyError(
@@ -308,6 +315,20 @@ export class Keyring {
       );
     }
     const kek = await masterKey(provider, header.pwhash, { dir: paths.dir, storeId: header.storeId, creating: false });
+    return Keyring.unwrapAll(io, paths, bytes, header, kek, scope, fp, describe(provider));
+  }
+
+  /** Unwrap every data key of a keyring file with `kek` (taken over: zeroed on failure). */
+  private static unwrapAll(
+    io: FileIO,
+    paths: StorePaths,
+    bytes: Uint8Array,
+    header: KeyringHeader,
+    kek: Buffer,
+    scope: KeyScope,
+    fp: (name: Failpoint) => void,
+    what: string,
+  ): Keyring {
     const ring = new Keyring(io, paths, header, kek, scope, fp);
     try {
       const bound = bytes.subarray(0, FILE_HEADER_BOUND);
@@ -317,7 +338,7 @@ export class Keyring {
           sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(dk, null, wrapped.subarray(NONCE_SIZE), wrapAd(bound, id, header.params), wrapped.subarray(0, NONCE_SIZE), kek);
         } catch {
           sodium.sodium_memzero(dk);
-          throw new KeyError(`${describe(provider)} does not open this store (wrong key or passphrase)`);
+          throw new KeyError(`${what} does not open this store (wrong key or passphrase)`);
         }
         ring.dataKeys.set(id, dk);
       }
@@ -418,28 +439,50 @@ export class Keyring {
   }
 
   /**
-   * Rewrap the data keys under a new master key: one small file is rewritten whatever the store's size.
-   * The rename is the switch: before it the old master key opens the store, after it only the new one.
+   * A keyring holding only a new master key derived from `provider` (and its parameters: kind, salt, cost),
+   * for {@link rewrapAs}: the store's keyring and its copies' are rewrapped under it, one small file each.
+   * Nothing is written. The rename of the store's keyring is the switch: before it the old master key
+   * opens the store, after it only the new one.
    */
-  async changeMasterKey(provider: KeyProvider): Promise<void> {
+  async withMasterKey(provider: KeyProvider): Promise<Keyring> {
     const pwhash = newPwhash(provider);
     const kek = await masterKey(provider, pwhash, { dir: this.paths.dir, storeId: this.header.storeId, creating: true });
-    const old = this.k();
+    const header: KeyringHeader = {
+      ...this.header,
+      kekKind: kindOf(provider),
+      providerName: provider.kind === "external" ? provider.name.slice(0, MAX_PROVIDER_NAME) : "",
+      pwhash,
+    };
+    return new Keyring(this.io, this.paths, header, kek, this.scope, this.fp);
+  }
+
+  /** The master key, for opening the copies of this store Cellar made (see {@link MasterKeySource}). */
+  unwrappedMasterKey(): MasterKeySource {
+    return { kind: "unwrapped", kek: this.k() };
+  }
+
+  /**
+   * Rewrap this keyring's data keys under `source`'s master key and parameters (kind, salt, cost): used on
+   * the keyrings of a store's copies when the store's master key changes, with no second key derivation.
+   */
+  rewrapAs(source: Keyring): void {
+    const kek = secureCopy(source.k());
+    const old = this.kek;
     this.kek = kek;
     try {
       this.write({
         ...this.header,
         generation: this.header.generation + 1,
-        kekKind: kindOf(provider),
-        providerName: provider.kind === "external" ? provider.name.slice(0, MAX_PROVIDER_NAME) : "",
-        pwhash,
+        kekKind: source.header.kekKind,
+        providerName: source.header.providerName,
+        pwhash: source.header.pwhash,
       });
     } catch (e) {
       this.kek = old;
       sodium.sodium_memzero(kek);
       throw e;
     }
-    sodium.sodium_memzero(old);
+    if (old) sodium.sodium_memzero(old);
   }
 
   destroy(): void {

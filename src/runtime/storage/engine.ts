@@ -18,7 +18,7 @@ import {
   StoreClosedError,
   UsageError,
 } from "../errors.js";
-import { parseName, StorePaths } from "../format/filenames.js";
+import { BACKUPS_DIR, KEYRING_FILE, parseName, StorePaths } from "../format/filenames.js";
 import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "../format/format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "../format/frame.js";
 import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "../platform/io.js";
@@ -31,7 +31,7 @@ import { Loc } from "../format/location.js";
 import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
 import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
 import { randomBytes, type Sealer } from "../crypto/seal.js";
-import { Keyring, type KeyScope } from "../crypto/keyring.js";
+import { Keyring, type KeyScope, type MasterKeySource } from "../crypto/keyring.js";
 import { type KeyProvider, keys as keyProviders } from "../crypto/keys.js";
 import { resealValue, scratchRecordAd, type SensitiveKeys } from "../crypto/value.js";
 import { blockProblem, equalBytes, type OpenedSegment, openSegment, readBlock, SegmentProblem, writeSegment } from "./segment.js";
@@ -82,6 +82,12 @@ export interface EngineOptions {
    * crc and seal, whenever they are read).
    */
   verifyOnOpen?: boolean | "background";
+  /**
+   * Open an existing store without changing any of its files (`redactSensitive` stores, inspection): no
+   * write, compaction, key change, key retirement, leftover removal, torn-tail cut, quarantine copy or
+   * journal creation; damage is reported only. A missing store is refused. Default false.
+   */
+  readOnly?: boolean;
   io?: FileIO;
   /** Called at each named crash window (tests crash or fail the store there). */
   failpoint?: (name: Failpoint) => void;
@@ -195,6 +201,10 @@ export class Engine {
   /** Resolves when the background check of the segment's blocks (verifyOnOpen: "background") is done. */
   verified: Promise<void> = Promise.resolve();
   /** Listeners for committed writes (the store turns these into change events). */
+  /**
+   * Called after each committed frame with the ops that changed something: a delete of a key that was not
+   * there is written (a tombstone) but not passed on.
+   */
   onCommit: ((ops: readonly WriteOp[]) => void) | null = null;
   /** Listener for problems found after open (damage on read, failed background compaction). */
   onProblem: ((e: CellarError) => void) | null = null;
@@ -252,6 +262,7 @@ export class Engine {
       compression: options.compression ?? true,
       compressJournal: options.compressJournal ?? false,
       verifyOnOpen: options.verifyOnOpen ?? "background",
+      readOnly: options.readOnly ?? false,
       compaction: {
         auto: options.compaction?.auto ?? true,
         minDeadBytes: options.compaction?.minDeadBytes ?? 4 * 1024 * 1024,
@@ -259,6 +270,9 @@ export class Engine {
       },
     } as const;
     const paths = new StorePaths(options.dir);
+    if (opts.readOnly && !io.exists(paths.manifest)) {
+      throw new UsageError(`no store in \`${options.dir}\`: a read-only (\`redactSensitive\`) open never creates one`);
+    }
     io.mkdirp(options.dir);
     const lock = StoreLock.acquire(io, options.dir);
     try {
@@ -269,11 +283,73 @@ export class Engine {
     }
   }
 
+  /**
+   * Open a copy of this store that Cellar made (a pre-migration backup), under this store's master key, for
+   * re-keying it: no automatic compaction, no background check, damage refused.
+   */
+  private async openCopy(dir: string): Promise<Engine> {
+    const opts: Engine["opts"] = {
+      ...this.opts,
+      onCorruption: "refuse",
+      verifyOnOpen: false,
+      readOnly: false,
+      blockCacheBytes: 1024 * 1024,
+      recordCacheBytes: 0,
+      durability: "full",
+      compaction: { ...this.opts.compaction, auto: false },
+    };
+    const paths = new StorePaths(dir);
+    const lock = StoreLock.acquire(this.io, dir);
+    try {
+      return await Engine.openLocked(this.io, paths, lock, this.keyring!.unwrappedMasterKey(), "all", opts, () => {});
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  /** The directories of this store's copies that hold a keyring (`backups/<name>/KEYRING`). */
+  private keyedCopies(): string[] {
+    const root = this.paths.file(BACKUPS_DIR);
+    if (!this.io.exists(root)) return [];
+    return this.io
+      .readdir(root)
+      .sort()
+      .map((n) => path.join(root, n))
+      .filter((d) => this.io.exists(path.join(d, KEYRING_FILE)));
+  }
+
+  /**
+   * Re-encrypt every keyed copy under a fresh data key of its own and destroy its older ones, so that no
+   * data key this store destroyed survives in a copy. A copy that cannot be re-keyed is reported (`onProblem`)
+   * and named in the error; the others are still done.
+   */
+  private async rekeyCopies(): Promise<void> {
+    const failed: string[] = [];
+    for (const dir of this.keyedCopies()) {
+      let copy: Engine | null = null;
+      try {
+        copy = await this.openCopy(dir);
+        copy.rotateKey();
+        await copy.reencrypt();
+      } catch (e) {
+        if (!isCellarError(e)) throw e;
+        failed.push(path.relative(this.dir, dir));
+        this.onProblem?.(e);
+      } finally {
+        await copy?.close();
+      }
+    }
+    if (failed.length) {
+      throw new KeyError(`the old data keys were destroyed in the store but not in ${failed.map((f) => `\`${f}\``).join(", ")} (see the \`error\` events); run \`reencrypt()\` again, or delete those copies`);
+    }
+  }
+
   private static async openLocked(
     io: FileIO,
     paths: StorePaths,
     lock: StoreLock,
-    provider: KeyProvider | null,
+    provider: MasterKeySource | null,
     scope: KeyScope,
     opts: Engine["opts"],
     fp: (name: Failpoint) => void,
@@ -291,7 +367,7 @@ export class Engine {
     io: FileIO,
     paths: StorePaths,
     lock: StoreLock,
-    provider: KeyProvider | null,
+    provider: MasterKeySource | null,
     scope: KeyScope,
     opts: Engine["opts"],
     fp: (name: Failpoint) => void,
@@ -321,6 +397,7 @@ export class Engine {
         }
       }
       const storeId = randomBytes(STORE_ID_SIZE);
+      if (provider?.kind === "unwrapped") throw new CorruptionError("MANIFEST", 0, "missing in a copy of the store");
       if (provider) {
         keyring = await Keyring.create(io, paths, storeId, provider, scope, fp);
         gotKeyring(keyring);
@@ -356,16 +433,20 @@ export class Engine {
       const ring = keyring;
       manifest = readManifest(bytes, ring ? (id) => ring.meta(id) : null);
       // A destruction of old data keys cut short by a crash: finish it (no live file uses them).
-      if (ring) ring.retireBelow(manifest.keyFloor);
+      if (ring && !opts.readOnly) ring.retireBelow(manifest.keyFloor);
     }
 
     const requireSealed = manifest.encrypted;
     const live = new Set(manifest.segments);
     const journals: number[] = [];
     let maxFile = manifest.nextFile - 1;
+    // Leftovers are removed by a writable open only (a read-only one leaves them, unread).
+    const sweep = !opts.readOnly;
     for (const n of names) {
       const p = parseName(n);
-      if (p.kind === "temp") {
+      if (!sweep) {
+        if (p.kind === "journal" && p.number >= manifest.journalStart) journals.push(p.number);
+      } else if (p.kind === "temp") {
         io.unlink(paths.file(n));
         recovery.removedFiles.push(n);
       } else if (p.kind === "segment" && !live.has(p.number)) {
@@ -448,7 +529,7 @@ export class Engine {
         const n = journals[ji]!;
         const isLast = ji === journals.length - 1;
         const name = path.basename(paths.journal(n));
-        const fd = io.open(paths.journal(n), "r+");
+        const fd = io.open(paths.journal(n), opts.readOnly ? "r" : "r+");
         const size = io.size(fd);
         // Not zero-filled first: every byte is read (a journal is preallocated, ~1 MiB even when empty).
         const bytes = Buffer.allocUnsafe(size);
@@ -466,8 +547,10 @@ export class Engine {
           if (isLast && isAllZero(bytes)) {
             // A journal whose creation was cut short holds no frames: recreate it below.
             io.close(fd);
-            io.unlink(paths.journal(n));
-            recovery.removedFiles.push(name);
+            if (!opts.readOnly) {
+              io.unlink(paths.journal(n));
+              recovery.removedFiles.push(name);
+            }
             continue;
           }
           io.close(fd);
@@ -480,9 +563,12 @@ export class Engine {
         for (const d of scan.damage) {
           if (d.atEnd && isLast) {
             const quarantinedAs = quarantine(name);
-            // Cut the torn frame: zero it so later frames are never read after stale bytes.
-            io.write(fd, new Uint8Array(d.length), d.offset);
-            io.datasync(fd);
+            // Cut the torn frame: zero it so later frames are never read after stale bytes (a read-only
+            // open writes nothing after it, and leaves it).
+            if (!opts.readOnly) {
+              io.write(fd, new Uint8Array(d.length), d.offset);
+              io.datasync(fd);
+            }
             recovery.truncatedTail = { file: name, offset: d.offset, bytes: d.length, quarantinedAs };
           } else {
             // The keys of an unreadable frame are unknown: records it overwrote read back as their earlier values.
@@ -504,14 +590,15 @@ export class Engine {
         seq = scan.nextSeq;
         if (isLast) writer = JournalWriter.resume(io, fd, n, header.bound, scan.end);
       }
-      if (!writer) {
+      if (!writer && !opts.readOnly) {
         const n = manifest.nextFile++;
         writer = JournalWriter.create(io, paths.journal(n), n, manifest.storeId);
         fp("journal.afterCreate");
         io.syncDir(paths.dir);
         engine.files.set(n, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
       }
-      engine.journal = writer;
+      // A read-only open may have no journal to continue: it never writes.
+      engine.journal = writer as JournalWriter;
       engine.lastSeq = seq - 1;
       engine.recount();
       if (opts.durability === "relaxed") {
@@ -571,6 +658,7 @@ export class Engine {
 
   /** Copy a damaged file into quarantine/; null if it cannot be written (disk full): the report still names the damage. */
   private keepCopy(name: string): string | null {
+    if (this.opts.readOnly) return null;
     const io = this.io;
     try {
       io.mkdirp(this.paths.quarantineDir);
@@ -618,13 +706,15 @@ export class Engine {
     file.plainLive += loc.length;
   }
 
-  private applyDelete(file: ReadFile, fileNo: number, entity: string, key: string): void {
+  /** Index a delete; returns whether it removed a live record. */
+  private applyDelete(file: ReadFile, fileNo: number, entity: string, key: string): boolean {
     const old = this.entities.get(entity)?.delete(key, fileNo);
     if (old) {
       const of = this.files.get(old.file);
       if (of) of.plainLive -= old.length;
     }
     file.plainTotal += TOMBSTONE_BYTES;
+    return old !== undefined;
   }
 
   // ---------------------------------------------------------------- reads
@@ -758,6 +848,7 @@ export class Engine {
    */
   write(ops: readonly WriteOp[]): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.opts.readOnly) return Promise.reject(readOnlyError());
     if (this.poisoned) return Promise.reject(this.poisoned);
     if (this.keyring && this.keyring.scope !== "all") {
       return Promise.reject(new UsageError("this store was opened without the keys of sensitive fields (`redactSensitive`): it is read-only"));
@@ -824,7 +915,7 @@ export class Engine {
       cur.size += p.size;
     }
     const w = this.journal;
-    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[] }[] = [];
+    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[] = [];
     let total = 0;
     let seq = this.lastSeq;
     const ring = this.keyring;
@@ -877,7 +968,7 @@ export class Engine {
       this.lastSeq = seq;
       let off = at;
       for (const e of encoded) {
-        this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.ops, e.starts, ring ? SEALED_OVERHEAD : 0);
+        e.effective = this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.ops, e.starts, ring ? SEALED_OVERHEAD : 0);
         off += e.bytes.length;
       }
       const f = this.files.get(w.number);
@@ -890,7 +981,7 @@ export class Engine {
       return;
     }
     for (const p of group) p.resolve();
-    if (this.onCommit) for (const e of encoded) this.onCommit(e.ops);
+    if (this.onCommit) for (const e of encoded) if (e.effective!.length) this.onCommit(e.effective!);
     this.maybeCompact(false);
   }
 
@@ -911,18 +1002,24 @@ export class Engine {
     starts: readonly number[],
     /** Bytes a stored value has beyond `o.value` (sealing in an encrypted store). */
     overhead: number,
-  ): void {
+  ): readonly WriteOp[] {
     this.cache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
     if (this.lastBlockKey === frameKey(file, offset)) this.forgetLastBlock();
     const target = this.files.get(file)!;
+    // The ops that changed something (`ops` itself unless a delete found nothing to remove).
+    let effective: WriteOp[] | null = null;
     for (let i = 0; i < ops.length; i++) {
       const o = ops[i]!;
       if (o.op === "put") {
         this.applyPut(target, o.entity, new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length + overhead, o.version, o.terms));
+        effective?.push(o);
+      } else if (this.applyDelete(target, file, o.entity, o.key)) {
+        effective?.push(o);
       } else {
-        this.applyDelete(target, file, o.entity, o.key);
+        effective ??= ops.slice(0, i);
       }
     }
+    return effective ?? ops;
   }
 
   private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }, out: Uint8Array): void {
@@ -973,7 +1070,7 @@ export class Engine {
   }
 
   private maybeCompact(force: boolean): void {
-    if (this.compacting || this.closed || this.poisoned) return;
+    if (this.compacting || this.closed || this.poisoned || this.opts.readOnly) return;
     const c = this.opts.compaction;
     if (!force) {
       if (!c.auto) return;
@@ -993,6 +1090,7 @@ export class Engine {
    */
   compact(): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError());
+    if (this.opts.readOnly) return Promise.reject(readOnlyError());
     if (this.compacting) return this.compacting;
     this.compacting = this.runCompaction().finally(() => {
       this.compacting = null;
@@ -1008,6 +1106,7 @@ export class Engine {
    */
   async rewrite(rewrite: Rewrite): Promise<void> {
     this.checkOpen();
+    if (this.opts.readOnly) throw readOnlyError();
     while (this.compacting) await this.compacting.catch(() => {});
     const before = this.journal;
     const run = this.runCompaction(rewrite);
@@ -1151,10 +1250,11 @@ export class Engine {
     this.cache.clearDefaultSpace();
     this.forgetLastBlock();
     this.recount();
-    // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them.
+    // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them, then the
+    // store's copies are re-keyed so that the old keys survive nowhere.
     if (ring) {
       this.fp("compaction.beforeKeyRetire");
-      ring.retireBelow(keyId);
+      if (ring.retireBelow(keyId).length) await this.rekeyCopies();
     }
   }
 
@@ -1218,6 +1318,7 @@ export class Engine {
 
   /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
   setEntityVersions(versions: ReadonlyMap<string, number>): void {
+    if (this.opts.readOnly) return;
     let changed = false;
     for (const [k, v] of versions) if (this.manifest.entities.get(k) !== v) changed = true;
     if (!changed) return;
@@ -1246,6 +1347,8 @@ export class Engine {
 
   /** The keyring, for changing keys: refused in a records-only scope (`redactSensitive`), which is read-only. */
   private requireFullKeyring(): Keyring {
+    this.checkOpen();
+    if (this.opts.readOnly) throw readOnlyError();
     const ring = this.requireKeyring();
     if (ring.scope !== "all") throw new UsageError("this store was opened with `redactSensitive`: it cannot rotate or rewrap keys");
     return ring;
@@ -1266,17 +1369,52 @@ export class Engine {
    * Resolves with the ids destroyed.
    */
   async reencrypt(): Promise<number[]> {
-    const ring = this.requireKeyring();
+    const ring = this.requireFullKeyring();
     const before = ring.keyIds;
     // A compaction started before the rotation writes under the old key: wait for it, then run one more.
     if (this.compacting) await this.compacting.catch(() => {});
+    // The compaction re-keys the store's copies when it destroys keys; with none to destroy here (a call
+    // repeated after a crash or a failure), the copies are re-keyed anyway.
     if (ring.keyIds.some((id) => id < ring.activeKeyId)) await this.compact();
+    else await this.rekeyCopies();
     return before.filter((id) => !ring.keyIds.includes(id));
   }
 
-  /** Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size). */
+  /**
+   * Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size), and
+   * those of every keyed copy of the store (pre-migration backups): the old master key opens none of them
+   * after. Copies are rewrapped first and the store's keyring last, so a crash in between leaves copies
+   * under the new key and the store under the old: the same call again (with the same new key) finishes.
+   */
   async changeMasterKey(provider: KeyProvider): Promise<void> {
-    await this.requireFullKeyring().changeMasterKey(provider);
+    const ring = this.requireFullKeyring();
+    if (this.poisoned) throw this.poisoned;
+    // The new master key, derived once (Argon2id for a passphrase), in a keyring of its own.
+    const next = await ring.withMasterKey(provider);
+    const copies: Keyring[] = [];
+    try {
+      // Every copy's keyring is opened before any file changes.
+      for (const dir of this.keyedCopies()) {
+        const paths = new StorePaths(dir);
+        try {
+          copies.push(await Keyring.load(this.io, paths, ring.unwrappedMasterKey(), "records", () => {}));
+        } catch (e) {
+          if (!isCellarError(e, "E_KEY")) throw e;
+          // Rewrapped already by a call cut short (it opens with the new key), or not under this store's key.
+          try {
+            (await Keyring.load(this.io, paths, next.unwrappedMasterKey(), "records", () => {})).destroy();
+          } catch (e2) {
+            if (!isCellarError(e2, "E_KEY")) throw e2;
+            throw new KeyError(`the keyring of \`${path.relative(this.dir, dir)}\` opens with neither the current master key nor the new one; nothing was changed`);
+          }
+        }
+      }
+      for (const copy of copies) copy.rewrapAs(next);
+      ring.rewrapAs(next);
+    } finally {
+      for (const copy of copies) copy.destroy();
+      next.destroy();
+    }
   }
 
   // ---------------------------------------------------------------- close
@@ -1309,6 +1447,10 @@ export class Engine {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+function readOnlyError(): UsageError {
+  return new UsageError("this store was opened read-only (`redactSensitive`): it cannot be written, compacted or re-keyed");
+}
 
 /** Whether the UTF-8 form of `s` is longer than `max` bytes (no count needed when even 3 bytes per unit fit). */
 function longerThan(s: string, max: number): boolean {

@@ -24,6 +24,8 @@ import {
   KeyError,
   SchemaNewerError,
   UsageError,
+  ListenerError,
+  StoreClosedError,
   ValidationError,
   type ValidationIssue,
 } from "../errors.js";
@@ -34,10 +36,12 @@ import { ProtoWriter } from "../format/protowire.js";
 import type { MigrationStep } from "./migration.js";
 import { type MigrationProgress, planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 
-export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope"> {
+export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
   /**
-   * Open without the keys of sensitive fields (they are never derived): reads return records with every
-   * sensitive field unset, and writes are refused. For inspection and support tools.
+   * Open an existing store read-only, without the keys of sensitive fields (they are never derived): reads
+   * return records with every sensitive field unset; every write, compaction and key change is refused
+   * (E_USAGE), and open and close change no file (leftovers, torn tails and damage are reported, not
+   * repaired or copied). For inspection and support tools.
    */
   redactSensitive?: boolean;
   /**
@@ -161,11 +165,18 @@ export interface ChangeEvent {
 }
 
 export interface StoreEvents {
-  /** After a write is durable. */
+  /**
+   * After a write is durable, once per record it changed (a delete of a missing key fires nothing), when
+   * the store's state reflects the whole commit.
+   */
   change: (e: ChangeEvent) => void;
   /** Damage found at open (also in `recoveryReport`) or later on read; never contains a stored value. */
   corruption: (e: CellarError | RecoveryReport) => void;
-  /** A background task (automatic compaction, relaxed sync) failed. */
+  /**
+   * A background task (automatic compaction, relaxed sync, re-keying a backup) failed, or a listener of
+   * another event threw (`ListenerError`, `E_LISTENER`, the thrown error as `cause`). Without an `error`
+   * listener, a listener's error is emitted as a process warning instead; it never reaches the store.
+   */
   error: (e: CellarError) => void;
 }
 
@@ -261,11 +272,18 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
         : `no key configured, and these entities have sensitive fields: ${which}; pass \`key\``,
     );
   }
+  for (const internal of ["recordCacheBytes", "keyScope", "readOnly"]) {
+    // Engine options the store sets itself: given here they would be silently replaced.
+    if (internal in options) {
+      throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
+    }
+  }
   const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, ...engineOptions } = options;
   const engine = await Engine.open({
     ...engineOptions,
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
     keyScope: redactSensitive ? "records" : "all",
+    readOnly: redactSensitive === true,
   });
   let store: StoreImpl;
   try {
@@ -301,6 +319,7 @@ class StoreImpl {
   /** Output buffer of the generated encoders (writes are encoded one at a time, synchronously). */
   private readonly writer = new ProtoWriter();
   migrationBackup: string | null = null;
+  private closed = false;
 
   constructor(
     readonly engine: Engine,
@@ -320,14 +339,16 @@ class StoreImpl {
       });
     }
     engine.onCommit = (ops) => {
-      const notify = (this.listeners.get("change")?.size ?? 0) > 0;
+      // The store's state first, for every op: a listener that reads sees the commit whole.
       for (const o of ops) {
         this.records.delete(o.key, o.entity);
         // A put of an existing key keeps the key set (and its order); anything else invalidates it.
         if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
           this.sorted.delete(o.entity);
         }
-        if (!notify) continue;
+      }
+      if ((this.listeners.get("change")?.size ?? 0) === 0) return;
+      for (const o of ops) {
         const def = this.defs.get(o.entity);
         this.emit("change", {
           entity: o.entity,
@@ -350,11 +371,52 @@ class StoreImpl {
     return this.engine.recovery;
   }
 
+  /**
+   * Call every listener of `event`. A listener that throws changes nothing in the store and keeps no other
+   * listener from the event: its error goes to the `error` listeners as a `ListenerError` (E_LISTENER), or,
+   * with none (or from an `error` listener), to `process.emitWarning`.
+   */
   emit<N extends keyof StoreEvents>(event: N, arg: Parameters<StoreEvents[N]>[0]): void {
-    for (const l of this.listeners.get(event) ?? []) (l as (a: unknown) => void)(arg);
+    const set = this.listeners.get(event);
+    if (!set?.size) return;
+    for (const l of [...set]) {
+      try {
+        (l as (a: unknown) => void)(arg);
+      } catch (e) {
+        this.listenerFailed(event, e);
+      }
+    }
+  }
+
+  private listenerFailed(event: keyof StoreEvents, e: unknown): void {
+    const err = new ListenerError(event, e);
+    const errorListeners = event === "error" ? undefined : this.listeners.get("error");
+    if (errorListeners?.size) {
+      for (const l of [...errorListeners]) {
+        try {
+          (l as (a: unknown) => void)(err);
+        } catch (e2) {
+          process.emitWarning(new ListenerError("error", e2));
+        }
+      }
+    } else {
+      process.emitWarning(err);
+    }
+  }
+
+  /** Throws E_CLOSED once `close()` was called. */
+  checkOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  /** Throws E_CLOSED after close, and E_USAGE in a `redactSensitive` store (read-only). */
+  checkWritable(): void {
+    this.checkOpen();
+    if (this.redacted) throw readOnlyError();
   }
 
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void {
+    this.checkOpen();
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
     set.add(listener as AnyListener);
@@ -413,7 +475,7 @@ class StoreImpl {
       // decode (a bug or a format mismatch): never shown as data.
       const { file, offset } = this.engine.where(loc);
       const why = e instanceof DecodeError ? e.message : "the record does not decode";
-      const err = new CorruptionError(file, offset, `bad payload (\`${def.name}\` record \`${loc.key}\`: ${why})`);
+      const err = new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record: ${why})`, { entity: def.name, key: loc.key });
       this.emit("corruption", err);
       throw err;
     }
@@ -434,7 +496,7 @@ class StoreImpl {
     /** A batch's own writer: values become views of it instead of copies. */
     arena?: ProtoWriter,
   ): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
-    if (this.redacted) throw new UsageError("this store was opened with `redactSensitive`: it is read-only");
+    if (this.redacted) throw readOnlyError();
     const codec = this.codecs.get(def.name)!;
     // The generated codec checks and encodes the input in one walk; what it does not take goes through zod.
     let bytes = arena ? codec.encodeInput(value, arena, true) : codec.encodeInput(value, this.writer);
@@ -479,8 +541,26 @@ class StoreImpl {
     return z;
   }
 
+  /**
+   * Collection writes are validated and encoded as the callback makes them. Singleton updates and resets
+   * are kept in order and applied when the callback returns, one after another on the singleton's value
+   * at that moment, queued with the singleton's other updates (`Singleton.update` runs one at a time):
+   * no update in or out of a batch is lost.
+   */
   async batch(fn: (tx: Record<string, unknown>) => void | Promise<void>): Promise<void> {
-    const ops: WriteOp[] = [];
+    this.checkWritable();
+    /** The batch's ops in call order; a singleton's place holds its repository until its value is known. */
+    const ops: (WriteOp | SingletonImpl)[] = [];
+    /** Per singleton touched: its updates (a patch or an updater) and resets (`null`), in order. */
+    const staged = new Map<SingletonImpl, ({ patch: unknown } | null)[]>();
+    const stage = (repo: SingletonImpl, step: { patch: unknown } | null) => {
+      let steps = staged.get(repo);
+      if (!steps) {
+        staged.set(repo, (steps = []));
+        ops.push(repo);
+      }
+      steps.push(step);
+    };
     const tx: Record<string, unknown> = {};
     let open = true;
     let arena: ProtoWriter | undefined;
@@ -496,8 +576,8 @@ class StoreImpl {
         };
       } else if (repo instanceof SingletonImpl) {
         tx[prop] = {
-          update: (p: unknown) => (guard(), ops.push(this.encodePut(repo.def, repo.merge(p), false).op)),
-          reset: () => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: "" })),
+          update: (p: unknown) => (guard(), repo.checkPatch(p), stage(repo, { patch: p })),
+          reset: () => (guard(), stage(repo, null)),
         };
       }
     }
@@ -506,10 +586,19 @@ class StoreImpl {
     } finally {
       open = false;
     }
-    await this.engine.write(ops);
+    if (staged.size === 0) {
+      await this.engine.write(ops as WriteOp[]);
+      return;
+    }
+    await SingletonImpl.exclusive([...staged.keys()], async () => {
+      const resolved = new Map<SingletonImpl, WriteOp>();
+      for (const [repo, steps] of staged) resolved.set(repo, repo.resolve(steps));
+      await this.engine.write(ops.map((o) => (o instanceof SingletonImpl ? resolved.get(o)! : o)));
+    });
   }
 
-  compact(): Promise<void> {
+  async compact(): Promise<void> {
+    this.checkWritable();
     return this.engine.compact();
   }
 
@@ -533,22 +622,27 @@ class StoreImpl {
   }
 
   async rotateKey(): Promise<number> {
+    this.checkWritable();
     return this.engine.rotateKey();
   }
 
-  reencrypt(): Promise<number[]> {
+  async reencrypt(): Promise<number[]> {
+    this.checkWritable();
     return this.engine.reencrypt();
   }
 
-  changeMasterKey(next: KeyProvider): Promise<void> {
+  async changeMasterKey(next: KeyProvider): Promise<void> {
+    this.checkWritable();
     return this.engine.changeMasterKey(next);
   }
 
   keyInfo() {
+    this.checkOpen();
     return this.engine.keyInfo();
   }
 
   async *inspect(options?: { entities?: readonly string[] }): AsyncGenerator<InspectedRecord> {
+    this.checkOpen();
     const names = options?.entities ?? [...this.defs.keys()];
     for (const name of names) {
       const def = this.defs.get(name);
@@ -578,12 +672,28 @@ class StoreImpl {
   }
 
   stats() {
+    this.checkOpen();
     return { ...this.engine.stats(), recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes };
   }
 
+  /** Close the store (a second call does nothing); every other method then throws E_CLOSED. */
   async close(): Promise<void> {
-    this.records.clear();
-    await this.engine.close();
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      // Updates and batches already queued on a singleton finish (or fail) first.
+      await Promise.all([...this.singletons()].map((s) => s.idle()));
+    } finally {
+      this.records.clear();
+      await this.engine.close();
+    }
+  }
+
+  private *singletons(): Generator<SingletonImpl> {
+    for (const prop of Object.keys(this)) {
+      const repo = (this as unknown as Record<string, unknown>)[prop];
+      if (repo instanceof SingletonImpl) yield repo;
+    }
   }
 }
 
@@ -594,16 +704,19 @@ class CollectionImpl {
   ) {}
 
   async get(key: KeyValue): Promise<unknown> {
+    this.store.checkOpen();
     return this.store.read(this.def, encodeKey(key, this.def.keyKind));
   }
 
   async put(value: unknown): Promise<unknown> {
+    this.store.checkWritable();
     const { op, msg } = this.store.encodePut(this.def, value, true);
     await this.store.engine.write([op]);
     return msg;
   }
 
   async delete(key: KeyValue): Promise<boolean> {
+    this.store.checkWritable();
     const k = encodeKey(key, this.def.keyKind);
     if (!this.store.engine.has(this.def.name, k)) return false;
     await this.store.engine.write([{ op: "delete", entity: this.def.name, key: k }]);
@@ -611,18 +724,22 @@ class CollectionImpl {
   }
 
   async has(key: KeyValue): Promise<boolean> {
+    this.store.checkOpen();
     return this.store.engine.has(this.def.name, encodeKey(key, this.def.keyKind));
   }
 
   async count(): Promise<number> {
+    this.store.checkOpen();
     return this.store.engine.count(this.def.name);
   }
 
   async keys(options?: ListOptions): Promise<KeyValue[]> {
+    this.store.checkOpen();
     return page(this.store.sortedKeys(this.def), options).map((k) => decodeKey(k, this.def.keyKind));
   }
 
   async list(options?: ListOptions): Promise<unknown[]> {
+    this.store.checkOpen();
     // String keys: the engine scans in key order already. Integer keys are stored as decimal text, whose
     // order is not numeric: sort those.
     if (this.def.keyKind === "string") return Array.from(this.store.scan(this.def, options), (e) => e[1]);
@@ -630,6 +747,7 @@ class CollectionImpl {
   }
 
   iterate(options?: ListOptions): AsyncIterableIterator<unknown> {
+    this.store.checkOpen();
     // A plain iterator over pages (not an async generator): one settled promise per record, no generator
     // queue hops; each page is read within one synchronous step of `pages`.
     const pages = this.pages(options);
@@ -691,6 +809,7 @@ class CollectionImpl {
   }
 
   async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
+    this.store.checkOpen();
     const sets: ReadonlySet<string>[] = [];
     for (const [field, value] of Object.entries(where)) {
       if (value === undefined) continue;
@@ -712,11 +831,29 @@ class CollectionImpl {
 }
 
 class SingletonImpl {
+  /** Settles when every update, reset and batch queued on this singleton so far is done. */
   private chain: Promise<unknown> = Promise.resolve();
   constructor(
     private readonly store: StoreImpl,
     readonly def: SingletonDefinition,
   ) {}
+
+  /**
+   * Run `task` once every update, reset and batch queued before it on each of `repos` is done, and hold
+   * them until it settles. All queues are joined in one synchronous step, so two batches cannot wait on
+   * each other.
+   */
+  static exclusive<T>(repos: readonly SingletonImpl[], task: () => Promise<T>): Promise<T> {
+    const before = repos.map((r) => r.chain);
+    const run = Promise.all(before).then(task);
+    const done = run.catch(() => {});
+    for (const r of repos) r.chain = done;
+    return run;
+  }
+
+  idle(): Promise<unknown> {
+    return this.chain;
+  }
 
   private defaults(): unknown {
     return deepFreeze(create(this.def.schema, (this.def.defaults ?? {}) as MessageInitShape<DescMessage>));
@@ -726,35 +863,72 @@ class SingletonImpl {
     return (this.store.read(this.def, "") ?? this.defaults()) as Record<string, unknown>;
   }
 
-  merge(patch: unknown): unknown {
-    const cur = this.current();
+  checkPatch(patch: unknown): void {
+    if (typeof patch !== "function" && (typeof patch !== "object" || patch === null)) {
+      throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
+    }
+  }
+
+  merge(patch: unknown, cur: unknown = this.current()): unknown {
+    this.checkPatch(patch);
     if (typeof patch === "function") patch = (patch as (c: unknown) => unknown)(cur);
     if (typeof patch !== "object" || patch === null) {
       throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
     }
-    return { ...cur, ...(patch as object) };
+    return { ...(cur as object), ...(patch as object) };
+  }
+
+  /**
+   * The one op a batch's steps on this singleton come to (`null` is a reset), each applied on the result of
+   * the last, starting from the stored value. Each update is validated as `update()` validates it.
+   */
+  resolve(steps: readonly ({ patch: unknown } | null)[]): WriteOp {
+    let cur: unknown = this.current();
+    let op: WriteOp = { op: "delete", entity: this.def.name, key: "" };
+    for (const step of steps) {
+      if (step === null) {
+        cur = this.defaults();
+        op = { op: "delete", entity: this.def.name, key: "" };
+      } else {
+        const put = this.store.encodePut(this.def, this.merge(step.patch, cur), true);
+        cur = deepFreeze(put.msg);
+        op = put.op;
+      }
+    }
+    return op;
   }
 
   async get(): Promise<unknown> {
+    this.store.checkOpen();
     return this.current();
   }
 
   update(patch: unknown): Promise<unknown> {
+    try {
+      this.store.checkWritable();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     // Updates are applied one after another, each on the result of the last: none is lost.
-    const run = this.chain.then(async () => {
+    return SingletonImpl.exclusive([this], async () => {
       const { op, msg } = this.store.encodePut(this.def, this.merge(patch), true);
       await this.store.engine.write([op]);
       return msg;
     });
-    this.chain = run.catch(() => {});
-    return run;
   }
 
   reset(): Promise<void> {
-    const run = this.chain.then(() => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
-    this.chain = run.catch(() => {});
-    return run;
+    try {
+      this.store.checkWritable();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return SingletonImpl.exclusive([this], () => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
   }
+}
+
+function readOnlyError(): UsageError {
+  return new UsageError("this store was opened with `redactSensitive`: it is read-only");
 }
 
 /** Records `iterate()` reads per synchronous step. */

@@ -177,7 +177,7 @@ export async function upgrade(host: UpgradeHost, plans: Map<string, Plan>, optio
         msg = decoderFor(entity, step.fromSchema).decode(value, key, version, host.keys).msg;
       } catch (e) {
         throw new MigrationError(
-          `record \`${key}\` of \`${entity}\` (version ${v}) does not decode as \`${step.fromSchema.typeName}\``,
+          `a record of \`${entity}\` (version ${v}) does not decode as \`${step.fromSchema.typeName}\` (its key is the error's \`key\`)`,
           { entity, key, from: v, to: v + 1 },
           { cause: e },
         );
@@ -191,7 +191,7 @@ export async function upgrade(host: UpgradeHost, plans: Map<string, Plan>, optio
           if (v + 1 < def.version) msg = create(step.toSchema, init as MessageInitShape<DescMessage>) as Message;
         } catch (e) {
           throw new MigrationError(
-            `migration of record \`${key}\` of \`${entity}\` from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`)`,
+            `migration of a record of \`${entity}\` from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`; its key is the error's \`key\`)`,
             { entity, key, from: v, to: v + 1 },
             { cause: e },
           );
@@ -204,13 +204,13 @@ export async function upgrade(host: UpgradeHost, plans: Map<string, Plan>, optio
       } catch (e) {
         const what = isCellarError(e, "E_VALIDATION") ? "fails validation" : `cannot be stored (${isCellarError(e) ? e.code : "error"})`;
         throw new MigrationError(
-          `record \`${key}\` of \`${entity}\` migrated to version ${def.version} ${what}: ${e instanceof CellarError ? e.message : ""}`,
+          `a record of \`${entity}\` migrated to version ${def.version} ${what}: ${e instanceof CellarError ? e.message : ""} (its key is the error's \`key\`)`,
           { entity, key, from: v - 1, to: v },
           { cause: e },
         );
       }
       if (out.key !== key) {
-        throw new MigrationError(`a migration of \`${entity}\` changed the key of record \`${key}\`; keys cannot change`, { entity, key, from: v - 1, to: v });
+        throw new MigrationError(`a migration of \`${entity}\` changed the key of a record (the error's \`key\`); keys cannot change`, { entity, key, from: v - 1, to: v });
       }
       done++;
       if (done % 256 === 0 || done === total) progress({ phase: "migrate", entity, done, total, ...(backup ? { backup } : {}) });
