@@ -49,6 +49,7 @@ export type Failpoint =
   | "compaction.afterManifestRename"
   | "compaction.beforeDelete"
   | "manifest.beforeRename"
+  | "manifest.beforeCopyRename"
   | "keyring.beforeRename"
   | "keyring.afterRename"
   | "create.afterKeyring"
