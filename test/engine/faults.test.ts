@@ -41,7 +41,6 @@ describe("compaction failing inside each window (injected error)", () => {
     "compaction.beforeManifestRename",
     "manifest.beforeRename",
     "manifest.beforeCopyRename",
-  "manifest.beforeCopyRename",
   ];
   for (const w of windows) {
     it(`an error at ${w} rejects compact(), keeps every record readable and writable, and a reopen agrees`, async () => {
