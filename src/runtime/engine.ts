@@ -422,6 +422,8 @@ export class Engine {
     // A destruction of old data keys cut short by a crash: finish it (no live file uses them), once the
     // manifest is known to account for the directory (restored older files might still need them).
     if (leftovers.retireKeys) (keyring as Keyring | null)?.retireBelow(manifest.keyFloor);
+    /** Damage reported so far is about whole files already put right (no compaction needed for it). */
+    const misfits = recovery.damaged.length;
 
     try {
       // 1. The segment: its index gives every record's location without reading values.
@@ -543,7 +545,7 @@ export class Engine {
       }
       // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
       // the damaged bytes stay in quarantine/.
-      if (recovery.damaged.length) engine.maybeCompact(true);
+      if (recovery.damaged.length > misfits) engine.maybeCompact(true);
       if (opts.verifyOnOpen === "background" && engine.segment) engine.verified = engine.scrub(engine.segment);
       return engine;
     } catch (e) {
