@@ -28,7 +28,7 @@ import { StoreLock } from "./lock.js";
 import { type Manifest, peekManifest, readManifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { Keyspace } from "./keyspace.js";
 import { Loc } from "./location.js";
-import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "./records.js";
+import { type BlockRecord, blockRecordIs, commitRecordIs, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "./records.js";
 import { compareUtf8, type SegmentIndex } from "./segment-index.js";
 import { randomBytes, type Sealer } from "./seal.js";
 import { Keyring, type KeyScope } from "./keyring.js";
@@ -133,6 +133,8 @@ interface Cached {
   plain: Uint8Array;
   /** Journal frames of an encrypted store: the data key its values are sealed under. 0: values in the clear. */
   keyId: number;
+  /** A segment block (else a journal commit frame): how the record before a value is laid out. */
+  block: boolean;
 }
 
 interface ReadFile {
@@ -961,13 +963,13 @@ export class Engine {
       try {
         if (f.kind === "segment") {
           const plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.recordKeys(entity), this.manifest.encrypted);
-          cached = { plain, keyId: 0 };
+          cached = { plain, keyId: 0, block: true };
         } else {
           const frame = Buffer.allocUnsafe(loc.frameLength);
           if (this.io.read(f.fd, frame, loc.frameOffset) !== frame.length) throw new FrameError("bad record length", "short read");
           const { header, plaintext } = decodeFrame(frame, f.bound, this.metaKeys, this.manifest.encrypted, MAX_FRAME_PAYLOAD, true);
           if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
-          cached = { plain: plaintext, keyId: header.keyId };
+          cached = { plain: plaintext, keyId: header.keyId, block: false };
         }
       } catch (e) {
         if (e instanceof FrameError) throw this.damaged(this.fileName(loc.file), loc.frameOffset, e.message);
@@ -980,6 +982,15 @@ export class Engine {
     const plain = cached.plain;
     if (loc.start + loc.length > plain.length) {
       throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "bad record length (record outside its frame)");
+    }
+    // The record found must be the one asked for: a frame or block of a diverged copy of this store put in
+    // the same place passes every check of the frame, but holds other records.
+    if (
+      cached.block
+        ? !blockRecordIs(plain, loc.start, loc.key, loc.version, loc.length)
+        : !commitRecordIs(plain, loc.start, entity, loc.key, loc.version, loc.terms, loc.length)
+    ) {
+      throw this.damaged(this.fileName(loc.file), loc.frameOffset, "bad payload (the record at this place is not the one the index names)");
     }
     const value = plain.subarray(loc.start, loc.start + loc.length);
     if (cached.keyId === 0) return value;
