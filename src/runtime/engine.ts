@@ -645,9 +645,11 @@ export class Engine {
     let issue: Misfit | null = null;
     let rewrite = true;
     if (!other.bytes) {
-      // A copy never written (a store from before copies existed, or a creation cut short) is not damage; a
-      // missing `MANIFEST` beside a later generation is.
+      // A copy never written (a store from before copies existed, or a creation cut short) is not damage and is
+      // left to the next manifest write (an open that fails, e.g. a migration, changes no file); a missing
+      // `MANIFEST` beside a later generation is damage.
       if (other.name === MANIFEST_FILE && g > 1) issue = { file: other.name, offset: 0, bytes: 0, reason: `file missing; ${opened}`, refusal: refusal("file missing") };
+      rewrite = other.name === MANIFEST_FILE;
     } else if (!other.m) {
       const offset = other.err instanceof CorruptionError ? other.err.offset : FILE_HEADER_SIZE;
       issue = { file: other.name, offset, bytes: other.bytes.length, reason: `${reasonOf(other)}; ${opened}`, refusal: refusal(reasonOf(other)) };

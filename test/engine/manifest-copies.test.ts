@@ -206,6 +206,11 @@ describe("a damaged MANIFEST is recovered from MANIFEST.copy", () => {
             expect(engine.recovery.damaged, d.name).toEqual([]); // a copy that was never written (older stores)
           }
           await engine.close();
+          if (file === "MANIFEST.copy" && d.name === "deleted") {
+            // left to the next manifest write: an open that fails later (a migration) must change no file
+            expect(fs.existsSync(path.join(s.dir, file))).toBe(false);
+            fs.writeFileSync(path.join(s.dir, file), s.good);
+          }
           // restored: both copies are the good manifest again
           expect(fs.readFileSync(path.join(s.dir, file)), d.name).toEqual(s.good);
           expect(snapshot(s.dir).get("MANIFEST.copy")).toBe(good.get("MANIFEST.copy"));
