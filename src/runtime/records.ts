@@ -137,10 +137,25 @@ function matchString(b: Uint8Array, p: number, s: string): number {
  * but its records are not the ones the index names: this is what tells (docs/FORMAT.md, "Reads").
  */
 export function blockRecordIs(plain: Uint8Array, start: number, key: string, version: number, length: number): boolean {
-  const n = encoder.encodeInto(key, keyBytes).written;
+  // Keys are mostly ASCII: compare them char by char then, without encoding them first (~2x cheaper).
+  const kl = key.length;
+  let ascii = true;
+  for (let i = 0; i < kl; i++) {
+    if (key.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const n = ascii ? kl : encoder.encodeInto(key, keyBytes).written;
   const p = start - (varintSize(n) + n + varintSize(version) + varintSize(length));
   if (p < 0) return false;
-  let q = matchEncoded(plain, p, n);
+  let q: number;
+  if (ascii) {
+    q = matchVarint(plain, p, n);
+    if (q < 0) return false;
+    for (let i = 0; i < n; i++) if (plain[q + i] !== key.charCodeAt(i)) return false;
+    q += n;
+  } else q = matchEncoded(plain, p, n);
   if (q >= 0) q = matchVarint(plain, q, version);
   if (q >= 0) q = matchVarint(plain, q, length);
   return q === start;
