@@ -486,9 +486,18 @@ describe("segments", () => {
 
 // ---- manifest -----------------------------------------------------------------------
 
-describe("manifest", () => {
+/**
+ * Remove `MANIFEST.copy`, leaving `MANIFEST` the only copy (a store written before copies existed): how a
+ * damaged only copy is refused. With both copies, see test/engine/manifest-copies.test.ts.
+ */
+function onlyManifest(dir: string): void {
+  fs.unlinkSync(path.join(dir, "MANIFEST.copy"));
+}
+
+describe("manifest (its only copy)", () => {
   it("a flipped byte anywhere in the MANIFEST is E_CORRUPT; nothing is opened", async () => {
     const s = await journalStore(1);
+    onlyManifest(s.dir);
     const mf = path.join(s.dir, "MANIFEST");
     const size = fs.statSync(mf).size;
     const reasons = new Map<number, string>();
@@ -511,6 +520,7 @@ describe("manifest", () => {
 
   it("a flipped MANIFEST flags byte (offset 41) is E_CORRUPT (checksum first), not a key problem", async () => {
     const s = await journalStore(1);
+    onlyManifest(s.dir);
     const mf = path.join(s.dir, "MANIFEST");
     flipByte(mf, 41);
     const err = await openErr(s.opts);
@@ -522,6 +532,7 @@ describe("manifest", () => {
     const err = await openErr({ ...s.opts, key: masterKey() });
     expect(err).toMatchObject({ name: "KeyError", code: "E_KEY" });
     expect(String(err.message)).toMatch(/wrong key/);
+    onlyManifest(s.dir);
     const mf = path.join(s.dir, "MANIFEST");
     flipByte(mf, 60);
     fixFrameCrc(mf, 32);
@@ -551,6 +562,7 @@ describe("file headers are checked in the documented order", () => {
   for (const c of cases) {
     it(`manifest: ${c.name} (“${c.reason}”)`, async () => {
       const s = await journalStore(1);
+      onlyManifest(s.dir);
       const want = expectedReason(c.reason, path.join(s.dir, "MANIFEST"));
       c.edit(path.join(s.dir, "MANIFEST"));
       expect(await openErr(s.opts)).toMatchObject({ code: "E_CORRUPT", file: "MANIFEST", offset: 0, reason: want });
@@ -609,6 +621,7 @@ describe("lengths read from disk are bounded", () => {
 
   it("a MANIFEST frame length of 0xFFFFFFFF is E_CORRUPT “bad record length”", async () => {
     const s = await journalStore(1);
+    onlyManifest(s.dir);
     patch(path.join(s.dir, "MANIFEST"), 36, Uint8Array.of(0xff, 0xff, 0xff, 0xff));
     expect(await openErr(s.opts)).toMatchObject({ code: "E_CORRUPT", file: "MANIFEST", offset: 32, reason: "bad record length" });
   });
@@ -712,6 +725,7 @@ describe("recovery regressions", () => {
     // the MANIFEST was lost (once, such journals were deleted as creation leftovers).
     const s = await journalStore(3);
     fs.unlinkSync(path.join(s.dir, "MANIFEST"));
+    fs.unlinkSync(path.join(s.dir, "MANIFEST.copy"));
     const err = await openErr(s.opts);
     expect(fs.existsSync(s.file)).toBe(true);
     expect(err).toMatchObject({ code: "E_CORRUPT", file: "MANIFEST" });

@@ -48,6 +48,7 @@ const windows: Failpoint[] = [
   "compaction.beforeDirSync",
   "compaction.beforeManifestRename",
   "manifest.beforeRename",
+  "manifest.beforeCopyRename",
   "compaction.afterManifestRename",
   "compaction.beforeDelete",
   "commit.beforeWrite",

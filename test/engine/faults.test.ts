@@ -40,6 +40,7 @@ describe("compaction failing inside each window (injected error)", () => {
     "compaction.beforeDirSync",
     "compaction.beforeManifestRename",
     "manifest.beforeRename",
+    "manifest.beforeCopyRename",
   ];
   for (const w of windows) {
     it(`an error at ${w} rejects compact(), keeps every record readable and writable, and a reopen agrees`, async () => {

@@ -387,8 +387,27 @@ export interface Manifest {
   keys: DataKeys | null;
 }
 
+/**
+ * FORMAT.md, "Manifest", "Two copies": `MANIFEST` and `MANIFEST.copy`; the one that passes every check with
+ * the higher generation (`MANIFEST` on a tie). Throws the error of `MANIFEST` when neither does.
+ */
 export function readManifest(dir: string, key: KeyInput): Manifest {
-  const b = fs.readFileSync(path.join(dir, "MANIFEST"));
+  const got: Manifest[] = [];
+  let first: unknown = null;
+  for (const name of ["MANIFEST", "MANIFEST.copy"]) {
+    if (name === "MANIFEST.copy" && !fs.existsSync(path.join(dir, name))) continue;
+    try {
+      got.push(readManifestFile(dir, name, key));
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (!got.length) throw first;
+  return got.length === 2 && got[1]!.generation > got[0]!.generation ? got[1]! : got[0]!;
+}
+
+function readManifestFile(dir: string, name: string, key: KeyInput): Manifest {
+  const b = fs.readFileSync(path.join(dir, name));
   const h = readHeader("MANIFEST", b, KIND.manifest);
   const f = frameAt("MANIFEST", b, FILE_HEADER);
   if (FILE_HEADER + FRAME_HEADER + f.length !== b.length) throw new FormatViolation("MANIFEST", 32, "trailing bytes");

@@ -5,6 +5,8 @@ const pad = (n: number) => String(n).padStart(6, "0");
 
 export const LOCK_FILE = "LOCK";
 export const MANIFEST_FILE = "MANIFEST";
+/** A second, identical copy of `MANIFEST`: open falls back to it when `MANIFEST` is damaged (docs/FORMAT.md, "Manifest"). */
+export const MANIFEST_COPY_FILE = "MANIFEST.copy";
 export const KEYRING_FILE = "KEYRING";
 export const QUARANTINE_DIR = "quarantine";
 export const BACKUPS_DIR = "backups";
@@ -18,6 +20,7 @@ export type ParsedName =
   | { kind: "segment"; number: number }
   | { kind: "temp" }
   | { kind: "manifest" }
+  | { kind: "manifestCopy" }
   | { kind: "keyring" }
   | { kind: "lock" }
   | { kind: "quarantine" }
@@ -26,6 +29,7 @@ export type ParsedName =
 
 export function parseName(name: string): ParsedName {
   if (name === MANIFEST_FILE) return { kind: "manifest" };
+  if (name === MANIFEST_COPY_FILE) return { kind: "manifestCopy" };
   if (name === KEYRING_FILE) return { kind: "keyring" };
   if (name === LOCK_FILE) return { kind: "lock" };
   if (name === QUARANTINE_DIR) return { kind: "quarantine" };
@@ -51,6 +55,12 @@ export class StorePaths {
   }
   get manifestTemp(): string {
     return this.file(tempName(MANIFEST_FILE));
+  }
+  get manifestCopy(): string {
+    return this.file(MANIFEST_COPY_FILE);
+  }
+  get manifestCopyTemp(): string {
+    return this.file(tempName(MANIFEST_COPY_FILE));
   }
   get keyring(): string {
     return this.file(KEYRING_FILE);

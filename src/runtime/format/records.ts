@@ -94,6 +94,104 @@ export function decodeCommit(plain: Uint8Array): CommitEntry[] {
   return out;
 }
 
+// ---- the record a location names -------------------------------------------------------
+
+const keyBytes = new Uint8Array(MAX_KEY_BYTES * 3);
+const encoder = new TextEncoder();
+
+/** Bytes of the shortest varint of `v` (what the writer emits). */
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Whether `b` holds the shortest varint of `v` at `p`: the position after it, or -1. */
+function matchVarint(b: Uint8Array, p: number, v: number): number {
+  while (v >= 0x80) {
+    if (b[p++] !== ((v % 128) | 0x80)) return -1;
+    v = Math.floor(v / 128);
+  }
+  return b[p] === v ? p + 1 : -1;
+}
+
+/** Whether `b` holds `str(s)` at `p` (`s` already UTF-8 in `keyBytes[0..n)`): the position after it, or -1. */
+function matchEncoded(b: Uint8Array, p: number, n: number): number {
+  p = matchVarint(b, p, n);
+  if (p < 0) return -1;
+  for (let i = 0; i < n; i++) if (b[p + i] !== keyBytes[i]) return -1;
+  return p + n;
+}
+
+function matchString(b: Uint8Array, p: number, s: string): number {
+  return p < 0 ? -1 : matchEncoded(b, p, encoder.encodeInto(s, keyBytes).written);
+}
+
+/**
+ * Whether the bytes before a value at `start` of a segment block plaintext are exactly what the writer put
+ * there for this record: `str(key) ‖ varint(version) ‖ varint(length)` (shortest varints). A block put in
+ * place of another (a diverged copy of the same store: same store id, keys, offset and seq) authenticates,
+ * but its records are not the ones the index names: this is what tells (docs/FORMAT.md, "Reads").
+ */
+export function blockRecordIs(plain: Uint8Array, start: number, key: string, version: number, length: number): boolean {
+  // Keys are mostly ASCII: compare them char by char then, without encoding them first (~2x cheaper).
+  const kl = key.length;
+  let ascii = true;
+  for (let i = 0; i < kl; i++) {
+    if (key.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const n = ascii ? kl : encoder.encodeInto(key, keyBytes).written;
+  const p = start - (varintSize(n) + n + varintSize(version) + varintSize(length));
+  if (p < 0) return false;
+  let q: number;
+  if (ascii) {
+    q = matchVarint(plain, p, n);
+    if (q < 0) return false;
+    for (let i = 0; i < n; i++) if (plain[q + i] !== key.charCodeAt(i)) return false;
+    q += n;
+  } else q = matchEncoded(plain, p, n);
+  if (q >= 0) q = matchVarint(plain, q, version);
+  if (q >= 0) q = matchVarint(plain, q, length);
+  return q === start;
+}
+
+/**
+ * The same for a put entry of a commit payload: `0x01 ‖ str(entity) ‖ str(key) ‖ varint(version) ‖
+ * varint(nterms) ‖ str(term)… ‖ varint(length)` ends at `start`.
+ */
+export function commitRecordIs(
+  plain: Uint8Array,
+  start: number,
+  entity: string,
+  key: string,
+  version: number,
+  terms: readonly string[],
+  length: number,
+): boolean {
+  const en = Buffer.byteLength(entity, "utf8");
+  const kn = Buffer.byteLength(key, "utf8");
+  let size = 1 + varintSize(en) + en + varintSize(kn) + kn + varintSize(version) + varintSize(terms.length) + varintSize(length);
+  for (const t of terms) {
+    const n = Buffer.byteLength(t, "utf8");
+    size += varintSize(n) + n;
+  }
+  let p = start - size;
+  if (p < 0 || plain[p] !== Op.put) return false;
+  p = matchString(plain, p + 1, entity);
+  p = matchString(plain, p, key);
+  if (p >= 0) p = matchVarint(plain, p, version);
+  if (p >= 0) p = matchVarint(plain, p, terms.length);
+  for (const t of terms) p = matchString(plain, p, t);
+  if (p >= 0) p = matchVarint(plain, p, length);
+  return p === start;
+}
+
 /** Byte length of one op in a commit payload (upper bound, for splitting groups into frames). */
 export function opSize(o: WriteOp): number {
   let n = 1 + 5 + o.entity.length * 3 + 5 + o.key.length * 3;

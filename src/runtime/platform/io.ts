@@ -69,6 +69,7 @@ export type Failpoint =
   | "compaction.afterManifestRename"
   | "compaction.beforeDelete"
   | "manifest.beforeRename"
+  | "manifest.beforeCopyRename"
   | "keyring.beforeRename"
   | "keyring.afterRename"
   | "create.afterKeyring"

@@ -18,17 +18,17 @@ import {
   StoreClosedError,
   UsageError,
 } from "../errors.js";
-import { BACKUPS_DIR, KEYRING_FILE, parseName, StorePaths } from "../format/filenames.js";
+import { BACKUPS_DIR, KEYRING_FILE, MANIFEST_COPY_FILE, MANIFEST_FILE, parseName, segmentName, StorePaths } from "../format/filenames.js";
 import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "../format/format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "../format/frame.js";
 import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "../platform/io.js";
 import { JournalWriter } from "./journal-writer.js";
 import { scanJournal } from "./journal-reader.js";
 import { StoreLock } from "../platform/lock.js";
-import { type Manifest, peekManifest, readManifest, writeManifest } from "./manifest.js";
+import { type Manifest, peekManifest, readManifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { Keyspace } from "./keyspace.js";
 import { Loc } from "../format/location.js";
-import { type BlockRecord, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
+import { type BlockRecord, blockRecordIs, commitRecordIs, encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
 import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
 import { randomBytes, type Sealer } from "../crypto/seal.js";
 import { Keyring, type KeyScope, type MasterKeySource } from "../crypto/keyring.js";
@@ -142,6 +142,8 @@ interface Cached {
   plain: Uint8Array;
   /** Journal frames of an encrypted store: the data key its values are sealed under. 0: values in the clear. */
   keyId: number;
+  /** A segment block (else a journal commit frame): how the record before a value is laid out. */
+  block: boolean;
 }
 
 interface ReadFile {
@@ -153,6 +155,27 @@ interface ReadFile {
   /** Record bytes (plaintext) ever written to the file, and those still live: their ratio estimates dead space. */
   plainTotal: number;
   plainLive: number;
+}
+
+/** A manifest copy or a file the manifest does not name, found at open: reported as damage, or refused. */
+interface Misfit {
+  file: string;
+  offset: number;
+  bytes: number;
+  /** For the recovery report (the store opened). */
+  reason: string;
+  /** For the error under `onCorruption: "refuse"` (nothing was changed). */
+  refusal: string;
+}
+
+/** The manifest open goes by (docs/FORMAT.md, "Manifest"). */
+interface ManifestChoice {
+  manifest: Manifest;
+  /** Its file's bytes, written to both names when `rewrite`. */
+  bytes: Uint8Array;
+  /** What is wrong with the other copy, when that is damage (a crash window is not). */
+  issue: Misfit | null;
+  rewrite: boolean;
 }
 
 const MAX_WRITE_BYTES = 32 * 1024 * 1024;
@@ -270,7 +293,7 @@ export class Engine {
       },
     } as const;
     const paths = new StorePaths(options.dir);
-    if (opts.readOnly && !io.exists(paths.manifest)) {
+    if (opts.readOnly && !io.exists(paths.manifest) && !io.exists(paths.manifestCopy)) {
       throw new UsageError(`no store in \`${options.dir}\`: a read-only (\`redactSensitive\`) open never creates one`);
     }
     io.mkdirp(options.dir);
@@ -377,7 +400,9 @@ export class Engine {
     const recovery: RecoveryReport = { truncatedTail: null, damaged: [], removedFiles: [], created: false };
     const names = io.readdir(paths.dir);
     let manifest: Manifest;
-    if (!io.exists(paths.manifest)) {
+    /** Which manifest file was chosen, and what is wrong with the other (null for a new store). */
+    let chosen: ManifestChoice | null = null;
+    if (!io.exists(paths.manifest) && !io.exists(paths.manifestCopy)) {
       // The manifest is written before any journal exists, so journals or segments without one mean the
       // manifest was lost: refuse rather than start over on top of acknowledged data.
       const leftovers = names.filter((n) => {
@@ -417,28 +442,21 @@ export class Engine {
       writeManifest(io, paths, manifest, keyring?.meta(keyring.activeKeyId) ?? null, fp);
       recovery.created = true;
     } else {
-      const bytes = io.readFile(paths.manifest);
-      const peek = peekManifest(bytes);
-      if (peek.sealed && !provider) {
-        throw new KeyError('this store is encrypted: pass its `key` (opening it with `encryption: "none"` is refused)');
-      }
-      if (!peek.sealed && provider) {
-        throw new KeyError('this store was created without encryption: open it with `encryption: "none"`');
-      }
-      if (provider) {
-        keyring = await Keyring.load(io, paths, provider, scope, fp);
-        gotKeyring(keyring);
-        if (!equalBytes(keyring.storeId, peek.storeId)) throw new CorruptionError("KEYRING", 8, "the keyring belongs to another store");
-      }
-      const ring = keyring;
-      manifest = readManifest(bytes, ring ? (id) => ring.meta(id) : null);
-      // A destruction of old data keys cut short by a crash: finish it (no live file uses them).
-      if (ring && !opts.readOnly) ring.retireBelow(manifest.keyFloor);
+      const sel = await Engine.selectManifest(io, paths, provider, scope, fp, (k) => {
+        keyring = k;
+        gotKeyring(k);
+      });
+      manifest = sel.manifest;
+      chosen = sel;
     }
 
     const requireSealed = manifest.encrypted;
     const live = new Set(manifest.segments);
     const journals: number[] = [];
+    // Files the manifest does not name are judged below (docs/FORMAT.md, "Files the manifest does not name"):
+    // `superseded` were numbered before it was written, `unnamed` segments after.
+    const superseded: string[] = [];
+    const unnamed: number[] = [];
     let maxFile = manifest.nextFile - 1;
     // Leftovers are removed by a writable open only (a read-only one leaves them, unread).
     const sweep = !opts.readOnly;
@@ -450,18 +468,25 @@ export class Engine {
         io.unlink(paths.file(n));
         recovery.removedFiles.push(n);
       } else if (p.kind === "segment" && !live.has(p.number)) {
-        io.unlink(paths.file(n));
-        recovery.removedFiles.push(n);
+        if (p.number < manifest.nextFile) superseded.push(n);
+        else unnamed.push(p.number);
       } else if (p.kind === "journal") {
-        if (p.number < manifest.journalStart) {
-          io.unlink(paths.file(n));
-          recovery.removedFiles.push(n);
-        } else journals.push(p.number);
+        if (p.number < manifest.journalStart) superseded.push(n);
+        else journals.push(p.number);
       }
       if ((p.kind === "segment" || p.kind === "journal") && p.number > maxFile) maxFile = p.number;
     }
-    if (recovery.removedFiles.length) io.syncDir(paths.dir);
     journals.sort((a, b) => a - b);
+    const ringNow = keyring as Keyring | null;
+    const leftovers = Engine.judgeLeftovers(io, paths, manifest, journals, superseded, unnamed, (id) => ringNow?.meta(id) ?? null, {
+      requireSealed,
+      keysToRetire: ringNow !== null && ringNow.keyIds.some((id) => id < manifest.keyFloor && id !== ringNow.activeKeyId),
+    });
+    if (opts.onCorruption === "refuse") {
+      // Refused before anything is changed.
+      const first = chosen?.issue ?? leftovers.aside[0];
+      if (first) throw new CorruptionError(first.file, first.offset, first.refusal);
+    }
     manifest.nextFile = maxFile + 1;
 
     const files = new Map<number, ReadFile>();
@@ -480,6 +505,27 @@ export class Engine {
       if (opts.onCorruption === "refuse") throw new CorruptionError(d.file, d.offset, d.reason);
       recovery.damaged.push({ ...d, quarantinedAs: keepCopy ? quarantine(d.file) : null });
     };
+
+    // The manifest and the files it does not name, as judged above; nothing was changed before this point.
+    if (chosen?.issue) {
+      const i = chosen.issue;
+      recovery.damaged.push({ file: i.file, offset: i.offset, bytes: i.bytes, reason: i.reason, records: [], quarantinedAs: i.bytes ? quarantine(i.file) : null });
+    }
+    // A read-only open reads the good copy and leaves the other as it is (reported above).
+    if (chosen?.rewrite && !opts.readOnly) writeManifestBytes(io, paths, chosen.bytes, fp);
+    for (const a of leftovers.aside) {
+      recovery.damaged.push({ file: a.file, offset: 0, bytes: a.bytes, reason: a.reason, records: [], quarantinedAs: engine.moveAside(a.file) });
+    }
+    for (const n of leftovers.remove) {
+      io.unlink(paths.file(n));
+      recovery.removedFiles.push(n);
+    }
+    if (recovery.removedFiles.length || leftovers.aside.length) io.syncDir(paths.dir);
+    // A destruction of old data keys cut short by a crash: finish it (no live file uses them), once the
+    // manifest is known to account for the directory (restored older files might still need them).
+    if (leftovers.retireKeys && !opts.readOnly) (keyring as Keyring | null)?.retireBelow(manifest.keyFloor);
+    /** Damage reported so far is about whole files already put right (no compaction needed for it). */
+    const misfits = recovery.damaged.length;
 
     try {
       // 1. The segment: its index gives every record's location without reading values.
@@ -607,7 +653,7 @@ export class Engine {
       }
       // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
       // the damaged bytes stay in quarantine/.
-      if (recovery.damaged.length) engine.maybeCompact(true);
+      if (recovery.damaged.length > misfits) engine.maybeCompact(true);
       if (opts.verifyOnOpen === "background" && engine.segment) engine.verified = engine.scrub(engine.segment);
       return engine;
     } catch (e) {
@@ -620,6 +666,227 @@ export class Engine {
       }
       throw e;
     }
+  }
+
+  /**
+   * Read `MANIFEST` and `MANIFEST.copy` and choose the manifest to open: of the copies that pass every check,
+   * the one of the higher generation (`MANIFEST` on a tie). The other is rewritten unless byte-identical; it
+   * is reported as damage when it is damaged, missing (beyond creation) or more than one generation older
+   * (one generation older is the crash window between the two renames of a manifest write). Loads the
+   * keyring of a sealed store on the way. Changes nothing.
+   */
+  private static async selectManifest(
+    io: FileIO,
+    paths: StorePaths,
+    provider: MasterKeySource | null,
+    scope: KeyScope,
+    fp: (name: Failpoint) => void,
+    gotKeyring: (k: Keyring) => void,
+  ): Promise<ManifestChoice> {
+    interface Copy {
+      name: string;
+      bytes: Uint8Array | null;
+      peek?: { storeId: Uint8Array; sealed: boolean };
+      m?: Manifest;
+      err?: CellarError;
+    }
+    const read = (name: string, file: string): Copy => ({ name, bytes: io.exists(file) ? io.readFile(file) : null });
+    const copies: [Copy, Copy] = [read(MANIFEST_FILE, paths.manifest), read(MANIFEST_COPY_FILE, paths.manifestCopy)];
+    const reasonOf = (c: Copy) => (c.err instanceof CorruptionError ? c.err.reason : c.bytes ? "authentication failed" : "file missing");
+    /** Neither copy opens: the error of `MANIFEST` (or of the copy when `MANIFEST` is missing), naming both. */
+    const neither = (): CellarError => {
+      const [main, copy] = copies;
+      const first = main.bytes ? main : copy;
+      const e = first.err as CorruptionError;
+      if (!main.bytes || !copy.bytes) return e; // one copy only (a store written before copies existed)
+      return new CorruptionError(
+        e.file,
+        e.offset,
+        `${e.reason}; \`${MANIFEST_COPY_FILE}\` is damaged too (${reasonOf(copy)}): the live files cannot be known without guessing; put back both from a backup of this store`,
+      );
+    };
+    for (const c of copies) {
+      if (!c.bytes) continue;
+      try {
+        c.peek = peekManifest(c.bytes, c.name);
+      } catch (e) {
+        if (!isCellarError(e, "E_CORRUPT")) throw e;
+        c.err = e as CellarError;
+      }
+    }
+    const peeked = copies.filter((c) => c.peek);
+    if (!peeked.length) throw neither();
+    const peek = peeked[0]!.peek!;
+    if (peeked.length === 2 && (!equalBytes(peeked[1]!.peek!.storeId, peek.storeId) || peeked[1]!.peek!.sealed !== peek.sealed)) {
+      throw new CorruptionError(MANIFEST_COPY_FILE, 8, `\`${MANIFEST_FILE}\` and \`${MANIFEST_COPY_FILE}\` belong to different stores: keep the one that belongs with the data files and move the other out of the directory`);
+    }
+    if (peek.sealed && !provider) {
+      throw new KeyError('this store is encrypted: pass its `key` (opening it with `encryption: "none"` is refused)');
+    }
+    if (!peek.sealed && provider) {
+      throw new KeyError('this store was created without encryption: open it with `encryption: "none"`');
+    }
+    let ring: Keyring | null = null;
+    if (provider) {
+      ring = await Keyring.load(io, paths, provider, scope, fp);
+      gotKeyring(ring);
+      if (!equalBytes(ring.storeId, peek.storeId)) throw new CorruptionError("KEYRING", 8, "the keyring belongs to another store");
+    }
+    const keys = ring;
+    for (const c of peeked) {
+      try {
+        c.m = readManifest(c.bytes!, keys ? (id) => keys.meta(id) : null, c.name);
+      } catch (e) {
+        if (!isCellarError(e, "E_CORRUPT") && !isCellarError(e, "E_KEY")) throw e;
+        c.err = e as CellarError;
+      }
+    }
+    const valid = copies.filter((c) => c.m);
+    if (!valid.length) throw copies.find((c) => c.err?.code === "E_KEY")?.err ?? neither();
+    const pick = valid.length === 2 && valid[1]!.m!.generation > valid[0]!.m!.generation ? valid[1]! : valid[0]!;
+    const other = pick === copies[0] ? copies[1] : copies[0];
+    const g = pick.m!.generation;
+    const opened = `opened from \`${pick.name}\` (generation ${g}), which is intact; \`${other.name}\` was rewritten from it`;
+    const refusal = (why: string) => `${why}; \`${pick.name}\` (generation ${g}) is intact: open with \`onCorruption: "quarantine"\` to restore \`${other.name}\` from it`;
+    let issue: Misfit | null = null;
+    let rewrite = true;
+    if (!other.bytes) {
+      // A copy never written (a store from before copies existed, or a creation cut short) is not damage and is
+      // left to the next manifest write (an open that fails, e.g. a migration, changes no file); a missing
+      // `MANIFEST` beside a later generation is damage.
+      if (other.name === MANIFEST_FILE && g > 1) issue = { file: other.name, offset: 0, bytes: 0, reason: `file missing; ${opened}`, refusal: refusal("file missing") };
+      rewrite = other.name === MANIFEST_FILE;
+    } else if (!other.m) {
+      const offset = other.err instanceof CorruptionError ? other.err.offset : FILE_HEADER_SIZE;
+      issue = { file: other.name, offset, bytes: other.bytes.length, reason: `${reasonOf(other)}; ${opened}`, refusal: refusal(reasonOf(other)) };
+    } else if (other.m.generation < g - 1) {
+      const why = `generation ${other.m.generation}, older than \`${pick.name}\` (generation ${g}): put back from an older copy of the store?`;
+      issue = { file: other.name, offset: 0, bytes: other.bytes.length, reason: `${why}; ${opened}`, refusal: refusal(why) };
+    } else {
+      rewrite = !equalBytes(other.bytes, pick.bytes!);
+    }
+    return { manifest: pick.m!, bytes: pick.bytes!, issue, rewrite };
+  }
+
+  /**
+   * Judge the data files manifest `m` does not name (docs/FORMAT.md, "Files the manifest does not name"):
+   * which are provably this store's own leftovers (`remove`), which are kept aside in quarantine/ (`aside`),
+   * and whether the data keys below `keyFloor` may be destroyed. Throws `E_CORRUPT` when `m` looks older than
+   * the data files. Reads file headers, and the journals only when there is something to judge; changes nothing.
+   */
+  private static judgeLeftovers(
+    io: FileIO,
+    paths: StorePaths,
+    m: Manifest,
+    journals: readonly number[],
+    superseded: readonly string[],
+    unnamed: readonly number[],
+    keys: KeyLookup,
+    o: { requireSealed: boolean; keysToRetire: boolean },
+  ): { remove: string[]; aside: Misfit[]; retireKeys: boolean } {
+    const out = { remove: [] as string[], aside: [] as Misfit[], retireKeys: false };
+    if (!superseded.length && !unnamed.length && !o.keysToRetire) return out;
+    /** Whether `name` has a sound header of this store, of `kind` and its number. */
+    const ours = (name: string, kind: FileKind, number: number): boolean => {
+      const head = new Uint8Array(FILE_HEADER_SIZE);
+      let fd: number;
+      try {
+        fd = io.open(paths.file(name), "r");
+      } catch (e) {
+        if (isCellarError(e, "E_IO")) return false;
+        throw e;
+      }
+      try {
+        if (io.read(fd, head, 0) !== FILE_HEADER_SIZE) return false;
+        const h = decodeFileHeader(head, kind);
+        return h.fileNumber === number && equalBytes(h.storeId, m.storeId);
+      } catch (e) {
+        if (e instanceof FrameError) return false;
+        throw e;
+      } finally {
+        io.close(fd);
+      }
+    };
+    const sizeOf = (name: string): number => {
+      const fd = io.open(paths.file(name), "r");
+      try {
+        return io.size(fd);
+      } finally {
+        io.close(fd);
+      }
+    };
+    // 1. Does m account for the directory? Every segment it names is there, and replaying its journals
+    //    starts where it says: at seq seqFloor + 1, in the first frame of the first journal holding any.
+    const namedOk = m.segments.every((n) => ours(segmentName(n), FileKind.segment, n));
+    const facts = new Map<number, { frames: boolean; damage: boolean }>();
+    let chainOk = true;
+    let started = false;
+    let seq = m.seqFloor + 1;
+    journals.forEach((n, i) => {
+      const bytes = io.readFile(paths.journal(n));
+      let header;
+      try {
+        header = decodeFileHeader(bytes, FileKind.journal);
+        if (header.fileNumber !== n || !equalBytes(header.storeId, m.storeId)) throw new FrameError("bad magic");
+      } catch (e) {
+        if (!(e instanceof FrameError)) throw e;
+        if (isAllZero(bytes)) return; // a creation cut short: no frame
+        facts.set(n, { frames: false, damage: true });
+        if (!started) chainOk = false;
+        started = true;
+        return;
+      }
+      const scan = scanJournal(bytes, header.bound, seq, keys, o.requireSealed);
+      const last = i === journals.length - 1;
+      facts.set(n, { frames: scan.frames.length > 0, damage: scan.damage.some((d) => !(d.atEnd && last)) });
+      if (!started && (scan.frames.length || scan.damage.length)) {
+        started = true;
+        const f = scan.frames[0];
+        chainOk = f !== undefined && f.offset === FILE_HEADER_SIZE && f.seq === m.seqFloor + 1;
+      }
+      seq = scan.nextSeq;
+    });
+    const consistent = namedOk && chainOk;
+    out.retireKeys = o.keysToRetire && consistent;
+    // 2. Segments numbered at or after m's nextFile were written after m. Deleted only when provably the output
+    //    of a compaction that started from m and died before its manifest write: m accounts for the directory,
+    //    the compaction's new journal (the number just below) is live, and m's state it copied was not empty.
+    for (const s of unnamed) {
+      const name = segmentName(s);
+      if (!ours(name, FileKind.segment, s)) {
+        const why = "not named by `MANIFEST` and not a segment of this store";
+        out.aside.push({ file: name, offset: 0, bytes: sizeOf(name), reason: `${why}; moved to quarantine/`, refusal: `${why}: move it out of the store directory` });
+        continue;
+      }
+      const fromM = consistent && facts.has(s - 1) && (m.segments.length > 0 || journals.some((j) => j < s - 1 && facts.get(j)?.frames));
+      if (!fromM) {
+        throw new CorruptionError(
+          MANIFEST_FILE,
+          0,
+          `generation ${m.generation} does not name \`${name}\`, a segment of this store written after it, which is not provably a leftover of an unfinished compaction: the \`MANIFEST\` looks older than the data files (put back from a backup or by a sync tool?). Nothing was changed: put back the newest \`MANIFEST\`, or move \`${name}\` out of the store directory to open without its records`,
+        );
+      }
+      if (journals.some((j) => j < s - 1 && facts.get(j)?.damage)) {
+        // Its records may be the only good copy of those the damaged journal frames held.
+        const why = "not named by `MANIFEST`: the output of an unfinished compaction, kept because the journals it was made from are damaged";
+        out.aside.push({ file: name, offset: 0, bytes: sizeOf(name), reason: `${why}; moved to quarantine/`, refusal: why });
+      } else out.remove.push(name);
+    }
+    // 3. Files numbered before m was written that it does not name are dead in m and every later generation:
+    //    deleted once m is known to account for the directory, else kept aside.
+    for (const name of superseded) {
+      const p = parseName(name) as { kind: "segment" | "journal"; number: number };
+      const mine = ours(name, p.kind === "segment" ? FileKind.segment : FileKind.journal, p.number);
+      if (consistent && mine) {
+        out.remove.push(name);
+        continue;
+      }
+      const why = mine
+        ? "not named by `MANIFEST`, which does not account for the directory (a segment it names is missing or its journals do not start at its sequence)"
+        : "not named by `MANIFEST` and not a file of this store";
+      out.aside.push({ file: name, offset: 0, bytes: sizeOf(name), reason: `${why}; moved to quarantine/`, refusal: `${why}: move it out of the store directory` });
+    }
+    return out;
   }
 
   /**
@@ -664,6 +931,21 @@ export class Engine {
       io.mkdirp(this.paths.quarantineDir);
       const target = `${name}.${Date.now()}`;
       writeNewFile(io, this.paths.quarantine(target), io.readFile(this.paths.file(name)));
+      io.syncDir(this.paths.quarantineDir);
+      return path.join("quarantine", target);
+    } catch (e) {
+      if (!isCellarError(e)) throw e;
+      return null;
+    }
+  }
+
+  /** Move a file the manifest does not name into quarantine/ (never deleted); null if it cannot be moved (it stays put). */
+  private moveAside(name: string): string | null {
+    const io = this.io;
+    try {
+      io.mkdirp(this.paths.quarantineDir);
+      const target = `${name}.${Date.now()}`;
+      io.rename(this.paths.file(name), this.paths.quarantine(target));
       io.syncDir(this.paths.quarantineDir);
       return path.join("quarantine", target);
     } catch (e) {
@@ -792,13 +1074,13 @@ export class Engine {
       try {
         if (f.kind === "segment") {
           const plain = readBlock(this.io, f, { offset: loc.frameOffset, frameLength: loc.frameLength }, loc.seq, this.recordKeys(entity), this.manifest.encrypted);
-          cached = { plain, keyId: 0 };
+          cached = { plain, keyId: 0, block: true };
         } else {
           const frame = Buffer.allocUnsafe(loc.frameLength);
           if (this.io.read(f.fd, frame, loc.frameOffset) !== frame.length) throw new FrameError("bad record length", "short read");
           const { header, plaintext } = decodeFrame(frame, f.bound, this.metaKeys, this.manifest.encrypted, MAX_FRAME_PAYLOAD, true);
           if (header.seq !== loc.seq || header.type !== FrameType.commit) throw new FrameError("unexpected sequence");
-          cached = { plain: plaintext, keyId: header.keyId };
+          cached = { plain: plaintext, keyId: header.keyId, block: false };
         }
       } catch (e) {
         if (e instanceof FrameError) throw this.damaged(this.fileName(loc.file), loc.frameOffset, e.message);
@@ -811,6 +1093,15 @@ export class Engine {
     const plain = cached.plain;
     if (loc.start + loc.length > plain.length) {
       throw new CorruptionError(this.fileName(loc.file), loc.frameOffset, "bad record length (record outside its frame)");
+    }
+    // The record found must be the one asked for: a frame or block of a diverged copy of this store put in
+    // the same place passes every check of the frame, but holds other records.
+    if (
+      cached.block
+        ? !blockRecordIs(plain, loc.start, loc.key, loc.version, loc.length)
+        : !commitRecordIs(plain, loc.start, entity, loc.key, loc.version, loc.terms, loc.length)
+    ) {
+      throw this.damaged(this.fileName(loc.file), loc.frameOffset, "bad payload (the record at this place is not the one the index names)");
     }
     const value = plain.subarray(loc.start, loc.start + loc.length);
     if (cached.keyId === 0) return value;

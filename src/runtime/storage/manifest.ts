@@ -1,7 +1,9 @@
 /**
  * The manifest names the live files of a store (docs/FORMAT.md, "Manifest").
- * It is replaced only by writing `MANIFEST.tmp`, fsyncing it, renaming it over
- * `MANIFEST` and fsyncing the directory, the way LevelDB writes `CURRENT`.
+ * It is kept twice, `MANIFEST` and an identical `MANIFEST.copy`, each replaced only
+ * by writing a temp file, fsyncing it, renaming it over the old one and fsyncing
+ * the directory, the way LevelDB writes `CURRENT`: a damaged or missing copy is
+ * recovered from the other.
  */
 import { ByteReader, ByteWriter, DecodeError } from "../format/bytes.js";
 import { CorruptionError, KeyError } from "../errors.js";
@@ -16,7 +18,7 @@ import {
   type KeyLookup,
   readFrameHeader,
 } from "../format/frame.js";
-import { type Failpoint, type FileIO, replaceFileAtomically } from "../platform/io.js";
+import { type Failpoint, type FileIO, writeNewFile } from "../platform/io.js";
 import type { StorePaths } from "../format/filenames.js";
 import type { Sealer } from "../crypto/seal.js";
 import { compareUtf8 } from "../format/segment-index.js";
@@ -80,20 +82,20 @@ export function encodeManifestFile(m: Manifest, sealer: Sealer | null): Uint8Arr
 }
 
 /** Peek at the plaintext part of the manifest: store id and whether it is sealed, without a key. */
-export function peekManifest(bytes: Uint8Array): { storeId: Uint8Array; sealed: boolean } {
+export function peekManifest(bytes: Uint8Array, file = "MANIFEST"): { storeId: Uint8Array; sealed: boolean } {
   let h;
   try {
     h = decodeFileHeader(bytes, FileKind.manifest);
   } catch (e) {
-    if (e instanceof FrameError) throw new CorruptionError("MANIFEST", 0, e.message);
+    if (e instanceof FrameError) throw new CorruptionError(file, 0, e.message);
     throw e;
   }
   // The flags byte is trusted only once the frame's checksum holds.
   const frame = bytes.subarray(FILE_HEADER_SIZE);
   if (frame.length < FRAME_HEADER_SIZE || FRAME_HEADER_SIZE + readFrameHeader(frame).length !== frame.length) {
-    throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, "bad record length");
+    throw new CorruptionError(file, FILE_HEADER_SIZE, "bad record length");
   }
-  if (!checksumOk(frame)) throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, "checksum mismatch");
+  if (!checksumOk(frame)) throw new CorruptionError(file, FILE_HEADER_SIZE, "checksum mismatch");
   return { storeId: h.storeId, sealed: (frame[9]! & FrameFlag.sealed) !== 0 };
 }
 
@@ -101,12 +103,12 @@ export function peekManifest(bytes: Uint8Array): { storeId: Uint8Array; sealed: 
  * Read and check the manifest. A checksum failure is corruption; a good checksum
  * whose authentication fails means the key is wrong (the manifest is the store's key check).
  */
-export function readManifest(bytes: Uint8Array, keys: KeyLookup | null): Manifest {
+export function readManifest(bytes: Uint8Array, keys: KeyLookup | null, file = "MANIFEST"): Manifest {
   let header;
   try {
     header = decodeFileHeader(bytes, FileKind.manifest);
   } catch (e) {
-    if (e instanceof FrameError) throw new CorruptionError("MANIFEST", 0, e.message);
+    if (e instanceof FrameError) throw new CorruptionError(file, 0, e.message);
     throw e;
   }
   const frame = bytes.subarray(FILE_HEADER_SIZE);
@@ -120,19 +122,19 @@ export function readManifest(bytes: Uint8Array, keys: KeyLookup | null): Manifes
       if (e.problem === "authentication failed") {
         throw new KeyError("the key does not open this store (wrong key or passphrase)");
       }
-      throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, e.message);
+      throw new CorruptionError(file, FILE_HEADER_SIZE, e.message);
     }
     throw e;
   }
   try {
     return decodeManifestBody(header.storeId, plain);
   } catch (e) {
-    if (e instanceof DecodeError) throw new CorruptionError("MANIFEST", FILE_HEADER_SIZE, `bad payload (${e.message})`);
+    if (e instanceof DecodeError) throw new CorruptionError(file, FILE_HEADER_SIZE, `bad payload (${e.message})`);
     throw e;
   }
 }
 
-/** Atomically replace the manifest: temp file, fsync, rename, directory fsync. */
+/** Atomically replace the manifest and its copy (see {@link writeManifestBytes}). */
 export function writeManifest(
   io: FileIO,
   paths: StorePaths,
@@ -140,5 +142,31 @@ export function writeManifest(
   sealer: Sealer | null,
   failpoint: (name: Failpoint) => void,
 ): void {
-  replaceFileAtomically(io, paths.dir, paths.manifestTemp, paths.manifest, encodeManifestFile(m, sealer), () => failpoint("manifest.beforeRename"));
+  writeManifestBytes(io, paths, encodeManifestFile(m, sealer), failpoint);
+}
+
+/**
+ * Replace `MANIFEST` and `MANIFEST.copy` with the same bytes: unlink stale temps; create, write and fsync
+ * `MANIFEST.tmp` and `MANIFEST.copy.tmp`; `manifest.beforeRename`; rename `MANIFEST.tmp` → `MANIFEST`;
+ * `manifest.beforeCopyRename`; rename `MANIFEST.copy.tmp` → `MANIFEST.copy`; fsync the directory. Until that
+ * fsync either rename may be the one that reached the disk, so at any crash each name holds a complete
+ * manifest of the old or the new generation (or, at creation, is absent), and nothing is deleted before the
+ * directory fsync. Any failure removes both temps and rethrows.
+ */
+export function writeManifestBytes(io: FileIO, paths: StorePaths, bytes: Uint8Array, failpoint: (name: Failpoint) => void): void {
+  const temps = [paths.manifestTemp, paths.manifestCopyTemp];
+  try {
+    for (const t of temps) {
+      io.unlink(t);
+      writeNewFile(io, t, bytes);
+    }
+    failpoint("manifest.beforeRename");
+    io.rename(paths.manifestTemp, paths.manifest);
+    failpoint("manifest.beforeCopyRename");
+    io.rename(paths.manifestCopyTemp, paths.manifestCopy);
+  } catch (e) {
+    for (const t of temps) io.unlink(t);
+    throw e;
+  }
+  io.syncDir(paths.dir);
 }
