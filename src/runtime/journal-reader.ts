@@ -81,7 +81,7 @@ export class JournalWindow {
   ) {
     this.buf = src instanceof Uint8Array ? src : new Uint8Array(Math.min(windowBytes, src.size));
     if (src instanceof Uint8Array) this.len = src.length;
-    this.scratch = src instanceof Uint8Array ? src : new Uint8Array(Math.min(src.size, 1024 * 1024));
+    this.scratch = src instanceof Uint8Array ? src : new Uint8Array(Math.min(src.size, JOURNAL_READ_WINDOW));
   }
 
   get size(): number {

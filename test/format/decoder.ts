@@ -688,7 +688,7 @@ export function liveJournals(dir: string, m: Manifest): number[] {
     .map((f) => /^journal-(\d{6,})\.log$/.exec(f))
     .filter((x): x is RegExpExecArray => x !== null)
     .map((x) => Number(x[1]))
-    .filter((n) => n >= m.journalStart)
+    .filter((n) => n >= m.journalStart && n <= U32_MAX) // file numbers are u32: a larger one is not a Cellar file
     .sort((a, b) => a - b);
 }
 
