@@ -40,7 +40,7 @@ async function store(n: number, extra: Partial<EngineOptions> = {}) {
   const file = path.join(dir, J1);
   const b = fs.readFileSync(file);
   const frames: { offset: number; length: number; type: number; seq: number }[] = [];
-  for (let pos = 32; ; ) {
+  for (let pos = 32; !b.subarray(pos, pos + 24).every((x) => x === 0); ) {
     const f = frameAt(J1, b, pos);
     frames.push({ offset: pos, length: f.bytes.length, type: f.type, seq: f.seq });
     if (f.type === 6) break;
