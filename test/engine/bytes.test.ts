@@ -103,6 +103,7 @@ function frames(file: string): { offset: number; length: number; seq: number }[]
   const out: { offset: number; length: number; seq: number }[] = [];
   for (let pos = 32; pos + 24 <= b.length && !b.subarray(pos, pos + 24).every((x) => x === 0); ) {
     const f = frameAt(file, b, pos);
+    if (f.type === 6) break; // the end record (format version 3)
     out.push({ offset: pos, length: f.bytes.length, seq: f.seq });
     pos += f.bytes.length;
   }
@@ -188,8 +189,10 @@ describe("journal tail", () => {
     for (let i = 0; i < 4; i++) expect(value(e, "task", `k${i}`)).toBe(`value of k${i}`);
     expect(e.has("task", "k4")).toBe(false);
     await e.close();
-    // the torn bytes were zeroed in place: the journal now ends cleanly
-    expect(fs.readFileSync(s.file).subarray(last.offset).every((x) => x === 0)).toBe(true);
+    // the torn bytes were zeroed in place and the end record put back: the journal now ends cleanly
+    const after = fs.readFileSync(s.file);
+    expect(frameAt(s.file, after, last.offset)).toMatchObject({ type: 6, seq: 4 });
+    expect(after.subarray(last.offset + 32).every((x) => x === 0)).toBe(true);
   });
 
   it("a torn tail followed by new writes and a reopen loses nothing acknowledged", async () => {
@@ -511,7 +514,7 @@ describe("manifest (its only copy)", () => {
     }
     expect(reasons.get(0)).toBe("bad magic");
     expect(reasons.get(6)).toBe("header checksum mismatch"); // kind is checked after the header checksum
-    expect(reasons.get(7)).toBe("unsupported format version (found 253, expected 2)");
+    expect(reasons.get(7)).toBe("unsupported format version (found 252, expected 2 to 3)");
     expect(reasons.get(12)).toBe("header checksum mismatch");
     expect(reasons.get(33)).toBe("checksum mismatch");
     expect(reasons.get(36)).toBe("bad record length");
@@ -554,7 +557,7 @@ describe("file headers are checked in the documented order", () => {
   const otherKind = (f: string) => (fs.readFileSync(f)[6] === 0x53 ? 0x4a : 0x53);
   const cases: { name: string; edit: (file: string) => void; reason: string }[] = [
     { name: "bad magic wins over everything", edit: (f) => (flipByte(f, 1), flipByte(f, 7), flipByte(f, 6)), reason: "bad magic" },
-    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(3)), flipByte(f, 6)), reason: "unsupported format version (found 3, expected 2)" },
+    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(4)), flipByte(f, 6)), reason: "unsupported format version (found 4, expected 2 to 3)" },
     { name: "then the header checksum", edit: (f) => flipByte(f, 6), reason: "header checksum mismatch" },
     { name: "then the kind", edit: (f) => (patch(f, 6, Uint8Array.of(otherKind(f))), fixHeaderCrc(f)), reason: "wrong file kind (found 0x…)" },
   ];
@@ -582,7 +585,7 @@ describe("file headers are checked in the documented order", () => {
     }
     patch(s.file, 7, Uint8Array.of(9));
     const e = await Engine.open(s.opts);
-    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2)" }]);
+    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2 to 3)" }]);
     expect(e.count("task")).toBe(0);
     await e.close();
   });

@@ -85,6 +85,7 @@ function journalFrames(dir: string) {
     const b = fs.readFileSync(path.join(dir, n));
     for (let pos = 32; pos + 24 <= b.length && !b.subarray(pos, pos + 24).every((x) => x === 0); ) {
       const f = frameAt(n, b, pos);
+      if (f.type === 6) break; // the end record
       out.push(f);
       pos += f.bytes.length;
     }

@@ -31,9 +31,11 @@ export class FormatViolation extends Error {
 
 // ---- constants (FORMAT.md, "Constants and bounds") ---------------------------
 export const MAGIC = "CELLAR";
-export const VERSION = 2;
+/** Version every new file is written at; version 2 files (journals without end records) are still read. */
+export const VERSION = 3;
+export const MIN_VERSION = 2;
 export const KIND = { journal: 0x4a, segment: 0x53, manifest: 0x4d, keyring: 0x4b } as const;
-export const TYPE = { commit: 1, block: 2, index: 3, manifest: 4, keyring: 5 } as const;
+export const TYPE = { commit: 1, block: 2, index: 3, manifest: 4, keyring: 5, end: 6 } as const;
 export const FLAG_COMPRESSED = 0x01;
 export const FLAG_SEALED = 0x02;
 const FILE_HEADER = 32;
@@ -183,6 +185,7 @@ export type KeyInput = MasterKey | DataKeys | null;
 // ---- file header (FORMAT.md, "File header") -----------------------------------
 export interface Header {
   kind: number;
+  version: number;
   storeId: Buffer;
   fileNumber: number;
   /** bytes 0..28: the part bound into every frame's associated data */
@@ -193,10 +196,10 @@ export function readHeader(file: string, b: Uint8Array, kind: number): Header {
   if (b.length < FILE_HEADER || Buffer.from(b.subarray(0, 6)).toString("latin1") !== MAGIC) {
     throw new FormatViolation(file, 0, "bad magic");
   }
-  if (b[7] !== VERSION) throw new FormatViolation(file, 7, "unsupported format version");
+  if (b[7]! < MIN_VERSION || b[7]! > VERSION) throw new FormatViolation(file, 7, "unsupported format version");
   if (u32(b, 28) !== crc32(b.subarray(0, 28))) throw new FormatViolation(file, 28, "header checksum mismatch");
   if (b[6] !== kind) throw new FormatViolation(file, 6, "wrong file kind");
-  return { kind: b[6]!, storeId: Buffer.from(b.subarray(8, 24)), fileNumber: u32(b, 24), bound: b.subarray(0, 28) };
+  return { kind: b[6]!, version: b[7]!, storeId: Buffer.from(b.subarray(8, 24)), fileNumber: u32(b, 24), bound: b.subarray(0, 28) };
 }
 
 // ---- frames (FORMAT.md, "Frames") -------------------------------------------------
@@ -663,10 +666,23 @@ export function readJournal(dir: string, n: number, m: Manifest, firstSeq: numbe
   let pos = FILE_HEADER;
   let seq = firstSeq;
   while (pos + FRAME_HEADER <= b.length) {
-    if (b.subarray(pos).every((x) => x === 0)) break; // clean end
+    if (b.subarray(pos).every((x) => x === 0)) {
+      if (h.version === 2) break; // version 2: clean end
+      throw new FormatViolation(name, pos, "the journal ends without its end record");
+    }
     const f = frameAt(name, b, pos);
+    if (h.version >= 3 && f.type === TYPE.end) {
+      // The end record: seq of the last frame, payload = u64 its own offset, then only zeros.
+      if (f.length !== 8 || f.flags !== 0 || f.keyId !== 0 || f.bytes[10] !== 0 || f.bytes[11] !== 0) throw new FormatViolation(name, pos, "bad end record");
+      if (f.seq !== seq - 1) throw new FormatViolation(name, pos, `end record names seq ${f.seq}, the last frame carries ${seq - 1}`);
+      if (u64(f.bytes, FRAME_HEADER) !== pos) throw new FormatViolation(name, pos, "end record names another offset");
+      pos += f.bytes.length;
+      if (!b.subarray(pos).every((x) => x === 0)) throw new FormatViolation(name, pos, "bytes after the end record");
+      return { frames, nextSeq: seq };
+    }
     if (f.type !== TYPE.commit) throw new FormatViolation(name, pos, "unexpected frame type");
     if (f.seq !== seq) throw new FormatViolation(name, pos, `unexpected sequence ${f.seq}, expected ${seq}`);
+    if (f.seq > Number.MAX_SAFE_INTEGER) throw new FormatViolation(name, pos, "sequence above 2^53 - 1");
     const plain = framePlaintext(name, f, h.bound, keys ? (id) => keys.meta(id) : null, m.encrypted, m.keyFloor);
     const raw = decodeCommitPayload(plain, `${name}@${pos}`);
     const entries = raw.map((e): JournalEntry => {
@@ -679,6 +695,7 @@ export function readJournal(dir: string, n: number, m: Manifest, firstSeq: numbe
     seq++;
     pos += f.bytes.length;
   }
+  if (h.version >= 3) throw new FormatViolation(name, pos, "the journal ends without its end record");
   if (pos < b.length && !b.subarray(pos).every((x) => x === 0)) throw new FormatViolation(name, pos, "bytes after the last frame");
   return { frames, nextSeq: seq };
 }
@@ -690,7 +707,7 @@ export function liveJournals(dir: string, m: Manifest): number[] {
     .map((f) => /^journal-(\d{6,})\.log$/.exec(f))
     .filter((x): x is RegExpExecArray => x !== null)
     .map((x) => Number(x[1]))
-    .filter((n) => n >= m.journalStart)
+    .filter((n) => n >= m.journalStart && n <= U32_MAX) // file numbers are u32: a larger one is not a Cellar file
     .sort((a, b) => a - b);
 }
 

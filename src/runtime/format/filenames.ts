@@ -35,10 +35,11 @@ export function parseName(name: string): ParsedName {
   if (name === QUARANTINE_DIR) return { kind: "quarantine" };
   if (name === BACKUPS_DIR) return { kind: "backups" };
   if (name.endsWith(".tmp")) return { kind: "temp" };
+  // A number above 2^32 - 1 cannot be a file number (u32 in every header): such a name is not ours.
   let m = /^journal-(\d{6,})\.log$/.exec(name);
-  if (m) return { kind: "journal", number: Number(m[1]) };
+  if (m && Number(m[1]) <= 0xffffffff) return { kind: "journal", number: Number(m[1]) };
   m = /^segment-(\d{6,})\.seg$/.exec(name);
-  if (m) return { kind: "segment", number: Number(m[1]) };
+  if (m && Number(m[1]) <= 0xffffffff) return { kind: "segment", number: Number(m[1]) };
   return { kind: "other" };
 }
 

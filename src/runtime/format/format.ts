@@ -5,8 +5,10 @@
 
 /** First six bytes of every Cellar file. */
 export const MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x41, 0x52]); // "CELLAR"
-/** Version of the byte format described in docs/FORMAT.md. */
-export const FORMAT_VERSION = 2;
+/** Version of the byte format described in docs/FORMAT.md: what every new file's header says. */
+export const FORMAT_VERSION = 3;
+/** Oldest version still read: version 2 differs only in that its journals have no end record. */
+export const MIN_FORMAT_VERSION = 2;
 
 /** Byte 6 of the file header: which kind of file this is. */
 export const FileKind = {
@@ -25,6 +27,12 @@ export const STORE_ID_SIZE = 16;
 export const FRAME_HEADER_SIZE = 24;
 /** Upper bound of a frame's payload length; larger lengths read from disk are corruption. */
 export const MAX_FRAME_PAYLOAD = 64 * 1024 * 1024;
+/** Upper bound of a frame's seq: exact as a JavaScript number and as an 8-byte varint (the manifest's `seqFloor`). */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Upper bound of a file number (u32 in the file header). */
+export const MAX_FILE_NUMBER = 0xffffffff;
+/** A journal end record: frame header + u64 LE offset of the record itself. */
+export const END_RECORD_SIZE = 32;
 
 export const FrameType = {
   /** A journal commit group: one or more writes that become durable together. */
@@ -37,6 +45,8 @@ export const FrameType = {
   manifest: 4,
   /** The keyring's body (never sealed: it holds wrapped keys). */
   keyring: 5,
+  /** A journal's end record (version 3): where the frames end; overwritten by the next commit. */
+  end: 6,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -64,6 +74,10 @@ export const JOURNAL_PREALLOC_INITIAL = 1024 * 1024;
 export const JOURNAL_PREALLOC_MAX_STEP = 16 * 1024 * 1024;
 /** A commit group at least this large that does not fit the preallocation is written past it, with no zero fill first. */
 export const JOURNAL_DIRECT_BYTES = 64 * 1024;
+/** Smaller first preallocations tried, in order, when the disk cannot take `JOURNAL_PREALLOC_INITIAL` (0: header and end record only). */
+export const JOURNAL_PREALLOC_FALLBACKS = [64 * 1024, 0] as const;
+/** Journals are read at open through a window of this size, grown only for a frame longer than it. */
+export const JOURNAL_READ_WINDOW = 4 * 1024 * 1024;
 
 /** Commit payloads at least this large are compressed (smaller ones cost more CPU than they save). */
 export const COMPRESS_MIN_BYTES = 4096;

@@ -12,24 +12,31 @@ import {
   FORMAT_VERSION,
   type FileKind,
   FRAME_HEADER_SIZE,
+  END_RECORD_SIZE,
   FrameFlag,
-  type FrameType,
+  FrameType,
   KEY_ID_NONE,
   MAGIC,
+  MAX_FILE_NUMBER,
   MAX_FRAME_PAYLOAD,
+  MIN_FORMAT_VERSION,
   STORE_ID_SIZE,
 } from "./format.js";
-import { AuthenticationError } from "../errors.js";
+import { AuthenticationError, LimitError } from "../errors.js";
 
 export interface FileHeader {
   kind: FileKind;
   storeId: Uint8Array;
   fileNumber: number;
+  /** Format version of the file (byte 7): 2 or 3. */
+  version: number;
   /** Bytes 0..28, bound into every frame's associated data. */
   bound: Uint8Array;
 }
 
 export function encodeFileHeader(kind: FileKind, storeId: Uint8Array, fileNumber: number): Uint8Array {
+  // A larger number would be written modulo 2^32 and read back as another file's.
+  if (!(fileNumber >= 0 && fileNumber <= MAX_FILE_NUMBER)) throw new LimitError(`file number ${fileNumber} exceeds ${MAX_FILE_NUMBER}`);
   const b = new Uint8Array(FILE_HEADER_SIZE);
   const v = new DataView(b.buffer);
   b.set(MAGIC, 0);
@@ -67,7 +74,9 @@ export class FrameError extends Error {
 export function decodeFileHeader(b: Uint8Array, expectKind: FileKind): FileHeader {
   if (b.length < FILE_HEADER_SIZE) throw new FrameError("bad magic", "file shorter than its header");
   for (let i = 0; i < MAGIC.length; i++) if (b[i] !== MAGIC[i]) throw new FrameError("bad magic");
-  if (b[7] !== FORMAT_VERSION) throw new FrameError("unsupported format version", `found ${b[7]}, expected ${FORMAT_VERSION}`);
+  if (b[7]! < MIN_FORMAT_VERSION || b[7]! > FORMAT_VERSION) {
+    throw new FrameError("unsupported format version", `found ${b[7]}, expected ${MIN_FORMAT_VERSION} to ${FORMAT_VERSION}`);
+  }
   const v = new DataView(b.buffer, b.byteOffset, FILE_HEADER_SIZE);
   if (v.getUint32(28, true) !== crc32(b.subarray(0, FILE_HEADER_BOUND))) throw new FrameError("header checksum mismatch");
   if (b[6] !== expectKind) throw new FrameError("wrong file kind", `found 0x${b[6]!.toString(16)}`);
@@ -75,6 +84,7 @@ export function decodeFileHeader(b: Uint8Array, expectKind: FileKind): FileHeade
     kind: b[6] as FileKind,
     storeId: b.slice(8, 8 + STORE_ID_SIZE),
     fileNumber: v.getUint32(24, true),
+    version: b[7]!,
     bound: b.slice(0, FILE_HEADER_BOUND),
   };
 }
@@ -115,11 +125,43 @@ function writeHeaderFields(h: Uint8Array, len: number, type: number, flags: numb
   h[10] = 0;
   h[11] = 0;
   v.setUint32(12, keyId, true);
-  v.setBigUint64(16, BigInt(seq), true);
+  v.setUint32(16, seq % 0x100000000, true);
+  v.setUint32(20, Math.floor(seq / 0x100000000), true);
 }
 
-/** Build a whole frame (header + payload) ready to be written. */
-export function encodeFrame(spec: FrameSpec, fileBound: Uint8Array): Uint8Array {
+/**
+ * Write a journal end record into `into` (at least {@link END_RECORD_SIZE} bytes): type 6, no flags, key
+ * id 0, seq = the seq of the last commit frame before it, payload = u64 LE `offset` (where it sits).
+ */
+export function writeEndRecord(into: Uint8Array, seq: number, offset: number): void {
+  writeHeaderFields(into, 8, FrameType.end, 0, KEY_ID_NONE, seq);
+  const v = new DataView(into.buffer, into.byteOffset, END_RECORD_SIZE);
+  v.setUint32(FRAME_HEADER_SIZE, offset % 0x100000000, true);
+  v.setUint32(FRAME_HEADER_SIZE + 4, Math.floor(offset / 0x100000000), true);
+  v.setUint32(0, crc32(into.subarray(4, END_RECORD_SIZE)), true);
+}
+
+/** True when `b` (at least 32 bytes) is an intact end record for `seq` at `offset`. */
+export function isEndRecord(b: Uint8Array, seq: number, offset: number): boolean {
+  if (b.length < END_RECORD_SIZE || b[8] !== FrameType.end) return false;
+  const v = new DataView(b.buffer, b.byteOffset, END_RECORD_SIZE);
+  return (
+    v.getUint32(4, true) === 8 &&
+    v.getUint32(0, true) === crc32(b.subarray(4, END_RECORD_SIZE)) &&
+    b[9] === 0 &&
+    b[10] === 0 &&
+    b[11] === 0 &&
+    v.getUint32(12, true) === KEY_ID_NONE &&
+    v.getUint32(16, true) + v.getUint32(20, true) * 0x100000000 === seq &&
+    v.getUint32(24, true) + v.getUint32(28, true) * 0x100000000 === offset
+  );
+}
+
+/**
+ * Build a whole frame (header + payload) ready to be written. With `reserve`, the frame's buffer has that
+ * many spare bytes after it (the journal writer puts its end record there without copying the frame).
+ */
+export function encodeFrame(spec: FrameSpec, fileBound: Uint8Array, reserve = 0): Uint8Array {
   let body = spec.plaintext;
   let flags = 0;
   if (spec.compress) {
@@ -130,7 +172,7 @@ export function encodeFrame(spec: FrameSpec, fileBound: Uint8Array): Uint8Array 
   if (sealedLen > MAX_FRAME_PAYLOAD) throw new RangeError(`frame payload of ${sealedLen} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
   const keyId = spec.sealer ? spec.sealer.keyId : KEY_ID_NONE;
   if (spec.sealer) flags |= FrameFlag.sealed;
-  const frame = new Uint8Array(FRAME_HEADER_SIZE + sealedLen);
+  const frame = new Uint8Array(FRAME_HEADER_SIZE + sealedLen + reserve).subarray(0, FRAME_HEADER_SIZE + sealedLen);
   writeHeaderFields(frame, sealedLen, spec.type, flags, keyId, spec.seq);
   if (spec.sealer) {
     spec.sealer.sealInto(frame.subarray(FRAME_HEADER_SIZE), body, adFor(fileBound, frame));
@@ -158,7 +200,8 @@ export function readFrameHeader(b: Uint8Array): FrameHeader {
     type: b[8]!,
     flags: b[9]!,
     keyId: v.getUint32(12, true),
-    seq: Number(v.getBigUint64(16, true)),
+    // Exact up to 2^53; readers refuse anything above MAX_SEQ, so an inexact value is never used.
+    seq: v.getUint32(16, true) + v.getUint32(20, true) * 0x100000000,
   };
 }
 

@@ -19,11 +19,11 @@ import {
   UsageError,
 } from "../errors.js";
 import { BACKUPS_DIR, KEYRING_FILE, MANIFEST_COPY_FILE, MANIFEST_FILE, parseName, segmentName, StorePaths } from "../format/filenames.js";
-import { COMPRESS_MIN_BYTES, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "../format/format.js";
+import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAX_ENTITY_NAME_BYTES, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES, STORE_ID_SIZE, FrameType } from "../format/format.js";
 import { decodeFileHeader, decodeFrame, encodeFrame, FrameError, type KeyLookup } from "../format/frame.js";
 import { type Failpoint, type FileIO, nodeFileIO, writeNewFile } from "../platform/io.js";
 import { JournalWriter } from "./journal-writer.js";
-import { scanJournal } from "./journal-reader.js";
+import { JournalWindow, scanJournalFile } from "./journal-reader.js";
 import { StoreLock } from "../platform/lock.js";
 import { type Manifest, peekManifest, readManifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { Keyspace } from "./keyspace.js";
@@ -105,8 +105,12 @@ export interface DamageReport {
 }
 
 export interface RecoveryReport {
-  /** A torn final frame (a write that was never acknowledged) that was cut off. */
-  truncatedTail: { file: string; offset: number; bytes: number; quarantinedAs: string | null } | null;
+  /**
+   * Unreadable bytes at the end of the last journal, cut off (zeroed). `reason` says what they can be: a
+   * write cut short by a crash (never acknowledged), or damage to the last acknowledged write, when the file
+   * cannot tell the two apart.
+   */
+  truncatedTail: { file: string; offset: number; bytes: number; reason: string; quarantinedAs: string | null } | null;
   damaged: DamageReport[];
   /** Leftovers of interrupted compactions or manifest writes that were removed. */
   removedFiles: string[];
@@ -577,20 +581,17 @@ export class Engine {
         const name = path.basename(paths.journal(n));
         const fd = io.open(paths.journal(n), opts.readOnly ? "r" : "r+");
         const size = io.size(fd);
-        // Not zero-filled first: every byte is read (a journal is preallocated, ~1 MiB even when empty).
-        const bytes = Buffer.allocUnsafe(size);
-        if (io.read(fd, bytes, 0) !== size) {
-          io.close(fd);
-          throw new IoError("read", name, "short read");
-        }
+        // Read through a bounded window: a journal may be far larger than memory (a sparse file, say).
+        const src = { size, read: (into: Uint8Array, at: number) => io.read(fd, into, at) };
+        const window = new JournalWindow(src, FILE_HEADER_SIZE);
         let header;
         try {
-          header = decodeFileHeader(bytes, FileKind.journal);
+          header = decodeFileHeader(window.view(0, FILE_HEADER_SIZE), FileKind.journal);
           if (header.fileNumber !== n) throw new FrameError("bad magic", "header names another file number");
           if (!equalBytes(header.storeId, manifest.storeId)) throw new FrameError("bad magic", "journal belongs to another store");
         } catch (e) {
           if (!(e instanceof FrameError)) throw e;
-          if (isLast && isAllZero(bytes)) {
+          if (isLast && window.lastNonZero(0) === 0) {
             // A journal whose creation was cut short holds no frames: recreate it below.
             io.close(fd);
             if (!opts.readOnly) {
@@ -604,41 +605,45 @@ export class Engine {
           gapExcused = true;
           continue;
         }
-        const scan = scanJournal(bytes, header.bound, seq, keys, requireSealed, FILE_HEADER_SIZE, gapExcused);
-        gapExcused = false;
-        for (const d of scan.damage) {
-          if (d.atEnd && isLast) {
-            const quarantinedAs = quarantine(name);
-            // Cut the torn frame: zero it so later frames are never read after stale bytes (a read-only
-            // open writes nothing after it, and leaves it).
-            if (!opts.readOnly) {
-              io.write(fd, new Uint8Array(d.length), d.offset);
-              io.datasync(fd);
+        const file: ReadFile = { fd, bound: header.bound, kind: "journal", size: 0, plainTotal: 0, plainLive: 0 };
+        engine.files.set(n, file);
+        const scan = scanJournalFile(src, header.bound, seq, keys, requireSealed, {
+          allowGap: gapExcused,
+          requireEnd: header.version >= 3,
+          onFrame: (f) => {
+            for (const en of f.entries) {
+              if (en.op === "put") {
+                engine.applyPut(file, en.entity, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
+              } else {
+                engine.applyDelete(file, n, en.entity, en.key);
+              }
             }
-            recovery.truncatedTail = { file: name, offset: d.offset, bytes: d.length, quarantinedAs };
+          },
+        });
+        file.size = scan.end;
+        gapExcused = false;
+        const resumed = isLast ? JournalWriter.resume(io, fd, n, header.bound, scan.end, scan.nextSeq - 1, header.version >= 3) : null;
+        for (const d of scan.damage) {
+          if (d.kind === "torn" && resumed) {
+            const quarantinedAs = quarantine(name);
+            // Cut the torn frame: zero it (and put the end record back) so later frames are never read after
+            // stale bytes (a read-only open writes nothing, and leaves it).
+            if (!opts.readOnly) resumed.cut(d.offset, d.length);
+            recovery.truncatedTail = { file: name, offset: d.offset, bytes: d.length, reason: d.reason, quarantinedAs };
           } else {
             // The keys of an unreadable frame are unknown: records it overwrote read back as their earlier values.
             damage({ file: name, offset: d.offset, bytes: d.length, reason: d.reason, records: [] });
             gapExcused = true;
-          }
-        }
-        const file: ReadFile = { fd, bound: header.bound, kind: "journal", size: scan.end, plainTotal: 0, plainLive: 0 };
-        engine.files.set(n, file);
-        for (const f of scan.frames) {
-          for (const en of f.entries) {
-            if (en.op === "put") {
-              engine.applyPut(file, en.entity, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
-            } else {
-              engine.applyDelete(file, n, en.entity, en.key);
-            }
+            // A journal cut short: put its end record back so that the next open does not report it again.
+            if (d.kind === "cut" && resumed && !opts.readOnly) resumed.writeEnd();
           }
         }
         seq = scan.nextSeq;
-        if (isLast) writer = JournalWriter.resume(io, fd, n, header.bound, scan.end);
+        if (resumed) writer = resumed;
       }
       if (!writer && !opts.readOnly) {
         const n = manifest.nextFile++;
-        writer = JournalWriter.create(io, paths.journal(n), n, manifest.storeId);
+        writer = JournalWriter.create(io, paths.journal(n), n, manifest.storeId, seq - 1);
         fp("journal.afterCreate");
         io.syncDir(paths.dir);
         engine.files.set(n, { fd: writer.fd, bound: writer.bound, kind: "journal", size: writer.tail, plainTotal: 0, plainLive: 0 });
@@ -823,28 +828,41 @@ export class Engine {
     let started = false;
     let seq = m.seqFloor + 1;
     journals.forEach((n, i) => {
-      const bytes = io.readFile(paths.journal(n));
-      let header;
+      // Read through a bounded window, as replay does: a journal may be far larger than memory.
+      const fd = io.open(paths.journal(n), "r");
       try {
-        header = decodeFileHeader(bytes, FileKind.journal);
-        if (header.fileNumber !== n || !equalBytes(header.storeId, m.storeId)) throw new FrameError("bad magic");
-      } catch (e) {
-        if (!(e instanceof FrameError)) throw e;
-        if (isAllZero(bytes)) return; // a creation cut short: no frame
-        facts.set(n, { frames: false, damage: true });
-        if (!started) chainOk = false;
-        started = true;
-        return;
+        const src = { size: io.size(fd), read: (into: Uint8Array, at: number) => io.read(fd, into, at) };
+        const window = new JournalWindow(src, FILE_HEADER_SIZE);
+        let header;
+        try {
+          header = decodeFileHeader(window.view(0, FILE_HEADER_SIZE), FileKind.journal);
+          if (header.fileNumber !== n || !equalBytes(header.storeId, m.storeId)) throw new FrameError("bad magic");
+        } catch (e) {
+          if (!(e instanceof FrameError)) throw e;
+          if (window.lastNonZero(0) === 0) return; // a creation cut short: no frame
+          facts.set(n, { frames: false, damage: true });
+          if (!started) chainOk = false;
+          started = true;
+          return;
+        }
+        let first: { offset: number; seq: number } | undefined;
+        let frames = 0;
+        const scan = scanJournalFile(src, header.bound, seq, keys, o.requireSealed, {
+          requireEnd: header.version >= 3,
+          onFrame: (f) => {
+            if (frames++ === 0) first = { offset: f.offset, seq: f.seq };
+          },
+        });
+        const last = i === journals.length - 1;
+        facts.set(n, { frames: frames > 0, damage: scan.damage.some((d) => !(d.atEnd && last)) });
+        if (!started && (frames || scan.damage.length)) {
+          started = true;
+          chainOk = first !== undefined && first.offset === FILE_HEADER_SIZE && first.seq === m.seqFloor + 1;
+        }
+        seq = scan.nextSeq;
+      } finally {
+        io.close(fd);
       }
-      const scan = scanJournal(bytes, header.bound, seq, keys, o.requireSealed);
-      const last = i === journals.length - 1;
-      facts.set(n, { frames: scan.frames.length > 0, damage: scan.damage.some((d) => !(d.atEnd && last)) });
-      if (!started && (scan.frames.length || scan.damage.length)) {
-        started = true;
-        const f = scan.frames[0];
-        chainOk = f !== undefined && f.offset === FILE_HEADER_SIZE && f.seq === m.seqFloor + 1;
-      }
-      seq = scan.nextSeq;
     });
     const consistent = namedOk && chainOk;
     out.retireKeys = o.keysToRetire && consistent;
@@ -930,7 +948,7 @@ export class Engine {
     try {
       io.mkdirp(this.paths.quarantineDir);
       const target = `${name}.${Date.now()}`;
-      writeNewFile(io, this.paths.quarantine(target), io.readFile(this.paths.file(name)));
+      copyFile(io, this.paths.file(name), this.paths.quarantine(target));
       io.syncDir(this.paths.quarantineDir);
       return path.join("quarantine", target);
     } catch (e) {
@@ -1229,13 +1247,14 @@ export class Engine {
             sealer: ring ? ring.meta(keyId) : null,
           },
           w.bound,
+          END_RECORD_SIZE, // room for the journal's end record after the last frame, so append() copies nothing
         );
         encoded.push({ bytes, plain, starts, seq, ops: f.ops });
         total += bytes.length;
       }
       let all = encoded[0]!.bytes;
       if (encoded.length > 1) {
-        all = new Uint8Array(total);
+        all = new Uint8Array(total + END_RECORD_SIZE).subarray(0, total);
         let o = 0;
         for (const e of encoded) {
           all.set(e.bytes, o);
@@ -1249,7 +1268,7 @@ export class Engine {
       const started = relaxed ? performance.now() : 0;
       const relaxedSync = relaxed && this.dirty && started - this.dirtySince >= this.opts.relaxedSyncMs;
       this.fp("commit.beforeWrite");
-      const at = w.append(all, !relaxed || relaxedSync);
+      const at = w.append(all, seq, !relaxed || relaxedSync);
       if (relaxedSync) this.dirty = false;
       else if (relaxed && !this.dirty) {
         this.dirty = true;
@@ -1428,7 +1447,7 @@ export class Engine {
     const io = this.io;
     // 1. Rotate: new writes go to a fresh journal; the old files become read-only input.
     const newJ = this.manifest.nextFile++;
-    const writer = JournalWriter.create(io, this.paths.journal(newJ), newJ, this.manifest.storeId);
+    const writer = JournalWriter.create(io, this.paths.journal(newJ), newJ, this.manifest.storeId, this.lastSeq);
     io.syncDir(this.paths.dir);
     const oldFiles = [...this.files.keys()];
     this.journal = writer;
@@ -1771,4 +1790,28 @@ function checkOp(o: WriteOp): void {
 /** Key of a frame or block in the block cache: its file number and offset in one safe integer. */
 function frameKey(file: number, offset: number): number {
   return file * 4294967296 + offset;
+}
+
+/** Copy `from` to a new file `to` (fsynced) 4 MiB at a time: a damaged journal may be larger than memory. */
+function copyFile(io: FileIO, from: string, to: string): void {
+  const src = io.open(from, "r");
+  try {
+    const dst = io.open(to, "wx+");
+    try {
+      const buf = new Uint8Array(Math.min(io.size(src), 4 * 1024 * 1024));
+      for (let at = 0; ; ) {
+        const n = io.read(src, buf, at);
+        if (n === 0) break;
+        const chunk = n === buf.length ? buf : buf.subarray(0, n);
+        if (!isAllZero(chunk)) io.write(dst, chunk, at); // runs of zeros stay holes (a sparse journal stays sparse)
+        at += n;
+      }
+      io.truncate(dst, io.size(src));
+      io.fsync(dst);
+    } finally {
+      io.close(dst);
+    }
+  } finally {
+    io.close(src);
+  }
 }
