@@ -225,7 +225,7 @@ describe("journals are read in bounded memory and bounded work", () => {
     const s = await store(3);
     fs.truncateSync(s.file, Number(process.env.CELLAR_SPARSE_BYTES ?? 1024 ** 3)); // sparse: costs no disk
     const script = `
-      import { Engine } from ${JSON.stringify(path.resolve("src/runtime/engine.ts"))};
+      import { Engine } from ${JSON.stringify(path.resolve("src/runtime/storage/engine.ts"))};
       let out;
       try {
         const e = await Engine.open({ dir: ${JSON.stringify(s.dir)}, encryption: "none", compaction: { auto: false } });
