@@ -27,17 +27,7 @@ export interface KnownIssue {
   owner: string;
   note: string;
 }
-export const KNOWN_ISSUES: readonly KnownIssue[] = [
-  {
-    outcome: "reopen-failed",
-    match: /`MANIFEST`.*exceeds bound|src\/runtime\/manifest\.ts/,
-    owner: "journal recovery / MANIFEST helpers of issue 19",
-    note:
-      "a journal frame whose sequence number is damaged under a matching crc32 (plaintext) is replayed; the MANIFEST " +
-      "then written holds a number its reader refuses, so the next open fails (seed 7 id 2416). Fix: bound every " +
-      "number read from disk (journal-reader.ts) and keep a MANIFEST the store can read back (manifest.ts).",
-  },
-];
+export const KNOWN_ISSUES: readonly KnownIssue[] = [];
 
 export interface RunOptions {
   seed: number;
