@@ -31,6 +31,7 @@ import {
   readManifest,
   readSegment,
   type Frame,
+  TYPE,
 } from "../format/decoder.js";
 
 const dirs: string[] = [];
@@ -126,6 +127,7 @@ function framesOf(dir: string, name: string): { bytes: Buffer; frames: Frame[] }
   else if (name.endsWith(".log")) {
     for (let pos = 32; pos + 24 <= b.length && !b.subarray(pos, pos + 24).every((x) => x === 0); ) {
       const f = frameAt(name, b, pos);
+      if (f.type === TYPE.end) break; // the end record (format 3) closes the frames; only zeros follow
       frames.push(f);
       pos += f.bytes.length;
     }
