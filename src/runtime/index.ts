@@ -59,6 +59,7 @@ export {
   type EntityCodec,
   isPlainObject,
   MAX_DEPTH,
+  bytesLength,
   noUnknownFields,
   ProtoReader,
   ProtoWriter,
