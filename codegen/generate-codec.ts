@@ -18,7 +18,7 @@ import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
 import { importRuntime, outputName, shapeName, type EmitContext } from "./context.js";
 import { reachableMessages } from "./generate-zod.js";
 import { setHeader } from "./header.js";
-import { fieldValueType, integerRange, is64Bit, type EntityModel, type FieldRules, type ValueType } from "./model.js";
+import { fieldValueType, integerRange, is64Bit, wellKnownMessageRule, withWellKnownRules, type EntityModel, type FieldRules, type ValueType } from "./model.js";
 
 /** `Edition.EDITION_PROTO3`: the only syntax whose presence rules the emitted code knows. */
 const EDITION_PROTO3 = 999;
@@ -43,7 +43,7 @@ export function generateCodecs(ctx: EmitContext): void {
     if (entities.length === 0) continue;
     const f = schema.generateFile(outputName(file, "codec"));
     setHeader(f, [file], ctx.parameter);
-    new CodecFile(f, ctx, model.rules).emit(entities);
+    new CodecFile(f, ctx, withWellKnownRules(model.rules)).emit(entities);
   }
 }
 
@@ -112,6 +112,8 @@ class CodecFile {
   private readonly constants: string[] = [];
   /** Whether some check measures a string in code points (then `codePointLength` is emitted). */
   private needsCodePoints = false;
+  /** Whether some check measures bytes (then `realLength` is emitted). */
+  private needsBytesLength = false;
   private readonly body: Printable[][] = [];
   private readonly rt: {
     ProtoWriter: Printable;
@@ -122,7 +124,10 @@ class CodecFile {
     isPlainObject: Printable;
     noUnknownFields: Printable;
     MAX_DEPTH: Printable;
+    bytesLength: Printable;
   };
+  /** Per entity root message: the fields whose values the encoder hands to the store (key and indexed fields). */
+  private readonly captured = new Map<DescMessage, Set<DescField>>();
 
   constructor(
     private readonly f: GeneratedFile,
@@ -138,6 +143,7 @@ class CodecFile {
       isPlainObject: importRuntime(f, ctx, "isPlainObject"),
       noUnknownFields: importRuntime(f, ctx, "noUnknownFields"),
       MAX_DEPTH: importRuntime(f, ctx, "MAX_DEPTH"),
+      bytesLength: importRuntime(f, ctx, "bytesLength"),
     };
   }
 
@@ -145,10 +151,21 @@ class CodecFile {
     const { f, rt } = this;
     const messages = [...reachableMessages(entities.map((e) => e.desc))].sort((a, b) => (a.typeName < b.typeName ? -1 : a.typeName > b.typeName ? 1 : 0));
     for (const m of messages) this.names.set(m, m.typeName.replace(/\./g, "_"));
+    for (const e of entities) {
+      if (e.kind !== "collection") continue;
+      let set = this.captured.get(e.desc);
+      if (!set) this.captured.set(e.desc, (set = new Set()));
+      for (const f of [e.key, ...e.indexes]) set.add(f);
+    }
     for (const m of messages) {
       this.body.push(this.zero(m), this.encoder(m), this.decoder(m), this.freezer(m));
     }
     if (this.needsCodePoints) f.print(CODE_POINT_LENGTH);
+    if (this.needsBytesLength) {
+      f.print(f.jsDoc("The length of a real `Uint8Array` (its internal one, whatever its `length` property says), else -1."));
+      f.print("const realLength: (v: unknown) => number = ", rt.bytesLength, ";");
+      f.print();
+    }
     for (const c of this.constants) f.print(c);
     if (this.constants.length) f.print();
     for (const p of this.body) {
@@ -223,6 +240,11 @@ class CodecFile {
     out("        break;");
     m.members.forEach((member, i) => {
       out(`      case ${JSON.stringify(member.localName)}:`);
+      if (member.kind === "field" && !member.oneof && !supported(member, fieldValueType(member).type, fieldValueType(member).container)) {
+        // A field this code does not take: the general path, before any value is read (it reads them once).
+        out("        return false;");
+        return;
+      }
       out(`        ${seenBit(i).replace(" & ", " |= ")};`);
       out("        break;");
     });
@@ -238,6 +260,14 @@ class CodecFile {
     for (const oneof of m.oneofs) this.oneofCheck(oneof, out);
     const sorted = m.fields.concat().sort((a, b) => a.number - b.number);
     for (const field of sorted) this.fieldEncoder(field, out);
+    switch (wellKnownMessageRule(m)) {
+      case "duration-sign":
+        out("  if (typeof seconds_ === \"bigint\" && typeof nanos_ === \"number\" && ((seconds_ > 0n && nanos_ < 0) || (seconds_ < 0n && nanos_ > 0))) return false;");
+        break;
+      case "value-kind":
+        out(`  if (${caseVar(m.oneofs[0]!)} === undefined) return false;`);
+        break;
+    }
     out("  w.depth--;");
     out("  return true;");
     lines.push("}");
@@ -249,6 +279,7 @@ class CodecFile {
     const v = `oneof_${oneof.localName}`;
     const c = `case_${oneof.localName}`;
     out(`  const ${v}: any = ${prop("o", oneof.localName)};`);
+    out(`  let ${caseVar(oneof)}: any, ${valueVar(oneof)}: any;`);
     out(`  if (${v} !== undefined) {`);
     out(`    if (!(${seenBit(oneof.parent.members.indexOf(oneof))}) || !`, rt.isPlainObject, `(${v})) return false;`);
     // 1: `case` is an enumerable own key, 2: `value` is (what `toInit` copies).
@@ -258,10 +289,13 @@ class CodecFile {
     out(`      else if (k === "value") ${c} |= 2;`);
     out("      else return false;");
     out("    }");
-    out(`    if (${v}.value !== undefined && !(${c} & 2)) return false;`);
-    out(`    switch (${v}.case) {`);
+    // `case` and `value` are read once each (a getter could answer differently the second time).
+    out(`    ${caseVar(oneof)} = ${v}.case;`);
+    out(`    ${valueVar(oneof)} = ${v}.value;`);
+    out(`    if (${valueVar(oneof)} !== undefined && !(${c} & 2)) return false;`);
+    out(`    switch (${caseVar(oneof)}) {`);
     out("      case undefined:");
-    out(`        if (!(${c} & 1) || ${v}.value !== undefined) return false;`);
+    out(`        if (!(${c} & 1) || ${valueVar(oneof)} !== undefined) return false;`);
     out("        break;");
     for (const field of oneof.fields) out(`      case ${JSON.stringify(field.localName)}:`);
     if (oneof.fields.length) {
@@ -281,17 +315,20 @@ class CodecFile {
     out(`  // ${field.name} = ${field.number}`);
     if (field.oneof) {
       const v = `oneof_${field.oneof.localName}`;
-      out(`  if (${v} !== undefined && ${v}.case === ${JSON.stringify(field.localName)}) {`);
+      out(`  if (${v} !== undefined && ${caseVar(field.oneof)} === ${JSON.stringify(field.localName)}) {`);
       if (!supported(field, type, container)) {
         out("    return false;");
       } else {
-        out(`    v = ${v}.value;`);
+        out(`    v = ${valueVar(field.oneof)};`);
         this.writeValue(field, type, r, required, "    ", out);
       }
       out("  }");
       return;
     }
     out(`  v = ${prop("o", field.localName)};`);
+    const capture = this.captured.get(field.parent)?.has(field) ?? false;
+    if (capture && container !== "list") out(`  if (w.depth === 1) ${prop("w.top", field.localName)} = v;`);
+    if (wellKnownMessageRule(field.parent) === "duration-sign") out(`  const ${field.localName}_: any = v;`);
     if (!supported(field, type, container)) {
       out(required ? "  return false;" : "  if (v !== undefined) return false;");
       return;
@@ -305,7 +342,7 @@ class CodecFile {
       out("  if (v !== undefined) {");
       out(`    if (!(${seen})) return false;`);
     }
-    if (container === "list") this.listEncoder(field, type, r, required, ind, out);
+    if (container === "list") this.listEncoder(field, type, r, required, ind, out, capture);
     else if (type.kind === "message" || field.presence !== IMPLICIT) this.writeValue(field, type, r, required, ind, out);
     else {
       // Implicit presence: a zero value is not written (as protobuf-es's toBinary does on the created message).
@@ -334,13 +371,26 @@ class CodecFile {
     out(`${ind}w.${c.write}(v);`);
   }
 
-  private listEncoder(field: DescField, type: ValueType, r: FieldRules | undefined, required: boolean, ind: string, out: (...p: Printable[]) => void): void {
-    const conds = ["!Array.isArray(v)"];
-    if (required) conds.push("v.length < 1");
-    if (r?.maxItems !== undefined) conds.push(`v.length > ${r.maxItems}`);
-    out(`${ind}if (${conds.join(" || ")}) return false;`);
+  private listEncoder(
+    field: DescField,
+    type: ValueType,
+    r: FieldRules | undefined,
+    required: boolean,
+    ind: string,
+    out: (...p: Printable[]) => void,
+    /** Hand a copy of the elements read to the store (`w.top`), for an index at the root message. */
+    capture: boolean,
+  ): void {
+    // The length and each element are read once (a Proxy or a getter could answer differently the second time).
+    out(`${ind}if (!Array.isArray(v)) return false;`);
+    out(`${ind}const n${field.number}: number = v.length;`);
+    const n = `n${field.number}`;
+    const conds: string[] = [];
+    if (required) conds.push(`${n} < 1`);
+    if (r?.maxItems !== undefined) conds.push(`${n} > ${r.maxItems}`);
+    if (conds.length) out(`${ind}if (${conds.join(" || ")}) return false;`);
     if (type.kind === "message") {
-      out(`${ind}for (let i = 0; i < v.length; i++) {`);
+      out(`${ind}for (let i = 0; i < ${n}; i++) {`);
       out(`${ind}  w.uint32(${tag(field, 2)});`);
       out(`${ind}  const at = w.fork();`);
       out(`${ind}  if (!encode_${this.names.get(type.desc)}(w, v[i])) return false;`);
@@ -349,23 +399,28 @@ class CodecFile {
       return;
     }
     const c = scalarOrEnum(type);
+    if (capture) out(`${ind}const c${field.number}: any[] | undefined = w.depth === 1 ? (${prop("w.top", field.localName)} = []) : undefined;`);
+    const push = capture ? `${ind}  if (c${field.number}) c${field.number}.push(e);` : undefined;
     // Element rules: as zod's valueSchema for a list element (`required` applies to the list, not elements).
     const check = this.check("e", type, r, false);
     if (field.fieldKind === "list" && field.packed && c.packed) {
-      out(`${ind}for (let i = 0; i < v.length; i++) {`);
-      out(`${ind}  const e = v[i];`);
-      out(`${ind}  if (!(${check})) return false;`);
-      out(`${ind}}`);
-      out(`${ind}if (v.length > 0) {`);
+      // Checked and written in one loop: a failed check discards what was written.
+      out(`${ind}if (${n} > 0) {`);
       out(`${ind}  w.uint32(${tag(field, 2)});`);
       out(`${ind}  const at = w.fork();`);
-      out(`${ind}  for (let i = 0; i < v.length; i++) w.${c.write}(v[i]);`);
+      out(`${ind}  for (let i = 0; i < ${n}; i++) {`);
+      out(`${ind}    const e = v[i];`);
+      out(`${ind}    if (!(${check})) return false;`);
+      if (push) out("  " + push);
+      out(`${ind}    w.${c.write}(e);`);
+      out(`${ind}  }`);
       out(`${ind}  w.join(at);`);
       out(`${ind}}`);
     } else {
-      out(`${ind}for (let i = 0; i < v.length; i++) {`);
+      out(`${ind}for (let i = 0; i < ${n}; i++) {`);
       out(`${ind}  const e = v[i];`);
       out(`${ind}  if (!(${check})) return false;`);
+      if (push) out(push);
       out(`${ind}  w.uint32(${tag(field, c.wireType)});`);
       out(`${ind}  w.${c.write}(e);`);
       out(`${ind}}`);
@@ -385,7 +440,7 @@ class CodecFile {
     const conds: string[] = [];
     switch (s) {
       case ScalarType.STRING:
-        conds.push(`typeof ${v} === "string"`);
+        conds.push(`typeof ${v} === "string"`, `(${v} as any).isWellFormed()`);
         if (required && (r?.minLength ?? 0) < 1) conds.push(`${v}.length >= 1`);
         // zod counts code points, not UTF-16 units (a pair is two units): count them only when units cannot tell.
         if (r?.minLength === 1) conds.push(`${v}.length >= 1`);
@@ -400,10 +455,15 @@ class CodecFile {
         if (r?.pattern !== undefined) conds.push(`${this.constant("PATTERN", `new RegExp(${JSON.stringify(r.pattern)})`)}.test(${v})`);
         break;
       case ScalarType.BYTES:
-        conds.push(`${v} instanceof Uint8Array`);
-        if (required && (r?.minLength ?? 0) < 1) conds.push(`${v}.length >= 1`);
-        if (r?.minLength !== undefined) conds.push(`${v}.length >= ${r.minLength}`);
-        if (r?.maxLength !== undefined) conds.push(`${v}.length <= ${r.maxLength}`);
+        {
+          // A real Uint8Array measured by its internal length (-1 otherwise: a Proxy, a lying `length`).
+          this.needsBytesLength = true;
+          const len = `realLength(${v})`;
+          conds.push(`${len} >= 0`);
+          if (required && (r?.minLength ?? 0) < 1) conds.push(`${len} >= 1`);
+          if (r?.minLength !== undefined) conds.push(`${len} >= ${r.minLength}`);
+          if (r?.maxLength !== undefined) conds.push(`${len} <= ${r.maxLength}`);
+        }
         break;
       case ScalarType.BOOL:
         conds.push(`typeof ${v} === "boolean"`);
@@ -550,6 +610,16 @@ function codePointLength(s: string): number {
   return n;
 }
 `;
+
+/** The local holding a oneof's `case`, read once. */
+function caseVar(oneof: DescOneof): string {
+  return `kc_${oneof.localName}`;
+}
+
+/** The local holding a oneof's `value`, read once. */
+function valueVar(oneof: DescOneof): string {
+  return `kv_${oneof.localName}`;
+}
 
 /** The test of "member `i` of the message is an enumerable own key of the input" (bits set by the key loop). */
 function seenBit(i: number): string {

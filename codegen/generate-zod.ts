@@ -18,7 +18,7 @@ import { ScalarType, type DescField, type DescFile, type DescMessage, type DescO
 import { getDeclarationString, type GeneratedFile, type Printable } from "@bufbuild/protoplugin";
 import { outputImportPath, outputName, shapeName, type EmitContext } from "./context.js";
 import { setHeader } from "./header.js";
-import { fieldValueType, integerRange, is64Bit, type FieldRules, type ValueType } from "./model.js";
+import { fieldValueType, integerRange, is64Bit, wellKnownMessageRule, withWellKnownRules, type FieldRules, type ValueType } from "./model.js";
 
 /** Name of the exported input schema of a message, e.g. `TaskInputSchema`. */
 export function inputSchemaName(f: GeneratedFile, desc: DescMessage): string {
@@ -61,7 +61,7 @@ export function generateZod(ctx: EmitContext): void {
     if (own.length === 0) continue;
     const f = schema.generateFile(outputName(file, "zod"));
     setHeader(f, [file], ctx.parameter);
-    new ZodFile(f, file, generated, model.rules).emit(own);
+    new ZodFile(f, file, generated, withWellKnownRules(model.rules)).emit(own);
   }
 }
 
@@ -70,6 +70,8 @@ class ZodFile {
   private readonly declared = new Set<DescMessage>();
   private readonly foreignNames = new Map<DescMessage, string>();
   private readonly reachCache = new Map<DescMessage, Set<DescMessage>>();
+  /** Whether a schema uses the emitted `jsonWellFormed` helper. */
+  private usesJson = false;
 
   constructor(
     private readonly f: GeneratedFile,
@@ -95,8 +97,17 @@ class ZodFile {
     const foreignSorted = [...foreign].sort((a, b) => (a.typeName < b.typeName ? -1 : a.typeName > b.typeName ? 1 : 0));
     for (const m of foreignSorted) this.foreignNames.set(m, `${m.typeName.replace(/\./g, "_")}_InputSchema`);
 
+    f.print(f.jsDoc("`%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it)."));
+    f.print("const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), \"length\")!.get!;");
+    f.print();
+    f.print(f.jsDoc("The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`)."));
+    f.print("const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);");
+    f.print();
     f.print(f.jsDoc("Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back."));
-    f.print("const unknownFields = ", this.z, ".array(", this.z, ".strictObject({ no: ", this.z, ".number().int(), wireType: ", this.z, ".number().int(), data: ", this.z, ".instanceof(Uint8Array) })).optional();");
+    f.print("const unknownFields = ", this.z, ".array(", this.z, ".strictObject({ no: ", this.z, ".number().int(), wireType: ", this.z, ".number().int(), data: ", ...this.bytesSchema(), " })).optional();");
+    f.print();
+    f.print(f.jsDoc("False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD)."));
+    f.print("const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();");
     f.print();
     for (const m of foreignSorted) {
       f.print(f.jsDoc(`Input of \`${m.typeName}\` (from ${m.file.proto.name}, not generated here).`));
@@ -114,6 +125,23 @@ class ZodFile {
       f.print();
       this.declared.add(m);
     }
+    if (this.usesJson) {
+      f.print(f.jsDoc("Whether every string and key of a JSON value (a `google.protobuf.Struct`) is well-formed UTF-16."));
+      f.print("function jsonWellFormed(v: unknown): boolean {");
+      f.print('  if (typeof v === "string") return isWellFormed(v);');
+      f.print('  if (typeof v !== "object" || v === null) return true;');
+      f.print("  if (Array.isArray(v)) return v.every(jsonWellFormed);");
+      f.print("  for (const [k, x] of Object.entries(v)) if (!isWellFormed(k) || !jsonWellFormed(x)) return false;");
+      f.print("  return true;");
+      f.print("}");
+      f.print();
+    }
+  }
+
+  /** `Uint8Array`, a real one (a Proxy or an object inheriting from `Uint8Array.prototype` is not a view). */
+  private bytesSchema(): Printable[] {
+    const { z } = this;
+    return [z, `.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" })`];
   }
 
   private objectSchema(m: DescMessage): Printable[] {
@@ -131,6 +159,18 @@ class ZodFile {
       }
     }
     p.push("})");
+    switch (wellKnownMessageRule(m)) {
+      case "duration-sign":
+        // protobuf's Duration: seconds and nanos never have opposite signs.
+        p.push(
+          `.refine((d) => !(typeof d.seconds === "bigint" && typeof d.nanos === "number" && ((d.seconds > 0n && d.nanos < 0) || (d.seconds < 0n && d.nanos > 0))), { error: "Invalid duration: \`seconds\` and \`nanos\` must have the same sign", path: ["nanos"] })`,
+        );
+        break;
+      case "value-kind":
+        // A google.protobuf.Value holds one kind (JSON has no "no value").
+        p.push(`.refine((v) => v.kind !== undefined && v.kind.case !== undefined, { error: "Invalid value: \`kind\` must be set", path: ["kind"] })`);
+        break;
+    }
     return p;
   }
 
@@ -184,7 +224,8 @@ class ZodFile {
     const required = (r?.required ?? false) && fieldValueType(field).container === "singular";
     switch (type.kind) {
       case "json":
-        return [z, ".record(", z, ".string(), ", z, ".json())"];
+        this.usesJson = true;
+        return [z, ".record(", z, `.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), `, z, `.json()).refine(jsonWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })`];
       case "message":
         return [this.messageRef(m, type.desc)];
       case "enum": {
@@ -201,7 +242,7 @@ class ZodFile {
     const { z } = this;
     switch (scalar) {
       case ScalarType.STRING: {
-        const p: Printable[] = [z, ".string()"];
+        const p: Printable[] = [z, ".string()", WELL_FORMED];
         if (required && (r?.minLength ?? 0) < 1) p.push(`.min(1, { error: "required: expected a non-empty string" })`);
         if (r?.minLength !== undefined) p.push(`.min(${r.minLength})`);
         if (r?.maxLength !== undefined) p.push(`.max(${r.maxLength})`);
@@ -209,10 +250,11 @@ class ZodFile {
         return p;
       }
       case ScalarType.BYTES: {
-        const p: Printable[] = [z, ".instanceof(Uint8Array)"];
-        if (required && (r?.minLength ?? 0) < 1) p.push(`.refine((b) => b.length >= 1, { error: "required: expected at least one byte" })`);
-        if (r?.minLength !== undefined) p.push(`.refine((b) => b.length >= ${r.minLength}, { error: "Too small: expected at least ${r.minLength} bytes" })`);
-        if (r?.maxLength !== undefined) p.push(`.refine((b) => b.length <= ${r.maxLength}, { error: "Too big: expected at most ${r.maxLength} bytes" })`);
+        const p: Printable[] = this.bytesSchema();
+        // Measured by the internal length: zod runs these even after the check above failed.
+        if (required && (r?.minLength ?? 0) < 1) p.push(`.refine((b) => realLength(b) >= 1, { error: "required: expected at least one byte" })`);
+        if (r?.minLength !== undefined) p.push(`.refine((b) => realLength(b) >= ${r.minLength}, { error: "Too small: expected at least ${r.minLength} bytes" })`);
+        if (r?.maxLength !== undefined) p.push(`.refine((b) => realLength(b) <= ${r.maxLength}, { error: "Too big: expected at most ${r.maxLength} bytes" })`);
         return p;
       }
       case ScalarType.BOOL:
@@ -253,7 +295,7 @@ class ZodFile {
 
   private mapKeySchema(key: ScalarType): Printable[] {
     const { z } = this;
-    if (key === ScalarType.STRING) return [z, ".string()"];
+    if (key === ScalarType.STRING) return [z, `.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" })`];
     if (key === ScalarType.BOOL) return [z, `.string().regex(/^(true|false)$/)`];
     const range = integerRange(key);
     if (!range) throw new Error(`unexpected map key ${ScalarType[key]}`);
@@ -304,6 +346,9 @@ class ZodFile {
     return set.has(to);
   }
 }
+
+/** The refinement of every string field: no lone surrogate. */
+const WELL_FORMED = `.refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })`;
 
 /** Object literal key for a local name (protobuf-es local names are identifiers, but be safe). */
 export function propertyName(localName: string): string {

@@ -691,3 +691,39 @@ function collectDefaults(ext: CellarExtensions, desc: DescMessage, seen: Readonl
   return { entries };
 }
 
+
+/**
+ * Ranges of well-known types' fields, as protobuf-es's `toJson` (and every other runtime) requires them:
+ * a value outside them is stored, then breaks `inspect()` and JSON export. Generated validators and codecs
+ * check them like `(cellar.v1.field)` rules. Message-level rules (a `Duration`'s signs, a `Value` holding
+ * a kind) are emitted by the generators themselves (see {@link wellKnownMessageRule}).
+ */
+const WELL_KNOWN_RULES: ReadonlyMap<string, FieldRules> = new Map<string, FieldRules>([
+  // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+  ["google.protobuf.Timestamp.seconds", { required: false, sensitive: false, min: -62135596800, max: 253402300799 }],
+  ["google.protobuf.Timestamp.nanos", { required: false, sensitive: false, min: 0, max: 999999999 }],
+  // ±10,000 years.
+  ["google.protobuf.Duration.seconds", { required: false, sensitive: false, min: -315576000000, max: 315576000000 }],
+  ["google.protobuf.Duration.nanos", { required: false, sensitive: false, min: -999999999, max: 999999999 }],
+  // JSON has no NaN or Infinity.
+  ["google.protobuf.Value.number_value", { required: false, sensitive: false, min: -Number.MAX_VALUE, max: Number.MAX_VALUE }],
+]);
+
+/** A message-level rule of a well-known type, checked by generated validators and codecs alike. */
+export function wellKnownMessageRule(m: DescMessage): "duration-sign" | "value-kind" | undefined {
+  if (m.typeName === "google.protobuf.Duration") return "duration-sign";
+  if (m.typeName === "google.protobuf.Value") return "value-kind";
+  return undefined;
+}
+
+/** `(cellar.v1.field)` rules of the generated files plus the ranges of well-known types' fields. */
+class RulesWithWellKnown extends Map<DescField, FieldRules> {
+  override get(f: DescField): FieldRules | undefined {
+    return super.get(f) ?? WELL_KNOWN_RULES.get(`${f.parent.typeName}.${f.name}`);
+  }
+}
+
+/** `rules` and the ranges of well-known types' fields (what generated validators and codecs check). */
+export function withWellKnownRules(rules: ReadonlyMap<DescField, FieldRules>): ReadonlyMap<DescField, FieldRules> {
+  return new RulesWithWellKnown(rules);
+}

@@ -62,6 +62,7 @@ export {
   type EntityCodec,
   isPlainObject,
   MAX_DEPTH,
+  bytesLength,
   noUnknownFields,
   ProtoReader,
   ProtoWriter,

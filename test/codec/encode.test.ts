@@ -103,7 +103,9 @@ describe("string lengths are zod's: code points, not UTF-16 units", () => {
       expect(r.valid).toBe(false);
       expect(r.taken).toBe(false);
     }
-    for (const s of ["😀😀", "😀a", "\uD800\uD800", "ab"]) expect(checkSound(plain(), { id: "a", s }, 1)).toEqual({ valid: true, taken: true });
+    // Lone surrogates: refused whatever the length (UTF-8 cannot store them).
+    for (const s of ["\uD800\uD800", "a\uDC00"]) expect(checkSound(plain(), { id: "a", s }, 1)).toEqual({ valid: false, taken: false });
+    for (const s of ["😀😀", "😀a", "ab"]) expect(checkSound(plain(), { id: "a", s }, 1)).toEqual({ valid: true, taken: true });
   });
 
   it("takes a string within max_length in code points though longer in units", () => {

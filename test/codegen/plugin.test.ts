@@ -86,10 +86,10 @@ describe("protoc-gen-cellar output", () => {
     const l = lines(run.files.get("acme/todo/v1/todo_zod.ts"));
     expect(l).toContain("export const TaskInputSchema = z.strictObject({");
     expect(l).toContain('  $typeName: z.literal("acme.todo.v1.Task").optional(),');
-    expect(l).toContain('  id: z.string().min(1, { error: "required: expected a non-empty string" }),');
-    expect(l).toContain('  title: z.string().min(1).max(200).regex(new RegExp("^[^\\\\n]*$")).optional(),');
+    expect(l).toContain('  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }),');
+    expect(l).toContain('  title: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1).max(200).regex(new RegExp("^[^\\\\n]*$")).optional(),');
     expect(l).toContain("  status: z.literal([1, 2]),");
-    expect(l).toContain("  tags: z.array(z.string()).max(8).optional(),");
+    expect(l).toContain('  tags: z.array(z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })).max(8).optional(),');
     expect(l).toContain("  createdAt: google_protobuf_Timestamp_InputSchema.optional(),");
     expect(l).toContain("  size: z.bigint().min(0n).max(1000n).optional(),");
     expect(l).toContain("   * @generated from field: repeated string tags = 4;");
@@ -199,7 +199,7 @@ enum Mode {
   it("emits oneofs as a discriminated union of { case, value }", () => {
     const zl = lines(run.files.get("acme/prefs/v1/prefs_zod.ts"));
     expect(zl).toContain('  login: z.discriminatedUnion("case", [');
-    expect(zl).toContain('    z.strictObject({ case: z.literal("password"), value: z.string() }),');
+    expect(zl).toContain('    z.strictObject({ case: z.literal("password"), value: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }) }),');
     expect(zl).toContain("    z.strictObject({ case: z.undefined(), value: z.undefined().optional() }),");
   });
 });

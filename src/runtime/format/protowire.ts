@@ -13,6 +13,7 @@
  * test/codec tests both claims with property tests against protobuf-es and zod.
  */
 
+import { types } from "node:util";
 import { SHORT_STRING_UNITS, type SliceableBuffer, writeShortString } from "./bytes.js";
 
 /** What protoc-gen-cellar emits per entity (`TaskCodec`). */
@@ -50,6 +51,12 @@ export class ProtoWriter {
   pos = 0;
   /** Message nesting of the encoder using this writer. */
   depth = 0;
+  /**
+   * Values of the root message's key and indexed fields as the encoder read them (set afresh by
+   * {@link encodeWith}): the store takes the key and index terms from here, never from a second read of
+   * the input, which a getter or a Proxy could answer differently.
+   */
+  top: Record<string, unknown> = {};
   /** Low and high 32 bits of the last 64-bit value split by `split64`. */
   private lo = 0;
   private hi = 0;
@@ -217,11 +224,13 @@ export class ProtoWriter {
     this.pos += len;
   }
 
+  /** Length-prefixed bytes of a real Uint8Array (checked by the caller), measured by its internal length. */
   bytes(v: Uint8Array): void {
-    this.uint32(v.length);
-    this.ensure(v.length);
+    const n = typedArrayLength.call(v) as number;
+    this.uint32(n);
+    this.ensure(n);
     this.buf.set(v, this.pos);
-    this.pos += v.length;
+    this.pos += n;
   }
 
   /** Start a length-delimited body: returns where its (one-byte, for now) length goes. */
@@ -514,9 +523,21 @@ export function decodeWith<T>(
   }
 }
 
+/** `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it). */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array` (a Buffer too), read from its internal slot; -1 for anything else: a
+ * Proxy of one, an object inheriting from `Uint8Array.prototype`, another typed array.
+ */
+export function bytesLength(v: unknown): number {
+  return types.isUint8Array(v) ? (typedArrayLength.call(v) as number) : -1;
+}
+
 /** Run a generated encoder from a clean start (`depth` 0). */
 export function encodeWith(w: ProtoWriter, input: unknown, write: (w: ProtoWriter, o: any) => boolean): boolean {
   w.depth = 0;
+  w.top = {};
   try {
     return write(w, input);
   } catch {

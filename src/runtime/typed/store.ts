@@ -31,8 +31,9 @@ import {
 } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
-import { type SensitiveKeys, ValueCodec } from "../crypto/value.js";
+import { type SensitiveKeys, ValueCodec, ValueKind } from "../crypto/value.js";
 import { ProtoWriter } from "../format/protowire.js";
+import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
 import type { MigrationStep } from "./migration.js";
 import { type MigrationProgress, planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 
@@ -108,7 +109,7 @@ export type IndexValue<Desc extends DescMessage, P extends string> = P extends k
 export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> {
   /** The record stored under `key`, or `undefined`. Returned objects are frozen. */
   get(key: K): Promise<MessageShape<Desc> | undefined>;
-  /** Validate and store `value` under its key field; resolves once durable. Returns the stored message. */
+  /** Validate and store `value` under its key field; resolves once durable with the stored message (frozen, as `get` returns it). */
   put(value: EntityInput<Desc>): Promise<MessageShape<Desc>>;
   /** Remove the record; resolves `true` if it existed. */
   delete(key: K): Promise<boolean>;
@@ -498,15 +499,24 @@ class StoreImpl {
   ): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
     if (this.redacted) throw readOnlyError();
     const codec = this.codecs.get(def.name)!;
-    // The generated codec checks and encodes the input in one walk; what it does not take goes through zod.
-    let bytes = arena ? codec.encodeInput(value, arena, true) : codec.encodeInput(value, this.writer);
+    // The generated codec checks and encodes the input in one walk, reading each property once; what it does
+    // not take goes through zod. Either way the input is read once for what is stored: the key and index
+    // values come from what the codec read (`writer.top`) or from the snapshot the general path validated.
+    const writer = arena ?? this.writer;
+    let bytes = codec.encodeInput(value, writer, arena !== undefined);
     let msg: MessageShape<DescMessage> | undefined;
     let source: Record<string, unknown>;
     if (bytes) {
-      source = value as Record<string, unknown>;
-      if (wantMessage) msg = create(def.schema, toInit(value) as MessageInitShape<DescMessage>);
+      source = writer.top;
     } else {
-      const parsed = def.validator.safeParse(value);
+      let snapshot: unknown;
+      try {
+        snapshot = snapshotInput(value);
+      } catch (e) {
+        if (e instanceof InputIssue) throw new ValidationError(def.name, [e.issue]);
+        throw e;
+      }
+      const parsed = def.validator.safeParse(snapshot);
       if (!parsed.success) {
         throw new ValidationError(
           def.name,
@@ -517,7 +527,9 @@ class StoreImpl {
       }
       // Rebuild from a plain copy: `create()` takes any object with a `$typeName` as a finished message, so a
       // spread of a message with a plain object inside (`{ ...settings, ui: { ...} }`) would reach toBinary unconverted.
-      msg = create(def.schema, toInit(value) as MessageInitShape<DescMessage>);
+      msg = create(def.schema, toInit(snapshot) as MessageInitShape<DescMessage>);
+      const deep = messageDepthIssue(def.schema, msg);
+      if (deep) throw new ValidationError(def.name, [deep]);
       source = msg as Record<string, unknown>;
     }
     const zero = this.zero(def);
@@ -531,6 +543,12 @@ class StoreImpl {
       terms = indexTerms(def, source, zero);
     }
     bytes ??= codec.encode(msg!, key, def.version, this.keys);
+    // `put` resolves with what a later `get` returns: the stored bytes decoded (the fast path has no message,
+    // and normalizes like the bytes do: -0 is 0). A value with a sealed part keeps the message it was made from.
+    if (wantMessage) {
+      const stored = bytes[0] === ValueKind.plain ? codec.decode(bytes, key, def.version, null).msg : msg!;
+      msg = (Object.isFrozen(stored) ? stored : deepFreeze(stored)) as MessageShape<DescMessage>;
+    }
     return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
   }
 

@@ -32,8 +32,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
         s0 |= 8;
         break;
       case "detachedWindows":
-        s0 |= 16;
-        break;
+        return false;
       case "lastSavedAt":
         s0 |= 32;
         break;
@@ -57,10 +56,12 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   v = o.openPanels;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!Array.isArray(v) || v.length > 64) return false;
-    for (let i = 0; i < v.length; i++) {
+    if (!Array.isArray(v)) return false;
+    const n2: number = v.length;
+    if (n2 > 64) return false;
+    for (let i = 0; i < n2; i++) {
       const e = v[i];
-      if (!(typeof e === "string")) return false;
+      if (!(typeof e === "string" && (e as any).isWellFormed())) return false;
       w.uint32(18);
       w.string(e);
     }
@@ -69,7 +70,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   v = o.activePanel;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -79,7 +80,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   v = o.activeLayoutId;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(34);
       w.string(v);
@@ -245,7 +246,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   v = o.displayId;
   if (v !== undefined) {
     if (!(s0 & 64)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(58);
       w.string(v);
@@ -322,7 +323,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.seconds;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -332,7 +333,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.nanos;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);

@@ -7,9 +7,24 @@
 import { z } from "zod";
 
 /**
+ * `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it).
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`).
+ */
+const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);
+
+/**
  * Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back.
  */
-const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
+const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }) })).optional();
+
+/**
+ * False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD).
+ */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Input of `google.protobuf.Timestamp` (from google/protobuf/timestamp.proto, not generated here).
@@ -20,11 +35,11 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
   /**
    * @generated from field: int64 seconds = 1;
    */
-  seconds: z.bigint().min(-9223372036854775808n).max(9223372036854775807n).optional(),
+  seconds: z.bigint().min(-62135596800n).max(253402300799n).optional(),
   /**
    * @generated from field: int32 nanos = 2;
    */
-  nanos: z.number().int().min(-2147483648).max(2147483647).optional(),
+  nanos: z.number().int().min(0).max(999999999).optional(),
 });
 
 /**
@@ -42,19 +57,19 @@ export const ApplicationStateInputSchema = z.strictObject({
   /**
    * @generated from field: repeated string open_panels = 2;
    */
-  openPanels: z.array(z.string()).max(64).optional(),
+  openPanels: z.array(z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })).max(64).optional(),
   /**
    * @generated from field: string active_panel = 3;
    */
-  activePanel: z.string().optional(),
+  activePanel: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: string active_layout_id = 4;
    */
-  activeLayoutId: z.string().optional(),
+  activeLayoutId: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: map<string, examples.appstate.v1.WindowBounds> detached_windows = 5;
    */
-  detachedWindows: z.record(z.string(), z.lazy(() => WindowBoundsInputSchema)).refine((m) => Object.keys(m).length <= 32, { error: "Too big: expected at most 32 entries" }).optional(),
+  detachedWindows: z.record(z.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), z.lazy(() => WindowBoundsInputSchema)).refine((m) => Object.keys(m).length <= 32, { error: "Too big: expected at most 32 entries" }).optional(),
   /**
    * @generated from field: google.protobuf.Timestamp last_saved_at = 6;
    */
@@ -96,6 +111,6 @@ export const WindowBoundsInputSchema = z.strictObject({
   /**
    * @generated from field: string display_id = 7;
    */
-  displayId: z.string().optional(),
+  displayId: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
 });
 

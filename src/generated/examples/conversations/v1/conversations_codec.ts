@@ -57,6 +57,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   if (!noUnknownFields(o.$unknown)) return false;
   let v: any;
   const oneof_body: any = o.body;
+  let kc_body: any, kv_body: any;
   if (oneof_body !== undefined) {
     if (!(s0 & 4) || !isPlainObject(oneof_body)) return false;
     let case_body = 0;
@@ -65,10 +66,12 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
       else if (k === "value") case_body |= 2;
       else return false;
     }
-    if (oneof_body.value !== undefined && !(case_body & 2)) return false;
-    switch (oneof_body.case) {
+    kc_body = oneof_body.case;
+    kv_body = oneof_body.value;
+    if (kv_body !== undefined && !(case_body & 2)) return false;
+    switch (kc_body) {
       case undefined:
-        if (!(case_body & 1) || oneof_body.value !== undefined) return false;
+        if (!(case_body & 1) || kv_body !== undefined) return false;
         break;
       case "content":
       case "toolCall":
@@ -82,7 +85,7 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
   v = o.id;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(10);
       w.string(v);
@@ -97,15 +100,15 @@ function encode_examples_conversations_v1_ChatMessage(w: ProtoWriter, o: any): b
     w.int32(v);
   }
   // content = 3
-  if (oneof_body !== undefined && oneof_body.case === "content") {
-    v = oneof_body.value;
-    if (!(typeof v === "string" && (v.length <= 200000 || codePointLength(v) <= 200000))) return false;
+  if (oneof_body !== undefined && kc_body === "content") {
+    v = kv_body;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 200000 || codePointLength(v) <= 200000))) return false;
     w.uint32(26);
     w.string(v);
   }
   // tool_call = 4
-  if (oneof_body !== undefined && oneof_body.case === "toolCall") {
-    v = oneof_body.value;
+  if (oneof_body !== undefined && kc_body === "toolCall") {
+    v = kv_body;
     w.uint32(34);
     const at4 = w.fork();
     if (!encode_examples_conversations_v1_ToolCall(w, v)) return false;
@@ -237,8 +240,9 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   let v: any;
   // id = 1
   v = o.id;
+  if (w.depth === 1) w.top.id = v;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1)) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -247,7 +251,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   v = o.title;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "string" && (v.length <= 300 || codePointLength(v) <= 300))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 300 || codePointLength(v) <= 300))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -275,7 +279,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   v = o.model;
   if (v !== undefined) {
     if (!(s0 & 16)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(42);
       w.string(v);
@@ -285,8 +289,10 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   v = o.messages;
   if (v !== undefined) {
     if (!(s0 & 32)) return false;
-    if (!Array.isArray(v) || v.length > 10000) return false;
-    for (let i = 0; i < v.length; i++) {
+    if (!Array.isArray(v)) return false;
+    const n6: number = v.length;
+    if (n6 > 10000) return false;
+    for (let i = 0; i < n6; i++) {
       w.uint32(50);
       const at = w.fork();
       if (!encode_examples_conversations_v1_ChatMessage(w, v[i])) return false;
@@ -305,6 +311,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   }
   // archived = 8
   v = o.archived;
+  if (w.depth === 1) w.top.archived = v;
   if (v !== undefined) {
     if (!(s0 & 128)) return false;
     if (!(typeof v === "boolean")) return false;
@@ -317,10 +324,14 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   v = o.tags;
   if (v !== undefined) {
     if (!(s0 & 256)) return false;
-    if (!Array.isArray(v) || v.length > 16) return false;
-    for (let i = 0; i < v.length; i++) {
+    if (!Array.isArray(v)) return false;
+    const n9: number = v.length;
+    if (n9 > 16) return false;
+    const c9: any[] | undefined = w.depth === 1 ? (w.top.tags = []) : undefined;
+    for (let i = 0; i < n9; i++) {
       const e = v[i];
-      if (!(typeof e === "string")) return false;
+      if (!(typeof e === "string" && (e as any).isWellFormed())) return false;
+      if (c9) c9.push(e);
       w.uint32(74);
       w.string(e);
     }
@@ -400,8 +411,7 @@ function encode_examples_conversations_v1_ToolCall(w: ProtoWriter, o: any): bool
         s0 |= 1;
         break;
       case "arguments":
-        s0 |= 2;
-        break;
+        return false;
       case "result":
         s0 |= 4;
         break;
@@ -415,7 +425,7 @@ function encode_examples_conversations_v1_ToolCall(w: ProtoWriter, o: any): bool
   // name = 1
   v = o.name;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1)) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -427,7 +437,7 @@ function encode_examples_conversations_v1_ToolCall(w: ProtoWriter, o: any): bool
   v = o.result;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -489,7 +499,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.seconds;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -499,7 +509,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.nanos;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);

@@ -7,9 +7,24 @@
 import { z } from "zod";
 
 /**
+ * `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it).
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`).
+ */
+const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);
+
+/**
  * Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back.
  */
-const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
+const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }) })).optional();
+
+/**
+ * False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD).
+ */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Input of `google.protobuf.Timestamp` (from google/protobuf/timestamp.proto, not generated here).
@@ -20,11 +35,11 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
   /**
    * @generated from field: int64 seconds = 1;
    */
-  seconds: z.bigint().min(-9223372036854775808n).max(9223372036854775807n).optional(),
+  seconds: z.bigint().min(-62135596800n).max(253402300799n).optional(),
   /**
    * @generated from field: int32 nanos = 2;
    */
-  nanos: z.number().int().min(-2147483648).max(2147483647).optional(),
+  nanos: z.number().int().min(0).max(999999999).optional(),
 });
 
 /**
@@ -38,11 +53,11 @@ export const ConversationInputSchema = z.strictObject({
   /**
    * @generated from field: string id = 1;
    */
-  id: z.string().min(1, { error: "required: expected a non-empty string" }),
+  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }),
   /**
    * @generated from field: string title = 2;
    */
-  title: z.string().max(300).optional(),
+  title: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(300).optional(),
   /**
    * @generated from field: google.protobuf.Timestamp created_at = 3;
    */
@@ -54,7 +69,7 @@ export const ConversationInputSchema = z.strictObject({
   /**
    * @generated from field: string model = 5;
    */
-  model: z.string().optional(),
+  model: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: repeated examples.conversations.v1.ChatMessage messages = 6;
    */
@@ -70,7 +85,7 @@ export const ConversationInputSchema = z.strictObject({
   /**
    * @generated from field: repeated string tags = 9;
    */
-  tags: z.array(z.string()).max(16).optional(),
+  tags: z.array(z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })).max(16).optional(),
 });
 
 /**
@@ -84,7 +99,7 @@ export const ChatMessageInputSchema = z.strictObject({
   /**
    * @generated from field: string id = 1;
    */
-  id: z.string().optional(),
+  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: examples.conversations.v1.Role role = 2;
    */
@@ -93,7 +108,7 @@ export const ChatMessageInputSchema = z.strictObject({
    * @generated from oneof examples.conversations.v1.ChatMessage.body
    */
   body: z.discriminatedUnion("case", [
-    z.strictObject({ case: z.literal("content"), value: z.string().max(200000) }),
+    z.strictObject({ case: z.literal("content"), value: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(200000) }),
     z.strictObject({ case: z.literal("toolCall"), value: z.lazy(() => ToolCallInputSchema) }),
     z.strictObject({ case: z.undefined(), value: z.undefined().optional() }),
   ]).optional(),
@@ -122,14 +137,25 @@ export const ToolCallInputSchema = z.strictObject({
   /**
    * @generated from field: string name = 1;
    */
-  name: z.string().min(1, { error: "required: expected a non-empty string" }),
+  name: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }),
   /**
    * @generated from field: google.protobuf.Struct arguments = 2;
    */
-  arguments: z.record(z.string(), z.json()).optional(),
+  arguments: z.record(z.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), z.json()).refine(jsonWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: string result = 3;
    */
-  result: z.string().optional(),
+  result: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
 });
+
+/**
+ * Whether every string and key of a JSON value (a `google.protobuf.Struct`) is well-formed UTF-16.
+ */
+function jsonWellFormed(v: unknown): boolean {
+  if (typeof v === "string") return isWellFormed(v);
+  if (typeof v !== "object" || v === null) return true;
+  if (Array.isArray(v)) return v.every(jsonWellFormed);
+  for (const [k, x] of Object.entries(v)) if (!isWellFormed(k) || !jsonWellFormed(x)) return false;
+  return true;
+}
 

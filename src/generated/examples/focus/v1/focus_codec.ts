@@ -67,8 +67,9 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   let v: any;
   // id = 1
   v = o.id;
+  if (w.depth === 1) w.top.id = v;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64))) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64))) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -92,9 +93,10 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   }
   // task_id = 5
   v = o.taskId;
+  if (w.depth === 1) w.top.taskId = v;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "string" && (v.length <= 64 || codePointLength(v) <= 64))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 64 || codePointLength(v) <= 64))) return false;
     if (v !== "") {
       w.uint32(42);
       w.string(v);
@@ -102,6 +104,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   }
   // kind = 6
   v = o.kind;
+  if (w.depth === 1) w.top.kind = v;
   if (v !== undefined) {
     if (!(s0 & 16)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3)) return false;
@@ -124,7 +127,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   v = o.note;
   if (v !== undefined) {
     if (!(s0 & 64)) return false;
-    if (!(typeof v === "string" && (v.length <= 2000 || codePointLength(v) <= 2000))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 2000 || codePointLength(v) <= 2000))) return false;
     if (v !== "") {
       w.uint32(74);
       w.string(v);
@@ -141,6 +144,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   }
   // outcome = 11
   v = o.outcome;
+  if (w.depth === 1) w.top.outcome = v;
   if (v !== undefined) {
     if (!(s0 & 256)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3)) return false;
@@ -230,9 +234,10 @@ function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
   let v: any;
   // seconds = 1
   v = o.seconds;
+  const seconds_: any = v;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -315576000000n && v <= 315576000000n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -240,14 +245,16 @@ function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
   }
   // nanos = 2
   v = o.nanos;
+  const nanos_: any = v;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= -999999999 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);
     }
   }
+  if (typeof seconds_ === "bigint" && typeof nanos_ === "number" && ((seconds_ > 0n && nanos_ < 0) || (seconds_ < 0n && nanos_ > 0))) return false;
   w.depth--;
   return true;
 }
@@ -304,7 +311,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.seconds;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -314,7 +321,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.nanos;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);

@@ -7,9 +7,24 @@
 import { z } from "zod";
 
 /**
+ * `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it).
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`).
+ */
+const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);
+
+/**
  * Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back.
  */
-const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
+const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }) })).optional();
+
+/**
+ * False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD).
+ */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Input of `google.protobuf.Duration` (from google/protobuf/duration.proto, not generated here).
@@ -20,12 +35,12 @@ const google_protobuf_Duration_InputSchema = z.strictObject({
   /**
    * @generated from field: int64 seconds = 1;
    */
-  seconds: z.bigint().min(-9223372036854775808n).max(9223372036854775807n).optional(),
+  seconds: z.bigint().min(-315576000000n).max(315576000000n).optional(),
   /**
    * @generated from field: int32 nanos = 2;
    */
-  nanos: z.number().int().min(-2147483648).max(2147483647).optional(),
-});
+  nanos: z.number().int().min(-999999999).max(999999999).optional(),
+}).refine((d) => !(typeof d.seconds === "bigint" && typeof d.nanos === "number" && ((d.seconds > 0n && d.nanos < 0) || (d.seconds < 0n && d.nanos > 0))), { error: "Invalid duration: `seconds` and `nanos` must have the same sign", path: ["nanos"] });
 
 /**
  * Input of `google.protobuf.Timestamp` (from google/protobuf/timestamp.proto, not generated here).
@@ -36,11 +51,11 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
   /**
    * @generated from field: int64 seconds = 1;
    */
-  seconds: z.bigint().min(-9223372036854775808n).max(9223372036854775807n).optional(),
+  seconds: z.bigint().min(-62135596800n).max(253402300799n).optional(),
   /**
    * @generated from field: int32 nanos = 2;
    */
-  nanos: z.number().int().min(-2147483648).max(2147483647).optional(),
+  nanos: z.number().int().min(0).max(999999999).optional(),
 });
 
 /**
@@ -54,7 +69,7 @@ export const FocusSessionInputSchema = z.strictObject({
   /**
    * @generated from field: string id = 1;
    */
-  id: z.string().min(1, { error: "required: expected a non-empty string" }).max(64),
+  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }).max(64),
   /**
    * @generated from field: google.protobuf.Timestamp started_at = 2;
    */
@@ -66,7 +81,7 @@ export const FocusSessionInputSchema = z.strictObject({
   /**
    * @generated from field: string task_id = 5;
    */
-  taskId: z.string().max(64).optional(),
+  taskId: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(64).optional(),
   /**
    * @generated from field: examples.focus.v1.FocusKind kind = 6;
    */
@@ -78,7 +93,7 @@ export const FocusSessionInputSchema = z.strictObject({
   /**
    * @generated from field: string note = 9;
    */
-  note: z.string().max(2000).optional(),
+  note: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(2000).optional(),
   /**
    * @generated from field: google.protobuf.Duration duration = 10;
    */

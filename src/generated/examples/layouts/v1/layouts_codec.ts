@@ -49,11 +49,9 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
         s0 |= 16;
         break;
       case "instances":
-        s0 |= 32;
-        break;
+        return false;
       case "positions":
-        s0 |= 64;
-        break;
+        return false;
       case "updatedAt":
         s0 |= 128;
         break;
@@ -66,8 +64,9 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   let v: any;
   // id = 1
   v = o.id;
+  if (w.depth === 1) w.top.id = v;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64) && PATTERN_0.test(v))) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64) && PATTERN_0.test(v))) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -75,7 +74,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   // name = 2
   v = o.name;
   if (v === undefined || !(s0 & 2)) return false;
-  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 100 || codePointLength(v) <= 100))) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1 && (v.length <= 100 || codePointLength(v) <= 100))) return false;
   if (v !== "") {
     w.uint32(18);
     w.string(v);
@@ -84,7 +83,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   v = o.description;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "string" && (v.length <= 1000 || codePointLength(v) <= 1000))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 1000 || codePointLength(v) <= 1000))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -94,10 +93,14 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   v = o.tags;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!Array.isArray(v) || v.length > 16) return false;
-    for (let i = 0; i < v.length; i++) {
+    if (!Array.isArray(v)) return false;
+    const n4: number = v.length;
+    if (n4 > 16) return false;
+    const c4: any[] | undefined = w.depth === 1 ? (w.top.tags = []) : undefined;
+    for (let i = 0; i < n4; i++) {
       const e = v[i];
-      if (!(typeof e === "string")) return false;
+      if (!(typeof e === "string" && (e as any).isWellFormed())) return false;
+      if (c4) c4.push(e);
       w.uint32(34);
       w.string(e);
     }
@@ -311,8 +314,7 @@ function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): bool
         s0 |= 2;
         break;
       case "config":
-        s0 |= 4;
-        break;
+        return false;
       case "minimized":
         s0 |= 8;
         break;
@@ -326,7 +328,7 @@ function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): bool
   // widget_type = 1
   v = o.widgetType;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1)) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -335,7 +337,7 @@ function encode_examples_layouts_v1_WidgetInstance(w: ProtoWriter, o: any): bool
   v = o.title;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -413,7 +415,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.seconds;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -423,7 +425,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.nanos;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);

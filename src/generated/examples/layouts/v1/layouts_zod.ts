@@ -7,9 +7,24 @@
 import { z } from "zod";
 
 /**
+ * `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it).
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`).
+ */
+const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);
+
+/**
  * Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back.
  */
-const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
+const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }) })).optional();
+
+/**
+ * False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD).
+ */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Input of `google.protobuf.Timestamp` (from google/protobuf/timestamp.proto, not generated here).
@@ -20,11 +35,11 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
   /**
    * @generated from field: int64 seconds = 1;
    */
-  seconds: z.bigint().min(-9223372036854775808n).max(9223372036854775807n).optional(),
+  seconds: z.bigint().min(-62135596800n).max(253402300799n).optional(),
   /**
    * @generated from field: int32 nanos = 2;
    */
-  nanos: z.number().int().min(-2147483648).max(2147483647).optional(),
+  nanos: z.number().int().min(0).max(999999999).optional(),
 });
 
 /**
@@ -38,19 +53,19 @@ export const GridLayoutInputSchema = z.strictObject({
   /**
    * @generated from field: string id = 1;
    */
-  id: z.string().min(1, { error: "required: expected a non-empty string" }).max(64).regex(new RegExp("^[a-z0-9][a-z0-9-]*$")),
+  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }).max(64).regex(new RegExp("^[a-z0-9][a-z0-9-]*$")),
   /**
    * @generated from field: string name = 2;
    */
-  name: z.string().min(1, { error: "required: expected a non-empty string" }).max(100),
+  name: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }).max(100),
   /**
    * @generated from field: string description = 3;
    */
-  description: z.string().max(1000).optional(),
+  description: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(1000).optional(),
   /**
    * @generated from field: repeated string tags = 4;
    */
-  tags: z.array(z.string()).max(16).optional(),
+  tags: z.array(z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })).max(16).optional(),
   /**
    * @generated from field: uint32 columns = 5;
    */
@@ -58,11 +73,11 @@ export const GridLayoutInputSchema = z.strictObject({
   /**
    * @generated from field: map<string, examples.layouts.v1.WidgetInstance> instances = 6;
    */
-  instances: z.record(z.string(), z.lazy(() => WidgetInstanceInputSchema)).refine((m) => Object.keys(m).length <= 200, { error: "Too big: expected at most 200 entries" }).optional(),
+  instances: z.record(z.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), z.lazy(() => WidgetInstanceInputSchema)).refine((m) => Object.keys(m).length <= 200, { error: "Too big: expected at most 200 entries" }).optional(),
   /**
    * @generated from field: map<string, examples.layouts.v1.GridPosition> positions = 7;
    */
-  positions: z.record(z.string(), z.lazy(() => GridPositionInputSchema)).refine((m) => Object.keys(m).length <= 200, { error: "Too big: expected at most 200 entries" }).optional(),
+  positions: z.record(z.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), z.lazy(() => GridPositionInputSchema)).refine((m) => Object.keys(m).length <= 200, { error: "Too big: expected at most 200 entries" }).optional(),
   /**
    * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
@@ -80,15 +95,15 @@ export const WidgetInstanceInputSchema = z.strictObject({
   /**
    * @generated from field: string widget_type = 1;
    */
-  widgetType: z.string().min(1, { error: "required: expected a non-empty string" }),
+  widgetType: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }),
   /**
    * @generated from field: string title = 2;
    */
-  title: z.string().optional(),
+  title: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: google.protobuf.Struct config = 3;
    */
-  config: z.record(z.string(), z.json()).optional(),
+  config: z.record(z.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), z.json()).refine(jsonWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: bool minimized = 4;
    */
@@ -124,4 +139,15 @@ export const GridPositionInputSchema = z.strictObject({
    */
   zIndex: z.number().int().min(-2147483648).max(2147483647).optional(),
 });
+
+/**
+ * Whether every string and key of a JSON value (a `google.protobuf.Struct`) is well-formed UTF-16.
+ */
+function jsonWellFormed(v: unknown): boolean {
+  if (typeof v === "string") return isWellFormed(v);
+  if (typeof v !== "object" || v === null) return true;
+  if (Array.isArray(v)) return v.every(jsonWellFormed);
+  for (const [k, x] of Object.entries(v)) if (!isWellFormed(k) || !jsonWellFormed(x)) return false;
+  return true;
+}
 

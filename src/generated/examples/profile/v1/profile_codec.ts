@@ -5,7 +5,7 @@
 /* eslint-disable */
 
 import type { EntityCodec, ProtoWriter } from "../../../../runtime/index.js";
-import { decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
+import { bytesLength, decodeWith, encodeWith, isPlainObject, MAX_DEPTH, noUnknownFields, ProtoReader } from "../../../../runtime/index.js";
 
 /** Length of a string in code points (a lone surrogate counts one), as zod measures min and max lengths. */
 function codePointLength(s: string): number {
@@ -18,6 +18,11 @@ function codePointLength(s: string): number {
   }
   return n;
 }
+
+/**
+ * The length of a real `Uint8Array` (its internal one, whatever its `length` property says), else -1.
+ */
+const realLength: (v: unknown) => number = bytesLength;
 
 const PATTERN_0 = new RegExp("^[^@\\s]+@[^@\\s]+$");
 
@@ -49,8 +54,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
         s0 |= 16;
         break;
       case "locale":
-        s0 |= 32;
-        break;
+        return false;
       case "avatar":
         s0 |= 64;
         break;
@@ -69,8 +73,9 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   let v: any;
   // id = 1
   v = o.id;
+  if (w.depth === 1) w.top.id = v;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1)) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1)) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -79,7 +84,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   v = o.displayName;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "string" && (v.length <= 100 || codePointLength(v) <= 100))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 100 || codePointLength(v) <= 100))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -89,7 +94,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   v = o.email;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "string" && (v.length <= 320 || codePointLength(v) <= 320) && PATTERN_0.test(v))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 320 || codePointLength(v) <= 320) && PATTERN_0.test(v))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -99,7 +104,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   v = o.authToken;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "string")) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed())) return false;
     if (v !== "") {
       w.uint32(34);
       w.string(v);
@@ -121,7 +126,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   v = o.avatar;
   if (v !== undefined) {
     if (!(s0 & 64)) return false;
-    if (!(v instanceof Uint8Array && v.length <= 65536)) return false;
+    if (!(realLength(v) >= 0 && realLength(v) <= 65536)) return false;
     if (v.length > 0) {
       w.uint32(58);
       w.bytes(v);
@@ -226,7 +231,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.seconds;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -236,7 +241,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.nanos;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);

@@ -7,9 +7,24 @@
 import { z } from "zod";
 
 /**
+ * `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it).
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`).
+ */
+const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);
+
+/**
  * Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back.
  */
-const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
+const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }) })).optional();
+
+/**
+ * False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD).
+ */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Input of `google.protobuf.Timestamp` (from google/protobuf/timestamp.proto, not generated here).
@@ -20,11 +35,11 @@ const google_protobuf_Timestamp_InputSchema = z.strictObject({
   /**
    * @generated from field: int64 seconds = 1;
    */
-  seconds: z.bigint().min(-9223372036854775808n).max(9223372036854775807n).optional(),
+  seconds: z.bigint().min(-62135596800n).max(253402300799n).optional(),
   /**
    * @generated from field: int32 nanos = 2;
    */
-  nanos: z.number().int().min(-2147483648).max(2147483647).optional(),
+  nanos: z.number().int().min(0).max(999999999).optional(),
 });
 
 /**
@@ -38,19 +53,19 @@ export const UserProfileInputSchema = z.strictObject({
   /**
    * @generated from field: string id = 1;
    */
-  id: z.string().min(1, { error: "required: expected a non-empty string" }),
+  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }),
   /**
    * @generated from field: string display_name = 2;
    */
-  displayName: z.string().max(100).optional(),
+  displayName: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(100).optional(),
   /**
    * @generated from field: string email = 3;
    */
-  email: z.string().max(320).regex(new RegExp("^[^@\\s]+@[^@\\s]+$")).optional(),
+  email: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(320).regex(new RegExp("^[^@\\s]+@[^@\\s]+$")).optional(),
   /**
    * @generated from field: string auth_token = 4;
    */
-  authToken: z.string().optional(),
+  authToken: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: google.protobuf.Timestamp token_expires_at = 5;
    */
@@ -58,11 +73,11 @@ export const UserProfileInputSchema = z.strictObject({
   /**
    * @generated from field: google.protobuf.StringValue locale = 6;
    */
-  locale: z.string().optional(),
+  locale: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
   /**
    * @generated from field: bytes avatar = 7;
    */
-  avatar: z.instanceof(Uint8Array).refine((b) => b.length <= 65536, { error: "Too big: expected at most 65536 bytes" }).optional(),
+  avatar: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }).refine((b) => realLength(b) <= 65536, { error: "Too big: expected at most 65536 bytes" }).optional(),
   /**
    * @generated from field: google.protobuf.Timestamp created_at = 8;
    */

@@ -67,7 +67,7 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
   v = o.model;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "string" && (v.length <= 128 || codePointLength(v) <= 128))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 128 || codePointLength(v) <= 128))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);
@@ -77,7 +77,7 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
   v = o.apiKey;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "string" && (v.length <= 512 || codePointLength(v) <= 512))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 512 || codePointLength(v) <= 512))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);
@@ -87,7 +87,7 @@ function encode_examples_settings_v1_AiProvider(w: ProtoWriter, o: any): boolean
   v = o.baseUrl;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "string" && (v.length <= 2048 || codePointLength(v) <= 2048) && PATTERN_0.test(v))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 2048 || codePointLength(v) <= 2048) && PATTERN_0.test(v))) return false;
     if (v !== "") {
       w.uint32(34);
       w.string(v);
@@ -409,8 +409,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
         s0 |= 2;
         break;
       case "keyBindings":
-        s0 |= 4;
-        break;
+        return false;
       case "ui":
         s0 |= 8;
         break;
@@ -444,7 +443,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   v = o.language;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "string" && (v.length <= 35 || codePointLength(v) <= 35) && PATTERN_1.test(v))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 35 || codePointLength(v) <= 35) && PATTERN_1.test(v))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);

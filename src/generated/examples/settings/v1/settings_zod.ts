@@ -7,9 +7,24 @@
 import { z } from "zod";
 
 /**
+ * `%TypedArray%.prototype.length`: a typed array's internal length (an own `length` property cannot change it).
+ */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * The length of a real `Uint8Array`, else -1 (a Proxy of one, an object inheriting from `Uint8Array.prototype`).
+ */
+const realLength = (b: unknown): number => (ArrayBuffer.isView(b) && b instanceof Uint8Array ? (typedArrayLength.call(b) as number) : -1);
+
+/**
  * Unknown fields of a decoded message (`$unknown`), accepted as they are so a read value can be written back.
  */
-const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array) })).optional();
+const unknownFields = z.array(z.strictObject({ no: z.number().int(), wireType: z.number().int(), data: z.instanceof(Uint8Array).refine((b) => realLength(b) >= 0, { error: "Invalid input: expected Uint8Array" }) })).optional();
+
+/**
+ * False for a string holding a lone UTF-16 surrogate: UTF-8 cannot store it (it would come back as U+FFFD).
+ */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Validates the write input of `examples.settings.v1.UserSettings` (an init object, a message, or a spread of one: the runtime's `EntityInput<typeof UserSettingsSchema>`) plus its (cellar.v1.field) rules.
@@ -26,11 +41,11 @@ export const UserSettingsInputSchema = z.strictObject({
   /**
    * @generated from field: string language = 2;
    */
-  language: z.string().max(35).regex(new RegExp("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")).optional(),
+  language: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(35).regex(new RegExp("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")).optional(),
   /**
    * @generated from field: map<string, string> key_bindings = 3;
    */
-  keyBindings: z.record(z.string(), z.string()).refine((m) => Object.keys(m).length <= 512, { error: "Too big: expected at most 512 entries" }).optional(),
+  keyBindings: z.record(z.string().refine(isWellFormed, { error: "Invalid key: holds a lone UTF-16 surrogate" }), z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })).refine((m) => Object.keys(m).length <= 512, { error: "Too big: expected at most 512 entries" }).optional(),
   /**
    * @generated from field: examples.settings.v1.UiPreferences ui = 4;
    */
@@ -108,15 +123,15 @@ export const AiProviderInputSchema = z.strictObject({
   /**
    * @generated from field: string model = 2;
    */
-  model: z.string().max(128).optional(),
+  model: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(128).optional(),
   /**
    * @generated from field: string api_key = 3;
    */
-  apiKey: z.string().max(512).optional(),
+  apiKey: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(512).optional(),
   /**
    * @generated from field: string base_url = 4;
    */
-  baseUrl: z.string().max(2048).regex(new RegExp("^(https?://.+)?$")).optional(),
+  baseUrl: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(2048).regex(new RegExp("^(https?://.+)?$")).optional(),
 });
 
 /**

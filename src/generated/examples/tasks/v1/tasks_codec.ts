@@ -76,8 +76,9 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   let v: any;
   // id = 1
   v = o.id;
+  if (w.depth === 1) w.top.id = v;
   if (v === undefined || !(s0 & 1)) return false;
-  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64))) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1 && (v.length <= 64 || codePointLength(v) <= 64))) return false;
   if (v !== "") {
     w.uint32(10);
     w.string(v);
@@ -85,13 +86,14 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   // title = 2
   v = o.title;
   if (v === undefined || !(s0 & 2)) return false;
-  if (!(typeof v === "string" && v.length >= 1 && (v.length <= 500 || codePointLength(v) <= 500))) return false;
+  if (!(typeof v === "string" && (v as any).isWellFormed() && v.length >= 1 && (v.length <= 500 || codePointLength(v) <= 500))) return false;
   if (v !== "") {
     w.uint32(18);
     w.string(v);
   }
   // status = 3
   v = o.status;
+  if (w.depth === 1) w.top.status = v;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
     if (!(v === 0 || v === 1 || v === 2 || v === 3 || v === 4)) return false;
@@ -150,10 +152,14 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   v = o.tags;
   if (v !== undefined) {
     if (!(s0 & 256)) return false;
-    if (!Array.isArray(v) || v.length > 32) return false;
-    for (let i = 0; i < v.length; i++) {
+    if (!Array.isArray(v)) return false;
+    const n9: number = v.length;
+    if (n9 > 32) return false;
+    const c9: any[] | undefined = w.depth === 1 ? (w.top.tags = []) : undefined;
+    for (let i = 0; i < n9; i++) {
       const e = v[i];
-      if (!(typeof e === "string" && e.length >= 1 && (e.length <= 64 || codePointLength(e) <= 64))) return false;
+      if (!(typeof e === "string" && (e as any).isWellFormed() && e.length >= 1 && (e.length <= 64 || codePointLength(e) <= 64))) return false;
+      if (c9) c9.push(e);
       w.uint32(74);
       w.string(e);
     }
@@ -162,7 +168,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   v = o.notes;
   if (v !== undefined) {
     if (!(s0 & 512)) return false;
-    if (!(typeof v === "string" && (v.length <= 20000 || codePointLength(v) <= 20000))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 20000 || codePointLength(v) <= 20000))) return false;
     if (v !== "") {
       w.uint32(82);
       w.string(v);
@@ -170,9 +176,10 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   }
   // project_id = 11
   v = o.projectId;
+  if (w.depth === 1) w.top.projectId = v;
   if (v !== undefined) {
     if (!(s0 & 1024)) return false;
-    if (!(typeof v === "string" && (v.length <= 64 || codePointLength(v) <= 64))) return false;
+    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 64 || codePointLength(v) <= 64))) return false;
     if (v !== "") {
       w.uint32(90);
       w.string(v);
@@ -287,7 +294,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.seconds;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
-    if (!(typeof v === "bigint" && v >= -9223372036854775808n && v <= 9223372036854775807n)) return false;
+    if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
     if (v !== 0n) {
       w.uint32(8);
       w.int64(v);
@@ -297,7 +304,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   v = o.nanos;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) return false;
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;
     if (v !== 0) {
       w.uint32(16);
       w.int32(v);
