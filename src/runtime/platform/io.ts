@@ -168,6 +168,71 @@ export function loadNativeLock(load: () => unknown = () => createRequire(import.
 /** Errors a refused non-blocking lock comes back as: `EAGAIN`/`EWOULDBLOCK` (POSIX), `EACCES` (some fcntl), `EBUSY` (libuv's name for Windows' `ERROR_LOCK_VIOLATION`). */
 const LOCK_HELD = new Set(["EAGAIN", "EWOULDBLOCK", "EACCES", "EBUSY"]);
 
+/**
+ * The methods of {@link nodeFileIO} that take a path, not a descriptor: they share no state, so they are
+ * written once here and `nodeFileIO` puts each on the object it returns as an own property.
+ */
+const pathIO: Pick<FileIO, "rename" | "unlink" | "syncDir" | "readdir" | "mkdirp" | "exists" | "readFile" | "realpath"> = {
+  rename(from, to) {
+    try {
+      renameWithRetry(() => fs.renameSync(from, to));
+    } catch (e) {
+      wrap(e, "rename", `${path.basename(from)} -> ${path.basename(to)}`);
+    }
+  },
+  unlink(file) {
+    try {
+      fs.unlinkSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      wrap(e, "unlink", path.basename(file));
+    }
+  },
+  syncDir(dir) {
+    if (process.platform === "win32") return; // directories cannot be opened for fsync on Windows; NTFS journals metadata
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(dir, "r");
+      fs.fsyncSync(fd);
+    } catch (e) {
+      wrap(e, "fsync(dir)", dir);
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  },
+  readdir(dir) {
+    try {
+      return fs.readdirSync(dir);
+    } catch (e) {
+      return wrap(e, "readdir", dir);
+    }
+  },
+  mkdirp(dir) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    } catch (e) {
+      wrap(e, "mkdir", dir);
+    }
+  },
+  exists(file) {
+    return fs.existsSync(file);
+  },
+  readFile(file) {
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      return wrap(e, "read", path.basename(file));
+    }
+  },
+  realpath(file) {
+    try {
+      return fs.realpathSync(file);
+    } catch (e) {
+      return wrap(e, "realpath", file);
+    }
+  },
+};
+
 /** Node's real file system, synchronous. */
 export function nodeFileIO(): FileIO {
   const names = new Map<number, string>();
@@ -244,64 +309,14 @@ export function nodeFileIO(): FileIO {
         wrap(e, "ftruncate", nameOf(fd));
       }
     },
-    rename(from, to) {
-      try {
-        renameWithRetry(() => fs.renameSync(from, to));
-      } catch (e) {
-        wrap(e, "rename", `${path.basename(from)} -> ${path.basename(to)}`);
-      }
-    },
-    unlink(file) {
-      try {
-        fs.unlinkSync(file);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-        wrap(e, "unlink", path.basename(file));
-      }
-    },
-    syncDir(dir) {
-      if (process.platform === "win32") return; // directories cannot be opened for fsync on Windows; NTFS journals metadata
-      let fd: number | undefined;
-      try {
-        fd = fs.openSync(dir, "r");
-        fs.fsyncSync(fd);
-      } catch (e) {
-        wrap(e, "fsync(dir)", dir);
-      } finally {
-        if (fd !== undefined) fs.closeSync(fd);
-      }
-    },
-    readdir(dir) {
-      try {
-        return fs.readdirSync(dir);
-      } catch (e) {
-        return wrap(e, "readdir", dir);
-      }
-    },
-    mkdirp(dir) {
-      try {
-        fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-      } catch (e) {
-        wrap(e, "mkdir", dir);
-      }
-    },
-    exists(file) {
-      return fs.existsSync(file);
-    },
-    readFile(file) {
-      try {
-        return fs.readFileSync(file);
-      } catch (e) {
-        return wrap(e, "read", path.basename(file));
-      }
-    },
-    realpath(file) {
-      try {
-        return fs.realpathSync(file);
-      } catch (e) {
-        return wrap(e, "realpath", file);
-      }
-    },
+    rename: pathIO.rename,
+    unlink: pathIO.unlink,
+    syncDir: pathIO.syncDir,
+    readdir: pathIO.readdir,
+    mkdirp: pathIO.mkdirp,
+    exists: pathIO.exists,
+    readFile: pathIO.readFile,
+    realpath: pathIO.realpath,
     tryLock(fd, offset) {
       const native = loadNativeLock();
       try {

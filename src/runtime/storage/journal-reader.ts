@@ -213,6 +213,79 @@ export interface ScanOptions {
 }
 
 /**
+ * Whether the frames end at `pos`, before any frame is tried there: no whole header left, the end record
+ * (version 3), or zeros to the end of the file. What lies there, if it is damage, is pushed to `damage`.
+ */
+function framesEndAt(w: JournalWindow, pos: number, expected: number, requireEnd: boolean | undefined, damage: JournalDamage[]): boolean {
+  if (pos + FRAME_HEADER_SIZE > w.size) {
+    const stop = w.lastNonZero(pos);
+    if (stop > pos) {
+      damage.push({ offset: pos, length: stop - pos, reason: tornReason("bad record length (header runs past end of file)", pos), atEnd: true, kind: "torn" });
+    } else if (requireEnd) damage.push(cutAt(pos));
+    return true;
+  }
+  const head = w.view(pos, END_RECORD_SIZE);
+  if (head[8] === FrameType.end && requireEnd && isEndRecord(head, expected - 1, pos)) {
+    // The end record: the frames end here. Anything after it is a write that never reached this place.
+    const stop = w.lastNonZero(pos + END_RECORD_SIZE);
+    if (stop > pos + END_RECORD_SIZE) {
+      damage.push({
+        offset: pos,
+        length: stop - pos,
+        reason: `bytes after the end record at offset ${pos}: a write cut short before its fdatasync (never acknowledged)`,
+        atEnd: true,
+        kind: "torn",
+      });
+    }
+    return true;
+  }
+  if (allZero(head.subarray(0, FRAME_HEADER_SIZE)) && w.lastNonZero(pos) === pos) {
+    if (requireEnd) damage.push(cutAt(pos)); // zeros where the end record should be
+    return true; // version 2: clean end, preallocated zeros
+  }
+  return false;
+}
+
+/** A version 3 journal that ends at `at`, where its end record should be. */
+function cutAt(at: number): JournalDamage {
+  return {
+    offset: at,
+    length: 0,
+    reason: `the journal ends at offset ${at} without its end record: frames after it, if any were written, are lost`,
+    atEnd: true,
+    kind: "cut",
+  };
+}
+
+/**
+ * After a bad frame at `pos`, whose length field is not trusted: the next frame that passes every check,
+ * `null` when none does, or `"exhausted"` when `spend` refused a candidate's checksum (the resync budget of
+ * {@link scanJournalFile} ran out).
+ */
+function resync(c: Ctx, pos: number, expected: number, spend: (n: number) => boolean): JournalFrame | "exhausted" | null {
+  const w = c.w;
+  const size = w.size;
+  const STEP = 64 * 1024;
+  for (let q = pos + 1; q + FRAME_HEADER_SIZE <= size; ) {
+    // Look at a block of positions at once; a candidate's check may move the window, so re-view after it.
+    const blk = w.view(q, STEP + FRAME_HEADER_SIZE);
+    const last = blk.length - FRAME_HEADER_SIZE;
+    let i = 0;
+    for (; i <= last && i < STEP; i++) {
+      if (blk[i + 8] !== FrameType.commit || blk[i + 10] !== 0 || blk[i + 11] !== 0) continue;
+      if (!plausible(c, blk.subarray(i, i + FRAME_HEADER_SIZE), q + i, expected)) continue;
+      const cand = tryFrame(c, q + i, expected, false, spend);
+      if (cand === null) return "exhausted";
+      if (!(cand instanceof FrameError)) return cand;
+      i++;
+      break;
+    }
+    q += i;
+  }
+  return null;
+}
+
+/**
  * Scan a journal (the whole file in memory, or {@link JournalBytes} read through a bounded window) from
  * `from`, expecting the first frame to carry `firstSeq`.
  *
@@ -247,42 +320,8 @@ export function scanJournalFile(
     resyncBytes += n;
     return true;
   };
-  const cut = (at: number) => {
-    damage.push({
-      offset: at,
-      length: 0,
-      reason: `the journal ends at offset ${at} without its end record: frames after it, if any were written, are lost`,
-      atEnd: true,
-      kind: "cut",
-    });
-  };
   for (;;) {
-    if (pos + FRAME_HEADER_SIZE > size) {
-      const stop = w.lastNonZero(pos);
-      if (stop > pos) {
-        damage.push({ offset: pos, length: stop - pos, reason: tornReason("bad record length (header runs past end of file)", pos), atEnd: true, kind: "torn" });
-      } else if (opts.requireEnd) cut(pos);
-      break;
-    }
-    const head = w.view(pos, END_RECORD_SIZE);
-    if (head[8] === FrameType.end && opts.requireEnd && isEndRecord(head, expected - 1, pos)) {
-      // The end record: the frames end here. Anything after it is a write that never reached this place.
-      const stop = w.lastNonZero(pos + END_RECORD_SIZE);
-      if (stop > pos + END_RECORD_SIZE) {
-        damage.push({
-          offset: pos,
-          length: stop - pos,
-          reason: `bytes after the end record at offset ${pos}: a write cut short before its fdatasync (never acknowledged)`,
-          atEnd: true,
-          kind: "torn",
-        });
-      }
-      break;
-    }
-    if (allZero(head.subarray(0, FRAME_HEADER_SIZE)) && w.lastNonZero(pos) === pos) {
-      if (opts.requireEnd) cut(pos); // zeros where the end record should be
-      break; // version 2: clean end, preallocated zeros
-    }
+    if (framesEndAt(w, pos, expected, opts.requireEnd, damage)) break;
     const got = tryFrame(c, pos, expected, true)!;
     if (!(got instanceof FrameError)) {
       emit(got);
@@ -310,39 +349,15 @@ export function scanJournalFile(
       continue;
     }
     // The length field of a bad frame is not trusted: look for the next frame that passes every check.
-    let found: JournalFrame | null = null;
-    let exhausted = false;
-    const STEP = 64 * 1024;
-    scan: for (let q = pos + 1; q + FRAME_HEADER_SIZE <= size && !found; ) {
-      // Look at a block of positions at once; a candidate's check may move the window, so re-view after it.
-      const blk = w.view(q, STEP + FRAME_HEADER_SIZE);
-      const last = blk.length - FRAME_HEADER_SIZE;
-      let i = 0;
-      for (; i <= last && i < STEP; i++) {
-        if (blk[i + 8] !== FrameType.commit || blk[i + 10] !== 0 || blk[i + 11] !== 0) continue;
-        if (!plausible(c, blk.subarray(i, i + FRAME_HEADER_SIZE), q + i, expected)) continue;
-        const cand = tryFrame(c, q + i, expected, false, spend);
-        if (cand === null) {
-          exhausted = true;
-          break scan;
-        }
-        if (!(cand instanceof FrameError)) {
-          found = cand;
-          break scan;
-        }
-        i++;
-        break;
-      }
-      q += i;
-    }
-    if (found) {
+    const found = resync(c, pos, expected, spend);
+    if (found !== null && found !== "exhausted") {
       damage.push({ offset: pos, length: found.offset - pos, reason: got.message, atEnd: false, kind: "damage" });
       pos = found.offset;
       expected = found.seq; // frames were lost in the damaged bytes: continue from the frame found
       continue;
     }
     const stop = Math.max(w.lastNonZero(pos), pos + 1);
-    if (exhausted) {
+    if (found === "exhausted") {
       damage.push({ offset: pos, length: stop - pos, reason: `${got.message}; resync stopped after checking ${resyncBytes} bytes`, atEnd: false, kind: "damage" });
     } else {
       damage.push({ offset: pos, length: stop - pos, reason: tornReason(got.message, pos), atEnd: true, kind: "torn" });
