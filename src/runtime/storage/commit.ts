@@ -1,0 +1,306 @@
+/**
+ * Group commit: `write` queues a caller's ops and `flush` (on a microtask, or on the next event-loop turn
+ * after a long run of them) writes every queued group as commit frames in one journal append, indexes them
+ * (`applyFrame`) and resolves the callers; with `durability: "relaxed"`, the fdatasync that follows at most
+ * `relaxedSyncMs` later (`syncRelaxed`, the sync timer). Called by the `Engine` facade (`write`, `drain`,
+ * `close`) and started by it after open. Crash windows of a commit: docs/FORMAT.md, "Crash windows": "Commit".
+ */
+import path from "node:path";
+import { ByteWriter, isWellFormed } from "../format/bytes.js";
+import { isCellarError, IoError, LimitError, StoreClosedError, UsageError } from "../errors.js";
+import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FrameType, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES } from "../format/format.js";
+import { encodeFrame } from "../format/frame.js";
+import { Loc } from "../format/location.js";
+import { encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
+import type { Keyring } from "../crypto/keyring.js";
+import { scratchRecordAd } from "../crypto/value.js";
+import type { LruCache } from "./cache.js";
+import type { Compaction } from "./compaction.js";
+import type { ResolvedOptions } from "./options.js";
+import type { Reads } from "./reads.js";
+import { frameKey, readOnlyError, type ReadFile, type StoreState } from "./state.js";
+
+interface Pending {
+  ops: readonly WriteOp[];
+  size: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_WRITE_BYTES = 32 * 1024 * 1024;
+const FRAME_SPLIT_BYTES = 8 * 1024 * 1024;
+/**
+ * Longest run of commit flushes on microtasks without an event-loop turn, in ms. An app that awaits writes
+ * back to back never leaves the microtask queue (each flush resolves the promise the next write follows);
+ * once a run is this long, the next flush waits for a turn (setImmediate), in which timers, I/O callbacks
+ * and compaction's steps run. See `GroupCommit.scheduleFlush`.
+ */
+const MAX_MICROTASK_RUN_MS = 2;
+
+export class GroupCommit {
+  private pending: Pending[] = [];
+  private flushScheduled = false;
+  private syncTimer: NodeJS.Timeout | null = null;
+  /** Relaxed mode: commits were written but not yet fdatasynced. */
+  dirty = false;
+  /** Relaxed mode: when the flush that wrote the oldest unsynced commit started (`performance.now()`), while `dirty`. */
+  private dirtySince = 0;
+  /** When the current run of flushes without an event-loop turn began (`performance.now()`); -1 once a turn came. */
+  private runStart = -1;
+  private readonly flushNow = (): void => this.flush();
+  private readonly turnCame = (): void => {
+    this.runStart = -1;
+  };
+  // The state's maps, keys and options, held here too: every flush uses them.
+  private readonly cache: LruCache<number | string, unknown>;
+  private readonly files: Map<number, ReadFile>;
+  private readonly keyring: Keyring | null;
+  private readonly opts: ResolvedOptions;
+
+  constructor(
+    private readonly state: StoreState,
+    private readonly reads: Reads,
+    private readonly compaction: Compaction,
+  ) {
+    this.cache = state.cache;
+    this.files = state.files;
+    this.keyring = state.keyring;
+    this.opts = state.opts;
+  }
+
+  /**
+   * Commit `ops` atomically. Resolves once durable (`durability: "full"`) or
+   * written (`"relaxed"`). Ops issued while a flush runs are grouped into the next one.
+   */
+  write(ops: readonly WriteOp[]): Promise<void> {
+    if (this.state.closed) return Promise.reject(new StoreClosedError());
+    if (this.opts.readOnly) return Promise.reject(readOnlyError());
+    if (this.state.poisoned) return Promise.reject(this.state.poisoned);
+    if (this.keyring && this.keyring.scope !== "all") {
+      return Promise.reject(new UsageError("this store was opened without the keys of sensitive fields (`redactSensitive`): it is read-only"));
+    }
+    let size = 0;
+    try {
+      for (const o of ops) {
+        checkOp(o);
+        size += opSize(o);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (size > MAX_WRITE_BYTES) {
+      return Promise.reject(new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`));
+    }
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ops, size, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        this.scheduleFlush();
+      }
+    });
+  }
+
+  /**
+   * Flush on a microtask (no event-loop turn per commit), unless flushes have run on microtasks alone for
+   * `MAX_MICROTASK_RUN_MS`: then on the next turn (setImmediate), so that a loop of awaited writes leaves
+   * timers, I/O callbacks and compaction's steps a turn at least that often. A run starts with a marker
+   * queued for the next turn; it ends when the marker runs, which it does before the deferred flush.
+   */
+  private scheduleFlush(): void {
+    if (this.runStart < 0) {
+      this.runStart = performance.now();
+      setImmediate(this.turnCame);
+      queueMicrotask(this.flushNow);
+    } else if (performance.now() - this.runStart >= MAX_MICROTASK_RUN_MS) {
+      setImmediate(this.flushNow);
+    } else {
+      queueMicrotask(this.flushNow);
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 0) return;
+    if (this.state.closed || this.state.poisoned) {
+      for (const p of group) p.reject(this.state.poisoned ?? new StoreClosedError());
+      return;
+    }
+    // Split into frames of ≤ FRAME_SPLIT_BYTES; each caller's ops stay in one frame (atomicity).
+    const frames: { ops: WriteOp[]; members: Pending[]; size: number }[] = [];
+    let cur: { ops: WriteOp[]; members: Pending[]; size: number } | null = null;
+    for (const p of group) {
+      if (!cur || (cur.size + p.size > FRAME_SPLIT_BYTES && cur.ops.length)) {
+        cur = { ops: [], members: [], size: 0 };
+        frames.push(cur);
+      }
+      for (const o of p.ops) cur.ops.push(o);
+      cur.members.push(p);
+      cur.size += p.size;
+    }
+    const w = this.state.journal;
+    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[] = [];
+    let total = 0;
+    let seq = this.state.lastSeq;
+    const ring = this.keyring;
+    const keyId = ring ? ring.activeKeyId : 0;
+    try {
+      for (const f of frames) {
+        // Each value is sealed under its entity's record key; the frame (keys, versions, terms) under the meta key.
+        const { plain, starts } = encodeCommit(
+          f.ops,
+          new ByteWriter(f.size + SEALED_OVERHEAD * f.ops.length + 16),
+          ring ? (o, out) => this.sealValue(ring, keyId, o, out) : undefined,
+        );
+        seq++;
+        const bytes = encodeFrame(
+          {
+            type: FrameType.commit,
+            seq,
+            plaintext: plain,
+            compress: this.opts.compressJournal && plain.length >= COMPRESS_MIN_BYTES,
+            sealer: ring ? ring.meta(keyId) : null,
+          },
+          w.bound,
+          END_RECORD_SIZE, // room for the journal's end record after the last frame, so append() copies nothing
+        );
+        encoded.push({ bytes, plain, starts, seq, ops: f.ops });
+        total += bytes.length;
+      }
+      let all = encoded[0]!.bytes;
+      if (encoded.length > 1) {
+        all = new Uint8Array(total + END_RECORD_SIZE).subarray(0, total);
+        let o = 0;
+        for (const e of encoded) {
+          all.set(e.bytes, o);
+          o += e.bytes.length;
+        }
+      }
+      // Relaxed mode: a flush that finds unsynced commits `relaxedSyncMs` old syncs before it acknowledges,
+      // so under load the window holds whether or not the timer gets a turn; the timer syncs a store that
+      // went quiet. Sparse writes still resolve after write(2) alone (the timer synced the last one).
+      const relaxed = this.opts.durability !== "full";
+      const started = relaxed ? performance.now() : 0;
+      const relaxedSync = relaxed && this.dirty && started - this.dirtySince >= this.opts.relaxedSyncMs;
+      this.state.fp("commit.beforeWrite");
+      const at = w.append(all, seq, !relaxed || relaxedSync);
+      if (relaxedSync) this.dirty = false;
+      else if (relaxed && !this.dirty) {
+        this.dirty = true;
+        this.dirtySince = started;
+      }
+      this.state.fp("commit.afterSync");
+      this.state.lastSeq = seq;
+      let off = at;
+      for (const e of encoded) {
+        e.effective = this.applyFrame(w.number, off, e.bytes.length, e.seq, e.plain, keyId, e.ops, e.starts, ring ? SEALED_OVERHEAD : 0);
+        off += e.bytes.length;
+      }
+      const f = this.files.get(w.number);
+      if (f) f.size = w.tail;
+    } catch (e) {
+      const err = isCellarError(e) ? e : new IoError("write", path.basename(this.state.paths.journal(w.number)), String(e), { cause: e });
+      // After a failed fdatasync the page cache state is unknown ("fsyncgate"): stop writing until reopened.
+      if (err.code === "E_IO") this.state.poisoned = err;
+      for (const p of group) p.reject(err);
+      return;
+    }
+    for (const p of group) p.resolve();
+    if (this.state.onCommit) for (const e of encoded) if (e.effective!.length) this.state.onCommit(e.effective!);
+    this.compaction.maybeCompact(false);
+  }
+
+  /** Index what a commit frame just wrote: the ops it holds and where each value sits in its plaintext. */
+  private applyFrame(
+    file: number,
+    offset: number,
+    length: number,
+    seq: number,
+    plain: Uint8Array,
+    keyId: number,
+    ops: readonly WriteOp[],
+    starts: readonly number[],
+    /** Bytes a stored value has beyond `o.value` (sealing in an encrypted store). */
+    overhead: number,
+  ): readonly WriteOp[] {
+    this.cache.set(frameKey(file, offset), { plain, keyId }, plain.length + 64);
+    if (this.reads.lastBlockKey === frameKey(file, offset)) this.reads.forgetLastBlock();
+    const target = this.files.get(file)!;
+    // The ops that changed something (`ops` itself unless a delete found nothing to remove).
+    let effective: WriteOp[] | null = null;
+    for (let i = 0; i < ops.length; i++) {
+      const o = ops[i]!;
+      if (o.op === "put") {
+        this.state.applyPut(target, o.entity, new Loc(file, offset, length, seq, o.key, starts[i]!, o.value.length + overhead, o.version, o.terms));
+        effective?.push(o);
+      } else if (this.state.applyDelete(target, file, o.entity, o.key)) {
+        effective?.push(o);
+      } else {
+        effective ??= ops.slice(0, i);
+      }
+    }
+    return effective ?? ops;
+  }
+
+  private sealValue(ring: Keyring, keyId: number, o: WriteOp & { op: "put" }, out: Uint8Array): void {
+    ring.record(keyId, o.entity)!.sealInto(out, o.value, scratchRecordAd(this.state.manifest.storeId, o.version, o.key));
+  }
+
+  private syncRelaxed(): void {
+    if (!this.dirty || this.state.closed || this.state.poisoned) return;
+    try {
+      this.state.journal.sync();
+      this.dirty = false;
+    } catch (e) {
+      if (isCellarError(e)) {
+        this.state.poisoned = e;
+        this.state.onProblem?.(e);
+      } else throw e;
+    }
+  }
+
+  /** Resolves when every write issued so far has been committed (or failed). */
+  async drain(): Promise<void> {
+    while (this.pending.length || this.flushScheduled) {
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /** Relaxed mode: sync a store that went quiet, at most `relaxedSyncMs` after its oldest unsynced write. */
+  startSyncTimer(): void {
+    this.syncTimer = setInterval(() => this.syncRelaxed(), this.opts.relaxedSyncMs);
+    this.syncTimer.unref();
+  }
+
+  stopSyncTimer(): void {
+    if (this.syncTimer) clearInterval(this.syncTimer);
+  }
+}
+
+/** Whether the UTF-8 form of `s` is longer than `max` bytes (no count needed when even 3 bytes per unit fit). */
+function longerThan(s: string, max: number): boolean {
+  return s.length * 3 > max && Buffer.byteLength(s, "utf8") > max;
+}
+
+function checkOp(o: WriteOp): void {
+  if (!o.entity || longerThan(o.entity, MAX_ENTITY_NAME_BYTES)) {
+    throw new LimitError(`entity name must be 1 to ${MAX_ENTITY_NAME_BYTES} bytes`);
+  }
+  if (longerThan(o.key, MAX_KEY_BYTES)) throw new LimitError(`a key may be at most ${MAX_KEY_BYTES} bytes (entity \`${o.entity}\`)`);
+  if (!isWellFormed(o.key) || !isWellFormed(o.entity)) {
+    throw new UsageError(`a key or entity name holds a lone UTF-16 surrogate, which cannot be stored (entity \`${o.entity}\`)`);
+  }
+  if (o.op === "put") {
+    if (o.value.length > MAX_VALUE_BYTES) {
+      throw new LimitError(`a record may be at most ${MAX_VALUE_BYTES} bytes encoded, got ${o.value.length} (entity \`${o.entity}\`)`);
+    }
+    if (o.terms.length > MAX_TERMS_PER_RECORD) throw new LimitError(`at most ${MAX_TERMS_PER_RECORD} index terms per record`);
+    for (const t of o.terms) {
+      if (longerThan(t, MAX_KEY_BYTES)) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
+      if (!isWellFormed(t)) throw new UsageError("an index value holds a lone UTF-16 surrogate, which cannot be stored");
+    }
+  }
+}
+
