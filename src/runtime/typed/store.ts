@@ -15,7 +15,6 @@ import {
   KeyError,
   SchemaNewerError,
   UsageError,
-  ListenerError,
   StoreClosedError,
   ValidationError,
   type ValidationIssue,
@@ -26,6 +25,7 @@ import { type SensitiveKeys, ValueCodec, ValueKind } from "../crypto/value.js";
 import { ProtoWriter } from "../format/protowire.js";
 import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
+import { Listeners } from "./events.js";
 import { decodeKey, deepFreeze, encodeKey, fieldOf, indexTerms, term, toInit } from "./values.js";
 import type { InspectedRecord, ListOptions, StoreEvents, StoreOptions, TypedStore } from "./types.js";
 
@@ -123,12 +123,10 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   return store as unknown as TypedStore<E>;
 }
 
-type AnyListener = (e: never) => void;
-
 class StoreImpl {
   /** Decoded records, one key space per entity. */
   readonly records: LruCache<string, unknown>;
-  private readonly listeners = new Map<keyof StoreEvents, Set<AnyListener>>();
+  private readonly listeners = new Listeners();
   private readonly sorted = new Map<string, string[]>();
   private readonly codecs = new Map<string, ValueCodec>();
   private readonly keys: SensitiveKeys | null;
@@ -164,20 +162,12 @@ class StoreImpl {
           this.sorted.delete(o.entity);
         }
       }
-      if ((this.listeners.get("change")?.size ?? 0) === 0) return;
-      for (const o of ops) {
-        const def = this.defs.get(o.entity);
-        this.emit("change", {
-          entity: o.entity,
-          op: o.op,
-          key: def?.kind === "collection" ? decodeKey(o.key, def.keyKind) : undefined,
-        });
-      }
+      this.listeners.changed(ops, this.defs);
     };
-    engine.onProblem = (e) => this.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
+    engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
     if (engine.recovery.damaged.length) {
       // Listeners attach after open; announce on the next turn so they can.
-      setImmediate(() => this.emit("corruption", engine.recovery));
+      setImmediate(() => this.listeners.emit("corruption", engine.recovery));
     }
   }
 
@@ -186,39 +176,6 @@ class StoreImpl {
   }
   get recoveryReport(): RecoveryReport {
     return this.engine.recovery;
-  }
-
-  /**
-   * Call every listener of `event`. A listener that throws changes nothing in the store and keeps no other
-   * listener from the event: its error goes to the `error` listeners as a `ListenerError` (E_LISTENER), or,
-   * with none (or from an `error` listener), to `process.emitWarning`.
-   */
-  emit<N extends keyof StoreEvents>(event: N, arg: Parameters<StoreEvents[N]>[0]): void {
-    const set = this.listeners.get(event);
-    if (!set?.size) return;
-    for (const l of [...set]) {
-      try {
-        (l as (a: unknown) => void)(arg);
-      } catch (e) {
-        this.listenerFailed(event, e);
-      }
-    }
-  }
-
-  private listenerFailed(event: keyof StoreEvents, e: unknown): void {
-    const err = new ListenerError(event, e);
-    const errorListeners = event === "error" ? undefined : this.listeners.get("error");
-    if (errorListeners?.size) {
-      for (const l of [...errorListeners]) {
-        try {
-          (l as (a: unknown) => void)(err);
-        } catch (e2) {
-          process.emitWarning(new ListenerError("error", e2));
-        }
-      }
-    } else {
-      process.emitWarning(err);
-    }
   }
 
   /** Throws E_CLOSED once `close()` was called. */
@@ -234,10 +191,7 @@ class StoreImpl {
 
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void {
     this.checkOpen();
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as AnyListener);
-    return () => set.delete(listener as AnyListener);
+    return this.listeners.on(event, listener);
   }
 
   /** Sorted keys of an entity, cached until a commit adds or removes one. */
@@ -293,7 +247,7 @@ class StoreImpl {
       const { file, offset } = this.engine.where(loc);
       const why = e instanceof DecodeError ? e.message : "the record does not decode";
       const err = new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record: ${why})`, { entity: def.name, key: loc.key });
-      this.emit("corruption", err);
+      this.listeners.emit("corruption", err);
       throw err;
     }
     // A generated codec returns its messages frozen already (field by field, without a generic walk).
@@ -496,7 +450,7 @@ class StoreImpl {
           const { file, offset } = this.engine.where(loc);
           const why = e instanceof DecodeError ? e.message : "the record does not decode to JSON";
           const err = new CorruptionError(file, offset, `bad payload (a \`${name}\` record: ${why})`);
-          this.emit("corruption", err);
+          this.listeners.emit("corruption", err);
           throw err;
         }
         yield { entity: name, key, version: loc.version, json };
