@@ -3,30 +3,27 @@
  * repository per entity. Every write is validated with the entity's zod schema
  * before anything is encoded; reads return frozen protobuf-es messages.
  */
-import { create, type DescMessage, type JsonValue, toJson, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type JsonValue, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { CollectionDefinition, EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
-import { Engine, type Loc, type RecoveryReport, type WriteOp } from "../storage/engine.js";
+import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import {
   CellarError,
   type CellarErrorCode,
   CorruptionError,
   KeyError,
-  SchemaNewerError,
   UsageError,
   StoreClosedError,
   ValidationError,
-  type ValidationIssue,
 } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
-import { type SensitiveKeys, ValueCodec, ValueKind } from "../crypto/value.js";
 import { ProtoWriter } from "../format/protowire.js";
-import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 import { Listeners } from "./events.js";
-import { decodeKey, deepFreeze, encodeKey, fieldOf, indexTerms, term, toInit } from "./values.js";
+import { readOnlyError, RecordCodec } from "./records.js";
+import { decodeKey, deepFreeze, encodeKey, term } from "./values.js";
 import type { InspectedRecord, ListOptions, StoreEvents, StoreOptions, TypedStore } from "./types.js";
 
 export type {
@@ -127,12 +124,8 @@ class StoreImpl {
   /** Decoded records, one key space per entity. */
   readonly records: LruCache<string, unknown>;
   private readonly listeners = new Listeners();
-  private readonly sorted = new Map<string, string[]>();
-  private readonly codecs = new Map<string, ValueCodec>();
-  private readonly keys: SensitiveKeys | null;
-  private readonly zeros = new Map<string, Record<string, unknown>>();
-  /** Output buffer of the generated encoders (writes are encoded one at a time, synchronously). */
-  private readonly writer = new ProtoWriter();
+  /** Reads and writes of records: decode through the cache, validate and encode. */
+  readonly codec: RecordCodec;
   migrationBackup: string | null = null;
   private closed = false;
 
@@ -144,9 +137,7 @@ class StoreImpl {
   ) {
     // The engine's cache, in a key space per entity (its blocks use the default space).
     this.records = engine.cache as LruCache<string, unknown>;
-    for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive, def.codec));
-    // The keyring is what the value codec needs: store id, active key id, sensitive subkeys.
-    this.keys = engine.keyring;
+    this.codec = new RecordCodec(engine, defs, redacted, this.listeners);
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
         value: def.kind === "collection" ? new CollectionImpl(this, def) : new SingletonImpl(this, def),
@@ -155,13 +146,7 @@ class StoreImpl {
     }
     engine.onCommit = (ops) => {
       // The store's state first, for every op: a listener that reads sees the commit whole.
-      for (const o of ops) {
-        this.records.delete(o.key, o.entity);
-        // A put of an existing key keeps the key set (and its order); anything else invalidates it.
-        if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
-          this.sorted.delete(o.entity);
-        }
-      }
+      this.codec.committed(ops);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -194,141 +179,6 @@ class StoreImpl {
     return this.listeners.on(event, listener);
   }
 
-  /** Sorted keys of an entity, cached until a commit adds or removes one. */
-  sortedKeys(def: CollectionDefinition): string[] {
-    let keys = this.sorted.get(def.name);
-    if (!keys) {
-      keys = [...this.engine.keys(def.name)];
-      if (def.keyKind === "string") keys.sort(compareUtf8);
-      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
-      this.sorted.set(def.name, keys);
-    }
-    return keys;
-  }
-
-  /**
-   * Decode (or take from cache) the record under `key`. A cached record stays valid until a commit
-   * touches its key (compaction and re-encryption move bytes, never values): see the `onCommit` hook.
-   */
-  read(def: EntityDefinition, key: string): unknown {
-    const hit = this.records.get(key, def.name);
-    if (hit !== undefined) return hit;
-    const loc = this.engine.locate(def.name, key);
-    if (!loc) return undefined;
-    return this.decode(def, loc, true);
-  }
-
-  /** Records in key order straight from the engine's scan; a scan does not fill the cache (it would evict the working set). */
-  *scan(def: CollectionDefinition, options?: ListOptions, after?: string): Generator<[string, unknown]> {
-    let skip = options?.offset ?? 0;
-    let left = options?.limit ?? Infinity;
-    if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
-    if (left === 0) return;
-    for (const [key, loc] of this.engine.scan(def.name, after)) {
-      if (skip > 0) {
-        skip--;
-        continue;
-      }
-      yield [key, this.records.get(key, def.name) ?? this.decode(def, loc, false)];
-      if (--left === 0) return;
-    }
-  }
-
-  private decode(def: EntityDefinition, loc: Loc, cache: boolean): unknown {
-    if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
-    const bytes = this.engine.read(def.name, loc);
-    let msg: unknown;
-    try {
-      msg = this.codecs.get(def.name)!.decode(bytes, loc.key, loc.version, this.keys, this.redacted).msg;
-    } catch (e) {
-      if (e instanceof CellarError) throw e;
-      // A sensitive part that fails authentication (moved or edited), or authenticated bytes that do not
-      // decode (a bug or a format mismatch): never shown as data.
-      const { file, offset } = this.engine.where(loc);
-      const why = e instanceof DecodeError ? e.message : "the record does not decode";
-      const err = new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record: ${why})`, { entity: def.name, key: loc.key });
-      this.listeners.emit("corruption", err);
-      throw err;
-    }
-    // A generated codec returns its messages frozen already (field by field, without a generic walk).
-    const obj = Object.isFrozen(msg) ? msg : deepFreeze(msg);
-    if (cache) this.records.set(loc.key, obj, bytes.length * 3 + 128, def.name);
-    return obj;
-  }
-
-  /**
-   * Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing.
-   * With `wantMessage`, also returns the message as stored (what `put` resolves with).
-   */
-  encodePut(
-    def: EntityDefinition,
-    value: unknown,
-    wantMessage: boolean,
-    /** A batch's own writer: values become views of it instead of copies. */
-    arena?: ProtoWriter,
-  ): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
-    if (this.redacted) throw readOnlyError();
-    const codec = this.codecs.get(def.name)!;
-    // The generated codec checks and encodes the input in one walk, reading each property once; what it does
-    // not take goes through zod. Either way the input is read once for what is stored: the key and index
-    // values come from what the codec read (`writer.top`) or from the snapshot the general path validated.
-    const writer = arena ?? this.writer;
-    let bytes = codec.encodeInput(value, writer, arena !== undefined);
-    let msg: MessageShape<DescMessage> | undefined;
-    let source: Record<string, unknown>;
-    if (bytes) {
-      source = writer.top;
-    } else {
-      let snapshot: unknown;
-      try {
-        snapshot = snapshotInput(value);
-      } catch (e) {
-        if (e instanceof InputIssue) throw new ValidationError(def.name, [e.issue]);
-        throw e;
-      }
-      const parsed = def.validator.safeParse(snapshot);
-      if (!parsed.success) {
-        throw new ValidationError(
-          def.name,
-          parsed.error.issues.map(
-            (i): ValidationIssue => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code }),
-          ),
-        );
-      }
-      // Rebuild from a plain copy: `create()` takes any object with a `$typeName` as a finished message, so a
-      // spread of a message with a plain object inside (`{ ...settings, ui: { ...} }`) would reach toBinary unconverted.
-      msg = create(def.schema, toInit(snapshot) as MessageInitShape<DescMessage>);
-      const deep = messageDepthIssue(def.schema, msg);
-      if (deep) throw new ValidationError(def.name, [deep]);
-      source = msg as Record<string, unknown>;
-    }
-    const zero = this.zero(def);
-    let key = "";
-    let terms: string[] = [];
-    if (def.kind === "collection") {
-      key = encodeKey(fieldOf(source, zero, def.key), def.keyKind);
-      if (def.keyKind === "string" && key === "") {
-        throw new ValidationError(def.name, [{ path: [def.key], message: "the key field must not be empty", code: "too_small" }]);
-      }
-      terms = indexTerms(def, source, zero);
-    }
-    bytes ??= codec.encode(msg!, key, def.version, this.keys);
-    // `put` resolves with what a later `get` returns: the stored bytes decoded (the fast path has no message,
-    // and normalizes like the bytes do: -0 is 0). A value with a sealed part keeps the message it was made from.
-    if (wantMessage) {
-      const stored = bytes[0] === ValueKind.plain ? codec.decode(bytes, key, def.version, null).msg : msg!;
-      msg = (Object.isFrozen(stored) ? stored : deepFreeze(stored)) as MessageShape<DescMessage>;
-    }
-    return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
-  }
-
-  /** The zero message of an entity (defaults of fields a write input leaves out). */
-  private zero(def: EntityDefinition): Record<string, unknown> {
-    let z = this.zeros.get(def.name);
-    if (!z) this.zeros.set(def.name, (z = create(def.schema) as Record<string, unknown>));
-    return z;
-  }
-
   /**
    * Collection writes are validated and encoded as the callback makes them. Singleton updates and resets
    * are kept in order and applied when the callback returns, one after another on the singleton's value
@@ -359,7 +209,7 @@ class StoreImpl {
       const repo = (this as unknown as Record<string, unknown>)[prop];
       if (repo instanceof CollectionImpl) {
         tx[prop] = {
-          put: (v: unknown) => (guard(), ops.push(this.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op)),
+          put: (v: unknown) => (guard(), ops.push(this.codec.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op)),
           delete: (k: KeyValue) => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
         };
       } else if (repo instanceof SingletonImpl) {
@@ -394,10 +244,10 @@ class StoreImpl {
     return {
       engine: this.engine,
       defs: this.defs,
-      keys: this.keys,
+      keys: this.codec.keys,
       redacted: this.redacted,
       encode: (def, value) => {
-        const { op } = this.encodePut(def, value, false);
+        const { op } = this.codec.encodePut(def, value, false);
         if (op.op !== "put") throw new Error("unreachable");
         return { key: op.key, version: op.version, value: op.value, terms: op.terms };
       },
@@ -435,12 +285,12 @@ class StoreImpl {
     for (const name of names) {
       const def = this.defs.get(name);
       if (!def) throw new UsageError(`no entity \`${name}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
-      const codec = this.codecs.get(name)!;
+      const codec = this.codec.codecs.get(name)!;
       let n = 0;
       for (const [key, loc] of this.engine.scan(name)) {
         let json: JsonValue;
         try {
-          const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.keys, true);
+          const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.codec.keys, true);
           json = toJson(def.schema, msg, { alwaysEmitImplicit: false });
           if (redacted) json = codec.redact(json);
         } catch (e) {
@@ -493,12 +343,12 @@ class CollectionImpl {
 
   async get(key: KeyValue): Promise<unknown> {
     this.store.checkOpen();
-    return this.store.read(this.def, encodeKey(key, this.def.keyKind));
+    return this.store.codec.read(this.def, encodeKey(key, this.def.keyKind));
   }
 
   async put(value: unknown): Promise<unknown> {
     this.store.checkWritable();
-    const { op, msg } = this.store.encodePut(this.def, value, true);
+    const { op, msg } = this.store.codec.encodePut(this.def, value, true);
     await this.store.engine.write([op]);
     return msg;
   }
@@ -523,15 +373,15 @@ class CollectionImpl {
 
   async keys(options?: ListOptions): Promise<KeyValue[]> {
     this.store.checkOpen();
-    return page(this.store.sortedKeys(this.def), options).map((k) => decodeKey(k, this.def.keyKind));
+    return page(this.store.codec.sortedKeys(this.def), options).map((k) => decodeKey(k, this.def.keyKind));
   }
 
   async list(options?: ListOptions): Promise<unknown[]> {
     this.store.checkOpen();
     // String keys: the engine scans in key order already. Integer keys are stored as decimal text, whose
     // order is not numeric: sort those.
-    if (this.def.keyKind === "string") return Array.from(this.store.scan(this.def, options), (e) => e[1]);
-    return page(this.store.sortedKeys(this.def), options).map((k) => this.store.read(this.def, k));
+    if (this.def.keyKind === "string") return Array.from(this.store.codec.scan(this.def, options), (e) => e[1]);
+    return page(this.store.codec.sortedKeys(this.def), options).map((k) => this.store.codec.read(this.def, k));
   }
 
   iterate(options?: ListOptions): AsyncIterableIterator<unknown> {
@@ -572,11 +422,11 @@ class CollectionImpl {
     if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
     if (this.def.keyKind !== "string") {
       // Integer keys: numeric order comes from the sorted key list (taken once); a key deleted meanwhile is skipped.
-      const keys = page(this.store.sortedKeys(this.def), options);
+      const keys = page(this.store.codec.sortedKeys(this.def), options);
       for (let i = 0; i < keys.length; i += ITERATE_PAGE) {
         yield keys
           .slice(i, i + ITERATE_PAGE)
-          .map((k) => this.store.read(this.def, k))
+          .map((k) => this.store.codec.read(this.def, k))
           .filter((r) => r !== undefined);
       }
       return;
@@ -585,7 +435,7 @@ class CollectionImpl {
     while (left > 0) {
       // One page per synchronous step: the engine's scan must not span a write or a compaction.
       const batch: unknown[] = [];
-      for (const [key, value] of this.store.scan(this.def, { offset: skip, limit: Math.min(left, ITERATE_PAGE) }, after)) {
+      for (const [key, value] of this.store.codec.scan(this.def, { offset: skip, limit: Math.min(left, ITERATE_PAGE) }, after)) {
         batch.push(value);
         after = key;
       }
@@ -607,14 +457,14 @@ class CollectionImpl {
       sets.push(this.store.engine.lookup(this.def.name, term(field, value)));
     }
     let keys: string[];
-    if (sets.length === 0) keys = this.store.sortedKeys(this.def);
+    if (sets.length === 0) keys = this.store.codec.sortedKeys(this.def);
     else {
       sets.sort((a, b) => a.size - b.size);
       keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
       if (this.def.keyKind === "string") keys.sort(compareUtf8);
       else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
     }
-    return page(keys, options).map((k) => this.store.read(this.def, k));
+    return page(keys, options).map((k) => this.store.codec.read(this.def, k));
   }
 }
 
@@ -648,7 +498,7 @@ class SingletonImpl {
   }
 
   current(): Record<string, unknown> {
-    return (this.store.read(this.def, "") ?? this.defaults()) as Record<string, unknown>;
+    return (this.store.codec.read(this.def, "") ?? this.defaults()) as Record<string, unknown>;
   }
 
   checkPatch(patch: unknown): void {
@@ -678,7 +528,7 @@ class SingletonImpl {
         cur = this.defaults();
         op = { op: "delete", entity: this.def.name, key: "" };
       } else {
-        const put = this.store.encodePut(this.def, this.merge(step.patch, cur), true);
+        const put = this.store.codec.encodePut(this.def, this.merge(step.patch, cur), true);
         cur = deepFreeze(put.msg);
         op = put.op;
       }
@@ -699,7 +549,7 @@ class SingletonImpl {
     }
     // Updates are applied one after another, each on the result of the last: none is lost.
     return SingletonImpl.exclusive([this], async () => {
-      const { op, msg } = this.store.encodePut(this.def, this.merge(patch), true);
+      const { op, msg } = this.store.codec.encodePut(this.def, this.merge(patch), true);
       await this.store.engine.write([op]);
       return msg;
     });
@@ -713,10 +563,6 @@ class SingletonImpl {
     }
     return SingletonImpl.exclusive([this], () => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
   }
-}
-
-function readOnlyError(): UsageError {
-  return new UsageError("this store was opened with `redactSensitive`: it is read-only");
 }
 
 /** Records `iterate()` reads per synchronous step. */
