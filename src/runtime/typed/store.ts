@@ -5,9 +5,8 @@
  */
 import { create, type DescMessage, type JsonValue, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
-import type { CollectionDefinition, EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
+import type { EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
 import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
-import { compareUtf8 } from "../format/segment-index.js";
 import {
   CellarError,
   type CellarErrorCode,
@@ -21,10 +20,11 @@ import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
 import { ProtoWriter } from "../format/protowire.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
+import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
 import { readOnlyError, RecordCodec } from "./records.js";
-import { decodeKey, deepFreeze, encodeKey, term } from "./values.js";
-import type { InspectedRecord, ListOptions, StoreEvents, StoreOptions, TypedStore } from "./types.js";
+import { deepFreeze, encodeKey } from "./values.js";
+import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
 
 export type {
   BatchTx,
@@ -120,7 +120,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   return store as unknown as TypedStore<E>;
 }
 
-class StoreImpl {
+export class StoreImpl {
   /** Decoded records, one key space per entity. */
   readonly records: LruCache<string, unknown>;
   private readonly listeners = new Listeners();
@@ -335,139 +335,6 @@ class StoreImpl {
   }
 }
 
-class CollectionImpl {
-  constructor(
-    private readonly store: StoreImpl,
-    readonly def: CollectionDefinition,
-  ) {}
-
-  async get(key: KeyValue): Promise<unknown> {
-    this.store.checkOpen();
-    return this.store.codec.read(this.def, encodeKey(key, this.def.keyKind));
-  }
-
-  async put(value: unknown): Promise<unknown> {
-    this.store.checkWritable();
-    const { op, msg } = this.store.codec.encodePut(this.def, value, true);
-    await this.store.engine.write([op]);
-    return msg;
-  }
-
-  async delete(key: KeyValue): Promise<boolean> {
-    this.store.checkWritable();
-    const k = encodeKey(key, this.def.keyKind);
-    if (!this.store.engine.has(this.def.name, k)) return false;
-    await this.store.engine.write([{ op: "delete", entity: this.def.name, key: k }]);
-    return true;
-  }
-
-  async has(key: KeyValue): Promise<boolean> {
-    this.store.checkOpen();
-    return this.store.engine.has(this.def.name, encodeKey(key, this.def.keyKind));
-  }
-
-  async count(): Promise<number> {
-    this.store.checkOpen();
-    return this.store.engine.count(this.def.name);
-  }
-
-  async keys(options?: ListOptions): Promise<KeyValue[]> {
-    this.store.checkOpen();
-    return page(this.store.codec.sortedKeys(this.def), options).map((k) => decodeKey(k, this.def.keyKind));
-  }
-
-  async list(options?: ListOptions): Promise<unknown[]> {
-    this.store.checkOpen();
-    // String keys: the engine scans in key order already. Integer keys are stored as decimal text, whose
-    // order is not numeric: sort those.
-    if (this.def.keyKind === "string") return Array.from(this.store.codec.scan(this.def, options), (e) => e[1]);
-    return page(this.store.codec.sortedKeys(this.def), options).map((k) => this.store.codec.read(this.def, k));
-  }
-
-  iterate(options?: ListOptions): AsyncIterableIterator<unknown> {
-    this.store.checkOpen();
-    // A plain iterator over pages (not an async generator): one settled promise per record, no generator
-    // queue hops; each page is read within one synchronous step of `pages`.
-    const pages = this.pages(options);
-    let batch: unknown[] = [];
-    let i = 0;
-    const it: AsyncIterableIterator<unknown> = {
-      next: () => {
-        try {
-          while (i >= batch.length) {
-            const p = pages.next();
-            if (p.done) return Promise.resolve({ value: undefined, done: true });
-            batch = p.value;
-            i = 0;
-          }
-          return Promise.resolve({ value: batch[i++], done: false });
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      },
-      return: () => {
-        pages.return(undefined);
-        batch = [];
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
-  }
-
-  /** The records of `iterate()`, a page at a time. */
-  private *pages(options?: ListOptions): Generator<unknown[]> {
-    let skip = options?.offset ?? 0;
-    let left = options?.limit ?? Infinity;
-    if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
-    if (this.def.keyKind !== "string") {
-      // Integer keys: numeric order comes from the sorted key list (taken once); a key deleted meanwhile is skipped.
-      const keys = page(this.store.codec.sortedKeys(this.def), options);
-      for (let i = 0; i < keys.length; i += ITERATE_PAGE) {
-        yield keys
-          .slice(i, i + ITERATE_PAGE)
-          .map((k) => this.store.codec.read(this.def, k))
-          .filter((r) => r !== undefined);
-      }
-      return;
-    }
-    let after: string | undefined;
-    while (left > 0) {
-      // One page per synchronous step: the engine's scan must not span a write or a compaction.
-      const batch: unknown[] = [];
-      for (const [key, value] of this.store.codec.scan(this.def, { offset: skip, limit: Math.min(left, ITERATE_PAGE) }, after)) {
-        batch.push(value);
-        after = key;
-      }
-      if (batch.length === 0) return;
-      skip = 0;
-      left -= batch.length;
-      yield batch;
-    }
-  }
-
-  async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
-    this.store.checkOpen();
-    const sets: ReadonlySet<string>[] = [];
-    for (const [field, value] of Object.entries(where)) {
-      if (value === undefined) continue;
-      if (!this.def.indexes.includes(field)) {
-        throw new UsageError(`\`${field}\` is not an indexed field of \`${this.def.name}\` (indexes: ${this.def.indexes.join(", ") || "none"})`);
-      }
-      sets.push(this.store.engine.lookup(this.def.name, term(field, value)));
-    }
-    let keys: string[];
-    if (sets.length === 0) keys = this.store.codec.sortedKeys(this.def);
-    else {
-      sets.sort((a, b) => a.size - b.size);
-      keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
-      if (this.def.keyKind === "string") keys.sort(compareUtf8);
-      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    }
-    return page(keys, options).map((k) => this.store.codec.read(this.def, k));
-  }
-}
-
 class SingletonImpl {
   /** Settles when every update, reset and batch queued on this singleton so far is done. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -563,16 +430,6 @@ class SingletonImpl {
     }
     return SingletonImpl.exclusive([this], () => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
   }
-}
-
-/** Records `iterate()` reads per synchronous step. */
-const ITERATE_PAGE = 256;
-
-function page<T>(items: T[], options?: ListOptions): T[] {
-  const offset = options?.offset ?? 0;
-  const limit = options?.limit ?? Infinity;
-  if (offset < 0 || limit < 0 || !Number.isFinite(offset)) throw new UsageError("`offset` and `limit` must be ≥ 0");
-  return offset === 0 && limit >= items.length ? items.slice() : items.slice(offset, offset + limit);
 }
 
 export type { CellarErrorCode };
