@@ -3,9 +3,9 @@
  * repository per entity. Every write is validated with the entity's zod schema
  * before anything is encoded; reads return frozen protobuf-es messages.
  */
-import { create, type DescMessage, type JsonValue, toJson, type MessageInitShape } from "@bufbuild/protobuf";
+import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
-import type { EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
+import type { EntityDefinition, KeyValue } from "./entity.js";
 import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
 import {
   CellarError,
@@ -14,7 +14,6 @@ import {
   KeyError,
   UsageError,
   StoreClosedError,
-  ValidationError,
 } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
@@ -22,8 +21,9 @@ import { ProtoWriter } from "../format/protowire.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
+import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./records.js";
-import { deepFreeze, encodeKey } from "./values.js";
+import { encodeKey } from "./values.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
 
 export type {
@@ -332,103 +332,6 @@ export class StoreImpl {
       const repo = (this as unknown as Record<string, unknown>)[prop];
       if (repo instanceof SingletonImpl) yield repo;
     }
-  }
-}
-
-class SingletonImpl {
-  /** Settles when every update, reset and batch queued on this singleton so far is done. */
-  private chain: Promise<unknown> = Promise.resolve();
-  constructor(
-    private readonly store: StoreImpl,
-    readonly def: SingletonDefinition,
-  ) {}
-
-  /**
-   * Run `task` once every update, reset and batch queued before it on each of `repos` is done, and hold
-   * them until it settles. All queues are joined in one synchronous step, so two batches cannot wait on
-   * each other.
-   */
-  static exclusive<T>(repos: readonly SingletonImpl[], task: () => Promise<T>): Promise<T> {
-    const before = repos.map((r) => r.chain);
-    const run = Promise.all(before).then(task);
-    const done = run.catch(() => {});
-    for (const r of repos) r.chain = done;
-    return run;
-  }
-
-  idle(): Promise<unknown> {
-    return this.chain;
-  }
-
-  private defaults(): unknown {
-    return deepFreeze(create(this.def.schema, (this.def.defaults ?? {}) as MessageInitShape<DescMessage>));
-  }
-
-  current(): Record<string, unknown> {
-    return (this.store.codec.read(this.def, "") ?? this.defaults()) as Record<string, unknown>;
-  }
-
-  checkPatch(patch: unknown): void {
-    if (typeof patch !== "function" && (typeof patch !== "object" || patch === null)) {
-      throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
-    }
-  }
-
-  merge(patch: unknown, cur: unknown = this.current()): unknown {
-    this.checkPatch(patch);
-    if (typeof patch === "function") patch = (patch as (c: unknown) => unknown)(cur);
-    if (typeof patch !== "object" || patch === null) {
-      throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
-    }
-    return { ...(cur as object), ...(patch as object) };
-  }
-
-  /**
-   * The one op a batch's steps on this singleton come to (`null` is a reset), each applied on the result of
-   * the last, starting from the stored value. Each update is validated as `update()` validates it.
-   */
-  resolve(steps: readonly ({ patch: unknown } | null)[]): WriteOp {
-    let cur: unknown = this.current();
-    let op: WriteOp = { op: "delete", entity: this.def.name, key: "" };
-    for (const step of steps) {
-      if (step === null) {
-        cur = this.defaults();
-        op = { op: "delete", entity: this.def.name, key: "" };
-      } else {
-        const put = this.store.codec.encodePut(this.def, this.merge(step.patch, cur), true);
-        cur = deepFreeze(put.msg);
-        op = put.op;
-      }
-    }
-    return op;
-  }
-
-  async get(): Promise<unknown> {
-    this.store.checkOpen();
-    return this.current();
-  }
-
-  update(patch: unknown): Promise<unknown> {
-    try {
-      this.store.checkWritable();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    // Updates are applied one after another, each on the result of the last: none is lost.
-    return SingletonImpl.exclusive([this], async () => {
-      const { op, msg } = this.store.codec.encodePut(this.def, this.merge(patch), true);
-      await this.store.engine.write([op]);
-      return msg;
-    });
-  }
-
-  reset(): Promise<void> {
-    try {
-      this.store.checkWritable();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return SingletonImpl.exclusive([this], () => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
   }
 }
 
