@@ -12,15 +12,12 @@ import type { ListOptions } from "./types.js";
 import { decodeKey, encodeKey, term } from "./values.js";
 
 export class CollectionImpl {
-  /** The store's RecordCodec, held here so a get or put reaches it in one step. */
-  private readonly codec: RecordCodec;
-
   constructor(
     private readonly store: StoreImpl,
+    /** The store's RecordCodec, held here so a get or put reaches it in one step. */
+    private readonly codec: RecordCodec,
     readonly def: CollectionDefinition,
-  ) {
-    this.codec = store.codec;
-  }
+  ) {}
 
   async get(key: KeyValue): Promise<unknown> {
     this.store.checkOpen();

@@ -15,14 +15,12 @@ import { deepFreeze } from "./values.js";
 export class SingletonImpl {
   /** Settles when every update, reset and batch queued on this singleton so far is done. */
   private chain: Promise<unknown> = Promise.resolve();
-  /** The store's RecordCodec, held here so a get or update reaches it in one step. */
-  private readonly codec: RecordCodec;
   constructor(
     private readonly store: StoreImpl,
+    /** The store's RecordCodec, held here so a get or update reaches it in one step. */
+    private readonly codec: RecordCodec,
     readonly def: SingletonDefinition,
-  ) {
-    this.codec = store.codec;
-  }
+  ) {}
 
   /**
    * Run `task` once every update, reset and batch queued before it on each of `repos` is done, and hold

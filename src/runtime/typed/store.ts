@@ -19,6 +19,7 @@ import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
 import { ProtoWriter } from "../format/protowire.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
+import { runBatch } from "./batch.js";
 import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
@@ -124,8 +125,11 @@ export class StoreImpl {
   /** Decoded records, one key space per entity. */
   readonly records: LruCache<string, unknown>;
   private readonly listeners = new Listeners();
-  /** Reads and writes of records: decode through the cache, validate and encode. */
-  readonly codec: RecordCodec;
+  /**
+   * Reads and writes of records: decode through the cache, validate and encode. An ES private field: the
+   * entities' repositories are properties of this object, so a new string-named field could collide with one.
+   */
+  readonly #codec: RecordCodec;
   migrationBackup: string | null = null;
   private closed = false;
 
@@ -137,16 +141,16 @@ export class StoreImpl {
   ) {
     // The engine's cache, in a key space per entity (its blocks use the default space).
     this.records = engine.cache as LruCache<string, unknown>;
-    this.codec = new RecordCodec(engine, defs, redacted, this.listeners);
+    this.#codec = new RecordCodec(engine, defs, redacted, this.listeners);
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
-        value: def.kind === "collection" ? new CollectionImpl(this, def) : new SingletonImpl(this, def),
+        value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def) : new SingletonImpl(this, this.#codec, def),
         enumerable: true,
       });
     }
     engine.onCommit = (ops) => {
       // The store's state first, for every op: a listener that reads sees the commit whole.
-      this.codec.committed(ops);
+      this.#codec.committed(ops);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -179,60 +183,9 @@ export class StoreImpl {
     return this.listeners.on(event, listener);
   }
 
-  /**
-   * Collection writes are validated and encoded as the callback makes them. Singleton updates and resets
-   * are kept in order and applied when the callback returns, one after another on the singleton's value
-   * at that moment, queued with the singleton's other updates (`Singleton.update` runs one at a time):
-   * no update in or out of a batch is lost.
-   */
-  async batch(fn: (tx: Record<string, unknown>) => void | Promise<void>): Promise<void> {
-    this.checkWritable();
-    /** The batch's ops in call order; a singleton's place holds its repository until its value is known. */
-    const ops: (WriteOp | SingletonImpl)[] = [];
-    /** Per singleton touched: its updates (a patch or an updater) and resets (`null`), in order. */
-    const staged = new Map<SingletonImpl, ({ patch: unknown } | null)[]>();
-    const stage = (repo: SingletonImpl, step: { patch: unknown } | null) => {
-      let steps = staged.get(repo);
-      if (!steps) {
-        staged.set(repo, (steps = []));
-        ops.push(repo);
-      }
-      steps.push(step);
-    };
-    const tx: Record<string, unknown> = {};
-    let open = true;
-    let arena: ProtoWriter | undefined;
-    const guard = () => {
-      if (!open) throw new UsageError("a batch transaction was used after its callback returned");
-    };
-    for (const prop of Object.keys(this)) {
-      const repo = (this as unknown as Record<string, unknown>)[prop];
-      if (repo instanceof CollectionImpl) {
-        tx[prop] = {
-          put: (v: unknown) => (guard(), ops.push(this.codec.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op)),
-          delete: (k: KeyValue) => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
-        };
-      } else if (repo instanceof SingletonImpl) {
-        tx[prop] = {
-          update: (p: unknown) => (guard(), repo.checkPatch(p), stage(repo, { patch: p })),
-          reset: () => (guard(), stage(repo, null)),
-        };
-      }
-    }
-    try {
-      await fn(tx);
-    } finally {
-      open = false;
-    }
-    if (staged.size === 0) {
-      await this.engine.write(ops as WriteOp[]);
-      return;
-    }
-    await SingletonImpl.exclusive([...staged.keys()], async () => {
-      const resolved = new Map<SingletonImpl, WriteOp>();
-      for (const [repo, steps] of staged) resolved.set(repo, repo.resolve(steps));
-      await this.engine.write(ops.map((o) => (o instanceof SingletonImpl ? resolved.get(o)! : o)));
-    });
+  /** Commit writes to several entities atomically (batch.ts). */
+  batch(fn: (tx: Record<string, unknown>) => void | Promise<void>): Promise<void> {
+    return runBatch(this, this.#codec, fn);
   }
 
   async compact(): Promise<void> {
@@ -244,10 +197,10 @@ export class StoreImpl {
     return {
       engine: this.engine,
       defs: this.defs,
-      keys: this.codec.keys,
+      keys: this.#codec.keys,
       redacted: this.redacted,
       encode: (def, value) => {
-        const { op } = this.codec.encodePut(def, value, false);
+        const { op } = this.#codec.encodePut(def, value, false);
         if (op.op !== "put") throw new Error("unreachable");
         return { key: op.key, version: op.version, value: op.value, terms: op.terms };
       },
@@ -285,12 +238,12 @@ export class StoreImpl {
     for (const name of names) {
       const def = this.defs.get(name);
       if (!def) throw new UsageError(`no entity \`${name}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
-      const codec = this.codec.codecs.get(name)!;
+      const codec = this.#codec.codecs.get(name)!;
       let n = 0;
       for (const [key, loc] of this.engine.scan(name)) {
         let json: JsonValue;
         try {
-          const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.codec.keys, true);
+          const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.#codec.keys, true);
           json = toJson(def.schema, msg, { alwaysEmitImplicit: false });
           if (redacted) json = codec.redact(json);
         } catch (e) {
