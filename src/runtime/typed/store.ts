@@ -2,29 +2,27 @@
  * The typed layer apps use: `openStore(entities, options)` returns one
  * repository per entity. Every write is validated with the entity's zod schema
  * before anything is encoded; reads return frozen protobuf-es messages.
+ *
+ * This file owns opening (checks of the entities and options, the engine, migrations at open) and
+ * StoreImpl, the facade that wires the rest of the folder: the repositories (collection.ts,
+ * singleton.ts), batches (batch.ts), events (events.ts) and reading and encoding records (records.ts,
+ * values.ts); it keeps lifecycle, close, the key admin pass-throughs, inspect and stats. The public types
+ * live in types.ts; every name this file exported before the split is still exported from here
+ * (src/runtime/index.ts, tests and bench import them from typed/store.js).
  */
 import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
-import type { EntityDefinition, KeyValue } from "./entity.js";
-import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
-import {
-  CellarError,
-  type CellarErrorCode,
-  CorruptionError,
-  KeyError,
-  UsageError,
-  StoreClosedError,
-} from "../errors.js";
+import type { EntityDefinition } from "./entity.js";
+import { Engine, type RecoveryReport } from "../storage/engine.js";
+import { CellarError, type CellarErrorCode, CorruptionError, KeyError, UsageError, StoreClosedError } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
-import { ProtoWriter } from "../format/protowire.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 import { runBatch } from "./batch.js";
 import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./records.js";
-import { encodeKey } from "./values.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
 
 export type {
