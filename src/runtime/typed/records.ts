@@ -1,0 +1,195 @@
+/**
+ * Records as the typed layer reads and writes them: the decoded-record cache (the engine's cache, a key
+ * space per entity), each entity's value codec, and the sorted key lists. `read` and `scan` decode (or take
+ * from cache) what the engine stores; `encodePut` validates and encodes a write. The repositories
+ * (collection.ts, singleton.ts), batch.ts and store.ts (inspect, upgrade) call it; StoreImpl holds the one
+ * instance and calls `committed` for every commit.
+ */
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { LruCache } from "../storage/cache.js";
+import type { Engine, Loc, WriteOp } from "../storage/engine.js";
+import { compareUtf8 } from "../format/segment-index.js";
+import { CellarError, CorruptionError, SchemaNewerError, UsageError, ValidationError, type ValidationIssue } from "../errors.js";
+import { DecodeError } from "../format/bytes.js";
+import { type SensitiveKeys, ValueCodec, ValueKind } from "../crypto/value.js";
+import { ProtoWriter } from "../format/protowire.js";
+import type { CollectionDefinition, EntityDefinition } from "./entity.js";
+import type { Listeners } from "./events.js";
+import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
+import type { ListOptions } from "./types.js";
+import { deepFreeze, encodeKey, fieldOf, indexTerms, toInit } from "./values.js";
+
+export class RecordCodec {
+  /** Decoded records, one key space per entity. */
+  readonly cache: LruCache<string, unknown>;
+  private readonly sorted = new Map<string, string[]>();
+  readonly codecs = new Map<string, ValueCodec>();
+  /** The keyring is what the value codec needs: store id, active key id, sensitive subkeys. */
+  readonly keys: SensitiveKeys | null;
+  private readonly zeros = new Map<string, Record<string, unknown>>();
+  /** Output buffer of the generated encoders (writes are encoded one at a time, synchronously). */
+  private readonly writer = new ProtoWriter();
+
+  constructor(
+    private readonly engine: Engine,
+    defs: ReadonlyMap<string, EntityDefinition>,
+    private readonly redacted: boolean,
+    private readonly listeners: Listeners,
+  ) {
+    // The engine's cache, in a key space per entity (its blocks use the default space).
+    this.cache = engine.cache as LruCache<string, unknown>;
+    for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive, def.codec));
+    this.keys = engine.keyring;
+  }
+
+  /** Forget what a commit changed, for every op: cached records of its keys, and sorted key lists it changes. */
+  committed(ops: readonly WriteOp[]): void {
+    for (const o of ops) {
+      this.cache.delete(o.key, o.entity);
+      // A put of an existing key keeps the key set (and its order); anything else invalidates it.
+      if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
+        this.sorted.delete(o.entity);
+      }
+    }
+  }
+
+  /** Sorted keys of an entity, cached until a commit adds or removes one. */
+  sortedKeys(def: CollectionDefinition): string[] {
+    let keys = this.sorted.get(def.name);
+    if (!keys) {
+      keys = [...this.engine.keys(def.name)];
+      if (def.keyKind === "string") keys.sort(compareUtf8);
+      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+      this.sorted.set(def.name, keys);
+    }
+    return keys;
+  }
+
+  /**
+   * Decode (or take from cache) the record under `key`. A cached record stays valid until a commit
+   * touches its key (compaction and re-encryption move bytes, never values): see `committed`.
+   */
+  read(def: EntityDefinition, key: string): unknown {
+    const hit = this.cache.get(key, def.name);
+    if (hit !== undefined) return hit;
+    const loc = this.engine.locate(def.name, key);
+    if (!loc) return undefined;
+    return this.decode(def, loc, true);
+  }
+
+  /** Records in key order straight from the engine's scan; a scan does not fill the cache (it would evict the working set). */
+  *scan(def: CollectionDefinition, options?: ListOptions, after?: string): Generator<[string, unknown]> {
+    let skip = options?.offset ?? 0;
+    let left = options?.limit ?? Infinity;
+    if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
+    if (left === 0) return;
+    for (const [key, loc] of this.engine.scan(def.name, after)) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      yield [key, this.cache.get(key, def.name) ?? this.decode(def, loc, false)];
+      if (--left === 0) return;
+    }
+  }
+
+  private decode(def: EntityDefinition, loc: Loc, cache: boolean): unknown {
+    if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
+    const bytes = this.engine.read(def.name, loc);
+    let msg: unknown;
+    try {
+      msg = this.codecs.get(def.name)!.decode(bytes, loc.key, loc.version, this.keys, this.redacted).msg;
+    } catch (e) {
+      if (e instanceof CellarError) throw e;
+      // A sensitive part that fails authentication (moved or edited), or authenticated bytes that do not
+      // decode (a bug or a format mismatch): never shown as data.
+      const { file, offset } = this.engine.where(loc);
+      const why = e instanceof DecodeError ? e.message : "the record does not decode";
+      const err = new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record: ${why})`, { entity: def.name, key: loc.key });
+      this.listeners.emit("corruption", err);
+      throw err;
+    }
+    // A generated codec returns its messages frozen already (field by field, without a generic walk).
+    const obj = Object.isFrozen(msg) ? msg : deepFreeze(msg);
+    if (cache) this.cache.set(loc.key, obj, bytes.length * 3 + 128, def.name);
+    return obj;
+  }
+
+  /**
+   * Validate `value` against `def` and encode it as a put. Throws ValidationError; touches nothing.
+   * With `wantMessage`, also returns the message as stored (what `put` resolves with).
+   */
+  encodePut(
+    def: EntityDefinition,
+    value: unknown,
+    wantMessage: boolean,
+    /** A batch's own writer: values become views of it instead of copies. */
+    arena?: ProtoWriter,
+  ): { op: WriteOp; msg: MessageShape<DescMessage> | undefined } {
+    if (this.redacted) throw readOnlyError();
+    const codec = this.codecs.get(def.name)!;
+    // The generated codec checks and encodes the input in one walk, reading each property once; what it does
+    // not take goes through zod. Either way the input is read once for what is stored: the key and index
+    // values come from what the codec read (`writer.top`) or from the snapshot the general path validated.
+    const writer = arena ?? this.writer;
+    let bytes = codec.encodeInput(value, writer, arena !== undefined);
+    let msg: MessageShape<DescMessage> | undefined;
+    let source: Record<string, unknown>;
+    if (bytes) {
+      source = writer.top;
+    } else {
+      let snapshot: unknown;
+      try {
+        snapshot = snapshotInput(value);
+      } catch (e) {
+        if (e instanceof InputIssue) throw new ValidationError(def.name, [e.issue]);
+        throw e;
+      }
+      const parsed = def.validator.safeParse(snapshot);
+      if (!parsed.success) {
+        throw new ValidationError(
+          def.name,
+          parsed.error.issues.map(
+            (i): ValidationIssue => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code }),
+          ),
+        );
+      }
+      // Rebuild from a plain copy: `create()` takes any object with a `$typeName` as a finished message, so a
+      // spread of a message with a plain object inside (`{ ...settings, ui: { ...} }`) would reach toBinary unconverted.
+      msg = create(def.schema, toInit(snapshot) as MessageInitShape<DescMessage>);
+      const deep = messageDepthIssue(def.schema, msg);
+      if (deep) throw new ValidationError(def.name, [deep]);
+      source = msg as Record<string, unknown>;
+    }
+    const zero = this.zero(def);
+    let key = "";
+    let terms: string[] = [];
+    if (def.kind === "collection") {
+      key = encodeKey(fieldOf(source, zero, def.key), def.keyKind);
+      if (def.keyKind === "string" && key === "") {
+        throw new ValidationError(def.name, [{ path: [def.key], message: "the key field must not be empty", code: "too_small" }]);
+      }
+      terms = indexTerms(def, source, zero);
+    }
+    bytes ??= codec.encode(msg!, key, def.version, this.keys);
+    // `put` resolves with what a later `get` returns: the stored bytes decoded (the fast path has no message,
+    // and normalizes like the bytes do: -0 is 0). A value with a sealed part keeps the message it was made from.
+    if (wantMessage) {
+      const stored = bytes[0] === ValueKind.plain ? codec.decode(bytes, key, def.version, null).msg : msg!;
+      msg = (Object.isFrozen(stored) ? stored : deepFreeze(stored)) as MessageShape<DescMessage>;
+    }
+    return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
+  }
+
+  /** The zero message of an entity (defaults of fields a write input leaves out). */
+  private zero(def: EntityDefinition): Record<string, unknown> {
+    let z = this.zeros.get(def.name);
+    if (!z) this.zeros.set(def.name, (z = create(def.schema) as Record<string, unknown>));
+    return z;
+  }
+
+}
+
+export function readOnlyError(): UsageError {
+  return new UsageError("this store was opened with `redactSensitive`: it is read-only");
+}

@@ -1,0 +1,208 @@
+/**
+ * The typed layer's public types: the options of `openStore`, write inputs, the repositories (`Collection`,
+ * `Singleton`), batch transactions, events, the store handle and `TypedStore`. Types only, no code: store.ts
+ * re-exports them (src/runtime/index.ts, tests and generated code import them from there), and the
+ * repositories, batch and events files of this folder implement them.
+ */
+import type { DescMessage, JsonValue, Message, MessageShape, UnknownField } from "@bufbuild/protobuf";
+import type { CellarError } from "../errors.js";
+import type { KeyProvider } from "../crypto/keys.js";
+import type { Engine, EngineOptions, RecoveryReport } from "../storage/engine.js";
+import type { CollectionDefinition, EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
+import type { MigrationStep } from "./migration.js";
+import type { MigrationProgress } from "./upgrade.js";
+
+export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
+  /**
+   * Open an existing store read-only, without the keys of sensitive fields (they are never derived): reads
+   * return records with every sensitive field unset; every write, compaction and key change is refused
+   * (E_USAGE), and open and close change no file (leftovers, torn tails and damage are reported, not
+   * repaired or copied). For inspection and support tools.
+   */
+  redactSensitive?: boolean;
+  /**
+   * Migration steps (generated code passes `src/migrations/registry.ts`). When records are older than an
+   * entity's `version`, open backs the store up, migrates them through each step, validates the results
+   * and switches atomically; see docs/SCHEMAS.md, "Schema evolution".
+   */
+  migrations?: readonly MigrationStep[];
+  /** Take and verify a full backup under `backups/` before a migration (default true). */
+  backupBeforeMigration?: boolean;
+  /** Called as a migration at open goes through its phases and records. */
+  onMigrationProgress?: (p: MigrationProgress) => void;
+  /** The store directory (created if missing). One process at a time may open it. */
+  dir: string;
+  /**
+   * Byte budget of decoded records (a record is counted as 3x its encoded size + 128 bytes: measured 3.0x
+   * for decoded task records). Default 64 MiB. Records and the engine's decoded blocks (`blockCacheBytes`,
+   * default 64 MiB) share one cache of the two budgets' sum, so memory goes where the workload needs it.
+   */
+  cacheBytes?: number;
+}
+
+/**
+ * What a write accepts for a message type: every field optional, nested messages as plain objects or
+ * messages, and — unlike protobuf-es's `MessageInit` — spreads of messages (`{ ...task, title }`, which
+ * carry `$typeName`) at any depth.
+ */
+export type Input<T> = T extends Message
+  ? { [P in keyof T as P extends "$unknown" ? never : P]?: P extends "$typeName" ? T[P] : InputField<T[P]> } & {
+      $unknown?: UnknownField[] | undefined;
+    }
+  : never;
+type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | number
+  ? F
+  : F extends Array<infer U>
+    ? Array<InputField<U>>
+    : F extends ReadonlyArray<infer U>
+      ? ReadonlyArray<InputField<U>>
+      : F extends Message
+        ? Input<F>
+        : F extends { case: infer C; value: infer V extends Message }
+          ? { case: C; value: Input<V> }
+          : F extends { case: string | undefined }
+            ? F
+            : F extends { [key: string | number]: infer V extends Message }
+              ? { [key: string | number]: Input<V> }
+              : F;
+
+/** The write input of an entity's message type. */
+export type EntityInput<Desc extends DescMessage> = Input<MessageShape<Desc>>;
+
+export interface ListOptions {
+  limit?: number;
+  offset?: number;
+}
+
+/** The value a query may compare an indexed field with (an element, for repeated fields). */
+export type IndexValue<Desc extends DescMessage, P extends string> = P extends keyof MessageShape<Desc>
+  ? MessageShape<Desc>[P] extends readonly (infer E)[]
+    ? E
+    : MessageShape<Desc>[P]
+  : never;
+
+export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> {
+  /** The record stored under `key`, or `undefined`. Returned objects are frozen. */
+  get(key: K): Promise<MessageShape<Desc> | undefined>;
+  /** Validate and store `value` under its key field; resolves once durable with the stored message (frozen, as `get` returns it). */
+  put(value: EntityInput<Desc>): Promise<MessageShape<Desc>>;
+  /** Remove the record; resolves `true` if it existed. */
+  delete(key: K): Promise<boolean>;
+  has(key: K): Promise<boolean>;
+  /** Records in key order (string keys by code point, i.e. UTF-8 byte order; integer keys numerically). */
+  list(options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  /**
+   * Records in key order, one at a time, without holding them all (`list()` builds one array): for reading
+   * or exporting a large collection. Records are read a page at a time; a write between pages is seen if it
+   * lands after the current key (it is not a snapshot), and the iteration never fails because of one.
+   */
+  iterate(options?: ListOptions): AsyncIterableIterator<MessageShape<Desc>>;
+  /** Records whose indexed fields equal every given value (a repeated field matches if it contains it), in key order. */
+  query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  count(): Promise<number>;
+  /** Keys in key order. */
+  keys(options?: ListOptions): Promise<K[]>;
+}
+
+export interface Singleton<Desc extends DescMessage> {
+  /** The stored value, or the defaults when never set. Returned objects are frozen. */
+  get(): Promise<MessageShape<Desc>>;
+  /**
+   * Merge `patch` over the current value, or merge what `fn(current)` returns over it (shallow: a nested
+   * message given is replaced whole), then validate and store. Updates apply one after another.
+   */
+  update(patch: EntityInput<Desc> | ((current: MessageShape<Desc>) => EntityInput<Desc>)): Promise<MessageShape<Desc>>;
+  /** Back to defaults (the stored value is deleted). */
+  reset(): Promise<void>;
+}
+
+export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {
+  put(value: EntityInput<Desc>): void;
+  delete(key: K): void;
+}
+export interface SingletonTx<Desc extends DescMessage> {
+  update(patch: EntityInput<Desc> | ((current: MessageShape<Desc>) => EntityInput<Desc>)): void;
+  reset(): void;
+}
+
+export type BatchTx<E extends Record<string, EntityDefinition>> = {
+  [P in keyof E]: E[P] extends CollectionDefinition<infer D, infer K, any>
+    ? CollectionTx<D, K>
+    : E[P] extends SingletonDefinition<infer D>
+      ? SingletonTx<D>
+      : never;
+};
+
+export interface ChangeEvent {
+  entity: string;
+  op: "put" | "delete";
+  /** The record's key (`undefined` for singletons). */
+  key: KeyValue | undefined;
+}
+
+export interface StoreEvents {
+  /**
+   * After a write is durable, once per record it changed (a delete of a missing key fires nothing), when
+   * the store's state reflects the whole commit.
+   */
+  change: (e: ChangeEvent) => void;
+  /** Damage found at open (also in `recoveryReport`) or later on read; never contains a stored value. */
+  corruption: (e: CellarError | RecoveryReport) => void;
+  /**
+   * A background task (automatic compaction, relaxed sync, re-keying a backup) failed, or a listener of
+   * another event threw (`ListenerError`, `E_LISTENER`, the thrown error as `cause`). Without an `error`
+   * listener, a listener's error is emitted as a process warning instead; it never reaches the store.
+   */
+  error: (e: CellarError) => void;
+}
+
+export interface StoreHandle<E extends Record<string, EntityDefinition>> {
+  readonly dir: string;
+  /** What open found and repaired: a torn tail cut off, damaged records quarantined, leftovers removed. */
+  readonly recoveryReport: RecoveryReport;
+  /** The directory of the verified backup this open took before migrating records, or null. */
+  readonly migrationBackup: string | null;
+  /** Commit writes to several entities atomically: after a crash, all or none. */
+  batch(fn: (tx: BatchTx<E>) => void | Promise<void>): Promise<void>;
+  /** Rewrite live records into a fresh segment and delete dead bytes. */
+  compact(): Promise<void>;
+  /**
+   * Start using a new random data key for every write; records under older keys are re-encrypted by the
+   * next compaction (`reencrypt()` runs it now), then the old keys are destroyed. Resolves with the new key id.
+   */
+  rotateKey(): Promise<number>;
+  /** Re-encrypt every record under the active data key now and destroy older ones; resolves with their ids. */
+  reencrypt(): Promise<number[]>;
+  /**
+   * Rewrap the data keys under a new master key (e.g. a new passphrase). Only the small KEYRING file is
+   * rewritten, whatever the store's size; the old master key stops working at once.
+   */
+  changeMasterKey(next: KeyProvider): Promise<void>;
+  /** Key ids in use and the kind of master key: never key material. */
+  keyInfo(): ReturnType<Engine["keyInfo"]>;
+  /**
+   * Every stored record as protobuf JSON, for support and inspection tools: sensitive fields are never
+   * opened, and every sensitive field a record holds reads `"[redacted]"`. Works in either key scope.
+   */
+  inspect(options?: { entities?: readonly string[] }): AsyncGenerator<InspectedRecord>;
+  stats(): ReturnType<Engine["stats"]> & { recordCacheBytes: number };
+  on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void;
+  close(): Promise<void>;
+}
+
+export type TypedStore<E extends Record<string, EntityDefinition>> = {
+  readonly [P in keyof E]: E[P] extends CollectionDefinition<infer D, infer K, infer I>
+    ? Collection<D, K, I>
+    : E[P] extends SingletonDefinition<infer D>
+      ? Singleton<D>
+      : never;
+} & StoreHandle<E>;
+
+/** One record as `inspect()` shows it. */
+export interface InspectedRecord {
+  entity: string;
+  /** The stored key (`""` for singletons). */
+  key: string;
+  version: number;
+  json: JsonValue;
+}
