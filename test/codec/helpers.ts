@@ -15,7 +15,7 @@ import { bufGenerate, genTemplate, repoRoot, runtimeImportFrom, scratchDir, writ
 
 // ------------------------------------------------------------------ oracles
 
-/** Copy of `toInit` in src/runtime/typed/store.ts (not exported there): a plain deep copy without `$typeName`. */
+/** Copy of `toInit` in src/runtime/typed/values.ts: a plain deep copy without `$typeName`. */
 export function toInit(v: unknown): unknown {
   if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
   if (Array.isArray(v)) return v.map(toInit);

@@ -2,7 +2,7 @@
  * ProtoWriter and the encode-side helpers of the generated codecs (`<file>_codec.ts`): the growable
  * output buffer with protobuf's wire encodings, `encodeWith`, and the input checks the generated encoders
  * call. The contract and the fallback rules are in protowire.ts, which re-exports everything here;
- * generated code imports it through runtime/index.ts, and typed/store.ts and crypto/value.ts through protowire.ts.
+ * generated code imports it through runtime/index.ts, and typed/record-codec.ts, typed/batch.ts and crypto/value.ts through protowire.ts.
  */
 
 import { types } from "node:util";

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { ProtoWriter } from "../format/protowire.js";
 import { CollectionImpl } from "./collection.js";
 import type { KeyValue } from "./entity.js";
-import type { RecordCodec } from "./records.js";
+import type { RecordCodec } from "./record-codec.js";
 import { SingletonImpl } from "./singleton.js";
 import type { StoreImpl } from "./store.js";
 import { encodeKey } from "./values.js";

@@ -6,7 +6,7 @@
 import { UsageError } from "../errors.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import type { CollectionDefinition, KeyValue } from "./entity.js";
-import type { RecordCodec } from "./records.js";
+import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import type { ListOptions } from "./types.js";
 import { decodeKey, encodeKey, term } from "./values.js";

@@ -2,7 +2,7 @@
  * The store's events (`StoreEvents`): listeners per event, delivery that isolates a listener's error (it
  * goes to the `error` listeners as a `ListenerError`, or to `process.emitWarning`, never into the store),
  * and the change events of a commit. Owned by StoreImpl (store.ts), which registers listeners through
- * `on()` and emits engine problems; records.ts emits the corruption a read finds.
+ * `on()` and emits engine problems; record-codec.ts emits the corruption a read finds.
  */
 import type { WriteOp } from "../storage/engine.js";
 import { ListenerError } from "../errors.js";

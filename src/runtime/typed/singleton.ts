@@ -8,7 +8,7 @@ import { create, type DescMessage, type MessageInitShape } from "@bufbuild/proto
 import type { WriteOp } from "../storage/engine.js";
 import { ValidationError } from "../errors.js";
 import type { SingletonDefinition } from "./entity.js";
-import type { RecordCodec } from "./records.js";
+import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import { deepFreeze } from "./values.js";
 

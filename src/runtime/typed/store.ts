@@ -5,7 +5,7 @@
  *
  * This file owns opening (checks of the entities and options, the engine, migrations at open) and
  * StoreImpl, the facade that wires the rest of the folder: the repositories (collection.ts,
- * singleton.ts), batches (batch.ts), events (events.ts) and reading and encoding records (records.ts,
+ * singleton.ts), batches (batch.ts), events (events.ts) and reading and encoding records (record-codec.ts,
  * values.ts); it keeps lifecycle, close, the key admin pass-throughs, inspect and stats. The public types
  * live in types.ts; every name this file exported before the split is still exported from here
  * (src/runtime/index.ts, tests and bench import them from typed/store.js).
@@ -22,7 +22,7 @@ import { runBatch } from "./batch.js";
 import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
-import { readOnlyError, RecordCodec } from "./records.js";
+import { readOnlyError, RecordCodec } from "./record-codec.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
 
 export type {
@@ -44,7 +44,12 @@ export type {
 } from "./types.js";
 export { decodeKey, encodeKey } from "./values.js";
 
-const RESERVED = new Set([
+/**
+ * Property names an entity cannot take: the store's methods and fields (a repository is a property of the
+ * store object, so it would replace one), `then` (a store would look like a promise), and what every object
+ * has. test/store/reserved.test.ts checks that every member of a store is listed.
+ */
+export const RESERVED = new Set([
   "inspect",
   "dir",
   "recoveryReport",
@@ -59,6 +64,19 @@ const RESERVED = new Set([
   "on",
   "close",
   "then",
+  // fields of StoreImpl
+  "engine",
+  "defs",
+  "redacted",
+  "records",
+  "listeners",
+  "closed",
+  "upgradeHost",
+  "checkOpen",
+  "checkWritable",
+  "singletons",
+  // what every object has
+  ...Object.getOwnPropertyNames(Object.prototype),
 ]);
 
 /** Open (or create) a store holding `entities`. */
@@ -68,7 +86,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
 ): Promise<TypedStore<E>> {
   const defs = new Map<string, EntityDefinition>();
   for (const [prop, def] of Object.entries(entities)) {
-    if (RESERVED.has(prop)) throw new UsageError(`entity property \`${prop}\` collides with a store method; rename it`);
+    if (RESERVED.has(prop)) throw new UsageError(`entity property \`${prop}\` collides with a member of the store; rename it`);
     if (defs.has(def.name)) throw new UsageError(`two entities use the storage name \`${def.name}\``);
     if (!Number.isInteger(def.version) || def.version < 1) throw new UsageError(`entity \`${def.name}\` needs a version ≥ 1`);
     if (def.kind === "collection" && !def.schema.fields.some((f: { localName: string }) => f.localName === def.key)) {

@@ -1,7 +1,7 @@
 /**
  * Values as the typed layer stores and returns them, pure functions with no store state: keys as stored
  * strings (`encodeKey`, `decodeKey`), index terms (`term`, `indexTerms` and their shared-string cache),
- * plain copies of write inputs (`toInit`) and frozen messages (`deepFreeze`). Called by records.ts (encode
+ * plain copies of write inputs (`toInit`) and frozen messages (`deepFreeze`). Called by record-codec.ts (encode
  * and decode), the repositories (collection.ts, singleton.ts), batch.ts and store.ts (change events).
  */
 import type { CollectionDefinition, KeyKind, KeyValue } from "./entity.js";
