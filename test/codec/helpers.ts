@@ -11,18 +11,13 @@ import fc from "fast-check";
 import type { ZodType } from "zod";
 import { field as fieldExtension } from "../../src/generated/cellar/v1/options_pb.js";
 import { ProtoWriter, type EntityCodec } from "../../src/runtime/format/protowire.js";
+import { toInit } from "../../src/runtime/typed/values.js";
 import { bufGenerate, genTemplate, repoRoot, runtimeImportFrom, scratchDir, writeWorkspace } from "../codegen/helpers.js";
 
 // ------------------------------------------------------------------ oracles
 
-/** Copy of `toInit` in src/runtime/typed/values.ts: a plain deep copy without `$typeName`. */
-export function toInit(v: unknown): unknown {
-  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
-  if (Array.isArray(v)) return v.map(toInit);
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (k !== "$typeName") out[k] = toInit(x);
-  return out;
-}
+/** The general path's plain deep copy without `$typeName` (the runtime's own, so the oracle is the path it models). */
+export { toInit };
 
 /** What the general path stores for an input zod accepted (or the error protobuf-es throws). */
 export function generalBytes(schema: DescMessage, input: unknown): Uint8Array | Error {

@@ -9,7 +9,7 @@
  * after a damaged frame does bounded work (see {@link scanJournalFile}).
  */
 import { crc32 } from "node:zlib";
-import { DecodeError } from "../format/bytes.js";
+import { DecodeError, isAllZero } from "../format/bytes.js";
 import {
   END_RECORD_SIZE,
   FILE_HEADER_SIZE,
@@ -66,8 +66,6 @@ export interface JournalBytes {
   read(into: Uint8Array, position: number): number;
 }
 
-const ZERO_CHUNK = new Uint8Array(64 * 1024);
-
 /** A bounded window over a journal's bytes. Views stay valid until the next call that reads. */
 export class JournalWindow {
   private buf: Uint8Array;
@@ -119,7 +117,7 @@ export class JournalWindow {
   lastNonZero(from: number): number {
     if (this.src instanceof Uint8Array) {
       let i = this.src.length;
-      if (i > from && allZero(this.src.subarray(from))) return from;
+      if (i > from && isAllZero(this.src.subarray(from))) return from;
       while (i > from && this.src[i - 1] === 0) i--;
       return Math.max(i, from);
     }
@@ -127,7 +125,7 @@ export class JournalWindow {
     for (let at = from; at < this.size; ) {
       const b = this.scratch.subarray(0, this.src.read(this.scratch.subarray(0, Math.min(this.scratch.length, this.size - at)), at));
       if (b.length === 0) break;
-      if (!allZero(b)) {
+      if (!isAllZero(b)) {
         let i = b.length;
         while (i > 0 && b[i - 1] === 0) i--;
         last = at + i;
@@ -136,15 +134,6 @@ export class JournalWindow {
     }
     return last;
   }
-}
-
-function allZero(b: Uint8Array): boolean {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  for (let at = 0; at < buf.length; at += ZERO_CHUNK.length) {
-    const n = Math.min(ZERO_CHUNK.length, buf.length - at);
-    if (buf.compare(ZERO_CHUNK, 0, n, at, at + n) !== 0) return false;
-  }
-  return true;
 }
 
 interface Ctx {
@@ -239,7 +228,7 @@ function framesEndAt(w: JournalWindow, pos: number, expected: number, requireEnd
     }
     return true;
   }
-  if (allZero(head.subarray(0, FRAME_HEADER_SIZE)) && w.lastNonZero(pos) === pos) {
+  if (isAllZero(head.subarray(0, FRAME_HEADER_SIZE)) && w.lastNonZero(pos) === pos) {
     if (requireEnd) damage.push(cutAt(pos)); // zeros where the end record should be
     return true; // version 2: clean end, preallocated zeros
   }
