@@ -87,9 +87,12 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   } finally {
     open = false;
   }
+  // The batch's collection writes count as issued when the callback has returned (an `update` made inside
+  // the callback does not wait for the batch, which could not commit before it): `update`s of their keys
+  // issued from now on wait for the commit.
   const commit = (all: readonly WriteOp[]) => {
     const w = store.engine.write(all);
-    for (const [repo, key] of written) repo.track(key, w);
+    for (const [repo, key] of written) void repo.track(key, w);
     return w;
   };
   if (staged.size === 0) {
