@@ -46,6 +46,7 @@ export {
   type FieldPath,
   type Frozen,
   type Input,
+  type PathField,
   type PathValue,
   type StoredRecord,
   type IndexValue,

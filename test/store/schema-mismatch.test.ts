@@ -70,7 +70,10 @@ describe("a breaking schema change at the same version", () => {
       s.on("corruption", (e) => events.push(e));
       s.on("error", (e) => events.push(e));
       const errors: unknown[] = [];
-      for (const read of [() => s.notes.get("n1"), () => s.notes.list(), () => s.notes.getMany(["n1"])]) {
+      const inspectAll = async () => {
+        for await (const r of s.inspect()) void r;
+      };
+      for (const read of [() => s.notes.get("n1"), () => s.notes.list(), () => s.notes.getMany(["n1"]), inspectAll]) {
         errors.push(await read().then(() => null, (e: unknown) => e));
       }
       for (const e of errors) {

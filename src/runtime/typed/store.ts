@@ -35,6 +35,7 @@ export type {
   FieldPath,
   Frozen,
   IndexValue,
+  PathField,
   PathValue,
   StoredRecord,
   Input,
