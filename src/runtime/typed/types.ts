@@ -61,10 +61,10 @@ type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | n
         : F extends { case: infer C; value: infer V extends Message }
           ? { case: C; value: Input<V> }
           : F extends { case: string | undefined }
-            ? F
+            ? Frozen<F>
             : F extends { [key: string | number]: infer V extends Message }
               ? { [key: string | number]: Input<V> }
-              : F;
+              : Frozen<F>; // maps of scalars, Struct fields (JSON): a record's read-only ones are accepted
 
 /**
  * A value as the store returns it: frozen at run time (a record, its lists, maps, oneofs and nested
