@@ -55,7 +55,7 @@ describe("records are typed read-only, deeply", () => {
     // Records still go back into writes (spreads, read-only lists) and into protobuf-es helpers of list-free messages.
     await store.tasks.put({ ...got, title: "b", tags: got.tags });
     // Struct fields (JSON objects) and maps of messages, read-only too, also go back into writes.
-    const layout = await store.gridLayouts.put({ id: "g", name: "n", instances: { w: { widgetType: "clock", config: { a: [1, { b: "c" }] } } }, positions: { w: { x: 1 } } });
+    const layout = await store.gridLayouts.put({ id: "g", name: "n", columns: 12, instances: { w: { widgetType: "clock", config: { a: [1, { b: "c" }] } } }, positions: { w: { x: 1, width: 1, height: 1 } } });
     const config = layout.instances.w!.config!;
     // @ts-expect-error a JSON array inside a Struct field
     expect(() => (config.a as readonly unknown[] as unknown[]).push(2) && (config.a = 1)).toThrow(TypeError);
