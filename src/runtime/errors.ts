@@ -22,7 +22,9 @@ export type CellarErrorCode =
   | "E_USAGE"
   | "E_SCHEMA_NEWER"
   | "E_MIGRATION"
-  | "E_LISTENER";
+  | "E_LISTENER"
+  | "E_NOT_FOUND"
+  | "E_SCHEMA_MISMATCH";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -43,20 +45,78 @@ export interface ValidationIssue {
   readonly code: string;
 }
 
+/** Where in a `batch` a write that failed validation was made. */
+export interface BatchPosition {
+  /** The write's position among the batch's writes (0 for the first `put`, `delete`, `update` or `reset`). */
+  readonly index: number;
+  /** The record's key as given (collections, when the input has one of the key's type); never in `message`. */
+  readonly key?: string | number | bigint | undefined;
+}
+
 /** Thrown when a value given to a repository does not match its entity's schema. Nothing is written. */
 export class ValidationError extends CellarError {
   readonly entity: string;
   readonly issues: readonly ValidationIssue[];
-  constructor(entity: string, issues: readonly ValidationIssue[]) {
+  /** Inside `batch`: the failed write's position in the batch (also in `message`), else undefined. */
+  readonly batchIndex: number | undefined;
+  /** Inside `batch`: the failed write's record key, when it has one (never in `message`), else undefined. */
+  readonly key: string | number | bigint | undefined;
+  constructor(entity: string, issues: readonly ValidationIssue[], options?: { batch?: BatchPosition; cause?: unknown }) {
     const first = issues[0];
     const where = first ? (first.path.length ? first.path.join(".") : "(root)") : "(root)";
+    const batch = options?.batch;
     super(
       "E_VALIDATION",
-      `invalid \`${entity}\`: \`${where}\`: ${first?.message ?? "invalid value"}` +
+      `invalid \`${entity}\`${batch ? ` (write #${batch.index} of the batch)` : ""}: \`${where}\`: ${first?.message ?? "invalid value"}` +
         (issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""),
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.entity = entity;
     this.issues = issues;
+    this.batchIndex = batch?.index;
+    this.key = batch?.key;
+  }
+}
+
+/** Thrown when `update` names a record that does not exist. Nothing is written. The key is `key`, never in `message`. */
+export class NotFoundError extends CellarError {
+  readonly entity: string;
+  readonly key: string | number | bigint;
+  constructor(entity: string, key: string | number | bigint) {
+    super("E_NOT_FOUND", `no \`${entity}\` record under this key (see the error's \`key\`); \`put\` creates one`);
+    this.entity = entity;
+    this.key = key;
+  }
+}
+
+/**
+ * Thrown when a stored record's bytes are intact (its frame's checksum and authentication passed) but do not
+ * decode as the entity's current message type: the schema changed incompatibly without raising the entity's
+ * `version` (`cellar check` finds such changes). Not damage: nothing is quarantined, no `corruption` event
+ * fires, and the app that wrote the record still reads it. The key is `key`, never in `message`.
+ */
+export class SchemaMismatchError extends CellarError {
+  readonly entity: string;
+  readonly key: string;
+  /** The schema version the record was written at. */
+  readonly stored: number;
+  /** The app's version of the entity. */
+  readonly expected: number;
+  readonly file: string;
+  readonly offset: number;
+  constructor(entity: string, where: { key: string; stored: number; expected: number; file: string; offset: number }, options?: { cause?: unknown }) {
+    super(
+      "E_SCHEMA_MISMATCH",
+      `a \`${entity}\` record (in \`${where.file}\` at offset ${where.offset}) was written at schema version ${where.stored} and does not decode as this app's version ${where.expected}: ` +
+        `the schema changed incompatibly without raising \`version\`; restore the old field types or raise \`version\` and add a migration (\`cellar check\`)`,
+      options,
+    );
+    this.entity = entity;
+    this.key = where.key;
+    this.stored = where.stored;
+    this.expected = where.expected;
+    this.file = where.file;
+    this.offset = where.offset;
   }
 }
 
@@ -231,6 +291,8 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_SCHEMA_NEWER",
   "E_MIGRATION",
   "E_LISTENER",
+  "E_NOT_FOUND",
+  "E_SCHEMA_MISMATCH",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */

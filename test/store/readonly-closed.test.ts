@@ -158,6 +158,9 @@ const INTERNAL = new Set([
   "checkPatch",
   "merge",
   "resolve",
+  "track",
+  "settled",
+  "fieldsOf",
 ]);
 
 describe("a closed store", () => {
@@ -186,7 +189,11 @@ describe("a closed store", () => {
 
     const collectionCalls = (r: Record<string, (...a: unknown[]) => unknown>, k: unknown, value: unknown): Record<string, () => unknown> => ({
       get: () => r.get!(k),
+      getMany: () => r.getMany!([k]),
       put: () => r.put!(value),
+      update: () => r.update!(k, {}),
+      toJson: () => r.toJson!({}),
+      fromJson: () => r.fromJson!({}),
       delete: () => r.delete!(k),
       has: () => r.has!(k),
       list: () => r.list!(),
@@ -197,6 +204,9 @@ describe("a closed store", () => {
     });
     const singletonCalls = (r: Record<string, (...a: unknown[]) => unknown>): Record<string, () => unknown> => ({
       get: () => r.get!(),
+      set: () => r.set!("x", 1),
+      toJson: () => r.toJson!({}),
+      fromJson: () => r.fromJson!({}),
       update: () => r.update!({}),
       reset: () => r.reset!(),
     });

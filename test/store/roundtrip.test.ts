@@ -12,7 +12,7 @@ import { GridLayoutSchema } from "../../src/generated/examples/layouts/v1/layout
 import { UserProfileSchema } from "../../src/generated/examples/profile/v1/profile_pb.js";
 import { AiProviderKind, Theme, UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
 import { Priority, TaskSchema, TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
-import { isCellarError, ValidationError } from "../../src/runtime/index.js";
+import { isCellarError, type StoredRecord, ValidationError } from "../../src/runtime/index.js";
 import { snapshot } from "../helpers/files.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
@@ -33,8 +33,9 @@ const task = (i: number) => ({
   estimateMinutes: 90,
 });
 
-function same<D extends DescMessage>(schema: D, a: MessageShape<D> | undefined, b: MessageShape<D> | undefined): boolean {
-  return a !== undefined && b !== undefined && equals(schema, a, b);
+/** Records are typed deeply read-only; protobuf-es's `equals` only reads, so the cast to its message type is safe. */
+function same<D extends DescMessage>(schema: D, a: StoredRecord<D> | undefined, b: StoredRecord<D> | undefined): boolean {
+  return a !== undefined && b !== undefined && equals(schema, a as MessageShape<D>, b as MessageShape<D>);
 }
 
 describe("every example entity round-trips through its generated repository on the real engine", () => {

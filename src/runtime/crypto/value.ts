@@ -13,6 +13,7 @@
  * that whole repeated or map field into the sealed part (merging would append list elements, not fields).
  */
 import { create, type DescField, type DescMessage, fromBinary, type JsonValue, type Message, toBinary } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { ByteReader, ByteWriter, DecodeError, type SliceableBuffer } from "../format/bytes.js";
 import { KeyError } from "../errors.js";
 import type { Sealer } from "./seal.js";
@@ -20,6 +21,31 @@ import { type EntityCodec, ProtoWriter } from "../format/protowire.js";
 import { AuthenticationError } from "./seal.js";
 
 export const ValueKind = { plain: 0, sensitive: 1 } as const;
+
+/**
+ * Internal: a record value's message bytes (past the envelope, and the sensitive part opened) do not decode
+ * as the codec's message type. The typed layer reports it as a schema mismatch (`SchemaMismatchError`), not
+ * as damage: the frame's checks passed, so the bytes are what was written.
+ */
+export class PayloadDecodeError extends Error {
+  constructor(cause: unknown) {
+    super("the record's message does not decode as its entity's message type", { cause });
+  }
+}
+
+/** True when `bytes` are a well-formed protobuf encoding of some message (read without a schema). */
+function wellFormed(bytes: Uint8Array): boolean {
+  try {
+    const r = new BinaryReader(bytes);
+    while (r.pos < r.len) {
+      const [no, wireType] = r.tag();
+      r.skip(wireType, no);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** What a value codec needs from the keyring. */
 export interface SensitiveKeys {
@@ -207,9 +233,19 @@ export class ValueCodec {
     this.hasSensitive = this.plan.length > 0;
   }
 
-  /** `fromBinary`, through the generated decoder when it takes these bytes. */
+  /**
+   * `fromBinary`, through the generated decoder when it takes these bytes. Bytes that do not decode as
+   * `schema` throw {@link PayloadDecodeError}: the caller has checked them already (checksum, authentication).
+   */
   private parse(bytes: Uint8Array): Message {
-    return (this.codec?.decode(bytes) as Message | undefined) ?? fromBinary(this.schema, bytes);
+    try {
+      return (this.codec?.decode(bytes) as Message | undefined) ?? fromBinary(this.schema, bytes);
+    } catch (e) {
+      // Well-formed protobuf that this message type cannot read (a field's wire type or UTF-8 changed): the
+      // schema changed. Bytes that are not protobuf at all cannot come from any schema: damage, as before.
+      if (wellFormed(bytes)) throw new PayloadDecodeError(e);
+      throw e;
+    }
   }
 
   /**

@@ -5,12 +5,12 @@
  * singletons' update queues. StoreImpl.batch (store.ts) calls it.
  */
 import type { WriteOp } from "../storage/engine.js";
-import { UsageError } from "../errors.js";
+import { UsageError, ValidationError } from "../errors.js";
 import { ProtoWriter } from "../format/protowire.js";
 import { CollectionImpl } from "./collection.js";
 import type { KeyValue } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
-import { SingletonImpl } from "./singleton.js";
+import { type BatchStep, SingletonImpl } from "./singleton.js";
 import type { StoreImpl } from "./store.js";
 import { encodeKey } from "./values.js";
 
@@ -25,8 +25,12 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   /** The batch's ops in call order; a singleton's place holds its repository until its value is known. */
   const ops: (WriteOp | SingletonImpl)[] = [];
   /** Per singleton touched: its updates (a patch or an updater) and resets (`null`), in order. */
-  const staged = new Map<SingletonImpl, ({ patch: unknown } | null)[]>();
-  const stage = (repo: SingletonImpl, step: { patch: unknown } | null) => {
+  const staged = new Map<SingletonImpl, BatchStep[]>();
+  /** Collection writes, with their keys, for `update` to wait for (CollectionImpl.track). */
+  const written: [CollectionImpl, string][] = [];
+  /** Writes made so far (the position of the next one, for a validation error to name). */
+  let n = 0;
+  const stage = (repo: SingletonImpl, step: BatchStep) => {
     let steps = staged.get(repo);
     if (!steps) {
       staged.set(repo, (steps = []));
@@ -43,14 +47,38 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   for (const prop of Object.keys(store)) {
     const repo = (store as unknown as Record<string, unknown>)[prop];
     if (repo instanceof CollectionImpl) {
+      const push = (op: WriteOp) => {
+        ops.push(op);
+        written.push([repo, op.key]);
+      };
       tx[prop] = {
-        put: (v: unknown) => (guard(), ops.push(codec.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op)),
-        delete: (k: KeyValue) => (guard(), ops.push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
+        put: (v: unknown) => {
+          guard();
+          const index = n++;
+          try {
+            push(codec.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op);
+          } catch (e) {
+            // Say which write failed: its position, and its key (a property only, never in the message).
+            if (e instanceof ValidationError) throw new ValidationError(e.entity, e.issues, { batch: { index, key: keyOf(repo, v) } });
+            throw e;
+          }
+        },
+        delete: (k: KeyValue) => (guard(), n++, push({ op: "delete", entity: repo.def.name, key: encodeKey(k, repo.def.keyKind) })),
       };
     } else if (repo instanceof SingletonImpl) {
       tx[prop] = {
-        update: (p: unknown) => (guard(), repo.checkPatch(p), stage(repo, { patch: p })),
-        reset: () => (guard(), stage(repo, null)),
+        update: (p: unknown) => {
+          guard();
+          const index = n++;
+          try {
+            repo.checkPatch(p);
+          } catch (e) {
+            if (e instanceof ValidationError) throw new ValidationError(e.entity, e.issues, { batch: { index } });
+            throw e;
+          }
+          stage(repo, { patch: p, index });
+        },
+        reset: () => (guard(), stage(repo, { patch: null, index: n++ })),
       };
     }
   }
@@ -59,13 +87,33 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   } finally {
     open = false;
   }
+  // The batch's collection writes count as issued when the callback has returned (an `update` made inside
+  // the callback does not wait for the batch, which could not commit before it): `update`s of their keys
+  // issued from now on wait for the commit.
+  const commit = (all: readonly WriteOp[]) => {
+    const w = store.engine.write(all);
+    for (const [repo, key] of written) void repo.track(key, w);
+    return w;
+  };
   if (staged.size === 0) {
-    await store.engine.write(ops as WriteOp[]);
+    await commit(ops as WriteOp[]);
     return;
   }
   await SingletonImpl.exclusive([...staged.keys()], async () => {
     const resolved = new Map<SingletonImpl, WriteOp>();
     for (const [repo, steps] of staged) resolved.set(repo, repo.resolve(steps));
-    await store.engine.write(ops.map((o) => (o instanceof SingletonImpl ? resolved.get(o)! : o)));
+    await commit(ops.map((o) => (o instanceof SingletonImpl ? resolved.get(o)! : o)));
   });
+}
+
+/** The key field of a collection write input, when it holds a key of the right type (else undefined). */
+function keyOf(repo: CollectionImpl, v: unknown): KeyValue | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  try {
+    const k = (v as Record<string, unknown>)[repo.def.key];
+    encodeKey(k, repo.def.keyKind);
+    return k as KeyValue;
+  } catch {
+    return undefined; // a getter that throws, or a value of another type
+  }
 }

@@ -3,15 +3,22 @@
  * (a page at a time) and query (by index terms), with `offset`/`limit` paging. StoreImpl (store.ts) makes
  * one per collection entity; batch.ts finds them to build a transaction's collection writes.
  */
-import { UsageError } from "../errors.js";
+import type { JsonValue } from "@bufbuild/protobuf";
+import { NotFoundError, UsageError, ValidationError } from "../errors.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import type { CollectionDefinition, KeyValue } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import type { ListOptions } from "./types.js";
-import { decodeKey, encodeKey, term } from "./values.js";
+import { checkQueryValue, decodeKey, encodeKey, term } from "./values.js";
 
 export class CollectionImpl {
+  /**
+   * Per key with a write issued through this repository and not yet settled: the last such write (settled
+   * or not, it removes itself when done). `update` reads a key only once none is left, so that it reads the
+   * result of every earlier write to the key (the engine shows a write only once committed).
+   */
+  private readonly inflight = new Map<string, Promise<void>>();
   constructor(
     private readonly store: StoreImpl,
     /** The store's RecordCodec, held here so a get or put reaches it in one step. */
@@ -24,19 +31,70 @@ export class CollectionImpl {
     return this.codec.read(this.def, encodeKey(key, this.def.keyKind));
   }
 
+  async getMany(keys: readonly KeyValue[]): Promise<unknown[]> {
+    this.store.checkOpen();
+    if (!Array.isArray(keys)) throw new UsageError("`getMany` takes an array of keys");
+    // One synchronous pass: every key is located (and read) with no write in between.
+    return keys.map((key) => this.codec.read(this.def, encodeKey(key, this.def.keyKind)));
+  }
+
   async put(value: unknown): Promise<unknown> {
     this.store.checkWritable();
     const { op, msg } = this.codec.encodePut(this.def, value, true);
-    await this.store.engine.write([op]);
+    await this.track(op.key, this.store.engine.write([op]));
     return msg;
+  }
+
+  async update(key: KeyValue, patch: unknown): Promise<unknown> {
+    this.store.checkWritable();
+    const k = encodeKey(key, this.def.keyKind);
+    if (typeof patch !== "function" && (typeof patch !== "object" || patch === null)) throw notAPatch(this.def.name);
+    // Wait until no write to this key is in flight, then read, merge, validate and issue the write in one
+    // synchronous step: nothing else can write the key in between, and the next update waits for this one.
+    for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p;
+    this.store.checkWritable();
+    const current = this.codec.read(this.def, k);
+    if (current === undefined) throw new NotFoundError(this.def.name, key);
+    const next = typeof patch === "function" ? (patch as (c: unknown) => unknown)(current) : patch;
+    if (typeof next !== "object" || next === null) throw notAPatch(this.def.name);
+    const { op, msg } = this.codec.encodePut(this.def, { ...(current as object), ...(next as object) }, true);
+    if (op.key !== k) {
+      throw new ValidationError(this.def.name, [{ path: [this.def.key], message: "`update` cannot change the key field", code: "custom" }]);
+    }
+    await this.track(k, this.store.engine.write([op]));
+    return msg;
+  }
+
+  /** Remember `write` as the last write to `key` until it settles; resolves or rejects as it does. */
+  track(key: string, write: Promise<void>): Promise<void> {
+    const done: Promise<void> = write.then(
+      () => this.settled(key, done),
+      () => this.settled(key, done),
+    );
+    this.inflight.set(key, done);
+    return write;
+  }
+
+  private settled(key: string, done: Promise<void>): void {
+    if (this.inflight.get(key) === done) this.inflight.delete(key);
   }
 
   async delete(key: KeyValue): Promise<boolean> {
     this.store.checkWritable();
     const k = encodeKey(key, this.def.keyKind);
     if (!this.store.engine.has(this.def.name, k)) return false;
-    await this.store.engine.write([{ op: "delete", entity: this.def.name, key: k }]);
+    await this.track(k, this.store.engine.write([{ op: "delete", entity: this.def.name, key: k }]));
     return true;
+  }
+
+  toJson(record: unknown): JsonValue {
+    this.store.checkOpen();
+    return this.codec.toJson(this.def, record);
+  }
+
+  fromJson(json: unknown): unknown {
+    this.store.checkOpen();
+    return this.codec.fromJson(this.def, json);
   }
 
   async has(key: KeyValue): Promise<boolean> {
@@ -132,6 +190,7 @@ export class CollectionImpl {
       if (!this.def.indexes.includes(field)) {
         throw new UsageError(`\`${field}\` is not an indexed field of \`${this.def.name}\` (indexes: ${this.def.indexes.join(", ") || "none"})`);
       }
+      checkQueryValue(this.def, field, value);
       sets.push(this.store.engine.lookup(this.def.name, term(field, value)));
     }
     let keys: string[];
@@ -144,6 +203,10 @@ export class CollectionImpl {
     }
     return page(keys, options).map((k) => this.codec.read(this.def, k));
   }
+}
+
+function notAPatch(entity: string): ValidationError {
+  return new ValidationError(entity, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
 }
 
 /** Records `iterate()` reads per synchronous step. */

@@ -5,13 +5,13 @@
  * (collection.ts, singleton.ts), batch.ts and store.ts (inspect, upgrade) call it; StoreImpl holds the one
  * instance and calls `committed` for every commit.
  */
-import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromJson, isMessage, type JsonValue, type MessageInitShape, type MessageShape, toJson } from "@bufbuild/protobuf";
 import type { LruCache } from "../storage/cache.js";
 import type { Engine, Loc, WriteOp } from "../storage/engine.js";
 import { compareUtf8 } from "../format/segment-index.js";
-import { CellarError, CorruptionError, SchemaNewerError, UsageError, ValidationError, type ValidationIssue } from "../errors.js";
+import { CellarError, CorruptionError, SchemaMismatchError, SchemaNewerError, UsageError, ValidationError, type ValidationIssue } from "../errors.js";
 import { DecodeError } from "../format/bytes.js";
-import { type SensitiveKeys, ValueCodec, ValueKind } from "../crypto/value.js";
+import { PayloadDecodeError, type SensitiveKeys, ValueCodec, ValueKind } from "../crypto/value.js";
 import { ProtoWriter } from "../format/protowire.js";
 import type { CollectionDefinition, EntityDefinition } from "./entity.js";
 import type { Listeners } from "./events.js";
@@ -101,9 +101,14 @@ export class RecordCodec {
       msg = this.codecs.get(def.name)!.decode(bytes, loc.key, loc.version, this.keys, this.redacted).msg;
     } catch (e) {
       if (e instanceof CellarError) throw e;
-      // A sensitive part that fails authentication (moved or edited), or authenticated bytes that do not
-      // decode (a bug or a format mismatch): never shown as data.
       const { file, offset } = this.engine.where(loc);
+      if (e instanceof PayloadDecodeError) {
+        // The frame's checksum (and authentication) passed: these are the bytes that were written, and the
+        // entity's message type changed under them. Not damage: no event, nothing quarantined.
+        throw new SchemaMismatchError(def.name, { key: loc.key, stored: loc.version, expected: def.version, file, offset }, { cause: e.cause });
+      }
+      // A sensitive part that fails authentication (moved or edited), or an envelope that does not parse:
+      // never shown as data.
       const why = e instanceof DecodeError ? e.message : "the record does not decode";
       const err = new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record: ${why})`, { entity: def.name, key: loc.key });
       this.listeners.emit("corruption", err);
@@ -179,6 +184,28 @@ export class RecordCodec {
       msg = (Object.isFrozen(stored) ? stored : deepFreeze(stored)) as MessageShape<DescMessage>;
     }
     return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
+  }
+
+  /** A record as protobuf JSON (`toJson` of a repository). */
+  toJson(def: EntityDefinition, record: unknown): JsonValue {
+    if (!isMessage(record, def.schema)) {
+      throw new UsageError(`\`toJson\` of \`${def.name}\` takes a \`${def.schema.typeName}\` record as the store returns it`);
+    }
+    return toJson(def.schema, record);
+  }
+
+  /** A record from protobuf JSON, validated like a write input and frozen (`fromJson` of a repository). */
+  fromJson(def: EntityDefinition, json: unknown): unknown {
+    let msg: MessageShape<DescMessage>;
+    try {
+      msg = fromJson(def.schema, json as JsonValue);
+    } catch (e) {
+      const issue = { path: [], message: `does not parse as the protobuf JSON of \`${def.schema.typeName}\``, code: "invalid_json" };
+      throw new ValidationError(def.name, [issue], { cause: e });
+    }
+    // A read-only store cannot encode (no keys for sensitive fields): the parsed message, frozen.
+    if (this.redacted) return deepFreeze(msg);
+    return this.encodePut(def, msg, true).msg;
   }
 
   /** The zero message of an entity (defaults of fields a write input leaves out). */

@@ -4,13 +4,19 @@
  * StoreImpl (store.ts) makes one per singleton entity and waits for the queues at close; batch.ts stages a
  * transaction's updates and resolves them here, holding the queues with `exclusive`.
  */
-import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescField, type DescMessage, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import type { WriteOp } from "../storage/engine.js";
-import { ValidationError } from "../errors.js";
+import { UsageError, ValidationError } from "../errors.js";
 import type { SingletonDefinition } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import { deepFreeze } from "./values.js";
+
+/** A singleton write staged in a batch: an update (`patch`) or a reset (`null`), at its position in the batch. */
+export interface BatchStep {
+  patch: unknown;
+  index: number;
+}
 
 export class SingletonImpl {
   /** Settles when every update, reset and batch queued on this singleton so far is done. */
@@ -66,15 +72,22 @@ export class SingletonImpl {
    * The one op a batch's steps on this singleton come to (`null` is a reset), each applied on the result of
    * the last, starting from the stored value. Each update is validated as `update()` validates it.
    */
-  resolve(steps: readonly ({ patch: unknown } | null)[]): WriteOp {
+  resolve(steps: readonly BatchStep[]): WriteOp {
     let cur: unknown = this.current();
     let op: WriteOp = { op: "delete", entity: this.def.name, key: "" };
     for (const step of steps) {
-      if (step === null) {
+      if (step.patch === null) {
         cur = this.defaults();
         op = { op: "delete", entity: this.def.name, key: "" };
       } else {
-        const put = this.codec.encodePut(this.def, this.merge(step.patch, cur), true);
+        let put: ReturnType<RecordCodec["encodePut"]>;
+        try {
+          put = this.codec.encodePut(this.def, this.merge(step.patch, cur), true);
+        } catch (e) {
+          // Say which of the batch's writes failed.
+          if (e instanceof ValidationError) throw new ValidationError(e.entity, e.issues, { batch: { index: step.index } });
+          throw e;
+        }
         cur = deepFreeze(put.msg);
         op = put.op;
       }
@@ -82,9 +95,66 @@ export class SingletonImpl {
     return op;
   }
 
-  async get(): Promise<unknown> {
+  async get(path?: string): Promise<unknown> {
     this.store.checkOpen();
-    return this.current();
+    if (path === undefined) return this.current();
+    let v: unknown = this.current();
+    for (const part of this.fieldsOf(path)) v = v === undefined ? undefined : (v as Record<string, unknown>)[part.localName];
+    return v;
+  }
+
+  /** Set the field at a dotted path (messages on the way created when unset), validated and queued like `update`. */
+  set(path: string, value: unknown): Promise<unknown> {
+    let fields: DescField[];
+    try {
+      this.store.checkWritable();
+      fields = this.fieldsOf(path);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return SingletonImpl.exclusive([this], async () => {
+      // A copy of each message on the path (the stored ones are frozen), the field set on the last.
+      const root: Record<string, unknown> = { ...this.current() };
+      let at = root;
+      for (const f of fields.slice(0, -1)) {
+        const child = at[f.localName];
+        at = at[f.localName] = child === undefined ? {} : { ...(child as object) };
+      }
+      at[fields[fields.length - 1]!.localName] = value;
+      const { op, msg } = this.codec.encodePut(this.def, root, true);
+      await this.store.engine.write([op]);
+      return msg;
+    });
+  }
+
+  /**
+   * The fields a dotted path names, checked against the schema: every part a field (not a oneof member),
+   * every part but the last a singular message field. E_USAGE otherwise (from JavaScript).
+   */
+  private fieldsOf(path: string): DescField[] {
+    if (typeof path !== "string" || path === "") throw new UsageError(`a path of \`${this.def.name}\` is a non-empty string of dotted field names`);
+    const out: DescField[] = [];
+    let desc: DescMessage | undefined = this.def.schema;
+    for (const part of path.split(".")) {
+      const f: DescField | undefined = desc?.fields.find((x) => x.localName === part && !x.oneof);
+      if (!desc || !f) {
+        const where = out.length ? `\`${out.map((x) => x.localName).join(".")}\` of ` : "";
+        throw new UsageError(`\`${path}\` is not a field path of ${where}\`${this.def.name}\`${desc ? ` (no field \`${part}\`)` : " (a path goes on only through message fields)"}`);
+      }
+      out.push(f);
+      desc = f.fieldKind === "message" ? f.message : undefined;
+    }
+    return out;
+  }
+
+  toJson(record: unknown): JsonValue {
+    this.store.checkOpen();
+    return this.codec.toJson(this.def, record);
+  }
+
+  fromJson(json: unknown): unknown {
+    this.store.checkOpen();
+    return this.codec.fromJson(this.def, json);
   }
 
   update(patch: unknown): Promise<unknown> {

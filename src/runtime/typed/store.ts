@@ -14,7 +14,8 @@ import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { EntityDefinition } from "./entity.js";
 import { Engine, type RecoveryReport } from "../storage/engine.js";
-import { CellarError, type CellarErrorCode, CorruptionError, KeyError, UsageError, StoreClosedError } from "../errors.js";
+import { CellarError, type CellarErrorCode, CorruptionError, KeyError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
+import { PayloadDecodeError } from "../crypto/value.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import { DecodeError } from "../format/bytes.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
@@ -31,7 +32,12 @@ export type {
   Collection,
   CollectionTx,
   EntityInput,
+  FieldPath,
+  Frozen,
   IndexValue,
+  PathField,
+  PathValue,
+  StoredRecord,
   Input,
   InspectedRecord,
   ListOptions,
@@ -264,6 +270,11 @@ export class StoreImpl {
           if (redacted) json = codec.redact(json);
         } catch (e) {
           if (e instanceof CellarError) throw e;
+          if (e instanceof PayloadDecodeError) {
+            // Intact bytes that do not decode as the entity's message type: not damage (see RecordCodec.decode).
+            const { file, offset } = this.engine.where(loc);
+            throw new SchemaMismatchError(name, { key, stored: loc.version, expected: def.version, file, offset }, { cause: e.cause });
+          }
           // Bytes that do not decode, or a message that has no JSON form (e.g. a Timestamp out of range):
           // the same error a read gives, naming entity, file and offset, never the record's key or value.
           const { file, offset } = this.engine.where(loc);

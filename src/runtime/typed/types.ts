@@ -47,13 +47,13 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
  */
 export type Input<T> = T extends Message
   ? { [P in keyof T as P extends "$unknown" ? never : P]?: P extends "$typeName" ? T[P] : InputField<T[P]> } & {
-      $unknown?: UnknownField[] | undefined;
+      $unknown?: readonly UnknownField[] | undefined;
     }
   : never;
 type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | number
   ? F
   : F extends Array<infer U>
-    ? Array<InputField<U>>
+    ? ReadonlyArray<InputField<U>>
     : F extends ReadonlyArray<infer U>
       ? ReadonlyArray<InputField<U>>
       : F extends Message
@@ -61,10 +61,28 @@ type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | n
         : F extends { case: infer C; value: infer V extends Message }
           ? { case: C; value: Input<V> }
           : F extends { case: string | undefined }
-            ? F
+            ? Frozen<F>
             : F extends { [key: string | number]: infer V extends Message }
               ? { [key: string | number]: Input<V> }
-              : F;
+              : Frozen<F>; // maps of scalars, Struct fields (JSON): a record's read-only ones are accepted
+
+/**
+ * A value as the store returns it: frozen at run time (a record, its lists, maps, oneofs and nested
+ * messages), and read-only at every depth in its type. Byte arrays (`Uint8Array`) cannot be frozen and stay
+ * as they are, and so does protobuf-es's `$unknown` (so that a record without lists still passes where
+ * protobuf-es takes its message type, e.g. `timestampDate(task.createdAt)`). A record can be passed back to a
+ * write (`put({ ...task, title })`): inputs accept read-only lists.
+ */
+export type Frozen<T> = T extends Uint8Array | bigint | string | number | boolean | symbol | null | undefined | Date | ((...a: never[]) => unknown)
+  ? T
+  : T extends ReadonlyArray<infer U>
+    ? ReadonlyArray<Frozen<U>>
+    : T extends object
+      ? { readonly [P in keyof T]: P extends "$unknown" ? T[P] : Frozen<T[P]> }
+      : T;
+
+/** A stored record of an entity's message type, as reads return it (deeply read-only). */
+export type StoredRecord<Desc extends DescMessage> = Frozen<MessageShape<Desc>>;
 
 /** The write input of an entity's message type. */
 export type EntityInput<Desc extends DescMessage> = Input<MessageShape<Desc>>;
@@ -82,38 +100,105 @@ export type IndexValue<Desc extends DescMessage, P extends string> = P extends k
   : never;
 
 export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> {
-  /** The record stored under `key`, or `undefined`. Returned objects are frozen. */
-  get(key: K): Promise<MessageShape<Desc> | undefined>;
+  /** The record stored under `key`, or `undefined`. Returned objects are frozen (and typed read-only). */
+  get(key: K): Promise<StoredRecord<Desc> | undefined>;
+  /**
+   * The records under `keys`, in the order of `keys` (`undefined` for a key with no record), all located in
+   * one synchronous pass over the index: no write lands between two of them.
+   */
+  getMany(keys: readonly K[]): Promise<(StoredRecord<Desc> | undefined)[]>;
   /** Validate and store `value` under its key field; resolves once durable with the stored message (frozen, as `get` returns it). */
-  put(value: EntityInput<Desc>): Promise<MessageShape<Desc>>;
+  put(value: EntityInput<Desc>): Promise<StoredRecord<Desc>>;
+  /**
+   * Atomic read-modify-write of the record under `key`: merge `patch`, or what `fn(current)` returns, over
+   * the stored record (shallow: a nested message given is replaced whole), validate like `put` and store.
+   * Writes to one key apply one after another: an update reads the record after every write to that key
+   * issued before it (through this store) is committed, so concurrent updates never lose each other.
+   * Throws `NotFoundError` (`E_NOT_FOUND`) if there is no record under `key`; the key field cannot change.
+   */
+  update(key: K, patch: EntityInput<Desc> | ((current: StoredRecord<Desc>) => EntityInput<Desc>)): Promise<StoredRecord<Desc>>;
   /** Remove the record; resolves `true` if it existed. */
   delete(key: K): Promise<boolean>;
   has(key: K): Promise<boolean>;
   /** Records in key order (string keys by code point, i.e. UTF-8 byte order; integer keys numerically). */
-  list(options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  list(options?: ListOptions): Promise<StoredRecord<Desc>[]>;
   /**
    * Records in key order, one at a time, without holding them all (`list()` builds one array): for reading
    * or exporting a large collection. Records are read a page at a time; a write between pages is seen if it
    * lands after the current key (it is not a snapshot), and the iteration never fails because of one.
    */
-  iterate(options?: ListOptions): AsyncIterableIterator<MessageShape<Desc>>;
-  /** Records whose indexed fields equal every given value (a repeated field matches if it contains it), in key order. */
-  query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<MessageShape<Desc>[]>;
+  iterate(options?: ListOptions): AsyncIterableIterator<StoredRecord<Desc>>;
+  /**
+   * Records whose indexed fields equal every given value (a repeated field matches if it contains it), in
+   * key order. A value of the wrong type for its field (from JavaScript) is refused (`E_USAGE`).
+   */
+  query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<StoredRecord<Desc>[]>;
   count(): Promise<number>;
   /** Keys in key order. */
   keys(options?: ListOptions): Promise<K[]>;
+  /**
+   * The record as protobuf JSON (`JSON.stringify` of a record throws on its `bigint` fields, e.g. a
+   * Timestamp's `seconds`). Sensitive fields are included: the app holds the record already.
+   */
+  toJson(record: StoredRecord<Desc>): JsonValue;
+  /** A record from protobuf JSON, validated like a `put` input (`E_VALIDATION`), frozen; nothing is stored. */
+  fromJson(json: JsonValue): StoredRecord<Desc>;
 }
 
+/**
+ * The dotted paths of a message's fields, through singular message fields (`"ui"`, `"ui.fontSize"`), up to
+ * five levels deep; lists, maps and oneofs are leaves.
+ */
+export type FieldPath<T, Depth extends unknown[] = []> = Depth["length"] extends 5
+  ? never
+  : {
+      [P in keyof T & string]: P extends "$typeName" | "$unknown"
+        ? never
+        : NonNullable<T[P]> extends Message
+          ? P | `${P}.${FieldPath<NonNullable<T[P]>, [...Depth, unknown]>}`
+          : P;
+    }[keyof T & string];
+
+/** The type of the field at a dotted `path` of `T` (`undefined` included when a message on the way is unset). */
+export type PathValue<T, Path extends string> = Path extends `${infer H}.${infer R}`
+  ? H extends keyof T
+    ? PathValue<NonNullable<T[H]>, R> | (undefined extends T[H] ? undefined : never)
+    : never
+  : Path extends keyof T
+    ? T[Path]
+    : never;
+
+/** The type of the field at a dotted `path` of `T` itself (what `set` takes). */
+export type PathField<T, Path extends string> = Path extends `${infer H}.${infer R}`
+  ? H extends keyof T
+    ? PathField<NonNullable<T[H]>, R>
+    : never
+  : Path extends keyof T
+    ? T[Path]
+    : never;
+
 export interface Singleton<Desc extends DescMessage> {
-  /** The stored value, or the defaults when never set. Returned objects are frozen. */
-  get(): Promise<MessageShape<Desc>>;
+  /** The stored value, or the defaults when never set. Returned objects are frozen (and typed read-only). */
+  get(): Promise<StoredRecord<Desc>>;
+  /** The field at a dotted path (`"ui.fontSize"`), `undefined` when a message on the way is unset. */
+  get<P extends FieldPath<MessageShape<Desc>>>(path: P): Promise<Frozen<PathValue<MessageShape<Desc>, P>>>;
+  /**
+   * Set the field at a dotted path (`set("ui.fontSize", 14)`), creating unset messages on the way, then
+   * validate the whole value like `update` and store it; queued with the singleton's updates. An unknown
+   * path is refused (`E_USAGE`).
+   */
+  set<P extends FieldPath<MessageShape<Desc>>>(path: P, value: InputField<PathField<MessageShape<Desc>, P>>): Promise<StoredRecord<Desc>>;
   /**
    * Merge `patch` over the current value, or merge what `fn(current)` returns over it (shallow: a nested
    * message given is replaced whole), then validate and store. Updates apply one after another.
    */
-  update(patch: EntityInput<Desc> | ((current: MessageShape<Desc>) => EntityInput<Desc>)): Promise<MessageShape<Desc>>;
+  update(patch: EntityInput<Desc> | ((current: StoredRecord<Desc>) => EntityInput<Desc>)): Promise<StoredRecord<Desc>>;
   /** Back to defaults (the stored value is deleted). */
   reset(): Promise<void>;
+  /** The value as protobuf JSON (see `Collection.toJson`). */
+  toJson(record: StoredRecord<Desc>): JsonValue;
+  /** A value from protobuf JSON, validated like an `update` input (`E_VALIDATION`), frozen; nothing is stored. */
+  fromJson(json: JsonValue): StoredRecord<Desc>;
 }
 
 export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {
@@ -121,7 +206,7 @@ export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {
   delete(key: K): void;
 }
 export interface SingletonTx<Desc extends DescMessage> {
-  update(patch: EntityInput<Desc> | ((current: MessageShape<Desc>) => EntityInput<Desc>)): void;
+  update(patch: EntityInput<Desc> | ((current: StoredRecord<Desc>) => EntityInput<Desc>)): void;
   reset(): void;
 }
 

@@ -4,6 +4,7 @@
  * plain copies of write inputs (`toInit`) and frozen messages (`deepFreeze`). Called by record-codec.ts (encode
  * and decode), the repositories (collection.ts, singleton.ts), batch.ts and store.ts (change events).
  */
+import { type DescField, ScalarType } from "@bufbuild/protobuf";
 import type { CollectionDefinition, KeyKind, KeyValue } from "./entity.js";
 import { UsageError } from "../errors.js";
 
@@ -38,6 +39,43 @@ function keyTypeError(kind: KeyKind, k: unknown): UsageError {
 export function term(field: string, value: unknown): string {
   return `${field}\u0000${typeof value === "bigint" ? value.toString() : String(value)}`;
 }
+
+/**
+ * Refuse a query value whose type cannot be the indexed field's (an element's, for a repeated field): from
+ * JavaScript, `query({ tags: 5 })` on a string list would match nothing, silently. The message names the
+ * entity, field and types, never the value.
+ */
+export function checkQueryValue(def: CollectionDefinition, field: string, value: unknown): void {
+  const f = def.schema.fields.find((x: DescField) => x.localName === field);
+  if (!f) return;
+  const scalar = f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar") ? f.scalar : undefined;
+  const isEnum = f.fieldKind === "enum" || (f.fieldKind === "list" && f.listKind === "enum");
+  let expected: string;
+  let ok: boolean;
+  if (isEnum || (scalar !== undefined && INT32.has(scalar))) {
+    expected = isEnum ? "an enum number" : "an integer number";
+    ok = typeof value === "number" && Number.isInteger(value);
+  } else if (scalar === ScalarType.DOUBLE || scalar === ScalarType.FLOAT) {
+    expected = "a number";
+    ok = typeof value === "number";
+  } else if (scalar !== undefined && INT64.has(scalar)) {
+    expected = "a bigint or an integer number";
+    ok = typeof value === "bigint" || (typeof value === "number" && Number.isSafeInteger(value)) || (f.fieldKind === "scalar" && f.longAsString && typeof value === "string" && /^-?\d+$/.test(value));
+  } else if (scalar === ScalarType.BOOL) {
+    expected = "a boolean";
+    ok = typeof value === "boolean";
+  } else if (scalar === ScalarType.STRING) {
+    expected = "a string";
+    ok = typeof value === "string";
+  } else return;
+  if (!ok) {
+    const got = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+    throw new UsageError(`query on \`${def.name}\`: index \`${field}\` takes ${expected}${f.fieldKind === "list" ? " (an element of the list)" : ""}, got ${got}`);
+  }
+}
+
+const INT32: ReadonlySet<ScalarType> = new Set([ScalarType.INT32, ScalarType.UINT32, ScalarType.SINT32, ScalarType.FIXED32, ScalarType.SFIXED32]);
+const INT64: ReadonlySet<ScalarType> = new Set([ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64]);
 
 /** A field of a write: its value in `source` (a message or a checked input), else the zero message's. */
 export function fieldOf(source: Record<string, unknown>, zero: Record<string, unknown>, field: string): unknown {
