@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, relative, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -91,14 +91,6 @@ export function packedSdk(): string {
   const packed = readdirSync(done).filter((f) => f.endsWith(".tgz"));
   if (packed.length !== 1) throw new Error(`${done} holds ${packed.join(", ") || "no tarball"}`);
   return join(done, packed[0] ?? "");
-}
-
-/** Paths of every file in a tarball (`tar tzf`), without the leading `package/`. */
-export function tarballFiles(tarball: string): string[] {
-  return sh(dirname(tarball), "tar", ["tzf", tarball])
-    .split("\n")
-    .filter(Boolean)
-    .map((p) => relative("package", p));
 }
 
 /** A fresh app directory `dir` with a package.json as a new ESM app writes it (plus `fields`). */
