@@ -58,10 +58,10 @@ export function codeRevision(): string {
   }
 }
 
-/** The installed version of a package, or undefined if it is not installed. */
+/** The installed version of a peer (in bench/node_modules, see peers.ts), or undefined if it is not installed. */
 export function packageVersion(name: string): string | undefined {
   try {
-    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "bench", "node_modules", name, "package.json"), "utf8")) as {
       version?: string;
     };
     return pkg.version;

@@ -18,6 +18,7 @@ import { makeRunDir, REPO_ROOT, removeDir } from "./fsutil.js";
 import { LiveTable } from "./live.js";
 import { codeRevision, machineInfo, packageVersion } from "./machine.js";
 import { metricDef, type Sample } from "./metrics.js";
+import { ensurePeers } from "./peers.js";
 import { measureFlate, measureSeal, measureSyncs, RAW_METRICS } from "./raw.js";
 import { jsonBytes } from "./records.js";
 import { renderReport } from "./report.js";
@@ -109,6 +110,8 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const specs = SYSTEMS.filter((s) => !opts.only || opts.only.includes(s.id));
   if (specs.length === 0) throw new Error(`--only matched no system (known: ${SYSTEMS.map((s) => s.id).join(", ")})`);
+  // Only a run that measures a peer needs them installed (`--only cellar,cellar-plain` never does).
+  if (specs.some((s) => s.kind === "peer")) ensurePeers();
 
   const results: BenchResults = {
     sizes,

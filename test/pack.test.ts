@@ -1,96 +1,23 @@
 // The real user's path: pack the SDK, install the tarball into a fresh app, `npx cellar init`, add a
 // schema of the app's own, `npx cellar generate`, then compile and run the app's code that uses the
 // generated repository on disk (write, reopen, query).
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { journalAppOutput, journalMainTs, journalProto, journalTsconfig } from "./helpers/journal-app.js";
+import { freshApp, installTarball, packedSdk, repoRoot, sh } from "./helpers/pack.js";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const work = mkdtempSync(join(tmpdir(), "cellar-pack-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function sh(cwd: string, cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "error" } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}) in ${cwd}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout + r.stderr;
-}
-
-const journalProto = `syntax = "proto3";
-
-package journal.v1;
-
-import "cellar/v1/options.proto";
-import "google/protobuf/timestamp.proto";
-
-// Entry is one journal entry of this app.
-message Entry {
-  option (cellar.v1.entity) = {
-    version: 1
-    name: "entries"
-    key: "id"
-    indexes: ["mood"]
-  };
-
-  string id = 1 [(cellar.v1.field).required = true];
-  string text = 2 [(cellar.v1.field) = {
-    sensitive: true
-    max_length: 10000
-  }];
-  Mood mood = 3;
-  google.protobuf.Timestamp written_at = 4;
-}
-
-// Mood of an entry.
-enum Mood {
-  MOOD_UNSPECIFIED = 0;
-  MOOD_GOOD = 1;
-  MOOD_BAD = 2;
-}
-`;
-
-const mainTs = `import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { isCellarError } from "cellar";
-import { openStore } from "./generated/index.js";
-import { Mood } from "./generated/journal/v1/journal_pb.js";
-
-const dir = process.argv[2] ?? "";
-const key = new Uint8Array(32).fill(7);
-const first = await openStore({ dir, key });
-await first.entries.put({ id: "e1", text: "A good day", mood: Mood.GOOD, writtenAt: timestampNow() });
-await first.entries.put({ id: "e2", text: "A bad day", mood: Mood.BAD });
-let rejected = "";
-try {
-  await first.entries.put({ id: "" });
-} catch (e) {
-  rejected = isCellarError(e, "E_VALIDATION") ? "validation" : String(e);
-}
-const settings = await first.appSettings.get();
-await first.close();
-const again = await openStore({ dir, key });
-const good = await again.entries.query({ mood: Mood.GOOD });
-console.log(JSON.stringify({
-  count: await again.entries.count(),
-  good: good.map((e) => e.text),
-  rejected,
-  language: settings.language,
-}));
-await again.close();
-`;
-
 it("packs, installs into a fresh app, inits, generates, and runs the app's code on disk", () => {
-  sh(repoRoot, "npm", ["pack", "--pack-destination", work]); // prepack builds dist/
-  const tgz = readdirSync(work).filter((f) => f.endsWith(".tgz"));
-  expect(tgz).toHaveLength(1);
-  expect(tgz[0]).toMatch(/^cellar-\d+\.\d+\.\d+.*\.tgz$/);
-  const tarball = join(work, tgz[0] ?? "");
+  const tarball = packedSdk(); // prepack builds dist/
+  expect(basename(tarball)).toMatch(/^cellar-\d+\.\d+\.\d+.*\.tgz$/);
 
-  const app = join(work, "app");
-  mkdirSync(app);
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "journal-app", private: true, type: "module" }, null, 2) + "\n");
-  sh(app, "npm", ["install", tarball, "--no-audit", "--no-fund", "--prefer-offline"]);
+  const app = freshApp(join(work, "app"), { name: "journal-app" });
+  installTarball(app, tarball);
 
   const init = sh(app, "npx", ["--no-install", "cellar", "init"]);
   expect(init).toContain("cellar: wrote buf.yaml");
@@ -106,26 +33,32 @@ it("packs, installs into a fresh app, inits, generates, and runs the app's code 
   expect(sh(app, "npx", ["--no-install", "cellar", "generate", "--check"])).toContain("cellar: generated code is up to date");
 
   // The app's own code, compiled with tsc (strict, NodeNext) and run with node.
-  writeFileSync(join(app, "src", "main.ts"), mainTs);
-  writeFileSync(
-    join(app, "tsconfig.json"),
-    JSON.stringify({
-      compilerOptions: {
-        target: "ES2022",
-        module: "NodeNext",
-        moduleResolution: "NodeNext",
-        strict: true,
-        skipLibCheck: true,
-        outDir: "out",
-        rootDir: "src",
-        typeRoots: [join(repoRoot, "node_modules", "@types")],
-        types: ["node"],
-      },
-      include: ["src"],
-    }),
-  );
+  writeFileSync(join(app, "src", "main.ts"), journalMainTs);
+  writeFileSync(join(app, "tsconfig.json"), journalTsconfig(repoRoot));
   sh(app, process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"]);
   const storeDir = join(work, "store");
   const out = execFileSync(process.execPath, [join(app, "out", "main.js"), storeDir], { cwd: app, encoding: "utf8" });
-  expect(JSON.parse(out)).toEqual({ count: 2, good: ["A good day"], rejected: "validation", language: "en" });
+  expect(JSON.parse(out)).toEqual(journalAppOutput);
 }, 600_000);
+
+it("ships the sources of its source maps: every map in dist/ carries the TypeScript it was compiled from", () => {
+  const app = join(work, "app", "node_modules", "cellar");
+  const maps: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith(".js.map")) maps.push(join(d, e.name));
+    }
+  };
+  walk(join(app, "dist"));
+  expect(maps.length).toBeGreaterThan(50);
+  for (const m of maps) {
+    const map = JSON.parse(readFileSync(m, "utf8")) as { sources: string[]; sourcesContent?: (string | null)[] };
+    expect(map.sources.length, m).toBeGreaterThan(0);
+    expect(map.sourcesContent?.length, `${m} has no sourcesContent: a stack trace would point at a .ts file the package does not ship`).toBe(map.sources.length);
+    expect(map.sourcesContent?.every((c) => typeof c === "string" && c.length > 0), m).toBe(true);
+  }
+  // The content is the real source: the runtime's entry point, byte for byte.
+  const index = JSON.parse(readFileSync(join(app, "dist", "src", "runtime", "index.js.map"), "utf8")) as { sourcesContent: string[] };
+  expect(index.sourcesContent[0]).toBe(readFileSync(join(repoRoot, "src", "runtime", "index.ts"), "utf8"));
+});
