@@ -1,22 +1,15 @@
 // The real user's path: pack the SDK, install the tarball into a fresh app, `npx cellar init`, add a
 // schema of the app's own, `npx cellar generate`, then compile and run the app's code that uses the
 // generated repository on disk (write, reopen, query).
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { packTarball, repoRoot, sh } from "./helpers/pack.js";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const work = mkdtempSync(join(tmpdir(), "cellar-pack-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function sh(cwd: string, cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "error" } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}) in ${cwd}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout + r.stderr;
-}
 
 const journalProto = `syntax = "proto3";
 
@@ -81,11 +74,7 @@ await again.close();
 `;
 
 it("packs, installs into a fresh app, inits, generates, and runs the app's code on disk", () => {
-  sh(repoRoot, "npm", ["pack", "--pack-destination", work]); // prepack builds dist/
-  const tgz = readdirSync(work).filter((f) => f.endsWith(".tgz"));
-  expect(tgz).toHaveLength(1);
-  expect(tgz[0]).toMatch(/^cellar-\d+\.\d+\.\d+.*\.tgz$/);
-  const tarball = join(work, tgz[0] ?? "");
+  const tarball = packTarball(work); // prepack builds dist/
 
   const app = join(work, "app");
   mkdirSync(app);
