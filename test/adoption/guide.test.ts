@@ -107,6 +107,14 @@ describe.concurrent("docs/GETTING-STARTED.md, replayed from the packed tarball",
         }
       }
     }
+    if (app === "cjs") {
+      // The guide's `npx tsc` is whatever TypeScript npm installs today; the CommonJS app must also
+      // type-check with the oldest the guide names (>= 5.8, a CommonJS `require` of an ES module under
+      // nodenext): this repository's 5.9.
+      const tsc = join(repoRoot, "node_modules", "typescript", "bin", "tsc");
+      const r = await run(cwd, process.execPath, [tsc, "-p", ".", "--noEmit"], env);
+      expect.soft(r.status, `TypeScript ${JSON.parse(readFileSync(join(repoRoot, "node_modules", "typescript", "package.json"), "utf8")).version} on ${cwd}:\n${r.output}`).toBe(0);
+    }
   });
 });
 
