@@ -33,10 +33,13 @@ export interface RunResult {
   readonly output: string;
 }
 
-/** Like {@link sh}, without blocking the event loop (apps replayed side by side) and without throwing. */
-export function run(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+/**
+ * Like {@link sh}, without blocking the event loop (apps replayed side by side) and without throwing.
+ * `env` is the child's whole environment.
+ */
+export function run(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
   return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (output += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (output += d));
