@@ -10,7 +10,7 @@
 // soft: one run lists every step that disagrees with the guide, not only the first.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { basename, delimiter, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packTarball, repoRoot, run, type RunResult } from "../helpers/pack.js";
 
@@ -54,11 +54,13 @@ const work = mkdtempSync(join(tmpdir(), "cellar-guide-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 // The user's environment: none of the npm_* variables `npm test` sets (npm_config_local_prefix would
-// send the apps' installs into this checkout); packages from the cache when it has them.
+// send the apps' installs into this checkout); packages from npm's cache when it has them.
 const env: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== "INIT_CWD" && k !== "NODE_OPTIONS"),
 );
 Object.assign(env, { npm_config_prefer_offline: "true", npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" });
+// Nor this checkout's node_modules/.bin, which `npm test` and `npx vitest` put on PATH.
+env["PATH"] = (process.env["PATH"] ?? "").split(delimiter).filter((p) => !p.startsWith(repoRoot)).join(delimiter);
 
 beforeAll(() => {
   // Step 1: `npm pack` in the checkout writes cellar-<version>.tgz there; the apps use ../cellar/<it>.
