@@ -2,7 +2,7 @@
 /**
  * The `cellar` command.
  *
- *   cellar init [--force]                 scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
+ *   cellar init [--force] [--js]          scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
  *   cellar generate [--check]             run codegen; --check lists stale files and exits 1
  *          [--template buf.gen.yaml] [--migrations src/migrations]
  *   cellar check                          schema evolution gate against the schema lock (exit 0/1/2)
@@ -18,7 +18,8 @@ import { packageVersion } from "./paths.js";
 const usage = `usage: cellar <command> [options]
 
 commands:
-  init [--force]          scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
+  init [--force] [--js]   scaffold buf.yaml, buf.gen.yaml and schemas/ in this app (a project
+                          with no code yet becomes ESM); --js generates JavaScript with .d.ts
   generate [--check]      generate code from schemas/ into the out dirs of buf.gen.yaml and
                           write migration stubs; --check changes nothing and exits 1 if stale
     --template <file>     buf.gen.yaml to use (default: buf.gen.yaml)
@@ -64,8 +65,8 @@ function main(argv: readonly string[]): number {
   };
   switch (command) {
     case "init": {
-      if (!allow("--force") || values.size > 0) return 2;
-      const r = init({ root: process.cwd(), force: flags.has("--force") });
+      if (!allow("--force", "--js") || values.size > 0) return 2;
+      const r = init({ root: process.cwd(), force: flags.has("--force"), target: flags.has("--js") ? "js" : "ts" });
       for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
       return r.exitCode;
     }

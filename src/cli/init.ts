@@ -42,31 +42,38 @@ breaking:
 `;
 }
 
-export const bufGenYaml = `# Code generation for this app (written by \`cellar init\`); run it with \`npx cellar generate\`.
+/** What the generated code is: TypeScript compiled with the app, or JavaScript with `.d.ts` beside it. */
+export type InitTarget = "ts" | "js";
+
+export function bufGenYaml(target: InitTarget = "ts"): string {
+  const opt = target === "js" ? "target=js+dts" : "target=ts";
+  const ext = target === "js" ? "js" : "ts";
+  return `# Code generation for this app (written by \`cellar init\`); run it with \`npx cellar generate\`.
 # Everything under \`out\` is generated: never edit it by hand.
 version: v2
 clean: true
 plugins:
-  # Message types (*_pb.ts).
+  # Message types (*_pb.${ext}).
   - local: protoc-gen-es
     out: src/generated
     opt:
-      - target=ts
+      - ${opt}
       - import_extension=js
-  # Entities, repository types, zod validators, migrations.ts and index.ts. \`strategy: all\` lets
+  # Entities, repository types, zod validators, migrations.${ext} and index.${ext}. \`strategy: all\` lets
   # one run see every schema. \`lock\` names the schema lock (\`npx cellar lock\` writes it when a
   # release is cut): historical message types and typed migration steps come from it.
   # \`migrations_import\` (relative to \`out\`) is the migration registry \`cellar generate\` keeps in
-  # src/migrations/registry.ts: the generated \`openStore\` passes its steps by default.
+  # src/migrations/registry.${ext}: the generated \`openStore\` passes its steps by default.
   - local: protoc-gen-cellar
     out: src/generated
     strategy: all
     opt:
-      - target=ts
+      - ${opt}
       - import_extension=js
       - lock=schemas/cellar.lock
       - migrations_import=../migrations/registry.js
 `;
+}
 
 export const exampleSchema = `// An example entity written by \`cellar init\`: edit or delete it. See Cellar's docs/SCHEMAS.md.
 syntax = "proto3";
@@ -99,8 +106,80 @@ function hasProto(dir: string): boolean {
   );
 }
 
-export function init(options: { root: string; force?: boolean }): InitResult {
+/**
+ * The first file (relative to root) whose module format `"type"` in package.json decides: `.js`,
+ * `.jsx`, `.ts`, `.tsx` (`.mjs`/`.cjs`/`.mts`/`.cts` say their format themselves), outside
+ * node_modules and dot-folders. None means switching the project to ESM changes the meaning of no file.
+ */
+export function typeDependentFile(root: string): string | undefined {
+  const walk = (dir: string, depth: number): string | undefined => {
+    if (depth > 8) return undefined;
+    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      if (e.name.startsWith(".") || e.name === "node_modules") continue;
+      if (e.isFile() && /\.(js|jsx|ts|tsx)$/.test(e.name) && !e.name.endsWith(".d.ts")) {
+        return relative(root, join(dir, e.name)).split(sep).join("/");
+      }
+    }
+    for (const e of entries) {
+      if (e.name.startsWith(".") || e.name === "node_modules" || !e.isDirectory()) continue;
+      const found = walk(join(dir, e.name), depth + 1);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return walk(root, 0);
+}
+
+interface PackageJson {
+  type?: string;
+  scripts?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
+
+/**
+ * Cellar and the code it generates are ES modules. A project that is ESM needs nothing. A CommonJS
+ * project (`"type": "commonjs"`, what `npm init -y` writes, or no `type`) is switched to ESM when no
+ * file changes meaning by it; one with code keeps CommonJS when its code is TypeScript (the generated
+ * TypeScript compiles to CommonJS with the app's, and `require("cellar")` loads the ES modules), and
+ * is refused, with what to change, for the JavaScript target (its generated `.js` files would load as
+ * CommonJS).
+ */
+function moduleFormat(root: string, pkg: PackageJson, target: InitTarget): { switch: boolean; error?: string; notes: string[] } {
+  if (pkg.type === "module") return { switch: false, notes: [] };
+  const was = pkg.type === undefined ? "no `type`" : `\`"type": "${pkg.type}"\``;
+  const own = typeDependentFile(root);
+  if (own === undefined) {
+    return {
+      switch: true,
+      notes: [
+        `cellar: set \`"type": "module"\` in package.json (it had ${was}): Cellar and the code it generates are ES modules, and no file of this project changes meaning by it (CommonJS files can be .cjs and \`require()\` them on Node >= 20.19 or >= 22.12)`,
+      ],
+    };
+  }
+  if (target === "js") {
+    return {
+      switch: false,
+      error:
+        `cellar: this project is CommonJS (${was} in package.json) and has code (\`${own}\`), so Node would load the generated .js files, which are ES modules, as CommonJS; nothing was written. ` +
+        `Either set \`"type": "module"\` in package.json and rename your CommonJS .js files to .cjs (they can \`require()\` the generated code on Node >= 20.19 or >= 22.12), ` +
+        "or write the app in TypeScript (`cellar init` without `--js`), whose generated code compiles to CommonJS with yours",
+      notes: [],
+    };
+  }
+  return {
+    switch: false,
+    notes: [
+      `cellar: kept CommonJS (${was} in package.json; this project has code, e.g. \`${own}\`): the generated TypeScript compiles to CommonJS with yours, and \`require("cellar")\` loads Cellar's ES modules (Node >= 20.19 or >= 22.12)`,
+      'cellar: for CommonJS, set `"module": "nodenext"` in tsconfig.json (TypeScript >= 5.8) and call `openStore` inside an async function: CommonJS has no top-level `await` (tsx refuses it)',
+    ],
+  };
+}
+
+export function init(options: { root: string; force?: boolean; target?: InitTarget }): InitResult {
   const root = resolve(options.root);
+  const target = options.target ?? "ts";
   const messages: string[] = [];
   const pkgFile = join(root, "package.json");
   if (!existsSync(pkgFile)) {
@@ -112,6 +191,10 @@ export function init(options: { root: string; force?: boolean }): InitResult {
   } catch (e) {
     return { exitCode: 1, messages: [`cellar: ${(e as Error).message}`] };
   }
+  const pkgText = readFileSync(pkgFile, "utf8");
+  const pkg = JSON.parse(pkgText) as PackageJson;
+  const format = moduleFormat(root, pkg, target);
+  if (format.error !== undefined) return { exitCode: 1, messages: [format.error] };
   const write = (name: string, content: string) => {
     const file = join(root, name);
     if (existsSync(file) && !options.force) {
@@ -123,23 +206,27 @@ export function init(options: { root: string; force?: boolean }): InitResult {
     messages.push(`cellar: wrote ${name}`);
   };
   write("buf.yaml", bufYaml(cellarSchemas));
-  write("buf.gen.yaml", bufGenYaml);
+  write("buf.gen.yaml", bufGenYaml(target));
   if (!hasProto(join(root, "schemas"))) {
     write("schemas/app/v1/app_settings.proto", exampleSchema);
   }
-  const pkg = JSON.parse(readFileSync(pkgFile, "utf8")) as { scripts?: Record<string, string> };
   const scripts: Record<string, string> = { codegen: "cellar generate", "schema:check": "cellar check", "schema:lock": "cellar lock" };
   const missing = Object.entries(scripts).filter(([name]) => pkg.scripts?.[name] === undefined);
-  if (missing.length > 0) {
-    const text = readFileSync(pkgFile, "utf8");
-    const indent = /^[ \t]+(?=")/m.exec(text)?.[0] ?? "  ";
-    pkg.scripts = { ...(pkg.scripts ?? {}), ...Object.fromEntries(missing) };
+  if (missing.length > 0 || format.switch) {
+    const indent = /^[ \t]+(?=")/m.exec(pkgText)?.[0] ?? "  ";
+    if (format.switch) pkg.type = "module";
+    if (missing.length > 0) pkg.scripts = { ...(pkg.scripts ?? {}), ...Object.fromEntries(missing) };
     writeFileSync(pkgFile, JSON.stringify(pkg, null, indent) + "\n");
     for (const [name, cmd] of missing) messages.push(`cellar: added script "${name}": "${cmd}" to package.json`);
   }
-  messages.push(
-    "cellar: next: add schemas under schemas/, run `npx cellar generate`, and import `openStore` from src/generated/index.js",
-    "cellar: generated code imports `@bufbuild/protobuf` and `zod`; add them to your dependencies if your package manager does not hoist them",
-  );
+  messages.push(...format.notes);
+  messages.push("cellar: next: add schemas under schemas/, run `npx cellar generate`, and import `openStore` from src/generated/index.js");
+  const deps = { ...(pkg.dependencies ?? {}), ...(pkg.devDependencies ?? {}) };
+  const absent = ["@bufbuild/protobuf", "zod"].filter((d) => deps[d] === undefined);
+  if (absent.length > 0) {
+    messages.push(
+      `cellar: the generated code imports ${absent.map((d) => `\`${d}\``).join(" and ")}; add ${absent.length === 1 ? "it" : "them"} to your dependencies: \`npm install ${absent.join(" ")}\``,
+    );
+  }
   return { exitCode: 0, messages };
 }

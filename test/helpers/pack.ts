@@ -4,11 +4,11 @@
  * app directory, `npm install` of the tarball, and Node release binaries from the npm registry's `node`
  * package for running under another Node line than the one running the tests.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { basename, delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -29,7 +29,7 @@ export function sh(cwd: string, cmd: string, args: readonly string[], opts: ShOp
 }
 
 /** What `npm pack` reads: the published files, their build inputs and the dependency versions. */
-const PACK_INPUTS = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "src", "codegen", "schemas/cellar", "docs/SCHEMAS.md"];
+const PACK_INPUTS = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "src", "codegen", "schemas/cellar", "docs/SCHEMAS.md", "docs/GETTING-STARTED.md"];
 
 function inputsHash(): string {
   const h = createHash("sha256");
@@ -125,4 +125,34 @@ export function nodeBinary(major: number): string {
   const path = sh(tmpdir(), "npx", ["-y", "-p", `node@${major}`, "node", "-p", "process.execPath"]).trim().split("\n").pop() ?? "";
   if (!existsSync(path)) throw new Error(`npx -p node@${major} gave no binary (${path})`);
   return path;
+}
+
+/** The packed SDK ({@link packedSdk}) copied into `dest` under npm's name, as `npm pack` in a checkout leaves it. */
+export function packTarball(dest: string): string {
+  const tgz = packedSdk();
+  mkdirSync(dest, { recursive: true });
+  const to = join(dest, basename(tgz));
+  copyFileSync(tgz, to);
+  return to;
+}
+
+export interface RunResult {
+  readonly status: number | null;
+  /** stdout and stderr, interleaved as they came. */
+  readonly output: string;
+}
+
+/**
+ * Like {@link sh}, without blocking the event loop (apps replayed side by side) and without throwing.
+ * `env` is the child's whole environment.
+ */
+export function run(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (output += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (output += d));
+    child.on("error", fail);
+    child.on("close", (status) => done({ status, output }));
+  });
 }
