@@ -178,6 +178,8 @@ export function generateMigrations(ctx: EmitContext): void {
   if (byEntity.size === 0) {
     f.print(f.export("const", "migrationSchemas"), " = {} as const;");
   } else {
+    // `cellar generate` writes TypeScript stubs for a TypeScript target, JavaScript ones otherwise.
+    const stubExtension = schema.targets.includes("ts") ? "ts" : "js";
     f.print(f.export("const", "migrationSchemas"), " = {");
     for (const [name, list] of byEntity) {
       f.print("  ", name, ": {");
@@ -186,7 +188,7 @@ export function generateMigrations(ctx: EmitContext): void {
         const toSchema = s.toHistory
           ? f.import(s.toHistory.schemaName, `./${s.toHistory.module.replace(/\.ts$/, ".js")}`)
           : f.importSchema(s.entity.desc);
-        f.print(f.jsDoc(`\`${name}\` version ${s.from} → ${s.to}; written in src/migrations/${name}/v${s.to}.ts`, "    "));
+        f.print(f.jsDoc(`\`${name}\` version ${s.from} → ${s.to}; written in src/migrations/${name}/v${s.to}.${stubExtension}`, "    "));
         f.print("    ", s.from, ": { to: ", s.to, ", fromSchema: ", fromSchema, ", toSchema: ", toSchema, " },");
       }
       f.print("  },");
