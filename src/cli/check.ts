@@ -287,22 +287,18 @@ export function runCheck(
     const raised = e.version === latest + 1;
     const bump = `raise \`version\` of entity \`${e.name}\` to ${latest + 1} and run \`cellar generate\` to write the migration from ${latest}`;
     const bufs = bufByEntity.get(e.name) ?? [];
-    const bufLines = new Set(bufs.map((b) => `${b.path}:${b.line}`));
-    for (const b of bufs) {
-      const position = { file: appPath(root, b.path), line: b.line, column: b.column };
-      if (raised) {
-        findings.push({ level: "info", rule: b.type, entity: e.name, position, message: `${lowerFirst(b.message)} (covered by the migration of \`${e.name}\` from ${latest} to ${e.version})` });
-      } else {
-        findings.push({
-          level: "error",
-          rule: b.type,
-          entity: e.name,
-          position,
-          message: `${lowerFirst(b.message)} (entity \`${e.name}\`, version ${e.version})`,
-          fix: `records of \`${e.name}\` stored at version ${latest} cannot be read as this shape: ${bump}`,
-        });
-      }
-    }
+    const covered = `covered by the migration of \`${e.name}\` from ${latest} to ${e.version}`;
+    const cannotRead = `records of \`${e.name}\` stored at version ${latest} cannot be read as this shape: ${bump}`;
+    // Shape changes on one line (buf's WIRE_JSON findings and Cellar's own wire differences) have one
+    // cause, so they make one finding.
+    const lines = new Map<string, { bufs: BufFinding[]; diffs: Difference[] }>();
+    const lineGroup = (file: string, line: number) => {
+      const key = `${file}:${line}`;
+      let g = lines.get(key);
+      if (!g) lines.set(key, (g = { bufs: [], diffs: [] }));
+      return g;
+    };
+    for (const b of bufs) lineGroup(b.path, b.line).bufs.push(b);
     for (const d of diffs) {
       const position = pos(d.position);
       if (d.always) {
@@ -317,19 +313,29 @@ export function runCheck(
             ? `${d.text}`
             : `${d.text}: protobuf reads records stored at version ${latest} without help; no version bump or migration needed`,
         });
-      } else if (d.wire && bufLines.has(`${d.position.file}:${d.position.line}`)) {
-        continue; // buf said it already
+      } else if (d.wire) {
+        lineGroup(d.position.file, d.position.line).diffs.push(d);
       } else if (raised) {
-        findings.push({ level: "info", rule: d.rule, entity: e.name, position, message: `${d.text} (covered by the migration of \`${e.name}\` from ${latest} to ${e.version})` });
+        findings.push({ level: "info", rule: d.rule, entity: e.name, position, message: `${d.text} (${covered})` });
       } else {
-        findings.push({
-          level: "error",
-          rule: d.rule === "KEY_CHANGED" || d.rule === "SINGLETON_CHANGED" ? d.rule : "VERSION_NOT_RAISED",
-          entity: e.name,
-          position,
-          message: d.text,
-          fix: `records of \`${e.name}\` stored at version ${latest} cannot be read as this shape: ${bump}`,
-        });
+        findings.push({ level: "error", rule: shapeRule(d.rule), entity: e.name, position, message: d.text, fix: cannotRead });
+      }
+    }
+    for (const { bufs: at, diffs: ds } of lines.values()) {
+      const first = at[0];
+      const reuse = ds.find((d) => d.rule === "FIELD_NUMBER_REUSED");
+      // buf's sentence when it is the only one on the line; Cellar's when it names the cause better
+      // (a reused number) or buf gave several sentences for one change.
+      const own = reuse !== undefined || (ds.length > 0 && at.length !== 1) || !first;
+      const position = first ? { file: appPath(root, first.path), line: first.line, column: first.column } : pos(ds[0]!.position);
+      const also = (own ? at : at.slice(1)).map((b) => b.type);
+      const said = own ? (reuse ? reuse.text : ds.map((d) => d.text).join("; ")) : lowerFirst(first.message);
+      const text = said + (also.length > 0 ? ` (buf: ${also.join(", ")})` : "");
+      const rule = own ? (reuse ? reuse.rule : shapeRule(ds[0]!.rule)) : first.type;
+      if (raised) {
+        findings.push({ level: "info", rule, entity: e.name, position, message: `${text} (${covered})` });
+      } else {
+        findings.push({ level: "error", rule, entity: e.name, position, message: own ? text : `${text} (entity \`${e.name}\`, version ${e.version})`, fix: cannotRead });
       }
     }
     // Every step from the oldest locked version to the current one.
@@ -404,6 +410,11 @@ export function runCheck(
     );
   }
   return { result: { exitCode: errors.length > 0 ? 1 : 0, findings, messages }, current, lock, lockDir };
+}
+
+/** The rule of a shape change without a raised version: its own for key and singleton changes, else VERSION_NOT_RAISED. */
+function shapeRule(rule: string): string {
+  return rule === "KEY_CHANGED" || rule === "SINGLETON_CHANGED" ? rule : "VERSION_NOT_RAISED";
 }
 
 function cmp(a: string, b: string): number {
