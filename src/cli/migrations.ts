@@ -76,12 +76,14 @@ function unwrap(node: MorphNode | undefined): MorphNode | undefined {
  */
 export function readGeneratedSteps(migrationsText: string): GeneratedStep[] {
   const lines = migrationsText.split("\n");
-  const start = lines.findIndex((l) => /^export const migrationSchemas = \{/.test(l));
+  let start = lines.findIndex((l) => /^export const migrationSchemas\b/.test(l));
   if (start < 0) {
     throw new Error("generated migrations file has no `migrationSchemas` object; is protoc-gen-cellar in buf.gen.yaml?");
   }
   const out: GeneratedStep[] = [];
-  if (/\{\s*\}/.test(lines[start] ?? "")) return out;
+  if (/=\s*\{\s*\}/.test(lines[start] ?? "")) return out;
+  // TypeScript spells the type out first (`export const migrationSchemas: { … } = {`); the value follows it.
+  if (/^export const migrationSchemas:/.test(lines[start] ?? "")) start = lines.findIndex((l, i) => i > start && /^\} = \{/.test(l));
   let entity: string | undefined;
   for (const line of lines.slice(start + 1)) {
     if (/^\}/.test(line)) break;

@@ -75,6 +75,18 @@ function node(name: string, source: string): string {
   if (r.status !== 0) throw new Error(`node ${name} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout.trim();
 }
+/** tsc over the app's JavaScript migrations (allowJs + checkJs, strict); "" when clean. */
+function checkJs(): string {
+  write(
+    "tsconfig.json",
+    JSON.stringify({
+      compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", allowJs: true, checkJs: true, noEmit: true, strict: true, skipLibCheck: true, types: ["node"] },
+      include: ["src/migrations/**/*.js"],
+    }),
+  );
+  const r = spawnSync(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir, encoding: "utf8" });
+  return r.status === 0 ? "" : r.stdout + r.stderr;
+}
 function filesUnder(p: string): string[] {
   return existsSync(join(dir, p)) ? readdirSync(join(dir, p), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort() : [];
 }
@@ -140,11 +152,17 @@ await store.close();
       "src/migrations/notes/v2.js",
       read("src/migrations/notes/v2.js").replace(
         /void record;\n\s*void ctx;\n\s*throw new MigrationNotImplementedError\("notes", 1, 2\);/,
-        'void ctx;\n    return { id: record.id, body: BigInt(record.body.split(" ").length) };',
+        "void ctx;\n" +
+          "    // @ts-expect-error: as stored at version 1, `body` is a string (the generated .d.ts types `record`)\n" +
+          "    const wrong = /** @type {number} */ (record.body);\n" +
+          "    void wrong;\n" +
+          '    return { id: record.id, body: BigInt(record.body.split(" ").length) };',
       ),
     );
     const c = check({ root: dir });
     expect(c.exitCode, c.messages.join("\n")).toBe(0);
+    // `// @ts-check` works: tsc checks the JavaScript migrations against the generated declarations.
+    expect(checkJs()).toBe("");
     expect(node("read.js", readApp)).toBe('[["n1","3"],["n2","1"]]');
     expect(node("read.js", readApp)).toBe('[["n1","3"],["n2","1"]]');
   });
