@@ -23,13 +23,17 @@ export function generateIndex(ctx: EmitContext): void {
   if (model.entities.length === 0) {
     f.print(f.export("const", "entities"), " = {} as const;");
   } else {
-    f.print(f.export("const", "entities"), " = {");
-    for (const e of model.entities) {
-      const symbol = f.import(entityConstName(f, e), outputImportPath(e.desc.file, "cellar"));
+    // The type is spelled out so the `.d.ts` of a JavaScript target keeps it (protoplugin emits
+    // declarations without resolving imports; an inferred `typeof` of an import would be `any`).
+    const symbols = model.entities.map((e) => f.import(entityConstName(f, e), outputImportPath(e.desc.file, "cellar")));
+    f.print(f.export("const", "entities"), ": {");
+    model.entities.forEach((e, i) => f.print("  readonly ", e.property, ": typeof ", symbols[i]!, ";"));
+    f.print("} = {");
+    model.entities.forEach((e, i) => {
       f.print(f.jsDoc(`Storage name \`${e.name}\`.\n\n@generated from message ${e.desc.typeName}`, "  "));
-      f.print("  ", e.property, ": ", symbol, ",");
-    }
-    f.print("} as const;");
+      f.print("  ", e.property, ": ", symbols[i]!, ",");
+    });
+    f.print("};");
   }
   f.print();
   f.print(f.jsDoc("Store property of an entity (`\"tasks\"`, `\"settings\"`, …)."));

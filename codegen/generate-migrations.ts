@@ -178,20 +178,34 @@ export function generateMigrations(ctx: EmitContext): void {
   if (byEntity.size === 0) {
     f.print(f.export("const", "migrationSchemas"), " = {} as const;");
   } else {
-    f.print(f.export("const", "migrationSchemas"), " = {");
+    // `cellar generate` writes TypeScript stubs for a TypeScript target, JavaScript ones otherwise.
+    const stubExtension = schema.targets.includes("ts") ? "ts" : "js";
+    // The type is spelled out so the `.d.ts` of a JavaScript target keeps it (protoplugin emits
+    // declarations without resolving imports; the inferred schema types would be `any`).
+    const schemasOf = (s: PlannedStep) => ({
+      from: f.import(s.fromHistory.schemaName, `./${s.fromHistory.module.replace(/\.ts$/, ".js")}`),
+      to: s.toHistory ? f.import(s.toHistory.schemaName, `./${s.toHistory.module.replace(/\.ts$/, ".js")}`) : f.importSchema(s.entity.desc),
+    });
+    f.print(f.export("const", "migrationSchemas"), ": {");
+    for (const [name, list] of byEntity) {
+      f.print("  readonly ", name, ": {");
+      for (const s of list) {
+        const { from, to } = schemasOf(s);
+        f.print("    readonly ", s.from, ": { readonly to: ", s.to, "; readonly fromSchema: typeof ", from, "; readonly toSchema: typeof ", to, " };");
+      }
+      f.print("  };");
+    }
+    f.print("} = {");
     for (const [name, list] of byEntity) {
       f.print("  ", name, ": {");
       for (const s of list) {
-        const fromSchema = f.import(s.fromHistory.schemaName, `./${s.fromHistory.module.replace(/\.ts$/, ".js")}`);
-        const toSchema = s.toHistory
-          ? f.import(s.toHistory.schemaName, `./${s.toHistory.module.replace(/\.ts$/, ".js")}`)
-          : f.importSchema(s.entity.desc);
-        f.print(f.jsDoc(`\`${name}\` version ${s.from} → ${s.to}; written in src/migrations/${name}/v${s.to}.ts`, "    "));
+        const { from: fromSchema, to: toSchema } = schemasOf(s);
+        f.print(f.jsDoc(`\`${name}\` version ${s.from} → ${s.to}; written in src/migrations/${name}/v${s.to}.${stubExtension}`, "    "));
         f.print("    ", s.from, ": { to: ", s.to, ", fromSchema: ", fromSchema, ", toSchema: ", toSchema, " },");
       }
       f.print("  },");
     }
-    f.print("} as const;");
+    f.print("};");
   }
   f.print();
   f.print("type Steps = typeof migrationSchemas;");

@@ -53,6 +53,7 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
   const desc = f.importSchema(e.desc, true);
   const validator = f.import(inputSchemaName(f, e.desc), outputImportPath(file, "zod"));
   const defineCollection = importRuntime(f, ctx, "defineCollection");
+  const CollectionDefinition = importRuntime(f, ctx, "CollectionDefinition", true);
   const Collection = importRuntime(f, ctx, "Collection", true);
   const EntityInput = importRuntime(f, ctx, "EntityInput", true);
   const keyName = `${base}Key`;
@@ -100,9 +101,19 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
     if (r.maxCount !== undefined) parts.push(`maxCount: ${r.maxCount}`);
     fields.push(`  retention: { ${parts.join(", ")} },\n`);
   }
+  // The declared type is spelled out (not inferred) so the `.d.ts` of a JavaScript target keeps it:
+  // protoplugin emits declarations without resolving imports, so an inferred type would be `any`.
   f.print(
     f.export("const", entityConstName(f, e)),
-    " = ",
+    ": ",
+    CollectionDefinition,
+    "<typeof ",
+    desc,
+    ", ",
+    keyName,
+    ", ",
+    indexName,
+    "> = ",
     defineCollection,
     "<typeof ",
     desc,
@@ -122,6 +133,7 @@ function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: Si
   const desc = f.importSchema(e.desc, true);
   const validator = f.import(inputSchemaName(f, e.desc), outputImportPath(file, "zod"));
   const defineSingleton = importRuntime(f, ctx, "defineSingleton");
+  const SingletonDefinition = importRuntime(f, ctx, "SingletonDefinition", true);
   const Singleton = importRuntime(f, ctx, "Singleton", true);
   const EntityInput = importRuntime(f, ctx, "EntityInput", true);
 
@@ -147,7 +159,7 @@ function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: Si
   if (e.defaults.entries.length > 0) {
     fields.push("  defaults: ", defaultsLiteral(f, e.defaults, "  "), ",\n");
   }
-  f.print(f.export("const", `${base}Entity`), " = ", defineSingleton, "<typeof ", desc, ">({\n", fields, "});");
+  f.print(f.export("const", `${base}Entity`), ": ", SingletonDefinition, "<typeof ", desc, "> = ", defineSingleton, "<typeof ", desc, ">({\n", fields, "});");
   f.print();
 }
 

@@ -57,3 +57,34 @@ export function rewritePositions(root: string, text: string): string {
     return all;
   });
 }
+
+/**
+ * What buf.gen.yaml says about the lock: the `lock=` option (if any), and the 1-based line of the
+ * protoc-gen-cellar plugin entry (undefined when the template has none, or does not exist).
+ */
+export function templateLock(root: string, template = "buf.gen.yaml"): { lock: string | undefined; pluginLine: number | undefined } {
+  const file = join(root, template);
+  if (!existsSync(file)) return { lock: undefined, pluginLine: undefined };
+  const text = readFileSync(file, "utf8");
+  const m = /(?:^|[\s,[\-])lock=([^\s,\]"']+)/m.exec(text);
+  const i = text.split("\n").findIndex((l) => /^\s*-?\s*local:.*protoc-gen-cellar/.test(l));
+  return { lock: m?.[1]?.replace(/\/+$/, ""), pluginLine: i < 0 ? undefined : i + 1 };
+}
+
+/**
+ * The value of option `key` (`key=value` in `opt`) of the plugin entry of a buf.gen.yaml whose `local`
+ * names `plugin`; undefined when the template, the entry or the option is missing.
+ */
+export function templatePluginOption(template: string, plugin: string, key: string): string | undefined {
+  if (!existsSync(template)) return undefined;
+  const lines = readFileSync(template, "utf8").split("\n");
+  const start = lines.findIndex((l) => /^\s*-?\s*local:/.test(l) && l.includes(plugin));
+  if (start < 0) return undefined;
+  for (let i = start + 1; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    if (/^\s*-\s*(local|remote|protoc_builtin):/.test(line) || /^\S/.test(line)) break;
+    const m = new RegExp(`(?:^|[\\s,[\\-"'])${key}=([^\\s,\\]"'#]+)`).exec(line.replace(/#.*$/, ""));
+    if (m) return m[1];
+  }
+  return undefined;
+}

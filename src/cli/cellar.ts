@@ -3,16 +3,17 @@
  * The `cellar` command.
  *
  *   cellar init [--force] [--js]          scaffold buf.yaml, buf.gen.yaml and schemas/ in this app
- *   cellar generate [--check]             run codegen; --check lists stale files and exits 1
+ *   cellar generate [--check] [--force]   run codegen (skipped when no input changed since the last
+ *                                         run; --force runs anyway); --check lists stale files and exits 1
  *          [--template buf.gen.yaml] [--migrations src/migrations]
  *   cellar check                          schema evolution gate against the schema lock (exit 0/1/2)
  *   cellar lock                           record the current entity versions in the schema lock
  *          [--lock schemas/cellar.lock] [--template buf.gen.yaml] [--migrations src/migrations]
  */
-import { check } from "./check.js";
-import { generate } from "./generate.js";
-import { init } from "./init.js";
-import { lock } from "./lock.js";
+// Commands are imported when they run (`await import`): `generate` with nothing changed decides to
+// skip from a content hash (generate-stamp.ts) without loading ts-morph, buf or the plugin.
+import { join, resolve } from "node:path";
+import { upToDate } from "./generate-stamp.js";
 import { packageVersion } from "./paths.js";
 
 const usage = `usage: cellar <command> [options]
@@ -20,8 +21,11 @@ const usage = `usage: cellar <command> [options]
 commands:
   init [--force] [--js]   scaffold buf.yaml, buf.gen.yaml and schemas/ in this app (a project
                           with no code yet becomes ESM); --js generates JavaScript with .d.ts
-  generate [--check]      generate code from schemas/ into the out dirs of buf.gen.yaml and
-                          write migration stubs; --check changes nothing and exits 1 if stale
+  generate [--check] [--force]
+                          generate code from schemas/ into the out dirs of buf.gen.yaml and
+                          write migration stubs; skipped when no input changed since the last run
+                          (--force runs anyway); --check always regenerates, changes nothing and
+                          exits 1 if stale
     --template <file>     buf.gen.yaml to use (default: buf.gen.yaml)
     --migrations <dir>    user-owned migrations folder (default: src/migrations)
   check                   compare the schemas with the schema lock (buf breaking WIRE_JSON plus
@@ -34,7 +38,7 @@ commands:
   --version               print the version
 `;
 
-function main(argv: readonly string[]): number {
+async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const flags = new Set<string>();
   const values = new Map<string, string>();
@@ -66,18 +70,28 @@ function main(argv: readonly string[]): number {
   switch (command) {
     case "init": {
       if (!allow("--force", "--js") || values.size > 0) return 2;
+      const { init } = await import("./init.js");
       const r = init({ root: process.cwd(), force: flags.has("--force"), target: flags.has("--js") ? "js" : "ts" });
       for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
       return r.exitCode;
     }
     case "generate": {
-      if (!allow("--check")) return 2;
+      if (!allow("--check", "--force")) return 2;
       if (values.has("--lock")) {
         process.stderr.write(`cellar: \`generate\` reads the lock named by \`lock=\` in buf.gen.yaml; \`--lock\` is for \`check\` and \`lock\`\n${usage}`);
         return 2;
       }
       const template = values.get("--template");
       const migrationsDir = values.get("--migrations");
+      if (!flags.has("--check") && !flags.has("--force")) {
+        const root = resolve(process.cwd());
+        const stamp = { root, template: template ?? "buf.gen.yaml", migrationsDir: join(root, migrationsDir ?? join("src", "migrations")) };
+        if (upToDate(stamp)) {
+          process.stdout.write("cellar: generated code is up to date (no input changed since the last run; --force regenerates)\n");
+          return 0;
+        }
+      }
+      const { generate } = await import("./generate.js");
       const r = generate({
         root: process.cwd(),
         check: flags.has("--check"),
@@ -99,7 +113,7 @@ function main(argv: readonly string[]): number {
         ...(migrationsDir !== undefined ? { migrationsDir } : {}),
         ...(lockDir !== undefined ? { lock: lockDir } : {}),
       };
-      const r = command === "check" ? check(opts) : lock(opts);
+      const r = command === "check" ? (await import("./check.js")).check(opts) : (await import("./lock.js")).lock(opts);
       for (const m of r.messages) (r.exitCode === 0 ? process.stdout : process.stderr).write(m + "\n");
       return r.exitCode;
     }
@@ -119,4 +133,4 @@ function main(argv: readonly string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -37,7 +37,7 @@ import {
 } from "../../codegen/lock.js";
 import { runBuf } from "./buf.js";
 import { closure, diffEntity, type Difference } from "./diff.js";
-import { registryFileName, scanMigrations, type MigrationScan } from "./migrations.js";
+import { migrationLanguage, registryFileOf, scanMigrations, stubPath, type MigrationScan } from "./migrations.js";
 import { appPath, buildCurrent, lockDirOf, SchemaToolError, templateLock, typeAtLine, typeSpans, type CurrentSchemas, type Position } from "./schema.js";
 
 export interface CheckOptions {
@@ -109,8 +109,44 @@ export function check(options: CheckOptions): CheckResult {
   }
 }
 
-/** The check, plus what `cellar lock` needs to record afterwards. */
-export function runCheck(options: CheckOptions): { result: CheckResult; current: CurrentSchemas; lock: SchemaLock; lockDir: string } {
+/** Rules about the migration files (which `cellar generate` writes, and users then implement). */
+const migrationRules = new Set(["MIGRATION_MISSING", "MIGRATION_NOT_IMPLEMENTED", "MIGRATION_NOT_REGISTERED"]);
+
+/**
+ * The lock's rules as `cellar generate` runs them before writing anything: every finding of the
+ * check except those about migration files (generate writes the stubs; implementing them comes
+ * after). Exit 0 when no schema lock exists yet (nothing is on users' disks to protect) or nothing is
+ * wrong, 1 with findings (printed as `cellar check` prints them), 2 when the lock cannot be read.
+ */
+export function schemaRuleFindings(options: { root: string; template?: string }): { exitCode: 0 | 1 | 2; messages: string[]; lockDir: string | undefined } {
+  const root = resolve(options.root);
+  let lockDir: string | undefined;
+  try {
+    lockDir = lockDirOf(root, options.template);
+    if (!existsSync(join(resolve(root, lockDir), lockIndexFileName))) return { exitCode: 0, messages: [], lockDir };
+    const { result } = runCheck({ root, ...(options.template !== undefined ? { template: options.template } : {}) }, { migrations: false });
+    const errors = result.findings.filter((f) => f.level === "error" && !migrationRules.has(f.rule));
+    if (errors.length === 0) return { exitCode: 0, messages: [], lockDir };
+    return { exitCode: 1, messages: [...errors.map(formatFinding), summary(errors, lockDir)], lockDir };
+  } catch (e) {
+    const known = e instanceof SchemaToolError || e instanceof LockError;
+    return { exitCode: 2, messages: [`cellar: ${known ? "" : "unexpected error: "}${(e as Error).message}`], lockDir };
+  }
+}
+
+function summary(errors: readonly Finding[], lockDir: string): string {
+  const entities = new Set(errors.map((f) => f.entity ?? ""));
+  return `cellar: ${errors.length} finding${errors.length === 1 ? "" : "s"} in ${entities.size} entit${entities.size === 1 ? "y" : "ies"} against the schema lock (${lockDir})`;
+}
+
+/**
+ * The check, plus what `cellar lock` needs to record afterwards. With `migrations: false`, the
+ * migrations folder is not read (no migration findings).
+ */
+export function runCheck(
+  options: CheckOptions,
+  { migrations = true }: { migrations?: boolean } = {},
+): { result: CheckResult; current: CurrentSchemas; lock: SchemaLock; lockDir: string } {
   const root = resolve(options.root);
   const lockDir = options.lock ?? lockDirOf(root, options.template);
   const migrationsDir = join(root, options.migrationsDir ?? join("src", "migrations"));
@@ -243,29 +279,26 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
     }
   }
 
-  const scan = scanMigrations(migrationsDir);
+  const scan: MigrationScan = migrations ? scanMigrations(migrationsDir) : { steps: [], registry: undefined };
+  const language = migrationLanguage(migrationsDir, join(root, template));
   const reportedStubs = new Set<string>();
   for (const { entity: e, locked, diffs } of compared) {
     const latest = locked.versions.at(-1)!.version;
     const raised = e.version === latest + 1;
     const bump = `raise \`version\` of entity \`${e.name}\` to ${latest + 1} and run \`cellar generate\` to write the migration from ${latest}`;
     const bufs = bufByEntity.get(e.name) ?? [];
-    const bufLines = new Set(bufs.map((b) => `${b.path}:${b.line}`));
-    for (const b of bufs) {
-      const position = { file: appPath(root, b.path), line: b.line, column: b.column };
-      if (raised) {
-        findings.push({ level: "info", rule: b.type, entity: e.name, position, message: `${lowerFirst(b.message)} (covered by the migration of \`${e.name}\` from ${latest} to ${e.version})` });
-      } else {
-        findings.push({
-          level: "error",
-          rule: b.type,
-          entity: e.name,
-          position,
-          message: `${lowerFirst(b.message)} (entity \`${e.name}\`, version ${e.version})`,
-          fix: `records of \`${e.name}\` stored at version ${latest} cannot be read as this shape: ${bump}`,
-        });
-      }
-    }
+    const covered = `covered by the migration of \`${e.name}\` from ${latest} to ${e.version}`;
+    const cannotRead = `records of \`${e.name}\` stored at version ${latest} cannot be read as this shape: ${bump}`;
+    // Shape changes on one line (buf's WIRE_JSON findings and Cellar's own wire differences) have one
+    // cause, so they make one finding.
+    const lines = new Map<string, { bufs: BufFinding[]; diffs: Difference[] }>();
+    const lineGroup = (file: string, line: number) => {
+      const key = `${file}:${line}`;
+      let g = lines.get(key);
+      if (!g) lines.set(key, (g = { bufs: [], diffs: [] }));
+      return g;
+    };
+    for (const b of bufs) lineGroup(b.path, b.line).bufs.push(b);
     for (const d of diffs) {
       const position = pos(d.position);
       if (d.always) {
@@ -280,24 +313,34 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
             ? `${d.text}`
             : `${d.text}: protobuf reads records stored at version ${latest} without help; no version bump or migration needed`,
         });
-      } else if (d.wire && bufLines.has(`${d.position.file}:${d.position.line}`)) {
-        continue; // buf said it already
+      } else if (d.wire) {
+        lineGroup(d.position.file, d.position.line).diffs.push(d);
       } else if (raised) {
-        findings.push({ level: "info", rule: d.rule, entity: e.name, position, message: `${d.text} (covered by the migration of \`${e.name}\` from ${latest} to ${e.version})` });
+        findings.push({ level: "info", rule: d.rule, entity: e.name, position, message: `${d.text} (${covered})` });
       } else {
-        findings.push({
-          level: "error",
-          rule: d.rule === "KEY_CHANGED" || d.rule === "SINGLETON_CHANGED" ? d.rule : "VERSION_NOT_RAISED",
-          entity: e.name,
-          position,
-          message: d.text,
-          fix: `records of \`${e.name}\` stored at version ${latest} cannot be read as this shape: ${bump}`,
-        });
+        findings.push({ level: "error", rule: shapeRule(d.rule), entity: e.name, position, message: d.text, fix: cannotRead });
+      }
+    }
+    for (const { bufs: at, diffs: ds } of lines.values()) {
+      const first = at[0];
+      const reuse = ds.find((d) => d.rule === "FIELD_NUMBER_REUSED");
+      // buf's sentence when it is the only one on the line; Cellar's when it names the cause better
+      // (a reused number) or buf gave several sentences for one change.
+      const own = reuse !== undefined || (ds.length > 0 && at.length !== 1) || !first;
+      const position = first ? { file: appPath(root, first.path), line: first.line, column: first.column } : pos(ds[0]!.position);
+      const also = (own ? at : at.slice(1)).map((b) => b.type);
+      const said = own ? (reuse ? reuse.text : ds.map((d) => d.text).join("; ")) : lowerFirst(first.message);
+      const text = said + (also.length > 0 ? ` (buf: ${also.join(", ")})` : "");
+      const rule = own ? (reuse ? reuse.rule : shapeRule(ds[0]!.rule)) : first.type;
+      if (raised) {
+        findings.push({ level: "info", rule, entity: e.name, position, message: `${text} (${covered})` });
+      } else {
+        findings.push({ level: "error", rule, entity: e.name, position, message: own ? text : `${text} (entity \`${e.name}\`, version ${e.version})`, fix: cannotRead });
       }
     }
     // Every step from the oldest locked version to the current one.
     const first = locked.versions[0]!.version;
-    for (let to = first + 1; to <= e.version; to++) {
+    for (let to = first + 1; migrations && to <= e.version; to++) {
       checkStep(e, to - 1, to, scan);
     }
   }
@@ -325,7 +368,7 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
 
   function checkStep(e: FoundEntity, from: number, to: number, s: MigrationScan): void {
     const step = s.steps.find((x) => x.entity === e.name && x.from === from && x.to === to);
-    const expected = relative(root, join(migrationsDir, e.name, `v${to}.ts`)).split(sep).join("/");
+    const expected = relative(root, stubPath(migrationsDir, e.name, to, language)).split(sep).join("/");
     if (!step) {
       findings.push({
         level: "error",
@@ -338,6 +381,8 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
       return;
     }
     if (!step.implemented) findings.push(stubFinding(e.name, from, to, step.file, step.stubLine ?? step.line));
+    const registryPath = s.registry?.file ?? join(migrationsDir, registryFileOf(language));
+    const registryName = relative(migrationsDir, registryPath).split(sep).join("/");
     if (!s.registry || !s.registry.files.has(step.file)) {
       findings.push({
         level: "error",
@@ -345,9 +390,9 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
         entity: e.name,
         position: { file: relative(root, step.file).split(sep).join("/"), line: step.line, column: 1 },
         message: s.registry
-          ? `the migration of \`${e.name}\` from version ${from} to ${to} is not imported by ${registryFileName}, so the runtime never runs it`
-          : `the migration of \`${e.name}\` from version ${from} to ${to} is not registered: there is no ${registryFileName}, so the runtime never runs it`,
-        fix: `import \`${step.exportName ?? "it"}\` in ${relative(root, join(migrationsDir, registryFileName)).split(sep).join("/")} and add it to \`migrations\``,
+          ? `the migration of \`${e.name}\` from version ${from} to ${to} is not imported by ${registryName}, so the runtime never runs it`
+          : `the migration of \`${e.name}\` from version ${from} to ${to} is not registered: there is no ${registryName}, so the runtime never runs it`,
+        fix: `import \`${step.exportName ?? "it"}\` in ${relative(root, registryPath).split(sep).join("/")} and add it to \`migrations\``,
       });
     }
   }
@@ -358,16 +403,18 @@ export function runCheck(options: CheckOptions): { result: CheckResult; current:
   const entityCount = new Set(current.entities.map((e) => e.name)).size;
   const messages = findings.map(formatFinding);
   if (errors.length > 0) {
-    const entities = new Set(errors.map((f) => f.entity ?? ""));
-    messages.push(
-      `cellar: ${errors.length} finding${errors.length === 1 ? "" : "s"} in ${entities.size} entit${entities.size === 1 ? "y" : "ies"} against the schema lock (${lockDir})`,
-    );
+    messages.push(summary(errors, lockDir));
   } else {
     messages.push(
       `cellar: ${entityCount} entit${entityCount === 1 ? "y" : "ies"} compatible with the schema lock (${lockDir}, ${lock.entities.size} locked)${infos > 0 ? `; ${infos} note${infos === 1 ? "" : "s"} above` : ""}`,
     );
   }
   return { result: { exitCode: errors.length > 0 ? 1 : 0, findings, messages }, current, lock, lockDir };
+}
+
+/** The rule of a shape change without a raised version: its own for key and singleton changes, else VERSION_NOT_RAISED. */
+function shapeRule(rule: string): string {
+  return rule === "KEY_CHANGED" || rule === "SINGLETON_CHANGED" ? rule : "VERSION_NOT_RAISED";
 }
 
 function cmp(a: string, b: string): number {

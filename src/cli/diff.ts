@@ -122,6 +122,11 @@ function rulesOf(a: FieldAnnotations | undefined): string {
   );
 }
 
+/** A fix that adds statements to a message or enum: one statement per line, indented, ready to paste. */
+function pasteFix(where: string, statements: readonly string[], why: string): string {
+  return `add ${statements.length === 1 ? "this line" : "these lines"} to ${where} ${why}:${statements.map((s) => `\n      ${s}`).join("")}`;
+}
+
 /**
  * Differences between a locked entity and its current shape. `oldRegistry` holds the locked
  * descriptors; `current` comes from the current build (with source info, for positions).
@@ -199,13 +204,13 @@ export function diffEntity(
         if (number && name) {
           add({ rule: "FIELD_REMOVED", text: `field \`${of.name}\` (${of.number}) removed from ${label}, its number and name reserved`, compatible: true, always: false, position: at });
         } else {
-          const missing = [number ? "" : `reserved ${of.number};`, name ? "" : `reserved "${of.name}";`].filter((x) => x !== "").join(" and ");
+          const missing = [number ? "" : `reserved ${of.number};`, name ? "" : `reserved "${of.name}";`].filter((x) => x !== "");
           add({
             rule: "FIELD_NOT_RESERVED",
             text: `field \`${of.name}\` (${of.number}) was removed from ${label} without reserving its ${[number ? "" : "number", name ? "" : "name"].filter((x) => x !== "").join(" and ")}`,
             compatible: false,
             always: true,
-            fix: `add \`${missing}\` to message ${label} so the number and name are never reused (stored records still carry them)`,
+            fix: pasteFix(`message ${label}`, missing, "so the number and name are never reused (stored records still carry them)"),
             position: at,
             wire: true,
           });
@@ -214,14 +219,25 @@ export function diffEntity(
       }
       const fat = positionOf(n.file, fieldPath(nf));
       const what = `field \`${nf.name}\` (${nf.number}) of ${label}`;
-      if (of.name !== nf.name) {
+      const ot = typeLabel(of.proto, rename);
+      const nt = typeLabel(nf.proto, (x) => x);
+      const retyped = ot !== nt || cardinality(of) !== cardinality(nf);
+      if (of.name !== nf.name && retyped) {
+        // Another name and another type: not a rename, a new field on the old number (one cause).
+        add({
+          rule: "FIELD_NUMBER_REUSED",
+          text: `field number ${nf.number} of ${label} now holds \`${nf.name}\` (${cardinality(nf)} \`${nt}\`); records stored earlier hold \`${of.name}\` (${cardinality(of)} \`${ot}\`) there`,
+          compatible: false,
+          always: false,
+          position: fat,
+          wire: true,
+        });
+      } else if (of.name !== nf.name) {
         add({ rule: "FIELD_RENAMED", text: `${what} was renamed from \`${of.name}\` (JSON name \`${of.jsonName}\` → \`${nf.jsonName}\`)`, compatible: false, always: false, position: fat, wire: true });
       } else if (of.jsonName !== nf.jsonName) {
         add({ rule: "FIELD_RENAMED", text: `${what} changed its JSON name from \`${of.jsonName}\` to \`${nf.jsonName}\``, compatible: false, always: false, position: fat, wire: true });
       }
-      const ot = typeLabel(of.proto, rename);
-      const nt = typeLabel(nf.proto, (x) => x);
-      if (ot !== nt || cardinality(of) !== cardinality(nf)) {
+      if (retyped && of.name === nf.name) {
         if (cardinality(of) !== cardinality(nf)) {
           add({ rule: "FIELD_CARDINALITY_CHANGED", text: `${what} changed from ${cardinality(of)} \`${ot}\` to ${cardinality(nf)} \`${nt}\``, compatible: false, always: false, position: fat, wire: true });
         } else {
@@ -333,7 +349,7 @@ export function diffEntity(
             text: `value \`${ov.name}\` (${ov.number}) was removed from ${label} without reserving its ${[number ? "" : "number", name ? "" : "name"].filter((x) => x !== "").join(" and ")}`,
             compatible: false,
             always: true,
-            fix: `add \`${[number ? "" : `reserved ${ov.number};`, name ? "" : `reserved "${ov.name}";`].filter((x) => x !== "").join(" and ")}\` to enum ${label}`,
+            fix: pasteFix(`enum ${label}`, [number ? "" : `reserved ${ov.number};`, name ? "" : `reserved "${ov.name}";`].filter((x) => x !== ""), "so the number and name are never reused (stored records and JSON exports still carry them)"),
             position: at,
             wire: true,
           });

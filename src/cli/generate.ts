@@ -1,14 +1,20 @@
 /**
  * `cellar generate [--check]`: run `buf generate` (protoc-gen-es + protoc-gen-cellar) into a temp
- * directory, bring the `out` directories of buf.gen.yaml in line with it (write changed files, delete
- * stale ones), then write migration stubs for the steps the generated `migrations.ts` lists (from the
- * schema lock). With `--check`, change nothing and list what is stale.
+ * directory; when a schema lock is present, run its rules (`cellar check`'s, except the ones about
+ * migration files, which this command writes) and refuse with check's findings if the schemas break
+ * it; then bring the `out` directories of buf.gen.yaml in line (write changed files, delete stale
+ * ones) and write migration stubs for the steps the generated `migrations.ts` (or `migrations.js`)
+ * lists. With `--check`, change nothing and list what is stale (the freshness check: no lock rules).
+ *
+ * The CLI skips the whole run when nothing changed since the last one (generate-stamp.ts).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { outDirs, rewritePositions, runBuf } from "./buf.js";
-import { applyMigrations, planMigrations, readGeneratedSteps, registryFileName } from "./migrations.js";
+import { clearStamp, inputsDigest, writeStamp, type StampOptions } from "./generate-stamp.js";
+import { applyMigrations, migrationLanguage, planMigrations, readGeneratedSteps, type MigrationLanguage } from "./migrations.js";
+import { schemaRuleFindings } from "./check.js";
 
 export interface GenerateOptions {
   /** App root: holds buf.yaml and buf.gen.yaml. */
@@ -22,7 +28,11 @@ export interface GenerateOptions {
 }
 
 export interface GenerateResult {
-  /** 0 on success; 1 when buf or codegen failed, or (with check) something is stale. */
+  /**
+   * 0 on success; 1 when buf or codegen failed, when the schemas break the schema lock (the
+   * findings of `cellar check` are in `messages`), or (with check) something is stale; 2 when the
+   * lock's rules could not run (an unreadable lock).
+   */
   readonly exitCode: number;
   /** Paths relative to root that changed (or, with check, that are stale), with a reason. */
   readonly changes: readonly { path: string; reason: string }[];
@@ -60,6 +70,9 @@ export function generate(options: GenerateOptions): GenerateResult {
       return { exitCode: 1, changes: [], messages: [`cellar: ${file} not found in ${root}; run \`cellar init\` first`] };
     }
   }
+  const stampOptions: StampOptions = { root, template, migrationsDir };
+  const inputs = options.check ? undefined : inputsDigest(stampOptions);
+  if (!options.check) clearStamp(stampOptions);
   const tmp = mkdtempSync(join(tmpdir(), "cellar-generate-"));
   try {
     const buf = runBuf(root, ["generate", "--template", template, "--output", tmp]);
@@ -70,7 +83,7 @@ export function generate(options: GenerateOptions): GenerateResult {
     const changes: { path: string; reason: string }[] = [];
     const writes: { target: string; content: Buffer }[] = [];
     const deletes: string[] = [];
-    let migrationsTs: { generatedPath: string; text: string } | undefined;
+    let migrationsFile: { generatedPath: string; text: string; language: MigrationLanguage } | undefined;
     for (const out of outDirs(join(root, template))) {
       const genDir = join(tmp, out);
       const liveDir = join(root, out);
@@ -78,8 +91,10 @@ export function generate(options: GenerateOptions): GenerateResult {
       for (const [name, p] of generated) {
         const content = readFileSync(p);
         const target = join(liveDir, name);
-        if (name === "migrations.ts" && content.toString("utf8").includes(marker)) {
-          migrationsTs = { generatedPath: target, text: content.toString("utf8") };
+        // The TypeScript target writes migrations.ts, the JavaScript one migrations.js (+ .d.ts).
+        const language = name === "migrations.ts" ? "ts" : name === "migrations.js" ? "js" : undefined;
+        if (language && (!migrationsFile || language === "ts") && content.toString("utf8").includes(marker)) {
+          migrationsFile = { generatedPath: target, text: content.toString("utf8"), language };
         }
         if (!existsSync(target)) {
           changes.push({ path: rel(root, target), reason: "missing" });
@@ -96,10 +111,16 @@ export function generate(options: GenerateOptions): GenerateResult {
         }
       }
     }
-    const plan = migrationsTs ? planMigrations(migrationsDir, readGeneratedSteps(migrationsTs.text)) : undefined;
+    const plan = migrationsFile
+      ? planMigrations(
+          migrationsDir,
+          readGeneratedSteps(migrationsFile.text),
+          migrationLanguage(migrationsDir, join(root, template), migrationsFile.language),
+        )
+      : undefined;
     if (plan) {
       for (const stub of plan.stubs) if (stub.write) changes.push({ path: rel(root, stub.path), reason: `missing migration stub (${stub.entity} v${stub.from} → v${stub.to})` });
-      if (plan.createRegistry) changes.push({ path: rel(root, join(migrationsDir, registryFileName)), reason: "missing migration registry" });
+      if (plan.createRegistry) changes.push({ path: rel(root, plan.registryPath), reason: "missing migration registry" });
     }
     if (options.check) {
       if (changes.length === 0) return { exitCode: 0, changes, messages: ["cellar: generated code is up to date"] };
@@ -112,6 +133,12 @@ export function generate(options: GenerateOptions): GenerateResult {
         ],
       };
     }
+    // The lock's rules: a shape stored records cannot be read as, without a raised version, is refused
+    // here as `cellar check` refuses it, before anything is written.
+    const rules = schemaRuleFindings({ root, template });
+    if (rules.exitCode !== 0) {
+      return { exitCode: rules.exitCode, changes: [], messages: [...rules.messages, refusal(rules.exitCode, rules.lockDir)] };
+    }
     for (const { target, content } of writes) {
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, content);
@@ -120,9 +147,13 @@ export function generate(options: GenerateOptions): GenerateResult {
       rmSync(p);
       removeEmptyParents(dirname(p), root);
     }
-    if (plan && migrationsTs) {
-      const applied = applyMigrations(migrationsDir, migrationsTs.generatedPath, plan);
+    if (plan && migrationsFile) {
+      const applied = applyMigrations(migrationsDir, migrationsFile.generatedPath, plan);
       for (const p of applied.written) messages.push(`cellar: wrote migration stub ${rel(root, p)}; implement it before shipping`);
+    }
+    if (inputs !== undefined) {
+      const required = plan ? [...plan.stubs.map((s) => s.path), plan.registryPath] : [];
+      writeStamp(stampOptions, inputs, required.map((p) => rel(root, p)));
     }
     messages.push(
       changes.length === 0 ? "cellar: generated code is up to date" : `cellar: updated ${changes.length} file${changes.length === 1 ? "" : "s"}`,
@@ -131,6 +162,12 @@ export function generate(options: GenerateOptions): GenerateResult {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+function refusal(exitCode: number, lockDir: string | undefined): string {
+  return exitCode === 2
+    ? "cellar: the schema lock's rules could not run; nothing was generated"
+    : `cellar: the schemas break the schema lock (${lockDir ?? "?"}); nothing was generated. Do what each \`fix:\` says (usually: raise the entity's \`version\`), then run \`cellar generate\` again`;
 }
 
 function removeEmptyParents(dir: string, stop: string): void {

@@ -17,9 +17,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { fromBinary, toBinary, type DescEnum, type DescMessage } from "@bufbuild/protobuf";
+import { DescriptorProtoSchema, EnumDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import {
   descriptorsPath,
   entityDescriptorSet,
+  findEntities,
+  registryOf,
   formatLockIndex,
   LockError,
   lockIndexFileName,
@@ -27,6 +31,7 @@ import {
   type LockedVersion,
 } from "../../codegen/lock.js";
 import { runCheck, type CheckOptions } from "./check.js";
+import { closure } from "./diff.js";
 import { SchemaToolError } from "./schema.js";
 
 export interface LockResult {
@@ -89,7 +94,11 @@ export function lock(options: CheckOptions): LockResult {
     if (onDisk && Buffer.from(bytes).equals(onDisk) && !moved) continue;
     entities.set(e.name, { name: e.name, retired: false, versions: versions.map((v) => (v.version === e.version ? entry : v)) });
     writes.set(entry.descriptors, bytes);
-    notes.push(`cellar: updated \`${e.name}\` version ${e.version}: its descriptors changed in ways old records read through`);
+    // The set holds the entity's whole file: another entity of that file changing rewrites it too,
+    // but only an entity whose own message (and what it reaches) changed is reported.
+    if (moved || !onDisk || !sameShape(onDisk, same.message, e.desc)) {
+      notes.push(`cellar: updated \`${e.name}\` version ${e.version}: its descriptors changed in ways old records read through`);
+    }
   }
   const indexText = formatLockIndex([...entities.values()]);
   const indexFile = join(dir, lockIndexFileName);
@@ -109,4 +118,28 @@ export function lock(options: CheckOptions): LockResult {
   writeFileSync(indexFile, indexText);
   written.push(lockIndexFileName);
   return { exitCode: 0, written, messages: [...notes, `cellar: wrote the schema lock (${lockDir}); commit it with the release`] };
+}
+
+/**
+ * Whether the locked descriptors (`locked`, a FileDescriptorSet) declare `message` exactly as
+ * `current`: the same messages and enums reached from it, each with the same descriptor bytes.
+ */
+function sameShape(locked: Uint8Array, message: string, current: DescMessage): boolean {
+  let old: DescMessage | undefined;
+  try {
+    old = findEntities(registryOf(fromBinary(FileDescriptorSetSchema, locked))).find((x) => x.desc.typeName === message)?.desc;
+  } catch {
+    return false;
+  }
+  if (!old) return false;
+  const a = closure(old);
+  const b = closure(current);
+  if (a.size !== b.size) return false;
+  const bytes = (t: DescMessage | DescEnum) =>
+    Buffer.from(t.kind === "message" ? toBinary(DescriptorProtoSchema, t.proto) : toBinary(EnumDescriptorProtoSchema, t.proto));
+  for (const [name, t] of a) {
+    const u = b.get(name);
+    if (!u || u.kind !== t.kind || !bytes(t).equals(bytes(u))) return false;
+  }
+  return true;
 }

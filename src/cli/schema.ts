@@ -8,7 +8,9 @@ import { join, relative, sep } from "node:path";
 import { fromBinary, type DescFile, type DescMessage, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorSet } from "@bufbuild/protobuf/wkt";
 import { defaultLockDir, findEntities, registryOf, type FoundEntity } from "../../codegen/lock.js";
-import { moduleDirs, rewritePositions, runBuf } from "./buf.js";
+import { moduleDirs, rewritePositions, runBuf, templateLock } from "./buf.js";
+
+export { templateLock };
 
 /** Codes of {@link SchemaToolError}: exit code 2 of `cellar check` and `cellar lock`. */
 export type SchemaToolErrorCode = "E_CONFIG" | "E_BUF";
@@ -59,19 +61,6 @@ export function buildCurrent(root: string): CurrentSchemas {
  */
 export function lockDirOf(root: string, template = "buf.gen.yaml"): string {
   return templateLock(root, template).lock ?? defaultLockDir;
-}
-
-/**
- * What buf.gen.yaml says about the lock: the `lock=` option (if any), and the 1-based line of the
- * protoc-gen-cellar plugin entry (undefined when the template has none, or does not exist).
- */
-export function templateLock(root: string, template = "buf.gen.yaml"): { lock: string | undefined; pluginLine: number | undefined } {
-  const file = join(root, template);
-  if (!existsSync(file)) return { lock: undefined, pluginLine: undefined };
-  const text = readFileSync(file, "utf8");
-  const m = /(?:^|[\s,[\-])lock=([^\s,\]"']+)/m.exec(text);
-  const i = text.split("\n").findIndex((l) => /^\s*-?\s*local:.*protoc-gen-cellar/.test(l));
-  return { lock: m?.[1]?.replace(/\/+$/, ""), pluginLine: i < 0 ? undefined : i + 1 };
 }
 
 /** A module-relative `.proto` path as a path relative to the app root (`tasks/v1/a.proto` → `schemas/tasks/v1/a.proto`). */

@@ -24,7 +24,15 @@ import { migrations } from "../migrations/registry.js";
 /**
  * Every entity of this app's schemas, by store property. Pass it to the runtime's `openStore` or use the typed `openStore` below.
  */
-export const entities = {
+export const entities: {
+  readonly appState: typeof ApplicationStateEntity;
+  readonly conversations: typeof ConversationEntity;
+  readonly focusSessions: typeof FocusSessionEntity;
+  readonly gridLayouts: typeof GridLayoutEntity;
+  readonly profiles: typeof UserProfileEntity;
+  readonly settings: typeof UserSettingsEntity;
+  readonly tasks: typeof TaskEntity;
+} = {
   /**
    * Storage name `app_state`.
    *
@@ -67,7 +75,7 @@ export const entities = {
    * @generated from message examples.tasks.v1.Task
    */
   tasks: TaskEntity,
-} as const;
+};
 
 /**
  * Store property of an entity (`"tasks"`, `"settings"`, …).

@@ -71,7 +71,12 @@ export const retiredEntities: readonly string[] = [];
  * as stored at `from` (generated from the schema lock) and the message at `to` (= `from` + 1).
  * Steps run from the oldest locked version of an entity up to its current version.
  */
-export const migrationSchemas = {
+export const migrationSchemas: {
+  readonly focus_sessions: {
+    readonly 1: { readonly to: 2; readonly fromSchema: typeof FocusSessionV1Schema; readonly toSchema: typeof FocusSessionV2Schema };
+    readonly 2: { readonly to: 3; readonly fromSchema: typeof FocusSessionV2Schema; readonly toSchema: typeof FocusSessionSchema };
+  };
+} = {
   focus_sessions: {
     /**
      * `focus_sessions` version 1 → 2; written in src/migrations/focus_sessions/v2.ts
@@ -82,7 +87,7 @@ export const migrationSchemas = {
      */
     2: { to: 3, fromSchema: FocusSessionV2Schema, toSchema: FocusSessionSchema },
   },
-} as const;
+};
 
 type Steps = typeof migrationSchemas;
 

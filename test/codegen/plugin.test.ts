@@ -62,7 +62,9 @@ describe("protoc-gen-cellar output", () => {
     expect(l).toContain("export type TaskKey = string;");
     expect(l).toContain('export type TaskIndex = "status" | "tags";');
     expect(l).toContain("export type TaskRepository = Collection<typeof TaskSchema, TaskKey, TaskIndex>;");
-    expect(l).toContain("export const TaskEntity = defineCollection<typeof TaskSchema, TaskKey, TaskIndex>({");
+    expect(l).toContain(
+      "export const TaskEntity: CollectionDefinition<typeof TaskSchema, TaskKey, TaskIndex> = defineCollection<typeof TaskSchema, TaskKey, TaskIndex>({",
+    );
     expect(l).toContain('  name: "tasks",');
     expect(l).toContain("  version: 3,");
     expect(l).toContain("  schema: TaskSchema,");
@@ -78,7 +80,7 @@ describe("protoc-gen-cellar output", () => {
   it("imports the runtime from the `cellar` package by default", () => {
     const text = run.files.get("acme/todo/v1/todo_cellar.ts") ?? "";
     expect(text).toContain('import { defineCollection } from "cellar";');
-    expect(text).toContain('import type { Collection, EntityInput } from "cellar";');
+    expect(text).toContain('import type { Collection, CollectionDefinition, EntityInput } from "cellar";');
     expect(run.files.get("index.ts")).toContain('import { openStore as openStore$1 } from "cellar";');
   });
 
@@ -237,7 +239,7 @@ ${extra}`;
   it("get no repository (their other options are not checked) and are listed in `retiredEntities`", () => {
     const run = runPlugin({ "shop/v1/shop.proto": schema("") });
     const cellarTs = run.files.get("shop/v1/shop_cellar.ts") ?? "";
-    expect(cellarTs).toContain("export const OrderEntity = defineCollection");
+    expect(cellarTs).toContain("export const OrderEntity: CollectionDefinition<typeof OrderSchema, OrderKey, OrderIndex> = defineCollection");
     expect(cellarTs).not.toContain("Coupon");
     expect(run.files.get("index.ts")).not.toContain("coupons");
     expect(run.files.get("migrations.ts")).toContain('export const retiredEntities: readonly string[] = ["coupons"];');

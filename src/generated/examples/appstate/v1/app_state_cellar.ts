@@ -4,7 +4,7 @@
 // @generated from file examples/appstate/v1/app_state.proto (package examples.appstate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { EntityInput, Singleton } from "../../../../runtime/index.js";
+import type { EntityInput, Singleton, SingletonDefinition } from "../../../../runtime/index.js";
 import { defineSingleton } from "../../../../runtime/index.js";
 import { ApplicationStateSchema } from "./app_state_pb.js";
 import { ApplicationStateInputSchema } from "./app_state_zod.js";
@@ -25,7 +25,7 @@ export type ApplicationStateRepository = Singleton<typeof ApplicationStateSchema
  *
  * @generated from message examples.appstate.v1.ApplicationState
  */
-export const ApplicationStateEntity = defineSingleton<typeof ApplicationStateSchema>({
+export const ApplicationStateEntity: SingletonDefinition<typeof ApplicationStateSchema> = defineSingleton<typeof ApplicationStateSchema>({
   name: "app_state",
   version: 1,
   schema: ApplicationStateSchema,

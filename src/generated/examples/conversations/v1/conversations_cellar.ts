@@ -4,7 +4,7 @@
 // @generated from file examples/conversations/v1/conversations.proto (package examples.conversations.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Collection, EntityInput } from "../../../../runtime/index.js";
+import type { Collection, CollectionDefinition, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { ConversationSchema } from "./conversations_pb.js";
 import { ConversationInputSchema } from "./conversations_zod.js";
@@ -41,7 +41,7 @@ export type ConversationRepository = Collection<typeof ConversationSchema, Conve
  *
  * @generated from message examples.conversations.v1.Conversation
  */
-export const ConversationEntity = defineCollection<typeof ConversationSchema, ConversationKey, ConversationIndex>({
+export const ConversationEntity: CollectionDefinition<typeof ConversationSchema, ConversationKey, ConversationIndex> = defineCollection<typeof ConversationSchema, ConversationKey, ConversationIndex>({
   name: "conversations",
   version: 1,
   schema: ConversationSchema,

@@ -4,7 +4,7 @@
 // @generated from file examples/focus/v1/focus.proto (package examples.focus.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Collection, EntityInput } from "../../../../runtime/index.js";
+import type { Collection, CollectionDefinition, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { FocusSessionSchema } from "./focus_pb.js";
 import { FocusSessionInputSchema } from "./focus_zod.js";
@@ -43,7 +43,7 @@ export type FocusSessionRepository = Collection<typeof FocusSessionSchema, Focus
  *
  * @generated from message examples.focus.v1.FocusSession
  */
-export const FocusSessionEntity = defineCollection<typeof FocusSessionSchema, FocusSessionKey, FocusSessionIndex>({
+export const FocusSessionEntity: CollectionDefinition<typeof FocusSessionSchema, FocusSessionKey, FocusSessionIndex> = defineCollection<typeof FocusSessionSchema, FocusSessionKey, FocusSessionIndex>({
   name: "focus_sessions",
   version: 3,
   schema: FocusSessionSchema,

@@ -4,7 +4,7 @@
 // @generated from file examples/layouts/v1/layouts.proto (package examples.layouts.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Collection, EntityInput } from "../../../../runtime/index.js";
+import type { Collection, CollectionDefinition, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { GridLayoutSchema } from "./layouts_pb.js";
 import { GridLayoutInputSchema } from "./layouts_zod.js";
@@ -39,7 +39,7 @@ export type GridLayoutRepository = Collection<typeof GridLayoutSchema, GridLayou
  *
  * @generated from message examples.layouts.v1.GridLayout
  */
-export const GridLayoutEntity = defineCollection<typeof GridLayoutSchema, GridLayoutKey, GridLayoutIndex>({
+export const GridLayoutEntity: CollectionDefinition<typeof GridLayoutSchema, GridLayoutKey, GridLayoutIndex> = defineCollection<typeof GridLayoutSchema, GridLayoutKey, GridLayoutIndex>({
   name: "grid_layouts",
   version: 1,
   schema: GridLayoutSchema,

@@ -4,7 +4,7 @@
 // @generated from file examples/profile/v1/profile.proto (package examples.profile.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Collection, EntityInput } from "../../../../runtime/index.js";
+import type { Collection, CollectionDefinition, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { UserProfileSchema } from "./profile_pb.js";
 import { UserProfileInputSchema } from "./profile_zod.js";
@@ -37,7 +37,7 @@ export type UserProfileRepository = Collection<typeof UserProfileSchema, UserPro
  *
  * @generated from message examples.profile.v1.UserProfile
  */
-export const UserProfileEntity = defineCollection<typeof UserProfileSchema, UserProfileKey, UserProfileIndex>({
+export const UserProfileEntity: CollectionDefinition<typeof UserProfileSchema, UserProfileKey, UserProfileIndex> = defineCollection<typeof UserProfileSchema, UserProfileKey, UserProfileIndex>({
   name: "profiles",
   version: 1,
   schema: UserProfileSchema,

@@ -4,7 +4,7 @@
 // @generated from file examples/settings/v1/settings.proto (package examples.settings.v1, syntax proto3)
 /* eslint-disable */
 
-import type { EntityInput, Singleton } from "../../../../runtime/index.js";
+import type { EntityInput, Singleton, SingletonDefinition } from "../../../../runtime/index.js";
 import { defineSingleton } from "../../../../runtime/index.js";
 import { GridDensity, Theme, UserSettingsSchema } from "./settings_pb.js";
 import { UserSettingsInputSchema } from "./settings_zod.js";
@@ -25,7 +25,7 @@ export type UserSettingsRepository = Singleton<typeof UserSettingsSchema>;
  *
  * @generated from message examples.settings.v1.UserSettings
  */
-export const UserSettingsEntity = defineSingleton<typeof UserSettingsSchema>({
+export const UserSettingsEntity: SingletonDefinition<typeof UserSettingsSchema> = defineSingleton<typeof UserSettingsSchema>({
   name: "settings",
   version: 1,
   schema: UserSettingsSchema,

@@ -4,7 +4,7 @@
 // @generated from file examples/tasks/v1/tasks.proto (package examples.tasks.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Collection, EntityInput } from "../../../../runtime/index.js";
+import type { Collection, CollectionDefinition, EntityInput } from "../../../../runtime/index.js";
 import { defineCollection } from "../../../../runtime/index.js";
 import { TaskSchema } from "./tasks_pb.js";
 import { TaskInputSchema } from "./tasks_zod.js";
@@ -43,7 +43,7 @@ export type TaskRepository = Collection<typeof TaskSchema, TaskKey, TaskIndex>;
  *
  * @generated from message examples.tasks.v1.Task
  */
-export const TaskEntity = defineCollection<typeof TaskSchema, TaskKey, TaskIndex>({
+export const TaskEntity: CollectionDefinition<typeof TaskSchema, TaskKey, TaskIndex> = defineCollection<typeof TaskSchema, TaskKey, TaskIndex>({
   name: "tasks",
   version: 1,
   schema: TaskSchema,
