@@ -56,6 +56,8 @@ plugins:
   # Message types (*_pb.${ext}).
   - local: protoc-gen-es
     out: src/generated
+    # One process for every schema file (protoc-gen-es spends most of a run loading; one per folder costs seconds).
+    strategy: all
     opt:
       - ${opt}
       - import_extension=js

@@ -151,7 +151,7 @@ await store.close();
     expect(isCellarError(error, "E_MIGRATION")).toBe(true);
     expect((error as Error).name).toBe("MigrationNotImplementedError");
     expect((error as Error).message).toBe(
-      "migration of `notes` from schema version 1 to 2 is not implemented; write it in src/migrations/notes/v2.ts",
+      "migration of `notes` from schema version 1 to 2 is not implemented; write it in src/migrations/notes/v2.ts (.js in a JavaScript app)",
     );
   });
 

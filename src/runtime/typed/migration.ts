@@ -50,7 +50,7 @@ export class MigrationNotImplementedError extends CellarError {
   constructor(entity: string, from: number, to: number) {
     super(
       "E_MIGRATION",
-      `migration of \`${entity}\` from schema version ${from} to ${to} is not implemented; write it in src/migrations/${entity}/v${to}.ts`,
+      `migration of \`${entity}\` from schema version ${from} to ${to} is not implemented; write it in src/migrations/${entity}/v${to}.ts (.js in a JavaScript app)`,
     );
     this.entity = entity;
     this.from = from;
