@@ -84,6 +84,15 @@ const sessions = await store.focusSessions.list();
 const minutes = sessions.reduce((m, s) => m + (s.duration ? durationMs(s.duration) : 0) / 60_000, 0);
 const completed = await store.focusSessions.query({ outcome: FocusOutcome.COMPLETED });
 log(`focus sessions: ${sessions.length} (${minutes} minutes in total, ${completed.length} completed)`);
+// Read-modify-write of one record (concurrent updates of a key never lose each other), and a batch of gets.
+await Promise.all([1, 2, 3].map(() => store.tasks.update(`task-${run}-1`, (t) => ({ estimateMinutes: t.estimateMinutes + 15 }))));
+const [first, missing, second] = await store.tasks.getMany([`task-${run}-0`, "no-such-task", `task-${run}-1`]);
+log(`getMany: ${first?.title} / ${missing === undefined ? "(missing)" : "?"} / ${second?.title} estimated ${second?.estimateMinutes} min after 3 concurrent updates`);
+// Singletons by dotted path, typed from the schema (a wrong path or value type does not compile).
+await store.settings.set("ui.fontSize", 16);
+log(`settings.get("ui.fontSize") = ${await store.settings.get("ui.fontSize")}`);
+// Records hold bigint (Timestamp seconds): JSON.stringify needs the repository's protobuf JSON.
+log(`toJson: ${JSON.stringify(store.tasks.toJson(first!)).slice(0, 90)}…`);
 await store.compact();
 // Key rotation: new writes use a fresh data key at once; reencrypt() moves every record to it and destroys the old one.
 const newKey = await store.rotateKey();
