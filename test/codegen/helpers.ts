@@ -14,6 +14,11 @@ import { protocGenCellar } from "../../codegen/plugin.js";
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const bufBin = join(repoRoot, "node_modules", "@bufbuild", "buf", "bin", "buf");
 /**
+ * `node --require` this in the plugins and tsc runs the tests spawn: a V8 code cache for TypeScript's big
+ * CommonJS files, which each of those processes compiles at start (test/helpers/v8-cache.cjs).
+ */
+export const v8Cache = join(repoRoot, "test", "helpers", "v8-cache.cjs");
+/**
  * Scratch space inside the repo (git-ignored, outside every tsconfig include), so generated code
  * resolves zod, @bufbuild/protobuf and src/runtime, and leftovers never reach `npm run typecheck`.
  */
@@ -102,7 +107,7 @@ export function bufGenerate(dir: string, template: string): { status: number; ou
 }
 
 /**
- * A buf.gen.yaml running protoc-gen-es and protoc-gen-cellar (from source) into `out`; with `lock`,
+ * A buf.gen.yaml running protoc-gen-es and protoc-gen-cellar (from source; both with {@link v8Cache}) into `out`; with `lock`,
  * protoc-gen-cellar reads the schema lock in that folder.
  */
 export function genTemplate(out: string, runtimeImport: string, lock?: string): string {
@@ -110,10 +115,10 @@ export function genTemplate(out: string, runtimeImport: string, lock?: string): 
   return `version: v2
 clean: true
 plugins:
-  - local: ["node", "${join(repoRoot, "node_modules", "@bufbuild", "protoc-gen-es", "bin", "protoc-gen-es")}"]
+  - local: ["node", "--require", "${v8Cache}", "${join(repoRoot, "node_modules", "@bufbuild", "protoc-gen-es", "bin", "protoc-gen-es")}"]
     out: ${out}
     opt: [target=ts, import_extension=js]
-  - local: ["node", "--import", "tsx", "${plugin}"]
+  - local: ["node", "--require", "${v8Cache}", "--import", "tsx", "${plugin}"]
     out: ${out}
     strategy: all
     opt: [target=ts, import_extension=js, runtime_import=${runtimeImport}${lock !== undefined ? `, lock=${lock}` : ""}]
@@ -152,7 +157,7 @@ export function typeCheck(dir: string, extra: Record<string, unknown> = {}, excl
       exclude,
     }),
   );
-  const r = spawnSync(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", tsconfig], {
+  const r = spawnSync(process.execPath, ["--require", v8Cache, join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", tsconfig], {
     encoding: "utf8",
   });
   return r.status === 0 ? "" : r.stdout + r.stderr;

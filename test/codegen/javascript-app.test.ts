@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { check } from "../../src/cli/check.js";
 import { generate } from "../../src/cli/generate.js";
 import { lock } from "../../src/cli/lock.js";
-import { removeDir, repoRoot, scratchDir, writeWorkspace } from "./helpers.js";
+import { removeDir, repoRoot, scratchDir, v8Cache, writeWorkspace } from "./helpers.js";
 
 const schemaPath = "notes/v1/notes.proto";
 function notes(version: number): string {
@@ -31,11 +31,11 @@ function jsTemplate(): string {
   return `version: v2
 clean: true
 plugins:
-  - local: ["node", "${join(repoRoot, "node_modules", "@bufbuild", "protoc-gen-es", "bin", "protoc-gen-es")}"]
+  - local: ["node", "--require", "${v8Cache}", "${join(repoRoot, "node_modules", "@bufbuild", "protoc-gen-es", "bin", "protoc-gen-es")}"]
     out: src/generated
     strategy: all
     opt: [target=js+dts, import_extension=js]
-  - local: ["node", "--import", "tsx", "${join(repoRoot, "codegen", "protoc-gen-cellar.ts")}"]
+  - local: ["node", "--require", "${v8Cache}", "--import", "tsx", "${join(repoRoot, "codegen", "protoc-gen-cellar.ts")}"]
     out: src/generated
     strategy: all
     opt: [target=js+dts, import_extension=js, lock=proto/cellar.lock, migrations_import=../migrations/registry.js]
@@ -84,7 +84,7 @@ function checkJs(): string {
       include: ["src/migrations/**/*.js"],
     }),
   );
-  const r = spawnSync(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--require", v8Cache, join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir, encoding: "utf8" });
   return r.status === 0 ? "" : r.stdout + r.stderr;
 }
 function filesUnder(p: string): string[] {

@@ -1,5 +1,5 @@
 /**
- * A small app of its own for pack tests: a journal schema (a collection with a sensitive field, an enum
+ * A small app of its own for the packed-tarball tests (test/lts/node-lts.test.ts): a journal schema (a collection with a sensitive field, an enum
  * index and a timestamp) and an app that writes, fails a validation, reopens and queries. `main.ts`
  * prints one JSON line: {@link journalAppOutput}.
  */
