@@ -4,6 +4,7 @@
  * exceptions), or run the whole `buf generate` pipeline on disk.
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,9 +16,10 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../.."
 export const bufBin = join(repoRoot, "node_modules", "@bufbuild", "buf", "bin", "buf");
 /**
  * `node --require` this in the plugins and tsc runs the tests spawn: a V8 code cache for TypeScript's big
- * CommonJS files, which each of those processes compiles at start (test/helpers/v8-cache.cjs).
+ * CommonJS files, which each of those processes compiles at start (the v8-compile-cache package: Node 20
+ * has no `module.enableCompileCache`).
  */
-export const v8Cache = join(repoRoot, "test", "helpers", "v8-cache.cjs");
+export const v8Cache = createRequire(import.meta.url).resolve("v8-compile-cache");
 /**
  * Scratch space inside the repo (git-ignored, outside every tsconfig include), so generated code
  * resolves zod, @bufbuild/protobuf and src/runtime, and leftovers never reach `npm run typecheck`.
