@@ -2,7 +2,7 @@
  * Open and recovery (docs/FORMAT.md, "Recovery policy" and "Crash windows": "Open"): take the lock, load or
  * create the keyring and manifest, settle the files the manifest does not name (as manifest-choice.ts
  * judged them), load the segment's index, replay the journals over it, and hand the resulting `StoreState` to
- * `make`, which builds the `Engine` facade on it; then `scrub`, the background check of the segment's blocks.
+ * `make`, which builds the `Engine` facade on it (scrub.ts then checks the segment's blocks in the background).
  * Called by `Engine.open`, and by `Engine`'s re-keying of the store's copies (`openCopy`).
  */
 import path from "node:path";
@@ -11,21 +11,18 @@ import { parseName, StorePaths } from "../format/filenames.js";
 import { FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, STORE_ID_SIZE } from "../format/format.js";
 import { decodeFileHeader, FrameError } from "../format/frame.js";
 import { Loc } from "../format/location.js";
-import type { SegmentIndex } from "../format/segment-index.js";
 import type { Failpoint, FileIO } from "../platform/io.js";
 import { StoreLock } from "../platform/lock.js";
 import { randomBytes } from "../crypto/seal.js";
 import { Keyring, type KeyScope, type MasterKeySource } from "../crypto/keyring.js";
-import type { Compaction } from "./compaction.js";
 import { JournalWindow, scanJournalFile } from "./journal-reader.js";
 import { JournalWriter } from "./journal-writer.js";
 import { Keyspace } from "./keyspace.js";
 import { type Manifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { judgeLeftovers, type ManifestChoice, selectManifest } from "./manifest-choice.js";
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import type { Reads } from "./reads.js";
-import { blockProblem, equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
-import { type DamageReport, frameKey, type ReadFile, type RecoveryReport, StoreState } from "./state.js";
+import { equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
+import { type DamageReport, type ReadFile, type RecoveryReport, StoreState } from "./state.js";
 
 /**
  * Builds the engine on a store just opened (wiring its jobs and starting them); `retireDamage`: open found
@@ -452,39 +449,5 @@ class Opening {
     // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
     // the damaged bytes stay in quarantine/.
     return make(state, recovery.damaged.length > this.misfits);
-  }
-}
-
-/**
- * Check every block of `seg` (length, crc, type, position), one at a time between other work. A bad block's
- * records stop being live; the damage is reported like damage found at open, and a compaction retires the file.
- */
-export async function scrub(state: StoreState, reads: Reads, compaction: Compaction, seg: SegmentIndex): Promise<void> {
-  const name = path.basename(state.paths.segment(seg.file));
-  let found = 0;
-  for (let i = 0; i < seg.blocks.length; i++) {
-    await new Promise<void>((r) => setImmediate(r));
-    if (state.closed || state.segment !== seg) return;
-    const f = state.files.get(seg.file);
-    if (!f) return;
-    const b = seg.blocks[i]!;
-    const frame = new Uint8Array(b.frameLength);
-    let problem: string | null = null;
-    if (state.io.read(f.fd, frame, b.offset) !== frame.length) problem = "bad record length (short read)";
-    else problem = blockProblem(frame, i);
-    if (!problem) continue;
-    found++;
-    const records: { entity: string; key: string }[] = [];
-    for (let slot = b.first; slot < b.first + b.count; slot++) records.push({ entity: b.entity, key: seg.key(slot) });
-    state.entities.get(b.entity)?.markDead(b.first, b.first + b.count);
-    state.cache.delete(frameKey(seg.file, b.offset));
-    reads.forgetLastBlock();
-    const d: DamageReport = { file: name, offset: b.offset, bytes: b.frameLength, reason: problem, records, quarantinedAs: state.keepCopy(name) };
-    state.recovery.damaged.push(d);
-    state.onProblem?.(new CorruptionError(name, b.offset, `${problem}; ${records.length} record(s) lost, listed in the recovery report`));
-  }
-  if (found) {
-    state.recount();
-    compaction.maybeCompact(true);
   }
 }

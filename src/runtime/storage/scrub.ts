@@ -1,0 +1,58 @@
+/**
+ * The background check of a segment (`verifyOnOpen: "background"`): every block's length, crc, type and
+ * position, one block at a time between other work, after `Engine.open` returned. The Engine starts it and
+ * keeps its promise as `verified`; nobody awaits it while it runs, so it never rejects.
+ */
+import path from "node:path";
+import { CorruptionError, isCellarError } from "../errors.js";
+import type { SegmentIndex } from "../format/segment-index.js";
+import type { Compaction } from "./compaction.js";
+import type { Reads } from "./reads.js";
+import { blockProblem } from "./segment.js";
+import { type DamageReport, frameKey, type StoreState } from "./state.js";
+
+/**
+ * Check every block of `seg` (length, crc, type, position), one at a time between other work. A bad block's
+ * records stop being live; the damage is reported like damage found at open, and a compaction retires the file.
+ */
+export async function scrub(state: StoreState, reads: Reads, compaction: Compaction, seg: SegmentIndex): Promise<void> {
+  const name = path.basename(state.paths.segment(seg.file));
+  try {
+    await scrubBlocks(state, reads, compaction, seg, name);
+  } catch (e) {
+    // Nobody awaits this promise while it runs (close does, at the end): a failure (a read that fails, an
+    // index slot that does not decode) is reported like the damage it finds, never left as an unhandled
+    // rejection, which ends a Node process. The records stay as open found them; reads report their own errors.
+    if (state.closed) return;
+    state.onProblem?.(isCellarError(e) ? e : new CorruptionError(name, 0, `the background check of the segment stopped: ${(e as Error).message}`));
+  }
+}
+
+async function scrubBlocks(state: StoreState, reads: Reads, compaction: Compaction, seg: SegmentIndex, name: string): Promise<void> {
+  let found = 0;
+  for (let i = 0; i < seg.blocks.length; i++) {
+    await new Promise<void>((r) => setImmediate(r));
+    if (state.closed || state.segment !== seg) return;
+    const f = state.files.get(seg.file);
+    if (!f) return;
+    const b = seg.blocks[i]!;
+    const frame = new Uint8Array(b.frameLength);
+    let problem: string | null = null;
+    if (state.io.read(f.fd, frame, b.offset) !== frame.length) problem = "bad record length (short read)";
+    else problem = blockProblem(frame, i);
+    if (!problem) continue;
+    found++;
+    const records: { entity: string; key: string }[] = [];
+    for (let slot = b.first; slot < b.first + b.count; slot++) records.push({ entity: b.entity, key: seg.key(slot) });
+    state.entities.get(b.entity)?.markDead(b.first, b.first + b.count);
+    state.cache.delete(frameKey(seg.file, b.offset));
+    reads.forgetLastBlock();
+    const d: DamageReport = { file: name, offset: b.offset, bytes: b.frameLength, reason: problem, records, quarantinedAs: state.keepCopy(name) };
+    state.recovery.damaged.push(d);
+    state.onProblem?.(new CorruptionError(name, b.offset, `${problem}; ${records.length} record(s) lost, listed in the recovery report`));
+  }
+  if (found) {
+    state.recount();
+    compaction.maybeCompact(true);
+  }
+}
