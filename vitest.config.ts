@@ -1,4 +1,24 @@
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * The longest files (a minute or more each: packed tarballs installed into fresh apps, real SIGKILL rounds)
+ * start first. Vitest orders files by their cached durations when it has them; a fresh clone (CI) has none,
+ * and it then starts the largest files first, which put the guide replay last: its two minutes then ran
+ * after every other file had finished, alone on one worker.
+ */
+const LONGEST_FIRST = ["test/adoption/guide.test.ts", "test/lts/node-lts.test.ts", "test/engine/crash.test.ts", "test/codegen/migrations.test.ts"];
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (f: TestSpecification): number => {
+      const i = LONGEST_FIRST.findIndex((name) => f.moduleId.replaceAll("\\", "/").endsWith(name));
+      return i < 0 ? LONGEST_FIRST.length : i;
+    };
+    return sorted.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
+  }
+}
 
 export default defineConfig({
   test: {
@@ -10,6 +30,7 @@ export default defineConfig({
     // 340 s with two, every test passing both ways). Three is not better: 457 s against 448 s with two
     // (full `npm test` runs one after the other on a shared machine, issue 11).
     maxWorkers: 2,
+    sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
