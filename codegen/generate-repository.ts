@@ -103,28 +103,8 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
   }
   // The declared type is spelled out (not inferred) so the `.d.ts` of a JavaScript target keeps it:
   // protoplugin emits declarations without resolving imports, so an inferred type would be `any`.
-  f.print(
-    f.export("const", entityConstName(f, e)),
-    ": ",
-    CollectionDefinition,
-    "<typeof ",
-    desc,
-    ", ",
-    keyName,
-    ", ",
-    indexName,
-    "> = ",
-    defineCollection,
-    "<typeof ",
-    desc,
-    ", ",
-    keyName,
-    ", ",
-    indexName,
-    ">({\n",
-    fields,
-    "});",
-  );
+  const typeArgs = ["<typeof ", desc, ", ", keyName, ", ", indexName, ">"];
+  f.print(f.export("const", entityConstName(f, e)), ": ", CollectionDefinition, ...typeArgs, " = ", defineCollection, ...typeArgs, "({\n", fields, "});");
   f.print();
 }
 

@@ -13,7 +13,7 @@ import { join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { features, fixtureProtos, listFiles } from "./fixtures.js";
-import { bufGenerate, genTemplate, removeDir, repoRoot, runtimeImportFrom, scratchDir, writeWorkspace } from "./helpers.js";
+import { bufGenerate, genTemplate, removeDir, repoRoot, runtimeImportFrom, scratchDir, writeCheckTsconfig, writeWorkspace } from "./helpers.js";
 
 const usage: Record<string, string> = {
   collection: `import { openStore } from "./gen/index.js";
@@ -93,30 +93,7 @@ const tsc = promisify(execFile);
  * of `root` ("" for a file elsewhere, such as the runtime itself), each as its lines of tsc output.
  */
 async function typeCheckByFolder(root: string, name: string, extra: Record<string, unknown>, exclude: readonly string[]): Promise<Map<string, string[]>> {
-  const tsconfig = join(root, `tsconfig.${name}.json`);
-  writeFileSync(
-    tsconfig,
-    JSON.stringify({
-      compilerOptions: {
-        target: "ES2022",
-        module: "NodeNext",
-        moduleResolution: "NodeNext",
-        lib: ["ES2023"],
-        types: ["node"],
-        strict: true,
-        noUncheckedIndexedAccess: true,
-        noImplicitOverride: true,
-        isolatedModules: true,
-        verbatimModuleSyntax: true,
-        skipLibCheck: true,
-        noEmit: true,
-        ...extra,
-      },
-      // The runtime brings ambient declarations (src/types) the generated code does not need itself.
-      include: ["**/*.ts", join(repoRoot, "src", "types", "*.d.ts")],
-      exclude,
-    }),
-  );
+  const tsconfig = writeCheckTsconfig(root, name, extra, exclude);
   const args = [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", tsconfig, "--pretty", "false"];
   const output = await tsc(process.execPath, args, { cwd: root, maxBuffer: 16 << 20 }).then(
     (r) => r.stdout + r.stderr,

@@ -133,9 +133,12 @@ export function runtimeImportFrom(outDir: string): string {
   return rel.startsWith(".") ? rel : `./${rel}`;
 }
 
-/** Runs tsc (strict, NodeNext) on a directory; returns its diagnostics ("" when clean). */
-export function typeCheck(dir: string, extra: Record<string, unknown> = {}, exclude: readonly string[] = []): string {
-  const tsconfig = join(dir, "tsconfig.check.json");
+/**
+ * Writes `tsconfig.<name>.json` in `dir` for the strict NodeNext check of generated code (every .ts below
+ * `dir`, plus `extra` compiler options and `exclude`); returns its path.
+ */
+export function writeCheckTsconfig(dir: string, name: string, extra: Record<string, unknown> = {}, exclude: readonly string[] = []): string {
+  const tsconfig = join(dir, `tsconfig.${name}.json`);
   writeFileSync(
     tsconfig,
     JSON.stringify({
@@ -159,6 +162,12 @@ export function typeCheck(dir: string, extra: Record<string, unknown> = {}, excl
       exclude,
     }),
   );
+  return tsconfig;
+}
+
+/** Runs tsc (strict, NodeNext) on a directory; returns its diagnostics ("" when clean). */
+export function typeCheck(dir: string, extra: Record<string, unknown> = {}, exclude: readonly string[] = []): string {
+  const tsconfig = writeCheckTsconfig(dir, "check", extra, exclude);
   const r = spawnSync(process.execPath, ["--require", v8Cache, join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", tsconfig], {
     encoding: "utf8",
   });
