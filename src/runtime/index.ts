@@ -27,6 +27,7 @@ export {
   MigrationError,
   NoSpaceError,
   NotFoundError,
+  QuotaError,
   type BatchPosition,
   SchemaMismatchError,
   SchemaNewerError,
