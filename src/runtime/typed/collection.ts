@@ -75,6 +75,11 @@ export class CollectionImpl {
     return write;
   }
 
+  /** Whether a write to `key` issued through this repository (or a batch) has not settled yet (retention.ts). */
+  busy(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
   private settled(key: string, done: Promise<void>): void {
     if (this.inflight.get(key) === done) this.inflight.delete(key);
   }

@@ -1,0 +1,345 @@
+/**
+ * Retention: enforce each collection's `retention` rule (`CollectionDefinition.retention`, from the
+ * `(cellar.v1.entity).retention` annotation; docs/SCHEMAS.md, "retention"). A cleanup
+ *
+ * 1. reads the timestamp field of every record of each entity with a rule, in slices of a few ms with an
+ *    event-loop turn between (only the field is decoded: the record's public part is walked for one field
+ *    number and the Timestamp's seconds and nanos; a `sensitive` timestamp field is read by a full decode);
+ *    a rule with `maxCount` and no timestamp field reads nothing (key order decides);
+ * 2. meanwhile remembers every key a commit touches (`committed`), and in one synchronous step at the end
+ *    reads those again, decides what goes (older than `maxAgeMs`; beyond `maxCount`, the oldest by
+ *    timestamp, ties and unset timestamps by key order, unset first), leaves out keys with a write of the
+ *    app still in flight, and issues the deletes;
+ * 3. writes the deletes of every entity in one engine write (one journal frame, atomic: after a crash all
+ *    or none), through the normal write path: one `change` event per removed record. A cleanup whose deletes
+ *    pass `CLEANUP_WRITE_BYTES` is split into writes of at most that size, oldest records first; each is
+ *    atomic, and a crash between two leaves a store that still breaks the rule, which the next cleanup (at
+ *    the next open) finishes: the rules are decided from the records alone, so a cleanup is idempotent.
+ *
+ * Records with no value in the timestamp field are never removed by `maxAgeMs` (their age is unknown).
+ * Owned by StoreImpl (store.ts): at open, on a timer (`cleanup.every`, unref'ed) and on `store.cleanup()`.
+ */
+import { type DescField } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { isCellarError, StoreClosedError, UsageError } from "../errors.js";
+import { opSize, type WriteOp } from "../format/records.js";
+import { compareUtf8 } from "../format/segment-index.js";
+import { parseEnvelope } from "../crypto/value.js";
+import type { Engine } from "../storage/engine.js";
+import type { CollectionDefinition, EntityDefinition, RetentionRule } from "./entity.js";
+
+/** What a cleanup removed: record counts per entity (storage names), never keys or values. */
+export interface CleanupReport {
+  /** Records removed, per entity with a retention rule (0 when none went). */
+  removed: Record<string, number>;
+  /** Sum of `removed`. */
+  total: number;
+  /** Engine writes the deletes took (0 when nothing went; more than 1 only for a very large cleanup). */
+  writes: number;
+  /** Wall time of the cleanup in ms (scanning included; the event loop is free most of it). */
+  ms: number;
+}
+
+/** Bytes (as the engine counts them, `opSize`) of the deletes in one cleanup write: a single write may hold 32 MiB. */
+export const CLEANUP_WRITE_BYTES = 8 * 1024 * 1024;
+/** Longest synchronous slice of a cleanup's scan, in ms. */
+const SLICE_MS = 4;
+/** `cleanup.every` when not given. */
+export const DEFAULT_CLEANUP_EVERY_MS = 60 * 60 * 1000;
+
+/** What the cleanup needs of the store. */
+export interface RetentionHost {
+  readonly engine: Engine;
+  readonly defs: ReadonlyMap<string, EntityDefinition>;
+  /** Full decode of a record (a sensitive timestamp field), through the record cache. */
+  read(def: CollectionDefinition, key: string): unknown;
+  /** Whether the app has a write to this key in flight (its repository's `update` queue). */
+  busy(def: CollectionDefinition, key: string): boolean;
+  /** Tell the key's repository about a delete in flight, so that an `update` issued now waits for it. */
+  track(def: CollectionDefinition, key: string, write: Promise<void>): void;
+  /** True once the store is closing: the scan stops, nothing is written. */
+  closing(): boolean;
+}
+
+interface Rule {
+  def: CollectionDefinition;
+  rule: RetentionRule;
+  /** Field number of the timestamp field; 0 when none. */
+  fieldNo: number;
+  sensitive: boolean;
+}
+
+/** Check the retention rules of `defs` (codegen checked them; hand-written definitions may not be). */
+export function retentionRules(defs: ReadonlyMap<string, EntityDefinition>): Rule[] {
+  const out: Rule[] = [];
+  for (const def of defs.values()) {
+    if (def.kind !== "collection" || !def.retention) continue;
+    const r = def.retention;
+    const bad = (why: string) => new UsageError(`retention of entity \`${def.name}\`: ${why}`);
+    if (r.maxAgeMs !== undefined && !(typeof r.maxAgeMs === "number" && r.maxAgeMs > 0 && Number.isFinite(r.maxAgeMs))) throw bad("`maxAgeMs` must be a positive number");
+    if (r.maxCount !== undefined && !(Number.isInteger(r.maxCount) && r.maxCount >= 0)) throw bad("`maxCount` must be a whole number ≥ 0");
+    if (r.maxAgeMs === undefined && r.maxCount === undefined) throw bad("sets neither `maxAgeMs` nor `maxCount`");
+    let fieldNo = 0;
+    if (r.timestampField !== undefined) {
+      const f = def.schema.fields.find((x: DescField) => x.localName === r.timestampField);
+      if (!f || f.fieldKind !== "message" || f.message.typeName !== "google.protobuf.Timestamp") {
+        throw bad(`\`timestampField\` \`${r.timestampField}\` is not a google.protobuf.Timestamp field of \`${def.schema.typeName}\``);
+      }
+      fieldNo = f.number;
+    } else if (r.maxAgeMs !== undefined) throw bad("`maxAgeMs` needs a `timestampField`");
+    out.push({ def, rule: r, fieldNo, sensitive: r.timestampField !== undefined && def.sensitive.includes(r.timestampField) });
+  }
+  return out;
+}
+
+/**
+ * Milliseconds since the epoch of the Timestamp in field `fieldNo` of a record value (its public part), or
+ * undefined when unset. Occurrences merge as protobuf does (the last value of each of seconds and nanos wins).
+ */
+export function timestampOf(value: Uint8Array, fieldNo: number): number | undefined {
+  const msg = parseEnvelope(value).public;
+  const r = new BinaryReader(msg);
+  let seconds: bigint | undefined;
+  let nanos = 0;
+  while (r.pos < r.len) {
+    const [no, wt] = r.tag();
+    if (no !== fieldNo || wt !== WireType.LengthDelimited) {
+      r.skip(wt, no);
+      continue;
+    }
+    const sub = new BinaryReader(r.bytes());
+    seconds ??= 0n;
+    while (sub.pos < sub.len) {
+      const [n, w] = sub.tag();
+      if (n === 1 && w === WireType.Varint) seconds = BigInt(sub.int64());
+      else if (n === 2 && w === WireType.Varint) nanos = sub.int32();
+      else sub.skip(w, n);
+    }
+  }
+  return seconds === undefined ? undefined : Number(seconds) * 1000 + Math.floor(nanos / 1e6);
+}
+
+/** Per entity being cleaned: each live key's timestamp (NaN: unset or unreadable), and keys committed meanwhile. */
+interface Scan {
+  rule: Rule;
+  times: Map<string, number>;
+  dirty: Set<string>;
+}
+
+export class Retention {
+  private readonly rules: Rule[];
+  /** Scans of the cleanup running, by entity (null when none runs): commits mark their keys dirty. */
+  private scans: Map<string, Scan> | null = null;
+  private running: Promise<CleanupReport> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly host: RetentionHost) {
+    this.rules = retentionRules(host.defs);
+  }
+
+  get active(): boolean {
+    return this.rules.length > 0;
+  }
+
+  /** From the store's `onCommit`: keys written while a cleanup scans are read again before it decides. */
+  committed(ops: readonly WriteOp[]): void {
+    const scans = this.scans;
+    if (!scans) return;
+    for (const o of ops) scans.get(o.entity)?.dirty.add(o.key);
+  }
+
+  /** A cleanup now, after the one running (if any): its report covers a whole pass started after the call. */
+  run(): Promise<CleanupReport> {
+    const after = this.running ? this.running.catch(() => undefined) : Promise.resolve(undefined);
+    const next: Promise<CleanupReport> = after.then(() => this.cleanup());
+    const tracked = next.finally(() => {
+      if (this.running === tracked) this.running = null;
+    });
+    tracked.catch(() => {});
+    this.running = tracked;
+    return next;
+  }
+
+  /** Background cleanups: one now (`atOpen`) and one every `everyMs` (unref'ed timer); failures go to `report`. */
+  start(atOpen: boolean, everyMs: number | null, report: (e: unknown) => void): void {
+    if (!this.active) return;
+    const background = () => {
+      if (this.running || this.host.closing()) return;
+      this.run().catch((e: unknown) => {
+        if (!isCellarError(e, "E_CLOSED")) report(e);
+      });
+    };
+    if (atOpen) setImmediate(background);
+    if (everyMs !== null) {
+      this.timer = setInterval(background, everyMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Stop the timer and wait for a cleanup running (it stops at its next slice, writing nothing). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.running) await this.running.catch(() => {});
+  }
+
+  private async cleanup(): Promise<CleanupReport> {
+    const started = performance.now();
+    const report: CleanupReport = { removed: {}, total: 0, writes: 0, ms: 0 };
+    for (const r of this.rules) report.removed[r.def.name] = 0;
+    if (this.host.closing()) throw new StoreClosedError();
+    const scans = new Map<string, Scan>(this.rules.map((rule) => [rule.def.name, { rule, times: new Map(), dirty: new Set() }]));
+    this.scans = scans;
+    let victims: { def: CollectionDefinition; keys: string[] }[];
+    try {
+      for (const scan of scans.values()) if (scan.rule.fieldNo) await this.readTimes(scan);
+      // One synchronous step from here to the writes: no commit lands between the decision and the deletes.
+      victims = [...scans.values()].map((scan) => ({ def: scan.rule.def, keys: this.decide(scan) }));
+    } finally {
+      this.scans = null;
+    }
+    const writes = this.issue(victims);
+    report.writes = writes.length;
+    for (const { def, keys } of victims) {
+      report.removed[def.name] = keys.length;
+      report.total += keys.length;
+    }
+    await Promise.all(writes);
+    report.ms = performance.now() - started;
+    return report;
+  }
+
+  /** Step 1: the timestamp of every live record of the entity, a slice of a few ms at a time. */
+  private async readTimes(scan: Scan): Promise<void> {
+    const { engine } = this.host;
+    const name = scan.rule.def.name;
+    // Keys and locations in one synchronous step, then read in file order (each frame or block once).
+    const entries = [...engine.scan(name)];
+    entries.sort((a, b) => a[1].file - b[1].file || a[1].frameOffset - b[1].frameOffset || a[1].start - b[1].start);
+    let sliceStart = performance.now();
+    for (let i = 0; i < entries.length; i++) {
+      if ((i & 63) === 0 && performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.host.closing()) throw new StoreClosedError();
+        sliceStart = performance.now();
+      }
+      const key = entries[i]![0];
+      if (scan.dirty.has(key)) continue;
+      const t = this.timeOf(scan.rule, key);
+      if (t !== undefined) scan.times.set(key, t);
+    }
+  }
+
+  /** The record's timestamp now (NaN: unset, or the record cannot be read: it is left alone), or undefined if gone. */
+  private timeOf(rule: Rule, key: string): number | undefined {
+    const { engine } = this.host;
+    try {
+      if (rule.sensitive) {
+        const rec = this.host.read(rule.def, key) as Record<string, { seconds: bigint; nanos: number } | undefined> | undefined;
+        if (rec === undefined) return undefined;
+        const ts = rec[rule.rule.timestampField!];
+        return ts === undefined ? Number.NaN : Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
+      }
+      const loc = engine.locate(rule.def.name, key);
+      if (!loc) return undefined;
+      return timestampOf(engine.read(rule.def.name, loc), rule.fieldNo) ?? Number.NaN;
+    } catch (e) {
+      // Damage (reported through the `corruption` event by the read) or a record that does not decode:
+      // a cleanup never removes what it cannot read, and goes on with the rest.
+      if (isCellarError(e, "E_CLOSED")) throw e;
+      return Number.NaN;
+    }
+  }
+
+  /** Step 2, synchronous: the keys of the entity to delete now, oldest first. */
+  private decide(scan: Scan): string[] {
+    const { rule, times } = scan;
+    const { def } = rule;
+    const { engine } = this.host;
+    if (rule.fieldNo) {
+      for (const key of scan.dirty) {
+        const t = this.timeOf(rule, key);
+        if (t === undefined) times.delete(key);
+        else times.set(key, t);
+      }
+    }
+    const out: string[] = [];
+    const gone = new Set<string>();
+    const maxAge = rule.rule.maxAgeMs;
+    if (maxAge !== undefined) {
+      const cutoff = Date.now() - maxAge;
+      for (const [key, t] of times) if (t < cutoff && !this.host.busy(def, key)) (out.push(key), gone.add(key));
+      out.sort((a, b) => times.get(a)! - times.get(b)! || this.compareKeys(def, a, b));
+    }
+    const maxCount = rule.rule.maxCount;
+    if (maxCount !== undefined) {
+      const left = engine.count(def.name) - out.length;
+      if (left > maxCount) {
+        let rest: string[];
+        if (rule.fieldNo) {
+          rest = [...times.keys()].filter((k) => !gone.has(k));
+          const at = (k: string) => (Number.isNaN(times.get(k)!) ? -Infinity : times.get(k)!);
+          rest.sort((a, b) => at(a) - at(b) || this.compareKeys(def, a, b));
+        } else {
+          rest = [...engine.keys(def.name)];
+          rest.sort((a, b) => this.compareKeys(def, a, b));
+        }
+        let extra = left - maxCount;
+        for (let i = 0; i < rest.length && extra > 0; i++) {
+          if (this.host.busy(def, rest[i]!)) continue;
+          out.push(rest[i]!);
+          extra--;
+        }
+      }
+    }
+    return out;
+  }
+
+  private compareKeys(def: CollectionDefinition, a: string, b: string): number {
+    if (def.keyKind === "string") return compareUtf8(a, b);
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
+  /** Step 3: the deletes, in one write, or in writes of `CLEANUP_WRITE_BYTES` each, oldest records first. */
+  private issue(victims: readonly { def: CollectionDefinition; keys: string[] }[]): Promise<void>[] {
+    const writes: Promise<void>[] = [];
+    let ops: WriteOp[] = [];
+    let owners: CollectionDefinition[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (!ops.length) return;
+      const w = this.host.engine.write(ops);
+      for (let i = 0; i < ops.length; i++) this.host.track(owners[i]!, ops[i]!.key, w);
+      writes.push(w);
+      ops = [];
+      owners = [];
+      bytes = 0;
+    };
+    for (const { def, keys } of victims) {
+      for (const key of keys) {
+        const op: WriteOp = { op: "delete", entity: def.name, key };
+        const size = opSize(op);
+        if (bytes + size > CLEANUP_WRITE_BYTES) flush();
+        ops.push(op);
+        owners.push(def);
+        bytes += size;
+      }
+    }
+    flush();
+    return writes;
+  }
+}
+
+/** `cleanup.every`: milliseconds, or a whole number and a unit as `max_age` takes (`ms`, `s`, `m`, `h`, `d`, `w`). */
+export function parseEvery(every: number | string | undefined): number {
+  if (every === undefined) return DEFAULT_CLEANUP_EVERY_MS;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+  const m = typeof every === "string" ? /^(\d+)(ms|s|m|h|d|w)$/.exec(every) : null;
+  const ms = typeof every === "number" ? every : m ? Number(m[1]) * units[m[2]!]! : Number.NaN;
+  if (!(ms >= 1 && ms <= 2_147_483_647)) {
+    throw new UsageError("`cleanup.every` must be milliseconds (1 to 2^31 - 1) or a whole number with a unit (`ms`, `s`, `m`, `h`, `d`, `w`), e.g. `\"1h\"`");
+  }
+  return ms;
+}
