@@ -124,6 +124,8 @@ interface Scan {
   rule: Rule;
   times: Map<string, number>;
   dirty: Set<string>;
+  /** Step 1 ran (else `times` is empty). */
+  read: boolean;
 }
 
 export class Retention {
@@ -188,11 +190,11 @@ export class Retention {
     const report: CleanupReport = { removed: {}, total: 0, writes: 0, ms: 0 };
     for (const r of this.rules) report.removed[r.def.name] = 0;
     if (this.host.closing()) throw new StoreClosedError();
-    const scans = new Map<string, Scan>(this.rules.map((rule) => [rule.def.name, { rule, times: new Map(), dirty: new Set() }]));
+    const scans = new Map<string, Scan>(this.rules.map((rule) => [rule.def.name, { rule, times: new Map(), dirty: new Set(), read: false }]));
     this.scans = scans;
     let victims: { def: CollectionDefinition; keys: string[] }[];
     try {
-      for (const scan of scans.values()) if (scan.rule.fieldNo) await this.readTimes(scan);
+      for (const scan of scans.values()) if (this.needsTimes(scan.rule)) await this.readTimes(scan);
       // One synchronous step from here to the writes: no commit lands between the decision and the deletes.
       victims = [...scans.values()].map((scan) => ({ def: scan.rule.def, keys: this.decide(scan) }));
     } finally {
@@ -209,11 +211,18 @@ export class Retention {
     return report;
   }
 
+  /** Whether step 1 has anything to read: a rule by age, or a count over `maxCount` ordered by time. */
+  private needsTimes(rule: Rule): boolean {
+    if (!rule.fieldNo) return false;
+    return rule.rule.maxAgeMs !== undefined || this.host.engine.count(rule.def.name) > rule.rule.maxCount!;
+  }
+
   /** Step 1: the timestamp of every live record of the entity, a slice of a few ms at a time. */
   private async readTimes(scan: Scan): Promise<void> {
     const { engine } = this.host;
     const name = scan.rule.def.name;
     // Keys and locations in one synchronous step, then read in file order (each frame or block once).
+    scan.read = true;
     const entries = [...engine.scan(name)];
     entries.sort((a, b) => a[1].file - b[1].file || a[1].frameOffset - b[1].frameOffset || a[1].start - b[1].start);
     let sliceStart = performance.now();
@@ -257,6 +266,8 @@ export class Retention {
     const { def } = rule;
     const { engine } = this.host;
     if (rule.fieldNo) {
+      // Not read (under its count when the cleanup started) but over it now: read it all here, at once.
+      if (!scan.read && this.needsTimes(rule)) for (const [key] of engine.scan(def.name)) scan.dirty.add(key);
       for (const key of scan.dirty) {
         const t = this.timeOf(rule, key);
         if (t === undefined) times.delete(key);
