@@ -12,9 +12,10 @@
  *    app still in flight, and issues the deletes;
  * 3. writes the deletes of every entity in one engine write (one journal frame, atomic: after a crash all
  *    or none), through the normal write path: one `change` event per removed record. A cleanup whose deletes
- *    pass `CLEANUP_WRITE_BYTES` is split into writes of at most that size, oldest records first; each is
- *    atomic, and a crash between two leaves a store that still breaks the rule, which the next cleanup (at
- *    the next open) finishes: the rules are decided from the records alone, so a cleanup is idempotent.
+ *    pass `CLEANUP_WRITE_BYTES` is split into writes of at most that size, oldest records first, each issued
+ *    once the one before is durable and without the keys written since the decision; each is atomic, and a
+ *    crash between two leaves a store that still breaks the rule, which the next cleanup (at the next open)
+ *    finishes: the rules are decided from the records alone, so a cleanup is idempotent.
  *
  * Records with no value in the timestamp field are never removed by `maxAgeMs` (their age is unknown).
  * Owned by StoreImpl (store.ts): at open, on a timer (`cleanup.every`, unref'ed) and on `store.cleanup()`.
@@ -192,21 +193,27 @@ export class Retention {
     if (this.host.closing()) throw new StoreClosedError();
     const scans = new Map<string, Scan>(this.rules.map((rule) => [rule.def.name, { rule, times: new Map(), dirty: new Set(), read: false }]));
     this.scans = scans;
-    let victims: { def: CollectionDefinition; keys: string[] }[];
     try {
       for (const scan of scans.values()) if (this.needsTimes(scan.rule)) await this.readTimes(scan);
-      // One synchronous step from here to the writes: no commit lands between the decision and the deletes.
-      victims = [...scans.values()].map((scan) => ({ def: scan.rule.def, keys: this.decide(scan) }));
+      // One synchronous step from here to the first write: no commit lands between the decision and the deletes.
+      const parts = split([...scans.values()].map((scan) => ({ def: scan.rule.def, keys: this.decide(scan) })));
+      // From here on, `dirty` holds the keys written since the decision: a later part leaves them out.
+      for (const scan of scans.values()) scan.dirty.clear();
+      for (let i = 0; i < parts.length; i++) {
+        let part = parts[i]!;
+        if (i > 0) part = part.filter(([def, key]) => !scans.get(def.name)!.dirty.has(key) && !this.host.busy(def, key) && this.host.engine.has(def.name, key));
+        if (!part.length) continue;
+        const ops: WriteOp[] = part.map(([def, key]) => ({ op: "delete", entity: def.name, key }));
+        const w = this.host.engine.write(ops);
+        for (const [def, key] of part) this.host.track(def, key, w);
+        report.writes++;
+        await w;
+        for (const [def] of part) report.removed[def.name]!++;
+        report.total += part.length;
+      }
     } finally {
       this.scans = null;
     }
-    const writes = this.issue(victims);
-    report.writes = writes.length;
-    for (const { def, keys } of victims) {
-      report.removed[def.name] = keys.length;
-      report.total += keys.length;
-    }
-    await Promise.all(writes);
     report.ms = performance.now() - started;
     return report;
   }
@@ -312,35 +319,30 @@ export class Retention {
     const y = BigInt(b);
     return x < y ? -1 : x > y ? 1 : 0;
   }
+}
 
-  /** Step 3: the deletes, in one write, or in writes of `CLEANUP_WRITE_BYTES` each, oldest records first. */
-  private issue(victims: readonly { def: CollectionDefinition; keys: string[] }[]): Promise<void>[] {
-    const writes: Promise<void>[] = [];
-    let ops: WriteOp[] = [];
-    let owners: CollectionDefinition[] = [];
-    let bytes = 0;
-    const flush = () => {
-      if (!ops.length) return;
-      const w = this.host.engine.write(ops);
-      for (let i = 0; i < ops.length; i++) this.host.track(owners[i]!, ops[i]!.key, w);
-      writes.push(w);
-      ops = [];
-      owners = [];
-      bytes = 0;
-    };
-    for (const { def, keys } of victims) {
-      for (const key of keys) {
-        const op: WriteOp = { op: "delete", entity: def.name, key };
-        const size = opSize(op);
-        if (bytes + size > CLEANUP_WRITE_BYTES) flush();
-        ops.push(op);
-        owners.push(def);
-        bytes += size;
+/**
+ * Step 3: the deletes of a cleanup in parts of at most `CLEANUP_WRITE_BYTES` each (one part, one engine write:
+ * almost always a single one), in the order given (each entity's oldest records first).
+ */
+function split(victims: readonly { def: CollectionDefinition; keys: string[] }[]): [CollectionDefinition, string][][] {
+  const parts: [CollectionDefinition, string][][] = [];
+  let part: [CollectionDefinition, string][] = [];
+  let bytes = 0;
+  for (const { def, keys } of victims) {
+    for (const key of keys) {
+      const size = opSize({ op: "delete", entity: def.name, key });
+      if (bytes + size > CLEANUP_WRITE_BYTES && part.length) {
+        parts.push(part);
+        part = [];
+        bytes = 0;
       }
+      part.push([def, key]);
+      bytes += size;
     }
-    flush();
-    return writes;
   }
+  if (part.length) parts.push(part);
+  return parts;
 }
 
 /** `cleanup.every`: milliseconds, or a whole number and a unit as `max_age` takes (`ms`, `s`, `m`, `h`, `d`, `w`). */
