@@ -14,6 +14,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConversationEntity } from "../../src/generated/examples/conversations/v1/conversations_cellar.js";
 import { isCellarError, openStore, type CellarError, type ChangeEvent, type RetentionRule } from "../../src/runtime/index.js";
 import { compareUtf8 } from "../../src/runtime/format/segment-index.js";
+import { timestampOf } from "../../src/runtime/typed/retention.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ConversationSchema, Role } from "../../src/generated/examples/conversations/v1/conversations_pb.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-retention-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -204,6 +207,40 @@ describe("background cleanups", () => {
     await store.close();
   });
 });
+
+describe("timestampOf (the cleanup's reader of one field)", () => {
+  it("reads the Timestamp protobuf-es wrote, in either value envelope, around any other fields", () => {
+    const ts = fc.record({ seconds: fc.bigInt({ min: -62135596800n, max: 253402300799n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) });
+    fc.assert(
+      fc.property(fc.option(ts, { nil: undefined }), fc.option(ts, { nil: undefined }), fc.string(), fc.bigInt({ min: 0n, max: 2n ** 62n }), fc.boolean(), (updatedAt, createdAt, title, totalTokens, sealed) => {
+        const msg = create(ConversationSchema, {
+          id: "k",
+          title,
+          totalTokens,
+          ...(createdAt ? { createdAt } : {}),
+          ...(updatedAt ? { updatedAt } : {}),
+          messages: [{ id: "m", role: Role.USER, body: { case: "content", value: title }, createdAt: createdAt ?? { seconds: 5n } }],
+        });
+        const pub = toBinary(ConversationSchema, msg);
+        // kind 0: the message; kind 1: key id, length, public part, then sealed bytes the reader must not touch
+        const value = sealed ? Uint8Array.from([1, 3, ...varint(pub.length), ...pub, 0xff, 0xfe, 0x07]) : Uint8Array.from([0, ...pub]);
+        const want = updatedAt ? Number(updatedAt.seconds) * 1000 + Math.floor(updatedAt.nanos / 1e6) : undefined;
+        expect(timestampOf(value, 4)).toBe(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return out;
+}
 
 describe("cleanup against a model (fast-check)", () => {
   it("the records that survive are exactly the model's", async () => {

@@ -21,11 +21,11 @@
  * Owned by StoreImpl (store.ts): at open, on a timer (`cleanup.every`, unref'ed) and on `store.cleanup()`.
  */
 import { type DescField } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { isCellarError, StoreClosedError, UsageError } from "../errors.js";
 import { opSize, type WriteOp } from "../format/records.js";
 import { compareUtf8 } from "../format/segment-index.js";
-import { parseEnvelope } from "../crypto/value.js";
+import { ValueKind } from "../crypto/value.js";
+import { DecodeError } from "../format/bytes.js";
 import type { Engine } from "../storage/engine.js";
 import type { CollectionDefinition, EntityDefinition, RetentionRule } from "./entity.js";
 
@@ -94,30 +94,82 @@ export function retentionRules(defs: ReadonlyMap<string, EntityDefinition>): Rul
 }
 
 /**
- * Milliseconds since the epoch of the Timestamp in field `fieldNo` of a record value (its public part), or
- * undefined when unset. Occurrences merge as protobuf does (the last value of each of seconds and nanos wins).
+ * Milliseconds since the epoch of the Timestamp in field `fieldNo` of a record value (its public part:
+ * docs/FORMAT.md, "Record values"), or undefined when unset. Occurrences merge as protobuf does (the last
+ * value of each of seconds and nanos wins). Walks the bytes in place: no reader, no copy (a cleanup calls it
+ * once per record). Throws a DecodeError on bytes that are not a protobuf encoding.
  */
 export function timestampOf(value: Uint8Array, fieldNo: number): number | undefined {
-  const msg = parseEnvelope(value).public;
-  const r = new BinaryReader(msg);
-  let seconds: bigint | undefined;
+  const w = new Walker(value);
+  let end = value.length;
+  const kind = w.byte();
+  if (kind === ValueKind.sensitive) {
+    w.varint(); // key id
+    end = w.varint() + w.pos;
+    if (end > value.length) throw new DecodeError("public part runs past the value");
+  } else if (kind !== ValueKind.plain) throw new DecodeError(`unknown record value kind ${kind}`);
+  let seconds: number | undefined;
   let nanos = 0;
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no !== fieldNo || wt !== WireType.LengthDelimited) {
-      r.skip(wt, no);
+  while (w.pos < end) {
+    const tag = w.varint();
+    const no = Math.floor(tag / 8);
+    const wt = tag & 7;
+    if (no !== fieldNo || wt !== 2) {
+      w.skip(wt, end);
       continue;
     }
-    const sub = new BinaryReader(r.bytes());
-    seconds ??= 0n;
-    while (sub.pos < sub.len) {
-      const [n, w] = sub.tag();
-      if (n === 1 && w === WireType.Varint) seconds = BigInt(sub.int64());
-      else if (n === 2 && w === WireType.Varint) nanos = sub.int32();
-      else sub.skip(w, n);
+    const subEnd = w.varint() + w.pos;
+    if (subEnd > end) throw new DecodeError("field runs past the message");
+    seconds ??= 0;
+    while (w.pos < subEnd) {
+      const t = w.varint();
+      if (t === 8) seconds = w.int64();
+      else if (t === 16) nanos = w.int64();
+      else w.skip(t & 7, subEnd);
     }
   }
-  return seconds === undefined ? undefined : Number(seconds) * 1000 + Math.floor(nanos / 1e6);
+  return seconds === undefined ? undefined : seconds * 1000 + Math.floor(nanos / 1e6);
+}
+
+/** A cursor over protobuf bytes for {@link timestampOf}. */
+class Walker {
+  pos = 0;
+  constructor(private readonly b: Uint8Array) {}
+  byte(): number {
+    if (this.pos >= this.b.length) throw new DecodeError("value ends early");
+    return this.b[this.pos++]!;
+  }
+  /** An unsigned varint as a number (exact up to 2^53). */
+  varint(): number {
+    let v = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const x = this.byte();
+      v += (x & 0x7f) * 2 ** shift;
+      if (x < 0x80) return v;
+    }
+    throw new DecodeError("varint too long");
+  }
+  /** An int64 varint (two's complement for negatives), as a number. */
+  int64(): number {
+    const start = this.pos;
+    const v = this.varint();
+    if (v < 2 ** 63) return v;
+    // A negative value: 10 bytes, exact only through BigInt.
+    let big = 0n;
+    for (let i = this.pos - 1; i >= start; i--) big = (big << 7n) | BigInt(this.b[i]! & 0x7f);
+    return Number(BigInt.asIntN(64, big));
+  }
+  skip(wireType: number, end: number): void {
+    if (wireType === 0) this.varint();
+    else if (wireType === 1) this.pos += 8;
+    else if (wireType === 2) {
+      const n = this.varint();
+      this.pos += n;
+    }
+    else if (wireType === 5) this.pos += 4;
+    else throw new DecodeError(`wire type ${wireType} cannot be skipped here`);
+    if (this.pos > end) throw new DecodeError("field runs past the message");
+  }
 }
 
 /** Per entity being cleaned: each live key's timestamp (NaN: unset or unreadable), and keys committed meanwhile. */
@@ -230,16 +282,17 @@ export class Retention {
     const name = scan.rule.def.name;
     // Keys and locations in one synchronous step, then read in file order (each frame or block once).
     scan.read = true;
-    const entries = [...engine.scan(name)];
-    entries.sort((a, b) => a[1].file - b[1].file || a[1].frameOffset - b[1].frameOffset || a[1].start - b[1].start);
+    // The keys in one synchronous step: the segment's in its order, then the journals' in write order, so
+    // that reads visit each block or frame once, in file order.
+    const keys = [...engine.keys(name)];
     let sliceStart = performance.now();
-    for (let i = 0; i < entries.length; i++) {
+    for (let i = 0; i < keys.length; i++) {
       if ((i & 63) === 0 && performance.now() - sliceStart >= SLICE_MS) {
         await new Promise<void>((r) => setImmediate(r));
         if (this.host.closing()) throw new StoreClosedError();
         sliceStart = performance.now();
       }
-      const key = entries[i]![0];
+      const key = keys[i]!;
       if (scan.dirty.has(key)) continue;
       const t = this.timeOf(scan.rule, key);
       if (t !== undefined) scan.times.set(key, t);
@@ -286,8 +339,10 @@ export class Retention {
     const maxAge = rule.rule.maxAgeMs;
     if (maxAge !== undefined) {
       const cutoff = Date.now() - maxAge;
-      for (const [key, t] of times) if (t < cutoff && !this.host.busy(def, key)) (out.push(key), gone.add(key));
-      out.sort((a, b) => times.get(a)! - times.get(b)! || this.compareKeys(def, a, b));
+      const old: { k: string; t: number }[] = [];
+      for (const [k, t] of times) if (t < cutoff && !this.host.busy(def, k)) old.push({ k, t });
+      old.sort((a, b) => a.t - b.t || this.compareKeys(def, a.k, b.k));
+      for (const e of old) (out.push(e.k), gone.add(e.k));
     }
     const maxCount = rule.rule.maxCount;
     if (maxCount !== undefined) {
@@ -295,9 +350,10 @@ export class Retention {
       if (left > maxCount) {
         let rest: string[];
         if (rule.fieldNo) {
-          rest = [...times.keys()].filter((k) => !gone.has(k));
-          const at = (k: string) => (Number.isNaN(times.get(k)!) ? -Infinity : times.get(k)!);
-          rest.sort((a, b) => at(a) - at(b) || this.compareKeys(def, a, b));
+          const byTime: { k: string; t: number }[] = [];
+          for (const [k, t] of times) if (!gone.has(k)) byTime.push({ k, t: Number.isNaN(t) ? -Infinity : t });
+          byTime.sort((a, b) => a.t - b.t || this.compareKeys(def, a.k, b.k));
+          rest = byTime.map((e) => e.k);
         } else {
           rest = [...engine.keys(def.name)];
           rest.sort((a, b) => this.compareKeys(def, a, b));
