@@ -139,6 +139,18 @@ describe("store.cleanup()", () => {
     await store.close();
   });
 
+  it("a sensitive timestamp field is read through a full decode", async () => {
+    const def = { ...ConversationEntity, codec: undefined, sensitive: ["updatedAt"], retention: { maxAgeMs: 30 * DAY, timestampField: "updatedAt" } };
+    const dir = freshDir();
+    const store = await openStore({ conversations: def as typeof ConversationEntity }, { dir, key, cleanup: false });
+    await store.batch((tx) => {
+      for (let i = 0; i < 6; i++) tx.conversations.put(conv(`s${i}`, i % 2 ? 40 : 2));
+    });
+    expect((await store.cleanup()).total).toBe(3);
+    expect((await store.conversations.keys()).sort()).toEqual(["s0", "s2", "s4"]);
+    await store.close();
+  });
+
   it("an entity without a retention rule is never touched; a bad rule is refused at open", async () => {
     const dir = freshDir();
     const store = await open(dir, undefined);

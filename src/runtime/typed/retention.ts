@@ -253,6 +253,7 @@ export class Retention {
       for (const scan of scans.values()) scan.dirty.clear();
       for (let i = 0; i < parts.length; i++) {
         let part = parts[i]!;
+        if (i > 0 && this.host.closing()) throw new StoreClosedError(); // the rest: the next open's cleanup
         if (i > 0) part = part.filter(([def, key]) => !scans.get(def.name)!.dirty.has(key) && !this.host.busy(def, key) && this.host.engine.has(def.name, key));
         if (!part.length) continue;
         const ops: WriteOp[] = part.map(([def, key]) => ({ op: "delete", entity: def.name, key }));
