@@ -59,6 +59,9 @@ export {
   type StoreHandle,
   type StoreOptions,
   type TypedStore,
+  type CleanupReport,
+  type EntityStats,
+  type StoreStats,
 } from "./typed/store.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
