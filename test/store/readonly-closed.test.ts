@@ -161,6 +161,8 @@ const INTERNAL = new Set([
   "resolve",
   "track",
   "busy",
+  "trackMany",
+  "settledMany",
   "settled",
   "fieldsOf",
 ]);

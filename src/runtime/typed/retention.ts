@@ -56,8 +56,8 @@ export interface RetentionHost {
   read(def: CollectionDefinition, key: string): unknown;
   /** Whether the app has a write to this key in flight (its repository's `update` queue). */
   busy(def: CollectionDefinition, key: string): boolean;
-  /** Tell the key's repository about a delete in flight, so that an `update` issued now waits for it. */
-  track(def: CollectionDefinition, key: string, write: Promise<void>): void;
+  /** Tell the keys' repository about their deletes in flight, so that an `update` issued now waits for them. */
+  track(def: CollectionDefinition, keys: readonly string[], write: Promise<void>): void;
   /** True once the store is closing: the scan stops, nothing is written. */
   closing(): boolean;
 }
@@ -172,13 +172,20 @@ class Walker {
   }
 }
 
-/** Per entity being cleaned: each live key's timestamp (NaN: unset or unreadable), and keys committed meanwhile. */
+/**
+ * Per entity being cleaned: its live records by age (`order`: oldest first, by time then key; an unset
+ * timestamp, or no timestamp field at all, is -Infinity; unreadable records are left out), built and sorted
+ * before the synchronous step, and the keys committed meanwhile (`dirty`), which that step reads again.
+ */
 interface Scan {
   rule: Rule;
-  times: Map<string, number>;
+  order: Aged[] | null;
   dirty: Set<string>;
-  /** Step 1 ran (else `times` is empty). */
-  read: boolean;
+}
+
+interface Aged {
+  k: string;
+  t: number;
 }
 
 export class Retention {
@@ -243,10 +250,10 @@ export class Retention {
     const report: CleanupReport = { removed: {}, total: 0, writes: 0, ms: 0 };
     for (const r of this.rules) report.removed[r.def.name] = 0;
     if (this.host.closing()) throw new StoreClosedError();
-    const scans = new Map<string, Scan>(this.rules.map((rule) => [rule.def.name, { rule, times: new Map(), dirty: new Set(), read: false }]));
+    const scans = new Map<string, Scan>(this.rules.map((rule) => [rule.def.name, { rule, order: null, dirty: new Set() }]));
     this.scans = scans;
     try {
-      for (const scan of scans.values()) if (this.needsTimes(scan.rule)) await this.readTimes(scan);
+      for (const scan of scans.values()) if (this.needsOrder(scan.rule)) await this.order(scan);
       // One synchronous step from here to the first write: no commit lands between the decision and the deletes.
       const parts = split([...scans.values()].map((scan) => ({ def: scan.rule.def, keys: this.decide(scan) })));
       // From here on, `dirty` holds the keys written since the decision: a later part leaves them out.
@@ -258,7 +265,9 @@ export class Retention {
         if (!part.length) continue;
         const ops: WriteOp[] = part.map(([def, key]) => ({ op: "delete", entity: def.name, key }));
         const w = this.host.engine.write(ops);
-        for (const [def, key] of part) this.host.track(def, key, w);
+        const byEntity = new Map<CollectionDefinition, string[]>();
+        for (const [def, key] of part) (byEntity.get(def) ?? byEntity.set(def, []).get(def)!).push(key);
+        for (const [def, keys] of byEntity) this.host.track(def, keys, w);
         report.writes++;
         await w;
         for (const [def] of part) report.removed[def.name]!++;
@@ -271,48 +280,54 @@ export class Retention {
     return report;
   }
 
-  /** Whether step 1 has anything to read: a rule by age, or a count over `maxCount` ordered by time. */
-  private needsTimes(rule: Rule): boolean {
-    if (!rule.fieldNo) return false;
+  /** Whether step 1 has anything to do: a rule by age, or an entity over its `maxCount`. */
+  private needsOrder(rule: Rule): boolean {
     return rule.rule.maxAgeMs !== undefined || this.host.engine.count(rule.def.name) > rule.rule.maxCount!;
   }
 
-  /** Step 1: the timestamp of every live record of the entity, a slice of a few ms at a time. */
-  private async readTimes(scan: Scan): Promise<void> {
+  /**
+   * Step 1: every live record of the entity with its time (its timestamp field read a slice of a few ms at a
+   * time; none to read for a rule by key order), sorted oldest first.
+   */
+  private async order(scan: Scan): Promise<void> {
     const { engine } = this.host;
-    const name = scan.rule.def.name;
-    // Keys and locations in one synchronous step, then read in file order (each frame or block once).
-    scan.read = true;
+    const { rule } = scan;
     // The keys in one synchronous step: the segment's in its order, then the journals' in write order, so
     // that reads visit each block or frame once, in file order.
-    const keys = [...engine.keys(name)];
+    const keys = [...engine.keys(rule.def.name)];
+    const order: Aged[] = [];
     let sliceStart = performance.now();
     for (let i = 0; i < keys.length; i++) {
-      if ((i & 63) === 0 && performance.now() - sliceStart >= SLICE_MS) {
+      if (rule.fieldNo && performance.now() - sliceStart >= SLICE_MS) {
         await new Promise<void>((r) => setImmediate(r));
         if (this.host.closing()) throw new StoreClosedError();
         sliceStart = performance.now();
       }
-      const key = keys[i]!;
-      if (scan.dirty.has(key)) continue;
-      const t = this.timeOf(scan.rule, key);
-      if (t !== undefined) scan.times.set(key, t);
+      const k = keys[i]!;
+      if (scan.dirty.has(k)) continue; // read again in step 2
+      const t = rule.fieldNo ? this.timeOf(rule, k) : -Infinity;
+      if (t !== undefined && !Number.isNaN(t)) order.push({ k, t });
     }
+    order.sort((a, b) => this.compareAged(rule.def, a, b));
+    scan.order = order;
+    await new Promise<void>((r) => setImmediate(r));
+    if (this.host.closing()) throw new StoreClosedError();
   }
 
-  /** The record's timestamp now (NaN: unset, or the record cannot be read: it is left alone), or undefined if gone. */
+  /** The record's time now: -Infinity when unset, NaN when it cannot be read (it is left alone), undefined if gone. */
   private timeOf(rule: Rule, key: string): number | undefined {
     const { engine } = this.host;
     try {
+      if (!rule.fieldNo) return engine.has(rule.def.name, key) ? -Infinity : undefined;
       if (rule.sensitive) {
         const rec = this.host.read(rule.def, key) as Record<string, { seconds: bigint; nanos: number } | undefined> | undefined;
         if (rec === undefined) return undefined;
         const ts = rec[rule.rule.timestampField!];
-        return ts === undefined ? Number.NaN : Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
+        return ts === undefined ? -Infinity : Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
       }
       const loc = engine.locate(rule.def.name, key);
       if (!loc) return undefined;
-      return timestampOf(engine.read(rule.def.name, loc), rule.fieldNo) ?? Number.NaN;
+      return timestampOf(engine.read(rule.def.name, loc), rule.fieldNo) ?? -Infinity;
     } catch (e) {
       // Damage (reported through the `corruption` event by the read) or a record that does not decode:
       // a cleanup never removes what it cannot read, and goes on with the rest.
@@ -321,53 +336,47 @@ export class Retention {
     }
   }
 
-  /** Step 2, synchronous: the keys of the entity to delete now, oldest first. */
+  /**
+   * Step 2, synchronous: the keys of the entity to delete now, oldest first. Linear in the entity's records:
+   * the sorting was done in step 1; only the keys committed since are read and merged in here.
+   */
   private decide(scan: Scan): string[] {
-    const { rule, times } = scan;
+    const { rule } = scan;
     const { def } = rule;
-    const { engine } = this.host;
-    if (rule.fieldNo) {
-      // Not read (under its count when the cleanup started) but over it now: read it all here, at once.
-      if (!scan.read && this.needsTimes(rule)) for (const [key] of engine.scan(def.name)) scan.dirty.add(key);
-      for (const key of scan.dirty) {
-        const t = this.timeOf(rule, key);
-        if (t === undefined) times.delete(key);
-        else times.set(key, t);
-      }
+    if (!scan.order && !this.needsOrder(rule)) return [];
+    // Not ordered (under its count when the cleanup started) but over it now: every key is read here.
+    if (!scan.order) for (const k of this.host.engine.keys(def.name)) scan.dirty.add(k);
+    const fresh: Aged[] = [];
+    for (const k of scan.dirty) {
+      const t = this.timeOf(rule, k);
+      if (t !== undefined && !Number.isNaN(t)) fresh.push({ k, t });
     }
+    fresh.sort((a, b) => this.compareAged(def, a, b));
+    const order = merge(scan.order?.filter((e) => !scan.dirty.has(e.k)) ?? [], fresh, (a, b) => this.compareAged(def, a, b));
     const out: string[] = [];
-    const gone = new Set<string>();
-    const maxAge = rule.rule.maxAgeMs;
-    if (maxAge !== undefined) {
-      const cutoff = Date.now() - maxAge;
-      const old: { k: string; t: number }[] = [];
-      for (const [k, t] of times) if (t < cutoff && !this.host.busy(def, k)) old.push({ k, t });
-      old.sort((a, b) => a.t - b.t || this.compareKeys(def, a.k, b.k));
-      for (const e of old) (out.push(e.k), gone.add(e.k));
+    const cutoff = rule.rule.maxAgeMs !== undefined ? Date.now() - rule.rule.maxAgeMs : -Infinity;
+    // By age: timed records older than the cutoff (unset ones, at -Infinity, never).
+    let i = 0;
+    while (i < order.length && order[i]!.t === -Infinity) i++;
+    const aged = new Set<number>();
+    for (; i < order.length && order[i]!.t < cutoff; i++) {
+      if (this.host.busy(def, order[i]!.k)) continue;
+      out.push(order[i]!.k);
+      aged.add(i);
     }
+    // By count: the oldest of what is left (unreadable records count, and stay).
     const maxCount = rule.rule.maxCount;
-    if (maxCount !== undefined) {
-      const left = engine.count(def.name) - out.length;
-      if (left > maxCount) {
-        let rest: string[];
-        if (rule.fieldNo) {
-          const byTime: { k: string; t: number }[] = [];
-          for (const [k, t] of times) if (!gone.has(k)) byTime.push({ k, t: Number.isNaN(t) ? -Infinity : t });
-          byTime.sort((a, b) => a.t - b.t || this.compareKeys(def, a.k, b.k));
-          rest = byTime.map((e) => e.k);
-        } else {
-          rest = [...engine.keys(def.name)];
-          rest.sort((a, b) => this.compareKeys(def, a, b));
-        }
-        let extra = left - maxCount;
-        for (let i = 0; i < rest.length && extra > 0; i++) {
-          if (this.host.busy(def, rest[i]!)) continue;
-          out.push(rest[i]!);
-          extra--;
-        }
-      }
+    let extra = maxCount === undefined ? 0 : this.host.engine.count(def.name) - out.length - maxCount;
+    for (let j = 0; j < order.length && extra > 0; j++) {
+      if (aged.has(j) || this.host.busy(def, order[j]!.k)) continue;
+      out.push(order[j]!.k);
+      extra--;
     }
     return out;
+  }
+
+  private compareAged(def: CollectionDefinition, a: Aged, b: Aged): number {
+    return a.t - b.t || this.compareKeys(def, a.k, b.k);
   }
 
   private compareKeys(def: CollectionDefinition, a: string, b: string): number {
@@ -376,6 +385,18 @@ export class Retention {
     const y = BigInt(b);
     return x < y ? -1 : x > y ? 1 : 0;
   }
+}
+
+/** Two sorted lists merged into one. */
+function merge<T>(a: readonly T[], b: readonly T[], cmp: (x: T, y: T) => number): T[] {
+  if (!b.length) return a as T[];
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(cmp(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
 }
 
 /**

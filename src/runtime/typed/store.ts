@@ -184,7 +184,7 @@ export class StoreImpl {
       defs,
       read: (def, key) => this.#codec.read(def, key),
       busy: (def, key) => repo(def.name)?.busy(key) ?? false,
-      track: (def, key, write) => void repo(def.name)?.track(key, write).catch(() => {}),
+      track: (def, keys, write) => repo(def.name)?.trackMany(keys, write),
       closing: () => this.closed,
     });
     for (const [prop, def] of Object.entries(entities)) {
