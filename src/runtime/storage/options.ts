@@ -61,6 +61,7 @@ export interface EngineOptions {
    * Refuse (`E_QUOTA`, nothing written) a write or batch that would take the store's data files (segment and
    * journals, counted up to each journal's last frame; dead bytes included until a compaction frees them)
    * past `maxBytes`. A write of deletes only is always allowed, and so are compaction and cleanup. Default: none.
+   * Example: `quota: { maxBytes: 512 * 1024 * 1024 }`.
    */
   quota?: { maxBytes: number };
   io?: FileIO;
