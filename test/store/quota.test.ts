@@ -112,6 +112,27 @@ describe("quota", () => {
     await store.close();
   });
 
+  it("the engine enforces it for every writer (engine-level writes, singletons); a write of deletes only always passes", async () => {
+    const dir = freshDir();
+    const engine = await Engine.open({ dir, encryption: "none", quota: { maxBytes: 4096 } });
+    const put = (k: string, n: number) => engine.write([{ op: "put", entity: "e", key: k, version: 1, value: new Uint8Array(n), terms: [] }]);
+    await put("a", 1000);
+    await put("b", 1000);
+    expect(await codeOf(put("c", 3000))).toBe("E_QUOTA");
+    // a write with puts counts whole, deletes in it included
+    expect(await codeOf(engine.write([{ op: "put", entity: "e", key: "c", version: 1, value: new Uint8Array(3000), terms: [] }, { op: "delete", entity: "e", key: "a" }]))).toBe("E_QUOTA");
+    expect(engine.has("e", "a")).toBe(true);
+    expect(await codeOf(engine.write([{ op: "delete", entity: "e", key: "a" }, { op: "delete", entity: "e", key: "b" }]))).toBe("ok");
+    await engine.close();
+
+    const { UserSettingsEntity } = await import("../../src/generated/examples/settings/v1/settings_cellar.js");
+    const store = await openStore({ settings: UserSettingsEntity }, { dir: freshDir(), key, quota: { maxBytes: 100 } });
+    expect(await codeOf(store.settings.update({ language: "de" }))).toBe("E_QUOTA");
+    expect((await store.settings.get()).language).toBe("en");
+    await store.settings.reset(); // a delete: allowed
+    await store.close();
+  });
+
   it("a bad quota is refused at open", async () => {
     for (const maxBytes of [0, -1, Number.NaN, "1mb" as unknown as number]) {
       expect(await codeOf(openStore(entities, { dir: freshDir(), key, quota: { maxBytes } }))).toBe("E_USAGE");
