@@ -204,6 +204,12 @@ async function main(): Promise<void> {
         }
       }
     }
+    // Lifecycle (issue 12), Cellar only; logged, not in the report's table.
+    if (runnable.some((s) => s.id === "cellar")) {
+      live.status("lifecycle: retention cleanup vs compaction");
+      const { formatRetention, retentionBench } = await import("./lifecycle-retention.js");
+      live.log(formatRetention(await retentionBench(sizes.bulk, join(runDir, "lifecycle-retention"))));
+    }
   } finally {
     results.durationSeconds = (Date.now() - startedAt.getTime()) / 1000;
     if (!opts.keep) removeDir(runDir);

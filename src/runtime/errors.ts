@@ -24,7 +24,8 @@ export type CellarErrorCode =
   | "E_MIGRATION"
   | "E_LISTENER"
   | "E_NOT_FOUND"
-  | "E_SCHEMA_MISMATCH";
+  | "E_SCHEMA_MISMATCH"
+  | "E_QUOTA";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -293,6 +294,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_LISTENER",
   "E_NOT_FOUND",
   "E_SCHEMA_MISMATCH",
+  "E_QUOTA",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -307,3 +309,31 @@ export function isCellarError(e: unknown, code?: CellarErrorCode): e is CellarEr
  * knows the file and offset turns it into a {@link CorruptionError} or a {@link KeyError}.
  */
 export class AuthenticationError extends Error {}
+
+/**
+ * Thrown when a write or batch would take the store's data files past `quota.maxBytes` (`openStore`). Nothing
+ * was written. Deletes, retention cleanup and compaction are always allowed, so a full store can be freed;
+ * `deadBytes` of the files are freed by the next compaction (one is started when they would make room).
+ */
+export class QuotaError extends CellarError {
+  /** Bytes of the store's data files (segment and journals) when the write was refused. */
+  readonly usedBytes: number;
+  /** The quota. */
+  readonly maxBytes: number;
+  /** Bytes the write would have added (an estimate from above). */
+  readonly writeBytes: number;
+  /** Of `usedBytes`, the estimated bytes no live record needs (a compaction frees them). */
+  readonly deadBytes: number;
+  constructor(used: { usedBytes: number; maxBytes: number; writeBytes: number; deadBytes: number }) {
+    super(
+      "E_QUOTA",
+      `the write needs ~${used.writeBytes} bytes and the store holds ${used.usedBytes} of its quota of ${used.maxBytes} bytes` +
+        (used.deadBytes > 0 ? ` (~${used.deadBytes} of them dead: a compaction frees them)` : "") +
+        "; delete records or raise `quota.maxBytes`",
+    );
+    this.usedBytes = used.usedBytes;
+    this.maxBytes = used.maxBytes;
+    this.writeBytes = used.writeBytes;
+    this.deadBytes = used.deadBytes;
+  }
+}

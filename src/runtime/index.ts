@@ -27,6 +27,7 @@ export {
   MigrationError,
   NoSpaceError,
   NotFoundError,
+  QuotaError,
   type BatchPosition,
   SchemaMismatchError,
   SchemaNewerError,
@@ -58,6 +59,9 @@ export {
   type StoreHandle,
   type StoreOptions,
   type TypedStore,
+  type CleanupReport,
+  type EntityStats,
+  type StoreStats,
 } from "./typed/store.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";

@@ -117,7 +117,8 @@ describe("example entities on the real engine", () => {
   });
 
   it("focus sessions, conversations, grid layouts, app state and profiles round-trip and survive a reopen", async () => {
-    const started = timestampFromDate(new Date(Date.UTC(2025, 0, 1, 8)));
+    // A day ago: focus_sessions keep 730 days (retention), and the reopen's cleanup must not remove it.
+    const started = timestampFromDate(new Date(Math.floor(Date.now() / 1000) * 1000 - 86_400_000));
     await withStore(async (store) => {
       await store.focusSessions.put({
         id: "f1",

@@ -6,7 +6,9 @@
  * exactly the committed expectation. A throwing step and a SIGKILL mid-migration leave the store as it
  * was; a store written at the current version is refused by an older definition (E_SCHEMA_NEWER).
  *
- * Every test works on a copy: the committed files are never opened in place.
+ * Every test works on a copy: the committed files are never opened in place. Opens pass `cleanup: false`:
+ * the fixtures' sessions start in 2026 and `focus_sessions` keep 730 days, so from 2028 on a retention
+ * cleanup at open would remove them while a test reads them.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -96,7 +98,7 @@ describe("committed fixture stores of focus_sessions", () => {
       const dir = copyFixture(v, `migrate-v${v}`);
       const calls = new Map<number, number>();
       const progress: MigrationProgress[] = [];
-      let store = await openStore({ dir, key: FIXTURE_KEY, migrations: counted(calls), onMigrationProgress: (p) => progress.push(p) });
+      let store = await openStore({ dir, key: FIXTURE_KEY, cleanup: false, migrations: counted(calls), onMigrationProgress: (p) => progress.push(p) });
       expect(await currentRecords(store)).toEqual(exp.current);
       expect(Object.keys(exp.current)).toHaveLength(50);
       // Each record went through each step once; a v2 store needs only the last.
@@ -122,7 +124,7 @@ describe("committed fixture stores of focus_sessions", () => {
 
       // Reopen: no migration, the same records; the old definition is now refused.
       const again = new Map<number, number>();
-      store = await openStore({ dir, key: FIXTURE_KEY, migrations: counted(again) });
+      store = await openStore({ dir, key: FIXTURE_KEY, cleanup: false, migrations: counted(again) });
       expect(store.migrationBackup).toBeNull();
       expect(again.size).toBe(0);
       const { "fs-new": added, ...rest } = await currentRecords(store);
@@ -134,13 +136,13 @@ describe("committed fixture stores of focus_sessions", () => {
 
     it("without options.migrations the generated openStore uses the registry (migrations_import)", async () => {
       const dir = copyFixture(v, `default-registry-v${v}`);
-      const store = await openStore({ dir, key: FIXTURE_KEY, backupBeforeMigration: false });
+      const store = await openStore({ dir, key: FIXTURE_KEY, cleanup: false, backupBeforeMigration: false });
       expect(await currentRecords(store)).toEqual(exp.current);
       await store.close();
       // options.migrations still replaces the registry: with none, a v${v} store cannot be opened.
       const other = copyFixture(v, `no-steps-v${v}`);
       const before = snapshot(other);
-      const e = (await errorOf(openStore({ dir: other, key: FIXTURE_KEY, migrations: [] }))) as MigrationError;
+      const e = (await errorOf(openStore({ dir: other, key: FIXTURE_KEY, cleanup: false, migrations: [] }))) as MigrationError;
       expect(e.code).toBe("E_MIGRATION");
       expect(e.message).toContain(`no migration step from version ${v} to ${v + 1}`);
       expect(snapshot(other)).toEqual(before);
@@ -161,7 +163,7 @@ describe("committed fixture stores of focus_sessions", () => {
             }
           : s,
       );
-      const e = (await errorOf(openStore({ dir, key: FIXTURE_KEY, migrations: steps }))) as MigrationError;
+      const e = (await errorOf(openStore({ dir, key: FIXTURE_KEY, cleanup: false, migrations: steps }))) as MigrationError;
       expect(e.code).toBe("E_MIGRATION");
       expect([e.entity, e.key, e.from, e.to]).toEqual(["focus_sessions", "fs-030", 2, 3]);
       expect(e.message).toContain("RangeError");
@@ -180,7 +182,7 @@ describe("committed fixture stores of focus_sessions", () => {
       // record is what it was.
       for (const [name, hash] of before) if (name !== "MANIFEST") expect(snapshot(dir).get(name), name).toBe(hash);
       expect(await storedJson(v, dir)).toEqual(exp.stored);
-      const store = await openStore({ dir, key: FIXTURE_KEY });
+      const store = await openStore({ dir, key: FIXTURE_KEY, cleanup: false });
       expect(await currentRecords(store)).toEqual(exp.current);
       await store.close();
     });
@@ -188,7 +190,7 @@ describe("committed fixture stores of focus_sessions", () => {
 
   it("a store written at the current version is refused by the version 2 definition: E_SCHEMA_NEWER, nothing changed", async () => {
     const dir = path.join(tmp, "newer");
-    const store = await openStore({ dir, key: FIXTURE_KEY });
+    const store = await openStore({ dir, key: FIXTURE_KEY, cleanup: false });
     await store.focusSessions.put({ id: "f1", startedAt: timestampFromDate(new Date(Date.UTC(2026, 6, 1))), outcome: FocusOutcome.COMPLETED });
     await store.close();
     const before = snapshot(dir);

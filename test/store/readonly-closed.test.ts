@@ -96,6 +96,7 @@ describe("a redactSensitive store is read-only", () => {
       rotateKey: await codeOf(() => store.rotateKey()),
       reencrypt: await codeOf(() => store.reencrypt()),
       changeMasterKey: await codeOf(() => store.changeMasterKey(keys.raw(new Uint8Array(32).fill(6)))),
+      cleanup: await codeOf(() => store.cleanup()),
     };
     expect(refused).toEqual(Object.fromEntries(Object.keys(refused).map((k) => [k, "E_USAGE"])));
     expect(store.keyInfo().keyIds).toEqual([1, 2]); // no key destroyed
@@ -159,6 +160,9 @@ const INTERNAL = new Set([
   "merge",
   "resolve",
   "track",
+  "busy",
+  "trackMany",
+  "settledMany",
   "settled",
   "fieldsOf",
 ]);
@@ -180,6 +184,7 @@ describe("a closed store", () => {
       keyInfo: () => store.keyInfo(),
       inspect: () => store.inspect(),
       stats: () => store.stats(),
+      cleanup: () => store.cleanup(),
       on: () => store.on("change", () => {}),
     };
     const handle = methodsOf(store).filter((n) => !INTERNAL.has(n) && n !== "close");

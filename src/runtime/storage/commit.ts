@@ -7,8 +7,8 @@
  */
 import path from "node:path";
 import { ByteWriter, isWellFormed } from "../format/bytes.js";
-import { isCellarError, IoError, LimitError, StoreClosedError, UsageError } from "../errors.js";
-import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FrameType, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES } from "../format/format.js";
+import { isCellarError, IoError, LimitError, QuotaError, StoreClosedError, UsageError } from "../errors.js";
+import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FRAME_HEADER_SIZE, FrameType, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES } from "../format/format.js";
 import { encodeFrame } from "../format/frame.js";
 import { Loc } from "../format/location.js";
 import { encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
@@ -39,6 +39,8 @@ const MAX_MICROTASK_RUN_MS = 2;
 
 export class GroupCommit {
   private pending: Pending[] = [];
+  /** Quota: bytes the queued writes may add to the journal (upper bounds, see `quotaBytes`), until flushed. */
+  private queuedBytes = 0;
   private flushScheduled = false;
   private syncTimer: NodeJS.Timeout | null = null;
   /** Relaxed mode: commits were written but not yet fdatasynced. */
@@ -92,6 +94,12 @@ export class GroupCommit {
       return Promise.reject(new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`));
     }
     if (ops.length === 0) return Promise.resolve();
+    const grows = this.opts.quota.maxBytes !== Infinity ? this.quotaBytes(ops, size) : 0;
+    if (grows > 0) {
+      const refused = this.checkQuota(grows);
+      if (refused) return Promise.reject(refused);
+      this.queuedBytes += grows;
+    }
     return new Promise((resolve, reject) => {
       this.pending.push({ ops, size, resolve, reject });
       if (!this.flushScheduled) {
@@ -99,6 +107,34 @@ export class GroupCommit {
         this.scheduleFlush();
       }
     });
+  }
+
+  /**
+   * Quota: the bytes `ops` may add to the journal, from above (`opSize` counts 3 bytes per UTF-16 unit of
+   * names and keys; sealing and a frame of its own added), or 0 for a write of deletes only: those are
+   * always allowed, so that a store at its quota can be freed.
+   */
+  private quotaBytes(ops: readonly WriteOp[], size: number): number {
+    let puts = 0;
+    for (const o of ops) if (o.op === "put") puts++;
+    if (puts === 0) return 0;
+    return size + (this.keyring ? SEALED_OVERHEAD * puts : 0) + FRAME_HEADER_SIZE + 64 + END_RECORD_SIZE;
+  }
+
+  /**
+   * Quota: the error refusing a write that adds `grows` bytes, or null when it fits. The store's bytes are its
+   * data files' (segment, journals up to their last frame) plus what writes already queued may add. When
+   * dead bytes would make room, a compaction is started (automatic compaction on) so that a retry can pass.
+   */
+  private checkQuota(grows: number): QuotaError | null {
+    const maxBytes = this.opts.quota.maxBytes;
+    let fileBytes = 0;
+    for (const f of this.files.values()) fileBytes += f.size;
+    const usedBytes = fileBytes + this.queuedBytes;
+    if (usedBytes + grows <= maxBytes) return null;
+    const deadBytes = this.state.deadBytes;
+    if (deadBytes > 0 && usedBytes - deadBytes + grows <= maxBytes && this.opts.compaction.auto) this.compaction.maybeCompact(true);
+    return new QuotaError({ usedBytes, maxBytes, writeBytes: grows, deadBytes });
   }
 
   /**
@@ -123,6 +159,7 @@ export class GroupCommit {
     this.flushScheduled = false;
     const group = this.pending;
     this.pending = [];
+    this.queuedBytes = 0;
     if (group.length === 0) return;
     if (this.state.closed || this.state.poisoned) {
       for (const p of group) p.reject(this.state.poisoned ?? new StoreClosedError());

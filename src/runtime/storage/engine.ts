@@ -26,6 +26,7 @@ import { openCopy, openEngine } from "./open.js";
 import { scrub } from "./scrub.js";
 import type { EngineOptions } from "./options.js";
 import { Reads } from "./reads.js";
+import { type EntityUsage, entityUsage } from "./usage.js";
 import type { RecoveryReport, StoreState } from "./state.js";
 
 export type { WriteOp } from "../format/records.js";
@@ -33,6 +34,7 @@ export { Loc } from "../format/location.js";
 export type { EngineOptions } from "./options.js";
 export type { DamageReport, RecoveryReport } from "./state.js";
 export type { Rewrite } from "./compaction.js";
+export type { EntityUsage } from "./usage.js";
 
 export class Engine {
   /**
@@ -200,6 +202,12 @@ export class Engine {
 
   stats(): { fileBytes: number; deadBytes: number; journalBytes: number; records: number; blockCacheBytes: number } {
     return this.state.stats();
+  }
+
+  /** Records and bytes (live, dead) per engine entity, internal `~` names included (usage.ts). */
+  entityUsage(): Map<string, EntityUsage> {
+    this.checkOpen();
+    return entityUsage(this.state);
   }
 
   /**

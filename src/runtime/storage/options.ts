@@ -57,14 +57,23 @@ export interface EngineOptions {
    * journal creation; damage is reported only. A missing store is refused. Default false.
    */
   readOnly?: boolean;
+  /**
+   * Refuse (`E_QUOTA`, nothing written) a write or batch that would take the store's data files (segment and
+   * journals, counted up to each journal's last frame; dead bytes included until a compaction frees them)
+   * past `maxBytes`. A write of deletes only is always allowed, and so are compaction and cleanup. Default: none.
+   * Example: `quota: { maxBytes: 512 * 1024 * 1024 }`.
+   */
+  quota?: { maxBytes: number };
   io?: FileIO;
   /** Called at each named crash window (tests crash or fail the store there). */
   failpoint?: (name: Failpoint) => void;
 }
 
 /** The options as the engine's jobs read them: every default filled in. */
-export type ResolvedOptions = Required<Omit<EngineOptions, "key" | "keyScope" | "io" | "failpoint" | "compaction" | "dir">> & {
+export type ResolvedOptions = Required<Omit<EngineOptions, "key" | "keyScope" | "io" | "failpoint" | "compaction" | "dir" | "quota">> & {
   compaction: { auto: boolean; minDeadBytes: number; maxJournalBytes: number };
+  /** `Infinity` without a quota. */
+  quota: { maxBytes: number };
 };
 
 /** Check `options` (throws `E_USAGE` or `E_KEY`) and fill in their defaults. Touches no file. */
@@ -86,6 +95,10 @@ export function resolveOptions(options: EngineOptions): {
   if (provider && provider.kind !== "raw" && provider.kind !== "passphrase" && provider.kind !== "external") {
     throw new UsageError("`key` must be 32 bytes or a provider from `keys.raw`, `keys.passphrase` or `keys.external`");
   }
+  const maxBytes = options.quota?.maxBytes ?? Infinity;
+  if (options.quota !== undefined && (typeof maxBytes !== "number" || !(maxBytes > 0))) {
+    throw new UsageError("`quota.maxBytes` must be a positive number of bytes");
+  }
   const opts = {
     encryption,
     durability: options.durability ?? "full",
@@ -102,6 +115,7 @@ export function resolveOptions(options: EngineOptions): {
       minDeadBytes: options.compaction?.minDeadBytes ?? 4 * 1024 * 1024,
       maxJournalBytes: options.compaction?.maxJournalBytes ?? 64 * 1024 * 1024,
     },
+    quota: { maxBytes },
   } as const;
   return { io, fp, provider, opts };
 }

@@ -60,6 +60,8 @@ export interface ReadFile {
   /** Record bytes (plaintext) ever written to the file, and those still live: their ratio estimates dead space. */
   plainTotal: number;
   plainLive: number;
+  /** Journals: the part of `plainTotal` each entity wrote (usage.ts, `stats()` per entity); created on first write. */
+  byEntity?: Map<string, number>;
 }
 
 /** Plaintext bytes a delete (tombstone) is counted as, for dead-space estimates. */
@@ -172,6 +174,8 @@ export class StoreState {
     }
     file.plainTotal += loc.length;
     file.plainLive += loc.length;
+    const by = (file.byEntity ??= new Map());
+    by.set(entity, (by.get(entity) ?? 0) + loc.length);
   }
 
   /** Index a delete; returns whether it removed a live record. */
@@ -182,6 +186,8 @@ export class StoreState {
       if (of) of.plainLive -= old.length;
     }
     file.plainTotal += TOMBSTONE_BYTES;
+    const by = (file.byEntity ??= new Map());
+    by.set(entity, (by.get(entity) ?? 0) + TOMBSTONE_BYTES);
     return old !== undefined;
   }
 

@@ -75,6 +75,24 @@ export class CollectionImpl {
     return write;
   }
 
+  /** {@link track} for many keys of one write (a retention cleanup's deletes): one settlement for all. */
+  trackMany(keys: readonly string[], write: Promise<void>): void {
+    const done: Promise<void> = write.then(
+      () => this.settledMany(keys, done),
+      () => this.settledMany(keys, done),
+    );
+    for (const k of keys) this.inflight.set(k, done);
+  }
+
+  private settledMany(keys: readonly string[], done: Promise<void>): void {
+    for (const k of keys) if (this.inflight.get(k) === done) this.inflight.delete(k);
+  }
+
+  /** Whether a write to `key` issued through this repository (or a batch) has not settled yet (retention.ts). */
+  busy(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
   private settled(key: string, done: Promise<void>): void {
     if (this.inflight.get(key) === done) this.inflight.delete(key);
   }

@@ -24,7 +24,9 @@ import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./record-codec.js";
-import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
+import { type CleanupReport, parseEvery, Retention } from "./retention.js";
+import { backupUsage, entityStats } from "./stats.js";
+import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
 
 export type {
   BatchTx,
@@ -46,8 +48,11 @@ export type {
   StoreEvents,
   StoreHandle,
   StoreOptions,
+  StoreStats,
   TypedStore,
 } from "./types.js";
+export type { CleanupReport } from "./retention.js";
+export type { EntityStats } from "./stats.js";
 export { decodeKey, encodeKey } from "./values.js";
 
 /**
@@ -67,6 +72,7 @@ export const RESERVED = new Set([
   "changeMasterKey",
   "keyInfo",
   "stats",
+  "cleanup",
   "on",
   "close",
   "then",
@@ -115,7 +121,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, ...engineOptions } = options;
+  const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const engine = await Engine.open({
     ...engineOptions,
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
@@ -136,6 +143,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       store.records.clear();
     }
     if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
+    if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
   } catch (e) {
     await engine.close();
     throw e;
@@ -154,6 +162,8 @@ export class StoreImpl {
   readonly #codec: RecordCodec;
   migrationBackup: string | null = null;
   private closed = false;
+  /** Retention cleanups (retention.ts); an ES private field, like #codec. */
+  readonly #retention: Retention;
 
   constructor(
     readonly engine: Engine,
@@ -164,6 +174,19 @@ export class StoreImpl {
     // The engine's cache, in a key space per entity (its blocks use the default space).
     this.records = engine.cache as LruCache<string, unknown>;
     this.#codec = new RecordCodec(engine, defs, redacted, this.listeners);
+    let repos: Map<string, CollectionImpl> | undefined;
+    const repo = (name: string) => {
+      repos ??= new Map(Object.values(this).flatMap((r) => (r instanceof CollectionImpl ? [[r.def.name, r] as const] : [])));
+      return repos.get(name);
+    };
+    this.#retention = new Retention({
+      engine,
+      defs,
+      read: (def, key) => this.#codec.read(def, key),
+      busy: (def, key) => repo(def.name)?.busy(key) ?? false,
+      track: (def, keys, write) => repo(def.name)?.trackMany(keys, write),
+      closing: () => this.closed,
+    });
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
         value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def) : new SingletonImpl(this, this.#codec, def),
@@ -173,6 +196,7 @@ export class StoreImpl {
     engine.onCommit = (ops) => {
       // The store's state first, for every op: a listener that reads sees the commit whole.
       this.#codec.committed(ops);
+      this.#retention.committed(ops);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -289,9 +313,34 @@ export class StoreImpl {
     }
   }
 
-  stats() {
+  stats(): StoreStats {
     this.checkOpen();
-    return { ...this.engine.stats(), recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes };
+    const backups = backupUsage(this.engine.io, this.engine.dir);
+    const { entities, internalBytes } = entityStats(this.engine.entityUsage(), this.defs.keys(), backups);
+    return {
+      ...this.engine.stats(),
+      recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes,
+      entities,
+      internalBytes,
+      backups: { dir: backups.dir, files: backups.files, bytes: backups.bytes },
+    };
+  }
+
+  /**
+   * Apply every entity's `retention` rule now (retention.ts), after a cleanup already running; resolves with
+   * what was removed.
+   */
+  async cleanup(): Promise<CleanupReport> {
+    this.checkWritable();
+    return this.#retention.run();
+  }
+
+  /** Cleanups at open and every `everyMs` while open (openStore); a failure goes to the `error` event. */
+  static startCleanup(store: StoreImpl, atOpen: boolean, everyMs: number | null): void {
+    store.#retention.start(atOpen, everyMs, (e) => {
+      if (e instanceof CellarError) store.listeners.emit("error", e);
+      else process.emitWarning(e instanceof Error ? e : new Error(String(e)));
+    });
   }
 
   /** Close the store (a second call does nothing); every other method then throws E_CLOSED. */
@@ -302,6 +351,7 @@ export class StoreImpl {
       // Updates and batches already queued on a singleton finish (or fail) first.
       await Promise.all([...this.singletons()].map((s) => s.idle()));
     } finally {
+      await this.#retention.stop();
       this.records.clear();
       await this.engine.close();
     }

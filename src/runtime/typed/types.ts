@@ -11,6 +11,8 @@ import type { Engine, EngineOptions, RecoveryReport } from "../storage/engine.js
 import type { CollectionDefinition, EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
 import type { MigrationStep } from "./migration.js";
 import type { MigrationProgress } from "./upgrade.js";
+import type { CleanupReport } from "./retention.js";
+import type { EntityStats } from "./stats.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
   /**
@@ -38,6 +40,32 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
    * default 64 MiB) share one cache of the two budgets' sum, so memory goes where the workload needs it.
    */
   cacheBytes?: number;
+  /**
+   * Retention cleanups (the entities' `retention` rules, docs/SCHEMAS.md): one in the background right after
+   * open (`atOpen`, default true) and one every `every` while the store is open (default `"1h"`:
+   * milliseconds, or a whole number and a unit `ms`, `s`, `m`, `h`, `d`, `w`), on an unref'ed timer that
+   * `close()` stops. `false`: only `store.cleanup()` cleans. A background cleanup's failure goes to the
+   * `error` event. Example: `cleanup: { every: "10m" }`.
+   */
+  cleanup?: false | { every?: number | string; atOpen?: boolean };
+}
+
+/** `store.stats()`: the engine's totals, and bytes per entity. */
+export interface StoreStats {
+  /** Bytes of the data files (segment, and journals up to their last frame): what `quota.maxBytes` limits. */
+  fileBytes: number;
+  /** Of `fileBytes`, the estimated bytes no live record needs (a compaction frees them). */
+  deadBytes: number;
+  journalBytes: number;
+  records: number;
+  blockCacheBytes: number;
+  recordCacheBytes: number;
+  /** Per entity (storage name): records, live, dead and history bytes, backup bytes when known. */
+  entities: Record<string, EntityStats>;
+  /** Bytes of internal entities other than history. */
+  internalBytes: number;
+  /** The store's backups: every file under `dir` (today `<store>/backups/`, the pre-migration copies). */
+  backups: { dir: string; files: number; bytes: number };
 }
 
 /**
@@ -270,7 +298,14 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
    * opened, and every sensitive field a record holds reads `"[redacted]"`. Works in either key scope.
    */
   inspect(options?: { entities?: readonly string[] }): AsyncGenerator<InspectedRecord>;
-  stats(): ReturnType<Engine["stats"]> & { recordCacheBytes: number };
+  stats(): StoreStats;
+  /**
+   * Apply every entity's `retention` rule now: records older than `maxAgeMs` by their timestamp field, and
+   * beyond `maxCount` the oldest, are deleted in one atomic write (normal deletes: a `change` event each);
+   * resolves with the count per entity. Runs after a cleanup already running. Also runs at open and
+   * periodically (`cleanup` option).
+   */
+  cleanup(): Promise<CleanupReport>;
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void;
   close(): Promise<void>;
 }

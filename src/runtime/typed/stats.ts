@@ -1,0 +1,95 @@
+/**
+ * `store.stats()` per entity: the engine's bytes per engine entity (storage/usage.ts) attributed to the
+ * app's entities, and the bytes of the store's backups. Internal engine entities start with `~` (shared
+ * decision of issue 12): `~history:E` holds the previous versions of E's records and counts as E's
+ * `historyBytes`; any other `~` entity counts in the store's `internalBytes` only.
+ */
+import path from "node:path";
+import { BACKUPS_DIR } from "../format/filenames.js";
+import type { FileIO } from "../platform/io.js";
+import type { EntityUsage } from "../storage/engine.js";
+
+export interface EntityStats {
+  /** Live records. */
+  records: number;
+  /** Bytes of the data files holding its live records (journal bytes are an estimate). */
+  liveBytes: number;
+  /** Bytes of its overwritten and deleted records still in the files (a compaction frees them). */
+  deadBytes: number;
+  /** Bytes (live and dead) of its record history (`~history:<entity>`). */
+  historyBytes: number;
+  /** Bytes of its records in the backups, when the backups say (else 0: see `StoreStats.backups`). */
+  backupBytes: number;
+}
+
+export interface BackupUsage {
+  /** The directory counted. */
+  dir: string;
+  files: number;
+  bytes: number;
+  /** Bytes per entity, when the backup files tell (null: not attributed; `bytes` is the whole). */
+  byEntity: ReadonlyMap<string, number> | null;
+}
+
+const HISTORY_PREFIX = "~history:";
+
+/** Per entity: every entity of `names` (the app's), and any other non-internal entity the store holds. */
+export function entityStats(
+  usage: ReadonlyMap<string, EntityUsage>,
+  names: Iterable<string>,
+  backups: BackupUsage,
+): { entities: Record<string, EntityStats>; internalBytes: number } {
+  const entities: Record<string, EntityStats> = {};
+  const row = (name: string) => (entities[name] ??= { records: 0, liveBytes: 0, deadBytes: 0, historyBytes: 0, backupBytes: 0 });
+  for (const n of names) row(n);
+  let internalBytes = 0;
+  for (const [name, u] of usage) {
+    if (name.startsWith(HISTORY_PREFIX)) row(name.slice(HISTORY_PREFIX.length)).historyBytes += u.liveBytes + u.deadBytes;
+    else if (name.startsWith("~")) internalBytes += u.liveBytes + u.deadBytes;
+    else {
+      const r = row(name);
+      r.records = u.records;
+      r.liveBytes = u.liveBytes;
+      r.deadBytes = u.deadBytes;
+    }
+  }
+  if (backups.byEntity) for (const [name, n] of backups.byEntity) if (!name.startsWith("~")) row(name).backupBytes += n;
+  return { entities, internalBytes };
+}
+
+/**
+ * Hook for the backups: the bytes of every file under the store's `backups/` directory (today's
+ * pre-migration copies), not attributed to entities. When backups get their own file format and directory
+ * (issue 12, "Backups"), this is the one function to change: count that directory, and fill `byEntity`
+ * from each file's per-entity header.
+ */
+export function backupUsage(io: FileIO, storeDir: string): BackupUsage {
+  const dir = path.join(storeDir, BACKUPS_DIR);
+  const out = { dir, files: 0, bytes: 0, byEntity: null };
+  if (!io.exists(dir)) return out;
+  const walk = (p: string, depth: number) => {
+    let names: string[] | null = null;
+    try {
+      names = io.readdir(p);
+    } catch {
+      names = null; // not a directory (or gone meanwhile): counted as a file below
+    }
+    if (names) {
+      if (depth < 8) for (const n of names) walk(path.join(p, n), depth + 1);
+      return;
+    }
+    try {
+      const fd = io.open(p, "r");
+      try {
+        out.bytes += io.size(fd);
+        out.files++;
+      } finally {
+        io.close(fd);
+      }
+    } catch {
+      // removed while counting
+    }
+  };
+  walk(dir, 0);
+  return out;
+}
