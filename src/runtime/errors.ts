@@ -25,7 +25,8 @@ export type CellarErrorCode =
   | "E_LISTENER"
   | "E_NOT_FOUND"
   | "E_SCHEMA_MISMATCH"
-  | "E_QUOTA";
+  | "E_QUOTA"
+  | "E_BACKUP_SKIPPED";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -295,6 +296,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_NOT_FOUND",
   "E_SCHEMA_MISMATCH",
   "E_QUOTA",
+  "E_BACKUP_SKIPPED",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -335,5 +337,18 @@ export class QuotaError extends CellarError {
     this.maxBytes = used.maxBytes;
     this.writeBytes = used.writeBytes;
     this.deadBytes = used.deadBytes;
+  }
+}
+
+/**
+ * Reported (the store's `error` event), never thrown: an automatic backup was due but not taken, because this
+ * session of the store found damage (`reason`). A backup of a damaged store could replace the last good one;
+ * none is taken until the store is reopened without damage (see `recoverFrom`).
+ */
+export class BackupSkippedError extends CellarError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super("E_BACKUP_SKIPPED", `an automatic backup was not taken: the store found damage in this session (${reason}); the last good backups are kept`);
+    this.reason = reason;
   }
 }
