@@ -307,3 +307,18 @@ export function isCellarError(e: unknown, code?: CellarErrorCode): e is CellarEr
  * knows the file and offset turns it into a {@link CorruptionError} or a {@link KeyError}.
  */
 export class AuthenticationError extends Error {}
+
+/**
+ * Thrown when `revert` (record history) names an entry that is not there: an id `history()` does not list
+ * (pruned, or of another record), or a time older than the record's history reaches back to.
+ */
+export class HistoryEntryNotFoundError extends CellarError {
+  readonly entity: string;
+  /** What `revert` was given: an entry id or a time (never in `message`). */
+  readonly at: string | Date;
+  constructor(entity: string, why: string, at: string | Date) {
+    super("E_NOT_FOUND", `cannot revert a \`${entity}\` record: ${why}`);
+    this.entity = entity;
+    this.at = at;
+  }
+}

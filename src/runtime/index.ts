@@ -10,6 +10,7 @@ export {
   type EntityShape,
   type KeyKind,
   type KeyValue,
+  type HistoryRule,
   type RetentionRule,
   type SingletonDefinition,
 } from "./typed/entity.js";
@@ -27,6 +28,7 @@ export {
   MigrationError,
   NoSpaceError,
   NotFoundError,
+  HistoryEntryNotFoundError,
   type BatchPosition,
   SchemaMismatchError,
   SchemaNewerError,
@@ -45,6 +47,7 @@ export {
   type EntityInput,
   type FieldPath,
   type Frozen,
+  type HistoryEntry,
   type Input,
   type PathField,
   type PathValue,
