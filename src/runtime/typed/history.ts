@@ -37,6 +37,11 @@ export function entryTime(id: string): number {
   return parseInt(id.slice(0, 12), 16);
 }
 
+/** The record key of an entry key (see {@link entryKey}). */
+export function recordKeyOfEntry(entryKey: string): string {
+  return entryKey.slice(0, entryKey.length - ID_LENGTH - 1);
+}
+
 /** The engine key of the entry `id` of record `key`. */
 export function entryKey(key: string, id: string): string {
   return key + SEP + id;
