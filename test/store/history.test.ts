@@ -195,6 +195,28 @@ describe("record history of a collection", () => {
     await store.close();
   });
 
+  it("a key too long for its entry keys is E_LIMIT before anything is written; the longest allowed works", async () => {
+    const store = await open("long-key");
+    const err = await fail(store.profiles.put({ id: "k".repeat(1024 - 16), displayName: "x" }));
+    expect(isCellarError(err, "E_LIMIT")).toBe(true);
+    expect((err as Error).message).toContain("at most 1007 bytes");
+    expect(await store.profiles.count()).toBe(0);
+    const longest = "k".repeat(1007);
+    await store.profiles.put({ id: longest, displayName: "a" });
+    await store.profiles.put({ id: longest, displayName: "b" });
+    expect((await store.profiles.history(longest)).map((e) => e.value?.displayName)).toEqual(["a", undefined]);
+    // A batch with one such key writes nothing, and leaves nothing behind for the next write of its other keys.
+    await store.profiles.put({ id: "t", displayName: "1" });
+    const batch = store.batch((tx) => {
+      tx.profiles.put({ id: "t", displayName: "2" });
+      tx.profiles.put({ id: "k".repeat(1010), displayName: "x" });
+    });
+    expect(isCellarError(await fail(batch), "E_LIMIT")).toBe(true);
+    await store.profiles.put({ id: "t", displayName: "3" });
+    expect((await store.profiles.history("t")).map((e) => e.value?.displayName)).toEqual(["1", undefined]);
+    await store.close();
+  });
+
   it("history entries fire no change events", async () => {
     const store = await open("events");
     const seen: string[] = [];

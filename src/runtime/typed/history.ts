@@ -9,7 +9,8 @@
  * the repositories list (`entries`) and pick (`pick`) entries for `history()` and `revert()`.
  */
 import type { Engine, Loc, WriteOp } from "../storage/engine.js";
-import { HistoryEntryNotFoundError, isCellarError, UsageError } from "../errors.js";
+import { HistoryEntryNotFoundError, isCellarError, LimitError, UsageError } from "../errors.js";
+import { MAX_KEY_BYTES } from "../format/format.js";
 import { moveValue, type SensitiveKeys } from "../crypto/value.js";
 import type { EntityDefinition, HistoryRule } from "./entity.js";
 
@@ -21,6 +22,8 @@ const SEP = "\u0000";
 /** Entry ids: 12 hex digits of the change time in ms since the epoch, 4 of a counter within that ms. */
 const ID_LENGTH = 16;
 const EMPTY = new Uint8Array(0);
+/** Bytes an entry key adds to its record's key: the separator and the id. */
+const ENTRY_SUFFIX = 1 + ID_LENGTH;
 
 /** The engine entity holding the history of `entity`. */
 export function historyEntityName(entity: string): string {
@@ -212,28 +215,37 @@ export class History {
   augment(ops: readonly WriteOp[], now: number = Date.now()): { ops: readonly WriteOp[]; settle: (failed: boolean) => void } {
     let out: WriteOp[] | null = null;
     const touched: { h: EntityHistory; key: string; token: object; id: string | undefined }[] = [];
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      const h = this.byEntity.get(op.entity);
-      if (!h) {
-        out?.push(op);
-        continue;
-      }
-      out ??= ops.slice(0, i);
-      out.push(op);
-      const prev = h.stateOf(op.key);
-      const token = {};
-      h.pending.set(op.key, { state: op.op === "put" ? { value: op.value, version: op.version } : null, token });
-      // No entry for a delete of a missing record (nothing changes), or when the replaced version is unreadable.
-      const id = prev === undefined || (prev === null && op.op === "delete") ? undefined : h.record(out, op.key, prev, now, this.keys);
-      touched.push({ h, key: op.key, token, id });
-    }
     const settle = (failed: boolean) => {
       for (const t of touched) {
         if (t.h.pending.get(t.key)?.token === t.token) t.h.pending.delete(t.key);
         if (failed && t.id !== undefined) t.h.forget(t.key, t.id);
       }
     };
+    try {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        const h = this.byEntity.get(op.entity);
+        if (!h) {
+          out?.push(op);
+          continue;
+        }
+        if (op.key.length * 3 > MAX_KEY_BYTES - ENTRY_SUFFIX && Buffer.byteLength(op.key, "utf8") > MAX_KEY_BYTES - ENTRY_SUFFIX) {
+          throw new LimitError(`a key of \`${op.entity}\` may be at most ${MAX_KEY_BYTES - ENTRY_SUFFIX} bytes: the entity keeps history, whose entry keys add ${ENTRY_SUFFIX}`);
+        }
+        out ??= ops.slice(0, i);
+        out.push(op);
+        const prev = h.stateOf(op.key);
+        const token = {};
+        const t = { h, key: op.key, token, id: undefined as string | undefined };
+        touched.push(t);
+        h.pending.set(op.key, { state: op.op === "put" ? { value: op.value, version: op.version } : null, token });
+        // No entry for a delete of a missing record (nothing changes), or when the replaced version is unreadable.
+        if (prev !== undefined && !(prev === null && op.op === "delete")) t.id = h.record(out, op.key, prev, now, this.keys);
+      }
+    } catch (e) {
+      settle(true); // nothing of this write is issued
+      throw e;
+    }
     return { ops: out ?? ops, settle };
   }
 

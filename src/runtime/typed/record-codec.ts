@@ -57,7 +57,13 @@ export class RecordCodec {
   /** Commit `ops` in one engine write, with the history entries they make (history.ts). */
   write(ops: readonly WriteOp[]): Promise<void> {
     if (!this.history.enabled) return this.engine.write(ops);
-    const { ops: all, settle } = this.history.augment(ops);
+    let augmented: ReturnType<History["augment"]>;
+    try {
+      augmented = this.history.augment(ops);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { ops: all, settle } = augmented;
     const w = this.engine.write(all);
     w.then(
       () => settle(false),
