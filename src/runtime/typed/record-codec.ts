@@ -50,7 +50,8 @@ export class RecordCodec {
       if (!def.history) continue;
       const name = historyEntityName(def.name);
       this.codecs.set(name, new ValueCodec(name, def.schema, def.sensitive, def.codec));
-      this.historyDefs.set(name, Object.freeze({ ...def, name, history: undefined }));
+      const { history: _, ...rest } = def;
+      this.historyDefs.set(name, Object.freeze({ ...rest, name }));
     }
   }
 
