@@ -7,9 +7,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import { entities } from "../../src/generated/index.js";
-import { defineCollection, isCellarError, openStore, type StoreOptions } from "../../src/runtime/index.js";
+import { defineCollection, type HistoryEntry, isCellarError, openStore, type StoredRecord, type StoreOptions } from "../../src/runtime/index.js";
+import type { UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
+import type { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
+import type { TaskIndex, TaskKey } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
 import type { StoreImpl } from "../../src/runtime/typed/store.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-history-"));
@@ -18,7 +21,7 @@ afterEach(() => void vi.useRealTimers());
 const key = new Uint8Array(32).fill(7);
 const fail = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e);
 
-const tasks = defineCollection({ ...entities.tasks, history: { keep: 3 } });
+const tasks = defineCollection<typeof TaskSchema, TaskKey, TaskIndex>({ ...entities.tasks, history: { keep: 3 } });
 const profiles = defineCollection({ ...entities.profiles, history: { keep: 10, maxAgeMs: 30 * 86_400_000 } });
 const app = { tasks, profiles, settings: entities.settings, notes: entities.conversations };
 const open = (dir: string, extra: Partial<StoreOptions> = {}) => openStore(app, { dir: path.join(tmp, dir), key, ...extra });
@@ -50,6 +53,13 @@ describe("record history of a collection", () => {
     await store.tasks.update("t1", { title: "second" });
     expect(await store.tasks.delete("t1")).toBe(true);
     const h = await store.tasks.history("t1");
+    expectTypeOf(h).toEqualTypeOf<HistoryEntry<StoredRecord<typeof TaskSchema> | undefined>[]>();
+    expectTypeOf(store.tasks.revert).parameters.toEqualTypeOf<[string, string | Date]>();
+    expectTypeOf(await store.settings.history()).toEqualTypeOf<HistoryEntry<StoredRecord<typeof UserSettingsSchema>>[]>();
+    // @ts-expect-error a key of the wrong type
+    void (() => store.tasks.history(1));
+    // @ts-expect-error entries are read-only
+    void (() => (h[0]!.changedAt = new Date()));
     expect(h.map((e) => e.value?.title)).toEqual(["second", "first", undefined]);
     for (const e of h) {
       expect(Object.isFrozen(e)).toBe(true);
