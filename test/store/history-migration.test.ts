@@ -38,5 +38,11 @@ describe("record history and migrations", () => {
     expect(back).toMatchObject({ body: "hello", tags: ["a", "urgent"], secret: "s-one", priority: 2 });
     expect(await store.notes.query({ tags: "urgent" })).toHaveLength(1);
     await store.close();
+    // The manifest now lists the history entity at the new version too; the next open needs no migration.
+    store = await openStore({ notes: withHistory(3) }, { dir, key });
+    expect((store as unknown as StoreImpl).engine.storedVersions.get("~history:notes")).toBe(3);
+    expect(store.migrationBackup).toBeNull();
+    expect((await store.notes.history("n1")).map((e) => e.value?.body)).toEqual([undefined, "world", "hello", undefined]);
+    await store.close();
   });
 });
