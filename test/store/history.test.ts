@@ -14,6 +14,7 @@ import type { UserSettingsSchema } from "../../src/generated/examples/settings/v
 import type { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 import type { TaskIndex, TaskKey } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
 import type { StoreImpl } from "../../src/runtime/typed/store.js";
+import { notesAt } from "./helpers/notes-versions.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-history-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -224,6 +225,20 @@ describe("record history of a collection", () => {
     expect(isCellarError(await fail(batch), "E_LIMIT")).toBe(true);
     await store.profiles.put({ id: "t", displayName: "3" });
     expect((await store.profiles.history("t")).map((e) => e.value?.displayName)).toEqual(["1", undefined]);
+    await store.close();
+  });
+
+  it("a write the engine refuses leaves no trace: the next write of its key, issued at once, records the stored version", async () => {
+    const notes = defineCollection({ ...notesAt(1), history: { keep: 2 } });
+    const store = await openStore({ notes }, { dir: path.join(tmp, "refused"), key });
+    await store.notes.put({ id: "n", text: "a" });
+    await store.notes.put({ id: "n", text: "b" });
+    const big = store.notes.put({ id: "n", text: "x".repeat(16 * 1024 * 1024) }); // over the record size limit
+    const next = store.notes.put({ id: "n", text: "c" });
+    expect(isCellarError(await fail(big), "E_LIMIT")).toBe(true);
+    await next;
+    expect((await store.notes.history("n")).map((e) => e.value?.text)).toEqual(["b", "a"]);
+    expect(entryCount(store, "notes")).toBe(2); // the entry the refused write would have pruned was pruned by the next
     await store.close();
   });
 

@@ -135,9 +135,10 @@ class EntityHistory {
 
   /**
    * Push onto `out` the entry of a write of `key` that replaces `prev` at `now`, and the deletes of the
-   * entries it pushes past `keep` or that are older than `maxAgeMs`. Returns the new entry's id.
+   * entries it pushes past `keep` or that are older than `maxAgeMs`. Returns the new entry's id and the
+   * ids it prunes (taken out of the index now; {@link undo} puts them back if the write fails).
    */
-  record(out: WriteOp[], key: string, prev: State, now: number, keys: SensitiveKeys | null): string {
+  record(out: WriteOp[], key: string, prev: State, now: number, keys: SensitiveKeys | null): { id: string; pruned: string[] } {
     const index = this.index();
     let ids = index.get(key);
     if (!ids) index.set(key, (ids = []));
@@ -160,15 +161,21 @@ class EntityHistory {
       const oldest = now - this.rule.maxAgeMs;
       while (drop < ids.length - 1 && entryTime(ids[drop]!) < oldest) drop++;
     }
-    for (const old of ids.splice(0, drop)) out.push({ op: "delete", entity: this.name, key: entryKey(key, old) });
-    return id;
+    const pruned = ids.splice(0, drop);
+    for (const old of pruned) out.push({ op: "delete", entity: this.name, key: entryKey(key, old) });
+    return { id, pruned };
   }
 
-  /** Forget ids a write that failed had added (their records were never written). */
-  forget(key: string, id: string): void {
+  /** A write that failed wrote nothing: forget the id it added, and index again the entries it would have pruned. */
+  undo(key: string, id: string, pruned: readonly string[]): void {
     const ids = this.ids?.get(key);
-    const i = ids?.indexOf(id) ?? -1;
-    if (i >= 0) ids!.splice(i, 1);
+    if (!ids) return;
+    const i = ids.indexOf(id);
+    if (i >= 0) ids.splice(i, 1);
+    if (pruned.length) {
+      ids.push(...pruned);
+      ids.sort();
+    }
   }
 
   /** Deletes of every entry older than `maxAgeMs`, for the sweep at open. */
@@ -214,11 +221,12 @@ export class History {
    */
   augment(ops: readonly WriteOp[], now: number = Date.now()): { ops: readonly WriteOp[]; settle: (failed: boolean) => void } {
     let out: WriteOp[] | null = null;
-    const touched: { h: EntityHistory; key: string; token: object; id: string | undefined }[] = [];
+    const touched: { h: EntityHistory; key: string; token: object; made: { id: string; pruned: string[] } | undefined }[] = [];
     const settle = (failed: boolean) => {
-      for (const t of touched) {
+      // Undone newest first: an entry a later write of the same key pruned is indexed again before its own undo.
+      for (const t of touched.reverse()) {
         if (t.h.pending.get(t.key)?.token === t.token) t.h.pending.delete(t.key);
-        if (failed && t.id !== undefined) t.h.forget(t.key, t.id);
+        if (failed && t.made) t.h.undo(t.key, t.made.id, t.made.pruned);
       }
     };
     try {
@@ -236,11 +244,11 @@ export class History {
         out.push(op);
         const prev = h.stateOf(op.key);
         const token = {};
-        const t = { h, key: op.key, token, id: undefined as string | undefined };
+        const t: (typeof touched)[number] = { h, key: op.key, token, made: undefined };
         touched.push(t);
         h.pending.set(op.key, { state: op.op === "put" ? { value: op.value, version: op.version } : null, token });
         // No entry for a delete of a missing record (nothing changes), or when the replaced version is unreadable.
-        if (prev !== undefined && !(prev === null && op.op === "delete")) t.id = h.record(out, op.key, prev, now, this.keys);
+        if (prev !== undefined && !(prev === null && op.op === "delete")) t.made = h.record(out, op.key, prev, now, this.keys);
       }
     } catch (e) {
       settle(true); // nothing of this write is issued

@@ -8,6 +8,7 @@
 import { create, type DescMessage, fromJson, isMessage, type JsonValue, type MessageInitShape, type MessageShape, toJson } from "@bufbuild/protobuf";
 import type { LruCache } from "../storage/cache.js";
 import type { Engine, Loc, WriteOp } from "../storage/engine.js";
+import { checkWrite } from "../storage/commit.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import { CellarError, CorruptionError, SchemaMismatchError, SchemaNewerError, UsageError, ValidationError, type ValidationIssue } from "../errors.js";
 import { DecodeError } from "../format/bytes.js";
@@ -65,6 +66,14 @@ export class RecordCodec {
       return Promise.reject(e);
     }
     const { ops: all, settle } = augmented;
+    try {
+      // What the engine would refuse, refused now: a later write issued before that refusal settles must not
+      // see this one's state as in flight.
+      checkWrite(all);
+    } catch (e) {
+      settle(true);
+      return Promise.reject(e);
+    }
     const w = this.engine.write(all);
     w.then(
       () => settle(false),
