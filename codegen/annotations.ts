@@ -53,6 +53,12 @@ export const entityOptionField = {
   retention: 5,
   name: 6,
   retired: 7,
+  history: 8,
+} as const;
+
+export const historyOptionField = {
+  keep: 1,
+  maxAge: 2,
 } as const;
 
 export const retentionOptionField = {

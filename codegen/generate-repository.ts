@@ -101,6 +101,7 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
     if (r.maxCount !== undefined) parts.push(`maxCount: ${r.maxCount}`);
     fields.push(`  retention: { ${parts.join(", ")} },\n`);
   }
+  fields.push(...historyField(e));
   // The declared type is spelled out (not inferred) so the `.d.ts` of a JavaScript target keeps it:
   // protoplugin emits declarations without resolving imports, so an inferred type would be `any`.
   const typeArgs = ["<typeof ", desc, ", ", keyName, ", ", indexName, ">"];
@@ -139,8 +140,18 @@ function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: Si
   if (e.defaults.entries.length > 0) {
     fields.push("  defaults: ", defaultsLiteral(f, e.defaults, "  "), ",\n");
   }
+  fields.push(...historyField(e));
   f.print(f.export("const", `${base}Entity`), ": ", SingletonDefinition, "<typeof ", desc, "> = ", defineSingleton, "<typeof ", desc, ">({\n", fields, "});");
   f.print();
+}
+
+/** `history: { keep: 20, maxAgeMs: 2592000000 },` when the entity keeps record history. */
+function historyField(e: EntityModel): string[] {
+  if (!e.history) return [];
+  const parts: string[] = [];
+  if (e.history.keep !== undefined) parts.push(`keep: ${e.history.keep}`);
+  if (e.history.maxAgeMs !== undefined) parts.push(`maxAgeMs: ${e.history.maxAgeMs}`);
+  return [`  history: { ${parts.join(", ")} },\n`];
 }
 
 function defaultsLiteral(f: GeneratedFile, tree: DefaultsTree, indent: string): Printable[] {

@@ -9,6 +9,7 @@ import {
   entityOptionField,
   fieldAnnotationField,
   findCellarExtensions,
+  historyOptionField,
   readEntityOptions,
   readFieldAnnotations,
   retentionOptionField,
@@ -61,6 +62,12 @@ export interface RetentionModel {
   readonly maxCount?: number;
 }
 
+/** Checked `(cellar.v1.entity).history`. */
+export interface HistoryModel {
+  readonly keep?: number;
+  readonly maxAgeMs?: number;
+}
+
 interface EntityCommon {
   readonly desc: DescMessage;
   /** Storage name, e.g. `focus_sessions`. */
@@ -70,6 +77,8 @@ interface EntityCommon {
   readonly version: number;
   /** Dotted local-name paths of sensitive fields, e.g. `aiProvider.apiKey`. */
   readonly sensitive: readonly string[];
+  /** Record history, when the entity keeps one. */
+  readonly history: HistoryModel | undefined;
 }
 
 export interface CollectionModel extends EntityCommon {
@@ -509,7 +518,8 @@ function checkEntity(
     );
   }
   const sensitive = sensitivePaths(ext, desc);
-  const common = { desc, name, property: camelCase(name), version: o.version, sensitive };
+  const history = checkHistory(o, label, at, d);
+  const common = { desc, name, property: camelCase(name), version: o.version, sensitive, history };
 
   if (o.singleton) {
     if (o.key !== "") {
@@ -621,6 +631,29 @@ function checkEntity(
   if (d.count !== before || !key || !keyKind) return undefined;
   const keyType = keyKind === "string" ? "string" : keyKind === "int64" || keyKind === "uint64" ? (key.fieldKind === "scalar" && key.longAsString ? "string" : "bigint") : "number";
   return { kind: "collection", ...common, key, keyKind, keyType, indexes, retention };
+}
+
+/** `(cellar.v1.entity).history`: `keep` ≥ 1 and `max_age` in retention's syntax, at least one of them. */
+function checkHistory(
+  o: EntityOptions,
+  label: string,
+  at: (...sub: number[]) => ReturnType<typeof positionOf>,
+  d: Diagnostics,
+): HistoryModel | undefined {
+  const h = o.history;
+  if (!h) return undefined;
+  const hAt = (sub: number) => at(entityOptionField.history, sub);
+  let maxAgeMs: number | undefined;
+  if (h.maxAge !== "") {
+    maxAgeMs = parseMaxAge(h.maxAge);
+    if (maxAgeMs === undefined) {
+      d.add(hAt(historyOptionField.maxAge), `history \`max_age\` of entity ${label} must be a positive whole number with a unit (\`ms\`, \`s\`, \`m\`, \`h\`, \`d\`, \`w\`), e.g. \`30d\`; found \`${h.maxAge}\``);
+    }
+  }
+  if (h.keep === 0 && h.maxAge === "") {
+    d.add(at(entityOptionField.history), `history of entity ${label} sets neither \`keep\` (at least 1) nor \`max_age\``);
+  }
+  return { ...(h.keep > 0 ? { keep: h.keep } : {}), ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) };
 }
 
 function findField(desc: DescMessage, protoName: string): DescField | undefined {

@@ -91,6 +91,11 @@ log(`getMany: ${first?.title} / ${missing === undefined ? "(missing)" : "?"} / $
 // Singletons by dotted path, typed from the schema (a wrong path or value type does not compile).
 await store.settings.set("ui.fontSize", 16);
 log(`settings.get("ui.fontSize") = ${await store.settings.get("ui.fontSize")}`);
+// Record history (`history: {keep: 20, max_age: "30d"}` on the settings schema): undo my last settings change.
+await store.settings.update({ theme: Theme.LIGHT });
+const [lastChange] = await store.settings.history();
+const undone = await store.settings.revert(lastChange!.id);
+log(`undo the change of ${lastChange!.changedAt.toISOString()}: theme back to ${Theme[undone.theme]} (${(await store.settings.history()).length} versions kept)`);
 // Records hold bigint (Timestamp seconds): JSON.stringify needs the repository's protobuf JSON.
 log(`toJson: ${JSON.stringify(store.tasks.toJson(first!)).slice(0, 90)}…`);
 await store.compact();

@@ -352,3 +352,18 @@ export class BackupSkippedError extends CellarError {
     this.reason = reason;
   }
 }
+
+/**
+ * Thrown when `revert` (record history) names an entry that is not there: an id `history()` does not list
+ * (pruned, or of another record), or a time older than the record's history reaches back to.
+ */
+export class HistoryEntryNotFoundError extends CellarError {
+  readonly entity: string;
+  /** What `revert` was given: an entry id or a time (never in `message`). */
+  readonly at: string | Date;
+  constructor(entity: string, why: string, at: string | Date) {
+    super("E_NOT_FOUND", `cannot revert a \`${entity}\` record: ${why}`);
+    this.entity = entity;
+    this.at = at;
+  }
+}

@@ -10,6 +10,7 @@ export {
   type EntityShape,
   type KeyKind,
   type KeyValue,
+  type HistoryRule,
   type RetentionRule,
   type SingletonDefinition,
 } from "./typed/entity.js";
@@ -28,6 +29,7 @@ export {
   NoSpaceError,
   NotFoundError,
   QuotaError,
+  HistoryEntryNotFoundError,
   type BatchPosition,
   SchemaMismatchError,
   SchemaNewerError,
@@ -46,6 +48,7 @@ export {
   type EntityInput,
   type FieldPath,
   type Frozen,
+  type HistoryEntry,
   type Input,
   type PathField,
   type PathValue,

@@ -90,6 +90,7 @@ describe("a redactSensitive store is read-only", () => {
       delete: await codeOf(() => store.tasks.delete("t-new")),
       update: await codeOf(() => store.settings.update({ language: "de" })),
       reset: await codeOf(() => store.settings.reset()),
+      revert: await codeOf(() => store.settings.revert(new Date())),
       batch: await codeOf(() => store.batch((tx) => tx.tasks.delete("t-new"))),
       emptyBatch: await codeOf(() => store.batch(() => {})),
       compact: await codeOf(() => store.compact()),
@@ -206,6 +207,8 @@ describe("a closed store", () => {
       query: () => r.query!({}),
       count: () => r.count!(),
       keys: () => r.keys!(),
+      history: () => r.history!(k),
+      revert: () => r.revert!(k, new Date()),
     });
     const singletonCalls = (r: Record<string, (...a: unknown[]) => unknown>): Record<string, () => unknown> => ({
       get: () => r.get!(),
@@ -214,6 +217,8 @@ describe("a closed store", () => {
       fromJson: () => r.fromJson!({}),
       update: () => r.update!({}),
       reset: () => r.reset!(),
+      history: () => r.history!(),
+      revert: () => r.revert!(new Date()),
     });
     // Every repository, with a value that reaches the encoder (profiles: sensitive fields, sealed).
     const values: Record<string, [unknown, unknown]> = {

@@ -132,6 +132,33 @@ export function resealValue(bytes: Uint8Array, entity: string, key: string, vers
   }
 }
 
+/**
+ * The value `bytes` of record `from` (entity, key) as a value of record `to` at the same schema version: a
+ * sealed sensitive part is opened under `from`'s sensitive-field key and associated data and sealed again
+ * under `to`'s (active data key); the public part is kept as it is. Record history (typed/history.ts)
+ * copies a replaced version into its `~history:E` entry this way.
+ */
+export function moveValue(
+  bytes: Uint8Array,
+  from: { entity: string; key: string },
+  to: { entity: string; key: string },
+  version: number,
+  keys: SensitiveKeys | null,
+): Uint8Array {
+  if (bytes[0] !== ValueKind.sensitive) return bytes;
+  const env = parseEnvelope(bytes);
+  if (!env.sealed) return bytes;
+  const src = keys?.sensitive(env.keyId, from.entity);
+  const dst = keys?.sensitive(keys.activeKeyId, to.entity);
+  if (!keys || !src || !dst) throw new KeyError(`the data key ${env.keyId} of a sensitive part of \`${from.entity}\` is gone`);
+  const plain = src.open(env.sealed, recordAd(keys.storeId, version, from.key));
+  try {
+    return encodeEnvelope(env.public, dst.keyId, dst.seal(plain, recordAd(keys.storeId, version, to.key)));
+  } finally {
+    plain.fill(0);
+  }
+}
+
 // ---------------------------------------------------------------- splitting a message
 
 /** Per field of a message: move it whole into the sensitive part, or descend into its (singular) message. */

@@ -81,17 +81,11 @@ export class GroupCommit {
     if (this.keyring && this.keyring.scope !== "all") {
       return Promise.reject(new UsageError("this store was opened without the keys of sensitive fields (`redactSensitive`): it is read-only"));
     }
-    let size = 0;
+    let size: number;
     try {
-      for (const o of ops) {
-        checkOp(o);
-        size += opSize(o);
-      }
+      size = checkWrite(ops);
     } catch (e) {
       return Promise.reject(e);
-    }
-    if (size > MAX_WRITE_BYTES) {
-      return Promise.reject(new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`));
     }
     if (ops.length === 0) return Promise.resolve();
     const grows = this.opts.quota.maxBytes !== Infinity ? this.quotaBytes(ops, size) : 0;
@@ -319,6 +313,21 @@ export class GroupCommit {
 /** Whether the UTF-8 form of `s` is longer than `max` bytes (no count needed when even 3 bytes per unit fit). */
 function longerThan(s: string, max: number): boolean {
   return s.length * 3 > max && Buffer.byteLength(s, "utf8") > max;
+}
+
+/**
+ * The checks `write` makes of a write's ops before queueing them (names, sizes, limits): throws what `write`
+ * would reject with; returns the write's size. The typed layer runs them before it commits to in-flight
+ * state of its own (record history).
+ */
+export function checkWrite(ops: readonly WriteOp[]): number {
+  let size = 0;
+  for (const o of ops) {
+    checkOp(o);
+    size += opSize(o);
+  }
+  if (size > MAX_WRITE_BYTES) throw new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`);
+  return size;
 }
 
 function checkOp(o: WriteOp): void {

@@ -91,7 +91,7 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   // the callback does not wait for the batch, which could not commit before it): `update`s of their keys
   // issued from now on wait for the commit.
   const commit = (all: readonly WriteOp[]) => {
-    const w = store.engine.write(all);
+    const w = codec.write(all);
     for (const [repo, key] of written) void repo.track(key, w);
     return w;
   };

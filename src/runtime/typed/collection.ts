@@ -41,7 +41,7 @@ export class CollectionImpl {
   async put(value: unknown): Promise<unknown> {
     this.store.checkWritable();
     const { op, msg } = this.codec.encodePut(this.def, value, true);
-    await this.track(op.key, this.store.engine.write([op]));
+    await this.track(op.key, this.codec.write([op]));
     return msg;
   }
 
@@ -61,7 +61,7 @@ export class CollectionImpl {
     if (op.key !== k) {
       throw new ValidationError(this.def.name, [{ path: [this.def.key], message: "`update` cannot change the key field", code: "custom" }]);
     }
-    await this.track(k, this.store.engine.write([op]));
+    await this.track(k, this.codec.write([op]));
     return msg;
   }
 
@@ -101,8 +101,36 @@ export class CollectionImpl {
     this.store.checkWritable();
     const k = encodeKey(key, this.def.keyKind);
     if (!this.store.engine.has(this.def.name, k)) return false;
-    await this.track(k, this.store.engine.write([{ op: "delete", entity: this.def.name, key: k }]));
+    await this.track(k, this.codec.write([{ op: "delete", entity: this.def.name, key: k }]));
     return true;
+  }
+
+  /** Previous versions of the record, newest first (history.ts); E_USAGE when the entity keeps no history. */
+  async history(key: KeyValue): Promise<unknown[]> {
+    this.store.checkOpen();
+    return this.codec.historyOf(this.def, encodeKey(key, this.def.keyKind));
+  }
+
+  /**
+   * Write back the version a history entry holds (`at`: its id, or a time), as a `put` (a delete when the
+   * record did not exist then), after the writes to the key in flight, like `update`.
+   */
+  async revert(key: KeyValue, at: string | Date): Promise<unknown> {
+    this.store.checkWritable();
+    const k = encodeKey(key, this.def.keyKind);
+    this.codec.history.entries(this.def, k); // E_USAGE at once when the entity keeps no history
+    for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p;
+    this.store.checkWritable();
+    const { name, entry } = this.codec.history.pick(this.def, k, at);
+    if (!entry) return this.codec.read(this.def, k); // no change since then
+    const value = this.codec.historyValue(name, entry.loc);
+    if (value === undefined) {
+      if (this.store.engine.has(this.def.name, k)) await this.track(k, this.codec.write([{ op: "delete", entity: this.def.name, key: k }]));
+      return undefined;
+    }
+    const { op, msg } = this.codec.encodePut(this.def, value, true);
+    await this.track(k, this.codec.write([op]));
+    return msg;
   }
 
   toJson(record: unknown): JsonValue {

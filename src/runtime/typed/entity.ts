@@ -24,6 +24,17 @@ export interface RetentionRule {
   readonly maxCount?: number;
 }
 
+/**
+ * Record history from `(cellar.v1.entity).history`: each write of a record keeps the version it replaced
+ * (docs/FORMAT.md, "Record history"). At least one limit is set.
+ */
+export interface HistoryRule {
+  /** At most this many previous versions are kept per record (≥ 1); the oldest go first. */
+  readonly keep?: number;
+  /** Previous versions replaced longer ago than this many milliseconds are removed. */
+  readonly maxAgeMs?: number;
+}
+
 interface EntityCommon<Desc extends DescMessage> {
   /** Storage name: stable even if the message is renamed. Unique within a store. */
   readonly name: string;
@@ -43,6 +54,8 @@ interface EntityCommon<Desc extends DescMessage> {
   readonly codec?: EntityCodec;
   /** Local names (dotted paths for nested fields) of fields annotated `sensitive`. */
   readonly sensitive: readonly string[];
+  /** Keep previous versions of each record (`repo.history()`, `repo.revert()`); off when absent. */
+  readonly history?: HistoryRule;
 }
 
 export interface CollectionDefinition<

@@ -27,6 +27,7 @@ export class Listeners {
   changed(ops: readonly WriteOp[], defs: ReadonlyMap<string, EntityDefinition>): void {
     if ((this.listeners.get("change")?.size ?? 0) === 0) return;
     for (const o of ops) {
+      if (o.entity.startsWith("~")) continue; // Cellar's own records (record history): not the app's changes
       const def = defs.get(o.entity);
       this.emit("change", {
         entity: o.entity,

@@ -8,6 +8,7 @@
 import { create, type DescMessage, fromJson, isMessage, type JsonValue, type MessageInitShape, type MessageShape, toJson } from "@bufbuild/protobuf";
 import type { LruCache } from "../storage/cache.js";
 import type { Engine, Loc, WriteOp } from "../storage/engine.js";
+import { checkWrite } from "../storage/commit.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import { CellarError, CorruptionError, SchemaMismatchError, SchemaNewerError, UsageError, ValidationError, type ValidationIssue } from "../errors.js";
 import { DecodeError } from "../format/bytes.js";
@@ -18,6 +19,7 @@ import type { Listeners } from "./events.js";
 import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
 import type { ListOptions } from "./types.js";
 import { deepFreeze, encodeKey, fieldOf, indexTerms, toInit } from "./values.js";
+import { History, historyEntityName } from "./history.js";
 
 export class RecordCodec {
   /** Decoded records, one key space per entity. */
@@ -29,6 +31,10 @@ export class RecordCodec {
   private readonly zeros = new Map<string, Record<string, unknown>>();
   /** Output buffer of the generated encoders (writes are encoded one at a time, synchronously). */
   private readonly writer = new ProtoWriter();
+  /** Record history of the entities that keep one (history.ts); every write goes through `write`. */
+  readonly history: History;
+  /** Per `~history:E` engine entity, E's definition under that name (what its entries decode with). */
+  private readonly historyDefs = new Map<string, EntityDefinition>();
 
   constructor(
     private readonly engine: Engine,
@@ -40,6 +46,55 @@ export class RecordCodec {
     this.cache = engine.cache as LruCache<string, unknown>;
     for (const def of defs.values()) this.codecs.set(def.name, new ValueCodec(def.name, def.schema, def.sensitive, def.codec));
     this.keys = engine.keyring;
+    this.history = new History(engine, defs, this.keys);
+    for (const def of defs.values()) {
+      if (!def.history) continue;
+      const name = historyEntityName(def.name);
+      this.codecs.set(name, new ValueCodec(name, def.schema, def.sensitive, def.codec));
+      const { history: _, ...rest } = def;
+      this.historyDefs.set(name, Object.freeze({ ...rest, name }));
+    }
+  }
+
+  /** Commit `ops` in one engine write, with the history entries they make (history.ts). */
+  write(ops: readonly WriteOp[]): Promise<void> {
+    if (!this.history.enabled) return this.engine.write(ops);
+    let augmented: ReturnType<History["augment"]>;
+    try {
+      augmented = this.history.augment(ops);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { ops: all, settle } = augmented;
+    try {
+      // What the engine would refuse, refused now: a later write issued before that refusal settles must not
+      // see this one's state as in flight.
+      checkWrite(all);
+    } catch (e) {
+      settle(true);
+      return Promise.reject(e);
+    }
+    const w = this.engine.write(all);
+    w.then(
+      () => settle(false),
+      () => settle(true),
+    );
+    return w;
+  }
+
+  /**
+   * The entries of record `key`'s history, newest first: `value` is the version a change replaced (decoded,
+   * frozen), `undefined` when the change created the record.
+   */
+  historyOf(def: EntityDefinition, key: string): { id: string; changedAt: Date; value: unknown }[] {
+    const { name, entries } = this.history.entries(def, key);
+    return entries.reverse().map((e) => Object.freeze({ id: e.id, changedAt: new Date(e.changedAt), value: this.historyValue(name, e.loc) }));
+  }
+
+  /** The version a history entry holds (`undefined`: the record did not exist). */
+  historyValue(name: string, loc: Loc): unknown {
+    if (this.engine.read(name, loc).length === 0) return undefined;
+    return this.decode(this.historyDefs.get(name)!, loc, false);
   }
 
   /** Forget what a commit changed, for every op: cached records of its keys, and sorted key lists it changes. */

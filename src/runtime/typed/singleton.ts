@@ -122,7 +122,7 @@ export class SingletonImpl {
       }
       at[fields[fields.length - 1]!.localName] = value;
       const { op, msg } = this.codec.encodePut(this.def, root, true);
-      await this.store.engine.write([op]);
+      await this.codec.write([op]);
       return msg;
     });
   }
@@ -166,7 +166,7 @@ export class SingletonImpl {
     // Updates are applied one after another, each on the result of the last: none is lost.
     return SingletonImpl.exclusive([this], async () => {
       const { op, msg } = this.codec.encodePut(this.def, this.merge(patch), true);
-      await this.store.engine.write([op]);
+      await this.codec.write([op]);
       return msg;
     });
   }
@@ -177,6 +177,40 @@ export class SingletonImpl {
     } catch (e) {
       return Promise.reject(e);
     }
-    return SingletonImpl.exclusive([this], () => this.store.engine.write([{ op: "delete", entity: this.def.name, key: "" }]));
+    return SingletonImpl.exclusive([this], () => this.codec.write([{ op: "delete", entity: this.def.name, key: "" }]));
+  }
+
+  /**
+   * Previous values, newest first (history.ts): `value` is the value a change replaced (the defaults when
+   * it was never set). E_USAGE when the entity keeps no history.
+   */
+  async history(): Promise<unknown[]> {
+    this.store.checkOpen();
+    return this.codec.historyOf(this.def, "").map((e) => (e.value === undefined ? Object.freeze({ ...e, value: this.defaults() }) : e));
+  }
+
+  /**
+   * Write back the value a history entry holds (`at`: its id, or a time), queued like `update`; an entry
+   * of a never-set value resets. Resolves with the value now stored.
+   */
+  revert(at: string | Date): Promise<unknown> {
+    try {
+      this.store.checkWritable();
+      this.codec.history.entries(this.def, ""); // E_USAGE at once when the entity keeps no history
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return SingletonImpl.exclusive([this], async () => {
+      const { name, entry } = this.codec.history.pick(this.def, "", at);
+      if (!entry) return this.current(); // no change since then
+      const value = this.codec.historyValue(name, entry.loc);
+      if (value === undefined) {
+        await this.codec.write([{ op: "delete", entity: this.def.name, key: "" }]);
+        return this.defaults();
+      }
+      const { op, msg } = this.codec.encodePut(this.def, value, true);
+      await this.codec.write([op]);
+      return msg;
+    });
   }
 }

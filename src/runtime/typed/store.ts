@@ -26,6 +26,7 @@ import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./record-codec.js";
 import { type CleanupReport, parseEvery, Retention } from "./retention.js";
 import { backupUsage, entityStats } from "./stats.js";
+import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
 
 export type {
@@ -36,6 +37,7 @@ export type {
   EntityInput,
   FieldPath,
   Frozen,
+  HistoryEntry,
   IndexValue,
   PathField,
   PathValue,
@@ -100,6 +102,10 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   for (const [prop, def] of Object.entries(entities)) {
     if (RESERVED.has(prop)) throw new UsageError(`entity property \`${prop}\` collides with a member of the store; rename it`);
     if (defs.has(def.name)) throw new UsageError(`two entities use the storage name \`${def.name}\``);
+    if (typeof def.name !== "string" || def.name.startsWith(INTERNAL_PREFIX)) {
+      throw new UsageError(`entity storage name \`${String(def.name)}\` is not allowed: names starting with \`~\` are Cellar's own (record history)`);
+    }
+    checkHistoryRule(def);
     if (!Number.isInteger(def.version) || def.version < 1) throw new UsageError(`entity \`${def.name}\` needs a version ≥ 1`);
     if (def.kind === "collection" && !def.schema.fields.some((f: { localName: string }) => f.localName === def.key)) {
       throw new UsageError(`entity \`${def.name}\`: key field \`${def.key}\` is not a field of \`${def.schema.typeName}\``);
@@ -143,6 +149,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       store.records.clear();
     }
     if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
+    // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
+    if (!redactSensitive) await StoreImpl.sweepHistory(store);
     if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
   } catch (e) {
     await engine.close();
@@ -237,6 +245,14 @@ export class StoreImpl {
   async compact(): Promise<void> {
     this.checkWritable();
     return this.engine.compact();
+  }
+
+  /**
+   * Delete record history entries older than their entity's `history.maxAgeMs` (history.ts); resolves with
+   * the count. Static: a member of the store could collide with an entity's property.
+   */
+  static sweepHistory(store: StoreImpl): Promise<number> {
+    return store.#codec.history.sweep();
   }
 
   upgradeHost(options: StoreOptions): UpgradeHost {

@@ -171,6 +171,19 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
   toJson(record: StoredRecord<Desc>): JsonValue;
   /** A record from protobuf JSON, validated like a `put` input (`E_VALIDATION`), frozen; nothing is stored. */
   fromJson(json: JsonValue): StoredRecord<Desc>;
+  /**
+   * Previous versions of the record, newest first, each with the time it was replaced; `value` is
+   * `undefined` for the change that created the record. Entities annotated with `history` only: `E_USAGE`
+   * otherwise.
+   */
+  history(key: K): Promise<HistoryEntry<StoredRecord<Desc> | undefined>[]>;
+  /**
+   * Write back the version of history entry `at` (its `id`), or the version the record had at time `at`,
+   * as a new write (a `put`, or a delete when the record did not exist then; the current version goes into
+   * the history in turn). Resolves with the record now stored. `E_NOT_FOUND` when there is no such entry
+   * or the history does not reach back to that time.
+   */
+  revert(key: K, at: string | Date): Promise<StoredRecord<Desc> | undefined>;
 }
 
 /**
@@ -205,6 +218,16 @@ export type PathField<T, Path extends string> = Path extends `${infer H}.${infer
     ? T[Path]
     : never;
 
+/** One entry of a record's history (`history()` of an entity annotated with `history`). */
+export interface HistoryEntry<T> {
+  /** Names the entry for `revert` (16 hex digits: the change's time, then a counter). */
+  readonly id: string;
+  /** When the change that replaced this version was made. */
+  readonly changedAt: Date;
+  /** The version the change replaced (a collection's is `undefined` when the change created the record). */
+  readonly value: T;
+}
+
 export interface Singleton<Desc extends DescMessage> {
   /** The stored value, or the defaults when never set. Returned objects are frozen (and typed read-only). */
   get(): Promise<StoredRecord<Desc>>;
@@ -227,6 +250,18 @@ export interface Singleton<Desc extends DescMessage> {
   toJson(record: StoredRecord<Desc>): JsonValue;
   /** A value from protobuf JSON, validated like an `update` input (`E_VALIDATION`), frozen; nothing is stored. */
   fromJson(json: JsonValue): StoredRecord<Desc>;
+  /**
+   * Previous values, newest first, each with the time it was replaced (the defaults for a change of a
+   * never-set value). Entities annotated with `history` only: `E_USAGE` otherwise.
+   */
+  history(): Promise<HistoryEntry<StoredRecord<Desc>>[]>;
+  /**
+   * Store again the value of history entry `at` (its `id`), or the value the singleton had at time `at`,
+   * queued like `update` (the current value goes into the history in turn); the entry of a never-set value
+   * resets. `E_NOT_FOUND` when there is no such entry or the history does not reach back to that time.
+   * Undo the last change: `const [last] = await settings.history(); if (last) await settings.revert(last.id)`.
+   */
+  revert(at: string | Date): Promise<StoredRecord<Desc>>;
 }
 
 export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {

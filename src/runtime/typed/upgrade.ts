@@ -16,7 +16,8 @@ import { BACKUPS_DIR, parseName } from "../format/filenames.js";
 import { type FileIO, writeNewFile } from "../platform/io.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { MigrationStep } from "./migration.js";
-import { type SensitiveKeys, ValueCodec } from "../crypto/value.js";
+import { moveValue, type SensitiveKeys, ValueCodec } from "../crypto/value.js";
+import { historyEntityName, recordKeyOfEntry } from "./history.js";
 
 export interface MigrationProgress {
   phase: "backup" | "verify" | "migrate" | "done";
@@ -164,58 +165,79 @@ export async function upgrade(host: UpgradeHost, plans: Map<string, Plan>, optio
     if (!c) decoders.set(k, (c = new ValueCodec(entity, schema, [])));
     return c;
   };
+  // Record history (history.ts): an entity's `~history:E` entries go through its steps too, in the same rewrite.
+  const historyOf = new Map([...plans.values()].filter((p) => p.def.history).map((p) => [historyEntityName(p.def.name), p]));
   const rewrite: Rewrite = {
-    versions: new Map([...plans.values()].map((p) => [p.def.name, p.def.version])),
+    versions: new Map([...[...plans.values()].map((p) => [p.def.name, p.def.version] as const), ...[...historyOf].map(([h, p]) => [h, p.def.version] as const)]),
     async transform(entity, key, version, value) {
-      const plan = plans.get(entity)!;
-      const def = plan.def;
-      const recordKey = def.kind === "collection" ? key : undefined;
-      let v = version;
-      let step = plan.steps.get(v)!;
-      let msg: Message;
+      const entry = historyOf.get(entity);
+      if (entry) return migrateEntry(entry.def, entity, key, version, value);
+      const out = await migrateRecord(entity, key, version, value);
+      done++;
+      if (done % 256 === 0 || done === total) progress({ phase: "migrate", entity, done, total, ...(backup ? { backup } : {}) });
+      return out;
+    },
+  };
+  /** One record of `entity` through its steps, validated and encoded as the current version. */
+  const migrateRecord = async (entity: string, key: string, version: number, value: Uint8Array) => {
+    const plan = plans.get(entity)!;
+    const def = plan.def;
+    const recordKey = def.kind === "collection" ? key : undefined;
+    let v = version;
+    let step = plan.steps.get(v)!;
+    let msg: Message;
+    try {
+      msg = decoderFor(entity, step.fromSchema).decode(value, key, version, host.keys).msg;
+    } catch (e) {
+      throw new MigrationError(
+        `a record of \`${entity}\` (version ${v}) does not decode as \`${step.fromSchema.typeName}\` (its key is the error's \`key\`)`,
+        { entity, key, from: v, to: v + 1 },
+        { cause: e },
+      );
+    }
+    let init: unknown = msg;
+    while (v < def.version) {
+      step = plan.steps.get(v)!;
       try {
-        msg = decoderFor(entity, step.fromSchema).decode(value, key, version, host.keys).msg;
+        init = await step.migrate(msg, { entity, key: recordKey, from: v, to: v + 1 });
+        if (typeof init !== "object" || init === null) throw new TypeError(`the step returned ${init === null ? "null" : typeof init}`);
+        if (v + 1 < def.version) msg = create(step.toSchema, init as MessageInitShape<DescMessage>) as Message;
       } catch (e) {
         throw new MigrationError(
-          `a record of \`${entity}\` (version ${v}) does not decode as \`${step.fromSchema.typeName}\` (its key is the error's \`key\`)`,
+          `migration of a record of \`${entity}\` from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`; its key is the error's \`key\`)`,
           { entity, key, from: v, to: v + 1 },
           { cause: e },
         );
       }
-      let init: unknown = msg;
-      while (v < def.version) {
-        step = plan.steps.get(v)!;
-        try {
-          init = await step.migrate(msg, { entity, key: recordKey, from: v, to: v + 1 });
-          if (typeof init !== "object" || init === null) throw new TypeError(`the step returned ${init === null ? "null" : typeof init}`);
-          if (v + 1 < def.version) msg = create(step.toSchema, init as MessageInitShape<DescMessage>) as Message;
-        } catch (e) {
-          throw new MigrationError(
-            `migration of a record of \`${entity}\` from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`; its key is the error's \`key\`)`,
-            { entity, key, from: v, to: v + 1 },
-            { cause: e },
-          );
-        }
-        v++;
-      }
-      let out;
-      try {
-        out = host.encode(def, init);
-      } catch (e) {
-        const what = isCellarError(e, "E_VALIDATION") ? "fails validation" : `cannot be stored (${isCellarError(e) ? e.code : "error"})`;
-        throw new MigrationError(
-          `a record of \`${entity}\` migrated to version ${def.version} ${what}: ${e instanceof CellarError ? e.message : ""} (its key is the error's \`key\`)`,
-          { entity, key, from: v - 1, to: v },
-          { cause: e },
-        );
-      }
-      if (out.key !== key) {
-        throw new MigrationError(`a migration of \`${entity}\` changed the key of a record (the error's \`key\`); keys cannot change`, { entity, key, from: v - 1, to: v });
-      }
-      done++;
-      if (done % 256 === 0 || done === total) progress({ phase: "migrate", entity, done, total, ...(backup ? { backup } : {}) });
-      return { version: out.version, value: out.value, terms: out.terms };
-    },
+      v++;
+    }
+    let out;
+    try {
+      out = host.encode(def, init);
+    } catch (e) {
+      const what = isCellarError(e, "E_VALIDATION") ? "fails validation" : `cannot be stored (${isCellarError(e) ? e.code : "error"})`;
+      throw new MigrationError(
+        `a record of \`${entity}\` migrated to version ${def.version} ${what}: ${e instanceof CellarError ? e.message : ""} (its key is the error's \`key\`)`,
+        { entity, key, from: v - 1, to: v },
+        { cause: e },
+      );
+    }
+    if (out.key !== key) {
+      throw new MigrationError(`a migration of \`${entity}\` changed the key of a record (the error's \`key\`); keys cannot change`, { entity, key, from: v - 1, to: v });
+    }
+    return { version: out.version, value: out.value, terms: out.terms };
+  };
+  /**
+   * A history entry of `def` through the same steps: an empty value (the record did not exist) stays empty;
+   * otherwise the entry is migrated as its record would be (same context: the record's entity and key) and
+   * its value moved back from the record's key to the entry's (a sealed part's AD names the entry key).
+   */
+  const migrateEntry = async (def: EntityDefinition, entity: string, key: string, version: number, value: Uint8Array) => {
+    if (value.length === 0) return { version: def.version, value, terms: [] };
+    const recordKey = recordKeyOfEntry(key);
+    const moved = moveValue(value, { entity, key }, { entity: def.name, key: recordKey }, version, host.keys);
+    const out = await migrateRecord(def.name, recordKey, version, moved);
+    return { version: out.version, value: moveValue(out.value, { entity: def.name, key: recordKey }, { entity, key }, out.version, host.keys), terms: [] };
   };
   await host.engine.rewrite(rewrite);
   progress({ phase: "done", done, total, ...(backup ? { backup } : {}) });

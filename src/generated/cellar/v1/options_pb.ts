@@ -29,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cellar/v1/options.proto.
  */
 export const file_cellar_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChdjZWxsYXIvdjEvb3B0aW9ucy5wcm90bxIJY2VsbGFyLnYxIqABCg1FbnRpdHlPcHRpb25zEg8KB3ZlcnNpb24YASABKA0SCwoDa2V5GAIgASgJEhEKCXNpbmdsZXRvbhgDIAEoCBIPCgdpbmRleGVzGAQgAygJEi4KCXJldGVudGlvbhgFIAEoCzIbLmNlbGxhci52MS5SZXRlbnRpb25PcHRpb25zEgwKBG5hbWUYBiABKAkSDwoHcmV0aXJlZBgHIAEoCCJPChBSZXRlbnRpb25PcHRpb25zEhcKD3RpbWVzdGFtcF9maWVsZBgBIAEoCRIPCgdtYXhfYWdlGAIgASgJEhEKCW1heF9jb3VudBgDIAEoDSKDAgoQRmllbGRBbm5vdGF0aW9ucxIRCglzZW5zaXRpdmUYASABKAgSDwoHZGVmYXVsdBgCIAEoCRIQCghyZXF1aXJlZBgDIAEoCBIXCgptaW5fbGVuZ3RoGAQgASgNSACIAQESFwoKbWF4X2xlbmd0aBgFIAEoDUgBiAEBEg8KB3BhdHRlcm4YBiABKAkSEAoDbWluGAcgASgBSAKIAQESEAoDbWF4GAggASgBSAOIAQESFgoJbWF4X2l0ZW1zGAkgASgNSASIAQFCDQoLX21pbl9sZW5ndGhCDQoLX21heF9sZW5ndGhCBgoEX21pbkIGCgRfbWF4QgwKCl9tYXhfaXRlbXM6UwoGZW50aXR5Eh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGPG+AyABKAsyGC5jZWxsYXIudjEuRW50aXR5T3B0aW9uc1IGZW50aXR5OlIKBWZpZWxkEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjyvgMgASgLMhsuY2VsbGFyLnYxLkZpZWxkQW5ub3RhdGlvbnNSBWZpZWxkYgZwcm90bzM", [file_google_protobuf_descriptor]);
+  fileDesc("ChdjZWxsYXIvdjEvb3B0aW9ucy5wcm90bxIJY2VsbGFyLnYxIswBCg1FbnRpdHlPcHRpb25zEg8KB3ZlcnNpb24YASABKA0SCwoDa2V5GAIgASgJEhEKCXNpbmdsZXRvbhgDIAEoCBIPCgdpbmRleGVzGAQgAygJEi4KCXJldGVudGlvbhgFIAEoCzIbLmNlbGxhci52MS5SZXRlbnRpb25PcHRpb25zEgwKBG5hbWUYBiABKAkSDwoHcmV0aXJlZBgHIAEoCBIqCgdoaXN0b3J5GAggASgLMhkuY2VsbGFyLnYxLkhpc3RvcnlPcHRpb25zIi8KDkhpc3RvcnlPcHRpb25zEgwKBGtlZXAYASABKA0SDwoHbWF4X2FnZRgCIAEoCSJPChBSZXRlbnRpb25PcHRpb25zEhcKD3RpbWVzdGFtcF9maWVsZBgBIAEoCRIPCgdtYXhfYWdlGAIgASgJEhEKCW1heF9jb3VudBgDIAEoDSKDAgoQRmllbGRBbm5vdGF0aW9ucxIRCglzZW5zaXRpdmUYASABKAgSDwoHZGVmYXVsdBgCIAEoCRIQCghyZXF1aXJlZBgDIAEoCBIXCgptaW5fbGVuZ3RoGAQgASgNSACIAQESFwoKbWF4X2xlbmd0aBgFIAEoDUgBiAEBEg8KB3BhdHRlcm4YBiABKAkSEAoDbWluGAcgASgBSAKIAQESEAoDbWF4GAggASgBSAOIAQESFgoJbWF4X2l0ZW1zGAkgASgNSASIAQFCDQoLX21pbl9sZW5ndGhCDQoLX21heF9sZW5ndGhCBgoEX21pbkIGCgRfbWF4QgwKCl9tYXhfaXRlbXM6UwoGZW50aXR5Eh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGPG+AyABKAsyGC5jZWxsYXIudjEuRW50aXR5T3B0aW9uc1IGZW50aXR5OlIKBWZpZWxkEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjyvgMgASgLMhsuY2VsbGFyLnYxLkZpZWxkQW5ub3RhdGlvbnNSBWZpZWxkYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * EntityOptions marks a message as a persisted entity: either a keyed
@@ -122,6 +122,19 @@ export type EntityOptions = Message<"cellar.v1.EntityOptions"> & {
    * @generated from field: bool retired = 7;
    */
   retired: boolean;
+
+  /**
+   * Keep the previous versions of each record, with the time of each change:
+   * `repo.history(key)` lists them (`settings.history()` for a singleton) and
+   * `repo.revert(key, at)` writes one back as a new write. History entries
+   * are sealed like records, count toward the store's size and are pruned by
+   * these limits. Adding, changing or removing it needs no new version.
+   *
+   * Example: `history: {keep: 20, max_age: "30d"}`
+   *
+   * @generated from field: cellar.v1.HistoryOptions history = 8;
+   */
+  history?: HistoryOptions | undefined;
 };
 
 /**
@@ -130,6 +143,42 @@ export type EntityOptions = Message<"cellar.v1.EntityOptions"> & {
  */
 export const EntityOptionsSchema: GenMessage<EntityOptions> = /*@__PURE__*/
   messageDesc(file_cellar_v1_options, 0);
+
+/**
+ * HistoryOptions limits how many previous versions of each record are kept,
+ * and for how long. At least one of the two is set.
+ *
+ * @generated from message cellar.v1.HistoryOptions
+ */
+export type HistoryOptions = Message<"cellar.v1.HistoryOptions"> & {
+  /**
+   * At most this many previous versions per record (at least 1); the oldest
+   * go first.
+   *
+   * Example: `keep: 20`
+   *
+   * @generated from field: uint32 keep = 1;
+   */
+  keep: number;
+
+  /**
+   * Previous versions replaced longer ago than this are removed. A whole
+   * number followed by a unit: `ms`, `s`, `m` (minutes), `h`, `d` (days) or
+   * `w` (weeks), as retention's `max_age`.
+   *
+   * Example: `max_age: "30d"`
+   *
+   * @generated from field: string max_age = 2;
+   */
+  maxAge: string;
+};
+
+/**
+ * Describes the message cellar.v1.HistoryOptions.
+ * Use `create(HistoryOptionsSchema)` to create a new message.
+ */
+export const HistoryOptionsSchema: GenMessage<HistoryOptions> = /*@__PURE__*/
+  messageDesc(file_cellar_v1_options, 1);
 
 /**
  * RetentionOptions limits how many and how old records a collection keeps.
@@ -173,7 +222,7 @@ export type RetentionOptions = Message<"cellar.v1.RetentionOptions"> & {
  * Use `create(RetentionOptionsSchema)` to create a new message.
  */
 export const RetentionOptionsSchema: GenMessage<RetentionOptions> = /*@__PURE__*/
-  messageDesc(file_cellar_v1_options, 1);
+  messageDesc(file_cellar_v1_options, 2);
 
 /**
  * FieldAnnotations carries per-field storage and validation rules. The
@@ -290,7 +339,7 @@ export type FieldAnnotations = Message<"cellar.v1.FieldAnnotations"> & {
  * Use `create(FieldAnnotationsSchema)` to create a new message.
  */
 export const FieldAnnotationsSchema: GenMessage<FieldAnnotations> = /*@__PURE__*/
-  messageDesc(file_cellar_v1_options, 2);
+  messageDesc(file_cellar_v1_options, 3);
 
 /**
  * Marks a message as a persisted entity. See EntityOptions.

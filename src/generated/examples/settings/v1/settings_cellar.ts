@@ -89,5 +89,6 @@ export const UserSettingsEntity: SingletonDefinition<typeof UserSettingsSchema> 
       reminderMinutes: 5,
     },
   },
+  history: { keep: 20, maxAgeMs: 2592000000 },
 });
 
