@@ -24,7 +24,10 @@ export type CellarErrorCode =
   | "E_MIGRATION"
   | "E_LISTENER"
   | "E_NOT_FOUND"
-  | "E_SCHEMA_MISMATCH";
+  | "E_SCHEMA_MISMATCH"
+  | "E_BACKUP_CORRUPT"
+  | "E_BACKUP_FOREIGN"
+  | "E_BACKUP_FORMAT";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -293,6 +296,9 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_LISTENER",
   "E_NOT_FOUND",
   "E_SCHEMA_MISMATCH",
+  "E_BACKUP_CORRUPT",
+  "E_BACKUP_FOREIGN",
+  "E_BACKUP_FORMAT",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -307,3 +313,34 @@ export function isCellarError(e: unknown, code?: CellarErrorCode): e is CellarEr
  * knows the file and offset turns it into a {@link CorruptionError} or a {@link KeyError}.
  */
 export class AuthenticationError extends Error {}
+
+/**
+ * Thrown when a backup file (docs/FORMAT.md, "Backup file") is damaged: its header, a packed file or its
+ * checksum does not check, it is cut short, or what it holds does not read back as a store (`reason` says
+ * which, `offset` where). Nothing was changed.
+ */
+export class BackupCorruptError extends CellarError {
+  readonly file: string;
+  readonly offset: number;
+  readonly reason: string;
+  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown }) {
+    super("E_BACKUP_CORRUPT", `backup \`${file}\` is damaged at offset ${offset}: ${reason}`, options);
+    this.file = file;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** Thrown when a backup file is not a Cellar backup, or was written by a newer backup format than this version reads. */
+export class BackupFormatError extends CellarError {
+  constructor(message: string) {
+    super("E_BACKUP_FORMAT", message);
+  }
+}
+
+/** Thrown when a backup belongs to another store than the one it is checked against (`expectStoreId`). Nothing was changed. */
+export class BackupForeignError extends CellarError {
+  constructor(message: string) {
+    super("E_BACKUP_FOREIGN", message);
+  }
+}

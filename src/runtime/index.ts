@@ -35,6 +35,9 @@ export {
   UsageError,
   ValidationError,
   type ValidationIssue,
+  BackupCorruptError,
+  BackupForeignError,
+  BackupFormatError,
 } from "./errors.js";
 export {
   openStore,
@@ -75,3 +78,5 @@ export {
   ProtoReader,
   ProtoWriter,
 } from "./format/protowire.js";
+export { listBackups, type BackupInfo, type BackupOptions, type BackupProgress, type ListedBackup } from "./storage/backup.js";
+export { restoreBackup, verifyBackup, type RestoreBackupOptions, type VerifyBackupOptions } from "./storage/restore.js";

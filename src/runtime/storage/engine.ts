@@ -18,6 +18,7 @@ import type { Keyring } from "../crypto/keyring.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { LruCache } from "./cache.js";
 import { GroupCommit } from "./commit.js";
+import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { KeyAdmin } from "./key-admin.js";
 import type { Keyspace } from "./keyspace.js";
@@ -267,6 +268,22 @@ export class Engine {
    */
   changeMasterKey(provider: KeyProvider): Promise<void> {
     return this.keyAdmin.changeMasterKey(provider);
+  }
+
+  // ---------------------------------------------------------------- backups
+
+  /** The names of every entity that has or had records (`~`-names included). */
+  entityNames(): string[] {
+    this.checkOpen();
+    return [...new Set([...this.entities.keys(), ...this.state.manifest.entities.keys()])];
+  }
+
+  /**
+   * An online backup into one file (storage/backup.ts): everything acknowledged before the call, nothing
+   * after; writes go on meanwhile. Sealed bytes are copied, never re-sealed.
+   */
+  backup(options: BackupOptions): Promise<BackupInfo> {
+    return writeBackup(this.state, options);
   }
 
   // ---------------------------------------------------------------- close
