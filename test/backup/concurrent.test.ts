@@ -11,25 +11,10 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { restoreBackup } from "../../src/runtime/index.js";
-import { KEY, tempRoot } from "./helpers.js";
+import { KEY, tempRoot, text, val } from "./helpers.js";
 
 const { root, cleanup } = tempRoot("cellar-backup-conc-");
 afterAll(cleanup);
-
-/** A record value as the typed layer writes it (envelope byte 0, then a protobuf string field 1): verify decodes it. */
-function val(s: string): Uint8Array {
-  const b = Buffer.from(s);
-  const len: number[] = [];
-  for (let n = b.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      len.push(n);
-      break;
-    }
-    len.push((n & 0x7f) | 0x80);
-  }
-  return Buffer.concat([Buffer.from([0, 0x0a, ...len]), b]);
-}
-const text = (v: Uint8Array) => Buffer.from(v.subarray(v[2]! < 0x80 ? 3 : 4)).toString();
 
 type Op = { key: string; value: string | null };
 const opArb = fc.record({ key: fc.constantFrom(...Array.from({ length: 12 }, (_, i) => `k${i}`)), value: fc.option(fc.string({ maxLength: 40 }), { nil: null, freq: 5 }) });

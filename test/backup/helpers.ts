@@ -38,3 +38,20 @@ export function treeBytes(dir: string): Map<string, string> {
   }
   return out;
 }
+
+/** A record value as the typed layer writes it (envelope byte 0, then a protobuf string field 1): verify decodes it. */
+export function val(s: string): Uint8Array {
+  const b = Buffer.from(s);
+  const len: number[] = [];
+  for (let n = b.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      len.push(n);
+      break;
+    }
+    len.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([0, 0x0a, ...len]), b]);
+}
+
+/** The string {@link val} wrapped (lengths below 16 KiB). */
+export const text = (v: Uint8Array) => Buffer.from(v.subarray(v[2]! < 0x80 ? 3 : 4)).toString();

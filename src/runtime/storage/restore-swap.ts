@@ -30,6 +30,13 @@ export function stagingDir(dir: string): string {
   return path.join(parent, `.${base}.restore-${randomBytes(6).toString("hex")}`);
 }
 
+/** Remove the staging directories of earlier restores of `dir` that were killed before their switch (no marker names them). */
+export function removeStaleStaging(dir: string): void {
+  const { parent, base } = names(dir);
+  if (!fs.existsSync(parent)) return;
+  for (const n of fs.readdirSync(parent)) if (n.startsWith(`.${base}.restore-`)) removeTree(path.join(parent, n));
+}
+
 /** Remove a directory tree (a staging directory, or an old store after the switch). */
 export function removeTree(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -26,7 +26,7 @@ import { parseEnvelope, recordAd } from "../crypto/value.js";
 import { type BackupInfo, backupInfo, readBackupHeader, unpackBackup } from "./backup.js";
 import { Engine } from "./engine.js";
 import { peekManifest } from "./manifest.js";
-import { removeTree, settleRestore, stagingDir, swapIn } from "./restore-swap.js";
+import { removeStaleStaging, removeTree, settleRestore, stagingDir, swapIn } from "./restore-swap.js";
 
 export interface VerifyBackupOptions {
   /** A backup protected by the store's master key: that key (32 bytes or a provider from `keys`). */
@@ -220,6 +220,7 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
     if (id && !options.replaceOtherStore && !Buffer.from(id).equals(Buffer.from(meta.storeId))) {
       throw new BackupForeignError(`the backup is of another store than the one in \`${options.dir}\`: pass \`replaceOtherStore: true\` to replace it`);
     }
+    removeStaleStaging(dir); // left by a restore killed before its switch began
     const staged = stagingDir(dir);
     try {
       const header = unpackBackup(io, file, staged);
