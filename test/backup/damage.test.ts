@@ -11,7 +11,8 @@ import { openStore } from "../../src/generated/index.js";
 import { isCellarError, listBackups, restoreBackup, verifyBackup } from "../../src/runtime/index.js";
 import { readBackupHeader } from "../../src/runtime/storage/backup.js";
 import { nodeFileIO } from "../../src/runtime/platform/io.js";
-import { CHEAP, KEY, OTHER_KEY, task, tempRoot, treeBytes } from "./helpers.js";
+import { Engine } from "../../src/runtime/storage/engine.js";
+import { CHEAP, KEY, OTHER_KEY, task, tempRoot, treeBytes, val } from "./helpers.js";
 
 const { root, cleanup } = tempRoot("cellar-backup-damage-");
 afterAll(cleanup);
@@ -142,6 +143,22 @@ describe("a damaged or foreign backup is refused with a typed error and changes 
     const s = await openStore({ dir: copy, key: KEY });
     expect(await s.tasks.count()).toBe(1);
     await s.close();
+  });
+
+  it("a record that authenticates but does not decode (no value envelope) fails verification, in a segment and in a journal", async () => {
+    for (const where of ["segment", "journal"]) {
+      const dir = path.join(root, `undecodable-${where}`);
+      const e = await Engine.open({ dir, key: KEY });
+      await e.write([{ op: "put", entity: "e", key: "good", version: 1, value: val("fine"), terms: [] }]);
+      await e.write([{ op: "put", entity: "e", key: "bad", version: 1, value: Buffer.from([7, 1, 2]), terms: [] }]);
+      if (where === "segment") await e.compact();
+      const file = path.join(root, "undecodable", `${where}.cellarbackup`);
+      await e.backup({ to: file });
+      await e.close();
+      await expect(verifyBackup(file, { key: KEY })).rejects.toSatisfy(
+        (err) => isCellarError(err, "E_BACKUP_CORRUPT") && /a record of `e` \(schema version 1\) does not decode/.test((err as Error).message),
+      );
+    }
   });
 
   it("listBackups marks each damaged file, keeps the intact ones, and sorts newest first", () => {

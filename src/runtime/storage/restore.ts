@@ -75,7 +75,7 @@ function corrupt(file: string, reason: string, cause?: unknown): BackupCorruptEr
   return new BackupCorruptError(path.basename(file), 0, reason, cause === undefined ? undefined : { cause });
 }
 
-/** Open the unpacked store in `dir` refusing damage, checking every segment block before it returns. */
+/** Open the unpacked store in `dir`, refusing damage (journals, manifest, keyring, segment index). */
 async function openUnpacked(io: FileIO, dir: string, file: string, header: BackupHeader, o: VerifyBackupOptions, restoring: boolean): Promise<Engine> {
   try {
     return await Engine.open({
@@ -83,7 +83,8 @@ async function openUnpacked(io: FileIO, dir: string, file: string, header: Backu
       io,
       ...openKey(header, o, restoring),
       onCorruption: "refuse",
-      verifyOnOpen: true,
+      verifyOnOpen: false, // every block is read and checked once by `checkStore`: not twice
+      recordCacheBytes: 0,
       blockCacheBytes: 8 * 1024 * 1024,
       compaction: { auto: false },
     });
@@ -126,34 +127,27 @@ async function checkStore(engine: Engine, header: BackupHeader, file: string): P
   }
   for (const e of header.entities) if (!names.includes(e.name) && e.records > 0) throw corrupt(file, `entity \`${e.name}\` is missing`);
   const ring = engine.keyring;
-  let n = 0;
-  for (const name of names) {
-    const entries = [...engine.scan(name)];
-    for (const [key, loc] of entries) {
-      let value: Uint8Array;
-      try {
-        value = engine.read(name, loc);
-      } catch (e) {
-        if (!isCellarError(e, "E_CORRUPT")) throw e;
-        const c = e as CorruptionError;
-        throw corrupt(file, `packed \`${c.file}\` at offset ${c.offset}: ${c.reason}`, e);
+  const storeId = engine.storeId;
+  const check = (entity: string, key: string, version: number, value: Uint8Array) => {
+    let ok: boolean;
+    try {
+      const env = parseEnvelope(value);
+      ok = wellFormed(env.public);
+      if (ok && env.sealed) {
+        const s = ring?.sensitive(env.keyId, entity);
+        ok = s !== null && s !== undefined && wellFormed(s.open(env.sealed, recordAd(storeId, version, key)));
       }
-      const where = () => engine.where(loc);
-      let ok: boolean;
-      try {
-        const env = parseEnvelope(value);
-        ok = wellFormed(env.public);
-        if (ok && env.sealed) {
-          const s = ring?.sensitive(env.keyId, name);
-          if (!s) throw new Error("missing key");
-          ok = wellFormed(s.open(env.sealed, recordAd(engine.storeId, loc.version, key)));
-        }
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw corrupt(file, `a \`${name}\` record in packed \`${where().file}\` at offset ${where().offset} does not decode`);
-      if (++n % 512 === 0) await new Promise<void>((r) => setImmediate(r));
+    } catch {
+      ok = false;
     }
+    if (!ok) throw corrupt(file, `a record of \`${entity}\` (schema version ${version}) does not decode`);
+  };
+  try {
+    await engine.forEachRecord(check);
+  } catch (e) {
+    if (!isCellarError(e, "E_CORRUPT")) throw e;
+    const c = e as CorruptionError;
+    throw corrupt(file, `packed \`${c.file}\` at offset ${c.offset}: ${c.reason}`, e);
   }
 }
 
