@@ -51,6 +51,16 @@ export interface BackupOptions {
   password?: string | Uint8Array;
   /** Argon2id cost for `password` (default: `DEFAULT_PASSPHRASE_COST`). */
   passwordCost?: PassphraseCost;
+  /**
+   * Only these entities (storage names; `include` and/or `exclude`). Record history `~history:E` goes with
+   * `E`. A selective backup is re-encoded: the selected live records are written into a fresh segment.
+   */
+  entities?: { include?: readonly string[]; exclude?: readonly string[] };
+  /**
+   * `false`: leave out the keys of `sensitive` fields (needs `password`): the backup is re-encoded under
+   * a data key of its own and every record's sealed sensitive part is dropped. Default true.
+   */
+  includeSensitive?: boolean;
   /** Free text kept in the backup's metadata (at most 1 KiB of UTF-8), e.g. why it was taken. */
   label?: string;
   onProgress?: (p: BackupProgress) => void;
@@ -74,7 +84,7 @@ export interface BackupInfo {
 }
 
 /** A packed file: bytes held in memory, or `length` bytes read from `fd` followed by `extra`. */
-type Part = { name: string; length: number } & ({ bytes: Uint8Array } | { fd: number; copy: number; extra: Uint8Array });
+export type Part = { name: string; length: number } & ({ bytes: Uint8Array } | { fd: number; copy: number; extra: Uint8Array });
 
 const PROTECTION = { [BackupKeyKind.none]: "none", [BackupKeyKind.store]: "store-key", [BackupKeyKind.password]: "password" } as const;
 
@@ -175,7 +185,7 @@ function takePoint(s: StoreState, ring: Keyring | null, under: Keyring | null, l
 }
 
 /** Write header, parts and checksum to `<to>.tmp` a chunk per event-loop turn, fsync, rename to `to`, fsync the directory. */
-async function writePacked(
+export async function writePacked(
   io: FileIO,
   to: string,
   header: Uint8Array,

@@ -19,6 +19,7 @@ import type { KeyProvider } from "../crypto/keys.js";
 import type { LruCache } from "./cache.js";
 import { GroupCommit } from "./commit.js";
 import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
+import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { KeyAdmin } from "./key-admin.js";
 import type { Keyspace } from "./keyspace.js";
@@ -294,6 +295,8 @@ export class Engine {
    * after; writes go on meanwhile. Sealed bytes are copied, never re-sealed.
    */
   backup(options: BackupOptions): Promise<BackupInfo> {
+    // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
+    if (options?.entities !== undefined || options?.includeSensitive === false) return writeReencodedBackup(this.state, options);
     return writeBackup(this.state, options);
   }
 

@@ -312,6 +312,9 @@ export class StoreImpl {
   /** An online backup into one file (storage/backup.ts); see `StoreHandle.backup`. */
   async backup(options: BackupOptions): Promise<BackupInfo> {
     this.checkOpen();
+    for (const n of [...(options?.entities?.include ?? []), ...(options?.entities?.exclude ?? [])]) {
+      if (!this.defs.has(n)) throw new UsageError(`no entity \`${n}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
+    }
     return this.engine.backup(options);
   }
 
