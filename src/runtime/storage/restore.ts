@@ -8,7 +8,6 @@
 import os from "node:os";
 import path from "node:path";
 import fs from "node:fs";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
 import {
   BackupCorruptError,
   BackupForeignError,
@@ -97,18 +96,44 @@ async function openUnpacked(io: FileIO, dir: string, file: string, header: Backu
   }
 }
 
-/** True when `b` is a well-formed protobuf encoding (read without a schema). */
-function wellFormed(b: Uint8Array): boolean {
-  try {
-    const r = new BinaryReader(b);
-    while (r.pos < r.len) {
-      const [no, wt] = r.tag();
-      r.skip(wt, no);
+/**
+ * True when `b` is a well-formed protobuf encoding (read without a schema): tags with a field number ≥ 1
+ * and a known wire type, varints of at most 10 bytes, lengths inside `b`, each group closed by its own
+ * field number (what protobuf-es's reader accepts). Allocates nothing without groups (it runs once per
+ * record of a backup).
+ */
+export function wellFormed(b: Uint8Array): boolean {
+  let p = 0;
+  let groups: number[] | null = null; // field numbers of the open groups (proto2), allocated when one appears
+  const varint = (): number => {
+    let v = 0;
+    for (let i = 0, mul = 1; i < 10; i++, mul *= 128) {
+      if (p >= b.length) return -1;
+      const x = b[p++]!;
+      v += (x & 0x7f) * mul;
+      if (x < 0x80) return v;
     }
-    return true;
-  } catch {
-    return false;
+    return -1;
+  };
+  while (p < b.length) {
+    const tag = varint();
+    if (tag < 8 || tag > 0xffffffff) return false; // field number 0 or above 2^29 - 1, or a bad varint
+    const wt = tag % 8;
+    if (wt === 0) {
+      if (varint() < 0) return false;
+    } else if (wt === 1 || wt === 5) {
+      p += wt === 1 ? 8 : 4;
+    } else if (wt === 2) {
+      const n = varint();
+      if (n < 0) return false;
+      p += n;
+    } else if (wt === 3) (groups ??= []).push(tag >>> 3);
+    else if (wt === 4) {
+      if (groups?.pop() !== tag >>> 3) return false;
+    } else return false;
+    if (p > b.length) return false;
   }
+  return !groups?.length;
 }
 
 /** Everything the metadata says matches the store, and every record reads and decodes. */
