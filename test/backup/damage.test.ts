@@ -111,7 +111,13 @@ describe("a damaged or foreign backup is refused with a typed error and changes 
   });
 
   it("a flipped byte in the trailing checksum", async () => {
-    await expectRefused(damaged("trailer", flip(original.length - 2)), "E_BACKUP_CORRUPT", /checksum mismatch/);
+    const file = damaged("trailer", flip(original.length - 2));
+    await expectRefused(file, "E_BACKUP_CORRUPT", /checksum mismatch/);
+    // Into a directory that did not exist: it still does not.
+    const fresh = path.join(root, "never");
+    await expect(restoreBackup(file, { dir: fresh, key: KEY })).rejects.toSatisfy((e) => isCellarError(e, "E_BACKUP_CORRUPT"));
+    expect(fs.existsSync(fresh)).toBe(false);
+    expect(fs.readdirSync(root).filter((n) => n.startsWith(".never."))).toEqual([]);
   });
 
   it("a file cut short anywhere, or with bytes appended", async () => {

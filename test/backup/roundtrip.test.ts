@@ -81,6 +81,17 @@ describe("backup, verify, list, restore", () => {
     await back.close();
   });
 
+  it("close waits for a backup running (a re-encoded one reads through the store's keys)", async () => {
+    const store = await seeded(path.join(root, "c"), 400);
+    const full = path.join(root, "c-full.cellarbackup");
+    const part = path.join(root, "c-part.cellarbackup");
+    const backups = [store.backup({ to: full }), store.backup({ to: part, entities: { include: ["tasks"] } })];
+    await store.close();
+    await Promise.all(backups);
+    expect((await verifyBackup(full, { key: KEY })).entities.find((e) => e.name === "tasks")?.records).toBe(399);
+    expect((await verifyBackup(part, { key: KEY })).entities).toEqual([{ name: "tasks", version: 1, records: 399 }]);
+  });
+
   it("restore replaces an existing store of the same id and refuses one that is open", async () => {
     const dir = path.join(root, "r");
     const store = await seeded(dir, 60);

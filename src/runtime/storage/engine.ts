@@ -55,6 +55,8 @@ export class Engine {
   private readonly commit: GroupCommit;
   private readonly compaction: Compaction;
   private readonly keyAdmin: KeyAdmin;
+  /** Backups running: `close` waits for them (a re-encoded one reads through the keyring). */
+  private readonly backups = new Set<Promise<unknown>>();
 
   /** Wire the jobs on a store just opened (open.ts), and start them. */
   private constructor(
@@ -296,8 +298,13 @@ export class Engine {
    */
   backup(options: BackupOptions): Promise<BackupInfo> {
     // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
-    if (options?.entities !== undefined || options?.includeSensitive === false) return writeReencodedBackup(this.state, options);
-    return writeBackup(this.state, options);
+    const run = options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options) : writeBackup(this.state, options);
+    this.backups.add(run);
+    run.then(
+      () => this.backups.delete(run),
+      () => this.backups.delete(run),
+    );
+    return run;
   }
 
   // ---------------------------------------------------------------- close
@@ -306,6 +313,7 @@ export class Engine {
     const s = this.state;
     if (s.closed) return;
     await this.commit.drain();
+    await Promise.allSettled([...this.backups]);
     if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
     s.closed = true;
     await this.verified.catch(() => {});

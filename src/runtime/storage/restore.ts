@@ -226,16 +226,25 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
   settleRestore(io, dir);
   const { header: meta, size } = readBackupHeader(io, file);
   openKey(meta, options, true); // the right kind of key was given, before any work
-  let lock: StoreLock | null = null;
-  if (io.exists(dir) && io.readdir(dir).length) {
+  const existed = io.exists(dir);
+  if (existed && io.readdir(dir).length) {
     const paths = new StorePaths(dir);
     if (!io.exists(paths.manifest) && !io.exists(paths.manifestCopy)) {
       throw new UsageError(`\`${options.dir}\` is not empty and holds no cellar store: a restore replaces only a store`);
     }
-    lock = StoreLock.acquire(io, dir);
   }
+  // The target's lock, held to the end (a directory created for it if missing): an open meanwhile is refused.
+  io.mkdirp(dir);
+  let lock: StoreLock | null;
   try {
-    const id = lock ? storeIdOf(io, dir) : null;
+    lock = StoreLock.acquire(io, dir);
+  } catch (e) {
+    if (!existed) removeTree(dir);
+    throw e;
+  }
+  let switched = false;
+  try {
+    const id = storeIdOf(io, dir);
     if (id && !options.replaceOtherStore && !Buffer.from(id).equals(Buffer.from(meta.storeId))) {
       throw new BackupForeignError(`the backup is of another store than the one in \`${options.dir}\`: pass \`replaceOtherStore: true\` to replace it`);
     }
@@ -261,8 +270,11 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
       lock = null;
     }
     swapIn(io, dir, staged, fp);
+    switched = true;
   } finally {
     lock?.release();
+    // Created above for the lock, and still holding only `LOCK`: nothing is left behind.
+    if (!switched && !existed && io.exists(dir) && io.readdir(dir).every((n) => n === "LOCK")) removeTree(dir);
   }
   return backupInfo(file, meta, size);
 }
