@@ -96,6 +96,7 @@ describe("a redactSensitive store is read-only", () => {
       rotateKey: await codeOf(() => store.rotateKey()),
       reencrypt: await codeOf(() => store.reencrypt()),
       changeMasterKey: await codeOf(() => store.changeMasterKey(keys.raw(new Uint8Array(32).fill(6)))),
+      backup: await codeOf(() => store.backup({ to: path.join(tmp, "readonly.cellarbackup") })),
     };
     expect(refused).toEqual(Object.fromEntries(Object.keys(refused).map((k) => [k, "E_USAGE"])));
     expect(store.keyInfo().keyIds).toEqual([1, 2]); // no key destroyed
@@ -181,6 +182,7 @@ describe("a closed store", () => {
       inspect: () => store.inspect(),
       stats: () => store.stats(),
       on: () => store.on("change", () => {}),
+      backup: () => store.backup({ to: path.join(tmp, "closed.cellarbackup") }),
     };
     const handle = methodsOf(store).filter((n) => !INTERNAL.has(n) && n !== "close");
     expect(handle).toEqual(Object.keys(calls).sort()); // a new public method needs a line above
