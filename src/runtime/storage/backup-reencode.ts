@@ -119,7 +119,12 @@ export async function writeReencodedBackup(s: StoreState, options: BackupOptions
     for (const o of own.values()) s.io.close(o.fd);
     throw e;
   }
-  const staging = fs.mkdtempSync(path.join(path.dirname(path.resolve(options.to)), `.${path.basename(options.to)}.parts-`));
+  const parent = path.dirname(path.resolve(options.to));
+  const prefix = `.${path.basename(options.to)}.parts-`;
+  // Left by a backup to the same file that was killed: removed before a new one.
+  if (fs.existsSync(parent)) for (const n of fs.readdirSync(parent)) if (n.startsWith(prefix)) fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+  s.io.mkdirp(parent);
+  const staging = fs.mkdtempSync(path.join(parent, prefix));
   let fresh: Keyring | null = null;
   let segFd: number | null = null;
   try {
