@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
 import { AiProviderKind, Theme } from "../../src/generated/examples/settings/v1/settings_pb.js";
 import { isCellarError, keys, listBackups, restoreBackup, verifyBackup } from "../../src/runtime/index.js";
-import { CHEAP, KEY, OTHER_KEY, task, tempRoot } from "./helpers.js";
+import { Engine } from "../../src/runtime/storage/engine.js";
+import { CHEAP, KEY, OTHER_KEY, task, tempRoot, val } from "./helpers.js";
 
 const { root, cleanup } = tempRoot("cellar-backup-rt-");
 afterAll(cleanup);
@@ -106,5 +107,29 @@ describe("backup, verify, list, restore", () => {
     expect(await back.tasks.count()).toBe(59);
     await back.close();
     expect(fs.readdirSync(root).filter((n) => n.startsWith(".r."))).toEqual([]);
+  });
+});
+
+describe("a backup of a store whose open found a damaged segment", () => {
+  it("waits for the compaction that retires the damage, then takes its point, and verifies", async () => {
+    const dir = path.join(root, "damaged-seg");
+    const e = await Engine.open({ dir, key: KEY });
+    for (let i = 0; i < 300; i += 100) await e.write(Array.from({ length: 100 }, (_, j) => ({ op: "put" as const, entity: "e", key: `k${i + j}`, version: 1, value: val(`v${i + j}`.repeat(40)), terms: [] })));
+    await e.compact();
+    await e.write([{ op: "put", entity: "e", key: "after", version: 1, value: val("in the journal"), terms: [] }]);
+    await e.close();
+    const seg = fs.readdirSync(dir).find((n) => n.endsWith(".seg"))!;
+    const bytes = fs.readFileSync(path.join(dir, seg));
+    bytes[100]! ^= 0xff; // inside the first data block
+    fs.writeFileSync(path.join(dir, seg), bytes);
+    const damaged = await Engine.open({ dir, key: KEY, verifyOnOpen: true });
+    expect(damaged.recovery.damaged.length).toBeGreaterThan(0);
+    const file = path.join(root, "damaged-seg.cellarbackup");
+    const taking = damaged.backup({ to: file }); // at once: the compaction retiring the damage has just begun
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith(".seg"))).toContain(seg); // still live at the call
+    const count = damaged.count("e");
+    await taking;
+    await damaged.close();
+    expect((await verifyBackup(file, { key: KEY })).entities).toEqual([{ name: "e", version: 0, records: count }]);
   });
 });

@@ -141,7 +141,8 @@ function takePoint(s: StoreState, ring: Keyring | null, under: Keyring | null, l
   const io = s.io;
   const parts: Part[] = [];
   try {
-    const manifest = encodeManifestFile(s.manifest, s.metaSealer());
+    // A segment open found damaged (not loaded; its good records go to the next compaction) is left out.
+    const manifest = encodeManifestFile({ ...s.manifest, segments: s.manifest.segments.filter((n) => s.files.has(n)) }, s.metaSealer());
     parts.push({ name: MANIFEST_FILE, length: manifest.length, bytes: manifest });
     if (ring) {
       const keyring = under ? ring.encodeUnder(under) : io.readFile(s.paths.keyring);

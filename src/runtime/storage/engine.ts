@@ -10,7 +10,8 @@
  *
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
-import { type CellarError, StoreClosedError } from "../errors.js";
+import { type CellarError, CorruptionError, StoreClosedError } from "../errors.js";
+import { parseName } from "../format/filenames.js";
 import type { Loc } from "../format/location.js";
 import type { WriteOp } from "../format/records.js";
 import type { FileIO } from "../platform/io.js";
@@ -29,7 +30,7 @@ import { scrub } from "./scrub.js";
 import type { EngineOptions } from "./options.js";
 import { Reads } from "./reads.js";
 import { forEachRecord, type RecordVisitor } from "./verify-records.js";
-import type { RecoveryReport, StoreState } from "./state.js";
+import type { DamageReport, RecoveryReport, StoreState } from "./state.js";
 
 export type { WriteOp } from "../format/records.js";
 export { Loc } from "../format/location.js";
@@ -276,6 +277,14 @@ export class Engine {
 
   // ---------------------------------------------------------------- backups
 
+  /** A damage report whose file is still one of the store's live files (not yet retired by a compaction). */
+  private liveDamage(): DamageReport | undefined {
+    return this.state.recovery.damaged.find((d) => {
+      const p = parseName(d.file);
+      return (p.kind === "segment" || p.kind === "journal") && this.state.files.has(p.number);
+    });
+  }
+
   /** The names of every entity that has or had records (`~`-names included). */
   entityNames(): string[] {
     this.checkOpen();
@@ -298,7 +307,18 @@ export class Engine {
    */
   backup(options: BackupOptions): Promise<BackupInfo> {
     // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
-    const run = options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options) : writeBackup(this.state, options);
+    const write = () =>
+      options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options) : writeBackup(this.state, options);
+    // Damage found in live files is retired by a compaction (started at once): a backup waits for it, and its
+    // point is taken then; files still damaged after it are refused (a backup must verify).
+    const run = !this.liveDamage()
+      ? write()
+      : (async () => {
+          if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
+          const d = this.liveDamage();
+          if (d) throw new CorruptionError(d.file, d.offset, `${d.reason}; damaged data is still live (compact the store first): no backup was written`);
+          return write();
+        })();
     this.backups.add(run);
     run.then(
       () => this.backups.delete(run),
