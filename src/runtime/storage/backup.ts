@@ -297,6 +297,7 @@ function checkBody(io: FileIO, file: string, r: ReturnType<typeof readBackupHead
       try {
         for (let at = 0; at < f.length; ) {
           const n = io.read(fd, buf.subarray(0, Math.min(CHUNK, f.length - at)), pos);
+          if (n === 0) throw new BackupCorruptError(path.basename(file), pos, "file cut short"); // shrunk since its header was read
           const chunk = buf.subarray(0, n);
           crc = crc32(chunk, crc);
           if (out >= 0) io.write(out, chunk, at);
