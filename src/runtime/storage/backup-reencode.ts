@@ -92,6 +92,7 @@ export async function writeReencodedBackup(s: StoreState, options: BackupOptions
   s.checkOpen();
   if (s.opts.readOnly) throw readOnlyError();
   if (s.poisoned) throw s.poisoned;
+  if (typeof options?.to !== "string" || !options.to) throw new UsageError("`backup` needs `to`, the backup file to write");
   const label = options.label ?? "";
   if (typeof label !== "string" || Buffer.byteLength(label) > MAX_LABEL_BYTES) throw new UsageError(`\`label\` must be a string of at most ${MAX_LABEL_BYTES} bytes`);
   const ring = s.keyring;
