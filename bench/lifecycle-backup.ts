@@ -107,12 +107,16 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
     removeDir(copy);
     const file = join(root, `backup-${rep}.cellarbackup`);
     backup.push(await timeAsync(async () => (backupBytes = (await store.backup({ to: file })).bytes)));
+  }
+  // A restore replaces a store that is not open (E_LOCKED otherwise): the app has closed it.
+  await store.close();
+  for (let rep = 0; rep < reps; rep++) {
+    const file = join(root, `backup-${rep}.cellarbackup`);
     const target = join(root, `restored-${rep}`);
     restore.push(await timeAsync(() => restoreBackup(file, { dir: target, key: BENCH_KEY })));
     removeDir(target);
     fs.rmSync(file);
   }
-  await store.close();
   const sqliteBackupMs = await sqliteBackup(records, join(root, "sqlite"), reps);
   return {
     records,
