@@ -2,7 +2,7 @@
  * Child process of the backup crash tests: takes a backup or runs a restore and SIGKILLs itself at the named
  * failpoint (its `nth` hit). Prints nothing; the parent checks the files.
  *
- * argv: backup|restore dir file failpoint [nth] [log]   (log: "A <key>" per acknowledged write, synchronously)
+ * argv: backup|backup-selective|restore dir file failpoint [nth] [log]   (log: "A <key>" per acknowledged write, synchronously)
  */
 import fs from "node:fs";
 import { Engine } from "../../../src/runtime/storage/engine.js";
@@ -17,9 +17,9 @@ const failpoint = (name: Failpoint) => {
   if (name === at && ++hits === Number(nthArg)) process.kill(process.pid, "SIGKILL");
 };
 
-if (mode === "backup") {
+if (mode === "backup" || mode === "backup-selective") {
   const engine = await Engine.open({ dir, key: KEY, failpoint, compaction: { auto: false } });
-  const backup = engine.backup({ to: file });
+  const backup = engine.backup(mode === "backup" ? { to: file } : { to: file, entities: { include: ["e"] } });
   // Writes go on during the backup: acknowledged ones must survive the kill in the store itself.
   const out = log ? fs.openSync(log, "a") : null;
   for (let i = 0; i < 20; i++) {
