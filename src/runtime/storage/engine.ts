@@ -311,7 +311,7 @@ export class Engine {
       options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options) : writeBackup(this.state, options);
     // Damage found in live files is retired by a compaction (started at once): a backup waits for it, and its
     // point is taken then; files still damaged after it are refused (a backup must verify).
-    const run = !this.liveDamage()
+    const run = this.state.opts.readOnly || this.state.closed || !this.liveDamage() // (write() refuses the first two)
       ? write()
       : (async () => {
           if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
