@@ -15,6 +15,7 @@ import { renderChart } from "./chart.js";
 import { runChild } from "./child-protocol.js";
 import { formatValue, sig3 } from "./format.js";
 import { makeRunDir, REPO_ROOT, removeDir } from "./fsutil.js";
+import { benchBackup, describeBackupBench } from "./lifecycle-backup.js";
 import { LiveTable } from "./live.js";
 import { codeRevision, machineInfo, packageVersion } from "./machine.js";
 import { metricDef, type Sample } from "./metrics.js";
@@ -209,6 +210,13 @@ async function main(): Promise<void> {
       live.status("lifecycle: retention cleanup vs compaction");
       const { formatRetention, retentionBench } = await import("./lifecycle-retention.js");
       live.log(formatRetention(await retentionBench(sizes.bulk, join(runDir, "lifecycle-retention"))));
+    }
+    // Data lifecycle (issue 12): backup and restore, logged (bench/lifecycle-backup.ts).
+    if (runnable.some((s) => s.id === "cellar")) {
+      live.status("lifecycle: backup and restore");
+      const dir = join(runDir, "lifecycle-backup");
+      for (const line of describeBackupBench(await benchBackup(sizes.bulk, dir, sizes.reps))) live.log(line);
+      removeDir(dir);
     }
   } finally {
     results.durationSeconds = (Date.now() - startedAt.getTime()) / 1000;

@@ -26,7 +26,10 @@ export type CellarErrorCode =
   | "E_NOT_FOUND"
   | "E_SCHEMA_MISMATCH"
   | "E_QUOTA"
-  | "E_BACKUP_SKIPPED";
+  | "E_BACKUP_SKIPPED"
+  | "E_BACKUP_CORRUPT"
+  | "E_BACKUP_FOREIGN"
+  | "E_BACKUP_FORMAT";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -297,6 +300,9 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_SCHEMA_MISMATCH",
   "E_QUOTA",
   "E_BACKUP_SKIPPED",
+  "E_BACKUP_CORRUPT",
+  "E_BACKUP_FOREIGN",
+  "E_BACKUP_FORMAT",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -365,5 +371,36 @@ export class HistoryEntryNotFoundError extends CellarError {
     super("E_NOT_FOUND", `cannot revert a \`${entity}\` record: ${why}`);
     this.entity = entity;
     this.at = at;
+  }
+}
+
+/**
+ * Thrown when a backup file (docs/FORMAT.md, "Backup file") is damaged: its header, a packed file or its
+ * checksum does not check, it is cut short, or what it holds does not read back as a store (`reason` says
+ * which, `offset` where). Nothing was changed.
+ */
+export class BackupCorruptError extends CellarError {
+  readonly file: string;
+  readonly offset: number;
+  readonly reason: string;
+  constructor(file: string, offset: number, reason: string, options?: { cause?: unknown }) {
+    super("E_BACKUP_CORRUPT", `backup \`${file}\` is damaged at offset ${offset}: ${reason}`, options);
+    this.file = file;
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** Thrown when a backup file is not a Cellar backup, or was written by a newer backup format than this version reads. */
+export class BackupFormatError extends CellarError {
+  constructor(message: string) {
+    super("E_BACKUP_FORMAT", message);
+  }
+}
+
+/** Thrown when a backup belongs to another store than the one it is checked against (`expectStoreId`). Nothing was changed. */
+export class BackupForeignError extends CellarError {
+  constructor(message: string) {
+    super("E_BACKUP_FOREIGN", message);
   }
 }

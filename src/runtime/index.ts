@@ -38,6 +38,9 @@ export {
   UsageError,
   ValidationError,
   type ValidationIssue,
+  BackupCorruptError,
+  BackupForeignError,
+  BackupFormatError,
 } from "./errors.js";
 export {
   openStore,
@@ -82,3 +85,5 @@ export {
   ProtoReader,
   ProtoWriter,
 } from "./format/protowire.js";
+export { listBackups, type BackupInfo, type BackupOptions, type BackupProgress, type ListedBackup } from "./storage/backup.js";
+export { restoreBackup, verifyBackup, type RestoreBackupOptions, type VerifyBackupOptions } from "./storage/restore.js";

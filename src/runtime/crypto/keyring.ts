@@ -82,7 +82,6 @@ function wrapAd(bound: Uint8Array, keyId: number, params: Uint8Array): Uint8Arra
 }
 
 // ---------------------------------------------------------------- file
-
 function encodeKeyringFile(h: KeyringHeader, kek: Buffer, dataKeys: ReadonlyMap<number, Buffer>): Uint8Array {
   const header = encodeFileHeader(FileKind.keyring, h.storeId, h.generation >>> 0);
   const bound = header.subarray(0, FILE_HEADER_BOUND);
@@ -483,6 +482,11 @@ export class Keyring {
       throw e;
     }
     if (old) sodium.sodium_memzero(old);
+  }
+
+  /** This keyring's file bytes with the data keys wrapped under `u`'s master key and parameters (a password backup's); writes nothing. */
+  encodeUnder(u: Keyring): Uint8Array {
+    return encodeKeyringFile({ ...this.header, kekKind: u.header.kekKind, providerName: u.header.providerName, pwhash: u.header.pwhash }, u.k(), this.dataKeys);
   }
 
   destroy(): void {

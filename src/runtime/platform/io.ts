@@ -73,7 +73,13 @@ export type Failpoint =
   | "keyring.beforeRename"
   | "keyring.afterRename"
   | "create.afterKeyring"
-  | "compaction.beforeKeyRetire";
+  | "compaction.beforeKeyRetire"
+  | "backup.afterChunk"
+  | "backup.beforeRename"
+  | "restore.afterStage"
+  | "restore.afterMarker"
+  | "restore.afterAside"
+  | "restore.afterSwap";
 
 function wrap(e: unknown, syscall: string, file: string): never {
   const code = (e as NodeJS.ErrnoException)?.code ?? "UNKNOWN";

@@ -10,7 +10,8 @@
  *
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
-import { type CellarError, StoreClosedError } from "../errors.js";
+import { type CellarError, CorruptionError, StoreClosedError } from "../errors.js";
+import { parseName } from "../format/filenames.js";
 import type { Loc } from "../format/location.js";
 import type { WriteOp } from "../format/records.js";
 import type { FileIO } from "../platform/io.js";
@@ -18,6 +19,8 @@ import type { Keyring } from "../crypto/keyring.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { LruCache } from "./cache.js";
 import { GroupCommit } from "./commit.js";
+import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
+import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { KeyAdmin } from "./key-admin.js";
 import type { Keyspace } from "./keyspace.js";
@@ -27,7 +30,8 @@ import { scrub } from "./scrub.js";
 import type { EngineOptions } from "./options.js";
 import { Reads } from "./reads.js";
 import { type EntityUsage, entityUsage } from "./usage.js";
-import type { RecoveryReport, StoreState } from "./state.js";
+import { forEachRecord, type RecordVisitor } from "./verify-records.js";
+import type { DamageReport, RecoveryReport, StoreState } from "./state.js";
 
 export type { WriteOp } from "../format/records.js";
 export { Loc } from "../format/location.js";
@@ -54,6 +58,8 @@ export class Engine {
   private readonly commit: GroupCommit;
   private readonly compaction: Compaction;
   private readonly keyAdmin: KeyAdmin;
+  /** Backups running: `close` waits for them (a re-encoded one reads through the keyring). */
+  private readonly backups = new Set<Promise<unknown>>();
 
   /** Wire the jobs on a store just opened (open.ts), and start them. */
   private constructor(
@@ -277,12 +283,65 @@ export class Engine {
     return this.keyAdmin.changeMasterKey(provider);
   }
 
+  // ---------------------------------------------------------------- backups
+
+  /** A damage report whose file is still one of the store's live files (not yet retired by a compaction). */
+  private liveDamage(): DamageReport | undefined {
+    return this.state.recovery.damaged.find((d) => {
+      const p = parseName(d.file);
+      return (p.kind === "segment" || p.kind === "journal") && this.state.files.has(p.number);
+    });
+  }
+
+  /** The names of every entity that has or had records (`~`-names included). */
+  entityNames(): string[] {
+    this.checkOpen();
+    return [...new Set([...this.entities.keys(), ...this.state.manifest.entities.keys()])];
+  }
+
+  /**
+   * Every record once in file order (segment blocks, then the journals' live records), each checked as a
+   * read checks it: a full check of a store (backup verification). Segment records shadowed by a newer
+   * write are visited too. Damage throws `CorruptionError`.
+   */
+  forEachRecord(visit: RecordVisitor): Promise<void> {
+    this.checkOpen();
+    return forEachRecord(this.state, this.reads, visit);
+  }
+
+  /**
+   * An online backup into one file (storage/backup.ts): everything acknowledged before the call, nothing
+   * after; writes go on meanwhile. Sealed bytes are copied, never re-sealed.
+   */
+  backup(options: BackupOptions): Promise<BackupInfo> {
+    // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
+    const write = () =>
+      options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options) : writeBackup(this.state, options);
+    // Damage found in live files is retired by a compaction (started at once): a backup waits for it, and its
+    // point is taken then; files still damaged after it are refused (a backup must verify).
+    const run = this.state.opts.readOnly || this.state.closed || !this.liveDamage() // (write() refuses the first two)
+      ? write()
+      : (async () => {
+          if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
+          const d = this.liveDamage();
+          if (d) throw new CorruptionError(d.file, d.offset, `${d.reason}; damaged data is still live (compact the store first): no backup was written`);
+          return write();
+        })();
+    this.backups.add(run);
+    run.then(
+      () => this.backups.delete(run),
+      () => this.backups.delete(run),
+    );
+    return run;
+  }
+
   // ---------------------------------------------------------------- close
 
   async close(): Promise<void> {
     const s = this.state;
     if (s.closed) return;
     await this.commit.drain();
+    await Promise.allSettled([...this.backups]);
     if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
     s.closed = true;
     await this.verified.catch(() => {});

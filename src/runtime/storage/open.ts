@@ -21,6 +21,7 @@ import { Keyspace } from "./keyspace.js";
 import { type Manifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { judgeLeftovers, type ManifestChoice, selectManifest } from "./manifest-choice.js";
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { settleRestore } from "./restore-swap.js";
 import { equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
 import { type DamageReport, type ReadFile, type RecoveryReport, StoreState } from "./state.js";
 
@@ -34,6 +35,7 @@ export type MakeEngine<E> = (state: StoreState, retireDamage: boolean) => E;
 export async function openEngine<E>(options: EngineOptions, make: MakeEngine<E>): Promise<E> {
   const { io, fp, provider, opts } = resolveOptions(options);
   const paths = new StorePaths(options.dir);
+  settleRestore(io, options.dir); // a restore cut short between its two renames is finished first (restore-swap.ts)
   if (opts.readOnly && !io.exists(paths.manifest) && !io.exists(paths.manifestCopy)) {
     throw new UsageError(`no store in \`${options.dir}\`: a read-only (\`redactSensitive\`) open never creates one`);
   }

@@ -17,6 +17,7 @@ import { Engine, type RecoveryReport } from "../storage/engine.js";
 import { CellarError, type CellarErrorCode, CorruptionError, KeyError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
 import { PayloadDecodeError } from "../crypto/value.js";
 import type { KeyProvider } from "../crypto/keys.js";
+import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import { DecodeError } from "../format/bytes.js";
 import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
 import { runBatch } from "./batch.js";
@@ -75,6 +76,7 @@ export const RESERVED = new Set([
   "keyInfo",
   "stats",
   "cleanup",
+  "backup",
   "on",
   "close",
   "then",
@@ -371,6 +373,15 @@ export class StoreImpl {
       this.records.clear();
       await this.engine.close();
     }
+  }
+
+  /** An online backup into one file (storage/backup.ts); see `StoreHandle.backup`. */
+  async backup(options: BackupOptions): Promise<BackupInfo> {
+    this.checkOpen();
+    for (const n of [...(options?.entities?.include ?? []), ...(options?.entities?.exclude ?? [])]) {
+      if (!this.defs.has(n)) throw new UsageError(`no entity \`${n}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
+    }
+    return this.engine.backup(options);
   }
 
   private *singletons(): Generator<SingletonImpl> {

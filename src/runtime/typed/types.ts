@@ -8,6 +8,7 @@ import type { DescMessage, JsonValue, Message, MessageShape, UnknownField } from
 import type { CellarError } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { Engine, EngineOptions, RecoveryReport } from "../storage/engine.js";
+import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import type { CollectionDefinition, EntityDefinition, KeyValue, SingletonDefinition } from "./entity.js";
 import type { MigrationStep } from "./migration.js";
 import type { MigrationProgress } from "./upgrade.js";
@@ -343,6 +344,12 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   cleanup(): Promise<CleanupReport>;
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void;
   close(): Promise<void>;
+  /**
+   * An online, consistent backup into one file: every write acknowledged before the call is in it, none
+   * after; writes go on meanwhile. Without `password` the records stay sealed under the store's data keys
+   * (restoring needs this store's master key); with it, the data keys are wrapped under Argon2id(password).
+   */
+  backup(options: BackupOptions): Promise<BackupInfo>;
 }
 
 export type TypedStore<E extends Record<string, EntityDefinition>> = {

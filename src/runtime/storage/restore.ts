@@ -1,0 +1,282 @@
+/**
+ * Verifying and restoring backup files (docs/FORMAT.md, "Backup file"). Both unpack the file (header,
+ * length and checksum checked on the way) into a fresh directory and open it with the engine, refusing any
+ * damage and checking every segment block at open, then read every record (frame checksums and tags, the
+ * record identity check, the value envelope and its sealed sensitive part): the engine's own checks, not a
+ * second reader. A restore then switches the verified copy in for the target directory (restore-swap.ts).
+ */
+import os from "node:os";
+import path from "node:path";
+import fs from "node:fs";
+import {
+  BackupCorruptError,
+  BackupForeignError,
+  type CorruptionError,
+  isCellarError,
+  KeyError,
+  UsageError,
+} from "../errors.js";
+import { type BackupHeader, BackupKeyKind } from "../format/backup-file.js";
+import { StorePaths } from "../format/filenames.js";
+import { type Failpoint, type FileIO, nodeFileIO } from "../platform/io.js";
+import { StoreLock } from "../platform/lock.js";
+import { type KeyProvider, keys } from "../crypto/keys.js";
+import { parseEnvelope, recordAd } from "../crypto/value.js";
+import { type BackupInfo, backupInfo, readBackupHeader, unpackBackup } from "./backup.js";
+import { Engine } from "./engine.js";
+import { peekManifest } from "./manifest.js";
+import { removeStaleStaging, removeTree, settleRestore, stagingDir, swapIn } from "./restore-swap.js";
+
+export interface VerifyBackupOptions {
+  /** A backup protected by the store's master key: that key (32 bytes or a provider from `keys`). */
+  key?: Uint8Array | KeyProvider;
+  /** A backup protected by a password: the password. */
+  password?: string | Uint8Array;
+  io?: FileIO;
+}
+
+export interface RestoreBackupOptions {
+  /** The store directory to restore into: created if missing; an existing store there is replaced. */
+  dir: string;
+  /**
+   * A store-key backup: the master key of the store it was taken of (the restored store keeps it). A password
+   * backup: optional, the master key the restored store is to have (its data keys are rewrapped under it);
+   * without it the restored store's master key is the password (open it with `keys.passphrase(password)`).
+   */
+  key?: Uint8Array | KeyProvider;
+  /** A password backup: the password. */
+  password?: string | Uint8Array;
+  /** Replace a store in `dir` that is not the one the backup was taken of (default false: `E_BACKUP_FOREIGN`). */
+  replaceOtherStore?: boolean;
+  io?: FileIO;
+  /** Called at each named crash window (tests). */
+  failpoint?: (name: Failpoint) => void;
+}
+
+function provider(k: Uint8Array | KeyProvider): KeyProvider {
+  return k instanceof Uint8Array ? keys.raw(k) : k;
+}
+
+/** How to open the unpacked store: the engine's key options for `header`'s protection. */
+function openKey(header: BackupHeader, o: { key?: Uint8Array | KeyProvider | undefined; password?: string | Uint8Array | undefined }, restoring: boolean) {
+  if (header.keyKind === BackupKeyKind.none) return { encryption: "none" as const };
+  if (header.keyKind === BackupKeyKind.password) {
+    if (o.password === undefined) throw new KeyError("this backup is protected by a password: pass `password`");
+    if (o.key !== undefined && !restoring) throw new UsageError("this backup is protected by a password: pass `password`, not `key`");
+    return { key: keys.passphrase(o.password) };
+  }
+  if (o.key === undefined) throw new KeyError("this backup is sealed under its store's master key: pass that key as `key`");
+  if (o.password !== undefined) throw new KeyError("this backup is sealed under its store's master key, not a password: pass `key`");
+  return { key: provider(o.key) };
+}
+
+function corrupt(file: string, reason: string, cause?: unknown): BackupCorruptError {
+  return new BackupCorruptError(path.basename(file), 0, reason, cause === undefined ? undefined : { cause });
+}
+
+/** Open the unpacked store in `dir`, refusing damage (journals, manifest, keyring, segment index). */
+async function openUnpacked(io: FileIO, dir: string, file: string, header: BackupHeader, o: VerifyBackupOptions, restoring: boolean): Promise<Engine> {
+  try {
+    return await Engine.open({
+      dir,
+      io,
+      ...openKey(header, o, restoring),
+      onCorruption: "refuse",
+      verifyOnOpen: false, // every block is read and checked once by `checkStore`: not twice
+      recordCacheBytes: 0,
+      blockCacheBytes: 8 * 1024 * 1024,
+      compaction: { auto: false },
+    });
+  } catch (e) {
+    if (isCellarError(e, "E_CORRUPT")) {
+      const c = e as CorruptionError;
+      throw corrupt(file, `packed \`${c.file}\` at offset ${c.offset}: ${c.reason}`, e);
+    }
+    throw e;
+  }
+}
+
+/**
+ * True when `b` is a well-formed protobuf encoding (read without a schema): tags with a field number ≥ 1
+ * and a known wire type, varints of at most 10 bytes, lengths inside `b`, each group closed by its own
+ * field number (what protobuf-es's reader accepts). Allocates nothing without groups (it runs once per
+ * record of a backup).
+ */
+export function wellFormed(b: Uint8Array): boolean {
+  let p = 0;
+  let groups: number[] | null = null; // field numbers of the open groups (proto2), allocated when one appears
+  const varint = (): number => {
+    let v = 0;
+    for (let i = 0, mul = 1; i < 10; i++, mul *= 128) {
+      if (p >= b.length) return -1;
+      const x = b[p++]!;
+      v += (x & 0x7f) * mul;
+      if (x < 0x80) return v;
+    }
+    return -1;
+  };
+  while (p < b.length) {
+    const tag = varint();
+    if (tag < 8 || tag > 0xffffffff) return false; // field number 0 or above 2^29 - 1, or a bad varint
+    const wt = tag % 8;
+    if (wt === 0) {
+      if (varint() < 0) return false;
+    } else if (wt === 1 || wt === 5) {
+      p += wt === 1 ? 8 : 4;
+    } else if (wt === 2) {
+      const n = varint();
+      if (n < 0) return false;
+      p += n;
+    } else if (wt === 3) (groups ??= []).push(tag >>> 3);
+    else if (wt === 4) {
+      if (groups?.pop() !== tag >>> 3) return false;
+    } else return false;
+    if (p > b.length) return false;
+  }
+  return !groups?.length;
+}
+
+/** Everything the metadata says matches the store, and every record reads and decodes. */
+async function checkStore(engine: Engine, header: BackupHeader, file: string): Promise<void> {
+  if (!Buffer.from(engine.storeId).equals(Buffer.from(header.storeId))) throw corrupt(file, "the metadata names another store than the packed files");
+  const tail = engine.recovery.truncatedTail;
+  if (tail) throw corrupt(file, `packed \`${tail.file}\` ends in a torn frame at offset ${tail.offset}`);
+  const listed = new Map(header.entities.map((e) => [e.name, e]));
+  const names = engine.entityNames();
+  for (const name of names) {
+    const e = listed.get(name);
+    if (!e) throw corrupt(file, `the metadata does not list entity \`${name}\``);
+    if (engine.count(name) !== e.records || (engine.storedVersions.get(name) ?? 0) !== e.version) {
+      throw corrupt(file, `the metadata of entity \`${name}\` does not match its records`);
+    }
+  }
+  for (const e of header.entities) if (!names.includes(e.name) && e.records > 0) throw corrupt(file, `entity \`${e.name}\` is missing`);
+  const ring = engine.keyring;
+  const storeId = engine.storeId;
+  const check = (entity: string, key: string, version: number, value: Uint8Array) => {
+    // A record history entry of a version that did not exist (docs/FORMAT.md, "Record history") is empty.
+    if (value.length === 0 && entity.startsWith("~history:")) return;
+    let ok: boolean;
+    try {
+      const env = parseEnvelope(value);
+      ok = wellFormed(env.public);
+      if (ok && env.sealed) {
+        const s = ring?.sensitive(env.keyId, entity);
+        ok = s !== null && s !== undefined && wellFormed(s.open(env.sealed, recordAd(storeId, version, key)));
+      }
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw corrupt(file, `a record of \`${entity}\` (schema version ${version}) does not decode`);
+  };
+  try {
+    await engine.forEachRecord(check);
+  } catch (e) {
+    if (!isCellarError(e, "E_CORRUPT")) throw e;
+    const c = e as CorruptionError;
+    throw corrupt(file, `packed \`${c.file}\` at offset ${c.offset}: ${c.reason}`, e);
+  }
+}
+
+/**
+ * Check a backup completely (see the file comment) and return its metadata. Throws `E_BACKUP_FORMAT` (not a
+ * backup, or a newer format), `E_BACKUP_CORRUPT` (damage: header, length, checksum, a packed file), `E_KEY`
+ * (wrong key or password). Needs free space for one unpacked copy in the OS temp directory.
+ */
+export async function verifyBackup(file: string, options: VerifyBackupOptions = {}): Promise<BackupInfo> {
+  const io = options.io ?? nodeFileIO();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-verify-"));
+  try {
+    const header = unpackBackup(io, file, tmp);
+    const engine = await openUnpacked(io, tmp, file, header, options, false);
+    try {
+      await checkStore(engine, header, file);
+    } finally {
+      await engine.close();
+    }
+    return backupInfo(file, header, readBackupHeader(io, file).size);
+  } finally {
+    removeTree(tmp);
+  }
+}
+
+/** The store id of the store in `dir`, from either manifest copy; null if neither can be read (a damaged store). */
+function storeIdOf(io: FileIO, dir: string): Uint8Array | null {
+  const paths = new StorePaths(dir);
+  for (const f of [paths.manifest, paths.manifestCopy]) {
+    try {
+      if (io.exists(f)) return peekManifest(io.readFile(f)).storeId;
+    } catch (e) {
+      if (!isCellarError(e)) throw e;
+    }
+  }
+  return null;
+}
+
+/**
+ * Restore `file` into `options.dir`: verified completely into a directory beside it first, then switched in
+ * atomically (restore-swap.ts); a crash at any moment leaves the old store or the restored one. Refuses a
+ * store that is open (`E_LOCKED`), a directory that holds something other than a store (`E_USAGE`), and a
+ * store other than the backup's (`E_BACKUP_FOREIGN`, unless `replaceOtherStore`). On any failure the target
+ * is unchanged.
+ */
+export async function restoreBackup(file: string, options: RestoreBackupOptions): Promise<BackupInfo> {
+  if (typeof options?.dir !== "string" || !options.dir) throw new UsageError("`restoreBackup` needs `dir`, the store directory to restore into");
+  const io = options.io ?? nodeFileIO();
+  const fp = options.failpoint ?? (() => {});
+  const dir = path.resolve(options.dir);
+  settleRestore(io, dir);
+  const { header: meta, size } = readBackupHeader(io, file);
+  openKey(meta, options, true); // the right kind of key was given, before any work
+  const existed = io.exists(dir);
+  if (existed && io.readdir(dir).length) {
+    const paths = new StorePaths(dir);
+    if (!io.exists(paths.manifest) && !io.exists(paths.manifestCopy)) {
+      throw new UsageError(`\`${options.dir}\` is not empty and holds no cellar store: a restore replaces only a store`);
+    }
+  }
+  // The target's lock, held to the end (a directory created for it if missing): an open meanwhile is refused.
+  io.mkdirp(dir);
+  let lock: StoreLock | null;
+  try {
+    lock = StoreLock.acquire(io, dir);
+  } catch (e) {
+    if (!existed) removeTree(dir);
+    throw e;
+  }
+  let switched = false;
+  try {
+    const id = storeIdOf(io, dir);
+    if (id && !options.replaceOtherStore && !Buffer.from(id).equals(Buffer.from(meta.storeId))) {
+      throw new BackupForeignError(`the backup is of another store than the one in \`${options.dir}\`: pass \`replaceOtherStore: true\` to replace it`);
+    }
+    removeStaleStaging(dir); // left by a restore killed before its switch began
+    const staged = stagingDir(dir);
+    try {
+      const header = unpackBackup(io, file, staged);
+      const engine = await openUnpacked(io, staged, file, header, options, true);
+      try {
+        await checkStore(engine, header, file);
+        if (header.keyKind === BackupKeyKind.password && options.key !== undefined) await engine.changeMasterKey(provider(options.key));
+      } finally {
+        await engine.close();
+      }
+      fp("restore.afterStage");
+    } catch (e) {
+      removeTree(staged);
+      throw e;
+    }
+    // Windows refuses to rename a directory with an open file inside: the lock goes first there.
+    if (process.platform === "win32") {
+      lock?.release();
+      lock = null;
+    }
+    swapIn(io, dir, staged, fp);
+    switched = true;
+  } finally {
+    lock?.release();
+    // Created above for the lock, and still holding only `LOCK`: nothing is left behind.
+    if (!switched && !existed && io.exists(dir) && io.readdir(dir).every((n) => n === "LOCK")) removeTree(dir);
+  }
+  return backupInfo(file, meta, size);
+}
