@@ -24,7 +24,8 @@ export type CellarErrorCode =
   | "E_MIGRATION"
   | "E_LISTENER"
   | "E_NOT_FOUND"
-  | "E_SCHEMA_MISMATCH";
+  | "E_SCHEMA_MISMATCH"
+  | "E_IMPORT";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -293,6 +294,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_LISTENER",
   "E_NOT_FOUND",
   "E_SCHEMA_MISMATCH",
+  "E_IMPORT",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -307,3 +309,21 @@ export function isCellarError(e: unknown, code?: CellarErrorCode): e is CellarEr
  * knows the file and offset turns it into a {@link CorruptionError} or a {@link KeyError}.
  */
 export class AuthenticationError extends Error {}
+
+/**
+ * Thrown by `store.import` when a line of the file cannot be imported: it does not parse, names an entity
+ * the store does not have, fails its entity's validation at its version, or cannot be migrated. Nothing
+ * was written. Names the line (1-based; the header is line 1), the entity and the field path, never a value
+ * (nor a record key).
+ */
+export class ImportError extends CellarError {
+  readonly line: number;
+  readonly entity: string | undefined;
+  readonly path: readonly (string | number)[];
+  constructor(line: number, entity: string | undefined, path: readonly (string | number)[], why: string, options?: { cause?: unknown }) {
+    super("E_IMPORT", `import refused, nothing written: line ${line}${entity ? `, \`${entity}\`` : ""}${path.length ? `, field \`${path.join(".")}\`` : ""}: ${why}`, options);
+    this.line = line;
+    this.entity = entity;
+    this.path = path;
+  }
+}

@@ -25,6 +25,9 @@ import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./record-codec.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
+import { type ExportOptions, type ExportResult, exportStore } from "./export.js";
+import { fileLines, type ImportOptions, type ImportResult, importLines, removeStaging } from "./import.js";
+import type { MigrationStep } from "./migration.js";
 
 export type {
   BatchTx,
@@ -69,6 +72,8 @@ export const RESERVED = new Set([
   "stats",
   "on",
   "close",
+  "export",
+  "import",
   "then",
   // fields of StoreImpl
   "engine",
@@ -81,6 +86,8 @@ export const RESERVED = new Set([
   "checkOpen",
   "checkWritable",
   "singletons",
+  "setMigrations",
+  "importFrom",
   // what every object has
   ...Object.getOwnPropertyNames(Object.prototype),
 ]);
@@ -124,7 +131,9 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   });
   let store: StoreImpl;
   try {
+    if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
     store = new StoreImpl(engine, entities, defs, redactSensitive === true);
+    store.setMigrations(migrations ?? []);
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
@@ -292,6 +301,32 @@ export class StoreImpl {
   stats() {
     this.checkOpen();
     return { ...this.engine.stats(), recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes };
+  }
+
+  /** The migration steps the store was opened with (imports of older records go through them). */
+  #migrations: readonly MigrationStep[] = [];
+  setMigrations(steps: readonly MigrationStep[]): void {
+    this.#migrations = steps;
+  }
+
+  /** Write records to an NDJSON file (export.ts; docs/FORMAT.md, "Export file (NDJSON)"). */
+  async export(options: ExportOptions): Promise<ExportResult> {
+    this.checkOpen();
+    return exportStore(this.engine, this.#codec, this.defs, this.redacted, options);
+  }
+
+  /** Import an export file, all or nothing (import.ts). */
+  async import(file: string, options?: ImportOptions): Promise<ImportResult> {
+    this.checkWritable();
+    return this.importFrom(fileLines(file), options);
+  }
+
+  /** Import lines of an export file (`only`: the entities they may hold), with singletons' queues held. */
+  importFrom(lines: AsyncIterable<string>, options?: ImportOptions, only?: ReadonlySet<string>): Promise<ImportResult> {
+    const host = { engine: this.engine, codec: this.#codec, defs: this.defs, migrations: this.#migrations, forget: () => this.#codec.forgetAll() };
+    // Singleton updates queued before the import finish first, and those after it wait for it.
+    const singletons = [...this.singletons()].filter((s) => !only || only.has(s.def.name));
+    return SingletonImpl.exclusive(singletons, () => importLines(host, lines, options, only));
   }
 
   /** Close the store (a second call does nothing); every other method then throws E_CLOSED. */

@@ -1,0 +1,499 @@
+/**
+ * `store.import(file, { mode })`: the records of an export file (docs/FORMAT.md, "Export file (NDJSON)")
+ * validated line by line and written all or nothing.
+ *
+ * Every line is parsed against its entity at the line's version (protobuf JSON of the current message, or of
+ * the migration step's `fromSchema` for an older version, then migrated through the store's steps), then
+ * validated and encoded exactly as a `put`. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line,
+ * entity and field path, and nothing is written. A version newer than the app's: `SchemaNewerError`.
+ *
+ * Writing: while the encoded writes stay under {@link INLINE_BYTES} they are held in memory and committed as
+ * one engine write (one journal frame: atomic). A larger file is staged in a temporary engine under
+ * `<dir>/import-staging/` (sealed under a random key that only this process holds; removed at the next
+ * open), which sorts it by key; the staged records are then merged into the store by one compaction
+ * (`Rewrite.extra`), whose manifest rename is the switch: a crash before it leaves the store as it was,
+ * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import { randomBytes } from "node:crypto";
+import { create, type DescField, type DescMessage, equals, fromJson, type JsonValue, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
+import { keys as keyProviders } from "../crypto/keys.js";
+import { opSize, type BlockRecord } from "../format/records.js";
+import { Engine, type WriteOp } from "../storage/engine.js";
+import type { EntityDefinition } from "./entity.js";
+import { EXPORT_FORMAT, EXPORT_VERSION } from "./export.js";
+import type { MigrationStep } from "./migration.js";
+import type { RecordCodec } from "./record-codec.js";
+
+export interface ImportOptions {
+  /**
+   * `"merge"` (default): each record of the file is put (stored records it does not name stay).
+   * `"replace"`: every entity the file's header lists holds exactly the file's records afterwards.
+   */
+  mode?: "merge" | "replace";
+  /**
+   * A file exported without `includeSensitive` leaves sensitive fields out. `merge` keeps the stored
+   * sensitive values of the records it overwrites; `replace` refuses such a file unless this is true (then
+   * it keeps them too; records new to the store have them unset).
+   */
+  allowRedacted?: boolean;
+  /** Called every 1,024 lines while validating, then at the switch and at the end. */
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface ImportProgress {
+  phase: "validate" | "switch" | "done";
+  /** Lines read so far (the header is line 1). */
+  line: number;
+  /** Records read so far. */
+  records: number;
+}
+
+export interface ImportResult {
+  /** Records in the file, per entity storage name. */
+  records: Record<string, number>;
+  /** Records written (a record equal to the stored one is not rewritten, in an import that fits one write). */
+  written: number;
+  /** Records deleted (`replace`: stored records the file does not have). */
+  deleted: number;
+  /** True when the file was larger than one write and went through staging and a compaction. */
+  staged: boolean;
+}
+
+/** What the import needs from the store. */
+export interface ImportHost {
+  engine: Engine;
+  codec: RecordCodec;
+  defs: ReadonlyMap<string, EntityDefinition>;
+  /** The migration steps the store was opened with. */
+  migrations: readonly MigrationStep[];
+  /** Forget the typed layer's cached records and key lists (after a staged import switched). */
+  forget(): void;
+}
+
+/** Writes (op sizes) an import commits in one engine write; past this it is staged (a write is ≤ 32 MiB). */
+export const INLINE_BYTES = 24 * 1024 * 1024;
+/** The staging engine's directory inside the store (not a `.tmp` name: open unlinks those as files). */
+export const STAGING_DIR = "import-staging";
+
+/** Remove a staging directory an import left behind (the process died before it finished). */
+export function removeStaging(storeDir: string): void {
+  fs.rmSync(path.join(storeDir, STAGING_DIR), { recursive: true, force: true });
+}
+
+interface HeaderEntity {
+  def: EntityDefinition;
+  redacted: boolean;
+}
+
+type Put = { op: WriteOp; same: boolean };
+
+/** Read a file as lines (constant memory), for {@link importLines}. */
+export function fileLines(file: string): AsyncIterable<string> {
+  if (typeof file !== "string" || file === "") throw new UsageError("`import` takes the path of an export file");
+  return readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+}
+
+/** Import the lines of an export file; `only`: the entities it may hold (a singleton's own import). */
+export async function importLines(host: ImportHost, lines: AsyncIterable<string>, options: ImportOptions = {}, only?: ReadonlySet<string>): Promise<ImportResult> {
+  const mode = options.mode ?? "merge";
+  if (mode !== "merge" && mode !== "replace") throw new UsageError("`mode` is `\"merge\"` or `\"replace\"`");
+  const run = new ImportRun(host, mode, options, only);
+  try {
+    for await (const line of lines) await run.line(line);
+    return await run.finish();
+  } finally {
+    await run.dispose();
+  }
+}
+
+class ImportRun {
+  private header: Map<string, HeaderEntity> | null = null;
+  private lineNo = 0;
+  private records: Record<string, number> = {};
+  /** Writes held for one engine write (inline), with whether each equals the stored record. */
+  private held: Put[] = [];
+  private heldBytes = 0;
+  /** `replace`, inline: keys the file holds, per entity. */
+  private seen = new Map<string, Set<string>>();
+  private staging: Staging | null = null;
+  private readonly steps = new Map<string, Map<number, MigrationStep>>();
+  private blankAt = 0;
+
+  constructor(
+    private readonly host: ImportHost,
+    private readonly mode: "merge" | "replace",
+    private readonly options: ImportOptions,
+    private readonly only: ReadonlySet<string> | undefined,
+  ) {
+    for (const s of host.migrations) {
+      let m = this.steps.get(s.entity);
+      if (!m) this.steps.set(s.entity, (m = new Map()));
+      m.set(s.from, s);
+    }
+  }
+
+  async line(text: string): Promise<void> {
+    const n = ++this.lineNo;
+    if (text.trim() === "") {
+      this.blankAt ||= n; // blank lines are allowed at the end of the file only
+      return;
+    }
+    if (this.blankAt) throw new ImportError(this.blankAt, undefined, [], "a blank line before the end of the file");
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ImportError(n, undefined, [], n === 1 ? "the header is not JSON (not a cellar export file?)" : "the line is not JSON");
+    }
+    if (n === 1) return this.readHeader(json);
+    const put = await this.readRecord(n, json);
+    if (n % 1024 === 0) {
+      this.options.onProgress?.({ phase: "validate", line: n, records: n - 1 });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    if (this.staging) return this.staging.put(put.op);
+    this.held.push(put);
+    this.heldBytes += opSize(put.op);
+    if (this.heldBytes > INLINE_BYTES) await this.stage();
+  }
+
+  private readHeader(json: unknown): void {
+    const h = json as { format?: unknown; version?: unknown; entities?: unknown; includeSensitive?: unknown };
+    if (typeof h !== "object" || h === null || h.format !== EXPORT_FORMAT) {
+      throw new ImportError(1, undefined, [], `the header's \`format\` is not \`${EXPORT_FORMAT}\` (not a cellar export file?)`);
+    }
+    if (typeof h.version !== "number" || !Number.isInteger(h.version) || h.version < 1) throw new ImportError(1, undefined, ["version"], "expected a format version ≥ 1");
+    if (h.version > EXPORT_VERSION) {
+      throw new ImportError(1, undefined, ["version"], `the file's export format version ${h.version} is newer than this version of cellar reads (${EXPORT_VERSION})`);
+    }
+    if (!Array.isArray(h.entities)) throw new ImportError(1, undefined, ["entities"], "expected an array");
+    const header = new Map<string, HeaderEntity>();
+    h.entities.forEach((e: { entity?: unknown; version?: unknown; redacted?: unknown }, i) => {
+      const def = typeof e?.entity === "string" ? this.host.defs.get(e.entity) : undefined;
+      if (!def) throw new ImportError(1, undefined, ["entities", i, "entity"], "an entity this store does not have");
+      if (this.only && !this.only.has(def.name)) throw new ImportError(1, def.name, ["entities", i], "an entity other than the repository's");
+      if (typeof e.version !== "number" || !Number.isInteger(e.version) || e.version < 1) throw new ImportError(1, def.name, ["entities", i, "version"], "expected a schema version ≥ 1");
+      if (e.version > def.version) throw new SchemaNewerError(def.name, e.version, def.version);
+      const redacted = h.includeSensitive !== true && def.sensitive.length > 0;
+      if (redacted && this.mode === "replace" && this.options.allowRedacted !== true) {
+        throw new ImportError(1, def.name, [], "the file was exported without `includeSensitive` (its sensitive fields are left out); a `replace` import of it needs `allowRedacted: true`");
+      }
+      header.set(def.name, { def, redacted });
+      this.records[def.name] = 0;
+    });
+    this.header = header;
+  }
+
+  private async readRecord(n: number, json: unknown): Promise<Put> {
+    if (!this.header) throw new ImportError(n, undefined, [], "no header line");
+    const line = json as { entity?: unknown; version?: unknown; key?: unknown; record?: unknown };
+    if (typeof line !== "object" || line === null || Array.isArray(line)) throw new ImportError(n, undefined, [], "expected a JSON object");
+    const h = typeof line.entity === "string" ? this.header.get(line.entity) : undefined;
+    if (!h) throw new ImportError(n, undefined, ["entity"], "an entity the header does not list");
+    const def = h.def;
+    const v = line.version;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new ImportError(n, def.name, ["version"], "expected a schema version ≥ 1");
+    if (v > def.version) throw new SchemaNewerError(def.name, v, def.version);
+    if (typeof line.record !== "object" || line.record === null || Array.isArray(line.record)) throw new ImportError(n, def.name, ["record"], "expected a JSON object");
+    const key = line.key ?? "";
+    if (typeof key !== "string" || (def.kind === "singleton" && key !== "")) throw new ImportError(n, def.name, ["key"], def.kind === "singleton" ? "a singleton's key is empty" : "expected a string");
+    let value: unknown = v === def.version ? parse(n, def, def.schema, line.record) : await this.migrate(n, def, v, line.record, key);
+    const exists = !this.staging && this.host.engine.has(def.name, key);
+    if (h.redacted && this.host.engine.has(def.name, key)) {
+      const stored = this.host.codec.read(def, key);
+      if (stored !== undefined) value = keepSensitive(def, value, stored as Message);
+    }
+    let op: WriteOp;
+    try {
+      op = this.host.codec.encodePut(def, value, false).op;
+    } catch (e) {
+      if (e instanceof ValidationError) {
+        const issue = e.issues[0];
+        throw new ImportError(n, def.name, issue?.path ?? [], issue?.message ?? "invalid value", { cause: e });
+      }
+      throw e;
+    }
+    if (op.key !== key) throw new ImportError(n, def.name, ["key"], `the line's \`key\` is not the record's key field \`${def.kind === "collection" ? def.key : ""}\``);
+    this.records[def.name]!++;
+    if (this.mode === "replace" && !this.staging) {
+      let s = this.seen.get(def.name);
+      if (!s) this.seen.set(def.name, (s = new Set()));
+      s.add(key);
+    }
+    return { op, same: exists && this.sameAsStored(def, op) };
+  }
+
+  /** A record of an older version: parsed with the step's `fromSchema`, then through each step. */
+  private async migrate(n: number, def: EntityDefinition, from: number, record: unknown, key: string): Promise<unknown> {
+    const steps = this.steps.get(def.name);
+    for (let v = from; v < def.version; v++) {
+      if (!steps?.has(v)) throw new ImportError(n, def.name, ["version"], `no migration step from version ${v} to ${v + 1} is registered with the store`);
+    }
+    let step = steps!.get(from)!;
+    let msg: Message = parse(n, def, step.fromSchema, record);
+    let init: unknown = msg;
+    for (let v = from; v < def.version; v++) {
+      step = steps!.get(v)!;
+      try {
+        init = await step.migrate(msg, { entity: def.name, key: def.kind === "collection" ? key : undefined, from: v, to: v + 1 });
+        if (typeof init !== "object" || init === null) throw new TypeError(`the step returned ${init === null ? "null" : typeof init}`);
+        if (v + 1 < def.version) msg = create(step.toSchema, init as MessageInitShape<DescMessage>) as Message;
+      } catch (e) {
+        if (e instanceof CellarError) throw e;
+        throw new ImportError(n, def.name, [], `the migration step from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`)`, { cause: e });
+      }
+    }
+    return init;
+  }
+
+  /** True when the stored record of `op`'s key holds the same value (then an inline import skips it). */
+  private sameAsStored(def: EntityDefinition, op: WriteOp): boolean {
+    if (op.op !== "put") return false;
+    const stored = this.host.engine.get(def.name, op.key);
+    if (!stored || stored.version !== op.version) return false;
+    if (bytesEqual(stored.value, op.value)) return true;
+    const codec = this.host.codec.codecs.get(def.name)!;
+    if (!codec.hasSensitive) return false;
+    // Sealed parts differ by their nonce: compare the messages.
+    const keys = this.host.codec.keys;
+    const a = codec.decode(stored.value, op.key, op.version, keys).msg;
+    const b = codec.decode(op.value, op.key, op.version, keys).msg;
+    return equals(def.schema, a, b);
+  }
+
+  /** Move what is held into a staging engine: the file is larger than one write. */
+  private async stage(): Promise<void> {
+    this.staging = await Staging.open(this.host.engine);
+    for (const p of this.held) await this.staging.put(p.op);
+    this.held = [];
+    this.heldBytes = 0;
+    this.seen.clear();
+  }
+
+  async finish(): Promise<ImportResult> {
+    if (!this.header) throw new ImportError(Math.max(this.lineNo, 1), undefined, [], "the file is empty (no header line)");
+    const { engine } = this.host;
+    const entities = [...this.header.keys()];
+    this.options.onProgress?.({ phase: "switch", line: this.lineNo, records: this.total() });
+    let written = 0;
+    let deleted = 0;
+    if (!this.staging) {
+      const ops: WriteOp[] = [];
+      for (const p of this.held) if (!p.same) ops.push(p.op);
+      written = ops.length;
+      if (this.mode === "replace") {
+        for (const entity of entities) {
+          const keep = this.seen.get(entity);
+          for (const key of engine.keys(entity)) {
+            if (keep?.has(key)) continue;
+            const del: WriteOp = { op: "delete", entity, key };
+            ops.push(del);
+            this.heldBytes += opSize(del);
+            deleted++;
+          }
+        }
+      }
+      if (this.heldBytes <= INLINE_BYTES) {
+        await engine.write(ops);
+        this.options.onProgress?.({ phase: "done", line: this.lineNo, records: this.total() });
+        return { records: this.records, written, deleted, staged: false };
+      }
+      await this.stage(); // the deletes of `replace` took it past one write
+    }
+    const staging = this.staging!;
+    await staging.ready();
+    const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
+    await engine.rewrite({
+      versions: new Map(),
+      transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
+      extra: new Map(entities.map((e) => [e, () => staging.records(e)])),
+      ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
+      onInstalled: () => this.host.forget(),
+    });
+    written = this.total();
+    if (this.mode === "replace") deleted = Math.max(0, before - written);
+    this.options.onProgress?.({ phase: "done", line: this.lineNo, records: this.total() });
+    return { records: this.records, written, deleted, staged: true };
+  }
+
+  private total(): number {
+    return Object.values(this.records).reduce((a, b) => a + b, 0);
+  }
+
+  async dispose(): Promise<void> {
+    await this.staging?.close();
+  }
+}
+
+/**
+ * The staging engine of a large import: the file's encoded writes, unsynced (nothing in it needs to survive
+ * a crash), sealed under a random master key held only by this process; compacted once complete so its
+ * records can be read back in key order.
+ */
+class Staging {
+  private pending: WriteOp[] = [];
+  private size = 0;
+  private constructor(
+    private readonly engine: Engine,
+    private readonly dir: string,
+  ) {}
+
+  static async open(main: Engine): Promise<Staging> {
+    removeStaging(main.dir);
+    const dir = path.join(main.dir, STAGING_DIR);
+    const key = randomBytes(32);
+    const engine = await Engine.open({
+      dir,
+      key: keyProviders.raw(key),
+      io: main.io,
+      durability: "relaxed",
+      relaxedSyncMs: 3_600_000,
+      compaction: { auto: false },
+      compression: false,
+      verifyOnOpen: false,
+    });
+    key.fill(0);
+    return new Staging(engine, dir);
+  }
+
+  async put(op: WriteOp): Promise<void> {
+    this.pending.push(op);
+    this.size += opSize(op);
+    if (this.size >= 4 * 1024 * 1024) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const ops = this.pending;
+    this.pending = [];
+    this.size = 0;
+    if (ops.length) await this.engine.write(ops);
+  }
+
+  /** Everything staged, sorted into one segment. */
+  async ready(): Promise<void> {
+    await this.flush();
+    await this.engine.compact();
+  }
+
+  /** The staged records of `entity`, in UTF-8 key order, a page at a time. */
+  async *records(entity: string): AsyncGenerator<BlockRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const page: BlockRecord[] = [];
+      for (const [key, loc] of this.engine.scan(entity, after)) {
+        page.push({ key, version: loc.version, value: this.engine.read(entity, loc).slice(), terms: loc.terms });
+        if (page.length === 256) break;
+      }
+      if (page.length === 0) return;
+      after = page[page.length - 1]!.key;
+      yield* page;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.engine.close();
+    } finally {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** The protobuf JSON `record` of a line as a message of `schema`; on failure, the path of the field at fault. */
+function parse(n: number, def: EntityDefinition, schema: DescMessage, record: unknown): Message {
+  try {
+    return fromJson(schema, record as JsonValue);
+  } catch (e) {
+    const { path: at, why } = faultOf(schema, record);
+    throw new ImportError(n, def.name, at, why, { cause: e });
+  }
+}
+
+/** Which field of `json` does not parse as `schema`'s protobuf JSON (tried one field at a time; no value is named). */
+function faultOf(schema: DescMessage, json: unknown): { path: (string | number)[]; why: string } {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return { path: [], why: `expected the protobuf JSON object of \`${schema.typeName}\`` };
+  for (const [k, v] of Object.entries(json)) {
+    const field = schema.fields.find((f) => f.jsonName === k || f.name === k);
+    if (!field) return { path: [k], why: `no such field in \`${schema.typeName}\`` };
+    try {
+      fromJson(schema, { [k]: v } as JsonValue);
+      continue;
+    } catch {
+      // this field is at fault
+    }
+    const sub = field.fieldKind === "message" && !field.message.typeName.startsWith("google.protobuf.") ? field.message : undefined;
+    if (sub && v && typeof v === "object" && !Array.isArray(v)) {
+      const inner = faultOf(sub, v);
+      return { path: [field.localName, ...inner.path], why: inner.why };
+    }
+    if (field.fieldKind === "list" && Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        try {
+          fromJson(schema, { [k]: [v[i]] } as JsonValue);
+        } catch {
+          const m = field.listKind === "message" && !field.message.typeName.startsWith("google.protobuf.") ? faultOf(field.message, v[i]) : null;
+          return { path: [field.localName, i, ...(m?.path ?? [])], why: m?.why ?? `not a valid element of a list of ${kindOf(field)}` };
+        }
+      }
+    }
+    return { path: [field.localName], why: `not a valid value for a field of type ${kindOf(field)}` };
+  }
+  return { path: [], why: `does not parse as the protobuf JSON of \`${schema.typeName}\`` };
+}
+
+function kindOf(f: DescField): string {
+  if (f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar")) return `\`${String(f.scalar)}\` (scalar type number)`;
+  if (f.fieldKind === "enum" || (f.fieldKind === "list" && f.listKind === "enum")) return `\`${f.enum!.typeName}\``;
+  if (f.fieldKind === "message" || (f.fieldKind === "list" && f.listKind === "message")) return `\`${f.message!.typeName}\``;
+  return f.fieldKind;
+}
+
+/**
+ * A record from a file that left sensitive fields out: each sensitive field the record leaves unset takes the
+ * stored record's value (the file says nothing about it).
+ */
+function keepSensitive(def: EntityDefinition, value: unknown, stored: Message): unknown {
+  const msg = (isMessageOf(value, def.schema) ? value : create(def.schema, value as MessageInitShape<DescMessage>)) as unknown as Record<string, unknown>;
+  for (const p of def.sensitive) {
+    const parts = p.split(".");
+    let into: Record<string, unknown> = msg;
+    let from: Record<string, unknown> | undefined = stored as unknown as Record<string, unknown>;
+    let desc: DescMessage = def.schema;
+    for (let i = 0; i < parts.length && from; i++) {
+      const f = desc.fields.find((x) => x.localName === parts[i]);
+      if (!f) break;
+      if (i === parts.length - 1) {
+        if (isZero(into[f.localName]) && !isZero(from[f.localName])) into[f.localName] = from[f.localName];
+        break;
+      }
+      if (f.fieldKind !== "message") break;
+      from = from[f.localName] as Record<string, unknown> | undefined;
+      if (!from) break;
+      if (into[f.localName] === undefined) into[f.localName] = create(f.message);
+      into = into[f.localName] as Record<string, unknown>;
+      desc = f.message;
+    }
+  }
+  return msg;
+}
+
+function isMessageOf(v: unknown, schema: DescMessage): boolean {
+  return typeof v === "object" && v !== null && (v as { $typeName?: unknown }).$typeName === schema.typeName;
+}
+
+function isZero(v: unknown): boolean {
+  if (v === undefined || v === null || v === "" || v === 0 || v === false || v === 0n) return true;
+  if (Array.isArray(v) || v instanceof Uint8Array) return v.length === 0;
+  if (typeof v === "object" && !("$typeName" in (v as object))) return Object.keys(v as object).length === 0;
+  return false;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
