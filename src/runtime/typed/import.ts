@@ -18,7 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { randomBytes } from "node:crypto";
-import { create, type DescField, type DescMessage, equals, fromJson, type JsonValue, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescField, type DescMessage, equals, fromJson, isFieldSet, type JsonValue, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
 import { keys as keyProviders } from "../crypto/keys.js";
 import { opSize, type BlockRecord } from "../format/records.js";
@@ -207,6 +207,8 @@ class ImportRun {
       const stored = this.host.codec.read(def, key);
       if (stored !== undefined) value = keepSensitive(def, value, stored as Message);
     }
+    // A parsed message has every field; a write input leaves out the ones the file left unset, as a `put` would.
+    if (isMessageOf(value, def.schema)) value = toInput(def.schema, value as Message);
     let op: WriteOp;
     try {
       op = this.host.codec.encodePut(def, value, false).op;
@@ -479,6 +481,31 @@ function keepSensitive(def: EntityDefinition, value: unknown, stored: Message): 
     }
   }
   return msg;
+}
+
+/**
+ * The write input of a parsed message: the fields it has set (implicit-presence fields at their zero value
+ * left out, as a `put` input leaves them out; validators check what is given), nested messages likewise.
+ */
+function toInput(schema: DescMessage, msg: Message): Record<string, unknown> {
+  const obj = msg as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  const plain = (d: DescMessage | undefined) => d !== undefined && !d.typeName.startsWith("google.protobuf.");
+  for (const m of schema.members) {
+    if (m.kind === "oneof") {
+      const v = obj[m.localName] as { case: string | undefined; value?: unknown };
+      if (v?.case === undefined) continue;
+      const f = m.fields.find((x) => x.localName === v.case);
+      out[m.localName] = f?.fieldKind === "message" && plain(f.message) ? { case: v.case, value: toInput(f.message, v.value as Message) } : v;
+      continue;
+    }
+    if (!isFieldSet(msg, m)) continue;
+    const v = obj[m.localName];
+    if (m.fieldKind === "message" && plain(m.message)) out[m.localName] = toInput(m.message, v as Message);
+    else if (m.fieldKind === "list" && m.listKind === "message" && plain(m.message)) out[m.localName] = (v as Message[]).map((x) => toInput(m.message!, x));
+    else out[m.localName] = v;
+  }
+  return out;
 }
 
 function isMessageOf(v: unknown, schema: DescMessage): boolean {
