@@ -333,8 +333,7 @@ class ImportRun {
 
 /**
  * The staging engine of a large import: the file's encoded writes, unsynced (nothing in it needs to survive
- * a crash), sealed under a random master key held only by this process; compacted once complete so its
- * records can be read back in key order.
+ * a crash), sealed under a random master key held only by this process; its keyspace sorts them by key.
  */
 class Staging {
   private pending: WriteOp[] = [];
@@ -375,24 +374,34 @@ class Staging {
     if (ops.length) await this.engine.write(ops);
   }
 
-  /** Everything staged, sorted into one segment. */
+  /** Everything staged is written. */
   async ready(): Promise<void> {
     await this.flush();
-    await this.engine.compact();
   }
 
-  /** The staged records of `entity`, in UTF-8 key order, a page at a time. */
+  /**
+   * The staged records of `entity`, in UTF-8 key order: their values are read in file order (each staged
+   * frame opened once), then handed out in key order. Holds the entity's staged values in memory, as a
+   * compaction does (the switch that reads them is one).
+   */
   async *records(entity: string): AsyncGenerator<BlockRecord> {
-    let after: string | undefined;
-    for (;;) {
-      const page: BlockRecord[] = [];
-      for (const [key, loc] of this.engine.scan(entity, after)) {
-        page.push({ key, version: loc.version, value: this.engine.read(entity, loc).slice(), terms: loc.terms });
-        if (page.length === 256) break;
-      }
-      if (page.length === 0) return;
-      after = page[page.length - 1]!.key;
-      yield* page;
+    const entries = [...this.engine.scan(entity)];
+    const order = entries.map((_, i) => i);
+    order.sort((a, b) => {
+      const x = entries[a]![1];
+      const y = entries[b]![1];
+      return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
+    });
+    const values: (Uint8Array | undefined)[] = new Array(entries.length);
+    let n = 0;
+    for (const i of order) {
+      values[i] = this.engine.read(entity, entries[i]![1]).slice();
+      if (++n % 256 === 0) await new Promise<void>((r) => setImmediate(r));
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const [key, loc] = entries[i]!;
+      yield { key, version: loc.version, value: values[i]!, terms: loc.terms };
+      values[i] = undefined;
     }
   }
 
