@@ -40,12 +40,17 @@ export interface ImportOptions {
    * it keeps them too; records new to the store have them unset).
    */
   allowRedacted?: boolean;
-  /** Called every 1,024 lines while validating, then at the switch and at the end. */
+  /** Called every 1,024 lines (or 4 MiB) while validating, then at the switch and at the end. */
   onProgress?: (p: ImportProgress) => void;
 }
 
 export interface ImportProgress {
-  phase: "validate" | "switch" | "done";
+  /**
+   * `validate`: lines are being read; `stage`: the file is past one write, and what was read so far is
+   * staged (once); `switch`: every line is valid, the records are about to be written (or merged in by a
+   * compaction); `done`.
+   */
+  phase: "validate" | "stage" | "switch" | "done";
   /** Lines read so far (the header is line 1). */
   line: number;
   /** Records read so far. */
@@ -122,6 +127,8 @@ class ImportRun {
   private staging: Staging | null = null;
   private readonly steps = new Map<string, Map<number, MigrationStep>>();
   private blankAt = 0;
+  /** Characters read since the last progress report. */
+  private sinceProgress = 0;
 
   constructor(
     private readonly host: ImportHost,
@@ -151,7 +158,9 @@ class ImportRun {
     }
     if (n === 1) return this.readHeader(json);
     const put = await this.readRecord(n, json);
-    if (n % 1024 === 0) {
+    this.sinceProgress += text.length;
+    if (n % 1024 === 0 || this.sinceProgress >= 4 * 1024 * 1024) {
+      this.sinceProgress = 0;
       this.options.onProgress?.({ phase: "validate", line: n, records: n - 1 });
       await new Promise<void>((r) => setImmediate(r));
     }
@@ -274,6 +283,7 @@ class ImportRun {
     this.held = [];
     this.heldBytes = 0;
     this.seen.clear();
+    this.options.onProgress?.({ phase: "stage", line: this.lineNo, records: this.total() });
   }
 
   async finish(): Promise<ImportResult> {
