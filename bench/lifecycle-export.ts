@@ -77,7 +77,7 @@ async function sqliteExport(dir: string, records: readonly TaskRecord[], file: s
     })();
     db.pragma("wal_checkpoint(TRUNCATE)");
     const start = performance.now();
-    const out = fs.createWriteStream(file, { mode: 0o600 });
+    const out = fs.createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }); // as store.export
     const rows = db.prepare<[], { id: string; v: string }>("SELECT id, v FROM tasks");
     let lines: string[] = [];
     for (const row of rows.iterate()) {

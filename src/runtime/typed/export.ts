@@ -3,7 +3,7 @@
  * then one line per record, `{"entity","version","key","record"}` with the record in protobuf JSON. Streamed:
  * keys are scanned a page at a time (one synchronous step each, like `iterate()`), each page written through
  * a file stream that is awaited when it asks for backpressure, with an event-loop turn between pages; memory
- * does not grow with the store. Written to `<to>.tmp`, fsynced and renamed over `to`. Sensitive fields are
+ * does not grow with the store (beyond the keys of records still in the journal, which compaction bounds). Written to `<to>.tmp`, fsynced and renamed over `to`. Sensitive fields are
  * left out (absent from the record's JSON, their paths listed in the header) unless `includeSensitive`.
  * StoreImpl.export (store.ts) and SingletonImpl.export (singleton.ts) call it.
  */
@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { CellarError, CorruptionError, SchemaNewerError, UsageError } from "../errors.js";
-import type { Engine } from "../storage/engine.js";
+import type { Engine, Loc } from "../storage/engine.js";
 import type { EntityDefinition } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 
@@ -80,9 +80,27 @@ export function exportHeader(engine: Engine, defs: readonly EntityDefinition[], 
   };
 }
 
+/** One record's line (the value read at `loc`, sensitive fields left out unless `includeSensitive`). */
+function exportLine(engine: Engine, codec: RecordCodec, def: EntityDefinition, key: string, loc: Loc, includeSensitive: boolean): string {
+  if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
+  let json;
+  try {
+    const { msg } = codec.codecs.get(def.name)!.decode(engine.read(def.name, loc), key, loc.version, codec.keys, !includeSensitive);
+    json = toJson(def.schema, msg);
+  } catch (e) {
+    if (e instanceof CellarError) throw e;
+    // The same report a read gives: entity, file and offset, never the record's key or value.
+    const { file, offset } = engine.where(loc);
+    throw new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record does not decode for export)`, { cause: e });
+  }
+  return JSON.stringify({ entity: def.name, version: loc.version, key, record: json });
+}
+
 /**
  * The lines of one page of `def`'s records after key `after` (all of them for a singleton): one synchronous
- * step over the engine's scan. Returns the lines and the last key.
+ * step over the engine's scan, `PAGE` records scanned at most. With `later`, records whose value is in a
+ * journal are not read but their keys pushed there (see {@link exportEntity}). Returns the lines and the
+ * last key scanned.
  */
 export function exportPage(
   engine: Engine,
@@ -90,27 +108,62 @@ export function exportPage(
   def: EntityDefinition,
   after: string | undefined,
   includeSensitive: boolean,
-): { lines: string[]; last: string | undefined } {
+  later?: string[],
+): { lines: string[]; last: string | undefined; scanned: number } {
   const lines: string[] = [];
   let last: string | undefined;
-  const values = codec.codecs.get(def.name)!;
+  let scanned = 0;
   for (const [key, loc] of engine.scan(def.name, after)) {
-    if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
-    let json;
-    try {
-      const { msg } = values.decode(engine.read(def.name, loc), key, loc.version, codec.keys, !includeSensitive);
-      json = toJson(def.schema, msg);
-    } catch (e) {
-      if (e instanceof CellarError) throw e;
-      // The same report a read gives: entity, file and offset, never the record's key or value.
-      const { file, offset } = engine.where(loc);
-      throw new CorruptionError(file, offset, `bad payload (a \`${def.name}\` record does not decode for export)`, { cause: e });
-    }
-    lines.push(JSON.stringify({ entity: def.name, version: loc.version, key, record: json }));
     last = key;
-    if (lines.length === PAGE) break;
+    if (later && engine.inJournal(loc)) later.push(key);
+    else lines.push(exportLine(engine, codec, def, key, loc, includeSensitive));
+    if (++scanned === PAGE) break;
   }
-  return { lines, last };
+  return { lines, last, scanned };
+}
+
+/**
+ * Every record of `def`, a page at a time: first the segment's in key order (its blocks one after another),
+ * then those in the journals in file order (each frame read once; there are at most a journal's worth of
+ * them, which compaction bounds). Reading journal records in key order instead decrypts a whole frame per
+ * record once the block cache no longer holds them all.
+ */
+async function exportEntity(engine: Engine, codec: RecordCodec, def: EntityDefinition, includeSensitive: boolean, write: (text: string) => Promise<void>, progress: (done: number) => void): Promise<number> {
+  let done = 0;
+  let after: string | undefined;
+  const later: string[] = [];
+  const flush = async (lines: string[]) => {
+    if (lines.length) await write(lines.join("\n") + "\n");
+    done += lines.length;
+    progress(done);
+    // A turn of the event loop between pages: writes and timers go on during a long export.
+    await new Promise<void>((r) => setImmediate(r));
+  };
+  for (;;) {
+    const { lines, last, scanned } = exportPage(engine, codec, def, after, includeSensitive, later);
+    if (scanned === 0) break;
+    after = last;
+    await flush(lines);
+  }
+  // The journals' records, in file order of where they are now (a key deleted meanwhile is skipped).
+  const pos: [string, Loc][] = [];
+  for (const k of later) {
+    const loc = engine.locate(def.name, k);
+    if (loc) pos.push([k, loc]);
+  }
+  later.length = 0;
+  pos.sort(([, x], [, y]) => x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start);
+  const keys = pos.map((p) => p[0]);
+  pos.length = 0;
+  for (let i = 0; i < keys.length; i += PAGE) {
+    const lines: string[] = [];
+    for (const k of keys.slice(i, i + PAGE)) {
+      const loc = engine.locate(def.name, k); // where it is now: a compaction may have moved it
+      if (loc) lines.push(exportLine(engine, codec, def, k, loc, includeSensitive));
+    }
+    await flush(lines);
+  }
+  return done;
 }
 
 /** Export `options.entities` of the store to `options.to`. */
@@ -123,7 +176,9 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
   const picked = pickEntities(defs, options.entities);
   const target = path.resolve(options.to);
   const tmp = `${target}.tmp`;
-  const out = fs.createWriteStream(tmp, { mode: 0o600, flags: "w" });
+  // A 1 MiB buffer: the next pages are encoded while the last ones are written (16 KiB, the default, made
+  // every page wait for its own write).
+  const out = fs.createWriteStream(tmp, { mode: 0o600, flags: "w", highWaterMark: 1 << 20 });
   const failed = new Promise<never>((_, reject) => out.once("error", reject));
   failed.catch(() => {});
   const write = async (text: string) => {
@@ -136,18 +191,7 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
     await write(JSON.stringify(exportHeader(engine, picked, includeSensitive)) + "\n");
     for (const def of picked) {
       const total = engine.count(def.name);
-      let done = 0;
-      let after: string | undefined;
-      for (;;) {
-        const { lines, last } = exportPage(engine, codec, def, after, includeSensitive);
-        if (lines.length === 0) break;
-        await write(lines.join("\n") + "\n");
-        done += lines.length;
-        after = last;
-        options.onProgress?.({ entity: def.name, done, total });
-        // A turn of the event loop between pages: writes and timers go on during a long export.
-        await new Promise<void>((r) => setImmediate(r));
-      }
+      const done = await exportEntity(engine, codec, def, includeSensitive, write, (d) => options.onProgress?.({ entity: def.name, done: d, total }));
       records[def.name] = done;
       if (done === 0) options.onProgress?.({ entity: def.name, done, total });
     }

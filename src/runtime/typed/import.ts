@@ -15,18 +15,19 @@
  * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
  */
 import fs from "node:fs";
-import path from "node:path";
 import readline from "node:readline";
-import { randomBytes } from "node:crypto";
-import { create, type DescField, type DescMessage, equals, fromJson, isFieldSet, type JsonValue, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, equals, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
-import { keys as keyProviders } from "../crypto/keys.js";
-import { opSize, type BlockRecord } from "../format/records.js";
-import { Engine, type WriteOp } from "../storage/engine.js";
+import { opSize } from "../format/records.js";
+import type { Engine, WriteOp } from "../storage/engine.js";
+import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
+import { Staging } from "./import-staging.js";
 import type { EntityDefinition } from "./entity.js";
 import { EXPORT_FORMAT, EXPORT_VERSION } from "./export.js";
 import type { MigrationStep } from "./migration.js";
 import type { RecordCodec } from "./record-codec.js";
+
+export { removeStaging, STAGING_DIR } from "./import-staging.js";
 
 export interface ImportOptions {
   /**
@@ -81,14 +82,6 @@ export interface ImportHost {
 
 /** Writes (op sizes) an import commits in one engine write; past this it is staged (a write is ≤ 32 MiB). */
 export const INLINE_BYTES = 24 * 1024 * 1024;
-/** The staging engine's directory inside the store (not a `.tmp` name: open unlinks those as files). */
-export const STAGING_DIR = "import-staging";
-
-/** Remove a staging directory an import left behind (the process died before it finished). */
-export function removeStaging(storeDir: string): void {
-  fs.rmSync(path.join(storeDir, STAGING_DIR), { recursive: true, force: true });
-}
-
 interface HeaderEntity {
   def: EntityDefinition;
   redacted: boolean;
@@ -339,207 +332,4 @@ class ImportRun {
   async dispose(): Promise<void> {
     await this.staging?.close();
   }
-}
-
-/**
- * The staging engine of a large import: the file's encoded writes, unsynced (nothing in it needs to survive
- * a crash), sealed under a random master key held only by this process; its keyspace sorts them by key.
- */
-class Staging {
-  private pending: WriteOp[] = [];
-  private size = 0;
-  private constructor(
-    private readonly engine: Engine,
-    private readonly dir: string,
-  ) {}
-
-  static async open(main: Engine): Promise<Staging> {
-    removeStaging(main.dir);
-    const dir = path.join(main.dir, STAGING_DIR);
-    const key = randomBytes(32);
-    const engine = await Engine.open({
-      dir,
-      key: keyProviders.raw(key),
-      io: main.io,
-      durability: "relaxed",
-      relaxedSyncMs: 3_600_000,
-      compaction: { auto: false },
-      compression: false,
-      verifyOnOpen: false,
-    });
-    key.fill(0);
-    return new Staging(engine, dir);
-  }
-
-  async put(op: WriteOp): Promise<void> {
-    this.pending.push(op);
-    this.size += opSize(op);
-    if (this.size >= 4 * 1024 * 1024) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    const ops = this.pending;
-    this.pending = [];
-    this.size = 0;
-    if (ops.length) await this.engine.write(ops);
-  }
-
-  /** Everything staged is written. */
-  async ready(): Promise<void> {
-    await this.flush();
-  }
-
-  /**
-   * The staged records of `entity`, in UTF-8 key order: their values are read in file order (each staged
-   * frame opened once), then handed out in key order. Holds the entity's staged values in memory, as a
-   * compaction does (the switch that reads them is one).
-   */
-  async *records(entity: string): AsyncGenerator<BlockRecord> {
-    const entries = [...this.engine.scan(entity)];
-    const order = entries.map((_, i) => i);
-    order.sort((a, b) => {
-      const x = entries[a]![1];
-      const y = entries[b]![1];
-      return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
-    });
-    const values: (Uint8Array | undefined)[] = new Array(entries.length);
-    let n = 0;
-    for (const i of order) {
-      values[i] = this.engine.read(entity, entries[i]![1]).slice();
-      if (++n % 256 === 0) await new Promise<void>((r) => setImmediate(r));
-    }
-    for (let i = 0; i < entries.length; i++) {
-      const [key, loc] = entries[i]!;
-      yield { key, version: loc.version, value: values[i]!, terms: loc.terms };
-      values[i] = undefined;
-    }
-  }
-
-  async close(): Promise<void> {
-    try {
-      await this.engine.close();
-    } finally {
-      fs.rmSync(this.dir, { recursive: true, force: true });
-    }
-  }
-}
-
-/** The protobuf JSON `record` of a line as a message of `schema`; on failure, the path of the field at fault. */
-function parse(n: number, def: EntityDefinition, schema: DescMessage, record: unknown): Message {
-  try {
-    return fromJson(schema, record as JsonValue);
-  } catch (e) {
-    const { path: at, why } = faultOf(schema, record);
-    throw new ImportError(n, def.name, at, why, { cause: e });
-  }
-}
-
-/** Which field of `json` does not parse as `schema`'s protobuf JSON (tried one field at a time; no value is named). */
-function faultOf(schema: DescMessage, json: unknown): { path: (string | number)[]; why: string } {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return { path: [], why: `expected the protobuf JSON object of \`${schema.typeName}\`` };
-  for (const [k, v] of Object.entries(json)) {
-    const field = schema.fields.find((f) => f.jsonName === k || f.name === k);
-    if (!field) return { path: [k], why: `no such field in \`${schema.typeName}\`` };
-    try {
-      fromJson(schema, { [k]: v } as JsonValue);
-      continue;
-    } catch {
-      // this field is at fault
-    }
-    const sub = field.fieldKind === "message" && !field.message.typeName.startsWith("google.protobuf.") ? field.message : undefined;
-    if (sub && v && typeof v === "object" && !Array.isArray(v)) {
-      const inner = faultOf(sub, v);
-      return { path: [field.localName, ...inner.path], why: inner.why };
-    }
-    if (field.fieldKind === "list" && Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) {
-        try {
-          fromJson(schema, { [k]: [v[i]] } as JsonValue);
-        } catch {
-          const m = field.listKind === "message" && !field.message.typeName.startsWith("google.protobuf.") ? faultOf(field.message, v[i]) : null;
-          return { path: [field.localName, i, ...(m?.path ?? [])], why: m?.why ?? `not a valid element of a list of ${kindOf(field)}` };
-        }
-      }
-    }
-    return { path: [field.localName], why: `not a valid value for a field of type ${kindOf(field)}` };
-  }
-  return { path: [], why: `does not parse as the protobuf JSON of \`${schema.typeName}\`` };
-}
-
-function kindOf(f: DescField): string {
-  if (f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar")) return `\`${String(f.scalar)}\` (scalar type number)`;
-  if (f.fieldKind === "enum" || (f.fieldKind === "list" && f.listKind === "enum")) return `\`${f.enum!.typeName}\``;
-  if (f.fieldKind === "message" || (f.fieldKind === "list" && f.listKind === "message")) return `\`${f.message!.typeName}\``;
-  return f.fieldKind;
-}
-
-/**
- * A record from a file that left sensitive fields out: each sensitive field the record leaves unset takes the
- * stored record's value (the file says nothing about it).
- */
-function keepSensitive(def: EntityDefinition, value: unknown, stored: Message): unknown {
-  const msg = (isMessageOf(value, def.schema) ? value : create(def.schema, value as MessageInitShape<DescMessage>)) as unknown as Record<string, unknown>;
-  for (const p of def.sensitive) {
-    const parts = p.split(".");
-    let into: Record<string, unknown> = msg;
-    let from: Record<string, unknown> | undefined = stored as unknown as Record<string, unknown>;
-    let desc: DescMessage = def.schema;
-    for (let i = 0; i < parts.length && from; i++) {
-      const f = desc.fields.find((x) => x.localName === parts[i]);
-      if (!f) break;
-      if (i === parts.length - 1) {
-        if (isZero(into[f.localName]) && !isZero(from[f.localName])) into[f.localName] = from[f.localName];
-        break;
-      }
-      if (f.fieldKind !== "message") break;
-      from = from[f.localName] as Record<string, unknown> | undefined;
-      if (!from) break;
-      if (into[f.localName] === undefined) into[f.localName] = create(f.message);
-      into = into[f.localName] as Record<string, unknown>;
-      desc = f.message;
-    }
-  }
-  return msg;
-}
-
-/**
- * The write input of a parsed message: the fields it has set (implicit-presence fields at their zero value
- * left out, as a `put` input leaves them out; validators check what is given), nested messages likewise.
- */
-function toInput(schema: DescMessage, msg: Message): Record<string, unknown> {
-  const obj = msg as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  const plain = (d: DescMessage | undefined) => d !== undefined && !d.typeName.startsWith("google.protobuf.");
-  for (const m of schema.members) {
-    if (m.kind === "oneof") {
-      const v = obj[m.localName] as { case: string | undefined; value?: unknown };
-      if (v?.case === undefined) continue;
-      const f = m.fields.find((x) => x.localName === v.case);
-      out[m.localName] = f?.fieldKind === "message" && plain(f.message) ? { case: v.case, value: toInput(f.message, v.value as Message) } : v;
-      continue;
-    }
-    if (!isFieldSet(msg, m)) continue;
-    const v = obj[m.localName];
-    if (m.fieldKind === "message" && plain(m.message)) out[m.localName] = toInput(m.message, v as Message);
-    else if (m.fieldKind === "list" && m.listKind === "message" && plain(m.message)) out[m.localName] = (v as Message[]).map((x) => toInput(m.message!, x));
-    else out[m.localName] = v;
-  }
-  return out;
-}
-
-function isMessageOf(v: unknown, schema: DescMessage): boolean {
-  return typeof v === "object" && v !== null && (v as { $typeName?: unknown }).$typeName === schema.typeName;
-}
-
-function isZero(v: unknown): boolean {
-  if (v === undefined || v === null || v === "" || v === 0 || v === false || v === 0n) return true;
-  if (Array.isArray(v) || v instanceof Uint8Array) return v.length === 0;
-  if (typeof v === "object" && !("$typeName" in (v as object))) return Object.keys(v as object).length === 0;
-  return false;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
