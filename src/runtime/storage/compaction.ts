@@ -42,6 +42,11 @@ export interface Rewrite {
   extra?: ReadonlyMap<string, () => AsyncIterable<BlockRecord>>;
   /** Entities whose live records are all dropped: afterwards they hold exactly their `extra` records. */
   replace?: ReadonlySet<string>;
+  /**
+   * Compress the new segment's blocks (default: the store's `compression`). An import passes false: its
+   * records land uncompressed, as a bulk load's do in the journal, and the next compaction compresses them.
+   */
+  compress?: boolean;
   /** Called synchronously once the new segment is installed (before any other code runs): drop caches of changed records. */
   onInstalled?: () => void;
 }
@@ -272,7 +277,7 @@ export class Compaction {
       })),
       s.fp,
       () => new Promise<void>((r) => setImmediate(r)),
-      s.opts.compression,
+      rewrite?.compress ?? s.opts.compression,
     );
   }
 
