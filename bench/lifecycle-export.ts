@@ -26,7 +26,8 @@ async function openCellar(dir: string) {
   return generated.openStore({ dir, key: KEY });
 }
 
-async function bulkLoad(dir: string, records: readonly TaskRecord[], batch: number): Promise<number> {
+async function bulkLoad(dir: string, n: number, batch: number): Promise<number> {
+  const records = makeTasks(0, n); // made before the clock starts, and dropped after (no measurement runs beside them)
   const store = await openCellar(dir);
   try {
     const start = performance.now();
@@ -65,7 +66,8 @@ async function cellarImport(dir: string, file: string, n: number): Promise<{ ms:
   }
 }
 
-async function sqliteExport(dir: string, records: readonly TaskRecord[], file: string): Promise<number> {
+async function sqliteExport(dir: string, n: number, file: string): Promise<number> {
+  let records: TaskRecord[] | null = makeTasks(0, n);
   const Database = (await import("better-sqlite3")).default;
   const db = new Database(join(dir, "store.sqlite"));
   try {
@@ -73,9 +75,10 @@ async function sqliteExport(dir: string, records: readonly TaskRecord[], file: s
     db.exec("CREATE TABLE tasks (id TEXT PRIMARY KEY, v TEXT NOT NULL)");
     const put = db.prepare("INSERT INTO tasks (id, v) VALUES (?, ?)");
     db.transaction(() => {
-      for (const r of records) put.run(r.id, JSON.stringify(r.json));
+      for (const r of records!) put.run(r.id, JSON.stringify(r.json));
     })();
     db.pragma("wal_checkpoint(TRUNCATE)");
+    records = null;
     const start = performance.now();
     const out = fs.createWriteStream(file, { mode: 0o600, highWaterMark: 1 << 20 }); // as store.export
     const rows = db.prepare<[], { id: string; v: string }>("SELECT id, v FROM tasks");
@@ -102,7 +105,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** Run the export/import workload: `n` records, `reps` repetitions, `batch` puts per bulk-load batch. */
 export async function runLifecycleExport(n: number, reps: number, batch = 1000): Promise<void> {
-  const records = makeTasks(0, n);
   const runDir = makeRunDir();
   const t = { load: [] as number[], exp: [] as number[], sqlite: [] as number[], imp: [] as number[] };
   let staged = false;
@@ -111,12 +113,12 @@ export async function runLifecycleExport(n: number, reps: number, batch = 1000):
     for (let rep = 0; rep < reps; rep++) {
       const d = join(runDir, `export-${rep}`);
       fs.mkdirSync(d, { recursive: true });
-      t.load.push(await bulkLoad(join(d, "loaded"), records, batch));
+      t.load.push(await bulkLoad(join(d, "loaded"), n, batch));
       const file = join(d, "tasks.ndjson");
       t.exp.push(await cellarExport(join(d, "loaded"), file));
       bytes = fs.statSync(file).size;
       fs.mkdirSync(join(d, "sqlite"));
-      t.sqlite.push(await sqliteExport(join(d, "sqlite"), records, join(d, "sqlite.ndjson")));
+      t.sqlite.push(await sqliteExport(join(d, "sqlite"), n, join(d, "sqlite.ndjson")));
       const imp = await cellarImport(join(d, "imported"), file, n);
       t.imp.push(imp.ms);
       staged = imp.staged;
