@@ -129,6 +129,22 @@ describe("export then import", () => {
   });
 });
 
+describe("files", () => {
+  it("a missing directory or file is E_IO naming the file, an empty file E_IMPORT, and nothing is written", async () => {
+    const dir = fresh("io");
+    const store = await seeded(dir);
+    const before = storeSnapshot(dir);
+    const e1 = await errorOf(store.export({ to: path.join(tmp, "no-such-dir", "x.ndjson") }));
+    expect(e1).toMatchObject({ code: "E_IO", path: "x.ndjson", errno: "ENOENT" });
+    const e2 = await errorOf(store.import(path.join(tmp, "no-such-file.ndjson")));
+    expect(e2).toMatchObject({ code: "E_IO", path: "no-such-file.ndjson", errno: "ENOENT" });
+    fs.writeFileSync(path.join(tmp, "empty.ndjson"), "");
+    expect(await errorOf(store.import(path.join(tmp, "empty.ndjson")))).toMatchObject({ code: "E_IMPORT", line: 1 });
+    expect(storeSnapshot(dir)).toEqual(before);
+    await store.close();
+  });
+});
+
 describe("sensitive fields", () => {
   it("are left out unless includeSensitive; merge keeps the stored ones, replace refuses unless allowRedacted", async () => {
     const dir = fresh("redact");

@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { toJson } from "@bufbuild/protobuf";
-import { CellarError, CorruptionError, SchemaNewerError, UsageError } from "../errors.js";
+import { CellarError, CorruptionError, IoError, NoSpaceError, SchemaNewerError, UsageError } from "../errors.js";
 import type { Engine, Loc } from "../storage/engine.js";
 import type { EntityDefinition } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
@@ -205,6 +205,8 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
     fs.renameSync(tmp, target);
     syncDir(path.dirname(target));
     ok = true;
+  } catch (e) {
+    throw fileFailure(e, "export", target);
   } finally {
     if (!ok) {
       out.destroy();
@@ -212,6 +214,15 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
     }
   }
   return { file: target, records, redacted: !includeSensitive };
+}
+
+/** A failure of the file system while exporting or importing `file`, as a CellarError (`E_IO`, `E_NOSPACE`); others as they are. */
+export function fileFailure(e: unknown, op: "export" | "import", file: string): unknown {
+  if (e instanceof CellarError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (typeof code !== "string") return e;
+  if (code === "ENOSPC" || code === "EDQUOT") return new NoSpaceError(path.basename(file), { cause: e });
+  return new IoError(op, path.basename(file), code, { cause: e });
 }
 
 function syncDir(dir: string): void {

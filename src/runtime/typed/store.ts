@@ -25,7 +25,7 @@ import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./record-codec.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, TypedStore } from "./types.js";
-import { type ExportOptions, type ExportResult, exportStore } from "./export.js";
+import { type ExportOptions, type ExportResult, exportStore, fileFailure } from "./export.js";
 import { fileLines, type ImportOptions, type ImportResult, importLines, removeStaging } from "./import.js";
 import type { MigrationStep } from "./migration.js";
 
@@ -318,7 +318,11 @@ export class StoreImpl {
   /** Import an export file, all or nothing (import.ts). */
   async import(file: string, options?: ImportOptions): Promise<ImportResult> {
     this.checkWritable();
-    return this.importFrom(fileLines(file), options);
+    try {
+      return await this.importFrom(fileLines(file), options);
+    } catch (e) {
+      throw fileFailure(e, "import", file);
+    }
   }
 
   /** Import lines of an export file (`only`: the entities they may hold), with singletons' queues held. */
