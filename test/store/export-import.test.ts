@@ -129,6 +129,35 @@ describe("export then import", () => {
   });
 });
 
+describe("export reads the segment and the journal", () => {
+  it("writes every live record once with its current value, with a compaction running meanwhile", async () => {
+    const store = await openStore({ dir: fresh("mixed"), key });
+    await store.batch((tx) => {
+      for (let i = 0; i < 600; i++) tx.tasks.put(task(i));
+    });
+    await store.compact(); // 600 in the segment
+    await store.batch((tx) => {
+      for (let i = 0; i < 100; i++) tx.tasks.put(task(i * 2, { title: `rewritten ${i * 2}` })); // journal, over segment keys
+      for (let i = 600; i < 700; i++) tx.tasks.put(task(i)); // journal only
+      for (let i = 1; i < 100; i += 2) tx.tasks.delete(`t${i}`); // tombstones
+    });
+    const file = path.join(tmp, "mixed.ndjson");
+    const [res] = await Promise.all([store.export({ to: file, entities: ["tasks"] }), store.compact()]);
+    const lines = fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(1).map((l) => JSON.parse(l));
+    const keys = lines.map((l) => l.key as string);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(res.records.tasks).toBe(650);
+    expect(new Set(keys)).toEqual(new Set((await store.tasks.keys()).map(String)));
+    const byKey = new Map(lines.map((l) => [l.key, l.record.title]));
+    expect(byKey.get("t4")).toBe("rewritten 4");
+    expect(byKey.get("t198")).toBe("rewritten 198");
+    expect(byKey.get("t300")).toBe("title 300");
+    expect(byKey.get("t650")).toBe("title 650");
+    expect(byKey.has("t5")).toBe(false);
+    await store.close();
+  });
+});
+
 describe("files", () => {
   it("a missing directory or file is E_IO naming the file, an empty file E_IMPORT, and nothing is written", async () => {
     const dir = fresh("io");
