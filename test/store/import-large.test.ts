@@ -43,7 +43,7 @@ async function seeded(dir: string) {
 }
 
 describe("an import past 32 MiB", () => {
-  it("with a bad last line writes nothing and leaves no staging directory", async () => {
+  it("with a bad last line writes nothing and leaves no staging directory (staged on disk)", async () => {
     const file = path.join(tmp, "bad.ndjson");
     writeFile(file, JSON.stringify({ entity: "notes", version: 3, key: "bad", record: { id: "bad", priority: -1 } }));
     const dir = path.join(tmp, "bad");
@@ -51,7 +51,7 @@ describe("an import past 32 MiB", () => {
     const before = storeSnapshot(dir);
     let err: unknown;
     try {
-      await store.import(file);
+      await store.import(file, { memoryBytes: 8 << 20 });
     } catch (e) {
       err = e;
     }
@@ -63,15 +63,19 @@ describe("an import past 32 MiB", () => {
     await store.close();
   }, 60_000);
 
-  it("merges the whole file in one switch (merge), and holds exactly the file after replace", async () => {
+  for (const [how, memoryBytes] of [["held in memory", undefined], ["staged on disk", 8 << 20]] as const) it(`merges the whole file in one switch (merge), and holds exactly the file after replace (${how})`, async () => {
     const file = path.join(tmp, "good.ndjson");
     writeFile(file);
-    const dir = path.join(tmp, "good");
+    const dir = path.join(tmp, `good-${memoryBytes ?? "mem"}`);
+    const staged: string[] = [];
+    const opts = { ...(memoryBytes ? { memoryBytes } : {}), onProgress: (p: { phase: string }) => void (p.phase === "stage" && staged.push(p.phase)) };
     let store = await seeded(dir);
     const changes: string[] = [];
     store.on("change", (e) => changes.push(String(e.key)));
-    const res = await store.import(file);
+    const res = await store.import(file, opts);
     expect(res).toMatchObject({ staged: true, records: { notes: RECORDS } });
+    expect(staged.length).toBe(memoryBytes ? 1 : 0);
+    expect(changes).toEqual([]); // merged in by a compaction: no per-record events (README)
     expect(fs.existsSync(path.join(dir, STAGING_DIR))).toBe(false);
     const check = async () => {
       expect((await store.notes.get("n0001"))?.body).toBe("x".repeat(BODY) + "n0001");
@@ -87,7 +91,7 @@ describe("an import past 32 MiB", () => {
     await check();
     expect((await store.notes.get("zz-mine"))?.secret).toBe("mine");
 
-    const replaced = await store.import(file, { mode: "replace" });
+    const replaced = await store.import(file, { ...opts, mode: "replace" });
     expect(replaced).toMatchObject({ staged: true, deleted: 1 });
     expect(await store.notes.has("zz-mine")).toBe(false);
     expect(await store.notes.count()).toBe(RECORDS);

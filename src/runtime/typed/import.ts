@@ -8,9 +8,10 @@
  * entity and field path, and nothing is written. A version newer than the app's: `SchemaNewerError`.
  *
  * Writing: while the encoded writes stay under {@link INLINE_BYTES} they are held in memory and committed as
- * one engine write (one journal frame: atomic). A larger file is staged in a temporary engine under
- * `<dir>/import-staging/` (sealed under a random key that only this process holds; removed at the next
- * open), which sorts it by key; the staged records are then merged into the store by one compaction
+ * one engine write (one journal frame: atomic). A larger file is held in memory up to `memoryBytes` (64 MiB),
+ * past that staged in a temporary engine under `<dir>/import-staging/` (sealed under a random key that only
+ * this process holds; removed at the next open), which sorts it by key; the records are then merged into
+ * the store by one compaction
  * (`Rewrite.extra`), whose manifest rename is the switch: a crash before it leaves the store as it was,
  * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
  */
@@ -18,7 +19,8 @@ import fs from "node:fs";
 import readline from "node:readline";
 import { create, type DescMessage, equals, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
-import { opSize } from "../format/records.js";
+import { type BlockRecord, opSize } from "../format/records.js";
+import { compareUtf8 } from "../format/segment-index.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
 import { Staging } from "./import-staging.js";
@@ -41,14 +43,19 @@ export interface ImportOptions {
    * it keeps them too; records new to the store have them unset).
    */
   allowRedacted?: boolean;
+  /**
+   * Bytes of encoded records a larger-than-one-write import holds in memory, sorted there and merged in by the
+   * switch's compaction; past this it stages them on disk (`<dir>/import-staging/`). Default 64 MiB.
+   */
+  memoryBytes?: number;
   /** Called every 1,024 lines (or 4 MiB) while validating, then at the switch and at the end. */
   onProgress?: (p: ImportProgress) => void;
 }
 
 export interface ImportProgress {
   /**
-   * `validate`: lines are being read; `stage`: the file is past one write, and what was read so far is
-   * staged (once); `switch`: every line is valid, the records are about to be written (or merged in by a
+   * `validate`: lines are being read; `stage`: the file is past `memoryBytes`, and what was read so far is
+   * staged on disk (once); `switch`: every line is valid, the records are about to be written (or merged in by a
    * compaction); `done`.
    */
   phase: "validate" | "stage" | "switch" | "done";
@@ -65,7 +72,7 @@ export interface ImportResult {
   written: number;
   /** Records deleted (`replace`: stored records the file does not have). */
   deleted: number;
-  /** True when the file was larger than one write and went through staging and a compaction. */
+  /** True when the file was larger than one write and was merged in by a compaction (staged in memory or on disk). */
   staged: boolean;
 }
 
@@ -82,6 +89,8 @@ export interface ImportHost {
 
 /** Writes (op sizes) an import commits in one engine write; past this it is staged (a write is ≤ 32 MiB). */
 export const INLINE_BYTES = 24 * 1024 * 1024;
+/** Default of `ImportOptions.memoryBytes`. */
+export const MEMORY_BYTES = 64 * 1024 * 1024;
 interface HeaderEntity {
   def: EntityDefinition;
   redacted: boolean;
@@ -120,6 +129,7 @@ class ImportRun {
   private staging: Staging | null = null;
   private readonly steps = new Map<string, Map<number, MigrationStep>>();
   private blankAt = 0;
+  private readonly memoryBytes: number;
   /** Characters read since the last progress report. */
   private sinceProgress = 0;
 
@@ -129,6 +139,9 @@ class ImportRun {
     private readonly options: ImportOptions,
     private readonly only: ReadonlySet<string> | undefined,
   ) {
+    const mem = options.memoryBytes ?? MEMORY_BYTES;
+    if (typeof mem !== "number" || !(mem >= 0)) throw new UsageError("`memoryBytes` is a number of bytes ≥ 0");
+    this.memoryBytes = mem;
     for (const s of host.migrations) {
       let m = this.steps.get(s.entity);
       if (!m) this.steps.set(s.entity, (m = new Map()));
@@ -160,7 +173,7 @@ class ImportRun {
     if (this.staging) return this.staging.put(put.op);
     this.held.push(put);
     this.heldBytes += opSize(put.op);
-    if (this.heldBytes > INLINE_BYTES) await this.stage();
+    if (this.heldBytes > this.memoryBytes) await this.stage();
   }
 
   private readHeader(json: unknown): void {
@@ -224,6 +237,7 @@ class ImportRun {
     if (op.key !== key) throw new ImportError(n, def.name, ["key"], `the line's \`key\` is not the record's key field \`${def.kind === "collection" ? def.key : ""}\``);
     this.records[def.name]!++;
     if (this.mode === "replace" && !this.staging) {
+      // (needed only for an import that ends up fitting one write; keys only)
       let s = this.seen.get(def.name);
       if (!s) this.seen.set(def.name, (s = new Set()));
       s.add(key);
@@ -307,15 +321,17 @@ class ImportRun {
         this.options.onProgress?.({ phase: "done", line: this.lineNo, records: this.total() });
         return { records: this.records, written, deleted, staged: false };
       }
-      await this.stage(); // the deletes of `replace` took it past one write
     }
-    const staging = this.staging!;
-    await staging.ready();
+    // Past one write: merged in by a compaction, from memory or from the staging engine.
+    const staging = this.staging;
+    await staging?.ready();
+    const held = staging ? null : sortHeld(this.held);
+    this.held = [];
     const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
     await engine.rewrite({
       versions: new Map(),
       transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
-      extra: new Map(entities.map((e) => [e, () => staging.records(e)])),
+      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : fromMemory(held!.get(e)))])),
       ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
       // Deflating every block was over half of a 100,000-record import (2.4 of 5.2 s of the switch, here):
       // the records land uncompressed, as a bulk load's do in the journal; the next compaction compresses.
@@ -335,4 +351,19 @@ class ImportRun {
   async dispose(): Promise<void> {
     await this.staging?.close();
   }
+}
+
+/** Held writes by entity, each entity's in UTF-8 key order, the last write of a key winning. */
+function sortHeld(held: readonly Put[]): Map<string, WriteOp[]> {
+  const byEntity = new Map<string, Map<string, WriteOp>>();
+  for (const { op } of held) {
+    let m = byEntity.get(op.entity);
+    if (!m) byEntity.set(op.entity, (m = new Map()));
+    m.set(op.key, op);
+  }
+  return new Map([...byEntity].map(([e, m]) => [e, [...m.values()].sort((a, b) => compareUtf8(a.key, b.key))]));
+}
+
+async function* fromMemory(ops: readonly WriteOp[] | undefined): AsyncGenerator<BlockRecord> {
+  for (const op of ops ?? []) if (op.op === "put") yield { key: op.key, version: op.version, value: op.value, terms: op.terms };
 }

@@ -5,14 +5,14 @@
  * (`validate:<line>`: while lines are read, from that line on, `stage`: past one write, staging begins; `switch`: everything validated and staged, nothing switched). During a
  * import it keeps writing and logging acknowledged writes (unless `step` is a commit window).
  *
- *   tsx import-child.ts <dir> <log> <file> <step>
+ *   tsx import-child.ts <dir> <log> <file> <step> [memoryBytes]
  */
 import fs from "node:fs";
 import type { Failpoint } from "../../../src/runtime/platform/io.js";
 import { openStore } from "../../../src/runtime/typed/store.js";
 import { UserProfileEntity } from "../../../src/generated/examples/profile/v1/profile_cellar.js";
 
-const [dir, log, file, step] = process.argv.slice(2) as [string, string, string, string];
+const [dir, log, file, step, memoryBytes] = process.argv.slice(2) as [string, string, string, string, string | undefined];
 const key = new Uint8Array(32).fill(5);
 let armed = false;
 const die = () => process.kill(process.pid, "SIGKILL");
@@ -39,6 +39,7 @@ const during = (async () => {
 })();
 fs.appendFileSync(log, "IMPORT\n");
 await store.import(file, {
+  ...(memoryBytes ? { memoryBytes: Number(memoryBytes) } : {}),
   onProgress: (p) => {
     const [phase, from] = step.split(":");
     if (p.phase === phase && p.line >= Number(from ?? 0)) die();
