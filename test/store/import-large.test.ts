@@ -102,4 +102,28 @@ describe("an import past 32 MiB", () => {
     expect((await store.notes.get("n0299"))?.secret).toBe("s-n0299");
     await store.close();
   }, 60_000);
+
+  it("sorts keys from every UTF-16 range in UTF-8 order when merging in (astral keys after U+E000-U+FFFF ones)", async () => {
+    const file = path.join(tmp, "keys.ndjson");
+    const fd = fs.openSync(file, "w");
+    const header = { format: "cellar-export", version: 1, includeSensitive: true, entities: [{ entity: "notes", kind: "collection", version: 3 }] };
+    fs.writeSync(fd, JSON.stringify(header) + "\n");
+    const prefixes = ["a", "é", "\uE000", "\uFFFD", "𝄞", "😀", "z"];
+    const ids: string[] = [];
+    for (let i = 0; i < 230; i++) {
+      const id = `${prefixes[i % prefixes.length]}-${i}`;
+      ids.push(id);
+      fs.writeSync(fd, JSON.stringify({ entity: "notes", version: 3, key: id, record: { id, body: "k".repeat(BODY), tags: ["t"] } }) + "\n");
+    }
+    fs.closeSync(fd);
+    const dir = path.join(tmp, "keys");
+    let store = await openStore({ notes: notesAt(3) }, { dir, key });
+    expect((await store.import(file)).staged).toBe(true);
+    await store.close();
+    store = await openStore({ notes: notesAt(3) }, { dir, key });
+    expect(await store.notes.count()).toBe(ids.length);
+    for (const id of ids) expect((await store.notes.get(id))?.id).toBe(id);
+    expect(await store.notes.query({ tags: "t" })).toHaveLength(ids.length);
+    await store.close();
+  }, 60_000);
 });

@@ -151,7 +151,7 @@ class ImportRun {
 
   async line(text: string): Promise<void> {
     const n = ++this.lineNo;
-    if (text.trim() === "") {
+    if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === "")) {
       this.blankAt ||= n; // blank lines are allowed at the end of the file only
       return;
     }
@@ -353,6 +353,8 @@ class ImportRun {
   }
 }
 
+const SURROGATE = /[\ud800-\udfff]/;
+
 /** Held writes by entity, each entity's in UTF-8 key order, the last write of a key winning. */
 function sortHeld(held: readonly Put[]): Map<string, WriteOp[]> {
   const byEntity = new Map<string, Map<string, WriteOp>>();
@@ -361,7 +363,14 @@ function sortHeld(held: readonly Put[]): Map<string, WriteOp[]> {
     if (!m) byEntity.set(op.entity, (m = new Map()));
     m.set(op.key, op);
   }
-  return new Map([...byEntity].map(([e, m]) => [e, [...m.values()].sort((a, b) => compareUtf8(a.key, b.key))]));
+  return new Map(
+    [...byEntity].map(([e, m]) => {
+      const ops = [...m.values()];
+      // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8; the native compare is faster).
+      const plain = ops.every((o) => !SURROGATE.test(o.key));
+      return [e, ops.sort(plain ? (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : (a, b) => compareUtf8(a.key, b.key))];
+    }),
+  );
 }
 
 async function* fromMemory(ops: readonly WriteOp[] | undefined): AsyncGenerator<BlockRecord> {
