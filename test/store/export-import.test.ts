@@ -351,6 +351,28 @@ describe("merge, replace, twice", () => {
   });
 });
 
+describe("import and update", () => {
+  it("an update of a key the import writes, issued once the import's write is issued, reads the imported record", async () => {
+    const src = await openStore({ dir: fresh("upd-src"), key });
+    await src.tasks.put(task(1, { title: "imported", estimateMinutes: 5 }));
+    const file = path.join(tmp, "upd.ndjson");
+    await src.export({ to: file, entities: ["tasks"] });
+    await src.close();
+    const store = await openStore({ dir: fresh("upd"), key });
+    await store.tasks.put(task(1, { title: "old", estimateMinutes: 1 }));
+    let updated: Promise<unknown> | undefined;
+    await store.import(file, {
+      onProgress: (p) => {
+        // Runs right after this synchronous step, in which the import issues its write.
+        if (p.phase === "switch") queueMicrotask(() => (updated = store.tasks.update("t1", { estimateMinutes: 9 })));
+      },
+    });
+    await updated;
+    expect(await store.tasks.get("t1")).toMatchObject({ title: "imported", estimateMinutes: 9 });
+    await store.close();
+  });
+});
+
 describe("singleton export/import (SettingsRepository)", () => {
   it("exports the value as text and imports it elsewhere, keeping the stored sensitive field when redacted", async () => {
     const a = await seeded(fresh("single-a"));

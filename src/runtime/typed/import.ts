@@ -85,6 +85,8 @@ export interface ImportHost {
   migrations: readonly MigrationStep[];
   /** Forget the typed layer's cached records and key lists (after a staged import switched). */
   forget(): void;
+  /** Register an inline import's write with the collections' per-key queues (`update` waits for it). */
+  track(ops: readonly WriteOp[], write: Promise<void>): void;
 }
 
 /** Writes (op sizes) an import commits in one engine write; past this it is staged (a write is ≤ 32 MiB). */
@@ -317,7 +319,9 @@ class ImportRun {
         }
       }
       if (this.heldBytes <= INLINE_BYTES) {
-        await engine.write(ops);
+        const write = engine.write(ops);
+        this.host.track(ops, write);
+        await write;
         this.options.onProgress?.({ phase: "done", line: this.lineNo, records: this.total() });
         return { records: this.records, written, deleted, staged: false };
       }

@@ -13,7 +13,7 @@
 import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { EntityDefinition } from "./entity.js";
-import { Engine, type RecoveryReport } from "../storage/engine.js";
+import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
 import { CellarError, type CellarErrorCode, CorruptionError, KeyError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
 import { PayloadDecodeError } from "../crypto/value.js";
 import type { KeyProvider } from "../crypto/keys.js";
@@ -327,7 +327,22 @@ export class StoreImpl {
 
   /** Import lines of an export file (`only`: the entities they may hold), with singletons' queues held. */
   importFrom(lines: AsyncIterable<string>, options?: ImportOptions, only?: ReadonlySet<string>): Promise<ImportResult> {
-    const host = { engine: this.engine, codec: this.#codec, defs: this.defs, migrations: this.#migrations, forget: () => this.#codec.forgetAll() };
+    const host = {
+      engine: this.engine,
+      codec: this.#codec,
+      defs: this.defs,
+      migrations: this.#migrations,
+      forget: () => this.#codec.forgetAll(),
+      // As a batch does: an `update` of a key the import writes, issued from now on, waits for the commit.
+      track: (ops: readonly WriteOp[], write: Promise<void>) => {
+        const repos = new Map<string, CollectionImpl>();
+        for (const prop of Object.keys(this)) {
+          const r = (this as unknown as Record<string, unknown>)[prop];
+          if (r instanceof CollectionImpl) repos.set(r.def.name, r);
+        }
+        for (const o of ops) void repos.get(o.entity)?.track(o.key, write).catch(() => {});
+      },
+    };
     // Singleton updates queued before the import finish first, and those after it wait for it.
     const singletons = [...this.singletons()].filter((s) => !only || only.has(s.def.name));
     return SingletonImpl.exclusive(singletons, () => importLines(host, lines, options, only));
