@@ -58,12 +58,12 @@ export function damageSegment(dir: string): void {
 }
 
 /** Make a legacy `backups/pre-migration-<stamp>/` directory, as stores made before backup files have: a copy of the store's files. */
-export function legacyDir(dir: string, stamp: string): string {
+export function legacyDir(dir: string, stamp: string, from = dir): string {
   const target = path.join(dir, "backups", `pre-migration-${stamp}`);
   fs.mkdirSync(target, { recursive: true });
-  for (const n of fs.readdirSync(dir)) {
+  for (const n of fs.readdirSync(from)) {
     if (n === "MANIFEST" || n === "KEYRING" || n.endsWith(".seg") || n.endsWith(".jnl") || /^journal-|^segment-/.test(n)) {
-      fs.copyFileSync(path.join(dir, n), path.join(target, n));
+      fs.copyFileSync(path.join(from, n), path.join(target, n));
     }
   }
   return target;
