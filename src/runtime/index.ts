@@ -41,6 +41,7 @@ export {
   BackupCorruptError,
   BackupForeignError,
   BackupFormatError,
+  BackupSkippedError,
 } from "./errors.js";
 export {
   openStore,
@@ -87,3 +88,5 @@ export {
 } from "./format/protowire.js";
 export { listBackups, type BackupInfo, type BackupOptions, type BackupProgress, type ListedBackup } from "./storage/backup.js";
 export { restoreBackup, verifyBackup, type RestoreBackupOptions, type VerifyBackupOptions } from "./storage/restore.js";
+export { defaultBackupDir, type AutoBackupOptions } from "./typed/auto-backup.js";
+export type { BackupKeep } from "./typed/backup-retention.js";

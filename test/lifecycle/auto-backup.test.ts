@@ -12,6 +12,8 @@ import { listBackups } from "../../src/runtime/storage/backup.js";
 import { verifyBackup } from "../../src/runtime/storage/restore.js";
 import { Engine } from "../../src/runtime/storage/engine.js";
 import type { CellarError } from "../../src/runtime/errors.js";
+import { openStore } from "../../src/runtime/typed/store.js";
+import { notesAt, step1to2 } from "../store/helpers/notes-versions.js";
 import { fill, KEY, names, open, redate, until } from "./helpers/auto-backup-helpers.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-autobackup-"));
@@ -104,6 +106,30 @@ describe("automatic backups", () => {
       "prune-pre-migration-old.cellarbackup",
     ]);
     expect(listBackups(bdir).find((b) => b.file.endsWith("prune-auto-damaged.cellarbackup"))!.damaged).not.toBeNull();
+  });
+
+  it("the pre-migration backup goes to `backups.dir` and is pruned with the automatic ones; without `backups` it is never pruned", async () => {
+    const dir = path.join(tmp, "migrating");
+    const bdir = path.join(tmp, "migrating-backups");
+    await fill(dir, 8, "v1");
+    const store = await openStore({ notes: notesAt(2) }, { dir, key: KEY, cleanup: false, migrations: [step1to2], backups: { dir: bdir, every: "1d", keep: { last: 1 } } });
+    const pre = store.migrationBackup!;
+    expect(path.dirname(pre)).toBe(path.resolve(bdir));
+    expect((await verifyBackup(pre, { key: KEY })).label).toBe("cellar:pre-migration notes v1→v2");
+    // The automatic backup at open, then pruning to the newest one: the pre-migration backup goes.
+    await until(() => auto(bdir).length === 1 && !fs.existsSync(pre), "the pruning of the pre-migration backup");
+    await store.close();
+
+    const dir2 = path.join(tmp, "migrating-unconfigured");
+    await fill(dir2, 8, "v1");
+    const s2 = await openStore({ notes: notesAt(2) }, { dir: dir2, key: KEY, cleanup: false, migrations: [step1to2] });
+    const pre2 = s2.migrationBackup!;
+    expect(path.dirname(pre2)).toBe(`${dir2}.backups`);
+    await s2.close();
+    const s3 = await openStore({ notes: notesAt(2) }, { dir: dir2, key: KEY, cleanup: false, backups: { dir: path.join(tmp, "elsewhere"), every: 50, keep: { last: 1 } } });
+    await until(() => auto(path.join(tmp, "elsewhere")).length === 1, "an automatic backup elsewhere");
+    await s3.close();
+    expect(names(`${dir2}.backups`)).toEqual([path.basename(pre2)]);
   });
 
   it("a backup directory inside the store is refused, and so are `cellar:` labels on store.backup", async () => {

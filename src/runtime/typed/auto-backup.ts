@@ -74,7 +74,7 @@ export function backupFileName(storeDir: string, kind: "auto" | "pre-migration",
 export function resolveAutoBackups(options: AutoBackupOptions, storeDir: string): { dir: string; everyMs: number; keep: BackupKeep } {
   if (typeof options !== "object" || options === null) throw new UsageError("`backups` must be an object: `{ every, keep, dir? }`");
   const everyMs = parseDuration(options.every, "backups.every");
-  if (typeof options.keep !== "object" || options.keep === null) checkKeep({}, "backups.keep");
+  if (typeof options.keep !== "object" || options.keep === null) throw new UsageError("`backups.keep` must be an object: `{ last?, daily?, weekly?, monthly? }`");
   checkKeep(options.keep, "backups.keep");
   const dir = options.dir === undefined ? defaultBackupDir(storeDir) : path.resolve(options.dir);
   const store = path.resolve(storeDir);
