@@ -84,9 +84,12 @@ export class StoreBackups {
     return this.auto ? this.auto.hold(fn) : fn();
   }
 
-  /** This store's store-key backup files that Cellar took itself (`cellar:` labels), in the backup directory. */
+  /**
+   * This store's intact store-key backup files that Cellar took itself (`cellar:` labels), in the backup
+   * directory. Checksummed first: a rewrap recomputes a file's checksum, which must not hide damage.
+   */
   async ownFiles(): Promise<string[]> {
-    const listed = await this.lister.list(this.dir, { checksum: false });
+    const listed = await this.lister.list(this.dir);
     return listed.flatMap((b) =>
       b.damaged === null && b.storeId === this.storeId && b.protection === "store-key" && b.label.startsWith(RESERVED_LABEL_PREFIX) ? [b.file] : [],
     );

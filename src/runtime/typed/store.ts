@@ -293,7 +293,8 @@ export class StoreImpl {
 
   async reencrypt(): Promise<number[]> {
     this.checkWritable();
-    return this.engine.reencrypt();
+    // Not while a legacy pre-migration directory is being moved (it re-keys those directories).
+    return this.#backups.hold(() => this.engine.reencrypt());
   }
 
   async changeMasterKey(next: KeyProvider): Promise<void> {
