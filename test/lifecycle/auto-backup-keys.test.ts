@@ -42,11 +42,21 @@ it("changeMasterKey rewraps the keyring in this store's cellar: backup files; th
   let store = await open(dir, { backups: { dir: bdir, every: "1d", keep: { last: 5 } } });
   await until(() => names(bdir).some((n) => n.startsWith("store-auto-")), "the automatic backup");
   await store.backup({ to: path.join(bdir, "mine.cellarbackup"), label: "mine" });
+  // A damaged copy of the automatic backup (one byte of a packed file flipped): left as it is, so that a
+  // rewrite does not give the damaged bytes a fresh checksum.
+  const damaged = path.join(bdir, "store-auto-damaged.cellarbackup");
+  fs.copyFileSync(path.join(bdir, names(bdir).find((n) => n.startsWith("store-auto-"))!), damaged);
+  const fd = fs.openSync(damaged, "r+");
+  fs.writeSync(fd, Buffer.from([0x5a]), 0, 1, fs.fstatSync(fd).size - 30);
+  fs.closeSync(fd);
+  const damagedBytes = fs.readFileSync(damaged);
   const before = listBackups(bdir);
   await store.changeMasterKey(keys.raw(NEW));
   await store.close();
 
-  const auto = path.join(bdir, names(bdir).find((n) => n.startsWith("store-auto-"))!);
+  expect(fs.readFileSync(damaged).equals(damagedBytes)).toBe(true);
+  expect(listBackups(bdir).find((b) => b.file === damaged)!.damaged).toBe("checksum mismatch");
+  const auto = path.join(bdir, names(bdir).find((n) => /^store-auto-\d/.test(n))!);
   expect(await code(verifyBackup(auto, { key: KEY }))).toBe("E_KEY");
   const info = await verifyBackup(auto, { key: NEW });
   // Same metadata as before (created-at, label, entities); a new file.
