@@ -42,6 +42,7 @@ export {
   BackupForeignError,
   BackupFormatError,
   ImportError,
+  BackupSkippedError,
 } from "./errors.js";
 export {
   openStore,
@@ -90,3 +91,5 @@ export {
 } from "./format/protowire.js";
 export { listBackups, type BackupInfo, type BackupOptions, type BackupProgress, type ListedBackup } from "./storage/backup.js";
 export { restoreBackup, verifyBackup, type RestoreBackupOptions, type VerifyBackupOptions } from "./storage/restore.js";
+export { defaultBackupDir, type AutoBackupOptions } from "./typed/auto-backup.js";
+export type { BackupKeep } from "./typed/backup-retention.js";

@@ -44,7 +44,7 @@ describe.skipIf(process.platform === "win32")("permissions", () => {
     }
     expect(wrong).toEqual([]);
     // every kind of file and folder was there to check
-    for (const k of ["app-data", "store", "LOCK", "MANIFEST", "KEYRING", "journal", "segment", "backups", "pre-migration", "quarantine"]) {
+    for (const k of ["app-data", "store", "LOCK", "MANIFEST", "KEYRING", "journal", "segment", "store.backups", "store-pre-migration", "quarantine"]) {
       expect(kinds, k).toContain(k);
     }
   });

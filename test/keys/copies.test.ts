@@ -1,8 +1,9 @@
 /**
- * Keys in the copies Cellar makes of a store (pre-migration backups), on real files with real libsodium:
- * after `changeMasterKey` the old passphrase opens no copy, and after `rotateKey` + `reencrypt` someone
- * holding the old passphrase and the old `KEYRING` reads nothing from any file under the store directory,
- * while the new passphrase still opens and reads every copy.
+ * Keys in the copies Cellar makes of a store (pre-migration backup files in the backup directory), on real
+ * files with real libsodium: after `changeMasterKey` the old passphrase opens neither the store nor its
+ * pre-migration backup, and after `rotateKey` + `reencrypt` someone holding the old passphrase and the old
+ * `KEYRING` reads nothing from any file under the store directory, while the new passphrase still opens and
+ * reads everything. (A backup file keeps the data keys its records need: docs/SECURITY.md, "Backups".)
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -11,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { isCellarError } from "../../src/runtime/errors.js";
 import { keys } from "../../src/runtime/crypto/keys.js";
 import { openStore } from "../../src/runtime/typed/store.js";
+import { restoreBackup, verifyBackup } from "../../src/runtime/storage/restore.js";
 import { notesAt, step1to2 } from "../store/helpers/notes-versions.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-copies-"));
@@ -52,6 +54,18 @@ async function readCopy(dir: string, key: typeof OLD, version: 1 | 2, keyring?: 
   }
 }
 
+/** Every record of a backup file restored into a fresh directory with `key`, or the error code. */
+async function readBackupFile(file: string, key: typeof OLD, version: 1 | 2): Promise<string> {
+  const into = path.join(fs.mkdtempSync(path.join(tmp, "restore-")), "store");
+  try {
+    await restoreBackup(file, { dir: into, key });
+  } catch (e) {
+    if (isCellarError(e)) return e.code;
+    throw e;
+  }
+  return readCopy(into, key, version);
+}
+
 async function storeWithBackup(dir: string): Promise<Buffer> {
   let store = await openStore({ notes: notesAt(1) }, { dir, key: OLD });
   for (let i = 0; i < 30; i++) await store.notes.put({ id: `n${i}`, text: `note ${i}`, tagsCsv: "a,b", secret: `${SECRET}-${i}` });
@@ -59,13 +73,13 @@ async function storeWithBackup(dir: string): Promise<Buffer> {
   await store.notes.put({ id: "n-journal", text: "in the journal", secret: `${SECRET}-j` });
   await store.close();
   const oldKeyring = fs.readFileSync(path.join(dir, "KEYRING"));
-  // Open at version 2: a verified backup of the v1 store is taken under backups/, then records migrate.
+  // Open at version 2: a verified backup file of the v1 store is taken into `<dir>.backups`, then records migrate.
   store = await openStore({ notes: notesAt(2) }, { dir, key: OLD, migrations: [step1to2] });
   expect(store.migrationBackup).not.toBeNull();
   await store.close();
-  expect(keyedDirs(dir)).toHaveLength(2);
+  expect(keyedDirs(dir)).toEqual([dir]);
   // The leak: with the old passphrase, the backup reads.
-  expect(await readCopy(store.migrationBackup!, OLD, 1)).toContain(SECRET);
+  expect(await readBackupFile(store.migrationBackup!, OLD, 1)).toContain(SECRET);
   return oldKeyring;
 }
 
@@ -73,16 +87,16 @@ describe("keys in the store's copies", () => {
   it("after changeMasterKey, the old passphrase opens no copy; the new one opens and reads every copy", async () => {
     const dir = path.join(tmp, "change");
     await storeWithBackup(dir);
+    const [file] = fs.readdirSync(`${dir}.backups`).map((n) => path.join(`${dir}.backups`, n));
     const store = await openStore({ notes: notesAt(2) }, { dir, key: OLD });
     await store.changeMasterKey(NEW);
     await store.close();
-    const dirs = keyedDirs(dir);
-    expect(dirs).toHaveLength(2);
-    for (const d of dirs) {
-      const version = d === dir ? 2 : 1;
-      expect(await readCopy(d, OLD, version), d).toBe("E_KEY");
-      expect(await readCopy(d, NEW, version), d).toContain(`${SECRET}-j`);
-    }
+    expect(await readCopy(dir, OLD, 2)).toBe("E_KEY");
+    expect(await readCopy(dir, NEW, 2)).toContain(`${SECRET}-j`);
+    // The backup file's packed keyring was rewrapped (a new file, checksum recomputed): it verifies under NEW only.
+    expect(await readBackupFile(file!, OLD, 1)).toBe("E_KEY");
+    expect(await readBackupFile(file!, NEW, 1)).toContain(`${SECRET}-j`);
+    expect((await verifyBackup(file!, { key: NEW })).label).toMatch(/^cellar:pre-migration notes v1→v2$/);
   });
 
   it("after rotateKey + reencrypt, the old passphrase with the old KEYRING reads nothing from any copy; the data stays readable", async () => {
@@ -94,7 +108,7 @@ describe("keys in the store's copies", () => {
     expect(await store.reencrypt()).toEqual([1]);
     await store.close();
     const dirs = keyedDirs(dir);
-    expect(dirs).toHaveLength(2);
+    expect(dirs).toEqual([dir]);
     for (const d of dirs) {
       const version = d === dir ? 2 : 1;
       // The attacker's view: the leaked passphrase and the KEYRING of before (holding data key 1).

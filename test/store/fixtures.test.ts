@@ -22,6 +22,7 @@ import { migrations } from "../../src/migrations/registry.js";
 import { type CellarError, isCellarError, type MigrationError } from "../../src/runtime/errors.js";
 import type { MigrationStep } from "../../src/runtime/typed/migration.js";
 import { openStore as openRuntimeStore } from "../../src/runtime/typed/store.js";
+import { restoreBackup } from "../../src/runtime/storage/restore.js";
 import type { MigrationProgress } from "../../src/runtime/typed/upgrade.js";
 import { FIXTURE_KEY, FocusSessionV1Entity, FocusSessionV2Entity } from "../fixtures/focus-history.js";
 import { storedJson, storesDir } from "../fixtures/make-focus-fixtures.js";
@@ -111,13 +112,14 @@ describe("committed fixture stores of focus_sessions", () => {
       expect((await store.focusSessions.query({ outcome: FocusOutcome.COMPLETED })).map((r) => r.id)).toEqual(completed);
       expect((await store.focusSessions.query({ outcome: FocusOutcome.STOPPED_EARLY })).length).toBe(50 - completed.length);
       const backup = store.migrationBackup!;
-      expect(path.relative(dir, backup)).toMatch(/^backups\/pre-migration-\d{8}T\d{6}Z$/);
+      expect(path.relative(path.dirname(dir), backup)).toMatch(/^migrate-v\d\.backups\/migrate-v\d-pre-migration-\d{8}T\d{9}Z\.cellarbackup$/);
       // New writes after the migration are at version 3.
       await store.focusSessions.put({ id: "fs-new", startedAt: timestampFromDate(new Date(Date.UTC(2026, 5, 1))), duration: durationFromMs(60_000), outcome: FocusOutcome.ABANDONED });
       await store.close();
 
       // The backup is the fixture as it was: it opens at version ${v} with every record.
-      const old = await openRuntimeStore({ focusSessions: historical[v] }, { dir: backup, key: FIXTURE_KEY, verifyOnOpen: true, onCorruption: "refuse" });
+      await restoreBackup(backup, { dir: `${dir}-restored`, key: FIXTURE_KEY });
+      const old = await openRuntimeStore({ focusSessions: historical[v] }, { dir: `${dir}-restored`, key: FIXTURE_KEY, verifyOnOpen: true, onCorruption: "refuse" });
       expect(await old.focusSessions.count()).toBe(50);
       expect(toJson(historical[v].schema, (await old.focusSessions.get("fs-001"))!)).toEqual(exp.stored["fs-001"]);
       await old.close();

@@ -180,12 +180,19 @@ describe("store.stats() per entity", () => {
     expect(Object.keys(s.entities).some((k) => k.startsWith("~"))).toBe(false);
     expect(s.entities.conversations!.records).toBe(41);
 
-    // backups: every file under the store's backups/ directory
-    expect(s.backups).toEqual({ dir: path.join(dir, "backups"), files: 0, bytes: 0 });
-    fs.mkdirSync(path.join(dir, "backups", "b1"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "backups", "b1", "segment-000001.seg"), new Uint8Array(1234));
-    fs.writeFileSync(path.join(dir, "backups", "other.bak"), new Uint8Array(66));
-    expect(store.stats().backups).toEqual({ dir: path.join(dir, "backups"), files: 2, bytes: 1300 });
+    // backups: this store's backup files in the backup directory (`<dir>.backups` by default, by the store id
+    // in their headers), and legacy `backups/pre-migration-*` directories not moved yet
+    const bdir = `${dir}.backups`;
+    expect(s.backups).toEqual({ dir: bdir, files: 0, bytes: 0 });
+    const info = await store.backup({ to: path.join(bdir, "mine.cellarbackup") });
+    const other = freshDir();
+    const o = await Engine.open({ dir: other, key });
+    await o.backup({ to: path.join(bdir, "other-store.cellarbackup") });
+    await o.close();
+    fs.writeFileSync(path.join(bdir, "notes.txt"), new Uint8Array(66));
+    fs.mkdirSync(path.join(dir, "backups", "pre-migration-20250101T000000Z"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "backups", "pre-migration-20250101T000000Z", "segment-000001.seg"), new Uint8Array(1234));
+    expect(store.stats().backups).toEqual({ dir: bdir, files: 2, bytes: info.bytes + 1234 });
     await store.close();
   });
 });

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { type CellarError, isCellarError, type MigrationError } from "../../src/runtime/errors.js";
 import { type FileIO, nodeFileIO } from "../../src/runtime/platform/io.js";
 import { openStore } from "../../src/runtime/typed/store.js";
+import { restoreBackup, verifyBackup } from "../../src/runtime/storage/restore.js";
 import type { MigrationProgress } from "../../src/runtime/typed/upgrade.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -64,11 +65,14 @@ describe("upgrade on open", () => {
     expect(progress.map((p) => p.phase)).toEqual(["backup", "verify", "migrate", "migrate", "done"]);
     expect(progress.at(-1)).toMatchObject({ done: N, total: N });
     const backup = store.migrationBackup!;
-    expect(path.relative(dir, backup)).toMatch(/^backups\/pre-migration-\d{8}T\d{6}Z$/);
+    // A backup file in the default backup directory beside the store, labelled as Cellar's own.
+    expect(path.relative(path.dirname(dir), backup)).toMatch(/^ok\.backups\/ok-pre-migration-\d{8}T\d{9}Z\.cellarbackup$/);
+    expect((await verifyBackup(backup, { key })).label).toBe("cellar:pre-migration notes v1→v3");
     await store.close();
 
-    // The backup is the v1 store, whole: it opens as v1 with every record.
-    const old = await openStore({ notes: notesAt(1) }, { dir: backup, key });
+    // The backup is the v1 store, whole: restored, it opens as v1 with every record.
+    await restoreBackup(backup, { dir: `${dir}-restored`, key });
+    const old = await openStore({ notes: notesAt(1) }, { dir: `${dir}-restored`, key });
     expect(await old.notes.count()).toBe(N);
     expect(await old.notes.get("n0001")).toMatchObject({ text: "rewritten", tagsCsv: "home" });
     await old.close();
@@ -104,7 +108,7 @@ describe("upgrade on open", () => {
       ...real,
       open(file, flags) {
         const fd = real.open(file, flags);
-        if (file.includes(`${path.sep}backups${path.sep}`) && file.includes("segment-") && flags === "wx+") backupFds.add(fd);
+        if (file.includes(`.backups${path.sep}`) && file.endsWith(".cellarbackup.tmp") && flags === "wx+") backupFds.add(fd);
         return fd;
       },
       write(fd, data, position) {
@@ -118,9 +122,11 @@ describe("upgrade on open", () => {
     };
     const e = await errorOf(openStore({ notes: notesAt(3) }, { dir, key, io, migrations: [step1to2, step2to3] }));
     expect(e.code).toBe("E_MIGRATION");
-    expect(e.message).toMatch(/the backup in `backups\/pre-migration-[0-9TZ]+` did not verify, so nothing was migrated/);
-    expect((e.cause as CellarError).code).toBe("E_CORRUPT");
+    expect(e.message).toMatch(/the backup `bad-backup-pre-migration-[0-9TZ]+\.cellarbackup` did not verify, so nothing was migrated/);
+    expect((e.cause as CellarError).code).toMatch(/^E_(CORRUPT|BACKUP_CORRUPT)$/);
     expect(snapshot(dir)).toEqual(before);
+    // The file that did not verify is not left to pass for a backup.
+    expect(fs.readdirSync(`${dir}.backups`)).toEqual([]);
   });
 
   it("records already at the new version next to older ones are copied as they are", async () => {

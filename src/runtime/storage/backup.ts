@@ -84,7 +84,7 @@ export interface BackupInfo {
 }
 
 /** A packed file: bytes held in memory, or `length` bytes read from `fd` followed by `extra`. */
-export type Part = { name: string; length: number } & ({ bytes: Uint8Array } | { fd: number; copy: number; extra: Uint8Array });
+export type Part = { name: string; length: number } & ({ bytes: Uint8Array } | { fd: number; copy: number; extra: Uint8Array; offset?: number });
 
 const PROTECTION = { [BackupKeyKind.none]: "none", [BackupKeyKind.store]: "store-key", [BackupKeyKind.password]: "password" } as const;
 
@@ -102,7 +102,7 @@ export function backupInfo(file: string, h: BackupHeader, bytes: number): Backup
 }
 
 /** Write a backup of the store `s` into `options.to` (see the file comment). */
-export async function writeBackup(s: StoreState, options: BackupOptions): Promise<BackupInfo> {
+export async function writeBackup(s: StoreState, options: BackupOptions, createdAt?: number): Promise<BackupInfo> {
   s.checkOpen();
   if (s.opts.readOnly) throw readOnlyError();
   if (s.poisoned) throw s.poisoned;
@@ -119,7 +119,7 @@ export async function writeBackup(s: StoreState, options: BackupOptions): Promis
   try {
     s.checkOpen();
     if (s.poisoned) throw s.poisoned;
-    ({ parts, header } = takePoint(s, ring, under, label));
+    ({ parts, header } = takePoint(s, ring, under, label, createdAt ?? Date.now()));
   } finally {
     under?.destroy();
   }
@@ -137,7 +137,7 @@ export async function writeBackup(s: StoreState, options: BackupOptions): Promis
  * The consistent point, in one synchronous step: every commit acknowledged so far is below the journals'
  * tails recorded here, every later one above. Opens a read descriptor on each live file.
  */
-function takePoint(s: StoreState, ring: Keyring | null, under: Keyring | null, label: string): { parts: Part[]; header: Uint8Array } {
+function takePoint(s: StoreState, ring: Keyring | null, under: Keyring | null, label: string, createdAt: number): { parts: Part[]; header: Uint8Array } {
   const io = s.io;
   const parts: Part[] = [];
   try {
@@ -176,7 +176,7 @@ function takePoint(s: StoreState, ring: Keyring | null, under: Keyring | null, l
   entities.sort((a, b) => compareUtf8(a.name, b.name));
   const header = encodeBackupHeader({
     keyKind: !ring ? BackupKeyKind.none : under ? BackupKeyKind.password : BackupKeyKind.store,
-    createdAt: Date.now(),
+    createdAt,
     storeId: s.manifest.storeId,
     label,
     entities,
@@ -218,7 +218,7 @@ export async function writePacked(
       for (let at = 0; at < p.copy; at += CHUNK) {
         const want = Math.min(CHUNK, p.copy - at);
         const chunk = buf.subarray(0, want);
-        if (io.read(p.fd, chunk, at) !== want) throw new UsageError(`\`${p.name}\` is shorter than the store recorded; the backup was not written`);
+        if (io.read(p.fd, chunk, (p.offset ?? 0) + at) !== want) throw new UsageError(`\`${p.name}\` is shorter than the store recorded; the backup was not written`);
         put(chunk);
         progress({ bytes: pos, totalBytes: total });
         fp("backup.afterChunk");
@@ -249,7 +249,7 @@ export async function writePacked(
 
 // ---------------------------------------------------------------- reading a backup file
 
-function headerError(file: string, e: unknown): never {
+export function headerError(file: string, e: unknown): never {
   if (e instanceof BackupHeaderError) {
     if (e.kind === "format") throw new BackupFormatError(`\`${path.basename(file)}\`: ${e.message}`);
     throw new BackupCorruptError(path.basename(file), e.offset, e.message);

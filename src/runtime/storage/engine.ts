@@ -283,12 +283,12 @@ export class Engine {
 
   /**
    * Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size), and
-   * those of every keyed copy of the store (pre-migration backups): the old master key opens none of them
-   * after. Copies are rewrapped first and the store's keyring last, so a crash in between leaves copies
+   * those of every keyed copy of the store (pre-migration backups) and of `backupFiles` (the store's own
+   * backup files, backup-rekey.ts): the old master key opens none of them after. Copies are rewrapped first and the store's keyring last, so a crash in between leaves copies
    * under the new key and the store under the old: the same call again (with the same new key) finishes.
    */
-  changeMasterKey(provider: KeyProvider): Promise<void> {
-    return this.keyAdmin.changeMasterKey(provider);
+  changeMasterKey(provider: KeyProvider, backupFiles: readonly string[] = []): Promise<void> {
+    return this.keyAdmin.changeMasterKey(provider, backupFiles);
   }
 
   // ---------------------------------------------------------------- backups
@@ -341,6 +341,20 @@ export class Engine {
       () => this.backups.delete(run),
     );
     return run;
+  }
+
+  /**
+   * Pack a copy of this store that Cellar made (a legacy pre-migration directory, `backups/<name>/`) into
+   * the backup file `to`, under this store's master key, dated `createdAt` (backup-legacy.ts).
+   */
+  async packCopy(dir: string, to: string, label: string, createdAt: number): Promise<BackupInfo> {
+    this.checkOpen();
+    const copy = await openCopy(this.state.io, dir, this.state.keyring, this.state.opts, Engine.make);
+    try {
+      return await writeBackup(copy.state, { to, label }, createdAt);
+    } finally {
+      await copy.close();
+    }
   }
 
   // ---------------------------------------------------------------- close

@@ -10,6 +10,7 @@ import { BACKUPS_DIR, KEYRING_FILE, StorePaths } from "../format/filenames.js";
 import { Keyring } from "../crypto/keyring.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import { readOnlyError, type StoreState } from "./state.js";
+import { loadPackedKeyrings, type PackedKeyring, rewrapPacked } from "./backup-rekey.js";
 
 /** What re-keying needs of an engine opened on a copy of the store. */
 export interface CopyEngine {
@@ -77,17 +78,20 @@ export class KeyAdmin {
 
   /**
    * Rewrap the data keys under a new master key (one small file rewritten, whatever the store's size), and
-   * those of every keyed copy of the store (pre-migration backups): the old master key opens none of them
-   * after. Copies are rewrapped first and the store's keyring last, so a crash in between leaves copies
+   * those of every keyed copy of the store (legacy pre-migration directories) and of `backupFiles` (this
+   * store's own store-key backup files, backup-rekey.ts): the old master key opens none of them after. Copies are rewrapped first and the store's keyring last, so a crash in between leaves copies
    * under the new key and the store under the old: the same call again (with the same new key) finishes.
    */
-  async changeMasterKey(provider: KeyProvider): Promise<void> {
+  async changeMasterKey(provider: KeyProvider, backupFiles: readonly string[] = []): Promise<void> {
     const ring = this.requireFullKeyring();
     if (this.state.poisoned) throw this.state.poisoned;
     // The new master key, derived once (Argon2id for a passphrase), in a keyring of its own.
     const next = await ring.withMasterKey(provider);
     const copies: Keyring[] = [];
+    let packed: PackedKeyring[] = [];
     try {
+      // This store's own backup files (backup-rekey.ts), each keyring opened before any file changes.
+      packed = await loadPackedKeyrings(this.state, ring, next, backupFiles);
       // Every copy's keyring is opened before any file changes.
       for (const dir of this.keyedCopies()) {
         const paths = new StorePaths(dir);
@@ -105,8 +109,10 @@ export class KeyAdmin {
         }
       }
       for (const copy of copies) copy.rewrapAs(next);
+      for (const p of packed) await rewrapPacked(this.state, p, next);
       ring.rewrapAs(next);
     } finally {
+      for (const p of packed) p.ring.destroy();
       for (const copy of copies) copy.destroy();
       next.destroy();
     }

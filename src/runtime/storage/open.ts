@@ -53,7 +53,7 @@ export async function openEngine<E>(options: EngineOptions, make: MakeEngine<E>)
  * Open a copy of a store that Cellar made (a pre-migration backup) in `dir`, under the master key of `keyring`
  * (the store's), for re-keying it: no automatic compaction, no background check, damage refused.
  */
-export async function openCopy<E>(io: FileIO, dir: string, keyring: Keyring, storeOpts: ResolvedOptions, make: MakeEngine<E>): Promise<E> {
+export async function openCopy<E>(io: FileIO, dir: string, keyring: Keyring | null, storeOpts: ResolvedOptions, make: MakeEngine<E>): Promise<E> {
   const opts: ResolvedOptions = {
     ...storeOpts,
     onCorruption: "refuse",
@@ -67,7 +67,7 @@ export async function openCopy<E>(io: FileIO, dir: string, keyring: Keyring, sto
   const paths = new StorePaths(dir);
   const lock = StoreLock.acquire(io, dir);
   try {
-    return await openLocked(io, paths, lock, keyring.unwrappedMasterKey(), "all", opts, () => {}, make);
+    return await openLocked(io, paths, lock, keyring?.unwrappedMasterKey() ?? null, "all", opts, () => {}, make);
   } catch (e) {
     lock.release();
     throw e;

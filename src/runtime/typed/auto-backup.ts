@@ -14,7 +14,7 @@
  * Owned by StoreImpl (store.ts); the backup itself is storage/backup.ts.
  */
 import path from "node:path";
-import { BackupSkippedError, type CellarError, isCellarError, UsageError } from "../errors.js";
+import { BackupSkippedError, type CellarError, IoError, isCellarError, UsageError } from "../errors.js";
 import { backupsToKeep, type BackupKeep, checkKeep, parseDuration } from "./backup-retention.js";
 
 /** Labels of the backups Cellar takes itself; `store.backup()` refuses labels that start with `cellar:`. */
@@ -39,6 +39,8 @@ export interface AutoBackupOptions {
 export interface AutoBackupHost {
   /** The store's id, hex: only this store's backups are pruned. */
   readonly storeId: string;
+  /** Resolves when open's own checks are done (the background check of the segment): damage they find counts. */
+  ready(): Promise<void>;
   /** Why automatic backups must not run in this session (damage found), or null. */
   damage(): string | null;
   /** When the store last found damage that it kept aside (`quarantine/`), in ms since the epoch, or 0. */
@@ -72,7 +74,7 @@ export function backupFileName(storeDir: string, kind: "auto" | "pre-migration",
 export function resolveAutoBackups(options: AutoBackupOptions, storeDir: string): { dir: string; everyMs: number; keep: BackupKeep } {
   if (typeof options !== "object" || options === null) throw new UsageError("`backups` must be an object: `{ every, keep, dir? }`");
   const everyMs = parseDuration(options.every, "backups.every");
-  if (typeof options.keep !== "object" || options.keep === null) checkKeep({}, "backups.keep");
+  if (typeof options.keep !== "object" || options.keep === null) throw new UsageError("`backups.keep` must be an object: `{ last?, daily?, weekly?, monthly? }`");
   checkKeep(options.keep, "backups.keep");
   const dir = options.dir === undefined ? defaultBackupDir(storeDir) : path.resolve(options.dir);
   const store = path.resolve(storeDir);
@@ -109,6 +111,24 @@ export class AutoBackups {
     await this.running?.catch(() => {});
   }
 
+  /**
+   * Run `fn` with no automatic backup running or starting (a master key change rewrites the backup files:
+   * a backup taken meanwhile could pack the old keyring), then check again whether one is due.
+   */
+  async hold<T>(fn: () => Promise<T>): Promise<T> {
+    const wasStopped = this.stopped;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => {});
+    try {
+      return await fn();
+    } finally {
+      this.stopped = wasStopped;
+      if (!wasStopped && !this.skippedReported) this.schedule(0);
+    }
+  }
+
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
@@ -125,8 +145,10 @@ export class AutoBackups {
   async tick(): Promise<void> {
     let next = this.everyMs;
     try {
+      await this.host.ready();
       const newest = await this.newestAutomatic();
-      const due = newest === null ? 0 : newest + this.everyMs - Date.now();
+      // A newest backup dated in the future (the clock was set back) delays the next by `every` at most.
+      const due = newest === null ? 0 : Math.min(newest + this.everyMs - Date.now(), this.everyMs);
       if (due > 0) {
         next = due;
       } else if (!this.stopped) {
@@ -141,8 +163,8 @@ export class AutoBackups {
         await this.prune();
       }
     } catch (e) {
-      if (!isCellarError(e)) throw e;
-      this.host.problem(e);
+      // Never an unhandled rejection from a timer: anything else is reported as an I/O problem.
+      this.host.problem(isCellarError(e) ? e : new IoError("automatic backup", this.dir, (e as NodeJS.ErrnoException)?.code ?? "UNKNOWN", { cause: e }));
       next = Math.min(this.everyMs, RETRY_MS);
     }
     if (this.host.damage() === null) this.schedule(next);

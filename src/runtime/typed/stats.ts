@@ -1,12 +1,9 @@
 /**
  * `store.stats()` per entity: the engine's bytes per engine entity (storage/usage.ts) attributed to the
- * app's entities, and the bytes of the store's backups. Internal engine entities start with `~` (shared
+ * app's entities, and the bytes of the store's backups (counted by backups.ts `StoreBackups.usage`). Internal engine entities start with `~` (shared
  * decision of issue 12): `~history:E` holds the previous versions of E's records and counts as E's
  * `historyBytes`; any other `~` entity counts in the store's `internalBytes` only.
  */
-import path from "node:path";
-import { BACKUPS_DIR } from "../format/filenames.js";
-import type { FileIO } from "../platform/io.js";
 import type { EntityUsage } from "../storage/engine.js";
 
 export interface EntityStats {
@@ -55,41 +52,4 @@ export function entityStats(
   }
   if (backups.byEntity) for (const [name, n] of backups.byEntity) if (!name.startsWith("~")) row(name).backupBytes += n;
   return { entities, internalBytes };
-}
-
-/**
- * Hook for the backups: the bytes of every file under the store's `backups/` directory (today's
- * pre-migration copies), not attributed to entities. When backups get their own file format and directory
- * (issue 12, "Backups"), this is the one function to change: count that directory, and fill `byEntity`
- * from each file's per-entity header.
- */
-export function backupUsage(io: FileIO, storeDir: string): BackupUsage {
-  const dir = path.join(storeDir, BACKUPS_DIR);
-  const out = { dir, files: 0, bytes: 0, byEntity: null };
-  if (!io.exists(dir)) return out;
-  const walk = (p: string, depth: number) => {
-    let names: string[] | null = null;
-    try {
-      names = io.readdir(p);
-    } catch {
-      names = null; // not a directory (or gone meanwhile): counted as a file below
-    }
-    if (names) {
-      if (depth < 8) for (const n of names) walk(path.join(p, n), depth + 1);
-      return;
-    }
-    try {
-      const fd = io.open(p, "r");
-      try {
-        out.bytes += io.size(fd);
-        out.files++;
-      } finally {
-        io.close(fd);
-      }
-    } catch {
-      // removed while counting
-    }
-  };
-  walk(dir, 0);
-  return out;
 }

@@ -26,7 +26,8 @@ import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./record-codec.js";
 import { type CleanupReport, parseEvery, Retention } from "./retention.js";
-import { backupUsage, entityStats } from "./stats.js";
+import { entityStats } from "./stats.js";
+import { RESERVED_LABEL_PREFIX, resolveBackupDir, StoreBackups } from "./backups.js";
 import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
 import { type ExportOptions, type ExportResult, exportStore, fileFailure } from "./export.js";
@@ -136,8 +137,9 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
+  const backupDir = resolveBackupDir(backups, options.dir);
   const engine = await Engine.open({
     ...engineOptions,
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
@@ -147,7 +149,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   let store: StoreImpl;
   try {
     if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
-    store = new StoreImpl(engine, entities, defs, redactSensitive === true);
+    store = new StoreImpl(engine, entities, defs, redactSensitive === true, backupDir, options.key);
     store.setMigrations(migrations ?? []);
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
@@ -163,6 +165,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
     if (!redactSensitive) await StoreImpl.sweepHistory(store);
     if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
+    // Automatic backups and the move of legacy pre-migration copies (backups.ts), in the background.
+    if (!redactSensitive) StoreImpl.startBackups(store);
   } catch (e) {
     await engine.close();
     throw e;
@@ -183,16 +187,21 @@ export class StoreImpl {
   private closed = false;
   /** Retention cleanups (retention.ts); an ES private field, like #codec. */
   readonly #retention: Retention;
+  /** The backup directory, automatic backups, legacy moves (backups.ts); an ES private field, like #codec. */
+  readonly #backups: StoreBackups;
 
   constructor(
     readonly engine: Engine,
     entities: Record<string, EntityDefinition>,
     readonly defs: Map<string, EntityDefinition>,
     readonly redacted: boolean,
+    backupDir: ReturnType<typeof resolveBackupDir> = resolveBackupDir(undefined, engine.dir),
+    key?: Uint8Array | KeyProvider,
   ) {
     // The engine's cache, in a key space per entity (its blocks use the default space).
     this.records = engine.cache as LruCache<string, unknown>;
     this.#codec = new RecordCodec(engine, defs, redacted, this.listeners);
+    this.#backups = new StoreBackups(engine, backupDir, key, (e) => this.listeners.emit("error", e));
     let repos: Map<string, CollectionImpl> | undefined;
     const repo = (name: string) => {
       repos ??= new Map(Object.values(this).flatMap((r) => (r instanceof CollectionImpl ? [[r.def.name, r] as const] : [])));
@@ -277,6 +286,7 @@ export class StoreImpl {
         if (op.op !== "put") throw new Error("unreachable");
         return { key: op.key, version: op.version, value: op.value, terms: op.terms };
       },
+      backupDir: this.#backups.dir,
       openOptions: {
         ...(options.key !== undefined ? { key: options.key } : {}),
         ...(options.encryption !== undefined ? { encryption: options.encryption } : {}),
@@ -292,12 +302,14 @@ export class StoreImpl {
 
   async reencrypt(): Promise<number[]> {
     this.checkWritable();
-    return this.engine.reencrypt();
+    // Not while a legacy pre-migration directory is being moved (it re-keys those directories).
+    return this.#backups.hold(() => this.engine.reencrypt());
   }
 
   async changeMasterKey(next: KeyProvider): Promise<void> {
     this.checkWritable();
-    return this.engine.changeMasterKey(next);
+    // This store's own backup files are rewrapped too (storage/backup-rekey.ts), with no backup running.
+    return this.#backups.hold(async () => this.engine.changeMasterKey(next, await this.#backups.ownFiles()));
   }
 
   keyInfo() {
@@ -342,7 +354,7 @@ export class StoreImpl {
 
   stats(): StoreStats {
     this.checkOpen();
-    const backups = backupUsage(this.engine.io, this.engine.dir);
+    const backups = this.#backups.usage();
     const { entities, internalBytes } = entityStats(this.engine.entityUsage(), this.defs.keys(), backups);
     return {
       ...this.engine.stats(),
@@ -415,6 +427,11 @@ export class StoreImpl {
     return SingletonImpl.exclusive(singletons, () => importLines(host, lines, options, only));
   }
 
+  /** Automatic backups (when configured) and the move of legacy pre-migration copies, after open (backups.ts). */
+  static startBackups(store: StoreImpl): void {
+    store.#backups.start();
+  }
+
   /** Close the store (a second call does nothing); every other method then throws E_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -424,6 +441,7 @@ export class StoreImpl {
       await Promise.all([...this.singletons()].map((s) => s.idle()));
     } finally {
       await this.#retention.stop();
+      await this.#backups.stop();
       this.records.clear();
       await this.engine.close();
     }
@@ -432,6 +450,9 @@ export class StoreImpl {
   /** An online backup into one file (storage/backup.ts); see `StoreHandle.backup`. */
   async backup(options: BackupOptions): Promise<BackupInfo> {
     this.checkOpen();
+    if (typeof options?.label === "string" && options.label.startsWith(RESERVED_LABEL_PREFIX)) {
+      throw new UsageError(`labels starting with \`${RESERVED_LABEL_PREFIX}\` are Cellar's own (automatic and pre-migration backups); choose another \`label\``);
+    }
     for (const n of [...(options?.entities?.include ?? []), ...(options?.entities?.exclude ?? [])]) {
       if (!this.defs.has(n)) throw new UsageError(`no entity \`${n}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
     }

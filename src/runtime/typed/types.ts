@@ -16,6 +16,7 @@ import type { CleanupReport } from "./retention.js";
 import type { EntityStats } from "./stats.js";
 import type { ExportOptions, ExportResult } from "./export.js";
 import type { ImportOptions, ImportResult } from "./import.js";
+import type { AutoBackupOptions } from "./auto-backup.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
   /**
@@ -31,7 +32,10 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
    * and switches atomically; see docs/SCHEMAS.md, "Schema evolution".
    */
   migrations?: readonly MigrationStep[];
-  /** Take and verify a full backup under `backups/` before a migration (default true). */
+  /**
+   * Take and verify a full backup before a migration (default true): a backup file labelled
+   * `cellar:pre-migration …` in the backup directory (`backups.dir`, default `<store dir>.backups`).
+   */
   backupBeforeMigration?: boolean;
   /** Called as a migration at open goes through its phases and records. */
   onMigrationProgress?: (p: MigrationProgress) => void;
@@ -51,6 +55,19 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
    * `error` event. Example: `cleanup: { every: "10m" }`.
    */
   cleanup?: false | { every?: number | string; atOpen?: boolean };
+  /**
+   * Automatic backups while the store is open: one at open when the newest automatic backup is older than
+   * `every`, then every `every`, in the background (open never waits for one; `close()` waits for one
+   * running); after each, Cellar's own backups of this store in `dir` (automatic and pre-migration ones) are
+   * pruned by `keep` (restic-style: the `last` n, the newest of each of the last `daily` days, `weekly` ISO
+   * weeks, `monthly` months, local time). Backups taken with `store.backup()` and other stores' files are never
+   * removed. No automatic backup is taken in a session whose open (or background check, or a compaction)
+   * found damage (`E_BACKUP_SKIPPED` on the `error` event), and pruning always keeps the newest backup from
+   * before the last damage the store has in `quarantine/`. `dir` defaults to `<store dir>.backups` beside
+   * the store (a directory inside the store is refused, E_USAGE); the pre-migration backups go there too.
+   * Example: `backups: { every: "1d", keep: { last: 3, daily: 7, weekly: 4, monthly: 12 } }`.
+   */
+  backups?: AutoBackupOptions;
 }
 
 /** `store.stats()`: the engine's totals, and bytes per entity. */
@@ -67,7 +84,7 @@ export interface StoreStats {
   entities: Record<string, EntityStats>;
   /** Bytes of internal entities other than history. */
   internalBytes: number;
-  /** The store's backups: every file under `dir` (today `<store>/backups/`, the pre-migration copies). */
+  /** The store's backups: this store's backup files in the backup directory `dir` (headers checked), and legacy pre-migration directories not moved yet. */
   backups: { dir: string; files: number; bytes: number };
 }
 
@@ -322,7 +339,7 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   readonly dir: string;
   /** What open found and repaired: a torn tail cut off, damaged records quarantined, leftovers removed. */
   readonly recoveryReport: RecoveryReport;
-  /** The directory of the verified backup this open took before migrating records, or null. */
+  /** The verified backup file this open took before migrating records, or null. */
   readonly migrationBackup: string | null;
   /** Commit writes to several entities atomically: after a crash, all or none. */
   batch(fn: (tx: BatchTx<E>) => void | Promise<void>): Promise<void>;

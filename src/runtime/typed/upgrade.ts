@@ -1,6 +1,6 @@
 /**
  * Upgrade on open: when a store holds records older than the app's schema, `openStore` takes a full
- * backup, verifies it, migrates every old record through each step (v1 → v2 → v3 …), validates each result
+ * backup file (in the backup directory), verifies it, migrates every old record through each step (v1 → v2 → v3 …), validates each result
  * with the entity's zod schema, and switches to the migrated records with one atomic manifest rename
  * (`Engine.rewrite`). Any failure — a missing step, a step that throws, a result that fails validation,
  * a backup that does not verify, the process killed midway — leaves the original store as it was.
@@ -12,8 +12,10 @@ import { create, type DescMessage, type Message, type MessageInitShape } from "@
 import type { EntityDefinition } from "./entity.js";
 import { Engine, type Rewrite } from "../storage/engine.js";
 import { CellarError, isCellarError, MigrationError, SchemaNewerError, UsageError } from "../errors.js";
-import { BACKUPS_DIR, parseName } from "../format/filenames.js";
-import { type FileIO, writeNewFile } from "../platform/io.js";
+import { MAX_LABEL_BYTES } from "../format/backup-file.js";
+import type { FileIO } from "../platform/io.js";
+import { verifyBackup } from "../storage/restore.js";
+import { backupFileName, PRE_MIGRATION_LABEL } from "./auto-backup.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { MigrationStep } from "./migration.js";
 import { moveValue, type SensitiveKeys, ValueCodec } from "../crypto/value.js";
@@ -26,7 +28,7 @@ export interface MigrationProgress {
   /** Records migrated so far, and records to migrate, over all entities. */
   done: number;
   total: number;
-  /** The verified backup's directory (from phase "verify" on). */
+  /** The verified backup file (from phase "verify" on). */
   backup?: string;
 }
 
@@ -45,6 +47,8 @@ export interface UpgradeHost {
   redacted: boolean;
   /** Validate an init shape of `def` and encode it: the same path as a put. */
   encode(def: EntityDefinition, value: unknown): { key: string; version: number; value: Uint8Array; terms: readonly string[] };
+  /** Where the pre-migration backup goes (`backups.dir`, default `<store dir>.backups`). */
+  backupDir: string;
   /** How to open a copy of this store (for the backup check). */
   openOptions: { key?: Uint8Array | KeyProvider; encryption?: "xchacha20poly1305" | "none"; io?: FileIO };
 }
@@ -99,49 +103,35 @@ export function planUpgrade(host: UpgradeHost, migrations: readonly MigrationSte
   return plans;
 }
 
-function stamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+/** The pre-migration backup's label: `cellar:pre-migration tasks v1→v2, …` (cut to the label limit). */
+function migrationLabel(host: UpgradeHost, plans: Map<string, Plan>): string {
+  let label = PRE_MIGRATION_LABEL;
+  let sep = " ";
+  for (const p of plans.values()) {
+    const part = `${sep}${p.def.name} v${host.engine.storedVersions.get(p.def.name)}→v${p.def.version}`;
+    if (Buffer.byteLength(label + part) > MAX_LABEL_BYTES - 4) return `${label}, …`;
+    label += part;
+    sep = ", ";
+  }
+  return label;
 }
 
 /**
- * Copy every file of the store (not `LOCK`, temp files, `quarantine/` or earlier backups) into
- * `backups/pre-migration-<UTC time>/`, fsynced, then open the copy as a store and read every record of
- * it (checksums and authentication): a backup that does not read back is no backup.
+ * Take a backup file of the whole store into the backup directory (storage/backup.ts, sealed under the
+ * store's master key, labelled {@link PRE_MIGRATION_LABEL}), then verify it (storage/restore.ts
+ * `verifyBackup`: every checksum, tag and record): a backup that does not verify is no backup, and is removed.
  */
-async function backupAndVerify(host: UpgradeHost): Promise<string> {
+async function backupAndVerify(host: UpgradeHost, plans: Map<string, Plan>): Promise<string> {
   const { engine } = host;
-  const io = engine.io;
-  const root = path.join(engine.dir, BACKUPS_DIR);
-  let target = path.join(root, `pre-migration-${stamp()}`);
-  for (let i = 2; io.exists(target); i++) target = path.join(root, `pre-migration-${stamp()}-${i}`);
-  io.mkdirp(target);
-  for (const name of io.readdir(engine.dir)) {
-    const kind = parseName(name).kind;
-    if (kind !== "manifest" && kind !== "keyring" && kind !== "journal" && kind !== "segment") continue;
-    writeNewFile(io, path.join(target, name), io.readFile(path.join(engine.dir, name)));
-  }
-  io.syncDir(target);
-  io.syncDir(root);
-  io.syncDir(engine.dir);
-  let copy: Engine | null = null;
+  const file = path.join(host.backupDir, backupFileName(engine.dir, "pre-migration", new Date()));
   try {
-    copy = await Engine.open({
-      dir: target,
-      ...host.openOptions,
-      keyScope: "records",
-      onCorruption: "refuse",
-      verifyOnOpen: true,
-      compaction: { auto: false },
-    });
-    for (const def of host.defs.values()) {
-      for (const [, loc] of copy.scan(def.name)) copy.read(def.name, loc);
-    }
+    await engine.backup({ to: file, label: migrationLabel(host, plans) });
+    await verifyBackup(file, { ...(host.openOptions.key !== undefined ? { key: host.openOptions.key } : {}), ...(host.openOptions.io ? { io: host.openOptions.io } : {}) });
   } catch (e) {
-    throw new MigrationError(`the backup in \`${path.relative(engine.dir, target)}\` did not verify, so nothing was migrated`, {}, { cause: e });
-  } finally {
-    await copy?.close();
+    engine.io.unlink(file);
+    throw new MigrationError(`the backup \`${path.basename(file)}\` did not verify, so nothing was migrated`, {}, { cause: e });
   }
-  return target;
+  return file;
 }
 
 /** Run the upgrade described by `plans` (from {@link planUpgrade}). */
@@ -154,7 +144,7 @@ export async function upgrade(host: UpgradeHost, plans: Map<string, Plan>, optio
   let backup: string | undefined;
   if (options.backup) {
     progress({ phase: "backup", done: 0, total });
-    backup = await backupAndVerify(host);
+    backup = await backupAndVerify(host, plans);
     progress({ phase: "verify", done: 0, total, backup });
   }
   let done = 0;

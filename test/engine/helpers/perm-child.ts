@@ -1,7 +1,8 @@
 /**
  * Child process for the permissions test: with umask 0 (the widest), create a store at argv[2] (its parent
  * missing too), then make Cellar create every kind of file it has: journals, segments (compaction),
- * KEYRING and MANIFEST rewrites (rotateKey, reencrypt, changeMasterKey), a pre-migration backup, and a
+ * KEYRING and MANIFEST rewrites (rotateKey, reencrypt, changeMasterKey), a pre-migration backup file (in
+ * `<store>.backups` beside the store), and a
  * quarantine copy of a damaged segment. Prints the quarantine copy's name and `DONE`.
  */
 import fs from "node:fs";
