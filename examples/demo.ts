@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { isCellarError, listBackups, restoreBackup, verifyBackup } from "../src/runtime/index.js";
+import { defaultBackupDir, isCellarError, listBackups, restoreBackup, verifyBackup } from "../src/runtime/index.js";
 import { openStore } from "../src/generated/index.js";
 import { FocusOutcome } from "../src/generated/examples/focus/v1/focus_pb.js";
 import { Theme } from "../src/generated/examples/settings/v1/settings_pb.js";
@@ -26,7 +26,10 @@ const log = (...a: unknown[]) => console.log("  ", ...a);
 console.log(`Cellar demo — store at ${dir}`);
 // The generated openStore passes the app's migrations (src/migrations/registry.ts): a store written by an
 // older version of this demo is backed up and upgraded here.
-let store = await openStore({ dir, key });
+// Automatic backups: one a day at most (taken in the background at open when due), into `<store>.backups`
+// beside the store directory, pruned to the last 3 plus one a day for a week.
+const backups = { every: "1d", keep: { last: 3, daily: 7 } } as const;
+let store = await openStore({ dir, key, backups });
 log(store.recoveryReport.created ? "created a new encrypted store" : "opened the existing store");
 if (store.migrationBackup) log(`migrated records of an older schema; the store as it was is in ${path.relative(dir, store.migrationBackup)}`);
 store.on("change", (e) => changes.push(`${e.op} ${e.entity}${e.key === undefined ? "" : ` ${String(e.key)}`}`));
@@ -75,7 +78,7 @@ await store.close();
 log(`closed; ${changes.length} change events seen (${changes.slice(0, 3).join(", ")}, …)`);
 
 // --- restart -------------------------------------------------------------------------------------
-store = await openStore({ dir, key });
+store = await openStore({ dir, key, backups });
 const back = await store.settings.get();
 log(`after reopen: theme=${Theme[back.theme]} language=${back.language} api key set=${back.aiProvider?.apiKey ? "yes" : "no"}`);
 const todo = await store.tasks.query({ status: TaskStatus.TODO });
@@ -123,7 +126,9 @@ for await (const r of store.inspect({ entities: ["settings"] })) log(`inspect():
 const stats = store.stats();
 await store.close();
 
-console.log(`\nFiles in ${dir}:`);
+const automatic = listBackups(defaultBackupDir(dir)).flatMap((b) => (b.damaged === null ? [b] : []));
+console.log(`\nAutomatic backups in ${defaultBackupDir(dir)}: ${automatic.length} (newest ${automatic[0]?.createdAt.toISOString() ?? "none yet"})`);
+console.log(`Files in ${dir}:`);
 for (const name of fs.readdirSync(dir).sort()) {
   const st = fs.statSync(path.join(dir, name));
   console.log(`   ${name.padEnd(22)} ${st.isDirectory() ? "(dir)" : `${st.size} bytes`}`);
