@@ -23,7 +23,7 @@ import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
 import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { KeyAdmin } from "./key-admin.js";
-import type { Keyspace } from "./keyspace.js";
+import { type Keyspace, Tomb } from "./keyspace.js";
 import { type Manifest, writeManifest } from "./manifest.js";
 import { openCopy, openEngine } from "./open.js";
 import { scrub } from "./scrub.js";
@@ -333,6 +333,17 @@ export class Engine {
       () => this.backups.delete(run),
     );
     return run;
+  }
+
+  /**
+   * Whether the store knows that `key` of `entity` was deleted: a delete in a live journal, or one the
+   * journals held at an open that found damage (kept past the compaction that retires it). Recovery from a
+   * backup (typed/recover.ts) never brings such a record back.
+   */
+  knowsDeleted(entity: string, key: string): boolean {
+    this.checkOpen();
+    if (this.entities.get(entity)?.overlay.get(key) instanceof Tomb) return true;
+    return this.state.deletedAtOpen?.get(entity)?.has(key) ?? false;
   }
 
   // ---------------------------------------------------------------- close

@@ -17,7 +17,7 @@ import { randomBytes } from "../crypto/seal.js";
 import { Keyring, type KeyScope, type MasterKeySource } from "../crypto/keyring.js";
 import { JournalWindow, scanJournalFile } from "./journal-reader.js";
 import { JournalWriter } from "./journal-writer.js";
-import { Keyspace } from "./keyspace.js";
+import { Keyspace, Tomb } from "./keyspace.js";
 import { type Manifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { judgeLeftovers, type ManifestChoice, selectManifest } from "./manifest-choice.js";
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from "./options.js";
@@ -448,8 +448,31 @@ class Opening {
     state.journal = writer as JournalWriter;
     state.lastSeq = seq - 1;
     state.recount();
+    if (recovery.damaged.length) noteDeletes(state);
     // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
     // the damaged bytes stay in quarantine/.
     return make(state, recovery.damaged.length > this.misfits);
   }
+}
+
+/**
+ * After replay, when open found damage: a segment record that a later journal write replaced or deleted was
+ * not lost with its block, so it is not named in `records`; and the deletes the journals hold are kept
+ * (`StoreState.deletedAtOpen`), since the compaction retiring the damage drops their tombstones and recovery
+ * from a backup (typed/recover.ts) must not bring back a record the store deleted.
+ */
+function noteDeletes(state: StoreState): void {
+  for (const d of state.recovery.damaged) {
+    if (d.records.length) d.records = d.records.filter((r) => !state.entities.get(r.entity)?.overlay.has(r.key));
+  }
+  const deleted = new Map<string, Set<string>>();
+  for (const [entity, ks] of state.entities) {
+    for (const [key, o] of ks.overlay) {
+      if (!(o instanceof Tomb)) continue;
+      let set = deleted.get(entity);
+      if (!set) deleted.set(entity, (set = new Set()));
+      set.add(key);
+    }
+  }
+  state.deletedAtOpen = deleted;
 }

@@ -29,6 +29,9 @@ import { type CleanupReport, parseEvery, Retention } from "./retention.js";
 import { backupUsage, entityStats } from "./stats.js";
 import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
+import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, type RecoverReport } from "./recover.js";
+import { defaultBackupDir } from "./auto-backup.js";
+import type { MigrationStep } from "./migration.js";
 
 export type {
   BatchTx,
@@ -55,6 +58,7 @@ export type {
   TypedStore,
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
+export type { MissingRecord, RecoverOptions, RecoverReport } from "./recover.js";
 export type { EntityStats } from "./stats.js";
 export { decodeKey, encodeKey } from "./values.js";
 
@@ -77,6 +81,8 @@ export const RESERVED = new Set([
   "stats",
   "cleanup",
   "backup",
+  "recoverFrom",
+  "recoveredAtOpen",
   "on",
   "close",
   "then",
@@ -129,10 +135,15 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, onCorruption, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
+  if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
+    throw new UsageError("`onCorruption` must be \"quarantine\", \"refuse\" or \"restore\"");
+  }
   const engine = await Engine.open({
     ...engineOptions,
+    // "restore" opens like "quarantine", then brings the lost records back from the backups (recover.ts).
+    ...(onCorruption !== undefined ? { onCorruption: onCorruption === "restore" ? "quarantine" : onCorruption } : {}),
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
     keyScope: redactSensitive ? "records" : "all",
     readOnly: redactSensitive === true,
@@ -153,6 +164,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
     // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
     if (!redactSensitive) await StoreImpl.sweepHistory(store);
+    StoreImpl.recoverWith(store, migrations ?? [], options.key);
+    if (onCorruption === "restore" && !redactSensitive) await StoreImpl.recoverAtOpen(store, options);
     if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
   } catch (e) {
     await engine.close();
@@ -174,6 +187,10 @@ export class StoreImpl {
   private closed = false;
   /** Retention cleanups (retention.ts); an ES private field, like #codec. */
   readonly #retention: Retention;
+  /** What recovery from backups needs that only open knows (recover.ts); set by openStore. */
+  #recoverWith: { migrations: readonly MigrationStep[]; key: StoreOptions["key"] } = { migrations: [], key: undefined };
+  /** `onCorruption: "restore"`: what the recovery at open brought back and what it could not (null: none ran). */
+  recoveredAtOpen: RecoverReport | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -382,6 +399,68 @@ export class StoreImpl {
       if (!this.defs.has(n)) throw new UsageError(`no entity \`${n}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
     }
     return this.engine.backup(options);
+  }
+
+  /**
+   * Bring back the records that damage found by this open (or since) made unreadable, from `file` (or from
+   * each of a list, newest first, until every lost record is found); see `StoreHandle.recoverFrom` and recover.ts.
+   */
+  async recoverFrom(file: string | readonly string[], options?: RecoverOptions): Promise<RecoverReport> {
+    this.checkWritable();
+    const files = checkRecoverArgs(file, options);
+    return recover(this.#recoverHost(), files, options ?? {}, true);
+  }
+
+  static recoverWith(store: StoreImpl, migrations: readonly MigrationStep[], key: StoreOptions["key"]): void {
+    store.#recoverWith = { migrations, key };
+  }
+
+  /**
+   * `onCorruption: "restore"`: after the background check of the segment, when damage was found, recover
+   * from this store's intact backups in its backup directory (`backups.dir`, or `<dir>.backups`), newest first.
+   */
+  static async recoverAtOpen(store: StoreImpl, options: StoreOptions): Promise<void> {
+    await store.engine.verified;
+    if (!store.engine.recovery.damaged.length) return;
+    const configured = (options as { backups?: { dir?: unknown } }).backups?.dir;
+    const dir = typeof configured === "string" ? configured : defaultBackupDir(options.dir);
+    try {
+      store.recoveredAtOpen = await recover(store.#recoverHost(), backupsOf(store.engine, dir), {}, false);
+    } catch (e) {
+      if (!(e instanceof CellarError)) throw e;
+      // A write refused (a quota, a full disk): the store opens as "quarantine" would leave it; the report says why.
+      store.recoveredAtOpen = { restored: {}, missing: [{ reason: `the recovered records could not be written (${e.code})` }], from: [], skipped: [], writes: 0 };
+      setImmediate(() => store.listeners.emit("error", e));
+    }
+  }
+
+  #recoverHost() {
+    const repos = new Map<string, [string, CollectionImpl | SingletonImpl]>();
+    for (const prop of Object.keys(this)) {
+      const r = (this as unknown as Record<string, unknown>)[prop];
+      if (r instanceof CollectionImpl || r instanceof SingletonImpl) repos.set(r.def.name, [prop, r]);
+    }
+    return {
+      engine: this.engine,
+      defs: this.defs,
+      migrations: this.#recoverWith.migrations,
+      storeKey: this.#recoverWith.key,
+      write: async (items: readonly Found[]) => {
+        const written: Found[] = [];
+        await this.batch((tx) => {
+          for (const f of items) {
+            const [prop, repo] = repos.get(f.def.name)!;
+            // Checked as the batch is built: a record the app wrote meanwhile (or is writing) is kept.
+            if (this.engine.has(f.def.name, f.key) || (repo instanceof CollectionImpl && repo.busy(f.key))) continue;
+            const t = tx[prop] as { put?: (v: unknown) => void; update?: (v: unknown) => void };
+            if (repo instanceof CollectionImpl) t.put!(f.input);
+            else t.update!(f.input);
+            written.push(f);
+          }
+        });
+        return written;
+      },
+    };
   }
 
   private *singletons(): Generator<SingletonImpl> {
