@@ -336,14 +336,16 @@ export class Engine {
   }
 
   /**
-   * Whether the store knows that `key` of `entity` was deleted: a delete in a live journal, or one the
-   * journals held at an open that found damage (kept past the compaction that retires it). Recovery from a
+   * Whether the store knows that `key` of `entity` was deleted after the write of seq `afterSeq` (undefined:
+   * after anything a segment holds): a delete the journals held at an open that found damage (kept past the
+   * compaction that retires it), or, without `afterSeq`, a tombstone in a live journal. Recovery from a
    * backup (typed/recover.ts) never brings such a record back.
    */
-  knowsDeleted(entity: string, key: string): boolean {
+  knowsDeleted(entity: string, key: string, afterSeq?: number): boolean {
     this.checkOpen();
-    if (this.entities.get(entity)?.overlay.get(key) instanceof Tomb) return true;
-    return this.state.deletedAtOpen?.get(entity)?.has(key) ?? false;
+    const seq = this.state.deletedAtOpen?.get(entity)?.get(key);
+    if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
+    return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
   }
 
   // ---------------------------------------------------------------- close

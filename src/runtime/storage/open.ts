@@ -17,7 +17,7 @@ import { randomBytes } from "../crypto/seal.js";
 import { Keyring, type KeyScope, type MasterKeySource } from "../crypto/keyring.js";
 import { JournalWindow, scanJournalFile } from "./journal-reader.js";
 import { JournalWriter } from "./journal-writer.js";
-import { Keyspace, Tomb } from "./keyspace.js";
+import { Keyspace } from "./keyspace.js";
 import { type Manifest, writeManifest, writeManifestBytes } from "./manifest.js";
 import { judgeLeftovers, type ManifestChoice, selectManifest } from "./manifest-choice.js";
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from "./options.js";
@@ -249,6 +249,8 @@ class Opening {
   private readonly copies = new Map<string, string | null>();
   /** Damage reported by `settle`: about whole files already put right (no compaction needed for it). */
   private misfits = 0;
+  /** Every delete the journals hold (entity → key → seq of its last delete), kept when damage is found. */
+  private readonly deletes = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly state: StoreState,
@@ -404,6 +406,9 @@ class Opening {
               state.applyPut(file, en.entity, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
             } else {
               state.applyDelete(file, n, en.entity, en.key);
+              let m = this.deletes.get(en.entity);
+              if (!m) this.deletes.set(en.entity, (m = new Map()));
+              m.set(en.key, f.seq);
             }
           }
         },
@@ -448,7 +453,7 @@ class Opening {
     state.journal = writer as JournalWriter;
     state.lastSeq = seq - 1;
     state.recount();
-    if (recovery.damaged.length) noteDeletes(state);
+    if (recovery.damaged.length) noteDeletes(state, this.deletes);
     // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
     // the damaged bytes stay in quarantine/.
     return make(state, recovery.damaged.length > this.misfits);
@@ -457,22 +462,14 @@ class Opening {
 
 /**
  * After replay, when open found damage: a segment record that a later journal write replaced or deleted was
- * not lost with its block, so it is not named in `records`; and the deletes the journals hold are kept
- * (`StoreState.deletedAtOpen`), since the compaction retiring the damage drops their tombstones and recovery
- * from a backup (typed/recover.ts) must not bring back a record the store deleted.
+ * not lost with its block, so it is not named in `records`; and the deletes the journals hold are kept with
+ * their seq (`StoreState.deletedAtOpen`), even those of keys the damage had already removed (they leave no
+ * tombstone), since the compaction retiring the damage drops the tombstones and recovery from a backup
+ * (typed/recover.ts) must not bring back a record the store deleted.
  */
-function noteDeletes(state: StoreState): void {
+function noteDeletes(state: StoreState, deletes: Map<string, Map<string, number>>): void {
   for (const d of state.recovery.damaged) {
     if (d.records.length) d.records = d.records.filter((r) => !state.entities.get(r.entity)?.overlay.has(r.key));
   }
-  const deleted = new Map<string, Set<string>>();
-  for (const [entity, ks] of state.entities) {
-    for (const [key, o] of ks.overlay) {
-      if (!(o instanceof Tomb)) continue;
-      let set = deleted.get(entity);
-      if (!set) deleted.set(entity, (set = new Set()));
-      set.add(key);
-    }
-  }
-  state.deletedAtOpen = deleted;
+  state.deletedAtOpen = deletes;
 }

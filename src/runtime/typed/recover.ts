@@ -68,6 +68,8 @@ export interface RecoverHost {
   readonly engine: Engine;
   readonly defs: ReadonlyMap<string, EntityDefinition>;
   readonly migrations: readonly MigrationStep[];
+  /** `Engine.knowsDeleted`, and the deletes this session made since damage was found. */
+  knowsDeleted(entity: string, key: string, afterSeq?: number): boolean;
   /** The key the store was opened with (for backups sealed under it). */
   readonly storeKey: Uint8Array | KeyProvider | undefined;
   /**
@@ -144,7 +146,7 @@ function losses(host: RecoverHost, report: RecoverReport): { named: Map<string, 
       continue;
     }
     for (const r of d.records) {
-      if (engine.has(r.entity, r.key) || engine.knowsDeleted(r.entity, r.key)) continue; // written or deleted since
+      if (engine.has(r.entity, r.key) || host.knowsDeleted(r.entity, r.key)) continue; // written or deleted since
       if (r.entity.startsWith(INTERNAL_PREFIX)) {
         report.missing.push({ entity: r.entity, key: r.key, reason: "record history is not recovered" });
       } else if (!defs.has(r.entity)) {
@@ -201,7 +203,8 @@ async function fromBackup(
         const hits: [string, number, Uint8Array][] = [];
         for (const [k, loc] of b.scan(entity)) {
           if (loc.file !== u.number || loc.frameOffset < u.offset || loc.frameOffset >= u.end) continue;
-          if (found.has(id(entity, k)) || host.engine.knowsDeleted(entity, k)) continue;
+          // A journal record's seq orders it against the deletes the store knows; a segment's precedes them all.
+          if (found.has(id(entity, k)) || host.knowsDeleted(entity, k, u.kind === "journal" ? loc.seq : undefined)) continue;
           if (host.engine.has(entity, k)) {
             report.missing.push({ entity, key: k, reason: "the store holds another value of this record: kept" });
             continue;

@@ -189,6 +189,8 @@ export class StoreImpl {
   readonly #retention: Retention;
   /** What recovery from backups needs that only open knows (recover.ts); set by openStore. */
   #recoverWith: { migrations: readonly MigrationStep[]; key: StoreOptions["key"] } = { migrations: [], key: undefined };
+  /** Keys (`entity\0key`) deleted in this session since damage was found (recover.ts). */
+  readonly #deletedInSession = new Set<string>();
   /** `onCorruption: "restore"`: what the recovery at open brought back and what it could not (null: none ran). */
   recoveredAtOpen: RecoverReport | null = null;
 
@@ -224,6 +226,8 @@ export class StoreImpl {
       // The store's state first, for every op: a listener that reads sees the commit whole.
       this.#codec.committed(ops);
       this.#retention.committed(ops);
+      // Once damage is on record, this session's deletes are kept: recovery from a backup must not undo them.
+      if (engine.recovery.damaged.length) for (const op of ops) if (op.op === "delete") this.#deletedInSession.add(`${op.entity}\u0000${op.key}`);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -445,6 +449,8 @@ export class StoreImpl {
       defs: this.defs,
       migrations: this.#recoverWith.migrations,
       storeKey: this.#recoverWith.key,
+      knowsDeleted: (entity: string, key: string, afterSeq?: number) =>
+        this.#deletedInSession.has(`${entity}\u0000${key}`) || this.engine.knowsDeleted(entity, key, afterSeq),
       write: async (items: readonly Found[]) => {
         const written: Found[] = [];
         await this.batch((tx) => {
