@@ -469,7 +469,8 @@ class Opening {
  */
 function noteDeletes(state: StoreState, deletes: Map<string, Map<string, number>>): void {
   for (const d of state.recovery.damaged) {
-    if (d.records.length) d.records = d.records.filter((r) => !state.entities.get(r.entity)?.overlay.has(r.key));
+    // (A delete of a key in a damaged block leaves no tombstone: the key was already gone when it replayed.)
+    if (d.records.length) d.records = d.records.filter((r) => !state.entities.get(r.entity)?.overlay.has(r.key) && !deletes.get(r.entity)?.has(r.key));
   }
   state.deletedAtOpen = deletes;
 }
