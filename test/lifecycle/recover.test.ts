@@ -14,6 +14,7 @@ import type { Engine, Loc } from "../../src/runtime/storage/engine.js";
 import { defaultBackupDir } from "../../src/runtime/typed/auto-backup.js";
 import { notesAt, step1to2 } from "../store/helpers/notes-versions.js";
 import { KEY, OTHER_KEY, task, tempRoot } from "../backup/helpers.js";
+import { startChild } from "../engine/helpers/spawn.js";
 
 const { root, cleanup } = tempRoot("cellar-recover-");
 afterAll(cleanup);
@@ -283,6 +284,33 @@ describe("a backup at an older schema version", () => {
       const report = await s.recoverFrom(bk);
       expect(report.restored).toEqual({ notes: named.length });
       expect(await s.notes.get("n3")).toMatchObject({ body: "note 3", tags: ["work", "urgent"], secret: "pin-3" });
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("SIGKILL during recoverFrom", () => {
+  it.each(["commit.beforeWrite", "commit.afterSync"])("at %s: every lost record is back, or none", async (at) => {
+    const dir = path.join(root, `kill-${at}`);
+    const bk = path.join(root, `kill-${at}.cellarbackup`);
+    damage(await segmentStore(dir, bk));
+    const namedFile = path.join(root, `kill-${at}.json`);
+    const { exited } = startChild("../../lifecycle/helpers/recover-child.ts", [dir, bk, at, namedFile]);
+    const r = await exited;
+    expect(r.signal, r.stderr).toBe("SIGKILL");
+    const named = JSON.parse(fs.readFileSync(namedFile, "utf8")) as string[];
+    expect(named.length).toBeGreaterThan(1);
+    const s = await openStore({ dir, key: KEY, verifyOnOpen: true }); // the child may have died before its compaction retired the block
+    try {
+      let present = 0;
+      for (const k of named) if (await s.tasks.get(k)) present++;
+      if (at === "commit.beforeWrite") expect(present).toBe(0);
+      else expect(present).toBe(named.length);
+      // Writes made after the backup are untouched either way.
+      expect(await title(s, 1)).toBe("task 1 newer");
+      expect(await title(s, 2)).toBeUndefined();
+      expect(await title(s, 100)).toBe("task 100");
     } finally {
       await s.close();
     }
