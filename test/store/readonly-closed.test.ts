@@ -99,6 +99,7 @@ describe("a redactSensitive store is read-only", () => {
       changeMasterKey: await codeOf(() => store.changeMasterKey(keys.raw(new Uint8Array(32).fill(6)))),
       cleanup: await codeOf(() => store.cleanup()),
       backup: await codeOf(() => store.backup({ to: path.join(tmp, "readonly.cellarbackup") })),
+      recoverFrom: await codeOf(() => store.recoverFrom(path.join(tmp, "readonly.cellarbackup"))),
     };
     expect(refused).toEqual(Object.fromEntries(Object.keys(refused).map((k) => [k, "E_USAGE"])));
     expect(store.keyInfo().keyIds).toEqual([1, 2]); // no key destroyed
@@ -189,6 +190,7 @@ describe("a closed store", () => {
       cleanup: () => store.cleanup(),
       on: () => store.on("change", () => {}),
       backup: () => store.backup({ to: path.join(tmp, "closed.cellarbackup") }),
+      recoverFrom: () => store.recoverFrom(path.join(tmp, "closed.cellarbackup")),
     };
     const handle = methodsOf(store).filter((n) => !INTERNAL.has(n) && n !== "close");
     expect(handle).toEqual(Object.keys(calls).sort()); // a new public method needs a line above
