@@ -13,7 +13,7 @@ import { openStore as openTyped } from "../../src/runtime/typed/store.js";
 import type { Engine, Loc } from "../../src/runtime/storage/engine.js";
 import { defaultBackupDir } from "../../src/runtime/typed/auto-backup.js";
 import { notesAt, step1to2 } from "../store/helpers/notes-versions.js";
-import { KEY, OTHER_KEY, task, tempRoot } from "../backup/helpers.js";
+import { CHEAP, KEY, OTHER_KEY, task, tempRoot } from "../backup/helpers.js";
 import { startChild } from "../engine/helpers/spawn.js";
 
 const { root, cleanup } = tempRoot("cellar-recover-");
@@ -98,6 +98,26 @@ describe("recoverFrom after a damaged segment block", () => {
     expect(await again.tasks.count()).toBe(59);
     expect(await title(again, 3)).toBe("task 3");
     await again.close();
+  });
+
+  it("from a password backup, with the password", async () => {
+    const dir = path.join(root, "pw");
+    const plain = path.join(root, "pw-plain.cellarbackup");
+    const at = await segmentStore(dir, plain);
+    const s0 = await openStore({ dir, key: KEY });
+    const bk = path.join(root, "pw.cellarbackup");
+    await s0.backup({ to: bk, password: "pw", passwordCost: CHEAP });
+    await s0.close();
+    damage(at);
+    const s = await openStore({ dir, key: KEY, verifyOnOpen: true });
+    try {
+      await expect(s.recoverFrom(bk)).rejects.toMatchObject({ code: "E_KEY" });
+      const report = await s.recoverFrom(bk, { password: "pw" });
+      expect(report.restored).toEqual({ tasks: s.recoveryReport.damaged[0]!.records.length });
+      expect(await title(s, 3)).toBe("task 3");
+    } finally {
+      await s.close();
+    }
   });
 
   it("refuses a backup of another store (E_BACKUP_FOREIGN) and changes nothing", async () => {

@@ -140,6 +140,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
     throw new UsageError("`onCorruption` must be \"quarantine\", \"refuse\" or \"restore\"");
   }
+  if (onCorruption === "restore" && redactSensitive) throw new UsageError("`onCorruption: \"restore\"` writes the records it brings back: a `redactSensitive` store cannot");
   const engine = await Engine.open({
     ...engineOptions,
     // "restore" opens like "quarantine", then brings the lost records back from the backups (recover.ts).
@@ -165,7 +166,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
     if (!redactSensitive) await StoreImpl.sweepHistory(store);
     StoreImpl.recoverWith(store, migrations ?? [], options.key);
-    if (onCorruption === "restore" && !redactSensitive) await StoreImpl.recoverAtOpen(store, options);
+    if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store, options);
     if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
   } catch (e) {
     await engine.close();
@@ -412,6 +413,7 @@ export class StoreImpl {
   async recoverFrom(file: string | readonly string[], options?: RecoverOptions): Promise<RecoverReport> {
     this.checkWritable();
     const files = checkRecoverArgs(file, options);
+    await this.engine.verified; // damage the background check of the segment finds is part of what was lost
     return recover(this.#recoverHost(), files, options ?? {}, true);
   }
 
