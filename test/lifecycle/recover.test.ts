@@ -5,6 +5,7 @@
  * a record deleted after it; another store's backup is refused; what no backup holds is reported; an older
  * schema version goes through the migrations.
  */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -331,6 +332,33 @@ describe("SIGKILL during recoverFrom", () => {
       expect(await title(s, 1)).toBe("task 1 newer");
       expect(await title(s, 2)).toBeUndefined();
       expect(await title(s, 100)).toBe("task 100");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("records past one write's size", () => {
+  it("come back in several atomic writes, and the report says how many", async () => {
+    const dir = path.join(root, "big");
+    const s0 = await openStore({ dir, key: KEY });
+    const notes = (i: number) => randomBytes(7500).toString("base64").slice(0, 10000) + String(i);
+    await s0.batch((tx) => {
+      for (let i = 0; i < 900; i++) tx.tasks.put({ ...task(i), notes: notes(i) }); // ~9 MiB in one frame
+    });
+    await s0.tasks.put(task(5000));
+    const bk = path.join(root, "big.cellarbackup");
+    await s0.backup({ to: bk });
+    const at = where(s0, id(0));
+    await s0.close();
+    damage(at);
+    const s = await openStore({ dir, key: KEY });
+    try {
+      expect(await s.tasks.count()).toBe(1);
+      const report = await s.recoverFrom(bk);
+      expect(report.restored).toEqual({ tasks: 900 });
+      expect(report.writes).toBe(2);
+      expect((await s.tasks.get(id(899)))?.notes).toMatch(/899$/);
     } finally {
       await s.close();
     }

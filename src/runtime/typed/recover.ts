@@ -90,7 +90,7 @@ export interface Found {
 }
 
 /** Record bytes per write: below the engine's 32 MiB limit for one write, with room for keys, terms and re-encoding. */
-const WRITE_BUDGET = 16 * 1024 * 1024;
+const WRITE_BUDGET = 8 * 1024 * 1024;
 
 interface Unnamed {
   file: string;
