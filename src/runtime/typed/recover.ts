@@ -142,7 +142,12 @@ function losses(host: RecoverHost, report: RecoverReport): { named: Map<string, 
   for (const d of engine.recovery.damaged) {
     if (d.records.length === 0) {
       const p = parseName(d.file);
-      if (p.kind !== "journal" && p.kind !== "segment") continue; // a manifest copy or a leftover: no records
+      if (p.kind !== "journal" && p.kind !== "segment") continue; // a manifest copy: no records
+      if (d.bytes === 0 && d.reason.startsWith("unexpected sequence")) {
+        // Frames missing before this place, not at it: where they were is unknown (docs/FORMAT.md, "Recovery policy").
+        report.missing.push({ file: d.file, offset: d.offset, reason: "frames missing before this place (a gap in sequence): the records they held are unknown" });
+        continue;
+      }
       unnamed.push({ file: d.file, offset: d.offset, kind: p.kind, number: p.number, end: d.bytes > 0 ? d.offset + d.bytes : Infinity, done: false });
       continue;
     }
@@ -208,11 +213,13 @@ async function fromBackup(
           if (loc.file !== u.number || loc.frameOffset < u.offset || loc.frameOffset >= u.end) continue;
           // A journal record's seq orders it against the deletes the store knows; a segment's precedes them all.
           if (found.has(id(entity, k)) || host.knowsDeleted(entity, k, u.kind === "journal" ? loc.seq : undefined)) continue;
-          if (host.engine.has(entity, k)) {
+          const mine = host.engine.locate(entity, k);
+          if (mine && mine.file === loc.file && mine.frameOffset === loc.frameOffset) continue; // the same write, intact
+          if (mine) {
             report.missing.push({ entity, key: k, reason: "the store holds another value of this record: kept" });
             continue;
           }
-          hits.push([k, loc.version, b.read(entity, loc)]);
+          hits.push([k, loc.version, b.read(entity, loc).slice()]);
         }
         for (const [k, version, value] of hits) await take(entity, k, version, value);
       }
