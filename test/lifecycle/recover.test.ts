@@ -364,3 +364,28 @@ describe("records past one write's size", () => {
     }
   });
 });
+
+describe("a singleton with a sensitive field", () => {
+  it("comes back with its sealed field, as it was at the backup", async () => {
+    const dir = path.join(root, "singleton");
+    const s0 = await openStore({ dir, key: KEY });
+    await s0.settings.update({ language: "fr", ui: { fontSize: 17 }, aiProvider: { model: "m", apiKey: "sk-secret" } });
+    await s0.compact();
+    const bk = path.join(root, "singleton.cellarbackup");
+    await s0.backup({ to: bk });
+    const at = where(s0, "", "settings");
+    await s0.close();
+    damage(at);
+    const s = await openStore({ dir, key: KEY, verifyOnOpen: true });
+    try {
+      expect(s.recoveryReport.damaged[0]!.records).toEqual([{ entity: "settings", key: "" }]);
+      expect((await s.settings.get()).language).not.toBe("fr");
+      const report = await s.recoverFrom(bk);
+      expect(report.restored).toEqual({ settings: 1 });
+      expect(await s.settings.get()).toMatchObject({ language: "fr", ui: { fontSize: 17 }, aiProvider: { model: "m", apiKey: "sk-secret" } });
+      expect(JSON.stringify(report)).not.toContain("sk-secret");
+    } finally {
+      await s.close();
+    }
+  });
+});
