@@ -19,6 +19,7 @@
  * `openBackup`), decoded with the backup's keys, migrated through the app's steps when older, and written
  * with `store.batch` (validation, indexes, history, events, quota), in one atomic write when they fit.
  */
+import path from "node:path";
 import { create, type DescMessage, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { BackupForeignError, isCellarError, UsageError } from "../errors.js";
 import { parseName } from "../format/filenames.js";
@@ -108,16 +109,20 @@ const id = (entity: string, key: string) => `${entity}\u0000${key}`;
 /** Recovery of the losses in `host.engine.recovery` from `files` (tried in the order given; see the file comment). */
 export async function recover(host: RecoverHost, files: readonly string[], options: RecoverOptions, explicit: boolean): Promise<RecoverReport> {
   const report: RecoverReport = { restored: {}, missing: [], from: [], skipped: [], writes: 0 };
+  const storeId = Buffer.from(host.engine.storeId).toString("hex");
+  const check = (file: string) => {
+    const { header } = readBackupHeader(host.engine.io, file);
+    if (Buffer.from(header.storeId).toString("hex") !== storeId) throw new BackupForeignError(`\`${file}\` is a backup of another store: it cannot repair this one`);
+  };
+  if (explicit) for (const file of files) check(file); // each file named is a backup of this store, whatever was lost
   const { named, unnamed } = losses(host, report);
   if (!named.size && !unnamed.length) return report;
-  const storeId = Buffer.from(host.engine.storeId).toString("hex");
   const found = new Map<string, Found>();
-  for (const file of files) {
+  for (const file of files.map((f) => path.resolve(f))) {
     if (!named.size && unnamed.every((u) => u.done)) break;
     let used: boolean;
     try {
-      const { header } = readBackupHeader(host.engine.io, file);
-      if (Buffer.from(header.storeId).toString("hex") !== storeId) throw new BackupForeignError(`\`${file}\` is a backup of another store: it cannot repair this one`);
+      check(file);
       used = await fromBackup(host, file, options, named, unnamed, found, report);
     } catch (e) {
       if (explicit || !isCellarError(e)) throw e;
