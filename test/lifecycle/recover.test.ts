@@ -82,8 +82,11 @@ describe("recoverFrom after a damaged segment block", () => {
       for (const i of [1, 2, 5]) expect(named).not.toContain(id(i));
       expect(await title(s, 3)).toBeUndefined();
 
+      const changes: string[] = [];
+      s.on("change", (e) => changes.push(`${e.op} ${String(e.key)}`));
       const report = await s.recoverFrom(bk);
       expect(report).toEqual({ restored: { tasks: named.length }, missing: [], from: [path.resolve(bk)], skipped: [], writes: 1 });
+      expect(changes.sort()).toEqual(named.map((k) => `put ${k}`).sort()); // through the normal write path
       expect(await title(s, 3)).toBe("task 3");
       expect(await title(s, 1)).toBe("task 1 newer");
       expect(await title(s, 2)).toBeUndefined();
@@ -137,6 +140,14 @@ describe("recoverFrom after a damaged segment block", () => {
       expect(await s.tasks.count()).toBe(count);
       await expect(s.recoverFrom(path.join(root, "foreign-own.cellarbackup"), { key: OTHER_KEY })).rejects.toMatchObject({ code: "E_KEY" });
       expect(await s.tasks.count()).toBe(count);
+      // A damaged backup (one byte of a packed file): E_BACKUP_CORRUPT, nothing written.
+      const bad = path.join(root, "foreign-own-damaged.cellarbackup");
+      const bytes = fs.readFileSync(path.join(root, "foreign-own.cellarbackup"));
+      bytes[Math.floor(bytes.length / 2)]! ^= 1;
+      fs.writeFileSync(bad, bytes);
+      await expect(s.recoverFrom(bad)).rejects.toMatchObject({ code: "E_BACKUP_CORRUPT" });
+      expect(await s.tasks.count()).toBe(count);
+      expect((await s.recoverFrom(path.join(root, "foreign-own.cellarbackup"))).restored.tasks).toBeGreaterThan(0);
     } finally {
       await s.close();
     }
