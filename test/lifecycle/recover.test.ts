@@ -400,3 +400,35 @@ describe("a singleton with a sensitive field", () => {
     }
   });
 });
+
+describe("a selective (re-encoded) backup", () => {
+  it("holds no copy of the damaged journal: recoverFrom([it, older full backup]) takes the frames from the full one", async () => {
+    const dir = path.join(root, "selective");
+    const s0 = await openStore({ dir, key: KEY });
+    await s0.batch((tx) => {
+      for (let i = 0; i < 10; i++) tx.tasks.put(task(i));
+    });
+    await s0.compact();
+    await s0.tasks.put(task(20));
+    await s0.batch((tx) => {
+      for (const i of [21, 22]) tx.tasks.put(task(i));
+    });
+    await s0.tasks.put(task(23));
+    const full = path.join(root, "selective-full.cellarbackup");
+    await s0.backup({ to: full });
+    const sel = path.join(root, "selective-sel.cellarbackup");
+    await s0.backup({ to: sel, entities: { include: ["tasks"] } });
+    const at = where(s0, id(21));
+    await s0.close();
+    damage(at);
+    const s = await openStore({ dir, key: KEY });
+    try {
+      const report = await s.recoverFrom([sel, full]);
+      expect(report.restored).toEqual({ tasks: 2 });
+      expect(report.from).toEqual([path.resolve(full)]);
+      expect(await title(s, 22)).toBe("task 22");
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -201,8 +201,11 @@ async function fromBackup(
       named.delete(i);
       await take(r.entity, r.key, loc.version, b.read(r.entity, loc));
     }
+    // A re-encoded backup (selective, or without the sensitive keys) packs a fresh segment and no journal: its
+    // files are not byte copies of the store's, so places in them say nothing about the damaged bytes.
+    const copies = header.files.some((f) => parseName(f.name).kind === "journal");
     for (const u of unnamed) {
-      if (u.done) continue;
+      if (u.done || !copies) continue;
       const packed = header.files.find((f) => f.name === u.file);
       // A journal's copy ends in an end record the store's file does not have there: frames end before it.
       const held = packed ? packed.length - (u.kind === "journal" ? END_RECORD_SIZE : 0) : 0;
