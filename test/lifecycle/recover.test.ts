@@ -13,7 +13,8 @@ import { openStore } from "../../src/generated/index.js";
 import { openStore as openTyped } from "../../src/runtime/typed/store.js";
 import type { Engine, Loc } from "../../src/runtime/storage/engine.js";
 import { defaultBackupDir } from "../../src/runtime/typed/auto-backup.js";
-import { notesAt, step1to2 } from "../store/helpers/notes-versions.js";
+import { notesAt, step1to2, step2to3 } from "../store/helpers/notes-versions.js";
+import type { MigrationContext } from "../../src/runtime/typed/migration.js";
 import { CHEAP, KEY, OTHER_KEY, task, tempRoot } from "../backup/helpers.js";
 import { startChild } from "../engine/helpers/spawn.js";
 
@@ -343,6 +344,38 @@ describe("SIGKILL during recoverFrom", () => {
       expect(await title(s, 1)).toBe("task 1 newer");
       expect(await title(s, 2)).toBeUndefined();
       expect(await title(s, 100)).toBe("task 100");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("a record the current schema refuses", () => {
+  it("stays out and is reported; the others come back in the same write", async () => {
+    const dir = path.join(root, "refused");
+    const v1 = await openTyped({ notes: notesAt(1) }, { dir, key: KEY });
+    await v1.batch((tx) => {
+      for (let j = 0; j < 10; j++) tx.notes.put({ id: `n${j}`, text: `note ${j}`, tagsCsv: "", secret: "" });
+    });
+    const bk = path.join(root, "refused.cellarbackup");
+    await v1.backup({ to: bk });
+    await v1.close();
+    const v3 = await openTyped({ notes: notesAt(3) }, { dir, key: KEY, migrations: [step1to2, step2to3] });
+    await v3.compact();
+    const at = where(v3, "n3", "notes");
+    await v3.close();
+    damage(at);
+    // A step that yields a value v3's validation refuses (priority < 0) for n3 only.
+    const bad = { ...step2to3, migrate: (r: { id: string }, ctx: MigrationContext) => ({ ...(step2to3.migrate(r, ctx) as object), priority: r.id === "n3" ? -1 : 0 }) };
+    const s = await openTyped({ notes: notesAt(3) }, { dir, key: KEY, migrations: [step1to2, bad], verifyOnOpen: true });
+    try {
+      const named = s.recoveryReport.damaged[0]!.records;
+      const report = await s.recoverFrom(bk);
+      expect(report.restored).toEqual({ notes: named.length - 1 });
+      expect(report.missing).toEqual([{ entity: "notes", key: "n3", reason: "refused by the current schema (E_VALIDATION)" }]);
+      expect(report.writes).toBe(1);
+      expect(await s.notes.get("n3")).toBeUndefined();
+      expect(await s.notes.get("n4")).toMatchObject({ body: "note 4" });
     } finally {
       await s.close();
     }

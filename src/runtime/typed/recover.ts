@@ -76,9 +76,10 @@ export interface RecoverHost {
   readonly storeKey: Uint8Array | KeyProvider | undefined;
   /**
    * Write `items` in one atomic batch, leaving out (synchronously, as the batch is built) those whose key the
-   * store holds or is writing by then; resolves with the items written.
+   * store holds or is writing by then, and those the entity's validation refuses; resolves with those left
+   * out and why.
    */
-  write(items: readonly Found[]): Promise<Found[]>;
+  write(items: readonly Found[]): Promise<Map<Found, string>>;
 }
 
 /** A record found in a backup, decoded (and migrated) into an input of its entity. */
@@ -281,12 +282,12 @@ async function writeFound(host: RecoverHost, found: Found[], report: RecoverRepo
       bytes += found[i]!.bytes;
       part.push(found[i++]!);
     }
-    const written = await host.write(part);
+    const left = await host.write(part);
     report.writes++;
-    const done = new Set(written);
     for (const f of part) {
-      if (done.has(f)) report.restored[f.def.name] = (report.restored[f.def.name] ?? 0) + 1;
-      else report.missing.push({ entity: f.def.name, key: f.key, reason: "written by the app meanwhile: kept" });
+      const why = left.get(f);
+      if (why === undefined) report.restored[f.def.name] = (report.restored[f.def.name] ?? 0) + 1;
+      else report.missing.push({ entity: f.def.name, key: f.key, reason: why });
     }
   }
 }

@@ -454,19 +454,27 @@ export class StoreImpl {
       knowsDeleted: (entity: string, key: string, afterSeq?: number) =>
         this.#deletedInSession.has(`${entity}\u0000${key}`) || this.engine.knowsDeleted(entity, key, afterSeq),
       write: async (items: readonly Found[]) => {
-        const written: Found[] = [];
+        const left = new Map<Found, string>();
         await this.batch((tx) => {
           for (const f of items) {
             const [prop, repo] = repos.get(f.def.name)!;
             // Checked as the batch is built: a record the app wrote meanwhile (or is writing) is kept.
-            if (this.engine.has(f.def.name, f.key) || (repo instanceof CollectionImpl && repo.busy(f.key))) continue;
+            if (this.engine.has(f.def.name, f.key) || (repo instanceof CollectionImpl && repo.busy(f.key))) {
+              left.set(f, "written by the app meanwhile: kept");
+              continue;
+            }
             const t = tx[prop] as { put?: (v: unknown) => void; update?: (v: unknown) => void };
-            if (repo instanceof CollectionImpl) t.put!(f.input);
-            else t.update!(f.input);
-            written.push(f);
+            try {
+              if (repo instanceof CollectionImpl) t.put!(f.input);
+              else t.update!(f.input);
+            } catch (e) {
+              // One record the current schema refuses stays out; the others are written (a refused op adds nothing to the batch).
+              if (!(e instanceof CellarError)) throw e;
+              left.set(f, `refused by the current schema (${e.code})`);
+            }
           }
         });
-        return written;
+        return left;
       },
     };
   }
