@@ -68,6 +68,9 @@ export {
   type StoreOptions,
   type TypedStore,
   type CleanupReport,
+  type MissingRecord,
+  type RecoverOptions,
+  type RecoverReport,
   type EntityStats,
   type StoreStats,
 } from "./typed/store.js";

@@ -101,6 +101,7 @@ describe("a redactSensitive store is read-only", () => {
       backup: await codeOf(() => store.backup({ to: path.join(tmp, "readonly.cellarbackup") })),
       import: await codeOf(() => store.import(path.join(tmp, "readonly.ndjson"))),
       singletonImport: await codeOf(() => store.settings.import("{}")),
+      recoverFrom: await codeOf(() => store.recoverFrom(path.join(tmp, "readonly.cellarbackup"))),
     };
     expect(refused).toEqual(Object.fromEntries(Object.keys(refused).map((k) => [k, "E_USAGE"])));
     expect(store.keyInfo().keyIds).toEqual([1, 2]); // no key destroyed
@@ -195,6 +196,7 @@ describe("a closed store", () => {
       backup: () => store.backup({ to: path.join(tmp, "closed.cellarbackup") }),
       export: () => store.export({ to: path.join(tmp, "closed.ndjson") }),
       import: () => store.import(path.join(tmp, "closed.ndjson")),
+      recoverFrom: () => store.recoverFrom(path.join(tmp, "closed.cellarbackup")),
     };
     const handle = methodsOf(store).filter((n) => !INTERNAL.has(n) && n !== "close");
     expect(handle).toEqual(Object.keys(calls).sort()); // a new public method needs a line above

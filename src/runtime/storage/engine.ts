@@ -23,7 +23,7 @@ import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
 import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { KeyAdmin } from "./key-admin.js";
-import type { Keyspace } from "./keyspace.js";
+import { type Keyspace, Tomb } from "./keyspace.js";
 import { type Manifest, writeManifest } from "./manifest.js";
 import { openCopy, openEngine } from "./open.js";
 import { scrub } from "./scrub.js";
@@ -355,6 +355,19 @@ export class Engine {
     } finally {
       await copy.close();
     }
+  }
+
+  /**
+   * Whether the store knows that `key` of `entity` was deleted after the write of seq `afterSeq` (undefined:
+   * after anything a segment holds): a delete the journals held at an open that found damage (kept past the
+   * compaction that retires it), or, without `afterSeq`, a tombstone in a live journal. Recovery from a
+   * backup (typed/recover.ts) never brings such a record back.
+   */
+  knowsDeleted(entity: string, key: string, afterSeq?: number): boolean {
+    this.checkOpen();
+    const seq = this.state.deletedAtOpen?.get(entity)?.get(key);
+    if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
+    return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
   }
 
   // ---------------------------------------------------------------- close

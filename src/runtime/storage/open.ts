@@ -249,6 +249,8 @@ class Opening {
   private readonly copies = new Map<string, string | null>();
   /** Damage reported by `settle`: about whole files already put right (no compaction needed for it). */
   private misfits = 0;
+  /** Every delete the journals hold (entity → key → seq of its last delete), kept when damage is found. */
+  private readonly deletes = new Map<string, Map<string, number>>();
 
   constructor(
     private readonly state: StoreState,
@@ -404,6 +406,9 @@ class Opening {
               state.applyPut(file, en.entity, new Loc(n, f.offset, f.length, f.seq, en.key, en.start, en.length, en.version, en.terms));
             } else {
               state.applyDelete(file, n, en.entity, en.key);
+              let m = this.deletes.get(en.entity);
+              if (!m) this.deletes.set(en.entity, (m = new Map()));
+              m.set(en.key, f.seq);
             }
           }
         },
@@ -448,8 +453,24 @@ class Opening {
     state.journal = writer as JournalWriter;
     state.lastSeq = seq - 1;
     state.recount();
+    if (recovery.damaged.length) noteDeletes(state, this.deletes);
     // Damaged files are retired by a compaction right away: their good records move to a fresh segment,
     // the damaged bytes stay in quarantine/.
     return make(state, recovery.damaged.length > this.misfits);
   }
+}
+
+/**
+ * After replay, when open found damage: a segment record that a later journal write replaced or deleted was
+ * not lost with its block, so it is not named in `records`; and the deletes the journals hold are kept with
+ * their seq (`StoreState.deletedAtOpen`), even those of keys the damage had already removed (they leave no
+ * tombstone), since the compaction retiring the damage drops the tombstones and recovery from a backup
+ * (typed/recover.ts) must not bring back a record the store deleted.
+ */
+function noteDeletes(state: StoreState, deletes: Map<string, Map<string, number>>): void {
+  for (const d of state.recovery.damaged) {
+    // (A delete of a key in a damaged block leaves no tombstone: the key was already gone when it replayed.)
+    if (d.records.length) d.records = d.records.filter((r) => !state.entities.get(r.entity)?.overlay.has(r.key) && !deletes.get(r.entity)?.has(r.key));
+  }
+  state.deletedAtOpen = deletes;
 }

@@ -200,6 +200,41 @@ export async function verifyBackup(file: string, options: VerifyBackupOptions = 
   }
 }
 
+/**
+ * A backup unpacked into a fresh temporary directory, opened by the engine and checked completely as
+ * `verifyBackup` checks it, for reading its records (typed/recover.ts); `dispose` closes it and removes the
+ * directory. Throws as `verifyBackup` does.
+ */
+export async function openBackup(file: string, options: VerifyBackupOptions = {}): Promise<{ engine: Engine; header: BackupHeader; dispose: () => Promise<void> }> {
+  const io = options.io ?? nodeFileIO();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-recover-"));
+  let engine: Engine | null = null;
+  try {
+    const header = unpackBackup(io, file, tmp);
+    engine = await openUnpacked(io, tmp, file, header, options, false);
+    await checkStore(engine, header, file);
+    const opened = engine;
+    return {
+      engine: opened,
+      header,
+      dispose: async () => {
+        try {
+          await opened.close();
+        } finally {
+          removeTree(tmp);
+        }
+      },
+    };
+  } catch (e) {
+    try {
+      await engine?.close();
+    } finally {
+      removeTree(tmp);
+    }
+    throw e;
+  }
+}
+
 /** The store id of the store in `dir`, from either manifest copy; null if neither can be read (a damaged store). */
 function storeIdOf(io: FileIO, dir: string): Uint8Array | null {
   const paths = new StorePaths(dir);

@@ -43,8 +43,13 @@ async function scrubBlocks(state: StoreState, reads: Reads, compaction: Compacti
     if (!problem) continue;
     found++;
     const records: { entity: string; key: string }[] = [];
-    for (let slot = b.first; slot < b.first + b.count; slot++) records.push({ entity: b.entity, key: seg.key(slot) });
-    state.entities.get(b.entity)?.markDead(b.first, b.first + b.count);
+    const ks = state.entities.get(b.entity);
+    for (let slot = b.first; slot < b.first + b.count; slot++) {
+      const key = seg.key(slot);
+      // A record a later journal write replaced or deleted is not lost with the block: not named.
+      if (!ks?.overlay.has(key)) records.push({ entity: b.entity, key });
+    }
+    ks?.markDead(b.first, b.first + b.count);
     state.cache.delete(frameKey(seg.file, b.offset));
     reads.forgetLastBlock();
     const d: DamageReport = { file: name, offset: b.offset, bytes: b.frameLength, reason: problem, records, quarantinedAs: state.keepCopy(name) };

@@ -86,6 +86,11 @@ export class StoreState {
   onCommit: ((ops: readonly WriteOp[]) => void) | null = null;
   /** Listener for problems found after open (damage on read, failed background compaction). */
   onProblem: ((e: CellarError) => void) | null = null;
+  /**
+   * At an open that found damage: every delete the journals held (entity → key → seq of its last delete;
+   * open.ts `noteDeletes`), for recovery from backups; else null.
+   */
+  deletedAtOpen: Map<string, Map<string, number>> | null = null;
   /** The key of manifest, commit frames and segment indexes, by data key id. */
   readonly metaKeys: KeyLookup = (id) => this.keyring?.meta(id) ?? null;
 

@@ -32,6 +32,7 @@ import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
 import { type ExportOptions, type ExportResult, exportStore, fileFailure } from "./export.js";
 import { fileLines, type ImportOptions, type ImportResult, importLines, removeStaging } from "./import.js";
+import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, type RecoverReport } from "./recover.js";
 import type { MigrationStep } from "./migration.js";
 
 export type {
@@ -59,6 +60,7 @@ export type {
   TypedStore,
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
+export type { MissingRecord, RecoverOptions, RecoverReport } from "./recover.js";
 export type { EntityStats } from "./stats.js";
 export { decodeKey, encodeKey } from "./values.js";
 
@@ -81,6 +83,8 @@ export const RESERVED = new Set([
   "stats",
   "cleanup",
   "backup",
+  "recoverFrom",
+  "recoveredAtOpen",
   "on",
   "close",
   "export",
@@ -137,11 +141,17 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, onCorruption, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const backupDir = resolveBackupDir(backups, options.dir);
+  if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
+    throw new UsageError("`onCorruption` must be \"quarantine\", \"refuse\" or \"restore\"");
+  }
+  if (onCorruption === "restore" && redactSensitive) throw new UsageError("`onCorruption: \"restore\"` writes the records it brings back: a `redactSensitive` store cannot");
   const engine = await Engine.open({
     ...engineOptions,
+    // "restore" opens like "quarantine", then brings the lost records back from the backups (recover.ts).
+    ...(onCorruption !== undefined ? { onCorruption: onCorruption === "restore" ? "quarantine" : onCorruption } : {}),
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
     keyScope: redactSensitive ? "records" : "all",
     readOnly: redactSensitive === true,
@@ -164,6 +174,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
     // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
     if (!redactSensitive) await StoreImpl.sweepHistory(store);
+    StoreImpl.recoverWith(store, migrations ?? [], options.key);
+    if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store, options);
     if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
     // Automatic backups and the move of legacy pre-migration copies (backups.ts), in the background.
     if (!redactSensitive) StoreImpl.startBackups(store);
@@ -189,6 +201,12 @@ export class StoreImpl {
   readonly #retention: Retention;
   /** The backup directory, automatic backups, legacy moves (backups.ts); an ES private field, like #codec. */
   readonly #backups: StoreBackups;
+  /** What recovery from backups needs that only open knows (recover.ts); set by openStore. */
+  #recoverWith: { migrations: readonly MigrationStep[]; key: StoreOptions["key"] } = { migrations: [], key: undefined };
+  /** Keys (`entity\0key`) deleted in this session since damage was found (recover.ts). */
+  readonly #deletedInSession = new Set<string>();
+  /** `onCorruption: "restore"`: what the recovery at open brought back and what it could not (null: none ran). */
+  recoveredAtOpen: RecoverReport | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -225,6 +243,8 @@ export class StoreImpl {
       // The store's state first, for every op: a listener that reads sees the commit whole.
       this.#codec.committed(ops);
       this.#retention.committed(ops);
+      // Once damage is on record, this session's deletes are kept: recovery from a backup must not undo them.
+      if (engine.recovery.damaged.length) for (const op of ops) if (op.op === "delete") this.#deletedInSession.add(`${op.entity}\u0000${op.key}`);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -457,6 +477,77 @@ export class StoreImpl {
       if (!this.defs.has(n)) throw new UsageError(`no entity \`${n}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
     }
     return this.engine.backup(options);
+  }
+
+  /**
+   * Bring back the records that damage found by this open (or since) made unreadable, from `file` (or from
+   * each of a list, newest first, until every lost record is found); see `StoreHandle.recoverFrom` and recover.ts.
+   */
+  async recoverFrom(file: string | readonly string[], options?: RecoverOptions): Promise<RecoverReport> {
+    this.checkWritable();
+    const files = checkRecoverArgs(file, options);
+    await this.engine.verified; // damage the background check of the segment finds is part of what was lost
+    return recover(this.#recoverHost(), files, options ?? {}, true);
+  }
+
+  static recoverWith(store: StoreImpl, migrations: readonly MigrationStep[], key: StoreOptions["key"]): void {
+    store.#recoverWith = { migrations, key };
+  }
+
+  /**
+   * `onCorruption: "restore"`: after the background check of the segment, when damage was found, recover
+   * from this store's intact backups in its backup directory (`backups.dir`, or `<dir>.backups`), newest first.
+   */
+  static async recoverAtOpen(store: StoreImpl, options: StoreOptions): Promise<void> {
+    await store.engine.verified;
+    if (!store.engine.recovery.damaged.length) return;
+    try {
+      store.recoveredAtOpen = await recover(store.#recoverHost(), backupsOf(store.engine, store.#backups.dir), {}, false);
+    } catch (e) {
+      if (!(e instanceof CellarError)) throw e;
+      // A write refused (a quota, a full disk): the store opens as "quarantine" would leave it; the report says why.
+      store.recoveredAtOpen = { restored: {}, missing: [{ reason: `the recovered records could not be written (${e.code})` }], from: [], skipped: [], writes: 0 };
+      setImmediate(() => store.listeners.emit("error", e));
+    }
+  }
+
+  #recoverHost() {
+    const repos = new Map<string, [string, CollectionImpl | SingletonImpl]>();
+    for (const prop of Object.keys(this)) {
+      const r = (this as unknown as Record<string, unknown>)[prop];
+      if (r instanceof CollectionImpl || r instanceof SingletonImpl) repos.set(r.def.name, [prop, r]);
+    }
+    return {
+      engine: this.engine,
+      defs: this.defs,
+      migrations: this.#recoverWith.migrations,
+      storeKey: this.#recoverWith.key,
+      knowsDeleted: (entity: string, key: string, afterSeq?: number) =>
+        this.#deletedInSession.has(`${entity}\u0000${key}`) || this.engine.knowsDeleted(entity, key, afterSeq),
+      write: async (items: readonly Found[]) => {
+        const left = new Map<Found, string>();
+        await this.batch((tx) => {
+          for (const f of items) {
+            const [prop, repo] = repos.get(f.def.name)!;
+            // Checked as the batch is built: a record the app wrote meanwhile (or is writing) is kept.
+            if (this.engine.has(f.def.name, f.key) || (repo instanceof CollectionImpl && repo.busy(f.key))) {
+              left.set(f, "written by the app meanwhile: kept");
+              continue;
+            }
+            const t = tx[prop] as { put?: (v: unknown) => void; update?: (v: unknown) => void };
+            try {
+              if (repo instanceof CollectionImpl) t.put!(f.input);
+              else t.update!(f.input);
+            } catch (e) {
+              // One record the current schema refuses stays out; the others are written (a refused op adds nothing to the batch).
+              if (!(e instanceof CellarError)) throw e;
+              left.set(f, `refused by the current schema (${e.code})`);
+            }
+          }
+        });
+        return left;
+      },
+    };
   }
 
   private *singletons(): Generator<SingletonImpl> {

@@ -17,8 +17,19 @@ import type { EntityStats } from "./stats.js";
 import type { ExportOptions, ExportResult } from "./export.js";
 import type { ImportOptions, ImportResult } from "./import.js";
 import type { AutoBackupOptions } from "./auto-backup.js";
+import type { RecoverOptions, RecoverReport } from "./recover.js";
 
-export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
+export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes" | "onCorruption"> {
+  /**
+   * What to do when damage (other than a torn final frame) is found at open. `"quarantine"` (default): the
+   * damaged file is copied to `quarantine/`, the store opens without the unreadable records (named in
+   * `recoveryReport`). `"refuse"`: open throws `E_CORRUPT`. `"restore"`: as `"quarantine"`, then, before open
+   * returns (after the background check of the segment), the lost records are brought back from this store's
+   * intact backups in its backup directory (`backups.dir`, default `<dir>.backups`), newest first, as
+   * `recoverFrom` does; `recoveredAtOpen` says what came back. A missing directory is no error.
+   * Example: `onCorruption: "restore"`.
+   */
+  onCorruption?: "quarantine" | "refuse" | "restore";
   /**
    * Open an existing store read-only, without the keys of sensitive fields (they are never derived): reads
    * return records with every sensitive field unset; every write, compaction and key change is refused
@@ -395,6 +406,19 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
    * the same file twice changes nothing the second time.
    */
   import(file: string, options?: ImportOptions): Promise<ImportResult>;
+  /**
+   * Bring back the records that damage found in this session (`recoveryReport`, the background check, a
+   * compaction) made unreadable, from `file`, a backup of this store (or from each of a list, newest first,
+   * until every lost record is found). Records the store holds or knows it deleted are never touched; the
+   * records come back through a normal atomic write (validated, migrated from an older schema version,
+   * with history and `change` events). Needs the store's key for a store-key backup (the one the store was
+   * opened with, or `key`), `password` for a password backup. `E_BACKUP_FOREIGN` for another store's
+   * backup; `E_BACKUP_CORRUPT`, `E_KEY` as `verifyBackup`. The report names what came back and what could
+   * not (entity and record key, never a value).
+   */
+  recoverFrom(file: string | readonly string[], options?: RecoverOptions): Promise<RecoverReport>;
+  /** `onCorruption: "restore"`: what the recovery at open brought back (null when open found no damage or another mode). */
+  readonly recoveredAtOpen: RecoverReport | null;
 }
 
 export type TypedStore<E extends Record<string, EntityDefinition>> = {
