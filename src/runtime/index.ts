@@ -68,7 +68,10 @@ export {
   type CleanupReport,
   type EntityStats,
   type StoreStats,
+  type ArchiveOptions,
+  type ArchiveResult,
 } from "./typed/store.js";
+export type { TimestampField } from "./typed/types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
 export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./crypto/keys.js";

@@ -10,6 +10,7 @@
  * live in types.ts; every name this file exported before the split is still exported from here
  * (src/runtime/index.ts, tests and bench import them from typed/store.js).
  */
+import path from "node:path";
 import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { EntityDefinition } from "./entity.js";
@@ -28,6 +29,9 @@ import { readOnlyError, RecordCodec } from "./record-codec.js";
 import { type CleanupReport, parseEvery, Retention } from "./retention.js";
 import { backupUsage, entityStats } from "./stats.js";
 import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
+import { type ArchiveOptions, type ArchiveResult, Archives } from "./archive.js";
+import { defaultBackupDir } from "./auto-backup.js";
+import type { CollectionDefinition } from "./entity.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
 
 export type {
@@ -55,6 +59,7 @@ export type {
   TypedStore,
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
+export type { ArchiveOptions, ArchiveResult } from "./archive.js";
 export type { EntityStats } from "./stats.js";
 export { decodeKey, encodeKey } from "./values.js";
 
@@ -140,6 +145,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   let store: StoreImpl;
   try {
     store = new StoreImpl(engine, entities, defs, redactSensitive === true);
+    StoreImpl.setBackupDir(store, options);
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
@@ -174,6 +180,10 @@ export class StoreImpl {
   private closed = false;
   /** Retention cleanups (retention.ts); an ES private field, like #codec. */
   readonly #retention: Retention;
+  /** `repo.archive()` runs (archive.ts). */
+  readonly #archives: Archives;
+  /** Where archive files go by default (`backups.dir`, else beside the store). */
+  #backupDir: string;
 
   constructor(
     readonly engine: Engine,
@@ -197,9 +207,18 @@ export class StoreImpl {
       track: (def, keys, write) => repo(def.name)?.trackMany(keys, write),
       closing: () => this.closed,
     });
+    this.#backupDir = defaultBackupDir(engine.dir);
+    this.#archives = new Archives({
+      engine,
+      backupDir: () => this.#backupDir,
+      read: (def, key) => this.#codec.read(def, key),
+      busy: (def, key) => repo(def.name)?.busy(key) ?? false,
+      track: (def, keys, write) => repo(def.name)?.trackMany(keys, write),
+      closing: () => this.closed,
+    });
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
-        value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def) : new SingletonImpl(this, this.#codec, def),
+        value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def, (o) => StoreImpl.archive(this, def, o)) : new SingletonImpl(this, this.#codec, def),
         enumerable: true,
       });
     }
@@ -207,6 +226,7 @@ export class StoreImpl {
       // The store's state first, for every op: a listener that reads sees the commit whole.
       this.#codec.committed(ops);
       this.#retention.committed(ops);
+      this.#archives.committed(ops);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -370,6 +390,7 @@ export class StoreImpl {
       await Promise.all([...this.singletons()].map((s) => s.idle()));
     } finally {
       await this.#retention.stop();
+      await this.#archives.stop();
       this.records.clear();
       await this.engine.close();
     }
@@ -382,6 +403,18 @@ export class StoreImpl {
       if (!this.defs.has(n)) throw new UsageError(`no entity \`${n}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
     }
     return this.engine.backup(options);
+  }
+
+  /** `repo.archive()` of collection `def` (archive.ts). Static: a member of the store could collide with an entity's property. */
+  private static archive(store: StoreImpl, def: CollectionDefinition, options: ArchiveOptions): Promise<ArchiveResult> {
+    store.checkWritable();
+    return store.#archives.archive(def, options);
+  }
+
+  /** The backup directory archives default to: `backups.dir` when given (read defensively: that option may not exist yet). */
+  static setBackupDir(store: StoreImpl, options: StoreOptions): void {
+    const dir = (options as { backups?: { dir?: unknown } }).backups?.dir;
+    if (typeof dir === "string" && dir) store.#backupDir = path.resolve(dir);
   }
 
   private *singletons(): Generator<SingletonImpl> {
