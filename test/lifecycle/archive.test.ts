@@ -176,7 +176,7 @@ describe("repo.archive()", () => {
     }
     const archiving = store.conversations.archive({ olderThan: "100d" });
     // Meanwhile: old records made new, new records, deletes, and updates that keep a record old.
-    const written = new Map<string, string | null>();
+    const written = new Map<string, string>();
     let settled = false;
     void archiving.finally(() => (settled = true));
     for (let i = 0; !settled; i++) {
