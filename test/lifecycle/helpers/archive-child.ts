@@ -1,0 +1,54 @@
+/**
+ * Child process of the archive SIGKILL tests: fills a store with old conversations (large titles, so that
+ * the archive file takes several copy chunks) and a few new ones, logs them, then archives the old ones into
+ * `file` and SIGKILLs itself at the named failpoint (armed when the archive starts):
+ *
+ *   backup.afterChunk     while the archive file is being written
+ *   backup.beforeRename   the file written and synced under its temp name
+ *   archive.afterVerify   the file in place and verified, no delete issued
+ *   commit.beforeWrite    the deletes' frame about to be written
+ *   commit.afterSync      the deletes written and synced, not yet acknowledged
+ *
+ *   tsx archive-child.ts <dir> <file> <log> <failpoint>
+ *
+ * Log lines: `OLD <key>` / `NEW <key>` once written, `ARCHIVE` when the archive starts, `DONE` if it finishes.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { ConversationEntity } from "../../../src/generated/examples/conversations/v1/conversations_cellar.js";
+import { openStore } from "../../../src/runtime/index.js";
+
+const [dir, file, log, at] = process.argv.slice(2) as [string, string, string, string];
+const DAY = 86_400_000;
+const fd = fs.openSync(log, "a");
+const say = (line: string) => fs.writeSync(fd, line + "\n");
+let armed = false;
+const store = await openStore(
+  { conversations: ConversationEntity },
+  {
+    dir,
+    key: new Uint8Array(32).fill(6),
+    cleanup: false,
+    compaction: { auto: false },
+    failpoint: (name) => {
+      if (armed && name === at) process.kill(process.pid, "SIGKILL");
+    },
+  },
+);
+const old = Array.from({ length: 400 }, (_, i) => `old${String(i).padStart(4, "0")}`);
+for (let b = 0; b < old.length; b += 200) {
+  await store.batch((tx) => {
+    for (const k of old.slice(b, b + 200)) tx.conversations.put({ id: k, model: randomBytes(1500).toString("base64"), updatedAt: timestampFromMs(Date.now() - 200 * DAY) });
+  });
+}
+for (const k of old) say(`OLD ${k}`);
+for (let i = 0; i < 10; i++) {
+  await store.conversations.put({ id: `new${i}`, updatedAt: timestampFromMs(Date.now() - DAY) });
+  say(`NEW new${i}`);
+}
+say("ARCHIVE");
+armed = true;
+await store.conversations.archive({ olderThan: "100d", to: file });
+say("DONE");
+process.exit(3); // the kill never came
