@@ -99,6 +99,7 @@ describe("a redactSensitive store is read-only", () => {
       changeMasterKey: await codeOf(() => store.changeMasterKey(keys.raw(new Uint8Array(32).fill(6)))),
       cleanup: await codeOf(() => store.cleanup()),
       backup: await codeOf(() => store.backup({ to: path.join(tmp, "readonly.cellarbackup") })),
+      archive: await codeOf(() => store.tasks.archive({ olderThan: "1d", to: path.join(tmp, "readonly-archive.cellarbackup") })),
     };
     expect(refused).toEqual(Object.fromEntries(Object.keys(refused).map((k) => [k, "E_USAGE"])));
     expect(store.keyInfo().keyIds).toEqual([1, 2]); // no key destroyed
@@ -211,6 +212,7 @@ describe("a closed store", () => {
       keys: () => r.keys!(),
       history: () => r.history!(k),
       revert: () => r.revert!(k, new Date()),
+      archive: () => r.archive!({ olderThan: "1d", field: "createdAt" }),
     });
     const singletonCalls = (r: Record<string, (...a: unknown[]) => unknown>): Record<string, () => unknown> => ({
       get: () => r.get!(),

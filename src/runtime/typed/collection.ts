@@ -25,9 +25,13 @@ export class CollectionImpl {
     /** The store's RecordCodec, held here so a get or put reaches it in one step. */
     private readonly codec: RecordCodec,
     readonly def: CollectionDefinition,
-    /** The store's archive runner (archive.ts), bound to this collection. */
-    private readonly archiver: (options: ArchiveOptions) => Promise<ArchiveResult>,
-  ) {}
+    archiver: (options: ArchiveOptions) => Promise<ArchiveResult>,
+  ) {
+    this.#archiver = archiver;
+  }
+
+  /** The store's archive runner (archive.ts), bound to this collection; an ES private field (not a repository method). */
+  readonly #archiver: (options: ArchiveOptions) => Promise<ArchiveResult>;
 
   async get(key: KeyValue): Promise<unknown> {
     this.store.checkOpen();
@@ -138,7 +142,7 @@ export class CollectionImpl {
 
   /** Move the records older than `olderThan` into a new archive file and delete them (archive.ts). */
   async archive(options: ArchiveOptions): Promise<ArchiveResult> {
-    return this.archiver(options);
+    return this.#archiver(options);
   }
 
   toJson(record: unknown): JsonValue {
