@@ -132,6 +132,8 @@ function check(def: CollectionDefinition, o: ArchiveOptions, host: ArchiveHost):
     throw new UsageError("`password` must be a non-empty string or Uint8Array");
   }
   const to = path.resolve(o.to ?? path.join(host.backupDir(), archiveFileName(host.engine.dir, def.name, new Date())));
+  const store = path.resolve(host.engine.dir);
+  if (to.startsWith(store + path.sep)) throw new UsageError("`to` is inside the store directory: an archive there is lost with the store (and open would take it for a stray file); choose a file outside it");
   if (fs.existsSync(to)) throw new UsageError(`\`${path.basename(to)}\` exists: an archive is written into a new file`);
   return { time, cutoff, to, password: o.password, passwordCost: o.passwordCost };
 }
@@ -144,7 +146,7 @@ function archiveFileName(storeDir: string, entity: string, at: Date): string {
 /** The archives of a store (one per StoreImpl): runs them and sees every commit. */
 export class Archives {
   /** Per running archive, its entity and the keys committed since its scan started (or its last decision). */
-  private readonly runs = new Set<{ entity: string; dirty: Set<string> }>();
+  private readonly runs = new Set<{ entity: string; to: string; dirty: Set<string> }>();
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly host: ArchiveHost) {}
@@ -161,16 +163,38 @@ export class Archives {
   }
 
   archive(def: CollectionDefinition, options: ArchiveOptions): Promise<ArchiveResult> {
-    const run = this.run(def, check(def, options, this.host));
+    const checked = check(def, options, this.host);
+    if (options.to === undefined) this.removeLeftovers(path.dirname(checked.to));
+    const run = this.run(def, checked);
     this.pending.add(run);
     const done = () => this.pending.delete(run);
     run.then(done, done);
     return run;
   }
 
+  /**
+   * The temp files and staging directories that archives of this store killed midway left in the default
+   * directory (`<name>.tmp`, `.<name>.parts-*`), but not those of archives running now (one process has the
+   * store open, so no other writes them).
+   */
+  private removeLeftovers(dir: string): void {
+    const prefix = `${path.basename(path.resolve(this.host.engine.dir))}-archive-`;
+    const running = new Set([...this.runs].map((r) => path.basename(r.to)));
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return; // no directory yet
+    }
+    for (const n of names) {
+      const target = n.endsWith(".cellarbackup.tmp") ? n.slice(0, -4) : /^\.(.+\.cellarbackup)\.parts-/.exec(n)?.[1];
+      if (target?.startsWith(prefix) && !running.has(target)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
+    }
+  }
+
   private async run(def: CollectionDefinition, o: Checked): Promise<ArchiveResult> {
     const { engine } = this.host;
-    const state = { entity: def.name, dirty: new Set<string>() };
+    const state = { entity: def.name, to: o.to, dirty: new Set<string>() };
     this.runs.add(state);
     const { dirty } = state;
     const isOld = (k: string) => {

@@ -1,7 +1,7 @@
 /**
  * Child process of the archive SIGKILL tests: fills a store with old conversations (large titles, so that
  * the archive file takes several copy chunks) and a few new ones, logs them, then archives the old ones into
- * `file` and SIGKILLs itself at the named failpoint (armed when the archive starts):
+ * the store's default backup directory and SIGKILLs itself at the named failpoint (armed when the archive starts):
  *
  *   backup.afterChunk     while the archive file is being written
  *   backup.beforeRename   the file written and synced under its temp name
@@ -9,7 +9,7 @@
  *   commit.beforeWrite    the deletes' frame about to be written
  *   commit.afterSync      the deletes written and synced, not yet acknowledged
  *
- *   tsx archive-child.ts <dir> <file> <log> <failpoint>
+ *   tsx archive-child.ts <dir> <log> <failpoint>
  *
  * Log lines: `OLD <key>` / `NEW <key>` once written, `ARCHIVE` when the archive starts, `DONE` if it finishes.
  */
@@ -19,7 +19,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ConversationEntity } from "../../../src/generated/examples/conversations/v1/conversations_cellar.js";
 import { openStore } from "../../../src/runtime/index.js";
 
-const [dir, file, log, at] = process.argv.slice(2) as [string, string, string, string];
+const [dir, log, at] = process.argv.slice(2) as [string, string, string];
 const DAY = 86_400_000;
 const fd = fs.openSync(log, "a");
 const say = (line: string) => fs.writeSync(fd, line + "\n");
@@ -49,6 +49,6 @@ for (let i = 0; i < 10; i++) {
 }
 say("ARCHIVE");
 armed = true;
-await store.conversations.archive({ olderThan: "100d", to: file });
+await store.conversations.archive({ olderThan: "100d" });
 say("DONE");
 process.exit(3); // the kill never came
