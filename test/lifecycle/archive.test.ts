@@ -133,6 +133,7 @@ describe("repo.archive()", () => {
     // @ts-expect-error unknown option
     expect(await code(store.conversations.archive({ olderThan: "1d", entities: {} }))).toBe("E_USAGE");
     expect(await code(store.conversations.archive({ olderThan: "1d", password: "" }))).toBe("E_USAGE");
+    expect(await code(store.conversations.archive({ olderThan: "1d", to: path.join(dir, "inside.cellarbackup") }))).toBe("E_USAGE");
     expect(await store.profiles.count()).toBe(1);
     expect(await store.conversations.count()).toBe(1);
     expect(fs.existsSync(`${dir}.backups`)).toBe(false);
@@ -214,6 +215,52 @@ describe("repo.archive()", () => {
     expect(r.count).toBeGreaterThan(N / 2);
     await store.close();
   }, 30_000);
+
+  it("close() during an archive stops it: nothing deleted, no file left", async () => {
+    const dir = freshDir();
+    const store = await open(dir);
+    for (let b = 0; b < 4; b++) {
+      await store.batch((tx) => {
+        for (let i = b * 1000; i < (b + 1) * 1000; i++) tx.conversations.put(conv(`k${i}`, 200, "x".repeat(250)));
+      });
+    }
+    const archiving = store.conversations.archive({ olderThan: "100d" });
+    await store.close(); // the archive is past its first slice: it stops at its next check, before any delete
+    expect(await code(archiving)).toBe("E_CLOSED");
+    const again = await open(dir);
+    expect(await again.conversations.count()).toBe(4000);
+    await again.close();
+    expect(fs.existsSync(`${dir}.backups`) ? fs.readdirSync(`${dir}.backups`) : []).toEqual([]);
+  });
+
+  it("deletes past 8 MiB go in several atomic writes, every one after the verified file", async () => {
+    const store = await open(freshDir());
+    // ~3 KB per delete as the engine counts it (3 bytes per key character): 3,000 of them need two writes
+    const long = (i: number) => `${String(i).padStart(5, "0")}${"k".repeat(1000)}`;
+    for (let b = 0; b < 3; b++) {
+      await store.batch((tx) => {
+        for (let i = b * 1000; i < (b + 1) * 1000; i++) tx.conversations.put(conv(long(i), 200));
+      });
+    }
+    await store.conversations.put(conv("fresh", 1));
+    const engine = (store as unknown as { engine: Engine }).engine;
+    const writes: { deletes: number; fileThere: boolean }[] = [];
+    const write = engine.write.bind(engine);
+    let target = "";
+    engine.write = (ops) => {
+      writes.push({ deletes: ops.filter((o) => o.op === "delete").length, fileThere: fs.existsSync(target) });
+      return write(ops);
+    };
+    target = path.join(tmp, "split.cellarbackup");
+    const r = await store.conversations.archive({ olderThan: "100d", to: target });
+    expect(r).toMatchObject({ count: 3000, kept: 0 });
+    expect(writes.length).toBe(2);
+    expect(writes.every((w) => w.fileThere)).toBe(true);
+    expect(writes.reduce((n, w) => n + w.deletes, 0)).toBe(3000);
+    expect(await store.conversations.keys()).toEqual(["fresh"]);
+    await store.close();
+    expect((await verifyBackup(target, { key })).entities[0]!.records).toBe(3000);
+  });
 
   it("keeps sensitive fields sealed in the file, under the store's key or a password; restores them with either", async () => {
     const profiles = { profiles: UserProfileEntity };
