@@ -70,6 +70,7 @@ export {
   type StoreStats,
   type ArchiveOptions,
   type ArchiveResult,
+  type DurationString,
 } from "./typed/store.js";
 export type { TimestampField } from "./typed/types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";

@@ -126,7 +126,9 @@ describe("repo.archive()", () => {
     expect(await code(store.profiles.archive({ olderThan: "1d", field: "nope" }))).toBe("E_USAGE");
     // @ts-expect-error a number is not a Date nor a duration (epoch ms or a duration? refused)
     expect(await code(store.conversations.archive({ olderThan: 5000 }))).toBe("E_USAGE");
+    // @ts-expect-error not a duration
     expect(await code(store.conversations.archive({ olderThan: "90x" }))).toBe("E_USAGE");
+    expect(await code(store.conversations.archive({ olderThan: "1.5d" }))).toBe("E_USAGE"); // whole numbers only (typed as any number)
     expect(await code(store.conversations.archive({ olderThan: new Date(Number.NaN) }))).toBe("E_USAGE");
     // @ts-expect-error olderThan is required
     expect(await code(store.conversations.archive({}))).toBe("E_USAGE");

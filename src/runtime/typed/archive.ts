@@ -37,13 +37,16 @@ import { parseDuration } from "./backup-retention.js";
 import type { CollectionDefinition } from "./entity.js";
 import { recordTime, split, timestampField, type TimeField } from "./retention.js";
 
+/** A duration as the schema annotations write it: a whole number and a unit (`"90d"`, `"12h"`, `"2w"`). */
+export type DurationString = `${number}${"ms" | "s" | "m" | "h" | "d" | "w"}`;
+
 /** `repo.archive()`'s options; `F` is the names of the entity's Timestamp fields. */
 export interface ArchiveOptions<F extends string = string> {
   /**
    * Archive the records whose time field is before this: a `Date`, or a duration back from now such as
    * `"90d"` (units `ms`, `s`, `m`, `h`, `d`, `w`). Records whose field is unset are never archived.
    */
-  olderThan: Date | string;
+  olderThan: Date | DurationString;
   /**
    * The `google.protobuf.Timestamp` field the age is read from. Default: the entity's retention
    * `timestampField`; an entity without one needs `field` (`E_USAGE`).

@@ -59,7 +59,7 @@ export type {
   TypedStore,
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
-export type { ArchiveOptions, ArchiveResult } from "./archive.js";
+export type { ArchiveOptions, ArchiveResult, DurationString } from "./archive.js";
 export type { EntityStats } from "./stats.js";
 export { decodeKey, encodeKey } from "./values.js";
 
