@@ -134,6 +134,7 @@ function check(def: CollectionDefinition, o: ArchiveOptions, host: ArchiveHost):
   if (o.password !== undefined && !(typeof o.password === "string" || o.password instanceof Uint8Array) || o.password?.length === 0) {
     throw new UsageError("`password` must be a non-empty string or Uint8Array");
   }
+  if (o.password !== undefined && !host.engine.keyring) throw new UsageError("a plaintext store's archive cannot be protected by a `password` (its records are not sealed)");
   const to = path.resolve(o.to ?? path.join(host.backupDir(), archiveFileName(host.engine.dir, def.name, new Date())));
   const store = path.resolve(host.engine.dir);
   if (to.startsWith(store + path.sep)) throw new UsageError("`to` is inside the store directory: an archive there is lost with the store (and open would take it for a stray file); choose a file outside it");
