@@ -11,6 +11,9 @@
  *
  *   tsx archive-child.ts <dir> <log> <failpoint>
  *
+ * The `commit.*` failpoints are armed for the archive's deletes only. New records are written all along the
+ * archive, each logged once acknowledged.
+ *
  * Log lines: `OLD <key>` / `NEW <key>` once written, `ARCHIVE` when the archive starts, `DONE` if it finishes.
  */
 import { randomBytes } from "node:crypto";
@@ -18,6 +21,7 @@ import fs from "node:fs";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ConversationEntity } from "../../../src/generated/examples/conversations/v1/conversations_cellar.js";
 import { openStore } from "../../../src/runtime/index.js";
+import type { Engine, WriteOp } from "../../../src/runtime/storage/engine.js";
 
 const [dir, log, at] = process.argv.slice(2) as [string, string, string];
 const DAY = 86_400_000;
@@ -47,8 +51,23 @@ for (let i = 0; i < 10; i++) {
   await store.conversations.put({ id: `new${i}`, updatedAt: timestampFromMs(Date.now() - DAY) });
   say(`NEW new${i}`);
 }
+// The commit failpoints: for the archive's deletes only (recognized as they are issued), not the writes below.
+const engine = (store as unknown as { engine: Engine }).engine;
+const write = engine.write.bind(engine);
+engine.write = (ops: readonly WriteOp[]) => {
+  if (at.startsWith("commit.") && ops.length > 1 && ops.every((o) => o.op === "delete")) armed = true;
+  return write(ops);
+};
 say("ARCHIVE");
-armed = true;
-await store.conversations.archive({ olderThan: "100d" });
-say("DONE");
+if (!at.startsWith("commit.")) armed = true;
+let done = false;
+const archiving = store.conversations.archive({ olderThan: "100d" }).then(() => {
+  done = true;
+  say("DONE");
+});
+for (let i = 0; !done; i++) {
+  await store.conversations.put({ id: `live${i}`, updatedAt: timestampFromMs(Date.now()) });
+  say(`NEW live${i}`);
+}
+await archiving;
 process.exit(3); // the kill never came
