@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--out docs/BENCHMARKS.md] [--json results.json] [--only a,b] [--reps n] [--keep]`
+ * `npm run bench -- --lifecycle export [--quick] [--reps n]`: only issue 12's workload `bench/lifecycle-<name>.ts`.
  * `npm run bench -- --render results.json [--out …]`: rewrite the report and chart from a saved run's
  * `--json` file, measuring nothing (for changes to the report's wording or layout).
  *
@@ -36,6 +37,8 @@ interface Options {
   only: string[] | undefined;
   keep: boolean;
   render: string | undefined;
+  /** `--lifecycle <name>`: run only issue 12's workload bench/lifecycle-<name>.ts (its own table, no report). */
+  lifecycle: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -49,6 +52,7 @@ function parseOptions(argv: string[]): Options {
       reps: { type: "string" },
       keep: { type: "boolean", default: false },
       render: { type: "string" },
+      lifecycle: { type: "string" },
     },
     strict: true,
   });
@@ -67,6 +71,7 @@ function parseOptions(argv: string[]): Options {
     only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
     keep: values.keep,
     render: values.render === undefined ? undefined : resolve(values.render),
+    lifecycle: values.lifecycle,
   };
 }
 
@@ -107,6 +112,12 @@ async function main(): Promise<void> {
     return;
   }
   const { sizes } = opts;
+  if (opts.lifecycle !== undefined) {
+    if (!/^[a-z]+$/.test(opts.lifecycle)) throw new Error(`--lifecycle expects a workload name, got \`${opts.lifecycle}\``);
+    ensurePeers();
+    await ((await import(`./lifecycle-${opts.lifecycle}.js`)) as { run(s: typeof sizes): Promise<void> }).run(sizes);
+    return;
+  }
   const runDir = makeRunDir();
   const startedAt = new Date();
   const specs = SYSTEMS.filter((s) => !opts.only || opts.only.includes(s.id));

@@ -29,7 +29,8 @@ export type CellarErrorCode =
   | "E_BACKUP_SKIPPED"
   | "E_BACKUP_CORRUPT"
   | "E_BACKUP_FOREIGN"
-  | "E_BACKUP_FORMAT";
+  | "E_BACKUP_FORMAT"
+  | "E_IMPORT";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -303,6 +304,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_CORRUPT",
   "E_BACKUP_FOREIGN",
   "E_BACKUP_FORMAT",
+  "E_IMPORT",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -402,5 +404,23 @@ export class BackupFormatError extends CellarError {
 export class BackupForeignError extends CellarError {
   constructor(message: string) {
     super("E_BACKUP_FOREIGN", message);
+  }
+}
+
+/**
+ * Thrown by `store.import` when a line of the file cannot be imported: it does not parse, names an entity
+ * the store does not have, fails its entity's validation at its version, or cannot be migrated. Nothing
+ * was written. Names the line (1-based; the header is line 1), the entity and the field path, never a value
+ * (nor a record key).
+ */
+export class ImportError extends CellarError {
+  readonly line: number;
+  readonly entity: string | undefined;
+  readonly path: readonly (string | number)[];
+  constructor(line: number, entity: string | undefined, path: readonly (string | number)[], why: string, options?: { cause?: unknown }) {
+    super("E_IMPORT", `import refused, nothing written: line ${line}${entity ? `, \`${entity}\`` : ""}${path.length ? `, field \`${path.join(".")}\`` : ""}: ${why}`, options);
+    this.line = line;
+    this.entity = entity;
+    this.path = path;
   }
 }

@@ -41,6 +41,7 @@ export {
   BackupCorruptError,
   BackupForeignError,
   BackupFormatError,
+  ImportError,
 } from "./errors.js";
 export {
   openStore,
@@ -75,6 +76,8 @@ export {
 export type { TimestampField } from "./typed/types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
+export type { ExportHeader, ExportOptions, ExportResult } from "./typed/export.js";
+export type { ImportOptions, ImportProgress, ImportResult } from "./typed/import.js";
 export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./crypto/keys.js";
 export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./typed/migration.js";
 export { type FileIO, type Failpoint, nodeFileIO } from "./platform/io.js";

@@ -100,6 +100,8 @@ describe("a redactSensitive store is read-only", () => {
       cleanup: await codeOf(() => store.cleanup()),
       backup: await codeOf(() => store.backup({ to: path.join(tmp, "readonly.cellarbackup") })),
       archive: await codeOf(() => store.tasks.archive({ olderThan: "1d", to: path.join(tmp, "readonly-archive.cellarbackup") })),
+      import: await codeOf(() => store.import(path.join(tmp, "readonly.ndjson"))),
+      singletonImport: await codeOf(() => store.settings.import("{}")),
     };
     expect(refused).toEqual(Object.fromEntries(Object.keys(refused).map((k) => [k, "E_USAGE"])));
     expect(store.keyInfo().keyIds).toEqual([1, 2]); // no key destroyed
@@ -168,6 +170,8 @@ const INTERNAL = new Set([
   "settledMany",
   "settled",
   "fieldsOf",
+  "setMigrations",
+  "importFrom",
 ]);
 
 describe("a closed store", () => {
@@ -190,6 +194,8 @@ describe("a closed store", () => {
       cleanup: () => store.cleanup(),
       on: () => store.on("change", () => {}),
       backup: () => store.backup({ to: path.join(tmp, "closed.cellarbackup") }),
+      export: () => store.export({ to: path.join(tmp, "closed.ndjson") }),
+      import: () => store.import(path.join(tmp, "closed.ndjson")),
     };
     const handle = methodsOf(store).filter((n) => !INTERNAL.has(n) && n !== "close");
     expect(handle).toEqual(Object.keys(calls).sort()); // a new public method needs a line above
@@ -223,6 +229,8 @@ describe("a closed store", () => {
       reset: () => r.reset!(),
       history: () => r.history!(),
       revert: () => r.revert!(new Date()),
+      export: () => r.export!(),
+      import: () => r.import!("{}"),
     });
     // Every repository, with a value that reaches the encoder (profiles: sensitive fields, sealed).
     const values: Record<string, [unknown, unknown]> = {

@@ -33,10 +33,26 @@ export interface Rewrite {
     version: number,
     value: Uint8Array,
   ): Promise<{ version: number; value: Uint8Array; terms: readonly string[] }>;
+  /**
+   * Records to merge in (an import, typed/import.ts): per entity, a source of records in strictly ascending
+   * UTF-8 key order, each replacing the live record of its key. Values are record values as the typed layer
+   * encodes them (sensitive parts sealed under this store's keys). They land in the new segment, so they
+   * become live with the same manifest rename as the rest.
+   */
+  extra?: ReadonlyMap<string, () => AsyncIterable<BlockRecord>>;
+  /** Entities whose live records are all dropped: afterwards they hold exactly their `extra` records. */
+  replace?: ReadonlySet<string>;
+  /**
+   * Compress the new segment's blocks (default: the store's `compression`). An import passes false: its
+   * records land uncompressed, as a bulk load's do in the journal, and the next compaction compresses them.
+   */
+  compress?: boolean;
+  /** Called synchronously once the new segment is installed (before any other code runs): drop caches of changed records. */
+  onInstalled?: () => void;
 }
 
-/** What compaction copies: each entity's live keys (UTF-8 order) and their locations. */
-type Snapshot = { entity: string; keys: string[]; locs: Loc[] }[];
+/** What compaction copies: each entity's live keys (UTF-8 order) and their locations, and records merged in. */
+type Snapshot = { entity: string; keys: string[]; locs: Loc[]; extra?: () => AsyncIterable<BlockRecord> }[];
 
 export class Compaction {
   /** The compaction running, if any. */
@@ -119,7 +135,7 @@ export class Compaction {
     const { newJ, oldFiles, seqFloor, ring, keyId } = this.rotate();
 
     // 2. Snapshot of everything that lives in the old files, sorted in UTF-8 byte order (segment order).
-    const snapshot = this.snapshot();
+    const snapshot = this.snapshot(rewrite);
     const segNo = s.manifest.nextFile++;
     const lost: DamageReport[] = [];
     let written: WrittenSegment | null = null;
@@ -148,7 +164,8 @@ export class Compaction {
     s.fp("compaction.afterManifestRename");
 
     // 4. The new segment holds every record of the retired files: fold the overlays onto it.
-    this.install(segNo, written, oldFiles);
+    this.install(segNo, written, oldFiles, rewrite?.extra);
+    rewrite?.onInstalled?.();
     // 5. Retire the old files; damaged ones are copied to quarantine/ first, and the loss is announced.
     this.retire(oldFiles, lost);
     // 6. Destroy data keys no live file uses (rotation): the keyring is rewritten without them, then the
@@ -179,11 +196,14 @@ export class Compaction {
   }
 
   /** Step 2: every entity's live keys and their locations, entities in UTF-8 byte order (segment order). */
-  private snapshot(): Snapshot {
+  private snapshot(rewrite?: Rewrite): Snapshot {
     const snapshot: Snapshot = [];
-    for (const [entity, ks] of [...this.state.entities].sort((a, b) => compareUtf8(a[0], b[0]))) {
-      const { keys, locs } = ks.sortedEntries();
-      if (keys.length) snapshot.push({ entity, keys, locs });
+    const names = new Set([...this.state.entities.keys(), ...(rewrite?.extra?.keys() ?? [])]);
+    for (const entity of [...names].sort(compareUtf8)) {
+      const ks = this.state.entities.get(entity);
+      const { keys, locs } = ks && !rewrite?.replace?.has(entity) ? ks.sortedEntries() : { keys: [], locs: [] };
+      const extra = rewrite?.extra?.get(entity);
+      if (keys.length || extra) snapshot.push({ entity, keys, locs, ...(extra ? { extra } : {}) });
     }
     return snapshot;
   }
@@ -214,11 +234,33 @@ export class Compaction {
         entity: part.entity,
         records: (async function* (): AsyncGenerator<BlockRecord> {
           const values = await self.readInFileOrder(part.entity, part.locs, lost);
+          // Records merged in (import) come in key order too: each goes before the stored keys above it,
+          // and in place of the stored record of the same key.
+          const extra = part.extra?.()[Symbol.asyncIterator]();
+          let next = extra ? await extra.next() : null;
+          let prev: string | undefined;
+          const merged = async function* (upTo: string | undefined): AsyncGenerator<BlockRecord> {
+            while (next && !next.done && (upTo === undefined || compareUtf8(next.value.key, upTo) <= 0)) {
+              const r = next.value;
+              if (prev !== undefined && compareUtf8(prev, r.key) >= 0) throw new Error(`records merged into \`${part.entity}\` are not in ascending key order`);
+              prev = r.key;
+              const v = ring ? resealValue(r.value, part.entity, r.key, r.version, self.sensitiveKeys(keyId)) : r.value;
+              yield { key: r.key, version: r.version, value: v, terms: r.terms };
+              next = await extra!.next();
+            }
+          };
           for (let i = 0; i < part.keys.length; i++) {
             const loc = part.locs[i]!;
+            const key = part.keys[i]!;
+            if (extra) {
+              yield* merged(key);
+              if (prev === key) {
+                values[i] = undefined;
+                continue; // replaced by the record merged in
+              }
+            }
             const value = values[i];
             if (value === undefined) continue; // damaged: reported in `lost`
-            const key = part.keys[i]!;
             const target = rewrite?.versions.get(part.entity);
             if (rewrite && target !== undefined && loc.version !== target) {
               const out = await rewrite.transform(part.entity, key, loc.version, value);
@@ -230,16 +272,17 @@ export class Compaction {
             }
             values[i] = undefined;
           }
+          if (extra) yield* merged(undefined);
         })(),
       })),
       s.fp,
       () => new Promise<void>((r) => setImmediate(r)),
-      s.opts.compression,
+      rewrite?.compress ?? s.opts.compression,
     );
   }
 
   /** Step 4: open the new segment (if any) and fold every keyspace's overlay onto it. */
-  private install(segNo: number, written: WrittenSegment | null, oldFiles: readonly number[]): void {
+  private install(segNo: number, written: WrittenSegment | null, oldFiles: readonly number[], extra?: ReadonlyMap<string, unknown>): void {
     const s = this.state;
     const retired = new Set(oldFiles);
     if (written) {
@@ -254,7 +297,9 @@ export class Compaction {
       });
     }
     s.segment = written ? written.index : null;
-    for (const ks of s.entities.values()) ks.rebase(s.segment, retired);
+    // Entities merged in (import) get a keyspace if they had none, and their index terms are read afresh.
+    for (const entity of extra?.keys() ?? []) s.ks(entity);
+    for (const [entity, ks] of s.entities) ks.rebase(s.segment, retired, extra?.has(entity) === true);
   }
 
   /** Step 5: report what was lost (a copy of each damaged file in quarantine/ first), then delete the old files. */

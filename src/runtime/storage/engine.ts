@@ -179,6 +179,14 @@ export class Engine {
     return this.reads.read(entity, loc);
   }
 
+  /**
+   * Whether a live record's value is in a journal (not in the segment): a reader of every record (export)
+   * reads the segment's in key order (block after block) and the journals' in file order (frame after frame).
+   */
+  inJournal(loc: Loc): boolean {
+    return this.state.files.get(loc.file)?.kind === "journal";
+  }
+
   /** File name and frame offset of a record's location, for error reports. */
   where(loc: Loc): { file: string; offset: number } {
     return this.reads.where(loc);

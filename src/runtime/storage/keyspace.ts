@@ -197,8 +197,9 @@ export class Keyspace {
    * After a compaction: `seg` now holds every record that lived in the retired files, so overlay entries
    * from those files go (a tombstone from them means the key is absent from `seg`).
    */
-  rebase(seg: SegmentIndex | null, retired: ReadonlySet<number>): void {
+  rebase(seg: SegmentIndex | null, retired: ReadonlySet<number>, termsChanged = false): void {
     this.seg = seg;
+    if (termsChanged) this.terms = null; // records merged in (import): the term index is rebuilt when next used
     this.sortedOverlay = null;
     this.deadSlots.clear();
     for (const [k, o] of this.overlay) if (retired.has(o.file)) this.overlay.delete(k);

@@ -108,6 +108,12 @@ export class RecordCodec {
     }
   }
 
+  /** Forget every cached record and sorted key list (an import merged records in by compaction). */
+  forgetAll(): void {
+    this.sorted.clear();
+    this.cache.clear();
+  }
+
   /** Sorted keys of an entity, cached until a commit adds or removes one. */
   sortedKeys(def: CollectionDefinition): string[] {
     let keys = this.sorted.get(def.name);

@@ -11,6 +11,7 @@ import type { SingletonDefinition } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import { deepFreeze } from "./values.js";
+import { exportHeader, exportPage } from "./export.js";
 
 /** A singleton write staged in a batch: an update (`patch`) or a reset (`null`), at its position in the batch. */
 export interface BatchStep {
@@ -169,6 +170,43 @@ export class SingletonImpl {
       await this.codec.write([op]);
       return msg;
     });
+  }
+
+  /**
+   * The value as the text of an export file (a header line and the value's line; docs/FORMAT.md, "Export
+   * file (NDJSON)"), after every update queued before it; sensitive fields left out unless `includeSensitive`.
+   */
+  export(options?: { includeSensitive?: boolean }): Promise<string> {
+    const includeSensitive = options?.includeSensitive === true;
+    try {
+      this.store.checkOpen();
+      if (includeSensitive && this.store.redacted) throw new UsageError("a `redactSensitive` store has no sensitive values to export; leave out `includeSensitive`");
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return SingletonImpl.exclusive([this], async () => {
+      const header = exportHeader(this.store.engine, [this.def], includeSensitive);
+      const { lines } = exportPage(this.store.engine, this.codec, this.def, undefined, includeSensitive);
+      return [JSON.stringify(header), ...lines].join("\n") + "\n";
+    });
+  }
+
+  /**
+   * Set the value to the one in `data` (the text `export()` returns, possibly from an older schema version):
+   * validated and migrated like `store.import`, then stored (reset to the defaults when `data` holds no
+   * value). Sensitive fields `data` leaves out keep their stored values.
+   */
+  async import(data: string): Promise<void> {
+    this.store.checkWritable();
+    if (typeof data !== "string") throw new UsageError("`import` takes the text `export()` returned");
+    const lines = data.split("\n");
+    await this.store.importFrom(
+      (async function* () {
+        yield* lines;
+      })(),
+      { mode: "replace", allowRedacted: true },
+      new Set([this.def.name]),
+    );
   }
 
   reset(): Promise<void> {

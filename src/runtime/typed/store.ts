@@ -14,7 +14,7 @@ import path from "node:path";
 import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { EntityDefinition } from "./entity.js";
-import { Engine, type RecoveryReport } from "../storage/engine.js";
+import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
 import { CellarError, type CellarErrorCode, CorruptionError, KeyError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
 import { PayloadDecodeError } from "../crypto/value.js";
 import type { KeyProvider } from "../crypto/keys.js";
@@ -33,6 +33,9 @@ import { type ArchiveOptions, type ArchiveResult, Archives } from "./archive.js"
 import { defaultBackupDir } from "./auto-backup.js";
 import type { CollectionDefinition } from "./entity.js";
 import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
+import { type ExportOptions, type ExportResult, exportStore, fileFailure } from "./export.js";
+import { fileLines, type ImportOptions, type ImportResult, importLines, removeStaging } from "./import.js";
+import type { MigrationStep } from "./migration.js";
 
 export type {
   BatchTx,
@@ -84,6 +87,8 @@ export const RESERVED = new Set([
   "backup",
   "on",
   "close",
+  "export",
+  "import",
   "then",
   // fields of StoreImpl
   "engine",
@@ -96,6 +101,8 @@ export const RESERVED = new Set([
   "checkOpen",
   "checkWritable",
   "singletons",
+  "setMigrations",
+  "importFrom",
   // what every object has
   ...Object.getOwnPropertyNames(Object.prototype),
 ]);
@@ -144,8 +151,10 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   });
   let store: StoreImpl;
   try {
+    if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
     store = new StoreImpl(engine, entities, defs, redactSensitive === true);
     StoreImpl.setBackupDir(store, options);
+    store.setMigrations(migrations ?? []);
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
@@ -379,6 +388,51 @@ export class StoreImpl {
       if (e instanceof CellarError) store.listeners.emit("error", e);
       else process.emitWarning(e instanceof Error ? e : new Error(String(e)));
     });
+  }
+
+  /** The migration steps the store was opened with (imports of older records go through them). */
+  #migrations: readonly MigrationStep[] = [];
+  setMigrations(steps: readonly MigrationStep[]): void {
+    this.#migrations = steps;
+  }
+
+  /** Write records to an NDJSON file (export.ts; docs/FORMAT.md, "Export file (NDJSON)"). */
+  async export(options: ExportOptions): Promise<ExportResult> {
+    this.checkOpen();
+    return exportStore(this.engine, this.#codec, this.defs, this.redacted, options);
+  }
+
+  /** Import an export file, all or nothing (import.ts). */
+  async import(file: string, options?: ImportOptions): Promise<ImportResult> {
+    this.checkWritable();
+    try {
+      return await this.importFrom(fileLines(file), options);
+    } catch (e) {
+      throw fileFailure(e, "import", file);
+    }
+  }
+
+  /** Import lines of an export file (`only`: the entities they may hold), with singletons' queues held. */
+  importFrom(lines: AsyncIterable<string>, options?: ImportOptions, only?: ReadonlySet<string>): Promise<ImportResult> {
+    const host = {
+      engine: this.engine,
+      codec: this.#codec,
+      defs: this.defs,
+      migrations: this.#migrations,
+      forget: () => this.#codec.forgetAll(),
+      // As a batch does: an `update` of a key the import writes, issued from now on, waits for the commit.
+      track: (ops: readonly WriteOp[], write: Promise<void>) => {
+        const repos = new Map<string, CollectionImpl>();
+        for (const prop of Object.keys(this)) {
+          const r = (this as unknown as Record<string, unknown>)[prop];
+          if (r instanceof CollectionImpl) repos.set(r.def.name, r);
+        }
+        for (const o of ops) void repos.get(o.entity)?.track(o.key, write).catch(() => {});
+      },
+    };
+    // Singleton updates queued before the import finish first, and those after it wait for it.
+    const singletons = [...this.singletons()].filter((s) => !only || only.has(s.def.name));
+    return SingletonImpl.exclusive(singletons, () => importLines(host, lines, options, only));
   }
 
   /** Close the store (a second call does nothing); every other method then throws E_CLOSED. */

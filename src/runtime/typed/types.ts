@@ -16,6 +16,8 @@ import type { CleanupReport } from "./retention.js";
 import type { ArchiveOptions, ArchiveResult } from "./archive.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { EntityStats } from "./stats.js";
+import type { ExportOptions, ExportResult } from "./export.js";
+import type { ImportOptions, ImportResult } from "./import.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes"> {
   /**
@@ -262,6 +264,17 @@ export interface Singleton<Desc extends DescMessage> {
   update(patch: EntityInput<Desc> | ((current: StoredRecord<Desc>) => EntityInput<Desc>)): Promise<StoredRecord<Desc>>;
   /** Back to defaults (the stored value is deleted). */
   reset(): Promise<void>;
+  /**
+   * The value as the text of an export file (docs/FORMAT.md, "Export file (NDJSON)"), for moving settings to
+   * another installation. Sensitive fields are left out unless `includeSensitive: true`.
+   */
+  export(options?: { includeSensitive?: boolean }): Promise<string>;
+  /**
+   * Set the value from the text `export()` returned (validated, and migrated from an older schema version,
+   * like `store.import`); sensitive fields it leaves out keep their stored values. `E_IMPORT` when it does not
+   * validate (nothing is changed), `E_SCHEMA_NEWER` when it comes from a newer schema.
+   */
+  import(data: string): Promise<void>;
   /** The value as protobuf JSON (see `Collection.toJson`). */
   toJson(record: StoredRecord<Desc>): JsonValue;
   /** A value from protobuf JSON, validated like an `update` input (`E_VALIDATION`), frozen; nothing is stored. */
@@ -365,6 +378,21 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
    * (restoring needs this store's master key); with it, the data keys are wrapped under Argon2id(password).
    */
   backup(options: BackupOptions): Promise<BackupInfo>;
+  /**
+   * Write records as NDJSON to `to` (temp file, fsync, rename), streamed a page at a time: a header line, then
+   * one line per record in protobuf JSON with its entity and schema version (docs/FORMAT.md, "Export file
+   * (NDJSON)"). Sensitive fields are left out (listed in the header) unless `includeSensitive: true`. Not a
+   * point-in-time snapshot: a write during the export may or may not be in it.
+   */
+  export(options: ExportOptions): Promise<ExportResult>;
+  /**
+   * Import an export file, all or nothing: every line is validated against its entity at its version (older
+   * versions migrated through the store's `migrations`); one bad line and nothing is written (`E_IMPORT`,
+   * naming line, entity and field path). A newer schema version: `E_SCHEMA_NEWER`. `mode: "merge"` (default)
+   * puts each record; `"replace"` leaves each entity of the file with exactly the file's records. Importing
+   * the same file twice changes nothing the second time.
+   */
+  import(file: string, options?: ImportOptions): Promise<ImportResult>;
 }
 
 export type TypedStore<E extends Record<string, EntityDefinition>> = {

@@ -1,0 +1,382 @@
+/**
+ * `store.import(file, { mode })`: the records of an export file (docs/FORMAT.md, "Export file (NDJSON)")
+ * validated line by line and written all or nothing.
+ *
+ * Every line is parsed against its entity at the line's version (protobuf JSON of the current message, or of
+ * the migration step's `fromSchema` for an older version, then migrated through the store's steps), then
+ * validated and encoded exactly as a `put`. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line,
+ * entity and field path, and nothing is written. A version newer than the app's: `SchemaNewerError`.
+ *
+ * Writing: while the encoded writes stay under {@link INLINE_BYTES} they are held in memory and committed as
+ * one engine write (one journal frame: atomic). A larger file is held in memory up to `memoryBytes` (64 MiB),
+ * past that staged in a temporary engine under `<dir>/import-staging/` (sealed under a random key that only
+ * this process holds; removed at the next open), which sorts it by key; the records are then merged into
+ * the store by one compaction
+ * (`Rewrite.extra`), whose manifest rename is the switch: a crash before it leaves the store as it was,
+ * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
+ */
+import fs from "node:fs";
+import readline from "node:readline";
+import { create, type DescMessage, equals, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
+import { type BlockRecord, opSize } from "../format/records.js";
+import { compareUtf8 } from "../format/segment-index.js";
+import type { Engine, WriteOp } from "../storage/engine.js";
+import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
+import { Staging } from "./import-staging.js";
+import type { EntityDefinition } from "./entity.js";
+import { EXPORT_FORMAT, EXPORT_VERSION } from "./export.js";
+import type { MigrationStep } from "./migration.js";
+import type { RecordCodec } from "./record-codec.js";
+
+export { removeStaging, STAGING_DIR } from "./import-staging.js";
+
+export interface ImportOptions {
+  /**
+   * `"merge"` (default): each record of the file is put (stored records it does not name stay).
+   * `"replace"`: every entity the file's header lists holds exactly the file's records afterwards.
+   */
+  mode?: "merge" | "replace";
+  /**
+   * A file exported without `includeSensitive` leaves sensitive fields out. `merge` keeps the stored
+   * sensitive values of the records it overwrites; `replace` refuses such a file unless this is true (then
+   * it keeps them too; records new to the store have them unset).
+   */
+  allowRedacted?: boolean;
+  /**
+   * Bytes of encoded records a larger-than-one-write import holds in memory, sorted there and merged in by the
+   * switch's compaction; past this it stages them on disk (`<dir>/import-staging/`). Default 64 MiB.
+   */
+  memoryBytes?: number;
+  /** Called every 1,024 lines (or 4 MiB) while validating, then at the switch and at the end. */
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface ImportProgress {
+  /**
+   * `validate`: lines are being read; `stage`: the file is past `memoryBytes`, and what was read so far is
+   * staged on disk (once); `switch`: every line is valid, the records are about to be written (or merged in by a
+   * compaction); `done`.
+   */
+  phase: "validate" | "stage" | "switch" | "done";
+  /** Lines read so far (the header is line 1). */
+  line: number;
+  /** Records read so far. */
+  records: number;
+}
+
+export interface ImportResult {
+  /** Records in the file, per entity storage name. */
+  records: Record<string, number>;
+  /** Records written (a record equal to the stored one is not rewritten, in an import that fits one write). */
+  written: number;
+  /** Records deleted (`replace`: stored records the file does not have). */
+  deleted: number;
+  /** True when the file was larger than one write and was merged in by a compaction (staged in memory or on disk). */
+  staged: boolean;
+}
+
+/** What the import needs from the store. */
+export interface ImportHost {
+  engine: Engine;
+  codec: RecordCodec;
+  defs: ReadonlyMap<string, EntityDefinition>;
+  /** The migration steps the store was opened with. */
+  migrations: readonly MigrationStep[];
+  /** Forget the typed layer's cached records and key lists (after a staged import switched). */
+  forget(): void;
+  /** Register an inline import's write with the collections' per-key queues (`update` waits for it). */
+  track(ops: readonly WriteOp[], write: Promise<void>): void;
+}
+
+/** Writes (op sizes) an import commits in one engine write; past this it is staged (a write is ≤ 32 MiB). */
+export const INLINE_BYTES = 24 * 1024 * 1024;
+/** Default of `ImportOptions.memoryBytes`. */
+export const MEMORY_BYTES = 64 * 1024 * 1024;
+interface HeaderEntity {
+  def: EntityDefinition;
+  redacted: boolean;
+}
+
+type Put = { op: WriteOp; same: boolean };
+
+/** Read a file as lines (constant memory), for {@link importLines}. */
+export function fileLines(file: string): AsyncIterable<string> {
+  if (typeof file !== "string" || file === "") throw new UsageError("`import` takes the path of an export file");
+  return readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+}
+
+/** Import the lines of an export file; `only`: the entities it may hold (a singleton's own import). */
+export async function importLines(host: ImportHost, lines: AsyncIterable<string>, options: ImportOptions = {}, only?: ReadonlySet<string>): Promise<ImportResult> {
+  const mode = options.mode ?? "merge";
+  if (mode !== "merge" && mode !== "replace") throw new UsageError("`mode` is `\"merge\"` or `\"replace\"`");
+  const run = new ImportRun(host, mode, options, only);
+  try {
+    for await (const line of lines) await run.line(line);
+    return await run.finish();
+  } finally {
+    await run.dispose();
+  }
+}
+
+class ImportRun {
+  private header: Map<string, HeaderEntity> | null = null;
+  private lineNo = 0;
+  private records: Record<string, number> = {};
+  /** Writes held for one engine write (inline), with whether each equals the stored record. */
+  private held: Put[] = [];
+  private heldBytes = 0;
+  /** `replace`, inline: keys the file holds, per entity. */
+  private seen = new Map<string, Set<string>>();
+  private staging: Staging | null = null;
+  private readonly steps = new Map<string, Map<number, MigrationStep>>();
+  private blankAt = 0;
+  private readonly memoryBytes: number;
+  /** Characters read since the last progress report. */
+  private sinceProgress = 0;
+
+  constructor(
+    private readonly host: ImportHost,
+    private readonly mode: "merge" | "replace",
+    private readonly options: ImportOptions,
+    private readonly only: ReadonlySet<string> | undefined,
+  ) {
+    const mem = options.memoryBytes ?? MEMORY_BYTES;
+    if (typeof mem !== "number" || !(mem >= 0)) throw new UsageError("`memoryBytes` is a number of bytes ≥ 0");
+    this.memoryBytes = mem;
+    for (const s of host.migrations) {
+      let m = this.steps.get(s.entity);
+      if (!m) this.steps.set(s.entity, (m = new Map()));
+      m.set(s.from, s);
+    }
+  }
+
+  async line(text: string): Promise<void> {
+    const n = ++this.lineNo;
+    if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === "")) {
+      this.blankAt ||= n; // blank lines are allowed at the end of the file only
+      return;
+    }
+    if (this.blankAt) throw new ImportError(this.blankAt, undefined, [], "a blank line before the end of the file");
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ImportError(n, undefined, [], n === 1 ? "the header is not JSON (not a cellar export file?)" : "the line is not JSON");
+    }
+    if (n === 1) return this.readHeader(json);
+    const put = await this.readRecord(n, json);
+    this.sinceProgress += text.length;
+    if (n % 1024 === 0 || this.sinceProgress >= 4 * 1024 * 1024) {
+      this.sinceProgress = 0;
+      this.options.onProgress?.({ phase: "validate", line: n, records: n - 1 });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    if (this.staging) return this.staging.put(put.op);
+    this.held.push(put);
+    this.heldBytes += opSize(put.op);
+    if (this.heldBytes > this.memoryBytes) await this.stage();
+  }
+
+  private readHeader(json: unknown): void {
+    const h = json as { format?: unknown; version?: unknown; entities?: unknown; includeSensitive?: unknown };
+    if (typeof h !== "object" || h === null || h.format !== EXPORT_FORMAT) {
+      throw new ImportError(1, undefined, [], `the header's \`format\` is not \`${EXPORT_FORMAT}\` (not a cellar export file?)`);
+    }
+    if (typeof h.version !== "number" || !Number.isInteger(h.version) || h.version < 1) throw new ImportError(1, undefined, ["version"], "expected a format version ≥ 1");
+    if (h.version > EXPORT_VERSION) {
+      throw new ImportError(1, undefined, ["version"], `the file's export format version ${h.version} is newer than this version of cellar reads (${EXPORT_VERSION})`);
+    }
+    if (!Array.isArray(h.entities)) throw new ImportError(1, undefined, ["entities"], "expected an array");
+    const header = new Map<string, HeaderEntity>();
+    h.entities.forEach((e: { entity?: unknown; version?: unknown; redacted?: unknown }, i) => {
+      const def = typeof e?.entity === "string" ? this.host.defs.get(e.entity) : undefined;
+      if (!def) throw new ImportError(1, undefined, ["entities", i, "entity"], "an entity this store does not have");
+      if (this.only && !this.only.has(def.name)) throw new ImportError(1, def.name, ["entities", i], "an entity other than the repository's");
+      if (typeof e.version !== "number" || !Number.isInteger(e.version) || e.version < 1) throw new ImportError(1, def.name, ["entities", i, "version"], "expected a schema version ≥ 1");
+      if (e.version > def.version) throw new SchemaNewerError(def.name, e.version, def.version);
+      const redacted = h.includeSensitive !== true && def.sensitive.length > 0;
+      if (redacted && this.mode === "replace" && this.options.allowRedacted !== true) {
+        throw new ImportError(1, def.name, [], "the file was exported without `includeSensitive` (its sensitive fields are left out); a `replace` import of it needs `allowRedacted: true`");
+      }
+      header.set(def.name, { def, redacted });
+      this.records[def.name] = 0;
+    });
+    this.header = header;
+  }
+
+  private async readRecord(n: number, json: unknown): Promise<Put> {
+    if (!this.header) throw new ImportError(n, undefined, [], "no header line");
+    const line = json as { entity?: unknown; version?: unknown; key?: unknown; record?: unknown };
+    if (typeof line !== "object" || line === null || Array.isArray(line)) throw new ImportError(n, undefined, [], "expected a JSON object");
+    const h = typeof line.entity === "string" ? this.header.get(line.entity) : undefined;
+    if (!h) throw new ImportError(n, undefined, ["entity"], "an entity the header does not list");
+    const def = h.def;
+    const v = line.version;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw new ImportError(n, def.name, ["version"], "expected a schema version ≥ 1");
+    if (v > def.version) throw new SchemaNewerError(def.name, v, def.version);
+    if (typeof line.record !== "object" || line.record === null || Array.isArray(line.record)) throw new ImportError(n, def.name, ["record"], "expected a JSON object");
+    const key = line.key ?? "";
+    if (typeof key !== "string" || (def.kind === "singleton" && key !== "")) throw new ImportError(n, def.name, ["key"], def.kind === "singleton" ? "a singleton's key is empty" : "expected a string");
+    let value: unknown = v === def.version ? parse(n, def, def.schema, line.record) : await this.migrate(n, def, v, line.record, key);
+    const exists = !this.staging && this.host.engine.has(def.name, key);
+    if (h.redacted && this.host.engine.has(def.name, key)) {
+      const stored = this.host.codec.read(def, key);
+      if (stored !== undefined) value = keepSensitive(def, value, stored as Message);
+    }
+    // A parsed message has every field; a write input leaves out the ones the file left unset, as a `put` would.
+    if (isMessageOf(value, def.schema)) value = toInput(def.schema, value as Message);
+    let op: WriteOp;
+    try {
+      op = this.host.codec.encodePut(def, value, false).op;
+    } catch (e) {
+      if (e instanceof ValidationError) {
+        const issue = e.issues[0];
+        throw new ImportError(n, def.name, issue?.path ?? [], issue?.message ?? "invalid value", { cause: e });
+      }
+      throw e;
+    }
+    if (op.key !== key) throw new ImportError(n, def.name, ["key"], `the line's \`key\` is not the record's key field \`${def.kind === "collection" ? def.key : ""}\``);
+    this.records[def.name]!++;
+    if (this.mode === "replace" && !this.staging) {
+      // (needed only for an import that ends up fitting one write; keys only)
+      let s = this.seen.get(def.name);
+      if (!s) this.seen.set(def.name, (s = new Set()));
+      s.add(key);
+    }
+    return { op, same: exists && this.sameAsStored(def, op) };
+  }
+
+  /** A record of an older version: parsed with the step's `fromSchema`, then through each step. */
+  private async migrate(n: number, def: EntityDefinition, from: number, record: unknown, key: string): Promise<unknown> {
+    const steps = this.steps.get(def.name);
+    for (let v = from; v < def.version; v++) {
+      if (!steps?.has(v)) throw new ImportError(n, def.name, ["version"], `no migration step from version ${v} to ${v + 1} is registered with the store`);
+    }
+    let step = steps!.get(from)!;
+    let msg: Message = parse(n, def, step.fromSchema, record);
+    let init: unknown = msg;
+    for (let v = from; v < def.version; v++) {
+      step = steps!.get(v)!;
+      try {
+        init = await step.migrate(msg, { entity: def.name, key: def.kind === "collection" ? key : undefined, from: v, to: v + 1 });
+        if (typeof init !== "object" || init === null) throw new TypeError(`the step returned ${init === null ? "null" : typeof init}`);
+        if (v + 1 < def.version) msg = create(step.toSchema, init as MessageInitShape<DescMessage>) as Message;
+      } catch (e) {
+        if (e instanceof CellarError) throw e;
+        throw new ImportError(n, def.name, [], `the migration step from version ${v} to ${v + 1} failed: ${e instanceof Error ? e.constructor.name : typeof e} (see \`cause\`)`, { cause: e });
+      }
+    }
+    return init;
+  }
+
+  /** True when the stored record of `op`'s key holds the same value (then an inline import skips it). */
+  private sameAsStored(def: EntityDefinition, op: WriteOp): boolean {
+    if (op.op !== "put") return false;
+    const stored = this.host.engine.get(def.name, op.key);
+    if (!stored || stored.version !== op.version) return false;
+    if (bytesEqual(stored.value, op.value)) return true;
+    const codec = this.host.codec.codecs.get(def.name)!;
+    if (!codec.hasSensitive) return false;
+    // Sealed parts differ by their nonce: compare the messages.
+    const keys = this.host.codec.keys;
+    const a = codec.decode(stored.value, op.key, op.version, keys).msg;
+    const b = codec.decode(op.value, op.key, op.version, keys).msg;
+    return equals(def.schema, a, b);
+  }
+
+  /** Move what is held into a staging engine: the file is larger than one write. */
+  private async stage(): Promise<void> {
+    this.staging = await Staging.open(this.host.engine);
+    for (const p of this.held) await this.staging.put(p.op);
+    this.held = [];
+    this.heldBytes = 0;
+    this.seen.clear();
+    this.options.onProgress?.({ phase: "stage", line: this.lineNo, records: this.total() });
+  }
+
+  async finish(): Promise<ImportResult> {
+    if (!this.header) throw new ImportError(Math.max(this.lineNo, 1), undefined, [], "the file is empty (no header line)");
+    const { engine } = this.host;
+    const entities = [...this.header.keys()];
+    this.options.onProgress?.({ phase: "switch", line: this.lineNo, records: this.total() });
+    let written = 0;
+    let deleted = 0;
+    if (!this.staging) {
+      const ops: WriteOp[] = [];
+      for (const p of this.held) if (!p.same) ops.push(p.op);
+      written = ops.length;
+      if (this.mode === "replace") {
+        for (const entity of entities) {
+          const keep = this.seen.get(entity);
+          for (const key of engine.keys(entity)) {
+            if (keep?.has(key)) continue;
+            const del: WriteOp = { op: "delete", entity, key };
+            ops.push(del);
+            this.heldBytes += opSize(del);
+            deleted++;
+          }
+        }
+      }
+      if (this.heldBytes <= INLINE_BYTES) {
+        const write = engine.write(ops);
+        this.host.track(ops, write);
+        await write;
+        this.options.onProgress?.({ phase: "done", line: this.lineNo, records: this.total() });
+        return { records: this.records, written, deleted, staged: false };
+      }
+    }
+    // Past one write: merged in by a compaction, from memory or from the staging engine.
+    const staging = this.staging;
+    await staging?.ready();
+    const held = staging ? null : sortHeld(this.held);
+    this.held = [];
+    const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
+    await engine.rewrite({
+      versions: new Map(),
+      transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
+      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : fromMemory(held!.get(e)))])),
+      ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
+      // Deflating every block was over half of a 100,000-record import (2.4 of 5.2 s of the switch, here):
+      // the records land uncompressed, as a bulk load's do in the journal; the next compaction compresses.
+      compress: false,
+      onInstalled: () => this.host.forget(),
+    });
+    written = this.total();
+    if (this.mode === "replace") deleted = Math.max(0, before - written);
+    this.options.onProgress?.({ phase: "done", line: this.lineNo, records: this.total() });
+    return { records: this.records, written, deleted, staged: true };
+  }
+
+  private total(): number {
+    return Object.values(this.records).reduce((a, b) => a + b, 0);
+  }
+
+  async dispose(): Promise<void> {
+    await this.staging?.close();
+  }
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Held writes by entity, each entity's in UTF-8 key order, the last write of a key winning. */
+function sortHeld(held: readonly Put[]): Map<string, WriteOp[]> {
+  const byEntity = new Map<string, Map<string, WriteOp>>();
+  for (const { op } of held) {
+    let m = byEntity.get(op.entity);
+    if (!m) byEntity.set(op.entity, (m = new Map()));
+    m.set(op.key, op);
+  }
+  return new Map(
+    [...byEntity].map(([e, m]) => {
+      const ops = [...m.values()];
+      // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8; the native compare is faster).
+      const plain = ops.every((o) => !SURROGATE.test(o.key));
+      return [e, ops.sort(plain ? (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : (a, b) => compareUtf8(a.key, b.key))];
+    }),
+  );
+}
+
+async function* fromMemory(ops: readonly WriteOp[] | undefined): AsyncGenerator<BlockRecord> {
+  for (const op of ops ?? []) if (op.op === "put") yield { key: op.key, version: op.version, value: op.value, terms: op.terms };
+}
