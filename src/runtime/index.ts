@@ -73,7 +73,11 @@ export {
   type RecoverReport,
   type EntityStats,
   type StoreStats,
+  type ArchiveOptions,
+  type ArchiveResult,
+  type DurationString,
 } from "./typed/store.js";
+export type { TimestampField } from "./typed/types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
 export type { ExportHeader, ExportOptions, ExportResult } from "./typed/export.js";

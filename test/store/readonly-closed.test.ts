@@ -99,6 +99,7 @@ describe("a redactSensitive store is read-only", () => {
       changeMasterKey: await codeOf(() => store.changeMasterKey(keys.raw(new Uint8Array(32).fill(6)))),
       cleanup: await codeOf(() => store.cleanup()),
       backup: await codeOf(() => store.backup({ to: path.join(tmp, "readonly.cellarbackup") })),
+      archive: await codeOf(() => store.tasks.archive({ olderThan: "1d", to: path.join(tmp, "readonly-archive.cellarbackup") })),
       import: await codeOf(() => store.import(path.join(tmp, "readonly.ndjson"))),
       singletonImport: await codeOf(() => store.settings.import("{}")),
       recoverFrom: await codeOf(() => store.recoverFrom(path.join(tmp, "readonly.cellarbackup"))),
@@ -219,6 +220,7 @@ describe("a closed store", () => {
       keys: () => r.keys!(),
       history: () => r.history!(k),
       revert: () => r.revert!(k, new Date()),
+      archive: () => r.archive!({ olderThan: "1d", field: "createdAt" }),
     });
     const singletonCalls = (r: Record<string, (...a: unknown[]) => unknown>): Record<string, () => unknown> => ({
       get: () => r.get!(),

@@ -79,7 +79,8 @@ export type Failpoint =
   | "restore.afterStage"
   | "restore.afterMarker"
   | "restore.afterAside"
-  | "restore.afterSwap";
+  | "restore.afterSwap"
+  | "archive.afterVerify";
 
 function wrap(e: unknown, syscall: string, file: string): never {
   const code = (e as NodeJS.ErrnoException)?.code ?? "UNKNOWN";

@@ -78,6 +78,17 @@ function ownReader(s: StoreState, own: Own) {
   };
 }
 
+/** The entries of `all` whose key is in `keys`. */
+function pick(all: { keys: string[]; locs: Loc[] }, keys: ReadonlySet<string>): { keys: string[]; locs: Loc[] } {
+  const out: { keys: string[]; locs: Loc[] } = { keys: [], locs: [] };
+  for (let i = 0; i < all.keys.length; i++) {
+    if (!keys.has(all.keys[i]!)) continue;
+    out.keys.push(all.keys[i]!);
+    out.locs.push(all.locs[i]!);
+  }
+  return out;
+}
+
 /** A value without its sealed sensitive part (`0x00 ‖ public`). */
 function withoutSensitive(v: Uint8Array): Uint8Array {
   if (v[0] !== ValueKind.sensitive) return v;
@@ -88,7 +99,11 @@ function withoutSensitive(v: Uint8Array): Uint8Array {
   return out;
 }
 
-export async function writeReencodedBackup(s: StoreState, options: BackupOptions): Promise<BackupInfo> {
+/**
+ * `only` (an archive, typed/archive.ts): back up just these entities and, of each, just these keys (those
+ * still live at the consistent point); `options.entities` is then ignored.
+ */
+export async function writeReencodedBackup(s: StoreState, options: BackupOptions, only?: ReadonlyMap<string, ReadonlySet<string>>): Promise<BackupInfo> {
   s.checkOpen();
   if (s.opts.readOnly) throw readOnlyError();
   if (s.poisoned) throw s.poisoned;
@@ -105,11 +120,11 @@ export async function writeReencodedBackup(s: StoreState, options: BackupOptions
 
   // The consistent point: one synchronous step.
   s.checkOpen();
-  const selected = selector(options.entities);
+  const selected = only ? (name: string) => only.has(name) : selector(options.entities);
   const snapshot = [...s.entities]
     .filter(([name]) => selected(name))
     .sort((a, b) => compareUtf8(a[0], b[0]))
-    .map(([entity, ks]) => ({ entity, ...ks.sortedEntries() }));
+    .map(([entity, ks]) => ({ entity, ...(only ? pick(ks.sortedEntries(), only.get(entity)!) : ks.sortedEntries()) }));
   const versions = new Map([...s.manifest.entities].filter(([n]) => selected(n)));
   const keyring = ring && !dropSensitive ? (under ? ring.encodeUnder(under) : s.io.readFile(s.paths.keyring)) : null;
   under?.destroy();

@@ -10,7 +10,7 @@
  *
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
-import { type CellarError, CorruptionError, StoreClosedError } from "../errors.js";
+import { type CellarError, CorruptionError, StoreClosedError, UsageError } from "../errors.js";
 import { parseName } from "../format/filenames.js";
 import type { Loc } from "../format/location.js";
 import type { WriteOp } from "../format/records.js";
@@ -321,10 +321,10 @@ export class Engine {
    * An online backup into one file (storage/backup.ts): everything acknowledged before the call, nothing
    * after; writes go on meanwhile. Sealed bytes are copied, never re-sealed.
    */
-  backup(options: BackupOptions): Promise<BackupInfo> {
+  backup(options: BackupOptions, only?: ReadonlyMap<string, ReadonlySet<string>>): Promise<BackupInfo> {
     // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
     const write = () =>
-      options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options) : writeBackup(this.state, options);
+      only || options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options, only) : writeBackup(this.state, options);
     // Damage found in live files is retired by a compaction (started at once): a backup waits for it, and its
     // point is taken then; files still damaged after it are refused (a backup must verify).
     const run = this.state.opts.readOnly || this.state.closed || !this.liveDamage() // (write() refuses the first two)
@@ -368,6 +368,24 @@ export class Engine {
     const seq = this.state.deletedAtOpen?.get(entity)?.get(key);
     if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
     return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
+  }
+
+  /**
+   * An archive file (typed/archive.ts): a backup of just the keys of `only`, checked by `verify` once written;
+   * then the `archive.afterVerify` failpoint.
+   */
+  async archive(options: BackupOptions, only: ReadonlyMap<string, ReadonlySet<string>>, verify: (file: string) => Promise<unknown>): Promise<BackupInfo> {
+    const info = await this.backup(options, only);
+    await verify(info.file);
+    this.state.fp("archive.afterVerify");
+    return info;
+  }
+
+  /** Open the copy of this store in `dir` (a backup unpacked to verify it) under this store's master key. */
+  openOwnCopy(dir: string): Promise<Engine> {
+    this.checkOpen();
+    if (!this.state.keyring) throw new UsageError("a plaintext store has no master key to open a copy with");
+    return openCopy(this.state.io, dir, this.state.keyring, this.state.opts, Engine.make);
   }
 
   // ---------------------------------------------------------------- close

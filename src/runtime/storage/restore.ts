@@ -185,10 +185,30 @@ async function checkStore(engine: Engine, header: BackupHeader, file: string): P
  */
 export async function verifyBackup(file: string, options: VerifyBackupOptions = {}): Promise<BackupInfo> {
   const io = options.io ?? nodeFileIO();
+  return verifyWith(io, file, (tmp, header) => openUnpacked(io, tmp, file, header, options, false));
+}
+
+/**
+ * {@link verifyBackup} of a store-key backup that an open store just wrote (an archive): the unpacked copy is
+ * opened under that store's master key (`Engine.openOwnCopy`), which the store holds and the app may not.
+ */
+export function verifyOwnBackup(engine: Engine, file: string): Promise<BackupInfo> {
+  return verifyWith(engine.io, file, async (tmp) => {
+    try {
+      return await engine.openOwnCopy(tmp);
+    } catch (e) {
+      if (!isCellarError(e, "E_CORRUPT")) throw e;
+      const c = e as CorruptionError;
+      throw corrupt(file, `packed \`${c.file}\` at offset ${c.offset}: ${c.reason}`, e);
+    }
+  });
+}
+
+async function verifyWith(io: FileIO, file: string, open: (dir: string, header: BackupHeader) => Promise<Engine>): Promise<BackupInfo> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-verify-"));
   try {
     const header = unpackBackup(io, file, tmp);
-    const engine = await openUnpacked(io, tmp, file, header, options, false);
+    const engine = await open(tmp, header);
     try {
       await checkStore(engine, header, file);
     } finally {

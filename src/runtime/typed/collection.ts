@@ -9,6 +9,7 @@ import { compareUtf8 } from "../format/segment-index.js";
 import type { CollectionDefinition, KeyValue } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
+import type { ArchiveOptions, ArchiveResult } from "./archive.js";
 import type { ListOptions } from "./types.js";
 import { checkQueryValue, decodeKey, encodeKey, term } from "./values.js";
 
@@ -24,7 +25,13 @@ export class CollectionImpl {
     /** The store's RecordCodec, held here so a get or put reaches it in one step. */
     private readonly codec: RecordCodec,
     readonly def: CollectionDefinition,
-  ) {}
+    archiver: (options: ArchiveOptions) => Promise<ArchiveResult>,
+  ) {
+    this.#archiver = archiver;
+  }
+
+  /** The store's archive runner (archive.ts), bound to this collection; an ES private field (not a repository method). */
+  readonly #archiver: (options: ArchiveOptions) => Promise<ArchiveResult>;
 
   async get(key: KeyValue): Promise<unknown> {
     this.store.checkOpen();
@@ -131,6 +138,11 @@ export class CollectionImpl {
     const { op, msg } = this.codec.encodePut(this.def, value, true);
     await this.track(k, this.codec.write([op]));
     return msg;
+  }
+
+  /** Move the records older than `olderThan` into a new archive file and delete them (archive.ts). */
+  async archive(options: ArchiveOptions): Promise<ArchiveResult> {
+    return this.#archiver(options);
   }
 
   toJson(record: unknown): JsonValue {

@@ -82,15 +82,54 @@ export function retentionRules(defs: ReadonlyMap<string, EntityDefinition>): Rul
     if (r.maxAgeMs === undefined && r.maxCount === undefined) throw bad("sets neither `maxAgeMs` nor `maxCount`");
     let fieldNo = 0;
     if (r.timestampField !== undefined) {
-      const f = def.schema.fields.find((x: DescField) => x.localName === r.timestampField);
-      if (!f || f.fieldKind !== "message" || f.message.typeName !== "google.protobuf.Timestamp") {
-        throw bad(`\`timestampField\` \`${r.timestampField}\` is not a google.protobuf.Timestamp field of \`${def.schema.typeName}\``);
-      }
-      fieldNo = f.number;
+      fieldNo = timestampField(def, r.timestampField, (why) => bad(`\`timestampField\` ${why}`)).fieldNo;
     } else if (r.maxAgeMs !== undefined) throw bad("`maxAgeMs` needs a `timestampField`");
     out.push({ def, rule: r, fieldNo, sensitive: r.timestampField !== undefined && def.sensitive.includes(r.timestampField) });
   }
   return out;
+}
+
+/** How a record's time is read: by the Timestamp field `field` (number `fieldNo`; 0: none). */
+export interface TimeField {
+  def: CollectionDefinition;
+  field: string | undefined;
+  fieldNo: number;
+  sensitive: boolean;
+}
+
+/** The Timestamp field `name` of `def` (a retention rule's `timestampField`, an archive's `field`); `bad(why)` is thrown when it is not one. */
+export function timestampField(def: CollectionDefinition, name: unknown, bad: (why: string) => Error): TimeField {
+  const f = typeof name === "string" ? def.schema.fields.find((x: DescField) => x.localName === name) : undefined;
+  if (!f || f.fieldKind !== "message" || f.message.typeName !== "google.protobuf.Timestamp") {
+    throw bad(`\`${String(name)}\` is not a google.protobuf.Timestamp field of \`${def.schema.typeName}\``);
+  }
+  return { def, field: f.localName, fieldNo: f.number, sensitive: def.sensitive.includes(f.localName) };
+}
+
+/**
+ * A record's time by `tf` now (a cleanup's and an archive's reading): -Infinity when unset (or when there is no
+ * time field), NaN when it cannot be read (a cleanup or archive leaves it alone), undefined when the record is gone.
+ * Only the field is decoded (`timestampOf`), but a `sensitive` field is read by a full decode (`read`).
+ */
+export function recordTime(host: Pick<RetentionHost, "engine" | "read">, tf: TimeField, key: string): number | undefined {
+  const { engine } = host;
+  try {
+    if (!tf.fieldNo) return engine.has(tf.def.name, key) ? -Infinity : undefined;
+    if (tf.sensitive) {
+      const rec = host.read(tf.def, key) as Record<string, { seconds: bigint; nanos: number } | undefined> | undefined;
+      if (rec === undefined) return undefined;
+      const ts = rec[tf.field!];
+      return ts === undefined ? -Infinity : Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
+    }
+    const loc = engine.locate(tf.def.name, key);
+    if (!loc) return undefined;
+    return timestampOf(engine.read(tf.def.name, loc), tf.fieldNo) ?? -Infinity;
+  } catch (e) {
+    // Damage (reported through the `corruption` event by the read) or a record that does not decode:
+    // never removed, the rest goes on.
+    if (isCellarError(e, "E_CLOSED")) throw e;
+    return Number.NaN;
+  }
 }
 
 /**
@@ -314,26 +353,9 @@ export class Retention {
     if (this.host.closing()) throw new StoreClosedError();
   }
 
-  /** The record's time now: -Infinity when unset, NaN when it cannot be read (it is left alone), undefined if gone. */
+  /** The record's time now (see {@link recordTime}). */
   private timeOf(rule: Rule, key: string): number | undefined {
-    const { engine } = this.host;
-    try {
-      if (!rule.fieldNo) return engine.has(rule.def.name, key) ? -Infinity : undefined;
-      if (rule.sensitive) {
-        const rec = this.host.read(rule.def, key) as Record<string, { seconds: bigint; nanos: number } | undefined> | undefined;
-        if (rec === undefined) return undefined;
-        const ts = rec[rule.rule.timestampField!];
-        return ts === undefined ? -Infinity : Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6);
-      }
-      const loc = engine.locate(rule.def.name, key);
-      if (!loc) return undefined;
-      return timestampOf(engine.read(rule.def.name, loc), rule.fieldNo) ?? -Infinity;
-    } catch (e) {
-      // Damage (reported through the `corruption` event by the read) or a record that does not decode:
-      // a cleanup never removes what it cannot read, and goes on with the rest.
-      if (isCellarError(e, "E_CLOSED")) throw e;
-      return Number.NaN;
-    }
+    return recordTime(this.host, { def: rule.def, field: rule.rule.timestampField, fieldNo: rule.fieldNo, sensitive: rule.sensitive }, key);
   }
 
   /**
@@ -403,7 +425,7 @@ function merge<T>(a: readonly T[], b: readonly T[], cmp: (x: T, y: T) => number)
  * Step 3: the deletes of a cleanup in parts of at most `CLEANUP_WRITE_BYTES` each (one part, one engine write:
  * almost always a single one), in the order given (each entity's oldest records first).
  */
-function split(victims: readonly { def: CollectionDefinition; keys: string[] }[]): [CollectionDefinition, string][][] {
+export function split(victims: readonly { def: CollectionDefinition; keys: string[] }[]): [CollectionDefinition, string][][] {
   const parts: [CollectionDefinition, string][][] = [];
   let part: [CollectionDefinition, string][] = [];
   let bytes = 0;

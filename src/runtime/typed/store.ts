@@ -3,8 +3,8 @@
  * repository per entity. Every write is validated with the entity's zod schema
  * before anything is encoded; reads return frozen protobuf-es messages.
  *
- * This file owns opening (checks of the entities and options, the engine, migrations at open) and
- * StoreImpl, the facade that wires the rest of the folder: the repositories (collection.ts,
+ * Opening (checks of the entities and options, the engine, migrations at open, what starts after open) is
+ * open-store.ts; this file owns StoreImpl, the facade that wires the rest of the folder: the repositories (collection.ts,
  * singleton.ts), batches (batch.ts), events (events.ts) and reading and encoding records (record-codec.ts,
  * values.ts); it keeps lifecycle, close, the key admin pass-throughs, inspect and stats. The public types
  * live in types.ts; every name this file exported before the split is still exported from here
@@ -14,24 +14,25 @@ import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { EntityDefinition } from "./entity.js";
 import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
-import { CellarError, type CellarErrorCode, CorruptionError, KeyError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
+import { CellarError, type CellarErrorCode, CorruptionError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
 import { PayloadDecodeError } from "../crypto/value.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import { DecodeError } from "../format/bytes.js";
-import { planUpgrade, upgrade, type UpgradeHost } from "./upgrade.js";
+import type { UpgradeHost } from "./upgrade.js";
 import { runBatch } from "./batch.js";
 import { CollectionImpl } from "./collection.js";
 import { Listeners } from "./events.js";
 import { SingletonImpl } from "./singleton.js";
 import { readOnlyError, RecordCodec } from "./record-codec.js";
-import { type CleanupReport, parseEvery, Retention } from "./retention.js";
+import { type CleanupReport, Retention } from "./retention.js";
 import { entityStats } from "./stats.js";
 import { RESERVED_LABEL_PREFIX, resolveBackupDir, StoreBackups } from "./backups.js";
-import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
-import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats, TypedStore } from "./types.js";
+import { type ArchiveOptions, type ArchiveResult, Archives } from "./archive.js";
+import type { CollectionDefinition } from "./entity.js";
+import type { InspectedRecord, StoreEvents, StoreOptions, StoreStats } from "./types.js";
 import { type ExportOptions, type ExportResult, exportStore, fileFailure } from "./export.js";
-import { fileLines, type ImportOptions, type ImportResult, importLines, removeStaging } from "./import.js";
+import { fileLines, type ImportOptions, type ImportResult, importLines } from "./import.js";
 import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, type RecoverReport } from "./recover.js";
 import type { MigrationStep } from "./migration.js";
 
@@ -61,8 +62,10 @@ export type {
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
 export type { MissingRecord, RecoverOptions, RecoverReport } from "./recover.js";
+export type { ArchiveOptions, ArchiveResult, DurationString } from "./archive.js";
 export type { EntityStats } from "./stats.js";
 export { decodeKey, encodeKey } from "./values.js";
+export { openStore } from "./open-store.js";
 
 /**
  * Property names an entity cannot take: the store's methods and fields (a repository is a property of the
@@ -107,85 +110,6 @@ export const RESERVED = new Set([
   ...Object.getOwnPropertyNames(Object.prototype),
 ]);
 
-/** Open (or create) a store holding `entities`. */
-export async function openStore<E extends Record<string, EntityDefinition>>(
-  entities: E,
-  options: StoreOptions,
-): Promise<TypedStore<E>> {
-  const defs = new Map<string, EntityDefinition>();
-  for (const [prop, def] of Object.entries(entities)) {
-    if (RESERVED.has(prop)) throw new UsageError(`entity property \`${prop}\` collides with a member of the store; rename it`);
-    if (defs.has(def.name)) throw new UsageError(`two entities use the storage name \`${def.name}\``);
-    if (typeof def.name !== "string" || def.name.startsWith(INTERNAL_PREFIX)) {
-      throw new UsageError(`entity storage name \`${String(def.name)}\` is not allowed: names starting with \`~\` are Cellar's own (record history)`);
-    }
-    checkHistoryRule(def);
-    if (!Number.isInteger(def.version) || def.version < 1) throw new UsageError(`entity \`${def.name}\` needs a version ≥ 1`);
-    if (def.kind === "collection" && !def.schema.fields.some((f: { localName: string }) => f.localName === def.key)) {
-      throw new UsageError(`entity \`${def.name}\`: key field \`${def.key}\` is not a field of \`${def.schema.typeName}\``);
-    }
-    defs.set(def.name, def);
-  }
-  const sensitive = [...defs.values()].filter((d) => d.sensitive.length > 0);
-  if (sensitive.length && (options.encryption === "none" || !options.key)) {
-    const which = sensitive.map((d) => `\`${d.name}\` (${d.sensitive.map((p: string) => `\`${p}\``).join(", ")})`).join(", ");
-    throw new KeyError(
-      options.encryption === "none"
-        ? `a plaintext store cannot hold sensitive fields: ${which}; pass \`key\` instead of \`encryption: "none"\``
-        : `no key configured, and these entities have sensitive fields: ${which}; pass \`key\``,
-    );
-  }
-  for (const internal of ["recordCacheBytes", "keyScope", "readOnly"]) {
-    // Engine options the store sets itself: given here they would be silently replaced.
-    if (internal in options) {
-      throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
-    }
-  }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, onCorruption, ...engineOptions } = options;
-  const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
-  const backupDir = resolveBackupDir(backups, options.dir);
-  if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
-    throw new UsageError("`onCorruption` must be \"quarantine\", \"refuse\" or \"restore\"");
-  }
-  if (onCorruption === "restore" && redactSensitive) throw new UsageError("`onCorruption: \"restore\"` writes the records it brings back: a `redactSensitive` store cannot");
-  const engine = await Engine.open({
-    ...engineOptions,
-    // "restore" opens like "quarantine", then brings the lost records back from the backups (recover.ts).
-    ...(onCorruption !== undefined ? { onCorruption: onCorruption === "restore" ? "quarantine" : onCorruption } : {}),
-    recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
-    keyScope: redactSensitive ? "records" : "all",
-    readOnly: redactSensitive === true,
-  });
-  let store: StoreImpl;
-  try {
-    if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
-    store = new StoreImpl(engine, entities, defs, redactSensitive === true, backupDir, options.key);
-    store.setMigrations(migrations ?? []);
-    const host = store.upgradeHost(options);
-    const plans = planUpgrade(host, migrations ?? []);
-    if (plans.size) {
-      store.migrationBackup = await upgrade(host, plans, {
-        migrations: migrations ?? [],
-        backup: backupBeforeMigration ?? true,
-        onProgress: onMigrationProgress,
-      });
-      store.records.clear();
-    }
-    if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
-    // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
-    if (!redactSensitive) await StoreImpl.sweepHistory(store);
-    StoreImpl.recoverWith(store, migrations ?? [], options.key);
-    if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store, options);
-    if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
-    // Automatic backups and the move of legacy pre-migration copies (backups.ts), in the background.
-    if (!redactSensitive) StoreImpl.startBackups(store);
-  } catch (e) {
-    await engine.close();
-    throw e;
-  }
-  return store as unknown as TypedStore<E>;
-}
-
 export class StoreImpl {
   /** Decoded records, one key space per entity. */
   readonly records: LruCache<string, unknown>;
@@ -201,12 +125,14 @@ export class StoreImpl {
   readonly #retention: Retention;
   /** The backup directory, automatic backups, legacy moves (backups.ts); an ES private field, like #codec. */
   readonly #backups: StoreBackups;
-  /** What recovery from backups needs that only open knows (recover.ts); set by openStore. */
-  #recoverWith: { migrations: readonly MigrationStep[]; key: StoreOptions["key"] } = { migrations: [], key: undefined };
+  /** The key the store was opened with: recovery opens store-key backups with it (recover.ts). */
+  readonly #key: StoreOptions["key"];
   /** Keys (`entity\0key`) deleted in this session since damage was found (recover.ts). */
   readonly #deletedInSession = new Set<string>();
   /** `onCorruption: "restore"`: what the recovery at open brought back and what it could not (null: none ran). */
   recoveredAtOpen: RecoverReport | null = null;
+  /** `repo.archive()` runs (archive.ts). */
+  readonly #archives: Archives;
 
   constructor(
     readonly engine: Engine,
@@ -220,6 +146,7 @@ export class StoreImpl {
     this.records = engine.cache as LruCache<string, unknown>;
     this.#codec = new RecordCodec(engine, defs, redacted, this.listeners);
     this.#backups = new StoreBackups(engine, backupDir, key, (e) => this.listeners.emit("error", e));
+    this.#key = key;
     let repos: Map<string, CollectionImpl> | undefined;
     const repo = (name: string) => {
       repos ??= new Map(Object.values(this).flatMap((r) => (r instanceof CollectionImpl ? [[r.def.name, r] as const] : [])));
@@ -233,9 +160,17 @@ export class StoreImpl {
       track: (def, keys, write) => repo(def.name)?.trackMany(keys, write),
       closing: () => this.closed,
     });
+    this.#archives = new Archives({
+      engine,
+      backupDir: () => this.#backups.dir,
+      read: (def, key) => this.#codec.read(def, key),
+      busy: (def, key) => repo(def.name)?.busy(key) ?? false,
+      track: (def, keys, write) => repo(def.name)?.trackMany(keys, write),
+      closing: () => this.closed,
+    });
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
-        value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def) : new SingletonImpl(this, this.#codec, def),
+        value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def, (o) => StoreImpl.archive(this, def, o)) : new SingletonImpl(this, this.#codec, def),
         enumerable: true,
       });
     }
@@ -245,6 +180,7 @@ export class StoreImpl {
       this.#retention.committed(ops);
       // Once damage is on record, this session's deletes are kept: recovery from a backup must not undo them.
       if (engine.recovery.damaged.length) for (const op of ops) if (op.op === "delete") this.#deletedInSession.add(`${op.entity}\u0000${op.key}`);
+      this.#archives.committed(ops);
       this.listeners.changed(ops, this.defs);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
@@ -461,6 +397,7 @@ export class StoreImpl {
       await Promise.all([...this.singletons()].map((s) => s.idle()));
     } finally {
       await this.#retention.stop();
+      await this.#archives.stop();
       await this.#backups.stop();
       this.records.clear();
       await this.engine.close();
@@ -490,15 +427,11 @@ export class StoreImpl {
     return recover(this.#recoverHost(), files, options ?? {}, true);
   }
 
-  static recoverWith(store: StoreImpl, migrations: readonly MigrationStep[], key: StoreOptions["key"]): void {
-    store.#recoverWith = { migrations, key };
-  }
-
   /**
    * `onCorruption: "restore"`: after the background check of the segment, when damage was found, recover
    * from this store's intact backups in its backup directory (`backups.dir`, or `<dir>.backups`), newest first.
    */
-  static async recoverAtOpen(store: StoreImpl, options: StoreOptions): Promise<void> {
+  static async recoverAtOpen(store: StoreImpl): Promise<void> {
     await store.engine.verified;
     if (!store.engine.recovery.damaged.length) return;
     try {
@@ -520,8 +453,8 @@ export class StoreImpl {
     return {
       engine: this.engine,
       defs: this.defs,
-      migrations: this.#recoverWith.migrations,
-      storeKey: this.#recoverWith.key,
+      migrations: this.#migrations,
+      storeKey: this.#key,
       knowsDeleted: (entity: string, key: string, afterSeq?: number) =>
         this.#deletedInSession.has(`${entity}\u0000${key}`) || this.engine.knowsDeleted(entity, key, afterSeq),
       write: async (items: readonly Found[]) => {
@@ -548,6 +481,12 @@ export class StoreImpl {
         return left;
       },
     };
+  }
+
+  /** `repo.archive()` of collection `def` (archive.ts). Static: a member of the store could collide with an entity's property. */
+  private static archive(store: StoreImpl, def: CollectionDefinition, options: ArchiveOptions): Promise<ArchiveResult> {
+    store.checkWritable();
+    return store.#archives.archive(def, options);
   }
 
   private *singletons(): Generator<SingletonImpl> {

@@ -13,6 +13,8 @@ import type { CollectionDefinition, EntityDefinition, KeyValue, SingletonDefinit
 import type { MigrationStep } from "./migration.js";
 import type { MigrationProgress } from "./upgrade.js";
 import type { CleanupReport } from "./retention.js";
+import type { ArchiveOptions, ArchiveResult } from "./archive.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { EntityStats } from "./stats.js";
 import type { ExportOptions, ExportResult } from "./export.js";
 import type { ImportOptions, ImportResult } from "./import.js";
@@ -215,7 +217,20 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
    * or the history does not reach back to that time.
    */
   revert(key: K, at: string | Date): Promise<StoredRecord<Desc> | undefined>;
+  /**
+   * Move the records whose `field` (default: the retention rule's `timestampField`) is older than
+   * `olderThan` into a new archive file (a backup file: `restoreBackup`, `verifyBackup` and `listBackups`
+   * read it) and delete them from the store, all or nothing: the file is written and verified before any
+   * record is deleted, and the deletes are one atomic write. Records written while it runs stay. Resolves
+   * with the count and the file. Example: `await store.tasks.archive({ olderThan: "90d" })`.
+   */
+  archive(options: ArchiveOptions<TimestampField<Desc>>): Promise<ArchiveResult>;
 }
+
+/** The names of a message's `google.protobuf.Timestamp` fields (what `archive`'s `field` takes). */
+export type TimestampField<Desc extends DescMessage> = {
+  [P in keyof MessageShape<Desc> & string]-?: NonNullable<MessageShape<Desc>[P]> extends Timestamp ? P : never;
+}[keyof MessageShape<Desc> & string];
 
 /**
  * The dotted paths of a message's fields, through singular message fields (`"ui"`, `"ui.fontSize"`), up to
