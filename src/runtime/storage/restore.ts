@@ -22,7 +22,7 @@ import { type Failpoint, type FileIO, nodeFileIO } from "../platform/io.js";
 import { StoreLock } from "../platform/lock.js";
 import { type KeyProvider, keys } from "../crypto/keys.js";
 import { parseEnvelope, recordAd } from "../crypto/value.js";
-import { type BackupInfo, backupInfo, readBackupHeader, unpackBackup } from "./backup.js";
+import { type BackupInfo, backupInfo, readBackupHeader, unpackBackupDeferred } from "./backup.js";
 import { Engine } from "./engine.js";
 import { peekManifest } from "./manifest.js";
 import { removeStaleStaging, removeTree, settleRestore, stagingDir, swapIn } from "./restore-swap.js";
@@ -193,7 +193,7 @@ export async function verifyBackup(file: string, options: VerifyBackupOptions = 
   const io = options.io ?? nodeFileIO();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-verify-"));
   try {
-    const header = unpackBackup(io, file, tmp);
+    const { header } = unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
     const engine = await openUnpacked(io, tmp, file, header, options, false);
     try {
       await checkStore(engine, header, file);
@@ -259,13 +259,21 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
     removeStaleStaging(dir); // left by a restore killed before its switch began
     const staged = stagingDir(dir);
     try {
-      const header = unpackBackup(io, file, staged);
-      const engine = await openUnpacked(io, staged, file, header, options, true);
+      // The unpacked files reach the disk (fsync on the libuv pool) while they are checked: durable before the switch.
+      const { header, durable } = unpackBackupDeferred(io, file, staged, "later");
+      let checked = false;
       try {
-        await checkStore(engine, header, file, "sealed");
-        if (header.keyKind === BackupKeyKind.password && options.key !== undefined) await engine.changeMasterKey(provider(options.key));
+        const engine = await openUnpacked(io, staged, file, header, options, true);
+        try {
+          await checkStore(engine, header, file, "sealed");
+          if (header.keyKind === BackupKeyKind.password && options.key !== undefined) await engine.changeMasterKey(provider(options.key));
+        } finally {
+          await engine.close();
+        }
+        checked = true;
       } finally {
-        await engine.close();
+        // Awaited also when the check failed (its files are closed then), its own failure reported only after a good check.
+        await (checked ? durable : durable.catch(() => {}));
       }
       fp("restore.afterStage");
     } catch (e) {
