@@ -225,6 +225,8 @@ export function decodeFrame(
   maxPlain = MAX_FRAME_PAYLOAD,
   /** `frame` is the caller's own copy: decrypt in place (no second buffer of its size). */
   inPlace = false,
+  /** false: a compressed payload is returned as it is (still compressed), after its checksum and tag are checked. */
+  inflate = true,
 ): { header: FrameHeader; plaintext: Uint8Array } {
   if (frame.length < FRAME_HEADER_SIZE) throw new FrameError("bad record length");
   const header = readFrameHeader(frame);
@@ -249,7 +251,7 @@ export function decodeFrame(
   } else if (header.keyId !== KEY_ID_NONE) {
     throw new FrameError("bad payload", "key id set on an unsealed frame");
   }
-  if (header.flags & FrameFlag.compressed) {
+  if (header.flags & FrameFlag.compressed && inflate) {
     try {
       body = decompress(body, maxPlain);
     } catch (e) {

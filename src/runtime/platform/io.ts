@@ -32,6 +32,11 @@ export interface FileIO {
   write(fd: number, data: Uint8Array, position: number): void;
   datasync(fd: number): void;
   fsync(fd: number): void;
+  /**
+   * `fsync` on the libuv thread pool: the caller goes on meanwhile (a restore checks the files it unpacked
+   * while they reach the disk). Optional: without it callers use `fsync`.
+   */
+  fsyncAsync?(fd: number): Promise<void>;
   size(fd: number): number;
   truncate(fd: number, length: number): void;
   /** Atomic rename; retried with backoff on `EPERM`/`EBUSY`/`EACCES` (virus scanners on Windows). */
@@ -301,6 +306,18 @@ export function nodeFileIO(): FileIO {
       } catch (e) {
         wrap(e, "fsync", nameOf(fd));
       }
+    },
+    fsyncAsync(fd) {
+      return new Promise<void>((resolve, reject) =>
+        fs.fsync(fd, (e) => {
+          if (!e) return resolve();
+          try {
+            wrap(e, "fsync", nameOf(fd));
+          } catch (w) {
+            reject(w);
+          }
+        }),
+      );
     },
     size(fd) {
       try {

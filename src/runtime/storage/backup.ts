@@ -283,8 +283,11 @@ export function readBackupHeader(io: FileIO, file: string): { header: BackupHead
   }
 }
 
-/** Stream the whole file through crc32 and compare with its trailer (or, with `into`, also write each packed file there). */
-function checkBody(io: FileIO, file: string, r: ReturnType<typeof readBackupHeader>, into: string | null): void {
+/**
+ * Stream the whole file through crc32 and compare with its trailer (or, with `into`, also write each packed
+ * file there: fsynced and closed with `sync` "now", closed with "never", left open in `opened` with "later").
+ */
+function checkBody(io: FileIO, file: string, r: ReturnType<typeof readBackupHeader>, into: string | null, sync: Sync = "now", opened: number[] = []): void {
   const fd = io.open(file, "r");
   try {
     const buf = new Uint8Array(CHUNK);
@@ -304,9 +307,10 @@ function checkBody(io: FileIO, file: string, r: ReturnType<typeof readBackupHead
           at += n;
           pos += n;
         }
-        if (out >= 0) io.fsync(out);
+        if (out >= 0 && sync === "now") io.fsync(out);
       } finally {
-        if (out >= 0) io.close(out);
+        if (out >= 0 && sync === "later") opened.push(out);
+        else if (out >= 0) io.close(out);
       }
     }
     const trailer = new Uint8Array(4);
@@ -329,6 +333,44 @@ export function unpackBackup(io: FileIO, file: string, into: string): BackupHead
   writeNewFile(io, path.join(into, MANIFEST_COPY_FILE), io.readFile(path.join(into, MANIFEST_FILE)));
   io.syncDir(into);
   return r.header;
+}
+
+/** When {@link unpackBackupDeferred}'s files reach the disk: "later" (see there), or "never" (a copy checked and removed). */
+export type Sync = "now" | "later" | "never";
+
+/**
+ * {@link unpackBackup} without waiting for the disk: with `sync` "later" every unpacked file is fsynced on
+ * the libuv pool (`FileIO.fsyncAsync`, else at once) while the caller goes on checking them, and `durable`
+ * resolves when all are, and the directory, on disk (it closes them; the caller always awaits it, also on
+ * failure); with "never" nothing is fsynced (verify's temporary copy). The checks are the same.
+ */
+export function unpackBackupDeferred(io: FileIO, file: string, into: string, sync: "later" | "never"): { header: BackupHeader; durable: Promise<void> } {
+  const r = readBackupHeader(io, file);
+  if (!r.header.files.some((f) => f.name === MANIFEST_FILE)) throw new BackupCorruptError(path.basename(file), BACKUP_FIXED_SIZE, "no `MANIFEST` packed");
+  io.mkdirp(into);
+  const opened: number[] = [];
+  try {
+    checkBody(io, file, r, into, sync, opened);
+    const copy = io.open(path.join(into, MANIFEST_COPY_FILE), "wx+");
+    if (sync === "later") opened.push(copy);
+    try {
+      io.write(copy, io.readFile(path.join(into, MANIFEST_FILE)), 0);
+    } finally {
+      if (sync !== "later") io.close(copy);
+    }
+  } catch (e) {
+    for (const fd of opened) io.close(fd);
+    throw e;
+  }
+  if (sync === "never") return { header: r.header, durable: Promise.resolve() };
+  const durable = Promise.allSettled(opened.map(async (fd) => (io.fsyncAsync ? io.fsyncAsync(fd) : io.fsync(fd)))).then((done) => {
+    for (const fd of opened) io.close(fd);
+    const failed = done.find((d) => d.status === "rejected");
+    if (failed) throw failed.reason;
+    io.syncDir(into);
+  });
+  durable.catch(() => {}); // awaited by the caller, which may fail first: no unhandled rejection meanwhile
+  return { header: r.header, durable };
 }
 
 /** One entry of {@link listBackups}: the metadata, or why the file is damaged. */

@@ -30,7 +30,7 @@ import { scrub } from "./scrub.js";
 import type { EngineOptions } from "./options.js";
 import { Reads } from "./reads.js";
 import { type EntityUsage, entityUsage } from "./usage.js";
-import { forEachRecord, type RecordVisitor } from "./verify-records.js";
+import { type ForEachRecordOptions, forEachRecord, type RecordVisitor } from "./verify-records.js";
 import type { DamageReport, RecoveryReport, StoreState } from "./state.js";
 
 export type { WriteOp } from "../format/records.js";
@@ -312,9 +312,9 @@ export class Engine {
    * read checks it: a full check of a store (backup verification). Segment records shadowed by a newer
    * write are visited too. Damage throws `CorruptionError`.
    */
-  forEachRecord(visit: RecordVisitor): Promise<void> {
+  forEachRecord(visit: RecordVisitor, options?: ForEachRecordOptions): Promise<void> {
     this.checkOpen();
-    return forEachRecord(this.state, this.reads, visit);
+    return forEachRecord(this.state, this.reads, visit, options);
   }
 
   /**

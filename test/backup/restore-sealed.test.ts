@@ -1,0 +1,97 @@
+/**
+ * What restore checks of a sealed segment block (docs/FORMAT.md, "Backup file", "Restore"): its crc, tag,
+ * type and position, not its records (the tag proves they are the bytes the store sealed there); verify still
+ * decodes every record, and a plaintext store's blocks (crc only) are still walked by restore too.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { crc32 } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import { Engine } from "../../src/runtime/storage/engine.js";
+import { readBackupHeader } from "../../src/runtime/storage/backup.js";
+import { nodeFileIO } from "../../src/runtime/platform/io.js";
+import { readFrameHeader } from "../../src/runtime/format/frame.js";
+import { FILE_HEADER_SIZE, FRAME_HEADER_SIZE } from "../../src/runtime/format/format.js";
+import { isCellarError, restoreBackup, verifyBackup } from "../../src/runtime/index.js";
+import { KEY, tempRoot, text, val } from "./helpers.js";
+
+const { root, cleanup } = tempRoot("cellar-restore-sealed-");
+afterAll(cleanup);
+
+/** Where the packed segment's bytes start in the backup file. */
+function segmentAt(file: string): number {
+  const r = readBackupHeader(nodeFileIO(), file);
+  let at = r.headerLength;
+  for (const f of r.header.files) {
+    if (f.name.startsWith("segment-")) return at;
+    at += f.length;
+  }
+  throw new Error("no segment packed");
+}
+
+async function backupOf(name: string, opts: { key?: Uint8Array; encryption?: "none" }, values: [string, Uint8Array][]): Promise<string> {
+  const dir = path.join(root, name);
+  const e = await Engine.open({ dir, ...opts, compaction: { auto: false } });
+  for (const [key, value] of values) await e.write([{ op: "put", entity: "e", key, version: 1, value, terms: [] }]);
+  await e.compact();
+  const file = path.join(root, `${name}.cellarbackup`);
+  await e.backup({ to: file });
+  await e.close();
+  return file;
+}
+
+async function read(dir: string, key: string, opts: { key?: Uint8Array; encryption?: "none" }): Promise<string | null> {
+  const e = await Engine.open({ dir, ...opts });
+  try {
+    const r = e.get("e", key);
+    return r ? text(r.value) : null;
+  } finally {
+    await e.close();
+  }
+}
+
+describe("restore of sealed segment blocks", () => {
+  it("refuses a block whose ciphertext changed under a fixed-up frame crc and file checksum (the tag)", async () => {
+    const file = await backupOf("tag", { key: KEY }, [["a", val("one")], ["b", val("two")]]);
+    const b = fs.readFileSync(file);
+    const frame = segmentAt(file) + FILE_HEADER_SIZE; // the first block
+    const h = readFrameHeader(b.subarray(frame));
+    b[frame + FRAME_HEADER_SIZE + Math.floor(h.length / 2)]! ^= 0x01;
+    b.writeUInt32LE(crc32(b.subarray(frame + 4, frame + FRAME_HEADER_SIZE + h.length)), frame);
+    b.writeUInt32LE(crc32(b.subarray(0, b.length - 4)), b.length - 4);
+    fs.writeFileSync(file, b);
+    const dir = path.join(root, "tag-restored");
+    await expect(restoreBackup(file, { dir, key: KEY })).rejects.toSatisfy(
+      (e) => isCellarError(e, "E_BACKUP_CORRUPT") && /packed `segment-\d+\.seg` at offset \d+: authentication failed/.test((e as Error).message),
+    );
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it("restores the store's own authentic bytes that verify refuses as undecodable (verify decodes, restore checks tags)", async () => {
+    const file = await backupOf("undecodable", { key: KEY }, [["good", val("fine")], ["bad", Buffer.from([7, 1, 2])]]);
+    await expect(verifyBackup(file, { key: KEY })).rejects.toSatisfy((e) => isCellarError(e, "E_BACKUP_CORRUPT") && /does not decode/.test((e as Error).message));
+    const dir = path.join(root, "undecodable-restored");
+    await restoreBackup(file, { dir, key: KEY });
+    expect(await read(dir, "good", { key: KEY })).toBe("fine");
+  });
+
+  it("still walks and decodes every record of a plaintext store's blocks (a crc is no proof of authenticity)", async () => {
+    const file = await backupOf("plain", { encryption: "none" }, [["good", val("fine")], ["bad", Buffer.from([7, 1, 2])]]);
+    const dir = path.join(root, "plain-restored");
+    await expect(restoreBackup(file, { dir })).rejects.toSatisfy((e) => isCellarError(e, "E_BACKUP_CORRUPT") && /does not decode/.test((e as Error).message));
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it("restores an entity whose records the journal all deleted (the metadata leaves it out)", async () => {
+    const dir = path.join(root, "emptied");
+    const e = await Engine.open({ dir, key: KEY, compaction: { auto: false } });
+    await e.write([{ op: "put", entity: "e", key: "k", version: 1, value: val(""), terms: [] }]);
+    await e.write([{ op: "delete", entity: "e", key: "k" }]);
+    const file = path.join(root, "emptied.cellarbackup");
+    await e.backup({ to: file });
+    await e.close();
+    const into = path.join(root, "emptied-restored");
+    await restoreBackup(file, { dir: into, key: KEY });
+    expect(await read(into, "k", { key: KEY })).toBeNull();
+  });
+});
