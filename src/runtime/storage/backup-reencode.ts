@@ -12,7 +12,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CorruptionError, UsageError } from "../errors.js";
-import { BackupKeyKind, decodeBackupHeader, encodeBackupHeader, MAX_LABEL_BYTES } from "../format/backup-file.js";
+import { BackupKeyKind, decodeBackupHeader, encodeBackupHeader } from "../format/backup-file.js";
 import { journalName, KEYRING_FILE, MANIFEST_FILE, segmentName, StorePaths } from "../format/filenames.js";
 import { MAX_FRAME_PAYLOAD } from "../format/format.js";
 import { decodeFrame, FrameError } from "../format/frame.js";
@@ -22,10 +22,10 @@ import { compareUtf8 } from "../format/segment-index.js";
 import { keys } from "../crypto/keys.js";
 import { Keyring } from "../crypto/keyring.js";
 import { parseEnvelope, recordAd, ValueKind } from "../crypto/value.js";
-import { type BackupInfo, type BackupOptions, backupInfo, type Part, writePacked } from "./backup.js";
+import { type BackupInfo, type BackupOptions, backupInfo, checkBackupOptions, type Part, writePacked } from "./backup.js";
 import { encodeManifestFile } from "./manifest.js";
 import { readBlock, writeSegment } from "./segment.js";
-import { readOnlyError, type StoreState } from "./state.js";
+import type { StoreState } from "./state.js";
 
 const HISTORY_PREFIX = "~history:";
 
@@ -104,17 +104,10 @@ function withoutSensitive(v: Uint8Array): Uint8Array {
  * still live at the consistent point); `options.entities` is then ignored.
  */
 export async function writeReencodedBackup(s: StoreState, options: BackupOptions, only?: ReadonlyMap<string, ReadonlySet<string>>): Promise<BackupInfo> {
-  s.checkOpen();
-  if (s.opts.readOnly) throw readOnlyError();
-  if (s.poisoned) throw s.poisoned;
-  if (typeof options?.to !== "string" || !options.to) throw new UsageError("`backup` needs `to`, the backup file to write");
-  const label = options.label ?? "";
-  if (typeof label !== "string" || Buffer.byteLength(label) > MAX_LABEL_BYTES) throw new UsageError(`\`label\` must be a string of at most ${MAX_LABEL_BYTES} bytes`);
+  const label = checkBackupOptions(s, options);
   const ring = s.keyring;
   const dropSensitive = options.includeSensitive === false;
-  if (options.password !== undefined && !ring) throw new UsageError("a plaintext store's backup cannot be protected by a `password` (its records are not sealed)");
   if (dropSensitive && options.password === undefined) throw new UsageError("`includeSensitive: false` needs a `password`: the backup gets data keys of its own, wrapped under it");
-  if (ring && ring.scope !== "all") throw new UsageError("a store opened with `redactSensitive` cannot be backed up");
   const pass = options.password !== undefined ? keys.passphrase(options.password, options.passwordCost) : null;
   const under = pass && !dropSensitive ? await ring!.withMasterKey(pass) : null;
 

@@ -101,8 +101,11 @@ export function backupInfo(file: string, h: BackupHeader, bytes: number): Backup
   };
 }
 
-/** Write a backup of the store `s` into `options.to` (see the file comment). */
-export async function writeBackup(s: StoreState, options: BackupOptions, createdAt?: number): Promise<BackupInfo> {
+/**
+ * The checks every backup makes before any work (the store open and writable, `to`, `label`, `password` on an
+ * encrypted store, a full keyring); returns the label. Shared by {@link writeBackup} and backup-reencode.ts.
+ */
+export function checkBackupOptions(s: StoreState, options: BackupOptions): string {
   s.checkOpen();
   if (s.opts.readOnly) throw readOnlyError();
   if (s.poisoned) throw s.poisoned;
@@ -112,6 +115,13 @@ export async function writeBackup(s: StoreState, options: BackupOptions, created
   const ring = s.keyring;
   if (options.password !== undefined && !ring) throw new UsageError("a plaintext store's backup cannot be protected by a `password` (its records are not sealed)");
   if (ring && ring.scope !== "all") throw new UsageError("a store opened with `redactSensitive` cannot be backed up");
+  return label;
+}
+
+/** Write a backup of the store `s` into `options.to` (see the file comment). */
+export async function writeBackup(s: StoreState, options: BackupOptions, createdAt?: number): Promise<BackupInfo> {
+  const label = checkBackupOptions(s, options);
+  const ring = s.keyring;
   // The password's key is derived first (Argon2id takes a while): the consistent point below is one synchronous step.
   const under = options.password !== undefined ? await ring!.withMasterKey(keys.passphrase(options.password, options.passwordCost)) : null;
   let parts: Part[];
