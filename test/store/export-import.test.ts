@@ -13,10 +13,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
 import { AiProviderKind, Theme } from "../../src/generated/examples/settings/v1/settings_pb.js";
 import { Priority, TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
-import { type CellarError, type ImportError, isCellarError } from "../../src/runtime/index.js";
+import type { ImportError } from "../../src/runtime/index.js";
 import { openStore as openRaw } from "../../src/runtime/typed/store.js";
 import { notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
 import { storeSnapshot } from "../helpers/files.js";
+import { errorOf } from "../helpers/errors.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-export-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -37,16 +38,6 @@ async function contents(store: Store): Promise<unknown> {
   }
   out.settings = store.settings.toJson(await store.settings.get());
   return out;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<CellarError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isCellarError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
 }
 
 const task = (i: number, extra: Record<string, unknown> = {}) => ({

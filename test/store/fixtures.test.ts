@@ -19,7 +19,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FocusOutcome, FocusSessionSchema } from "../../src/generated/examples/focus/v1/focus_pb.js";
 import { entities, openStore } from "../../src/generated/index.js";
 import { migrations } from "../../src/migrations/registry.js";
-import { type CellarError, isCellarError, type MigrationError } from "../../src/runtime/errors.js";
+import type { MigrationError } from "../../src/runtime/errors.js";
 import type { MigrationStep } from "../../src/runtime/typed/migration.js";
 import { openStore as openRuntimeStore } from "../../src/runtime/typed/store.js";
 import { restoreBackup } from "../../src/runtime/storage/restore.js";
@@ -28,6 +28,7 @@ import { FIXTURE_KEY, FocusSessionV1Entity, FocusSessionV2Entity } from "../fixt
 import { storedJson, storesDir } from "../fixtures/make-focus-fixtures.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { storeSnapshot as snapshot } from "../helpers/files.js";
+import { errorOf } from "../helpers/errors.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-fixtures-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -52,16 +53,6 @@ async function currentRecords(store: Awaited<ReturnType<typeof openStore>>): Pro
   const out: Record<string, JsonObject> = {};
   for (const r of await store.focusSessions.list()) out[r.id] = toJson(FocusSessionSchema, r) as JsonObject;
   return out;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<CellarError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isCellarError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
 }
 
 /** The registry's steps, each call counted by `from`. */

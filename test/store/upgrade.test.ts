@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type CellarError, isCellarError, type MigrationError } from "../../src/runtime/errors.js";
+import { type CellarError, type MigrationError } from "../../src/runtime/errors.js";
 import { type FileIO, nodeFileIO } from "../../src/runtime/platform/io.js";
 import { openStore } from "../../src/runtime/typed/store.js";
 import { restoreBackup, verifyBackup } from "../../src/runtime/storage/restore.js";
@@ -17,6 +17,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Engine } from "../../src/runtime/storage/engine.js";
 import { NoteV, notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
 import { storeSnapshot as snapshot } from "../helpers/files.js";
+import { errorOf } from "../helpers/errors.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-upgrade-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -35,16 +36,6 @@ async function writeV1(dir: string, n = N): Promise<void> {
   if (n > 100) await store.compact(); // records in a segment and in the journal
   await store.notes.put({ id: "n0001", text: "rewritten", tagsCsv: "home", secret: "pin-1b" });
   await store.close();
-}
-
-async function errorOf(p: Promise<unknown>): Promise<CellarError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isCellarError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
 }
 
 describe("upgrade on open", () => {
