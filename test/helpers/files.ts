@@ -16,3 +16,14 @@ export function snapshot(dir: string, except: readonly string[] = []): Map<strin
 export function storeSnapshot(dir: string): Map<string, string> {
   return snapshot(dir, ["LOCK"]);
 }
+
+/** Flip one byte (offset 60: inside its first block's frame) of the store's segment in `dir`: a damaged disk. */
+export function damageSegment(dir: string): void {
+  const seg = fs.readdirSync(dir).find((n) => n.endsWith(".seg"))!;
+  const fd = fs.openSync(path.join(dir, seg), "r+");
+  const b = Buffer.alloc(1);
+  fs.readSync(fd, b, 0, 1, 60);
+  b[0]! ^= 0xff;
+  fs.writeSync(fd, b, 0, 1, 60);
+  fs.closeSync(fd);
+}

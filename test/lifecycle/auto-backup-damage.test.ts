@@ -11,7 +11,8 @@ import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { restoreBackup, verifyBackup } from "../../src/runtime/storage/restore.js";
 import type { CellarError } from "../../src/runtime/errors.js";
-import { damageSegment, fill, KEY, names, open, until } from "./helpers/auto-backup-helpers.js";
+import { fill, KEY, names, open, until } from "./helpers/auto-backup-helpers.js";
+import { damageSegment } from "../helpers/files.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-autobackup-damage-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

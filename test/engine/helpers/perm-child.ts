@@ -5,11 +5,10 @@
  * `<store>.backups` beside the store), and a
  * quarantine copy of a damaged segment. Prints the quarantine copy's name and `DONE`.
  */
-import fs from "node:fs";
-import path from "node:path";
 import { Engine } from "../../../src/runtime/storage/engine.js";
 import { keys } from "../../../src/runtime/crypto/keys.js";
 import { openStore } from "../../../src/runtime/typed/store.js";
+import { damageSegment } from "../../helpers/files.js";
 import { notesAt, step1to2 } from "../../store/helpers/notes-versions.js";
 
 const dir = process.argv[2]!;
@@ -32,13 +31,7 @@ store = await openStore({ notes: notesAt(2) }, { dir, key: key2, migrations: [st
 if (!store.migrationBackup) throw new Error("no migration backup was made");
 await store.close();
 
-const seg = fs.readdirSync(dir).find((n) => n.endsWith(".seg"))!;
-const fd = fs.openSync(path.join(dir, seg), "r+");
-const b = Buffer.alloc(1);
-fs.readSync(fd, b, 0, 1, 60);
-b[0]! ^= 0xff;
-fs.writeSync(fd, b, 0, 1, 60);
-fs.closeSync(fd);
+damageSegment(dir);
 const e = await Engine.open({ dir, key: key2, verifyOnOpen: true, onCorruption: "quarantine" });
 console.log(`QUARANTINED ${e.recovery.damaged.map((d) => d.quarantinedAs).join(",")}`);
 await e.close();

@@ -46,17 +46,6 @@ export function redate(file: string, at: Date): void {
   fs.writeFileSync(file, Buffer.concat([body, trailer]));
 }
 
-/** Flip one byte of the store's segment (a damaged disk). */
-export function damageSegment(dir: string): void {
-  const seg = fs.readdirSync(dir).find((n) => n.endsWith(".seg"))!;
-  const fd = fs.openSync(path.join(dir, seg), "r+");
-  const b = Buffer.alloc(1);
-  fs.readSync(fd, b, 0, 1, 60);
-  b[0]! ^= 0xff;
-  fs.writeSync(fd, b, 0, 1, 60);
-  fs.closeSync(fd);
-}
-
 /** Make a legacy `backups/pre-migration-<stamp>/` directory, as stores made before backup files have: a copy of the store's files. */
 export function legacyDir(dir: string, stamp: string, from = dir): string {
   const target = path.join(dir, "backups", `pre-migration-${stamp}`);
