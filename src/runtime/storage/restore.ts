@@ -210,20 +210,10 @@ export function verifyOwnBackup(engine: Engine, file: string): Promise<BackupInf
   });
 }
 
-async function verifyWith(io: FileIO, file: string, open: (dir: string, header: BackupHeader) => Promise<Engine>): Promise<BackupInfo> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-verify-"));
-  try {
-    const { header } = unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
-    const engine = await open(tmp, header);
-    try {
-      await checkStore(engine, header, file);
-    } finally {
-      await engine.close();
-    }
-    return backupInfo(file, header, readBackupHeader(io, file).size);
-  } finally {
-    removeTree(tmp);
-  }
+async function verifyWith(io: FileIO, file: string, open: OpenUnpacked): Promise<BackupInfo> {
+  const { header, dispose } = await openChecked(io, file, open, "cellar-verify-");
+  await dispose();
+  return backupInfo(file, header, readBackupHeader(io, file).size);
 }
 
 /**
@@ -231,13 +221,20 @@ async function verifyWith(io: FileIO, file: string, open: (dir: string, header: 
  * `verifyBackup` checks it, for reading its records (typed/recover.ts); `dispose` closes it and removes the
  * directory. Throws as `verifyBackup` does.
  */
-export async function openBackup(file: string, options: VerifyBackupOptions = {}): Promise<{ engine: Engine; header: BackupHeader; dispose: () => Promise<void> }> {
+export function openBackup(file: string, options: VerifyBackupOptions = {}): Promise<{ engine: Engine; header: BackupHeader; dispose: () => Promise<void> }> {
   const io = options.io ?? nodeFileIO();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-recover-"));
+  return openChecked(io, file, (tmp, header) => openUnpacked(io, tmp, file, header, options, false), "cellar-recover-");
+}
+
+type OpenUnpacked = (dir: string, header: BackupHeader) => Promise<Engine>;
+
+/** Unpack `file` into a fresh temporary directory (never fsynced), `open` it and check it completely; `dispose` closes it and removes the directory. */
+async function openChecked(io: FileIO, file: string, open: OpenUnpacked, prefix: string): Promise<{ engine: Engine; header: BackupHeader; dispose: () => Promise<void> }> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   let engine: Engine | null = null;
   try {
     const { header } = unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
-    engine = await openUnpacked(io, tmp, file, header, options, false);
+    engine = await open(tmp, header);
     await checkStore(engine, header, file);
     const opened = engine;
     return {
