@@ -92,3 +92,10 @@ export const MAX_COUNT = 1 << 28;
 
 /** Key id written in frames of stores without encryption. */
 export const KEY_ID_NONE = 0;
+
+/**
+ * Engine entity names Cellar uses for itself start with this (app storage names are `[a-z][a-z0-9_]*`); record
+ * history of entity `E` is the engine entity `HISTORY_ENTITY_PREFIX + E` (docs/FORMAT.md, "Record history").
+ */
+export const INTERNAL_ENTITY_PREFIX = "~";
+export const HISTORY_ENTITY_PREFIX = "~history:";

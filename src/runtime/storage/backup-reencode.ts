@@ -14,7 +14,7 @@ import path from "node:path";
 import { CorruptionError, UsageError } from "../errors.js";
 import { BackupKeyKind, decodeBackupHeader, encodeBackupHeader } from "../format/backup-file.js";
 import { journalName, KEYRING_FILE, MANIFEST_FILE, segmentName, StorePaths } from "../format/filenames.js";
-import { MAX_FRAME_PAYLOAD } from "../format/format.js";
+import { HISTORY_ENTITY_PREFIX, MAX_FRAME_PAYLOAD } from "../format/format.js";
 import { decodeFrame, FrameError } from "../format/frame.js";
 import type { Loc } from "../format/location.js";
 import { blockRecordIs, type BlockRecord } from "../format/records.js";
@@ -27,14 +27,13 @@ import { encodeManifestFile } from "./manifest.js";
 import { readBlock, writeSegment } from "./segment.js";
 import type { StoreState } from "./state.js";
 
-const HISTORY_PREFIX = "~history:";
 
 /** Whether engine entity `name` is selected (`~history:E` goes with `E`). */
 function selector(sel: BackupOptions["entities"]): (name: string) => boolean {
   const include = sel?.include ? new Set(sel.include) : null;
   const exclude = new Set(sel?.exclude ?? []);
   return (name) => {
-    const base = name.startsWith(HISTORY_PREFIX) ? name.slice(HISTORY_PREFIX.length) : name;
+    const base = name.startsWith(HISTORY_ENTITY_PREFIX) ? name.slice(HISTORY_ENTITY_PREFIX.length) : name;
     return (!include || include.has(base)) && !exclude.has(base);
   };
 }

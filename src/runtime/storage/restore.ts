@@ -17,6 +17,7 @@ import {
   UsageError,
 } from "../errors.js";
 import { type BackupHeader, BackupKeyKind } from "../format/backup-file.js";
+import { HISTORY_ENTITY_PREFIX } from "../format/format.js";
 import { StorePaths } from "../format/filenames.js";
 import { type Failpoint, type FileIO, nodeFileIO } from "../platform/io.js";
 import { StoreLock } from "../platform/lock.js";
@@ -161,7 +162,7 @@ async function checkStore(engine: Engine, header: BackupHeader, file: string, bl
   const storeId = engine.storeId;
   const check = (entity: string, key: string, version: number, value: Uint8Array) => {
     // A record history entry of a version that did not exist (docs/FORMAT.md, "Record history") is empty.
-    if (value.length === 0 && entity.startsWith("~history:")) return;
+    if (value.length === 0 && entity.startsWith(HISTORY_ENTITY_PREFIX)) return;
     let ok: boolean;
     try {
       const env = parseEnvelope(value);

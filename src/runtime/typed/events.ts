@@ -6,6 +6,7 @@
  */
 import type { WriteOp } from "../storage/engine.js";
 import { ListenerError } from "../errors.js";
+import { INTERNAL_ENTITY_PREFIX } from "../format/format.js";
 import type { EntityDefinition } from "./entity.js";
 import type { StoreEvents } from "./types.js";
 import { decodeKey } from "./values.js";
@@ -27,7 +28,7 @@ export class Listeners {
   changed(ops: readonly WriteOp[], defs: ReadonlyMap<string, EntityDefinition>): void {
     if ((this.listeners.get("change")?.size ?? 0) === 0) return;
     for (const o of ops) {
-      if (o.entity.startsWith("~")) continue; // Cellar's own records (record history): not the app's changes
+      if (o.entity.startsWith(INTERNAL_ENTITY_PREFIX)) continue; // Cellar's own records (record history): not the app's changes
       const def = defs.get(o.entity);
       this.emit("change", {
         entity: o.entity,

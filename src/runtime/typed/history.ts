@@ -10,13 +10,13 @@
  */
 import type { Engine, Loc, WriteOp } from "../storage/engine.js";
 import { HistoryEntryNotFoundError, isCellarError, LimitError, UsageError } from "../errors.js";
-import { MAX_KEY_BYTES } from "../format/format.js";
+import { HISTORY_ENTITY_PREFIX, INTERNAL_ENTITY_PREFIX, MAX_KEY_BYTES } from "../format/format.js";
 import { moveValue, type SensitiveKeys } from "../crypto/value.js";
 import type { EntityDefinition, HistoryRule } from "./entity.js";
 
 /** Engine entity names Cellar uses for itself start with this character (app names never do). */
-export const INTERNAL_PREFIX = "~";
-const PREFIX = "~history:";
+export const INTERNAL_PREFIX = INTERNAL_ENTITY_PREFIX;
+const PREFIX = HISTORY_ENTITY_PREFIX;
 /** Between a record's key and an entry id in an entry's key. */
 const SEP = "\u0000";
 /** Entry ids: 12 hex digits of the change time in ms since the epoch, 4 of a counter within that ms. */

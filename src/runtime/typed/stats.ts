@@ -5,6 +5,7 @@
  * `historyBytes`; any other `~` entity counts in the store's `internalBytes` only.
  */
 import type { EntityUsage } from "../storage/engine.js";
+import { HISTORY_ENTITY_PREFIX, INTERNAL_ENTITY_PREFIX } from "../format/format.js";
 
 export interface EntityStats {
   /** Live records. */
@@ -28,7 +29,6 @@ export interface BackupUsage {
   byEntity: ReadonlyMap<string, number> | null;
 }
 
-const HISTORY_PREFIX = "~history:";
 
 /** Per entity: every entity of `names` (the app's), and any other non-internal entity the store holds. */
 export function entityStats(
@@ -41,8 +41,8 @@ export function entityStats(
   for (const n of names) row(n);
   let internalBytes = 0;
   for (const [name, u] of usage) {
-    if (name.startsWith(HISTORY_PREFIX)) row(name.slice(HISTORY_PREFIX.length)).historyBytes += u.liveBytes + u.deadBytes;
-    else if (name.startsWith("~")) internalBytes += u.liveBytes + u.deadBytes;
+    if (name.startsWith(HISTORY_ENTITY_PREFIX)) row(name.slice(HISTORY_ENTITY_PREFIX.length)).historyBytes += u.liveBytes + u.deadBytes;
+    else if (name.startsWith(INTERNAL_ENTITY_PREFIX)) internalBytes += u.liveBytes + u.deadBytes;
     else {
       const r = row(name);
       r.records = u.records;
@@ -50,6 +50,6 @@ export function entityStats(
       r.deadBytes = u.deadBytes;
     }
   }
-  if (backups.byEntity) for (const [name, n] of backups.byEntity) if (!name.startsWith("~")) row(name).backupBytes += n;
+  if (backups.byEntity) for (const [name, n] of backups.byEntity) if (!name.startsWith(INTERNAL_ENTITY_PREFIX)) row(name).backupBytes += n;
   return { entities, internalBytes };
 }
