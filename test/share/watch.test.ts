@@ -127,7 +127,7 @@ describe("watch: values and seqs", () => {
     await store.tasks.put({ id: "a", title: "a", tags: ["x"] });
     await settle();
     const it = w[Symbol.asyncIterator]();
-    expect((await it.next()).value?.value.map((t) => t.id)).toEqual(["a"]);
+    expect((await it.next()).value?.value.map((t: { id: string }) => t.id)).toEqual(["a"]);
     const b = collect(w, (ts) => ts.map((t) => t.id));
     await store.tasks.put({ id: "b", title: "b", tags: ["x"] });
     await settle();

@@ -248,11 +248,11 @@ export class CollectionImpl {
 
   async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
     this.store.checkOpen();
-    return page(this.select(this.terms(where)), options).map((k) => this.codec.read(this.def, k));
+    return page(this.#select(this.#terms(where)), options).map((k) => this.codec.read(this.def, k));
   }
 
   /** The index terms of a `where` (E_USAGE for a field that is not indexed or a value of the wrong type). */
-  private terms(where: Record<string, unknown>): string[] {
+  #terms(where: Record<string, unknown>): string[] {
     if (typeof where !== "object" || where === null) throw new UsageError(`a query of \`${this.def.name}\` takes an object of indexed fields`);
     const terms: string[] = [];
     for (const [field, value] of Object.entries(where)) {
@@ -267,7 +267,7 @@ export class CollectionImpl {
   }
 
   /** The keys of the records that have every term, in key order (all keys without terms). */
-  private select(terms: readonly string[]): string[] {
+  #select(terms: readonly string[]): string[] {
     if (terms.length === 0) return this.codec.sortedKeys(this.def);
     const sets = terms.map((t) => this.store.engine.lookup(this.def.name, t));
     sets.sort((a, b) => a.size - b.size);
@@ -282,9 +282,9 @@ export class CollectionImpl {
     this.store.checkOpen();
     const { def, codec } = this;
     if (typeof keyOrWhere === "object" && keyOrWhere !== null) {
-      const terms = this.terms(keyOrWhere as Record<string, unknown>);
+      const terms = this.#terms(keyOrWhere as Record<string, unknown>);
       const read = (k: string) => codec.read(def, k);
-      return this.#watchers.watch(querySource(def.name, def.schema, () => this.select(terms), read, whereMatcher(terms)));
+      return this.#watchers.watch(querySource(def.name, def.schema, () => this.#select(terms), read, whereMatcher(terms)));
     }
     const k = encodeKey(keyOrWhere, def.keyKind);
     return this.#watchers.watch({ entity: def.name, mayChange: (op) => op.key === k, read: () => codec.read(def, k), same: sameRecord(def.schema) });
