@@ -9,10 +9,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, expectTypeOf, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
-import { TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
-import { type CellarError, type ChangeEvent, isCellarError, type WatchUpdate } from "../../src/runtime/index.js";
+import { type TaskSchema, TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
+import type { UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
+import { type CellarError, type ChangeEvent, isCellarError, type StoredRecord, type Watch, type WatchUpdate } from "../../src/runtime/index.js";
 import { openStore as openStoreOf } from "../../src/runtime/typed/store.js";
 import { notesAt } from "../store/helpers/notes-versions.js";
 
@@ -75,6 +76,16 @@ describe("watch: values and seqs", () => {
     await store.settings.reset();
     await settle();
     expect(lang.got.at(-1)).toEqual([events.at(-1)!.seq, "en"]);
+    await store.close();
+  });
+
+  it("is typed: a key gives a record or undefined, a where a read-only list, a singleton its value", async () => {
+    const store = await openStore({ dir: newDir(), key });
+    expectTypeOf(store.tasks.watch("a")).toEqualTypeOf<Watch<StoredRecord<typeof TaskSchema> | undefined>>();
+    expectTypeOf(store.tasks.watch({ status: TaskStatus.DONE, tags: "x" })).toEqualTypeOf<Watch<readonly StoredRecord<typeof TaskSchema>[]>>();
+    expectTypeOf(store.settings.watch()).toEqualTypeOf<Watch<StoredRecord<typeof UserSettingsSchema>>>();
+    // @ts-expect-error `title` is not an indexed field of tasks
+    expect(() => store.tasks.watch({ title: "x" })).toThrow();
     await store.close();
   });
 
