@@ -14,7 +14,6 @@ import { openStore } from "../../src/generated/index.js";
 import { exposeStore, type AllowList, type ExposedStore } from "../../src/runtime/electron/index.js";
 import type { entities } from "../../src/generated/index.js";
 import { ValidationError } from "../../src/runtime/errors.js";
-import { CollectionImpl } from "../../src/runtime/typed/collection.js";
 import { IpcMainStandIn, passToOtherWorld, WebContentsStandIn } from "./helpers/standins.js";
 import type { Ctl, CtlReply } from "./helpers/renderer-child.js";
 
@@ -296,10 +295,7 @@ describe("cellar/electron: sensitive fields", () => {
   });
 });
 
-/** `repo.watch` comes with the typed layer's watch (issue 13, helper "watch"): until it is merged, these skip. */
-const hasWatch = "watch" in CollectionImpl.prototype;
-
-describe.skipIf(!hasWatch)("cellar/electron: watch", () => {
+describe("cellar/electron: watch", () => {
   it("a watch in the renderer gets the current value, then a write made in main, with rising seq; sensitive fields redacted", async () => {
     await store.tasks.put({ id: "w1", title: "before" });
     await renderer.ctl({ kind: "watch", entity: "tasks", wid: 1, arg: "w1" });

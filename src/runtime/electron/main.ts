@@ -8,7 +8,7 @@
  */
 import { isCellarError, LimitError, ForbiddenError, UsageError } from "../errors.js";
 import type { EntityDefinition, KeyValue } from "../typed/entity.js";
-import type { TypedStore } from "../typed/types.js";
+import type { TypedStore, Watch } from "../typed/types.js";
 import type { IpcMainInvokeEventLike, IpcMainLike, WebContentsLike } from "./electron-types.js";
 import {
   channels,
@@ -58,11 +58,7 @@ export interface ExposedStore {
   close(): void;
 }
 
-/** The structural form of the typed layer's `Watch<T>` (typed/watch.ts), all the bridge uses of it. */
-interface WatchLike {
-  subscribe(cb: (u: { value: unknown; seq: number }) => void): () => void;
-  close(): void;
-}
+type WatchLike = Watch<unknown>;
 
 interface Target {
   readonly name: string;

@@ -10,15 +10,12 @@
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { CollectionDefinition, EntityDefinition, SingletonDefinition } from "../typed/entity.js";
-import type { Collection, EntityInput, IndexValue, Singleton, StoredRecord } from "../typed/types.js";
+import type { Collection, EntityInput, QueryWhere, Singleton, StoredRecord, WatchUpdate } from "../typed/types.js";
 import type { ContextBridgeLike, IpcRendererLike } from "./electron-types.js";
 import { channels, COLLECTION_OPS, type RemoteError, type Reply, SINGLETON_OPS, type UpdateMessage } from "./protocol.js";
 
 /** An update of a watch in a renderer: the value (sensitive fields redacted unless granted) and its commit's `seq`. */
-export interface RendererWatchUpdate<T> {
-  readonly value: T;
-  readonly seq: number;
-}
+export type RendererWatchUpdate<T> = WatchUpdate<T>;
 
 /**
  * A watch in a renderer: `subscribe` delivers the current value first, then the value after each commit that
@@ -37,7 +34,7 @@ export type RendererCollection<Desc extends DescMessage, K extends string | numb
 > & {
   update(key: K, patch: EntityInput<Desc>): Promise<StoredRecord<Desc>>;
   watch(key: K): RendererWatch<StoredRecord<Desc> | undefined>;
-  watch(where: { [P in I]?: IndexValue<Desc, P> }): RendererWatch<readonly StoredRecord<Desc>[]>;
+  watch(where: QueryWhere<Desc, I>): RendererWatch<readonly StoredRecord<Desc>[]>;
 };
 
 /** A singleton in a renderer: the repository's `get`, `set`, `reset`, `update` with a patch, and `watch`. */
