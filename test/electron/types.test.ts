@@ -10,17 +10,18 @@ import type { StoredRecord } from "../../src/runtime/index.js";
 import type { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 import type { UserSettingsSchema } from "../../src/generated/examples/settings/v1/settings_pb.js";
 
-declare const cellar: RendererStore<typeof entities>;
+type Cellar = RendererStore<typeof entities>;
+declare const cellar: Cellar; // never touched at run time: only in `typeOnly`, which is not called
 
 describe("cellar/electron types", () => {
   it("window.cellar is typed from the app's entities", () => {
-    expectTypeOf(cellar.tasks.get).returns.toEqualTypeOf<Promise<StoredRecord<typeof TaskSchema> | undefined>>();
-    expectTypeOf(cellar.tasks.query).parameter(0).toHaveProperty("status");
-    expectTypeOf(cellar.tasks.watch("t1")).toEqualTypeOf<RendererWatch<StoredRecord<typeof TaskSchema> | undefined>>();
-    expectTypeOf(cellar.tasks.watch({ status: 1 })).toEqualTypeOf<RendererWatch<readonly StoredRecord<typeof TaskSchema>[]>>();
-    expectTypeOf(cellar.settings.watch()).toEqualTypeOf<RendererWatch<StoredRecord<typeof UserSettingsSchema>>>();
+    expectTypeOf<Cellar["tasks"]["get"]>().returns.toEqualTypeOf<Promise<StoredRecord<typeof TaskSchema> | undefined>>();
+    expectTypeOf<Cellar["tasks"]["query"]>().parameter(0).toHaveProperty("status");
     expectTypeOf<RemoteError["code"]>().toEqualTypeOf<string>();
     const typeOnly = () => {
+      expectTypeOf(cellar.tasks.watch("t1")).toEqualTypeOf<RendererWatch<StoredRecord<typeof TaskSchema> | undefined>>();
+      expectTypeOf(cellar.tasks.watch({ status: 1 })).toEqualTypeOf<RendererWatch<readonly StoredRecord<typeof TaskSchema>[]>>();
+      expectTypeOf(cellar.settings.watch()).toEqualTypeOf<RendererWatch<StoredRecord<typeof UserSettingsSchema>>>();
       // @ts-expect-error a task's key is a string
       void cellar.tasks.get(1);
       // @ts-expect-error no field `owner` on a task
