@@ -324,7 +324,7 @@ describe("cellar/electron: watch", () => {
     for (const wid of [1, 2, 3]) await renderer.ctl({ kind: "unsubscribe", wid });
   });
 
-  it("unsubscribing, a page reload and a closed window each close the watches in main", async () => {
+  it("unsubscribing, a page reload, a crashed renderer and a closed window each close the watches in main", async () => {
     const win = await startRenderer(ipcMain);
     const repo = store.tasks as unknown as { watch: (...a: unknown[]) => { close(): void } };
     const open = new Set<object>();
@@ -353,6 +353,14 @@ describe("cellar/electron: watch", () => {
       await win.ctl({ kind: "watch", entity: "tasks", wid: 3, arg: "c1" });
       await win.ctl({ kind: "watch", entity: "tasks", wid: 4, arg: { status: 1 } });
       await until(() => open.size === 2, "two watches");
+      // The renderer process crashed: its page and subscribers are gone.
+      win.webContents.emit("render-process-gone", {}, { reason: "crashed", exitCode: 1 });
+      await until(() => open.size === 0, "the crash to close them");
+
+      await win.ctl({ kind: "reload" });
+      await win.ctl({ kind: "watch", entity: "tasks", wid: 5, arg: "c1" });
+      await win.ctl({ kind: "watch", entity: "tasks", wid: 6, arg: { status: 1 } });
+      await until(() => open.size === 2, "two watches after the reload");
       const sentBefore = win.webContents.sent.length;
       win.webContents.destroy();
       expect(open.size).toBe(0);

@@ -5,12 +5,13 @@
  * (`npm run check:electron`, against the `electron.d.ts` of the version it installs).
  */
 
-/** The part of Electron's `WebContents` the main side uses: its id, `send`, and the end of its life. */
+/** The part of Electron's `WebContents` the main side uses: its id, `send`, and the end of its life or of its page's process. */
 export interface WebContentsLike {
   readonly id: number;
   send(channel: string, ...args: any[]): void;
   isDestroyed(): boolean;
   once(event: "destroyed", listener: (...args: any[]) => void): unknown;
+  once(event: "render-process-gone", listener: (...args: any[]) => void): unknown;
 }
 
 /** Electron's `IpcMainInvokeEvent`, the part Cellar reads: which window asked. */

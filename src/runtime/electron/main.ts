@@ -4,7 +4,7 @@
  * request as coming from an untrusted page (shape, value types, size, depth, prototype keys, entity and
  * operation granted to that window), writes through the store's normal path (validation by the entity's
  * schema), redacts sensitive fields unless granted, answers failures as plain objects carrying `code`, and
- * pushes watch updates with `webContents.send`, closing a window's watches when it is destroyed or reloads.
+ * pushes watch updates with `webContents.send`, closing a window's watches when it is destroyed, its renderer process is gone, or its page reloads.
  */
 import { isCellarError, LimitError, ForbiddenError, UsageError } from "../errors.js";
 import type { EntityDefinition, KeyValue } from "../typed/entity.js";
@@ -93,6 +93,8 @@ export function exposeStore<E extends Record<string, EntityDefinition>>(store: T
       w = { sender, watches: new Map() };
       windows.set(sender.id, w);
       sender.once("destroyed", () => closeWindow(sender.id));
+      // A crashed renderer's page is gone with its subscribers; a reload after it starts over (reset).
+      sender.once("render-process-gone", () => closeWindow(sender.id));
     }
     return w;
   };
