@@ -35,11 +35,11 @@ type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> :
 const children: ChildProcess[] = [];
 
 /** A renderer process attached to `ipcMain` as a window of its own; resolves once its preload ran. */
-async function startRenderer(ipcMain: IpcMainStandIn): Promise<Renderer> {
+async function startRenderer(ipcMain: IpcMainStandIn, url?: string): Promise<Renderer> {
   const child = fork(CHILD, [], { execArgv: ["--import", "tsx"], serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
   children.push(child);
   const webContents = new WebContentsStandIn(child);
-  ipcMain.attach(child, webContents);
+  ipcMain.attach(child, webContents, url);
   const updates: Renderer["updates"] = [];
   const pending = new Map<number, (r: Extract<CtlReply, { t: "ctl-reply" }>) => void>();
   let n = 0;
@@ -105,7 +105,8 @@ beforeAll(async () => {
   ipcMain = new IpcMainStandIn();
   exposed = exposeStore(store, {
     ipcMain,
-    allow: (sender) => perWindow.get(sender.id) ?? base,
+    // Pages not from the app (a window navigated elsewhere) get nothing; app windows their own list.
+    allow: (sender, event) => (event.senderFrame?.url.startsWith("file:///app/") ? (perWindow.get(sender.id) ?? base) : null),
     limits: { maxBytes: 64 * 1024, maxDepth: 16 },
   });
   renderer = await startRenderer(ipcMain);
@@ -202,6 +203,10 @@ describe("cellar/electron: reads and writes from a renderer", () => {
     expect((await refusal(renderer, "tasks", "put", { id: "t9", title: "no" })).error).toMatchObject({ code: "E_FORBIDDEN" });
     expect((await refusal(renderer, "profiles", "get", "p1")).error).toMatchObject({ code: "E_FORBIDDEN" });
     expect(await store.tasks.has("t9")).toBe(false);
+    // A page from elsewhere (the allow function reads the asking frame's URL): refused everything.
+    const foreign = await startRenderer(ipcMain, "https://elsewhere.example/");
+    expect((await refusal(foreign, "tasks", "get", "keep")).error).toMatchObject({ code: "E_FORBIDDEN" });
+    foreign.child.kill();
     // A compromised renderer naming what is not an entity, or not an operation, on the raw channel.
     perWindow.clear();
     for (const [entity, op] of [["__proto__", "get"], ["close", "get"], ["tasks", "archive"], ["tasks", "constructor"], ["tasks", "__proto__"]]) {
@@ -293,6 +298,7 @@ describe("cellar/electron: sensitive fields", () => {
     expect(await call(trusted, "settings", "get", "aiProvider.apiKey")).toBe("[redacted]");
     expect(await call(renderer, "profiles", "get", "p1")).toMatchObject({ authToken: "[redacted]" });
   });
+
 });
 
 describe("cellar/electron: watch", () => {

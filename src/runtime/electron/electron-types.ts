@@ -14,9 +14,10 @@ export interface WebContentsLike {
   once(event: "render-process-gone", listener: (...args: any[]) => void): unknown;
 }
 
-/** Electron's `IpcMainInvokeEvent`, the part Cellar reads: which window asked. */
+/** Electron's `IpcMainInvokeEvent`, the part Cellar reads: which window asked, and from which frame (its URL). */
 export interface IpcMainInvokeEventLike {
   readonly sender: WebContentsLike;
+  readonly senderFrame?: { readonly url: string } | null;
 }
 
 /** Electron's `ipcMain`: `handle` and `removeHandler`. */

@@ -39,11 +39,11 @@ export interface ExposeOptions<E extends Record<string, EntityDefinition>> {
   ipcMain: IpcMainLike;
   /**
    * What renderers may do: one allow-list for every window, or a function of the window asking (its
-   * `WebContents`: `sender.id`, or the app's own map of windows) called on every request; `null` refuses
-   * that window everything. Example: `allow: { tasks: ["read", "write", "watch"], settings: ["get", "watch"] }`.
+   * `WebContents`: `sender.id`, or the app's own map of windows; and the invoke event, whose
+   * `senderFrame.url` says which page asked) called on every request; `null` refuses that window everything. Example: `allow: { tasks: ["read", "write", "watch"], settings: ["get", "watch"] }`.
    * Sensitive fields read `"[redacted]"` unless the entity's grant is `{ ops, sensitive: true }`.
    */
-  allow: AllowList<E> | ((sender: WebContentsLike) => AllowList<E> | null | undefined);
+  allow: AllowList<E> | ((sender: WebContentsLike, event: IpcMainInvokeEventLike) => AllowList<E> | null | undefined);
   /** Channel prefix, the same as the preload's (default `"cellar"`: channels `cellar:call`, `cellar:update`). */
   channel?: string;
   /** Limits on a request's arguments (default 8 MiB, 32 levels) and on open watches per window (default 256). */
@@ -113,7 +113,7 @@ export function exposeStore<E extends Record<string, EntityDefinition>>(store: T
       if (problem) throw problem.kind === "limit" ? new LimitError(problem.message) : new UsageError(problem.message);
       const sender = event.sender;
       if (req.entity === "") return { ok: true, value: bridgeOp(windowOf(sender), req) };
-      const allow = typeof options.allow === "function" ? options.allow(sender) : options.allow;
+      const allow = typeof options.allow === "function" ? options.allow(sender, event) : options.allow;
       const grant = allow ? normalize(allow, targets).get(req.entity) : undefined;
       const target = targets.get(req.entity);
       if (!grant || !target) throw new ForbiddenError(`this window may not use the entity \`${req.entity.slice(0, 64)}\``);

@@ -37,15 +37,15 @@ export class IpcMainStandIn implements IpcMainLike {
     this.handlers.delete(channel);
   }
 
-  /** Serve the invokes of the renderer process `child` as coming from `webContents`. */
-  attach(child: ChildProcess, webContents: WebContentsStandIn): void {
+  /** Serve the invokes of the renderer process `child` as coming from `webContents`, its page at `url`. */
+  attach(child: ChildProcess, webContents: WebContentsStandIn, url = "file:///app/index.html"): void {
     child.on("message", async (m: IpcMessage) => {
       if (m.t !== "invoke") return;
       const handler = this.handlers.get(m.channel);
       if (!handler) return void child.send({ t: "reply", n: m.n, error: `No handler registered for '${m.channel}'` });
       let reply: IpcMessage;
       try {
-        reply = { t: "reply", n: m.n, value: await handler({ sender: webContents }, ...m.args) };
+        reply = { t: "reply", n: m.n, value: await handler({ sender: webContents, senderFrame: { url } }, ...m.args) };
       } catch (e) {
         // Electron rejects the renderer's invoke with the thrown error's text only.
         reply = { t: "reply", n: m.n, error: `Error invoking remote method '${m.channel}': ${String(e)}` };
