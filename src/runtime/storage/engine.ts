@@ -95,12 +95,17 @@ export class Engine {
    * Called after each committed frame with the ops that changed something: a delete of a key that was not
    * there is written (a tombstone) but not passed on. The store turns these into change events.
    */
-  get onCommit(): ((ops: readonly WriteOp[]) => void) | null {
+  get onCommit(): ((ops: readonly WriteOp[], seq: number) => void) | null {
     return this.state.onCommit;
   }
 
-  set onCommit(f: ((ops: readonly WriteOp[]) => void) | null) {
+  set onCommit(f: ((ops: readonly WriteOp[], seq: number) => void) | null) {
     this.state.onCommit = f;
+  }
+
+  /** Highest seq applied (writer: acknowledged): the commit the store's reads reflect. */
+  get lastSeq(): number {
+    return this.state.lastSeq;
   }
 
   /** Listener for problems found after open (damage on read, failed background compaction). */

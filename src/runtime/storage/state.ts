@@ -83,7 +83,7 @@ export class StoreState {
    * Called after each committed frame with the ops that changed something: a delete of a key that was not
    * there is written (a tombstone) but not passed on.
    */
-  onCommit: ((ops: readonly WriteOp[]) => void) | null = null;
+  onCommit: ((ops: readonly WriteOp[], seq: number) => void) | null = null;
   /** Listener for problems found after open (damage on read, failed background compaction). */
   onProblem: ((e: CellarError) => void) | null = null;
   /**
