@@ -177,8 +177,8 @@ export interface WatchUpdate<T> {
  * `get()`'s; an unchanged value (an equal record written again) is not delivered. Two forms, any number of each:
  * - `for await (const { value, seq } of watch)`: an async iterator holds one pending update, so a consumer
  *   slower than the commits gets the latest state, never a growing queue; `break` ends that iteration only.
- * - `subscribe(callback)`: called at once with the current value, then synchronously with each update;
- *   returns the function that unsubscribes. A callback that throws is reported like a listener's error
+ * - `subscribe(callback)`: called at once with the current value, then with each update (in a microtask after
+ *   the commit's `change` events); returns the function that unsubscribes. A callback that throws is reported like a listener's error
  *   (`ListenerError`, `E_LISTENER`, on the `error` event) and stays subscribed.
  * `close()` ends every iteration of this watch (`done`) and drops its subscriptions; closing the store does
  * it for every watch.

@@ -3,13 +3,13 @@
  * A watch holds a source (what it reads, and which writes may change it: collection.ts and singleton.ts build
  * them) and its last value. `Watchers`, one per store, is fed by the engine's `onCommit(ops, seq)` (StoreImpl,
  * store.ts) for every commit the store applies, its own or, in a follower, another process's; `resync(seq)`
- * when commits cannot be told apart (an import merged in by compaction, a follower that lost track). Once the
- * commits of one synchronous step are applied, it re-reads the watches they may change and delivers a value
- * that differs from the last one, with the seq of the state it was read from: one update per watch per
- * commit at most, never one per op.
+ * when commits cannot be told apart (an import merged in by compaction, a follower that lost track). In a
+ * microtask after the commits of one synchronous step are applied, it re-reads the watches they may change
+ * and delivers a value that differs from the last one, with the seq of the state it was read from: one
+ * update per watch per commit at most, never one per op.
  *
- * Delivery: a subscriber is called synchronously, isolated like a store listener (its error goes to the
- * `error` event as `E_LISTENER`); an async iterator holds one pending update, replaced by the next, so a
+ * Delivery: subscribers are called in that microtask, each isolated like a store listener (its error goes to
+ * the `error` event as `E_LISTENER`); an async iterator holds one pending update, replaced by the next, so a
  * slow consumer gets the latest state and no queue grows. A watch nobody listens to is not re-read: it
  * reads again when a subscriber or iterator arrives.
  */
