@@ -30,7 +30,8 @@ export type CellarErrorCode =
   | "E_BACKUP_CORRUPT"
   | "E_BACKUP_FOREIGN"
   | "E_BACKUP_FORMAT"
-  | "E_IMPORT";
+  | "E_IMPORT"
+  | "E_FORBIDDEN";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -222,6 +223,17 @@ export class LimitError extends CellarError {
   }
 }
 
+/**
+ * Thrown (in an Electron renderer: rejected with, as a plain object carrying `code`) when a renderer asks the
+ * main process for an entity or an operation that `exposeStore`'s allow-list does not grant that window
+ * (`cellar/electron`). Nothing is read or written.
+ */
+export class ForbiddenError extends CellarError {
+  constructor(message: string) {
+    super("E_FORBIDDEN", message);
+  }
+}
+
 /** Thrown when the SDK is called with options or arguments that cannot work. */
 export class UsageError extends CellarError {
   constructor(message: string) {
@@ -305,6 +317,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_FOREIGN",
   "E_BACKUP_FORMAT",
   "E_IMPORT",
+  "E_FORBIDDEN",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */

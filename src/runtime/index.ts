@@ -43,6 +43,7 @@ export {
   BackupFormatError,
   ImportError,
   BackupSkippedError,
+  ForbiddenError,
 } from "./errors.js";
 export {
   openStore,
