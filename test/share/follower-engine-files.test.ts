@@ -97,6 +97,37 @@ describe("a follower changes no file", () => {
     }
   });
 
+  it("never reads past a frame being written, even when a later one is already whole (no resync at the tail)", async () => {
+    const dir = path.join(tmp, "torn-middle");
+    const w = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    for (let i = 0; i < 3; i++) await w.write([put(`k${i}`, i)]);
+    const at = tailOf(w);
+    await w.write([put("first", 1)]);
+    const mid = tailOf(w);
+    await w.write([put("second", 2)]);
+    await w.close();
+    const file = path.join(dir, journals(dir)[0]!);
+    const first = fs.readFileSync(file).subarray(at, mid);
+    const fd = fs.openSync(file, "r+");
+    try {
+      // The pages of one pwrite reach a reader in any order: the first frame's second half not yet there.
+      fs.writeSync(fd, Buffer.alloc(first.length - 40), 0, first.length - 40, at + 40);
+      const f = await Engine.openFollower({ dir, key: TEST_KEY });
+      const events = mirror(f);
+      expect(await f.refresh()).toBe(3);
+      expect(f.has("e", "second")).toBe(false);
+      expect(f.recovery.damaged).toEqual([]);
+      fs.writeSync(fd, first, 0, first.length, at);
+      expect(await f.refresh()).toBe(5);
+      expect(events.commits).toBe(2);
+      expect(events.records).toEqual(view(f));
+      expect(events.problems).toEqual([]);
+      await f.close();
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
   it("keeps reading records in files the writer unlinked, until its refresh moves to the new ones", async () => {
     const dir = path.join(tmp, "unlinked");
     const w = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
