@@ -139,7 +139,12 @@ describe("a follower changes no file", () => {
     expect(fs.existsSync(path.join(dir, first))).toBe(false);
     f.cache.clear(); // nothing read from memory: the value comes from the unlinked journal
     expect(Buffer.from(f.get("e", "k4")!.value).toString()).toBe(Buffer.from(valueFor("k4", 4)).toString());
-    await f.refresh();
+    // Calls while a refresh runs share the next one, which starts after it and sees everything written before them.
+    const running = f.refresh();
+    const [second, third] = [f.refresh(), f.refresh()];
+    expect(second).toBe(third);
+    expect(second).not.toBe(running);
+    expect(await Promise.all([running, second, third])).toEqual([w.lastSeq, w.lastSeq, w.lastSeq]);
     expect(view(f)).toEqual(view(w));
     await f.close();
     await w.close();
