@@ -31,7 +31,8 @@ export type CellarErrorCode =
   | "E_BACKUP_FOREIGN"
   | "E_BACKUP_FORMAT"
   | "E_IMPORT"
-  | "E_FORBIDDEN";
+  | "E_FORBIDDEN"
+  | "E_FOLLOWER";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -318,6 +319,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_FORMAT",
   "E_IMPORT",
   "E_FORBIDDEN",
+  "E_FOLLOWER",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -435,5 +437,21 @@ export class ImportError extends CellarError {
     this.line = line;
     this.entity = entity;
     this.path = path;
+  }
+}
+
+/**
+ * Thrown (or rejected with) when an operation only the writer of a store runs (a write, a compaction, a key
+ * change, a backup) is called on an engine that follows the store from another process (`Engine.openFollower`):
+ * the share layer forwards such calls to the writer. Names the writer's pid when its `LOCK` file does.
+ */
+export class FollowerError extends CellarError {
+  readonly writerPid: number | null;
+  constructor(operation: string, dir: string, writerPid: number | null) {
+    super(
+      "E_FOLLOWER",
+      `\`${operation}\` runs in the writer of store \`${dir}\`${writerPid !== null ? ` (process ${writerPid})` : ""}; this engine follows it from another process`,
+    );
+    this.writerPid = writerPid;
   }
 }
