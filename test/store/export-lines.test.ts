@@ -68,4 +68,28 @@ describe("export lines", () => {
       { numRuns: 8 },
     );
   }, 60_000);
+
+  it("a record bigger than an output chunk (2.4 MB of JSON) is written whole, between smaller ones", async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "big-"));
+    const store = await openStore({ dir, key });
+    try {
+      const content = (i: number) => `${i} "quoted" é€😀 `.repeat(9_000);
+      const messages = Array.from({ length: 12 }, (_, i) => ({ id: `m${i}`, role: 1 + (i % 4), body: { case: "content" as const, value: content(i) } }));
+      await store.conversations.put({ id: "c1", title: "big", messages });
+      await store.conversations.put({ id: "c0", title: "small" });
+      await store.conversations.put({ id: "c2", title: "small too" });
+      const file = path.join(dir, "out.ndjson");
+      await store.export({ to: file, entities: ["conversations"] });
+      const lines = fs.readFileSync(file, "utf8").split("\n").slice(1, -1);
+      expect(lines.length).toBe(3);
+      expect(Math.max(...lines.map((l) => Buffer.byteLength(l)))).toBeGreaterThan(2 * (1 << 20));
+      for (const line of lines) {
+        const k = (JSON.parse(line) as { key: string }).key;
+        const rec = await store.conversations.get(k);
+        expect(line).toBe(JSON.stringify({ entity: "conversations", version: 1, key: k, record: toJson(entities.conversations.schema, rec as never) }));
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });
