@@ -126,8 +126,27 @@ function matchEncoded(b: Uint8Array, p: number, n: number): number {
   return p + n;
 }
 
+/** `s`'s length when it is ASCII (its UTF-8 length then), else -1. */
+function asciiLength(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return -1;
+  return s.length;
+}
+
+/** Bytes of `s` in UTF-8 (ASCII counted without a call into the runtime). */
+function utf8Length(s: string): number {
+  const n = asciiLength(s);
+  return n >= 0 ? n : Buffer.byteLength(s, "utf8");
+}
+
+/** Whether `b` holds `str(s)` at `p`: the position after it, or -1. An ASCII `s` is compared char by char, not encoded first. */
 function matchString(b: Uint8Array, p: number, s: string): number {
-  return p < 0 ? -1 : matchEncoded(b, p, encoder.encodeInto(s, keyBytes).written);
+  if (p < 0) return -1;
+  const n = asciiLength(s);
+  if (n < 0) return matchEncoded(b, p, encoder.encodeInto(s, keyBytes).written);
+  p = matchVarint(b, p, n);
+  if (p < 0) return -1;
+  for (let i = 0; i < n; i++) if (b[p + i] !== s.charCodeAt(i)) return -1;
+  return p + n;
 }
 
 /**
@@ -174,11 +193,11 @@ export function commitRecordIs(
   terms: readonly string[],
   length: number,
 ): boolean {
-  const en = Buffer.byteLength(entity, "utf8");
-  const kn = Buffer.byteLength(key, "utf8");
+  const en = utf8Length(entity);
+  const kn = utf8Length(key);
   let size = 1 + varintSize(en) + en + varintSize(kn) + kn + varintSize(version) + varintSize(terms.length) + varintSize(length);
   for (const t of terms) {
-    const n = Buffer.byteLength(t, "utf8");
+    const n = utf8Length(t);
     size += varintSize(n) + n;
   }
   let p = start - size;

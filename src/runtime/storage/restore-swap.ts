@@ -61,7 +61,9 @@ function readMarker(io: FileIO, file: string, base: string): Marker | null {
 export function swapIn(io: FileIO, dir: string, staged: string, fp: (name: Failpoint) => void): void {
   const { parent, base, marker } = names(dir);
   const m: Marker = { staged: path.basename(staged), aside: `.${base}.replaced-${randomBytes(6).toString("hex")}` };
-  io.syncDir(parent); // the staging directory's entry is durable before the marker names it
+  // One fsync of the parent (replaceFileAtomically's, after the marker's rename) makes the staging directory's
+  // entry and the marker durable together: a marker that survives a crash without that entry finds `dir` in
+  // place and no staging directory, and is dropped (settleRestore), the old store kept.
   replaceFileAtomically(io, parent, `${marker}.tmp`, marker, Buffer.from(JSON.stringify(m)), () => {});
   fp("restore.afterMarker");
   if (io.exists(dir)) io.rename(dir, path.join(parent, m.aside));
@@ -69,13 +71,18 @@ export function swapIn(io: FileIO, dir: string, staged: string, fp: (name: Failp
   io.rename(staged, dir);
   io.syncDir(parent);
   fp("restore.afterSwap");
-  finish(io, parent, marker, m);
+  finish(io, parent, marker, m, false);
 }
 
-function finish(io: FileIO, parent: string, marker: string, m: Marker): void {
+/**
+ * Remove the old store and the marker. `sync` false (the end of a restore): the parent is not fsynced, the
+ * switch being durable already; a marker that a crash brings back finds `dir` in place and no staging
+ * directory, and this runs again.
+ */
+function finish(io: FileIO, parent: string, marker: string, m: Marker, sync = true): void {
   removeTree(path.join(parent, m.aside));
   io.unlink(marker);
-  io.syncDir(parent);
+  if (sync) io.syncDir(parent);
 }
 
 /**

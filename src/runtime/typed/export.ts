@@ -13,6 +13,8 @@ import { CellarError, CorruptionError, IoError, NoSpaceError, SchemaNewerError, 
 import type { Engine, Loc } from "../storage/engine.js";
 import type { EntityDefinition } from "./entity.js";
 import { jsonWriter } from "./json-writer.js";
+import { BAIL, jsonTranscoder, type JsonOut, OK, type Transcoder } from "./json-transcode.js";
+import { parseEnvelope, ValueKind } from "../crypto/value.js";
 import type { RecordCodec } from "./record-codec.js";
 
 /** The `format` and `version` of the header line this code writes (and the only ones import reads). */
@@ -109,14 +111,14 @@ export function exportPage(
   def: EntityDefinition,
   after: string | undefined,
   includeSensitive: boolean,
-  later?: string[],
+  later?: [string, Loc][],
 ): { lines: string[]; last: string | undefined; scanned: number } {
   const lines: string[] = [];
   let last: string | undefined;
   let scanned = 0;
   for (const [key, loc] of engine.scan(def.name, after)) {
     last = key;
-    if (later && engine.inJournal(loc)) later.push(key);
+    if (later && engine.inJournal(loc)) later.push([key, loc]);
     else lines.push(exportLine(engine, codec, def, key, loc, includeSensitive));
     if (++scanned === PAGE) break;
   }
@@ -124,49 +126,112 @@ export function exportPage(
 }
 
 /**
- * Every record of `def`, a page at a time: first the segment's in key order (its blocks one after another),
- * then those in the journals in file order (each frame read once; there are at most a journal's worth of
- * them, which compaction bounds). Reading journal records in key order instead decrypts a whole frame per
- * record once the block cache no longer holds them all.
+ * One record's line written straight into `out` (see {@link exportLine}): the record's bytes transcoded to
+ * JSON (json-transcode.ts) when it takes them, else the line {@link exportLine} makes. False, with nothing
+ * written, when `out` has no room for it.
  */
-async function exportEntity(engine: Engine, codec: RecordCodec, def: EntityDefinition, includeSensitive: boolean, write: (lines: readonly string[]) => Promise<void>, progress: (done: number) => void): Promise<number> {
+function exportInto(out: JsonOut, engine: Engine, codec: RecordCodec, def: EntityDefinition, head: Buffer, transcode: Transcoder, key: string, loc: Loc, includeSensitive: boolean): boolean {
+  if (loc.version > def.version) throw new SchemaNewerError(def.name, loc.version, def.version);
+  const start = out.pos;
+  const value = engine.read(def.name, loc);
+  // The message bytes the general path decodes (ValueCodec.decode), when they are one part: a plain value,
+  // or a sensitive one's public part (no sealed part, or sealed and left out).
+  let body: Uint8Array | null = null;
+  if (value[0] === ValueKind.plain) body = value.subarray(1);
+  else {
+    try {
+      const env = parseEnvelope(value);
+      if (!env.sealed || !includeSensitive) body = env.public;
+    } catch {
+      // malformed: the general path reports it
+    }
+  }
+  if (body) {
+    const tail = `${loc.version},"key":${JSON.stringify(key)},"record":`;
+    if (out.pos + head.length + tail.length * 3 + 2 <= out.buf.length) {
+      out.buf.set(head, out.pos);
+      out.pos += head.length;
+      out.pos += out.buf.write(tail, out.pos, "utf8");
+      const r = transcode(body, out);
+      if (r === OK && out.pos + 2 <= out.buf.length) {
+        out.buf[out.pos++] = 0x7d; // }
+        out.buf[out.pos++] = 0x0a;
+        return true;
+      }
+      out.pos = start;
+      if (r !== BAIL) return false;
+    } else return false;
+  }
+  const line = exportLine(engine, codec, def, key, loc, includeSensitive);
+  if (out.pos + line.length * 3 + 1 > out.buf.length) return false;
+  out.pos += out.buf.write(line, out.pos, "utf8");
+  out.buf[out.pos++] = 0x0a;
+  return true;
+}
+
+/**
+ * Every record of `def`, a page at a time, each line written straight into the output chunk: first the
+ * segment's in key order (its blocks one after another), then those in the journals in file order (each
+ * frame read once; there are at most a journal's worth of them, which compaction bounds). Reading journal
+ * records in key order instead decrypts a whole frame per record once the block cache no longer holds them
+ * all. A page ends early when the chunk is full (it is handed to the file and the page goes on after it).
+ */
+async function exportEntity(engine: Engine, codec: RecordCodec, def: EntityDefinition, includeSensitive: boolean, lines: ChunkedLines, progress: (done: number) => void): Promise<number> {
+  const out = lines.out;
+  const head = Buffer.from(`{"entity":${JSON.stringify(def.name)},"version":`);
+  const transcode = jsonTranscoder(def.schema);
+  const line = (key: string, loc: Loc) => exportInto(out, engine, codec, def, head, transcode, key, loc, includeSensitive);
   let done = 0;
-  let after: string | undefined;
-  const later: string[] = [];
-  const flush = async (lines: string[]) => {
-    if (lines.length) await write(lines);
-    done += lines.length;
+  const pageDone = async (n: number, full: boolean) => {
+    done += n;
     progress(done);
+    if (full) await lines.room(n === 0);
     // A turn of the event loop between pages: writes and timers go on during a long export.
     await new Promise<void>((r) => setImmediate(r));
   };
+  let after: string | undefined;
+  const later: [string, Loc][] = [];
   for (;;) {
-    const { lines, last, scanned } = exportPage(engine, codec, def, after, includeSensitive, later);
-    if (scanned === 0) break;
-    after = last;
-    await flush(lines);
+    let scanned = 0;
+    let n = 0;
+    let full = false;
+    for (const [key, loc] of engine.scan(def.name, after)) {
+      if (engine.inJournal(loc)) later.push([key, loc]);
+      else if (line(key, loc)) n++;
+      else {
+        full = true;
+        break;
+      }
+      after = key;
+      if (++scanned === PAGE) break;
+    }
+    if (scanned === 0 && !full) break;
+    await pageDone(n, full);
   }
-  // The journals' records, in file order of where they are now (a key deleted meanwhile is skipped).
-  const pos: [string, Loc][] = [];
-  for (const k of later) {
-    const loc = engine.locate(def.name, k);
-    if (loc) pos.push([k, loc]);
-  }
-  later.length = 0;
-  pos.sort((a, b) => {
+  // The journals' records, in file order of where the scan found them (each read below from where it is
+  // then: a key deleted meanwhile is skipped, one moved is read where it went). Without writes meanwhile
+  // that is where they are; locating each again for the sort only cost a map lookup per record.
+  later.sort((a, b) => {
     const x = a[1];
     const y = b[1];
     return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
   });
-  const keys = pos.map((p) => p[0]);
-  pos.length = 0;
-  for (let i = 0; i < keys.length; i += PAGE) {
-    const lines: string[] = [];
-    for (const k of keys.slice(i, i + PAGE)) {
+  const keys = later.map((p) => p[0]);
+  later.length = 0;
+  for (let i = 0; i < keys.length; ) {
+    let n = 0;
+    let full = false;
+    for (const stop = Math.min(keys.length, i + PAGE); i < stop; i++) {
+      const k = keys[i]!;
       const loc = engine.locate(def.name, k); // where it is now: a compaction may have moved it
-      if (loc) lines.push(exportLine(engine, codec, def, k, loc, includeSensitive));
+      if (!loc) continue;
+      if (!line(k, loc)) {
+        full = true;
+        break;
+      }
+      n++;
     }
-    await flush(lines);
+    await pageDone(n, full);
   }
   return done;
 }
@@ -186,7 +251,8 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
   const out = fs.createWriteStream(tmp, { mode: 0o600, flags: "w", highWaterMark: CHUNK });
   const failed = new Promise<never>((_, reject) => out.once("error", reject));
   failed.catch(() => {});
-  const { write, flush } = chunkedLines(out, failed);
+  const lines = chunkedLines(out, failed);
+  const { write, flush } = lines;
   const records: Record<string, number> = {};
   let ok = false;
   try {
@@ -194,7 +260,7 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
     await write([JSON.stringify(exportHeader(engine, picked, includeSensitive))]);
     for (const def of picked) {
       const total = engine.count(def.name);
-      const done = await exportEntity(engine, codec, def, includeSensitive, write, (d) => options.onProgress?.({ entity: def.name, done: d, total }));
+      const done = await exportEntity(engine, codec, def, includeSensitive, lines, (d) => options.onProgress?.({ entity: def.name, done: d, total }));
       records[def.name] = done;
       if (done === 0) options.onProgress?.({ entity: def.name, done, total });
     }
@@ -223,34 +289,50 @@ export async function exportStore(engine: Engine, codec: RecordCodec, defs: Read
 /** Bytes of UTF-8 handed to the file stream at a time. */
 const CHUNK = 1 << 20;
 
+/** See {@link chunkedLines}. */
+export interface ChunkedLines {
+  /** The chunk being filled: lines may be written straight into `out.buf` from `out.pos` (each ending in `\n`). */
+  out: JsonOut;
+  write: (lines: readonly string[]) => Promise<void>;
+  /** Hand the chunk to the file (when anything is in it). */
+  flush: () => Promise<void>;
+  /** Make room after a line did not fit: the chunk is handed over, and made twice as big when `grow` (the line did not fit an empty one). */
+  room: (grow: boolean) => Promise<void>;
+}
+
 /**
  * Lines (each followed by `\n`) encoded straight into 1 MiB buffers, each handed to `out` whole when the next
  * line may not fit (awaiting its drain when it asks): no joined string of a page, no second copy of it
  * (`lines.join` then the stream's own UTF-8 encoding of it were a third of an export's time). The bytes are
- * those of `Buffer.from(text)` (lone surrogates as U+FFFD), as before.
+ * those of `Buffer.from(text)` (lone surrogates as U+FFFD), as before. Export also writes its records' lines
+ * into the chunk itself (`out`, `room`).
  */
-export function chunkedLines(out: fs.WriteStream, failed: Promise<never>): { write: (lines: readonly string[]) => Promise<void>; flush: () => Promise<void> } {
-  let buf = Buffer.allocUnsafe(CHUNK);
-  let pos = 0;
+export function chunkedLines(out: fs.WriteStream, failed: Promise<never>): ChunkedLines {
+  const o: JsonOut = { buf: Buffer.allocUnsafe(CHUNK), pos: 0 };
   const flush = async () => {
-    if (pos === 0) return;
-    const chunk = buf.subarray(0, pos);
-    buf = Buffer.allocUnsafe(CHUNK); // the stream holds `chunk` until it is written
-    pos = 0;
+    if (o.pos === 0) return;
+    const chunk = o.buf.subarray(0, o.pos);
+    o.buf = Buffer.allocUnsafe(Math.max(CHUNK, o.buf.length)); // the stream holds `chunk` until it is written
+    o.pos = 0;
     if (!out.write(chunk)) await Promise.race([new Promise<void>((r) => out.once("drain", () => r())), failed]);
   };
   const write = async (lines: readonly string[]) => {
     for (const text of lines) {
       const most = text.length * 3 + 1; // UTF-8 bytes of a UTF-16 code unit: at most 3 (a pair: 4 for 2)
-      if (pos + most > buf.length) {
+      if (o.pos + most > o.buf.length) {
         await flush();
-        if (most > buf.length) buf = Buffer.allocUnsafe(most);
+        if (most > o.buf.length) o.buf = Buffer.allocUnsafe(most);
       }
-      pos += buf.write(text, pos, "utf8");
-      buf[pos++] = 0x0a;
+      o.pos += o.buf.write(text, o.pos, "utf8");
+      o.buf[o.pos++] = 0x0a;
     }
   };
-  return { write, flush };
+  const room = async (grow: boolean) => {
+    const empty = o.pos === 0;
+    await flush();
+    if (grow && empty) o.buf = Buffer.allocUnsafe(o.buf.length * 2);
+  };
+  return { out: o, write, flush, room };
 }
 
 /** A failure of the file system while exporting or importing `file`, as a CellarError (`E_IO`, `E_NOSPACE`); others as they are. */

@@ -164,13 +164,46 @@ const MS_MAX = Date.parse("9999-12-31T23:59:59Z");
 function timestampWriter(desc: DescMessage): Writer {
   return (m) => {
     const t = m as { seconds: bigint; nanos: number };
-    const ms = Number(t.seconds) * 1000;
-    if (!(ms >= MS_MIN && ms <= MS_MAX) || !(t.nanos >= 0 && t.nanos <= 999999999)) return JSON.stringify(toJson(desc, m as Message));
-    let z = "Z";
-    if (t.nanos > 0) {
-      const n = (t.nanos + 1000000000).toString().substring(1);
-      z = n.substring(3) === "000000" ? "." + n.substring(0, 3) + "Z" : n.substring(6) === "000" ? "." + n.substring(0, 6) + "Z" : "." + n + "Z";
-    }
-    return '"' + new Date(ms).toISOString().replace(".000Z", z) + '"';
+    return timestampText(Number(t.seconds), t.nanos) ?? JSON.stringify(toJson(desc, m as Message));
   };
+}
+
+/**
+ * A Timestamp's JSON string, quoted, as protobuf-es's `timestampToJson` writes it; null for what it refuses
+ * (outside years 1 to 9999, nanos outside 0 to 999,999,999). Also used by json-transcode.ts.
+ */
+export function timestampText(seconds: number, nanos: number): string | null {
+  const ms = seconds * 1000;
+  if (!(ms >= MS_MIN && ms <= MS_MAX) || !(nanos >= 0 && nanos <= 999999999)) return null;
+  let z = "Z";
+  if (nanos > 0) {
+    const n = (nanos + 1000000000).toString().substring(1);
+    z = n.substring(3) === "000000" ? "." + n.substring(0, 3) + "Z" : n.substring(6) === "000" ? "." + n.substring(0, 6) + "Z" : "." + n + "Z";
+  }
+  return '"' + isoSeconds(seconds) + z + '"';
+}
+
+/** "00" to "99". */
+const TWO = Array.from({ length: 100 }, (_, i) => (i < 10 ? "0" : "") + i);
+
+/**
+ * `new Date(seconds * 1000).toISOString()` up to the seconds (`YYYY-MM-DDTHH:MM:SS`), for years 1 to 9999,
+ * without a Date (Hinnant's days-to-civil): a third of the export's JSON time went to `toISOString`.
+ */
+function isoSeconds(seconds: number): string {
+  const days = Math.floor(seconds / 86400);
+  let sod = seconds - days * 86400;
+  const z = days + 719468; // days since 0000-03-01 (positive from year 1 on)
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const h = Math.floor(sod / 3600);
+  sod -= h * 3600;
+  const min = Math.floor(sod / 60);
+  return TWO[Math.floor(y / 100)]! + TWO[y % 100]! + "-" + TWO[m]! + "-" + TWO[d]! + "T" + TWO[h]! + ":" + TWO[min]! + ":" + TWO[sod - min * 60]!;
 }
