@@ -30,7 +30,13 @@ export type CellarErrorCode =
   | "E_BACKUP_CORRUPT"
   | "E_BACKUP_FOREIGN"
   | "E_BACKUP_FORMAT"
-  | "E_IMPORT";
+  | "E_IMPORT"
+  | "E_CONFLICT"
+  | "E_UNAVAILABLE"
+  | "E_CHANNEL_AUTH"
+  | "E_CHANNEL_DIR"
+  | "E_VERSION_SKEW"
+  | "E_FOLLOWER";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -305,6 +311,12 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_FOREIGN",
   "E_BACKUP_FORMAT",
   "E_IMPORT",
+  "E_CONFLICT",
+  "E_UNAVAILABLE",
+  "E_CHANNEL_AUTH",
+  "E_CHANNEL_DIR",
+  "E_VERSION_SKEW",
+  "E_FOLLOWER",
 ]);
 
 /** True when `e` is an error thrown by Cellar (any copy of the package). */
@@ -422,5 +434,58 @@ export class ImportError extends CellarError {
     this.line = line;
     this.entity = entity;
     this.path = path;
+  }
+}
+
+/**
+ * Thrown when a follower's write was based on a version of a record that another process replaced before the
+ * writer queued it (a read-modify-write lost a race). Nothing was written; retryable: the store retries a few
+ * times itself (rebuilding the write on the newer state) before the app sees it.
+ */
+export class ConflictError extends CellarError {
+  constructor(entity: string) {
+    super("E_CONFLICT", `a \`${entity}\` record changed in another process while this write was made from it; nothing was written, retry`);
+  }
+}
+
+/**
+ * Thrown when a follower could not deliver a write to the store's writer within `writeTimeoutMs`. `sent`:
+ * the write reached a writer whose reply was lost, so it may or may not have been applied. Retryable.
+ */
+export class WriterUnavailableError extends CellarError {
+  readonly sent: boolean;
+  constructor(ms: number, sent: boolean) {
+    super("E_UNAVAILABLE", `no writer acknowledged this write within ${ms} ms${sent ? "; it was sent, so it may or may not have been applied" : "; it was not applied"}`);
+    this.sent = sent;
+  }
+}
+
+/** Thrown when a process connecting to a store's channel, or the writer it reached, fails the mutual key check. */
+export class ChannelAuthError extends CellarError {
+  constructor(message: string) {
+    super("E_CHANNEL_AUTH", message);
+  }
+}
+
+/** Thrown when the directory of a store's channel socket is owned by another user or open to others. */
+export class ChannelDirError extends CellarError {
+  constructor(dir: string, why: string) {
+    super("E_CHANNEL_DIR", `the channel directory \`${dir}\` ${why}; refusing to use it (it must be this user's, mode 0700)`);
+  }
+}
+
+/** Thrown when a follower's generated schema versions differ from those of the store open in the writer. */
+export class SchemaVersionSkewError extends CellarError {
+  constructor(entity: string, pid: number | null, stored: number, mine: number) {
+    super("E_VERSION_SKEW", `the store is open in process ${pid ?? "(unknown)"} with schema version ${stored} of \`${entity}\`; this process has ${mine}: open it with the same app version`);
+  }
+}
+
+/** Thrown when an operation only the store's writer process runs is called in a follower process. */
+export class FollowerError extends CellarError {
+  readonly writerPid: number | null;
+  constructor(what: string, writerPid: number | null) {
+    super("E_FOLLOWER", `\`${what}\` runs only in the store's writer process${writerPid !== null ? ` (process ${writerPid})` : ""}; this process is a follower`);
+    this.writerPid = writerPid;
   }
 }
