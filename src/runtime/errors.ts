@@ -481,11 +481,17 @@ export class SchemaVersionSkewError extends CellarError {
   }
 }
 
-/** Thrown when an operation only the store's writer process runs is called in a follower process. */
+ * Thrown (or rejected with) when an operation only the writer of a store runs (a write, a compaction, a key
+ * change, a backup) is called on an engine that follows the store from another process (`Engine.openFollower`):
+ * the share layer forwards such calls to the writer. Names the writer's pid when its `LOCK` file does.
+ */
 export class FollowerError extends CellarError {
   readonly writerPid: number | null;
-  constructor(what: string, writerPid: number | null) {
-    super("E_FOLLOWER", `\`${what}\` runs only in the store's writer process${writerPid !== null ? ` (process ${writerPid})` : ""}; this process is a follower`);
+  constructor(operation: string, dir: string, writerPid: number | null) {
+    super(
+      "E_FOLLOWER",
+      `\`${operation}\` runs in the writer of store \`${dir}\`${writerPid !== null ? ` (process ${writerPid})` : ""}; this engine follows it from another process`,
+    );
     this.writerPid = writerPid;
   }
 }

@@ -425,16 +425,55 @@ export class Keyring {
       for (const [id, k] of all) this.dataKeys.set(id, k);
       throw e;
     }
-    for (const id of old) {
-      sodium.sodium_memzero(all.get(id)!);
-      for (const [name, s] of this.subkeys) {
-        if (Number(name.split("/")[1]) === id) {
-          s.destroy();
-          this.subkeys.delete(name);
-        }
+    for (const id of old) this.forget(id, all.get(id)!);
+    return old;
+  }
+
+  /** Zero data key `id` (`dk`, already out of `dataKeys`) and every subkey derived from it. */
+  private forget(id: number, dk: Buffer): void {
+    sodium.sodium_memzero(dk);
+    for (const [name, s] of this.subkeys) {
+      if (Number(name.split("/")[1]) === id) {
+        s.destroy();
+        this.subkeys.delete(name);
       }
     }
-    return old;
+  }
+
+  /** The keyring file's generation this keyring was read or last written at. */
+  get generation(): number {
+    return this.header.generation;
+  }
+
+  /**
+   * Take the data keys, master key and parameters of `other`, a keyring just loaded from this store's file
+   * (a follower following a key rotation, or promoted: storage/follower.ts), leaving `other` empty; this object
+   * stays the one the typed layer holds. Data keys `other` does not list stay until {@link dropUnlisted}: files
+   * the follower has not reloaded yet may still use them.
+   */
+  adopt(other: Keyring): void {
+    for (const [id, dk] of other.dataKeys) {
+      if (this.dataKeys.has(id)) sodium.sodium_memzero(dk);
+      else this.dataKeys.set(id, dk);
+    }
+    other.dataKeys.clear();
+    for (const s of other.subkeys.values()) s.destroy();
+    other.subkeys.clear();
+    if (other.kek) {
+      if (this.kek) sodium.sodium_memzero(this.kek);
+      this.kek = other.kek;
+      other.kek = null;
+    }
+    this.header = other.header;
+  }
+
+  /** After {@link adopt}, once no file that uses them is read any more: destroy the data keys the file no longer lists. */
+  dropUnlisted(): void {
+    for (const [id, dk] of [...this.dataKeys]) {
+      if (this.header.wrapped.has(id)) continue;
+      this.dataKeys.delete(id);
+      this.forget(id, dk);
+    }
   }
 
   /**

@@ -1,29 +1,15 @@
 /**
- * What the share layer asks of the storage engine beyond a writer's surface (DESIGN13's interface of
- * `Engine.openFollower`, `refresh`, `promote`, `locateSeq`, `lastSeq`, `role`, `onResync`), and the keys
+ * The engine as the share layer opens it (writer or follower), and the keys
  * with writes queued but not yet committed (`PendingKeys`): a precondition on such a key is checked only
  * once they settle, so two read-modify-writes of one key never both pass.
  */
 import { Engine, type EngineOptions, type WriteOp } from "../storage/engine.js";
 
-/** The engine with the follower interface (storage/follower.ts, helper "follower"; the same names). */
-export type SharedEngine = Engine & {
-  readonly role: "writer" | "follower";
-  readonly lastSeq: number;
-  refresh(): Promise<number>;
-  promote(): Promise<void>;
-  locateSeq(entity: string, key: string): number;
-};
+/** The engine, writer or follower (storage/follower.ts: `openFollower`, `refresh`, `promote`, `locateSeq`, `lastSeq`, `role`). */
+export type SharedEngine = Engine;
 
-/** `Engine.openFollower` (storage/follower.ts). */
-export function openFollower(options: EngineOptions): Promise<SharedEngine> {
-  return (Engine as unknown as { openFollower(o: EngineOptions): Promise<SharedEngine> }).openFollower(options);
-}
-
-/** `Engine.open`, typed with the follower interface. */
-export function openWriter(options: EngineOptions): Promise<SharedEngine> {
-  return Engine.open(options) as Promise<SharedEngine>;
-}
+export const openFollower = (options: EngineOptions): Promise<Engine> => Engine.openFollower(options);
+export const openWriter = (options: EngineOptions): Promise<Engine> => Engine.open(options);
 
 export class PendingKeys {
   private readonly pending = new Map<string, Set<Promise<unknown>>>();

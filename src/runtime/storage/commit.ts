@@ -239,7 +239,7 @@ export class GroupCommit {
       return;
     }
     for (const p of group) p.resolve();
-    if (this.state.onCommit) for (const e of encoded) if (e.effective!.length) this.state.onCommit(e.effective!);
+    if (this.state.onCommit) for (const e of encoded) if (e.effective!.length) this.state.onCommit(e.effective!, e.seq);
     this.compaction.maybeCompact(false);
   }
 

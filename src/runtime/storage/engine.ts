@@ -10,7 +10,7 @@
  *
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
-import { type CellarError, CorruptionError, StoreClosedError, UsageError } from "../errors.js";
+import { type CellarError, CorruptionError, FollowerError, StoreClosedError, UsageError } from "../errors.js";
 import { parseName } from "../format/filenames.js";
 import type { Loc } from "../format/location.js";
 import type { WriteOp } from "../format/records.js";
@@ -22,6 +22,7 @@ import { GroupCommit } from "./commit.js";
 import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
 import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
+import { Follower, openFollowerState, writerPid } from "./follower.js";
 import { KeyAdmin } from "./key-admin.js";
 import { type Keyspace, Tomb } from "./keyspace.js";
 import { type Manifest, writeManifest } from "./manifest.js";
@@ -52,25 +53,31 @@ export class Engine {
   readonly io: FileIO;
   /** The store's keys; null for a plaintext store. */
   readonly keyring: Keyring | null;
-  readonly recovery: RecoveryReport;
-  private readonly entities: Map<string, Keyspace>;
-  private readonly reads: Reads;
-  private readonly commit: GroupCommit;
-  private readonly compaction: Compaction;
-  private readonly keyAdmin: KeyAdmin;
+  recovery: RecoveryReport; // (a promotion's open replaces it)
+  private state!: StoreState;
+  private entities!: Map<string, Keyspace>;
+  private reads!: Reads;
+  private commit!: GroupCommit;
+  private compaction!: Compaction;
+  private keyAdmin!: KeyAdmin;
   /** Backups running: `close` waits for them (a re-encoded one reads through the keyring). */
   private readonly backups = new Set<Promise<unknown>>();
+  /** Set while this engine follows a store another process writes (follower.ts). */
+  private follower: Follower | null = null;
+  private promoting: Promise<void> | null = null;
 
-  /** Wire the jobs on a store just opened (open.ts), and start them. */
-  private constructor(
-    private readonly state: StoreState,
-    retireDamage: boolean,
-  ) {
+  private constructor(state: StoreState, retireDamage: boolean) {
     this.cache = state.cache;
     this.dir = state.dir;
     this.io = state.io;
     this.keyring = state.keyring;
     this.recovery = state.recovery;
+    this.wire(state, retireDamage);
+  }
+
+  /** Wire the jobs on a store just opened (open.ts), and start them. */
+  private wire(state: StoreState, retireDamage: boolean): void {
+    this.state = state;
     this.entities = state.entities;
     this.reads = new Reads(state);
     this.keyAdmin = new KeyAdmin(state, (dir) => openCopy(state.io, dir, state.keyring!, state.opts, Engine.make));
@@ -91,16 +98,78 @@ export class Engine {
     return openEngine(options, Engine.make);
   }
 
+  /** Follow the store another process writes (follower.ts): no lock, no file changed; `refresh` applies its commits. */
+  static async openFollower(options: EngineOptions): Promise<Engine> {
+    const state = await openFollowerState(options);
+    const engine = new Engine(state, false);
+    engine.follower = new Follower(state, engine.reads, options);
+    await engine.follower.refresh().catch(async (e: unknown) => {
+      await engine.close();
+      throw e;
+    });
+    return engine;
+  }
+
+  /** `"writer"` (holds the lock), or `"follower"` (reads what a writer in another process commits). */
+  get role(): "writer" | "follower" {
+    return this.follower ? "follower" : "writer";
+  }
+
+  /** The highest seq applied (a writer: committed). */
+  get lastSeq(): number {
+    return this.state.lastSeq;
+  }
+
+  /** A follower: apply every complete commit on disk (`onCommit` for each, in seq order); resolves with `lastSeq`. */
+  refresh(): Promise<number> {
+    if (this.state.closed) return Promise.reject(new StoreClosedError());
+    return this.follower ? this.follower.refresh() : Promise.resolve(this.state.lastSeq);
+  }
+
+  /** Seq of the write of `key`'s live version (0: absent; in the segment: its `seqFloor`), for write preconditions. */
+  locateSeq(entity: string, key: string): number {
+    this.checkOpen();
+    const loc = this.entities.get(entity)?.get(key);
+    if (!loc) return 0;
+    return this.state.files.get(loc.file)?.kind === "segment" ? this.state.manifest.seqFloor : loc.seq;
+  }
+
+  /** A follower becomes the writer (`E_LOCKED` while the lock is held): `Follower.openAsWriter`, then the writer's jobs. */
+  promote(): Promise<void> {
+    if (!this.follower || this.promoting) return this.promoting ?? Promise.resolve();
+    const seen = this.state.lastSeq;
+    this.promoting = this.follower.openAsWriter(this.keyring, this.cache).then(({ state, retire }) => {
+      this.follower = null;
+      this.recovery = state.recovery;
+      this.wire(state, retire);
+      if (state.lastSeq > seen) state.onResync?.(state.lastSeq);
+    });
+    return this.promoting.finally(() => (this.promoting = null));
+  }
+
+  private refused(operation: string): Promise<never> { // an operation only the writer runs, on a follower
+    return Promise.reject(new FollowerError(operation, this.dir, writerPid(this.io, this.state.paths)));
+  }
+
   /**
    * Called after each committed frame with the ops that changed something: a delete of a key that was not
-   * there is written (a tombstone) but not passed on. The store turns these into change events.
+   * there is written (a tombstone) but not passed on. The store turns these into change events. A follower
+   * calls it for each commit it applies, in seq order.
    */
-  get onCommit(): ((ops: readonly WriteOp[]) => void) | null {
+  get onCommit(): ((ops: readonly WriteOp[], seq: number) => void) | null {
     return this.state.onCommit;
   }
 
-  set onCommit(f: ((ops: readonly WriteOp[]) => void) | null) {
+  set onCommit(f: ((ops: readonly WriteOp[], seq: number) => void) | null) {
     this.state.onCommit = f;
+  }
+
+  /** A follower that lost track of single commits (a compaction folded them away unread): all up to `seq` may have changed. */
+  get onResync(): ((seq: number) => void) | null {
+    return this.state.onResync;
+  }
+  set onResync(f: ((seq: number) => void) | null) {
+    this.state.onResync = f;
   }
 
   /** Listener for problems found after open (damage on read, failed background compaction). */
@@ -199,6 +268,7 @@ export class Engine {
    * written (`"relaxed"`). Ops issued while a flush runs are grouped into the next one.
    */
   write(ops: readonly WriteOp[]): Promise<void> {
+    if (this.follower) return this.refused("write");
     return this.commit.write(ops);
   }
 
@@ -229,6 +299,7 @@ export class Engine {
    * Reads and writes go on meanwhile; a crash at any step leaves the old state or the new one.
    */
   compact(): Promise<void> {
+    if (this.follower) return this.refused("compact");
     return this.compaction.compact();
   }
 
@@ -239,6 +310,7 @@ export class Engine {
    * segment is removed and the store stays exactly as it was (its new, empty journal aside).
    */
   rewrite(rewrite: Rewrite): Promise<void> {
+    if (this.follower) return this.refused("rewrite");
     return this.compaction.rewrite(rewrite);
   }
 
@@ -270,6 +342,7 @@ export class Engine {
    * re-encrypted by the next compaction (`reencrypt()` runs one now), after which the old keys are destroyed.
    */
   rotateKey(): number {
+    if (this.follower) throw new FollowerError("rotateKey", this.dir, writerPid(this.io, this.state.paths));
     return this.keyAdmin.rotateKey();
   }
 
@@ -278,6 +351,7 @@ export class Engine {
    * Resolves with the ids destroyed.
    */
   reencrypt(): Promise<number[]> {
+    if (this.follower) return this.refused("reencrypt");
     return this.keyAdmin.reencrypt(this.compaction);
   }
 
@@ -288,6 +362,7 @@ export class Engine {
    * under the new key and the store under the old: the same call again (with the same new key) finishes.
    */
   changeMasterKey(provider: KeyProvider, backupFiles: readonly string[] = []): Promise<void> {
+    if (this.follower) return this.refused("changeMasterKey");
     return this.keyAdmin.changeMasterKey(provider, backupFiles);
   }
 
@@ -322,6 +397,7 @@ export class Engine {
    * after; writes go on meanwhile. Sealed bytes are copied, never re-sealed.
    */
   backup(options: BackupOptions, only?: ReadonlyMap<string, ReadonlySet<string>>): Promise<BackupInfo> {
+    if (this.follower) return this.refused("backup");
     // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
     const write = () =>
       only || options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options, only) : writeBackup(this.state, options);
@@ -391,6 +467,8 @@ export class Engine {
   // ---------------------------------------------------------------- close
 
   async close(): Promise<void> {
+    if (this.promoting) await this.promoting.catch(() => {});
+    await this.follower?.settled();
     const s = this.state;
     if (s.closed) return;
     await this.commit.drain();
@@ -414,7 +492,7 @@ export class Engine {
       this.reads.forgetLastBlock();
       s.keyring?.destroy();
       this.reads.recordKeyLookups.clear();
-      s.lock.release();
+      s.lock?.release();
     }
   }
 }

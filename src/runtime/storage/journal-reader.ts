@@ -71,7 +71,7 @@ export class JournalWindow {
   private buf: Uint8Array;
   private start = 0;
   private len = 0;
-  private readonly scratch: Uint8Array;
+  private scratchBuf: Uint8Array | null = null;
 
   constructor(
     private readonly src: JournalBytes | Uint8Array,
@@ -79,7 +79,11 @@ export class JournalWindow {
   ) {
     this.buf = src instanceof Uint8Array ? src : new Uint8Array(Math.min(windowBytes, src.size));
     if (src instanceof Uint8Array) this.len = src.length;
-    this.scratch = src instanceof Uint8Array ? src : new Uint8Array(Math.min(src.size, JOURNAL_READ_WINDOW));
+  }
+
+  /** Chunks for `crc` and `lastNonZero`, allocated on first use (a follower's small reads never need it). */
+  private get scratch(): Uint8Array {
+    return (this.scratchBuf ??= this.src instanceof Uint8Array ? this.src : new Uint8Array(Math.min(this.src.size, JOURNAL_READ_WINDOW)));
   }
 
   get size(): number {
@@ -199,13 +203,26 @@ export interface ScanOptions {
   requireEnd?: boolean;
   /** Called for each good frame, in order; without it the frames are collected in the result. */
   onFrame?: (f: JournalFrame) => void;
+  /**
+   * A follower reading the journal another process writes (follower.ts): stop at the first frame that does not
+   * pass, with one `torn` entry in `damage` (a write in progress: "not yet"), or at zeros where the end record
+   * should be (`cut`); no resync, nothing read past that point, and a small read window.
+   */
+  follow?: boolean;
 }
+
+/** Read window of a follower's scan: a refresh usually reads a few frames. */
+const FOLLOW_WINDOW = 64 * 1024;
 
 /**
  * Whether the frames end at `pos`, before any frame is tried there: no whole header left, the end record
  * (version 3), or zeros to the end of the file. What lies there, if it is damage, is pushed to `damage`.
  */
-function framesEndAt(w: JournalWindow, pos: number, expected: number, requireEnd: boolean | undefined, damage: JournalDamage[]): boolean {
+function framesEndAt(w: JournalWindow, pos: number, expected: number, requireEnd: boolean | undefined, damage: JournalDamage[], follow = false): boolean {
+  if (pos + FRAME_HEADER_SIZE > w.size && follow) {
+    if (requireEnd) damage.push(cutAt(pos));
+    return true;
+  }
   if (pos + FRAME_HEADER_SIZE > w.size) {
     const stop = w.lastNonZero(pos);
     if (stop > pos) {
@@ -216,6 +233,7 @@ function framesEndAt(w: JournalWindow, pos: number, expected: number, requireEnd
   const head = w.view(pos, END_RECORD_SIZE);
   if (head[8] === FrameType.end && requireEnd && isEndRecord(head, expected - 1, pos)) {
     // The end record: the frames end here. Anything after it is a write that never reached this place.
+    if (follow) return true;
     const stop = w.lastNonZero(pos + END_RECORD_SIZE);
     if (stop > pos + END_RECORD_SIZE) {
       damage.push({
@@ -228,7 +246,7 @@ function framesEndAt(w: JournalWindow, pos: number, expected: number, requireEnd
     }
     return true;
   }
-  if (isAllZero(head.subarray(0, FRAME_HEADER_SIZE)) && w.lastNonZero(pos) === pos) {
+  if (isAllZero(head.subarray(0, FRAME_HEADER_SIZE)) && (follow || w.lastNonZero(pos) === pos)) {
     if (requireEnd) damage.push(cutAt(pos)); // zeros where the end record should be
     return true; // version 2: clean end, preallocated zeros
   }
@@ -292,7 +310,7 @@ export function scanJournalFile(
   opts: ScanOptions = {},
 ): JournalScan {
   const from = opts.from ?? FILE_HEADER_SIZE;
-  const w = new JournalWindow(src);
+  const w = new JournalWindow(src, opts.follow ? FOLLOW_WINDOW : JOURNAL_READ_WINDOW);
   const c: Ctx = { w, bound, keys, requireSealed };
   const size = w.size;
   const frames: JournalFrame[] = [];
@@ -310,7 +328,7 @@ export function scanJournalFile(
     return true;
   };
   for (;;) {
-    if (framesEndAt(w, pos, expected, opts.requireEnd, damage)) break;
+    if (framesEndAt(w, pos, expected, opts.requireEnd, damage, opts.follow)) break;
     const got = tryFrame(c, pos, expected, true)!;
     if (!(got instanceof FrameError)) {
       emit(got);
@@ -318,6 +336,10 @@ export function scanJournalFile(
       end = pos;
       expected = got.seq + 1;
       continue;
+    }
+    if (opts.follow) {
+      damage.push({ offset: pos, length: 0, reason: got.message, atEnd: true, kind: "torn" });
+      break;
     }
     // A frame that passes every check but carries a later sequence: the frames between are missing.
     const ahead = got.problem === "unexpected sequence" ? tryFrame(c, pos, expected, false)! : got;

@@ -31,8 +31,8 @@ import { type DamageReport, type ReadFile, type RecoveryReport, StoreState } fro
  */
 export type MakeEngine<E> = (state: StoreState, retireDamage: boolean) => E;
 
-/** Open (or create) the store `options` name: `Engine.open`. */
-export async function openEngine<E>(options: EngineOptions, make: MakeEngine<E>): Promise<E> {
+/** Open (or create) the store `options` name: `Engine.open`; with `held`, under that lock (a follower's promotion, released on failure). */
+export async function openEngine<E>(options: EngineOptions, make: MakeEngine<E>, held?: StoreLock): Promise<E> {
   const { io, fp, provider, opts } = resolveOptions(options);
   const paths = new StorePaths(options.dir);
   settleRestore(io, options.dir); // a restore cut short between its two renames is finished first (restore-swap.ts)
@@ -40,7 +40,7 @@ export async function openEngine<E>(options: EngineOptions, make: MakeEngine<E>)
     throw new UsageError(`no store in \`${options.dir}\`: a read-only (\`redactSensitive\`) open never creates one`);
   }
   io.mkdirp(options.dir);
-  const lock = StoreLock.acquire(io, options.dir);
+  const lock = held ?? StoreLock.acquire(io, options.dir);
   try {
     return await openLocked(io, paths, lock, provider, options.keyScope ?? "all", opts, fp, make);
   } catch (e) {
@@ -315,6 +315,16 @@ class Opening {
     }
   }
 
+  /** Step 1 alone, for a follower (follower.ts): closes the file it opened if that fails. */
+  segmentOnly(): void {
+    try {
+      this.loadSegment();
+    } catch (e) {
+      for (const f of this.files.values()) this.io.close(f.fd);
+      throw e;
+    }
+  }
+
   /** 1. The segment: its index gives every record's location without reading values. */
   private loadSegment(): void {
     const { io, paths, opts, state, files } = this;
@@ -458,6 +468,11 @@ class Opening {
     // the damaged bytes stay in quarantine/.
     return make(state, recovery.damaged.length > this.misfits);
   }
+}
+
+/** A follower's (re)load of the segment its state's manifest names (follower.ts): step 1 of open, changing no file. */
+export function loadSegment(state: StoreState): void {
+  new Opening(state, state.manifest.encrypted).segmentOnly();
 }
 
 /**

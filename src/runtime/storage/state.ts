@@ -76,14 +76,19 @@ export class StoreState {
    * Decoded frames and blocks (default key space, by frame key) and the store's decoded records (a key
    * space per entity), under one budget: memory goes to whichever the workload uses.
    */
-  readonly cache: LruCache<number | string, unknown>;
+  cache: LruCache<number | string, unknown>;
   poisoned: CellarError | null = null;
   closed = false;
   /**
    * Called after each committed frame with the ops that changed something: a delete of a key that was not
    * there is written (a tombstone) but not passed on.
    */
-  onCommit: ((ops: readonly WriteOp[]) => void) | null = null;
+  onCommit: ((ops: readonly WriteOp[], seq: number) => void) | null = null;
+  /**
+   * A follower (follower.ts) that could not report commits one by one (a compaction folded them into a
+   * segment before it read them, or the segment changed): everything up to `seq` may have changed.
+   */
+  onResync: ((seq: number) => void) | null = null;
   /** Listener for problems found after open (damage on read, failed background compaction). */
   onProblem: ((e: CellarError) => void) | null = null;
   /**
@@ -98,10 +103,11 @@ export class StoreState {
     readonly dir: string,
     readonly io: FileIO,
     readonly paths: StorePaths,
-    readonly lock: StoreLock,
+    /** Null in a follower (follower.ts), which reads without the lock. */
+    readonly lock: StoreLock | null,
     public manifest: Manifest,
-    /** The store's keys; null for a plaintext store. */
-    readonly keyring: Keyring | null,
+    /** The store's keys; null for a plaintext store. (A promotion puts the follower's `Keyring` object here.) */
+    public keyring: Keyring | null,
     /** The journal writes go to (null in a read-only open that found none to continue: it never writes). */
     public journal: JournalWriter,
     public lastSeq: number,

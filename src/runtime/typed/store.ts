@@ -174,7 +174,7 @@ export class StoreImpl {
 
   /** Throws E_FOLLOWER, naming the writer's pid, in a follower process: `what` runs only in the writer. */
   checkWriter(what: string): void {
-    if (this.#sharing?.role === "follower") throw new FollowerError(what, this.#sharing.writerPid);
+    if (this.#sharing?.role === "follower") throw new FollowerError(what, this.dir, this.#sharing.writerPid);
   }
 
   /** Share the store with other processes (typed/share-open.ts): writes go through `sharing`, which hears of every commit. */
