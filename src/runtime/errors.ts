@@ -481,6 +481,7 @@ export class SchemaVersionSkewError extends CellarError {
   }
 }
 
+/**
  * Thrown (or rejected with) when an operation only the writer of a store runs (a write, a compaction, a key
  * change, a backup) is called on an engine that follows the store from another process (`Engine.openFollower`):
  * the share layer forwards such calls to the writer. Names the writer's pid when its `LOCK` file does.
