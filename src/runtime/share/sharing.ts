@@ -9,7 +9,7 @@
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { ChannelAuthError, isCellarError, StoreClosedError, StoreLockedError } from "../errors.js";
+import { ChannelAuthError, isCellarError, StoreClosedError, StoreLockedError, WriterUnavailableError } from "../errors.js";
 import { channelPath, ensureChannelDir } from "../platform/channel-path.js";
 import { ChannelKey } from "../crypto/channel-key.js";
 import type { EngineOptions, WriteOp } from "../storage/engine.js";
@@ -84,7 +84,7 @@ export class Sharing {
       s = new Sharing(engine, realDir, socket, key, sharing.writeTimeoutMs ?? 30_000, holder);
       openHere.add(realDir);
       if (s.role === "writer") await s.serve();
-      else await s.follow();
+      else await s.followAtOpen();
       return s;
     } catch (e) {
       await s?.close().catch(() => {});
@@ -162,6 +162,19 @@ export class Sharing {
       }
     })();
     return this.following;
+  }
+
+  /** {@link follow}, at most `writeTimeoutMs`: a follower that reaches no writer (nor the lock) refuses to open. */
+  private async followAtOpen(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new WriterUnavailableError(this.writeTimeoutMs, false)), this.writeTimeoutMs);
+    });
+    try {
+      await Promise.race([this.follow(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private channelClosed(): void {

@@ -1,0 +1,89 @@
+/**
+ * Several real processes on one store (README, "Several processes"): the first opens as writer, the others
+ * as followers; a follower's write is readable in it when the write resolves (read-your-writes) and reaches
+ * the others' change events, with the record readable when the event arrives; `sharing: false` keeps
+ * today's `E_LOCKED`; a second open in one process stays refused.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { openStore } from "../../src/generated/index.js";
+import { type Proc, start } from "./helpers/procs.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-share-"));
+const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
+const env = { XDG_RUNTIME_DIR: runtime };
+process.env.XDG_RUNTIME_DIR = runtime; // this process's opens find the children's channel
+const KEY = "07".repeat(32);
+const live: Proc[] = [];
+afterEach(() => {
+  for (const p of live.splice(0)) p.kill();
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(runtime, { recursive: true, force: true });
+});
+
+describe("several processes on one store", () => {
+  it("three processes: one writer, two followers; writes of each are read in the others, with change events", async () => {
+    const dir = path.join(tmp, "three");
+    const { procs, opens } = await start(3, dir, KEY, env);
+    live.push(...procs);
+    const [w, f1, f2] = procs as [Proc, Proc, Proc];
+    expect(opens.map((o) => o.split(" ")[1])).toEqual(["writer", "follower", "follower"]);
+
+    // A follower's write: readable in it as soon as it resolves, in the writer at once, in the other follower by its event.
+    expect(await f1.send("put a from-f1")).toBe("ok");
+    expect(await f1.send("get a")).toBe("from-f1");
+    expect(await w.send("get a")).toBe("from-f1");
+    expect(await f2.waitFor(/^change put a /)).toBe("change put a from-f1");
+    expect(await f2.send("get a")).toBe("from-f1");
+
+    // The writer's write reaches both followers' events, readable there when the event arrives.
+    expect(await w.send("put b from-w")).toBe("ok");
+    expect(await f1.waitFor(/^change put b /)).toBe("change put b from-w");
+    expect(await f2.waitFor(/^change put b /)).toBe("change put b from-w");
+
+    // Read-modify-writes from two followers at once on one record: none lost (preconditions, rebuild on conflict).
+    expect(await f2.send("put n 0")).toBe("ok");
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? f1 : f2).send("update n")));
+    expect(await w.send("get n")).toBe("10");
+    expect(await f1.send("get n")).toBe("10");
+
+    for (const p of procs) expect(await p.send("close")).toBe("closed");
+    const store = await openStore({ dir, key: Buffer.from(KEY, "hex"), sharing: false });
+    try {
+      expect((await store.tasks.get("a"))?.title).toBe("from-f1");
+      expect(await store.tasks.count()).toBe(3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("with `sharing: false` a second process gets E_LOCKED; a second open in one process is refused either way", async () => {
+    const dir = path.join(tmp, "locked");
+    const { procs } = await start(1, dir, KEY, env);
+    live.push(...procs);
+    const key = Buffer.from(KEY, "hex");
+    await expect(openStore({ dir, key, sharing: false })).rejects.toMatchObject({ code: "E_LOCKED" });
+    const follower = await openStore({ dir, key });
+    try {
+      expect(follower.role).toBe("follower");
+      await expect(openStore({ dir, key })).rejects.toMatchObject({ code: "E_LOCKED" });
+        await expect(follower.compact()).rejects.toMatchObject({ code: "E_FOLLOWER", writerPid: procs[0]!.proc.pid });
+    } finally {
+      await follower.close();
+    }
+  }, 30_000);
+
+  it("a plaintext store is shared the same way", async () => {
+    const dir = path.join(tmp, "plain");
+    const { procs, opens } = await start(2, dir, "none", env);
+    live.push(...procs);
+    expect(opens.map((o) => o.split(" ")[1])).toEqual(["writer", "follower"]);
+    expect(await procs[1]!.send("put p plain")).toBe("ok");
+    expect(await procs[0]!.send("get p")).toBe("plain");
+    for (const p of procs) await p.send("close");
+  }, 30_000);
+});
