@@ -18,7 +18,7 @@ import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
 import { importRuntime, outputName, shapeName, type EmitContext } from "./context.js";
 import { reachableMessages } from "./generate-zod.js";
 import { setHeader } from "./header.js";
-import { fieldValueType, integerRange, is64Bit, wellKnownMessageRule, withWellKnownRules, type EntityModel, type FieldRules, type ValueType } from "./model.js";
+import { fieldValueType, integerRange, is64Bit, wellKnownMessageRule, withWellKnownRules, zeroIsUnset, type EntityModel, type FieldRules, type ValueType } from "./model.js";
 
 /** `Edition.EDITION_PROTO3`: the only syntax whose presence rules the emitted code knows. */
 const EDITION_PROTO3 = 999;
@@ -347,7 +347,10 @@ class CodecFile {
     else {
       // Implicit presence: a zero value is not written (as protobuf-es's toBinary does on the created message).
       const c = scalarOrEnum(type);
-      out(`${ind}if (!(${this.check("v", type, r, required)})) return false;`);
+      // The zero value is unset, and rules that would refuse it do not apply to it (model.ts `zeroIsUnset`).
+      const zero = zeroIsUnset(field, r) ? implicitZero(type) : undefined;
+      const check = this.check("v", type, r, required);
+      out(`${ind}if (!(${zero ? `${zero} || (${check})` : check})) return false;`);
       out(`${ind}if (${implicitSet(type)}) {`);
       out(`${ind}  w.uint32(${tag(field, c.wireType)});`);
       out(`${ind}  w.${c.write}(v);`);
@@ -630,6 +633,27 @@ function scalarOrEnum(type: ValueType): ScalarCodec {
   if (type.kind === "enum") return { wireType: 0, write: "int32", read: "r.int32()", packed: true };
   if (type.kind !== "scalar") throw new Error("unreachable");
   return scalarCodec(type.scalar);
+}
+
+/**
+ * `v` is its type's zero value, tested so that a value of another type never passes (the complement of
+ * {@link implicitSet} within the type); undefined for bools and enums, whose checks accept their zero anyway.
+ */
+function implicitZero(type: ValueType): string | undefined {
+  if (type.kind !== "scalar") return undefined;
+  switch (type.scalar) {
+    case ScalarType.STRING:
+      return `v === ""`;
+    case ScalarType.BYTES:
+      return "realLength(v) === 0";
+    case ScalarType.BOOL:
+      return undefined;
+    case ScalarType.FLOAT:
+    case ScalarType.DOUBLE:
+      return "Object.is(v, 0)";
+    default:
+      return is64Bit(type.scalar) ? "v === 0n" : "v === 0";
+  }
 }
 
 /** The presence test of an implicit-presence scalar or enum `v` (toBinary's zero-value test). */

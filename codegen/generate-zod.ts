@@ -8,7 +8,11 @@
  * - enums are their numeric values, 64-bit integers `bigint` (or `string` with `jstype = JS_STRING`),
  *   bytes `Uint8Array`, maps plain objects, oneofs `{ case, value }`, wrapper types unboxed and
  *   `google.protobuf.Struct` a JSON object, exactly as protobuf-es represents them;
- * - `(cellar.v1.field)` constraints (lengths, pattern, bounds, max items) are added on top.
+ * - `(cellar.v1.field)` constraints (lengths, pattern, bounds, max items) are added on top; on a
+ *   proto3 field without `optional` that is not `required`, the zero value (`""`, `0`, empty bytes)
+ *   means "unset" (protobuf stores nothing for it, and a record read back carries it), so the
+ *   constraints do not apply to it (`zeroIsUnset` in model.ts; zod's `when`, with one of the `setX`
+ *   helpers emitted at the end).
  *
  * Messages from files that are not generated here (well-known types, dependencies) get a private
  * copy in each file that uses them. Schemas follow descriptor order; a reference to a message
@@ -18,7 +22,7 @@ import { ScalarType, type DescField, type DescFile, type DescMessage, type DescO
 import { getDeclarationString, type GeneratedFile, type Printable } from "@bufbuild/protoplugin";
 import { outputImportPath, outputName, shapeName, type EmitContext } from "./context.js";
 import { setHeader } from "./header.js";
-import { fieldValueType, integerRange, is64Bit, wellKnownMessageRule, withWellKnownRules, type FieldRules, type ValueType } from "./model.js";
+import { fieldValueType, integerRange, is64Bit, wellKnownMessageRule, withWellKnownRules, zeroIsUnset, type FieldRules, type ValueType } from "./model.js";
 
 /** Name of the exported input schema of a message, e.g. `TaskInputSchema`. */
 export function inputSchemaName(f: GeneratedFile, desc: DescMessage): string {
@@ -72,6 +76,8 @@ class ZodFile {
   private readonly reachCache = new Map<DescMessage, Set<DescMessage>>();
   /** Whether a schema uses the emitted `jsonWellFormed` helper. */
   private usesJson = false;
+  /** The `setX` helpers (a rule's `when`: the value is not its type's zero) schemas use. */
+  private readonly usesSet = new Set<keyof typeof SET_HELPERS>();
 
   constructor(
     private readonly f: GeneratedFile,
@@ -136,6 +142,23 @@ class ZodFile {
       f.print("}");
       f.print();
     }
+    for (const name of [...this.usesSet].sort()) {
+      f.print(f.jsDoc(`A rule's \`when\`: the value is set (${SET_HELPERS[name].doc}), and no earlier issue stopped the checks (zod's default).`));
+      f.print(`function ${name}(p: { value: unknown; aborted?: boolean; issues: readonly { continue?: boolean }[] }): boolean {`);
+      f.print(`  return ${SET_HELPERS[name].test} && p.aborted !== true && p.issues.every((i) => i.continue === true);`);
+      f.print("}");
+      f.print();
+    }
+  }
+
+  /**
+   * `, { when: setX }` for a rule of a value whose zero means unset (see the file comment), else "". zod runs
+   * a check's `when` but leaves it out of the parameter types of `regex` and the numeric bounds: `as {}`.
+   */
+  private when(zeroUnset: boolean, name: keyof typeof SET_HELPERS): string {
+    if (!zeroUnset) return "";
+    this.usesSet.add(name);
+    return `, { when: ${name} } as {}`;
   }
 
   /** `Uint8Array`, a real one (a Proxy or an object inheriting from `Uint8Array.prototype` is not a view). */
@@ -222,6 +245,7 @@ class ZodFile {
     const { z } = this;
     const r = this.rules.get(field);
     const required = (r?.required ?? false) && fieldValueType(field).container === "singular";
+    const zeroUnset = zeroIsUnset(field, r);
     switch (type.kind) {
       case "json":
         this.usesJson = true;
@@ -234,26 +258,28 @@ class ZodFile {
         return [z, `.literal([${numbers.join(", ")}])`];
       }
       case "scalar":
-        return this.scalarSchema(type.scalar, type.longAsString, r, required);
+        return this.scalarSchema(type.scalar, type.longAsString, r, required, zeroUnset);
     }
   }
 
-  private scalarSchema(scalar: ScalarType, longAsString: boolean, r: FieldRules | undefined, required: boolean): Printable[] {
+  private scalarSchema(scalar: ScalarType, longAsString: boolean, r: FieldRules | undefined, required: boolean, zeroUnset: boolean): Printable[] {
     const { z } = this;
     switch (scalar) {
       case ScalarType.STRING: {
         const p: Printable[] = [z, ".string()", WELL_FORMED];
+        const when = this.when(zeroUnset, "setString");
         if (required && (r?.minLength ?? 0) < 1) p.push(`.min(1, { error: "required: expected a non-empty string" })`);
-        if (r?.minLength !== undefined) p.push(`.min(${r.minLength})`);
+        if (r?.minLength !== undefined) p.push(`.min(${r.minLength}${when})`);
         if (r?.maxLength !== undefined) p.push(`.max(${r.maxLength})`);
-        if (r?.pattern !== undefined) p.push(`.regex(new RegExp(${JSON.stringify(r.pattern)}))`);
+        if (r?.pattern !== undefined) p.push(`.regex(new RegExp(${JSON.stringify(r.pattern)})${when})`);
         return p;
       }
       case ScalarType.BYTES: {
         const p: Printable[] = this.bytesSchema();
         // Measured by the internal length: zod runs these even after the check above failed.
         if (required && (r?.minLength ?? 0) < 1) p.push(`.refine((b) => realLength(b) >= 1, { error: "required: expected at least one byte" })`);
-        if (r?.minLength !== undefined) p.push(`.refine((b) => realLength(b) >= ${r.minLength}, { error: "Too small: expected at least ${r.minLength} bytes" })`);
+        const unset = zeroUnset ? "realLength(b) === 0 || " : "";
+        if (r?.minLength !== undefined) p.push(`.refine((b) => ${unset}realLength(b) >= ${r.minLength}, { error: "Too small: expected at least ${r.minLength} bytes" })`);
         if (r?.maxLength !== undefined) p.push(`.refine((b) => realLength(b) <= ${r.maxLength}, { error: "Too big: expected at most ${r.maxLength} bytes" })`);
         return p;
       }
@@ -271,8 +297,9 @@ class ZodFile {
           return [z, `.custom<number>((v) => typeof v === "number", { error: "Invalid input: expected number" })`, ...f32];
         }
         const p: Printable[] = [z, ".number()"];
-        if (r.min !== undefined) p.push(`.min(${r.min})`);
-        if (r.max !== undefined) p.push(`.max(${r.max})`);
+        const when = this.when(zeroUnset, "setFloat");
+        if (r.min !== undefined) p.push(`.min(${r.min}${when})`);
+        if (r.max !== undefined) p.push(`.max(${r.max}${when})`);
         return [...p, ...f32];
       }
       default: {
@@ -281,14 +308,22 @@ class ZodFile {
         let [lo, hi] = range;
         if (r?.min !== undefined && BigInt(r.min) > lo) lo = BigInt(r.min);
         if (r?.max !== undefined && BigInt(r.max) < hi) hi = BigInt(r.max);
+        // The rule's bounds, apart from the type's, when zero (unset) passes them whatever they say.
+        const apart = zeroUnset && (lo !== range[0] || hi !== range[1]);
         if (is64Bit(scalar)) {
           if (longAsString) {
             // zod runs a refinement even after the regex failed: the refinement checks the form again, so BigInt never throws.
-            return [z, `.string().regex(/^-?[0-9]+$/).refine((s) => /^-?[0-9]+$/.test(s) && BigInt(s) >= ${lo}n && BigInt(s) <= ${hi}n, { error: "Invalid input: expected an integer between ${lo} and ${hi}" })`];
+            const inRule = `BigInt(s) >= ${lo}n && BigInt(s) <= ${hi}n`;
+            const test = apart ? `BigInt(s) >= ${range[0]}n && BigInt(s) <= ${range[1]}n && (BigInt(s) === 0n || (${inRule}))` : inRule;
+            return [z, `.string().regex(/^-?[0-9]+$/).refine((s) => /^-?[0-9]+$/.test(s) && ${test}, { error: "Invalid input: expected an integer between ${lo} and ${hi}" })`];
           }
-          return [z, `.bigint().min(${lo}n).max(${hi}n)`];
+          if (!apart) return [z, `.bigint().min(${lo}n).max(${hi}n)`];
+          const when = this.when(true, "setBigint");
+          return [z, `.bigint().min(${range[0]}n).max(${range[1]}n)`, ...(lo !== range[0] ? [`.min(${lo}n${when})`] : []), ...(hi !== range[1] ? [`.max(${hi}n${when})`] : [])];
         }
-        return [z, `.number().int().min(${lo}).max(${hi})`];
+        if (!apart) return [z, `.number().int().min(${lo}).max(${hi})`];
+        const when = this.when(true, "setInteger");
+        return [z, `.number().int().min(${range[0]}).max(${range[1]})`, ...(lo !== range[0] ? [`.min(${lo}${when})`] : []), ...(hi !== range[1] ? [`.max(${hi}${when})`] : [])];
       }
     }
   }
@@ -348,6 +383,14 @@ class ZodFile {
 }
 
 /** The refinement of every string field: no lone surrogate. */
+/** The `when` helpers of rules on implicit-presence fields: each tests that a value is not its type's zero. */
+const SET_HELPERS = {
+  setString: { test: `p.value !== ""`, doc: "not the empty string" },
+  setFloat: { test: `!Object.is(p.value, 0)`, doc: "not 0; -0 is stored, so it is set" },
+  setInteger: { test: `p.value !== 0`, doc: "not 0" },
+  setBigint: { test: `p.value !== 0n`, doc: "not 0n" },
+} as const;
+
 const WELL_FORMED = `.refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })`;
 
 /** Object literal key for a local name (protobuf-es local names are identifiers, but be safe). */

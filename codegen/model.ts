@@ -225,6 +225,26 @@ export function isNumeric(scalar: ScalarType): boolean {
   return intScalars.has(scalar) || scalar === ScalarType.FLOAT || scalar === ScalarType.DOUBLE;
 }
 
+/**
+ * Whether the zero value of a proto3 field without `optional` (`""`, `0`, empty bytes) means "unset" and is
+ * exempt from the field's rules: the field is singular, outside a oneof, not `required`, and its rules would
+ * refuse the zero. protobuf stores nothing for a zero, and a record read back carries it, so checking it
+ * would refuse writing back a record as it was read (`update`, `put({ ...record })`). Both validators
+ * (generate-zod.ts and the codec's fast path) follow this.
+ */
+export function zeroIsUnset(field: DescField, rules: FieldRules | undefined): boolean {
+  if (!rules || rules.required || field.fieldKind !== "scalar" || field.oneof || field.presence !== IMPLICIT_PRESENCE) return false;
+  if (field.scalar === ScalarType.STRING) {
+    return (rules.minLength ?? 0) >= 1 || (rules.pattern !== undefined && !new RegExp(rules.pattern).test(""));
+  }
+  if (field.scalar === ScalarType.BYTES) return (rules.minLength ?? 0) >= 1;
+  if (field.scalar === ScalarType.BOOL) return false;
+  return (rules.min !== undefined && Number(rules.min) > 0) || (rules.max !== undefined && Number(rules.max) < 0);
+}
+
+/** `FeatureSet.FieldPresence.IMPLICIT`: a proto3 field without `optional`. */
+const IMPLICIT_PRESENCE = 2;
+
 /** Inclusive range of an integer scalar. */
 export function integerRange(scalar: ScalarType): [bigint, bigint] | undefined {
   switch (scalar) {

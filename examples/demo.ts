@@ -87,6 +87,15 @@ const sessions = await store.focusSessions.list();
 const minutes = sessions.reduce((m, s) => m + (s.duration ? durationMs(s.duration) : 0) / 60_000, 0);
 const completed = await store.focusSessions.query({ outcome: FocusOutcome.COMPLETED });
 log(`focus sessions: ${sessions.length} (${minutes} minutes in total, ${completed.length} completed)`);
+// Live subscriptions: a live query gives its current result, then one update per commit that changes it.
+const doneTasks = store.tasks.watch({ status: TaskStatus.DONE });
+const seen: string[] = [];
+doneTasks.subscribe(({ value, seq }) => seen.push(`${value.length} done (commit ${seq})`));
+await store.tasks.update(`task-${run}-3`, { status: TaskStatus.DONE });
+await store.tasks.update(`task-${run}-2`, { notes: "Still to do: not in the live result, no update." });
+await new Promise((r) => setImmediate(r));
+doneTasks.close();
+log(`watch({ status: DONE }): ${seen.join(" → ")}`);
 // Read-modify-write of one record (concurrent updates of a key never lose each other), and a batch of gets.
 await Promise.all([1, 2, 3].map(() => store.tasks.update(`task-${run}-1`, (t) => ({ estimateMinutes: t.estimateMinutes + 15 }))));
 const [first, missing, second] = await store.tasks.getMany([`task-${run}-0`, "no-such-task", `task-${run}-1`]);

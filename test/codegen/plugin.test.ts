@@ -89,7 +89,7 @@ describe("protoc-gen-cellar output", () => {
     expect(l).toContain("export const TaskInputSchema = z.strictObject({");
     expect(l).toContain('  $typeName: z.literal("acme.todo.v1.Task").optional(),');
     expect(l).toContain('  id: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { error: "required: expected a non-empty string" }),');
-    expect(l).toContain('  title: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1).max(200).regex(new RegExp("^[^\\\\n]*$")).optional(),');
+    expect(l).toContain('  title: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).min(1, { when: setString } as {}).max(200).regex(new RegExp("^[^\\\\n]*$"), { when: setString } as {}).optional(),');
     expect(l).toContain("  status: z.literal([1, 2]),");
     expect(l).toContain('  tags: z.array(z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" })).max(8).optional(),');
     expect(l).toContain("  createdAt: google_protobuf_Timestamp_InputSchema.optional(),");

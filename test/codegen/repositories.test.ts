@@ -181,7 +181,8 @@ describe("validation before anything touches disk", () => {
     ["an unknown enum value", (s) => s.tasks.put({ id: "a", title: "t", status: 42 as TaskStatus }), ["status"], "invalid_value"],
     ["an unknown key", (s) => s.tasks.put({ id: "a", title: "t", colour: "red" } as never), [], "unrecognized_keys"],
     ["a nested pattern mismatch", (s) => s.settings.update({ aiProvider: { baseUrl: "ftp://x" } }), ["aiProvider", "baseUrl"], "invalid_format"],
-    ["a number below min", (s) => s.gridLayouts.put({ id: "g", name: "G", positions: { w: { width: 0 } } }), ["positions", "w", "width"], "too_small"],
+    ["a number below min", (s) => s.gridLayouts.put({ id: "g", name: "G", positions: { w: { width: -1 } } }), ["positions", "w", "width"], "too_small"],
+    ["a set string that misses its pattern", (s) => s.profiles.put({ id: "p", email: "no-at-sign" }), ["email"], "invalid_format"],
     ["a required enum at its zero value", (s) => s.conversations.put({ id: "c", messages: [{ role: Role.UNSPECIFIED }] }), ["messages", 0, "role"], "invalid_value"],
     ["a number where a bigint belongs", (s) => s.conversations.put({ id: "c", totalTokens: 5 as unknown as bigint }), ["totalTokens"], "invalid_type"],
   ];
@@ -216,10 +217,29 @@ describe("validators accept what protobuf-es produces", () => {
     expect(TaskInputSchema.safeParse(task).success).toBe(true);
   });
 
-  it("rules apply to zero values a full message carries (proto3: unset is zero)", () => {
-    // `language` has a pattern and no default in a bare create(): "" does not match it.
-    const r = UserSettingsInputSchema.safeParse(create(UserSettingsSchema));
-    expect(r.error?.issues.map((i) => i.path)).toEqual([["language"]]);
+  it("a zero value a full message carries is unset, exempt from rules that refuse it (proto3: unset is zero)", () => {
+    // `language` has a pattern that "" does not match, `ui.fontSize` a minimum of 8: a bare create() holds "" and 0.
+    expect(UserSettingsInputSchema.safeParse(create(UserSettingsSchema, { ui: {} })).success).toBe(true);
+    const set = UserSettingsInputSchema.safeParse(create(UserSettingsSchema, { language: "?", ui: { fontSize: 7 } }));
+    expect(set.error?.issues.map((i) => [i.path, i.code])).toEqual([
+      [["language"], "invalid_format"],
+      [["ui", "fontSize"], "too_small"],
+    ]);
+  });
+
+  it("a record read back with an unset field under a rule is written back as it was read (put of a spread, update)", async () => {
+    await withStore(async (store) => {
+      await store.profiles.put({ id: "u", displayName: "Ana" }); // no email: its pattern refuses ""
+      const read = await store.profiles.get("u");
+      expect(read?.email).toBe("");
+      await store.profiles.put({ ...read!, displayName: "Ana B" });
+      await store.profiles.update("u", (p) => ({ ...p, displayName: "Ana C" }));
+      expect((await store.profiles.get("u"))?.displayName).toBe("Ana C");
+      await store.gridLayouts.put({ id: "g", name: "G", positions: { w: { x: 1 } } }); // width 0: unset, min 1
+      const g = await store.gridLayouts.get("g");
+      await store.gridLayouts.put({ ...g!, name: "H" });
+      expect((await store.gridLayouts.get("g"))?.positions["w"]?.width).toBe(0);
+    });
   });
 
   it("a $typeName of another message is rejected", () => {

@@ -31,7 +31,7 @@ let goodKey: ChannelKey;
 const engines: Engine[] = [];
 
 beforeAll(async () => {
-  ({ procs: [writer] = [] } = await start(1, dir, KEY, { XDG_RUNTIME_DIR: runtime }) as { procs: Proc[] });
+  writer = (await start(1, dir, KEY, { XDG_RUNTIME_DIR: runtime })).procs[0]!;
   socket = channelPath(fs.realpathSync(dir), runtime);
   const other = await Engine.open({ dir: path.join(tmp, "other"), key: new Uint8Array(32).fill(9) });
   const same = await Engine.open({ dir: path.join(tmp, "same-key"), key: Buffer.from(KEY, "hex") });

@@ -222,6 +222,7 @@ describe("a closed store", () => {
       history: () => r.history!(k),
       revert: () => r.revert!(k, new Date()),
       archive: () => r.archive!({ olderThan: "1d", field: "createdAt" }),
+      watch: () => r.watch!(k),
     });
     const singletonCalls = (r: Record<string, (...a: unknown[]) => unknown>): Record<string, () => unknown> => ({
       get: () => r.get!(),
@@ -234,6 +235,7 @@ describe("a closed store", () => {
       revert: () => r.revert!(new Date()),
       export: () => r.export!(),
       import: () => r.import!("{}"),
+      watch: () => r.watch!(),
     });
     // Every repository, with a value that reaches the encoder (profiles: sensitive fields, sealed).
     const values: Record<string, [unknown, unknown]> = {

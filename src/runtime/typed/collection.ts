@@ -13,6 +13,7 @@ import type { StoreImpl } from "./store.js";
 import type { ArchiveOptions, ArchiveResult } from "./archive.js";
 import type { ListOptions } from "./types.js";
 import { checkQueryValue, decodeKey, encodeKey, term } from "./values.js";
+import { querySource, sameRecord, type Watchers, whereMatcher } from "./watch.js";
 
 export class CollectionImpl {
   /**
@@ -27,9 +28,14 @@ export class CollectionImpl {
     private readonly codec: RecordCodec,
     readonly def: CollectionDefinition,
     archiver: (options: ArchiveOptions) => Promise<ArchiveResult>,
+    /** The store's live subscriptions (watch.ts); an ES private field (not a repository method). */
+    watchers: Watchers,
   ) {
     this.#archiver = archiver;
+    this.#watchers = watchers;
   }
+
+  readonly #watchers: Watchers;
 
   /** The store's archive runner (archive.ts), bound to this collection; an ES private field (not a repository method). */
   readonly #archiver: (options: ArchiveOptions) => Promise<ArchiveResult>;
@@ -249,24 +255,46 @@ export class CollectionImpl {
 
   async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
     this.store.checkOpen();
-    const sets: ReadonlySet<string>[] = [];
+    return page(this.#select(this.#terms(where)), options).map((k) => this.codec.read(this.def, k));
+  }
+
+  /** The index terms of a `where` (E_USAGE for a field that is not indexed or a value of the wrong type). */
+  #terms(where: Record<string, unknown>): string[] {
+    if (typeof where !== "object" || where === null) throw new UsageError(`a query of \`${this.def.name}\` takes an object of indexed fields`);
+    const terms: string[] = [];
     for (const [field, value] of Object.entries(where)) {
       if (value === undefined) continue;
       if (!this.def.indexes.includes(field)) {
         throw new UsageError(`\`${field}\` is not an indexed field of \`${this.def.name}\` (indexes: ${this.def.indexes.join(", ") || "none"})`);
       }
       checkQueryValue(this.def, field, value);
-      sets.push(this.store.engine.lookup(this.def.name, term(field, value)));
+      terms.push(term(field, value));
     }
-    let keys: string[];
-    if (sets.length === 0) keys = this.codec.sortedKeys(this.def);
-    else {
-      sets.sort((a, b) => a.size - b.size);
-      keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
-      if (this.def.keyKind === "string") keys.sort(compareUtf8);
-      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    return terms;
+  }
+
+  /** The keys of the records that have every term, in key order (all keys without terms). */
+  #select(terms: readonly string[]): string[] {
+    if (terms.length === 0) return this.codec.sortedKeys(this.def);
+    const sets = terms.map((t) => this.store.engine.lookup(this.def.name, t));
+    sets.sort((a, b) => a.size - b.size);
+    const keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
+    if (this.def.keyKind === "string") keys.sort(compareUtf8);
+    else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    return keys;
+  }
+
+  /** A live record (`watch(key)`) or query result (`watch(where)`): see watch.ts. */
+  watch(keyOrWhere: unknown): unknown {
+    this.store.checkOpen();
+    const { def, codec } = this;
+    if (typeof keyOrWhere === "object" && keyOrWhere !== null) {
+      const terms = this.#terms(keyOrWhere as Record<string, unknown>);
+      const read = (k: string) => codec.read(def, k);
+      return this.#watchers.watch(querySource(def.name, def.schema, () => this.#select(terms), read, whereMatcher(terms)));
     }
-    return page(keys, options).map((k) => this.codec.read(this.def, k));
+    const k = encodeKey(keyOrWhere, def.keyKind);
+    return this.#watchers.watch({ entity: def.name, mayChange: (op) => op.key === k, read: () => codec.read(def, k), same: sameRecord(def.schema) });
   }
 }
 

@@ -24,8 +24,8 @@ export class Listeners {
     return () => set.delete(listener as AnyListener);
   }
 
-  /** One `change` event per op of a commit, in order (nothing to do without a `change` listener). */
-  changed(ops: readonly WriteOp[], defs: ReadonlyMap<string, EntityDefinition>): void {
+  /** One `change` event per op of commit `seq`, in order (nothing to do without a `change` listener). */
+  changed(ops: readonly WriteOp[], defs: ReadonlyMap<string, EntityDefinition>, seq: number): void {
     if ((this.listeners.get("change")?.size ?? 0) === 0) return;
     for (const o of ops) {
       if (o.entity.startsWith(INTERNAL_ENTITY_PREFIX)) continue; // Cellar's own records (record history): not the app's changes
@@ -34,6 +34,7 @@ export class Listeners {
         entity: o.entity,
         op: o.op,
         key: def?.kind === "collection" ? decodeKey(o.key, def.keyKind) : undefined,
+        seq,
       });
     }
   }
@@ -55,7 +56,8 @@ export class Listeners {
     }
   }
 
-  private listenerFailed(event: keyof StoreEvents, e: unknown): void {
+  /** Report that a listener of `event` (or a `watch` subscriber, watch.ts) threw: see `emit`. */
+  listenerFailed(event: keyof StoreEvents | "watch", e: unknown): void {
     const err = new ListenerError(event, e);
     const errorListeners = event === "error" ? undefined : this.listeners.get("error");
     if (errorListeners?.size) {

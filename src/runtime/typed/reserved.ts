@@ -1,3 +1,5 @@
+// What openStore (open-store.ts) checks entity property names against; store.ts re-exports it.
+
 /**
  * Property names an entity cannot take: the store's methods and fields (a repository is a property of the
  * store object, so it would replace one), `then` (a store would look like a promise), and what every object

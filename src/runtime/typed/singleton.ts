@@ -12,6 +12,7 @@ import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import { deepFreeze } from "./values.js";
 import { exportHeader, exportPage } from "./export.js";
+import { sameRecord, type Watchers } from "./watch.js";
 
 /** A singleton write staged in a batch: an update (`patch`) or a reset (`null`), at its position in the batch. */
 export interface BatchStep {
@@ -27,6 +28,8 @@ export class SingletonImpl {
     /** The store's RecordCodec, held here so a get or update reaches it in one step. */
     private readonly codec: RecordCodec,
     readonly def: SingletonDefinition,
+    /** The store's live subscriptions (watch.ts). */
+    private readonly watchers: Watchers,
   ) {}
 
   /**
@@ -94,6 +97,12 @@ export class SingletonImpl {
       }
     }
     return op;
+  }
+
+  /** The live value (watch.ts): every commit to this singleton may change it. */
+  watch(): unknown {
+    this.store.checkOpen();
+    return this.watchers.watch({ entity: this.def.name, mayChange: () => true, read: () => this.current(), same: sameRecord(this.def.schema) });
   }
 
   async get(path?: string): Promise<unknown> {

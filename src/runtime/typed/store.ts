@@ -34,6 +34,7 @@ import { type ExportOptions, type ExportResult, exportStore, fileFailure } from 
 import { fileLines, type ImportOptions, type ImportResult, importLines } from "./import.js";
 import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, type RecoverReport } from "./recover.js";
 import type { MigrationStep } from "./migration.js";
+import { Watchers } from "./watch.js";
 
 export type {
   BatchTx,
@@ -58,6 +59,9 @@ export type {
   StoreOptions,
   StoreStats,
   TypedStore,
+  QueryWhere,
+  Watch,
+  WatchUpdate,
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
 export type { MissingRecord, RecoverOptions, RecoverReport } from "./recover.js";
@@ -93,6 +97,8 @@ export class StoreImpl {
   readonly #archives: Archives;
   /** Several processes on the store (share/sharing.ts); null with `sharing: false`. An ES private field, like #codec. */
   #sharing: Sharing | null = null;
+  /** Live subscriptions, `repo.watch()` (watch.ts); an ES private field, like #codec. */
+  readonly #watchers: Watchers;
 
   constructor(
     readonly engine: Engine,
@@ -107,6 +113,7 @@ export class StoreImpl {
     this.#codec = new RecordCodec(engine, defs, redacted, this.listeners);
     this.#backups = new StoreBackups(engine, backupDir, key, (e) => this.listeners.emit("error", e));
     this.#key = key;
+    this.#watchers = new Watchers(() => engine.lastSeq, (e) => this.listeners.listenerFailed("watch", e), (e) => StoreImpl.readFailed(this, e));
     let repos: Map<string, CollectionImpl> | undefined;
     const repo = (name: string) => {
       repos ??= new Map(Object.values(this).flatMap((r) => (r instanceof CollectionImpl ? [[r.def.name, r] as const] : [])));
@@ -130,18 +137,22 @@ export class StoreImpl {
     });
     for (const [prop, def] of Object.entries(entities)) {
       Object.defineProperty(this, prop, {
-        value: def.kind === "collection" ? new CollectionImpl(this, this.#codec, def, (o) => StoreImpl.archive(this, def, o)) : new SingletonImpl(this, this.#codec, def),
+        value:
+          def.kind === "collection"
+            ? new CollectionImpl(this, this.#codec, def, (o) => StoreImpl.archive(this, def, o), this.#watchers)
+            : new SingletonImpl(this, this.#codec, def, this.#watchers),
         enumerable: true,
       });
     }
-    engine.onCommit = (ops) => {
+    engine.onCommit = (ops, seq) => {
       // The store's state first, for every op: a listener that reads sees the commit whole.
       this.#codec.committed(ops);
       this.#retention.committed(ops);
       // Once damage is on record, this session's deletes are kept: recovery from a backup must not undo them.
       if (engine.recovery.damaged.length) for (const op of ops) if (op.op === "delete") this.#deletedInSession.add(`${op.entity}\u0000${op.key}`);
       this.#archives.committed(ops);
-      this.listeners.changed(ops, this.defs);
+      this.listeners.changed(ops, this.defs, seq);
+      this.#watchers.committed(ops, seq);
     };
     engine.onProblem = (e) => this.listeners.emit(e.code === "E_CORRUPT" ? "corruption" : "error", e);
     if (engine.recovery.damaged.length) {
@@ -329,7 +340,10 @@ export class StoreImpl {
       codec: this.#codec,
       defs: this.defs,
       migrations: this.#migrations,
-      forget: () => this.#codec.forgetAll(),
+      forget: () => {
+        this.#codec.forgetAll();
+        this.#watchers.resync(this.engine.lastSeq); // merged in by a compaction: no commit says which records changed
+      },
       // As a batch does: an `update` of a key the import writes, issued from now on, waits for the commit.
       track: (ops: readonly WriteOp[], write: Promise<void>) => {
         const repos = new Map<string, CollectionImpl>();
@@ -354,6 +368,7 @@ export class StoreImpl {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.#watchers.closeAll();
     try {
       // Updates and batches already queued on a singleton finish (or fail) first.
       await Promise.all([...this.singletons()].map((s) => s.idle()));
@@ -446,6 +461,13 @@ export class StoreImpl {
         return left;
       },
     };
+  }
+
+  /** A watch could not read its value (watch.ts): damage was reported by the read; anything else goes to `error`. */
+  private static readFailed(store: StoreImpl, e: unknown): void {
+    if (e instanceof CellarError) {
+      if (e.code !== "E_CORRUPT") store.listeners.emit("error", e);
+    } else process.emitWarning(e instanceof Error ? e : new Error(String(e)));
   }
 
   /** `repo.archive()` of collection `def` (archive.ts). Static: a member of the store could collide with an entity's property. */

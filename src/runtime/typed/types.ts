@@ -172,6 +172,34 @@ export type IndexValue<Desc extends DescMessage, P extends string> = P extends k
     : MessageShape<Desc>[P]
   : never;
 
+/** What `query` and `watch` take: a value per indexed field, records must equal all of them. */
+export type QueryWhere<Desc extends DescMessage, I extends string> = { [P in I]?: IndexValue<Desc, P> };
+
+/** One value a watch delivers: the value as of commit `seq` (the store's commit sequence number). */
+export interface WatchUpdate<T> {
+  readonly value: T;
+  /** The commit the value was read after; strictly increasing across a watch's updates. */
+  readonly seq: number;
+}
+
+/**
+ * A live value (`repo.watch(key)`, `repo.watch(where)`, `singleton.watch()`): the current value first, then
+ * one update per commit that changes it (coalesced per commit: a batch is one update), after the commit is
+ * durable and the store's reads see it, for writes of any process sharing the store. Values are frozen like
+ * `get()`'s; an unchanged value (an equal record written again) is not delivered. Two forms, any number of each:
+ * - `for await (const { value, seq } of watch)`: an async iterator holds one pending update, so a consumer
+ *   slower than the commits gets the latest state, never a growing queue; `break` ends that iteration only.
+ * - `subscribe(callback)`: called at once with the current value, then with each update (in a microtask after
+ *   the commit's `change` events); returns the function that unsubscribes. A callback that throws is reported like a listener's error
+ *   (`ListenerError`, `E_LISTENER`, on the `error` event) and stays subscribed.
+ * `close()` ends every iteration of this watch (`done`) and drops its subscriptions; closing the store does
+ * it for every watch.
+ */
+export interface Watch<T> extends AsyncIterable<WatchUpdate<T>> {
+  subscribe(callback: (update: WatchUpdate<T>) => void): () => void;
+  close(): void;
+}
+
 export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> {
   /** The record stored under `key`, or `undefined`. Returned objects are frozen (and typed read-only). */
   get(key: K): Promise<StoredRecord<Desc> | undefined>;
@@ -205,7 +233,18 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
    * Records whose indexed fields equal every given value (a repeated field matches if it contains it), in
    * key order. A value of the wrong type for its field (from JavaScript) is refused (`E_USAGE`).
    */
-  query(where: { [P in I]?: IndexValue<Desc, P> }, options?: ListOptions): Promise<StoredRecord<Desc>[]>;
+  query(where: QueryWhere<Desc, I>, options?: ListOptions): Promise<StoredRecord<Desc>[]>;
+  /**
+   * Live value of the record under `key` (`undefined` while there is none): the current value first, then one
+   * update per commit that changes it, from this process or any other sharing the store. See `Watch`.
+   * Example: `const w = store.tasks.watch("t1"); w.subscribe(({ value }) => render(value))`.
+   */
+  watch(key: K): Watch<StoredRecord<Desc> | undefined>;
+  /**
+   * Live result of `query(where)` (records in key order): the current result first, then one update per
+   * commit that changes it. See `Watch`. Example: `for await (const { value } of store.tasks.watch({ status })) …`.
+   */
+  watch(where: QueryWhere<Desc, I>): Watch<readonly StoredRecord<Desc>[]>;
   count(): Promise<number>;
   /** Keys in key order. */
   keys(options?: ListOptions): Promise<K[]>;
@@ -331,6 +370,11 @@ export interface Singleton<Desc extends DescMessage> {
    * Undo the last change: `const [last] = await settings.history(); if (last) await settings.revert(last.id)`.
    */
   revert(at: string | Date): Promise<StoredRecord<Desc>>;
+  /**
+   * Live value (the defaults while never set): the current value first, then one update per commit that
+   * changes it, from this process or any other sharing the store. See `Watch`.
+   */
+  watch(): Watch<StoredRecord<Desc>>;
 }
 
 export interface CollectionTx<Desc extends DescMessage, K extends KeyValue> {
@@ -355,6 +399,8 @@ export interface ChangeEvent {
   op: "put" | "delete";
   /** The record's key (`undefined` for singletons). */
   key: KeyValue | undefined;
+  /** The commit's sequence number: the changes of one commit (a batch) share it; later commits have higher ones. */
+  seq: number;
 }
 
 export interface StoreEvents {

@@ -229,11 +229,14 @@ export const RetentionOptionsSchema: GenMessage<RetentionOptions> = /*@__PURE__*
  * validation rules flow into the entity's generated zod schema and are
  * checked on every write, before anything touches disk.
  *
- * Rules check the value as written, zero values included: a proto3 field
- * without `optional` that is left unset holds its zero value (`""`, `0`), and
- * an explicit zero must satisfy `min_length`, `pattern`, `min` and `max` like
- * any other value. A field that is simply omitted from the input is not
- * checked unless it is `required`.
+ * A proto3 field without `optional` that is left unset holds its zero value
+ * (`""`, `0`), which protobuf does not store: unset and zero are the same.
+ * Such a field that is not `required` (and not in a oneof) accepts its zero
+ * value even when `min_length`, `pattern`, `min` or `max` would refuse it, so
+ * a record read back can be written again as it was read; any other value is
+ * checked. Mark the field `required` to make a value mandatory, or `optional`
+ * to check an explicit zero. A field omitted from the input is not checked
+ * unless it is `required`.
  *
  * @generated from message cellar.v1.FieldAnnotations
  */

@@ -206,7 +206,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   v = o.width;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= 200 && v <= 4294967295)) return false;
+    if (!(v === 0 || (typeof v === "number" && Number.isInteger(v) && v >= 200 && v <= 4294967295))) return false;
     if (v !== 0) {
       w.uint32(24);
       w.uint32(v);
@@ -216,7 +216,7 @@ function encode_examples_appstate_v1_WindowBounds(w: ProtoWriter, o: any): boole
   v = o.height;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= 150 && v <= 4294967295)) return false;
+    if (!(v === 0 || (typeof v === "number" && Number.isInteger(v) && v >= 150 && v <= 4294967295))) return false;
     if (v !== 0) {
       w.uint32(32);
       w.uint32(v);

@@ -95,11 +95,11 @@ export const WindowBoundsInputSchema = z.strictObject({
   /**
    * @generated from field: uint32 width = 3;
    */
-  width: z.number().int().min(200).max(4294967295).optional(),
+  width: z.number().int().min(0).max(4294967295).min(200, { when: setInteger } as {}).optional(),
   /**
    * @generated from field: uint32 height = 4;
    */
-  height: z.number().int().min(150).max(4294967295).optional(),
+  height: z.number().int().min(0).max(4294967295).min(150, { when: setInteger } as {}).optional(),
   /**
    * @generated from field: bool maximized = 5;
    */
@@ -113,4 +113,11 @@ export const WindowBoundsInputSchema = z.strictObject({
    */
   displayId: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).optional(),
 });
+
+/**
+ * A rule's `when`: the value is set (not 0), and no earlier issue stopped the checks (zod's default).
+ */
+function setInteger(p: { value: unknown; aborted?: boolean; issues: readonly { continue?: boolean }[] }): boolean {
+  return p.value !== 0 && p.aborted !== true && p.issues.every((i) => i.continue === true);
+}
 

@@ -109,7 +109,7 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   v = o.columns;
   if (v !== undefined) {
     if (!(s0 & 16)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 48)) return false;
+    if (!(v === 0 || (typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 48))) return false;
     if (v !== 0) {
       w.uint32(40);
       w.uint32(v);
@@ -233,7 +233,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
   v = o.width;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 2147483647)) return false;
+    if (!(v === 0 || (typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 2147483647))) return false;
     if (v !== 0) {
       w.uint32(24);
       w.int32(v);
@@ -243,7 +243,7 @@ function encode_examples_layouts_v1_GridPosition(w: ProtoWriter, o: any): boolea
   v = o.height;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 2147483647)) return false;
+    if (!(v === 0 || (typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 2147483647))) return false;
     if (v !== 0) {
       w.uint32(32);
       w.int32(v);

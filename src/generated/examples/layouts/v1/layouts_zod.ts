@@ -69,7 +69,7 @@ export const GridLayoutInputSchema = z.strictObject({
   /**
    * @generated from field: uint32 columns = 5;
    */
-  columns: z.number().int().min(1).max(48).optional(),
+  columns: z.number().int().min(0).max(4294967295).min(1, { when: setInteger } as {}).max(48, { when: setInteger } as {}).optional(),
   /**
    * @generated from field: map<string, examples.layouts.v1.WidgetInstance> instances = 6;
    */
@@ -129,11 +129,11 @@ export const GridPositionInputSchema = z.strictObject({
   /**
    * @generated from field: int32 width = 3;
    */
-  width: z.number().int().min(1).max(2147483647).optional(),
+  width: z.number().int().min(-2147483648).max(2147483647).min(1, { when: setInteger } as {}).optional(),
   /**
    * @generated from field: int32 height = 4;
    */
-  height: z.number().int().min(1).max(2147483647).optional(),
+  height: z.number().int().min(-2147483648).max(2147483647).min(1, { when: setInteger } as {}).optional(),
   /**
    * @generated from field: int32 z_index = 5;
    */
@@ -149,5 +149,12 @@ function jsonWellFormed(v: unknown): boolean {
   if (Array.isArray(v)) return v.every(jsonWellFormed);
   for (const [k, x] of Object.entries(v)) if (!isWellFormed(k) || !jsonWellFormed(x)) return false;
   return true;
+}
+
+/**
+ * A rule's `when`: the value is set (not 0), and no earlier issue stopped the checks (zod's default).
+ */
+function setInteger(p: { value: unknown; aborted?: boolean; issues: readonly { continue?: boolean }[] }): boolean {
+  return p.value !== 0 && p.aborted !== true && p.issues.every((i) => i.continue === true);
 }
 

@@ -94,7 +94,7 @@ function encode_examples_profile_v1_UserProfile(w: ProtoWriter, o: any): boolean
   v = o.email;
   if (v !== undefined) {
     if (!(s0 & 4)) return false;
-    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 320 || codePointLength(v) <= 320) && PATTERN_0.test(v))) return false;
+    if (!(v === "" || (typeof v === "string" && (v as any).isWellFormed() && (v.length <= 320 || codePointLength(v) <= 320) && PATTERN_0.test(v)))) return false;
     if (v !== "") {
       w.uint32(26);
       w.string(v);

@@ -61,7 +61,7 @@ export const UserProfileInputSchema = z.strictObject({
   /**
    * @generated from field: string email = 3;
    */
-  email: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(320).regex(new RegExp("^[^@\\s]+@[^@\\s]+$")).optional(),
+  email: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(320).regex(new RegExp("^[^@\\s]+@[^@\\s]+$"), { when: setString } as {}).optional(),
   /**
    * @generated from field: string auth_token = 4;
    */
@@ -87,4 +87,11 @@ export const UserProfileInputSchema = z.strictObject({
    */
   usageSeconds: z.bigint().min(0n).max(18446744073709551615n).optional(),
 });
+
+/**
+ * A rule's `when`: the value is set (not the empty string), and no earlier issue stopped the checks (zod's default).
+ */
+function setString(p: { value: unknown; aborted?: boolean; issues: readonly { continue?: boolean }[] }): boolean {
+  return p.value !== "" && p.aborted !== true && p.issues.every((i) => i.continue === true);
+}
 

@@ -351,7 +351,7 @@ function encode_examples_settings_v1_UiPreferences(w: ProtoWriter, o: any): bool
   v = o.fontSize;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= 8 && v <= 32)) return false;
+    if (!(v === 0 || (typeof v === "number" && Number.isInteger(v) && v >= 8 && v <= 32))) return false;
     if (v !== 0) {
       w.uint32(32);
       w.uint32(v);
@@ -443,7 +443,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   v = o.language;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
-    if (!(typeof v === "string" && (v as any).isWellFormed() && (v.length <= 35 || codePointLength(v) <= 35) && PATTERN_1.test(v))) return false;
+    if (!(v === "" || (typeof v === "string" && (v as any).isWellFormed() && (v.length <= 35 || codePointLength(v) <= 35) && PATTERN_1.test(v)))) return false;
     if (v !== "") {
       w.uint32(18);
       w.string(v);

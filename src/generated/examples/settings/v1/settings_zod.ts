@@ -41,7 +41,7 @@ export const UserSettingsInputSchema = z.strictObject({
   /**
    * @generated from field: string language = 2;
    */
-  language: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(35).regex(new RegExp("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")).optional(),
+  language: z.string().refine(isWellFormed, { error: "Invalid string: holds a lone UTF-16 surrogate" }).max(35).regex(new RegExp("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"), { when: setString } as {}).optional(),
   /**
    * @generated from field: map<string, string> key_bindings = 3;
    */
@@ -87,7 +87,7 @@ export const UiPreferencesInputSchema = z.strictObject({
   /**
    * @generated from field: uint32 font_size = 4;
    */
-  fontSize: z.number().int().min(8).max(32).optional(),
+  fontSize: z.number().int().min(0).max(4294967295).min(8, { when: setInteger } as {}).max(32, { when: setInteger } as {}).optional(),
 });
 
 /**
@@ -155,4 +155,18 @@ export const NotificationSettingsInputSchema = z.strictObject({
    */
   reminderMinutes: z.number().int().min(0).max(120).optional(),
 });
+
+/**
+ * A rule's `when`: the value is set (not 0), and no earlier issue stopped the checks (zod's default).
+ */
+function setInteger(p: { value: unknown; aborted?: boolean; issues: readonly { continue?: boolean }[] }): boolean {
+  return p.value !== 0 && p.aborted !== true && p.issues.every((i) => i.continue === true);
+}
+
+/**
+ * A rule's `when`: the value is set (not the empty string), and no earlier issue stopped the checks (zod's default).
+ */
+function setString(p: { value: unknown; aborted?: boolean; issues: readonly { continue?: boolean }[] }): boolean {
+  return p.value !== "" && p.aborted !== true && p.issues.every((i) => i.continue === true);
+}
 
