@@ -197,6 +197,11 @@ export class StoreImpl {
       inner?.(...a);
       sharing.committed();
     };
+    // A follower that missed single commits (folded by a compaction before it read them): caches and watches start over.
+    store.engine.onResync = (seq) => {
+      store.#codec.forgetAll();
+      store.#watchers.resync(seq);
+    };
     sharing.onError = (e) => store.listeners.emit("error", e instanceof CellarError ? e : new UsageError(String(e)));
   }
 
