@@ -13,7 +13,7 @@ import { type Proc, start } from "./helpers/procs.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-share-"));
 const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
-const env = { XDG_RUNTIME_DIR: runtime };
+const env = { XDG_RUNTIME_DIR: runtime, CELLAR_TEST_HISTORY: "1" };
 process.env.XDG_RUNTIME_DIR = runtime; // this process's opens find the children's channel
 const KEY = "07".repeat(32);
 const live: Proc[] = [];
@@ -51,11 +51,20 @@ describe("several processes on one store", () => {
     expect(await w.send("get n")).toBe("10");
     expect(await f1.send("get n")).toBe("10");
 
+    // Record history written by every process: each lists every entry (none overwritten, none missing).
+    expect(await f1.send("put h 1")).toBe("ok");
+    expect(await w.send("update h")).toBe("2");
+    expect(await f2.send("update h")).toBe("3");
+    expect(await f1.send("update h")).toBe("4");
+    expect(await w.send("update h")).toBe("5");
+    await f2.waitFor(/^change put h 5$/);
+    for (const p of procs) expect(await p.send("hist h")).toBe("4,3,2,1,-");
+
     for (const p of procs) expect(await p.send("close")).toBe("closed");
     const store = await openStore({ dir, key: Buffer.from(KEY, "hex"), sharing: false });
     try {
       expect((await store.tasks.get("a"))?.title).toBe("from-f1");
-      expect(await store.tasks.count()).toBe(3);
+      expect(await store.tasks.count()).toBe(4);
     } finally {
       await store.close();
     }

@@ -113,6 +113,7 @@ export class RecordCodec {
 
   /** Forget what a commit changed, for every op: cached records of its keys, and sorted key lists it changes. */
   committed(ops: readonly WriteOp[]): void {
+    if (this.history.enabled) this.history.committed(ops);
     for (const o of ops) {
       this.cache.delete(o.key, o.entity);
       // A put of an existing key keeps the key set (and its order); anything else invalidates it.

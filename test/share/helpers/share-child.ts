@@ -5,12 +5,16 @@
  *   tsx share-child.ts <dir> <key hex | none>
  *
  * Commands: `put <id> <title>`, `get <id>` (title or `-`), `update <id>` (title += 1 as a number), `count`,
- * `role`, `seq`, `run <name>` (until `stop`: put `<name>-<i>` and update `ctr-<name>` one after another,
+ * `role`, `hist <id>` (the titles its history entries hold, newest first), `run <name>` (until `stop`: put `<name>-<i>` and update `ctr-<name>` one after another,
  * `! ack <what>` for each; `stop` answers `= stopped <puts> <updates> <errors>`), `close`.
  */
 import readline from "node:readline";
 import { entities } from "../../../src/generated/index.js";
 import { openStore } from "../../../src/runtime/index.js";
+import { defineCollection } from "../../../src/runtime/typed/entity.js";
+
+// CELLAR_TEST_HISTORY=1: tasks keep a record history (entries written by every process).
+const tasks = process.env.CELLAR_TEST_HISTORY === "1" ? defineCollection({ ...entities.tasks, history: { keep: 50 } }) : entities.tasks;
 
 const [dir, keyHex] = process.argv.slice(2) as [string, string];
 const say = (s: string) => process.stdout.write(s + "\n");
@@ -18,7 +22,7 @@ const opts = keyHex === "none" ? { dir, encryption: "none" as const } : { dir, k
 
 let store: Awaited<ReturnType<typeof openStore<{ tasks: typeof entities.tasks }>>>;
 try {
-  store = await openStore({ tasks: entities.tasks }, { ...opts, writeTimeoutMs: 20_000, cleanup: false });
+  store = await openStore({ tasks: tasks as typeof entities.tasks }, { ...opts, writeTimeoutMs: 20_000, cleanup: false });
 } catch (e) {
   say(`= error ${(e as { code?: string }).code ?? String(e)}`);
   process.exit(0);
@@ -66,6 +70,7 @@ for await (const line of rl) {
     } else if (cmd === "get") say(`= ${(await store.tasks.get(a!))?.title ?? "-"}`);
     else if (cmd === "update") say(`= ${(await store.tasks.update(a!, (t) => ({ title: String(Number(t.title) + 1) }))).title}`);
     else if (cmd === "count") say(`= ${await store.tasks.count()}`);
+    else if (cmd === "hist") say(`= ${(await store.tasks.history(a!)).map((e) => (e.value as { title?: string } | undefined)?.title ?? "-").join(",")}`);
     else if (cmd === "role") say(`= ${store.role}`);
     else if (cmd === "run") {
       running = true;
