@@ -92,6 +92,8 @@ export class ChannelClient {
               return fail(new ChannelAuthError("the process listening on the channel did not prove it holds the store's key"));
             }
             stage = "open";
+            // The channel never keeps the process alive by itself; a write waiting for its reply does (its timer).
+            socket.unref();
             this.socket = socket;
             resolve(m.seq);
           } else this.receive(m);

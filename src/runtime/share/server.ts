@@ -48,6 +48,8 @@ export class ChannelServer {
       });
     });
     server.on("error", () => {}); // after listening, a failure of one connection is that connection's
+    // Serving never keeps the process alive by itself (a store open without the channel never did).
+    server.unref();
     this.server = server;
   }
 
@@ -105,12 +107,13 @@ export class ChannelServer {
 
   private accept(socket: net.Socket): void {
     if (this.closed) return void socket.destroy();
+    socket.unref();
     const decoder = new FrameDecoder();
     const nonce = this.key ? channelNonce() : null;
     let client: string | null = null;
     /** This connection's messages are handled one after another (a client's writes queue in order). */
     let chain: Promise<void> = Promise.resolve();
-    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS);
+    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS).unref();
     socket.on("error", () => {});
     socket.on("close", () => {
       clearTimeout(timer);

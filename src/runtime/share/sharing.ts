@@ -31,6 +31,8 @@ export interface SharingOptions {
 const openHere = new Set<string>();
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A reconnection's wait: it never keeps the process alive by itself. */
+const backoff = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 export class Sharing {
   role: Role;
@@ -153,7 +155,7 @@ export class Sharing {
             return;
           } catch (e) {
             if (e instanceof ChannelAuthError) throw e;
-            await sleep(delay);
+            await backoff(delay);
             delay = Math.min(200, delay * 2);
           }
         }

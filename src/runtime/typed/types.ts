@@ -81,18 +81,6 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
    * Example: `backups: { every: "1d", keep: { last: 3, daily: 7, weekly: 4, monthly: 12 } }`.
    */
   backups?: AutoBackupOptions;
-  /**
-   * Several processes on one store (README, "Several processes"). `true` (default): a process that finds the
-   * store open in another opens it as a follower (reads local, writes sent to the writer process over a local
-   * channel) and becomes the writer if that process exits. `false`: a second process gets `E_LOCKED`.
-   * Example: `sharing: false`.
-   */
-  sharing?: boolean;
-  /**
-   * A follower's write that no writer acknowledged within this many ms rejects `E_UNAVAILABLE` (retryable).
-   * Default 30 000. Example: `writeTimeoutMs: 5000`.
-   */
-  writeTimeoutMs?: number;
 }
 
 /** `store.stats()`: the engine's totals, and bytes per entity. */
@@ -417,17 +405,10 @@ export interface StoreEvents {
    * listener, a listener's error is emitted as a process warning instead; it never reaches the store.
    */
   error: (e: CellarError) => void;
-  /** This process became the store's writer (`store.role`), the writer process having exited or died. */
-  role: (role: "writer" | "follower") => void;
 }
 
 export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   readonly dir: string;
-  /**
-   * `"writer"`: this process holds the store's lock and commits every process's writes; `"follower"`: it
-   * sends its writes to the writer process (README, "Several processes"). Changes on promotion (`role` event).
-   */
-  readonly role: "writer" | "follower";
   /** What open found and repaired: a torn tail cut off, damaged records quarantined, leftovers removed. */
   readonly recoveryReport: RecoveryReport;
   /** The verified backup file this open took before migrating records, or null. */
