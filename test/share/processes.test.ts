@@ -70,7 +70,7 @@ describe("several processes on one store", () => {
     }
   });
 
-  it("with `sharing: false` a second process gets E_LOCKED; a second open in one process is refused either way", async () => {
+  it("with `sharing: false` a second process gets E_LOCKED; a second open in one process is refused; writer-only calls in a follower", async () => {
     const dir = path.join(tmp, "locked");
     const { procs } = await start(1, dir, KEY, env);
     live.push(...procs);
@@ -80,7 +80,15 @@ describe("several processes on one store", () => {
     try {
       expect(follower.role).toBe("follower");
       await expect(openStore({ dir, key })).rejects.toMatchObject({ code: "E_LOCKED" });
-        await expect(follower.compact()).rejects.toMatchObject({ code: "E_FOLLOWER", writerPid: procs[0]!.proc.pid });
+        await expect(follower.rotateKey()).rejects.toMatchObject({ code: "E_FOLLOWER", writerPid: procs[0]!.proc.pid });
+      // Compact and backup are run by the writer on the follower's behalf.
+      await follower.tasks.put({ id: "c1", title: "x" });
+      await follower.compact();
+      const info = await follower.backup({ to: path.join(tmp, "from-follower.cellarbackup") });
+      expect(info.createdAt).toBeInstanceOf(Date);
+      expect(info.entities.find((e) => e.name === "tasks")?.records).toBe(1);
+      await expect(follower.backup({ to: path.join(tmp, "x.cellarbackup"), label: "cellar:auto" })).rejects.toMatchObject({ code: "E_USAGE" });
+      expect(await procs[0]!.send("get c1")).toBe("x");
     } finally {
       await follower.close();
     }

@@ -1,7 +1,7 @@
 /**
  * Write ids and preconditions at the writer (docs/FORMAT.md, "Write ids" and "Channel"), with a real writer
  * (`Sharing.open`) and real connections: a write sent again (a new connection after a lost reply, or a new
- * writer after a failover) is acknowledged, never applied twice; a stale precondition is `E_CONFLICT`; a
+ * writer after a compaction and a reopen) is acknowledged, never applied twice; a stale precondition is `E_CONFLICT`; a
  * write no writer takes rejects `E_UNAVAILABLE` after `writeTimeoutMs`, saying it was not sent.
  */
 import fs from "node:fs";
@@ -53,7 +53,13 @@ describe("write ids", () => {
       b.close();
       expect(decodeClientValue(w.engine.get(CLIENTS_ENTITY, Buffer.from(id).toString("hex"))!.value).n).toBe(2);
 
-      // A new writer (close, reopen) reads the ids back from `~clients`.
+      // Another client's first write (its record holds n = 1), then a new writer (compaction, close, reopen)
+      // reads the ids back from `~clients`.
+      const other = new ChannelClient(new Uint8Array(16).fill(0xcd), ck, 5000, () => {}, () => {});
+      await other.connect(socket);
+      await other.send([], [put("o", "1")]);
+      other.close();
+      await w.engine.compact();
       await w.close();
       await w.engine.close();
       w = await Sharing.open({ dir, key }, { runtimeDir: runtime });

@@ -27,6 +27,8 @@ export class ChannelClient {
   /** Writes sent or to send, by `n`, in order. */
   private readonly pending = new Map<number, PendingWrite>();
   private counter = 0;
+  /** Requests (`compact`, `backup`) waiting for their result, by number (from the writes' counter); never sent again. */
+  private readonly requests = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   /** The writer's pid, from its HELLO. */
   writerPid: number | null = null;
 
@@ -65,6 +67,8 @@ export class ChannelClient {
         if (stage !== "open") return fail(Object.assign(new Error("the writer closed the channel during the handshake"), { code: "ECONNRESET" }));
         if (this.socket === socket) {
           this.socket = null;
+          for (const r of this.requests.values()) r.reject(new WriterUnavailableError(0, true));
+          this.requests.clear();
           this.onClose();
         }
       });
@@ -115,6 +119,16 @@ export class ChannelClient {
     });
   }
 
+  /** Send a request to the writer (connected only); resolves with its result, parsed. */
+  request(op: string, args: unknown): Promise<unknown> {
+    if (!this.socket) return Promise.reject(new WriterUnavailableError(0, false));
+    const n = ++this.counter; // one numbering with writes: a REJECT names either
+    return new Promise((resolve, reject) => {
+      this.requests.set(n, { resolve, reject });
+      this.socket!.write(encodeMessage({ type: Msg.request, n, op, json: JSON.stringify(args ?? null) }));
+    });
+  }
+
   /** Send every pending write again, in order (after a reconnection). */
   resend(): void {
     for (const w of this.pending.values()) this.transmit(w);
@@ -146,6 +160,13 @@ export class ChannelClient {
 
   private receive(m: Message): void {
     if (m.type === Msg.committed) return this.onCommitted(m.seq);
+    if (m.type === Msg.result || m.type === Msg.reject) {
+      const req = this.requests.get(m.n);
+      if (req) {
+        this.requests.delete(m.n);
+        return m.type === Msg.result ? req.resolve(JSON.parse(m.json)) : req.reject(remoteError(m.code, m.message));
+      }
+    }
     if (m.type !== Msg.ack && m.type !== Msg.reject) return;
     const w = this.pending.get(m.n);
     if (!w) return; // timed out meanwhile, or an answer to a write sent twice

@@ -26,6 +26,8 @@ export class ChannelServer {
   private readonly followers = new Set<net.Socket>();
   readonly clients: ClientTable;
   private pushScheduled = false;
+  /** Runs a follower's request (`compact`, `backup`: StoreImpl.share); resolves with what to send back as JSON. */
+  onRequest: ((op: string, args: unknown) => Promise<unknown>) | null = null;
   private closed = false;
 
   constructor(
@@ -139,6 +141,10 @@ export class ChannelServer {
           clearTimeout(timer);
           continue;
         }
+        if (m.type === Msg.request) {
+          this.request(socket, m.n, m.op, m.json);
+          continue;
+        }
         if (m.type !== Msg.write) return void socket.destroy();
         const id = client;
         chain = chain.then(async () => {
@@ -155,6 +161,18 @@ export class ChannelServer {
       }
     });
     socket.write(encodeMessage({ type: Msg.hello, version: PROTOCOL_VERSION, pid: process.pid, nonce }));
+  }
+
+  /** Run a follower's request and answer RESULT (its JSON) or REJECT. */
+  private request(socket: net.Socket, n: number, op: string, json: string): void {
+    const run = async () => {
+      if (!this.onRequest) throw new Error("no request handler");
+      return this.onRequest(op, JSON.parse(json) as unknown);
+    };
+    run().then(
+      (r) => socket.destroyed || socket.write(encodeMessage({ type: Msg.result, n, json: JSON.stringify(r ?? null) })),
+      (e) => socket.destroyed || socket.write(encodeMessage({ type: Msg.reject, n, code: failure(e).code, message: failure(e).message })),
+    );
   }
 
   /** Check an AUTH message; on success answer WELCOME and return the client id (hex), else refuse and close. */

@@ -115,6 +115,27 @@ export class Sharing {
     await this.refreshTo(seq);
   }
 
+  /**
+   * A follower: run `op` (`compact`, `backup`) in the writer process; resolves with its result (JSON). Waits
+   * for a connection being made; `E_UNAVAILABLE` without one.
+   */
+  async request(op: string, args: unknown): Promise<unknown> {
+    if (this.closed) throw new StoreClosedError();
+    if (this.following) await this.following.catch(() => {});
+    if (this.role === "writer") return this.onRequest!(op, args);
+    return this.client!.request(op, args);
+  }
+
+  /** Runs a request in the writer (set by the typed layer: StoreImpl.share). */
+  set onRequest(f: ((op: string, args: unknown) => Promise<unknown>) | null) {
+    this.handler = f;
+    if (this.server) this.server.onRequest = f;
+  }
+  get onRequest(): ((op: string, args: unknown) => Promise<unknown>) | null {
+    return this.handler;
+  }
+  private handler: ((op: string, args: unknown) => Promise<unknown>) | null = null;
+
   /** A follower: apply every commit up to `seq` (at least), one refresh at a time. */
   async refreshTo(seq: number): Promise<void> {
     let idle = 0;
@@ -135,6 +156,7 @@ export class Sharing {
   /** Writer: listen, and delete the `~clients` records of clients silent for 7 days. */
   private async serve(): Promise<void> {
     this.server = new ChannelServer(this.engine, this.key, this.pending);
+    this.server.onRequest = this.handler;
     await this.server.listen(this.socket);
     const stale = this.server.clients.staleOps();
     if (stale.length) await this.engine.write(stale);

@@ -18,8 +18,10 @@ export const MAX_MESSAGE_BYTES = 48 * 1024 * 1024;
 export const CLIENT_ID_BYTES = 16;
 const MAX_CODE_BYTES = 64;
 const MAX_TEXT_BYTES = 4096;
+/** The largest JSON of a request (its options) or of its result. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
 
-export const Msg = { hello: 1, auth: 2, welcome: 3, write: 4, ack: 5, reject: 6, committed: 7 } as const;
+export const Msg = { hello: 1, auth: 2, welcome: 3, write: 4, ack: 5, reject: 6, committed: 7, request: 8, result: 9 } as const;
 
 /** Per key a follower's write touches: the seq of the live version the write was made from (0 = absent). */
 export interface Precondition {
@@ -35,7 +37,9 @@ export type Message =
   | { type: typeof Msg.write; n: number; pre: readonly Precondition[]; ops: readonly WriteOp[] }
   | { type: typeof Msg.ack; n: number; seq: number }
   | { type: typeof Msg.reject; n: number; code: string; message: string }
-  | { type: typeof Msg.committed; seq: number };
+  | { type: typeof Msg.committed; seq: number }
+  | { type: typeof Msg.request; n: number; op: string; json: string }
+  | { type: typeof Msg.result; n: number; json: string };
 
 /** One frame: u32 LE length, then the body. */
 function frame(body: Uint8Array): Buffer {
@@ -76,6 +80,12 @@ export function encodeMessage(m: Message): Buffer {
       break;
     case Msg.committed:
       w.varint(m.seq);
+      break;
+    case Msg.request:
+      w.varint(m.n).string(m.op).string(m.json);
+      break;
+    case Msg.result:
+      w.varint(m.n).string(m.json);
       break;
   }
   return frame(w.finish());
@@ -127,6 +137,12 @@ export function decodeMessage(body: Uint8Array): Message {
       break;
     case Msg.committed:
       m = { type, seq: r.varint() };
+      break;
+    case Msg.request:
+      m = { type, n: r.varint(), op: r.string(MAX_CODE_BYTES), json: r.string(MAX_REQUEST_BYTES) };
+      break;
+    case Msg.result:
+      m = { type, n: r.varint(), json: r.string(MAX_REQUEST_BYTES) };
       break;
     default:
       throw new DecodeError(`unknown channel message type ${type}`);

@@ -9,6 +9,7 @@
 import { ConflictError } from "../errors.js";
 import { HISTORY_ENTITY_PREFIX } from "../format/format.js";
 import type { WriteOp } from "../storage/engine.js";
+import type { BackupInfo } from "../storage/backup.js";
 import type { SharedEngine } from "../share/engine-view.js";
 import type { Sharing } from "../share/sharing.js";
 import type { Precondition } from "../share/wire.js";
@@ -41,4 +42,10 @@ export async function sharedWrite(
 
 function preconditions(engine: SharedEngine, ops: readonly WriteOp[]): Precondition[] {
   return ops.map((o) => ({ entity: o.entity, key: o.key, seq: engine.locateSeq(o.entity, o.key) }));
+}
+
+/** A backup's information as the writer sent it (JSON): `createdAt` a `Date` again. */
+export function revivedInfo(json: unknown): BackupInfo {
+  const info = json as BackupInfo & { createdAt: string };
+  return { ...info, createdAt: new Date(info.createdAt) };
 }

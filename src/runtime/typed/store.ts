@@ -17,6 +17,7 @@ import { CellarError, type CellarErrorCode, FollowerError, UsageError, StoreClos
 import type { KeyProvider } from "../crypto/keys.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import { inspectRecords } from "./inspect.js";
+import { revivedInfo } from "./shared-write.js";
 import type { Sharing } from "../share/sharing.js";
 import type { UpgradeHost } from "./upgrade.js";
 import { runBatch } from "./batch.js";
@@ -202,6 +203,7 @@ export class StoreImpl {
       store.#codec.forgetAll();
       store.#watchers.resync(seq);
     };
+    sharing.onRequest = (op, args) => (op === "compact" ? store.compact() : op === "backup" ? store.backup(args as BackupOptions) : Promise.reject(new UsageError(`no request \`${op}\``)));
     sharing.onError = (e) => store.listeners.emit("error", e instanceof CellarError ? e : new UsageError(String(e)));
   }
 
@@ -222,7 +224,7 @@ export class StoreImpl {
 
   async compact(): Promise<void> {
     this.checkWritable();
-    this.checkWriter("compact");
+    if (this.#sharing?.role === "follower") return void (await this.#sharing.request("compact", null)); // run by the writer
     return this.engine.compact();
   }
 
@@ -390,7 +392,7 @@ export class StoreImpl {
   /** An online backup into one file (storage/backup.ts); see `StoreHandle.backup`. */
   async backup(options: BackupOptions): Promise<BackupInfo> {
     this.checkOpen();
-    this.checkWriter("backup");
+    if (this.#sharing?.role === "follower") return revivedInfo(await this.#sharing.request("backup", options)); // run by the writer
     if (typeof options?.label === "string" && options.label.startsWith(RESERVED_LABEL_PREFIX)) {
       throw new UsageError(`labels starting with \`${RESERVED_LABEL_PREFIX}\` are Cellar's own (automatic and pre-migration backups); choose another \`label\``);
     }
