@@ -112,10 +112,10 @@ describe("framing and messages", () => {
     expect(() => decodeMessage(new Uint8Array([Msg.hello, 1, 1, 0, 0, 0, 0]))).toThrow(DecodeError);
   });
 
-  it("a `~clients` value is a plain record value: 0x00, varint n, u64 LE milliseconds", () => {
+  it("a `~clients` value is a plain record value holding protobuf { uint64 n = 1; fixed64 ms = 2 }", () => {
     const b = encodeClientValue(300, 1_700_000_000_000);
-    expect([...b.subarray(0, 3)]).toEqual([0x00, 0xac, 0x02]);
-    expect(b.length).toBe(11);
+    expect([...b.subarray(0, 5)]).toEqual([0x00, 0x08, 0xac, 0x02, 0x11]);
+    expect(b.length).toBe(13);
     expect(decodeClientValue(b)).toEqual({ n: 300, ms: 1_700_000_000_000 });
   });
 });

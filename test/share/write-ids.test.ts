@@ -14,6 +14,7 @@ import { ChannelKey } from "../../src/runtime/crypto/channel-key.js";
 import { channelPath } from "../../src/runtime/platform/channel-path.js";
 import { CLIENTS_ENTITY, decodeClientValue } from "../../src/runtime/share/clients.js";
 import type { WriteOp } from "../../src/runtime/storage/engine.js";
+import { verifyBackup } from "../../src/runtime/storage/restore.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-ids-"));
 const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
@@ -22,8 +23,9 @@ afterAll(() => {
   fs.rmSync(runtime, { recursive: true, force: true });
 });
 const key = new Uint8Array(32).fill(4);
-const put = (k: string, v: string): WriteOp => ({ op: "put", entity: "raw", key: k, version: 1, value: Buffer.from(v), terms: [] });
-const text = (s: Sharing, k: string) => Buffer.from(s.engine.get("raw", k)?.value ?? []).toString();
+/** A record value (a plain envelope around the protobuf `{ string s = 1 }`), so backups of the store verify. */
+const put = (k: string, v: string): WriteOp => ({ op: "put", entity: "raw", key: k, version: 1, value: Buffer.from([0, 0x0a, v.length, ...Buffer.from(v)]), terms: [] });
+const text = (s: Sharing, k: string) => Buffer.from(s.engine.get("raw", k)?.value.subarray(3) ?? []).toString();
 
 describe("write ids", () => {
   it("a write sent again, on a new connection or to a new writer, is acknowledged and not applied again", async () => {
@@ -60,6 +62,10 @@ describe("write ids", () => {
       await other.send([], [put("o", "1")]);
       other.close();
       await w.engine.compact();
+      // A backup of the store verifies: its `~clients` records read as record values do.
+      const file = path.join(tmp, "ids.cellarbackup");
+      await w.engine.backup({ to: file });
+      await verifyBackup(file, { key });
       await w.close();
       await w.engine.close();
       w = await Sharing.open({ dir, key }, { runtimeDir: runtime });

@@ -1,7 +1,8 @@
 /**
  * Write ids, exactly once (docs/FORMAT.md, "`~clients`"): every follower write carries `(client id, n)`,
- * and the writer puts record `~clients`/`<client id hex>` = `0x00 ‖ varint(n) ‖ u64 LE wall time ms` (a plain
- * record value envelope, crypto/value.ts: compaction and backups read every value's first byte) in the same
+ * and the writer puts record `~clients`/`<client id hex>` = a plain record value (crypto/value.ts: compaction
+ * and backup verification read every value so) holding the protobuf message `{ uint64 n = 1; fixed64 ms = 2 }`
+ * (`0x00 ‖ 0x08 varint(n) ‖ 0x11 u64 LE wall time ms`), in the same
  * engine write, so the id is durable atomically with the write and a new writer (after a failover) reads it.
  * A write whose `n` is at most the client's recorded one was applied already: acknowledged, never applied
  * again. `ClientTable` is the writer's view: the durable values, read on first use, and what is queued.
@@ -18,7 +19,7 @@ export const CLIENT_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const FAILED_KEPT = 64;
 
 export function encodeClientValue(n: number, ms: number): Uint8Array {
-  const w = new ByteWriter(20).u8(ValueKind.plain).varint(n);
+  const w = new ByteWriter(24).u8(ValueKind.plain).u8(0x08).varint(n).u8(0x11);
   const t = w.reserve(8);
   new DataView(t.buffer, t.byteOffset, 8).setBigUint64(0, BigInt(Math.max(0, Math.floor(ms))), true);
   return w.finish().slice();
@@ -26,8 +27,9 @@ export function encodeClientValue(n: number, ms: number): Uint8Array {
 
 export function decodeClientValue(b: Uint8Array): { n: number; ms: number } {
   const r = new ByteReader(b);
-  if (r.u8() !== ValueKind.plain) throw new DecodeError("a `~clients` value is a plain record value");
+  if (r.u8() !== ValueKind.plain || r.u8() !== 0x08) throw new DecodeError("not a `~clients` value");
   const n = r.varint();
+  if (r.u8() !== 0x11) throw new DecodeError("not a `~clients` value");
   const t = r.bytes(8);
   if (!r.done) throw new DecodeError("unexpected bytes after a `~clients` value");
   return { n, ms: Number(new DataView(t.buffer, t.byteOffset, 8).getBigUint64(0, true)) };
