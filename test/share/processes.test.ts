@@ -8,7 +8,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { openStore } from "../../src/generated/index.js";
+import { entities, openStore } from "../../src/generated/index.js";
+import { openStore as openStore2 } from "../../src/runtime/index.js";
+import { defineCollection } from "../../src/runtime/typed/entity.js";
 import { type Proc, start } from "./helpers/procs.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-share-"));
@@ -92,6 +94,11 @@ describe("several processes on one store", () => {
     } finally {
       await follower.close();
     }
+    // Another app version of an entity the store holds: a follower refuses to run with it.
+    const newer = defineCollection({ ...entities.tasks, version: entities.tasks.version + 1 });
+    const skew = await openStore2({ tasks: newer }, { dir, key }).catch((e: unknown) => e);
+    expect(skew).toMatchObject({ code: "E_VERSION_SKEW" });
+    expect((skew as Error).message).toContain(`process ${procs[0]!.proc.pid}`);
   }, 30_000);
 
   it("a plaintext store is shared the same way", async () => {
