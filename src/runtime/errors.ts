@@ -31,11 +31,8 @@ export type CellarErrorCode =
   | "E_BACKUP_FOREIGN"
   | "E_BACKUP_FORMAT"
   | "E_IMPORT"
-  | "E_CONFLICT"
-  | "E_UNAVAILABLE"
-  | "E_CHANNEL_AUTH"
-  | "E_CHANNEL_DIR"
-  | "E_VERSION_SKEW"
+  | "E_CONFLICT" | "E_UNAVAILABLE" | "E_CHANNEL_AUTH" | "E_CHANNEL_DIR" | "E_VERSION_SKEW" // several processes
+  | "E_FORBIDDEN"
   | "E_FOLLOWER";
 
 export class CellarError extends Error {
@@ -228,6 +225,17 @@ export class LimitError extends CellarError {
   }
 }
 
+/**
+ * Thrown (in an Electron renderer: rejected with, as a plain object carrying `code`) when a renderer asks the
+ * main process for an entity or an operation that `exposeStore`'s allow-list does not grant that window
+ * (`cellar/electron`). Nothing is read or written.
+ */
+export class ForbiddenError extends CellarError {
+  constructor(message: string) {
+    super("E_FORBIDDEN", message);
+  }
+}
+
 /** Thrown when the SDK is called with options or arguments that cannot work. */
 export class UsageError extends CellarError {
   constructor(message: string) {
@@ -311,11 +319,8 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_FOREIGN",
   "E_BACKUP_FORMAT",
   "E_IMPORT",
-  "E_CONFLICT",
-  "E_UNAVAILABLE",
-  "E_CHANNEL_AUTH",
-  "E_CHANNEL_DIR",
-  "E_VERSION_SKEW",
+  ...["E_CONFLICT", "E_UNAVAILABLE", "E_CHANNEL_AUTH", "E_CHANNEL_DIR", "E_VERSION_SKEW"], // several processes
+  "E_FORBIDDEN",
   "E_FOLLOWER",
 ]);
 
@@ -437,21 +442,14 @@ export class ImportError extends CellarError {
   }
 }
 
-/**
- * Thrown when a follower's write was based on a version of a record that another process replaced before the
- * writer queued it (a read-modify-write lost a race). Nothing was written; retryable: the store retries a few
- * times itself (rebuilding the write on the newer state) before the app sees it.
- */
+/** Thrown when another process changed a record a follower's read-modify-write read (retried 8 times first); nothing written; retryable. */
 export class ConflictError extends CellarError {
   constructor(entity: string) {
     super("E_CONFLICT", `a \`${entity}\` record changed in another process while this write was made from it; nothing was written, retry`);
   }
 }
 
-/**
- * Thrown when a follower could not deliver a write to the store's writer within `writeTimeoutMs`. `sent`:
- * the write reached a writer whose reply was lost, so it may or may not have been applied. Retryable.
- */
+/** Thrown when no writer acknowledged a follower's write within `writeTimeoutMs`; `sent`: it may have been applied. Retryable. */
 export class WriterUnavailableError extends CellarError {
   readonly sent: boolean;
   constructor(ms: number, sent: boolean) {
@@ -460,21 +458,21 @@ export class WriterUnavailableError extends CellarError {
   }
 }
 
-/** Thrown when a process connecting to a store's channel, or the writer it reached, fails the mutual key check. */
+/** Thrown when a process on a store's channel, or the writer it reached, fails the mutual key check. */
 export class ChannelAuthError extends CellarError {
   constructor(message: string) {
     super("E_CHANNEL_AUTH", message);
   }
 }
 
-/** Thrown when the directory of a store's channel socket is owned by another user or open to others. */
+/** Thrown when the directory of a store's channel socket is another user's, a link, or open to others. */
 export class ChannelDirError extends CellarError {
   constructor(dir: string, why: string) {
     super("E_CHANNEL_DIR", `the channel directory \`${dir}\` ${why}; refusing to use it (it must be this user's, mode 0700)`);
   }
 }
 
-/** Thrown when a follower's generated schema versions differ from those of the store open in the writer. */
+/** Thrown when a follower's schema versions differ from those of the store open in the writer. */
 export class SchemaVersionSkewError extends CellarError {
   constructor(entity: string, pid: number | null, stored: number, mine: number) {
     super("E_VERSION_SKEW", `the store is open in process ${pid ?? "(unknown)"} with schema version ${stored} of \`${entity}\`; this process has ${mine}: open it with the same app version`);

@@ -49,6 +49,7 @@ export {
   FollowerError,
   SchemaVersionSkewError,
   WriterUnavailableError,
+  ForbiddenError,
 } from "./errors.js";
 export {
   openStore,

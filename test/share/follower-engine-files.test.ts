@@ -97,6 +97,37 @@ describe("a follower changes no file", () => {
     }
   });
 
+  it("never reads past a frame being written, even when a later one is already whole (no resync at the tail)", async () => {
+    const dir = path.join(tmp, "torn-middle");
+    const w = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    for (let i = 0; i < 3; i++) await w.write([put(`k${i}`, i)]);
+    const at = tailOf(w);
+    await w.write([put("first", 1)]);
+    const mid = tailOf(w);
+    await w.write([put("second", 2)]);
+    await w.close();
+    const file = path.join(dir, journals(dir)[0]!);
+    const first = fs.readFileSync(file).subarray(at, mid);
+    const fd = fs.openSync(file, "r+");
+    try {
+      // The pages of one pwrite reach a reader in any order: the first frame's second half not yet there.
+      fs.writeSync(fd, Buffer.alloc(first.length - 40), 0, first.length - 40, at + 40);
+      const f = await Engine.openFollower({ dir, key: TEST_KEY });
+      const events = mirror(f);
+      expect(await f.refresh()).toBe(3);
+      expect(f.has("e", "second")).toBe(false);
+      expect(f.recovery.damaged).toEqual([]);
+      fs.writeSync(fd, first, 0, first.length, at);
+      expect(await f.refresh()).toBe(5);
+      expect(events.commits).toBe(2);
+      expect(events.records).toEqual(view(f));
+      expect(events.problems).toEqual([]);
+      await f.close();
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
   it("keeps reading records in files the writer unlinked, until its refresh moves to the new ones", async () => {
     const dir = path.join(tmp, "unlinked");
     const w = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
@@ -108,7 +139,12 @@ describe("a follower changes no file", () => {
     expect(fs.existsSync(path.join(dir, first))).toBe(false);
     f.cache.clear(); // nothing read from memory: the value comes from the unlinked journal
     expect(Buffer.from(f.get("e", "k4")!.value).toString()).toBe(Buffer.from(valueFor("k4", 4)).toString());
-    await f.refresh();
+    // Calls while a refresh runs share the next one, which starts after it and sees everything written before them.
+    const running = f.refresh();
+    const [second, third] = [f.refresh(), f.refresh()];
+    expect(second).toBe(third);
+    expect(second).not.toBe(running);
+    expect(await Promise.all([running, second, third])).toEqual([w.lastSeq, w.lastSeq, w.lastSeq]);
     expect(view(f)).toEqual(view(w));
     await f.close();
     await w.close();

@@ -44,7 +44,7 @@ describe("a follower's view equals the writer's", () => {
   it("after random writes, compactions and key rotations in a writer process, refreshed at random moments", async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 120 }), fc.array(fc.integer({ min: 0, max: 8 }), { minLength: 1, maxLength: 20 }), async (plan, pauses) => {
+      fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 60 }), fc.array(fc.integer({ min: 0, max: 8 }), { minLength: 1, maxLength: 20 }), async (plan, pauses) => {
         const dir = path.join(tmp, `run${++run}`);
         const planFile = `${dir}.plan.json`;
         fs.writeFileSync(planFile, JSON.stringify(plan));

@@ -18,15 +18,11 @@ import { FILE_HEADER_BOUND, FILE_HEADER_SIZE, FileKind, FRAME_HEADER_SIZE, Frame
 import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "../format/frame.js";
 import { type Failpoint, type FileIO, replaceFileAtomically } from "../platform/io.js";
 import type { StorePaths } from "../format/filenames.js";
-import { checkCost, DEFAULT_PASSPHRASE_COST, type KeyProvider } from "./keys.js";
+import type { KeyProvider } from "./keys.js";
+import { describe, KekKind, kindOf, masterKey, newPwhash, type PasswordHash, PWHASH_SALT_SIZE, secureCopy } from "./master-key.js";
 import { KEY_SIZE, Sealer } from "./seal.js";
 
-/** How the master key of a keyring is obtained (byte 0 of the keyring payload). */
-export const KekKind = { raw: 1, passphrase: 2, external: 3 } as const;
-type KekKind = (typeof KekKind)[keyof typeof KekKind];
-
 export const KDF_CONTEXT = { meta: "CellarMK", record: "CellarRK", sensitive: "CellarSK" } as const;
-const PWHASH_SALT_SIZE = 16;
 const WRAPPED_SIZE = NONCE_SIZE + KEY_SIZE + TAG_SIZE;
 /** Upper bound of the number of data keys a keyring may list (rotations not yet finished). */
 const MAX_KEYS = 1024;
@@ -45,7 +41,7 @@ export interface KeyringHeader {
   kekKind: KekKind;
   /** The provider's name when the keyring was last written (for error messages only). */
   providerName: string;
-  pwhash: { salt: Uint8Array; opsLimit: number; memLimit: number } | null;
+  pwhash: PasswordHash | null;
   activeKeyId: number;
   wrapped: Map<number, Uint8Array>;
   /** The payload bytes from its start through `nkeys`, bound into every wrapping's AD. */
@@ -64,12 +60,6 @@ export function deriveSubkey(key: Buffer, id: number, context: string): Buffer {
   const sub = sodium.sodium_malloc(KEY_SIZE);
   sodium.crypto_kdf_derive_from_key(sub, id, Buffer.from(context, "latin1"), key);
   return sub;
-}
-
-function secureCopy(b: Uint8Array): Buffer {
-  const s = sodium.sodium_malloc(b.length);
-  s.set(b);
-  return s;
 }
 
 /** AD of a wrapped data key: the file header's bound part, the key id, and the keyring's parameters. */
@@ -156,69 +146,6 @@ export function readKeyringHeader(bytes: Uint8Array): KeyringHeader {
     if (e instanceof DecodeError) throw new CorruptionError("KEYRING", FILE_HEADER_SIZE + FRAME_HEADER_SIZE, `bad payload (${e.message})`);
     throw e;
   }
-}
-
-// ---------------------------------------------------------------- master key
-
-function describe(p: KeyProvider): string {
-  return p.kind === "external" ? `the key from \`${p.name}\`` : p.kind === "passphrase" ? "the passphrase" : "the key";
-}
-
-function kindOf(p: KeyProvider): KekKind {
-  return p.kind === "raw" ? KekKind.raw : p.kind === "passphrase" ? KekKind.passphrase : KekKind.external;
-}
-
-/** Turn a provider into a 32-byte master key in secure memory. `pwhash` is required for passphrases. */
-async function masterKey(
-  p: KeyProvider,
-  pwhash: KeyringHeader["pwhash"],
-  request: { dir: string; storeId: Uint8Array; creating: boolean },
-): Promise<Buffer> {
-  if (p.kind === "raw") {
-    if (p.key.length !== KEY_SIZE) throw new KeyError(`a raw master key must be ${KEY_SIZE} bytes, got ${p.key.length}`);
-    return secureCopy(p.key);
-  }
-  if (p.kind === "passphrase") {
-    const pw = typeof p.passphrase === "string" ? Buffer.from(p.passphrase.normalize("NFC"), "utf8") : Buffer.from(p.passphrase);
-    const out = sodium.sodium_malloc(KEY_SIZE);
-    try {
-      await new Promise<void>((resolve, reject) =>
-        sodium.crypto_pwhash_async(out, pw, Buffer.from(pwhash!.salt), pwhash!.opsLimit, pwhash!.memLimit, sodium.crypto_pwhash_ALG_ARGON2ID13, (err) =>
-          err ? reject(new KeyError("the passphrase could not be stretched (Argon2id failed: out of memory?)")) : resolve(),
-        ),
-      );
-    } catch (e) {
-      sodium.sodium_memzero(out);
-      throw e;
-    } finally {
-      sodium.sodium_memzero(pw);
-    }
-    return out;
-  }
-  let key: Uint8Array;
-  try {
-    key = await p.getKey({ dir: request.dir, storeId: Buffer.from(request.storeId).toString("hex"), creating: request.creating });
-  } catch (e) {
-    if (e instanceof KeyError) throw e;
-    throw new KeyError(`the key provider \`${p.name}\` failed: ${e instanceof Error ? e.constructor.name : typeof e}`);
-  }
-  if (!(key instanceof Uint8Array) || key.length !== KEY_SIZE) {
-    throw new KeyError(`the key provider \`${p.name}\` must return ${KEY_SIZE} bytes, got ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}`);
-  }
-  return secureCopy(key);
-}
-
-function newPwhash(p: KeyProvider): KeyringHeader["pwhash"] {
-  if (p.kind !== "passphrase") return null;
-  const cost = p.cost ?? {};
-  checkCost(cost);
-  const salt = Buffer.alloc(PWHASH_SALT_SIZE);
-  sodium.randombytes_buf(salt);
-  return {
-    salt,
-    opsLimit: cost.opsLimit ?? DEFAULT_PASSPHRASE_COST.opsLimit,
-    memLimit: cost.memLimit ?? DEFAULT_PASSPHRASE_COST.memLimit,
-  };
 }
 
 // ---------------------------------------------------------------- the keyring in memory
@@ -446,28 +373,21 @@ export class Keyring {
   }
 
   /**
-   * Take the data keys, master key and parameters of `other`, a keyring just loaded from this store's file
-   * (a follower following a key rotation, or promoted: storage/follower.ts), leaving `other` empty; this object
-   * stays the one the typed layer holds. Data keys `other` does not list stay until {@link dropUnlisted}: files
-   * the follower has not reloaded yet may still use them.
+   * Take the data keys and parameters of `other`, just loaded from this store's file under the same master key
+   * (a follower after a rotation, or promoted: storage/follower.ts), and destroy it; this object stays the one
+   * the typed layer holds. Keys `other` lacks stay until {@link dropUnlisted}: unreloaded files may use them.
    */
   adopt(other: Keyring): void {
     for (const [id, dk] of other.dataKeys) {
-      if (this.dataKeys.has(id)) sodium.sodium_memzero(dk);
-      else this.dataKeys.set(id, dk);
-    }
-    other.dataKeys.clear();
-    for (const s of other.subkeys.values()) s.destroy();
-    other.subkeys.clear();
-    if (other.kek) {
-      if (this.kek) sodium.sodium_memzero(this.kek);
-      this.kek = other.kek;
-      other.kek = null;
+      if (this.dataKeys.has(id)) continue;
+      this.dataKeys.set(id, dk);
+      other.dataKeys.delete(id);
     }
     this.header = other.header;
+    other.destroy();
   }
 
-  /** After {@link adopt}, once no file that uses them is read any more: destroy the data keys the file no longer lists. */
+  /** After {@link adopt}, once no file that uses them is read: destroy the data keys the file no longer lists. */
   dropUnlisted(): void {
     for (const [id, dk] of [...this.dataKeys]) {
       if (this.header.wrapped.has(id)) continue;

@@ -115,14 +115,10 @@ export class Engine {
     return this.follower ? "follower" : "writer";
   }
 
-  /** The highest seq applied (a writer: committed). */
-  get lastSeq(): number {
-    return this.state.lastSeq;
-  }
-
   /** A follower: apply every complete commit on disk (`onCommit` for each, in seq order); resolves with `lastSeq`. */
   refresh(): Promise<number> {
     if (this.state.closed) return Promise.reject(new StoreClosedError());
+    if (this.promoting) return this.promoting.catch(() => {}).then(() => this.refresh());
     return this.follower ? this.follower.refresh() : Promise.resolve(this.state.lastSeq);
   }
 
@@ -153,8 +149,7 @@ export class Engine {
 
   /**
    * Called after each committed frame with the ops that changed something: a delete of a key that was not
-   * there is written (a tombstone) but not passed on. The store turns these into change events. A follower
-   * calls it for each commit it applies, in seq order.
+   * there is written (a tombstone) but not passed on. The store turns these into change events.
    */
   get onCommit(): ((ops: readonly WriteOp[], seq: number) => void) | null {
     return this.state.onCommit;
@@ -164,12 +159,9 @@ export class Engine {
     this.state.onCommit = f;
   }
 
-  /** A follower that lost track of single commits (a compaction folded them away unread): all up to `seq` may have changed. */
-  get onResync(): ((seq: number) => void) | null {
-    return this.state.onResync;
-  }
-  set onResync(f: ((seq: number) => void) | null) {
-    this.state.onResync = f;
+  /** Highest seq applied (writer: acknowledged): the commit the store's reads reflect. */
+  get lastSeq(): number {
+    return this.state.lastSeq;
   }
 
   /** Listener for problems found after open (damage on read, failed background compaction). */
@@ -179,6 +171,14 @@ export class Engine {
 
   set onProblem(f: ((e: CellarError) => void) | null) {
     this.state.onProblem = f;
+  }
+
+  /** A follower that lost track of single commits (a compaction folded them away unread): all up to `seq` may have changed. */
+  get onResync(): ((seq: number) => void) | null {
+    return this.state.onResync;
+  }
+  set onResync(f: ((seq: number) => void) | null) {
+    this.state.onResync = f;
   }
 
   get storeId(): Uint8Array {
@@ -467,8 +467,7 @@ export class Engine {
   // ---------------------------------------------------------------- close
 
   async close(): Promise<void> {
-    if (this.promoting) await this.promoting.catch(() => {});
-    await this.follower?.settled();
+    await Promise.all([this.promoting?.catch(() => {}), this.follower?.settled()]);
     const s = this.state;
     if (s.closed) return;
     await this.commit.drain();

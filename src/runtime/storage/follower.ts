@@ -169,9 +169,9 @@ export class Follower {
 
   private async run(): Promise<number> {
     const s = this.state;
+    const mark = s.recovery.damaged.length;
     for (let round = 0; ; round++) {
       s.checkOpen();
-      const mark = s.recovery.damaged.length;
       const m = await this.currentManifest();
       if (m.generation === s.manifest.generation) break;
       if (round === MAX_RESYNCS) throw new CorruptionError(MANIFEST_FILE, 0, `changed ${MAX_RESYNCS} times during one refresh of a follower`);

@@ -84,11 +84,6 @@ export class StoreState {
    * there is written (a tombstone) but not passed on.
    */
   onCommit: ((ops: readonly WriteOp[], seq: number) => void) | null = null;
-  /**
-   * A follower (follower.ts) that could not report commits one by one (a compaction folded them into a
-   * segment before it read them, or the segment changed): everything up to `seq` may have changed.
-   */
-  onResync: ((seq: number) => void) | null = null;
   /** Listener for problems found after open (damage on read, failed background compaction). */
   onProblem: ((e: CellarError) => void) | null = null;
   /**
@@ -96,6 +91,11 @@ export class StoreState {
    * open.ts `noteDeletes`), for recovery from backups; else null.
    */
   deletedAtOpen: Map<string, Map<string, number>> | null = null;
+  /**
+   * A follower (follower.ts) that could not report commits one by one (a compaction folded them into a
+   * segment before it read them, or the segment changed): everything up to `seq` may have changed.
+   */
+  onResync: ((seq: number) => void) | null = null;
   /** The key of manifest, commit frames and segment indexes, by data key id. */
   readonly metaKeys: KeyLookup = (id) => this.keyring?.meta(id) ?? null;
 

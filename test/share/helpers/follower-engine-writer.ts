@@ -29,7 +29,9 @@ let opId = 0;
 function issue(ops: WriteOp[], tag: string): Promise<void> {
   const id = ++opId;
   say(`I ${id} ${tag} ${JSON.stringify(ops.map((o) => (o.op === "put" ? [o.key, Buffer.from(o.value).toString()] : [o.key, null])))}`);
-  return engine.write(ops).then(() => say(`A ${id}`));
+  return engine.write(ops).then(() => {
+    say(`A ${id}`);
+  });
 }
 const put = (key: string, n: number): WriteOp => ({ op: "put", entity: "e", key, version: 1, value: valueFor(key, n), terms: [`t${n % 3}`] });
 const del = (key: string): WriteOp => ({ op: "delete", entity: "e", key });
