@@ -319,7 +319,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_FOREIGN",
   "E_BACKUP_FORMAT",
   "E_IMPORT",
-  ...["E_CONFLICT", "E_UNAVAILABLE", "E_CHANNEL_AUTH", "E_CHANNEL_DIR", "E_VERSION_SKEW"], // several processes
+  ...(["E_CONFLICT", "E_UNAVAILABLE", "E_CHANNEL_AUTH", "E_CHANNEL_DIR", "E_VERSION_SKEW"] as const), // several processes
   "E_FORBIDDEN",
   "E_FOLLOWER",
 ]);
