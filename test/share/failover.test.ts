@@ -2,7 +2,8 @@
  * Failover with real processes: the writer is SIGKILLed while two followers write (puts, and updates of a
  * counter record: a write applied twice would show in the counter). One follower becomes the writer within
  * a bounded time; every acknowledged write is present, each counter equals its acknowledged updates (none
- * lost, none applied twice), and every process exits when told (no deadlock).
+ * lost, none applied twice), a watch in the other follower sees the counter's updates in seq order to its
+ * last value, and every process exits when told (no deadlock).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -34,6 +35,7 @@ describe("failover", () => {
     live.push(...procs);
     const [w, f1, f2] = procs as [Proc, Proc, Proc];
     expect(opens.map((o) => o.split(" ")[1])).toEqual(["writer", "follower", "follower"]);
+    expect(await f2.send("watch ctr-a")).toBe("watching"); // f1's counter, watched in f2 across the failover
     expect(await f1.send("run a")).toBe("running");
     expect(await f2.send("run b")).toBe("running");
     await f1.waitFor(/^ack update ctr-a/);
@@ -52,11 +54,22 @@ describe("failover", () => {
 
     const stops = await Promise.all([f1.send("stop"), f2.send("stop")]);
     for (const s of stops) expect(s).toMatch(/^stopped \d+ \d+ 0$/); // no write failed
+    await f2.waitFor(new RegExp(`^watch ctr-a ${stops[0]!.split(" ")[2]} `)); // f1's last update reached f2's watch
     expect(await promoted.send("role")).toBe("writer");
     expect(await other.send("role")).toBe("follower");
     expect(await other.send("close")).toBe("closed");
     expect(await promoted.send("close")).toBe("closed");
     expect(await Promise.all([f1.exited, f2.exited])).toEqual([0, 0]);
+
+    // The watch in f2: seqs only grow (none repeated), values only grow, and it ends at f1's last update.
+    const seen = f2.events.filter((e) => e.startsWith("watch ctr-a ")).map((e) => e.split(" ").slice(2));
+    const values = seen.map(([t]) => (t === "-" ? 0 : Number(t)));
+    const seqs = seen.map(([, q]) => Number(q));
+    for (let i = 1; i < seen.length; i++) {
+      expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+      expect(values[i]).toBeGreaterThanOrEqual(values[i - 1]!);
+    }
+    expect(values.at(-1)).toBe(Number(stops[0]!.split(" ")[2]));
 
     const store = await openStore({ tasks: entities.tasks }, { dir, key: Buffer.from(KEY, "hex"), sharing: false });
     try {

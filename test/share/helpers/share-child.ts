@@ -5,7 +5,7 @@
  *   tsx share-child.ts <dir> <key hex | none>
  *
  * Commands: `put <id> <title>`, `get <id>` (title or `-`), `update <id>` (title += 1 as a number), `count`,
- * `role`, `hist <id>` (the titles its history entries hold, newest first), `run <name>` (until `stop`: put `<name>-<i>` and update `ctr-<name>` one after another,
+ * `role`, `watch <id>` (`! watch <id> <title> <seq>` per update), `hist <id>` (the titles its history entries hold, newest first), `run <name>` (until `stop`: put `<name>-<i>` and update `ctr-<name>` one after another,
  * `! ack <what>` for each; `stop` answers `= stopped <puts> <updates> <errors>`), `close`.
  */
 import readline from "node:readline";
@@ -72,6 +72,10 @@ for await (const line of rl) {
     else if (cmd === "count") say(`= ${await store.tasks.count()}`);
     else if (cmd === "hist") say(`= ${(await store.tasks.history(a!)).map((e) => (e.value as { title?: string } | undefined)?.title ?? "-").join(",")}`);
     else if (cmd === "role") say(`= ${store.role}`);
+    else if (cmd === "watch") {
+      store.tasks.watch(a!).subscribe((u) => say(`! watch ${a} ${u.value?.title ?? "-"} ${u.seq}`));
+      say("= watching");
+    }
     else if (cmd === "run") {
       running = true;
       runDone = run(a!);
