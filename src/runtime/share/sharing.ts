@@ -9,6 +9,7 @@
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import { ChannelAuthError, isCellarError, StoreClosedError, StoreLockedError, WriterUnavailableError } from "../errors.js";
 import { channelPath, ensureChannelDir } from "../platform/channel-path.js";
 import { ChannelKey } from "../crypto/channel-key.js";
@@ -27,8 +28,12 @@ export interface SharingOptions {
   runtimeDir?: string;
 }
 
-/** Stores open through `Sharing` in this process, by real path: a second open here is refused. */
-const openHere = new Set<string>();
+/** Stores open through `Sharing` in this process, by real path, with when: a second open here is refused. */
+const openHere = new Map<string, string>();
+
+function lockedHere(dir: string, real: string): StoreLockedError {
+  return new StoreLockedError(dir, { pid: process.pid, hostname: os.hostname(), since: openHere.get(real) ?? "" });
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A reconnection's wait: it never keeps the process alive by itself. */
@@ -66,7 +71,7 @@ export class Sharing {
    */
   static async open(options: EngineOptions, sharing: SharingOptions = {}): Promise<Sharing> {
     const real = realpathOrNull(options.dir);
-    if (real && openHere.has(real)) throw new StoreLockedError(options.dir, { pid: process.pid, hostname: "this process", since: "" });
+    if (real && openHere.has(real)) throw lockedHere(options.dir, real);
     let engine: SharedEngine;
     let holder: number | null = null;
     try {
@@ -79,12 +84,12 @@ export class Sharing {
     let s: Sharing | undefined;
     try {
       const realDir = fs.realpathSync(engine.dir);
-      if (openHere.has(realDir)) throw new StoreLockedError(options.dir, { pid: process.pid, hostname: "this process", since: "" });
+      if (openHere.has(realDir)) throw lockedHere(options.dir, realDir);
       const socket = channelPath(realDir, sharing.runtimeDir);
       ensureChannelDir(socket);
       const key = engine.keyring ? ChannelKey.of(engine.keyring) : null;
       s = new Sharing(engine, realDir, socket, key, sharing.writeTimeoutMs ?? 30_000, holder);
-      openHere.add(realDir);
+      openHere.set(realDir, new Date().toISOString());
       if (s.role === "writer") await s.serve();
       else await s.followAtOpen();
       return s;
