@@ -31,6 +31,7 @@ describe("write ids", () => {
   it("a write sent again, on a new connection or to a new writer, is acknowledged and not applied again", async () => {
     const dir = path.join(tmp, "ids");
     let w = await Sharing.open({ dir, key }, { runtimeDir: runtime });
+    await w.start();
     const socket = channelPath(fs.realpathSync(dir), runtime);
     const ck = ChannelKey.of(w.engine.keyring!);
     const id = new Uint8Array(16).fill(0xab);
@@ -69,6 +70,7 @@ describe("write ids", () => {
       await w.close();
       await w.engine.close();
       w = await Sharing.open({ dir, key }, { runtimeDir: runtime });
+      await w.start();
       const c = client();
       await c.connect(socket);
       await c.send([], [put("k", "v1")]);
@@ -84,12 +86,14 @@ describe("write ids", () => {
     }
   });
 
-  it("a precondition that no longer holds is E_CONFLICT, nothing written; one that holds commits", async () => {
+  it("a precondition that no longer holds is E_CONFLICT, a record at another schema version E_VERSION_SKEW, nothing written", async () => {
     const dir = path.join(tmp, "pre");
     const w = await Sharing.open({ dir, key }, { runtimeDir: runtime });
+    await w.start();
     const ck = ChannelKey.of(w.engine.keyring!);
     try {
       await w.write([put("k", "v1")], []);
+      w.engine.setEntityVersions(new Map([["raw", 1]]));
       const seq = w.engine.locateSeq("raw", "k");
       const c = new ChannelClient(new Uint8Array(16).fill(1), ck, 5000, () => {}, () => {});
       await c.connect(channelPath(fs.realpathSync(dir), runtime));
@@ -99,6 +103,9 @@ describe("write ids", () => {
       await expect(c.send([{ entity: "raw", key: "new", seq: 1 }], [put("new", "x")])).rejects.toMatchObject({ code: "E_CONFLICT" });
       await c.send([{ entity: "raw", key: "k", seq: w.engine.locateSeq("raw", "k") }, { entity: "raw", key: "new", seq: 0 }], [put("k", "v3"), put("new", "x")]);
       expect([text(w, "k"), text(w, "new")]).toEqual(["v3", "x"]);
+      // A record at another schema version than the store's (a follower of another app version): refused.
+      await expect(c.send([], [{ ...(put("k", "v9") as WriteOp & { op: "put" }), version: 2 }])).rejects.toMatchObject({ code: "E_VERSION_SKEW" });
+      expect(text(w, "k")).toBe("v3");
       c.close();
     } finally {
       ck.destroy();

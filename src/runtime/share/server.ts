@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import { isCellarError } from "../errors.js";
+import { INTERNAL_ENTITY_PREFIX } from "../format/format.js";
 import { channelNonce, type ChannelKey } from "../crypto/channel-key.js";
 import type { WriteOp } from "../storage/engine.js";
 import { ClientTable } from "./clients.js";
@@ -80,6 +81,12 @@ export class ChannelServer {
     }
     const wait = this.pending.settled(pre);
     if (wait) return wait.then(() => this.apply(id, n, pre, ops));
+    const skew = this.skew(ops);
+    if (skew) {
+      ClientTable.fail(c, n, "E_VERSION_SKEW", skew);
+      c.queued = n;
+      return { code: "E_VERSION_SKEW", message: skew };
+    }
     for (const p of pre) {
       if (this.engine.locateSeq(p.entity, p.key) !== p.seq) {
         const out = { code: "E_CONFLICT", message: p.entity };
@@ -105,6 +112,18 @@ export class ChannelServer {
         return out;
       },
     );
+  }
+
+  /** Why a follower's records cannot be stored: written at another schema version than the store's (null: they can). */
+  private skew(ops: readonly WriteOp[]): string | null {
+    for (const o of ops) {
+      if (o.op !== "put" || o.entity.startsWith(INTERNAL_ENTITY_PREFIX)) continue;
+      const stored = this.engine.storedVersions.get(o.entity);
+      if (stored !== undefined && stored !== o.version) {
+        return `the store is open in process ${process.pid} with schema version ${stored} of \`${o.entity}\`; the writing process has ${o.version}: reopen it with the same app version`;
+      }
+    }
+    return null;
   }
 
   private accept(socket: net.Socket): void {

@@ -90,8 +90,8 @@ export class Sharing {
       const key = engine.keyring ? ChannelKey.of(engine.keyring) : null;
       s = new Sharing(engine, realDir, socket, key, sharing.writeTimeoutMs ?? 30_000, holder);
       openHere.set(realDir, new Date().toISOString());
-      if (s.role === "writer") await s.serve();
-      else await s.followAtOpen();
+      // A writer listens once the store's open is done (`start`): no follower write meets a migration.
+      if (s.role === "follower") await s.followAtOpen();
       return s;
     } catch (e) {
       await s?.close().catch(() => {});
@@ -156,6 +156,11 @@ export class Sharing {
   /** Tell followers of a commit (the typed layer calls it from the engine's `onCommit`). */
   committed(): void {
     this.server?.committed();
+  }
+
+  /** A writer: start taking followers' writes (after the open's migrations). Nothing to do in a follower. */
+  async start(): Promise<void> {
+    if (this.role === "writer" && !this.server && !this.closed) await this.serve();
   }
 
   /** Writer: listen, and delete the `~clients` records of clients silent for 7 days. */

@@ -94,6 +94,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       });
       store.records.clear();
     }
+    await sharing?.start(); // followers' writes from now on, at this app's schema versions
     await writerWork();
   } catch (e) {
     await sharing?.close();
