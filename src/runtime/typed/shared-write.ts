@@ -30,7 +30,9 @@ export async function sharedWrite(
   const engine = sharing.engine;
   for (let attempt = 0; ; attempt++) {
     try {
-      await send(ops, (all) => sharing.write(all, rebuild || all.some((o) => o.entity.startsWith(HISTORY_ENTITY_PREFIX)) ? preconditions(engine, all) : []));
+      // The writer checks nothing of its own writes: they are ordered by its own reads and queue.
+      const needed = (all: readonly WriteOp[]) => sharing.role === "follower" && (rebuild !== undefined || all.some((o) => o.entity.startsWith(HISTORY_ENTITY_PREFIX)));
+      await send(ops, (all) => sharing.write(all, needed(all) ? preconditions(engine, all) : []));
       return;
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= CONFLICT_RETRIES) throw e;
