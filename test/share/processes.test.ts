@@ -47,11 +47,11 @@ describe("several processes on one store", () => {
     expect(await f1.waitFor(/^change put b /)).toBe("change put b from-w");
     expect(await f2.waitFor(/^change put b /)).toBe("change put b from-w");
 
-    // Read-modify-writes from two followers at once on one record: none lost (preconditions, rebuild on conflict).
+    // Read-modify-writes from all three at once on one record: none lost (preconditions, rebuild on conflict).
     expect(await f2.send("put n 0")).toBe("ok");
-    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? f1 : f2).send("update n")));
-    expect(await w.send("get n")).toBe("10");
-    expect(await f1.send("get n")).toBe("10");
+    await Promise.all(Array.from({ length: 15 }, (_, i) => [w, f1, f2][i % 3]!.send("update n")));
+    expect(await w.send("get n")).toBe("15");
+    expect(await f1.send("get n")).toBe("15");
 
     // Record history written by every process: each lists every entry (none overwritten, none missing).
     expect(await f1.send("put h 1")).toBe("ok");

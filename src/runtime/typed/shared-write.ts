@@ -29,6 +29,12 @@ export async function sharedWrite(
 ): Promise<void> {
   const engine = sharing.engine;
   for (let attempt = 0; ; attempt++) {
+    // The writer's own read-modify-write waits for followers' writes of its keys queued before it, and is
+    // made again after them (it read the state before them).
+    for (let w = rebuild && sharing.role === "writer" ? sharing.pending.settled(ops) : null; w; w = sharing.pending.settled(ops)) {
+      await w;
+      ops = rebuild!();
+    }
     try {
       // The writer checks nothing of its own writes: they are ordered by its own reads and queue.
       const needed = (all: readonly WriteOp[]) => sharing.role === "follower" && (rebuild !== undefined || all.some((o) => o.entity.startsWith(HISTORY_ENTITY_PREFIX)));
