@@ -31,6 +31,7 @@ export type CellarErrorCode =
   | "E_BACKUP_FOREIGN"
   | "E_BACKUP_FORMAT"
   | "E_IMPORT"
+  | "E_CONFLICT" | "E_UNAVAILABLE" | "E_CHANNEL_AUTH" | "E_CHANNEL_DIR" | "E_VERSION_SKEW" // several processes
   | "E_FORBIDDEN"
   | "E_FOLLOWER";
 
@@ -318,6 +319,7 @@ const CODES: ReadonlySet<string> = new Set<CellarErrorCode>([
   "E_BACKUP_FOREIGN",
   "E_BACKUP_FORMAT",
   "E_IMPORT",
+  ...(["E_CONFLICT", "E_UNAVAILABLE", "E_CHANNEL_AUTH", "E_CHANNEL_DIR", "E_VERSION_SKEW"] as const), // several processes
   "E_FORBIDDEN",
   "E_FOLLOWER",
 ]);
@@ -437,6 +439,43 @@ export class ImportError extends CellarError {
     this.line = line;
     this.entity = entity;
     this.path = path;
+  }
+}
+
+/** Thrown when another process changed a record a follower's read-modify-write read (retried 8 times first); nothing written; retryable. */
+export class ConflictError extends CellarError {
+  constructor(entity: string) {
+    super("E_CONFLICT", `a \`${entity}\` record changed in another process while this write was made from it; nothing was written, retry`);
+  }
+}
+
+/** Thrown when no writer acknowledged a follower's write within `writeTimeoutMs`; `sent`: it may have been applied. Retryable. */
+export class WriterUnavailableError extends CellarError {
+  readonly sent: boolean;
+  constructor(ms: number, sent: boolean) {
+    super("E_UNAVAILABLE", `no writer acknowledged this write within ${ms} ms${sent ? "; it was sent, so it may or may not have been applied" : "; it was not applied"}`);
+    this.sent = sent;
+  }
+}
+
+/** Thrown when a process on a store's channel, or the writer it reached, fails the mutual key check. */
+export class ChannelAuthError extends CellarError {
+  constructor(message: string) {
+    super("E_CHANNEL_AUTH", message);
+  }
+}
+
+/** Thrown when the directory of a store's channel socket is another user's, a link, or open to others. */
+export class ChannelDirError extends CellarError {
+  constructor(dir: string, why: string) {
+    super("E_CHANNEL_DIR", `the channel directory \`${dir}\` ${why}; refusing to use it (it must be this user's, mode 0700)`);
+  }
+}
+
+/** Thrown when a follower's schema versions differ from those of the store open in the writer. */
+export class SchemaVersionSkewError extends CellarError {
+  constructor(entity: string, pid: number | null, stored: number, mine: number) {
+    super("E_VERSION_SKEW", `the store is open in process ${pid ?? "(unknown)"} with schema version ${stored} of \`${entity}\`; this process has ${mine}: open it with the same app version`);
   }
 }
 

@@ -43,6 +43,12 @@ export {
   BackupFormatError,
   ImportError,
   BackupSkippedError,
+  ChannelAuthError,
+  ChannelDirError,
+  ConflictError,
+  FollowerError,
+  SchemaVersionSkewError,
+  WriterUnavailableError,
   ForbiddenError,
 } from "./errors.js";
 export {

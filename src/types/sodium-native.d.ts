@@ -24,6 +24,8 @@ declare module "sodium-native" {
     crypto_kdf_CONTEXTBYTES: number;
     crypto_kdf_derive_from_key(subkey: Uint8Array, subkeyId: number, ctx: Uint8Array, key: Uint8Array): void;
     crypto_generichash(out: Uint8Array, input: Uint8Array, key?: Uint8Array): void;
+    /** HMAC-SHA-512-256: a 32-byte tag under a 32-byte key. */
+    crypto_auth(out: Uint8Array, input: Uint8Array, key: Uint8Array): void;
     crypto_pwhash(
       out: Uint8Array,
       passwd: Uint8Array,

@@ -150,6 +150,7 @@ const INTERNAL = new Set([
   "listenerFailed",
   "checkOpen",
   "checkWritable",
+  "checkWriter",
   "sortedKeys",
   "read",
   "scan",

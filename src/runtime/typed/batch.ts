@@ -90,8 +90,8 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   // The batch's collection writes count as issued when the callback has returned (an `update` made inside
   // the callback does not wait for the batch, which could not commit before it): `update`s of their keys
   // issued from now on wait for the commit.
-  const commit = (all: readonly WriteOp[]) => {
-    const w = codec.write(all);
+  const commit = (all: readonly WriteOp[], rebuild?: () => readonly WriteOp[]) => {
+    const w = codec.write(all, rebuild);
     for (const [repo, key] of written) void repo.track(key, w);
     return w;
   };
@@ -100,9 +100,13 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
     return;
   }
   await SingletonImpl.exclusive([...staged.keys()], async () => {
-    const resolved = new Map<SingletonImpl, WriteOp>();
-    for (const [repo, steps] of staged) resolved.set(repo, repo.resolve(steps));
-    await commit(ops.map((o) => (o instanceof SingletonImpl ? resolved.get(o)! : o)));
+    // The singletons' steps applied to their values now, and again on newer values after a conflict (shared stores).
+    const build = () => {
+      const resolved = new Map<SingletonImpl, WriteOp>();
+      for (const [repo, steps] of staged) resolved.set(repo, repo.resolve(steps));
+      return ops.map((o) => (o instanceof SingletonImpl ? resolved.get(o)! : o));
+    };
+    await commit(build(), build);
   });
 }
 

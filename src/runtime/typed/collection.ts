@@ -5,6 +5,7 @@
  */
 import type { JsonValue } from "@bufbuild/protobuf";
 import { NotFoundError, UsageError, ValidationError } from "../errors.js";
+import type { WriteOp } from "../storage/engine.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import type { CollectionDefinition, KeyValue } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
@@ -66,15 +67,21 @@ export class CollectionImpl {
     // synchronous step: nothing else can write the key in between, and the next update waits for this one.
     for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p;
     this.store.checkWritable();
-    const current = this.codec.read(this.def, k);
-    if (current === undefined) throw new NotFoundError(this.def.name, key);
-    const next = typeof patch === "function" ? (patch as (c: unknown) => unknown)(current) : patch;
-    if (typeof next !== "object" || next === null) throw notAPatch(this.def.name);
-    const { op, msg } = this.codec.encodePut(this.def, { ...(current as object), ...(next as object) }, true);
-    if (op.key !== k) {
-      throw new ValidationError(this.def.name, [{ path: [this.def.key], message: "`update` cannot change the key field", code: "custom" }]);
-    }
-    await this.track(k, this.codec.write([op]));
+    let msg: unknown;
+    // Made again on newer state when another process changed the record first (shared stores: E_CONFLICT).
+    const build = (): WriteOp[] => {
+      const current = this.codec.read(this.def, k);
+      if (current === undefined) throw new NotFoundError(this.def.name, key);
+      const next = typeof patch === "function" ? (patch as (c: unknown) => unknown)(current) : patch;
+      if (typeof next !== "object" || next === null) throw notAPatch(this.def.name);
+      const put = this.codec.encodePut(this.def, { ...(current as object), ...(next as object) }, true);
+      if (put.op.key !== k) {
+        throw new ValidationError(this.def.name, [{ path: [this.def.key], message: "`update` cannot change the key field", code: "custom" }]);
+      }
+      msg = put.msg;
+      return [put.op];
+    };
+    await this.track(k, this.codec.write(build(), build));
     return msg;
   }
 

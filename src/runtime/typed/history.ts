@@ -166,6 +166,28 @@ class EntityHistory {
     return { id, pruned };
   }
 
+  /**
+   * A commit put or deleted entry key `hk` of this entity's history: the index follows (idempotent: this
+   * process's own writes are indexed already). Entries another process wrote (a store shared by several
+   * processes) are indexed so, and a later id of the same record is never taken twice.
+   */
+  applied(op: WriteOp): void {
+    const at = op.key.length - ID_LENGTH - 1;
+    const id = op.key.slice(at + 1);
+    const ids = this.ids;
+    if (!ids || at < 0 || op.key[at] !== SEP || !ID_RE.test(id)) return;
+    const key = op.key.slice(0, at);
+    let list = ids.get(key);
+    const i = list ? list.indexOf(id) : -1;
+    if (op.op === "delete") {
+      if (i >= 0) list!.splice(i, 1);
+    } else if (i < 0) {
+      if (!list) ids.set(key, (list = []));
+      list.push(id);
+      list.sort();
+    }
+  }
+
   /** A write that failed wrote nothing: forget the id it added, and index again the entries it would have pruned. */
   undo(key: string, id: string, pruned: readonly string[]): void {
     const ids = this.ids?.get(key);
@@ -205,6 +227,14 @@ export class History {
   ) {
     for (const def of defs.values()) if (def.history) this.byEntity.set(def.name, new EntityHistory(def, def.history, engine));
     this.enabled = this.byEntity.size > 0;
+  }
+
+  /** Keep the entries' indexes in step with a commit (RecordCodec.committed): see {@link EntityHistory.applied}. */
+  committed(ops: readonly WriteOp[]): void {
+    for (const o of ops) {
+      if (!o.entity.startsWith(HISTORY_ENTITY_PREFIX)) continue;
+      this.byEntity.get(o.entity.slice(HISTORY_ENTITY_PREFIX.length))?.applied(o);
+    }
   }
 
   private of(def: EntityDefinition): EntityHistory {

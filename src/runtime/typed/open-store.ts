@@ -3,7 +3,7 @@
  * (upgrade.ts), and starts what runs while the store is open (history sweep, recovery at open, retention
  * cleanups, automatic backups). The store it returns is `StoreImpl` (store.ts), which re-exports this.
  */
-import { Engine } from "../storage/engine.js";
+import { checkSkew, onPromotion, openShared } from "./share-open.js";
 import { KeyError, UsageError } from "../errors.js";
 import type { EntityDefinition } from "./entity.js";
 import { planUpgrade, upgrade } from "./upgrade.js";
@@ -48,26 +48,42 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, onCorruption, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const backupDir = resolveBackupDir(backups, options.dir);
   if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
     throw new UsageError("`onCorruption` must be \"quarantine\", \"refuse\" or \"restore\"");
   }
   if (onCorruption === "restore" && redactSensitive) throw new UsageError("`onCorruption: \"restore\"` writes the records it brings back: a `redactSensitive` store cannot");
-  const engine = await Engine.open({
+  const { engine, sharing } = await openShared({
     ...engineOptions,
     // "restore" opens like "quarantine", then brings the lost records back from the backups (recover.ts).
     ...(onCorruption !== undefined ? { onCorruption: onCorruption === "restore" ? "quarantine" : onCorruption } : {}),
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
     keyScope: redactSensitive ? "records" : "all",
     readOnly: redactSensitive === true,
-  });
+  }, share !== false, writeTimeoutMs);
   let store: StoreImpl;
   try {
-    if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
     store = new StoreImpl(engine, entities, defs, redactSensitive === true, backupDir, options.key);
     store.setMigrations(migrations ?? []);
+    // What only the writer runs after open (and a follower when it is promoted).
+    const writerWork = async () => {
+      if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
+      // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
+      if (!redactSensitive) await StoreImpl.sweepHistory(store);
+      if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store);
+      if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
+      // Automatic backups and the move of legacy pre-migration copies (backups.ts), in the background.
+      if (!redactSensitive) StoreImpl.startBackups(store);
+    };
+    if (sharing) StoreImpl.share(store, sharing);
+    if (sharing?.role === "follower") {
+      checkSkew(engine, defs, sharing);
+      onPromotion(store, sharing, writerWork);
+      return store as unknown as TypedStore<E>;
+    }
+    if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
@@ -78,14 +94,10 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       });
       store.records.clear();
     }
-    if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
-    // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
-    if (!redactSensitive) await StoreImpl.sweepHistory(store);
-    if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store);
-    if (!redactSensitive && cleanup !== false) StoreImpl.startCleanup(store, cleanup?.atOpen ?? true, cleanupEvery);
-    // Automatic backups and the move of legacy pre-migration copies (backups.ts), in the background.
-    if (!redactSensitive) StoreImpl.startBackups(store);
+    await sharing?.start(); // followers' writes from now on, at this app's schema versions
+    await writerWork();
   } catch (e) {
+    await sharing?.close();
     await engine.close();
     throw e;
   }

@@ -20,6 +20,8 @@ import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
 import type { ListOptions } from "./types.js";
 import { deepFreeze, encodeKey, fieldOf, indexTerms, toInit } from "./values.js";
 import { History, historyEntityName } from "./history.js";
+import type { Sharing } from "../share/sharing.js";
+import { sharedWrite } from "./shared-write.js";
 
 export class RecordCodec {
   /** Decoded records, one key space per entity. */
@@ -33,6 +35,8 @@ export class RecordCodec {
   private readonly writer = new ProtoWriter();
   /** Record history of the entities that keep one (history.ts); every write goes through `write`. */
   readonly history: History;
+  /** Several processes on the store (share/sharing.ts), set by StoreImpl.share; null: this process alone. */
+  sharing: Sharing | null = null;
   /** Per `~history:E` engine entity, E's definition under that name (what its entries decode with). */
   private readonly historyDefs = new Map<string, EntityDefinition>();
 
@@ -56,9 +60,19 @@ export class RecordCodec {
     }
   }
 
-  /** Commit `ops` in one engine write, with the history entries they make (history.ts). */
-  write(ops: readonly WriteOp[]): Promise<void> {
-    if (!this.history.enabled) return this.engine.write(ops);
+  /**
+   * Commit `ops` in one engine write, with the history entries they make (history.ts). In a store shared by
+   * several processes the write goes through `sharing` (shared-write.ts); `rebuild` makes a read-modify-write
+   * again on newer state when another process changed what it read (`E_CONFLICT`, retried).
+   */
+  write(ops: readonly WriteOp[], rebuild?: () => readonly WriteOp[]): Promise<void> {
+    if (this.sharing) return sharedWrite(this.sharing, (o, commit) => this.send(o, commit), ops, rebuild);
+    return this.send(ops, (all) => this.engine.write(all));
+  }
+
+  /** `ops` and their history entries, checked, handed to `commit`. */
+  private send(ops: readonly WriteOp[], commit: (all: readonly WriteOp[]) => Promise<void>): Promise<void> {
+    if (!this.history.enabled) return commit(ops);
     let augmented: ReturnType<History["augment"]>;
     try {
       augmented = this.history.augment(ops);
@@ -74,7 +88,7 @@ export class RecordCodec {
       settle(true);
       return Promise.reject(e);
     }
-    const w = this.engine.write(all);
+    const w = commit(all);
     w.then(
       () => settle(false),
       () => settle(true),
@@ -99,6 +113,7 @@ export class RecordCodec {
 
   /** Forget what a commit changed, for every op: cached records of its keys, and sorted key lists it changes. */
   committed(ops: readonly WriteOp[]): void {
+    if (this.history.enabled) this.history.committed(ops);
     for (const o of ops) {
       this.cache.delete(o.key, o.entity);
       // A put of an existing key keeps the key set (and its order); anything else invalidates it.

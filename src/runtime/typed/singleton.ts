@@ -123,16 +123,21 @@ export class SingletonImpl {
       return Promise.reject(e);
     }
     return SingletonImpl.exclusive([this], async () => {
-      // A copy of each message on the path (the stored ones are frozen), the field set on the last.
-      const root: Record<string, unknown> = { ...this.current() };
-      let at = root;
-      for (const f of fields.slice(0, -1)) {
-        const child = at[f.localName];
-        at = at[f.localName] = child === undefined ? {} : { ...(child as object) };
-      }
-      at[fields[fields.length - 1]!.localName] = value;
-      const { op, msg } = this.codec.encodePut(this.def, root, true);
-      await this.codec.write([op]);
+      let msg: unknown;
+      const build = () => {
+        // A copy of each message on the path (the stored ones are frozen), the field set on the last.
+        const root: Record<string, unknown> = { ...this.current() };
+        let at = root;
+        for (const f of fields.slice(0, -1)) {
+          const child = at[f.localName];
+          at = at[f.localName] = child === undefined ? {} : { ...(child as object) };
+        }
+        at[fields[fields.length - 1]!.localName] = value;
+        const put = this.codec.encodePut(this.def, root, true);
+        msg = put.msg;
+        return [put.op];
+      };
+      await this.codec.write(build(), build);
       return msg;
     });
   }
@@ -175,8 +180,14 @@ export class SingletonImpl {
     }
     // Updates are applied one after another, each on the result of the last: none is lost.
     return SingletonImpl.exclusive([this], async () => {
-      const { op, msg } = this.codec.encodePut(this.def, this.merge(patch), true);
-      await this.codec.write([op]);
+      let msg: unknown;
+      // Made again on newer state when another process changed the value first (shared stores: E_CONFLICT).
+      const build = () => {
+        const put = this.codec.encodePut(this.def, this.merge(patch), true);
+        msg = put.msg;
+        return [put.op];
+      };
+      await this.codec.write(build(), build);
       return msg;
     });
   }

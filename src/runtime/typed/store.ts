@@ -10,15 +10,15 @@
  * live in types.ts; every name this file exported before the split is still exported from here
  * (src/runtime/index.ts, tests and bench import them from typed/store.js).
  */
-import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { LruCache } from "../storage/cache.js";
 import type { EntityDefinition } from "./entity.js";
 import { Engine, type RecoveryReport, type WriteOp } from "../storage/engine.js";
-import { CellarError, type CellarErrorCode, CorruptionError, SchemaMismatchError, UsageError, StoreClosedError } from "../errors.js";
-import { PayloadDecodeError } from "../crypto/value.js";
+import { CellarError, type CellarErrorCode, FollowerError, UsageError, StoreClosedError } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
-import { DecodeError } from "../format/bytes.js";
+import { inspectRecords } from "./inspect.js";
+import { revivedInfo } from "./shared-write.js";
+import type { Sharing } from "../share/sharing.js";
 import type { UpgradeHost } from "./upgrade.js";
 import { runBatch } from "./batch.js";
 import { CollectionImpl } from "./collection.js";
@@ -96,6 +96,8 @@ export class StoreImpl {
   recoveredAtOpen: RecoverReport | null = null;
   /** `repo.archive()` runs (archive.ts). */
   readonly #archives: Archives;
+  /** Several processes on the store (share/sharing.ts); null with `sharing: false`. An ES private field, like #codec. */
+  #sharing: Sharing | null = null;
   /** Live subscriptions, `repo.watch()` (watch.ts); an ES private field, like #codec. */
   readonly #watchers: Watchers;
 
@@ -178,6 +180,38 @@ export class StoreImpl {
     if (this.redacted) throw readOnlyError();
   }
 
+  get role(): "writer" | "follower" {
+    return this.#sharing?.role ?? "writer";
+  }
+
+  /** Throws E_FOLLOWER, naming the writer's pid, in a follower process: `what` runs only in the writer. */
+  checkWriter(what: string): void {
+    if (this.#sharing?.role === "follower") throw new FollowerError(what, this.dir, this.#sharing.writerPid);
+  }
+
+  /** Share the store with other processes (typed/share-open.ts): writes go through `sharing`, which hears of every commit. */
+  static share(store: StoreImpl, sharing: Sharing): void {
+    store.#sharing = sharing;
+    store.#codec.sharing = sharing;
+    const inner = store.engine.onCommit;
+    store.engine.onCommit = (...a: Parameters<NonNullable<typeof inner>>) => {
+      inner?.(...a);
+      sharing.committed();
+    };
+    // A follower that missed single commits (folded by a compaction before it read them): caches and watches start over.
+    store.engine.onResync = (seq) => {
+      store.#codec.forgetAll();
+      store.#watchers.resync(seq);
+    };
+    sharing.onRequest = (op, args) => (op === "compact" ? store.compact() : op === "backup" ? store.backup(args as BackupOptions) : Promise.reject(new UsageError(`no request \`${op}\``)));
+    sharing.onError = (e) => store.listeners.emit("error", e instanceof CellarError ? e : new UsageError(String(e)));
+  }
+
+  /** Announce a promotion (`role` event). */
+  static roleChanged(store: StoreImpl): void {
+    store.listeners.emit("role", store.role);
+  }
+
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void {
     this.checkOpen();
     return this.listeners.on(event, listener);
@@ -190,6 +224,7 @@ export class StoreImpl {
 
   async compact(): Promise<void> {
     this.checkWritable();
+    if (this.#sharing?.role === "follower") return void (await this.#sharing.request("compact", null)); // run by the writer
     return this.engine.compact();
   }
 
@@ -223,17 +258,20 @@ export class StoreImpl {
 
   async rotateKey(): Promise<number> {
     this.checkWritable();
+    this.checkWriter("rotateKey");
     return this.engine.rotateKey();
   }
 
   async reencrypt(): Promise<number[]> {
     this.checkWritable();
+    this.checkWriter("reencrypt");
     // Not while a legacy pre-migration directory is being moved (it re-keys those directories).
     return this.#backups.hold(() => this.engine.reencrypt());
   }
 
   async changeMasterKey(next: KeyProvider): Promise<void> {
     this.checkWritable();
+    this.checkWriter("changeMasterKey");
     // This store's own backup files are rewrapped too (storage/backup-rekey.ts), with no backup running.
     return this.#backups.hold(async () => this.engine.changeMasterKey(next, await this.#backups.ownFiles()));
   }
@@ -245,37 +283,7 @@ export class StoreImpl {
 
   async *inspect(options?: { entities?: readonly string[] }): AsyncGenerator<InspectedRecord> {
     this.checkOpen();
-    const names = options?.entities ?? [...this.defs.keys()];
-    for (const name of names) {
-      const def = this.defs.get(name);
-      if (!def) throw new UsageError(`no entity \`${name}\` in this store (storage names: ${[...this.defs.keys()].join(", ")})`);
-      const codec = this.#codec.codecs.get(name)!;
-      let n = 0;
-      for (const [key, loc] of this.engine.scan(name)) {
-        let json: JsonValue;
-        try {
-          const { msg, redacted } = codec.decode(this.engine.read(name, loc), key, loc.version, this.#codec.keys, true);
-          json = toJson(def.schema, msg, { alwaysEmitImplicit: false });
-          if (redacted) json = codec.redact(json);
-        } catch (e) {
-          if (e instanceof CellarError) throw e;
-          if (e instanceof PayloadDecodeError) {
-            // Intact bytes that do not decode as the entity's message type: not damage (see RecordCodec.decode).
-            const { file, offset } = this.engine.where(loc);
-            throw new SchemaMismatchError(name, { key, stored: loc.version, expected: def.version, file, offset }, { cause: e.cause });
-          }
-          // Bytes that do not decode, or a message that has no JSON form (e.g. a Timestamp out of range):
-          // the same error a read gives, naming entity, file and offset, never the record's key or value.
-          const { file, offset } = this.engine.where(loc);
-          const why = e instanceof DecodeError ? e.message : "the record does not decode to JSON";
-          const err = new CorruptionError(file, offset, `bad payload (a \`${name}\` record: ${why})`);
-          this.listeners.emit("corruption", err);
-          throw err;
-        }
-        yield { entity: name, key, version: loc.version, json };
-        if (++n % 256 === 0) await new Promise<void>((r) => setImmediate(r));
-      }
-    }
+    yield* inspectRecords(this.engine, this.#codec, this.defs, this.listeners, options);
   }
 
   stats(): StoreStats {
@@ -297,6 +305,7 @@ export class StoreImpl {
    */
   async cleanup(): Promise<CleanupReport> {
     this.checkWritable();
+    this.checkWriter("cleanup");
     return this.#retention.run();
   }
 
@@ -323,6 +332,7 @@ export class StoreImpl {
   /** Import an export file, all or nothing (import.ts). */
   async import(file: string, options?: ImportOptions): Promise<ImportResult> {
     this.checkWritable();
+    this.checkWriter("import");
     try {
       return await this.importFrom(fileLines(file), options);
     } catch (e) {
@@ -373,6 +383,7 @@ export class StoreImpl {
       await this.#retention.stop();
       await this.#archives.stop();
       await this.#backups.stop();
+      await this.#sharing?.close();
       this.records.clear();
       await this.engine.close();
     }
@@ -381,6 +392,7 @@ export class StoreImpl {
   /** An online backup into one file (storage/backup.ts); see `StoreHandle.backup`. */
   async backup(options: BackupOptions): Promise<BackupInfo> {
     this.checkOpen();
+    if (this.#sharing?.role === "follower") return revivedInfo(await this.#sharing.request("backup", options)); // run by the writer
     if (typeof options?.label === "string" && options.label.startsWith(RESERVED_LABEL_PREFIX)) {
       throw new UsageError(`labels starting with \`${RESERVED_LABEL_PREFIX}\` are Cellar's own (automatic and pre-migration backups); choose another \`label\``);
     }
@@ -396,6 +408,7 @@ export class StoreImpl {
    */
   async recoverFrom(file: string | readonly string[], options?: RecoverOptions): Promise<RecoverReport> {
     this.checkWritable();
+    this.checkWriter("recoverFrom");
     const files = checkRecoverArgs(file, options);
     await this.engine.verified; // damage the background check of the segment finds is part of what was lost
     return recover(this.#recoverHost(), files, options ?? {}, true);
@@ -467,6 +480,7 @@ export class StoreImpl {
   /** `repo.archive()` of collection `def` (archive.ts). Static: a member of the store could collide with an entity's property. */
   private static archive(store: StoreImpl, def: CollectionDefinition, options: ArchiveOptions): Promise<ArchiveResult> {
     store.checkWritable();
+    store.checkWriter("archive");
     return store.#archives.archive(def, options);
   }
 

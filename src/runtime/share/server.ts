@@ -1,0 +1,231 @@
+/**
+ * The writer's side of a store's channel (docs/FORMAT.md, "Channel"): listens on the socket (a stale socket
+ * file is removed first, only ever by the lock holder), authenticates each follower (mutual challenge,
+ * crypto/channel-key.ts; none for a plaintext store), then takes its writes. Each write's preconditions and
+ * write id are checked in the synchronous step that queues it, with its `~clients` record added to the same
+ * engine write (clients.ts), so followers' writes join the writer's group commits; the reply carries the seq.
+ * After each commit, every follower is told the highest acknowledged seq (`committed`).
+ */
+import fs from "node:fs";
+import net from "node:net";
+import { isCellarError } from "../errors.js";
+import { INTERNAL_ENTITY_PREFIX } from "../format/format.js";
+import { channelNonce, type ChannelKey } from "../crypto/channel-key.js";
+import type { WriteOp } from "../storage/engine.js";
+import { ClientTable } from "./clients.js";
+import type { PendingKeys, SharedEngine } from "./engine-view.js";
+import { decodeMessage, encodeMessage, FrameDecoder, type Message, Msg, type Precondition, PROTOCOL_VERSION } from "./wire.js";
+
+/** How long a connecting process has to complete the challenge. */
+const HANDSHAKE_MS = 5000;
+
+/** The outcome of one write handed to {@link ChannelServer.apply}: the seq to acknowledge, or the error. */
+export type WriteOutcome = { seq: number } | { code: string; message: string };
+
+export class ChannelServer {
+  private server: net.Server | null = null;
+  private readonly followers = new Set<net.Socket>();
+  readonly clients: ClientTable;
+  private pushScheduled = false;
+  /** Runs a follower's request (`compact`, `backup`: StoreImpl.share); resolves with what to send back as JSON. */
+  onRequest: ((op: string, args: unknown) => Promise<unknown>) | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly engine: SharedEngine,
+    private readonly key: ChannelKey | null,
+    private readonly pending: PendingKeys,
+  ) {
+    this.clients = new ClientTable(engine);
+  }
+
+  /** Listen on `socket` (the caller holds the store's lock: a leftover socket file there is stale). */
+  async listen(socket: string): Promise<void> {
+    if (process.platform !== "win32") fs.rmSync(socket, { force: true });
+    const server = net.createServer((s) => this.accept(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socket, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", () => {}); // after listening, a failure of one connection is that connection's
+    // Serving never keeps the process alive by itself (a store open without the channel never did).
+    server.unref();
+    this.server = server;
+  }
+
+  /** Tell every follower the highest acknowledged seq, once per turn of commits. */
+  committed(): void {
+    if (this.pushScheduled || this.closed) return;
+    this.pushScheduled = true;
+    queueMicrotask(() => {
+      this.pushScheduled = false;
+      const msg = encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq });
+      for (const s of this.followers) s.write(msg);
+    });
+  }
+
+  /**
+   * Apply write `n` of client `id` (hex) with its preconditions: what a follower's WRITE does, and what a
+   * promoted follower does with its own writes still pending. Never applied twice; a client's writes queue
+   * in the order given (each call queues synchronously unless a precondition's key has a write in flight).
+   */
+  apply(id: string, n: number, pre: readonly Precondition[], ops: readonly WriteOp[]): Promise<WriteOutcome> | WriteOutcome {
+    const c = this.clients.get(id);
+    if (n <= c.queued) {
+      const inflight = c.inflight.get(n);
+      if (inflight) return inflight.then((seq) => ({ seq }), (e) => failure(e));
+      return c.failed.get(n) ?? { seq: this.engine.lastSeq };
+    }
+    const wait = this.pending.settled(pre);
+    if (wait) return wait.then(() => this.apply(id, n, pre, ops));
+    const skew = this.skew(ops);
+    if (skew) {
+      ClientTable.fail(c, n, "E_VERSION_SKEW", skew);
+      c.queued = n;
+      return { code: "E_VERSION_SKEW", message: skew };
+    }
+    for (const p of pre) {
+      if (this.engine.locateSeq(p.entity, p.key) !== p.seq) {
+        const out = { code: "E_CONFLICT", message: p.entity };
+        ClientTable.fail(c, n, out.code, out.message);
+        c.queued = n;
+        return out;
+      }
+    }
+    c.queued = n;
+    const write = this.engine.write([...ops, ClientTable.recordOp(id, n)]);
+    this.pending.track(ops, write);
+    const seq = write.then(() => this.engine.lastSeq);
+    c.inflight.set(n, seq);
+    return seq.then(
+      (s) => {
+        c.inflight.delete(n);
+        return { seq: s };
+      },
+      (e) => {
+        c.inflight.delete(n);
+        const out = failure(e);
+        ClientTable.fail(c, n, out.code, out.message);
+        return out;
+      },
+    );
+  }
+
+  /** Why a follower's records cannot be stored: written at another schema version than the store's (null: they can). */
+  private skew(ops: readonly WriteOp[]): string | null {
+    for (const o of ops) {
+      if (o.op !== "put" || o.entity.startsWith(INTERNAL_ENTITY_PREFIX)) continue;
+      const stored = this.engine.storedVersions.get(o.entity);
+      if (stored !== undefined && stored !== o.version) {
+        return `the store is open in process ${process.pid} with schema version ${stored} of \`${o.entity}\`; the writing process has ${o.version}: reopen it with the same app version`;
+      }
+    }
+    return null;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closed) return void socket.destroy();
+    socket.unref();
+    const decoder = new FrameDecoder();
+    const nonce = this.key ? channelNonce() : null;
+    let client: string | null = null;
+    /** This connection's messages are handled one after another (a client's writes queue in order). */
+    let chain: Promise<void> = Promise.resolve();
+    const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS).unref();
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(timer);
+      this.followers.delete(socket);
+    });
+    socket.on("data", (chunk: Buffer) => {
+      let bodies: Buffer[];
+      try {
+        bodies = decoder.push(chunk);
+      } catch {
+        return void socket.destroy();
+      }
+      for (const body of bodies) {
+        let m: Message;
+        try {
+          m = decodeMessage(body);
+        } catch {
+          return void socket.destroy();
+        }
+        if (client === null) {
+          client = this.handshake(socket, m, nonce);
+          if (client === null) return;
+          clearTimeout(timer);
+          continue;
+        }
+        if (m.type === Msg.request) {
+          this.request(socket, m.n, m.op, m.json);
+          continue;
+        }
+        if (m.type !== Msg.write) return void socket.destroy();
+        const id = client;
+        chain = chain.then(async () => {
+          // Only a wait for a key in flight holds the queue; a queued write's reply comes when it commits.
+          for (let w = this.pending.settled(m.pre); w; w = this.pending.settled(m.pre)) await w;
+          const reply = (o: WriteOutcome) => {
+            if (socket.destroyed) return;
+            socket.write(encodeMessage("seq" in o ? { type: Msg.ack, n: m.n, seq: o.seq } : { type: Msg.reject, n: m.n, code: o.code, message: o.message }));
+          };
+          const out = this.apply(id, m.n, m.pre, m.ops);
+          if (out instanceof Promise) void out.then(reply);
+          else reply(out);
+        });
+      }
+    });
+    socket.write(encodeMessage({ type: Msg.hello, version: PROTOCOL_VERSION, pid: process.pid, nonce }));
+  }
+
+  /** Run a follower's request and answer RESULT (its JSON) or REJECT. */
+  private request(socket: net.Socket, n: number, op: string, json: string): void {
+    const run = async () => {
+      if (!this.onRequest) throw new Error("no request handler");
+      return this.onRequest(op, JSON.parse(json) as unknown);
+    };
+    run().then(
+      (r) => socket.destroyed || socket.write(encodeMessage({ type: Msg.result, n, json: JSON.stringify(r ?? null) })),
+      (e) => socket.destroyed || socket.write(encodeMessage({ type: Msg.reject, n, code: failure(e).code, message: failure(e).message })),
+    );
+  }
+
+  /** Check an AUTH message; on success answer WELCOME and return the client id (hex), else refuse and close. */
+  private handshake(socket: net.Socket, m: Message, nonce: Buffer | null): string | null {
+    const refuse = (why: string) => {
+      socket.end(encodeMessage({ type: Msg.reject, n: 0, code: "E_CHANNEL_AUTH", message: why }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return null;
+    };
+    if (m.type !== Msg.auth) return refuse("the first message must answer the challenge");
+    if (m.version !== PROTOCOL_VERSION) return refuse(`channel protocol ${m.version} is not this writer's (${PROTOCOL_VERSION})`);
+    let mac: Buffer | null = null;
+    if (this.key) {
+      if (!m.nonce || !m.mac || !this.key.verify("client", nonce!, m.nonce, m.mac)) return refuse("the process did not prove it holds the store's key");
+      mac = this.key.proof("writer", nonce!, m.nonce);
+    }
+    socket.write(encodeMessage({ type: Msg.welcome, seq: this.engine.lastSeq, mac }));
+    this.followers.add(socket);
+    return Buffer.from(m.clientId).toString("hex");
+  }
+
+  /** Stop listening and drop every follower (they elect or reconnect); the socket file is removed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.followers) s.destroy();
+    this.followers.clear();
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+function failure(e: unknown): { code: string; message: string } {
+  if (isCellarError(e)) return { code: e.code, message: e.message };
+  return { code: "E_IO", message: e instanceof Error ? e.message : String(e) };
+}
