@@ -4,9 +4,12 @@
  * focus sessions, closes the store, reopens it as a restart would, reads
  * everything back, and prints what it did and where the files are.
  */
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { defaultBackupDir, isCellarError, listBackups, restoreBackup, verifyBackup } from "../src/runtime/index.js";
 import { openStore } from "../src/generated/index.js";
@@ -96,6 +99,17 @@ await store.tasks.update(`task-${run}-2`, { notes: "Still to do: not in the live
 await new Promise((r) => setImmediate(r));
 doneTasks.close();
 log(`watch({ status: DONE }): ${seen.join(" → ")}`);
+// Several processes: a second one (a CLI or background helper beside the app) opens the same store. This
+// process holds the writer's lock, so that one is a follower: it reads the files itself and sends its writes
+// here over a local socket (after proving it holds the key); this process's watch sees them.
+const helperTask = `task-${run}-helper`;
+const fromHelper = store.tasks.watch(helperTask);
+const arrived = new Promise<string>((resolve) => fromHelper.subscribe(({ value, seq }) => value && resolve(`"${value.title}" (commit ${seq})`)));
+const helper = path.join(path.dirname(fileURLToPath(import.meta.url)), "demo-helper.ts");
+const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", helper, dir, keyFile, helperTask]);
+log(`second process, ${stdout.trim()}`);
+log(`this process (${store.role}) watched ${helperTask}: ${await arrived}`);
+fromHelper.close();
 // Read-modify-write of one record (concurrent updates of a key never lose each other), and a batch of gets.
 await Promise.all([1, 2, 3].map(() => store.tasks.update(`task-${run}-1`, (t) => ({ estimateMinutes: t.estimateMinutes + 15 }))));
 const [first, missing, second] = await store.tasks.getMany([`task-${run}-0`, "no-such-task", `task-${run}-1`]);
