@@ -229,6 +229,15 @@ async function main(): Promise<void> {
       for (const line of describeBackupBench(await benchBackup(sizes.bulk, dir, sizes.reps))) live.log(line);
       removeDir(dir);
     }
+    // Several processes on one store (issue 13), against better-sqlite3 with as many processes; logged
+    // (bench/share-processes.ts).
+    if (runnable.some((s) => s.id === "cellar") && specs.some((s) => s.id.startsWith("sqlite"))) {
+      live.status("several processes: four writers, change events, a follower's reads");
+      const dir = join(runDir, "share");
+      const { benchShare, describeShareBench } = await import("./share-processes.js");
+      for (const line of describeShareBench(await benchShare(sizes.name === "quick" ? 150 : 2000, sizes.reps, dir, sizes.name === "quick" ? 20_000 : 200_000))) live.log(line);
+      removeDir(dir);
+    }
   } finally {
     results.durationSeconds = (Date.now() - startedAt.getTime()) / 1000;
     if (!opts.keep) removeDir(runDir);
