@@ -91,7 +91,10 @@ async function watch(): Promise<void> {
     });
   });
   say(`ready ${store.role}`);
+  // A store's channel does not keep a process alive (like an unref'd socket): this one only waits for events.
+  const alive = setInterval(() => {}, 1000);
   await done;
+  clearInterval(alive);
   say(JSON.stringify({ seen, role: store.role }));
   await store.close();
 }
