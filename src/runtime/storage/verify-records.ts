@@ -26,18 +26,20 @@ export interface ForEachRecordOptions {
    * (restore's check, docs/FORMAT.md "Backup file"). A plaintext store's blocks are walked either way.
    */
   blocks?: "records" | "sealed";
+  /** With `"sealed"`: a buffer the check may read blocks into (overwritten), e.g. one already in use, whose memory is mapped. */
+  scratch?: Uint8Array;
 }
 
 /** Bytes of consecutive blocks read with one read when their records are not walked. */
 const RUN_BYTES = 1024 * 1024;
 
 /** Check every segment block's crc, tag, type and position in runs of ~1 MiB (not inflated, not walked). */
-async function checkSealedBlocks(s: StoreState): Promise<void> {
+async function checkSealedBlocks(s: StoreState, scratch?: Uint8Array): Promise<void> {
   const seg = s.segment!;
   const f = s.files.get(seg.file);
   const name = path.basename(s.paths.segment(seg.file));
   if (!f) throw new CorruptionError(name, 0, "file missing");
-  let buf = Buffer.allocUnsafe(RUN_BYTES);
+  let buf: Uint8Array = scratch ?? Buffer.allocUnsafe(RUN_BYTES);
   for (let i = 0; i < seg.blocks.length; ) {
     // A run of blocks that follow each other in the file (they do: the index lists them in file order).
     const start = seg.blocks[i]!.offset;
@@ -68,7 +70,7 @@ async function checkSealedBlocks(s: StoreState): Promise<void> {
 
 export async function forEachRecord(s: StoreState, reads: Reads, visit: RecordVisitor, options: ForEachRecordOptions = {}): Promise<void> {
   const seg = s.segment;
-  if (seg && options.blocks === "sealed" && s.manifest.encrypted) await checkSealedBlocks(s);
+  if (seg && options.blocks === "sealed" && s.manifest.encrypted) await checkSealedBlocks(s, options.scratch);
   else if (seg) {
     const f = s.files.get(seg.file);
     const name = path.basename(s.paths.segment(seg.file));
