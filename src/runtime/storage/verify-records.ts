@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import { CorruptionError } from "../errors.js";
-import { decodeFrame, FrameError } from "../format/frame.js";
+import { authenticateFrame, FrameError } from "../format/frame.js";
 import { Loc } from "../format/location.js";
 import { ByteReader, DecodeError } from "../format/bytes.js";
 import { FrameType, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../format/format.js";
@@ -57,7 +57,7 @@ async function checkSealedBlocks(s: StoreState, scratch?: Uint8Array): Promise<v
       try {
         const frame = run.subarray(b.offset - start, b.offset - start + b.frameLength);
         const lookup = (id: number) => s.keyring?.record(id, b.entity) ?? null;
-        const { header } = decodeFrame(frame, f.bound, lookup, true, MAX_FRAME_PAYLOAD, true, false);
+        const header = authenticateFrame(frame, f.bound, lookup);
         if (header.type !== FrameType.block || header.seq !== i) throw new FrameError("unexpected sequence");
       } catch (e) {
         if (e instanceof FrameError) throw new CorruptionError(name, b.offset, e.message);
