@@ -225,13 +225,19 @@ export type KeyLookup = (keyId: number) => FrameSealer | null;
  * (restore's sealed segment blocks). Returns its header; throws {@link FrameError} naming the first check
  * that failed ("authentication failed" for an unsealed frame).
  */
-export function authenticateFrame(frame: Uint8Array, fileBound: Uint8Array, keys: KeyLookup): FrameHeader {
+export function authenticateFrame(
+  frame: Uint8Array,
+  fileBound: Uint8Array,
+  keys: KeyLookup,
+  /** true: the caller checked the frame's crc over these very bytes already (restore's unpack, storage/unpack-crc.ts). */
+  crcChecked = false,
+): FrameHeader {
   if (frame.length < FRAME_HEADER_SIZE) throw new FrameError("bad record length");
   const header = readFrameHeader(frame);
   if (header.length > MAX_FRAME_PAYLOAD || FRAME_HEADER_SIZE + header.length !== frame.length) {
     throw new FrameError("bad record length");
   }
-  if (!checksumOk(frame)) throw new FrameError("checksum mismatch");
+  if (!crcChecked && !checksumOk(frame)) throw new FrameError("checksum mismatch");
   if (header.flags & ~(FrameFlag.compressed | FrameFlag.sealed)) throw new FrameError("bad payload", "unknown flags");
   if (!(header.flags & FrameFlag.sealed)) throw new FrameError("authentication failed", "frame is not sealed");
   const sealer = keys(header.keyId);
