@@ -51,6 +51,12 @@ declare module "sodium-native" {
     crypto_pwhash_MEMLIMIT_INTERACTIVE: number;
     crypto_pwhash_OPSLIMIT_MODERATE: number;
     crypto_pwhash_MEMLIMIT_MODERATE: number;
+    crypto_stream_xchacha20(c: Uint8Array, n: Uint8Array, k: Uint8Array): void;
+    crypto_onetimeauth_KEYBYTES: number;
+    crypto_onetimeauth_STATEBYTES: number;
+    crypto_onetimeauth_init(state: Uint8Array, k: Uint8Array): void;
+    crypto_onetimeauth_update(state: Uint8Array, input: Uint8Array): void;
+    crypto_onetimeauth_final(state: Uint8Array, out: Uint8Array): void;
     randombytes_buf(buf: Uint8Array): void;
     sodium_malloc(size: number): Buffer;
     sodium_memzero(buf: Uint8Array): void;

@@ -99,6 +99,8 @@ export interface FrameSealer {
   sealInto(out: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): void;
   open(sealed: Uint8Array, ad: Uint8Array): Uint8Array;
   openInPlace(sealed: Uint8Array, ad: Uint8Array): Uint8Array;
+  /** Whether `sealed` is authentic under `ad`, checked without decrypting it. */
+  authentic(sealed: Uint8Array, ad: Uint8Array): boolean;
 }
 
 export interface FrameSpec {
@@ -217,6 +219,33 @@ export type KeyLookup = (keyId: number) => FrameSealer | null;
  * Check and open one frame whose bytes are all in `frame`. Returns the plaintext.
  * Throws {@link FrameError} naming the first check that failed.
  */
+/**
+ * Check a sealed frame whose bytes are all in `frame` as {@link decodeFrame} does (length, checksum, flags,
+ * sealed, key, tag), without decrypting or inflating its payload: for a check that needs no plaintext
+ * (restore's sealed segment blocks). Returns its header; throws {@link FrameError} naming the first check
+ * that failed ("authentication failed" for an unsealed frame).
+ */
+export function authenticateFrame(
+  frame: Uint8Array,
+  fileBound: Uint8Array,
+  keys: KeyLookup,
+  /** true: the caller checked the frame's crc over these very bytes already (restore's unpack, storage/unpack-crc.ts). */
+  crcChecked = false,
+): FrameHeader {
+  if (frame.length < FRAME_HEADER_SIZE) throw new FrameError("bad record length");
+  const header = readFrameHeader(frame);
+  if (header.length > MAX_FRAME_PAYLOAD || FRAME_HEADER_SIZE + header.length !== frame.length) {
+    throw new FrameError("bad record length");
+  }
+  if (!crcChecked && !checksumOk(frame)) throw new FrameError("checksum mismatch");
+  if (header.flags & ~(FrameFlag.compressed | FrameFlag.sealed)) throw new FrameError("bad payload", "unknown flags");
+  if (!(header.flags & FrameFlag.sealed)) throw new FrameError("authentication failed", "frame is not sealed");
+  const sealer = keys(header.keyId);
+  if (!sealer) throw new FrameError("missing key", `key id ${header.keyId}`);
+  if (!sealer.authentic(frame.subarray(FRAME_HEADER_SIZE), adFor(fileBound, frame))) throw new FrameError("authentication failed");
+  return header;
+}
+
 export function decodeFrame(
   frame: Uint8Array,
   fileBound: Uint8Array,

@@ -25,6 +25,7 @@ import { type KeyProvider, keys } from "../crypto/keys.js";
 import { parseEnvelope, recordAd } from "../crypto/value.js";
 import { type BackupInfo, backupInfo, readBackupHeader, unpackBackupDeferred } from "./backup.js";
 import { Engine } from "./engine.js";
+import type { ForEachRecordOptions } from "./verify-records.js";
 import { peekManifest } from "./manifest.js";
 import { removeStaleStaging, removeTree, settleRestore, stagingDir, swapIn } from "./restore-swap.js";
 
@@ -142,7 +143,7 @@ export function wellFormed(b: Uint8Array): boolean {
  * "sealed"` (restore) a sealed segment block is checked by its crc and tag alone, not inflated and decoded
  * (docs/FORMAT.md, "Backup file", why that is complete for a restore).
  */
-async function checkStore(engine: Engine, header: BackupHeader, file: string, blocks: "records" | "sealed" = "records"): Promise<void> {
+async function checkStore(engine: Engine, header: BackupHeader, file: string, blocks: "records" | "sealed" = "records", unpacked?: Pick<ForEachRecordOptions, "scratch" | "crcChecked">): Promise<void> {
   if (!Buffer.from(engine.storeId).equals(Buffer.from(header.storeId))) throw corrupt(file, "the metadata names another store than the packed files");
   const tail = engine.recovery.truncatedTail;
   if (tail) throw corrupt(file, `packed \`${tail.file}\` ends in a torn frame at offset ${tail.offset}`);
@@ -177,7 +178,7 @@ async function checkStore(engine: Engine, header: BackupHeader, file: string, bl
     if (!ok) throw corrupt(file, `a record of \`${entity}\` (schema version ${version}) does not decode`);
   };
   try {
-    await engine.forEachRecord(check, { blocks });
+    await engine.forEachRecord(check, { blocks, ...unpacked });
   } catch (e) {
     if (!isCellarError(e, "E_CORRUPT")) throw e;
     const c = e as CorruptionError;
@@ -313,12 +314,12 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
     const staged = stagingDir(dir);
     try {
       // The unpacked files reach the disk (fsync on the libuv pool) while they are checked: durable before the switch.
-      const { header, durable } = unpackBackupDeferred(io, file, staged, "later");
+      const { header, durable, scratch, frames } = unpackBackupDeferred(io, file, staged, "later");
       let checked = false;
       try {
         const engine = await openUnpacked(io, staged, file, header, options, true);
         try {
-          await checkStore(engine, header, file, "sealed");
+          await checkStore(engine, header, file, "sealed", { scratch, crcChecked: frames });
           if (header.keyKind === BackupKeyKind.password && options.key !== undefined) await engine.changeMasterKey(provider(options.key));
         } finally {
           await engine.close();

@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import { CorruptionError } from "../errors.js";
-import { decodeFrame, FrameError } from "../format/frame.js";
+import { authenticateFrame, FrameError } from "../format/frame.js";
 import { Loc } from "../format/location.js";
 import { ByteReader, DecodeError } from "../format/bytes.js";
 import { FrameType, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../format/format.js";
@@ -26,18 +26,26 @@ export interface ForEachRecordOptions {
    * (restore's check, docs/FORMAT.md "Backup file"). A plaintext store's blocks are walked either way.
    */
   blocks?: "records" | "sealed";
+  /** With `"sealed"`: a buffer the check may read blocks into (overwritten), e.g. one already in use, whose memory is mapped. */
+  scratch?: Uint8Array;
+  /**
+   * With `"sealed"`: frames whose crc was checked already over the bytes now in the file (restore's unpack):
+   * segment file name → offset → frame length. A block listed with its length is not crc'd again.
+   */
+  crcChecked?: ReadonlyMap<string, ReadonlyMap<number, number>>;
 }
 
 /** Bytes of consecutive blocks read with one read when their records are not walked. */
 const RUN_BYTES = 1024 * 1024;
 
 /** Check every segment block's crc, tag, type and position in runs of ~1 MiB (not inflated, not walked). */
-async function checkSealedBlocks(s: StoreState): Promise<void> {
+async function checkSealedBlocks(s: StoreState, scratch?: Uint8Array, crcChecked?: ForEachRecordOptions["crcChecked"]): Promise<void> {
   const seg = s.segment!;
   const f = s.files.get(seg.file);
   const name = path.basename(s.paths.segment(seg.file));
   if (!f) throw new CorruptionError(name, 0, "file missing");
-  let buf = Buffer.allocUnsafe(RUN_BYTES);
+  const checked = crcChecked?.get(name);
+  let buf: Uint8Array = scratch ?? Buffer.allocUnsafe(RUN_BYTES);
   for (let i = 0; i < seg.blocks.length; ) {
     // A run of blocks that follow each other in the file (they do: the index lists them in file order).
     const start = seg.blocks[i]!.offset;
@@ -55,7 +63,7 @@ async function checkSealedBlocks(s: StoreState): Promise<void> {
       try {
         const frame = run.subarray(b.offset - start, b.offset - start + b.frameLength);
         const lookup = (id: number) => s.keyring?.record(id, b.entity) ?? null;
-        const { header } = decodeFrame(frame, f.bound, lookup, true, MAX_FRAME_PAYLOAD, true, false);
+        const header = authenticateFrame(frame, f.bound, lookup, checked?.get(b.offset) === b.frameLength);
         if (header.type !== FrameType.block || header.seq !== i) throw new FrameError("unexpected sequence");
       } catch (e) {
         if (e instanceof FrameError) throw new CorruptionError(name, b.offset, e.message);
@@ -68,7 +76,7 @@ async function checkSealedBlocks(s: StoreState): Promise<void> {
 
 export async function forEachRecord(s: StoreState, reads: Reads, visit: RecordVisitor, options: ForEachRecordOptions = {}): Promise<void> {
   const seg = s.segment;
-  if (seg && options.blocks === "sealed" && s.manifest.encrypted) await checkSealedBlocks(s);
+  if (seg && options.blocks === "sealed" && s.manifest.encrypted) await checkSealedBlocks(s, options.scratch, options.crcChecked);
   else if (seg) {
     const f = s.files.get(seg.file);
     const name = path.basename(s.paths.segment(seg.file));
