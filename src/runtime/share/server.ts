@@ -56,14 +56,14 @@ export class ChannelServer {
     this.server = server;
   }
 
-  /** Tell every follower the highest acknowledged seq, once per turn of commits. */
+  /** Tell every follower the highest acknowledged seq (and where it is written), once per turn of commits. */
   committed(): void {
     if (this.pushScheduled || this.closed) return;
     this.pushScheduled = true;
     queueMicrotask(() => {
       this.pushScheduled = false;
-      const msg = encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq });
-      for (const s of this.followers) s.write(msg);
+      const msg = encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq, ...this.engine.position });
+      for (const s of this.followers) send(s, msg);
     });
   }
 
@@ -169,10 +169,8 @@ export class ChannelServer {
         chain = chain.then(async () => {
           // Only a wait for a key in flight holds the queue; a queued write's reply comes when it commits.
           for (let w = this.pending.settled(m.pre); w; w = this.pending.settled(m.pre)) await w;
-          const reply = (o: WriteOutcome) => {
-            if (socket.destroyed) return;
-            socket.write(encodeMessage("seq" in o ? { type: Msg.ack, n: m.n, seq: o.seq } : { type: Msg.reject, n: m.n, code: o.code, message: o.message }));
-          };
+          const reply = (o: WriteOutcome) =>
+            send(socket, encodeMessage("seq" in o ? { type: Msg.ack, n: m.n, seq: o.seq, ...this.engine.position } : { type: Msg.reject, n: m.n, code: o.code, message: o.message }));
           const out = this.apply(id, m.n, m.pre, m.ops);
           if (out instanceof Promise) void out.then(reply);
           else reply(out);
@@ -223,6 +221,19 @@ export class ChannelServer {
     this.server = null;
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
+}
+
+/**
+ * Write `msg` to a follower's socket; what one turn of the event loop sends it (a write's `ACK`, the
+ * `COMMITTED` of its commit) goes out in one system call (corked until the turn's ticks are done).
+ */
+function send(socket: net.Socket, msg: Buffer): void {
+  if (socket.destroyed) return;
+  if (!socket.writableCorked) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  socket.write(msg);
 }
 
 function failure(e: unknown): { code: string; message: string } {
