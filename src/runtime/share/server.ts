@@ -18,6 +18,13 @@ import { decodeMessage, encodeMessage, FrameDecoder, type Message, Msg, type Pre
 
 /** How long a connecting process has to complete the challenge. */
 const HANDSHAKE_MS = 5000;
+/**
+ * How long a commit flush waits, at most, for the next write of each follower whose writes were all just
+ * acknowledged (group commit across processes: without it, the writer's own writes, which come back at once,
+ * take most flushes alone and a follower's write waits a whole flush more). A follower's turnaround (wake up,
+ * refresh, its app's next write, encode, send) measured 0.5 to 4 ms on a loaded 2-core machine.
+ */
+const GATHER_MS = 3;
 
 /** The outcome of one write handed to {@link ChannelServer.apply}: the seq to acknowledge, or the error. */
 export type WriteOutcome = { seq: number } | { code: string; message: string };
@@ -27,6 +34,9 @@ export class ChannelServer {
   private readonly followers = new Set<net.Socket>();
   readonly clients: ClientTable;
   private pushScheduled = false;
+  /** Followers whose write was acknowledged and that have not sent another since: a flush waits for them, briefly. */
+  private readonly expected = new Set<net.Socket>();
+  private gathering: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
   /** Runs a follower's request (`compact`, `backup`: StoreImpl.share); resolves with what to send back as JSON. */
   onRequest: ((op: string, args: unknown) => Promise<unknown>) | null = null;
   private closed = false;
@@ -54,6 +64,39 @@ export class ChannelServer {
     // Serving never keeps the process alive by itself (a store open without the channel never did).
     server.unref();
     this.server = server;
+    this.engine.gather = () => this.gather();
+  }
+
+  /**
+   * Before a commit flush (`engine.gather`): a wait until every follower expected has sent its next write,
+   * at most {@link GATHER_MS}; null when none is expected. Those that did not come are no longer expected.
+   */
+  private gather(): Promise<void> | null {
+    if (this.expected.size === 0) return null;
+    if (!this.gathering) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      const timer = setTimeout(() => {
+        this.expected.clear();
+        this.release();
+      }, GATHER_MS);
+      this.gathering = { promise, resolve, timer };
+    }
+    return this.gathering.promise;
+  }
+
+  /** The flush waiting in {@link gather} goes. */
+  private release(): void {
+    const g = this.gathering;
+    if (!g) return;
+    this.gathering = null;
+    clearTimeout(g.timer);
+    g.resolve();
+  }
+
+  /** A follower's write was queued (or it left): it is no longer expected; once none is, the flush goes. */
+  private arrived(socket: net.Socket): void {
+    if (this.expected.delete(socket) && this.expected.size === 0) this.release();
   }
 
   /** Tell every follower the highest acknowledged seq (and where it is written), once per turn of commits. */
@@ -134,11 +177,14 @@ export class ChannelServer {
     let client: string | null = null;
     /** This connection's messages are handled one after another (a client's writes queue in order). */
     let chain: Promise<void> = Promise.resolve();
+    /** Its writes not yet answered. */
+    let inflight = 0;
     const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS).unref();
     socket.on("error", () => {});
     socket.on("close", () => {
       clearTimeout(timer);
       this.followers.delete(socket);
+      this.arrived(socket);
     });
     socket.on("data", (chunk: Buffer) => {
       let bodies: Buffer[];
@@ -169,11 +215,16 @@ export class ChannelServer {
         chain = chain.then(async () => {
           // Only a wait for a key in flight holds the queue; a queued write's reply comes when it commits.
           for (let w = this.pending.settled(m.pre); w; w = this.pending.settled(m.pre)) await w;
-          const reply = (o: WriteOutcome) =>
+          inflight++;
+          const reply = (o: WriteOutcome) => {
+            // A follower whose writes are all answered is likely to send the next at once: the next flush waits for it.
+            if (--inflight === 0 && "seq" in o && !socket.destroyed) this.expected.add(socket);
             send(socket, encodeMessage("seq" in o ? { type: Msg.ack, n: m.n, seq: o.seq, ...this.engine.position } : { type: Msg.reject, n: m.n, code: o.code, message: o.message }));
+          };
           const out = this.apply(id, m.n, m.pre, m.ops);
           if (out instanceof Promise) void out.then(reply);
           else reply(out);
+          this.arrived(socket);
         });
       }
     });
@@ -215,6 +266,9 @@ export class ChannelServer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.engine.gather = null;
+    this.expected.clear();
+    this.release();
     for (const s of this.followers) s.destroy();
     this.followers.clear();
     const server = this.server;

@@ -127,6 +127,11 @@ export class Engine {
     return { generation: this.state.manifest.generation, journal: this.state.journal.number };
   }
 
+  /** The writer: a wait before each commit flush for writes on their way (share/server.ts); see `StoreState.gather`. */
+  set gather(f: (() => Promise<void> | null) | null) {
+    this.state.gather = f;
+  }
+
   /** Seq of the write of `key`'s live version (0: absent; in the segment: its `seqFloor`), for write preconditions. */
   locateSeq(entity: string, key: string): number {
     this.checkOpen();
@@ -293,10 +298,7 @@ export class Engine {
     return entityUsage(this.state);
   }
 
-  /**
-   * Rewrite every live record into one new segment and retire the old files.
-   * Reads and writes go on meanwhile; a crash at any step leaves the old state or the new one.
-   */
+  /** Rewrite every live record into one new segment and retire the old files; reads and writes go on meanwhile; a crash at any step leaves the old state or the new one. */
   compact(): Promise<void> {
     if (this.follower) return this.refused("compact");
     return this.compaction.compact();
@@ -345,10 +347,7 @@ export class Engine {
     return this.keyAdmin.rotateKey();
   }
 
-  /**
-   * Re-encrypt every record under the active data key (a compaction) and destroy older data keys.
-   * Resolves with the ids destroyed.
-   */
+  /** Re-encrypt every record under the active data key (a compaction) and destroy older data keys; resolves with the ids destroyed. */
   reencrypt(): Promise<number[]> {
     if (this.follower) return this.refused("reencrypt");
     return this.keyAdmin.reencrypt(this.compaction);
