@@ -19,12 +19,14 @@ import { decodeMessage, encodeMessage, FrameDecoder, type Message, Msg, type Pre
 /** How long a connecting process has to complete the challenge. */
 const HANDSHAKE_MS = 5000;
 /**
- * How long a commit flush waits, at most, for the next write of each follower whose writes were all just
- * acknowledged (group commit across processes: without it, the writer's own writes, which come back at once,
- * take most flushes alone and a follower's write waits a whole flush more). A follower's turnaround (wake up,
- * refresh, its app's next write, encode, send) measured 0.5 to 4 ms on a loaded 2-core machine.
+ * Group commit across processes: a commit flush waits for the next write of each follower whose writes were
+ * all just acknowledged (without it, the writer's own writes, which come back at once, take most flushes alone
+ * and a follower's write waits a whole flush more). It waits at most 1.5 × the followers' usual turnaround
+ * (acknowledgment sent → next write received: a moving average, a follower that did not come counted as
+ * {@link GATHER_MAX_MS}), and at least {@link GATHER_MIN_MS}: about 0.5 ms on an idle machine, several ms on a loaded 2-core one.
  */
-const GATHER_MS = 3;
+const GATHER_MIN_MS = 1;
+const GATHER_MAX_MS = 5;
 
 /** The outcome of one write handed to {@link ChannelServer.apply}: the seq to acknowledge, or the error. */
 export type WriteOutcome = { seq: number } | { code: string; message: string };
@@ -35,7 +37,9 @@ export class ChannelServer {
   readonly clients: ClientTable;
   private pushScheduled = false;
   /** Followers whose write was acknowledged and that have not sent another since: a flush waits for them, briefly. */
-  private readonly expected = new Set<net.Socket>();
+  private readonly expected = new Map<net.Socket, number>();
+  /** The followers' turnaround, ms (moving average), for how long a flush waits for them. */
+  private turnaround = GATHER_MIN_MS;
   private gathering: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
   /** Runs a follower's request (`compact`, `backup`: StoreImpl.share); resolves with what to send back as JSON. */
   onRequest: ((op: string, args: unknown) => Promise<unknown>) | null = null;
@@ -69,17 +73,25 @@ export class ChannelServer {
 
   /**
    * Before a commit flush (`engine.gather`): a wait until every follower expected has sent its next write,
-   * at most {@link GATHER_MS}; null when none is expected. Those that did not come are no longer expected.
+   * at most 1.5 × their usual turnaround (see {@link GATHER_MAX_MS}); null when none is expected. Those that
+   * did not come in time (now, or by the end of the wait) are no longer expected.
    */
   private gather(): Promise<void> | null {
+    const now = performance.now();
+    for (const [socket, acked] of this.expected) {
+      if (now - acked < GATHER_MAX_MS) continue;
+      this.expected.delete(socket);
+      this.took(GATHER_MAX_MS);
+    }
     if (this.expected.size === 0) return null;
     if (!this.gathering) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
       const timer = setTimeout(() => {
+        for (let i = 0; i < this.expected.size; i++) this.took(GATHER_MAX_MS);
         this.expected.clear();
         this.release();
-      }, GATHER_MS);
+      }, Math.min(GATHER_MAX_MS, Math.max(GATHER_MIN_MS, 1.5 * this.turnaround)));
       this.gathering = { promise, resolve, timer };
     }
     return this.gathering.promise;
@@ -95,8 +107,17 @@ export class ChannelServer {
   }
 
   /** A follower's write was queued (or it left): it is no longer expected; once none is, the flush goes. */
-  private arrived(socket: net.Socket): void {
-    if (this.expected.delete(socket) && this.expected.size === 0) this.release();
+  private arrived(socket: net.Socket, wrote = false): void {
+    const acked = this.expected.get(socket);
+    if (acked === undefined) return;
+    this.expected.delete(socket);
+    if (wrote) this.took(Math.min(GATHER_MAX_MS, performance.now() - acked));
+    if (this.expected.size === 0) this.release();
+  }
+
+  /** One follower's turnaround, into the moving average. */
+  private took(ms: number): void {
+    this.turnaround += (ms - this.turnaround) / 8;
   }
 
   /** Tell every follower the highest acknowledged seq (and where it is written), once per turn of commits. */
@@ -218,13 +239,13 @@ export class ChannelServer {
           inflight++;
           const reply = (o: WriteOutcome) => {
             // A follower whose writes are all answered is likely to send the next at once: the next flush waits for it.
-            if (--inflight === 0 && "seq" in o && !socket.destroyed) this.expected.add(socket);
+            if (--inflight === 0 && "seq" in o && !socket.destroyed) this.expected.set(socket, performance.now());
             send(socket, encodeMessage("seq" in o ? { type: Msg.ack, n: m.n, seq: o.seq, ...this.engine.position } : { type: Msg.reject, n: m.n, code: o.code, message: o.message }));
           };
           const out = this.apply(id, m.n, m.pre, m.ops);
           if (out instanceof Promise) void out.then(reply);
           else reply(out);
-          this.arrived(socket);
+          this.arrived(socket, true);
         });
       }
     });
