@@ -235,7 +235,9 @@ export class ChannelServer {
         const id = client;
         chain = chain.then(async () => {
           // Only a wait for a key in flight holds the queue; a queued write's reply comes when it commits.
-          for (let w = this.pending.settled(m.pre); w; w = this.pending.settled(m.pre)) await w;
+          let w = this.pending.settled(m.pre);
+          if (w) this.arrived(socket, true); // it waits for writes queued: a flush must not wait for it
+          for (; w; w = this.pending.settled(m.pre)) await w;
           inflight++;
           const reply = (o: WriteOutcome) => {
             // A follower whose writes are all answered is likely to send the next at once: the next flush waits for it.
