@@ -8,7 +8,7 @@
  *   follower process: p50 and p99 (target p99 ≤ 10 ms);
  * - a follower's warm `get` vs the writer's (target ≥ 0.5×).
  *
- * `npx tsx bench/share-processes.ts [--n N] [--reps R]` (or `npm run bench -- --share`); prints one table.
+ * `npx tsx bench/share-processes.ts [--n N] [--reps R]` ; a full `npm run bench` runs it too and logs it.
  * Each process is `bench/share-child.ts`; rates are records over the span from the first process's start to
  * the last one's end. Median of the repetitions.
  */

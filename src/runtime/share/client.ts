@@ -9,6 +9,7 @@ import net from "node:net";
 import { ChannelAuthError, WriterUnavailableError } from "../errors.js";
 import { channelNonce, type ChannelKey } from "../crypto/channel-key.js";
 import type { WriteOp } from "../storage/engine.js";
+import type { RefreshHint } from "../storage/follower.js";
 import { decodeMessage, encodeMessage, FrameDecoder, type Message, Msg, type Precondition, PROTOCOL_VERSION, remoteError } from "./wire.js";
 
 export interface PendingWrite {
@@ -37,7 +38,8 @@ export class ChannelClient {
     readonly clientId: Uint8Array,
     private readonly key: ChannelKey | null,
     private readonly writeTimeoutMs: number,
-    private readonly onCommitted: (seq: number) => void,
+    /** Commits up to `seq` are durable (a `COMMITTED`, or an `ACK`), and where the writer writes them. */
+    private readonly onCommitted: (seq: number, hint: RefreshHint) => void,
     private readonly onClose: () => void,
   ) {}
 
@@ -159,7 +161,7 @@ export class ChannelClient {
   }
 
   private receive(m: Message): void {
-    if (m.type === Msg.committed) return this.onCommitted(m.seq);
+    if (m.type === Msg.committed) return this.onCommitted(m.seq, { generation: m.generation, journal: m.journal });
     if (m.type === Msg.result || m.type === Msg.reject) {
       const req = this.requests.get(m.n);
       if (req) {
@@ -172,7 +174,9 @@ export class ChannelClient {
     if (!w) return; // timed out meanwhile, or an answer to a write sent twice
     this.pending.delete(m.n);
     if (w.timer) clearTimeout(w.timer);
-    if (m.type === Msg.ack) w.resolve(m.seq);
-    else w.reject(remoteError(m.code, m.message));
+    if (m.type === Msg.reject) return w.reject(remoteError(m.code, m.message));
+    // The refresh that makes the write visible starts here, told where to look; the write's caller waits for it.
+    this.onCommitted(m.seq, { generation: m.generation, journal: m.journal });
+    w.resolve(m.seq);
   }
 }

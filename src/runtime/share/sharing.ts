@@ -14,6 +14,7 @@ import { ChannelAuthError, isCellarError, StoreClosedError, StoreLockedError, Wr
 import { channelPath, ensureChannelDir } from "../platform/channel-path.js";
 import { ChannelKey } from "../crypto/channel-key.js";
 import type { EngineOptions, WriteOp } from "../storage/engine.js";
+import type { RefreshHint } from "../storage/follower.js";
 import { ChannelClient, type PendingWrite } from "./client.js";
 import { openFollower, openWriter, PendingKeys, type SharedEngine } from "./engine-view.js";
 import { ChannelServer, type WriteOutcome } from "./server.js";
@@ -141,15 +142,21 @@ export class Sharing {
   }
   private handler: ((op: string, args: unknown) => Promise<unknown>) | null = null;
 
-  /** A follower: apply every commit up to `seq` (at least), one refresh at a time. */
-  async refreshTo(seq: number): Promise<void> {
+  /**
+   * A follower: apply every commit up to `seq` (at least), one refresh at a time. `hint`: where the writer
+   * said it writes (the refresh then reads only the new frames of its journal, when that is the one it reads).
+   */
+  async refreshTo(seq: number, hint?: RefreshHint): Promise<void> {
     let idle = 0;
     while (!this.closed && this.role === "follower" && this.engine.lastSeq < seq) {
       const before = this.engine.lastSeq;
-      this.refreshing ??= this.engine.refresh().finally(() => (this.refreshing = null));
+      this.refreshing ??= this.engine.refresh(hint).finally(() => (this.refreshing = null));
       await this.refreshing;
-      // An acknowledged commit is on disk; a refresh that found nothing new waits a little before the next.
-      if (this.engine.lastSeq === before) await sleep(Math.min(50, ++idle));
+      if (this.engine.lastSeq !== before) continue;
+      // An acknowledged commit is on disk: a refresh told where found nothing, the next looks everywhere;
+      // one that looked everywhere and found nothing new waits a little before the next.
+      if (hint) hint = undefined;
+      else await sleep(Math.min(50, ++idle));
     }
   }
 
@@ -179,7 +186,7 @@ export class Sharing {
       try {
         while (!this.closed && this.role === "follower") {
           if (await this.tryPromote()) return;
-          this.client ??= new ChannelClient(this.clientId, this.key, this.writeTimeoutMs, (seq) => this.announced(seq), () => this.channelClosed());
+          this.client ??= new ChannelClient(this.clientId, this.key, this.writeTimeoutMs, (seq, hint) => this.announced(seq, hint), () => this.channelClosed());
           try {
             const seq = await this.client.connect(this.socket);
             this.client.resend();
@@ -219,8 +226,8 @@ export class Sharing {
     });
   }
 
-  private announced(seq: number): void {
-    this.refreshTo(seq).catch((e) => this.onError?.(e));
+  private announced(seq: number, hint?: RefreshHint): void {
+    this.refreshTo(seq, hint).catch((e) => this.onError?.(e));
   }
 
   /** Take the lock and become the writer, if it is free. */

@@ -135,9 +135,16 @@ export class GroupCommit {
    * Flush on a microtask (no event-loop turn per commit), unless flushes have run on microtasks alone for
    * `MAX_MICROTASK_RUN_MS`: then on the next turn (setImmediate), so that a loop of awaited writes leaves
    * timers, I/O callbacks and compaction's steps a turn at least that often. A run starts with a marker
-   * queued for the next turn; it ends when the marker runs, which it does before the deferred flush.
+   * queued for the next turn; it ends when the marker runs, which it does before the deferred flush. A wait
+   * that `state.gather` gives (writes of other processes on their way) comes first.
    */
   private scheduleFlush(): void {
+    // Writes about to arrive from other processes (state.gather): the flush waits for them (bounded there).
+    const wait = this.state.gather?.();
+    if (wait) {
+      void wait.then(this.flushNow);
+      return;
+    }
     if (this.runStart < 0) {
       this.runStart = performance.now();
       setImmediate(this.turnCame);

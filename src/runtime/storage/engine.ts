@@ -22,7 +22,7 @@ import { GroupCommit } from "./commit.js";
 import { type BackupInfo, type BackupOptions, writeBackup } from "./backup.js";
 import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
-import { Follower, openFollowerState, writerPid } from "./follower.js";
+import { Follower, openFollowerState, type RefreshHint, writerPid } from "./follower.js";
 import { KeyAdmin } from "./key-admin.js";
 import { type Keyspace, Tomb } from "./keyspace.js";
 import { type Manifest, writeManifest } from "./manifest.js";
@@ -115,11 +115,21 @@ export class Engine {
     return this.follower ? "follower" : "writer";
   }
 
-  /** A follower: apply every complete commit on disk (`onCommit` for each, in seq order); resolves with `lastSeq`. */
-  refresh(): Promise<number> {
+  /** A follower: apply every complete commit on disk (`onCommit` for each, in seq order); resolves with `lastSeq`. `hint`: the writer's `position`. */
+  refresh(hint?: RefreshHint): Promise<number> {
     if (this.state.closed) return Promise.reject(new StoreClosedError());
     if (this.promoting) return this.promoting.catch(() => {}).then(() => this.refresh());
-    return this.follower ? this.follower.refresh() : Promise.resolve(this.state.lastSeq);
+    return this.follower ? this.follower.refresh(hint) : Promise.resolve(this.state.lastSeq);
+  }
+
+  /** The writer: its manifest generation and journal, which its followers' refreshes are told (`RefreshHint`). */
+  get position(): RefreshHint {
+    return { generation: this.state.manifest.generation, journal: this.state.journal.number };
+  }
+
+  /** The writer: a wait before each commit flush for writes on their way (share/server.ts); see `StoreState.gather`. */
+  set gather(f: (() => Promise<void> | null) | null) {
+    this.state.gather = f;
   }
 
   /** Seq of the write of `key`'s live version (0: absent; in the segment: its `seqFloor`), for write preconditions. */
@@ -240,10 +250,7 @@ export class Engine {
     return { version: loc.version, value: this.reads.read(entity, loc) };
   }
 
-  /**
-   * Read the value of `entity` at a location: the record's plaintext bytes (a journal value is opened with
-   * the entity's record key here). Damage found here is reported and thrown as a CorruptionError.
-   */
+  /** Read the value of `entity` at a location: its plaintext (a journal value opened with the entity's record key); damage is reported and thrown (`E_CORRUPT`). */
   read(entity: string, loc: Loc): Uint8Array {
     return this.reads.read(entity, loc);
   }
@@ -263,10 +270,7 @@ export class Engine {
 
   // ---------------------------------------------------------------- writes
 
-  /**
-   * Commit `ops` atomically. Resolves once durable (`durability: "full"`) or
-   * written (`"relaxed"`). Ops issued while a flush runs are grouped into the next one.
-   */
+  /** Commit `ops` atomically. Resolves once durable (`durability: "full"`) or written (`"relaxed"`); ops issued while a flush runs join the next one. */
   write(ops: readonly WriteOp[]): Promise<void> {
     if (this.follower) return this.refused("write");
     return this.commit.write(ops);
@@ -294,10 +298,7 @@ export class Engine {
     return entityUsage(this.state);
   }
 
-  /**
-   * Rewrite every live record into one new segment and retire the old files.
-   * Reads and writes go on meanwhile; a crash at any step leaves the old state or the new one.
-   */
+  /** Rewrite every live record into one new segment and retire the old files; reads and writes go on meanwhile; a crash at any step leaves the old state or the new one. */
   compact(): Promise<void> {
     if (this.follower) return this.refused("compact");
     return this.compaction.compact();
@@ -346,10 +347,7 @@ export class Engine {
     return this.keyAdmin.rotateKey();
   }
 
-  /**
-   * Re-encrypt every record under the active data key (a compaction) and destroy older data keys.
-   * Resolves with the ids destroyed.
-   */
+  /** Re-encrypt every record under the active data key (a compaction) and destroy older data keys; resolves with the ids destroyed. */
   reencrypt(): Promise<number[]> {
     if (this.follower) return this.refused("reencrypt");
     return this.keyAdmin.reencrypt(this.compaction);

@@ -19,7 +19,7 @@ import type { FileIO } from "../platform/io.js";
 import { StoreLock } from "../platform/lock.js";
 import { Keyring } from "../crypto/keyring.js";
 import type { LruCache } from "./cache.js";
-import { type JournalFrame, scanJournalFile } from "./journal-reader.js";
+import { FOLLOW_WINDOW, type JournalFrame, scanJournalFile } from "./journal-reader.js";
 import type { JournalWriter } from "./journal-writer.js";
 import { type Manifest, readManifest } from "./manifest.js";
 import { selectManifest } from "./manifest-choice.js";
@@ -43,6 +43,16 @@ interface Tail {
   pos: number;
   /** Version 3: its frames end with an end record. */
   v3: boolean;
+}
+
+/**
+ * Where the writer's newest commits are, as it tells its followers with each commit (docs/FORMAT.md,
+ * "Channel"): its manifest's generation and the number of the journal it writes. A follower whose manifest
+ * has that generation and that reads that journal finds every commit up to the writer's seq in it.
+ */
+export interface RefreshHint {
+  generation: number;
+  journal: number;
 }
 
 /** A commit applied, for `onCommit`: the ops that changed something. */
@@ -96,6 +106,11 @@ export class Follower {
   private quietUpTo = 0;
   /** A reload replaced the segment: `onResync` is due before the next commit reported. */
   private resyncDue = false;
+  /** What the queued run may skip: the newest hint given to it, unless a call without one asked for a full run. */
+  private queuedHint: RefreshHint | null = null;
+  private queuedFull = false;
+  /** The read window of the journal scans, kept between refreshes (a refresh usually reads a frame or two). */
+  private readonly window = new Uint8Array(FOLLOW_WINDOW);
 
   constructor(
     private readonly state: StoreState,
@@ -107,20 +122,26 @@ export class Follower {
   /**
    * Apply every complete commit now on disk, calling `onCommit(ops, seq)` for each in seq order; resolves
    * with the highest seq applied. A call while one runs is served by the next run (which starts after it).
+   * With the writer's `hint` (its generation and journal) matching this follower's manifest and journal, only
+   * the new frames of that journal are read: not the manifest, not the directory (what a refresh costs most).
    */
-  refresh(): Promise<number> {
-    if (!this.running) return this.start();
+  refresh(hint?: RefreshHint): Promise<number> {
+    if (!this.running) return this.start(hint ?? null);
+    if (hint) this.queuedHint = hint;
+    else this.queuedFull = true;
     this.queued ??= this.running
       .catch(() => {})
       .then(() => {
-        this.queued = null;
-        return this.start();
+        const next = this.queuedFull ? null : this.queuedHint;
+        this.queued = this.queuedHint = null;
+        this.queuedFull = false;
+        return this.start(next);
       });
     return this.queued;
   }
 
-  private start(): Promise<number> {
-    const p: Promise<number> = this.run().finally(() => {
+  private start(hint: RefreshHint | null): Promise<number> {
+    const p: Promise<number> = this.run(hint).finally(() => {
       if (this.running === p) this.running = null;
     });
     this.running = p;
@@ -167,8 +188,14 @@ export class Follower {
     while (this.running) await this.running.catch(() => {});
   }
 
-  private async run(): Promise<number> {
+  private async run(hint: RefreshHint | null): Promise<number> {
     const s = this.state;
+    s.checkOpen();
+    // The writer's commits up to its seq are all in the journal this follower reads (it read the older ones
+    // whole), and no reload is due (same generation): the new frames of that journal are all there is to read.
+    // A frame under a key not yet known (a rotation) takes the full way, which reads the keyring again.
+    const t = this.tail;
+    if (hint && t && hint.generation === s.manifest.generation && hint.journal === t.n && this.scan(t, true) !== "key") return this.finish();
     const mark = s.recovery.damaged.length;
     for (let round = 0; ; round++) {
       s.checkOpen();
@@ -180,6 +207,12 @@ export class Follower {
       this.reload(m);
     }
     await this.follow();
+    return this.finish();
+  }
+
+  /** The end of a run: `onResync` if a reload is still unreported; the seq applied. */
+  private finish(): number {
+    const s = this.state;
     if (this.resyncDue) {
       this.resyncDue = false;
       s.onResync?.(s.lastSeq);
@@ -281,6 +314,7 @@ export class Follower {
     const src = { size: io.size(fd), read: (into: Uint8Array, at: number) => io.read(fd, into, at) };
     const scan = scanJournalFile(src, t.file.bound, s.lastSeq + 1, s.metaKeys, s.manifest.encrypted, {
       from: t.pos,
+      window: this.window,
       requireEnd: t.v3,
       follow,
       allowGap: !follow,

@@ -76,8 +76,10 @@ export class JournalWindow {
   constructor(
     private readonly src: JournalBytes | Uint8Array,
     windowBytes = JOURNAL_READ_WINDOW,
+    /** A buffer to read into (a follower keeps one between its scans); grown past only for a larger frame. */
+    window?: Uint8Array,
   ) {
-    this.buf = src instanceof Uint8Array ? src : new Uint8Array(Math.min(windowBytes, src.size));
+    this.buf = src instanceof Uint8Array ? src : (window ?? new Uint8Array(Math.min(windowBytes, src.size)));
     if (src instanceof Uint8Array) this.len = src.length;
   }
 
@@ -209,10 +211,12 @@ export interface ScanOptions {
    * should be (`cut`); no resync, nothing read past that point, and a small read window.
    */
   follow?: boolean;
+  /** The buffer of the read window (a follower's, reused by each of its scans); default: a new one. */
+  window?: Uint8Array;
 }
 
 /** Read window of a follower's scan: a refresh usually reads a few frames. */
-const FOLLOW_WINDOW = 64 * 1024;
+export const FOLLOW_WINDOW = 64 * 1024;
 
 /**
  * Whether the frames end at `pos`, before any frame is tried there: no whole header left, the end record
@@ -310,7 +314,7 @@ export function scanJournalFile(
   opts: ScanOptions = {},
 ): JournalScan {
   const from = opts.from ?? FILE_HEADER_SIZE;
-  const w = new JournalWindow(src, opts.follow ? FOLLOW_WINDOW : JOURNAL_READ_WINDOW);
+  const w = new JournalWindow(src, opts.follow ? FOLLOW_WINDOW : JOURNAL_READ_WINDOW, opts.window);
   const c: Ctx = { w, bound, keys, requireSealed };
   const size = w.size;
   const frames: JournalFrame[] = [];

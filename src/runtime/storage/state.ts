@@ -96,6 +96,11 @@ export class StoreState {
    * segment before it read them, or the segment changed): everything up to `seq` may have changed.
    */
   onResync: ((seq: number) => void) | null = null;
+  /**
+   * Consulted before each commit flush is scheduled: a wait for writes about to arrive, so that they join the
+   * flush (share/server.ts: the followers just acknowledged, across processes); null (or returning null): none.
+   */
+  gather: (() => Promise<void> | null) | null = null;
   /** The key of manifest, commit frames and segment indexes, by data key id. */
   readonly metaKeys: KeyLookup = (id) => this.keyring?.meta(id) ?? null;
 
