@@ -5,26 +5,14 @@
  * lost, none applied twice), a watch in the other follower sees the counter's updates in seq order to its
  * last value, and every process exits when told (no deadlock).
  */
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { entities } from "../../src/generated/index.js";
 import { openStore } from "../../src/runtime/index.js";
-import { type Proc, start } from "./helpers/procs.js";
+import { type Proc, processScope, start } from "./helpers/procs.js";
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-failover-"));
-const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
-const env = { XDG_RUNTIME_DIR: runtime };
+const { tmp, env, live } = processScope("cellar-failover-");
 const KEY = "0b".repeat(32);
-const live: Proc[] = [];
-afterEach(() => {
-  for (const p of live.splice(0)) p.kill();
-});
-afterAll(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.rmSync(runtime, { recursive: true, force: true });
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

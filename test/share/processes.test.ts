@@ -4,28 +4,16 @@
  * the others' change events, with the record readable when the event arrives; `sharing: false` keeps
  * today's `E_LOCKED`; a second open in one process stays refused.
  */
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { entities, openStore } from "../../src/generated/index.js";
 import { openStore as openStore2 } from "../../src/runtime/index.js";
 import { defineCollection } from "../../src/runtime/typed/entity.js";
-import { type Proc, start } from "./helpers/procs.js";
+import { type Proc, processScope, start } from "./helpers/procs.js";
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-share-"));
-const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
-const env = { XDG_RUNTIME_DIR: runtime, CELLAR_TEST_HISTORY: "1" };
+const { tmp, runtime, env, live } = processScope("cellar-share-", { CELLAR_TEST_HISTORY: "1" });
 process.env.XDG_RUNTIME_DIR = runtime; // this process's opens find the children's channel
 const KEY = "07".repeat(32);
-const live: Proc[] = [];
-afterEach(() => {
-  for (const p of live.splice(0)) p.kill();
-});
-afterAll(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.rmSync(runtime, { recursive: true, force: true });
-});
 
 describe("several processes on one store", () => {
   it("three processes: one writer, two followers; writes of each are read in the others, with change events", async () => {

@@ -3,9 +3,12 @@
  * its `=` answer, `waitFor` an event line (`!`).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
+import { afterAll, afterEach } from "vitest";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -78,4 +81,23 @@ export async function start(n: number, dir: string, keyHex: string, env: NodeJS.
   const rest = Array.from({ length: n - 1 }, () => new Proc(dir, keyHex, env));
   opens.push(...(await Promise.all(rest.map((p) => p.next()))));
   return { procs: [first, ...rest], opens };
+}
+
+/**
+ * A test file's scope for real processes: a temp directory for its stores, a channel runtime directory of its
+ * own (`env.XDG_RUNTIME_DIR`, for the children), and `live`, the processes to SIGKILL after each test; both
+ * directories go after the file.
+ */
+export function processScope(prefix: string, extraEnv: NodeJS.ProcessEnv = {}): { tmp: string; runtime: string; env: NodeJS.ProcessEnv; live: Proc[] } {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-rt-"));
+  const live: Proc[] = [];
+  afterEach(() => {
+    for (const p of live.splice(0)) p.kill();
+  });
+  afterAll(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(runtime, { recursive: true, force: true });
+  });
+  return { tmp, runtime, env: { XDG_RUNTIME_DIR: runtime, ...extraEnv }, live };
 }
