@@ -6,10 +6,9 @@
  *
  * argv: dir log seed mode   (mode: "mixed" | "compact-at:<failpoint>")
  */
-import fs from "node:fs";
 import { Engine, type WriteOp } from "../../../src/runtime/storage/engine.js";
 import type { Failpoint } from "../../../src/runtime/platform/io.js";
-import { TEST_KEY, valueFor } from "./model.js";
+import { TEST_KEY, valueFor, writeLog } from "./model.js";
 
 const [dir, logPath, seedArg, mode = "mixed"] = process.argv.slice(2);
 if (!dir || !logPath || !seedArg) throw new Error("usage: crash-writer dir log seed [mode]");
@@ -18,9 +17,6 @@ const rand = () => {
   seed = (seed * 1664525 + 1013904223) >>> 0;
   return seed / 2 ** 32;
 };
-const log = fs.openSync(logPath, "a");
-const say = (line: string) => fs.writeSync(log, line + "\n");
-
 const crashAt = mode.startsWith("compact-at:") ? (mode.slice("compact-at:".length) as Failpoint) : null;
 let armed = false;
 
@@ -32,16 +28,9 @@ const engine = await Engine.open({
     if (armed && name === crashAt) process.kill(process.pid, "SIGKILL");
   },
 });
+const { say, issue } = writeLog(logPath, engine);
 say("OPEN");
 
-let opId = 0;
-function issue(ops: WriteOp[], tag: string): Promise<void> {
-  const id = ++opId;
-  say(`I ${id} ${tag} ${JSON.stringify(ops.map((o) => (o.op === "put" ? [o.key, Buffer.from(o.value).toString()] : [o.key, null])))}`);
-  return engine.write(ops).then(() => {
-    say(`A ${id}`);
-  });
-}
 
 const put = (key: string, n: number): WriteOp => ({ op: "put", entity: "e", key, version: 1, value: valueFor(key, n), terms: [] });
 

@@ -1,5 +1,6 @@
 /** Shared by crash tests and their child processes: the key and value scheme, and the log checker. */
 import fs from "node:fs";
+import type { WriteOp } from "../../../src/runtime/storage/engine.js";
 
 export const TEST_KEY = new Uint8Array(32).map((_, i) => (i * 37 + 11) & 0xff);
 
@@ -14,6 +15,22 @@ interface Issued {
 }
 
 /** Parse a crash-writer log: issued ops in order and the set of acknowledged ids. */
+/**
+ * A writer child's side of that log: `say` a line (a synchronous write: the page cache survives SIGKILL), and
+ * `issue` ops to the engine, logged before (`I <id> <tag> <ops>`) and once acknowledged (`A <id>`).
+ */
+export function writeLog(logPath: string, engine: { write(ops: readonly WriteOp[]): Promise<void> }): { say(line: string): void; issue(ops: WriteOp[], tag: string): Promise<void> } {
+  const fd = fs.openSync(logPath, "a");
+  const say = (line: string) => void fs.writeSync(fd, line + "\n");
+  let opId = 0;
+  const issue = (ops: WriteOp[], tag: string): Promise<void> => {
+    const id = ++opId;
+    say(`I ${id} ${tag} ${JSON.stringify(ops.map((o) => (o.op === "put" ? [o.key, Buffer.from(o.value).toString()] : [o.key, null])))}`);
+    return engine.write(ops).then(() => say(`A ${id}`));
+  };
+  return { say, issue };
+}
+
 export function readLog(file: string): { issued: Issued[]; acked: Set<number>; lines: string[] } {
   const lines = fs.readFileSync(file, "utf8").split("\n");
   const issued: Issued[] = [];

@@ -10,7 +10,7 @@
  */
 import fs from "node:fs";
 import { Engine, type WriteOp } from "../../../src/runtime/storage/engine.js";
-import { TEST_KEY, valueFor } from "../../engine/helpers/model.js";
+import { TEST_KEY, valueFor, writeLog } from "../../engine/helpers/model.js";
 
 const [dir, logPath, seedArg, countArg, planFile] = process.argv.slice(2);
 if (!dir || !logPath || !seedArg || !countArg) throw new Error("usage: follower-engine-writer dir log seed count [plan]");
@@ -19,20 +19,10 @@ const rand = () => {
   seed = (seed * 1664525 + 1013904223) >>> 0;
   return seed / 2 ** 32;
 };
-const log = fs.openSync(logPath, "a");
-const say = (line: string) => fs.writeSync(log, line + "\n");
-
 const engine = await Engine.open({ dir, key: TEST_KEY, compaction: { minDeadBytes: 16 * 1024, maxJournalBytes: 64 * 1024 } });
+const { say, issue } = writeLog(logPath, engine);
 say("OPEN");
 
-let opId = 0;
-function issue(ops: WriteOp[], tag: string): Promise<void> {
-  const id = ++opId;
-  say(`I ${id} ${tag} ${JSON.stringify(ops.map((o) => (o.op === "put" ? [o.key, Buffer.from(o.value).toString()] : [o.key, null])))}`);
-  return engine.write(ops).then(() => {
-    say(`A ${id}`);
-  });
-}
 const put = (key: string, n: number): WriteOp => ({ op: "put", entity: "e", key, version: 1, value: valueFor(key, n), terms: [`t${n % 3}`] });
 const del = (key: string): WriteOp => ({ op: "delete", entity: "e", key });
 
