@@ -53,18 +53,36 @@ function child(job: string, system: string, dir: string, name: string, n: number
   return { proc, ready, result };
 }
 
+/** An empty store directory `<root>/<name>`, and its go file (not there yet). */
 function freshDir(root: string, name: string): { dir: string; go: string } {
   const dir = join(root, name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.mkdirSync(join(root, "rt"), { recursive: true, mode: 0o700 });
-  return { dir, go: join(root, `${name}.go`) };
+  const go = join(root, `${name}.go`);
+  fs.rmSync(go, { force: true });
+  return { dir, go };
+}
+
+/**
+ * A writer running `writerJob` and then a follower running `followerJob` on a fresh store `<root>/<name>`:
+ * both started, checked for their roles, let go together; their results.
+ */
+async function writerAndFollower<W, F>(root: string, name: string, writerJob: string, followerJob: string, n: number): Promise<[W, F]> {
+  const { dir, go } = freshDir(root, name);
+  const writer = child(writerJob, "cellar", dir, "w", n, go);
+  if ((await writer.ready) !== "writer") throw new Error("the first process is not the writer");
+  const follower = child(followerJob, "cellar", dir, "f", n, go);
+  if ((await follower.ready) !== "follower") throw new Error("the second process is not a follower");
+  fs.writeFileSync(go, "");
+  const results = await Promise.all([writer.result, follower.result]);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return results as [W, F];
 }
 
 /** Records per second of `procs` processes each putting `n` records one at a time into one store. */
 async function putRate(root: string, system: "cellar" | "sqlite", procs: number, n: number): Promise<{ rate: number; roles: string[] }> {
   const { dir, go } = freshDir(root, `${system}-${procs}`);
-  fs.rmSync(go, { force: true });
   // The first creates the store alone (and is the writer); then the others join.
   const first = child("puts", system, dir, "p0", n, go);
   const roles = [await first.ready];
@@ -79,30 +97,15 @@ async function putRate(root: string, system: "cellar" | "sqlite", procs: number,
 
 /** Latencies (ms) from each put's acknowledgment in the writer to its change event in a follower. */
 async function eventLatency(root: string, n: number): Promise<number[]> {
-  const { dir, go } = freshDir(root, "latency");
-  fs.rmSync(go, { force: true });
-  const writer = child("ack", "cellar", dir, "a", n, go);
-  if ((await writer.ready) !== "writer") throw new Error("the first process is not the writer");
-  const watcher = child("watch", "cellar", dir, "b", n, go);
-  if ((await watcher.ready) !== "follower") throw new Error("the second process is not a follower");
-  fs.writeFileSync(go, "");
-  const [{ acks }, { seen }] = (await Promise.all([writer.result, watcher.result])) as [{ acks: number[] }, { seen: number[] }];
-  fs.rmSync(dir, { recursive: true, force: true });
+  const [{ acks }, { seen }] = await writerAndFollower<{ acks: number[] }, { seen: number[] }>(root, "latency", "ack", "watch", n);
   return acks.map((a, i) => seen[i]! - a);
 }
 
 /** Warm gets per second in the writer and in a follower, at the same time. */
 async function getRates(root: string, n: number): Promise<{ writer: number; follower: number }> {
-  const { dir, go } = freshDir(root, "gets");
-  fs.rmSync(go, { force: true });
-  const w = child("gets", "cellar", dir, "w", n, go);
-  if ((await w.ready) !== "writer") throw new Error("the first process is not the writer");
-  const f = child("gets", "cellar", dir, "f", n, go);
-  if ((await f.ready) !== "follower") throw new Error("the second process is not a follower");
-  fs.writeFileSync(go, "");
-  const [rw, rf] = (await Promise.all([w.result, f.result])) as { start: number; end: number }[];
-  fs.rmSync(dir, { recursive: true, force: true });
-  return { writer: n / ((rw!.end - rw!.start) / 1000), follower: n / ((rf!.end - rf!.start) / 1000) };
+  type Span = { start: number; end: number };
+  const [rw, rf] = await writerAndFollower<Span, Span>(root, "gets", "gets", "gets", n);
+  return { writer: n / ((rw.end - rw.start) / 1000), follower: n / ((rf.end - rf.start) / 1000) };
 }
 
 export interface ShareBench {
