@@ -58,6 +58,23 @@ interface EntityCommon<Desc extends DescMessage> {
   readonly history?: HistoryRule;
 }
 
+/**
+ * One index of a collection, as `(cellar.v1.entity).indexes` declares it: one field (`"status"`) or several
+ * (`"project_id,created_at"`: a compound index, ordered by the first field, then the second, …).
+ */
+export interface IndexSpec {
+  /**
+   * Stable id: the components' proto field numbers joined by `,` (`"5,2"`). Stored in every record's index
+   * terms (docs/FORMAT.md, "Index terms"), so renaming a field keeps its index; changing the fields makes a
+   * new index, built at open.
+   */
+  readonly id: string;
+  /** The components' local names (`projectId`, `createdAt`), in index order. */
+  readonly fields: readonly string[];
+  /** The declaration as the schema writes it (`"project_id,created_at"`), for messages. */
+  readonly name: string;
+}
+
 export interface CollectionDefinition<
   Desc extends DescMessage = DescMessage,
   K extends KeyValue = KeyValue,
@@ -67,8 +84,16 @@ export interface CollectionDefinition<
   /** Local name of the key field. */
   readonly key: string;
   readonly keyKind: KeyKind;
-  /** Local names of indexed fields (scalars, enums, or repeated scalars). */
+  /**
+   * Local names of the fields a query may name: every component of every index (scalars, enums, repeated
+   * scalars in single-field indexes, `Timestamp`, `Duration`).
+   */
   readonly indexes: readonly I[];
+  /**
+   * The indexes themselves. Generated code always sets it; a hand-written definition may leave it out, and
+   * then each field of `indexes` is a single-field index of its own.
+   */
+  readonly indexSpecs?: readonly IndexSpec[];
   readonly retention?: RetentionRule;
   /** Phantom: the key's TypeScript type. */
   readonly __key?: K;
