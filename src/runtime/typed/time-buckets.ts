@@ -44,6 +44,13 @@ const MIN_INSTANT = -62_135_596_800_000 + DAY_MS;
 const MAX_INSTANT = 253_402_300_799_999 - DAY_MS;
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
+/**
+ * Per zone (canonical name), the instant each local day computed so far starts: zone rules do not change
+ * while a process runs, so repeated aggregates (a dashboard's) compute each midnight once. Bounded: a zone's
+ * map is cleared past `DAY_STARTS_PER_ZONE` entries.
+ */
+const dayStarts = new Map<string, Map<number, number>>();
+const DAY_STARTS_PER_ZONE = 20_000;
 
 /** The canonical name of a time zone and its cached formatter; `UsageError` for a name Intl does not know. */
 function formatterOf(timeZone: string): Intl.DateTimeFormat {
@@ -127,8 +134,8 @@ export function dayLabel(day: number): string {
 }
 
 /**
- * Bucket boundaries for one zone, kind and week start. Keeps the start of each local day it computed (a
- * bounded cache), so walking buckets costs one midnight per bucket.
+ * Bucket boundaries for one zone, kind and week start. The start of each local day computed is kept per
+ * zone (`dayStarts`), so walking buckets costs at most one midnight per bucket.
  */
 export class Bucketer {
   readonly by: BucketBy;
@@ -136,7 +143,7 @@ export class Bucketer {
   readonly timeZone: string;
   readonly weekStart: number;
   readonly #f: Intl.DateTimeFormat | undefined; // undefined: UTC, no Intl needed
-  readonly #starts = new Map<number, number>();
+  readonly #starts: Map<number, number>;
 
   constructor(options: BucketOptions) {
     const by = options.by;
@@ -152,6 +159,12 @@ export class Bucketer {
     this.weekStart = weekStart;
     this.timeZone = f.resolvedOptions().timeZone;
     this.#f = this.timeZone === "UTC" || this.timeZone === "Etc/UTC" ? undefined : f;
+    let starts = dayStarts.get(this.timeZone);
+    if (!starts) {
+      if (dayStarts.size >= 64) dayStarts.clear();
+      dayStarts.set(this.timeZone, (starts = new Map()));
+    }
+    this.#starts = starts;
   }
 
   /** The bucket holding instant `t` (epoch ms). */
@@ -181,7 +194,7 @@ export class Bucketer {
     let s = this.#starts.get(day);
     if (s === undefined) {
       s = this.#f ? startOfDay(this.#f, day * DAY_MS) : day * DAY_MS;
-      if (this.#starts.size >= 4096) this.#starts.clear();
+      if (this.#starts.size >= DAY_STARTS_PER_ZONE) this.#starts.clear();
       this.#starts.set(day, s);
     }
     return s;
