@@ -132,7 +132,7 @@ export interface AggregateSpec {
 export const MAX_FILLED_BUCKETS = 100_000;
 
 /** Per bucket sums, counts with a value, mins and maxes of every field (indexed by `spec.fields`). */
-class Acc {
+export class Acc {
   count = 0;
   readonly sum: Float64Array;
   readonly n: Uint32Array;
@@ -148,13 +148,22 @@ class Acc {
     this.count++;
     for (let i = 0; i < this.sum.length; i++) {
       const v = values[i];
-      if (v === undefined) continue;
-      this.sum[i]! += v;
-      this.n[i]!++;
-      if (v < this.min[i]!) this.min[i] = v;
-      if (v > this.max[i]!) this.max[i] = v;
+      if (v !== undefined) this.addAt(i, v);
     }
   }
+  /** Field `i`'s value of one record (the record itself is counted apart, in `count`). */
+  addAt(i: number, v: number): void {
+    this.sum[i]! += v;
+    this.n[i]!++;
+    if (v < this.min[i]!) this.min[i] = v;
+    if (v > this.max[i]!) this.max[i] = v;
+  }
+}
+
+/** A function making a bucket's result from its bounds and accumulator (undefined: empty), for `spec`. */
+export function bucketMaker(spec: AggregateSpec): (b: TimeBucket, acc: Acc | undefined) => AggregateBucket {
+  const columns = metricColumns(spec);
+  return (b, acc) => finish(spec, columns, { start: new Date(b.start), end: new Date(b.end), label: b.label }, acc);
 }
 
 /** Which field positions each metric reads; E_USAGE for a name not in `fields`. */
