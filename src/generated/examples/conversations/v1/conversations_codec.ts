@@ -268,6 +268,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
   }
   // updated_at = 4
   v = o.updatedAt;
+  if (w.depth === 1) w.top.updatedAt = v;
   if (v !== undefined) {
     if (!(s0 & 8)) return false;
     w.uint32(34);

@@ -76,6 +76,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   }
   // started_at = 2
   v = o.startedAt;
+  if (w.depth === 1) w.top.startedAt = v;
   if (v === undefined || !(s0 & 2)) return false;
   w.uint32(18);
   const at2 = w.fork();
@@ -135,6 +136,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   }
   // duration = 10
   v = o.duration;
+  if (w.depth === 1) w.top.duration = v;
   if (v !== undefined) {
     if (!(s0 & 128)) return false;
     w.uint32(82);

@@ -114,6 +114,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   }
   // created_at = 5
   v = o.createdAt;
+  if (w.depth === 1) w.top.createdAt = v;
   if (v !== undefined) {
     if (!(s0 & 16)) return false;
     w.uint32(42);
@@ -123,6 +124,7 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   }
   // updated_at = 6
   v = o.updatedAt;
+  if (w.depth === 1) w.top.updatedAt = v;
   if (v !== undefined) {
     if (!(s0 & 32)) return false;
     w.uint32(50);
