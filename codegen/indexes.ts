@@ -8,6 +8,8 @@
  * one (built at open, see `IndexSpec` in src/runtime/typed/entity.ts).
  */
 import { ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { entityOptionField } from "./annotations.js";
+import { exactPositionOf, messageOptionPath, positionOf, type SourcePosition } from "./diagnostics.js";
 
 /** The field names of a declaration, in index order, trimmed (an empty one stays empty: an error). */
 export function indexComponents(declaration: string): string[] {
@@ -90,4 +92,18 @@ export function declaredIndexes(desc: DescMessage, declarations: readonly string
     if (!out.some((x) => x.id === id)) out.push({ id, name: normalizedIndexName(declaration), at });
   });
   return out;
+}
+
+/**
+ * Where declaration `i` of a message's `indexes` is written. Source info numbers the statements setting
+ * `indexes`, not the values: `indexes: ["a", "b"]` is one span (path …, 0) for both values, `indexes: "a"`
+ * statements of their own have one each. So a value is placed at its own statement when every statement
+ * holds one value, else at the first statement (else at the entity option).
+ */
+export function indexPositions(desc: DescMessage, extensionNumber: number, count: number): (i: number) => SourcePosition {
+  const statement = (i: number) => exactPositionOf(desc.file, messageOptionPath(desc, extensionNumber, entityOptionField.indexes, i));
+  let statements = 0;
+  while (statement(statements)) statements++;
+  const first = positionOf(desc.file, messageOptionPath(desc, extensionNumber, entityOptionField.indexes, 0));
+  return (i) => (statements === count ? statement(i) : undefined) ?? first;
 }

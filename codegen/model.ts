@@ -16,8 +16,8 @@ import {
   type CellarExtensions,
   type EntityOptions,
 } from "./annotations.js";
-import { Diagnostics, exactPositionOf, fieldOptionPath, messageOptionPath, messagePath, positionOf } from "./diagnostics.js";
-import { indexComponents, indexId, indexableKindsText, isIndexableType } from "./indexes.js";
+import { Diagnostics, fieldOptionPath, messageOptionPath, messagePath, positionOf } from "./diagnostics.js";
+import { indexComponents, indexId, indexableKindsText, indexPositions, isIndexableType } from "./indexes.js";
 import { camelCase, snakeCase } from "./names.js";
 
 /** The protobuf scalar kind of a key field, as the runtime names it (`KeyKind` in `src/runtime/typed/entity.ts`). */
@@ -602,13 +602,7 @@ function checkEntity(
       }
     }
   }
-  // Source info numbers the statements setting `indexes`, not the values: `indexes: ["a", "b"]` is one span
-  // (path …, 0) for both values, `indexes: "a"` statements on lines of their own have one each. So a
-  // value is pointed at its own statement when every statement holds one value, else at the first.
-  const statement = (i: number) => exactPositionOf(file, messageOptionPath(desc, extNumber, entityOptionField.indexes, i));
-  let statements = 0;
-  while (statement(statements)) statements++;
-  const indexAt = (i: number) => (statements === o.indexes.length ? statement(i) : undefined) ?? at(entityOptionField.indexes, 0);
+  const indexAt = indexPositions(desc, extNumber, o.indexes.length);
   const { indexes, indexSpecs } = checkIndexes(ext, desc, o.indexes, label, indexAt, d);
   let retention: RetentionModel | undefined;
   if (o.retention) {
