@@ -18,7 +18,7 @@ import { TaskCodec } from "./tasks_codec.js";
 export type TaskKey = string;
 
 /**
- * Fields `tasks` can be queried by: every field of its indexes (`(cellar.v1.entity).indexes`: `status`, `tags`, `project_id`, `status,created_at`, `updated_at`).
+ * Fields `tasks` can be queried by: every field of its indexes (`(cellar.v1.entity).indexes`: `status`, `tags`, `project_id`, `status,created_at`).
  *
  * @generated from field: examples.tasks.v1.TaskStatus status = 3;
  *
@@ -27,10 +27,8 @@ export type TaskKey = string;
  * @generated from field: string project_id = 11;
  *
  * @generated from field: google.protobuf.Timestamp created_at = 5;
- *
- * @generated from field: google.protobuf.Timestamp updated_at = 6;
  */
-export type TaskIndex = "status" | "tags" | "projectId" | "createdAt" | "updatedAt";
+export type TaskIndex = "status" | "tags" | "projectId" | "createdAt";
 
 /**
  * What `store.tasks.put()` accepts: a `examples.tasks.v1.Task` init object, message, or spread of one.
@@ -55,13 +53,12 @@ export const TaskEntity: CollectionDefinition<typeof TaskSchema, TaskKey, TaskIn
   codec: TaskCodec,
   key: "id",
   keyKind: "string",
-  indexes: ["status", "tags", "projectId", "createdAt", "updatedAt"],
+  indexes: ["status", "tags", "projectId", "createdAt"],
   indexSpecs: [
     { id: "3", fields: ["status"], name: "status" },
     { id: "9", fields: ["tags"], name: "tags" },
     { id: "11", fields: ["projectId"], name: "project_id" },
     { id: "3,5", fields: ["status", "createdAt"], name: "status,created_at" },
-    { id: "6", fields: ["updatedAt"], name: "updated_at" },
   ],
   sensitive: [],
   retention: { timestampField: "createdAt", maxCount: 100000 },

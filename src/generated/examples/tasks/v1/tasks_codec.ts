@@ -124,7 +124,6 @@ function encode_examples_tasks_v1_Task(w: ProtoWriter, o: any): boolean {
   }
   // updated_at = 6
   v = o.updatedAt;
-  if (w.depth === 1) w.top.updatedAt = v;
   if (v !== undefined) {
     if (!(s0 & 32)) return false;
     w.uint32(50);
