@@ -1,7 +1,11 @@
 // `(cellar.v1.entity).indexes`: compound indexes and the Timestamp, Duration, double and float kinds, as
 // codegen emits them (`indexes`, `indexSpecs`, the index type) and refuses them (`file:line:column`).
+import { fromBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { FocusSessionCodec } from "../../src/generated/examples/focus/v1/focus_codec.js";
+import { FocusSessionSchema } from "../../src/generated/examples/focus/v1/focus_pb.js";
+import { ProtoWriter } from "../../src/runtime/format/protowire.js";
 import { pluginError, runPlugin } from "./helpers.js";
 
 const file = "shop/v1/shop.proto";
@@ -78,12 +82,42 @@ describe("index declarations in generated code", () => {
     );
   });
 
-  it("hands the store the Timestamp and Duration values the codec read, like scalar index values", () => {
+  it("hands the store the index values the codec read: scalars as read, Timestamp and Duration as a zero message holding what their encoder read", () => {
     const codec = run.files.get("shop/v1/shop_codec.ts") ?? "";
-    expect(codec).toContain("  if (w.depth === 1) w.top.placedAt = v;\n");
-    expect(codec).toContain("  if (w.depth === 1) w.top.took = v;\n");
     expect(codec).toContain("  if (w.depth === 1) w.top.score = v;\n");
+    expect(codec).toContain(
+      "    if (!encode_google_protobuf_Timestamp(w, v, w.depth === 1 ? (w.top.placedAt = zero_google_protobuf_Timestamp()) : undefined)) return false;\n",
+    );
+    expect(codec).toContain("    if (!encode_google_protobuf_Duration(w, v, w.depth === 1 ? (w.top.took = zero_google_protobuf_Duration()) : undefined)) return false;\n");
+    expect(codec).toContain("function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any, into?: any): boolean {\n");
+    expect(codec).toContain("  if (into !== undefined && v !== undefined) into.seconds = v;\n");
     expect(codec).not.toContain("w.top.receipt");
+    expect(codec).not.toContain("w.top.placedAt = v");
+  });
+
+  it("a Timestamp index value is what the encoder read and wrote, even when a getter answers differently later", () => {
+    let reads = 0;
+    const startedAt = {
+      get seconds() {
+        return reads++ === 0 ? 1_700_000_000n : 5n;
+      },
+      nanos: 250,
+    };
+    const w = new ProtoWriter();
+    expect(FocusSessionCodec.encode(w, { id: "s1", startedAt, duration: { seconds: 1500n } })).toBe(true);
+    expect(reads).toBe(1);
+    const stored = fromBinary(FocusSessionSchema, w.buf.subarray(0, w.pos));
+    expect(stored.startedAt?.seconds).toBe(1_700_000_000n);
+    // The store indexes this (a zero message holding what was read), not `startedAt` read again (5n).
+    expect(w.top.startedAt).toEqual({ $typeName: "google.protobuf.Timestamp", seconds: 1_700_000_000n, nanos: 250 });
+    expect(w.top.duration).toEqual({ $typeName: "google.protobuf.Duration", seconds: 1500n, nanos: 0 });
+    expect(w.top.startedAt).not.toBe(startedAt);
+  });
+
+  it("an unset Duration index field is not handed over (the record is not in its index)", () => {
+    const w = new ProtoWriter();
+    expect(FocusSessionCodec.encode(w, { id: "s2", startedAt: { seconds: 1n } })).toBe(true);
+    expect(w.top).toEqual({ id: "s2", startedAt: { $typeName: "google.protobuf.Timestamp", seconds: 1n, nanos: 0 } });
   });
 
   it("is byte-identical across runs", () => {
