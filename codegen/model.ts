@@ -710,7 +710,7 @@ function checkIndexes(
         d.add(where, `${of(n)} of entity ${label} names no field of the message${hint(desc, n)}`);
         ok = false;
       } else if (fields.includes(field)) {
-        d.add(where, `index \`${name}\` of entity ${label} lists field \`${n}\` twice`);
+        if (ok) d.add(where, `index \`${name}\` of entity ${label} lists field \`${n}\` twice`);
         ok = false;
       } else {
         fields.push(field);
