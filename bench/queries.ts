@@ -33,6 +33,7 @@ import { median } from "./stats.js";
 import { type CollectionDefinition, defineCollection, openStore } from "../src/runtime/index.js";
 import { FocusSessionSchema } from "../src/generated/examples/focus/v1/focus_pb.js";
 import { FocusSessionInputSchema } from "../src/generated/examples/focus/v1/focus_zod.js";
+import { FocusSessionCodec } from "../src/generated/examples/focus/v1/focus_codec.js";
 
 const KEY = new Uint8Array(32).fill(14);
 const YEAR_START = Date.UTC(2026, 0, 1);
@@ -89,19 +90,22 @@ export function sessionInput(s: Session) {
 }
 
 type Field = "startedAt" | "duration" | "taskId" | "kind" | "outcome";
-// No `codec`: the generated one hands the runtime the values of the fields the generated entity indexes
-// (`task_id`, `kind`, `outcome`) and no others, so with these hand-written indexes a put through it would get
-// no `started_at` terms. Every definition here goes the general way (zod, create, toBinary), alike.
+// The generated codec (the fast write path) hands the runtime the values of the fields the generated entity
+// indexes (`task_id`, `kind`, `outcome`, `started_at`, `duration`): every field the definitions below index.
 const common = {
   name: "focus_sessions",
   version: 3,
   schema: FocusSessionSchema,
   validator: FocusSessionInputSchema,
+  codec: FocusSessionCodec,
   key: "id",
   keyKind: "string" as const,
   sensitive: [],
 };
-/** The generated FocusSession entity with issue 14's indexes (hand-written until codegen emits them). */
+/**
+ * The generated FocusSession entity's indexes plus `started_at` alone: the generated `started_at,duration`
+ * leaves out sessions without a duration, so it cannot serve a range on `started_at` or buckets by it.
+ */
 export const queried = defineCollection<typeof FocusSessionSchema, string, Field>({
   ...common,
   indexes: ["startedAt", "duration", "taskId", "kind", "outcome"],
