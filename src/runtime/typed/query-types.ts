@@ -56,12 +56,17 @@ export type Condition<V> = V | Range<V>;
 /** What `query`, `queryPage`, `count`, `explain` and `watch` take: conditions on indexed fields, all of which must hold. */
 export type QueryWhere<Desc extends DescMessage, I extends string> = { [P in I]?: Condition<QueryValue<Desc, P>> };
 
-export interface QueryOptions<I extends string = string> extends ListOptions {
+/** The indexed fields that are not lists (what `orderBy` takes). */
+export type OrderField<Desc extends DescMessage, I extends string> = {
+  [P in I]: P extends keyof MessageShape<Desc> ? (MessageShape<Desc>[P] extends readonly unknown[] ? never : P) : never;
+}[I];
+
+export interface QueryOptions<I extends string = string, O extends string = I> extends ListOptions {
   /**
    * An indexed field (not a list): results by its value, then by key. Records without a value for it (an
    * unset Timestamp or Duration) are not in its index and not in the result. Without it: key order.
    */
-  orderBy?: I;
+  orderBy?: O;
   /** Descending order (by `orderBy`, else by key). */
   reverse?: boolean;
   /** The cursor of a page `queryPage` returned: the page after it (stable across writes). */
@@ -105,15 +110,15 @@ export interface QueryMethods<Desc extends DescMessage, I extends string> {
    * on a field that is not indexed, an unknown operator or a value of the wrong type is `E_USAGE`. Read in
    * one synchronous step. Example: `query({ startedAt: { gte: from, lt: to } }, { orderBy: "startedAt" })`.
    */
-  query(where: QueryWhere<Desc, I>, options?: QueryOptions<I>): Promise<StoredRecord<Desc>[]>;
+  query(where: QueryWhere<Desc, I>, options?: QueryOptions<I, OrderField<Desc, I>>): Promise<StoredRecord<Desc>[]>;
   /**
    * One page of `query` (`limit` records at most) and the cursor of the next (pass it as `after`). Each page
    * is read in one synchronous step; a record is never returned twice across the pages of one query, and a
    * record that exists and matches throughout is never skipped, whatever is written between pages.
    */
-  queryPage(where: QueryWhere<Desc, I>, options: QueryOptions<I> & { limit: number }): Promise<QueryPage<StoredRecord<Desc>>>;
+  queryPage(where: QueryWhere<Desc, I>, options: QueryOptions<I, OrderField<Desc, I>> & { limit: number }): Promise<QueryPage<StoredRecord<Desc>>>;
   /** The number of records (matching `where`): from the index, without decoding records. */
   count(where?: QueryWhere<Desc, I>, options?: { scan?: boolean }): Promise<number>;
   /** How `query(where, options)` would run, without running it (`E_USAGE` as `query` would throw). */
-  explain(where: QueryWhere<Desc, I>, options?: QueryOptions<I>): QueryExplain;
+  explain(where: QueryWhere<Desc, I>, options?: QueryOptions<I, OrderField<Desc, I>>): QueryExplain;
 }
