@@ -39,7 +39,7 @@ export function runQuery(ctx: QueryContext, where: unknown, options?: QueryOptio
 
 /** `queryPage`: a page and the cursor of the next. */
 export function runQueryPage(ctx: QueryContext, where: unknown, options: QueryOptions): QueryPage<unknown> {
-  if (options?.limit === undefined) throw new UsageError("`queryPage` takes a `limit`");
+  if (typeof options?.limit !== "number" || !(options.limit >= 1)) throw new UsageError("`queryPage` takes a `limit` ≥ 1");
   return runPage(ctx, where, options, true);
 }
 
