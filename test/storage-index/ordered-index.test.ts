@@ -1,8 +1,8 @@
 /**
  * OrderedIndex against a plain model: a sorted array of (sk, key) filtered by the range's prefix comparison,
  * written from DESIGN's words ("an entry is ≥ lo when sk.slice(0, lo.sk.length) ≥ lo.sk …"). Random adds,
- * removes (present and absent), counts and walks with random ranges, `reverse` and `after`, across merges
- * (small alphabets make equal sks, shared prefixes and re-adds of removed entries common).
+ * removes (present and absent), counts and walks with random ranges, `reverse` and `after`,  * (small alphabets make equal sks, shared prefixes and re-adds of removed entries common), across leaf splits
+ * and leaves emptied.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -98,7 +98,7 @@ function run(ix: OrderedIndex, model: Model, ops: readonly Op[]): void {
 }
 
 describe("OrderedIndex", () => {
-  it("adds, removes, counts and walks as a sorted array does (small: delta only, and merges)", () => {
+  it("adds, removes, counts and walks as a sorted array does (leaves split and emptied)", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
         run(new OrderedIndex(byNumber), new Model(), ops);
@@ -107,7 +107,7 @@ describe("OrderedIndex", () => {
     );
   });
 
-  it("a base built in one go (from) then changed past several merges matches the model", () => {
+  it("an index built in one go (from) then changed at random matches the model", () => {
     const entry = fc.record({ sk, key });
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 3000 }), fc.array(op, { minLength: 1500, maxLength: 2600 }), (initial, ops) => {
@@ -124,7 +124,7 @@ describe("OrderedIndex", () => {
     );
   });
 
-  it("merges keep every entry: 5000 adds in random order, then removing every other one, then re-adding", () => {
+  it("splits keep every entry in order: 5000 adds in random order, then removing every other one, then re-adding", () => {
     const ix = new OrderedIndex(byNumber);
     const n = 5000;
     const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
