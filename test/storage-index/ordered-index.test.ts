@@ -1,7 +1,8 @@
 /**
  * OrderedIndex against a plain model: a sorted array of (sk, key) filtered by the range's prefix comparison,
  * written from DESIGN's words ("an entry is ≥ lo when sk.slice(0, lo.sk.length) ≥ lo.sk …"). Random adds,
- * removes (present and absent), counts and walks with random ranges, `reverse` and `after`,  * (small alphabets make equal sks, shared prefixes and re-adds of removed entries common), across leaf splits
+ * removes (present and absent), counts and walks with random ranges, `reverse` and `after`
+ * (small alphabets make equal sks, shared prefixes and re-adds of removed entries common), across leaf splits
  * and leaves emptied.
  */
 import fc from "fast-check";
