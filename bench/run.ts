@@ -8,7 +8,7 @@
  * (plus one child process per cold-open / warm-get measurement), shows a live table, then writes the
  * report (default docs/BENCHMARKS.md) and the chart (benchmarks.svg next to the report).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { SystemSpec } from "./adapter.js";
@@ -247,9 +247,17 @@ async function main(): Promise<void> {
   writeOutputs(results, opts);
 }
 
+/**
+ * The report's sections measured by their own scripts (lifecycle, several processes, queries) follow this
+ * line in docs/BENCHMARKS.md; a run rewrites what is above it and keeps them.
+ */
+const KEPT_SECTIONS = "<!-- Sections below are written by hand from their own scripts: `npm run bench` keeps them. -->";
+
 function writeOutputs(results: BenchResults, opts: Options): void {
   mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, renderReport(results, basename(opts.chart)));
+  const previous = existsSync(opts.out) ? readFileSync(opts.out, "utf8") : "";
+  const kept = previous.indexOf(KEPT_SECTIONS);
+  writeFileSync(opts.out, renderReport(results, basename(opts.chart)) + (kept >= 0 ? `\n${previous.slice(kept)}` : ""));
   writeFileSync(opts.chart, renderChart(results));
   if (opts.json) writeFileSync(opts.json, JSON.stringify(results, null, 2) + "\n");
   process.stdout.write(`wrote ${opts.out} and ${opts.chart}${opts.json ? ` and ${opts.json}` : ""}\n`);

@@ -15,6 +15,7 @@ import type { MigrationProgress } from "../../src/runtime/typed/upgrade.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Engine } from "../../src/runtime/storage/engine.js";
+import { indexTerms } from "../../src/runtime/typed/index-keys.js";
 import { NoteV, notesAt, step1to2, step2to3 } from "./helpers/notes-versions.js";
 import { storeSnapshot as snapshot } from "../helpers/files.js";
 import { errorOf } from "../helpers/errors.js";
@@ -125,8 +126,9 @@ describe("upgrade on open", () => {
     await writeV1(dir, 5);
     // A v2 record written below the typed layer, while the manifest still says version 1.
     const e = await Engine.open({ dir, key, compaction: { auto: false } });
-    const body = toBinary(NoteV[2], create(NoteV[2], { id: "v2rec", body: "already v2", tags: ["urgent"] }));
-    await e.write([{ op: "put", entity: "notes", key: "v2rec", version: 2, value: Uint8Array.of(0, ...body), terms: ["tags\u0000urgent"] }]);
+    const msg = create(NoteV[2], { id: "v2rec", body: "already v2", tags: ["urgent"] });
+    const terms = indexTerms(notesAt(2), msg as unknown as Record<string, unknown>, {});
+    await e.write([{ op: "put", entity: "notes", key: "v2rec", version: 2, value: Uint8Array.of(0, ...toBinary(NoteV[2], msg)), terms }]);
     expect(e.storedVersions.get("notes")).toBe(1);
     await e.close();
     const store = await openStore({ notes: notesAt(2) }, { dir, key, migrations: [step1to2], backupBeforeMigration: false });

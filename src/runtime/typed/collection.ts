@@ -12,7 +12,8 @@ import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import type { ArchiveOptions, ArchiveResult } from "./archive.js";
 import type { ListOptions } from "./types.js";
-import { checkQueryValue, decodeKey, encodeKey, term } from "./values.js";
+import { decodeKey, encodeKey } from "./values.js";
+import { encodeComponent, indexKeyers, queryValue } from "./index-keys.js";
 import { querySource, sameRecord, type Watchers, whereMatcher } from "./watch.js";
 
 export class CollectionImpl {
@@ -264,11 +265,12 @@ export class CollectionImpl {
     const terms: string[] = [];
     for (const [field, value] of Object.entries(where)) {
       if (value === undefined) continue;
-      if (!this.def.indexes.includes(field)) {
+      const keyer = indexKeyers(this.def).find((k) => k.components.length === 1 && k.components[0]!.field === field);
+      if (!keyer) {
         throw new UsageError(`\`${field}\` is not an indexed field of \`${this.def.name}\` (indexes: ${this.def.indexes.join(", ") || "none"})`);
       }
-      checkQueryValue(this.def, field, value);
-      terms.push(term(field, value));
+      const comp = keyer.components[0]!;
+      terms.push(keyer.prefix + encodeComponent(comp.kind, queryValue(this.def, comp, value)));
     }
     return terms;
   }

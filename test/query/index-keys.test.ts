@@ -1,0 +1,156 @@
+/**
+ * Index sort keys (typed/index-keys.ts): each component's encoding keeps the order of its values under
+ * plain JavaScript string comparison, compound sks order by their tuples, and every sk decodes back to the
+ * values it was made from.
+ */
+import { create } from "@bufbuild/protobuf";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FocusSessionEntity } from "../../src/generated/examples/focus/v1/focus_cellar.js";
+import { FocusSessionSchema } from "../../src/generated/examples/focus/v1/focus_pb.js";
+import {
+  type ComponentKind,
+  type IndexKeyer,
+  componentNumber,
+  decodeComponents,
+  encodeComponent,
+  encodeStringPrefix,
+  indexKeyers,
+  indexTerms,
+  queryValue,
+  splitTerm,
+} from "../../src/runtime/typed/index-keys.js";
+import { defineCollection } from "../../src/runtime/typed/entity.js";
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const sign = (n: number | bigint) => (n < 0 ? -1 : n > 0 ? 1 : 0);
+
+/** A keyer over any component kinds (decoding needs only the kinds). */
+function keyer(...kinds: ComponentKind[]): IndexKeyer {
+  const offsets: number[] = [];
+  let at = 0;
+  const width: Record<ComponentKind, number> = { bool: 1, int32: 8, uint32: 8, int64: 16, uint64: 16, double: 16, string: -1, timestamp: 24, duration: 24 };
+  for (const k of kinds) {
+    offsets.push(at);
+    at = at < 0 || width[k] < 0 ? -1 : at + width[k];
+  }
+  return {
+    spec: { id: kinds.map((_, i) => i + 1).join(","), fields: kinds.map((_, i) => `f${i}`), name: "test" },
+    components: kinds.map((kind, i) => ({ field: `f${i}`, kind, repeated: false })),
+    prefix: "\u0001t\u0000",
+    offsets,
+  };
+}
+
+const arbSeconds = fc.bigInt({ min: -(1n << 40n), max: 1n << 40n });
+const arbTimestamp = fc.record({ seconds: arbSeconds, nanos: fc.integer({ min: 0, max: 999_999_999 }) });
+/** Seconds and nanos never of opposite signs (protobuf's rule); nanos alone may be negative. */
+const arbDuration = fc
+  .tuple(arbSeconds, fc.integer({ min: 0, max: 999_999_999 }), fc.boolean())
+  .map(([s, n, neg]) => ({ seconds: s, nanos: n === 0 ? 0 : s < 0n || (s === 0n && neg) ? -n : n }));
+
+const exact = (t: { seconds: bigint; nanos: number }) => t.seconds * 1_000_000_000n + BigInt(t.nanos);
+
+const KINDS: { kind: ComponentKind; arb: fc.Arbitrary<unknown>; compare: (a: any, b: any) => number }[] = [
+  { kind: "bool", arb: fc.boolean(), compare: (a: boolean, b: boolean) => Number(a) - Number(b) },
+  { kind: "int32", arb: fc.integer({ min: -0x80000000, max: 0x7fffffff }), compare: (a: number, b: number) => a - b },
+  { kind: "uint32", arb: fc.integer({ min: 0, max: 0xffffffff }), compare: (a: number, b: number) => a - b },
+  { kind: "int64", arb: fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), compare: (a: bigint, b: bigint) => sign(a - b) },
+  { kind: "uint64", arb: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), compare: (a: bigint, b: bigint) => sign(a - b) },
+  { kind: "double", arb: fc.double({ noNaN: true }), compare: (a: number, b: number) => (a < b ? -1 : a > b ? 1 : 0) },
+  { kind: "string", arb: fc.string({ unit: fc.constantFrom("a", "b", "\u0000", "\u0001", "\u0002", "é", "\uffff") }), compare: cmp },
+  { kind: "timestamp", arb: arbTimestamp, compare: (a, b) => sign(exact(a) - exact(b)) },
+  { kind: "duration", arb: arbDuration, compare: (a, b) => sign(exact(a) - exact(b)) },
+];
+
+describe("index sort keys", () => {
+  for (const { kind, arb, compare } of KINDS) {
+    it(`${kind}: string order of encodings is value order, and decoding gives the value back`, () => {
+      const k = keyer(kind);
+      fc.assert(
+        fc.property(arb, arb, (a, b) => {
+          const ea = encodeComponent(kind, a);
+          const eb = encodeComponent(kind, b);
+          expect(sign(cmp(ea, eb))).toBe(sign(compare(a, b)));
+          const back = decodeComponents(k, ea)[0];
+          if (kind === "double") expect(back).toBe((a as number) === 0 ? 0 : a);
+          else expect(back).toEqual(a);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it("compound sks order by their tuples and decode to them (strings in any position)", () => {
+    const k = keyer("string", "int32", "string", "timestamp");
+    const arbTuple = fc.tuple(KINDS[6]!.arb, KINDS[1]!.arb, KINDS[6]!.arb, arbTimestamp);
+    const compare = (a: any[], b: any[]) => {
+      const parts = [KINDS[6]!.compare, KINDS[1]!.compare, KINDS[6]!.compare, KINDS[7]!.compare];
+      for (let i = 0; i < parts.length; i++) {
+        const c = sign(parts[i]!(a[i], b[i]));
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
+    const enc = (t: any[]) => encodeComponent("string", t[0]) + encodeComponent("int32", t[1]) + encodeComponent("string", t[2]) + encodeComponent("timestamp", t[3]);
+    fc.assert(
+      fc.property(arbTuple, arbTuple, (a, b) => {
+        expect(sign(cmp(enc(a), enc(b)))).toBe(compare(a, b));
+        expect(decodeComponents(k, enc(a))).toEqual(a);
+        expect(componentNumber(k, enc(a), 1)).toBe(a[1]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a string prefix's encoding starts every sk whose string starts with it", () => {
+    fc.assert(
+      fc.property(KINDS[6]!.arb as fc.Arbitrary<string>, KINDS[6]!.arb as fc.Arbitrary<string>, (p, rest) => {
+        expect(encodeComponent("string", p + rest).startsWith(encodeStringPrefix(p))).toBe(true);
+      }),
+    );
+  });
+
+  it("componentNumber gives timestamps in epoch ms, durations in seconds, 64-bit integers as numbers", () => {
+    const k = keyer("int32", "timestamp", "duration", "int64", "uint64", "bool");
+    const sk =
+      encodeComponent("int32", -7) +
+      encodeComponent("timestamp", { seconds: 1_700_000_000n, nanos: 250_000_000 }) +
+      encodeComponent("duration", { seconds: -90n, nanos: -500_000_000 }) +
+      encodeComponent("int64", -(2n ** 40n)) +
+      encodeComponent("uint64", 2n ** 52n) +
+      encodeComponent("bool", true);
+    expect([0, 1, 2, 3, 4, 5].map((i) => componentNumber(k, sk, i))).toEqual([-7, 1_700_000_000_250, -90.5, -(2 ** 40), 2 ** 52, 1]);
+  });
+
+  it("a record's terms: one per index, compound ones from every component, none when a component is absent", () => {
+    const def = defineCollection({
+      ...FocusSessionEntity,
+      indexes: ["kind", "startedAt", "duration"],
+      indexSpecs: [
+        { id: "6", fields: ["kind"], name: "kind" },
+        { id: "2,10", fields: ["startedAt", "duration"], name: "started_at,duration" },
+      ],
+    });
+    const ks = indexKeyers(def);
+    expect(ks.map((k) => k.components.map((c) => c.kind))).toEqual([["int32"], ["timestamp", "duration"]]);
+    const zero = create(FocusSessionSchema) as unknown as Record<string, unknown>;
+    const full = create(FocusSessionSchema, { id: "a", kind: 2, startedAt: { seconds: 100n, nanos: 5 }, duration: { seconds: 60n } });
+    const terms = indexTerms(def, full as unknown as Record<string, unknown>, zero);
+    expect(terms.map((t) => splitTerm(t)!.id)).toEqual(["6", "2,10"]);
+    expect(decodeComponents(ks[1]!, splitTerm(terms[1]!)!.sk)).toEqual([{ seconds: 100n, nanos: 5 }, { seconds: 60n, nanos: 0 }]);
+    const noDuration = create(FocusSessionSchema, { id: "b", startedAt: { seconds: 100n } });
+    expect(indexTerms(def, noDuration as unknown as Record<string, unknown>, zero).map((t) => splitTerm(t)!.id)).toEqual(["6"]);
+    expect(splitTerm("kind\u00002")).toBeUndefined();
+  });
+
+  it("query values are checked against the component's kind, the message never naming the value", () => {
+    const def = defineCollection({ ...FocusSessionEntity, indexes: ["startedAt"], indexSpecs: [{ id: "2", fields: ["startedAt"], name: "started_at" }] });
+    const comp = indexKeyers(def)[0]!.components[0]!;
+    expect(queryValue(def, comp, new Date(1500))).toEqual({ seconds: 1n, nanos: 500_000_000 });
+    expect(queryValue(def, comp, { seconds: 5n })).toEqual({ seconds: 5n, nanos: 0 });
+    expect(() => queryValue(def, comp, "secret-2026")).toThrow(/`startedAt` takes a Date or a Timestamp.*got string/);
+    expect(() => queryValue(def, comp, "secret-2026")).not.toThrow(/secret/);
+    expect(() => queryValue(def, comp, new Date(NaN))).toThrow(/an invalid Date/);
+  });
+});
