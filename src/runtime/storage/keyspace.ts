@@ -5,6 +5,7 @@
  */
 import { Loc } from "../format/location.js";
 import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
+import { OrderedIndex } from "./ordered-index.js";
 
 /** A delete recorded in journal `file`. */
 export class Tomb {
@@ -17,6 +18,11 @@ export class Keyspace {
   count = 0;
   /** Secondary index: term → keys. Built on the first lookup (null until then), kept up to date after. */
   private terms: Map<string, Set<string>> | null = null;
+  /**
+   * Ordered indexes by term prefix (`"\u0001" + id + "\u0000"`, docs/FORMAT.md "Index terms"): each built on
+   * its first use from every live record's terms, kept up to date after (null: none built).
+   */
+  private indexes: Map<string, OrderedIndex> | null = null;
 
   constructor(
     readonly entity: string,
@@ -67,6 +73,11 @@ export class Keyspace {
       if (old) this.removeTerms(loc.key, old);
       for (const t of loc.terms) this.addTerm(t, loc.key);
     }
+    if (this.indexes) {
+      // Terms the record keeps (an update that leaves its indexed fields alone) are not touched.
+      if (old) this.unindex(loc.key, old.terms, loc.terms);
+      this.index(loc.key, loc.terms, old?.terms);
+    }
     return old;
   }
 
@@ -80,6 +91,7 @@ export class Keyspace {
     this.sortedOverlay = null;
     this.count--;
     if (this.terms) this.removeTerms(key, old);
+    if (this.indexes) this.unindex(key, old.terms);
     return old;
   }
 
@@ -193,13 +205,63 @@ export class Keyspace {
     return this.terms.get(term) ?? EMPTY;
   }
 
+  /** The terms of a live record (undefined when absent). */
+  termsOf(key: string): readonly string[] | undefined {
+    return this.get(key)?.terms;
+  }
+
+  /**
+   * The ordered index of the terms starting with `prefix` (entries: the term without the prefix, the key),
+   * built on first use from every live record's terms (synchronously), then kept up to date by every change.
+   * `compareKeys` orders equal sort keys; the first call's is kept.
+   */
+  orderedIndex(prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
+    let ix = this.indexes?.get(prefix);
+    if (ix) return ix;
+    // Built aside and kept only once complete (as `lookup`'s): a damaged slot met half-way throws.
+    const sks: string[] = [];
+    const keys: string[] = [];
+    const n = prefix.length;
+    for (const [k, loc] of this.entries()) {
+      for (const t of loc.terms) {
+        if (t.startsWith(prefix)) {
+          sks.push(t.slice(n));
+          keys.push(k);
+        }
+      }
+    }
+    ix = OrderedIndex.from(compareKeys, sks, keys);
+    (this.indexes ??= new Map()).set(prefix, ix);
+    return ix;
+  }
+
+  /** Add `key`'s `terms` (but those in `keep`) to the ordered indexes they belong to. */
+  private index(key: string, terms: readonly string[], keep?: readonly string[]): void {
+    for (const t of terms) {
+      if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.add(t.slice(prefix.length), key);
+    }
+  }
+
+  /** Remove `key`'s `terms` (but those in `keep`) from the ordered indexes they belong to. */
+  private unindex(key: string, terms: readonly string[], keep?: readonly string[]): void {
+    for (const t of terms) {
+      if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.remove(t.slice(prefix.length), key);
+    }
+  }
+
   /**
    * After a compaction: `seg` now holds every record that lived in the retired files, so overlay entries
    * from those files go (a tombstone from them means the key is absent from `seg`).
    */
   rebase(seg: SegmentIndex | null, retired: ReadonlySet<number>, termsChanged = false): void {
     this.seg = seg;
-    if (termsChanged) this.terms = null; // records merged in (import): the term index is rebuilt when next used
+    if (termsChanged) {
+      // Records merged in (import), migrated or lost: the term indexes are built again when next used.
+      this.terms = null;
+      this.indexes = null;
+    }
     this.sortedOverlay = null;
     this.deadSlots.clear();
     for (const [k, o] of this.overlay) if (retired.has(o.file)) this.overlay.delete(k);
@@ -221,6 +283,7 @@ export class Keyspace {
       if (this.overlay.has(loc.key)) continue;
       this.count--;
       if (this.terms) this.removeTerms(loc.key, loc);
+      if (this.indexes) this.unindex(loc.key, loc.terms);
     }
   }
 
