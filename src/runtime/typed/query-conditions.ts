@@ -7,7 +7,7 @@
 import { UsageError } from "../errors.js";
 import type { CollectionDefinition } from "./entity.js";
 import { type ComponentKind, type IndexComponent, type IndexKeyer, encodeComponent, encodeStringPrefix, queryValue } from "./index-keys.js";
-import type { SkBound } from "./query-plan.js";
+import type { SkBound } from "../storage/ordered-index.js";
 
 /** One field's conditions, as encodings of its index component (every part must hold). */
 export interface FieldCond {

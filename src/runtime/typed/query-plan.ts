@@ -10,31 +10,17 @@
  */
 import { UsageError } from "../errors.js";
 import { compareUtf8 } from "../format/segment-index.js";
+import type { IndexEntry, OrderedIndex, SkBound, SkRange } from "../storage/ordered-index.js";
 import type { CollectionDefinition } from "./entity.js";
 import { type IndexKeyer, indexKeyers } from "./index-keys.js";
 import { componentOf, componentSlice, type FieldCond, holds, parseCondition } from "./query-conditions.js";
 import type { QueryExplain } from "./query-types.js";
 
-// ---- the storage helper's ordered index (storage/ordered-index.ts, DESIGN14), as the planner uses it
-export interface SkBound {
-  readonly sk: string;
-  readonly exclusive?: boolean;
-}
-export interface SkRange {
-  readonly lo?: SkBound;
-  readonly hi?: SkBound;
-}
-export interface IndexEntry {
-  readonly sk: string;
-  readonly key: string;
-}
-interface OrderedIndexLike {
-  count(range: SkRange): number;
-  walk(range: SkRange, options?: { reverse?: boolean; after?: IndexEntry }): Iterable<IndexEntry>;
-}
+export type { IndexEntry, SkBound, SkRange };
+
 /** What a plan reads: the engine (`Engine` has these methods). */
 export interface QueryEngine {
-  orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndexLike;
+  orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex;
   termsOf(entity: string, key: string): readonly string[] | undefined;
   keys(entity: string): Iterable<string>;
 }
