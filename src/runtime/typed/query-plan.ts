@@ -56,6 +56,8 @@ export interface QueryPlan {
   readonly orderBy: string | undefined;
   /** `count` may add up the ranges' sizes: no residual check, no key twice. */
   readonly exactCount: boolean;
+  /** Every index the plan reads: the one walked, and those residual conditions and `orderBy` are read from. */
+  readonly indexes: readonly IndexKeyer[];
   /** The where had no condition at all. */
   readonly unconditioned: boolean;
   /**
@@ -198,6 +200,7 @@ class Plan implements QueryPlan {
   readonly empty: boolean;
   readonly ordered: boolean;
   readonly exactCount: boolean;
+  readonly indexes: readonly IndexKeyer[];
   readonly unconditioned: boolean;
   /** Conditions the walk does not apply by its ranges. */
   private readonly checks: readonly Check[];
@@ -233,6 +236,7 @@ class Plan implements QueryPlan {
     // The ranges count exactly when nothing is checked per entry and no key can be in two of them; an
     // `orderBy` outside the walked index needs its presence checked.
     this.exactCount = best !== undefined && this.checks.length === 0 && !this.dedupe && (this.orderAt === undefined || this.orderAt.fromSk);
+    this.indexes = [...new Set([...(best ? [best.keyer] : []), ...this.all.map((c) => c.keyer), ...(this.orderAt ? [this.orderAt.keyer] : [])])];
   }
 
   *matches(engine: QueryEngine, after?: IndexEntry, reverse = false, keys?: readonly string[]): Generator<IndexEntry> {

@@ -7,7 +7,8 @@
  */
 import { UsageError } from "../errors.js";
 import type { CollectionDefinition } from "./entity.js";
-import { type IndexEntry, keyComparer, planQuery, type QueryEngine, type QueryPlan } from "./query-plan.js";
+import type { IndexKeyer } from "./index-keys.js";
+import { type IndexEntry, keyComparer, type PlanOptions, planQuery, type QueryEngine, type QueryPlan } from "./query-plan.js";
 import type { QueryExplain, QueryOptions, QueryPage } from "./query-types.js";
 
 /** What a query reads: a collection's definition, the engine, and its record reads. */
@@ -18,6 +19,15 @@ export interface QueryContext {
   read(key: string): unknown;
   /** Every key in key order (`RecordCodec.sortedKeys`, cached). */
   sortedKeys(): readonly string[];
+  /** Throws (`E_UNAVAILABLE`) when the store has not built an index the plan reads yet. */
+  checkIndex?(keyer: IndexKeyer): void;
+}
+
+/** The plan of a query, refused while an index it reads is not built yet (index-build check). */
+function planFor(ctx: QueryContext, where: unknown, options: PlanOptions): QueryPlan {
+  const p = planQuery(ctx.def, where, options);
+  if (ctx.checkIndex) for (const k of p.indexes) ctx.checkIndex(k);
+  return p;
 }
 
 /** Cursor format version (the JSON inside the base64url text). */
@@ -45,7 +55,7 @@ export function runQueryPage(ctx: QueryContext, where: unknown, options: QueryOp
 
 function runPage(ctx: QueryContext, where: unknown, options: QueryOptions | undefined, paged: boolean): QueryPage<unknown> {
   const o = checkOptions(options);
-  const plan = planQuery(ctx.def, where, o);
+  const plan = planFor(ctx, where, o);
   const mode = plan.ordered ? `i${plan.keyer?.spec.id ?? ""}` : `s${plan.orderBy ?? ""}`;
   const after = o.after === undefined ? undefined : decodeCursor(o.after, mode);
   const want = o.limit === Infinity ? Infinity : o.offset + o.limit + (paged ? 1 : 0);
@@ -97,7 +107,7 @@ function gatherSorted(ctx: QueryContext, plan: QueryPlan, after: Cursor | undefi
 export function runCount(ctx: QueryContext, where: unknown, options?: { scan?: boolean }): number {
   if (where === undefined) return ctx.engine.count(ctx.def.name);
   if (options !== undefined && (typeof options !== "object" || options === null)) throw new UsageError("`count` takes options as an object");
-  const plan = planQuery(ctx.def, where, { scan: options?.scan === true });
+  const plan = planFor(ctx, where, { scan: options?.scan === true });
   if (plan.empty) return 0;
   if (!plan.keyer && plan.unconditioned) return ctx.engine.count(ctx.def.name);
   if (plan.exactCount && plan.keyer) {
@@ -117,7 +127,7 @@ export function runExplain(ctx: QueryContext, where: unknown, options?: QueryOpt
 
 /** The plan of a `watch(where)` and the keys of its result, in key order. */
 export function watchQuery(ctx: QueryContext, where: unknown): { plan: QueryPlan; select: () => string[] } {
-  const plan = planQuery(ctx.def, where, {});
+  const plan = planFor(ctx, where, {});
   const select = () => (plan.ordered ? walkOrdered(ctx, plan, undefined, false, Infinity) : gatherSorted(ctx, plan, undefined, false, Infinity)).map((e) => e.key);
   return { plan, select };
 }
