@@ -177,20 +177,24 @@ function buildPlan(def: CollectionDefinition, keyers: readonly IndexKeyer[], con
     if (!best || better(c, best)) best = c;
   }
   if (!best && (conds.size > 0 || orderBy !== undefined) && !scan) throw noIndex(def, keyers, conds, orderBy);
-  // index-build check: a query on an index the store has not built yet gets E_UNAVAILABLE (storage helper's
-  // check, wired in query.ts once it lands).
+  // index-build check: a query on an index the store has not built yet gets E_UNAVAILABLE: query.ts's
+  // `planFor` asks `QueryContext.checkIndex` (the storage helper's `checkIndexBuilt`) of each of `indexes`.
   return new Plan(def, keyers, conds, orderBy, best, present);
 }
 
 function noIndex(def: CollectionDefinition, keyers: readonly IndexKeyer[], conds: ReadonlyMap<string, FieldCond>, orderBy: string | undefined): UsageError {
   const fields = [...conds.keys(), ...(orderBy ? [orderBy] : [])];
-  const serving = keyers.filter((k) => fields.includes(k.components[0]!.field)).map((k) => `\`${k.spec.name}\``);
+  const named = (x: readonly string[]) => x.map((f) => `\`${f}\``).join(", ");
+  // Indexes that start with a field but leave out records without a Timestamp/Duration component.
+  const partial = keyers
+    .filter((k) => fields.includes(k.components[0]!.field))
+    .map((k) => `\`${k.spec.name}\` holds no record without ${named(k.components.filter((c) => !fields.includes(c.field) && (c.kind === "timestamp" || c.kind === "duration")).map((c) => c.field))}`);
   const containing = keyers.filter((k) => k.components.some((c) => fields.includes(c.field))).map((k) => `\`${k.spec.name}\``);
   return new UsageError(
-    `no index of \`${def.name}\` serves this query: an index starting with one of ${fields.map((f) => `\`${f}\``).join(", ")} would` +
-      (serving.length ? ` (${serving.join(", ")})` : "") +
+    `no index of \`${def.name}\` serves this query: an index starting with one of ${named(fields)} would` +
+      (partial.length ? ` (${partial.join("; ")}: a condition on it makes it serve)` : "") +
       (containing.length ? `; indexes containing them: ${containing.join(", ")}` : "") +
-      "; pass `{ scan: true }` to check every record instead",
+      "; or pass `{ scan: true }` to check every record",
   );
 }
 
