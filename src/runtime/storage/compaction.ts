@@ -57,6 +57,8 @@ type Snapshot = { entity: string; keys: string[]; locs: Loc[]; extra?: () => Asy
 export class Compaction {
   /** The compaction running, if any. */
   compacting: Promise<void> | null = null;
+  /** The compaction running merges records in (`Rewrite.extra`, an import): they replace live ones when it ends. */
+  merging = false;
 
   constructor(
     private readonly state: StoreState,
@@ -104,9 +106,11 @@ export class Compaction {
     if (this.state.opts.readOnly) throw readOnlyError();
     while (this.compacting) await this.compacting.catch(() => {});
     const before = this.state.journal;
+    this.merging = rewrite.extra !== undefined;
     const run = this.runCompaction(rewrite);
     const tracked = run.finally(() => {
       this.compacting = null;
+      this.merging = false;
     });
     tracked.catch(() => {}); // the caller gets the failure from `run`
     this.compacting = tracked;

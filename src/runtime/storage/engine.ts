@@ -23,7 +23,7 @@ import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { Follower, openFollowerState, type RefreshHint, writerPid } from "./follower.js";
 import { KeyAdmin } from "./key-admin.js";
-import { type Keyspace, Tomb } from "./keyspace.js";
+import type { Keyspace } from "./keyspace.js";
 import { OrderedIndex } from "./ordered-index.js";
 import { openCopy, openEngine } from "./open.js";
 import { scrub } from "./scrub.js";
@@ -234,14 +234,13 @@ export class Engine {
   /** Keys whose record carries index term `term`. */
   lookup(entity: string, term: string): ReadonlySet<string> {
     this.checkOpen();
-    return this.entities.get(entity)?.lookup(term) ?? EMPTY;
+    return this.entities.get(entity)?.lookup(term) ?? new Set<string>();
   }
 
   /**
-   * The ordered index of `entity`'s terms starting with `prefix` (`"\u0001" + id + "\u0000"`; entries' sk: the
-   * term without it), built on the first call (synchronously, from every live record's terms), then kept up to
-   * date by every write. Ask again after an await: a compaction that changed terms (a follower's reload, a
-   * promotion) starts a new one.
+   * The ordered index of `entity`'s terms starting with `prefix` (entries' sk: the term without it), built on the
+   * first call (sync, from every live record's terms), kept up to date by every write. Ask again after an await:
+   * a compaction that changed terms, a follower's reload or a promotion starts a new one.
    */
   orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
     this.checkOpen();
@@ -296,6 +295,15 @@ export class Engine {
   /** Resolves when every write issued so far has been committed (or failed). */
   drain(): Promise<void> {
     return this.commit.drain();
+  }
+
+  /**
+   * Null when no write is queued and no compaction merging records in (an import) runs: records read and written
+   * again in the same synchronous step (typed/index-build.ts) overwrite nothing newer. Else a wait (ask again).
+   */
+  unsettled(): Promise<void> | null {
+    if (this.commit.idle && !this.compaction.merging) return null;
+    return this.commit.drain().then(() => this.compaction.merging ? this.compaction.compacting?.catch(() => {}) : undefined);
   }
 
   // ---------------------------------------------------------------- compaction
@@ -437,9 +445,7 @@ export class Engine {
    */
   knowsDeleted(entity: string, key: string, afterSeq?: number): boolean {
     this.checkOpen();
-    const seq = this.state.deletedAtOpen?.get(entity)?.get(key);
-    if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
-    return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
+    return this.state.knowsDeleted(entity, key, afterSeq);
   }
 
   /**
@@ -491,5 +497,3 @@ export class Engine {
     }
   }
 }
-
-const EMPTY: ReadonlySet<string> = new Set();

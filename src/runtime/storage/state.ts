@@ -20,7 +20,7 @@ import type { Sealer } from "../crypto/seal.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { LruCache } from "./cache.js";
 import type { JournalWriter } from "./journal-writer.js";
-import { Keyspace } from "./keyspace.js";
+import { Keyspace, Tomb } from "./keyspace.js";
 import { type Manifest, writeManifest } from "./manifest.js";
 import type { ResolvedOptions } from "./options.js";
 
@@ -216,6 +216,13 @@ export class StoreState {
     const next: Manifest = { ...this.manifest, generation: this.manifest.generation + 1, entities: new Map([...this.manifest.entities, ...versions]) };
     writeManifest(this.io, this.paths, next, this.metaSealer(), this.fp);
     this.manifest = next;
+  }
+
+  /** See `Engine.knowsDeleted`. */
+  knowsDeleted(entity: string, key: string, afterSeq?: number): boolean {
+    const seq = this.deletedAtOpen?.get(entity)?.get(key);
+    if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
+    return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
   }
 
   /** A damage report whose file is still one of the store's live files (not yet retired by a compaction). */
