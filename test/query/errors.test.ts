@@ -1,14 +1,16 @@
 /**
  * What a query refuses, and how: E_USAGE naming the entity, field or option at fault and never a value,
  * for a bad where (field not indexed, unknown operator, wrong value type), bad options, a query no index
- * serves (naming the indexes that could serve it, unless `scan: true`), and a cursor that is not one.
+ * serves (naming the indexes that could serve it, unless `scan: true`), and a cursor that is not one; and
+ * E_UNAVAILABLE for a query that reads an index the store has not built yet.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isCellarError, openStore } from "../../src/runtime/index.js";
-import { sampleEntity } from "./helpers/sample.js";
+import { encodeIndexState, INDEXES_ENTITY } from "../../src/runtime/typed/index-build.js";
+import { sampleEntity, spec } from "./helpers/sample.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-query-errors-"));
 const key = new Uint8Array(32).fill(6);
@@ -107,5 +109,31 @@ describe("cursors", () => {
     expect(await usage(() => repo.queryPage({ n: { gte: 0 } }, { limit: 3, after: page.cursor, orderBy: "name" }))).toContain("another query");
     const next = await repo.queryPage({ n: { gte: 0 } }, { limit: 3, after: page.cursor });
     expect(next.records.map((r: { id: string }) => r.id)).toEqual(["r3", "r4", "r5"]);
+  });
+});
+
+describe("an index the store has not built yet", () => {
+  it("is E_UNAVAILABLE for a query, a page, a count or a watch that reads it; other indexes serve", async () => {
+    const s = await openStore({ samples: def }, { dir: path.join(tmp, "unbuilt"), key });
+    const r = s.samples as unknown as Loose & { watch: (w: object) => { close(): void } };
+    await r.put({ id: "a", name: "x", n: 1, score: 2, kind: 1, at: { seconds: 5n } });
+    // What a follower sees while the writer builds `n,score` (the `~indexes` record, storage's index-build.ts).
+    const engine = (s as unknown as { engine: { write(ops: unknown[]): Promise<void> } }).engine;
+    const built = [spec(["name"]).id, spec(["kind", "at"]).id, spec(["tags"]).id];
+    await engine.write([{ op: "put", entity: INDEXES_ENTITY, key: "samples", version: 1, value: encodeIndexState({ built, building: { ids: ["3,6"] } }), terms: [] }]);
+    for (const call of [() => r.query({ n: 1 }), () => r.queryPage({ n: { gte: 0 } }, { limit: 1 }), () => r.count({ n: 1 }), () => r.watch({ n: 1 }), () => r.query({ name: "x", score: 2 }, { scan: true })]) {
+      let e: unknown;
+      try {
+        await call();
+      } catch (x) {
+        e = x;
+      }
+      expect(isCellarError(e, "E_UNAVAILABLE"), String(call)).toBe(true);
+      expect((e as Error).message).toContain("`n,score`");
+    }
+    expect((await r.query({ name: "x" })).map((x: { id: string }) => x.id)).toEqual(["a"]);
+    expect(await r.count({ kind: 1, at: { gte: new Date(0) } })).toBe(1);
+    expect(r.explain({ n: 1 })).toMatchObject({ index: "n,score" }); // explain says how it will run
+    await s.close();
   });
 });

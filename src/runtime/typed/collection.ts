@@ -13,6 +13,7 @@ import type { ArchiveOptions, ArchiveResult } from "./archive.js";
 import type { ListOptions } from "./types.js";
 import { decodeKey, encodeKey } from "./values.js";
 import { querySource, sameRecord, type Watchers } from "./watch.js";
+import { checkIndexBuilt } from "./index-build.js";
 import { type QueryContext, runCount, runExplain, runQuery, runQueryPage, watchQuery } from "./query.js";
 import type { QueryExplain, QueryOptions, QueryPage } from "./query-types.js";
 
@@ -34,7 +35,13 @@ export class CollectionImpl {
   ) {
     this.#archiver = archiver;
     this.#watchers = watchers;
-    this.#query = { def, engine: store.engine, read: (k) => codec.read(def, k), sortedKeys: () => codec.sortedKeys(def) };
+    this.#query = {
+      def,
+      engine: store.engine,
+      read: (k) => codec.read(def, k),
+      sortedKeys: () => codec.sortedKeys(def),
+      checkIndex: (keyer) => checkIndexBuilt(store.engine, def, keyer),
+    };
   }
 
   readonly #watchers: Watchers;
