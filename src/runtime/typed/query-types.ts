@@ -112,9 +112,11 @@ export interface QueryMethods<Desc extends DescMessage, I extends string> {
    */
   query(where: QueryWhere<Desc, I>, options?: QueryOptions<I, OrderField<Desc, I>>): Promise<StoredRecord<Desc>[]>;
   /**
-   * One page of `query` (`limit` records at most) and the cursor of the next (pass it as `after`). Each page
-   * is read in one synchronous step; a record is never returned twice across the pages of one query, and a
-   * record that exists and matches throughout is never skipped, whatever is written between pages.
+   * One page of `query` (`limit` records at most, ≥ 1) and the cursor of the next (pass it as `after`, with
+   * the same where and options; `undefined` after the last page). Each page is read in one synchronous step
+   * and starts strictly after the cursor's position: a record not written between pages is never returned
+   * twice nor skipped; one written meanwhile is seen with its new value if its new position is after the
+   * cursor (in key order never again; by `orderBy`, again if its value moved past the cursor).
    */
   queryPage(where: QueryWhere<Desc, I>, options: QueryOptions<I, OrderField<Desc, I>> & { limit: number }): Promise<QueryPage<StoredRecord<Desc>>>;
   /** The number of records (matching `where`): from the index, without decoding records. */
