@@ -84,7 +84,7 @@ describe("conditions are typed from the schema", () => {
       () => store.focus.query({ kind: { in: 1 } }),
       // @ts-expect-error a number for a bool field
       () => store.conversations.query({ archived: 1 }),
-      // @ts-expect-error a fractional number for an int64 field
+      // @ts-expect-error a string for an int64 field
       () => store.conversations.query({ totalTokens: { gt: "many" } }),
       // @ts-expect-error `orderBy` a field that is not indexed
       () => store.focus.query({}, { orderBy: "note" }),
