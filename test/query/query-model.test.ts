@@ -61,7 +61,7 @@ const toInput = (r: SampleRec) => ({ ...r });
 const keyOf = (r: unknown, keyed: "id" | "seq") => (r as Record<string, unknown>)[keyed] as string | number;
 
 /** What kinds of plans the random queries made (so the test is seen to cover each). */
-const stats = { nonEmpty: 0, scan: 0, index: 0, sorted: 0, multiRange: 0, residual: 0 };
+const stats = { nonEmpty: 0, scan: 0, index: 0, sorted: 0, multiRange: 0, merged: 0, residual: 0 };
 
 /** Check every query against the model; returns how many ran (not refused as no index serving them). */
 async function check(repo: Repo, model: Map<string | number, SampleRec>, keyed: "id" | "seq", queries: readonly Q[]): Promise<number> {
@@ -91,6 +91,7 @@ async function check(repo: Repo, model: Map<string | number, SampleRec>, keyed: 
       const ex = repo.explain(q.where, { orderBy: q.orderBy });
       stats[ex.order]++;
       if (ex.ranges > 1) stats.multiRange++;
+      if (ex.ranges > 1 && ex.order === "index") stats.merged++;
       if (ex.residual.length > 0) stats.residual++;
     }
     const ctx = JSON.stringify(q, (_, v) => (typeof v === "bigint" ? `${v}n` : v));
@@ -116,54 +117,83 @@ async function check(repo: Repo, model: Map<string | number, SampleRec>, keyed: 
   return ran;
 }
 
+/** Random writes and deletes (two rounds), `queries` checked after the first, a compaction, a reopen. */
+async function modelRun(indexes: string[][], keyed: "id" | "seq", ops1: Op[], ops2: Op[], queries: readonly Q[]): Promise<{ ran: number; total: number }> {
+  const def = sampleEntity(indexes, keyed);
+  const dir = path.join(tmp, `s${run++}`);
+  const model = new Map<string | number, SampleRec>();
+  const apply = async (repo: Repo, ops: Op[]) => {
+    for (const o of ops) {
+      if (o.op === "put") {
+        await repo.put(toInput(o.rec));
+        model.set(o.rec[keyed], o.rec);
+      } else {
+        const k = [...model.keys()][o.at % Math.max(1, model.size)];
+        if (k !== undefined) {
+          await repo.delete(k);
+          model.delete(k);
+        }
+      }
+    }
+  };
+  let ran = 0;
+  let store = await openStore({ samples: def }, { dir, key });
+  await apply(store.samples as unknown as Repo, ops1);
+  ran += await check(store.samples as unknown as Repo, model, keyed, queries);
+  await store.compact();
+  ran += await check(store.samples as unknown as Repo, model, keyed, queries);
+  await apply(store.samples as unknown as Repo, ops2);
+  await store.close();
+  store = await openStore({ samples: def }, { dir, key });
+  ran += await check(store.samples as unknown as Repo, model, keyed, queries);
+  await store.close();
+  return { ran, total: queries.length * 3 };
+}
+
 describe("queries agree with a filter + sort over a model", () => {
   it("random indexes, records, writes, deletes, queries; across a compaction and a reopen", async () => {
     let ran = 0;
     let total = 0;
     await fc.assert(
-      fc.asyncProperty(
-        indexSetArb,
-        fc.constantFrom("id" as const, "seq" as const),
-        opsArb,
-        opsArb,
-        async (indexes, keyed, ops1, ops2) => {
-          const def = sampleEntity(indexes, keyed);
-          const fields = [...new Set(indexes.flat())] as SampleField[];
-          const queries = fc.sample(queryArb(fields), { numRuns: 12, seed: run });
-          const dir = path.join(tmp, `s${run++}`);
-          const model = new Map<string | number, SampleRec>();
-          const apply = async (repo: Repo, ops: Op[]) => {
-            for (const o of ops) {
-              if (o.op === "put") {
-                await repo.put(toInput(o.rec));
-                model.set(o.rec[keyed], o.rec);
-              } else {
-                const k = [...model.keys()][o.at % Math.max(1, model.size)];
-                if (k !== undefined) {
-                  await repo.delete(k);
-                  model.delete(k);
-                }
-              }
-            }
-          };
-          let store = await openStore({ samples: def }, { dir, key });
-          await apply(store.samples as unknown as Repo, ops1);
-          ran += await check(store.samples as unknown as Repo, model, keyed, queries);
-          await store.compact();
-          ran += await check(store.samples as unknown as Repo, model, keyed, queries);
-          await apply(store.samples as unknown as Repo, ops2);
-          await store.close();
-          store = await openStore({ samples: def }, { dir, key });
-          ran += await check(store.samples as unknown as Repo, model, keyed, queries);
-          total += queries.length * 3;
-          await store.close();
-        },
-      ),
+      fc.asyncProperty(indexSetArb, fc.constantFrom("id" as const, "seq" as const), opsArb, opsArb, async (indexes, keyed, ops1, ops2) => {
+        const fields = [...new Set(indexes.flat())] as SampleField[];
+        const r = await modelRun(indexes, keyed, ops1, ops2, fc.sample(queryArb(fields), { numRuns: 12, seed: run }));
+        ran += r.ran;
+        total += r.total;
+      }),
       { numRuns: 25 },
     );
     // Most random queries run (the others need an index the random set lacks and then a field it cannot read).
     expect(ran).toBeGreaterThan(total * 0.6);
     expect(stats.nonEmpty).toBeGreaterThan(ran * 0.25);
     for (const k of ["scan", "index", "sorted", "multiRange", "residual"] as const) expect(stats[k], k).toBeGreaterThan(ran * 0.02);
+  }, 120_000);
+
+  it("several ranges of one index merged in order: `in` on leading components, then the order's", async () => {
+    const merging = [["kind", "n"], ["kind", "u", "score"], ["tags"], ["flag"], ["name", "at"]];
+    const sub = <T>(xs: readonly T[]) => fc.subarray([...xs], { minLength: 2 });
+    const templates: fc.Arbitrary<Pick<Q, "where" | "orderBy">>[] = [
+      fc.record({ where: sub([0, 1, 2, 3]).map((k) => ({ kind: { in: k } })), orderBy: fc.constantFrom(undefined, "n" as const) }),
+      fc.record({ where: fc.tuple(sub([0, 1, 2, 3]), sub([0, 1, 2, 4294967295])).map(([k, u]) => ({ kind: { in: k }, u: { in: u } })), orderBy: fc.constantFrom(undefined, "score" as const) }),
+      fc.record({ where: sub(["x", "y", "z", "xy"]).map((t) => ({ tags: { in: t } })), orderBy: fc.constant(undefined) }),
+      fc.record({ where: fc.constant({ flag: { in: [true, false] } }), orderBy: fc.constant(undefined) }),
+      fc.record({ where: sub(["", "a", "ab", "b", "z"]).map((n) => ({ name: { in: n }, at: { gte: new Date(-1000) } })), orderBy: fc.constant("at" as const) }),
+    ];
+    const q: fc.Arbitrary<Q> = fc.record({
+      base: fc.oneof(...templates),
+      residual: fc.option(fc.constantFrom({ n: { gte: 0 } }, { score: { lt: 1 } }), { nil: undefined }),
+      reverse: fc.boolean(),
+      limit: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+      offset: fc.integer({ min: 0, max: 2 }),
+      page: fc.integer({ min: 1, max: 4 }),
+    }).map(({ base, residual, ...rest }) => ({ ...rest, where: { ...base.where, ...(residual && base.orderBy === undefined && !("n" in base.where) ? residual : {}) }, orderBy: base.orderBy }));
+    const before = stats.merged;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("id" as const, "seq" as const), opsArb, opsArb, async (keyed, ops1, ops2) => {
+        await modelRun(merging, keyed, ops1, ops2, fc.sample(q, { numRuns: 10, seed: run }));
+      }),
+      { numRuns: 15 },
+    );
+    expect(stats.merged - before).toBeGreaterThan(200);
   }, 120_000);
 });

@@ -126,20 +126,24 @@ const WIDTH: Record<Exclude<ComponentKind, "string">, number> = { bool: 1, int32
 
 /** The encoding of component `i` inside `sk` (strings: up to and with the unescaped terminator). */
 export function componentSlice(keyer: IndexKeyer, sk: string, i: number): string {
-  let at = 0;
-  for (let j = 0; ; j++) {
+  const at = componentsEnd(keyer, sk, i);
+  return sk.slice(at, componentsEnd(keyer, sk, 1, i, at));
+}
+
+/** Where in `sk` the `n` components from component `from` (at offset `at`) end. */
+export function componentsEnd(keyer: IndexKeyer, sk: string, n: number, from = 0, at = 0): number {
+  for (let j = from; j < from + n; j++) {
     const kind = keyer.components[j]!.kind;
-    let end: number;
-    if (kind === "string") {
-      end = at;
-      while (end < sk.length) {
-        const ch = sk.charCodeAt(end);
-        if (ch === 0) break;
-        end += ch === 1 ? 2 : 1;
-      }
-      end++;
-    } else end = at + WIDTH[kind];
-    if (j === i) return sk.slice(at, end);
-    at = end;
+    if (kind !== "string") {
+      at += WIDTH[kind];
+      continue;
+    }
+    while (at < sk.length) {
+      const ch = sk.charCodeAt(at);
+      if (ch === 0) break;
+      at += ch === 1 ? 2 : 1;
+    }
+    at++;
   }
+  return at;
 }

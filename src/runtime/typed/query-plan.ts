@@ -13,7 +13,7 @@ import { compareUtf8 } from "../format/segment-index.js";
 import type { IndexEntry, OrderedIndex, SkBound, SkRange } from "../storage/ordered-index.js";
 import type { CollectionDefinition } from "./entity.js";
 import { type IndexKeyer, indexKeyers } from "./index-keys.js";
-import { componentOf, componentSlice, type FieldCond, holds, parseCondition } from "./query-conditions.js";
+import { componentOf, componentSlice, componentsEnd, type FieldCond, holds, parseCondition } from "./query-conditions.js";
 import type { QueryExplain } from "./query-types.js";
 
 export type { IndexEntry, SkBound, SkRange };
@@ -111,6 +111,8 @@ interface Candidate {
   readonly pointCount: number;
   readonly hasRange: boolean;
   readonly ranges: SkRange[];
+  /** The fixed sk prefix of each range (its points' encodings). */
+  readonly prefixes: readonly string[];
   /** Fields the ranges apply exactly. */
   readonly exact: ReadonlySet<string>;
   readonly ordered: boolean;
@@ -139,12 +141,11 @@ function candidate(keyer: IndexKeyer, conds: ReadonlyMap<string, FieldCond>, ord
   }
   const ranges: SkRange[] = prefixes.map((p) => rangeUnder(p, range));
   const next = comps[pointCount];
-  // The walk's order is the result's: key order when one point fixes every component (ties go by key);
-  // by `orderBy` then key when one point fixes the components before it and it is the last.
-  const ordered =
-    prefixes.length === 1 &&
-    (orderBy === undefined ? pointCount === comps.length : next?.field === orderBy && pointCount === comps.length - 1);
-  return { keyer, pointCount, hasRange: range !== undefined, ranges, exact, ordered };
+  // Each range is in the result's order: key order when points fix every component (ties go by key); by
+  // `orderBy` then key when points fix the components before it and it is the last. Several ranges are
+  // merged in that order (matches).
+  const ordered = orderBy === undefined ? pointCount === comps.length : next?.field === orderBy && pointCount === comps.length - 1;
+  return { keyer, pointCount, hasRange: range !== undefined, ranges, prefixes, exact, ordered };
 }
 
 /** The range of sks starting with `p` and, on the next component, within `r`. */
@@ -215,6 +216,8 @@ class Plan implements QueryPlan {
   private readonly orderAt: { keyer: IndexKeyer; slot: number; fromSk: boolean } | undefined;
   private readonly uses: readonly string[];
   private readonly compareKeys: (a: string, b: string) => number;
+  /** Ordered ranges, several: walked together, merged (each range's fixed prefix, its points, first). */
+  private readonly merged: { readonly prefixes: readonly string[]; readonly points: number } | undefined;
 
   constructor(
     readonly def: CollectionDefinition,
@@ -236,6 +239,7 @@ class Plan implements QueryPlan {
     const repeated = best?.keyer.components[0]!.repeated === true;
     this.dedupe = repeated && !(best!.ranges.length === 1 && best!.pointCount === 1);
     this.ordered = best ? best.ordered : orderBy === undefined;
+    this.merged = best?.ordered && best.ranges.length > 1 ? { prefixes: best.prefixes, points: best.pointCount } : undefined;
     this.uses = best ? best.keyer.components.slice(0, best.pointCount + (best.hasRange ? 1 : 0)).map((c) => c.field) : [];
     // The ranges count exactly when nothing is checked per entry and no key can be in two of them; an
     // `orderBy` outside the walked index needs its presence checked.
@@ -259,6 +263,10 @@ class Plan implements QueryPlan {
       return;
     }
     const index = engine.orderedIndex(entity, this.keyer.prefix, this.compareKeys);
+    if (this.merged) {
+      yield* this.mergedWalk(engine, index, after, reverse);
+      return;
+    }
     const seen = this.dedupe ? new Set<string>() : undefined;
     const ranges = reverse ? [...this.ranges].reverse() : this.ranges;
     const opts = { reverse, ...(after && { after }) };
@@ -269,6 +277,41 @@ class Plan implements QueryPlan {
         seen?.add(e.key);
         yield e;
       }
+    }
+  }
+
+  /**
+   * The ranges walked together and merged into the result's order, (sk past the range's prefix, key); after
+   * `after` (its part past the points, in each range). Equal keys meet (a list's elements): one is yielded.
+   */
+  private *mergedWalk(engine: QueryEngine, index: OrderedIndex, after: IndexEntry | undefined, reverse: boolean): Generator<IndexEntry> {
+    const { prefixes, points } = this.merged!;
+    const rest = after && after.sk.slice(componentsEnd(this.keyer!, after.sk, points));
+    const dir = reverse ? -1 : 1;
+    // Per range: its next entry, that entry's sk past the prefix (`x`), the prefix's length, the walk.
+    const heads: { e: IndexEntry; x: string; pl: number; it: Iterator<IndexEntry> }[] = [];
+    this.ranges.forEach((r, i) => {
+      const p = prefixes[i]!;
+      const it = index.walk(r, { reverse, ...(after && { after: { sk: p + rest, key: after.key } }) })[Symbol.iterator]();
+      const n = it.next();
+      if (!n.done) heads.push({ e: n.value, x: n.value.sk.slice(p.length), pl: p.length, it });
+    });
+    const before = (a: (typeof heads)[number], b: (typeof heads)[number]) => dir * (a.x < b.x ? -1 : a.x > b.x ? 1 : this.compareKeys(a.e.key, b.e.key)) < 0;
+    let last: string | undefined;
+    while (heads.length) {
+      let m = 0;
+      for (let i = 1; i < heads.length; i++) if (before(heads[i]!, heads[m]!)) m = i;
+      const h = heads[m]!;
+      const e = h.e;
+      const n = h.it.next();
+      if (n.done) heads.splice(m, 1);
+      else {
+        h.x = n.value.sk.slice(h.pl);
+        h.e = n.value;
+      }
+      if (e.key === last || !this.passes(engine, e)) continue;
+      last = e.key;
+      yield e;
     }
   }
 

@@ -94,8 +94,9 @@ export interface QueryExplain {
   /** Fields checked per candidate record from its index terms (never by decoding the record). */
   readonly residual: readonly string[];
   /**
-   * `"index"`: the index's order is the result's order, so a `limit` stops the read early; `"sorted"`: the
-   * matching keys are gathered and sorted (by key, or by `orderBy`) before the page is read.
+   * `"index"`: the index's order is the result's order (its ranges merged), so a `limit` stops the read
+   * early; `"sorted"`: the matching keys are gathered and sorted (by key, or by `orderBy`) before the page
+   * is read.
    */
   readonly order: "index" | "sorted";
   /** `count(where)` adds up the ranges' sizes without visiting their entries. */
