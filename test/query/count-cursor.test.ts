@@ -101,6 +101,42 @@ describe("count(where)", () => {
   });
 });
 
+describe("a small page of a large result gathered and sorted", () => {
+  it("is the model's, by key or by orderBy, forward and reversed, page after page", async () => {
+    const store = await openStore({ samples: def }, { dir: path.join(tmp, "small"), key });
+    const repo = store.samples as unknown as Loose;
+    const model = new Map<string, SampleRec>();
+    for (let i = 0; i < 300; i++) {
+      await repo.put(rec(i));
+      model.set(rec(i).id, rec(i));
+    }
+    const cases: { where: Record<string, unknown>; orderBy?: SampleField }[] = [
+      { where: { n: { gte: 2 } } },
+      { where: { tags: { in: ["x", "y"] } }, orderBy: "score" },
+      { where: { n: { gte: 1, lt: 5 } }, orderBy: "score" },
+      { where: { kind: { in: [1, 3] }, u: { gte: 1 } }, orderBy: "name" },
+    ];
+    for (const { where, orderBy } of cases) {
+      expect(repo.explain(where, { orderBy }).order).toBe("sorted");
+      for (const reverse of [false, true]) {
+        const want = modelQuery(model.values(), "id", where, orderBy, reverse) as string[];
+        expect(want.length).toBeGreaterThan(90); // far more than a page: the smallest are selected, not all sorted
+        const o = { reverse, ...(orderBy && { orderBy }) };
+        expect((await repo.query(where, { ...o, offset: 3, limit: 5 })).map((r: SampleRec) => r.id)).toEqual(want.slice(3, 8));
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let i = 0; i < 5; i++) {
+          const page = await repo.queryPage(where, { ...o, limit: 9, ...(after && { after }) });
+          seen.push(...page.records.map((r: SampleRec) => r.id));
+          after = page.cursor;
+        }
+        expect(seen).toEqual(want.slice(0, 45));
+      }
+    }
+    await store.close();
+  });
+});
+
 type Between = { op: "put"; rec: SampleRec } | { op: "delete"; at: number } | { op: "none" };
 
 describe("queryPage cursors across writes", () => {

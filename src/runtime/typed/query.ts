@@ -99,8 +99,43 @@ function gatherSorted(ctx: QueryContext, plan: QueryPlan, after: Cursor | undefi
     const x = { sk: plan.orderKey(ctx.engine, e), key: e.key };
     if (!from || cmp(x, from) > 0) all.push(x);
   }
-  all.sort(cmp);
-  return want < all.length ? all.slice(0, want) : all;
+  if (want * 8 < all.length) return smallest(all, want, cmp);
+  return all.sort(cmp);
+}
+
+/** The `n` smallest of `items` by `cmp`, in order (a bounded max-heap: O(items · log n) instead of a sort). */
+function smallest<T>(items: readonly T[], n: number, cmp: (a: T, b: T) => number): T[] {
+  const heap: T[] = [];
+  const up = (i: number) => {
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (cmp(heap[i]!, heap[p]!) <= 0) return;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && cmp(heap[l]!, heap[m]!) > 0) m = l;
+      if (r < heap.length && cmp(heap[r]!, heap[m]!) > 0) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (const x of items) {
+    if (heap.length < n) {
+      heap.push(x);
+      up(heap.length - 1);
+    } else if (n > 0 && cmp(x, heap[0]!) < 0) {
+      heap[0] = x;
+      down(0);
+    }
+  }
+  return heap.sort(cmp);
 }
 
 /** `count(where)`: the ranges' sizes when the plan allows, else the matches counted (never a record decoded). */
