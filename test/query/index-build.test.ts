@@ -129,6 +129,33 @@ describe("index build at open", () => {
     await follower.close();
   });
 
+  it("a follower promoted to writer builds what the old writer had not, then its queries may use the new indexes", async () => {
+    const dir = path.join(tmp, "promoted");
+    const log = path.join(tmp, "promoted.log");
+    const records = await seed(dir, 2000);
+    const { child, exited } = startChild("../../storage-index/helpers/index-build-writer.ts", [dir, log]);
+    const until = Date.now() + 30_000;
+    while (Date.now() < until && !(fs.existsSync(log) && fs.readFileSync(log, "utf8").startsWith("OPEN"))) await new Promise((r) => setTimeout(r, 5));
+    expect(fs.readFileSync(log, "utf8")).toBe("OPEN writer\n");
+    const progress: IndexProgress[] = [];
+    const store = await openStore({ focus: after }, { dir, key: KEY, compaction: { auto: false }, onIndexProgress: (p: IndexProgress) => progress.push(p) });
+    try {
+      expect(store.role).toBe("follower");
+      const time = indexKeyers(after)[1]!;
+      expect(() => checkIndexBuilt(engineOf(store), after, time)).toThrow(/is being built by the writer process/);
+      expect(progress).toEqual([]);
+      const promoted = new Promise<string>((resolve) => store.on("role", resolve));
+      child.kill("SIGKILL");
+      await exited;
+      expect(await promoted).toBe("writer"); // announced once the writer's work at promotion (the build) is done
+      expect(progress.filter((p) => p.index === "started_at").at(-1)).toEqual({ entity: ENTITY, index: "started_at", done: 2000, total: 2000 });
+      expect(() => checkIndexBuilt(engineOf(store), after, time)).not.toThrow();
+      checkIndexes(engineOf(store), after, records);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a new entity's ~indexes says every declared index is built; records the app writes carry their terms; no build at the next open", async () => {
     const dir = path.join(tmp, "fresh");
     let store = await openStore({ focus: after }, opts(dir));
