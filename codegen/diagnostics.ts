@@ -83,6 +83,15 @@ export function fieldOptionPath(field: DescField, extensionNumber: number, ...su
   return [...fieldPath(field), FIELD_OPTIONS, extensionNumber, ...sub];
 }
 
+/** The position of exactly the element at `path`, when the source code info has a span for it. */
+export function exactPositionOf(file: DescFile, path: readonly number[]): SourcePosition | undefined {
+  const location = (file.proto.sourceCodeInfo?.location ?? []).find(
+    (l) => l.path.length === path.length && l.path.every((p, i) => p === path[i]),
+  );
+  if (!location || location.span.length < 3) return undefined;
+  return { file: file.proto.name, line: (location.span[0] ?? 0) + 1, column: (location.span[1] ?? 0) + 1 };
+}
+
 /**
  * The position of the element at `path`, or of its nearest enclosing element with a span.
  * Falls back to `1:1` when the request carries no source code info.

@@ -128,6 +128,12 @@ class CodecFile {
   };
   /** Per entity root message: the fields whose values the encoder hands to the store (key and indexed fields). */
   private readonly captured = new Map<DescMessage, Set<DescField>>();
+  /**
+   * Message types of captured fields (`Timestamp`, `Duration` indexes): their encoders take an `into` object
+   * and copy each field they read into it, so the store indexes the values that were checked and written,
+   * not a second read of the input (a getter or a Proxy could answer differently).
+   */
+  private readonly capturedMessages = new Set<DescMessage>();
 
   constructor(
     private readonly f: GeneratedFile,
@@ -155,7 +161,10 @@ class CodecFile {
       if (e.kind !== "collection") continue;
       let set = this.captured.get(e.desc);
       if (!set) this.captured.set(e.desc, (set = new Set()));
-      for (const f of [e.key, ...e.indexes]) set.add(f);
+      for (const f of [e.key, ...e.indexes]) {
+        set.add(f);
+        if (f.fieldKind === "message") this.capturedMessages.add(f.message);
+      }
     }
     for (const m of messages) {
       this.body.push(this.zero(m), this.encoder(m), this.decoder(m), this.freezer(m));
@@ -227,7 +236,8 @@ class CodecFile {
     const n = this.names.get(m)!;
     const lines: Printable[] = [];
     const out = (...p: Printable[]) => lines.push(...p, "\n");
-    out("function encode_", n, "(w: ", rt.ProtoWriter, ", o: any): boolean {");
+    const into = this.capturedMessages.has(m);
+    out("function encode_", n, "(w: ", rt.ProtoWriter, ", o: any", into ? ", into?: any" : "", "): boolean {");
     out("  if (!", rt.isPlainObject, "(o) || ++w.depth > ", rt.MAX_DEPTH, ") return false;");
     // Which members are enumerable own keys: zod reads a member whatever its enumerability, but the general
     // path (`toInit`, `Object.entries`) copies only enumerable ones, so a set non-enumerable member goes there.
@@ -326,8 +336,9 @@ class CodecFile {
       return;
     }
     out(`  v = ${prop("o", field.localName)};`);
+    if (this.capturedMessages.has(field.parent)) out(`  if (into !== undefined && v !== undefined) ${prop("into", field.localName)} = v;`);
     const capture = this.captured.get(field.parent)?.has(field) ?? false;
-    if (capture && container !== "list") out(`  if (w.depth === 1) ${prop("w.top", field.localName)} = v;`);
+    if (capture && container !== "list" && type.kind !== "message") out(`  if (w.depth === 1) ${prop("w.top", field.localName)} = v;`);
     if (wellKnownMessageRule(field.parent) === "duration-sign") out(`  const ${field.localName}_: any = v;`);
     if (!supported(field, type, container)) {
       out(required ? "  return false;" : "  if (v !== undefined) return false;");
@@ -364,7 +375,13 @@ class CodecFile {
     if (type.kind === "message") {
       out(`${ind}w.uint32(${tag(field, 2)});`);
       out(`${ind}const at${field.number} = w.fork();`);
-      out(`${ind}if (!encode_${this.names.get(type.desc)}(w, v)) return false;`);
+      const m = this.names.get(type.desc);
+      if (this.captured.get(field.parent)?.has(field)) {
+        // What the message's encoder reads, on a zero message (what the general path's created message holds).
+        out(`${ind}if (!encode_${m}(w, v, w.depth === 1 ? (${prop("w.top", field.localName)} = zero_${m}()) : undefined)) return false;`);
+      } else {
+        out(`${ind}if (!encode_${m}(w, v)) return false;`);
+      }
       out(`${ind}w.join(at${field.number});`);
       return;
     }

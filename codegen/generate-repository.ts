@@ -65,7 +65,9 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
   f.print();
   f.print(
     f.jsDoc(
-      `Fields \`${e.name}\` can be queried by (\`(cellar.v1.entity).indexes\`).` +
+      (e.indexSpecs.length > 0
+        ? `Fields \`${e.name}\` can be queried by: every field of its indexes (\`(cellar.v1.entity).indexes\`: ${e.indexSpecs.map((s) => `\`${s.name}\``).join(", ")}).`
+        : `Fields \`${e.name}\` can be queried by: none (it declares no \`(cellar.v1.entity).indexes\`).`) +
         e.indexes.map((i) => `\n\n${fieldDoc(i)}`).join(""),
     ),
   );
@@ -91,6 +93,7 @@ function emitCollection(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: C
     `  key: ${JSON.stringify(e.key.localName)},\n`,
     `  keyKind: ${JSON.stringify(e.keyKind)},\n`,
     `  indexes: ${stringArray(e.indexes.map((i) => i.localName))},\n`,
+    indexSpecsField(e),
     `  sensitive: ${stringArray(e.sensitive)},\n`,
   ];
   if (e.retention) {
@@ -143,6 +146,18 @@ function emitSingleton(f: GeneratedFile, ctx: EmitContext, file: DescFile, e: Si
   fields.push(...historyField(e));
   f.print(f.export("const", `${base}Entity`), ": ", SingletonDefinition, "<typeof ", desc, "> = ", defineSingleton, "<typeof ", desc, ">({\n", fields, "});");
   f.print();
+}
+
+/**
+ * `indexSpecs: [...]`, one line per index: `{ id: "3,5", fields: ["status", "createdAt"], name: "status,created_at" }`
+ * (`IndexSpec` in the runtime's entity.ts).
+ */
+function indexSpecsField(e: CollectionModel): string {
+  if (e.indexSpecs.length === 0) return "  indexSpecs: [],\n";
+  const lines = e.indexSpecs.map(
+    (s) => `    { id: ${JSON.stringify(s.id)}, fields: ${stringArray(s.fields.map((f) => f.localName))}, name: ${JSON.stringify(s.name)} },\n`,
+  );
+  return `  indexSpecs: [\n${lines.join("")}  ],\n`;
 }
 
 /** `history: { keep: 20, maxAgeMs: 2592000000 },` when the entity keeps record history. */

@@ -173,6 +173,8 @@ export interface FoundEntity {
   readonly key: string;
   readonly singleton: boolean;
   readonly retired: boolean;
+  /** `(cellar.v1.entity).indexes` as written (indexes.ts reads them). */
+  readonly indexes: readonly string[];
 }
 
 /** The `(cellar.v1.entity)` extension of a registry, if some file declares it. */
@@ -190,6 +192,7 @@ export function readEntity(ext: DescExtension, desc: DescMessage): FoundEntity |
     key: o.key,
     singleton: o.singleton,
     retired: o.retired,
+    indexes: o.indexes ?? [],
   };
 }
 

@@ -17,6 +17,7 @@ import {
   type EntityOptions,
 } from "./annotations.js";
 import { Diagnostics, fieldOptionPath, messageOptionPath, messagePath, positionOf } from "./diagnostics.js";
+import { indexComponents, indexId, indexableKindsText, indexPositions, isIndexableType } from "./indexes.js";
 import { camelCase, snakeCase } from "./names.js";
 
 /** The protobuf scalar kind of a key field, as the runtime names it (`KeyKind` in `src/runtime/typed/entity.ts`). */
@@ -87,8 +88,21 @@ export interface CollectionModel extends EntityCommon {
   readonly keyKind: KeyKind;
   /** TypeScript type of the key. */
   readonly keyType: "string" | "number" | "bigint";
+  /** Every field of every index (`CollectionDefinition.indexes`), in first-seen order. */
   readonly indexes: readonly DescField[];
+  /** The indexes as declared (`CollectionDefinition.indexSpecs`), in declaration order. */
+  readonly indexSpecs: readonly IndexModel[];
   readonly retention: RetentionModel | undefined;
+}
+
+/** One checked `(cellar.v1.entity).indexes` declaration. */
+export interface IndexModel {
+  /** The fields' numbers joined by `,`. */
+  readonly id: string;
+  /** The fields, in index order. */
+  readonly fields: readonly DescField[];
+  /** The declaration without spaces, e.g. `project_id,created_at`. */
+  readonly name: string;
 }
 
 export interface SingletonModel extends EntityCommon {
@@ -588,32 +602,8 @@ function checkEntity(
       }
     }
   }
-  const indexes: DescField[] = [];
-  o.indexes.forEach((indexName, i) => {
-    const where = at(entityOptionField.indexes, i);
-    const field = findField(desc, indexName);
-    if (!field) {
-      d.add(where, `index \`${indexName}\` of entity ${label} names no field of the message${hint(desc, indexName)}`);
-      return;
-    }
-    if (indexes.includes(field)) {
-      d.add(where, `index \`${indexName}\` of entity ${label} is listed twice`);
-      return;
-    }
-    if (readFieldAnnotations(ext, field)?.sensitive) {
-      d.add(
-        where,
-        `sensitive field \`${field.name}\` cannot be an index of entity ${label}: index values are readable by every tool that opens the store (sealed under its meta key); remove it from \`indexes\``,
-      );
-    }
-    if (!isIndexable(field)) {
-      d.add(
-        where,
-        `index \`${field.name}\` of entity ${label} is \`${describeFieldType(field)}\`, which cannot be indexed; index string, bool, enum or integer fields (singular or repeated, outside oneofs)`,
-      );
-    }
-    indexes.push(field);
-  });
+  const indexAt = indexPositions(desc, extNumber, o.indexes.length);
+  const { indexes, indexSpecs } = checkIndexes(ext, desc, o.indexes, label, indexAt, d);
   let retention: RetentionModel | undefined;
   if (o.retention) {
     const r = o.retention;
@@ -650,7 +640,7 @@ function checkEntity(
   }
   if (d.count !== before || !key || !keyKind) return undefined;
   const keyType = keyKind === "string" ? "string" : keyKind === "int64" || keyKind === "uint64" ? (key.fieldKind === "scalar" && key.longAsString ? "string" : "bigint") : "number";
-  return { kind: "collection", ...common, key, keyKind, keyType, indexes, retention };
+  return { kind: "collection", ...common, key, keyKind, keyType, indexes, indexSpecs, retention };
 }
 
 /** `(cellar.v1.entity).history`: `keep` ≥ 1 and `max_age` in retention's syntax, at least one of them. */
@@ -687,20 +677,74 @@ function hint(desc: DescMessage, name: string): string {
   return desc.fields.length > 0 ? `; its fields are ${list(desc.fields.map((f) => f.name))}` : "";
 }
 
-function isIndexable(field: DescField): boolean {
-  if (field.oneof) return false;
-  const ok = (scalar: ScalarType) =>
-    scalar === ScalarType.STRING || scalar === ScalarType.BOOL || intScalars.has(scalar);
-  switch (field.fieldKind) {
-    case "scalar":
-      return ok(field.scalar);
-    case "enum":
-      return true;
-    case "list":
-      return field.listKind === "enum" || (field.listKind === "scalar" && ok(field.scalar));
-    default:
-      return false;
-  }
+/**
+ * `(cellar.v1.entity).indexes`: each declaration's fields exist, are indexable (indexes.ts), not sensitive,
+ * outside oneofs, listed once; a repeated field only in a single-field index; no index declared twice.
+ */
+function checkIndexes(
+  ext: CellarExtensions,
+  desc: DescMessage,
+  declarations: readonly string[],
+  label: string,
+  at: (i: number) => ReturnType<typeof positionOf>,
+  d: Diagnostics,
+): { indexes: DescField[]; indexSpecs: IndexModel[] } {
+  const indexes: DescField[] = [];
+  const indexSpecs: IndexModel[] = [];
+  declarations.forEach((declaration, i) => {
+    const where = at(i);
+    const names = indexComponents(declaration);
+    const name = names.join(",");
+    const compound = names.length > 1;
+    // How a message names a component: the index itself when it has one field.
+    const of = (n: string) => (compound ? `field \`${n}\` of index \`${name}\`` : `index \`${n}\``);
+    if (names.some((n) => n === "")) {
+      d.add(where, `index \`${declaration}\` of entity ${label} has an empty field name; name each field once, separated by commas (\`"project_id,created_at"\`)`);
+      return;
+    }
+    const fields: DescField[] = [];
+    let ok = true;
+    for (const n of names) {
+      const field = findField(desc, n);
+      if (!field) {
+        d.add(where, `${of(n)} of entity ${label} names no field of the message${hint(desc, n)}`);
+        ok = false;
+      } else if (fields.includes(field)) {
+        if (ok) d.add(where, `index \`${name}\` of entity ${label} lists field \`${n}\` twice`);
+        ok = false;
+      } else {
+        fields.push(field);
+      }
+    }
+    if (!ok) return;
+    const id = indexId(fields);
+    if (indexSpecs.some((s) => s.id === id)) {
+      d.add(where, `index \`${name}\` of entity ${label} is listed twice`);
+      return;
+    }
+    for (const field of fields) {
+      const n = field.name;
+      if (readFieldAnnotations(ext, field)?.sensitive) {
+        d.add(
+          where,
+          `sensitive field \`${n}\` cannot be an index of entity ${label}: index values are readable by every tool that opens the store (sealed under its meta key); remove it from \`indexes\``,
+        );
+      }
+      if (!isIndexableType(field)) {
+        d.add(where, `${of(n)} of entity ${label} is \`${describeFieldType(field)}\`, which cannot be indexed; ${indexableKindsText}`);
+      } else if (field.oneof) {
+        d.add(where, `${of(n)} of entity ${label} is a member of oneof \`${field.oneof.name}\`, which cannot be indexed; index fields outside oneofs`);
+      } else if (compound && field.fieldKind === "list") {
+        d.add(
+          where,
+          `${of(n)} of entity ${label} is \`${describeFieldType(field)}\`: a repeated field can only be indexed on its own (\`"${n}"\`), not in a compound index`,
+        );
+      }
+    }
+    indexSpecs.push({ id, fields, name });
+    for (const f of fields) if (!indexes.includes(f)) indexes.push(f);
+  });
+  return { indexes, indexSpecs };
 }
 
 /** Local-name paths of sensitive fields, through nested messages (a cycle is followed once). */

@@ -12,7 +12,7 @@
  *   only disappears once it is retired.
  *
  * Additive changes (a new field, a new enum value) need neither a new version nor a migration; they
- * are listed as `info:` lines. Exit 0 when nothing is wrong, 1 with findings, 2 when the check
+ * are listed as `info:` lines, and so are indexes added or removed (built or dropped at open). Exit 0 when nothing is wrong, 1 with findings, 2 when the check
  * cannot run (usage, buf, an unreadable lock).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -36,6 +36,7 @@ import {
   type SchemaLock,
 } from "../../codegen/lock.js";
 import { runBuf } from "./buf.js";
+import { indexFindings } from "./check-indexes.js";
 import { closure, diffEntity, type Difference } from "./diff.js";
 import { migrationLanguage, registryFileOf, scanMigrations, stubPath, type MigrationScan } from "./migrations.js";
 import { appPath, buildCurrent, lockDirOf, SchemaToolError, templateLock, typeAtLine, typeSpans, type CurrentSchemas, type Position } from "./schema.js";
@@ -157,6 +158,7 @@ export function runCheck(
   const ext = entityExtension(current.registry);
   const versionAt = (e: FoundEntity) => pos(positionOf(e.desc.file, messageOptionPath(e.desc, ext?.number ?? 0, entityOptionField.version)));
   const messageAt = (e: FoundEntity) => pos(positionOf(e.desc.file, messagePath(e.desc)));
+  const sourceOf = (file: string) => (existsSync(join(root, file)) ? readFileSync(join(root, file), "utf8") : undefined);
   const indexText = existsSync(join(resolve(root, lockDir), lockIndexFileName)) ? readFileSync(join(resolve(root, lockDir), lockIndexFileName), "utf8") : "";
   const lockAt = (entity: string): Position => ({
     file: relative(root, join(resolve(root, lockDir), lockIndexFileName)).split(sep).join("/"),
@@ -283,6 +285,8 @@ export function runCheck(
   const language = migrationLanguage(migrationsDir, join(root, template));
   const reportedStubs = new Set<string>();
   for (const { entity: e, locked, diffs } of compared) {
+    const lockedFound = lockedRegistries.get(e.name)?.found;
+    if (lockedFound && ext) findings.push(...indexFindings(e, lockedFound, ext.number, pos, sourceOf));
     const latest = locked.versions.at(-1)!.version;
     const raised = e.version === latest + 1;
     const bump = `raise \`version\` of entity \`${e.name}\` to ${latest + 1} and run \`cellar generate\` to write the migration from ${latest}`;

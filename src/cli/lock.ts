@@ -8,8 +8,9 @@
  *   versions are never touched again.
  * - An entity at its latest locked version: when its descriptors differ only in ways protobuf reads
  *   old records through (the check passed, so that is all they can differ in: a new field, a new enum
- *   value, a field removed with its number and name reserved, comments excluded), the version's
- *   descriptors are replaced by the new ones, which read every record written under either shape.
+ *   value, a field removed with its number and name reserved, comments excluded), or in its
+ *   `indexes` (built or dropped at open), the version's descriptors are replaced by the new ones, which
+ *   read every record written under either shape.
  *   Anything else is a version bump, which the check demands.
  * - A retired entity is marked retired.
  *
@@ -17,16 +18,30 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { fromBinary, toBinary, type DescEnum, type DescMessage } from "@bufbuild/protobuf";
+import {
+  clone,
+  fromBinary,
+  getExtension,
+  hasExtension,
+  setExtension,
+  toBinary,
+  type DescEnum,
+  type DescExtension,
+  type DescMessage,
+} from "@bufbuild/protobuf";
 import { DescriptorProtoSchema, EnumDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import type { EntityOptions } from "../../codegen/annotations.js";
+import { declaredIndexes } from "../../codegen/indexes.js";
 import {
   descriptorsPath,
   entityDescriptorSet,
+  entityExtension,
   findEntities,
   registryOf,
   formatLockIndex,
   LockError,
   lockIndexFileName,
+  type FoundEntity,
   type LockedEntity,
   type LockedVersion,
 } from "../../codegen/lock.js";
@@ -95,9 +110,14 @@ export function lock(options: CheckOptions): LockResult {
     entities.set(e.name, { name: e.name, retired: false, versions: versions.map((v) => (v.version === e.version ? entry : v)) });
     writes.set(entry.descriptors, bytes);
     // The set holds the entity's whole file: another entity of that file changing rewrites it too,
-    // but only an entity whose own message (and what it reaches) changed is reported.
-    if (moved || !onDisk || !sameShape(onDisk, same.message, e.desc)) {
-      notes.push(`cellar: updated \`${e.name}\` version ${e.version}: its descriptors changed in ways old records read through`);
+    // but only an entity whose own message (and what it reaches) changed is reported, and a change of
+    // indexes alone as such.
+    const before = onDisk && !moved ? lockedEntity(onDisk, same.message) : undefined;
+    const indexes = before ? indexChanges(before, e) : [];
+    if (!before || !sameShape(before, e)) {
+      const shape = !before || !sameShape(before, e, entityExtension(current.registry));
+      const what = [...(shape ? ["its descriptors changed in ways old records read through"] : []), ...indexes];
+      notes.push(`cellar: updated \`${e.name}\` version ${e.version}: ${what.join("; ")}`);
     }
   }
   const indexText = formatLockIndex([...entities.values()]);
@@ -120,26 +140,50 @@ export function lock(options: CheckOptions): LockResult {
   return { exitCode: 0, written, messages: [...notes, `cellar: wrote the schema lock (${lockDir}); commit it with the release`] };
 }
 
-/**
- * Whether the locked descriptors (`locked`, a FileDescriptorSet) declare `message` exactly as
- * `current`: the same messages and enums reached from it, each with the same descriptor bytes.
- */
-function sameShape(locked: Uint8Array, message: string, current: DescMessage): boolean {
-  let old: DescMessage | undefined;
+/** The entity `message` of locked descriptors (a FileDescriptorSet), with its registry's option extension. */
+function lockedEntity(locked: Uint8Array, message: string): { found: FoundEntity; ext: DescExtension | undefined } | undefined {
   try {
-    old = findEntities(registryOf(fromBinary(FileDescriptorSetSchema, locked))).find((x) => x.desc.typeName === message)?.desc;
+    const registry = registryOf(fromBinary(FileDescriptorSetSchema, locked));
+    const found = findEntities(registry).find((x) => x.desc.typeName === message);
+    return found ? { found, ext: entityExtension(registry) } : undefined;
   } catch {
-    return false;
+    return undefined;
   }
-  if (!old) return false;
-  const a = closure(old);
-  const b = closure(current);
+}
+
+/** `index \`x\` is new (built at open)`, `index \`y\` was removed (dropped at open)`, by index id. */
+function indexChanges(before: { found: FoundEntity }, current: FoundEntity): string[] {
+  const was = declaredIndexes(before.found.desc, before.found.indexes);
+  const now = declaredIndexes(current.desc, current.indexes);
+  return [
+    ...now.filter((x) => !was.some((w) => w.id === x.id)).map((x) => `index \`${x.name}\` is new (built at open)`),
+    ...was.filter((w) => !now.some((x) => x.id === w.id)).map((w) => `index \`${w.name}\` was removed (dropped at open)`),
+  ];
+}
+
+/**
+ * Whether the locked entity declares its message exactly as `current`: the same messages and enums reached
+ * from it, each with the same descriptor bytes; given the current build's `(cellar.v1.entity)` extension,
+ * the entity option's `indexes` aside.
+ */
+function sameShape(locked: { found: FoundEntity; ext: DescExtension | undefined }, current: FoundEntity, ignoreIndexesOf?: DescExtension): boolean {
+  const a = closure(locked.found.desc);
+  const b = closure(current.desc);
   if (a.size !== b.size) return false;
-  const bytes = (t: DescMessage | DescEnum) =>
-    Buffer.from(t.kind === "message" ? toBinary(DescriptorProtoSchema, t.proto) : toBinary(EnumDescriptorProtoSchema, t.proto));
+  const ignoreIndexes = ignoreIndexesOf !== undefined;
+  const bytes = (t: DescMessage | DescEnum, ext: DescExtension | undefined) => {
+    if (t.kind === "enum") return Buffer.from(toBinary(EnumDescriptorProtoSchema, t.proto));
+    let proto = t.proto;
+    if (ignoreIndexes && ext && proto.options && hasExtension(proto.options, ext)) {
+      proto = clone(DescriptorProtoSchema, proto);
+      const options = getExtension(proto.options!, ext) as EntityOptions;
+      setExtension(proto.options!, ext, { ...options, indexes: [] } as typeof options);
+    }
+    return Buffer.from(toBinary(DescriptorProtoSchema, proto));
+  };
   for (const [name, t] of a) {
     const u = b.get(name);
-    if (!u || u.kind !== t.kind || !bytes(t).equals(bytes(u))) return false;
+    if (!u || u.kind !== t.kind || !bytes(t, locked.ext).equals(bytes(u, ignoreIndexesOf))) return false;
   }
   return true;
 }

@@ -64,10 +64,10 @@ describe("codegen errors", () => {
   it("index on an unsupported field kind", () => {
     expect(
       pluginError(
-        schema(`  option (cellar.v1.entity) = { version: 1, key: "id", indexes: ["placed_at"] };\n  string id = 1;\n  google.protobuf.Timestamp placed_at = 2;`),
+        schema(`  option (cellar.v1.entity) = { version: 1, key: "id", indexes: ["receipt"] };\n  string id = 1;\n  bytes receipt = 2;`),
       ),
     ).toBe(
-      `${file}:6:56: index \`placed_at\` of entity \`Order\` is \`google.protobuf.Timestamp\`, which cannot be indexed; index string, bool, enum or integer fields (singular or repeated, outside oneofs)`,
+      `${file}:6:56: index \`receipt\` of entity \`Order\` is \`bytes\`, which cannot be indexed; index string, bool, enum, integer, float or double fields (singular or repeated) or google.protobuf.Timestamp and google.protobuf.Duration fields (singular)`,
     );
   });
 

@@ -75,12 +75,19 @@ export type EntityOptions = Message<"cellar.v1.EntityOptions"> & {
   singleton: boolean;
 
   /**
-   * Fields to query a collection by (proto field names). Each must be a
-   * singular or repeated `string`, `bool`, enum or integer field outside any
-   * oneof, and must not be `sensitive`. A repeated field indexes every element
-   * (a task with tags ["a", "b"] is found by `{tags: "a"}` and `{tags: "b"}`).
+   * Indexes to query a collection by, one per entry: a proto field name
+   * (`"status"`), or several separated by commas for a compound index ordered
+   * by the first field, then the next (`"project_id,created_at"`; spaces
+   * around the commas are allowed). A field may be a singular or repeated
+   * `string`, `bool`, enum, integer, `float` or `double`, or a singular
+   * `google.protobuf.Timestamp` or `google.protobuf.Duration`; it must be
+   * outside any oneof and not `sensitive`. A repeated field indexes every
+   * element (a task with tags ["a", "b"] is found by `{tags: "a"}` and
+   * `{tags: "b"}`) and can only be indexed on its own. An index is known by
+   * its fields' numbers: adding or removing one needs no new `version` (the
+   * store builds or drops it at open), and renaming a field keeps it.
    *
-   * Example: `indexes: ["status", "tags"]`
+   * Example: `indexes: ["status", "tags", "project_id,created_at"]`
    *
    * @generated from field: repeated string indexes = 4;
    */

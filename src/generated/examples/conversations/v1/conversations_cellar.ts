@@ -18,13 +18,15 @@ import { ConversationCodec } from "./conversations_codec.js";
 export type ConversationKey = string;
 
 /**
- * Fields `conversations` can be queried by (`(cellar.v1.entity).indexes`).
+ * Fields `conversations` can be queried by: every field of its indexes (`(cellar.v1.entity).indexes`: `archived`, `tags`, `updated_at`).
  *
  * @generated from field: bool archived = 8;
  *
  * @generated from field: repeated string tags = 9;
+ *
+ * @generated from field: google.protobuf.Timestamp updated_at = 4;
  */
-export type ConversationIndex = "archived" | "tags";
+export type ConversationIndex = "archived" | "tags" | "updatedAt";
 
 /**
  * What `store.conversations.put()` accepts: a `examples.conversations.v1.Conversation` init object, message, or spread of one.
@@ -49,7 +51,12 @@ export const ConversationEntity: CollectionDefinition<typeof ConversationSchema,
   codec: ConversationCodec,
   key: "id",
   keyKind: "string",
-  indexes: ["archived", "tags"],
+  indexes: ["archived", "tags", "updatedAt"],
+  indexSpecs: [
+    { id: "8", fields: ["archived"], name: "archived" },
+    { id: "9", fields: ["tags"], name: "tags" },
+    { id: "4", fields: ["updatedAt"], name: "updated_at" },
+  ],
   sensitive: [],
   retention: { maxAgeMs: 31536000000, timestampField: "updatedAt", maxCount: 5000 },
 });

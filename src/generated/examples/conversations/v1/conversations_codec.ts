@@ -272,7 +272,7 @@ function encode_examples_conversations_v1_Conversation(w: ProtoWriter, o: any): 
     if (!(s0 & 8)) return false;
     w.uint32(34);
     const at4 = w.fork();
-    if (!encode_google_protobuf_Timestamp(w, v)) return false;
+    if (!encode_google_protobuf_Timestamp(w, v, w.depth === 1 ? (w.top.updatedAt = zero_google_protobuf_Timestamp()) : undefined)) return false;
     w.join(at4);
   }
   // model = 5
@@ -474,7 +474,7 @@ function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
 
-function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
+function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any, into?: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
   let s0 = 0;
   for (const k in o) {
@@ -497,6 +497,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   let v: any;
   // seconds = 1
   v = o.seconds;
+  if (into !== undefined && v !== undefined) into.seconds = v;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
@@ -507,6 +508,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   }
   // nanos = 2
   v = o.nanos;
+  if (into !== undefined && v !== undefined) into.nanos = v;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;

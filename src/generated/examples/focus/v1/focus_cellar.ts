@@ -18,15 +18,19 @@ import { FocusSessionCodec } from "./focus_codec.js";
 export type FocusSessionKey = string;
 
 /**
- * Fields `focus_sessions` can be queried by (`(cellar.v1.entity).indexes`).
+ * Fields `focus_sessions` can be queried by: every field of its indexes (`(cellar.v1.entity).indexes`: `task_id`, `kind`, `outcome`, `started_at,duration`).
  *
  * @generated from field: string task_id = 5;
  *
  * @generated from field: examples.focus.v1.FocusKind kind = 6;
  *
  * @generated from field: examples.focus.v1.FocusOutcome outcome = 11;
+ *
+ * @generated from field: google.protobuf.Timestamp started_at = 2;
+ *
+ * @generated from field: google.protobuf.Duration duration = 10;
  */
-export type FocusSessionIndex = "taskId" | "kind" | "outcome";
+export type FocusSessionIndex = "taskId" | "kind" | "outcome" | "startedAt" | "duration";
 
 /**
  * What `store.focusSessions.put()` accepts: a `examples.focus.v1.FocusSession` init object, message, or spread of one.
@@ -51,7 +55,13 @@ export const FocusSessionEntity: CollectionDefinition<typeof FocusSessionSchema,
   codec: FocusSessionCodec,
   key: "id",
   keyKind: "string",
-  indexes: ["taskId", "kind", "outcome"],
+  indexes: ["taskId", "kind", "outcome", "startedAt", "duration"],
+  indexSpecs: [
+    { id: "5", fields: ["taskId"], name: "task_id" },
+    { id: "6", fields: ["kind"], name: "kind" },
+    { id: "11", fields: ["outcome"], name: "outcome" },
+    { id: "2,10", fields: ["startedAt", "duration"], name: "started_at,duration" },
+  ],
   sensitive: [],
   retention: { maxAgeMs: 63072000000, timestampField: "startedAt" },
 });

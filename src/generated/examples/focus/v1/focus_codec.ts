@@ -79,7 +79,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
   if (v === undefined || !(s0 & 2)) return false;
   w.uint32(18);
   const at2 = w.fork();
-  if (!encode_google_protobuf_Timestamp(w, v)) return false;
+  if (!encode_google_protobuf_Timestamp(w, v, w.depth === 1 ? (w.top.startedAt = zero_google_protobuf_Timestamp()) : undefined)) return false;
   w.join(at2);
   // planned_seconds = 4
   v = o.plannedSeconds;
@@ -139,7 +139,7 @@ function encode_examples_focus_v1_FocusSession(w: ProtoWriter, o: any): boolean 
     if (!(s0 & 128)) return false;
     w.uint32(82);
     const at10 = w.fork();
-    if (!encode_google_protobuf_Duration(w, v)) return false;
+    if (!encode_google_protobuf_Duration(w, v, w.depth === 1 ? (w.top.duration = zero_google_protobuf_Duration()) : undefined)) return false;
     w.join(at10);
   }
   // outcome = 11
@@ -211,7 +211,7 @@ function zero_google_protobuf_Duration(): any {
   return { $typeName: "google.protobuf.Duration", seconds: 0n, nanos: 0 };
 }
 
-function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
+function encode_google_protobuf_Duration(w: ProtoWriter, o: any, into?: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
   let s0 = 0;
   for (const k in o) {
@@ -234,6 +234,7 @@ function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
   let v: any;
   // seconds = 1
   v = o.seconds;
+  if (into !== undefined && v !== undefined) into.seconds = v;
   const seconds_: any = v;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
@@ -245,6 +246,7 @@ function encode_google_protobuf_Duration(w: ProtoWriter, o: any): boolean {
   }
   // nanos = 2
   v = o.nanos;
+  if (into !== undefined && v !== undefined) into.nanos = v;
   const nanos_: any = v;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
@@ -286,7 +288,7 @@ function zero_google_protobuf_Timestamp(): any {
   return { $typeName: "google.protobuf.Timestamp", seconds: 0n, nanos: 0 };
 }
 
-function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
+function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any, into?: any): boolean {
   if (!isPlainObject(o) || ++w.depth > MAX_DEPTH) return false;
   let s0 = 0;
   for (const k in o) {
@@ -309,6 +311,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   let v: any;
   // seconds = 1
   v = o.seconds;
+  if (into !== undefined && v !== undefined) into.seconds = v;
   if (v !== undefined) {
     if (!(s0 & 1)) return false;
     if (!(typeof v === "bigint" && v >= -62135596800n && v <= 253402300799n)) return false;
@@ -319,6 +322,7 @@ function encode_google_protobuf_Timestamp(w: ProtoWriter, o: any): boolean {
   }
   // nanos = 2
   v = o.nanos;
+  if (into !== undefined && v !== undefined) into.nanos = v;
   if (v !== undefined) {
     if (!(s0 & 2)) return false;
     if (!(typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 999999999)) return false;

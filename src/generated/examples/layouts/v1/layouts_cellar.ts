@@ -18,7 +18,7 @@ import { GridLayoutCodec } from "./layouts_codec.js";
 export type GridLayoutKey = string;
 
 /**
- * Fields `grid_layouts` can be queried by (`(cellar.v1.entity).indexes`).
+ * Fields `grid_layouts` can be queried by: every field of its indexes (`(cellar.v1.entity).indexes`: `tags`).
  *
  * @generated from field: repeated string tags = 4;
  */
@@ -48,6 +48,9 @@ export const GridLayoutEntity: CollectionDefinition<typeof GridLayoutSchema, Gri
   key: "id",
   keyKind: "string",
   indexes: ["tags"],
+  indexSpecs: [
+    { id: "4", fields: ["tags"], name: "tags" },
+  ],
   sensitive: [],
 });
 

@@ -18,7 +18,7 @@ import { UserProfileCodec } from "./profile_codec.js";
 export type UserProfileKey = string;
 
 /**
- * Fields `profiles` can be queried by (`(cellar.v1.entity).indexes`).
+ * Fields `profiles` can be queried by: none (it declares no `(cellar.v1.entity).indexes`).
  */
 export type UserProfileIndex = never;
 
@@ -46,6 +46,7 @@ export const UserProfileEntity: CollectionDefinition<typeof UserProfileSchema, U
   key: "id",
   keyKind: "string",
   indexes: [],
+  indexSpecs: [],
   sensitive: ["email", "authToken"],
 });
 

@@ -18,15 +18,17 @@ import { TaskCodec } from "./tasks_codec.js";
 export type TaskKey = string;
 
 /**
- * Fields `tasks` can be queried by (`(cellar.v1.entity).indexes`).
+ * Fields `tasks` can be queried by: every field of its indexes (`(cellar.v1.entity).indexes`: `status`, `tags`, `project_id`, `status,created_at`).
  *
  * @generated from field: examples.tasks.v1.TaskStatus status = 3;
  *
  * @generated from field: repeated string tags = 9;
  *
  * @generated from field: string project_id = 11;
+ *
+ * @generated from field: google.protobuf.Timestamp created_at = 5;
  */
-export type TaskIndex = "status" | "tags" | "projectId";
+export type TaskIndex = "status" | "tags" | "projectId" | "createdAt";
 
 /**
  * What `store.tasks.put()` accepts: a `examples.tasks.v1.Task` init object, message, or spread of one.
@@ -51,7 +53,13 @@ export const TaskEntity: CollectionDefinition<typeof TaskSchema, TaskKey, TaskIn
   codec: TaskCodec,
   key: "id",
   keyKind: "string",
-  indexes: ["status", "tags", "projectId"],
+  indexes: ["status", "tags", "projectId", "createdAt"],
+  indexSpecs: [
+    { id: "3", fields: ["status"], name: "status" },
+    { id: "9", fields: ["tags"], name: "tags" },
+    { id: "11", fields: ["projectId"], name: "project_id" },
+    { id: "3,5", fields: ["status", "createdAt"], name: "status,created_at" },
+  ],
   sensitive: [],
   retention: { timestampField: "createdAt", maxCount: 100000 },
 });
