@@ -3,10 +3,11 @@
  * against those its records' terms hold, as the internal engine entity `~indexes` records them. An index
  * declared and not built is built by the writer after upgrade (openStore, and a follower's promotion):
  * records walked in key order a slice at a time (≤ ~5 ms of work, then a turn of the event loop), each
- * decoded and its terms computed (index-keys.ts), and in ONE engine write per slice the records whose terms
- * differ put again with their same value bytes and version and the new terms, with `~indexes` saying how
- * far the build got (`building.after`). Killed midway, the next open resumes after that key. Indexes built
- * but no longer declared leave `built` (their terms are ignored and go at each record's next write).
+ * decoded and its terms computed (index-keys.ts); every ~50 ms of slices, ONE engine write puts again the
+ * records whose terms differ, with their same value bytes and version and the new terms, and `~indexes`
+ * saying how far the build got (`building.after`). Killed midway, the next open resumes after that key.
+ * Indexes built but no longer declared leave `built` (their terms are ignored and go at each record's next
+ * write). A record the app writes meanwhile is left out of the write (it carries its terms already).
  *
  * A follower never builds; a query on an index not yet built gets `E_UNAVAILABLE` ({@link checkIndexBuilt},
  * which the query plan calls). Called by open-store.ts.
@@ -14,13 +15,14 @@
 import { create } from "@bufbuild/protobuf";
 import { CellarError } from "../errors.js";
 import { DecodeError, fromUtf8, utf8 } from "../format/bytes.js";
+import { INDEXES_ENTITY } from "../format/format.js";
 import { PayloadDecodeError, ValueCodec, ValueKind } from "../crypto/value.js";
-import type { Engine, WriteOp } from "../storage/engine.js";
+import type { Engine, Loc, WriteOp } from "../storage/engine.js";
 import type { CollectionDefinition, EntityDefinition } from "./entity.js";
 import { type IndexKeyer, indexKeyers, indexTerms } from "./index-keys.js";
 
 /** The internal engine entity recording, per app entity (key: its storage name), which indexes its records' terms hold. */
-export const INDEXES_ENTITY = "~indexes";
+export { INDEXES_ENTITY } from "../format/format.js";
 
 /** Progress of an index build at open (`StoreOptions.onIndexProgress`), after each slice. */
 export interface IndexProgress {
@@ -133,9 +135,13 @@ export function checkIndexBuilt(engine: Engine, def: CollectionDefinition, keyer
   throw new CellarError("E_UNAVAILABLE", `index \`${keyer.spec.name}\` of \`${def.name}\` is being built${by}: a query can use it once the build at open is done`);
 }
 
-/** A slice's work before a turn of the event loop, and the value bytes one slice's write may carry. */
+/**
+ * A slice's work before a turn of the event loop; how long (or how many value bytes) slices gather records
+ * before one write (with an fsync: one per slice made the build a matter of fsyncs).
+ */
 const SLICE_MS = 5;
-const SLICE_BYTES = 4 * 1024 * 1024;
+const WRITE_MS = 50;
+const SLICE_BYTES = 1024 * 1024;
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -184,48 +190,75 @@ function plan(engine: Engine, def: CollectionDefinition): Build {
   return { def, declared, built, todo, after, stale: !state || state.building !== undefined || !sameSet(state.built, declared) };
 }
 
+/** A record read for a write to come, and where its value was then. */
+interface Pending {
+  op: WriteOp;
+  loc: Loc;
+}
+
 async function build(engine: Engine, b: Build, onProgress?: (p: IndexProgress) => void): Promise<void> {
   const { def, todo, built, declared } = b;
   const ids = todo.map((k) => k.spec.id);
-  let after = b.after;
   const total = engine.count(def.name);
-  let count = after === undefined ? 0 : total - (await countAfter(engine, def.name, after));
+  /** On disk: the last key done, and the records up to it. */
+  let saved = b.after;
+  let savedCount = saved === undefined ? 0 : total - (await countAfter(engine, def.name, saved));
+  /** Read: the last key gone through, and the records up to it. */
+  let after = saved;
+  let count = savedCount;
+  let pending: Pending[] = [];
+  let bytes = 0;
+  let generation = engine.position.generation;
+  let since = performance.now();
   const codec = new ValueCodec(def.name, def.schema, def.sensitive, def.codec);
   const zero = create(def.schema) as Record<string, unknown>;
   for (;;) {
-    const wait = engine.unsettled();
-    if (wait) {
-      await wait;
-      continue;
-    }
-    // One synchronous step: the records read now are the live ones (no write queued), and this write is
-    // queued before any the app issues after it, which then win.
+    if (pending.length === 0) generation = engine.position.generation;
     const slice = nextSlice(engine, def, codec, zero, after);
+    pending.push(...slice.pending);
+    bytes += slice.bytes;
     count += slice.records;
     after = slice.last ?? after;
-    const state: IndexState = slice.end ? { built: declared } : { built, building: { ids, ...(after !== undefined ? { after } : {}) } };
-    await engine.write([...slice.ops, stateOp(def, state)]);
-    for (const k of todo) onProgress?.({ entity: def.name, index: k.spec.name, done: count, total: Math.max(total, count) });
-    if (slice.end) return;
+    if (slice.end || bytes >= SLICE_BYTES || performance.now() - since >= WRITE_MS) {
+      for (let wait = engine.unsettled(); wait; wait = engine.unsettled()) await wait;
+      // One synchronous step from here to the write: no write is queued, so the live records are what the
+      // store holds, and this write is queued before any the app issues after it (which then win).
+      if (engine.position.generation !== generation) {
+        // A compaction moved the records read (their locations say nothing now): read them again.
+        [after, count, pending, bytes] = [saved, savedCount, [], 0];
+        continue;
+      }
+      // Records the app wrote since they were read carry their terms already; deleted ones are gone.
+      const ops = pending.filter((p) => sameLoc(engine.locate(def.name, p.op.key), p.loc)).map((p) => p.op);
+      const state: IndexState = slice.end ? { built: declared } : { built, building: { ids, ...(after !== undefined ? { after } : {}) } };
+      const write = engine.write([...ops, stateOp(def, state)]);
+      [saved, savedCount, pending, bytes] = [after, count, [], 0];
+      await write;
+      for (const k of todo) onProgress?.({ entity: def.name, index: k.spec.name, done: count, total: Math.max(total, count) });
+      if (slice.end) return;
+      since = performance.now();
+    }
     await turn();
   }
 }
 
-/** The records after `after` in one slice: those whose terms differ, put again; the last key gone through. */
+const sameLoc = (a: Loc | undefined, b: Loc): boolean => a !== undefined && a.file === b.file && a.frameOffset === b.frameOffset && a.start === b.start;
+
+/** The records after `after` in one slice of work: those whose terms differ, to be put again; the last key gone through. */
 function nextSlice(
   engine: Engine,
   def: CollectionDefinition,
   codec: ValueCodec,
   zero: Record<string, unknown>,
   after: string | undefined,
-): { ops: WriteOp[]; records: number; last: string | undefined; end: boolean } {
+): { pending: Pending[]; bytes: number; records: number; last: string | undefined; end: boolean } {
   const start = performance.now();
-  const ops: WriteOp[] = [];
+  const pending: Pending[] = [];
   let bytes = 0;
   let records = 0;
   let last: string | undefined;
   for (const [key, loc] of engine.scan(def.name, after)) {
-    if (records > 0 && (bytes >= SLICE_BYTES || (records % 64 === 0 && performance.now() - start >= SLICE_MS))) return { ops, records, last, end: false };
+    if (records > 0 && (bytes >= SLICE_BYTES || (records % 16 === 0 && performance.now() - start >= SLICE_MS))) return { pending, bytes, records, last, end: false };
     records++;
     last = key;
     // A record at another schema version than the app's (none after upgrade) or one that cannot be read
@@ -241,10 +274,10 @@ function nextSlice(
       throw e;
     }
     if (sameSet(terms, loc.terms)) continue; // written with these terms already (by this app version)
-    ops.push({ op: "put", entity: def.name, key, version: loc.version, value: value.slice(), terms });
+    pending.push({ op: { op: "put", entity: def.name, key, version: loc.version, value: value.slice(), terms }, loc });
     bytes += value.length;
   }
-  return { ops, records, last, end: true };
+  return { pending, bytes, records, last, end: true };
 }
 
 /** Records of `entity` whose key sorts after `after`, counted a slice at a time. */
