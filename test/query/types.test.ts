@@ -62,6 +62,20 @@ describe("conditions are typed from the schema", () => {
     expect(await store.conversations.query({ totalTokens: { gte: 12n, lt: 13 } })).toHaveLength(1);
     expect(await store.conversations.query({ archived: false, model: { prefix: "m" } })).toHaveLength(1);
     expect(await store.tasks.query({ tags: { prefix: "a" }, status: TaskStatus.TODO })).toHaveLength(1);
+    // The README's example, on the generated `tasks` (indexes "status", "tags", "project_id", "status,created_at").
+    await store.tasks.put({ id: "t2", title: "y", status: TaskStatus.IN_PROGRESS, createdAt: at(300) });
+    await store.tasks.put({ id: "t3", title: "z", status: TaskStatus.TODO, createdAt: at(400) });
+    const since = new Date(200_000);
+    const recent = await store.tasks.query(
+      { status: { in: [TaskStatus.TODO, TaskStatus.IN_PROGRESS] }, createdAt: { gte: since } },
+      { orderBy: "createdAt", reverse: true, limit: 20 },
+    );
+    expect(recent.map((t) => t.id)).toEqual(["t3", "t2"]);
+    expect(store.tasks.explain({ status: { in: [TaskStatus.TODO, TaskStatus.IN_PROGRESS] }, createdAt: { gte: since } }, { orderBy: "createdAt" })).toMatchObject({
+      index: "status,created_at",
+      ranges: 2,
+      order: "index",
+    });
     const page = await store.tasks.queryPage({ status: TaskStatus.TODO }, { limit: 10 });
     expectTypeOf(page).toEqualTypeOf<QueryPage<StoredRecord<typeof TaskSchema>>>();
     expectTypeOf(await store.focus.count({ kind: FocusKind.FOCUS })).toEqualTypeOf<number>();
