@@ -67,6 +67,8 @@ describe("a bad where", () => {
       await usage(() => repo.query({ name: "x" }, o));
     }
     await usage(() => repo.queryPage({ name: "x" }, {}));
+    expect(await usage(() => repo.query({ name: "x" }, { orderby: "name" }))).toContain("`orderby`");
+    expect(await usage(() => repo.count({ name: "x" }, { limit: 1 }))).toContain("`limit`");
   });
 });
 

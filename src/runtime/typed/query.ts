@@ -142,6 +142,7 @@ function smallest<T>(items: readonly T[], n: number, cmp: (a: T, b: T) => number
 export function runCount(ctx: QueryContext, where: unknown, options?: { scan?: boolean }): number {
   if (where === undefined) return ctx.engine.count(ctx.def.name);
   if (options !== undefined && (typeof options !== "object" || options === null)) throw new UsageError("`count` takes options as an object");
+  unknownOption(options, COUNT_OPTIONS);
   const plan = planFor(ctx, where, { scan: options?.scan === true });
   if (plan.empty) return 0;
   if (!plan.keyer && plan.unconditioned) return ctx.engine.count(ctx.def.name);
@@ -176,8 +177,18 @@ interface CheckedOptions {
   readonly scan: boolean;
 }
 
+const QUERY_OPTIONS = ["limit", "offset", "orderBy", "reverse", "after", "scan"];
+const COUNT_OPTIONS = ["scan"];
+
+/** E_USAGE for an option the call does not take (a typo such as `orderby` would otherwise be ignored). */
+function unknownOption(options: object | undefined, known: readonly string[]): void {
+  const bad = options && Object.keys(options).find((k) => !known.includes(k));
+  if (bad !== undefined) throw new UsageError(`unknown query option \`${bad}\` (options: ${known.join(", ")})`);
+}
+
 function checkOptions(options: QueryOptions | undefined): CheckedOptions {
   if (options !== undefined && (typeof options !== "object" || options === null)) throw new UsageError("query options must be an object");
+  unknownOption(options, QUERY_OPTIONS);
   const offset = options?.offset ?? 0;
   const limit = options?.limit ?? Infinity;
   if (typeof offset !== "number" || typeof limit !== "number" || !(offset >= 0) || !(limit >= 0) || !Number.isFinite(offset)) {
