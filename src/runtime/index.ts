@@ -99,6 +99,7 @@ export {
   type TimeField,
   type TrendPoint,
 } from "./typed/aggregate.js";
+export type { Condition, OrderField, QueryExplain, QueryMethods, QueryOptions, QueryPage, QueryValue, Range, SecondsNanos } from "./typed/query-types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
 export type { ExportHeader, ExportOptions, ExportResult } from "./typed/export.js";

@@ -23,7 +23,7 @@ describe("restoring a backup of an older schema version", () => {
     const file = path.join(root, "v1.cellarbackup");
     const info = await store.backup({ to: file, password: "pw", passwordCost: CHEAP });
     await store.close();
-    expect(info.entities).toEqual([{ name: "notes", version: 1, records: 40 }]);
+    expect(info.entities).toEqual([{ name: "notes", version: 1, records: 40 }, { name: "~indexes", version: 0, records: 1 }]);
     expect((await verifyBackup(file, { password: "pw" })).entities).toEqual(info.entities);
 
     const target = path.join(root, "new-machine");

@@ -33,12 +33,13 @@ describe("selective backups", () => {
     const store = await seeded(path.join(root, "s1"));
     const only = path.join(root, "only-tasks.cellarbackup");
     const info = await store.backup({ to: only, entities: { include: ["tasks"] } });
-    expect(info.entities.map((e) => e.name)).toEqual(["tasks"]);
+    // `~indexes` (which index terms the records hold) goes with any selection.
+    expect(info.entities.map((e) => e.name)).toEqual(["tasks", "~indexes"]);
     const without = path.join(root, "no-tasks.cellarbackup");
     const rest = (await store.backup({ to: without, entities: { exclude: ["tasks"] } })).entities;
     expect(rest.some((e) => e.name === "tasks")).toBe(false);
     // The settings singleton keeps record history: its `~history:settings` entries go along with it.
-    expect(rest.filter((e) => e.records > 0).map((e) => e.name)).toEqual(["settings", "~history:settings"]);
+    expect(rest.filter((e) => e.records > 0).map((e) => e.name)).toEqual(["settings", "~history:settings", "~indexes"]);
     await expect(store.backup({ to: without, entities: { include: ["nope"] } })).rejects.toSatisfy((e) => isCellarError(e, "E_USAGE"));
     await store.close();
     await verifyBackup(only, { key: KEY });

@@ -35,7 +35,7 @@ function editIndex(file: string, edit: (plain: Buffer, slotPos: (i: number) => n
   const at = Number(b.readBigUInt64LE(footer));
   const len = b.readUInt32LE(footer + 8);
   const plain = b.subarray(at + 24, at + len);
-  const table = plain.length - 4 * KEYS.length;
+  const table = plain.length - 4 * (KEYS.length + 1); // a slot per task, and `~indexes`' record of `tasks` (last)
   edit(plain, (i) => plain.readUInt32LE(table + 4 * i));
   b.writeUInt32LE(crc32(b.subarray(at + 4, at + len)), at);
   fs.writeFileSync(file, b);

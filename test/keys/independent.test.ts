@@ -203,6 +203,10 @@ describe("a record with sensitive fields, opened from the files with raw libsodi
         const value = aeadOpen(e.value, valueAd(storeId, e.version, e.key), rec(dk, e.entity))!;
         expect(value).not.toBeNull();
         expect(aeadOpen(e.value, valueAd(storeId, e.version, e.key), meta(dk))).toBeNull(); // the meta key reads keys, never values
+        if (e.entity === "~indexes") {
+          expect(indexesJson(value)).toEqual({ v: 1, built: [] }); // profiles declare no index
+          continue;
+        }
         if (e.entity.startsWith("~history:")) {
           // The settings keep record history: an entry is sealed under its own entity's record key, and the
           // sensitive part of a replaced version is sealed again for the entry's key (an empty value: none).
@@ -257,6 +261,10 @@ describe("a record with sensitive fields, opened from the files with raw libsodi
         const version = c.varint(0xffffffff);
         const value = c.bytes(c.varint(16 * 1024 * 1024));
         if (value.length === 0 && blk.entity.startsWith("~history:")) continue; // a history entry of "did not exist"
+        if (blk.entity === "~indexes") {
+          expect(indexesJson(value).v).toBe(1);
+          continue;
+        }
         found.set(`${blk.entity}/${key}`, protobufOf(blk.entity, key, version, value).whole);
       }
     }
@@ -266,6 +274,15 @@ describe("a record with sensitive fields, opened from the files with raw libsodi
     expect(aeadOpen(idx.bytes.subarray(24), frameAd(b, idx.bytes), meta(dk))).not.toBeNull();
   });
 });
+
+/** A `~indexes` value (FORMAT.md, "Index build state"): 0x00, 0x0a, varint n, n bytes of UTF-8 JSON. */
+function indexesJson(value: Uint8Array): { v: number; built: string[] } {
+  expect([value[0], value[1]]).toEqual([0x00, 0x0a]);
+  const c = new Cursor(value.subarray(2), "~indexes");
+  const json = c.bytes(c.varint(1 << 20));
+  expect(c.done).toBe(true);
+  return JSON.parse(Buffer.from(json).toString("utf8")) as { v: number; built: string[] };
+}
 
 /** compressed body = u32 LE plaintext length ‖ raw DEFLATE */
 function inflate(body: Uint8Array): Uint8Array {
@@ -392,7 +409,7 @@ describe("tampering is detected", () => {
         const name = "journal-000001.log";
         const file = path.join(dir, name);
         const b = fs.readFileSync(file);
-        const [f1, f2] = framesOf(dir, name).frames;
+        const [f1, f2] = framesOf(dir, name).frames.slice(1); // the first: `~indexes`, written by the store's first open
         // open both frames and both values, swap the sealed parts, re-seal values (record key) and frames (meta key)
         const open = (f: Frame) => {
           const plain = aeadOpen(f.bytes.subarray(24), frameAd(b, f.bytes), meta(dk))!;
@@ -486,7 +503,7 @@ describe("rotateKey + reencrypt: the old data key opens nothing any more", () =>
     await store.profiles.put({ ...(want.get("p1") as object), authToken: "token-1-rotated" }).then((p) => want.set("p1", p));
     await store.settings.update({ aiProvider: { apiKey: "sk-new" } });
 
-    const entities = ["profiles", "settings", "~history:settings"];
+    const entities = ["profiles", "settings", "~history:settings", "~indexes"];
     const oldKeys = [oldDk, meta(oldDk), ...entities.flatMap((e) => [rec(oldDk, e), sens(oldDk, e)])];
     /** How many frames, values and parts of the store open under an old key (and checks the rest opens under the new ones). */
     const countOld = (newDk: Uint8Array) => {

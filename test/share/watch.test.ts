@@ -126,7 +126,7 @@ describe("watch: values and seqs", () => {
     const seqs = [...new Set(events.map((e) => e.seq))];
     expect(seqs).toHaveLength(2);
     expect(w.got).toEqual([
-      [0, undefined],
+      [seqs[0]! - 1, undefined], // the store as opened (its first open wrote `~indexes`: seq 1)
       [seqs[1], "in the second frame"],
     ]);
     await store.close();

@@ -99,3 +99,5 @@ export const KEY_ID_NONE = 0;
  */
 export const INTERNAL_ENTITY_PREFIX = "~";
 export const HISTORY_ENTITY_PREFIX = "~history:";
+/** Which indexes each app entity's records' terms hold (docs/FORMAT.md, "Index build state"); key: the entity's name. */
+export const INDEXES_ENTITY = "~indexes";

@@ -14,7 +14,7 @@ import path from "node:path";
 import { CorruptionError, UsageError } from "../errors.js";
 import { BackupKeyKind, decodeBackupHeader, encodeBackupHeader } from "../format/backup-file.js";
 import { journalName, KEYRING_FILE, MANIFEST_FILE, segmentName, StorePaths } from "../format/filenames.js";
-import { HISTORY_ENTITY_PREFIX, MAX_FRAME_PAYLOAD } from "../format/format.js";
+import { HISTORY_ENTITY_PREFIX, INDEXES_ENTITY, MAX_FRAME_PAYLOAD } from "../format/format.js";
 import { decodeFrame, FrameError } from "../format/frame.js";
 import type { Loc } from "../format/location.js";
 import { blockRecordIs, type BlockRecord } from "../format/records.js";
@@ -28,11 +28,15 @@ import { readBlock, writeSegment } from "./segment.js";
 import type { StoreState } from "./state.js";
 
 
-/** Whether engine entity `name` is selected (`~history:E` goes with `E`). */
+/**
+ * Whether engine entity `name` is selected (`~history:E` goes with `E`; `~indexes` always: it says which index
+ * terms the records hold, and a restored store without it would check them all again at open).
+ */
 function selector(sel: BackupOptions["entities"]): (name: string) => boolean {
   const include = sel?.include ? new Set(sel.include) : null;
   const exclude = new Set(sel?.exclude ?? []);
   return (name) => {
+    if (name === INDEXES_ENTITY) return true;
     const base = name.startsWith(HISTORY_ENTITY_PREFIX) ? name.slice(HISTORY_ENTITY_PREFIX.length) : name;
     return (!include || include.has(base)) && !exclude.has(base);
   };

@@ -300,6 +300,11 @@ export class GroupCommit {
   }
 
   /** Resolves when every write issued so far has been committed (or failed). */
+  /** No write queued or about to flush. */
+  get idle(): boolean {
+    return this.pending.length === 0 && !this.flushScheduled;
+  }
+
   async drain(): Promise<void> {
     while (this.pending.length || this.flushScheduled) {
       await new Promise<void>((r) => setImmediate(r));

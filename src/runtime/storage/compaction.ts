@@ -57,6 +57,8 @@ type Snapshot = { entity: string; keys: string[]; locs: Loc[]; extra?: () => Asy
 export class Compaction {
   /** The compaction running, if any. */
   compacting: Promise<void> | null = null;
+  /** The compaction running merges records in (`Rewrite.extra`, an import): they replace live ones when it ends. */
+  merging = false;
 
   constructor(
     private readonly state: StoreState,
@@ -104,9 +106,11 @@ export class Compaction {
     if (this.state.opts.readOnly) throw readOnlyError();
     while (this.compacting) await this.compacting.catch(() => {});
     const before = this.state.journal;
+    this.merging = rewrite.extra !== undefined;
     const run = this.runCompaction(rewrite);
     const tracked = run.finally(() => {
       this.compacting = null;
+      this.merging = false;
     });
     tracked.catch(() => {}); // the caller gets the failure from `run`
     this.compacting = tracked;
@@ -164,7 +168,9 @@ export class Compaction {
     s.fp("compaction.afterManifestRename");
 
     // 4. The new segment holds every record of the retired files: fold the overlays onto it.
-    this.install(segNo, written, oldFiles, rewrite?.extra);
+    // Entities whose records' terms may differ from what the keyspaces hold: merged in, migrated, or lost.
+    const changed = new Set([...(rewrite?.extra?.keys() ?? []), ...(rewrite?.versions.keys() ?? []), ...lost.flatMap((d) => d.records.map((r) => r.entity))]);
+    this.install(segNo, written, oldFiles, rewrite?.extra, changed);
     rewrite?.onInstalled?.();
     // 5. Retire the old files; damaged ones are copied to quarantine/ first, and the loss is announced.
     this.retire(oldFiles, lost);
@@ -282,7 +288,7 @@ export class Compaction {
   }
 
   /** Step 4: open the new segment (if any) and fold every keyspace's overlay onto it. */
-  private install(segNo: number, written: WrittenSegment | null, oldFiles: readonly number[], extra?: ReadonlyMap<string, unknown>): void {
+  private install(segNo: number, written: WrittenSegment | null, oldFiles: readonly number[], extra: ReadonlyMap<string, unknown> | undefined, changed: ReadonlySet<string>): void {
     const s = this.state;
     const retired = new Set(oldFiles);
     if (written) {
@@ -297,9 +303,9 @@ export class Compaction {
       });
     }
     s.segment = written ? written.index : null;
-    // Entities merged in (import) get a keyspace if they had none, and their index terms are read afresh.
+    // Entities merged in (import) get a keyspace if they had none; the `changed` ones' index terms are read afresh.
     for (const entity of extra?.keys() ?? []) s.ks(entity);
-    for (const [entity, ks] of s.entities) ks.rebase(s.segment, retired, extra?.has(entity) === true);
+    for (const [entity, ks] of s.entities) ks.rebase(s.segment, retired, changed.has(entity));
   }
 
   /** Step 5: report what was lost (a copy of each damaged file in quarantine/ first), then delete the old files. */

@@ -11,7 +11,6 @@
  * Layout and crash-safety argument: docs/FORMAT.md.
  */
 import { type CellarError, CorruptionError, FollowerError, StoreClosedError, UsageError } from "../errors.js";
-import { parseName } from "../format/filenames.js";
 import type { Loc } from "../format/location.js";
 import type { WriteOp } from "../format/records.js";
 import type { FileIO } from "../platform/io.js";
@@ -24,15 +23,15 @@ import { writeReencodedBackup } from "./backup-reencode.js";
 import { Compaction, type Rewrite } from "./compaction.js";
 import { Follower, openFollowerState, type RefreshHint, writerPid } from "./follower.js";
 import { KeyAdmin } from "./key-admin.js";
-import { type Keyspace, Tomb } from "./keyspace.js";
-import { type Manifest, writeManifest } from "./manifest.js";
+import type { Keyspace } from "./keyspace.js";
+import { OrderedIndex } from "./ordered-index.js";
 import { openCopy, openEngine } from "./open.js";
 import { scrub } from "./scrub.js";
 import type { EngineOptions } from "./options.js";
 import { Reads } from "./reads.js";
 import { type EntityUsage, entityUsage } from "./usage.js";
 import { type ForEachRecordOptions, forEachRecord, type RecordVisitor } from "./verify-records.js";
-import type { DamageReport, RecoveryReport, StoreState } from "./state.js";
+import type { RecoveryReport, StoreState } from "./state.js";
 
 export type { WriteOp } from "../format/records.js";
 export { Loc } from "../format/location.js";
@@ -40,6 +39,7 @@ export type { EngineOptions } from "./options.js";
 export type { DamageReport, RecoveryReport } from "./state.js";
 export type { Rewrite } from "./compaction.js";
 export type { EntityUsage } from "./usage.js";
+export type { IndexEntry, OrderedIndex, SkBound, SkRange } from "./ordered-index.js";
 
 export class Engine {
   /**
@@ -234,7 +234,23 @@ export class Engine {
   /** Keys whose record carries index term `term`. */
   lookup(entity: string, term: string): ReadonlySet<string> {
     this.checkOpen();
-    return this.entities.get(entity)?.lookup(term) ?? EMPTY;
+    return this.entities.get(entity)?.lookup(term) ?? new Set<string>();
+  }
+
+  /**
+   * The ordered index of `entity`'s terms starting with `prefix` (entries' sk: the term without it), built on the
+   * first call (sync, from every live record's terms), kept up to date by every write. Ask again after an await:
+   * a compaction that changed terms, a follower's reload or a promotion starts a new one.
+   */
+  orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
+    this.checkOpen();
+    return this.entities.get(entity)?.orderedIndex(prefix, compareKeys) ?? new OrderedIndex(compareKeys);
+  }
+
+  /** The terms of a live record (undefined when absent), without reading its value. */
+  termsOf(entity: string, key: string): readonly string[] | undefined {
+    this.checkOpen();
+    return this.entities.get(entity)?.termsOf(key);
   }
 
   /** The location of a live record, for reading its value (`Loc.terms` is not filled in for segment records). */
@@ -281,6 +297,15 @@ export class Engine {
     return this.commit.drain();
   }
 
+  /**
+   * Null when no write is queued and no compaction merging records in (an import) runs: records read and written
+   * again in the same synchronous step (typed/index-build.ts) overwrite nothing newer. Else a wait (ask again).
+   */
+  unsettled(): Promise<void> | null {
+    if (this.commit.idle && !this.compaction.merging) return null;
+    return this.commit.drain().then(() => this.compaction.merging ? this.compaction.compacting?.catch(() => {}) : undefined);
+  }
+
   // ---------------------------------------------------------------- compaction
 
   /** Estimated bytes in files that no live record needs. */
@@ -317,18 +342,7 @@ export class Engine {
 
   /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
   setEntityVersions(versions: ReadonlyMap<string, number>): void {
-    const s = this.state;
-    if (s.opts.readOnly) return;
-    let changed = false;
-    for (const [k, v] of versions) if (s.manifest.entities.get(k) !== v) changed = true;
-    if (!changed) return;
-    const next: Manifest = {
-      ...s.manifest,
-      generation: s.manifest.generation + 1,
-      entities: new Map([...s.manifest.entities, ...versions]),
-    };
-    writeManifest(s.io, s.paths, next, s.metaSealer(), s.fp);
-    s.manifest = next;
+    this.state.setEntityVersions(versions);
   }
 
   // ---------------------------------------------------------------- keys
@@ -366,14 +380,6 @@ export class Engine {
 
   // ---------------------------------------------------------------- backups
 
-  /** A damage report whose file is still one of the store's live files (not yet retired by a compaction). */
-  private liveDamage(): DamageReport | undefined {
-    return this.state.recovery.damaged.find((d) => {
-      const p = parseName(d.file);
-      return (p.kind === "segment" || p.kind === "journal") && this.state.files.has(p.number);
-    });
-  }
-
   /** The names of every entity that has or had records (`~`-names included). */
   entityNames(): string[] {
     this.checkOpen();
@@ -401,11 +407,11 @@ export class Engine {
       only || options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options, only) : writeBackup(this.state, options);
     // Damage found in live files is retired by a compaction (started at once): a backup waits for it, and its
     // point is taken then; files still damaged after it are refused (a backup must verify).
-    const run = this.state.opts.readOnly || this.state.closed || !this.liveDamage() // (write() refuses the first two)
+    const run = this.state.opts.readOnly || this.state.closed || !this.state.liveDamage() // (write() refuses the first two)
       ? write()
       : (async () => {
           if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
-          const d = this.liveDamage();
+          const d = this.state.liveDamage();
           if (d) throw new CorruptionError(d.file, d.offset, `${d.reason}; damaged data is still live (compact the store first): no backup was written`);
           return write();
         })();
@@ -439,9 +445,7 @@ export class Engine {
    */
   knowsDeleted(entity: string, key: string, afterSeq?: number): boolean {
     this.checkOpen();
-    const seq = this.state.deletedAtOpen?.get(entity)?.get(key);
-    if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
-    return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
+    return this.state.knowsDeleted(entity, key, afterSeq);
   }
 
   /**
@@ -493,5 +497,3 @@ export class Engine {
     }
   }
 }
-
-const EMPTY: ReadonlySet<string> = new Set();

@@ -5,6 +5,7 @@
  */
 import { Loc } from "../format/location.js";
 import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
+import { OrderedIndex } from "./ordered-index.js";
 
 /** A delete recorded in journal `file`. */
 export class Tomb {
@@ -17,6 +18,11 @@ export class Keyspace {
   count = 0;
   /** Secondary index: term → keys. Built on the first lookup (null until then), kept up to date after. */
   private terms: Map<string, Set<string>> | null = null;
+  /**
+   * Ordered indexes by term prefix (`"\u0001" + id + "\u0000"`, docs/FORMAT.md "Index terms"): each built on
+   * its first use from every live record's terms, kept up to date after (null: none built).
+   */
+  private indexes: Map<string, OrderedIndex> | null = null;
 
   constructor(
     readonly entity: string,
@@ -60,12 +66,17 @@ export class Keyspace {
   /** Record a put; returns the location it replaces. */
   put(loc: Loc): Loc | undefined {
     const old = this.get(loc.key);
+    this.joinOverlay(loc.key);
     this.overlay.set(loc.key, loc);
-    this.sortedOverlay = null;
     if (!old) this.count++;
     if (this.terms) {
       if (old) this.removeTerms(loc.key, old);
       for (const t of loc.terms) this.addTerm(t, loc.key);
+    }
+    if (this.indexes) {
+      // Terms the record keeps (an update that leaves its indexed fields alone) are not touched.
+      if (old) this.unindex(loc.key, old.terms, loc.terms);
+      this.index(loc.key, loc.terms, old?.terms);
     }
     return old;
   }
@@ -76,10 +87,11 @@ export class Keyspace {
     if (!old) return undefined;
     // Always a tombstone, even when the segment lacks the key: a compaction running now may be writing the
     // key into the next segment from an older file. Tombstones from retired files go at rebase.
+    this.joinOverlay(key);
     this.overlay.set(key, new Tomb(file));
-    this.sortedOverlay = null;
     this.count--;
     if (this.terms) this.removeTerms(key, old);
+    if (this.indexes) this.unindex(key, old.terms);
     return old;
   }
 
@@ -108,8 +120,38 @@ export class Keyspace {
     for (const [k, o] of this.overlay) if (o instanceof Loc) yield [k, o];
   }
 
-  /** The overlay's live records in UTF-8 key order, kept until the overlay changes. */
-  private sortedOverlay: [string, Loc][] | null = null;
+  /**
+   * The overlay's keys (puts and tombstones) in UTF-8 order, built by the first scan (null until then or after
+   * a rebase), and the keys that joined the overlay since: the next scan sorts those few and merges them in
+   * (O(overlay)), instead of sorting the whole overlay again after every write (an index build re-puts
+   * record after record between scans: 100,000 overlay entries sorted per slice held the event loop ~300 ms).
+   */
+  private overlayOrder: string[] | null = null;
+  private overlayJoined: string[] = [];
+
+  private joinOverlay(key: string): void {
+    if (this.overlayOrder && !this.overlay.has(key)) this.overlayJoined.push(key);
+  }
+
+  private orderedOverlay(): string[] {
+    if (!this.overlayOrder) {
+      this.overlayOrder = [...this.overlay.keys()].sort(compareUtf8);
+      this.overlayJoined = [];
+    } else if (this.overlayJoined.length) {
+      const add = this.overlayJoined.sort(compareUtf8);
+      const old = this.overlayOrder;
+      const out: string[] = [];
+      let i = 0;
+      for (const k of add) {
+        while (i < old.length && compareUtf8(old[i]!, k) < 0) out.push(old[i++]!);
+        out.push(k);
+      }
+      while (i < old.length) out.push(old[i++]!);
+      this.overlayOrder = out;
+      this.overlayJoined = [];
+    }
+    return this.overlayOrder;
+  }
 
   /**
    * Every live record in UTF-8 key order (the segment's order merged with the sorted overlay), or those
@@ -117,12 +159,7 @@ export class Keyspace {
    * changes what it walks. To page through, start again after the last key seen.
    */
   *scan(after?: string): Generator<[string, Loc]> {
-    if (!this.sortedOverlay) {
-      const extra: [string, Loc][] = [];
-      for (const [k, o] of this.overlay) if (o instanceof Loc) extra.push([k, o]);
-      this.sortedOverlay = extra.sort((a, b) => compareUtf8(a[0], b[0]));
-    }
-    const extra = this.sortedOverlay;
+    const extra = this.orderedOverlay();
     let x = 0;
     if (after !== undefined) {
       // First overlay entry after `after`.
@@ -130,11 +167,12 @@ export class Keyspace {
       let hi = extra.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (compareUtf8(extra[mid]![0], after) <= 0) lo = mid + 1;
+        if (compareUtf8(extra[mid]!, after) <= 0) lo = mid + 1;
         else hi = mid;
       }
       x = lo;
     }
+    const overlay = this.overlay;
     const seg = this.seg;
     const r = seg?.range(this.entity);
     if (seg && r) {
@@ -145,12 +183,20 @@ export class Keyspace {
         const key = loc.key;
         this.ordered(s, prev, key);
         prev = key;
-        if (this.overlay.has(key)) continue;
-        while (x < extra.length && compareUtf8(extra[x]![0], key) < 0) yield extra[x++]!;
+        if (overlay.has(key)) continue;
+        while (x < extra.length && compareUtf8(extra[x]!, key) < 0) {
+          const k = extra[x++]!;
+          const o = overlay.get(k);
+          if (o instanceof Loc) yield [k, o];
+        }
         yield [key, loc];
       }
     }
-    while (x < extra.length) yield extra[x++]!;
+    while (x < extra.length) {
+      const k = extra[x++]!;
+      const o = overlay.get(k);
+      if (o instanceof Loc) yield [k, o];
+    }
   }
 
   keys(): string[] {
@@ -193,14 +239,65 @@ export class Keyspace {
     return this.terms.get(term) ?? EMPTY;
   }
 
+  /** The terms of a live record (undefined when absent). */
+  termsOf(key: string): readonly string[] | undefined {
+    return this.get(key)?.terms;
+  }
+
+  /**
+   * The ordered index of the terms starting with `prefix` (entries: the term without the prefix, the key),
+   * built on first use from every live record's terms (synchronously), then kept up to date by every change.
+   * `compareKeys` orders equal sort keys; the first call's is kept.
+   */
+  orderedIndex(prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
+    let ix = this.indexes?.get(prefix);
+    if (ix) return ix;
+    // Built aside and kept only once complete (as `lookup`'s): a damaged slot met half-way throws.
+    const sks: string[] = [];
+    const keys: string[] = [];
+    const n = prefix.length;
+    for (const [k, loc] of this.entries()) {
+      for (const t of loc.terms) {
+        if (t.startsWith(prefix)) {
+          sks.push(t.slice(n));
+          keys.push(k);
+        }
+      }
+    }
+    ix = OrderedIndex.from(compareKeys, sks, keys);
+    (this.indexes ??= new Map()).set(prefix, ix);
+    return ix;
+  }
+
+  /** Add `key`'s `terms` (but those in `keep`) to the ordered indexes they belong to. */
+  private index(key: string, terms: readonly string[], keep?: readonly string[]): void {
+    for (const t of terms) {
+      if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.add(t.slice(prefix.length), key);
+    }
+  }
+
+  /** Remove `key`'s `terms` (but those in `keep`) from the ordered indexes they belong to. */
+  private unindex(key: string, terms: readonly string[], keep?: readonly string[]): void {
+    for (const t of terms) {
+      if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.remove(t.slice(prefix.length), key);
+    }
+  }
+
   /**
    * After a compaction: `seg` now holds every record that lived in the retired files, so overlay entries
    * from those files go (a tombstone from them means the key is absent from `seg`).
    */
   rebase(seg: SegmentIndex | null, retired: ReadonlySet<number>, termsChanged = false): void {
     this.seg = seg;
-    if (termsChanged) this.terms = null; // records merged in (import): the term index is rebuilt when next used
-    this.sortedOverlay = null;
+    if (termsChanged) {
+      // Records merged in (import), migrated or lost: the term indexes are built again when next used.
+      this.terms = null;
+      this.indexes = null;
+    }
+    this.overlayOrder = null;
+    this.overlayJoined = [];
     this.deadSlots.clear();
     for (const [k, o] of this.overlay) if (retired.has(o.file)) this.overlay.delete(k);
     let count = this.segLiveCount();
@@ -221,6 +318,7 @@ export class Keyspace {
       if (this.overlay.has(loc.key)) continue;
       this.count--;
       if (this.terms) this.removeTerms(loc.key, loc);
+      if (this.indexes) this.unindex(loc.key, loc.terms);
     }
   }
 

@@ -8,7 +8,7 @@
 import path from "node:path";
 import { isAllZero } from "../format/bytes.js";
 import { type CellarError, isCellarError, StoreClosedError, UsageError } from "../errors.js";
-import type { StorePaths } from "../format/filenames.js";
+import { parseName, type StorePaths } from "../format/filenames.js";
 import { FILE_HEADER_SIZE } from "../format/format.js";
 import type { KeyLookup } from "../format/frame.js";
 import { Loc } from "../format/location.js";
@@ -20,8 +20,8 @@ import type { Sealer } from "../crypto/seal.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { LruCache } from "./cache.js";
 import type { JournalWriter } from "./journal-writer.js";
-import { Keyspace } from "./keyspace.js";
-import type { Manifest } from "./manifest.js";
+import { Keyspace, Tomb } from "./keyspace.js";
+import { type Manifest, writeManifest } from "./manifest.js";
 import type { ResolvedOptions } from "./options.js";
 
 export interface DamageReport {
@@ -205,6 +205,32 @@ export class StoreState {
     const by = (file.byEntity ??= new Map());
     by.set(entity, (by.get(entity) ?? 0) + TOMBSTONE_BYTES);
     return old !== undefined;
+  }
+
+  /** Record the schema versions the app writes, in the manifest (rewritten only when they change). */
+  setEntityVersions(versions: ReadonlyMap<string, number>): void {
+    if (this.opts.readOnly) return;
+    let changed = false;
+    for (const [k, v] of versions) if (this.manifest.entities.get(k) !== v) changed = true;
+    if (!changed) return;
+    const next: Manifest = { ...this.manifest, generation: this.manifest.generation + 1, entities: new Map([...this.manifest.entities, ...versions]) };
+    writeManifest(this.io, this.paths, next, this.metaSealer(), this.fp);
+    this.manifest = next;
+  }
+
+  /** See `Engine.knowsDeleted`. */
+  knowsDeleted(entity: string, key: string, afterSeq?: number): boolean {
+    const seq = this.deletedAtOpen?.get(entity)?.get(key);
+    if (seq !== undefined && (afterSeq === undefined || seq > afterSeq)) return true;
+    return afterSeq === undefined && this.entities.get(entity)?.overlay.get(key) instanceof Tomb;
+  }
+
+  /** A damage report whose file is still one of the store's live files (not yet retired by a compaction). */
+  liveDamage(): DamageReport | undefined {
+    return this.recovery.damaged.find((d) => {
+      const p = parseName(d.file);
+      return (p.kind === "segment" || p.kind === "journal") && this.files.has(p.number);
+    });
   }
 
   metaSealer(): Sealer | null {

@@ -1,7 +1,7 @@
 /**
  * `openStore(entities, options)`: checks the entities and the options, opens the engine, migrates at open
- * (upgrade.ts), and starts what runs while the store is open (history sweep, recovery at open, retention
- * cleanups, automatic backups). The store it returns is `StoreImpl` (store.ts), which re-exports this.
+ * (upgrade.ts), builds the indexes the records' terms do not hold yet (index-build.ts), and starts what runs
+ * while the store is open (history sweep, recovery at open, retention cleanups, automatic backups). The store it returns is `StoreImpl` (store.ts), which re-exports this.
  */
 import { checkSkew, onPromotion, openShared } from "./share-open.js";
 import { KeyError, UsageError } from "../errors.js";
@@ -11,6 +11,7 @@ import { parseEvery } from "./retention.js";
 import { resolveBackupDir } from "./backups.js";
 import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
 import { removeStaging } from "./import.js";
+import { buildIndexes } from "./index-build.js";
 import type { StoreOptions, TypedStore } from "./types.js";
 import { RESERVED, StoreImpl } from "./store.js";
 
@@ -48,7 +49,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const backupDir = resolveBackupDir(backups, options.dir);
   if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
@@ -70,6 +71,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     // What only the writer runs after open (and a follower when it is promoted).
     const writerWork = async () => {
       if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
+      // Indexes the schema declares and the records' terms do not hold yet (index-build.ts), before the store serves.
+      if (!redactSensitive) await buildIndexes(engine, defs.values(), onIndexProgress);
       // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
       if (!redactSensitive) await StoreImpl.sweepHistory(store);
       if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store);

@@ -17,6 +17,7 @@ import { CellarError, type CellarErrorCode, FollowerError, UsageError, StoreClos
 import type { KeyProvider } from "../crypto/keys.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import { inspectRecords } from "./inspect.js";
+import { INDEXES_ENTITY } from "./index-build.js";
 import { revivedInfo } from "./shared-write.js";
 import type { Sharing } from "../share/sharing.js";
 import type { UpgradeHost } from "./upgrade.js";
@@ -290,8 +291,10 @@ export class StoreImpl {
     this.checkOpen();
     const backups = this.#backups.usage();
     const { entities, internalBytes } = entityStats(this.engine.entityUsage(), this.defs.keys(), backups);
+    const engine = this.engine.stats();
     return {
-      ...this.engine.stats(),
+      ...engine,
+      records: engine.records - this.engine.count(INDEXES_ENTITY), // Cellar's index bookkeeping is not a record of the app's
       recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes,
       entities,
       internalBytes,

@@ -1,0 +1,147 @@
+/**
+ * OrderedIndex against a plain model: a sorted array of (sk, key) filtered by the range's prefix comparison,
+ * written from DESIGN's words ("an entry is ≥ lo when sk.slice(0, lo.sk.length) ≥ lo.sk …"). Random adds,
+ * removes (present and absent), counts and walks with random ranges, `reverse` and `after`
+ * (small alphabets make equal sks, shared prefixes and re-adds of removed entries common), across leaf splits
+ * and leaves emptied.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type IndexEntry, OrderedIndex, type SkRange } from "../../src/runtime/storage/ordered-index.js";
+
+/** Integer keys compared as numbers (not as strings): ties must follow `compareKeys`, not string order. */
+const byNumber = (a: string, b: string): number => Number(a) - Number(b);
+
+class Model {
+  entries: IndexEntry[] = [];
+  private cmp = (a: IndexEntry, b: IndexEntry): number => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : byNumber(a.key, b.key));
+  add(sk: string, key: string): void {
+    if (!this.entries.some((e) => e.sk === sk && e.key === key)) this.entries.push({ sk, key });
+    this.entries.sort(this.cmp);
+  }
+  remove(sk: string, key: string): void {
+    this.entries = this.entries.filter((e) => !(e.sk === sk && e.key === key));
+  }
+  inRange(sk: string, r: SkRange): boolean {
+    if (r.lo) {
+      const p = sk.slice(0, r.lo.sk.length);
+      if (r.lo.exclusive ? !(p > r.lo.sk) : !(p >= r.lo.sk)) return false;
+    }
+    if (r.hi) {
+      const p = sk.slice(0, r.hi.sk.length);
+      if (r.hi.exclusive ? !(p < r.hi.sk) : !(p <= r.hi.sk)) return false;
+    }
+    return true;
+  }
+  walk(r: SkRange, reverse: boolean, after?: IndexEntry): IndexEntry[] {
+    let out = this.entries.filter((e) => this.inRange(e.sk, r));
+    if (reverse) out = out.reverse();
+    if (after) out = out.filter((e) => (reverse ? this.cmp(e, after) < 0 : this.cmp(e, after) > 0));
+    return out;
+  }
+}
+
+const sk = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u0000", "\u0001", "\uffff"), maxLength: 4 });
+const key = fc.integer({ min: 0, max: 40 }).map(String);
+const bound = fc.option(fc.record({ sk, exclusive: fc.boolean() }), { nil: undefined });
+const range: fc.Arbitrary<SkRange> = fc.record({ lo: bound, hi: bound }).map((r) => ({ ...(r.lo ? { lo: r.lo } : {}), ...(r.hi ? { hi: r.hi } : {}) }));
+/** A prefix range (lo = hi = p), which queries on equal leading components use. */
+const prefixRange: fc.Arbitrary<SkRange> = sk.map((p) => ({ lo: { sk: p }, hi: { sk: p } }));
+
+type Op =
+  | { t: "add"; sk: string; key: string }
+  | { t: "remove"; sk: string; key: string }
+  | { t: "removeSome"; i: number }
+  | { t: "check"; range: SkRange; reverse: boolean; after: number | null; afterAbsent: IndexEntry | null };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ t: fc.constant("add" as const), sk, key }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("remove" as const), sk, key }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant("removeSome" as const), i: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("check" as const),
+      range: fc.oneof(range, prefixRange),
+      reverse: fc.boolean(),
+      after: fc.option(fc.nat(), { nil: null }),
+      afterAbsent: fc.option(fc.record({ sk, key }), { nil: null }),
+    }),
+  },
+);
+
+function check(ix: OrderedIndex, model: Model, o: Extract<Op, { t: "check" }>): void {
+  expect(ix.size).toBe(model.entries.length);
+  expect(ix.count(o.range)).toBe(model.walk(o.range, false).length);
+  expect([...ix.walk(o.range, { reverse: o.reverse })]).toEqual(model.walk(o.range, o.reverse));
+  // `after`: an entry of the index (a cursor from a previous page), or one that is not (deleted since).
+  const after = o.after !== null && model.entries.length ? model.entries[o.after % model.entries.length]! : o.afterAbsent;
+  if (after) expect([...ix.walk(o.range, { reverse: o.reverse, after })]).toEqual(model.walk(o.range, o.reverse, after));
+}
+
+function run(ix: OrderedIndex, model: Model, ops: readonly Op[]): void {
+  for (const o of ops) {
+    if (o.t === "add") {
+      ix.add(o.sk, o.key);
+      model.add(o.sk, o.key);
+    } else if (o.t === "remove") {
+      ix.remove(o.sk, o.key);
+      model.remove(o.sk, o.key);
+    } else if (o.t === "removeSome") {
+      const e = model.entries[o.i % Math.max(1, model.entries.length)];
+      if (e) {
+        ix.remove(e.sk, e.key);
+        model.remove(e.sk, e.key);
+      }
+    } else check(ix, model, o);
+  }
+  check(ix, model, { t: "check", range: {}, reverse: false, after: null, afterAbsent: null });
+}
+
+describe("OrderedIndex", () => {
+  it("adds, removes, counts and walks as a sorted array does (leaves split and emptied)", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+        run(new OrderedIndex(byNumber), new Model(), ops);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("an index built in one go (from) then changed at random matches the model", () => {
+    const entry = fc.record({ sk, key });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 3000 }), fc.array(op, { minLength: 1500, maxLength: 2600 }), (initial, ops) => {
+        const model = new Model();
+        for (const e of initial) model.add(e.sk, e.key);
+        const ix = OrderedIndex.from(
+          byNumber,
+          initial.map((e) => e.sk),
+          initial.map((e) => e.key),
+        );
+        run(ix, model, ops);
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it("splits keep every entry in order: 5000 adds in random order, then removing every other one, then re-adding", () => {
+    const ix = new OrderedIndex(byNumber);
+    const n = 5000;
+    const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
+    for (const i of order) ix.add(String(i % 97).padStart(2, "0"), String(i));
+    expect(ix.size).toBe(n);
+    const all = [...ix.walk({})];
+    for (let i = 1; i < all.length; i++) {
+      const a = all[i - 1]!;
+      const b = all[i]!;
+      expect(a.sk < b.sk || (a.sk === b.sk && Number(a.key) < Number(b.key))).toBe(true);
+    }
+    for (let i = 0; i < n; i += 2) ix.remove(String(i % 97).padStart(2, "0"), String(i));
+    expect(ix.size).toBe(n / 2);
+    expect(ix.count({ lo: { sk: "05" }, hi: { sk: "05" } })).toBe([...all].filter((e) => e.sk === "05" && Number(e.key) % 2 === 1).length);
+    for (let i = 0; i < n; i += 2) ix.add(String(i % 97).padStart(2, "0"), String(i));
+    expect([...ix.walk({})]).toEqual(all);
+    expect([...ix.walk({}, { reverse: true })]).toEqual([...all].reverse());
+  });
+});
