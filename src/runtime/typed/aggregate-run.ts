@@ -11,35 +11,14 @@
  * - The walk goes in slices of a few ms with an event-loop turn between; each slice resumes strictly after
  *   the last entry of the one before, so a record written meanwhile is seen at most once (as `queryPage`).
  */
-import { type DescField, ScalarType } from "@bufbuild/protobuf";
+import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { UsageError } from "../errors.js";
 import type { CollectionDefinition } from "./entity.js";
 import { componentNumber, indexKeyers, type IndexKeyer, skOf } from "./index-keys.js";
-import { aggregateRows, type AggregateBucket, type AggregateOptions, type AggregateRow } from "./aggregate.js";
-
-/** An entry of an index walk: the sort key of a record's index term and the record's (storage) key. */
-export interface PlanEntry {
-  readonly sk: string;
-  readonly key: string;
-}
-
-/** What `runAggregate` needs of a query plan (query-plan.ts `QueryPlan` has it). */
-export interface AggregatePlan<E> {
-  /** The index walked (undefined: a scan in key order). */
-  readonly keyer: IndexKeyer | undefined;
-  /** Matching records in plan order, residual conditions checked, strictly after `after` when given. */
-  matches(engine: E, after?: PlanEntry, reverse?: boolean): Generator<PlanEntry>;
-}
-
-/** What `runAggregate` needs of a repository. */
-export interface AggregateContext<E extends { termsOf(entity: string, key: string): readonly string[] | undefined }> {
-  readonly def: CollectionDefinition;
-  readonly engine: E;
-  /** query-plan.ts `planQuery(def, where, options)`. */
-  plan(where: Record<string, unknown>, options: { orderBy?: string; scan?: boolean }): AggregatePlan<E>;
-  /** A record decoded (frozen message), undefined when gone. */
-  read(key: string): unknown;
-}
+import { type IndexEntry, keyComparer, planQuery, type QueryPlan } from "./query-plan.js";
+import type { QueryContext } from "./query.js";
+import { aggregateRows, type AggregateBucket, type AggregateOptions, type AggregateRow, type AggregateSpec } from "./aggregate.js";
+import { planIndexAggregate, runIndexAggregate } from "./aggregate-index.js";
 
 /** Longest synchronous slice of the walk, in ms. */
 const SLICE_MS = 5;
@@ -119,10 +98,11 @@ function checkOptions(def: CollectionDefinition, options: AggregateOptions): voi
  * order (one without `bucket`). E_USAGE for bad options, or when no index serves the where and `scan` is not
  * set (the plan's error).
  */
-export async function runAggregate<E extends { termsOf(entity: string, key: string): readonly string[] | undefined }>(
-  ctx: AggregateContext<E>,
-  options: AggregateOptions,
+export async function runAggregate<Desc extends DescMessage, I extends string>(
+  ctx: QueryContext & { readonly engine: { readonly lastSeq?: number } },
+  input: AggregateOptions<Desc, I>,
 ): Promise<AggregateBucket[]> {
+  const options = input as unknown as AggregateOptions;
   const { def } = ctx;
   checkOptions(def, options);
   const bucket = options.bucket;
@@ -130,12 +110,13 @@ export async function runAggregate<E extends { termsOf(entity: string, key: stri
   if (bucket && where[bucket.field] === undefined && (bucket.from || bucket.to)) {
     where[bucket.field] = { ...(bucket.from ? { gte: bucket.from } : {}), ...(bucket.to ? { lt: bucket.to } : {}) };
   }
-  const plan = ctx.plan(where, { ...(bucket ? { orderBy: bucket.field } : {}), ...(options.scan ? { scan: true } : {}) });
+  const plan = planQuery(def, where, { orderBy: bucket?.field, scan: options.scan === true });
   const fields = [...new Set([...(options.sum ?? []), ...(options.avg ?? []), ...(options.min ?? []), ...(options.max ?? [])])] as string[];
   const sources = fields.map((f) => sourceOf(def, plan.keyer, f));
   const time = bucket ? sourceOf(def, plan.keyer, bucket.field) : undefined;
-  const rows = await collectRows(ctx, plan, time, sources);
-  return aggregateRows(rows, {
+  // E_UNAVAILABLE while an index read here is being built (index-build.ts): the plan's, and those values come from.
+  const check = (k: IndexKeyer) => ctx.checkIndex?.(k);
+  const spec: AggregateSpec = {
     ...(bucket
       ? {
           bucket: {
@@ -154,46 +135,75 @@ export async function runAggregate<E extends { termsOf(entity: string, key: stri
     ...(options.avg ? { avg: options.avg as readonly string[] } : {}),
     ...(options.min ? { min: options.min as readonly string[] } : {}),
     ...(options.max ? { max: options.max as readonly string[] } : {}),
-  });
+  };
+  if (bucket && spec.bucket && !hasConditions(options.where)) {
+    const byIndex = planIndexAggregate(def, bucket.field, fields);
+    if (byIndex) [byIndex.countKeyer, ...byIndex.walks.map((w) => w.keyer)].forEach(check);
+    const out = byIndex && (await runIndexAggregate(ctx, byIndex, { ...spec, bucket: spec.bucket }));
+    if (out) return out;
+  }
+  plan.indexes.forEach(check);
+  for (const s of time ? [time, ...sources] : sources) if (s.from === "index") check(s.keyer);
+  return aggregateRows(await collectRows(ctx, plan, time, sources), spec);
+}
+
+function hasConditions(where: unknown): boolean {
+  return where !== undefined && Object.values(where as Record<string, unknown>).some((v) => v !== undefined);
 }
 
 /** The rows of every matching record, read a slice at a time. */
-async function collectRows<E extends { termsOf(entity: string, key: string): readonly string[] | undefined }>(
-  ctx: AggregateContext<E>,
-  plan: AggregatePlan<E>,
-  time: Source | undefined,
-  sources: readonly Source[],
-): Promise<AggregateRow[]> {
+async function collectRows(ctx: QueryContext, plan: QueryPlan, time: Source | undefined, sources: readonly Source[]): Promise<AggregateRow[]> {
   const { def, engine } = ctx;
-  const needTerms = [time, ...sources].some((s) => s?.from === "index");
-  const needRecord = [time, ...sources].some((s) => s?.from === "record");
+  const all = time ? [time, ...sources] : sources;
+  // A scan's keys were listed at its start: a record deleted since has no terms and is skipped.
+  const needTerms = !plan.keyer || all.some((s) => s.from === "index");
+  const needRecord = all.some((s) => s.from === "record");
   const planKeyer = plan.keyer;
   const rows: AggregateRow[] = [];
-  let after: PlanEntry | undefined;
+  const keys = planKeyer ? undefined : [...engine.keys(def.name)].sort(keyComparer(def));
+  let after: IndexEntry | undefined;
+  // Once the walk has yielded, a record written meanwhile may come again (its sort key moved past the
+  // cursor): the keys seen are kept from then on, and a key is counted once.
+  let seen: Set<string> | undefined;
+  const firstKeys: string[] = [];
+  let terms: readonly string[] | undefined;
+  let record: unknown;
+  let sk = "";
+  const read = (s: Source): number | undefined => {
+    if (s.from === "plan") return componentNumber(planKeyer!, sk, s.i);
+    if (s.from === "index") {
+      const own = terms && skOf(s.keyer, terms);
+      return own === undefined ? undefined : componentNumber(s.keyer, own, s.i);
+    }
+    return recordNumber(record, s.field);
+  };
   for (;;) {
     const start = performance.now();
     let done = true;
     let n = 0;
-    for (const entry of plan.matches(engine, after)) {
+    for (const entry of plan.matches(engine, after, false, keys)) {
       after = entry;
-      const terms = needTerms ? engine.termsOf(def.name, entry.key) : undefined;
-      const record = needRecord ? ctx.read(entry.key) : undefined;
-      const read = (s: Source): number | undefined => {
-        if (s.from === "plan") return componentNumber(planKeyer!, entry.sk, s.i);
-        if (s.from === "index") {
-          const sk = terms && skOf(s.keyer, terms);
-          return sk === undefined ? undefined : componentNumber(s.keyer, sk, s.i);
-        }
-        return recordNumber(record, s.field);
-      };
+      if (seen) {
+        if (seen.has(entry.key)) continue;
+        seen.add(entry.key);
+      } else firstKeys.push(entry.key);
+      terms = needTerms ? engine.termsOf(def.name, entry.key) : undefined;
+      if (needTerms && terms === undefined) continue;
+      record = needRecord ? ctx.read(entry.key) : undefined;
+      sk = entry.sk;
       const t = time ? read(time) : 0;
-      if (t !== undefined) rows.push({ t, values: sources.map(read) });
+      if (t !== undefined) {
+        const values = new Array<number | undefined>(sources.length);
+        for (let i = 0; i < sources.length; i++) values[i] = read(sources[i]!);
+        rows.push({ t, values });
+      }
       if ((++n & 127) === 0 && performance.now() - start > SLICE_MS) {
         done = false;
         break;
       }
     }
     if (done) return rows;
+    seen ??= new Set(firstKeys);
     await new Promise<void>((r) => setImmediate(r));
   }
 }
