@@ -217,7 +217,7 @@ async function sqliteSide(dir: string, sessions: readonly Session[], reps: numbe
       t.rangeRows = rows / ops;
       timeEach(sink ?? t.countEq, ops, (i) => countEq.get(w.outcomes[i % 3]!));
       timeEach(sink ?? t.countRange, ops, (i) => countRange.get(w.months[i % 12]!.from, w.months[i % 12]!.to));
-      timeEach(sink ?? t.daily, 1, () => {
+      timeEach(sink ?? t.daily, 5, () => {
         t.days = daily.all().map((r) => ({ label: r.day, count: r.n, sum: r.total }));
       });
     }
@@ -266,11 +266,11 @@ async function cellarSide(dir: string, sessions: readonly Session[], reps: numbe
       });
       const aggregate = repo.aggregate?.bind(repo);
       if (!aggregate) continue;
-      await timeEachAsync(sink ?? t.daily, 1, async () => {
+      await timeEachAsync(sink ?? t.daily, 5, async () => {
         const buckets = await aggregate({ bucket: { field: "startedAt", by: "day", timeZone: "UTC" }, count: true, sum: ["duration"] });
         t.days = buckets.map((b) => ({ label: b.label, count: b.count, sum: b.sum.duration! }));
       });
-      await timeEachAsync(sink ?? t.dailyBerlin, 1, () => aggregate({ bucket: { field: "startedAt", by: "day", timeZone: "Europe/Berlin" }, count: true, sum: ["duration"] }));
+      await timeEachAsync(sink ?? t.dailyBerlin, 5, () => aggregate({ bucket: { field: "startedAt", by: "day", timeZone: "Europe/Berlin" }, count: true, sum: ["duration"] }));
     }
     return t;
   } finally {
@@ -278,43 +278,51 @@ async function cellarSide(dir: string, sessions: readonly Session[], reps: numbe
   }
 }
 
+interface PutTimes {
+  batch: number[];
+  single: number[];
+}
+
 /**
- * (d): ms per put into a store of `sessions` whose entity has `def`'s indexes, relaxed durability: `batch`,
- * puts in batches of 500 (the CPU of a put, encoding, terms and index upkeep), and `single`, 2,000 puts
- * issued one at a time, each awaited (a put as an app writes one, without its fsync).
+ * (d): ms per put into two stores of `sessions`, one whose entity has three indexes and one with none,
+ * relaxed durability, measured in turns (a repetition on one store, then on the other: neither gets a warmer
+ * JIT or a quieter machine): `batch`, puts in batches of 500 (the CPU of a put: encoding, terms, index
+ * upkeep), and `single`, puts issued one at a time, each awaited (a put as an app writes one, without its
+ * fsync). The indexed store's ordered indexes are built first (by a count on each), as a query would.
  */
-async function putCost(dir: string, def: typeof threeIndexes | typeof noIndex, sessions: readonly Session[], extra: readonly Session[], reps: number): Promise<{ batch: number[]; single: number[] } | undefined> {
-  const store = await loadCellar(dir, def, sessions, "relaxed");
+async function putCosts(root: string, sessions: readonly Session[], extra: readonly Session[], reps: number): Promise<{ put3: PutTimes; put0: PutTimes } | undefined> {
+  const three = await loadCellar(join(root, "put3"), threeIndexes, sessions, "relaxed");
+  const none = await loadCellar(join(root, "put0"), noIndex, sessions, "relaxed");
   try {
-    const repo = store.sessions as unknown;
+    const repo = three.sessions as unknown;
     if (!hasQueryApi(repo)) return undefined;
-    // Build the ordered indexes (they are built on first use, then kept up to date by every put).
-    if (def === threeIndexes) {
-      await repo.count({ startedAt: { gte: new Date(YEAR_START) } });
-      await repo.count({ taskId: "t1" });
-      await repo.count({ outcome: 1 });
-    }
-    const out = { batch: [] as number[], single: [] as number[] };
-    const singles = Math.min(2000, Math.floor(extra.length / 2 / reps));
+    await repo.count({ startedAt: { gte: new Date(YEAR_START) } });
+    await repo.count({ taskId: "t1" });
+    await repo.count({ outcome: 1 });
+    const out = { put3: { batch: [], single: [] } as PutTimes, put0: { batch: [], single: [] } as PutTimes };
+    const singles = Math.min(1000, Math.floor(extra.length / 4 / reps));
     const per = Math.floor((extra.length - singles * reps) / reps);
     let at = 0;
     for (let rep = 0; rep < reps; rep++) {
       const part = extra.slice(at, (at += per));
-      let start = performance.now();
-      for (let i = 0; i < part.length; i += 500) {
-        await store.batch((tx) => {
-          for (let j = i; j < Math.min(part.length, i + 500); j++) tx.sessions.put(sessionInput(part[j]!));
-        });
-      }
-      out.batch.push((performance.now() - start) / part.length);
       const one = extra.slice(at, (at += singles));
-      start = performance.now();
-      for (const s of one) await store.sessions.put(sessionInput(s));
-      out.single.push((performance.now() - start) / one.length);
+      for (const [store, times] of [[three, out.put3], [none, out.put0]] as const) {
+        let start = performance.now();
+        for (let i = 0; i < part.length; i += 500) {
+          await store.batch((tx) => {
+            for (let j = i; j < Math.min(part.length, i + 500); j++) tx.sessions.put(sessionInput(part[j]!));
+          });
+        }
+        times.batch.push((performance.now() - start) / part.length);
+        start = performance.now();
+        for (const s of one) await store.sessions.put(sessionInput(s));
+        times.single.push((performance.now() - start) / one.length);
+      }
     }
     return out;
   } finally {
-    await store.close();
+    await three.close();
+    await none.close();
   }
 }
 
@@ -323,8 +331,8 @@ export interface QueryBenchResult {
   reps: number;
   sqlite: Times;
   cellar: Times | undefined;
-  put3: { batch: number[]; single: number[] } | undefined;
-  put0: { batch: number[]; single: number[] } | undefined;
+  put3: PutTimes | undefined;
+  put0: PutTimes | undefined;
   /** Days whose count or sum differ between the two sides' daily buckets (must be 0). */
   dailyMismatches: number;
 }
@@ -339,10 +347,9 @@ export async function benchQueries(n: number, reps: number, root: string, ops = 
     removeDir(join(root, "sqlite"));
     const cellar = await cellarSide(join(root, "cellar"), sessions, reps, ops);
     removeDir(join(root, "cellar"));
-    const put3 = await putCost(join(root, "put3"), threeIndexes, sessions, extra, reps);
-    removeDir(join(root, "put3"));
-    const put0 = await putCost(join(root, "put0"), noIndex, sessions, extra, reps);
-    removeDir(join(root, "put0"));
+    const puts = await putCosts(root, sessions, extra, reps);
+    const put3 = puts?.put3;
+    const put0 = puts?.put0;
     let dailyMismatches = 0;
     if (cellar?.daily.length) {
       const theirs = new Map(sqlite.days.map((d) => [d.label, d]));
