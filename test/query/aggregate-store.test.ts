@@ -224,6 +224,32 @@ describe("repo.aggregate over a real store, against a Map model", () => {
     }, 120_000);
   }
 
+  it("reads no record when indexes hold every value: counts and sums from the index (or its terms) alone", async () => {
+    for (const [name, def] of Object.entries(DEFS)) {
+      const dir = path.join(tmp, `noread${dirs++}`);
+      const { store, ctx } = await open(dir, def);
+      try {
+        for (let i = 0; i < 300; i++) {
+          await store.sessions.put(input({ id: `n${i}`, startedMs: Date.UTC(2026, 2, 20) + i * 3_600_000, ...(i % 7 ? { duration: i } : {}), planned: 900, kind: i % 3, interruptions: 0 }));
+        }
+        let reads = 0;
+        const counting: QueryContext = { ...ctx, read: (k) => (reads++, ctx.read(k)) };
+        const bucket = { field: "startedAt", by: "day", timeZone: "Europe/Berlin" } as const;
+        type O = AggregateOptions<typeof FocusSessionSchema, Field>;
+        const o1: O = { bucket, count: true, sum: ["duration"], max: ["startedAt"] };
+        const o2: O = { where: { kind: 1 }, bucket, count: true, avg: ["duration"] };
+        const noWhere = await runAggregate(counting, o1);
+        const withWhere = await runAggregate(counting, o2);
+        expect(noWhere.reduce((n, b) => n + b.count!, 0)).toBe(300);
+        expect(withWhere.reduce((n, b) => n + b.count!, 0)).toBe(100);
+        // Only the definition with no index holding `duration` decodes records (one read per record counted).
+        expect(reads, name).toBe(name === "plain" ? 400 : 0);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
   it("bad options: E_USAGE naming the field, never a value", async () => {
     const { store, ctx } = await open(path.join(tmp, "bad"), DEFS.compound);
     try {
