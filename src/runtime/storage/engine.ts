@@ -244,7 +244,7 @@ export class Engine {
    */
   orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
     this.checkOpen();
-    return this.entities.get(entity)?.orderedIndex(prefix, compareKeys) ?? new OrderedIndex(compareKeys);
+    return this.entities.get(entity)?.orderedIndex(prefix, compareKeys) ?? new OrderedIndex(compareKeys, prefix);
   }
 
   /** The terms of a live record (undefined when absent), without reading its value. */

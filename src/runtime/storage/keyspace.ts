@@ -253,18 +253,17 @@ export class Keyspace {
     let ix = this.indexes?.get(prefix);
     if (ix) return ix;
     // Built aside and kept only once complete (as `lookup`'s): a damaged slot met half-way throws.
-    const sks: string[] = [];
+    const terms: string[] = [];
     const keys: string[] = [];
-    const n = prefix.length;
     for (const [k, loc] of this.entries()) {
       for (const t of loc.terms) {
         if (t.startsWith(prefix)) {
-          sks.push(t.slice(n));
+          terms.push(t);
           keys.push(k);
         }
       }
     }
-    ix = OrderedIndex.from(compareKeys, sks, keys);
+    ix = OrderedIndex.from(compareKeys, terms, keys, prefix);
     (this.indexes ??= new Map()).set(prefix, ix);
     return ix;
   }
@@ -273,7 +272,7 @@ export class Keyspace {
   private index(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
       if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
-      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.add(t.slice(prefix.length), key);
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.addTerm(t, key);
     }
   }
 
@@ -281,7 +280,7 @@ export class Keyspace {
   private unindex(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
       if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
-      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.remove(t.slice(prefix.length), key);
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.removeTerm(t, key);
     }
   }
 
