@@ -88,6 +88,7 @@ export {
   type DurationString,
 } from "./typed/store.js";
 export type { TimestampField } from "./typed/types.js";
+export type { Condition, OrderField, QueryExplain, QueryMethods, QueryOptions, QueryPage, QueryValue, Range, SecondsNanos } from "./typed/query-types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
 export type { ExportHeader, ExportOptions, ExportResult } from "./typed/export.js";

@@ -1,20 +1,21 @@
 /**
  * A collection's repository (`Collection` in types.ts): get, put, delete, has, count, keys, list, iterate
- * (a page at a time) and query (by index terms), with `offset`/`limit` paging. StoreImpl (store.ts) makes
+ * (a page at a time) and the queries (query.ts over query-plan.ts's plans), with `offset`/`limit` paging. StoreImpl (store.ts) makes
  * one per collection entity; batch.ts finds them to build a transaction's collection writes.
  */
 import type { JsonValue } from "@bufbuild/protobuf";
 import { NotFoundError, UsageError, ValidationError } from "../errors.js";
 import type { WriteOp } from "../storage/engine.js";
-import { compareUtf8 } from "../format/segment-index.js";
 import type { CollectionDefinition, KeyValue } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 import type { StoreImpl } from "./store.js";
 import type { ArchiveOptions, ArchiveResult } from "./archive.js";
 import type { ListOptions } from "./types.js";
 import { decodeKey, encodeKey } from "./values.js";
-import { encodeComponent, indexKeyers, queryValue } from "./index-keys.js";
-import { querySource, sameRecord, type Watchers, whereMatcher } from "./watch.js";
+import { querySource, sameRecord, type Watchers } from "./watch.js";
+import { checkIndexBuilt } from "./index-build.js";
+import { type QueryContext, runCount, runExplain, runQuery, runQueryPage, watchQuery } from "./query.js";
+import type { QueryExplain, QueryOptions, QueryPage } from "./query-types.js";
 
 export class CollectionImpl {
   /**
@@ -34,6 +35,13 @@ export class CollectionImpl {
   ) {
     this.#archiver = archiver;
     this.#watchers = watchers;
+    this.#query = {
+      def,
+      engine: store.engine,
+      read: (k) => codec.read(def, k),
+      sortedKeys: () => codec.sortedKeys(def),
+      checkIndex: (keyer) => checkIndexBuilt(store.engine, def, keyer),
+    };
   }
 
   readonly #watchers: Watchers;
@@ -174,9 +182,9 @@ export class CollectionImpl {
     return this.store.engine.has(this.def.name, encodeKey(key, this.def.keyKind));
   }
 
-  async count(): Promise<number> {
+  async count(where?: unknown, options?: { scan?: boolean }): Promise<number> {
     this.store.checkOpen();
-    return this.store.engine.count(this.def.name);
+    return runCount(this.#query, where, options);
   }
 
   async keys(options?: ListOptions): Promise<KeyValue[]> {
@@ -254,46 +262,32 @@ export class CollectionImpl {
     }
   }
 
-  async query(where: Record<string, unknown>, options?: ListOptions): Promise<unknown[]> {
+  async query(where: unknown, options?: QueryOptions): Promise<unknown[]> {
     this.store.checkOpen();
-    return page(this.#select(this.#terms(where)), options).map((k) => this.codec.read(this.def, k));
+    return runQuery(this.#query, where, options);
   }
 
-  /** The index terms of a `where` (E_USAGE for a field that is not indexed or a value of the wrong type). */
-  #terms(where: Record<string, unknown>): string[] {
-    if (typeof where !== "object" || where === null) throw new UsageError(`a query of \`${this.def.name}\` takes an object of indexed fields`);
-    const terms: string[] = [];
-    for (const [field, value] of Object.entries(where)) {
-      if (value === undefined) continue;
-      const keyer = indexKeyers(this.def).find((k) => k.components.length === 1 && k.components[0]!.field === field);
-      if (!keyer) {
-        throw new UsageError(`\`${field}\` is not an indexed field of \`${this.def.name}\` (indexes: ${this.def.indexes.join(", ") || "none"})`);
-      }
-      const comp = keyer.components[0]!;
-      terms.push(keyer.prefix + encodeComponent(comp.kind, queryValue(this.def, comp, value)));
-    }
-    return terms;
+  async queryPage(where: unknown, options: QueryOptions): Promise<QueryPage<unknown>> {
+    this.store.checkOpen();
+    return runQueryPage(this.#query, where, options);
   }
 
-  /** The keys of the records that have every term, in key order (all keys without terms). */
-  #select(terms: readonly string[]): string[] {
-    if (terms.length === 0) return this.codec.sortedKeys(this.def);
-    const sets = terms.map((t) => this.store.engine.lookup(this.def.name, t));
-    sets.sort((a, b) => a.size - b.size);
-    const keys = [...sets[0]!].filter((k) => sets.every((s) => s.has(k)));
-    if (this.def.keyKind === "string") keys.sort(compareUtf8);
-    else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    return keys;
+  explain(where: unknown, options?: QueryOptions): QueryExplain {
+    this.store.checkOpen();
+    return runExplain(this.#query, where, options);
   }
+
+  /** What query.ts reads for this collection; an ES private field (not a repository method). */
+  readonly #query: QueryContext;
 
   /** A live record (`watch(key)`) or query result (`watch(where)`): see watch.ts. */
   watch(keyOrWhere: unknown): unknown {
     this.store.checkOpen();
     const { def, codec } = this;
     if (typeof keyOrWhere === "object" && keyOrWhere !== null) {
-      const terms = this.#terms(keyOrWhere as Record<string, unknown>);
+      const { plan, select } = watchQuery(this.#query, keyOrWhere);
       const read = (k: string) => codec.read(def, k);
-      return this.#watchers.watch(querySource(def.name, def.schema, () => this.#select(terms), read, whereMatcher(terms)));
+      return this.#watchers.watch(querySource(def.name, def.schema, select, read, (op) => plan.matchesTerms(op.terms)));
     }
     const k = encodeKey(keyOrWhere, def.keyKind);
     return this.#watchers.watch({ entity: def.name, mayChange: (op) => op.key === k, read: () => codec.read(def, k), same: sameRecord(def.schema) });

@@ -20,6 +20,8 @@ import type { ExportOptions, ExportResult } from "./export.js";
 import type { ImportOptions, ImportResult } from "./import.js";
 import type { AutoBackupOptions } from "./auto-backup.js";
 import type { RecoverOptions, RecoverReport } from "./recover.js";
+import type { QueryMethods, QueryWhere } from "./query-types.js";
+export type { IndexValue, QueryWhere } from "./query-types.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes" | "onCorruption"> {
   /**
@@ -153,16 +155,6 @@ export interface ListOptions {
   offset?: number;
 }
 
-/** The value a query may compare an indexed field with (an element, for repeated fields). */
-export type IndexValue<Desc extends DescMessage, P extends string> = P extends keyof MessageShape<Desc>
-  ? MessageShape<Desc>[P] extends readonly (infer E)[]
-    ? E
-    : MessageShape<Desc>[P]
-  : never;
-
-/** What `query` and `watch` take: a value per indexed field, records must equal all of them. */
-export type QueryWhere<Desc extends DescMessage, I extends string> = { [P in I]?: IndexValue<Desc, P> };
-
 /** One value a watch delivers: the value as of commit `seq` (the store's commit sequence number). */
 export interface WatchUpdate<T> {
   readonly value: T;
@@ -188,7 +180,8 @@ export interface Watch<T> extends AsyncIterable<WatchUpdate<T>> {
   close(): void;
 }
 
-export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> {
+/** A collection's repository; its queries (`query`, `queryPage`, `count`, `explain`): `QueryMethods`, query-types.ts. */
+export interface Collection<Desc extends DescMessage, K extends KeyValue, I extends string> extends QueryMethods<Desc, I> {
   /** The record stored under `key`, or `undefined`. Returned objects are frozen (and typed read-only). */
   get(key: K): Promise<StoredRecord<Desc> | undefined>;
   /**
@@ -218,11 +211,6 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
    */
   iterate(options?: ListOptions): AsyncIterableIterator<StoredRecord<Desc>>;
   /**
-   * Records whose indexed fields equal every given value (a repeated field matches if it contains it), in
-   * key order. A value of the wrong type for its field (from JavaScript) is refused (`E_USAGE`).
-   */
-  query(where: QueryWhere<Desc, I>, options?: ListOptions): Promise<StoredRecord<Desc>[]>;
-  /**
    * Live value of the record under `key` (`undefined` while there is none): the current value first, then one
    * update per commit that changes it, from this process or any other sharing the store. See `Watch`.
    * Example: `const w = store.tasks.watch("t1"); w.subscribe(({ value }) => render(value))`.
@@ -233,7 +221,6 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
    * commit that changes it. See `Watch`. Example: `for await (const { value } of store.tasks.watch({ status })) …`.
    */
   watch(where: QueryWhere<Desc, I>): Watch<readonly StoredRecord<Desc>[]>;
-  count(): Promise<number>;
   /** Keys in key order. */
   keys(options?: ListOptions): Promise<K[]>;
   /**

@@ -41,7 +41,7 @@ export function sameRecord(schema: DescMessage): (a: unknown, b: unknown) => boo
 /**
  * The source of a query's watch. The result may change when a commit touches a key in the current result
  * (the old record matched: it may stop matching, change or go) or puts a record that `matches` (the new
- * record; for equality conditions, `whereMatcher`). `select` returns the result's keys in order.
+ * record: the query plan's `matchesTerms`, query-plan.ts). `select` returns the result's keys in order.
  */
 export function querySource(
   entity: string,
@@ -62,11 +62,6 @@ export function querySource(
     },
     same: (a, b) => a.length === b.length && a.every((r, i) => same(r, b[i])),
   };
-}
-
-/** Whether a put's record has every index term of an equality `where` (`terms` as `Engine.lookup` takes them). */
-export function whereMatcher(terms: readonly string[]): (op: WriteOp & { op: "put" }) => boolean {
-  return (op) => terms.every((t) => op.terms.includes(t));
 }
 
 type AnyWatch = WatchImpl<unknown>;
