@@ -156,6 +156,27 @@ describe("index build at open", () => {
     }
   });
 
+  it("a build the quota refuses stops: the store opens, the error event says E_QUOTA, queries get E_UNAVAILABLE; the next open goes on", async () => {
+    const dir = path.join(tmp, "quota");
+    const records = await seed(dir, 3000);
+    const probe = await openStore({ focus: before }, opts(dir));
+    const fileBytes = probe.stats().fileBytes;
+    await probe.close();
+    const store = await openStore({ focus: after }, opts(dir, { quota: { maxBytes: fileBytes + 16 * 1024 } }));
+    const errors: unknown[] = [];
+    store.on("error", (e) => errors.push(e));
+    await new Promise((r) => setImmediate(r));
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(["E_QUOTA"]);
+    expect(readIndexState(engineOf(store), ENTITY)?.built).toEqual(["5"]);
+    expect(() => checkIndexBuilt(engineOf(store), after, indexKeyers(after)[1]!)).toThrow(expect.objectContaining({ code: "E_UNAVAILABLE" }));
+    expect((await store.focus.get(records[5]!.id))?.taskId).toBe(records[5]!.taskId);
+    await store.close();
+    const again = await openStore({ focus: after }, opts(dir));
+    expect(readIndexState(engineOf(again), ENTITY)).toEqual({ built: ["5", "2", "6,2"] });
+    checkIndexes(engineOf(again), after, records);
+    await again.close();
+  });
+
   it("a new entity's ~indexes says every declared index is built; records the app writes carry their terms; no build at the next open", async () => {
     const dir = path.join(tmp, "fresh");
     let store = await openStore({ focus: after }, opts(dir));

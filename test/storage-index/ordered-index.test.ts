@@ -99,10 +99,10 @@ function run(ix: OrderedIndex, model: Model, ops: readonly Op[]): void {
 }
 
 describe("OrderedIndex", () => {
-  it("adds, removes, counts and walks as a sorted array does (leaves split and emptied)", () => {
+  it("adds, removes, counts and walks as a sorted array does (leaves split and emptied), with or without a term prefix", () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
-        run(new OrderedIndex(byNumber), new Model(), ops);
+      fc.property(fc.array(op, { maxLength: 300 }), fc.constantFrom("", "\u00017\u0000", "\u00015,2\u0000"), (ops, prefix) => {
+        run(new OrderedIndex(byNumber, prefix), new Model(), ops);
       }),
       { numRuns: 300 },
     );
@@ -114,10 +114,13 @@ describe("OrderedIndex", () => {
       fc.property(fc.array(entry, { maxLength: 3000 }), fc.array(op, { minLength: 1500, maxLength: 2600 }), (initial, ops) => {
         const model = new Model();
         for (const e of initial) model.add(e.sk, e.key);
+        // Built from whole terms (the prefix, then the sk), as the keyspace builds it.
+        const prefix = "\u00012\u0000";
         const ix = OrderedIndex.from(
           byNumber,
-          initial.map((e) => e.sk),
+          initial.map((e) => prefix + e.sk),
           initial.map((e) => e.key),
+          prefix,
         );
         run(ix, model, ops);
       }),

@@ -22,7 +22,7 @@ export type WriteOp =
       key: string;
       version: number;
       value: Uint8Array;
-      /** Secondary index terms of this record (see Engine.lookup). */
+      /** Secondary index terms of this record (docs/FORMAT.md, "Index terms"; see Engine.orderedIndex). */
       terms: readonly string[];
     }
   | { op: "delete"; entity: string; key: string };

@@ -231,12 +231,6 @@ export class Engine {
     return this.entities.get(entity)?.scan(after) ?? [];
   }
 
-  /** Keys whose record carries index term `term`. */
-  lookup(entity: string, term: string): ReadonlySet<string> {
-    this.checkOpen();
-    return this.entities.get(entity)?.lookup(term) ?? new Set<string>();
-  }
-
   /**
    * The ordered index of `entity`'s terms starting with `prefix` (entries' sk: the term without it), built on the
    * first call (sync, from every live record's terms), kept up to date by every write. Ask again after an await:
@@ -244,7 +238,7 @@ export class Engine {
    */
   orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
     this.checkOpen();
-    return this.entities.get(entity)?.orderedIndex(prefix, compareKeys) ?? new OrderedIndex(compareKeys);
+    return this.entities.get(entity)?.orderedIndex(prefix, compareKeys) ?? new OrderedIndex(compareKeys, prefix);
   }
 
   /** The terms of a live record (undefined when absent), without reading its value. */

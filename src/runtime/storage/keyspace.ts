@@ -16,8 +16,6 @@ export class Keyspace {
   readonly overlay = new Map<string, Loc | Tomb>();
   /** Live records. */
   count = 0;
-  /** Secondary index: term → keys. Built on the first lookup (null until then), kept up to date after. */
-  private terms: Map<string, Set<string>> | null = null;
   /**
    * Ordered indexes by term prefix (`"\u0001" + id + "\u0000"`, docs/FORMAT.md "Index terms"): each built on
    * its first use from every live record's terms, kept up to date after (null: none built).
@@ -69,10 +67,6 @@ export class Keyspace {
     this.joinOverlay(loc.key);
     this.overlay.set(loc.key, loc);
     if (!old) this.count++;
-    if (this.terms) {
-      if (old) this.removeTerms(loc.key, old);
-      for (const t of loc.terms) this.addTerm(t, loc.key);
-    }
     if (this.indexes) {
       // Terms the record keeps (an update that leaves its indexed fields alone) are not touched.
       if (old) this.unindex(loc.key, old.terms, loc.terms);
@@ -90,7 +84,6 @@ export class Keyspace {
     this.joinOverlay(key);
     this.overlay.set(key, new Tomb(file));
     this.count--;
-    if (this.terms) this.removeTerms(key, old);
     if (this.indexes) this.unindex(key, old.terms);
     return old;
   }
@@ -222,23 +215,6 @@ export class Keyspace {
     return { keys: all.map((e) => e[0]), locs: all.map((e) => e[1]) };
   }
 
-  lookup(term: string): ReadonlySet<string> {
-    if (!this.terms) {
-      // Built aside and kept only once complete: a damaged slot met half-way throws, and must not leave a
-      // partial index behind that later queries would trust.
-      const terms = new Map<string, Set<string>>();
-      for (const [k, loc] of this.entries()) {
-        for (const t of loc.terms) {
-          let set = terms.get(t);
-          if (!set) terms.set(t, (set = new Set()));
-          set.add(k);
-        }
-      }
-      this.terms = terms;
-    }
-    return this.terms.get(term) ?? EMPTY;
-  }
-
   /** The terms of a live record (undefined when absent). */
   termsOf(key: string): readonly string[] | undefined {
     return this.get(key)?.terms;
@@ -252,19 +228,19 @@ export class Keyspace {
   orderedIndex(prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex {
     let ix = this.indexes?.get(prefix);
     if (ix) return ix;
-    // Built aside and kept only once complete (as `lookup`'s): a damaged slot met half-way throws.
-    const sks: string[] = [];
+    // Built aside and kept only once complete: a damaged slot met half-way throws, and must not leave a
+    // partial index behind that later queries would trust.
+    const terms: string[] = [];
     const keys: string[] = [];
-    const n = prefix.length;
     for (const [k, loc] of this.entries()) {
       for (const t of loc.terms) {
         if (t.startsWith(prefix)) {
-          sks.push(t.slice(n));
+          terms.push(t);
           keys.push(k);
         }
       }
     }
-    ix = OrderedIndex.from(compareKeys, sks, keys);
+    ix = OrderedIndex.from(compareKeys, terms, keys, prefix);
     (this.indexes ??= new Map()).set(prefix, ix);
     return ix;
   }
@@ -273,7 +249,7 @@ export class Keyspace {
   private index(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
       if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
-      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.add(t.slice(prefix.length), key);
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.addTerm(t, key);
     }
   }
 
@@ -281,7 +257,7 @@ export class Keyspace {
   private unindex(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
       if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
-      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.remove(t.slice(prefix.length), key);
+      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.removeTerm(t, key);
     }
   }
 
@@ -293,7 +269,6 @@ export class Keyspace {
     this.seg = seg;
     if (termsChanged) {
       // Records merged in (import), migrated or lost: the term indexes are built again when next used.
-      this.terms = null;
       this.indexes = null;
     }
     this.overlayOrder = null;
@@ -317,7 +292,6 @@ export class Keyspace {
       this.deadSlots.add(slot);
       if (this.overlay.has(loc.key)) continue;
       this.count--;
-      if (this.terms) this.removeTerms(loc.key, loc);
       if (this.indexes) this.unindex(loc.key, loc.terms);
     }
   }
@@ -330,22 +304,4 @@ export class Keyspace {
       if (slot >= 0) yield this.seg.loc(slot).length;
     }
   }
-
-  private addTerm(term: string, key: string): void {
-    let set = this.terms!.get(term);
-    if (!set) this.terms!.set(term, (set = new Set()));
-    set.add(key);
-  }
-
-  private removeTerms(key: string, loc: Loc): void {
-    for (const t of loc.terms) {
-      const set = this.terms!.get(t);
-      if (set) {
-        set.delete(key);
-        if (set.size === 0) this.terms!.delete(t);
-      }
-    }
-  }
 }
-
-const EMPTY: ReadonlySet<string> = new Set();

@@ -13,7 +13,7 @@
  * which the query plan calls). Called by open-store.ts.
  */
 import { create } from "@bufbuild/protobuf";
-import { CellarError } from "../errors.js";
+import { CellarError, isCellarError } from "../errors.js";
 import { DecodeError, fromUtf8, utf8 } from "../format/bytes.js";
 import { INDEXES_ENTITY } from "../format/format.js";
 import { PayloadDecodeError, ValueCodec, ValueKind } from "../crypto/value.js";
@@ -145,8 +145,17 @@ const SLICE_BYTES = 1024 * 1024;
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** Build what every collection of `defs` declares and has not built (writer only, after upgrade). */
-export async function buildIndexes(engine: Engine, defs: Iterable<EntityDefinition>, onProgress?: (p: IndexProgress) => void): Promise<void> {
+/**
+ * Build what every collection of `defs` declares and has not built (writer only, after upgrade). A build the
+ * store's quota refuses (`E_QUOTA`) stops where it is, for that entity, and goes to `onRefused` (the store opens:
+ * queries on those indexes get `E_UNAVAILABLE`, the next open goes on); any other failure rejects.
+ */
+export async function buildIndexes(
+  engine: Engine,
+  defs: Iterable<EntityDefinition>,
+  onProgress?: (p: IndexProgress) => void,
+  onRefused?: (e: CellarError) => void,
+): Promise<void> {
   // Entities with nothing to build whose record says otherwise (new ones, indexes removed): one write for all.
   const settled: WriteOp[] = [];
   const builds: Build[] = [];
@@ -156,8 +165,12 @@ export async function buildIndexes(engine: Engine, defs: Iterable<EntityDefiniti
     if (b.todo.length) builds.push(b);
     else if (b.stale) settled.push(stateOp(def, { built: b.declared }));
   }
-  if (settled.length) await engine.write(settled);
-  for (const b of builds) await build(engine, b, onProgress);
+  const refused = (e: unknown): void => {
+    if (!isCellarError(e, "E_QUOTA")) throw e;
+    onRefused?.(e);
+  };
+  if (settled.length) await engine.write(settled).catch(refused);
+  for (const b of builds) await build(engine, b, onProgress).catch(refused);
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));

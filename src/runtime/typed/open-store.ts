@@ -72,7 +72,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     const writerWork = async () => {
       if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
       // Indexes the schema declares and the records' terms do not hold yet (index-build.ts), before the store serves.
-      if (!redactSensitive) await buildIndexes(engine, defs.values(), onIndexProgress);
+      // A build the quota refuses stops; the `error` event says so once the app can listen.
+      if (!redactSensitive) await buildIndexes(engine, defs.values(), onIndexProgress, (e) => setImmediate(() => engine.onProblem?.(e)));
       // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
       if (!redactSensitive) await StoreImpl.sweepHistory(store);
       if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store);
