@@ -238,6 +238,14 @@ async function main(): Promise<void> {
       for (const line of describeShareBench(await benchShare(sizes.name === "quick" ? 150 : 2000, sizes.reps, dir, sizes.name === "quick" ? 20_000 : 200_000))) live.log(line);
       removeDir(dir);
     }
+    // Queries (issue 14): ranges, count(where), daily buckets against better-sqlite3 with the same indexes,
+    // and index upkeep (Cellar vs Cellar); logged (bench/queries.ts).
+    if (runnable.some((s) => s.id === "cellar") && specs.some((s) => s.id.startsWith("sqlite"))) {
+      live.status("queries: ranges, count(where), daily buckets, index upkeep");
+      const { benchQueries, describeQueryBench } = await import("./queries.js");
+      const quick = sizes.name === "quick";
+      for (const line of describeQueryBench(await benchQueries(quick ? 3000 : sizes.bulk, sizes.reps, join(runDir, "queries"), quick ? 5 : 50))) live.log(line);
+    }
   } finally {
     results.durationSeconds = (Date.now() - startedAt.getTime()) / 1000;
     if (!opts.keep) removeDir(runDir);

@@ -123,6 +123,19 @@ describe(`npm run bench -- --quick${withPeers ? " (every peer)" : " --only cella
     expect(readFileSync(join(dir, "again", "benchmarks.svg"), "utf8")).toBe(chart);
   });
 
+  it.runIf(withPeers)("runs issue 14's query measures against better-sqlite3 (bench/queries.ts), both sides' daily buckets equal", () => {
+    expect(stdout).toContain("queries (issue 14)");
+    const lines = stdout.split("\n");
+    for (const m of ["(a) range query", "(b) count(where outcome", "(b) count(where startedAt", "(d) put"]) {
+      const line = lines.find((l) => l.includes(m));
+      expect(line, m).toMatch(/\d+\.\d+x/);
+    }
+    // (c) runs once the repository has `aggregate`; then both sides' buckets must agree day by day.
+    if (!lines.find((l) => l.includes("(c) daily buckets"))?.includes("not available")) {
+      expect(stdout).toMatch(/daily buckets: 365 days \(sqlite 365\), 0 differing/);
+    }
+  });
+
   it("prints the final table on the terminal", () => {
     for (const s of results.systems.filter((x) => x.available)) expect(stdout).toContain(s.label);
     expect(stdout).toMatch(/wrote .*BENCHMARKS\.md/);

@@ -88,6 +88,17 @@ export {
   type DurationString,
 } from "./typed/store.js";
 export type { TimestampField } from "./typed/types.js";
+export {
+  trend,
+  type AggregateBucket,
+  type AggregateOptions,
+  type AggregateResult,
+  type BucketSpec,
+  type MinMaxField,
+  type NumField,
+  type TimeField,
+  type TrendPoint,
+} from "./typed/aggregate.js";
 export type { Condition, OrderField, QueryExplain, QueryMethods, QueryOptions, QueryPage, QueryValue, Range, SecondsNanos } from "./typed/query-types.js";
 export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";

@@ -1,0 +1,180 @@
+/**
+ * Aggregates answered by the indexes alone, bucket by bucket (aggregate-run.ts tries it first): when there
+ * is a bucket and no `where` beyond `bucket.from`/`to`, an index leading with the bucket's field counts each
+ * bucket (`OrderedIndex.count` over the bucket's range of sort keys: O(log n), no entry visited), and each
+ * metric is summed by walking, over the same range, an index whose first component is the bucket's field
+ * and which holds the metric (`"started_at,duration"` for `sum: ["duration"]`): its value read from the sk,
+ * no record read, no term looked up. Buckets are never found per record: they come from the first and last
+ * entries and are walked with time-buckets.ts.
+ *
+ * When it applies: every index used has, besides the bucket field and the metric, only components every
+ * record has (scalars, enums): an index with another Timestamp or Duration component leaves out the records
+ * where it is unset, and would miss them. Otherwise undefined: the general walk does it. Without `fill`, an
+ * empty bucket costs nothing: the next bucket is the one of the first entry past the bucket just done.
+ *
+ * The buckets are computed a slice at a time with an event-loop turn between; a write to the store during a
+ * turn (the engine's `lastSeq` moves) starts the computation again, and the third attempt runs in one
+ * synchronous step, so every record is counted once, with one value.
+ */
+import { componentNumber, encodeComponent, indexKeyers, type IndexComponent, type IndexKeyer } from "./index-keys.js";
+import { keyComparer, type SkRange } from "./query-plan.js";
+import type { QueryContext } from "./query.js";
+import { Acc, bucketMaker, MAX_FILLED_BUCKETS, type AggregateBucket, type AggregateSpec } from "./aggregate.js";
+import { Bucketer, type TimeBucket } from "./time-buckets.js";
+import type { CollectionDefinition } from "./entity.js";
+
+/** Longest synchronous slice, in ms. */
+const SLICE_MS = 5;
+/** Attempts in slices before one synchronous run. */
+const SLICED_ATTEMPTS = 2;
+
+/** Components every record of the index has (not an unset message field). */
+const always = (c: IndexComponent) => c.kind !== "timestamp" && c.kind !== "duration";
+
+interface MetricWalk {
+  readonly keyer: IndexKeyer;
+  /** (component position in the keyer, column in spec.fields) */
+  readonly reads: { readonly i: number; readonly col: number }[];
+}
+
+/** 8 lowercase hex digits of `sk` at `at` as an unsigned number (charCodeAt: ~3x parseInt(substr) here). */
+function hex8(sk: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = sk.charCodeAt(i);
+    v = v * 16 + (c <= 57 ? c - 48 : c - 87);
+  }
+  return v;
+}
+
+/**
+ * Component `i`'s number, as index-keys.ts `componentNumber` gives it (a test holds them equal), decoded in
+ * place for the fixed-width kinds a metric walk reads per entry; the others go to `componentNumber`.
+ */
+export function skNumber(keyer: IndexKeyer, sk: string, i: number): number {
+  const at = keyer.offsets[i]!;
+  if (at >= 0) {
+    switch (keyer.components[i]!.kind) {
+      case "int32":
+        return hex8(sk, at) - 0x80000000;
+      case "uint32":
+        return hex8(sk, at);
+      case "int64":
+        return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8);
+      case "uint64":
+        return hex8(sk, at) * 4294967296 + hex8(sk, at + 8);
+      case "timestamp":
+        return ((hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8)) * 1000 + hex8(sk, at + 16) / 1e6;
+      case "duration":
+        return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8) + (hex8(sk, at + 16) - 0x80000000) / 1e9;
+    }
+  }
+  return componentNumber(keyer, sk, i);
+}
+
+export interface IndexAggregatePlan {
+  readonly countKeyer: IndexKeyer;
+  readonly walks: readonly MetricWalk[];
+}
+
+/** How the indexes alone answer an aggregate of `fields` bucketed by `field`, or undefined when they cannot. */
+export function planIndexAggregate(def: CollectionDefinition, field: string, fields: readonly string[]): IndexAggregatePlan | undefined {
+  const leading = indexKeyers(def).filter((k) => k.components[0]!.field === field && !k.components[0]!.repeated);
+  const countKeyer = leading.find((k) => k.components.slice(1).every(always));
+  if (!countKeyer) return undefined;
+  const walks = new Map<IndexKeyer, MetricWalk>();
+  for (let col = 0; col < fields.length; col++) {
+    const f = fields[col]!;
+    let found: { keyer: IndexKeyer; i: number } | undefined;
+    if (f === field) found = { keyer: countKeyer, i: 0 };
+    for (const k of leading) {
+      if (found) break;
+      const i = k.components.findIndex((c, j) => j > 0 && c.field === f && !c.repeated);
+      if (i > 0 && k.components.every((c, j) => j === 0 || j === i || always(c))) found = { keyer: k, i };
+    }
+    if (!found) return undefined;
+    let w = walks.get(found.keyer);
+    if (!w) walks.set(found.keyer, (w = { keyer: found.keyer, reads: [] }));
+    w.reads.push({ i: found.i, col });
+  }
+  return { countKeyer, walks: [...walks.values()] };
+}
+
+/** A Timestamp sort key of an instant in epoch ms. */
+function timeSk(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  return encodeComponent("timestamp", { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) });
+}
+
+/** Shorter than any bucket, in ms (a day across a change can be 23 hours, a month 28 days). */
+const SHORTEST: Record<string, number> = { day: 22 * 3_600_000, week: 7 * 22 * 3_600_000, month: 27 * 86_400_000 };
+
+/** The aggregate by `plan` (see above), or undefined when there is nothing in range (the general walk's answer). */
+export async function runIndexAggregate(ctx: QueryContext & { readonly engine: { readonly lastSeq?: number } }, plan: IndexAggregatePlan, spec: AggregateSpec & { bucket: object }): Promise<AggregateBucket[] | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const seq = ctx.engine.lastSeq;
+    const sliced = attempt < SLICED_ATTEMPTS && seq !== undefined;
+    const out = await attemptOnce(ctx, plan, spec, sliced ? () => ctx.engine.lastSeq !== seq : undefined);
+    if (out !== "changed") return out;
+  }
+}
+
+async function attemptOnce(
+  ctx: QueryContext,
+  plan: IndexAggregatePlan,
+  spec: AggregateSpec & { bucket: object },
+  changed: (() => boolean) | undefined,
+): Promise<AggregateBucket[] | undefined | "changed"> {
+  const { def, engine } = ctx;
+  const compare = keyComparer(def);
+  const index = engine.orderedIndex(def.name, plan.countKeyer.prefix, compare);
+  const { from, to } = spec.bucket as { from?: number; to?: number };
+  const all: SkRange = { ...(from !== undefined && { lo: { sk: timeSk(from) } }), ...(to !== undefined && { hi: { sk: timeSk(to), exclusive: true } }) };
+  const total = index.count(all);
+  if (total === 0) return undefined; // the general walk has nothing to visit either
+  const first = index.walk(all)[Symbol.iterator]().next().value;
+  const last = index.walk(all, { reverse: true })[Symbol.iterator]().next().value;
+  if (!first || !last) return undefined;
+  const bucketer = new Bucketer(spec.bucket);
+  const fill = spec.fill === true;
+  const t0 = fill && from !== undefined ? from : componentNumber(plan.countKeyer, first.sk, 0);
+  const t1 = fill && to !== undefined ? to - 1 : componentNumber(plan.countKeyer, last.sk, 0);
+  if (fill && (t1 - t0) / SHORTEST[bucketer.by]! > MAX_FILLED_BUCKETS) return undefined; // aggregateRows says why
+  const make = bucketMaker(spec);
+  /** Without fill: the bucket of the first entry at or after `b.end` (empty buckets cost nothing). */
+  const nextFull = (b: TimeBucket): TimeBucket | undefined => {
+    const after = index.walk({ lo: { sk: timeSk(b.end) }, ...(all.hi && { hi: all.hi }) })[Symbol.iterator]().next().value;
+    if (!after) return undefined;
+    const t = componentNumber(plan.countKeyer, after.sk, 0);
+    const n = bucketer.next(b);
+    return t < n.end ? n : bucketer.bucketOf(t);
+  };
+  const walks = plan.walks.map((w) => ({ ...w, index: engine.orderedIndex(def.name, w.keyer.prefix, compare) }));
+  const width = spec.fields.length;
+  const out: AggregateBucket[] = [];
+  let slice = performance.now();
+  for (let b: TimeBucket | undefined = bucketer.bucketOf(t0); b && b.start <= t1; b = fill ? bucketer.next(b) : nextFull(b)) {
+    const lo = from !== undefined && from > b.start ? from : b.start;
+    const hi = to !== undefined && to < b.end ? to : b.end;
+    const range: SkRange = { lo: { sk: timeSk(lo) }, hi: { sk: timeSk(hi), exclusive: true } };
+    const count = index.count(range);
+    if (count === 0) {
+      if (fill) out.push(make(b, undefined));
+      continue;
+    }
+    const acc = new Acc(width);
+    acc.count = count;
+    for (const w of walks) {
+      for (const e of w.index.walk(range)) {
+        for (const r of w.reads) acc.addAt(r.col, skNumber(w.keyer, e.sk, r.i));
+      }
+    }
+    out.push(make(b, acc));
+    if (changed && performance.now() - slice > SLICE_MS) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (changed()) return "changed";
+      slice = performance.now();
+    }
+  }
+  return out;
+}
