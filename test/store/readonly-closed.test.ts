@@ -219,6 +219,7 @@ describe("a closed store", () => {
       query: () => r.query!({}),
       queryPage: () => r.queryPage!({}, { limit: 1 }),
       explain: () => r.explain!({}),
+      aggregate: () => r.aggregate!({ count: true }),
       count: () => r.count!(),
       keys: () => r.keys!(),
       history: () => r.history!(k),

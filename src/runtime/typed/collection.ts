@@ -16,6 +16,8 @@ import { querySource, sameRecord, type Watchers } from "./watch.js";
 import { checkIndexBuilt } from "./index-build.js";
 import { type QueryContext, runCount, runExplain, runQuery, runQueryPage, watchQuery } from "./query.js";
 import type { QueryExplain, QueryOptions, QueryPage } from "./query-types.js";
+import type { AggregateBucket, AggregateOptions } from "./aggregate.js";
+import { runAggregate } from "./aggregate-run.js";
 
 export class CollectionImpl {
   /**
@@ -275,6 +277,11 @@ export class CollectionImpl {
   explain(where: unknown, options?: QueryOptions): QueryExplain {
     this.store.checkOpen();
     return runExplain(this.#query, where, options);
+  }
+
+  aggregate(options: AggregateOptions): Promise<AggregateBucket[]> {
+    this.store.checkOpen();
+    return runAggregate(this.#query, options);
   }
 
   /** What query.ts reads for this collection; an ES private field (not a repository method). */

@@ -6,6 +6,7 @@
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { ListOptions, StoredRecord } from "./types.js";
+import type { AggregateOptions, AggregateResult } from "./aggregate.js";
 
 /** The element type of a field (the field's own type when it is not a list). */
 export type IndexValue<Desc extends DescMessage, P extends string> = P extends keyof MessageShape<Desc>
@@ -124,4 +125,11 @@ export interface QueryMethods<Desc extends DescMessage, I extends string> {
   count(where?: QueryWhere<Desc, I>, options?: { scan?: boolean }): Promise<number>;
   /** How `query(where, options)` would run, without running it (`E_USAGE` as `query` would throw). */
   explain(where: QueryWhere<Desc, I>, options?: QueryOptions<I, OrderField<Desc, I>>): QueryExplain;
+  /**
+   * Count, sum, average, minimum and maximum of the records matching `where`, in time buckets (`bucket: {
+   * field, by: "day" | "week" | "month", timeZone }`) or as one total; from the indexes without decoding
+   * records where they hold the values (docs/AGGREGATES.md). Example:
+   * `aggregate({ bucket: { field: "startedAt", by: "day", timeZone: "Europe/Berlin" }, count: true, sum: ["duration"] })`.
+   */
+  aggregate<const O extends AggregateOptions<Desc, I>>(options: O): Promise<AggregateResult<O>[]>;
 }
