@@ -179,6 +179,27 @@ describe("cellar/electron: reads and writes from a renderer", () => {
     expect((await store.tasks.get("t2"))?.title).toBe("renamed");
   });
 
+  it("ranges, orderBy, reverse, pages with cursors, count(where) and aggregates from the renderer", async () => {
+    const at = (day: number) => ({ seconds: BigInt(1_767_225_600 + day * 86_400), nanos: 0 }); // 2026-01-01 + day
+    for (let i = 0; i < 6; i++) await store.tasks.put({ id: `r${i}`, title: `ranged ${i}`, status: 3, createdAt: at(i) });
+    const where = { status: 3, createdAt: { gte: at(1), lt: new Date((1_767_225_600 + 5 * 86_400) * 1000) } };
+    const ids = (rs: { id: string }[]) => rs.map((t) => t.id);
+    expect(ids(await call(renderer, "tasks", "query", where, { orderBy: "createdAt", reverse: true }))).toEqual(["r4", "r3", "r2", "r1"]);
+    expect(await call(renderer, "tasks", "count", where)).toBe(4);
+    const first = await call(renderer, "tasks", "queryPage", where, { orderBy: "createdAt", limit: 3 });
+    expect(ids(first.records)).toEqual(["r1", "r2", "r3"]);
+    const second = await call(renderer, "tasks", "queryPage", where, { orderBy: "createdAt", limit: 3, after: first.cursor });
+    expect([ids(second.records), second.cursor]).toEqual([["r4"], undefined]);
+    const days = await call(renderer, "tasks", "aggregate", { where: { status: 3 }, bucket: { field: "createdAt", by: "day" }, count: true });
+    expect(days.map((b: { label: string; count: number }) => [b.label, b.count])).toEqual([0, 1, 2, 3, 4, 5].map((d) => [`2026-01-0${d + 1}`, 1]));
+    expect(days[0].start).toBeInstanceOf(Date);
+    expect((await refusal(renderer, "tasks", "query", where, { orderBy: "createdAt", sortBy: "x" })).error).toMatchObject({ code: "E_USAGE" });
+    // A sum is a value: over a sensitive field it stays in main unless the window is granted sensitive fields.
+    perWindow.set(renderer.webContents.id, { profiles: ["read"] });
+    expect((await refusal(renderer, "profiles", "aggregate", { sum: ["authToken"] })).error).toMatchObject({ code: "E_FORBIDDEN" });
+    for (let i = 0; i < 6; i++) await store.tasks.delete(`r${i}`);
+  });
+
   it("a validation error reaches the page as a plain object with its code and issues; nothing is written", async () => {
     const r = await refusal(renderer, "tasks", "put", { id: "bad", title: "x".repeat(501) });
     expect(r.proto).toBe("Object");
@@ -235,7 +256,9 @@ describe("cellar/electron: untrusted channel input is refused in main", () => {
     expect(await rawCode({ entity: "tasks", op: "get", args: ["t1"] }, "second argument")).toBe("E_USAGE");
     expect(await rawCode({ entity: "tasks", op: "get", args: [1, 2, 3, 4, 5] })).toBe("E_USAGE");
     expect(await rawCode({ entity: "tasks", op: "get", args: ["t1", "extra"] })).toBe("E_USAGE");
-    expect(await rawCode({ entity: "tasks", op: "put", args: [{ id: "d", title: "t", createdAt: new Date() }] })).toBe("E_USAGE");
+    // A Date crosses (queries and aggregates take one); a record's Timestamp field refuses it.
+    expect(await rawCode({ entity: "tasks", op: "put", args: [{ id: "d", title: "t", createdAt: new Date() }] })).toBe("E_VALIDATION");
+    expect(await store.tasks.has("d")).toBe(false);
     expect(await rawCode({ entity: "tasks", op: "put", args: [new Map([["id", "m"]])] })).toBe("E_USAGE");
     expect(await rawCode({ entity: "tasks", op: "get", args: [{ id: "t1" }] })).toBe("E_USAGE");
     expect(await rawCode({ entity: "tasks", op: "list", args: [{ limit: -1 }] })).toBe("E_USAGE");

@@ -219,6 +219,16 @@ function checkList(o: unknown): { limit?: number; offset?: number } | undefined 
   return o as { limit?: number; offset?: number };
 }
 
+/** What `query` and `queryPage` take from a renderer (the repository checks the values: E_USAGE). */
+const QUERY_OPTIONS = ["limit", "offset", "orderBy", "reverse", "after", "scan"];
+
+/** Options of a read: a plain object of the names `allowed` (or nothing). */
+function checkOptions(o: unknown, allowed: readonly string[]): Record<string, unknown> | undefined {
+  if (o === undefined) return undefined;
+  if (!isPlain(o) || !Object.keys(o).every((k) => allowed.includes(k))) throw new UsageError(`options must be an object of ${allowed.map((k) => `\`${k}\``).join(", ")}`);
+  return o;
+}
+
 function checkWrite(input: unknown, sensitive: readonly string[], what: string): Record<string, unknown> {
   if (!isPlain(input)) throw new UsageError(`\`${what}\` takes an object`);
   if (holdsRedacted(input, sensitive)) {
@@ -280,8 +290,9 @@ async function run(t: Target, op: string, args: readonly unknown[], sensitive: r
         arity(2);
         return one(await r.update!(checkKey(args[0]), checkWrite(args[1], sensitive, "update")));
       case "count":
-        arity(0);
-        return r.count!();
+        arity(2);
+        if (args[0] !== undefined && !isPlain(args[0])) throw new UsageError("`count` takes an object of indexed fields, or nothing");
+        return r.count!(args[0], checkOptions(args[1], ["scan"]));
       case "list":
         arity(1);
         return many(await r.list!(checkList(args[0])));
@@ -291,7 +302,25 @@ async function run(t: Target, op: string, args: readonly unknown[], sensitive: r
       case "query":
         arity(2);
         if (!isPlain(args[0])) throw new UsageError("`query` takes an object of indexed fields");
-        return many(await r.query!(args[0], checkList(args[1])));
+        return many(await r.query!(args[0], checkOptions(args[1], QUERY_OPTIONS)));
+      case "queryPage": {
+        arity(2);
+        if (!isPlain(args[0])) throw new UsageError("`queryPage` takes an object of indexed fields");
+        const page = (await r.queryPage!(args[0], checkOptions(args[1], QUERY_OPTIONS))) as { records: unknown[]; cursor: string | undefined };
+        return { records: many(page.records), cursor: page.cursor };
+      }
+      case "aggregate": {
+        arity(1);
+        if (!isPlain(args[0])) throw new UsageError("`aggregate` takes an object of options");
+        // A sum or a minimum is a value: a sensitive field's stays in the main process unless granted.
+        for (const m of ["sum", "avg", "min", "max"]) {
+          const fields = args[0][m];
+          if (Array.isArray(fields) && fields.some((f) => sensitive.includes(f as string))) {
+            throw new ForbiddenError(`\`aggregate\` over a sensitive field of \`${t.def.name}\` is not granted to this window`);
+          }
+        }
+        return r.aggregate!(args[0]);
+      }
     }
   }
   throw new UsageError(`no operation \`${op}\` on a ${t.def.kind}`);

@@ -30,7 +30,7 @@ export interface RendererWatch<T> {
 /** A collection in a renderer: the repository's signatures (`update` takes a patch: a function cannot cross IPC). */
 export type RendererCollection<Desc extends DescMessage, K extends string | number | bigint, I extends string> = Pick<
   Collection<Desc, K, I>,
-  "get" | "getMany" | "has" | "count" | "list" | "keys" | "query" | "put" | "delete"
+  "get" | "getMany" | "has" | "count" | "list" | "keys" | "query" | "queryPage" | "aggregate" | "put" | "delete"
 > & {
   update(key: K, patch: EntityInput<Desc>): Promise<StoredRecord<Desc>>;
   watch(key: K): RendererWatch<StoredRecord<Desc> | undefined>;

@@ -14,7 +14,7 @@ export function channels(prefix: string): { call: string; update: string } {
 }
 
 /** Operations a renderer may be granted on a collection. */
-export const COLLECTION_OPS = ["get", "getMany", "has", "count", "list", "keys", "query", "put", "update", "delete", "watch"] as const;
+export const COLLECTION_OPS = ["get", "getMany", "has", "count", "list", "keys", "query", "queryPage", "aggregate", "put", "update", "delete", "watch"] as const;
 /** Operations a renderer may be granted on a singleton. */
 export const SINGLETON_OPS = ["get", "set", "update", "reset", "watch"] as const;
 
@@ -24,7 +24,7 @@ export type Operation = CollectionOperation | SingletonOperation;
 
 /** Shorthands of an allow-list: `read` = every read, `write` = every write (`watch` is granted by name). */
 export const OP_GROUPS = {
-  read: ["get", "getMany", "has", "count", "list", "keys", "query"],
+  read: ["get", "getMany", "has", "count", "list", "keys", "query", "queryPage", "aggregate"],
   write: ["put", "update", "delete", "set", "reset"],
 } as const satisfies Record<string, readonly Operation[]>;
 
@@ -82,7 +82,7 @@ export class InputProblem {
 
 /**
  * Checks that `value` holds only what a request may carry: `undefined`, `null`, booleans, numbers, bigints,
- * strings, `Uint8Array`s, plain arrays and plain objects (no other class, no accessor, no prototype key),
+ * strings, `Uint8Array`s, `Date`s, plain arrays and plain objects (no other class, no accessor, no prototype key),
  * within `limits`. Returns the problem, or null. Iterative, so a deep value cannot exhaust the stack.
  */
 export function checkInput(value: unknown, limits: InputLimits): InputProblem | null {
@@ -98,6 +98,8 @@ export function checkInput(value: unknown, limits: InputLimits): InputProblem | 
       return new InputProblem("usage", `a ${typeof v} at \`${at}\` cannot cross from a renderer`);
     } else if (v instanceof Uint8Array && Object.getPrototypeOf(v) === Uint8Array.prototype) {
       bytes += v.byteLength;
+    } else if (v instanceof Date && Object.getPrototypeOf(v) === Date.prototype) {
+      bytes += 8; // a query's or an aggregate's time (the repository refuses it where a record field wants a Timestamp)
     } else {
       if (depth >= limits.maxDepth) return new InputProblem("limit", `input nested deeper than ${limits.maxDepth} levels at \`${at}\``);
       const isArray = Array.isArray(v);
