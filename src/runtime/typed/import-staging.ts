@@ -47,10 +47,11 @@ export class Staging {
     return new Staging(engine, dir);
   }
 
-  async put(op: WriteOp): Promise<void> {
+  /** Stage a write; a promise when it wrote what was pending (every 4 MiB). */
+  put(op: WriteOp): Promise<void> | undefined {
     this.pending.push(op);
     this.size += opSize(op);
-    if (this.size >= 4 * 1024 * 1024) await this.flush();
+    return this.size >= 4 * 1024 * 1024 ? this.flush() : undefined;
   }
 
   private async flush(): Promise<void> {

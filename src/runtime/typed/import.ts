@@ -16,7 +16,6 @@
  * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
  */
 import fs from "node:fs";
-import readline from "node:readline";
 import { create, type DescMessage, equals, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
 import { type BlockRecord, opSize } from "../format/records.js";
@@ -24,6 +23,8 @@ import { compareUtf8 } from "../format/segment-index.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
 import { Staging } from "./import-staging.js";
+import { type InputReader, inputReader } from "./import-json.js";
+import { ProtoWriter } from "../format/protowire.js";
 import type { EntityDefinition } from "./entity.js";
 import { EXPORT_FORMAT, EXPORT_VERSION } from "./export.js";
 import type { MigrationStep } from "./migration.js";
@@ -96,23 +97,72 @@ export const MEMORY_BYTES = 64 * 1024 * 1024;
 interface HeaderEntity {
   def: EntityDefinition;
   redacted: boolean;
+  /** The fast path of its current version's records (import-json.ts). */
+  read: InputReader;
 }
+
+/** Bytes of one arena chunk (see `ImportRun.arena`). */
+const ARENA_BYTES = 1024 * 1024;
 
 type Put = { op: WriteOp; same: boolean };
 
-/** Read a file as lines (constant memory), for {@link importLines}. */
-export function fileLines(file: string): AsyncIterable<string> {
+/**
+ * Read a file as batches of lines (constant memory: 1 MiB read at a time), for {@link importLines}. Lines
+ * end as readline ends them (`\n`, `\r\n` or a lone `\r`); each batch is one read's whole lines, decoded
+ * as UTF-8 in one go (a line's bytes never split: a newline byte is never inside a UTF-8 sequence).
+ */
+export function fileLines(file: string): AsyncIterable<readonly string[]> {
   if (typeof file !== "string" || file === "") throw new UsageError("`import` takes the path of an export file");
-  return readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  return readLines(file);
 }
 
-/** Import the lines of an export file; `only`: the entities it may hold (a singleton's own import). */
-export async function importLines(host: ImportHost, lines: AsyncIterable<string>, options: ImportOptions = {}, only?: ReadonlySet<string>): Promise<ImportResult> {
+const READ_BYTES = 1024 * 1024;
+
+async function* readLines(file: string): AsyncGenerator<readonly string[]> {
+  const fh = await fs.promises.open(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(READ_BYTES);
+    /** Bytes of a line the reads so far have not finished. */
+    let carry: Buffer[] = [];
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, READ_BYTES, null);
+      if (bytesRead === 0) break;
+      const last = buf.lastIndexOf(10, bytesRead - 1);
+      if (last < 0) {
+        carry.push(Buffer.from(buf.subarray(0, bytesRead)));
+        continue;
+      }
+      const head = carry.length ? Buffer.concat([...carry, buf.subarray(0, last)]) : buf.subarray(0, last);
+      carry = last + 1 < bytesRead ? [Buffer.from(buf.subarray(last + 1, bytesRead))] : [];
+      yield splitLines(head.toString("utf8"));
+    }
+    if (carry.length) yield splitLines(Buffer.concat(carry).toString("utf8"));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `text`'s lines as readline has them (`\n`, `\r\n`, a lone `\r`). */
+function splitLines(text: string): string[] {
+  const lines = text.split("\n");
+  if (!text.includes("\r")) return lines;
+  const out: string[] = [];
+  for (const l of lines) out.push(...(l.endsWith("\r") ? l.slice(0, -1) : l).split("\r"));
+  return out;
+}
+
+/** Import the lines of an export file, in batches; `only`: the entities it may hold (a singleton's own import). */
+export async function importLines(host: ImportHost, lines: AsyncIterable<readonly string[]>, options: ImportOptions = {}, only?: ReadonlySet<string>): Promise<ImportResult> {
   const mode = options.mode ?? "merge";
   if (mode !== "merge" && mode !== "replace") throw new UsageError("`mode` is `\"merge\"` or `\"replace\"`");
   const run = new ImportRun(host, mode, options, only);
   try {
-    for await (const line of lines) await run.line(line);
+    for await (const batch of lines) {
+      for (const line of batch) {
+        const wait = run.line(line);
+        if (wait) await wait;
+      }
+    }
     return await run.finish();
   } finally {
     await run.dispose();
@@ -131,6 +181,7 @@ class ImportRun {
   private staging: Staging | null = null;
   private readonly steps = new Map<string, Map<number, MigrationStep>>();
   private blankAt = 0;
+  private chunk: ProtoWriter | null = null;
   private readonly memoryBytes: number;
   /** Characters read since the last progress report. */
   private sinceProgress = 0;
@@ -151,7 +202,8 @@ class ImportRun {
     }
   }
 
-  async line(text: string): Promise<void> {
+  /** Read one line; a promise only when it has to wait (a migration step, a turn, staging). */
+  line(text: string): Promise<void> | undefined {
     const n = ++this.lineNo;
     if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === "")) {
       this.blankAt ||= n; // blank lines are allowed at the end of the file only
@@ -164,18 +216,31 @@ class ImportRun {
     } catch {
       throw new ImportError(n, undefined, [], n === 1 ? "the header is not JSON (not a cellar export file?)" : "the line is not JSON");
     }
-    if (n === 1) return this.readHeader(json);
-    const put = await this.readRecord(n, json);
+    if (n === 1) {
+      this.readHeader(json);
+      return;
+    }
     this.sinceProgress += text.length;
+    const put = this.readRecord(n, json);
+    return put instanceof Promise ? put.then((p) => this.hold(n, p)) : this.hold(n, put);
+  }
+
+  /** Hold (or stage) a line's write, and take a turn every 1,024 lines or 4 MiB read. */
+  private hold(n: number, put: Put): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    if (this.staging) wait = this.staging.put(put.op);
+    else {
+      this.held.push(put);
+      this.heldBytes += opSize(put.op);
+      if (this.heldBytes > this.memoryBytes) return this.stage();
+    }
     if (n % 1024 === 0 || this.sinceProgress >= 4 * 1024 * 1024) {
       this.sinceProgress = 0;
       this.options.onProgress?.({ phase: "validate", line: n, records: n - 1 });
-      await new Promise<void>((r) => setImmediate(r));
+      const turn = new Promise<void>((r) => setImmediate(r));
+      return wait ? wait.then(() => turn) : turn;
     }
-    if (this.staging) return this.staging.put(put.op);
-    this.held.push(put);
-    this.heldBytes += opSize(put.op);
-    if (this.heldBytes > this.memoryBytes) await this.stage();
+    return wait;
   }
 
   private readHeader(json: unknown): void {
@@ -199,13 +264,14 @@ class ImportRun {
       if (redacted && this.mode === "replace" && this.options.allowRedacted !== true) {
         throw new ImportError(1, def.name, [], "the file was exported without `includeSensitive` (its sensitive fields are left out); a `replace` import of it needs `allowRedacted: true`");
       }
-      header.set(def.name, { def, redacted });
+      header.set(def.name, { def, redacted, read: inputReader(def.schema) });
       this.records[def.name] = 0;
     });
     this.header = header;
   }
 
-  private async readRecord(n: number, json: unknown): Promise<Put> {
+  /** A record line's write; a promise only for a record of an older version (its migration steps may be async). */
+  private readRecord(n: number, json: unknown): Put | Promise<Put> {
     if (!this.header) throw new ImportError(n, undefined, [], "no header line");
     const line = json as { entity?: unknown; version?: unknown; key?: unknown; record?: unknown };
     if (typeof line !== "object" || line === null || Array.isArray(line)) throw new ImportError(n, undefined, [], "expected a JSON object");
@@ -218,9 +284,18 @@ class ImportRun {
     if (typeof line.record !== "object" || line.record === null || Array.isArray(line.record)) throw new ImportError(n, def.name, ["record"], "expected a JSON object");
     const key = line.key ?? "";
     if (typeof key !== "string" || (def.kind === "singleton" && key !== "")) throw new ImportError(n, def.name, ["key"], def.kind === "singleton" ? "a singleton's key is empty" : "expected a string");
-    let value: unknown = v === def.version ? parse(n, def, def.schema, line.record) : await this.migrate(n, def, v, line.record, key);
-    const exists = !this.staging && this.host.engine.has(def.name, key);
-    if (h.redacted && this.host.engine.has(def.name, key)) {
+    if (v !== def.version) return this.migrate(n, def, v, line.record, key).then((value) => this.write(n, h, key, this.host.engine.has(def.name, key), value));
+    const exists = this.host.engine.has(def.name, key);
+    // The fast path: the JSON straight to the write input `toInput(fromJson(...))` makes (import-json.ts). A
+    // redacted record over a stored one keeps the stored sensitive values through the message (general path).
+    const input = h.redacted && exists ? undefined : h.read(line.record);
+    return this.write(n, h, key, exists, input ?? parse(n, def, def.schema, line.record));
+  }
+
+  /** Validate and encode a record's value (a message or a write input) as a `put` would. */
+  private write(n: number, h: HeaderEntity, key: string, exists: boolean, value: unknown): Put {
+    const def = h.def;
+    if (h.redacted && exists) {
       const stored = this.host.codec.read(def, key);
       if (stored !== undefined) value = keepSensitive(def, value, stored as Message);
     }
@@ -228,7 +303,7 @@ class ImportRun {
     if (isMessageOf(value, def.schema)) value = toInput(def.schema, value as Message);
     let op: WriteOp;
     try {
-      op = this.host.codec.encodePut(def, value, false).op;
+      op = this.host.codec.encodePut(def, value, false, this.arena()).op;
     } catch (e) {
       if (e instanceof ValidationError) {
         const issue = e.issues[0];
@@ -244,7 +319,16 @@ class ImportRun {
       if (!s) this.seen.set(def.name, (s = new Set()));
       s.add(key);
     }
-    return { op, same: exists && this.sameAsStored(def, op) };
+    return { op, same: exists && !this.staging && this.sameAsStored(def, op) };
+  }
+
+  /**
+   * The writer the values are encoded into: views of 1 MiB chunks (as a batch's arena), not one copy each. A
+   * chunk lives as long as a value in it is held (staged values are copied out by the staging engine's write).
+   */
+  private arena(): ProtoWriter {
+    if (!this.chunk || this.chunk.pos > ARENA_BYTES - 64 * 1024) this.chunk = new ProtoWriter(ARENA_BYTES);
+    return this.chunk;
   }
 
   /** A record of an older version: parsed with the step's `fromSchema`, then through each step. */
