@@ -105,6 +105,7 @@ interface HeaderEntity {
 const ARENA_BYTES = 1024 * 1024;
 
 type Put = { op: WriteOp; same: boolean };
+type PutOp = Extract<WriteOp, { op: "put" }>;
 
 /**
  * Read a file as batches of lines (constant memory: 1 MiB read at a time), for {@link importLines}. Lines
@@ -419,7 +420,8 @@ class ImportRun {
     await engine.rewrite({
       versions: new Map(),
       transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
-      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : fromMemory(held!.get(e)))])),
+      // (a put is a block record: its key, version, value and terms)
+      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : Promise.resolve<Iterable<BlockRecord>>(held!.get(e) ?? []))])),
       ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
       // Deflating every block was over half of a 100,000-record import (2.4 of 5.2 s of the switch, here):
       // the records land uncompressed, as a bulk load's do in the journal; the next compaction compresses.
@@ -444,23 +446,28 @@ class ImportRun {
 const SURROGATE = /[\ud800-\udfff]/;
 
 /** Held writes by entity, each entity's in UTF-8 key order, the last write of a key winning. */
-function sortHeld(held: readonly Put[]): Map<string, WriteOp[]> {
-  const byEntity = new Map<string, Map<string, WriteOp>>();
+function sortHeld(held: readonly Put[]): Map<string, PutOp[]> {
+  const byEntity = new Map<string, { ops: PutOp[]; ascending: boolean }>();
   for (const { op } of held) {
-    let m = byEntity.get(op.entity);
-    if (!m) byEntity.set(op.entity, (m = new Map()));
-    m.set(op.key, op);
+    if (op.op !== "put") continue; // (held writes are all puts)
+    const e = byEntity.get(op.entity);
+    if (!e) byEntity.set(op.entity, { ops: [op], ascending: !SURROGATE.test(op.key) });
+    else {
+      // An export file has each entity's records in key order: then there is nothing to sort, and no key twice.
+      if (e.ascending) e.ascending = e.ops[e.ops.length - 1]!.key < op.key && !SURROGATE.test(op.key);
+      e.ops.push(op);
+    }
   }
-  return new Map(
-    [...byEntity].map(([e, m]) => {
-      const ops = [...m.values()];
-      // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8; the native compare is faster).
-      const plain = ops.every((o) => !SURROGATE.test(o.key));
-      return [e, ops.sort(plain ? (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : (a, b) => compareUtf8(a.key, b.key))];
-    }),
-  );
+  return new Map([...byEntity].map(([entity, e]) => [entity, e.ascending ? e.ops : sortOps(e.ops)]));
 }
 
-async function* fromMemory(ops: readonly WriteOp[] | undefined): AsyncGenerator<BlockRecord> {
-  for (const op of ops ?? []) if (op.op === "put") yield { key: op.key, version: op.version, value: op.value, terms: op.terms };
+/** `ops` in UTF-8 key order, the last write of a key winning. */
+function sortOps(ops: readonly PutOp[]): PutOp[] {
+  // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8). The sort is stable:
+  // of the writes of one key, the last one in the file ends a run of equal keys.
+  const utf16 = (a: PutOp, b: PutOp) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const sorted = [...ops].sort(ops.some((o) => SURROGATE.test(o.key)) ? (a, b) => compareUtf8(a.key, b.key) : utf16);
+  const out: PutOp[] = [];
+  for (let i = 0; i < sorted.length; i++) if (i + 1 === sorted.length || sorted[i + 1]!.key !== sorted[i]!.key) out.push(sorted[i]!);
+  return out;
 }
