@@ -18,11 +18,11 @@
 import fs from "node:fs";
 import { create, type DescMessage, equals, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
-import { type BlockRecord, opSize } from "../format/records.js";
-import { compareUtf8 } from "../format/segment-index.js";
+import { opSize } from "../format/records.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
 import { Staging } from "./import-staging.js";
+import { HeldWrites, type PutOp } from "./import-held.js";
 import { type InputReader, inputReader } from "./import-json.js";
 import { ProtoWriter } from "../format/protowire.js";
 import type { EntityDefinition } from "./entity.js";
@@ -104,41 +104,53 @@ interface HeaderEntity {
 /** Bytes of one arena chunk (see `ImportRun.arena`). */
 const ARENA_BYTES = 1024 * 1024;
 
-type Put = { op: WriteOp; same: boolean };
-type PutOp = Extract<WriteOp, { op: "put" }>;
+/** A record line's write, and whether it equals the stored record. */
+type Put = { op: PutOp; same: boolean };
+
+const READ_BYTES = 1024 * 1024;
 
 /**
  * Read a file as batches of lines (constant memory: 1 MiB read at a time), for {@link importLines}. Lines
  * end as readline ends them (`\n`, `\r\n` or a lone `\r`); each batch is one read's whole lines, decoded
  * as UTF-8 in one go (a line's bytes never split: a newline byte is never inside a UTF-8 sequence).
  */
-export function fileLines(file: string): AsyncIterable<readonly string[]> {
+export function fileLines(file: string, readBytes = READ_BYTES): AsyncIterable<readonly string[]> {
   if (typeof file !== "string" || file === "") throw new UsageError("`import` takes the path of an export file");
-  return readLines(file);
+  return readLines(file, readBytes);
 }
 
-const READ_BYTES = 1024 * 1024;
-
-async function* readLines(file: string): AsyncGenerator<readonly string[]> {
+/**
+ * The lines of `file`, a batch per read. The next read is issued before a batch is handed out, so that the
+ * thread pool reads while the lines are validated. A line longer than the buffer grows it.
+ */
+async function* readLines(file: string, readBytes: number): AsyncGenerator<readonly string[]> {
   const fh = await fs.promises.open(file, "r");
+  let reading: Promise<{ bytesRead: number }> | null = null;
   try {
-    const buf = Buffer.allocUnsafe(READ_BYTES);
-    /** Bytes of a line the reads so far have not finished. */
-    let carry: Buffer[] = [];
+    let buf = Buffer.allocUnsafe(readBytes);
+    /** Bytes at the start of `buf` of a line the reads so far have not finished. */
+    let have = 0;
+    reading = fh.read(buf, 0, buf.length, null);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, READ_BYTES, null);
+      const { bytesRead } = await reading;
       if (bytesRead === 0) break;
-      const last = buf.lastIndexOf(10, bytesRead - 1);
+      const end = have + bytesRead;
+      const last = buf.lastIndexOf(10, end - 1);
       if (last < 0) {
-        carry.push(Buffer.from(buf.subarray(0, bytesRead)));
+        if (end === buf.length) buf = Buffer.concat([buf], buf.length * 2);
+        have = end;
+        reading = fh.read(buf, have, buf.length - have, null);
         continue;
       }
-      const head = carry.length ? Buffer.concat([...carry, buf.subarray(0, last)]) : buf.subarray(0, last);
-      carry = last + 1 < bytesRead ? [Buffer.from(buf.subarray(last + 1, bytesRead))] : [];
-      yield splitLines(head.toString("utf8"));
+      const text = buf.toString("utf8", 0, last);
+      have = end - last - 1;
+      buf.copy(buf, 0, last + 1, end);
+      reading = fh.read(buf, have, buf.length - have, null);
+      yield splitLines(text);
     }
-    if (carry.length) yield splitLines(Buffer.concat(carry).toString("utf8"));
+    if (have > 0) yield splitLines(buf.toString("utf8", 0, have));
   } finally {
+    await reading?.catch(() => {}); // (an import that stopped at a bad line: the read issued ahead)
     await fh.close();
   }
 }
@@ -174,9 +186,8 @@ class ImportRun {
   private header: Map<string, HeaderEntity> | null = null;
   private lineNo = 0;
   private records: Record<string, number> = {};
-  /** Writes held for one engine write (inline), with whether each equals the stored record. */
-  private held: Put[] = [];
-  private heldBytes = 0;
+  /** Writes held for one engine write (inline) or the switch's compaction, with whether each equals the stored record. */
+  private held = new HeldWrites();
   /** `replace`, inline: keys the file holds, per entity. */
   private seen = new Map<string, Set<string>>();
   private staging: Staging | null = null;
@@ -231,9 +242,8 @@ class ImportRun {
     let wait: Promise<void> | undefined;
     if (this.staging) wait = this.staging.put(put.op);
     else {
-      this.held.push(put);
-      this.heldBytes += opSize(put.op);
-      if (this.heldBytes > this.memoryBytes) return this.stage();
+      this.held.push(put.op, put.same);
+      if (this.held.bytes > this.memoryBytes) return this.stage();
     }
     if (n % 1024 === 0 || this.sinceProgress >= 4 * 1024 * 1024) {
       this.sinceProgress = 0;
@@ -302,9 +312,9 @@ class ImportRun {
     }
     // A parsed message has every field; a write input leaves out the ones the file left unset, as a `put` would.
     if (isMessageOf(value, def.schema)) value = toInput(def.schema, value as Message);
-    let op: WriteOp;
+    let op: PutOp;
     try {
-      op = this.host.codec.encodePut(def, value, false, this.arena()).op;
+      op = this.host.codec.encodePut(def, value, false, this.arena()).op as PutOp; // (encodePut makes puts)
     } catch (e) {
       if (e instanceof ValidationError) {
         const issue = e.issues[0];
@@ -373,9 +383,8 @@ class ImportRun {
   /** Move what is held into a staging engine: the file is larger than one write. */
   private async stage(): Promise<void> {
     this.staging = await Staging.open(this.host.engine);
-    for (const p of this.held) await this.staging.put(p.op);
-    this.held = [];
-    this.heldBytes = 0;
+    for (const op of this.held.ops()) await this.staging.put(op);
+    this.held.clear();
     this.seen.clear();
     this.options.onProgress?.({ phase: "stage", line: this.lineNo, records: this.total() });
   }
@@ -388,9 +397,9 @@ class ImportRun {
     let written = 0;
     let deleted = 0;
     if (!this.staging) {
-      const ops: WriteOp[] = [];
-      for (const p of this.held) if (!p.same) ops.push(p.op);
+      const ops: WriteOp[] = [...this.held.ops(true)];
       written = ops.length;
+      let bytes = this.held.bytes;
       if (this.mode === "replace") {
         for (const entity of entities) {
           const keep = this.seen.get(entity);
@@ -398,12 +407,12 @@ class ImportRun {
             if (keep?.has(key)) continue;
             const del: WriteOp = { op: "delete", entity, key };
             ops.push(del);
-            this.heldBytes += opSize(del);
+            bytes += opSize(del);
             deleted++;
           }
         }
       }
-      if (this.heldBytes <= INLINE_BYTES) {
+      if (bytes <= INLINE_BYTES) {
         const write = engine.write(ops);
         this.host.track(ops, write);
         await write;
@@ -414,14 +423,13 @@ class ImportRun {
     // Past one write: merged in by a compaction, from memory or from the staging engine.
     const staging = this.staging;
     await staging?.ready();
-    const held = staging ? null : sortHeld(this.held);
-    this.held = [];
+    const held = staging ? null : this.held.sorted();
+    this.held.clear();
     const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
     await engine.rewrite({
       versions: new Map(),
       transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
-      // (a put is a block record: its key, version, value and terms)
-      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : Promise.resolve<Iterable<BlockRecord>>(held!.get(e) ?? []))])),
+      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : Promise.resolve(held!.get(e) ?? []))])),
       ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
       // Deflating every block was over half of a 100,000-record import (2.4 of 5.2 s of the switch, here):
       // the records land uncompressed, as a bulk load's do in the journal; the next compaction compresses.
@@ -441,33 +449,4 @@ class ImportRun {
   async dispose(): Promise<void> {
     await this.staging?.close();
   }
-}
-
-const SURROGATE = /[\ud800-\udfff]/;
-
-/** Held writes by entity, each entity's in UTF-8 key order, the last write of a key winning. */
-function sortHeld(held: readonly Put[]): Map<string, PutOp[]> {
-  const byEntity = new Map<string, { ops: PutOp[]; ascending: boolean }>();
-  for (const { op } of held) {
-    if (op.op !== "put") continue; // (held writes are all puts)
-    const e = byEntity.get(op.entity);
-    if (!e) byEntity.set(op.entity, { ops: [op], ascending: !SURROGATE.test(op.key) });
-    else {
-      // An export file has each entity's records in key order: then there is nothing to sort, and no key twice.
-      if (e.ascending) e.ascending = e.ops[e.ops.length - 1]!.key < op.key && !SURROGATE.test(op.key);
-      e.ops.push(op);
-    }
-  }
-  return new Map([...byEntity].map(([entity, e]) => [entity, e.ascending ? e.ops : sortOps(e.ops)]));
-}
-
-/** `ops` in UTF-8 key order, the last write of a key winning. */
-function sortOps(ops: readonly PutOp[]): PutOp[] {
-  // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8). The sort is stable:
-  // of the writes of one key, the last one in the file ends a run of equal keys.
-  const utf16 = (a: PutOp, b: PutOp) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-  const sorted = [...ops].sort(ops.some((o) => SURROGATE.test(o.key)) ? (a, b) => compareUtf8(a.key, b.key) : utf16);
-  const out: PutOp[] = [];
-  for (let i = 0; i < sorted.length; i++) if (i + 1 === sorted.length || sorted[i + 1]!.key !== sorted[i]!.key) out.push(sorted[i]!);
-  return out;
 }
