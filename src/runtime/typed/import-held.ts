@@ -80,9 +80,10 @@ export class HeldWrites {
 
   /**
    * Per entity, its writes as block records in UTF-8 key order, the last write of a key winning (what a
-   * compaction merges in). A file in key order (an export of a settled store) is not sorted again.
+   * compaction merges in). A file in key order (an export of a settled store) is not sorted again; others are
+   * sorted in slices, with a turn of the event loop between them.
    */
-  sorted(): Map<string, Iterable<BlockRecord>> {
+  async sorted(): Promise<Map<string, Iterable<BlockRecord>>> {
     const byEntity = this.entityNames.map(() => ({ order: [] as number[], ascending: true }));
     for (let i = 0; i < this.keys.length; i++) {
       const e = byEntity[this.entity[i]!]!;
@@ -90,17 +91,19 @@ export class HeldWrites {
       if (e.ascending) e.ascending = !SURROGATE.test(key) && (e.order.length === 0 || this.keys[e.order[e.order.length - 1]!]! < key);
       e.order.push(i);
     }
-    return new Map(this.entityNames.map((name, e) => [name, this.records(byEntity[e]!.ascending ? byEntity[e]!.order : this.sortOrder(byEntity[e]!.order))]));
+    const out = new Map<string, Iterable<BlockRecord>>();
+    for (const [e, { order, ascending }] of byEntity.entries()) out.set(this.entityNames[e]!, this.records(ascending ? order : await this.sortOrder(order)));
+    return out;
   }
 
   /** `order` (indexes of writes) in UTF-8 key order, the last write of a key winning. */
-  private sortOrder(order: number[]): number[] {
+  private async sortOrder(order: number[]): Promise<number[]> {
     const keys = this.keys;
     // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8). The sort is stable:
     // of the writes of one key, the last one in the file ends a run of equal keys.
     const surrogate = order.some((i) => SURROGATE.test(keys[i]!));
-    order.sort(surrogate ? (a, b) => compareUtf8(keys[a]!, keys[b]!) : (a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
-    return order.filter((i, j) => j + 1 === order.length || keys[order[j + 1]!] !== keys[i]);
+    const sorted = await sortInSlices(order, surrogate ? (a, b) => compareUtf8(keys[a]!, keys[b]!) : (a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+    return sorted.filter((i, j) => j + 1 === sorted.length || keys[sorted[j + 1]!] !== keys[i]);
   }
 
   private records(order: readonly number[]): Iterable<BlockRecord> {
@@ -110,4 +113,42 @@ export class HeldWrites {
       for (const i of order) yield { key: keys[i]!, version: versions[i]!, value: new Uint8Array(buffers[buffer[i]!]!, start[i], length[i]), terms: terms[i]! };
     })();
   }
+}
+
+/** Elements sorted or merged between two turns of the event loop (a few milliseconds). */
+const SLICE = 16_384;
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * A stable sort of `a` that never holds the event loop long: runs of {@link SLICE} sorted by the native sort,
+ * then merged pairwise, a turn taken every {@link SLICE} elements.
+ */
+export async function sortInSlices(a: number[], cmp: (x: number, y: number) => number): Promise<number[]> {
+  const n = a.length;
+  let src = a.slice();
+  for (let lo = 0; lo < n; lo += SLICE) {
+    const run = src.slice(lo, lo + SLICE).sort(cmp);
+    for (let i = 0; i < run.length; i++) src[lo + i] = run[i]!;
+    if (lo + SLICE < n) await turn();
+  }
+  let dst = new Array<number>(n);
+  let moved = 0;
+  for (let width = SLICE; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      for (let k = lo; k < hi; k++) {
+        // Left first on a tie: stable.
+        dst[k] = j >= hi || (i < mid && cmp(src[i]!, src[j]!) <= 0) ? src[i++]! : src[j++]!;
+        if (++moved === SLICE) {
+          moved = 0;
+          await turn();
+        }
+      }
+    }
+    [src, dst] = [dst, src];
+  }
+  return src;
 }

@@ -423,7 +423,7 @@ class ImportRun {
     // Past one write: merged in by a compaction, from memory or from the staging engine.
     const staging = this.staging;
     await staging?.ready();
-    const held = staging ? null : this.held.sorted();
+    const held = staging ? null : await this.held.sorted();
     this.held.clear();
     const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
     await engine.rewrite({
