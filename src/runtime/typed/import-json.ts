@@ -8,8 +8,9 @@
  * - a JSON object whose keys are fields of the message (by JSON name or proto name, not both), no oneof
  *   member given `null` and no oneof set twice;
  * - strings that are well-formed UTF-16 (else protobuf-es refuses them: the general path says so), booleans,
- *   32-bit integers and floats given as JSON numbers in range (or `"NaN"`, `"Infinity"`, `"-Infinity"`), 64-bit integers as decimal strings or
- *   safe integer numbers, bytes as base64, open enums by name or number;
+ *   32-bit integers and floats given as JSON numbers in range (floats also as `"NaN"`, `"Infinity"`,
+ *   `"-Infinity"`), 64-bit integers as decimal strings or safe integer numbers, bytes as base64, open enums
+ *   by name or number;
  * - nested messages, lists of any of these, and `google.protobuf.Timestamp` as `YYYY-MM-DDTHH:MM:SS[.f]Z`
  *   (an offset, or a date the arithmetic below does not take, goes through `Date.parse` on the general path).
  *

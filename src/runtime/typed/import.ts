@@ -4,10 +4,14 @@
  *
  * Every line is parsed against its entity at the line's version (protobuf JSON of the current message, or of
  * the migration step's `fromSchema` for an older version, then migrated through the store's steps), then
- * validated and encoded exactly as a `put`. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line,
- * entity and field path, and nothing is written. A version newer than the app's: `SchemaNewerError`.
+ * validated and encoded exactly as a `put`. A line of the current version goes straight from its JSON to the
+ * write input (import-json.ts) when it can, else through `fromJson` (import-records.ts), which also finds the
+ * field at fault. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line, entity and field path,
+ * and nothing is written. A version newer than the app's: `SchemaNewerError`. The file is read in batches of
+ * lines; a line awaits only what it has to (a migration step, staging, a turn every 1,024 lines).
  *
- * Writing: while the encoded writes stay under {@link INLINE_BYTES} they are held in memory and committed as
+ * Writing: the encoded writes are held (import-held.ts, values in 1 MiB arena chunks); while they stay under
+ * {@link INLINE_BYTES} they are committed as
  * one engine write (one journal frame: atomic). A larger file is held in memory up to `memoryBytes` (64 MiB),
  * past that staged in a temporary engine under `<dir>/import-staging/` (sealed under a random key that only
  * this process holds; removed at the next open), which sorts it by key; the records are then merged into
