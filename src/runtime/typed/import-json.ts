@@ -158,7 +158,8 @@ function message(plan: Plan, json: unknown, depth: number): Record<string, unkno
   if (typeof json !== "object" || json === null || Array.isArray(json) || depth > MAX_MESSAGES) throw BAIL;
   const obj = json as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(obj)) {
+  // (`for…in` walks no array of keys; a key inherited through the prototype is no field: general path)
+  for (const key in obj) {
     const f = plan.byKey.get(key);
     // An unknown key, or one field given by both its names (`fromJson` refuses both).
     if (f === undefined || (f.alias !== null && Object.hasOwn(obj, f.alias))) throw BAIL;
@@ -307,7 +308,7 @@ function timestamp(v: unknown): Record<string, unknown> {
   if (typeof v !== "string") throw BAIL;
   const len = v.length;
   if (len < 20 || len > 30 || v.charCodeAt(len - 1) !== 90 /* Z */) throw BAIL;
-  if (v[4] !== "-" || v[7] !== "-" || v[10] !== "T" || v[13] !== ":" || v[16] !== ":") throw BAIL;
+  if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) throw BAIL; // - - T : :
   const year = digits(v, 0, 4);
   const month = digits(v, 5, 2);
   const day = digits(v, 8, 2);
@@ -320,7 +321,7 @@ function timestamp(v: unknown): Record<string, unknown> {
   let nanos = 0;
   if (len > 20) {
     const n = len - 21; // digits of the fraction: 1 to 9
-    if (v[19] !== "." || n < 1 || n > 9) throw BAIL;
+    if (v.charCodeAt(19) !== 46 /* . */ || n < 1 || n > 9) throw BAIL;
     const f = digits(v, 20, n);
     if (f < 0) throw BAIL;
     nanos = f * 10 ** (9 - n);
