@@ -6,7 +6,7 @@
  * facade's. Reads records through reads.ts; re-keys the store's copies through key-admin.ts when it
  * destroys data keys.
  */
-import { CorruptionError, isCellarError, StoreClosedError } from "../errors.js";
+import { CorruptionError, isCellarError, StoreClosedError, UsageError } from "../errors.js";
 import { FILE_HEADER_SIZE } from "../format/format.js";
 import type { Loc } from "../format/location.js";
 import type { BlockRecord } from "../format/records.js";
@@ -17,7 +17,7 @@ import { JournalWriter } from "./journal-writer.js";
 import type { KeyAdmin } from "./key-admin.js";
 import { type Manifest, writeManifest } from "./manifest.js";
 import type { Reads } from "./reads.js";
-import { type WrittenSegment, writeSegment } from "./segment.js";
+import { type SegmentInput, type WrittenSegment, writeSegment } from "./segment.js";
 import { type DamageReport, frameKey, readOnlyError, type StoreState } from "./state.js";
 
 /** A record transformation applied by {@link Compaction.rewrite}: plaintext value in, the new record out. */
@@ -34,12 +34,13 @@ export interface Rewrite {
     value: Uint8Array,
   ): Promise<{ version: number; value: Uint8Array; terms: readonly string[] }>;
   /**
-   * Records to merge in (an import, typed/import.ts): per entity, a source of records in strictly ascending
-   * UTF-8 key order, each replacing the live record of its key. Values are record values as the typed layer
-   * encodes them (sensitive parts sealed under this store's keys). They land in the new segment, so they
-   * become live with the same manifest rename as the rest.
+   * Records to merge in (an import, typed/import.ts): per entity, the records (once ready) in strictly
+   * ascending UTF-8 key order, each replacing the live record of its key. Values are record values as the
+   * typed layer encodes them (sensitive parts sealed under this store's keys). They land in the new segment,
+   * so they become live with the same manifest rename as the rest. Not with `versions` (a rewrite migrates
+   * or merges records in, not both): the records are merged without an await per record.
    */
-  extra?: ReadonlyMap<string, () => AsyncIterable<BlockRecord>>;
+  extra?: ReadonlyMap<string, () => Promise<Iterable<BlockRecord>>>;
   /** Entities whose live records are all dropped: afterwards they hold exactly their `extra` records. */
   replace?: ReadonlySet<string>;
   /**
@@ -52,7 +53,9 @@ export interface Rewrite {
 }
 
 /** What compaction copies: each entity's live keys (UTF-8 order) and their locations, and records merged in. */
-type Snapshot = { entity: string; keys: string[]; locs: Loc[]; extra?: () => AsyncIterable<BlockRecord> }[];
+type Reseal = (entity: string, key: string, version: number, value: Uint8Array) => Uint8Array;
+
+type Snapshot = { entity: string; keys: string[]; locs: Loc[]; extra?: () => Promise<Iterable<BlockRecord>> }[];
 
 export class Compaction {
   /** The compaction running, if any. */
@@ -104,6 +107,7 @@ export class Compaction {
   async rewrite(rewrite: Rewrite): Promise<void> {
     this.state.checkOpen();
     if (this.state.opts.readOnly) throw readOnlyError();
+    if (rewrite.extra && rewrite.versions.size) throw new UsageError("a rewrite migrates records or merges records in, not both");
     while (this.compacting) await this.compacting.catch(() => {});
     const before = this.state.journal;
     this.merging = rewrite.extra !== undefined;
@@ -228,7 +232,9 @@ export class Compaction {
     rewrite: Rewrite | undefined,
   ): Promise<WrittenSegment> {
     const s = this.state;
-    const self = this;
+    const keys = ring ? this.sensitiveKeys(keyId) : null;
+    // Sensitive parts sealed under an older data key move to the current one (rotation).
+    const reseal = (entity: string, key: string, version: number, value: Uint8Array) => (keys ? resealValue(value, entity, key, version, keys) : value);
     return writeSegment(
       s.io,
       s.paths.segmentTemp(segNo),
@@ -236,55 +242,81 @@ export class Compaction {
       segNo,
       s.manifest.storeId,
       ring ? { meta: ring.meta(keyId), record: (entity) => ring.record(keyId, entity) } : null,
-      snapshot.map((part) => ({
-        entity: part.entity,
-        records: (async function* (): AsyncGenerator<BlockRecord> {
-          const values = await self.readInFileOrder(part.entity, part.locs, lost);
-          // Records merged in (import) come in key order too: each goes before the stored keys above it,
-          // and in place of the stored record of the same key.
-          const extra = part.extra?.()[Symbol.asyncIterator]();
-          let next = extra ? await extra.next() : null;
-          let prev: string | undefined;
-          const merged = async function* (upTo: string | undefined): AsyncGenerator<BlockRecord> {
-            while (next && !next.done && (upTo === undefined || compareUtf8(next.value.key, upTo) <= 0)) {
-              const r = next.value;
-              if (prev !== undefined && compareUtf8(prev, r.key) >= 0) throw new Error(`records merged into \`${part.entity}\` are not in ascending key order`);
-              prev = r.key;
-              const v = ring ? resealValue(r.value, part.entity, r.key, r.version, self.sensitiveKeys(keyId)) : r.value;
-              yield { key: r.key, version: r.version, value: v, terms: r.terms };
-              next = await extra!.next();
-            }
-          };
-          for (let i = 0; i < part.keys.length; i++) {
-            const loc = part.locs[i]!;
-            const key = part.keys[i]!;
-            if (extra) {
-              yield* merged(key);
-              if (prev === key) {
-                values[i] = undefined;
-                continue; // replaced by the record merged in
-              }
-            }
-            const value = values[i];
-            if (value === undefined) continue; // damaged: reported in `lost`
-            const target = rewrite?.versions.get(part.entity);
-            if (rewrite && target !== undefined && loc.version !== target) {
-              const out = await rewrite.transform(part.entity, key, loc.version, value);
-              yield { key, ...out };
-            } else {
-              // Sensitive parts sealed under an older data key move to the current one (rotation).
-              const v = ring ? resealValue(value, part.entity, key, loc.version, self.sensitiveKeys(keyId)) : value;
-              yield { key, version: loc.version, value: v, terms: loc.terms };
-            }
-            values[i] = undefined;
-          }
-          if (extra) yield* merged(undefined);
-        })(),
-      })),
+      snapshot.map((part) => {
+        const target = rewrite?.versions.get(part.entity);
+        return target === undefined ? this.copied(part, lost, reseal) : this.migrated(part, target, rewrite!, lost, reseal);
+      }),
       s.fp,
       () => new Promise<void>((r) => setImmediate(r)),
       rewrite?.compress ?? s.opts.compression,
     );
+  }
+
+  /**
+   * An entity's live records as they are, with the records merged in (import): its values are read first
+   * (`prepare`, in file order), then handed out without an await per record.
+   */
+  private copied(part: Snapshot[number], lost: DamageReport[], reseal: Reseal): SegmentInput {
+    let values: (Uint8Array | undefined)[] = [];
+    let extra: Iterable<BlockRecord> | undefined;
+    return {
+      entity: part.entity,
+      prepare: async () => {
+        values = await this.readInFileOrder(part.entity, part.locs, lost);
+        extra = await part.extra?.();
+      },
+      records: (function* (): Generator<BlockRecord> {
+        // Records merged in go before the stored keys above them, and in place of the stored record of the same key.
+        const more = extra?.[Symbol.iterator]();
+        let next = more?.next();
+        let prev: string | undefined;
+        const merged = function* (upTo: string | undefined): Generator<BlockRecord> {
+          while (next && !next.done && (upTo === undefined || compareUtf8(next.value.key, upTo) <= 0)) {
+            const r = next.value;
+            if (prev !== undefined && compareUtf8(prev, r.key) >= 0) throw new Error(`records merged into \`${part.entity}\` are not in ascending key order`);
+            prev = r.key;
+            yield { key: r.key, version: r.version, value: reseal(part.entity, r.key, r.version, r.value), terms: r.terms };
+            next = more!.next();
+          }
+        };
+        for (let i = 0; i < part.keys.length; i++) {
+          const key = part.keys[i]!;
+          if (more) {
+            yield* merged(key);
+            if (prev === key) {
+              values[i] = undefined;
+              continue; // replaced by the record merged in
+            }
+          }
+          const value = values[i];
+          if (value === undefined) continue; // damaged: reported in `lost`
+          const loc = part.locs[i]!;
+          yield { key, version: loc.version, value: reseal(part.entity, key, loc.version, value), terms: loc.terms };
+          values[i] = undefined;
+        }
+        if (more) yield* merged(undefined);
+      })(),
+    };
+  }
+
+  /** An entity's live records, those at another version than `target` through `rewrite.transform`. */
+  private migrated(part: Snapshot[number], target: number, rewrite: Rewrite, lost: DamageReport[], reseal: Reseal): SegmentInput {
+    const self = this;
+    return {
+      entity: part.entity,
+      records: (async function* (): AsyncGenerator<BlockRecord> {
+        const values = await self.readInFileOrder(part.entity, part.locs, lost);
+        for (let i = 0; i < part.keys.length; i++) {
+          const value = values[i];
+          if (value === undefined) continue; // damaged: reported in `lost`
+          const loc = part.locs[i]!;
+          const key = part.keys[i]!;
+          if (loc.version !== target) yield { key, ...(await rewrite.transform(part.entity, key, loc.version, value)) };
+          else yield { key, version: loc.version, value: reseal(part.entity, key, loc.version, value), terms: loc.terms };
+          values[i] = undefined;
+        }
+      })(),
+    };
   }
 
   /** Step 4: open the new segment (if any) and fold every keyspace's overlay onto it. */

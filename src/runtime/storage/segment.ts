@@ -32,7 +32,9 @@ import type { Sealer } from "../crypto/seal.js";
 
 export interface SegmentInput {
   entity: string;
-  /** Records in the order they are written (the engine sorts by key). */
+  /** Awaited before `records` is read (compaction reads the entity's values there). */
+  prepare?: () => Promise<void>;
+  /** Records in the order they are written (the engine sorts by key); a sync iterable is read without an await per record. */
   records: AsyncIterable<BlockRecord> | Iterable<BlockRecord>;
 }
 
@@ -79,17 +81,24 @@ export async function writeSegment(
       offset += frame.length;
     };
     for (const input of inputs) {
+      await input.prepare?.();
       let pending: BlockRecord[] = [];
       let size = 0;
-      for await (const rec of input.records) {
+      /** Add a record; true when a block was written (then a turn is taken). */
+      const add = (rec: BlockRecord): boolean => {
         pending.push(rec);
         size += rec.value.length + rec.key.length + 8;
-        if (size >= SEGMENT_BLOCK_TARGET) {
-          flush(input.entity, pending);
-          pending = [];
-          size = 0;
-          await yieldEvery();
-        }
+        if (size < SEGMENT_BLOCK_TARGET) return false;
+        flush(input.entity, pending);
+        pending = [];
+        size = 0;
+        return true;
+      };
+      const records = input.records;
+      if (Symbol.asyncIterator in records) {
+        for await (const rec of records) if (add(rec)) await yieldEvery();
+      } else {
+        for (const rec of records) if (add(rec)) await yieldEvery();
       }
       if (pending.length) flush(input.entity, pending);
     }

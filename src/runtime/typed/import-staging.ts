@@ -47,10 +47,11 @@ export class Staging {
     return new Staging(engine, dir);
   }
 
-  async put(op: WriteOp): Promise<void> {
+  /** Stage a write; a promise when it wrote what was pending (every 4 MiB). */
+  put(op: WriteOp): Promise<void> | undefined {
     this.pending.push(op);
     this.size += opSize(op);
-    if (this.size >= 4 * 1024 * 1024) await this.flush();
+    return this.size >= 4 * 1024 * 1024 ? this.flush() : undefined;
   }
 
   private async flush(): Promise<void> {
@@ -67,10 +68,10 @@ export class Staging {
 
   /**
    * The staged records of `entity`, in UTF-8 key order: their values are read in file order (each staged
-   * frame opened once), then handed out in key order. Holds the entity's staged values in memory, as a
-   * compaction does (the switch that reads them is one).
+   * frame opened once, a turn taken every 256 records), then handed out in key order. Holds the entity's
+   * staged values in memory, as a compaction does (the switch that reads them is one).
    */
-  async *records(entity: string): AsyncGenerator<BlockRecord> {
+  async records(entity: string): Promise<Iterable<BlockRecord>> {
     const entries = [...this.engine.scan(entity)];
     const order = entries.map((_, i) => i);
     order.sort((a, b) => {
@@ -84,11 +85,13 @@ export class Staging {
       values[i] = this.engine.read(entity, entries[i]![1]).slice();
       if (++n % 256 === 0) await new Promise<void>((r) => setImmediate(r));
     }
-    for (let i = 0; i < entries.length; i++) {
-      const [key, loc] = entries[i]!;
-      yield { key, version: loc.version, value: values[i]!, terms: loc.terms };
-      values[i] = undefined;
-    }
+    return (function* () {
+      for (let i = 0; i < entries.length; i++) {
+        const [key, loc] = entries[i]!;
+        yield { key, version: loc.version, value: values[i]!, terms: loc.terms };
+        values[i] = undefined;
+      }
+    })();
   }
 
   async close(): Promise<void> {

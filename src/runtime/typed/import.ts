@@ -4,10 +4,14 @@
  *
  * Every line is parsed against its entity at the line's version (protobuf JSON of the current message, or of
  * the migration step's `fromSchema` for an older version, then migrated through the store's steps), then
- * validated and encoded exactly as a `put`. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line,
- * entity and field path, and nothing is written. A version newer than the app's: `SchemaNewerError`.
+ * validated and encoded exactly as a `put`. A line of the current version goes straight from its JSON to the
+ * write input (import-json.ts) when it can, else through `fromJson` (import-records.ts), which also finds the
+ * field at fault. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line, entity and field path,
+ * and nothing is written. A version newer than the app's: `SchemaNewerError`. The file is read in batches of
+ * lines; a line awaits only what it has to (a migration step, staging, a turn every 1,024 lines).
  *
- * Writing: while the encoded writes stay under {@link INLINE_BYTES} they are held in memory and committed as
+ * Writing: the encoded writes are held (import-held.ts, values in 1 MiB arena chunks); while they stay under
+ * {@link INLINE_BYTES} they are committed as
  * one engine write (one journal frame: atomic). A larger file is held in memory up to `memoryBytes` (64 MiB),
  * past that staged in a temporary engine under `<dir>/import-staging/` (sealed under a random key that only
  * this process holds; removed at the next open), which sorts it by key; the records are then merged into
@@ -15,15 +19,17 @@
  * (`Rewrite.extra`), whose manifest rename is the switch: a crash before it leaves the store as it was,
  * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
  */
+import { isAscii } from "node:buffer";
 import fs from "node:fs";
-import readline from "node:readline";
 import { create, type DescMessage, equals, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError } from "../errors.js";
-import { type BlockRecord, opSize } from "../format/records.js";
-import { compareUtf8 } from "../format/segment-index.js";
+import { opSize } from "../format/records.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
 import { Staging } from "./import-staging.js";
+import { HeldWrites, type PutOp } from "./import-held.js";
+import { type InputReader, inputReader } from "./import-json.js";
+import { ProtoWriter } from "../format/protowire.js";
 import type { EntityDefinition } from "./entity.js";
 import { EXPORT_FORMAT, EXPORT_VERSION } from "./export.js";
 import type { MigrationStep } from "./migration.js";
@@ -96,23 +102,91 @@ export const MEMORY_BYTES = 64 * 1024 * 1024;
 interface HeaderEntity {
   def: EntityDefinition;
   redacted: boolean;
+  /** The fast path of its current version's records (import-json.ts). */
+  read: InputReader;
 }
 
-type Put = { op: WriteOp; same: boolean };
+/** Bytes of one arena chunk (see `ImportRun.arena`). */
+const ARENA_BYTES = 1024 * 1024;
 
-/** Read a file as lines (constant memory), for {@link importLines}. */
-export function fileLines(file: string): AsyncIterable<string> {
+/** A record line's write, and whether it equals the stored record. */
+type Put = { op: PutOp; same: boolean };
+
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * Read a file as batches of lines (constant memory: 1 MiB read at a time), for {@link importLines}. Lines
+ * end as readline ends them (`\n`, `\r\n` or a lone `\r`); each batch is one read's whole lines, decoded
+ * as UTF-8 in one go (a line's bytes never split: a newline byte is never inside a UTF-8 sequence).
+ */
+export function fileLines(file: string, readBytes = READ_BYTES): AsyncIterable<readonly string[]> {
   if (typeof file !== "string" || file === "") throw new UsageError("`import` takes the path of an export file");
-  return readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  return readLines(file, readBytes);
 }
 
-/** Import the lines of an export file; `only`: the entities it may hold (a singleton's own import). */
-export async function importLines(host: ImportHost, lines: AsyncIterable<string>, options: ImportOptions = {}, only?: ReadonlySet<string>): Promise<ImportResult> {
+/**
+ * The lines of `file`, a batch per read. The next read is issued before a batch is handed out, so that the
+ * thread pool reads while the lines are validated. A line longer than the buffer grows it.
+ */
+async function* readLines(file: string, readBytes: number): AsyncGenerator<readonly string[]> {
+  const fh = await fs.promises.open(file, "r");
+  let reading: Promise<{ bytesRead: number }> | null = null;
+  try {
+    let buf = Buffer.allocUnsafe(readBytes);
+    /** Bytes at the start of `buf` of a line the reads so far have not finished. */
+    let have = 0;
+    reading = fh.read(buf, 0, buf.length, null);
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      const end = have + bytesRead;
+      const last = buf.lastIndexOf(10, end - 1);
+      if (last < 0) {
+        if (end === buf.length) buf = Buffer.concat([buf], buf.length * 2);
+        have = end;
+        reading = fh.read(buf, have, buf.length - have, null);
+        continue;
+      }
+      const text = decode(buf, last);
+      have = end - last - 1;
+      buf.copy(buf, 0, last + 1, end);
+      reading = fh.read(buf, have, buf.length - have, null);
+      yield splitLines(text);
+    }
+    if (have > 0) yield splitLines(decode(buf, have));
+  } finally {
+    await reading?.catch(() => {}); // (an import that stopped at a bad line: the read issued ahead)
+    await fh.close();
+  }
+}
+
+/** `buf[0, end)` as UTF-8 text: ASCII (what an export holds unless its strings do not) copied as Latin-1, which is faster and the same. */
+function decode(buf: Buffer, end: number): string {
+  const bytes = buf.subarray(0, end);
+  return bytes.toString(isAscii(bytes) ? "latin1" : "utf8");
+}
+
+/** `text`'s lines as readline has them (`\n`, `\r\n`, a lone `\r`). */
+function splitLines(text: string): string[] {
+  const lines = text.split("\n");
+  if (!text.includes("\r")) return lines;
+  const out: string[] = [];
+  for (const l of lines) out.push(...(l.endsWith("\r") ? l.slice(0, -1) : l).split("\r"));
+  return out;
+}
+
+/** Import the lines of an export file, in batches; `only`: the entities it may hold (a singleton's own import). */
+export async function importLines(host: ImportHost, lines: AsyncIterable<readonly string[]>, options: ImportOptions = {}, only?: ReadonlySet<string>): Promise<ImportResult> {
   const mode = options.mode ?? "merge";
   if (mode !== "merge" && mode !== "replace") throw new UsageError("`mode` is `\"merge\"` or `\"replace\"`");
   const run = new ImportRun(host, mode, options, only);
   try {
-    for await (const line of lines) await run.line(line);
+    for await (const batch of lines) {
+      for (const line of batch) {
+        const wait = run.line(line);
+        if (wait) await wait;
+      }
+    }
     return await run.finish();
   } finally {
     await run.dispose();
@@ -123,14 +197,14 @@ class ImportRun {
   private header: Map<string, HeaderEntity> | null = null;
   private lineNo = 0;
   private records: Record<string, number> = {};
-  /** Writes held for one engine write (inline), with whether each equals the stored record. */
-  private held: Put[] = [];
-  private heldBytes = 0;
+  /** Writes held for one engine write (inline) or the switch's compaction, with whether each equals the stored record. */
+  private held = new HeldWrites();
   /** `replace`, inline: keys the file holds, per entity. */
   private seen = new Map<string, Set<string>>();
   private staging: Staging | null = null;
   private readonly steps = new Map<string, Map<number, MigrationStep>>();
   private blankAt = 0;
+  private chunk: ProtoWriter | null = null;
   private readonly memoryBytes: number;
   /** Characters read since the last progress report. */
   private sinceProgress = 0;
@@ -151,7 +225,8 @@ class ImportRun {
     }
   }
 
-  async line(text: string): Promise<void> {
+  /** Read one line; a promise only when it has to wait (a migration step, a turn, staging). */
+  line(text: string): Promise<void> | undefined {
     const n = ++this.lineNo;
     if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === "")) {
       this.blankAt ||= n; // blank lines are allowed at the end of the file only
@@ -164,18 +239,30 @@ class ImportRun {
     } catch {
       throw new ImportError(n, undefined, [], n === 1 ? "the header is not JSON (not a cellar export file?)" : "the line is not JSON");
     }
-    if (n === 1) return this.readHeader(json);
-    const put = await this.readRecord(n, json);
+    if (n === 1) {
+      this.readHeader(json);
+      return;
+    }
     this.sinceProgress += text.length;
+    const put = this.readRecord(n, json);
+    return put instanceof Promise ? put.then((p) => this.hold(n, p)) : this.hold(n, put);
+  }
+
+  /** Hold (or stage) a line's write, and take a turn every 1,024 lines or 4 MiB read. */
+  private hold(n: number, put: Put): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    if (this.staging) wait = this.staging.put(put.op);
+    else {
+      this.held.push(put.op, put.same);
+      if (this.held.bytes > this.memoryBytes) return this.stage();
+    }
     if (n % 1024 === 0 || this.sinceProgress >= 4 * 1024 * 1024) {
       this.sinceProgress = 0;
       this.options.onProgress?.({ phase: "validate", line: n, records: n - 1 });
-      await new Promise<void>((r) => setImmediate(r));
+      const turn = new Promise<void>((r) => setImmediate(r));
+      return wait ? wait.then(() => turn) : turn;
     }
-    if (this.staging) return this.staging.put(put.op);
-    this.held.push(put);
-    this.heldBytes += opSize(put.op);
-    if (this.heldBytes > this.memoryBytes) await this.stage();
+    return wait;
   }
 
   private readHeader(json: unknown): void {
@@ -199,13 +286,14 @@ class ImportRun {
       if (redacted && this.mode === "replace" && this.options.allowRedacted !== true) {
         throw new ImportError(1, def.name, [], "the file was exported without `includeSensitive` (its sensitive fields are left out); a `replace` import of it needs `allowRedacted: true`");
       }
-      header.set(def.name, { def, redacted });
+      header.set(def.name, { def, redacted, read: inputReader(def.schema) });
       this.records[def.name] = 0;
     });
     this.header = header;
   }
 
-  private async readRecord(n: number, json: unknown): Promise<Put> {
+  /** A record line's write; a promise only for a record of an older version (its migration steps may be async). */
+  private readRecord(n: number, json: unknown): Put | Promise<Put> {
     if (!this.header) throw new ImportError(n, undefined, [], "no header line");
     const line = json as { entity?: unknown; version?: unknown; key?: unknown; record?: unknown };
     if (typeof line !== "object" || line === null || Array.isArray(line)) throw new ImportError(n, undefined, [], "expected a JSON object");
@@ -218,17 +306,26 @@ class ImportRun {
     if (typeof line.record !== "object" || line.record === null || Array.isArray(line.record)) throw new ImportError(n, def.name, ["record"], "expected a JSON object");
     const key = line.key ?? "";
     if (typeof key !== "string" || (def.kind === "singleton" && key !== "")) throw new ImportError(n, def.name, ["key"], def.kind === "singleton" ? "a singleton's key is empty" : "expected a string");
-    let value: unknown = v === def.version ? parse(n, def, def.schema, line.record) : await this.migrate(n, def, v, line.record, key);
-    const exists = !this.staging && this.host.engine.has(def.name, key);
-    if (h.redacted && this.host.engine.has(def.name, key)) {
+    if (v !== def.version) return this.migrate(n, def, v, line.record, key).then((value) => this.write(n, h, key, this.host.engine.has(def.name, key), value));
+    const exists = this.host.engine.has(def.name, key);
+    // The fast path: the JSON straight to the write input `toInput(fromJson(...))` makes (import-json.ts). A
+    // redacted record over a stored one keeps the stored sensitive values through the message (general path).
+    const input = h.redacted && exists ? undefined : h.read(line.record);
+    return this.write(n, h, key, exists, input ?? parse(n, def, def.schema, line.record));
+  }
+
+  /** Validate and encode a record's value (a message or a write input) as a `put` would. */
+  private write(n: number, h: HeaderEntity, key: string, exists: boolean, value: unknown): Put {
+    const def = h.def;
+    if (h.redacted && exists) {
       const stored = this.host.codec.read(def, key);
       if (stored !== undefined) value = keepSensitive(def, value, stored as Message);
     }
     // A parsed message has every field; a write input leaves out the ones the file left unset, as a `put` would.
     if (isMessageOf(value, def.schema)) value = toInput(def.schema, value as Message);
-    let op: WriteOp;
+    let op: PutOp;
     try {
-      op = this.host.codec.encodePut(def, value, false).op;
+      op = this.host.codec.encodePut(def, value, false, this.arena()).op as PutOp; // (encodePut makes puts)
     } catch (e) {
       if (e instanceof ValidationError) {
         const issue = e.issues[0];
@@ -244,7 +341,16 @@ class ImportRun {
       if (!s) this.seen.set(def.name, (s = new Set()));
       s.add(key);
     }
-    return { op, same: exists && this.sameAsStored(def, op) };
+    return { op, same: exists && !this.staging && this.sameAsStored(def, op) };
+  }
+
+  /**
+   * The writer the values are encoded into: views of 1 MiB chunks (as a batch's arena), not one copy each. A
+   * chunk lives as long as a value in it is held (staged values are copied out by the staging engine's write).
+   */
+  private arena(): ProtoWriter {
+    if (!this.chunk || this.chunk.pos > ARENA_BYTES - 64 * 1024) this.chunk = new ProtoWriter(ARENA_BYTES);
+    return this.chunk;
   }
 
   /** A record of an older version: parsed with the step's `fromSchema`, then through each step. */
@@ -288,9 +394,8 @@ class ImportRun {
   /** Move what is held into a staging engine: the file is larger than one write. */
   private async stage(): Promise<void> {
     this.staging = await Staging.open(this.host.engine);
-    for (const p of this.held) await this.staging.put(p.op);
-    this.held = [];
-    this.heldBytes = 0;
+    for (const op of this.held.ops()) await this.staging.put(op);
+    this.held.clear();
     this.seen.clear();
     this.options.onProgress?.({ phase: "stage", line: this.lineNo, records: this.total() });
   }
@@ -303,9 +408,9 @@ class ImportRun {
     let written = 0;
     let deleted = 0;
     if (!this.staging) {
-      const ops: WriteOp[] = [];
-      for (const p of this.held) if (!p.same) ops.push(p.op);
+      const ops: WriteOp[] = [...this.held.ops(true)];
       written = ops.length;
+      let bytes = this.held.bytes;
       if (this.mode === "replace") {
         for (const entity of entities) {
           const keep = this.seen.get(entity);
@@ -313,12 +418,12 @@ class ImportRun {
             if (keep?.has(key)) continue;
             const del: WriteOp = { op: "delete", entity, key };
             ops.push(del);
-            this.heldBytes += opSize(del);
+            bytes += opSize(del);
             deleted++;
           }
         }
       }
-      if (this.heldBytes <= INLINE_BYTES) {
+      if (bytes <= INLINE_BYTES) {
         const write = engine.write(ops);
         this.host.track(ops, write);
         await write;
@@ -329,13 +434,13 @@ class ImportRun {
     // Past one write: merged in by a compaction, from memory or from the staging engine.
     const staging = this.staging;
     await staging?.ready();
-    const held = staging ? null : sortHeld(this.held);
-    this.held = [];
+    const held = staging ? null : await this.held.sorted();
+    this.held.clear();
     const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
     await engine.rewrite({
       versions: new Map(),
       transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
-      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : fromMemory(held!.get(e)))])),
+      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : Promise.resolve(held!.get(e) ?? []))])),
       ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
       // Deflating every block was over half of a 100,000-record import (2.4 of 5.2 s of the switch, here):
       // the records land uncompressed, as a bulk load's do in the journal; the next compaction compresses.
@@ -355,28 +460,4 @@ class ImportRun {
   async dispose(): Promise<void> {
     await this.staging?.close();
   }
-}
-
-const SURROGATE = /[\ud800-\udfff]/;
-
-/** Held writes by entity, each entity's in UTF-8 key order, the last write of a key winning. */
-function sortHeld(held: readonly Put[]): Map<string, WriteOp[]> {
-  const byEntity = new Map<string, Map<string, WriteOp>>();
-  for (const { op } of held) {
-    let m = byEntity.get(op.entity);
-    if (!m) byEntity.set(op.entity, (m = new Map()));
-    m.set(op.key, op);
-  }
-  return new Map(
-    [...byEntity].map(([e, m]) => {
-      const ops = [...m.values()];
-      // UTF-8 byte order is UTF-16 order unless a key holds a surrogate (then compareUtf8; the native compare is faster).
-      const plain = ops.every((o) => !SURROGATE.test(o.key));
-      return [e, ops.sort(plain ? (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : (a, b) => compareUtf8(a.key, b.key))];
-    }),
-  );
-}
-
-async function* fromMemory(ops: readonly WriteOp[] | undefined): AsyncGenerator<BlockRecord> {
-  for (const op of ops ?? []) if (op.op === "put") yield { key: op.key, version: op.version, value: op.value, terms: op.terms };
 }

@@ -222,7 +222,7 @@ export class SingletonImpl {
     const lines = data.split("\n");
     await this.store.importFrom(
       (async function* () {
-        yield* lines;
+        yield lines;
       })(),
       { mode: "replace", allowRedacted: true },
       new Set([this.def.name]),

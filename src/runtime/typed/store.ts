@@ -344,7 +344,7 @@ export class StoreImpl {
   }
 
   /** Import lines of an export file (`only`: the entities they may hold), with singletons' queues held. */
-  importFrom(lines: AsyncIterable<string>, options?: ImportOptions, only?: ReadonlySet<string>): Promise<ImportResult> {
+  importFrom(lines: AsyncIterable<readonly string[]>, options?: ImportOptions, only?: ReadonlySet<string>): Promise<ImportResult> {
     const host = {
       engine: this.engine,
       codec: this.#codec,
