@@ -119,9 +119,15 @@ describe("engine.orderedIndex and engine.termsOf", () => {
               await engine.rewrite({
                 versions: new Map(),
                 transform: () => Promise.reject(new Error("no record is migrated")),
-                extra: new Map([["e", async function* () {
-                  for (const p of [...s.puts].sort((a, b) => (Buffer.compare(Buffer.from(a.key), Buffer.from(b.key))))) yield { key: p.key, version, value: value(p.key), terms: p.terms };
-                }]]),
+                extra: new Map([
+                  [
+                    "e",
+                    async () =>
+                      [...s.puts]
+                        .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)))
+                        .map((p) => ({ key: p.key, version, value: value(p.key), terms: p.terms })),
+                  ],
+                ]),
               });
               for (const p of s.puts) model.set(p.key, p.terms);
             } else if (s.t === "check") {
