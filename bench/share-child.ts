@@ -10,7 +10,8 @@
  * - `ack`: Cellar, n puts one at a time, each acknowledgment's time (ms since the epoch, sub-ms) recorded.
  * - `watch`: Cellar, the time each change event of those n puts reaches this process.
  * - `gets`: Cellar, n warm `get`s of the 1,000 `warm-*` records (each read once before the clock starts).
- * Times are `performance.timeOrigin + performance.now()`, comparable between processes of one machine.
+ * Times are `performance.timeOrigin + performance.now()`, comparable between processes of one machine; `cpu`
+ * is the process's CPU time (user + system, ms, `process.cpuUsage`) over its puts.
  */
 import fs from "node:fs";
 import { join } from "node:path";
@@ -21,6 +22,12 @@ const n = Number(nArg);
 const KEY = new Uint8Array(32).fill(13);
 const now = () => performance.timeOrigin + performance.now();
 const say = (s: string) => process.stdout.write(s + "\n");
+
+/** CPU time (user + system, ms) since `from`. */
+function cpuMs(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+}
 
 async function waitForGo(): Promise<void> {
   while (!fs.existsSync(goFile)) await new Promise((r) => setTimeout(r, 2));
@@ -42,11 +49,13 @@ async function sqlitePuts(): Promise<void> {
   const records = makeTasks(0, n);
   say("ready sqlite");
   await waitForGo();
+  const cpu0 = process.cpuUsage();
   const start = now();
   for (let i = 0; i < n; i++) insert.run(`${name}-${i}`, JSON.stringify(records[i]!.json));
   const end = now();
+  const cpu = cpuMs(cpu0);
   db.close();
-  say(JSON.stringify({ start, end, n }));
+  say(JSON.stringify({ start, end, n, cpu }));
 }
 
 async function cellarPuts(): Promise<void> {
@@ -54,10 +63,12 @@ async function cellarPuts(): Promise<void> {
   const records = makeTasks(0, n);
   say(`ready ${store.role}`);
   await waitForGo();
+  const cpu0 = process.cpuUsage();
   const start = now();
   for (let i = 0; i < n; i++) await store.tasks.put({ ...records[i]!.input, id: `${name}-${i}` });
   const end = now();
-  say(JSON.stringify({ start, end, n, role: store.role }));
+  const cpu = cpuMs(cpu0);
+  say(JSON.stringify({ start, end, n, cpu, role: store.role }));
   await store.close();
 }
 

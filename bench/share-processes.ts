@@ -6,7 +6,9 @@
  *   database at `synchronous = FULL`, one autocommit insert each (target ≥ 1.0×);
  * - change-event latency, from a put's acknowledgment in the writer process to the `change` callback in a
  *   follower process: p50 and p99 (target p99 ≤ 10 ms);
- * - a follower's warm `get` vs the writer's (target ≥ 0.5×).
+ * - a follower's warm `get` vs the writer's (target ≥ 0.5×);
+ * - the CPU time of a put, all processes together (user + system over the puts, per put): what two cores
+ *   allow (a 4-process rate needs 4 × CPU per put × rate ≤ 2 cores' time).
  *
  * `npx tsx bench/share-processes.ts [--n N] [--reps R]` ; a full `npm run bench` runs it too and logs it.
  * Each process is `bench/share-child.ts`; rates are records over the span from the first process's start to
@@ -80,8 +82,11 @@ async function writerAndFollower<W, F>(root: string, name: string, writerJob: st
   return results as [W, F];
 }
 
-/** Records per second of `procs` processes each putting `n` records one at a time into one store. */
-async function putRate(root: string, system: "cellar" | "sqlite", procs: number, n: number): Promise<{ rate: number; roles: string[] }> {
+/**
+ * Records per second of `procs` processes each putting `n` records one at a time into one store, and the
+ * CPU time (ms) of all of them per record.
+ */
+async function putRate(root: string, system: "cellar" | "sqlite", procs: number, n: number): Promise<{ rate: number; cpu: number; roles: string[] }> {
   const { dir, go } = freshDir(root, `${system}-${procs}`);
   // The first creates the store alone (and is the writer); then the others join.
   const first = child("puts", system, dir, "p0", n, go);
@@ -89,10 +94,10 @@ async function putRate(root: string, system: "cellar" | "sqlite", procs: number,
   const rest = Array.from({ length: procs - 1 }, (_, i) => child("puts", system, dir, `p${i + 1}`, n, go));
   roles.push(...(await Promise.all(rest.map((c) => c.ready))));
   fs.writeFileSync(go, "");
-  const results = (await Promise.all([first, ...rest].map((c) => c.result))) as { start: number; end: number; n: number }[];
+  const results = (await Promise.all([first, ...rest].map((c) => c.result))) as { start: number; end: number; n: number; cpu: number }[];
   const span = Math.max(...results.map((r) => r.end)) - Math.min(...results.map((r) => r.start));
   fs.rmSync(dir, { recursive: true, force: true });
-  return { rate: (procs * n) / (span / 1000), roles };
+  return { rate: (procs * n) / (span / 1000), cpu: results.reduce((a, r) => a + r.cpu, 0) / (procs * n), roles };
 }
 
 /** Latencies (ms) from each put's acknowledgment in the writer to its change event in a follower. */
@@ -120,18 +125,25 @@ export interface ShareBench {
   latencyMax: number;
   getWriter: number;
   getFollower: number;
+  /** CPU ms per put, all processes together (median): Cellar and better-sqlite3, 1 and 4 processes. */
+  cpu: { cellar1: number; cellar4: number; sqlite1: number; sqlite4: number };
 }
 
 export async function benchShare(n: number, reps: number, root: string, getCount = 200_000): Promise<ShareBench> {
   const samples: Record<"cellar1" | "cellar4" | "sqlite1" | "sqlite4" | "getW" | "getF", number[]> = { cellar1: [], cellar4: [], sqlite1: [], sqlite4: [], getW: [], getF: [] };
+  const cpu: Record<"cellar1" | "cellar4" | "sqlite1" | "sqlite4", number[]> = { cellar1: [], cellar4: [], sqlite1: [], sqlite4: [] };
   const latencies: number[] = [];
+  const sample = (k: keyof typeof cpu, r: { rate: number; cpu: number }) => {
+    samples[k].push(r.rate);
+    cpu[k].push(r.cpu);
+  };
   for (let rep = 0; rep < reps; rep++) {
-    samples.cellar1.push((await putRate(root, "cellar", 1, n)).rate);
+    sample("cellar1", await putRate(root, "cellar", 1, n));
     const four = await putRate(root, "cellar", 4, n);
     if (four.roles.filter((r) => r === "writer").length !== 1) throw new Error(`four processes, roles ${four.roles.join(", ")}: not one writer`);
-    samples.cellar4.push(four.rate);
-    samples.sqlite1.push((await putRate(root, "sqlite", 1, n)).rate);
-    samples.sqlite4.push((await putRate(root, "sqlite", 4, n)).rate);
+    sample("cellar4", four);
+    sample("sqlite1", await putRate(root, "sqlite", 1, n));
+    sample("sqlite4", await putRate(root, "sqlite", 4, n));
     latencies.push(...(await eventLatency(root, Math.min(n, 500))));
     const g = await getRates(root, getCount);
     samples.getW.push(g.writer);
@@ -149,11 +161,13 @@ export async function benchShare(n: number, reps: number, root: string, getCount
     latencyMax: Math.max(...latencies),
     getWriter: median(samples.getW),
     getFollower: median(samples.getF),
+    cpu: { cellar1: median(cpu.cellar1), cellar4: median(cpu.cellar4), sqlite1: median(cpu.sqlite1), sqlite4: median(cpu.sqlite4) },
   };
 }
 
 export function describeShareBench(b: ShareBench): string[] {
   const r = (x: number) => `${Math.round(x).toLocaleString("en-US")}/s`;
+  const ms = (x: number) => `${x.toFixed(3)} ms`;
   const ratio = (x: number, target: string, ok: boolean) => `${x.toFixed(2)}× (target ${target}: ${ok ? "met" : "missed"})`;
   return [
     `several processes (issue 13): ${b.n} durable puts per process, one at a time, median of ${b.reps}`,
@@ -161,6 +175,8 @@ export function describeShareBench(b: ShareBench): string[] {
     `  better-sqlite3 FULL (WAL): 1 process ${r(b.sqlite1)}, 4 processes ${r(b.sqlite4)}; Cellar 4 vs it: ${ratio(b.cellar4 / b.sqlite4, "≥ 1.0×", b.cellar4 / b.sqlite4 >= 1)}`,
     `  change event, writer's ack → follower's callback: p50 ${b.latencyP50.toFixed(2)} ms, p99 ${b.latencyP99.toFixed(2)} ms (target ≤ 10 ms: ${b.latencyP99 <= 10 ? "met" : "missed"}), max ${b.latencyMax.toFixed(2)} ms`,
     `  warm get: writer ${r(b.getWriter)}, follower ${r(b.getFollower)}: ${ratio(b.getFollower / b.getWriter, "≥ 0.5×", b.getFollower / b.getWriter >= 0.5)}`,
+    `  CPU per put, all processes (user + system): Cellar 1 process ${ms(b.cpu.cellar1)}, 4 processes ${ms(b.cpu.cellar4)}; better-sqlite3 ${ms(b.cpu.sqlite1)}, ${ms(b.cpu.sqlite4)}; ` +
+      `two whole cores at Cellar's 4-process CPU per put: at most ${r(2000 / b.cpu.cellar4)} (the 2.0× target here: ${r(2 * b.cellar1)})`,
   ];
 }
 

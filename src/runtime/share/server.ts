@@ -31,9 +31,17 @@ const GATHER_MAX_MS = 5;
 /** The outcome of one write handed to {@link ChannelServer.apply}: the seq to acknowledge, or the error. */
 export type WriteOutcome = { seq: number } | { code: string; message: string };
 
+/** A follower's connection, as {@link ChannelServer.committed} needs it. */
+interface FollowerState {
+  /** Its writes queued and not yet answered. */
+  inflight: number;
+  /** A `COMMITTED` was not sent to it (a write of it was in flight): the answer to that write brings one. */
+  owed: boolean;
+}
+
 export class ChannelServer {
   private server: net.Server | null = null;
-  private readonly followers = new Set<net.Socket>();
+  private readonly followers = new Map<net.Socket, FollowerState>();
   readonly clients: ClientTable;
   private pushScheduled = false;
   /** Followers whose write was acknowledged and that have not sent another since: a flush waits for them, briefly. */
@@ -120,15 +128,27 @@ export class ChannelServer {
     this.turnaround += (ms - this.turnaround) / 8;
   }
 
-  /** Tell every follower the highest acknowledged seq (and where it is written), once per turn of commits. */
+  /**
+   * Tell every follower the highest acknowledged seq (and where it is written), once per turn of commits;
+   * except a follower with a write in flight: the `ACK` of that write carries the writer's seq when it is
+   * sent (at least this one), so the follower is woken once, not twice (a `REJECT` is followed by the
+   * `COMMITTED` it did not get).
+   */
   committed(): void {
     if (this.pushScheduled || this.closed) return;
     this.pushScheduled = true;
     queueMicrotask(() => {
       this.pushScheduled = false;
-      const msg = encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq, ...this.engine.position });
-      for (const s of this.followers) send(s, msg);
+      let msg: Buffer | null = null;
+      for (const [s, f] of this.followers) {
+        if (f.inflight > 0) f.owed = true;
+        else send(s, (msg ??= this.committedMessage()));
+      }
     });
+  }
+
+  private committedMessage(): Buffer {
+    return encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq, ...this.engine.position });
   }
 
   /**
@@ -198,8 +218,7 @@ export class ChannelServer {
     let client: string | null = null;
     /** This connection's messages are handled one after another (a client's writes queue in order). */
     let chain: Promise<void> = Promise.resolve();
-    /** Its writes not yet answered. */
-    let inflight = 0;
+    const state: FollowerState = { inflight: 0, owed: false };
     const timer = setTimeout(() => socket.destroy(), HANDSHAKE_MS).unref();
     socket.on("error", () => {});
     socket.on("close", () => {
@@ -222,7 +241,7 @@ export class ChannelServer {
           return void socket.destroy();
         }
         if (client === null) {
-          client = this.handshake(socket, m, nonce);
+          client = this.handshake(socket, m, nonce, state);
           if (client === null) return;
           clearTimeout(timer);
           continue;
@@ -238,11 +257,22 @@ export class ChannelServer {
           let w = this.pending.settled(m.pre);
           if (w) this.arrived(socket, true); // it waits for writes queued: a flush must not wait for it
           for (; w; w = this.pending.settled(m.pre)) await w;
-          inflight++;
+          state.inflight++;
           const reply = (o: WriteOutcome) => {
             // A follower whose writes are all answered is likely to send the next at once: the next flush waits for it.
-            if (--inflight === 0 && "seq" in o && !socket.destroyed) this.expected.set(socket, performance.now());
-            send(socket, encodeMessage("seq" in o ? { type: Msg.ack, n: m.n, seq: o.seq, ...this.engine.position } : { type: Msg.reject, n: m.n, code: o.code, message: o.message }));
+            if (--state.inflight === 0 && "seq" in o && !socket.destroyed) this.expected.set(socket, performance.now());
+            if ("seq" in o) {
+              // The seq now, not the write's own: every commit up to it is durable, and it covers the `COMMITTED`s
+              // this follower was not sent while the write was in flight.
+              state.owed = false;
+              send(socket, encodeMessage({ type: Msg.ack, n: m.n, seq: this.engine.lastSeq, ...this.engine.position }));
+            } else {
+              send(socket, encodeMessage({ type: Msg.reject, n: m.n, code: o.code, message: o.message }));
+              if (state.owed) {
+                state.owed = false;
+                send(socket, this.committedMessage());
+              }
+            }
           };
           const out = this.apply(id, m.n, m.pre, m.ops);
           if (out instanceof Promise) void out.then(reply);
@@ -267,7 +297,7 @@ export class ChannelServer {
   }
 
   /** Check an AUTH message; on success answer WELCOME and return the client id (hex), else refuse and close. */
-  private handshake(socket: net.Socket, m: Message, nonce: Buffer | null): string | null {
+  private handshake(socket: net.Socket, m: Message, nonce: Buffer | null, state: FollowerState): string | null {
     const refuse = (why: string) => {
       socket.end(encodeMessage({ type: Msg.reject, n: 0, code: "E_CHANNEL_AUTH", message: why }));
       setTimeout(() => socket.destroy(), 1000).unref();
@@ -281,7 +311,7 @@ export class ChannelServer {
       mac = this.key.proof("writer", nonce!, m.nonce);
     }
     socket.write(encodeMessage({ type: Msg.welcome, seq: this.engine.lastSeq, mac }));
-    this.followers.add(socket);
+    this.followers.set(socket, state);
     return Buffer.from(m.clientId).toString("hex");
   }
 
@@ -292,7 +322,7 @@ export class ChannelServer {
     this.engine.gather = null;
     this.expected.clear();
     this.release();
-    for (const s of this.followers) s.destroy();
+    for (const s of this.followers.keys()) s.destroy();
     this.followers.clear();
     const server = this.server;
     this.server = null;
@@ -301,14 +331,16 @@ export class ChannelServer {
 }
 
 /**
- * Write `msg` to a follower's socket; what one turn of the event loop sends it (a write's `ACK`, the
- * `COMMITTED` of its commit) goes out in one system call (corked until the turn's ticks are done).
+ * Write `msg` to a follower's socket; the messages of one step (the `ACK`s of a commit, or a `REJECT` and
+ * its `COMMITTED`) go out in one system call, corked until the microtasks queued so far have run: not
+ * until the turn's ticks, which run after the writer's own next write may have started a flush (an `ACK`
+ * held for a whole fdatasync, and its follower's next write late for the flush after).
  */
 function send(socket: net.Socket, msg: Buffer): void {
   if (socket.destroyed) return;
   if (!socket.writableCorked) {
     socket.cork();
-    process.nextTick(() => socket.uncork());
+    queueMicrotask(() => socket.uncork());
   }
   socket.write(msg);
 }
