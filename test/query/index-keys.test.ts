@@ -152,6 +152,8 @@ describe("index sort keys", () => {
     expect(componentNumber(ks[1]!, splitTerm(partial[1]!)!.sk, 1)).toBeNaN();
     const none = indexTerms(def, create(FocusSessionSchema, { id: "c" }) as unknown as Record<string, unknown>, zero);
     expect(decodeComponents(ks[1]!, splitTerm(none[1]!)!.sk)).toEqual([undefined, undefined]);
+    // A scalar missing from the source and the zero message (proto3 `optional`, unset) indexes its zero value.
+    expect(indexTerms(def, {}, {})).toEqual([`\u00016\u0000${encodeComponent("int32", 0)}`, `\u00012,10\u0000${"-".repeat(48)}`]);
     // A single-field index on a Timestamp holds the record too.
     const single = defineCollection({ ...FocusSessionEntity, indexes: ["startedAt"], indexSpecs: [{ id: "2", fields: ["startedAt"], name: "started_at" }] });
     expect(indexTerms(single, zero, zero)).toEqual([`\u00012\u0000${"-".repeat(24)}`]);

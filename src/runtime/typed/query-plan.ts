@@ -66,7 +66,7 @@ export interface QueryPlan {
    * once, strictly after `after` in the walk's order. Consume within one synchronous step.
    */
   matches(engine: QueryEngine, after?: IndexEntry, reverse?: boolean, keys?: readonly string[]): Generator<IndexEntry>;
-  /** Whether a record with these index terms satisfies the where (and has the `orderBy` field). */
+  /** Whether a record with these index terms satisfies the where (and has a term of the `orderBy` field's index). */
   matchesTerms(terms: readonly string[]): boolean;
   /** The sort key of a match by `orderBy` (its component's encoding; "" without orderBy), read from `entry.sk` or the record's terms. */
   orderKey(engine: QueryEngine, entry: IndexEntry): string;
@@ -231,7 +231,7 @@ class Plan implements QueryPlan {
     this.merged = best?.ordered && best.ranges.length > 1 ? { prefixes: best.prefixes, points: best.pointCount } : undefined;
     this.uses = best ? best.keyer.components.slice(0, best.pointCount + (best.hasRange ? 1 : 0)).map((c) => c.field) : [];
     // The ranges count exactly when nothing is checked per entry and no key can be in two of them; an
-    // `orderBy` outside the walked index needs its presence checked.
+    // `orderBy` outside the walked index is read from the record's terms (it has one in every built index).
     this.exactCount = best !== undefined && this.checks.length === 0 && !this.dedupe && (this.orderAt === undefined || this.orderAt.fromSk);
     this.indexes = [...new Set([...(best ? [best.keyer] : []), ...this.all.map((c) => c.keyer), ...(this.orderAt ? [this.orderAt.keyer] : [])])];
   }
