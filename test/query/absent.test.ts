@@ -17,6 +17,7 @@ import { FocusSessionEntity } from "../../src/generated/examples/focus/v1/focus_
 import { decodeComponents, indexKeyers, indexTerms, splitTerm } from "../../src/runtime/typed/index-keys.js";
 import { decodeIndexState, INDEXES_ENTITY, readIndexState } from "../../src/runtime/typed/index-build.js";
 import type { StoreImpl } from "../../src/runtime/typed/store.js";
+import { planIndexAggregate } from "../../src/runtime/typed/aggregate-index.js";
 import { sampleEntity } from "./helpers/sample.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-absent-"));
@@ -112,6 +113,8 @@ describe("the example focus_sessions index `started_at,duration`", () => {
       expect(ids(await repo.query(range))).toEqual(["s4", "s5", "s6", "s7"]);
       expect(await repo.count(range)).toBe(4);
       expect(ids(await repo.query({}, { orderBy: "startedAt", reverse: true, limit: 2 }))).toEqual(["s11", "s10"]);
+      // Counted and summed from that index alone (aggregate-index.ts), no record read.
+      expect(planIndexAggregate(FocusSessionEntity, "startedAt", ["duration"])).toMatchObject({ countKeyer: { spec: { name: "started_at,duration" } } });
       const buckets = await repo.aggregate({ bucket: { field: "startedAt", by: "day" }, count: true, sum: ["duration"], avg: ["duration"], max: ["duration"] });
       expect(buckets.map((b: { label: string; count: number; sum: { duration: number }; avg: { duration: number }; max: { duration: number } }) => [b.label, b.count, b.sum.duration, b.avg.duration, b.max.duration])).toEqual([
         ["2026-03-10", 4, 60 + 120 + 180, 120, 180],
