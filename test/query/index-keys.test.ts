@@ -11,7 +11,10 @@ import { FocusSessionSchema } from "../../src/generated/examples/focus/v1/focus_
 import {
   type ComponentKind,
   type IndexKeyer,
+  ABSENT,
+  absentComponent,
   componentNumber,
+  componentPresent,
   decodeComponents,
   encodeComponent,
   encodeStringPrefix,
@@ -123,7 +126,7 @@ describe("index sort keys", () => {
     expect([0, 1, 2, 3, 4, 5].map((i) => componentNumber(k, sk, i))).toEqual([-7, 1_700_000_000_250, -90.5, -(2 ** 40), 2 ** 52, 1]);
   });
 
-  it("a record's terms: one per index, compound ones from every component, none when a component is absent", () => {
+  it("a record's terms: one per index, compound ones from every component, an absent one as the marker", () => {
     const def = defineCollection({
       ...FocusSessionEntity,
       indexes: ["kind", "startedAt", "duration"],
@@ -140,8 +143,51 @@ describe("index sort keys", () => {
     expect(terms.map((t) => splitTerm(t)!.id)).toEqual(["6", "2,10"]);
     expect(decodeComponents(ks[1]!, splitTerm(terms[1]!)!.sk)).toEqual([{ seconds: 100n, nanos: 5 }, { seconds: 60n, nanos: 0 }]);
     const noDuration = create(FocusSessionSchema, { id: "b", startedAt: { seconds: 100n } });
-    expect(indexTerms(def, noDuration as unknown as Record<string, unknown>, zero).map((t) => splitTerm(t)!.id)).toEqual(["6"]);
+    const partial = indexTerms(def, noDuration as unknown as Record<string, unknown>, zero);
+    expect(partial.map((t) => splitTerm(t)!.id)).toEqual(["6", "2,10"]);
+    expect(splitTerm(partial[1]!)!.sk).toBe(encodeComponent("timestamp", { seconds: 100n, nanos: 0 }) + "-".repeat(24));
+    expect(decodeComponents(ks[1]!, splitTerm(partial[1]!)!.sk)).toEqual([{ seconds: 100n, nanos: 0 }, undefined]);
+    expect(componentPresent(ks[1]!, splitTerm(partial[1]!)!.sk, 0)).toBe(true);
+    expect(componentPresent(ks[1]!, splitTerm(partial[1]!)!.sk, 1)).toBe(false);
+    expect(componentNumber(ks[1]!, splitTerm(partial[1]!)!.sk, 1)).toBeNaN();
+    const none = indexTerms(def, create(FocusSessionSchema, { id: "c" }) as unknown as Record<string, unknown>, zero);
+    expect(decodeComponents(ks[1]!, splitTerm(none[1]!)!.sk)).toEqual([undefined, undefined]);
+    // A scalar missing from the source and the zero message (proto3 `optional`, unset) indexes its zero value.
+    expect(indexTerms(def, {}, {})).toEqual([`\u00016\u0000${encodeComponent("int32", 0)}`, `\u00012,10\u0000${"-".repeat(48)}`]);
+    // A single-field index on a Timestamp holds the record too.
+    const single = defineCollection({ ...FocusSessionEntity, indexes: ["startedAt"], indexSpecs: [{ id: "2", fields: ["startedAt"], name: "started_at" }] });
+    expect(indexTerms(single, zero, zero)).toEqual([`\u00012\u0000${"-".repeat(24)}`]);
     expect(splitTerm("kind\u00002")).toBeUndefined();
+  });
+
+  it("an absent Timestamp/Duration sorts before every present value of its component, in any position of a compound sk", () => {
+    expect(ABSENT < "0").toBe(true);
+    const present = (kind: "timestamp" | "duration") => (kind === "timestamp" ? arbTimestamp : arbDuration);
+    const comp = fc.constantFrom("timestamp" as const, "duration" as const).chain((kind) => fc.tuple(fc.constant(kind), fc.option(present(kind), { nil: undefined })));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(comp, comp), { minLength: 2, maxLength: 2 }), fc.constantFrom("int32" as const, "string" as const), fc.integer({ min: -5, max: 5 }), (pair, tail, t) => {
+        // Same kinds for both tuples: (kind0, kind1) from the first, values from each.
+        const kinds = [pair[0]![0][0], pair[0]![1][0]] as const;
+        const values = pair.map((p) => [p[0][0] === kinds[0] ? p[0][1] : undefined, p[1][0] === kinds[1] ? p[1][1] : undefined]);
+        const k = keyer(kinds[0], kinds[1], tail);
+        const tailValue = tail === "string" ? String(t) : t;
+        const sks = values.map((v) => v.map((x, i) => (x === undefined ? absentComponent(kinds[i]!) : encodeComponent(kinds[i]!, x))).join("") + encodeComponent(tail, tailValue));
+        // Tuple order with undefined first.
+        const cmpOne = (x: { seconds: bigint; nanos: number } | undefined, y: { seconds: bigint; nanos: number } | undefined) =>
+          x === undefined || y === undefined ? Number(y === undefined) - Number(x === undefined) : sign(exact(x) - exact(y));
+        const expected = cmpOne(values[0]![0], values[1]![0]) || cmpOne(values[0]![1], values[1]![1]);
+        expect(cmp(sks[0]!, sks[1]!)).toBe(expected);
+        for (let j = 0; j < 2; j++) {
+          expect(decodeComponents(k, sks[j]!)).toEqual([...values[j]!, tailValue]);
+          for (let i = 0; i < 2; i++) expect(componentPresent(k, sks[j]!, i)).toBe(values[j]![i] !== undefined);
+          if (tail === "int32") expect(componentNumber(k, sks[j]!, 2)).toBe(t);
+        }
+      }),
+    );
+    // Scalars always have a value: an unset one (explicit presence) indexes its zero value.
+    expect(absentComponent("int32")).toBe(encodeComponent("int32", 0));
+    expect(absentComponent("string")).toBe(encodeComponent("string", ""));
+    expect(componentPresent(keyer("string"), encodeComponent("string", "-x"), 0)).toBe(true);
   });
 
   it("query values are checked against the component's kind, the message never naming the value", () => {

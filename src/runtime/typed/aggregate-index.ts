@@ -7,16 +7,16 @@
  * no record read, no term looked up. Buckets are never found per record: they come from the first and last
  * entries and are walked with time-buckets.ts.
  *
- * When it applies: every index used has, besides the bucket field and the metric, only components every
- * record has (scalars, enums): an index with another Timestamp or Duration component leaves out the records
- * where it is unset, and would miss them. Otherwise undefined: the general walk does it. Without `fill`, an
- * empty bucket costs nothing: the next bucket is the one of the first entry past the bucket just done.
+ * Every record is in every index: a record whose bucket field is unset has the absent marker there, below
+ * every bucket's range (in no bucket); an unset metric (a Duration) is the marker, skipped when read (sum,
+ * avg, min and max skip it, as SQL skips NULL). Without `fill`, an empty bucket costs nothing: the next
+ * bucket is the one of the first entry past the bucket just done.
  *
  * The buckets are computed a slice at a time with an event-loop turn between; a write to the store during a
  * turn (the engine's `lastSeq` moves) starts the computation again, and the third attempt runs in one
  * synchronous step, so every record is counted once, with one value.
  */
-import { componentNumber, encodeComponent, indexKeyers, type IndexComponent, type IndexKeyer } from "./index-keys.js";
+import { componentNumber, componentPresent, encodeComponent, PRESENT_LOW, indexKeyers, type IndexComponent, type IndexKeyer } from "./index-keys.js";
 import { keyComparer, type SkRange } from "./query-plan.js";
 import type { QueryContext } from "./query.js";
 import { Acc, bucketMaker, MAX_FILLED_BUCKETS, type AggregateBucket, type AggregateSpec } from "./aggregate.js";
@@ -28,8 +28,8 @@ const SLICE_MS = 5;
 /** Attempts in slices before one synchronous run. */
 const SLICED_ATTEMPTS = 2;
 
-/** Components every record of the index has (not an unset message field). */
-const always = (c: IndexComponent) => c.kind !== "timestamp" && c.kind !== "duration";
+/** Any component will do: every record is in every index (an unset Timestamp/Duration is the absent marker). */
+const always = (_c: IndexComponent) => true;
 
 interface MetricWalk {
   readonly keyer: IndexKeyer;
@@ -64,8 +64,10 @@ export function skNumber(keyer: IndexKeyer, sk: string, i: number): number {
       case "uint64":
         return hex8(sk, at) * 4294967296 + hex8(sk, at + 8);
       case "timestamp":
+        if (sk.charCodeAt(at) === 45 /* "-", absent */) return NaN;
         return ((hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8)) * 1000 + hex8(sk, at + 16) / 1e6;
       case "duration":
+        if (sk.charCodeAt(at) === 45 /* "-", absent */) return NaN;
         return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8) + (hex8(sk, at + 16) - 0x80000000) / 1e9;
     }
   }
@@ -129,7 +131,7 @@ async function attemptOnce(
   const compare = keyComparer(def);
   const index = engine.orderedIndex(def.name, plan.countKeyer.prefix, compare);
   const { from, to } = spec.bucket as { from?: number; to?: number };
-  const all: SkRange = { ...(from !== undefined && { lo: { sk: timeSk(from) } }), ...(to !== undefined && { hi: { sk: timeSk(to), exclusive: true } }) };
+  const all: SkRange = { lo: { sk: from !== undefined ? timeSk(from) : PRESENT_LOW }, ...(to !== undefined && { hi: { sk: timeSk(to), exclusive: true } }) };
   const total = index.count(all);
   if (total === 0) return undefined; // the general walk has nothing to visit either
   const first = index.walk(all)[Symbol.iterator]().next().value;
@@ -166,7 +168,10 @@ async function attemptOnce(
     acc.count = count;
     for (const w of walks) {
       for (const e of w.index.walk(range)) {
-        for (const r of w.reads) acc.addAt(r.col, skNumber(w.keyer, e.sk, r.i));
+        for (const r of w.reads) {
+          const v = skNumber(w.keyer, e.sk, r.i);
+          if (v === v || componentPresent(w.keyer, e.sk, r.i)) acc.addAt(r.col, v); // NaN: absent (skipped), or a double's own NaN
+        }
       }
     }
     out.push(make(b, acc));

@@ -14,7 +14,7 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { UsageError } from "../errors.js";
 import type { CollectionDefinition } from "./entity.js";
-import { componentNumber, indexKeyers, type IndexKeyer, skOf } from "./index-keys.js";
+import { componentNumber, componentPresent, indexKeyers, type IndexKeyer, skOf } from "./index-keys.js";
 import { type IndexEntry, keyComparer, planQuery, type QueryPlan } from "./query-plan.js";
 import type { QueryContext } from "./query.js";
 import { aggregateRows, type AggregateBucket, type AggregateOptions, type AggregateRow, type AggregateSpec } from "./aggregate.js";
@@ -170,10 +170,11 @@ async function collectRows(ctx: QueryContext, plan: QueryPlan, time: Source | un
   let record: unknown;
   let sk = "";
   const read = (s: Source): number | undefined => {
-    if (s.from === "plan") return componentNumber(planKeyer!, sk, s.i);
+    // An absent component (unset Timestamp/Duration): no value (no bucket for the time; skipped by sum/avg/min/max).
+    if (s.from === "plan") return componentPresent(planKeyer!, sk, s.i) ? componentNumber(planKeyer!, sk, s.i) : undefined;
     if (s.from === "index") {
       const own = terms && skOf(s.keyer, terms);
-      return own === undefined ? undefined : componentNumber(s.keyer, own, s.i);
+      return own === undefined || !componentPresent(s.keyer, own, s.i) ? undefined : componentNumber(s.keyer, own, s.i);
     }
     return recordNumber(record, s.field);
   };

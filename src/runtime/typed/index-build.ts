@@ -56,10 +56,15 @@ export interface IndexState {
 
 /**
  * A `~indexes` value: a plain record value (docs/FORMAT.md, "Record values") whose message is
- * `{ bytes json = 1 }`, the UTF-8 JSON `{"v":1,"built":[…],"building":{"ids":[…],"after":"…"}}`.
+ * `{ bytes json = 1 }`, the UTF-8 JSON `{"v":2,"built":[…],"building":{"ids":[…],"after":"…"}}`.
+ * `v` is the term format the built indexes hold: 2 since absent components are encoded (index-keys.ts
+ * `ABSENT`); a state of another `v` (1: a record lacking an unset Timestamp/Duration had no term) reads as no
+ * state, so every declared index is built again at the writer's next open.
  */
+export const INDEX_STATE_VERSION = 2;
+
 export function encodeIndexState(s: IndexState): Uint8Array {
-  const json = utf8(JSON.stringify({ v: 1, built: s.built, ...(s.building ? { building: s.building } : {}) }));
+  const json = utf8(JSON.stringify({ v: INDEX_STATE_VERSION, built: s.built, ...(s.building ? { building: s.building } : {}) }));
   const len: number[] = [];
   for (let n = json.length; ; n = Math.floor(n / 128)) {
     if (n < 128) {
@@ -90,7 +95,7 @@ export function decodeIndexState(b: Uint8Array): IndexState | undefined {
   try {
     const o = JSON.parse(fromUtf8(b.subarray(at))) as { v?: unknown; built?: unknown; building?: { ids?: unknown; after?: unknown } };
     const ids = (x: unknown): x is string[] => Array.isArray(x) && x.every((i) => typeof i === "string");
-    if (o.v !== 1 || !ids(o.built)) return undefined;
+    if (o.v !== INDEX_STATE_VERSION || !ids(o.built)) return undefined;
     const bl = o.building;
     if (bl === undefined) return { built: o.built };
     if (!ids(bl?.ids) || (bl.after !== undefined && typeof bl.after !== "string")) return undefined;

@@ -34,6 +34,31 @@ export const TERM_MARK = "\u0001";
 
 const WIDTH: Record<ComponentKind, number> = { bool: 1, int32: 8, uint32: 8, int64: 16, uint64: 16, double: 16, string: -1, timestamp: 24, duration: 24 };
 
+/**
+ * An absent component (an unset `Timestamp`/`Duration` message field: the only fields an index may hold that
+ * can be unset; scalars index their zero value) is encoded as `ABSENT` repeated to the kind's width: `"-"`
+ * (0x2d) sorts before `"0"` (0x30), the lowest character of every present fixed-width encoding (hex digits,
+ * `"0"`/`"1"`), so absent values sort first, like SQL's NULLS FIRST, and never equal a present one.
+ */
+export const ABSENT = "-";
+/** A bound (compared as a prefix, see `SkRange`) every present fixed-width encoding is at or above, and no absent one. */
+export const PRESENT_LOW = "0";
+const ABSENT_TS = ABSENT.repeat(24);
+
+/** Whether a component of this kind can be absent (be the `ABSENT` marker in an sk). */
+export function canBeAbsent(kind: ComponentKind): boolean {
+  return kind === "timestamp" || kind === "duration";
+}
+
+/**
+ * The encoding of a component with no value: an unset Timestamp/Duration is absent (24 × `ABSENT`); a scalar
+ * with explicit presence (proto3 `optional`) left unset indexes its kind's zero value, as every other scalar.
+ */
+export function absentComponent(kind: ComponentKind): string {
+  if (canBeAbsent(kind)) return ABSENT_TS;
+  return encodeComponent(kind, kind === "bool" ? false : kind === "string" ? "" : kind === "int64" || kind === "uint64" ? 0n : 0);
+}
+
 const keyersCache = new WeakMap<CollectionDefinition, readonly IndexKeyer[]>();
 
 /** The definition's indexes (`def.indexSpecs`, or one single-field index per `def.indexes` field), cached. */
@@ -118,6 +143,7 @@ const termCache = new Map<string, Map<unknown, string>>();
 const TERM_CACHE_PER_INDEX = 4096;
 
 function singleTerm(k: IndexKeyer, kind: ComponentKind, value: unknown): string {
+  if (value === undefined || value === null) return k.prefix + absentComponent(kind);
   if (kind === "timestamp" || kind === "duration" || kind === "double") return k.prefix + encodeComponent(kind, value);
   let byValue = termCache.get(k.prefix);
   if (!byValue) termCache.set(k.prefix, (byValue = new Map()));
@@ -129,7 +155,11 @@ function singleTerm(k: IndexKeyer, kind: ComponentKind, value: unknown): string 
   return t;
 }
 
-/** Every index term of a record: `source` is a message or a checked write input, `zero` the entity's zero message. */
+/**
+ * Every index term of a record: `source` is a message or a checked write input, `zero` the entity's zero
+ * message. Every record is in every index (one term each; a single-field index on a list: one per distinct
+ * element, none for an empty list); an unset Timestamp/Duration component is the absent marker.
+ */
 export function indexTerms(def: CollectionDefinition, source: Record<string, unknown>, zero: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (const k of indexKeyers(def)) {
@@ -137,9 +167,8 @@ export function indexTerms(def: CollectionDefinition, source: Record<string, unk
     if (comps.length === 1) {
       const c = comps[0]!;
       const v = valueOf(source, zero, c.field);
-      if (v === undefined || v === null) continue;
       if (c.repeated) {
-        for (const e of v as unknown[]) {
+        for (const e of (v ?? []) as unknown[]) {
           const t = singleTerm(k, c.kind, e);
           if (!out.includes(t)) out.push(t);
         }
@@ -147,16 +176,11 @@ export function indexTerms(def: CollectionDefinition, source: Record<string, unk
       continue;
     }
     let sk = "";
-    let absent = false;
     for (const c of comps) {
       const v = valueOf(source, zero, c.field);
-      if (v === undefined || v === null) {
-        absent = true;
-        break;
-      }
-      sk += encodeComponent(c.kind, v);
+      sk += v === undefined || v === null ? absentComponent(c.kind) : encodeComponent(c.kind, v);
     }
-    if (!absent) out.push(k.prefix + sk);
+    out.push(k.prefix + sk);
   }
   return out;
 }
@@ -250,7 +274,7 @@ export function skOf(keyer: IndexKeyer, terms: readonly string[]): string | unde
 
 /**
  * The components' values back from an sk: boolean, number (32-bit kinds, double), bigint (64-bit kinds),
- * string, or `{ seconds: bigint, nanos: number }` (timestamp, duration).
+ * string, or `{ seconds: bigint, nanos: number }` (timestamp, duration); `undefined` for an absent one.
  */
 export function decodeComponents(keyer: IndexKeyer, sk: string): unknown[] {
   const out: unknown[] = [];
@@ -285,6 +309,7 @@ function decodeAt(kind: ComponentKind, sk: string, at: number): [unknown, number
     }
     case "timestamp":
     case "duration": {
+      if (sk[at] === ABSENT) return [undefined, at + 24];
       const seconds = BigInt.asIntN(64, BigInt(`0x${sk.substr(at, 16)}`) ^ SIGN64);
       const n = parseInt(sk.substr(at + 16, 8), 16);
       return [{ seconds, nanos: kind === "timestamp" ? n : (n ^ 0x80000000) | 0 }, at + 24];
@@ -313,15 +338,13 @@ function signed64Number(sk: string, at: number): number {
 /**
  * Component `i` of an sk as a number, without decoding the others when their widths are fixed: numbers as
  * they are, 64-bit integers as `Number()`, bool as 0/1, a timestamp as epoch milliseconds and a duration as
- * seconds (both fractional). Throws for a string component.
+ * seconds (both fractional). `NaN` for an absent component (ask `componentPresent` first: a double
+ * component can hold NaN itself). Throws for a string component.
  */
 export function componentNumber(keyer: IndexKeyer, sk: string, i: number): number {
   const c = keyer.components[i]!;
-  let at = keyer.offsets[i]!;
-  if (at < 0) {
-    at = 0;
-    for (let j = 0; j < i; j++) at = decodeAt(keyer.components[j]!.kind, sk, at)[1];
-  }
+  const at = componentAt(keyer, sk, i);
+  if (canBeAbsent(c.kind) && sk[at] === ABSENT) return NaN;
   switch (c.kind) {
     case "bool":
       return sk[at] === "1" ? 1 : 0;
@@ -342,6 +365,21 @@ export function componentNumber(keyer: IndexKeyer, sk: string, i: number): numbe
     case "string":
       throw new UsageError(`\`${c.field}\` is a string, not a number`);
   }
+}
+
+/** Where component `i` starts in `sk`. */
+function componentAt(keyer: IndexKeyer, sk: string, i: number): number {
+  let at = keyer.offsets[i]!;
+  if (at < 0) {
+    at = 0;
+    for (let j = 0; j < i; j++) at = decodeAt(keyer.components[j]!.kind, sk, at)[1];
+  }
+  return at;
+}
+
+/** Whether component `i` of an sk has a value (false: the absent marker of an unset Timestamp/Duration). */
+export function componentPresent(keyer: IndexKeyer, sk: string, i: number): boolean {
+  return !canBeAbsent(keyer.components[i]!.kind) || sk[componentAt(keyer, sk, i)] !== ABSENT;
 }
 
 const INT64_MIN = -(1n << 63n);

@@ -6,7 +6,7 @@
  */
 import { UsageError } from "../errors.js";
 import type { CollectionDefinition } from "./entity.js";
-import { type ComponentKind, type IndexComponent, type IndexKeyer, encodeComponent, encodeStringPrefix, queryValue } from "./index-keys.js";
+import { canBeAbsent, type ComponentKind, type IndexComponent, type IndexKeyer, encodeComponent, encodeStringPrefix, PRESENT_LOW, queryValue } from "./index-keys.js";
 import type { SkBound } from "../storage/ordered-index.js";
 
 /** One field's conditions, as encodings of its index component (every part must hold). */
@@ -77,6 +77,9 @@ export function parseCondition(def: CollectionDefinition, comp: IndexComponent, 
         break;
     }
   }
+  // A condition never matches an absent value (the marker sorts below every present one): a range on a
+  // Timestamp/Duration without a lower bound gets one just above the marker.
+  if (points === undefined && lo === undefined && canBeAbsent(comp.kind)) lo = { sk: PRESENT_LOW };
   const base: FieldCond = { field: comp.field, comp, points: undefined, lo, hi, prefix, empty: false };
   if (points !== undefined) {
     const kept = [...new Set(points)].filter((p) => holds(base, p)).sort();

@@ -66,7 +66,7 @@ export interface QueryPlan {
    * once, strictly after `after` in the walk's order. Consume within one synchronous step.
    */
   matches(engine: QueryEngine, after?: IndexEntry, reverse?: boolean, keys?: readonly string[]): Generator<IndexEntry>;
-  /** Whether a record with these index terms satisfies the where (and has the `orderBy` field). */
+  /** Whether a record with these index terms satisfies the where (and has a term of the `orderBy` field's index). */
   matchesTerms(terms: readonly string[]): boolean;
   /** The sort key of a match by `orderBy` (its component's encoding; "" without orderBy), read from `entry.sk` or the record's terms. */
   orderKey(engine: QueryEngine, entry: IndexEntry): string;
@@ -164,13 +164,8 @@ function better(a: Candidate, b: Candidate): boolean {
 }
 
 function buildPlan(def: CollectionDefinition, keyers: readonly IndexKeyer[], conds: ReadonlyMap<string, FieldCond>, orderBy: string | undefined, scan: boolean): QueryPlan {
-  const present = new Set<string>(conds.keys());
-  if (orderBy !== undefined) present.add(orderBy);
   let best: Candidate | undefined;
   for (const k of keyers) {
-    // A record whose Timestamp/Duration component is unset is not in the index: it serves only queries
-    // that require each such component (a condition on it, or `orderBy` it).
-    if (!holdsAll(k, present)) continue;
     const c = candidate(k, conds, orderBy);
     const narrows = c.pointCount > 0 || c.hasRange;
     // An index that narrows nothing still serves an `orderBy` it starts with (read in its order, residual checked).
@@ -180,20 +175,15 @@ function buildPlan(def: CollectionDefinition, keyers: readonly IndexKeyer[], con
   if (!best && (conds.size > 0 || orderBy !== undefined) && !scan) throw noIndex(def, keyers, conds, orderBy);
   // index-build check: a query on an index the store has not built yet gets E_UNAVAILABLE: query.ts's
   // `planFor` asks `QueryContext.checkIndex` (the storage helper's `checkIndexBuilt`) of each of `indexes`.
-  return new Plan(def, keyers, conds, orderBy, best, present);
+  return new Plan(def, keyers, conds, orderBy, best);
 }
 
 function noIndex(def: CollectionDefinition, keyers: readonly IndexKeyer[], conds: ReadonlyMap<string, FieldCond>, orderBy: string | undefined): UsageError {
   const fields = [...conds.keys(), ...(orderBy ? [orderBy] : [])];
   const named = (x: readonly string[]) => x.map((f) => `\`${f}\``).join(", ");
-  // Indexes that start with a field but leave out records without a Timestamp/Duration component.
-  const partial = keyers
-    .filter((k) => fields.includes(k.components[0]!.field))
-    .map((k) => `\`${k.spec.name}\` holds no record without ${named(k.components.filter((c) => !fields.includes(c.field) && (c.kind === "timestamp" || c.kind === "duration")).map((c) => c.field))}`);
   const containing = keyers.filter((k) => k.components.some((c) => fields.includes(c.field))).map((k) => `\`${k.spec.name}\``);
   return new UsageError(
     `no index of \`${def.name}\` serves this query: an index starting with one of ${named(fields)} would` +
-      (partial.length ? ` (${partial.join("; ")}: a condition on it makes it serve)` : "") +
       (containing.length ? `; indexes containing them: ${containing.join(", ")}` : "") +
       "; or pass `{ scan: true }` to check every record",
   );
@@ -225,14 +215,13 @@ class Plan implements QueryPlan {
     conds: ReadonlyMap<string, FieldCond>,
     readonly orderBy: string | undefined,
     best: Candidate | undefined,
-    present: ReadonlySet<string>,
   ) {
     this.keyer = best?.keyer;
     this.ranges = best ? best.ranges : [];
     this.empty = [...conds.values()].some((c) => c.empty);
     this.unconditioned = conds.size === 0;
     this.compareKeys = keyComparer(def);
-    const source = (field: string) => readFrom(def, keyers, best?.keyer, field, present);
+    const source = (field: string) => readFrom(keyers, best?.keyer, field);
     this.all = [...conds.values()].map((cond) => ({ cond, ...source(cond.field) }));
     this.checks = this.all.filter((c) => !best?.exact.has(c.cond.field));
     this.orderAt = orderBy === undefined ? undefined : source(orderBy);
@@ -242,7 +231,7 @@ class Plan implements QueryPlan {
     this.merged = best?.ordered && best.ranges.length > 1 ? { prefixes: best.prefixes, points: best.pointCount } : undefined;
     this.uses = best ? best.keyer.components.slice(0, best.pointCount + (best.hasRange ? 1 : 0)).map((c) => c.field) : [];
     // The ranges count exactly when nothing is checked per entry and no key can be in two of them; an
-    // `orderBy` outside the walked index needs its presence checked.
+    // `orderBy` outside the walked index is read from the record's terms (it has one in every built index).
     this.exactCount = best !== undefined && this.checks.length === 0 && !this.dedupe && (this.orderAt === undefined || this.orderAt.fromSk);
     this.indexes = [...new Set([...(best ? [best.keyer] : []), ...this.all.map((c) => c.keyer), ...(this.orderAt ? [this.orderAt.keyer] : [])])];
   }
@@ -383,16 +372,12 @@ function someTerm(terms: readonly string[], c: Check): boolean {
   return false;
 }
 
-/** Whether every Timestamp/Duration component of `k` (which a record may lack) is one of `present`'s fields. */
-function holdsAll(k: IndexKeyer, present: ReadonlySet<string>): boolean {
-  return k.components.every((c) => (c.kind !== "timestamp" && c.kind !== "duration") || present.has(c.field));
-}
-
 /**
  * Where a field's value is read: from the walked index's sk when it holds it (not as a list), else from the
- * terms of an index holding it that every matching record is in (the smallest). E_USAGE when there is none.
+ * terms of the smallest index holding it (every record is in every index: an unset Timestamp/Duration is
+ * the absent marker). `componentOf` checked that some index holds it.
  */
-function readFrom(def: CollectionDefinition, keyers: readonly IndexKeyer[], walked: IndexKeyer | undefined, field: string, present: ReadonlySet<string>): { keyer: IndexKeyer; slot: number; fromSk: boolean } {
+function readFrom(keyers: readonly IndexKeyer[], walked: IndexKeyer | undefined, field: string): { keyer: IndexKeyer; slot: number; fromSk: boolean } {
   if (walked) {
     const slot = walked.components.findIndex((c) => c.field === field);
     if (slot >= 0 && !walked.components[slot]!.repeated) return { keyer: walked, slot, fromSk: true };
@@ -400,13 +385,8 @@ function readFrom(def: CollectionDefinition, keyers: readonly IndexKeyer[], walk
   let found: { keyer: IndexKeyer; slot: number; fromSk: boolean } | undefined;
   for (const k of keyers) {
     const slot = k.components.findIndex((c) => c.field === field);
-    if (slot < 0 || !holdsAll(k, present)) continue;
+    if (slot < 0) continue;
     if (!found || k.components.length < found.keyer.components.length) found = { keyer: k, slot, fromSk: false };
   }
-  if (found) return found;
-  const k = keyers.find((x) => x.components.some((c) => c.field === field))!;
-  const missing = k.components.filter((c) => !present.has(c.field) && (c.kind === "timestamp" || c.kind === "duration")).map((c) => `\`${c.field}\``);
-  throw new UsageError(
-    `a query of \`${def.name}\` cannot read \`${field}\`: its index \`${k.spec.name}\` leaves out records without ${missing.join(", ")}; add a condition on ${missing.join(", ")} or an index on \`${field}\``,
-  );
+  return found!;
 }

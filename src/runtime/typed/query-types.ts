@@ -65,7 +65,7 @@ export type OrderField<Desc extends DescMessage, I extends string> = {
 export interface QueryOptions<I extends string = string, O extends string = I> extends ListOptions {
   /**
    * An indexed field (not a list): results by its value, then by key. Records without a value for it (an
-   * unset Timestamp or Duration) are not in its index and not in the result. Without it: key order.
+   * unset Timestamp or Duration) come first (last with `reverse`), as SQL's NULLS FIRST. Without it: key order.
    */
   orderBy?: O;
   /** Descending order (by `orderBy`, else by key). */

@@ -51,10 +51,10 @@ export const recordArb = (): fc.Arbitrary<SampleRec> =>
     kind: fc.integer({ min: 0, max: 3 }),
     flag: fc.boolean(),
     score: fc.constantFrom(...SCORES),
-    at: fc.option(fc.constantFrom(...TSS), { nil: undefined, freq: 4 }),
+    at: fc.option(fc.constantFrom(...TSS), { nil: undefined, freq: 3 }),
     big: fc.constantFrom(...BIGS),
     tags: fc.subarray(TAGS),
-    dur: fc.option(fc.constantFrom(...DURS), { nil: undefined, freq: 4 }),
+    dur: fc.option(fc.constantFrom(...DURS), { nil: undefined, freq: 3 }),
     u: fc.constantFrom(...US),
   });
 
@@ -179,10 +179,13 @@ export function modelQuery(
   reverse: boolean,
 ): (string | number)[] {
   const cmpKey = (a: SampleRec, b: SampleRec) => (keyed === "id" ? compareUtf8(a.id, b.id) : a.seq - b.seq);
-  const out = [...records].filter((r) => modelMatches(r, where) && (orderBy === undefined || r[orderBy] !== undefined));
+  // Every matching record, an absent `orderBy` value first (SQL's NULLS FIRST; last with `reverse`).
+  const out = [...records].filter((r) => modelMatches(r, where));
   out.sort((a, b) => {
     if (orderBy !== undefined) {
-      const c = compare(norm(orderBy, a[orderBy]), norm(orderBy, b[orderBy]));
+      const x = a[orderBy];
+      const y = b[orderBy];
+      const c = x === undefined || y === undefined ? Number(y === undefined) - Number(x === undefined) : compare(norm(orderBy, x), norm(orderBy, y));
       if (c !== 0) return c;
     }
     return cmpKey(a, b);
