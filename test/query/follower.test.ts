@@ -37,8 +37,10 @@ describe("queries in a follower", () => {
       expect(ids(first.records)).toEqual(["t01", "t03", "t05", "t07"]);
 
       // The writer's writes: a record into the watched range, one out of it, between two pages.
+      // Listening first: the writer's COMMITTED may reach this process before its reply to the test does.
+      const applied = new Promise<void>((resolve) => store.on("change", (e) => e.key === "t99" && resolve()));
       expect(await writer.send("put t99 from-writer")).toBe("ok"); // status 0, projectId ""
-      await new Promise<void>((resolve) => store.on("change", (e) => e.key === "t99" && resolve()));
+      await applied;
       await settle();
       expect(await store.tasks.count({ status: TaskStatus.UNSPECIFIED })).toBe(4);
       expect(ids(await store.tasks.query({ projectId: { lt: "p0" } }))).toEqual(["t99"]);
