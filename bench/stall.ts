@@ -19,7 +19,8 @@
  *
  * The histogram records an interval only from its second callback on, and a loop blocked until the very
  * end of the operation records nothing until it next turns: `StallMonitor.start()` therefore lets the loop
- * turn for 2 ms before the operation (so a stall from its very first instruction is recorded), and `stop()`
+ * turn until the histogram has recorded one interval before the operation starts (so a stall from its very
+ * first instruction is recorded; that one idle interval, ~0 ms of delay, stays in the histogram), and `stop()`
  * waits 2 ms after it before reading; both outside the measured operation.
  */
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
@@ -49,11 +50,13 @@ export class StallMonitor {
 
   private constructor() {}
 
-  /** Starts both probes; resolves ~2 ms later, once the histogram's timer has run (call right before the operation). */
+  /** Starts both probes; resolves a few ms later, once the histogram has recorded an interval (call right before the operation). */
   static async start(): Promise<StallMonitor> {
     const m = new StallMonitor();
     m.#hist.enable();
-    await turn(2);
+    // Its first callback only sets the histogram's baseline: wait for a second (the first interval recorded),
+    // else an operation started in the same timers phase as that first callback would not be seen.
+    for (let i = 0; i < 100 && m.#hist.count === 0; i++) await turn(1);
     m.#start = m.#last = performance.now();
     m.#timer = setInterval(() => {
       const t = performance.now();
