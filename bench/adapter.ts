@@ -20,6 +20,11 @@ export interface StoreAdapter {
   get(key: string): Promise<unknown>;
   /** Read and decode every task record; returns how many there were. */
   readAll(): Promise<number>;
+  /**
+   * Read and decode every task record into one array held at once (Cellar's `list()`), the system's own way
+   * of getting all rows in one call; returns its length.
+   */
+  listAll(): Promise<number>;
   /** What the system offers to reclaim space / fold its log before measuring bytes on disk (may be a no-op). */
   compact(): Promise<void>;
   close(): Promise<void>;

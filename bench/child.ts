@@ -2,15 +2,18 @@
  * Entry point of the fresh child process that workloads 5 and 6 run in (`node --expose-gc --import tsx
  * bench/child.ts '<json>'`), so no cache, module state or heap of the parent leaks into the numbers.
  *
- * - `cold`: load the library, then time open → first read, and open → every record read and decoded.
+ * - `cold`: load the library, then time open → first read, and open → every record read and decoded
+ *   (iterated); then every record read into one array (`list()`), timed alone.
  * - `warm`: measure memory, open, read every key once, time random gets, measure memory again.
+ * Each timed step also measures its event-loop stalls here, in the child (bench/stall.ts).
  *
  * Prints one line `@@RESULT <json>` on stdout; anything else on stdout/stderr is diagnostics.
  */
 import { RESULT_PREFIX, type ChildRequest } from "./child-protocol.js";
-import type { Sample } from "./metrics.js";
+import { loopSample, type Sample } from "./metrics.js";
 import { rngFor, BENCH_SEED } from "./prng.js";
 import { taskKey } from "./records.js";
+import { StallMonitor } from "./stall.js";
 import { nowMs } from "./stats.js";
 import { findSystem } from "./systems.js";
 
@@ -44,16 +47,34 @@ async function cold(req: ChildRequest): Promise<Sample> {
   const spec = findSystem(req.system);
   const store = await spec.create(); // loads the library: not part of open time
   const key = taskKey(Math.floor(req.records / 2));
+  let monitor = await StallMonitor.start();
   const t0 = nowMs();
   await store.open(req.dir);
   const first = await store.get(key);
   const t1 = nowMs();
+  const open = await monitor.stop(); // ~2 ms, taken out of the times below
+  monitor = await StallMonitor.start();
+  const t1b = nowMs();
   const count = await store.readAll();
   const t2 = nowMs();
+  const iterate = await monitor.stop();
+  monitor = await StallMonitor.start();
+  const t3 = nowMs();
+  const listed = await store.listAll();
+  const t4 = nowMs();
+  const list = await monitor.stop();
   await store.close();
   checkRecord(first, key);
   if (count !== req.records) throw new Error(`readAll found ${count} records, expected ${req.records}`);
-  return { "cold.first": t1 - t0, "cold.all": t2 - t0 };
+  if (listed !== req.records) throw new Error(`listAll found ${listed} records, expected ${req.records}`);
+  return {
+    "cold.first": t1 - t0,
+    "cold.all": t1 - t0 + (t2 - t1b),
+    "list.all": t4 - t3,
+    ...loopSample("open", open),
+    ...loopSample("iterate", iterate),
+    ...loopSample("list", list),
+  };
 }
 
 async function warm(req: ChildRequest): Promise<Sample> {
@@ -79,6 +100,7 @@ async function warm(req: ChildRequest): Promise<Sample> {
     if (nowMs() - warmStart > req.budgetMs) break;
   }
   let n = 0;
+  const monitor = await StallMonitor.start();
   const start = nowMs();
   for (const i of order) {
     const key = keys[i] as string;
@@ -89,6 +111,7 @@ async function warm(req: ChildRequest): Promise<Sample> {
     if ((n < 256 || (n & 63) === 0) && nowMs() - start > req.budgetMs) break;
   }
   const elapsed = nowMs() - start;
+  const stalls = await monitor.stop();
   const after = memory();
   await store.close();
   return {
@@ -96,6 +119,7 @@ async function warm(req: ChildRequest): Promise<Sample> {
     "warm.n": n,
     "mem.rss": (after.rss - before.rss) / req.records,
     "mem.heap": (after.heap - before.heap) / req.records,
+    ...loopSample("gets", stalls),
   };
 }
 

@@ -23,6 +23,8 @@ export function formatValue(n: number, unit: Unit): string {
       return formatBytes(n);
     case "×JSON":
       return `${sig3(n)}×`;
+    case "%":
+      return Number.isFinite(n) ? `${Math.round(n * 100)} %` : "–";
     case "ops":
       return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–";
     default:

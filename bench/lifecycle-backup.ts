@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeRunDir, removeDir } from "./fsutil.js";
 import { makeTasks } from "./records.js";
+import { StallMonitor, type StallSample } from "./stall.js";
 
 const BENCH_KEY = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);
 
@@ -27,6 +28,27 @@ export interface BackupBench {
   backupMs: number;
   sqliteBackupMs: number | null;
   restoreMs: number;
+  /** Event-loop stalls (issue 15; bench/stall.ts) of the repetition with the longest stall. */
+  backupLoop: StallSample;
+  restoreLoop: StallSample;
+  sqliteBackupLoop: StallSample | null;
+}
+
+/** Of several repetitions' stalls, the one with the longest stall. */
+function worst(samples: readonly StallSample[]): StallSample {
+  return samples.reduce((a, b) => (b.max > a.max ? b : a));
+}
+
+/** Times `f` (ms) and records its event-loop stalls into `stalls`. */
+async function timeWithStalls(f: () => Promise<unknown>, stalls: StallSample[]): Promise<number> {
+  const monitor = await StallMonitor.start();
+  const t = performance.now();
+  try {
+    await f();
+    return performance.now() - t;
+  } finally {
+    stalls.push(await monitor.stop());
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -34,12 +56,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function time(f: () => void): number {
   const t = performance.now();
   f();
-  return performance.now() - t;
-}
-
-async function timeAsync(f: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await f();
   return performance.now() - t;
 }
 
@@ -51,7 +67,7 @@ function fsyncTree(dir: string): void {
   }
 }
 
-async function sqliteBackup(records: number, dir: string, reps: number): Promise<number | null> {
+async function sqliteBackup(records: number, dir: string, reps: number): Promise<{ ms: number; loop: StallSample } | null> {
   let Database: typeof import("better-sqlite3");
   try {
     Database = (await import("better-sqlite3")).default;
@@ -71,13 +87,14 @@ async function sqliteBackup(records: number, dir: string, reps: number): Promise
     })();
   }
   const ms: number[] = [];
+  const loop: StallSample[] = [];
   for (let rep = 0; rep < reps; rep++) {
     const to = join(dir, `backup-${rep}.db`);
-    ms.push(await timeAsync(() => db.backup(to)));
+    ms.push(await timeWithStalls(() => db.backup(to), loop));
     fs.rmSync(to, { force: true });
   }
   db.close();
-  return median(ms);
+  return { ms: median(ms), loop: worst(loop) };
 }
 
 /** Measure; `root` is a scratch directory (removed by the caller). */
@@ -98,6 +115,8 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
   const cpSync: number[] = [];
   const backup: number[] = [];
   const restore: number[] = [];
+  const backupLoop: StallSample[] = [];
+  const restoreLoop: StallSample[] = [];
   let backupBytes = 0;
   for (let rep = 0; rep < reps; rep++) {
     const copy = join(root, `cp-${rep}`);
@@ -106,18 +125,18 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
     cpSync.push(time(() => (execFileSync("cp", ["-r", dir, copy]), fsyncTree(copy))));
     removeDir(copy);
     const file = join(root, `backup-${rep}.cellarbackup`);
-    backup.push(await timeAsync(async () => (backupBytes = (await store.backup({ to: file })).bytes)));
+    backup.push(await timeWithStalls(async () => (backupBytes = (await store.backup({ to: file })).bytes), backupLoop));
   }
   // A restore replaces a store that is not open (E_LOCKED otherwise): the app has closed it.
   await store.close();
   for (let rep = 0; rep < reps; rep++) {
     const file = join(root, `backup-${rep}.cellarbackup`);
     const target = join(root, `restored-${rep}`);
-    restore.push(await timeAsync(() => restoreBackup(file, { dir: target, key: BENCH_KEY })));
+    restore.push(await timeWithStalls(() => restoreBackup(file, { dir: target, key: BENCH_KEY }), restoreLoop));
     removeDir(target);
     fs.rmSync(file);
   }
-  const sqliteBackupMs = await sqliteBackup(records, join(root, "sqlite"), reps);
+  const sqlite = await sqliteBackup(records, join(root, "sqlite"), reps);
   return {
     records,
     storeBytes,
@@ -125,8 +144,11 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
     cpMs: median(cp),
     cpSyncMs: median(cpSync),
     backupMs: median(backup),
-    sqliteBackupMs,
+    sqliteBackupMs: sqlite?.ms ?? null,
     restoreMs: median(restore),
+    backupLoop: worst(backupLoop),
+    restoreLoop: worst(restoreLoop),
+    sqliteBackupLoop: sqlite?.loop ?? null,
   };
 }
 
@@ -139,7 +161,13 @@ export function describeBackupBench(r: BackupBench): string[] {
       ? "  better-sqlite3 not installed (npm run bench:install)"
       : `  better-sqlite3 backup() ${f(r.sqliteBackupMs)} (cellar ${(r.sqliteBackupMs / r.backupMs).toFixed(2)}× as fast, target > 1×)`,
     `  cellar restore (verify every record + switch) ${f(r.restoreMs)} = ${(r.restoreMs / r.backupMs).toFixed(2)}× the backup (target ≤ 2×)`,
+    `  event loop (worst repetition): cellar backup ${loopText(r.backupLoop)}; restore ${loopText(r.restoreLoop)}` +
+      (r.sqliteBackupLoop ? `; better-sqlite3 backup() ${loopText(r.sqliteBackupLoop)}` : ""),
   ];
+}
+
+function loopText(s: StallSample): string {
+  return `delay p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, timer gap ${s.gap.toFixed(1)} ms`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -21,9 +21,34 @@ export type MetricId =
   | "mem.heap"
   | "disk.bytes"
   | "disk.apparent"
-  | "disk.ratio";
+  | "disk.ratio"
+  | "list.all"
+  | LoopMetricId;
 
-export type Unit = "ops/s" | "records/s" | "ms" | "bytes" | "B/record" | "×JSON" | "ops";
+/**
+ * The operations whose event-loop stalls are measured (issue 15; bench/stall.ts), in report order, and
+ * the workload each belongs to. `open`, `iterate`, `list` and `gets` are measured in the child process.
+ */
+export const LOOP_OPS = [
+  { op: "put1", workload: 1, label: "one durable put at a time" },
+  { op: "put64", workload: 2, label: "64 durable puts in flight" },
+  { op: "settings", workload: 4, label: "settings updates in the full store" },
+  { op: "bulk", workload: 3, label: "bulk load (batches)" },
+  { op: "compact", workload: 3, label: "compaction after bulk load" },
+  { op: "open", workload: 5, label: "cold open → first record" },
+  { op: "iterate", workload: 5, label: "iterate every record (after cold open)" },
+  { op: "list", workload: 5, label: "list every record into one array" },
+  { op: "gets", workload: 6, label: "warm random gets" },
+] as const;
+export type LoopOp = (typeof LOOP_OPS)[number]["op"];
+export type LoopStat = "p99" | "max" | "gap" | "ticks";
+export type LoopMetricId = `loop.${LoopOp}.${LoopStat}`;
+
+export function loopMetric(op: LoopOp, stat: LoopStat): LoopMetricId {
+  return `loop.${op}.${stat}`;
+}
+
+export type Unit = "ops/s" | "records/s" | "ms" | "bytes" | "B/record" | "×JSON" | "ops" | "%";
 
 export interface MetricDef {
   readonly id: MetricId;
@@ -59,6 +84,13 @@ export const METRICS: readonly MetricDef[] = [
   { id: "disk.bytes", short: "on disk", workload: 7, label: "bytes on disk", unit: "bytes", better: "lower" },
   { id: "disk.apparent", short: "file lengths", workload: 7, label: "sum of file lengths", unit: "bytes", better: "lower" },
   { id: "disk.ratio", short: "× JSON", workload: 7, label: "bytes on disk / JSON bytes", unit: "×JSON", better: "lower" },
+  { id: "list.all", short: "list all ms", workload: 5, label: "list() of every record into one array", unit: "ms", better: "lower" },
+  ...LOOP_OPS.flatMap(({ op, workload, label }): MetricDef[] => [
+    { id: loopMetric(op, "p99"), short: `${op} loop p99`, workload, label: `${label}: event-loop delay p99`, unit: "ms", better: "lower" },
+    { id: loopMetric(op, "max"), short: `${op} loop max`, workload, label: `${label}: event-loop delay max`, unit: "ms", better: "lower" },
+    { id: loopMetric(op, "gap"), short: `${op} timer gap`, workload, label: `${label}: longest gap of a 1 ms timer`, unit: "ms", better: "lower" },
+    { id: loopMetric(op, "ticks"), short: `${op} timer ran`, workload, label: `${label}: 1 ms timer callbacks that ran`, unit: "%", better: "higher" },
+  ]),
 ];
 
 export function metricDef(id: MetricId): MetricDef {
@@ -69,3 +101,8 @@ export function metricDef(id: MetricId): MetricDef {
 
 /** One repetition's numbers for one system. */
 export type Sample = Partial<Record<MetricId, number>>;
+
+/** A StallSample (bench/stall.ts) as the Sample metrics of operation `op`. */
+export function loopSample(op: LoopOp, s: { p99: number; max: number; gap: number; ticks: number }): Sample {
+  return { [loopMetric(op, "p99")]: s.p99, [loopMetric(op, "max")]: s.max, [loopMetric(op, "gap")]: s.gap, [loopMetric(op, "ticks")]: s.ticks };
+}

@@ -4,6 +4,7 @@ import { metricDef, type MetricId } from "./metrics.js";
 import { RAW_METRICS, type RawId } from "./raw.js";
 import { availableSystems, metricSummary, rawSummary, ratio, type BenchResults } from "./results.js";
 import type { Summary } from "./stats.js";
+import { renderLoopSection } from "./loop-report.js";
 import { evaluateTargets } from "./targets.js";
 
 const n = (v: number): string => v.toLocaleString("en-US");
@@ -50,8 +51,8 @@ function workloadSections(r: BenchResults): WorkloadSection[] {
     },
     {
       title: `5. Cold open of the ${n(s.bulk)}-record store in a fresh process`,
-      intro: "A new Node process per repetition loads the library (not timed), then times open → first `get`, and open → every record read and decoded. The OS page cache is not dropped (that needs root and would affect other work on the machine): \"cold\" means a new process, not a cold disk.",
-      metrics: ["cold.first", "cold.all"],
+      intro: "A new Node process per repetition loads the library (not timed), then times open → first `get`, and open → every record read and decoded (iterated one at a time), then, timed alone, every record read and decoded into one array (Cellar's `list()`; for the peers their own all-rows call: better-sqlite3 `.all()`, lmdb `getRange().asArray`, classic-level `values().all()`, conf's `get('tasks')`). The OS page cache is not dropped (that needs root and would affect other work on the machine): \"cold\" means a new process, not a cold disk.",
+      metrics: ["cold.first", "cold.all", "list.all"],
     },
     {
       title: `6. Warm random gets (${n(s.gets)}) and memory`,
@@ -114,6 +115,8 @@ export function renderReport(r: BenchResults, chartFile: string): string {
     `${count("met")} of ${targets.length} targets met, ${count("not met")} not met, ${count("not measured")} not measured.`,
     "",
   );
+
+  out.push(...renderLoopSection(r));
 
   out.push("## Cellar / peer ratios", "");
   out.push(`![Cellar vs peers per workload](${chartFile})`, "");

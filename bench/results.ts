@@ -3,6 +3,7 @@ import type { MachineInfo } from "./machine.js";
 import { metricDef, type MetricId, type Sample } from "./metrics.js";
 import type { RawId, RawSample } from "./raw.js";
 import type { Sizes } from "./sizes.js";
+import type { StallSample } from "./stall.js";
 import { summarize, type Summary } from "./stats.js";
 
 export interface SystemInfo {
@@ -36,6 +37,11 @@ export interface BenchResults {
   /** samples[systemId] holds one Sample per repetition (workloads merged by repetition index). */
   samples: Record<string, Sample[]>;
   raw: RawSample[];
+  /** Event-loop stalls of the idle benchmark process (one per repetition, `loopIdleMs` each): the floor. */
+  loopIdle?: StallSample[];
+  loopIdleMs?: number;
+  /** Event-loop stalls of the lifecycle operations run after the workloads (backup, restore), worst repetition. */
+  lifecycleLoop?: { op: string; system: string; stalls: StallSample }[];
   errors: RunError[];
 }
 

@@ -26,6 +26,7 @@ import { jsonBytes } from "./records.js";
 import { renderReport } from "./report.js";
 import type { BenchResults, SystemInfo } from "./results.js";
 import { FULL, QUICK, type Sizes } from "./sizes.js";
+import { StallMonitor } from "./stall.js";
 import { SYSTEMS } from "./systems.js";
 import { bulkLoad, putOneAtATime, putsInFlight, settingsUpdates } from "./workloads.js";
 
@@ -151,6 +152,15 @@ async function main(): Promise<void> {
       results.raw.push({ ...(await measureSyncs(dir, sizes)), ...measureSeal(sizes), ...measureFlate(sizes) });
       removeDir(dir);
     }
+    // The idle event loop of this process (issue 15): the floor under every stall measured below.
+    results.loopIdleMs = sizes.name === "quick" ? 200 : 1000;
+    results.loopIdle = [];
+    for (let rep = 0; rep < sizes.reps; rep++) {
+      live.status(`idle event loop · rep ${rep + 1}/${sizes.reps}`);
+      const monitor = await StallMonitor.start();
+      await new Promise((r) => setTimeout(r, results.loopIdleMs));
+      results.loopIdle.push(await monitor.stop());
+    }
     const last = results.raw[results.raw.length - 1] ?? {};
     live.log("raw limits (last repetition):");
     for (const d of RAW_METRICS) live.log(`  ${d.label}: ${sig3(last[d.id] ?? Number.NaN)} ${d.unit}`);
@@ -200,10 +210,18 @@ async function main(): Promise<void> {
             const reps = (results.samples[spec.id] ??= []);
             reps[rep] = { ...reps[rep], ...sample };
             if (!process.stdout.isTTY) {
-              const parts = Object.entries(sample).map(([k, v]) => {
-                const d = metricDef(k as keyof Sample);
-                return `${d.short} ${formatValue(v as number, d.unit)}`;
-              });
+              const parts = Object.entries(sample)
+                .filter(([k]) => !k.startsWith("loop."))
+                .map(([k, v]) => {
+                  const d = metricDef(k as keyof Sample);
+                  return `${d.short} ${formatValue(v as number, d.unit)}`;
+                });
+              // Event-loop stalls, one group per operation: `put1 loop p99/max 0.1/12 ms, gap 14 ms`.
+              for (const key of Object.keys(sample).filter((k) => k.endsWith(".p99") && k.startsWith("loop."))) {
+                const op = key.slice(5, -4);
+                const v = (stat: string): string => sig3(sample[`loop.${op}.${stat}` as keyof Sample] ?? Number.NaN);
+                parts.push(`${op} loop p99/max ${v("p99")}/${v("max")} ms, gap ${v("gap")} ms`);
+              }
               live.log(`  ${spec.label} rep ${rep + 1}: ${parts.join(", ")}`);
             }
           } catch (e) {
@@ -226,8 +244,22 @@ async function main(): Promise<void> {
     if (runnable.some((s) => s.id === "cellar")) {
       live.status("lifecycle: backup and restore");
       const dir = join(runDir, "lifecycle-backup");
-      for (const line of describeBackupBench(await benchBackup(sizes.bulk, dir, sizes.reps))) live.log(line);
+      const b = await benchBackup(sizes.bulk, dir, sizes.reps);
+      for (const line of describeBackupBench(b)) live.log(line);
+      results.lifecycleLoop = [
+        { op: "backup (`store.backup`)", system: "cellar", stalls: b.backupLoop },
+        { op: "restore (`restoreBackup`: verify + switch)", system: "cellar", stalls: b.restoreLoop },
+        ...(b.sqliteBackupLoop ? [{ op: "backup (`db.backup`)", system: "sqlite-full", stalls: b.sqliteBackupLoop }] : []),
+      ];
       removeDir(dir);
+      // A schema migration at open (issue 15), logged and in the report's event-loop section.
+      live.status("lifecycle: migration at open");
+      const mdir = join(runDir, "lifecycle-migration");
+      const { benchMigration, describeMigrationBench } = await import("./lifecycle-migration.js");
+      const mig = await benchMigration(sizes.bulk, mdir);
+      live.log(describeMigrationBench(mig));
+      results.lifecycleLoop.push({ op: `migration at open (\`focus_sessions\` v1 → v3, ${mig.ms.toFixed(0)} ms)`, system: "cellar", stalls: mig.loop });
+      removeDir(mdir);
     }
     // Several processes on one store (issue 13), against better-sqlite3 with as many processes; logged
     // (bench/share-processes.ts).

@@ -2,13 +2,17 @@
  * The seven workloads of issue 6, written once against `StoreAdapter`. Each call measures one
  * repetition for one system in a directory it is given (fresh, empty) and returns its numbers.
  * Records are generated before the clock starts, so generation is never timed.
+ *
+ * Each also measures the event-loop stalls (bench/stall.ts) of its operation, over the same run as its
+ * timing (open and close are outside both): `loop.<op>.*` in the Sample.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { StoreAdapter, SystemSpec } from "./adapter.js";
-import type { Sample } from "./metrics.js";
+import { loopSample, type Sample } from "./metrics.js";
 import { makeSettingsPatch, makeTasks, type TaskRecord } from "./records.js";
 import type { Sizes } from "./sizes.js";
+import { StallMonitor } from "./stall.js";
 import { nowMs, percentile } from "./stats.js";
 
 async function openFresh(spec: SystemSpec, dir: string): Promise<StoreAdapter> {
@@ -23,6 +27,9 @@ export async function putOneAtATime(spec: SystemSpec, sizes: Sizes, dir: string)
   const records = makeTasks(0, sizes.putOne);
   const store = await openFresh(spec, dir);
   const latencies: number[] = [];
+  let elapsed: number;
+  let stalls;
+  const monitor = await StallMonitor.start();
   const start = nowMs();
   try {
     for (const r of records) {
@@ -32,11 +39,13 @@ export async function putOneAtATime(spec: SystemSpec, sizes: Sizes, dir: string)
       latencies.push(t1 - t0);
       if (t1 - start > sizes.budgetMs) break;
     }
+    elapsed = nowMs() - start;
   } finally {
+    stalls = await monitor.stop();
     await store.close();
   }
-  const elapsed = nowMs() - start;
   return {
+    ...loopSample("put1", stalls),
     "put1.ops": latencies.length / (elapsed / 1000),
     "put1.p50": percentile(latencies, 50),
     "put1.p99": percentile(latencies, 99),
@@ -50,6 +59,9 @@ export async function putsInFlight(spec: SystemSpec, sizes: Sizes, dir: string):
   const store = await openFresh(spec, dir);
   let next = 0;
   let done = 0;
+  let elapsed: number;
+  let stalls;
+  const monitor = await StallMonitor.start();
   const start = nowMs();
   const deadline = start + sizes.budgetMs;
   const worker = async (): Promise<void> => {
@@ -61,11 +73,12 @@ export async function putsInFlight(spec: SystemSpec, sizes: Sizes, dir: string):
   };
   try {
     await Promise.all(Array.from({ length: sizes.inFlight }, worker));
+    elapsed = nowMs() - start;
   } finally {
+    stalls = await monitor.stop();
     await store.close();
   }
-  const elapsed = nowMs() - start;
-  return { "put64.ops": done / (elapsed / 1000), "put64.n": done };
+  return { "put64.ops": done / (elapsed / 1000), "put64.n": done, ...loopSample("put64", stalls) };
 }
 
 /**
@@ -79,17 +92,24 @@ export async function bulkLoad(spec: SystemSpec, sizes: Sizes, dir: string, json
   const store = await openFresh(spec, dir);
   let elapsed: number;
   let compactMs: number;
+  let loop: Sample;
   try {
-    const start = nowMs();
+    let monitor = await StallMonitor.start();
+    let start = nowMs();
     for (const b of batches) await store.putMany(b);
     elapsed = nowMs() - start;
+    loop = loopSample("bulk", await monitor.stop());
+    monitor = await StallMonitor.start();
+    start = nowMs();
     await store.compact();
-    compactMs = nowMs() - start - elapsed;
+    compactMs = nowMs() - start;
+    loop = { ...loop, ...loopSample("compact", await monitor.stop()) };
   } finally {
     await store.close();
   }
   const disk = store.sizeOnDisk();
   return {
+    ...loop,
     "bulk.rps": records.length / (elapsed / 1000),
     "bulk.compact": compactMs,
     "disk.bytes": disk.allocated,
@@ -114,10 +134,16 @@ async function timeSettingsUpdates(store: StoreAdapter, sizes: Sizes): Promise<{
 export async function settingsUpdates(spec: SystemSpec, sizes: Sizes, dir: string): Promise<Sample> {
   const full = await openFresh(spec, join(dir, "full"));
   let fullResult: { ops: number; n: number };
+  let stalls;
   try {
     const records = makeTasks(0, sizes.settingsStore);
     for (let i = 0; i < records.length; i += sizes.batch) await full.putMany(records.slice(i, i + sizes.batch));
-    fullResult = await timeSettingsUpdates(full, sizes);
+    const monitor = await StallMonitor.start();
+    try {
+      fullResult = await timeSettingsUpdates(full, sizes);
+    } finally {
+      stalls = await monitor.stop();
+    }
   } finally {
     await full.close();
   }
@@ -133,5 +159,6 @@ export async function settingsUpdates(spec: SystemSpec, sizes: Sizes, dir: strin
     "settings.full.n": fullResult.n,
     "settings.empty.ops": emptyResult.ops,
     "settings.empty.n": emptyResult.n,
+    ...loopSample("settings", stalls),
   };
 }

@@ -18,9 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserSettingsSchema } from "../src/generated/examples/settings/v1/settings_pb.js";
 import { TaskSchema } from "../src/generated/examples/tasks/v1/tasks_pb.js";
 import { jsonBytes, makeSettingsPatch, makeTask, makeTasks, taskKey } from "../bench/records.js";
-import { METRICS } from "../bench/metrics.js";
+import { LOOP_OPS, METRICS } from "../bench/metrics.js";
 import { RAW_METRICS } from "../bench/raw.js";
 import type { BenchResults } from "../bench/results.js";
+import { StallMonitor } from "../bench/stall.js";
 import { SYSTEMS } from "../bench/systems.js";
 import { evaluateTargets } from "../bench/targets.js";
 
@@ -96,6 +97,20 @@ describe(`npm run bench -- --quick${withPeers ? " (every peer)" : " --only cella
     for (const s of results.systems) expect(report).toContain(`| ${s.label} |`);
   });
 
+  it("reports the event-loop stalls of every operation for every system, with the targets of issue 15", () => {
+    const section = report.slice(report.indexOf("## Event-loop stalls (issue 15)"));
+    expect(report).toContain("## Event-loop stalls (issue 15)");
+    expect(section).toContain("### Targets (issue 15): Cellar, p99 ≤ 2 ms and max ≤ 10 ms");
+    expect(results.loopIdle?.length).toBe(results.sizes.reps);
+    for (const { label } of LOOP_OPS) {
+      expect(section).toMatch(new RegExp(`^\\| \\*\\*${label.replace(/[()]/g, "\\$&")}\\*\\* \\(workload \\d\\) \\| \\*target\\* \\| ≤ 2 \\| ≤ 10 \\|`, "m"));
+    }
+    // One row per operation and system, each with a verdict against the targets (✅, or ❌ naming what missed).
+    const rows = section.match(/^\|  \| .+ \| (✅|❌ [a-z0-9, ]+) \| .+ \| .+ \|$/gm) ?? [];
+    expect(rows).toHaveLength(LOOP_OPS.length * results.systems.filter((s) => s.available).length);
+    expect(results.lifecycleLoop?.map((l) => l.system)).toContain("cellar");
+  });
+
   it("computes a verdict for every target of issue 3 (without peers: for every target that needs none)", () => {
     const targets = evaluateTargets(results);
     expect(targets).toHaveLength(9);
@@ -139,6 +154,33 @@ describe(`npm run bench -- --quick${withPeers ? " (every peer)" : " --only cella
   it("prints the final table on the terminal", () => {
     for (const s of results.systems.filter((x) => x.available)) expect(stdout).toContain(s.label);
     expect(stdout).toMatch(/wrote .*BENCHMARKS\.md/);
+  });
+});
+
+describe("the stall monitor (bench/stall.ts)", () => {
+  const block = (ms: number): void => {
+    const t = performance.now();
+    while (performance.now() - t < ms);
+  };
+
+  it("sees a loop blocked for the whole operation, from its first instruction to its last, as one stall", async () => {
+    block(30); // the loop's cached time is stale when the monitor starts, as after a long open
+    const m = await StallMonitor.start();
+    block(40);
+    const s = await m.stop();
+    expect(s.max).toBeGreaterThanOrEqual(38);
+    expect(s.p99).toBeGreaterThanOrEqual(38);
+    expect(s.gap).toBeGreaterThanOrEqual(40);
+    expect(s.ticks).toBe(0);
+  });
+
+  it("sees the timer keep firing through an operation that yields to the loop between short steps", async () => {
+    const m = await StallMonitor.start();
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 2));
+    block(25);
+    const s = await m.stop();
+    expect(s.ticks).toBeGreaterThan(0.1);
+    expect(s.max).toBeGreaterThanOrEqual(23);
   });
 });
 

@@ -68,6 +68,10 @@ class CellarAdapter implements StoreAdapter {
     return n;
   }
 
+  async listAll(): Promise<number> {
+    return (await this.#store!.tasks.list()).length;
+  }
+
   async compact(): Promise<void> {
     await this.#store!.compact();
   }

@@ -47,6 +47,12 @@ class ConfAdapter implements StoreAdapter {
     return tasks === undefined ? 0 : Object.keys(tasks).length;
   }
 
+  async listAll(): Promise<number> {
+    // conf's get reads and parses the whole file: the records come back decoded, in one object.
+    const tasks = this.#conf!.get("tasks") as Store | undefined;
+    return tasks === undefined ? 0 : Object.values(tasks).length;
+  }
+
   async compact(): Promise<void> {
     // One file, rewritten whole on every set: nothing to compact.
   }

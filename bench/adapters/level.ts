@@ -63,6 +63,11 @@ class LevelAdapter implements StoreAdapter {
     return n;
   }
 
+  async listAll(): Promise<number> {
+    const all = await this.#db!.values({ gte: TASK_PREFIX, lt: TASK_END }).all();
+    return all.map((v) => JSON.parse(v) as unknown).length;
+  }
+
   async compact(): Promise<void> {
     await this.#db!.compactRange("\u0000", "\uffff");
   }

@@ -61,6 +61,10 @@ class LmdbAdapter implements StoreAdapter {
     return n;
   }
 
+  async listAll(): Promise<number> {
+    return (await this.#tasks.getRange().map(({ value }) => JSON.parse(value) as unknown).asArray).length;
+  }
+
   async compact(): Promise<void> {
     // LMDB reuses freed pages in place; there is no log to fold.
   }

@@ -71,6 +71,11 @@ class SqliteAdapter implements StoreAdapter {
     return n;
   }
 
+  async listAll(): Promise<number> {
+    const all = this.#db!.prepare<[], string>("SELECT v FROM tasks").pluck().all();
+    return all.map((v) => JSON.parse(v) as unknown).length;
+  }
+
   async compact(): Promise<void> {
     this.#db!.pragma("wal_checkpoint(TRUNCATE)");
   }
