@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { defaultBackupDir, isCellarError, listBackups, restoreBackup, verifyBackup } from "../src/runtime/index.js";
+import { defaultBackupDir, isCellarError, listBackups, restoreBackup, trend, verifyBackup } from "../src/runtime/index.js";
 import { openStore } from "../src/generated/index.js";
 import { FocusOutcome } from "../src/generated/examples/focus/v1/focus_pb.js";
 import { Theme } from "../src/generated/examples/settings/v1/settings_pb.js";
@@ -90,6 +90,22 @@ const sessions = await store.focusSessions.list();
 const minutes = sessions.reduce((m, s) => m + (s.duration ? durationMs(s.duration) : 0) / 60_000, 0);
 const completed = await store.focusSessions.query({ outcome: FocusOutcome.COMPLETED });
 log(`focus sessions: ${sessions.length} (${minutes} minutes in total, ${completed.length} completed)`);
+// Queries by date: a range on an index (status,created_at), newest first; `explain` says which index serves it.
+const since = { status: TaskStatus.TODO, createdAt: { gte: new Date(now - 3 * 3_600_000) } };
+const recent = await store.tasks.query(since, { orderBy: "createdAt", reverse: true, limit: 3 });
+const plan = store.tasks.explain(since, { orderBy: "createdAt", reverse: true });
+log(`to do, created in the last 3 hours, newest first: ${recent.map((t) => `"${t.title}"`).join(", ")} (index ${plan.index})`);
+// Metrics by day in the user's time zone, from the started_at,duration index without decoding a record.
+const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const days = await store.focusSessions.aggregate({
+  where: { startedAt: { gte: new Date(now - 6 * 86_400_000) } },
+  bucket: { field: "startedAt", by: "day", timeZone, from: new Date(now - 6 * 86_400_000), to: new Date(now) },
+  fill: true,
+  count: true,
+  sum: ["duration"],
+});
+const today = trend(days, (b) => b.sum.duration).at(-1)!;
+log(`focus by day (${timeZone}): ${days.map((b) => `${b.label.slice(5)} ${Math.round(b.sum.duration / 60)} min`).join(", ")}; today ${today.change! >= 0 ? "+" : ""}${Math.round(today.change! / 60)} min on the day before`);
 // Live subscriptions: a live query gives its current result, then one update per commit that changes it.
 const doneTasks = store.tasks.watch({ status: TaskStatus.DONE });
 const seen: string[] = [];
