@@ -36,6 +36,14 @@ export interface IndexEntry {
 /** A leaf's size after a split, and half the most it holds. */
 const LEAF = 64;
 
+/** The common prefix of `a` and `b` (a ≤ b), at least `base` (which both start with). */
+function commonPrefix(a: string, b: string, base: string): string {
+  let i = base.length;
+  const n = Math.min(a.length, b.length);
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return a.slice(0, i);
+}
+
 /** Whether `sk` is at or past the lower bound (prefix comparison). Monotone in sk order. */
 function aboveLo(sk: string, lo: SkBound): boolean {
   const p = sk.length > lo.sk.length ? sk.slice(0, lo.sk.length) : sk;
@@ -48,11 +56,51 @@ function aboveHi(sk: string, hi: SkBound): boolean {
   return hi.exclusive ? p >= hi.sk : p > hi.sk;
 }
 
-/** Sorted entries in two parallel arrays. */
+/**
+ * Sorted entries in parallel arrays: the terms, the keys, and each one's number by {@link pack} (`nums`: of
+ * the term after the index's common prefix; `knums`: of the key, when the index packs keys). Searches compare
+ * the numbers first (a contiguous array of doubles, no pointer to follow) and the strings only when the numbers
+ * are equal: a search in an index of 100,000 entries otherwise chases ~17 strings scattered through the heap.
+ */
 interface Leaf {
   sks: string[];
   keys: string[];
+  nums: number[];
+  knums: number[];
 }
+
+/** Characters [PACK_LO, PACK_HI] (ASCII "/" to DEL: digits, hex, letters) pack as one digit each. */
+const PACK_LO = 47;
+const PACK_HI = 127;
+/** Digits: 0 end of string, 1 any character below PACK_LO, 2.. the characters in range, BASE - 1 any above. */
+const BASE = PACK_HI - PACK_LO + 4;
+/** Characters packed: BASE^8 < 2^53, so the number is exact. */
+const PACKED = 8;
+
+/**
+ * The first PACKED characters of `s` from `at`, as a number that never orders two strings against their
+ * string order (UTF-16 code units; also UTF-8 byte order, which agrees below U+0080): s ≤ t ⇒ pack(s) ≤
+ * pack(t). A character out of [PACK_LO, PACK_HI] packs as the low or high digit and ends the number (the
+ * digits after it are 0), so strings differing past it pack equal, never in the wrong order.
+ */
+export function pack(s: string, at: number): number {
+  let v = 0;
+  let i = 0;
+  for (; i < PACKED; i++) {
+    if (at + i >= s.length) break;
+    const c = s.charCodeAt(at + i);
+    if (c < PACK_LO || c > PACK_HI) {
+      v = v * BASE + (c < PACK_LO ? 1 : BASE - 1);
+      i++;
+      break;
+    }
+    v = v * BASE + (c - PACK_LO + 2);
+  }
+  for (; i < PACKED; i++) v *= BASE;
+  return v;
+}
+
+const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [] });
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -68,17 +116,43 @@ export class OrderedIndex {
    * the records' locations hold them (one string each, shared): sorting and comparing those flat strings is
    * several times faster than comparing sks sliced off them; an entry's sk is sliced when a walk yields it.
    */
+  /**
+   * What every term starts with, found when the index is built (the common prefix of its first and last terms:
+   * `prefix` and the leading digits every value shares, "80000000" of a timestamp's seconds): terms are
+   * packed after it. A term that does not start with it packs as -1 (below) or +Infinity (above): still in
+   * order, compared as strings.
+   */
+  private common: string;
+
+  /**
+   * `packKeys`: whether `compareKeys` is UTF-8 (or UTF-16) string order, so keys may be packed
+   * ({@link pack}) too; otherwise equal terms compare their keys with `compareKeys` alone.
+   */
   constructor(
     private readonly compareKeys: (a: string, b: string) => number,
-    private readonly prefix = "",
-  ) {}
+    readonly prefix = "",
+    private readonly packKeys = false,
+  ) {
+    this.common = prefix;
+  }
+
+  /** A term's number (see {@link common}). */
+  private num(term: string): number {
+    const c = this.common;
+    if (term.startsWith(c)) return pack(term, c.length);
+    return term < c ? -1 : Number.POSITIVE_INFINITY;
+  }
+
+  private knum(key: string): number {
+    return this.packKeys ? pack(key, 0) : 0;
+  }
 
   /**
    * An index of the entries `(terms[i], keys[i])` (whole terms, each starting with `prefix`; any order;
    * duplicates kept once), sorted in one go.
    */
-  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = ""): OrderedIndex {
-    const ix = new OrderedIndex(compareKeys, prefix);
+  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false): OrderedIndex {
+    const ix = new OrderedIndex(compareKeys, prefix, packKeys);
     const order = new Uint32Array(sks.length);
     for (let i = 0; i < order.length; i++) order[i] = i;
     order.sort((a, b) => {
@@ -86,7 +160,11 @@ export class OrderedIndex {
       const y = sks[b]!;
       return x < y ? -1 : x > y ? 1 : compareKeys(keys[a]!, keys[b]!);
     });
-    let leaf: Leaf = { sks: [], keys: [] };
+    if (order.length) {
+      ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
+      ix.commonAt = order.length;
+    }
+    let leaf: Leaf = EMPTY_LEAF();
     let prevSk: string | undefined;
     let prevKey: string | undefined;
     for (const i of order) {
@@ -97,10 +175,12 @@ export class OrderedIndex {
       prevKey = key;
       if (leaf.sks.length === LEAF) {
         ix.leaves.push(leaf);
-        leaf = { sks: [], keys: [] };
+        leaf = EMPTY_LEAF();
       }
       leaf.sks.push(sk);
       leaf.keys.push(key);
+      leaf.nums.push(ix.num(sk));
+      leaf.knums.push(ix.knum(key));
     }
     if (leaf.sks.length) ix.leaves.push(leaf);
     ix.rebuildTree();
@@ -123,6 +203,33 @@ export class OrderedIndex {
     }
     this.tree = tree;
     this.total = total;
+    if (total >= 2 * this.commonAt || total * 2 < this.commonAt) this.recommon();
+    this.lastNums = this.leaves.map((l) => l.nums[l.nums.length - 1]!);
+  }
+
+  /**
+   * Each leaf's last number, in one array of doubles: the search for the leaf of an entry reads this array
+   * alone (a few KB, in cache) and visits a leaf's own arrays only where numbers are equal.
+   */
+  private lastNums: number[] = [];
+
+  /** Entries when {@link common} was last found. */
+  private commonAt = 0;
+
+  /**
+   * Find {@link common} again from the first and last terms, and pack every term again when it changed: when
+   * the index doubled or halved since (O(n) then, O(1) amortized per change), so an index built empty and
+   * filled by writes packs its terms past their shared leading digits too.
+   */
+  private recommon(): void {
+    this.commonAt = this.total;
+    const leaves = this.leaves;
+    if (leaves.length === 0) return;
+    const last = leaves[leaves.length - 1]!;
+    const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
+    if (c === this.common) return;
+    this.common = c;
+    for (const l of leaves) for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
   }
 
   /** Entries in the leaves before leaf `li`. */
@@ -187,22 +294,32 @@ export class OrderedIndex {
     return (s, k) => s > sk || (s === sk && this.compareKeys(k, key) >= 0);
   }
 
-  /** Order of (sk, key) against entry i of leaf `l`. */
-  private cmp(sk: string, key: string, l: Leaf, i: number): number {
+  /** Order of (sk, key) — numbers n, kn — against entry i of leaf `l`: the numbers first, then the strings. */
+  private cmp(sk: string, n: number, key: string, kn: number, l: Leaf, i: number): number {
+    const m = l.nums[i]!;
+    if (n !== m) return n < m ? -1 : 1;
     const s = l.sks[i]!;
-    return sk === s ? this.compareKeys(key, l.keys[i]!) : sk < s ? -1 : 1;
+    if (sk !== s) return sk < s ? -1 : 1;
+    const km = l.knums[i]!;
+    return kn !== km ? (kn < km ? -1 : 1) : this.compareKeys(key, l.keys[i]!);
   }
 
   /** {@link find} for the first entry ≥ (sk, key), without a closure: what every add and remove asks. */
-  private seek(sk: string, key: string): [number, number] {
+  private seek(sk: string, n: number, key: string, kn: number): [number, number] {
     const leaves = this.leaves;
+    const lastNums = this.lastNums;
     let a = 0;
     let b = leaves.length;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      const l = leaves[mid]!;
-      if (this.cmp(sk, key, l, l.sks.length - 1) <= 0) b = mid;
-      else a = mid + 1;
+      const m = lastNums[mid]!;
+      if (n < m) b = mid;
+      else if (n > m) a = mid + 1;
+      else {
+        const l = leaves[mid]!;
+        if (this.cmp(sk, n, key, kn, l, l.sks.length - 1) <= 0) b = mid;
+        else a = mid + 1;
+      }
     }
     if (a === leaves.length) return [a, 0];
     const l = leaves[a]!;
@@ -210,7 +327,7 @@ export class OrderedIndex {
     let y = l.sks.length - 1;
     while (x < y) {
       const mid = (x + y) >>> 1;
-      if (this.cmp(sk, key, l, mid) <= 0) y = mid;
+      if (this.cmp(sk, n, key, kn, l, mid) <= 0) y = mid;
       else x = mid + 1;
     }
     return [a, x];
@@ -229,11 +346,13 @@ export class OrderedIndex {
   /** {@link add} of a whole term (`prefix + sk`). */
   addTerm(sk: string, key: string): void {
     if (this.leaves.length === 0) {
-      this.leaves.push({ sks: [sk], keys: [key] });
+      this.leaves.push({ sks: [sk], keys: [key], nums: [this.num(sk)], knums: [this.knum(key)] });
       this.rebuildTree();
       return;
     }
-    let [li, i] = this.seek(sk, key);
+    const n = this.num(sk);
+    const kn = this.knum(key);
+    let [li, i] = this.seek(sk, n, key, kn);
     if (li === this.leaves.length) {
       li--; // after every entry: at the end of the last leaf
       i = this.leaves[li]!.sks.length;
@@ -242,19 +361,26 @@ export class OrderedIndex {
     if (i < l.sks.length && l.sks[i] === sk && l.keys[i] === key) return;
     l.sks.splice(i, 0, sk);
     l.keys.splice(i, 0, key);
+    l.nums.splice(i, 0, n);
+    l.knums.splice(i, 0, kn);
+    this.lastNums[li] = l.nums[l.nums.length - 1]!;
     if (l.sks.length > 2 * LEAF) {
-      this.leaves.splice(li + 1, 0, { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF) });
+      this.leaves.splice(li + 1, 0, { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF) });
       this.rebuildTree();
     } else this.grow(li, 1);
   }
 
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
-    const [li, i] = this.seek(sk, key);
+    if (this.leaves.length === 0) return;
+    const [li, i] = this.seek(sk, this.num(sk), key, this.knum(key));
     const l = this.leaves[li];
     if (!l || l.sks[i] !== sk || l.keys[i] !== key) return;
     l.sks.splice(i, 1);
     l.keys.splice(i, 1);
+    l.nums.splice(i, 1);
+    l.knums.splice(i, 1);
+    if (l.sks.length) this.lastNums[li] = l.nums[l.nums.length - 1]!;
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
       this.rebuildTree();
@@ -275,6 +401,25 @@ export class OrderedIndex {
   count(range: SkRange): number {
     const [from, to] = this.span(range);
     return to - from;
+  }
+
+  /**
+   * `visit(term)` for each entry in `range`, in (sk, key) order, with the entry's whole term (`prefix + sk`):
+   * nothing allocated per entry (a walk slices each sk and makes an entry object), for callers that read
+   * fixed-width numbers out of the term in place (aggregate-index.ts). `visit` must not change the index.
+   */
+  visitTerms(range: SkRange, visit: (term: string) => void): void {
+    const [from, to] = this.span(range);
+    if (from >= to) return;
+    let [li, i] = this.at(from);
+    let n = to - from;
+    while (n > 0) {
+      const sks = this.leaves[li++]!.sks;
+      const end = Math.min(sks.length, i + n);
+      n -= end - i;
+      for (; i < end; i++) visit(sks[i]!);
+      i = 0;
+    }
   }
 
   /**

@@ -49,11 +49,14 @@ function hex8(sk: string, at: number): number {
 
 /**
  * Component `i`'s number, as index-keys.ts `componentNumber` gives it (a test holds them equal), decoded in
- * place for the fixed-width kinds a metric walk reads per entry; the others go to `componentNumber`.
+ * place for the fixed-width kinds a metric walk reads per entry; the others go to `componentNumber`. The sk
+ * starts at `base` of `sk` (a whole term: `base` = the keyer's prefix length; read in place, not sliced: the
+ * metric walk hands the index's terms as they are, OrderedIndex.visitTerms).
  */
-export function skNumber(keyer: IndexKeyer, sk: string, i: number): number {
-  const at = keyer.offsets[i]!;
-  if (at >= 0) {
+export function skNumber(keyer: IndexKeyer, sk: string, i: number, base = 0): number {
+  const off = keyer.offsets[i]!;
+  if (off >= 0) {
+    const at = base + off;
     switch (keyer.components[i]!.kind) {
       case "int32":
         return hex8(sk, at) - 0x80000000;
@@ -69,7 +72,7 @@ export function skNumber(keyer: IndexKeyer, sk: string, i: number): number {
         return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8) + (hex8(sk, at + 16) - 0x80000000) / 1e9;
     }
   }
-  return componentNumber(keyer, sk, i);
+  return componentNumber(keyer, base ? sk.slice(base) : sk, i);
 }
 
 export interface IndexAggregatePlan {
@@ -165,9 +168,11 @@ async function attemptOnce(
     const acc = new Acc(width);
     acc.count = count;
     for (const w of walks) {
-      for (const e of w.index.walk(range)) {
-        for (const r of w.reads) acc.addAt(r.col, skNumber(w.keyer, e.sk, r.i));
-      }
+      const { keyer, reads } = w;
+      const base = w.index.prefix.length;
+      w.index.visitTerms(range, (term) => {
+        for (let j = 0; j < reads.length; j++) acc.addAt(reads[j]!.col, skNumber(keyer, term, reads[j]!.i, base));
+      });
     }
     out.push(make(b, acc));
     if (changed && performance.now() - slice > SLICE_MS) {
