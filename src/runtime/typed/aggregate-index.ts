@@ -3,8 +3,9 @@
  * is a bucket and no `where` beyond `bucket.from`/`to`, an index leading with the bucket's field counts each
  * bucket (`OrderedIndex.count` over the bucket's range of sort keys: O(log n), no entry visited), and each
  * metric is summed by walking, over the same range, an index whose first component is the bucket's field
- * and which holds the metric (`"started_at,duration"` for `sum: ["duration"]`): its value read from the sk,
- * no record read, no term looked up. Buckets are never found per record: they come from the first and last
+ * and which holds the metric (`"started_at,duration"` for `sum: ["duration"]`): its value read from the term
+ * in place, no record read, no term looked up, and kept per leaf of the index for the next aggregate
+ * (`OrderedIndex.visitNumbers`; a write drops its leaf's numbers). Buckets are never found per record: they come from the first and last
  * entries and are walked with time-buckets.ts.
  *
  * When it applies: every index used has, besides the bucket field and the metric, only components every
@@ -152,7 +153,13 @@ async function attemptOnce(
     const n = bucketer.next(b);
     return t < n.end ? n : bucketer.bucketOf(t);
   };
-  const walks = plan.walks.map((w) => ({ ...w, index: engine.orderedIndex(def.name, w.keyer.prefix, compare) }));
+  const walks = plan.walks.map((w) => {
+    const index = engine.orderedIndex(def.name, w.keyer.prefix, compare);
+    const base = index.prefix.length;
+    // Each metric read from the whole terms in place, its numbers kept per leaf (OrderedIndex.visitNumbers).
+    const reads = w.reads.map((r) => ({ ...r, column: `${r.i}:${w.keyer.components[r.i]!.kind}`, decode: (term: string) => skNumber(w.keyer, term, r.i, base) }));
+    return { ...w, index, reads };
+  });
   const width = spec.fields.length;
   const out: AggregateBucket[] = [];
   let slice = performance.now();
@@ -168,11 +175,7 @@ async function attemptOnce(
     const acc = new Acc(width);
     acc.count = count;
     for (const w of walks) {
-      const { keyer, reads } = w;
-      const base = w.index.prefix.length;
-      w.index.visitTerms(range, (term) => {
-        for (let j = 0; j < reads.length; j++) acc.addAt(reads[j]!.col, skNumber(keyer, term, reads[j]!.i, base));
-      });
+      for (const r of w.reads) w.index.visitNumbers(range, r.column, r.decode, (x) => acc.addAt(r.col, x));
     }
     out.push(make(b, acc));
     if (changed && performance.now() - slice > SLICE_MS) {
