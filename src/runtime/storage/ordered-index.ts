@@ -3,14 +3,16 @@
  * "Index terms"), ordered by sort key (JavaScript string order), then by record key (`compareKeys`, the
  * entity's key order). Built by keyspace.ts from the records' terms and kept up to date on every write.
  *
- * Layout: a sorted list of sorted leaves (a leaf: two parallel arrays of at most 2 × LEAF entries), with a
+ * Layout: a sorted list of sorted leaves (a leaf: parallel arrays of at most 2 × LEAF entries), with a
  * Fenwick tree of the leaves' sizes. A change splices one leaf (≤ 2 × LEAF elements) and updates the tree
  * (O(log leaves)); a leaf that grows past 2 × LEAF splits in two, an empty one goes (the tree is rebuilt then,
  * O(leaves)). Finding an entry or a range bound is a binary search over the leaves' last entries, then in one
  * leaf; a position in the whole order is the tree's prefix sum plus the place in the leaf: `count` is
  * O(log n). Adds and removes search by numbers packed from the terms (and string keys) first ({@link pack}),
  * the strings only where those are equal: at 100,000 entries a search comparing strings alone spent most of
- * its time waiting for ~17 strings scattered in memory (~2 µs of a put's index upkeep on this machine). (DESIGN14 suggested a sorted base + delta merged when it passes n/32; measured at 100,000
+ * its time waiting for ~17 strings scattered in memory (~2 µs of a put's index upkeep on this machine). An add
+ * finds its leaf by the leaves' fences (one array of doubles) and appends to it; the leaf is sorted when it is
+ * next read, searched or split (a splice into a sorted leaf moved ~1.5 KB of cold memory per add). (DESIGN14 suggested a sorted base + delta merged when it passes n/32; measured at 100,000
  * entries, its merges cost ~4 µs per change amortized, more than the rest of a put: leaves never copy more
  * than one leaf.)
  */
@@ -71,6 +73,20 @@ interface Leaf {
   knums: number[];
   /** Numbers decoded from the terms by {@link OrderedIndex.visitNumbers}, by column; dropped when the leaf changes. */
   cols?: Map<string, Float64Array>;
+  /**
+   * Entries appended since the leaf was last sorted: an add appends to its leaf (touching the arrays' ends
+   * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
+   */
+  dirty: boolean;
+  /**
+   * The fence: every entry of this leaf is ≤ it, every entry of the next leaf is > it (the last entry when
+   * the leaf was last sorted; an add past the last leaf's fence moves it). Adds and removes find their leaf
+   * by the fences, which an append does not move.
+   */
+  fSk: string;
+  fKey: string;
+  fN: number;
+  fKn: number;
 }
 
 /** Characters [PACK_LO, PACK_HI] (ASCII "/" to DEL: digits, hex, letters) pack as one digit each. */
@@ -104,7 +120,16 @@ export function pack(s: string, at: number): number {
   return v;
 }
 
-const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [] });
+const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, fSk: "", fKey: "", fN: 0, fKn: 0 });
+
+/** Make the leaf's last entry its fence. */
+function fenceAtLast(l: Leaf): void {
+  const i = l.sks.length - 1;
+  l.fSk = l.sks[i]!;
+  l.fKey = l.keys[i]!;
+  l.fN = l.nums[i]!;
+  l.fKn = l.knums[i]!;
+}
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -178,6 +203,7 @@ export class OrderedIndex {
       prevSk = sk;
       prevKey = key;
       if (leaf.sks.length === LEAF) {
+        fenceAtLast(leaf);
         ix.leaves.push(leaf);
         leaf = EMPTY_LEAF();
       }
@@ -186,13 +212,63 @@ export class OrderedIndex {
       leaf.nums.push(ix.num(sk));
       leaf.knums.push(ix.knum(key));
     }
-    if (leaf.sks.length) ix.leaves.push(leaf);
+    if (leaf.sks.length) {
+      fenceAtLast(leaf);
+      ix.leaves.push(leaf);
+    }
     ix.rebuildTree();
     return ix;
   }
 
   get size(): number {
+    this.settle();
     return this.total;
+  }
+
+  /** Leaves appended to since last sorted. */
+  private dirtyLeaves = 0;
+
+  /** Sort every dirty leaf: what a read sees is sorted, with exact sizes. */
+  private settle(): void {
+    if (this.dirtyLeaves === 0) return;
+    for (let li = 0; li < this.leaves.length; li++) if (this.leaves[li]!.dirty) this.sortLeaf(li);
+  }
+
+  /**
+   * Sort leaf `li`'s entries, drop exact duplicates (an add of an entry already there), and make its last entry
+   * its fence (still between this leaf's entries and the next leaf's).
+   */
+  private sortLeaf(li: number): void {
+    const l = this.leaves[li]!;
+    if (!l.dirty) return;
+    l.dirty = false;
+    this.dirtyLeaves--;
+    const m = l.sks.length;
+    const order = Array.from({ length: m }, (_, i) => i);
+    const { sks, keys, nums, knums } = l;
+    order.sort((a, b) => {
+      if (nums[a] !== nums[b]) return nums[a]! < nums[b]! ? -1 : 1;
+      if (sks[a] !== sks[b]) return sks[a]! < sks[b]! ? -1 : 1;
+      if (knums[a] !== knums[b]) return knums[a]! < knums[b]! ? -1 : 1;
+      return this.compareKeys(keys[a]!, keys[b]!);
+    });
+    const out = EMPTY_LEAF();
+    for (const i of order) {
+      const last = out.sks.length - 1;
+      if (last >= 0 && out.sks[last] === sks[i] && out.keys[last] === keys[i]) continue;
+      out.sks.push(sks[i]!);
+      out.keys.push(keys[i]!);
+      out.nums.push(nums[i]!);
+      out.knums.push(knums[i]!);
+    }
+    l.sks = out.sks;
+    l.keys = out.keys;
+    l.nums = out.nums;
+    l.knums = out.knums;
+    l.cols = undefined;
+    if (out.sks.length < m) this.grow(li, out.sks.length - m);
+    fenceAtLast(l);
+    this.lastNums[li] = l.fN;
   }
 
   private rebuildTree(): void {
@@ -208,7 +284,7 @@ export class OrderedIndex {
     this.tree = tree;
     this.total = total;
     if (total >= 2 * this.commonAt || total * 2 < this.commonAt) this.recommon();
-    this.lastNums = this.leaves.map((l) => l.nums[l.nums.length - 1]!);
+    this.lastNums = this.leaves.map((l) => l.fN);
   }
 
   /**
@@ -230,10 +306,16 @@ export class OrderedIndex {
     const leaves = this.leaves;
     if (leaves.length === 0) return;
     const last = leaves[leaves.length - 1]!;
+    this.sortLeaf(0);
+    this.sortLeaf(leaves.length - 1);
     const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
-    for (const l of leaves) for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
+    for (const l of leaves) {
+      for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
+      l.fN = this.num(l.fSk);
+      l.cols = undefined;
+    }
   }
 
   /** Entries in the leaves before leaf `li`. */
@@ -308,8 +390,8 @@ export class OrderedIndex {
     return kn !== km ? (kn < km ? -1 : 1) : this.compareKeys(key, l.keys[i]!);
   }
 
-  /** {@link find} for the first entry ≥ (sk, key), without a closure: what every add and remove asks. */
-  private seek(sk: string, n: number, key: string, kn: number): [number, number] {
+  /** The first leaf whose fence is ≥ (sk, key) (leaves.length when none): where the entry belongs. */
+  private seekLeaf(sk: string, n: number, key: string, kn: number): number {
     const leaves = this.leaves;
     const lastNums = this.lastNums;
     let a = 0;
@@ -321,12 +403,18 @@ export class OrderedIndex {
       else if (n > m) a = mid + 1;
       else {
         const l = leaves[mid]!;
-        if (this.cmp(sk, n, key, kn, l, l.sks.length - 1) <= 0) b = mid;
+        const c = sk !== l.fSk ? (sk < l.fSk ? -1 : 1) : kn !== l.fKn ? (kn < l.fKn ? -1 : 1) : this.compareKeys(key, l.fKey);
+        if (c <= 0) b = mid;
         else a = mid + 1;
       }
     }
-    if (a === leaves.length) return [a, 0];
-    const l = leaves[a]!;
+    return a;
+  }
+
+  /** The first entry ≥ (sk, key) in leaf `a` (sorted first). */
+  private seekIn(a: number, sk: string, n: number, key: string, kn: number): number {
+    this.sortLeaf(a);
+    const l = this.leaves[a]!;
     let x = 0;
     let y = l.sks.length - 1;
     while (x < y) {
@@ -334,7 +422,7 @@ export class OrderedIndex {
       if (this.cmp(sk, n, key, kn, l, mid) <= 0) y = mid;
       else x = mid + 1;
     }
-    return [a, x];
+    return x;
   }
 
   /** Add an entry (nothing when it is there already). */
@@ -349,44 +437,69 @@ export class OrderedIndex {
 
   /** {@link add} of a whole term (`prefix + sk`). */
   addTerm(sk: string, key: string): void {
+    const n = this.num(sk);
+    const kn = this.knum(key);
     if (this.leaves.length === 0) {
-      this.leaves.push({ sks: [sk], keys: [key], nums: [this.num(sk)], knums: [this.knum(key)] });
+      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, fSk: sk, fKey: key, fN: n, fKn: kn };
+      this.leaves.push(l);
       this.rebuildTree();
       return;
     }
-    const n = this.num(sk);
-    const kn = this.knum(key);
-    let [li, i] = this.seek(sk, n, key, kn);
-    if (li === this.leaves.length) {
-      li--; // after every entry: at the end of the last leaf
-      i = this.leaves[li]!.sks.length;
+    let li = this.seekLeaf(sk, n, key, kn);
+    const l = this.leaves[li === this.leaves.length ? --li : li]!;
+    if (li === this.leaves.length - 1 && this.isPastFence(sk, n, key, kn, l)) {
+      // Past every fence: the last leaf's fence moves to it.
+      l.fSk = sk;
+      l.fKey = key;
+      l.fN = n;
+      l.fKn = kn;
+      this.lastNums[li] = n;
     }
-    const l = this.leaves[li]!;
-    if (i < l.sks.length && l.sks[i] === sk && l.keys[i] === key) return;
-    l.sks.splice(i, 0, sk);
-    l.keys.splice(i, 0, key);
-    l.nums.splice(i, 0, n);
-    l.knums.splice(i, 0, kn);
-    this.lastNums[li] = l.nums[l.nums.length - 1]!;
+    // Appended, unsorted: the leaf is sorted (and a duplicate dropped) when next read or searched.
+    l.sks.push(sk);
+    l.keys.push(key);
+    l.nums.push(n);
+    l.knums.push(kn);
     l.cols = undefined;
+    if (!l.dirty) {
+      l.dirty = true;
+      this.dirtyLeaves++;
+    }
+    this.grow(li, 1);
     if (l.sks.length > 2 * LEAF) {
-      this.leaves.splice(li + 1, 0, { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF) });
-      this.rebuildTree();
-    } else this.grow(li, 1);
+      this.sortLeaf(li);
+      if (l.sks.length > 2 * LEAF) {
+        const upper: Leaf = { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF), dirty: false, fSk: "", fKey: "", fN: 0, fKn: 0 };
+        fenceAtLast(upper);
+        fenceAtLast(l);
+        this.leaves.splice(li + 1, 0, upper);
+        this.rebuildTree();
+      }
+    }
+  }
+
+  private isPastFence(sk: string, n: number, key: string, kn: number, l: Leaf): boolean {
+    if (n !== l.fN) return n > l.fN;
+    if (sk !== l.fSk) return sk > l.fSk;
+    if (kn !== l.fKn) return kn > l.fKn;
+    return this.compareKeys(key, l.fKey) > 0;
   }
 
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
     if (this.leaves.length === 0) return;
-    const [li, i] = this.seek(sk, this.num(sk), key, this.knum(key));
-    const l = this.leaves[li];
-    if (!l || l.sks[i] !== sk || l.keys[i] !== key) return;
+    const n = this.num(sk);
+    const kn = this.knum(key);
+    const li = this.seekLeaf(sk, n, key, kn);
+    if (li === this.leaves.length) return;
+    const i = this.seekIn(li, sk, n, key, kn);
+    const l = this.leaves[li]!;
+    if (l.sks[i] !== sk || l.keys[i] !== key) return;
     l.sks.splice(i, 1);
     l.keys.splice(i, 1);
     l.nums.splice(i, 1);
     l.knums.splice(i, 1);
-    if (l.sks.length) this.lastNums[li] = l.nums[l.nums.length - 1]!;
-    l.cols = undefined;
+    l.cols = undefined; // the fence stays: still between this leaf and the next
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
       this.rebuildTree();
@@ -395,6 +508,7 @@ export class OrderedIndex {
 
   /** [from, to) of the global positions whose sk is in `range`. */
   private span(range: SkRange): [number, number] {
+    this.settle();
     const p = this.prefix;
     const lo = range.lo && { sk: p + range.lo.sk, exclusive: range.lo.exclusive === true };
     const hi = range.hi && { sk: p + range.hi.sk, exclusive: range.hi.exclusive === true };
