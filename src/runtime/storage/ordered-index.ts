@@ -32,6 +32,10 @@ export interface SkRange {
   readonly hi?: SkBound;
 }
 
+import { commonPrefix, EMPTY_LEAF, fenceAtLast, type Leaf, pack, sortEntries } from "./ordered-leaf.js";
+
+export { pack } from "./ordered-leaf.js";
+
 export interface IndexEntry {
   readonly sk: string;
   readonly key: string;
@@ -40,13 +44,6 @@ export interface IndexEntry {
 /** A leaf's size after a split, and half the most it holds. */
 const LEAF = 64;
 
-/** The common prefix of `a` and `b` (a ≤ b), at least `base` (which both start with). */
-function commonPrefix(a: string, b: string, base: string): string {
-  let i = base.length;
-  const n = Math.min(a.length, b.length);
-  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-  return a.slice(0, i);
-}
 
 /** Whether `sk` is at or past the lower bound (prefix comparison). Monotone in sk order. */
 function aboveLo(sk: string, lo: SkBound): boolean {
@@ -60,76 +57,6 @@ function aboveHi(sk: string, hi: SkBound): boolean {
   return hi.exclusive ? p >= hi.sk : p > hi.sk;
 }
 
-/**
- * Sorted entries in parallel arrays: the terms, the keys, and each one's number by {@link pack} (`nums`: of
- * the term after the index's common prefix; `knums`: of the key, when the index packs keys). Searches compare
- * the numbers first (a contiguous array of doubles, no pointer to follow) and the strings only when the numbers
- * are equal: a search in an index of 100,000 entries otherwise chases ~17 strings scattered through the heap.
- */
-interface Leaf {
-  sks: string[];
-  keys: string[];
-  nums: number[];
-  knums: number[];
-  /** Numbers decoded from the terms by {@link OrderedIndex.visitNumbers}, by column; dropped when the leaf changes. */
-  cols?: Map<string, Float64Array>;
-  /**
-   * Entries appended since the leaf was last sorted: an add appends to its leaf (touching the arrays' ends
-   * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
-   */
-  dirty: boolean;
-  /**
-   * The fence: every entry of this leaf is ≤ it, every entry of the next leaf is > it (the last entry when
-   * the leaf was last sorted; an add past the last leaf's fence moves it). Adds and removes find their leaf
-   * by the fences, which an append does not move.
-   */
-  fSk: string;
-  fKey: string;
-  fN: number;
-  fKn: number;
-}
-
-/** Characters [PACK_LO, PACK_HI] (ASCII "/" to DEL: digits, hex, letters) pack as one digit each. */
-const PACK_LO = 47;
-const PACK_HI = 127;
-/** Digits: 0 end of string, 1 any character below PACK_LO, 2.. the characters in range, BASE - 1 any above. */
-const BASE = PACK_HI - PACK_LO + 4;
-/** Characters packed: BASE^8 < 2^53, so the number is exact. */
-const PACKED = 8;
-
-/**
- * The first PACKED characters of `s` from `at`, as a number that never orders two strings against their
- * string order (UTF-16 code units; also UTF-8 byte order, which agrees below U+0080): s ≤ t ⇒ pack(s) ≤
- * pack(t). A character out of [PACK_LO, PACK_HI] packs as the low or high digit and ends the number (the
- * digits after it are 0), so strings differing past it pack equal, never in the wrong order.
- */
-export function pack(s: string, at: number): number {
-  let v = 0;
-  let i = 0;
-  for (; i < PACKED; i++) {
-    if (at + i >= s.length) break;
-    const c = s.charCodeAt(at + i);
-    if (c < PACK_LO || c > PACK_HI) {
-      v = v * BASE + (c < PACK_LO ? 1 : BASE - 1);
-      i++;
-      break;
-    }
-    v = v * BASE + (c - PACK_LO + 2);
-  }
-  for (; i < PACKED; i++) v *= BASE;
-  return v;
-}
-
-const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, fSk: "", fKey: "", fN: 0, fKn: 0 });
-
-/** Make the leaf's last entry its fence. */
-function fenceAtLast(l: Leaf): void {
-  const i = l.sks.length - 1;
-  l.fSk = l.sks[i]!;
-  l.fKey = l.keys[i]!;
-  l.fN = l.nums[i]!;
-  l.fKn = l.knums[i]!;
-}
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -141,11 +68,6 @@ export class OrderedIndex {
   private total = 0;
 
   /**
-   * `prefix`: what every entry's term starts with (`"\u0001" + id + "\u0000"`). The leaves hold whole terms, as
-   * the records' locations hold them (one string each, shared): sorting and comparing those flat strings is
-   * several times faster than comparing sks sliced off them; an entry's sk is sliced when a walk yields it.
-   */
-  /**
    * What every term starts with, found when the index is built (the common prefix of its first and last terms:
    * `prefix` and the leading digits every value shares, "80000000" of a timestamp's seconds): terms are
    * packed after it. A term that does not start with it packs as -1 (below) or +Infinity (above): still in
@@ -154,6 +76,8 @@ export class OrderedIndex {
   private common: string;
 
   /**
+   * `prefix`: what every entry's term starts with (`"\u0001" + id + "\u0000"`). The leaves hold whole terms, as
+   * the records' locations hold them (one string each, shared); an entry's sk is sliced when a walk yields it.
    * `packKeys`: whether `compareKeys` is UTF-8 (or UTF-16) string order, so keys may be packed
    * ({@link pack}) too; otherwise equal terms compare their keys with `compareKeys` alone.
    */
@@ -243,31 +167,8 @@ export class OrderedIndex {
     if (!l.dirty) return;
     l.dirty = false;
     this.dirtyLeaves--;
-    const m = l.sks.length;
-    const order = Array.from({ length: m }, (_, i) => i);
-    const { sks, keys, nums, knums } = l;
-    order.sort((a, b) => {
-      if (nums[a] !== nums[b]) return nums[a]! < nums[b]! ? -1 : 1;
-      if (sks[a] !== sks[b]) return sks[a]! < sks[b]! ? -1 : 1;
-      if (knums[a] !== knums[b]) return knums[a]! < knums[b]! ? -1 : 1;
-      return this.compareKeys(keys[a]!, keys[b]!);
-    });
-    const out = EMPTY_LEAF();
-    for (const i of order) {
-      const last = out.sks.length - 1;
-      if (last >= 0 && out.sks[last] === sks[i] && out.keys[last] === keys[i]) continue;
-      out.sks.push(sks[i]!);
-      out.keys.push(keys[i]!);
-      out.nums.push(nums[i]!);
-      out.knums.push(knums[i]!);
-    }
-    l.sks = out.sks;
-    l.keys = out.keys;
-    l.nums = out.nums;
-    l.knums = out.knums;
-    l.cols = undefined;
-    if (out.sks.length < m) this.grow(li, out.sks.length - m);
-    fenceAtLast(l);
+    const removed = sortEntries(l, this.compareKeys);
+    if (removed) this.grow(li, -removed);
     this.lastNums[li] = l.fN;
   }
 
