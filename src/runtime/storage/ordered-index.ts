@@ -32,7 +32,7 @@ export interface SkRange {
   readonly hi?: SkBound;
 }
 
-import { commonPrefix, EMPTY_LEAF, fenceAtLast, type Leaf, pack, sortEntries } from "./ordered-leaf.js";
+import { commonPrefix, EMPTY_LEAF, fenceAtLast, type Leaf, pack, pastFence, sortEntries } from "./ordered-leaf.js";
 
 export { pack } from "./ordered-leaf.js";
 
@@ -167,8 +167,9 @@ export class OrderedIndex {
     if (!l.dirty) return;
     l.dirty = false;
     this.dirtyLeaves--;
-    const removed = sortEntries(l, this.compareKeys);
-    if (removed) this.grow(li, -removed);
+    sortEntries(l, this.compareKeys);
+    if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
+    l.counted = l.sks.length;
     this.lastNums[li] = l.fN;
   }
 
@@ -177,8 +178,10 @@ export class OrderedIndex {
     const tree = new Array<number>(n + 1).fill(0);
     let total = 0;
     for (let i = 1; i <= n; i++) {
-      tree[i]! += this.leaves[i - 1]!.sks.length;
-      total += this.leaves[i - 1]!.sks.length;
+      const l = this.leaves[i - 1]!;
+      l.counted = l.sks.length;
+      tree[i]! += l.counted;
+      total += l.counted;
       const j = i + (i & -i);
       if (j <= n) tree[j]! += tree[i]!;
     }
@@ -341,14 +344,14 @@ export class OrderedIndex {
     const n = this.num(sk);
     const kn = this.knum(key);
     if (this.leaves.length === 0) {
-      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, fSk: sk, fKey: key, fN: n, fKn: kn };
+      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, counted: 0, fSk: sk, fKey: key, fN: n, fKn: kn };
       this.leaves.push(l);
       this.rebuildTree();
       return;
     }
     let li = this.seekLeaf(sk, n, key, kn);
     const l = this.leaves[li === this.leaves.length ? --li : li]!;
-    if (li === this.leaves.length - 1 && this.isPastFence(sk, n, key, kn, l)) {
+    if (li === this.leaves.length - 1 && pastFence(l, sk, n, key, kn, this.compareKeys)) {
       // Past every fence: the last leaf's fence moves to it.
       l.fSk = sk;
       l.fKey = key;
@@ -366,11 +369,11 @@ export class OrderedIndex {
       l.dirty = true;
       this.dirtyLeaves++;
     }
-    this.grow(li, 1);
+    // The Fenwick tree learns of it when the leaf is sorted: reads sort every unsorted leaf first.
     if (l.sks.length > 2 * LEAF) {
       this.sortLeaf(li);
       if (l.sks.length > 2 * LEAF) {
-        const upper: Leaf = { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF), dirty: false, fSk: "", fKey: "", fN: 0, fKn: 0 };
+        const upper: Leaf = { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF), dirty: false, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
         fenceAtLast(upper);
         fenceAtLast(l);
         this.leaves.splice(li + 1, 0, upper);
@@ -379,12 +382,6 @@ export class OrderedIndex {
     }
   }
 
-  private isPastFence(sk: string, n: number, key: string, kn: number, l: Leaf): boolean {
-    if (n !== l.fN) return n > l.fN;
-    if (sk !== l.fSk) return sk > l.fSk;
-    if (kn !== l.fKn) return kn > l.fKn;
-    return this.compareKeys(key, l.fKey) > 0;
-  }
 
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
@@ -404,7 +401,10 @@ export class OrderedIndex {
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
       this.rebuildTree();
-    } else this.grow(li, -1);
+    } else {
+      l.counted--;
+      this.grow(li, -1);
+    }
   }
 
   /** [from, to) of the global positions whose sk is in `range`. */

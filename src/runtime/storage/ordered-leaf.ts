@@ -21,6 +21,8 @@ export interface Leaf {
    * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
    */
   dirty: boolean;
+  /** The leaf's size as the index's Fenwick tree counts it: synced when the leaf is sorted (adds do not touch the tree). */
+  counted: number;
   /**
    * The fence: every entry of this leaf is ≤ it, every entry of the next leaf is > it (the last entry when
    * the leaf was last sorted; an add past the last leaf's fence moves it). Adds and removes find their leaf
@@ -63,7 +65,13 @@ export function pack(s: string, at: number): number {
   return v;
 }
 
-export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, fSk: "", fKey: "", fN: 0, fKn: 0 });
+export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
+
+/** Whether (sk, key) — packed n, kn — sorts after the leaf's fence. */
+export function pastFence(l: Leaf, sk: string, n: number, key: string, kn: number, compareKeys: (a: string, b: string) => number): boolean {
+  if (n !== l.fN) return n > l.fN;
+  return sk !== l.fSk ? sk > l.fSk : kn !== l.fKn ? kn > l.fKn : compareKeys(key, l.fKey) > 0;
+}
 
 /** Make the leaf's last entry its fence. */
 export function fenceAtLast(l: Leaf): void {
