@@ -318,7 +318,7 @@ describe("repo.aggregate over a real store, against a Map model", () => {
   });
 });
 
-describe("skNumber (the index-only path's decoding) equals componentNumber", () => {
+describe("skNumber (the index-only path's decoding, of an sk or in place in a whole term) equals componentNumber", () => {
   const WIDTH: Record<string, number> = { timestamp: 24, int32: 8, uint32: 8, int64: 16, uint64: 16, duration: 24, double: 16, bool: 1 };
   const kinds: ComponentKind[] = ["timestamp", "int32", "uint32", "int64", "uint64", "duration", "double", "bool"];
   const offsets: number[] = [];
@@ -344,7 +344,11 @@ describe("skNumber (the index-only path's decoding) equals componentNumber", () 
         fc.boolean(),
         (...values) => {
           const sk = kinds.map((k, i) => encodeComponent(k, values[i])).join("");
-          for (let i = 0; i < kinds.length; i++) expect(skNumber(keyer, sk, i)).toBe(componentNumber(keyer, sk, i));
+          const term = keyer.prefix + sk; // read in place from a whole term, as the metric walk does
+          for (let i = 0; i < kinds.length; i++) {
+            expect(skNumber(keyer, sk, i)).toBe(componentNumber(keyer, sk, i));
+            expect(skNumber(keyer, term, i, keyer.prefix.length)).toBe(componentNumber(keyer, sk, i));
+          }
         },
       ),
       { numRuns: 500 },

@@ -7,14 +7,16 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type IndexEntry, OrderedIndex, type SkRange } from "../../src/runtime/storage/ordered-index.js";
+import { type IndexEntry, OrderedIndex, pack, type SkRange } from "../../src/runtime/storage/ordered-index.js";
+import { compareUtf8 } from "../../src/runtime/format/segment-index.js";
 
 /** Integer keys compared as numbers (not as strings): ties must follow `compareKeys`, not string order. */
 const byNumber = (a: string, b: string): number => Number(a) - Number(b);
 
 class Model {
   entries: IndexEntry[] = [];
-  private cmp = (a: IndexEntry, b: IndexEntry): number => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : byNumber(a.key, b.key));
+  constructor(private readonly compareKeys: (a: string, b: string) => number = byNumber) {}
+  private cmp = (a: IndexEntry, b: IndexEntry): number => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : this.compareKeys(a.key, b.key));
   add(sk: string, key: string): void {
     if (!this.entries.some((e) => e.sk === sk && e.key === key)) this.entries.push({ sk, key });
     this.entries.sort(this.cmp);
@@ -77,6 +79,21 @@ function check(ix: OrderedIndex, model: Model, o: Extract<Op, { t: "check" }>): 
   // `after`: an entry of the index (a cursor from a previous page), or one that is not (deleted since).
   const after = o.after !== null && model.entries.length ? model.entries[o.after % model.entries.length]! : o.afterAbsent;
   if (after) expect([...ix.walk(o.range, { reverse: o.reverse, after })]).toEqual(model.walk(o.range, o.reverse, after));
+  // visitTerms: the same entries in order, as whole terms.
+  const terms: string[] = [];
+  ix.visitTerms(o.range, (t) => terms.push(t));
+  expect(terms).toEqual(model.walk(o.range, false).map((e) => ix.prefix + e.sk));
+  // visitNumbers: a number of each term, kept per leaf across checks (a change in between must drop it).
+  const xs: number[] = [];
+  ix.visitNumbers(o.range, "codes", codeSum, (x) => xs.push(x));
+  expect(xs).toEqual(terms.map(codeSum));
+}
+
+/** A number that differs for most terms: the sum of their code units weighted by position. */
+function codeSum(t: string): number {
+  let v = 0;
+  for (let i = 0; i < t.length; i++) v += t.charCodeAt(i) * (i + 1);
+  return v;
 }
 
 function run(ix: OrderedIndex, model: Model, ops: readonly Op[]): void {
@@ -146,5 +163,61 @@ describe("OrderedIndex", () => {
     for (let i = 0; i < n; i += 2) ix.add(String(i % 97).padStart(2, "0"), String(i));
     expect([...ix.walk({})]).toEqual(all);
     expect([...ix.walk({}, { reverse: true })]).toEqual([...all].reverse());
+  });
+  it("packed numbers: string keys in UTF-8 order (packKeys) and long sks sharing leading digits, across rebuilds of the common prefix", () => {
+    // Characters in and out of the packed range (digits, hex, letters; space, \u0000, é, \uffff, a surrogate
+    // pair), sks and keys longer than the 8 packed characters, most sks sharing a long prefix as timestamps do.
+    const unit = fc.constantFrom("0", "1", "9", "a", "f", "z", " ", "\u0000", "\u00e9", "\uffff", "\ud83d\ude00");
+    const longSk = fc.oneof(
+      { weight: 5, arbitrary: fc.tuple(fc.constantFrom("8000000069", "800000006a", "80000000"), fc.string({ unit, maxLength: 12 })).map(([a, b]) => a + b) },
+      { weight: 1, arbitrary: fc.string({ unit, maxLength: 12 }) },
+    );
+    const strKey = fc.string({ unit, minLength: 1, maxLength: 12 });
+    const ops: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ t: fc.constant("add" as const), sk: longSk, key: strKey }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant("remove" as const), sk: longSk, key: strKey }) },
+      { weight: 4, arbitrary: fc.record({ t: fc.constant("removeSome" as const), i: fc.nat() }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          t: fc.constant("check" as const),
+          range: fc.oneof(fc.record({ lo: fc.record({ sk: longSk, exclusive: fc.boolean() }), hi: fc.record({ sk: longSk, exclusive: fc.boolean() }) }), longSk.map((p) => ({ lo: { sk: p }, hi: { sk: p } }))),
+          reverse: fc.boolean(),
+          after: fc.option(fc.nat(), { nil: null }),
+          afterAbsent: fc.constant(null),
+        }),
+      },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ sk: longSk, key: strKey }), { maxLength: 600 }), fc.array(ops, { minLength: 200, maxLength: 1500 }), fc.boolean(), (initial, changes, built) => {
+        const model = new Model(compareUtf8);
+        const prefix = "\u00012\u0000";
+        let ix: OrderedIndex;
+        if (built) {
+          for (const e of initial) model.add(e.sk, e.key);
+          ix = OrderedIndex.from(compareUtf8, initial.map((e) => prefix + e.sk), initial.map((e) => e.key), prefix, true);
+        } else ix = new OrderedIndex(compareUtf8, prefix, true);
+        run(ix, model, changes);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  /** No lone surrogate (UTF-8 order is defined on code points). */
+  const wellFormed = (x: string): boolean => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(x);
+
+  it("pack never orders two strings against their UTF-16 or UTF-8 order", () => {
+    const unit = fc.constantFrom("0", "5", "9", "a", "f", "z", "/", ".", "\u007f", "\u0080", " ", "\u0000", "\u0001", "\u00e9", "\uffff", "\ud83d", "\ude00", "\ue000");
+    const str = fc.string({ unit, maxLength: 12 });
+    fc.assert(
+      fc.property(str, str, str, (common, a, b) => {
+        const [s, t] = [common + a, common + b].sort(); // UTF-16 order
+        expect(pack(s!, common.length)).toBeLessThanOrEqual(pack(t!, common.length));
+        // Keys compare in UTF-8 byte order (compareUtf8): packed keys must agree with it too (well-formed strings).
+        const [u, v] = [common + a, common + b].sort(compareUtf8);
+        if (wellFormed(u!) && wellFormed(v!)) expect(pack(u!, common.length)).toBeLessThanOrEqual(pack(v!, common.length));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

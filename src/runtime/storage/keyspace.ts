@@ -240,7 +240,8 @@ export class Keyspace {
         }
       }
     }
-    ix = OrderedIndex.from(compareKeys, terms, keys, prefix);
+    // Keys in UTF-8 order (string keys) are packed into numbers too (OrderedIndex `packKeys`).
+    ix = OrderedIndex.from(compareKeys, terms, keys, prefix, compareKeys === compareUtf8);
     (this.indexes ??= new Map()).set(prefix, ix);
     return ix;
   }

@@ -3,12 +3,16 @@
  * "Index terms"), ordered by sort key (JavaScript string order), then by record key (`compareKeys`, the
  * entity's key order). Built by keyspace.ts from the records' terms and kept up to date on every write.
  *
- * Layout: a sorted list of sorted leaves (a leaf: two parallel arrays of at most 2 × LEAF entries), with a
+ * Layout: a sorted list of sorted leaves (a leaf: parallel arrays of at most 2 × LEAF entries), with a
  * Fenwick tree of the leaves' sizes. A change splices one leaf (≤ 2 × LEAF elements) and updates the tree
  * (O(log leaves)); a leaf that grows past 2 × LEAF splits in two, an empty one goes (the tree is rebuilt then,
  * O(leaves)). Finding an entry or a range bound is a binary search over the leaves' last entries, then in one
  * leaf; a position in the whole order is the tree's prefix sum plus the place in the leaf: `count` is
- * O(log n). (DESIGN14 suggested a sorted base + delta merged when it passes n/32; measured at 100,000
+ * O(log n). Adds and removes search by numbers packed from the terms (and string keys) first ({@link pack}),
+ * the strings only where those are equal: at 100,000 entries a search comparing strings alone spent most of
+ * its time waiting for ~17 strings scattered in memory (~2 µs of a put's index upkeep on this machine). An add
+ * finds its leaf by the leaves' fences (one array of doubles) and appends to it; the leaf is sorted when it is
+ * next read, searched or split (a splice into a sorted leaf moved ~1.5 KB of cold memory per add). (DESIGN14 suggested a sorted base + delta merged when it passes n/32; measured at 100,000
  * entries, its merges cost ~4 µs per change amortized, more than the rest of a put: leaves never copy more
  * than one leaf.)
  */
@@ -28,6 +32,10 @@ export interface SkRange {
   readonly hi?: SkBound;
 }
 
+import { commonPrefix, EMPTY_LEAF, fenceAtLast, type Leaf, pack, pastFence, sortEntries } from "./ordered-leaf.js";
+
+export { pack } from "./ordered-leaf.js";
+
 export interface IndexEntry {
   readonly sk: string;
   readonly key: string;
@@ -35,6 +43,7 @@ export interface IndexEntry {
 
 /** A leaf's size after a split, and half the most it holds. */
 const LEAF = 64;
+
 
 /** Whether `sk` is at or past the lower bound (prefix comparison). Monotone in sk order. */
 function aboveLo(sk: string, lo: SkBound): boolean {
@@ -48,11 +57,6 @@ function aboveHi(sk: string, hi: SkBound): boolean {
   return hi.exclusive ? p >= hi.sk : p > hi.sk;
 }
 
-/** Sorted entries in two parallel arrays. */
-interface Leaf {
-  sks: string[];
-  keys: string[];
-}
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -64,21 +68,44 @@ export class OrderedIndex {
   private total = 0;
 
   /**
+   * What every term starts with, found when the index is built (the common prefix of its first and last terms:
+   * `prefix` and the leading digits every value shares, "80000000" of a timestamp's seconds): terms are
+   * packed after it. A term that does not start with it packs as -1 (below) or +Infinity (above): still in
+   * order, compared as strings.
+   */
+  private common: string;
+
+  /**
    * `prefix`: what every entry's term starts with (`"\u0001" + id + "\u0000"`). The leaves hold whole terms, as
-   * the records' locations hold them (one string each, shared): sorting and comparing those flat strings is
-   * several times faster than comparing sks sliced off them; an entry's sk is sliced when a walk yields it.
+   * the records' locations hold them (one string each, shared); an entry's sk is sliced when a walk yields it.
+   * `packKeys`: whether `compareKeys` is UTF-8 (or UTF-16) string order, so keys may be packed
+   * ({@link pack}) too; otherwise equal terms compare their keys with `compareKeys` alone.
    */
   constructor(
     private readonly compareKeys: (a: string, b: string) => number,
-    private readonly prefix = "",
-  ) {}
+    readonly prefix = "",
+    private readonly packKeys = false,
+  ) {
+    this.common = prefix;
+  }
+
+  /** A term's number (see {@link common}). */
+  private num(term: string): number {
+    const c = this.common;
+    if (term.startsWith(c)) return pack(term, c.length);
+    return term < c ? -1 : Number.POSITIVE_INFINITY;
+  }
+
+  private knum(key: string): number {
+    return this.packKeys ? pack(key, 0) : 0;
+  }
 
   /**
    * An index of the entries `(terms[i], keys[i])` (whole terms, each starting with `prefix`; any order;
    * duplicates kept once), sorted in one go.
    */
-  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = ""): OrderedIndex {
-    const ix = new OrderedIndex(compareKeys, prefix);
+  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false): OrderedIndex {
+    const ix = new OrderedIndex(compareKeys, prefix, packKeys);
     const order = new Uint32Array(sks.length);
     for (let i = 0; i < order.length; i++) order[i] = i;
     order.sort((a, b) => {
@@ -86,7 +113,11 @@ export class OrderedIndex {
       const y = sks[b]!;
       return x < y ? -1 : x > y ? 1 : compareKeys(keys[a]!, keys[b]!);
     });
-    let leaf: Leaf = { sks: [], keys: [] };
+    if (order.length) {
+      ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
+      ix.commonAt = order.length;
+    }
+    let leaf: Leaf = EMPTY_LEAF();
     let prevSk: string | undefined;
     let prevKey: string | undefined;
     for (const i of order) {
@@ -96,19 +127,50 @@ export class OrderedIndex {
       prevSk = sk;
       prevKey = key;
       if (leaf.sks.length === LEAF) {
+        fenceAtLast(leaf);
         ix.leaves.push(leaf);
-        leaf = { sks: [], keys: [] };
+        leaf = EMPTY_LEAF();
       }
       leaf.sks.push(sk);
       leaf.keys.push(key);
+      leaf.nums.push(ix.num(sk));
+      leaf.knums.push(ix.knum(key));
     }
-    if (leaf.sks.length) ix.leaves.push(leaf);
+    if (leaf.sks.length) {
+      fenceAtLast(leaf);
+      ix.leaves.push(leaf);
+    }
     ix.rebuildTree();
     return ix;
   }
 
   get size(): number {
+    this.settle();
     return this.total;
+  }
+
+  /** Leaves appended to since last sorted. */
+  private dirtyLeaves = 0;
+
+  /** Sort every dirty leaf: what a read sees is sorted, with exact sizes. */
+  private settle(): void {
+    if (this.dirtyLeaves === 0) return;
+    for (let li = 0; li < this.leaves.length; li++) if (this.leaves[li]!.dirty) this.sortLeaf(li);
+  }
+
+  /**
+   * Sort leaf `li`'s entries, drop exact duplicates (an add of an entry already there), and make its last entry
+   * its fence (still between this leaf's entries and the next leaf's).
+   */
+  private sortLeaf(li: number): void {
+    const l = this.leaves[li]!;
+    if (!l.dirty) return;
+    l.dirty = false;
+    this.dirtyLeaves--;
+    sortEntries(l, this.compareKeys);
+    if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
+    l.counted = l.sks.length;
+    this.lastNums[li] = l.fN;
   }
 
   private rebuildTree(): void {
@@ -116,13 +178,48 @@ export class OrderedIndex {
     const tree = new Array<number>(n + 1).fill(0);
     let total = 0;
     for (let i = 1; i <= n; i++) {
-      tree[i]! += this.leaves[i - 1]!.sks.length;
-      total += this.leaves[i - 1]!.sks.length;
+      const l = this.leaves[i - 1]!;
+      l.counted = l.sks.length;
+      tree[i]! += l.counted;
+      total += l.counted;
       const j = i + (i & -i);
       if (j <= n) tree[j]! += tree[i]!;
     }
     this.tree = tree;
     this.total = total;
+    if (total >= 2 * this.commonAt || total * 2 < this.commonAt) this.recommon();
+    this.lastNums = this.leaves.map((l) => l.fN);
+  }
+
+  /**
+   * Each leaf's last number, in one array of doubles: the search for the leaf of an entry reads this array
+   * alone (a few KB, in cache) and visits a leaf's own arrays only where numbers are equal.
+   */
+  private lastNums: number[] = [];
+
+  /** Entries when {@link common} was last found. */
+  private commonAt = 0;
+
+  /**
+   * Find {@link common} again from the first and last terms, and pack every term again when it changed: when
+   * the index doubled or halved since (O(n) then, O(1) amortized per change), so an index built empty and
+   * filled by writes packs its terms past their shared leading digits too.
+   */
+  private recommon(): void {
+    this.commonAt = this.total;
+    const leaves = this.leaves;
+    if (leaves.length === 0) return;
+    const last = leaves[leaves.length - 1]!;
+    this.sortLeaf(0);
+    this.sortLeaf(leaves.length - 1);
+    const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
+    if (c === this.common) return;
+    this.common = c;
+    for (const l of leaves) {
+      for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
+      l.fN = this.num(l.fSk);
+      l.cols = undefined;
+    }
   }
 
   /** Entries in the leaves before leaf `li`. */
@@ -187,33 +284,49 @@ export class OrderedIndex {
     return (s, k) => s > sk || (s === sk && this.compareKeys(k, key) >= 0);
   }
 
-  /** Order of (sk, key) against entry i of leaf `l`. */
-  private cmp(sk: string, key: string, l: Leaf, i: number): number {
+  /** Order of (sk, key) — numbers n, kn — against entry i of leaf `l`: the numbers first, then the strings. */
+  private cmp(sk: string, n: number, key: string, kn: number, l: Leaf, i: number): number {
+    const m = l.nums[i]!;
+    if (n !== m) return n < m ? -1 : 1;
     const s = l.sks[i]!;
-    return sk === s ? this.compareKeys(key, l.keys[i]!) : sk < s ? -1 : 1;
+    if (sk !== s) return sk < s ? -1 : 1;
+    const km = l.knums[i]!;
+    return kn !== km ? (kn < km ? -1 : 1) : this.compareKeys(key, l.keys[i]!);
   }
 
-  /** {@link find} for the first entry ≥ (sk, key), without a closure: what every add and remove asks. */
-  private seek(sk: string, key: string): [number, number] {
+  /** The first leaf whose fence is ≥ (sk, key) (leaves.length when none): where the entry belongs. */
+  private seekLeaf(sk: string, n: number, key: string, kn: number): number {
     const leaves = this.leaves;
+    const lastNums = this.lastNums;
     let a = 0;
     let b = leaves.length;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      const l = leaves[mid]!;
-      if (this.cmp(sk, key, l, l.sks.length - 1) <= 0) b = mid;
-      else a = mid + 1;
+      const m = lastNums[mid]!;
+      if (n < m) b = mid;
+      else if (n > m) a = mid + 1;
+      else {
+        const l = leaves[mid]!;
+        const c = sk !== l.fSk ? (sk < l.fSk ? -1 : 1) : kn !== l.fKn ? (kn < l.fKn ? -1 : 1) : this.compareKeys(key, l.fKey);
+        if (c <= 0) b = mid;
+        else a = mid + 1;
+      }
     }
-    if (a === leaves.length) return [a, 0];
-    const l = leaves[a]!;
+    return a;
+  }
+
+  /** The first entry ≥ (sk, key) in leaf `a` (sorted first). */
+  private seekIn(a: number, sk: string, n: number, key: string, kn: number): number {
+    this.sortLeaf(a);
+    const l = this.leaves[a]!;
     let x = 0;
     let y = l.sks.length - 1;
     while (x < y) {
       const mid = (x + y) >>> 1;
-      if (this.cmp(sk, key, l, mid) <= 0) y = mid;
+      if (this.cmp(sk, n, key, kn, l, mid) <= 0) y = mid;
       else x = mid + 1;
     }
-    return [a, x];
+    return x;
   }
 
   /** Add an entry (nothing when it is there already). */
@@ -228,41 +341,75 @@ export class OrderedIndex {
 
   /** {@link add} of a whole term (`prefix + sk`). */
   addTerm(sk: string, key: string): void {
+    const n = this.num(sk);
+    const kn = this.knum(key);
     if (this.leaves.length === 0) {
-      this.leaves.push({ sks: [sk], keys: [key] });
+      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, counted: 0, fSk: sk, fKey: key, fN: n, fKn: kn };
+      this.leaves.push(l);
       this.rebuildTree();
       return;
     }
-    let [li, i] = this.seek(sk, key);
-    if (li === this.leaves.length) {
-      li--; // after every entry: at the end of the last leaf
-      i = this.leaves[li]!.sks.length;
+    let li = this.seekLeaf(sk, n, key, kn);
+    const l = this.leaves[li === this.leaves.length ? --li : li]!;
+    if (li === this.leaves.length - 1 && pastFence(l, sk, n, key, kn, this.compareKeys)) {
+      // Past every fence: the last leaf's fence moves to it.
+      l.fSk = sk;
+      l.fKey = key;
+      l.fN = n;
+      l.fKn = kn;
+      this.lastNums[li] = n;
     }
-    const l = this.leaves[li]!;
-    if (i < l.sks.length && l.sks[i] === sk && l.keys[i] === key) return;
-    l.sks.splice(i, 0, sk);
-    l.keys.splice(i, 0, key);
+    // Appended, unsorted: the leaf is sorted (and a duplicate dropped) when next read or searched.
+    l.sks.push(sk);
+    l.keys.push(key);
+    l.nums.push(n);
+    l.knums.push(kn);
+    l.cols = undefined;
+    if (!l.dirty) {
+      l.dirty = true;
+      this.dirtyLeaves++;
+    }
+    // The Fenwick tree learns of it when the leaf is sorted: reads sort every unsorted leaf first.
     if (l.sks.length > 2 * LEAF) {
-      this.leaves.splice(li + 1, 0, { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF) });
-      this.rebuildTree();
-    } else this.grow(li, 1);
+      this.sortLeaf(li);
+      if (l.sks.length > 2 * LEAF) {
+        const upper: Leaf = { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF), dirty: false, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
+        fenceAtLast(upper);
+        fenceAtLast(l);
+        this.leaves.splice(li + 1, 0, upper);
+        this.rebuildTree();
+      }
+    }
   }
+
 
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
-    const [li, i] = this.seek(sk, key);
-    const l = this.leaves[li];
-    if (!l || l.sks[i] !== sk || l.keys[i] !== key) return;
+    if (this.leaves.length === 0) return;
+    const n = this.num(sk);
+    const kn = this.knum(key);
+    const li = this.seekLeaf(sk, n, key, kn);
+    if (li === this.leaves.length) return;
+    const i = this.seekIn(li, sk, n, key, kn);
+    const l = this.leaves[li]!;
+    if (l.sks[i] !== sk || l.keys[i] !== key) return;
     l.sks.splice(i, 1);
     l.keys.splice(i, 1);
+    l.nums.splice(i, 1);
+    l.knums.splice(i, 1);
+    l.cols = undefined; // the fence stays: still between this leaf and the next
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
       this.rebuildTree();
-    } else this.grow(li, -1);
+    } else {
+      l.counted--;
+      this.grow(li, -1);
+    }
   }
 
   /** [from, to) of the global positions whose sk is in `range`. */
   private span(range: SkRange): [number, number] {
+    this.settle();
     const p = this.prefix;
     const lo = range.lo && { sk: p + range.lo.sk, exclusive: range.lo.exclusive === true };
     const hi = range.hi && { sk: p + range.hi.sk, exclusive: range.hi.exclusive === true };
@@ -275,6 +422,51 @@ export class OrderedIndex {
   count(range: SkRange): number {
     const [from, to] = this.span(range);
     return to - from;
+  }
+
+  /**
+   * `visit(term)` for each entry in `range`, in (sk, key) order, with the entry's whole term (`prefix + sk`):
+   * nothing allocated per entry (a walk slices each sk and makes an entry object), for callers that read
+   * fixed-width numbers out of the term in place (aggregate-index.ts). `visit` must not change the index.
+   */
+  visitTerms(range: SkRange, visit: (term: string) => void): void {
+    const [from, to] = this.span(range);
+    if (from >= to) return;
+    let [li, i] = this.at(from);
+    let n = to - from;
+    while (n > 0) {
+      const sks = this.leaves[li++]!.sks;
+      const end = Math.min(sks.length, i + n);
+      n -= end - i;
+      for (; i < end; i++) visit(sks[i]!);
+      i = 0;
+    }
+  }
+
+  /**
+   * `visit(decode(term))` for each entry in `range`, in order, where the numbers `decode` gives are kept per
+   * leaf under `column` (one Float64Array per leaf and column, dropped when the leaf changes): a metric read
+   * again (the next aggregate) reads contiguous doubles instead of parsing strings scattered in memory. One
+   * `column` name must always come with the same `decode`; `decode` and `visit` must not change the index.
+   */
+  visitNumbers(range: SkRange, column: string, decode: (term: string) => number, visit: (x: number) => void): void {
+    const [from, to] = this.span(range);
+    if (from >= to) return;
+    let [li, i] = this.at(from);
+    let n = to - from;
+    while (n > 0) {
+      const l = this.leaves[li++]!;
+      let col = l.cols?.get(column);
+      if (!col) {
+        col = new Float64Array(l.sks.length);
+        for (let j = 0; j < col.length; j++) col[j] = decode(l.sks[j]!);
+        (l.cols ??= new Map()).set(column, col);
+      }
+      const end = Math.min(col.length, i + n);
+      n -= end - i;
+      for (; i < end; i++) visit(col[i]!);
+      i = 0;
+    }
   }
 
   /**

@@ -3,8 +3,9 @@
  * is a bucket and no `where` beyond `bucket.from`/`to`, an index leading with the bucket's field counts each
  * bucket (`OrderedIndex.count` over the bucket's range of sort keys: O(log n), no entry visited), and each
  * metric is summed by walking, over the same range, an index whose first component is the bucket's field
- * and which holds the metric (`"started_at,duration"` for `sum: ["duration"]`): its value read from the sk,
- * no record read, no term looked up. Buckets are never found per record: they come from the first and last
+ * and which holds the metric (`"started_at,duration"` for `sum: ["duration"]`): its value read from the term
+ * in place, no record read, no term looked up, and kept per leaf of the index for the next aggregate
+ * (`OrderedIndex.visitNumbers`; a write drops its leaf's numbers). Buckets are never found per record: they come from the first and last
  * entries and are walked with time-buckets.ts.
  *
  * Every record is in every index: a record whose bucket field is unset has the absent marker there, below
@@ -16,7 +17,7 @@
  * turn (the engine's `lastSeq` moves) starts the computation again, and the third attempt runs in one
  * synchronous step, so every record is counted once, with one value.
  */
-import { componentNumber, componentPresent, encodeComponent, PRESENT_LOW, indexKeyers, type IndexComponent, type IndexKeyer } from "./index-keys.js";
+import { canBeAbsent, componentNumber, encodeComponent, PRESENT_LOW, indexKeyers, type IndexComponent, type IndexKeyer } from "./index-keys.js";
 import { keyComparer, type SkRange } from "./query-plan.js";
 import type { QueryContext } from "./query.js";
 import { Acc, bucketMaker, MAX_FILLED_BUCKETS, type AggregateBucket, type AggregateSpec } from "./aggregate.js";
@@ -49,11 +50,14 @@ function hex8(sk: string, at: number): number {
 
 /**
  * Component `i`'s number, as index-keys.ts `componentNumber` gives it (a test holds them equal), decoded in
- * place for the fixed-width kinds a metric walk reads per entry; the others go to `componentNumber`.
+ * place for the fixed-width kinds a metric walk reads per entry; the others go to `componentNumber`. The sk
+ * starts at `base` of `sk` (a whole term: `base` = the keyer's prefix length; read in place, not sliced: the
+ * metric walk hands the index's terms as they are, OrderedIndex.visitTerms).
  */
-export function skNumber(keyer: IndexKeyer, sk: string, i: number): number {
-  const at = keyer.offsets[i]!;
-  if (at >= 0) {
+export function skNumber(keyer: IndexKeyer, sk: string, i: number, base = 0): number {
+  const off = keyer.offsets[i]!;
+  if (off >= 0) {
+    const at = base + off;
     switch (keyer.components[i]!.kind) {
       case "int32":
         return hex8(sk, at) - 0x80000000;
@@ -71,7 +75,7 @@ export function skNumber(keyer: IndexKeyer, sk: string, i: number): number {
         return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8) + (hex8(sk, at + 16) - 0x80000000) / 1e9;
     }
   }
-  return componentNumber(keyer, sk, i);
+  return componentNumber(keyer, base ? sk.slice(base) : sk, i);
 }
 
 export interface IndexAggregatePlan {
@@ -151,7 +155,13 @@ async function attemptOnce(
     const n = bucketer.next(b);
     return t < n.end ? n : bucketer.bucketOf(t);
   };
-  const walks = plan.walks.map((w) => ({ ...w, index: engine.orderedIndex(def.name, w.keyer.prefix, compare) }));
+  const walks = plan.walks.map((w) => {
+    const index = engine.orderedIndex(def.name, w.keyer.prefix, compare);
+    const base = index.prefix.length;
+    // Each metric read from the whole terms in place, its numbers kept per leaf (OrderedIndex.visitNumbers).
+    const reads = w.reads.map((r) => ({ ...r, column: `${r.i}:${w.keyer.components[r.i]!.kind}`, decode: (term: string) => skNumber(w.keyer, term, r.i, base) }));
+    return { ...w, index, reads };
+  });
   const width = spec.fields.length;
   const out: AggregateBucket[] = [];
   let slice = performance.now();
@@ -167,11 +177,10 @@ async function attemptOnce(
     const acc = new Acc(width);
     acc.count = count;
     for (const w of walks) {
-      for (const e of w.index.walk(range)) {
-        for (const r of w.reads) {
-          const v = skNumber(w.keyer, e.sk, r.i);
-          if (v === v || componentPresent(w.keyer, e.sk, r.i)) acc.addAt(r.col, v); // NaN: absent (skipped), or a double's own NaN
-        }
+      for (const r of w.reads) {
+        // NaN from a Timestamp/Duration component is an absent value (skipped, as SQL skips NULL); a double's is its own.
+        const absentable = canBeAbsent(w.keyer.components[r.i]!.kind);
+        w.index.visitNumbers(range, r.column, r.decode, (x) => (x === x || !absentable) && acc.addAt(r.col, x));
       }
     }
     out.push(make(b, acc));
