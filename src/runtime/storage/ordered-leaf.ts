@@ -15,7 +15,7 @@ export interface Leaf {
   nums: number[];
   knums: number[];
   /** Numbers decoded from the terms by {@link OrderedIndex.visitNumbers}, by column; dropped when the leaf changes. */
-  cols?: Map<string, Float64Array>;
+  cols?: Map<string, Float64Array> | undefined;
   /**
    * Entries appended since the leaf was last sorted: an add appends to its leaf (touching the arrays' ends
    * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
