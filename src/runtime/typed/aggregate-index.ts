@@ -38,46 +38,6 @@ interface MetricWalk {
   readonly reads: { readonly i: number; readonly col: number }[];
 }
 
-/** 8 lowercase hex digits of `sk` at `at` as an unsigned number (charCodeAt: ~3x parseInt(substr) here). */
-function hex8(sk: string, at: number): number {
-  let v = 0;
-  for (let i = at; i < at + 8; i++) {
-    const c = sk.charCodeAt(i);
-    v = v * 16 + (c <= 57 ? c - 48 : c - 87);
-  }
-  return v;
-}
-
-/**
- * Component `i`'s number, as index-keys.ts `componentNumber` gives it (a test holds them equal), decoded in
- * place for the fixed-width kinds a metric walk reads per entry; the others go to `componentNumber`. The sk
- * starts at `base` of `sk` (a whole term: `base` = the keyer's prefix length; read in place, not sliced: the
- * metric walk hands the index's terms as they are, OrderedIndex.visitTerms).
- */
-export function skNumber(keyer: IndexKeyer, sk: string, i: number, base = 0): number {
-  const off = keyer.offsets[i]!;
-  if (off >= 0) {
-    const at = base + off;
-    switch (keyer.components[i]!.kind) {
-      case "int32":
-        return hex8(sk, at) - 0x80000000;
-      case "uint32":
-        return hex8(sk, at);
-      case "int64":
-        return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8);
-      case "uint64":
-        return hex8(sk, at) * 4294967296 + hex8(sk, at + 8);
-      case "timestamp":
-        if (sk.charCodeAt(at) === 45 /* "-", absent */) return NaN;
-        return ((hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8)) * 1000 + hex8(sk, at + 16) / 1e6;
-      case "duration":
-        if (sk.charCodeAt(at) === 45 /* "-", absent */) return NaN;
-        return (hex8(sk, at) - 0x80000000) * 4294967296 + hex8(sk, at + 8) + (hex8(sk, at + 16) - 0x80000000) / 1e9;
-    }
-  }
-  return componentNumber(keyer, base ? sk.slice(base) : sk, i);
-}
-
 export interface IndexAggregatePlan {
   readonly countKeyer: IndexKeyer;
   readonly walks: readonly MetricWalk[];
@@ -159,7 +119,7 @@ async function attemptOnce(
     const index = engine.orderedIndex(def.name, w.keyer.prefix, compare);
     const base = index.prefix.length;
     // Each metric read from the whole terms in place, its numbers kept per leaf (OrderedIndex.visitNumbers).
-    const reads = w.reads.map((r) => ({ ...r, column: `${r.i}:${w.keyer.components[r.i]!.kind}`, decode: (term: string) => skNumber(w.keyer, term, r.i, base) }));
+    const reads = w.reads.map((r) => ({ ...r, column: `${r.i}:${w.keyer.components[r.i]!.kind}`, decode: (term: string) => componentNumber(w.keyer, term, r.i, base) }));
     return { ...w, index, reads };
   });
   const width = spec.fields.length;

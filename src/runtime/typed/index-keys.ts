@@ -330,50 +330,61 @@ function decodeDouble(sk: string, at: number): number {
   return view.getFloat64(0);
 }
 
-/** A signed 64-bit sk field (16 hex digits, sign-flipped) as a number (exact up to 2^53). */
+/** 8 lowercase hex digits at `at` as an unsigned number, read by char code (no substring, no parseInt). */
+function hex8At(sk: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = sk.charCodeAt(i);
+    v = v * 16 + (c <= 57 ? c - 48 : c - 87);
+  }
+  return v;
+}
+
+/** A signed 64-bit sk field (16 hex digits, sign-flipped) as a number (correctly rounded past 2^53). */
 function signed64Number(sk: string, at: number): number {
-  return (parseInt(sk.substr(at, 8), 16) - 0x80000000) * 4294967296 + parseInt(sk.substr(at + 8, 8), 16);
+  return (hex8At(sk, at) - 0x80000000) * 4294967296 + hex8At(sk, at + 8);
 }
 
 /**
  * Component `i` of an sk as a number, without decoding the others when their widths are fixed: numbers as
  * they are, 64-bit integers as `Number()`, bool as 0/1, a timestamp as epoch milliseconds and a duration as
  * seconds (both fractional). `NaN` for an absent component (ask `componentPresent` first: a double
- * component can hold NaN itself). Throws for a string component.
+ * component can hold NaN itself). Throws for a string component. The sk starts at `base` of `sk`: a whole
+ * term is read in place with `base` = the keyer's prefix length (what the index-only aggregate's walk hands
+ * over, OrderedIndex.visitNumbers), without slicing it.
  */
-export function componentNumber(keyer: IndexKeyer, sk: string, i: number): number {
+export function componentNumber(keyer: IndexKeyer, sk: string, i: number, base = 0): number {
   const c = keyer.components[i]!;
-  const at = componentAt(keyer, sk, i);
+  const at = componentAt(keyer, sk, i, base);
   if (canBeAbsent(c.kind) && sk[at] === ABSENT) return NaN;
   switch (c.kind) {
     case "bool":
       return sk[at] === "1" ? 1 : 0;
     case "int32":
-      return (parseInt(sk.substr(at, 8), 16) ^ 0x80000000) | 0;
+      return hex8At(sk, at) - 0x80000000;
     case "uint32":
-      return parseInt(sk.substr(at, 8), 16);
+      return hex8At(sk, at);
     case "int64":
       return signed64Number(sk, at);
     case "uint64":
-      return parseInt(sk.substr(at, 8), 16) * 4294967296 + parseInt(sk.substr(at + 8, 8), 16);
+      return hex8At(sk, at) * 4294967296 + hex8At(sk, at + 8);
     case "double":
       return decodeDouble(sk, at);
     case "timestamp":
-      return signed64Number(sk, at) * 1000 + parseInt(sk.substr(at + 16, 8), 16) / 1e6;
+      return signed64Number(sk, at) * 1000 + hex8At(sk, at + 16) / 1e6;
     case "duration":
-      return signed64Number(sk, at) + ((parseInt(sk.substr(at + 16, 8), 16) ^ 0x80000000) | 0) / 1e9;
+      return signed64Number(sk, at) + (hex8At(sk, at + 16) - 0x80000000) / 1e9;
     case "string":
       throw new UsageError(`\`${c.field}\` is a string, not a number`);
   }
 }
 
-/** Where component `i` starts in `sk`. */
-function componentAt(keyer: IndexKeyer, sk: string, i: number): number {
-  let at = keyer.offsets[i]!;
-  if (at < 0) {
-    at = 0;
-    for (let j = 0; j < i; j++) at = decodeAt(keyer.components[j]!.kind, sk, at)[1];
-  }
+/** Where component `i` starts in `sk` (whose sk starts at `base`). */
+function componentAt(keyer: IndexKeyer, sk: string, i: number, base = 0): number {
+  const off = keyer.offsets[i]!;
+  if (off >= 0) return base + off;
+  let at = base;
+  for (let j = 0; j < i; j++) at = decodeAt(keyer.components[j]!.kind, sk, at)[1];
   return at;
 }
 
