@@ -9,6 +9,7 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import type { CollectionDefinition, IndexSpec } from "./entity.js";
 import { UsageError } from "../errors.js";
+import { fieldOf } from "./values.js";
 
 export type ComponentKind = "bool" | "int32" | "uint32" | "int64" | "uint64" | "double" | "string" | "timestamp" | "duration";
 
@@ -166,7 +167,7 @@ export function indexTerms(def: CollectionDefinition, source: Record<string, unk
     const comps = k.components;
     if (comps.length === 1) {
       const c = comps[0]!;
-      const v = valueOf(source, zero, c.field);
+      const v = fieldOf(source, zero, c.field);
       if (c.repeated) {
         for (const e of (v ?? []) as unknown[]) {
           const t = singleTerm(k, c.kind, e);
@@ -177,17 +178,12 @@ export function indexTerms(def: CollectionDefinition, source: Record<string, unk
     }
     let sk = "";
     for (const c of comps) {
-      const v = valueOf(source, zero, c.field);
+      const v = fieldOf(source, zero, c.field);
       sk += v === undefined || v === null ? absentComponent(c.kind) : encodeComponent(c.kind, v);
     }
     out.push(k.prefix + sk);
   }
   return out;
-}
-
-function valueOf(source: Record<string, unknown>, zero: Record<string, unknown>, field: string): unknown {
-  const v = source[field];
-  return v !== undefined ? v : zero[field];
 }
 
 const HEX = "0123456789abcdef";
