@@ -1,6 +1,6 @@
 // The `cellar` bin as a user gets it: the packed tarball installed in a fresh app (`cellar init --js`,
 // `cellar generate`, a store written by the app's generated openStore), then `npx cellar info` on it; and
-// on a terminal (util-linux `script`, a pseudo-terminal): the hidden passphrase prompt (the passphrase fed
+// on a terminal (util-linux `script`, a pseudo-terminal; the bin run directly, without npx and its spinner): the hidden passphrase prompt (the passphrase fed
 // through the terminal is not echoed), colours on a terminal and none with NO_COLOR. An install test:
 // CELLAR_INSTALL_TESTS=1 (`npm run test:install`).
 import { spawn } from "node:child_process";
@@ -73,13 +73,13 @@ describe.runIf(process.env.CELLAR_INSTALL_TESTS === "1")("the packed `cellar` bi
   }, T);
 
   it("on a terminal: the hidden prompt takes the passphrase without echo; colours, and none with NO_COLOR", async () => {
-    const asked = await onTerminal("npx --no-install cellar info store", {}, "Passphrase for store: ", PASS);
+    const asked = await onTerminal("node_modules/.bin/cellar info store", {}, "Passphrase for store: ", PASS);
     expect(asked.status, asked.output).toBe(0);
     expect(asked.output).toContain("Passphrase for store: ");
     expect(asked.output).not.toContain(PASS);
     expect(asked.output).toMatch(/app_settings +appSettings/);
     expect(asked.output).toContain("\u001b[1mentities\u001b[22m");
-    const plain = await onTerminal("npx --no-install cellar info store --passphrase-env P", { P: PASS, NO_COLOR: "1" });
+    const plain = await onTerminal("node_modules/.bin/cellar info store --passphrase-env P", { P: PASS, NO_COLOR: "1" });
     expect(plain.status, plain.output).toBe(0);
     expect(plain.output).toMatch(/app_settings +appSettings/);
     expect(plain.output).not.toContain("\u001b[");
