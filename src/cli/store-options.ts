@@ -210,7 +210,12 @@ export function requireStore(dir: string): void {
 
 /** The key options as `openStore` options: `{ key }`, or `{ encryption: "none" }` with --plaintext. */
 export async function keyOptions(opts: StoreCliOptions, ctx: CliContext, dir: string): Promise<{ key: KeyProvider } | { encryption: "none" }> {
-  if (opts.plaintext) return { encryption: "none" };
+  if (opts.plaintext) {
+    if (opts.passphraseEnv !== undefined || opts.keyFile !== undefined || opts.keychain !== undefined) {
+      throw new CliError("--plaintext takes no key: give it or a key source, not both", EXIT.USAGE, "E_USAGE");
+    }
+    return { encryption: "none" };
+  }
   return { key: await resolveKey(opts, ctx, `Passphrase for ${dir}: `) };
 }
 
