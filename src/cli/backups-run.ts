@@ -111,7 +111,7 @@ export async function verify(dir: string, file: string | undefined, opts: Backup
   const storeId = storeIdOf(abs(ctx, dir));
   const listed = file !== undefined ? listOne(abs(ctx, file)) : await new BackupLister().list(where, { checksum: false });
   const rows = listed.map((b) => row(b, storeId, Date.now()));
-  const key = rows.some((r) => r.status === "ok" && r.protection === "store-key") ? await resolveKey(opts, ctx, "master key of the store") : undefined;
+  const key = rows.some((r) => r.status === "ok" && r.protection === "store-key") ? await resolveKey(opts, ctx, "Passphrase of the store: ") : undefined;
   const needsPassword = rows.some((r) => r.status === "ok" && r.protection === "password");
   const password = needsPassword && (opts.passwordEnv !== undefined || ctx.stdin.isTTY) ? await secret(ctx, opts.passwordEnv, "--password-env", "password of the password-protected backups") : undefined;
   const bar = out.progress("verify backups", rows.length);

@@ -14,43 +14,33 @@ import { nodeFileIO } from "../runtime/platform/io.js";
 import { StoreLock } from "../runtime/platform/lock.js";
 import type { EntityDefinition } from "../runtime/typed/entity.js";
 import type { TypedStore } from "../runtime/typed/types.js";
-import { CliError, type CliContext, EXIT } from "./context.js";
+import { CliError, type CliContext, EXIT, setExitCode } from "./context.js";
 import type { Output, ProgressHandle } from "./output.js";
-import { openCliStore, resolveKey, type StoreCliOptions } from "./store-options.js";
+import { holderPid, openCliStore, resolveKey, type StoreCliOptions } from "./store-options.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyStore = TypedStore<any>;
 
-/** The process named in a store's `LOCK` file (information only: docs/FORMAT.md, "`LOCK`"), or null. */
-export function lockHolder(dir: string): { pid: number; hostname: string } | null {
-  try {
-    const h = JSON.parse(fs.readFileSync(path.join(dir, "LOCK"), "utf8").slice(0, 1024)) as { pid?: unknown; hostname?: unknown };
-    return Number.isSafeInteger(h.pid) && typeof h.hostname === "string" ? { pid: h.pid as number, hostname: h.hostname } : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Exit IN_USE: `cellar <what>` cannot run while process `pid` holds the store, and what to do. */
-export function inUse(dir: string, what: string, pid: number | null | undefined, code = "E_LOCKED"): CliError {
+export function inUse(dir: string, what: string, pid: number | null | undefined): CliError {
   const who = pid !== null && pid !== undefined ? `process ${pid}` : "another process (its `LOCK` file does not name it)";
   return new CliError(
     `store \`${dir}\` is open in ${who}; \`cellar ${what}\` does not run through another process: close the app holding it (or wait for it to exit) and run the command again`,
     EXIT.IN_USE,
-    code,
+    "E_IN_USE",
   );
 }
 
 /** `e` as the CLI's IN_USE error when another process holds the store (E_LOCKED, E_FOLLOWER); else `e` itself. */
 export function inUseOr(e: unknown, dir: string, what: string): unknown {
-  if (isCellarError(e, "E_FOLLOWER")) return inUse(dir, what, (e as CellarError & { writerPid: number | null }).writerPid, "E_FOLLOWER");
-  if (isCellarError(e, "E_LOCKED")) return inUse(dir, what, (e as CellarError & { holder: { pid: number } | null }).holder?.pid ?? lockHolder(dir)?.pid, "E_LOCKED");
+  if (isCellarError(e, "E_FOLLOWER")) return inUse(dir, what, (e as CellarError & { writerPid: number | null }).writerPid);
+  if (isCellarError(e, "E_LOCKED")) return inUse(dir, what, (e as CellarError & { holder: { pid: number } | null }).holder?.pid ?? holderPid(dir));
   return e;
 }
 
 /** Refuse (IN_USE) when this process follows another one's store: `what` runs only in the writer. */
 export function requireWriter(store: AnyStore, dir: string, what: string): void {
-  if (store.role === "follower") throw inUse(dir, what, lockHolder(dir)?.pid, "E_FOLLOWER");
+  if (store.role === "follower") throw inUse(dir, what, holderPid(dir));
 }
 
 /**
@@ -86,8 +76,8 @@ export function envSecret(ctx: CliContext, name: string, option: string): string
  */
 export async function secret(ctx: CliContext, envVar: string | undefined, option: string, prompt: string): Promise<string> {
   if (envVar !== undefined) return envSecret(ctx, envVar, option);
-  if (!ctx.stdin.isTTY) throw new CliError(`${prompt}: pass ${option} VAR (stdin is not a terminal to ask on)`, EXIT.KEY, "E_KEY");
-  const p = await resolveKey({}, ctx, prompt);
+  if (!ctx.stdin.isTTY) throw new CliError(`no ${prompt}: pass ${option} VAR (stdin is not a terminal to ask on)`, EXIT.KEY, "E_KEY");
+  const p = await resolveKey({}, ctx, `${prompt[0]!.toUpperCase()}${prompt.slice(1)}: `);
   if (p.kind !== "passphrase") throw new CliError(`${prompt}: expected a passphrase`, EXIT.KEY, "E_KEY");
   return typeof p.passphrase === "string" ? p.passphrase : Buffer.from(p.passphrase).toString("utf8");
 }
@@ -113,7 +103,7 @@ export function heldBy(dir: string): number | null | undefined {
     lock.release();
     return undefined;
   }
-  return lockHolder(dir)?.pid ?? null;
+  return holderPid(dir);
 }
 
 /** A path given on the command line, resolved against the CLI's working directory. */
@@ -187,6 +177,6 @@ export function perEntity(counts: Record<string, number>): string {
 }
 
 /** End the command with exit code `EXIT[code]` after its result was printed (FINDINGS: it ran and found problems). */
-export function exitWith(_ctx: CliContext, code: keyof typeof EXIT): void {
-  process.exitCode = EXIT[code];
+export function exitWith(ctx: CliContext, code: keyof typeof EXIT): void {
+  setExitCode(ctx, EXIT[code]);
 }

@@ -13,7 +13,6 @@ import type { KeyProvider } from "../runtime/crypto/keys.js";
 import { nodeFileIO } from "../runtime/platform/io.js";
 import { type BackupInfo, backupInfo, readBackupHeader } from "../runtime/storage/backup.js";
 import type { RecoveryReport } from "../runtime/storage/engine.js";
-import { peekManifest } from "../runtime/storage/manifest.js";
 import { restoreBackup } from "../runtime/storage/restore.js";
 import type { EntityDefinition } from "../runtime/typed/entity.js";
 import type { RecoverReport } from "../runtime/typed/recover.js";
@@ -21,7 +20,7 @@ import { openStore } from "../runtime/typed/store.js";
 import { CliError, type CliContext, EXIT } from "./context.js";
 import { createOutput, type Output } from "./output.js";
 import { abs, type AnyStore, exitWith, heldBy, inUse, inUseOr, secret } from "./ops.js";
-import { loadSchema, resolveKey } from "./store-options.js";
+import { keyOptions, loadSchema } from "./store-options.js";
 import type { RepairCliOptions } from "./commands/repair.js";
 
 /** One damaged place as the report shows it (record keys, never values). */
@@ -67,7 +66,8 @@ export async function repair(dir: string, opts: RepairCliOptions, ctx: CliContex
   if (held !== undefined) throw inUse(at, "repair", held);
   const backup = opts.fromBackup !== undefined ? await backupOf(abs(ctx, opts.fromBackup), opts, ctx) : null;
   const { entities, migrations } = await loadSchema(opts, ctx);
-  const key = sealed(at) ? await resolveKey(opts, ctx) : undefined;
+  const keyed = await keyOptions(opts, ctx, at);
+  const key = "key" in keyed ? keyed.key : undefined;
   let report: RepairReport;
   try {
     report = await repairOpen(at, entities, migrations, key, backup, out);
@@ -87,18 +87,6 @@ async function backupOf(file: string, opts: RepairCliOptions, ctx: CliContext): 
   const info = backupInfo(file, r.header, r.size);
   const password = info.protection === "password" ? await secret(ctx, opts.passwordEnv, "--password-env", "password of the backup") : undefined;
   return { file, info, password };
-}
-
-/** Whether the store in `dir` is encrypted (either manifest copy's flag; unreadable copies: assumed so). */
-function sealed(dir: string): boolean {
-  for (const name of ["MANIFEST", "MANIFEST.copy"]) {
-    try {
-      return peekManifest(fs.readFileSync(path.join(dir, name)), name).sealed;
-    } catch {
-      // missing or damaged: the other copy
-    }
-  }
-  return true;
 }
 
 /** Open checking every block (damage quarantined), recover from the backup, compact; the report. */

@@ -46,7 +46,7 @@ async function restore(dir: string, opts: RestoreCliOptions, ctx: CliContext): P
   if (held !== undefined) throw inUse(at, "restore", held);
   const password = meta.protection === "password" ? await secret(ctx, opts.passwordEnv, "--password-env", "password of the backup") : undefined;
   const wantsKey = meta.protection === "store-key" || (meta.protection === "password" && hasKeyOption(opts));
-  const key = wantsKey ? await resolveKey(opts, ctx, "master key of the store") : undefined;
+  const key = wantsKey ? await resolveKey(opts, ctx, "Passphrase of the store: ") : undefined;
   let info;
   try {
     info = await phased(out, "verify and restore", () =>

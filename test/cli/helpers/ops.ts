@@ -14,7 +14,7 @@ import type { Engine } from "../../../src/runtime/storage/engine.js";
 import { task } from "../../backup/helpers.js";
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-export const CLI = path.join(repo, process.env.CELLAR_CLI_ENTRY ?? "src/cli/_scaffold-cellar.ts");
+export const CLI = path.join(repo, "src/cli/cellar.ts");
 export const SCHEMA = path.join(repo, "src/generated/index.ts");
 
 /** The store's passphrase and the sensitive values written: none may ever show in the CLI's output. */
