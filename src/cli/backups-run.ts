@@ -14,8 +14,8 @@ import { peekManifest } from "../runtime/storage/manifest.js";
 import { verifyBackup } from "../runtime/storage/restore.js";
 import { defaultBackupDir } from "../runtime/typed/auto-backup.js";
 import { CliError, type CliContext, EXIT } from "./context.js";
-import { createOutput } from "./output.js";
-import { abs, age, bytes, exitWith, secret } from "./ops.js";
+import { createOutput, formatBytes as bytes } from "./output.js";
+import { abs, age, exitWith, secret } from "./ops.js";
 import { resolveKey } from "./store-options.js";
 import type { BackupsCliOptions } from "./commands/backups.js";
 

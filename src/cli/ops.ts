@@ -136,19 +136,6 @@ export async function countLines(file: string): Promise<number> {
   return last === 10 ? n : n + 1;
 }
 
-/** `1.4 MiB`. */
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
 /** How long ago `at` was: `42s`, `5m`, `3h`, `2d`. */
 export function age(at: Date, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - at.getTime()) / 1000));

@@ -107,3 +107,23 @@ export function createOutput(opts: { json?: boolean }, ctx: CliContext): Output 
     color: colorsFor(ctx.stdout, ctx.env),
   };
 }
+
+/** `n` bytes as `812 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** Rows as aligned columns (two spaces apart); the header line in bold. Cells must hold no colour codes. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], color: Colors, indent = "  "): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) => indent + cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [color.bold(line(header)), ...rows.map(line)].join("\n");
+}

@@ -36,8 +36,8 @@ function target(storeDir: string, to: string | undefined, defaultDir: string): s
 }
 
 async function backup(dir: string, opts: BackupCliOptions, ctx: CliContext): Promise<void> {
-  const { createOutput } = await import("../output.js");
-  const { abs, bytes, envSecret, withStore } = await import("../ops.js");
+  const { createOutput, formatBytes: bytes } = await import("../output.js");
+  const { abs, envSecret, withStore } = await import("../ops.js");
   const { defaultBackupDir } = await import("../../runtime/typed/auto-backup.js");
   const out = createOutput(opts, ctx);
   const at = abs(ctx, dir);

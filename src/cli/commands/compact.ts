@@ -17,8 +17,8 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function compact(dir: string, opts: StoreCliOptions, ctx: CliContext): Promise<void> {
-  const { createOutput } = await import("../output.js");
-  const { abs, bytes, phased, withStore } = await import("../ops.js");
+  const { createOutput, formatBytes: bytes } = await import("../output.js");
+  const { abs, phased, withStore } = await import("../ops.js");
   const out = createOutput(opts, ctx);
   const at = abs(ctx, dir);
   await withStore(at, opts, ctx, "compact", true, async (store) => {
