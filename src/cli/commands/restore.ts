@@ -7,7 +7,7 @@
  * is given (its data keys are rewrapped under it), else the password itself (open it as a passphrase).
  */
 import type { Command } from "commander";
-import type { CliContext } from "../context.js";
+import { CliError, type CliContext, EXIT } from "../context.js";
 import { addStoreOptions, type StoreCliOptions } from "../store-options.js";
 
 interface RestoreCliOptions extends StoreCliOptions {
@@ -39,6 +39,7 @@ async function restore(dir: string, opts: RestoreCliOptions, ctx: CliContext): P
   const at = abs(ctx, dir);
   const file = abs(ctx, opts.from);
   const io = nodeFileIO();
+  if (!io.exists(file)) throw new CliError(`no backup file \`${file}\` (--from)`, EXIT.USAGE, "E_USAGE");
   const r = readBackupHeader(io, file);
   const meta = backupInfo(file, r.header, r.size);
   // Another process holding the store: refused before any key is asked for (restoreBackup checks again, under the lock).
@@ -61,7 +62,7 @@ async function restore(dir: string, opts: RestoreCliOptions, ctx: CliContext): P
     throw inUseOr(e, at, "restore");
   }
   const records = Object.fromEntries(info.entities.filter((e) => !e.name.startsWith("~")).map((e) => [e.name, e.records]));
-  const masterKey = meta.protection === "password" && key === undefined ? "the backup's password (open the store with it as a passphrase)" : "unchanged";
+  const masterKey = meta.protection !== "password" ? "the store's, unchanged" : key === undefined ? "the backup's password (open the store with it as a passphrase)" : "the key given (the data keys were rewrapped under it)";
   const doc = { dir: at, from: info.file, createdAt: info.createdAt.toISOString(), protection: info.protection, records, masterKey };
   out.result(doc, () => `restored \`${at}\` from ${info.file} (taken ${doc.createdAt})\n  records: ${perEntity(records)}${meta.protection === "password" && key === undefined ? `\n  master key: ${masterKey}` : ""}`);
 }
