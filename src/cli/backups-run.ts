@@ -71,7 +71,8 @@ function table(rows: readonly Row[], dir: string, verb: string): string {
     const when = r.createdAt ? `${r.createdAt} (${age(new Date(r.createdAt))} ago)` : "unknown time";
     const whose = r.thisStore === false ? ", another store's" : "";
     const state = r.status === "ok" ? verb : `${r.status.toUpperCase()}: ${r.problem}`;
-    return `${path.basename(r.file)}\n  ${when}, ${bytes(r.bytes)}, ${total} records, ${r.protection ?? "?"}${whose}; ${state}`;
+    const records = Object.entries(r.records).map(([k, v]) => `${k} ${v}`).join(", ");
+    return `${path.basename(r.file)}\n  ${when}, ${bytes(r.bytes)}, ${r.protection ?? "?"}${whose}; ${state}\n  ${total} records${records ? `: ${records}` : ""}`;
   });
   return `backups in \`${dir}\` (newest first):\n${lines.join("\n")}`;
 }
