@@ -15,7 +15,7 @@ import { verifyBackup } from "../runtime/storage/restore.js";
 import { defaultBackupDir } from "../runtime/typed/auto-backup.js";
 import { CliError, type CliContext, EXIT } from "./context.js";
 import { createOutput, formatBytes as bytes } from "./output.js";
-import { abs, age, exitWith, secret } from "./ops.js";
+import { abs, age, exitWith, perEntity, secret } from "./ops.js";
 import { resolveKey } from "./store-options.js";
 import type { BackupsCliOptions } from "./commands/backups.js";
 
@@ -71,8 +71,7 @@ function table(rows: readonly Row[], dir: string, verb: string): string {
     const when = r.createdAt ? `${r.createdAt} (${age(new Date(r.createdAt))} ago)` : "unknown time";
     const whose = r.thisStore === false ? ", another store's" : "";
     const state = r.status === "ok" ? verb : `${r.status.toUpperCase()}: ${r.problem}`;
-    const records = Object.entries(r.records).map(([k, v]) => `${k} ${v}`).join(", ");
-    return `${path.basename(r.file)}\n  ${when}, ${bytes(r.bytes)}, ${r.protection ?? "?"}${whose}; ${state}\n  ${total} records${records ? `: ${records}` : ""}`;
+    return `${path.basename(r.file)}\n  ${when}, ${bytes(r.bytes)}, ${r.protection ?? "?"}${whose}; ${state}\n  ${total} records${total ? `: ${perEntity(r.records)}` : ""}`;
   });
   return `backups in \`${dir}\` (newest first):\n${lines.join("\n")}`;
 }

@@ -157,9 +157,9 @@ export async function phased<T>(out: Output, label: string, fn: (step: (done: nu
   }
 }
 
-/** `{ a: 1, b: 2 }` as `a 1, b 2` (records per entity). */
+/** `{ a: 1, b: 2, c: 0 }` as `a 1, b 2` (records per entity; entities without any left out). */
 export function perEntity(counts: Record<string, number>): string {
-  const parts = Object.entries(counts).map(([k, v]) => `${k} ${v}`);
+  const parts = Object.entries(counts).flatMap(([k, v]) => (v ? [`${k} ${v}`] : []));
   return parts.length ? parts.join(", ") : "none";
 }
 
