@@ -50,6 +50,14 @@ describe("cellar backup and restore", { timeout: 240_000 }, () => {
     noSecrets(b);
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout)).toMatchObject({ file: to, protection: "password" });
+    // backups verify: a password backup without its password is unverified (exit 1); with it, verified.
+    const vNo = await cellar(["backups", dir, "verify", "--backup-dir", path.dirname(to), ...STORE, "--json"]);
+    expect(vNo.code, vNo.stderr).toBe(1);
+    expect(JSON.parse(vNo.stdout)).toMatchObject({ backups: [{ file: to, status: "unverified", protection: "password" }] });
+    const vYes = await cellar(["backups", dir, "verify", to, "--password-env", "BK_PASS", "--json"], env);
+    noSecrets(vYes);
+    expect(vYes.code, vYes.stderr).toBe(0);
+    expect(JSON.parse(vYes.stdout)).toMatchObject({ backups: [{ file: to, status: "ok" }] });
     const elsewhere = path.join(root, "pw-restored");
     const r = await cellar(["restore", elsewhere, "--from", to, "--schema", STORE[1]!, "--password-env", "BK_PASS", "--json"], env);
     noSecrets(r);
