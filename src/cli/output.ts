@@ -37,7 +37,9 @@ const plain: Colors = { bold: (s) => s, dim: (s) => s, red: (s) => s, green: (s)
 /** Colours for `stream`: none when `NO_COLOR` is set (to anything but "") or the stream is not a terminal. */
 export function colorsFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Colors {
   if ((env.NO_COLOR !== undefined && env.NO_COLOR !== "") || stream.isTTY !== true) return plain;
-  const style = (f: Parameters<typeof styleText>[0]) => (s: string) => styleText(f, s);
+  // Decided above for this context's stream; styleText's own check (Node ≥ 20.18) would look at process.stdout.
+  const plainStyle = styleText as unknown as (f: string, s: string, o: { validateStream: boolean }) => string;
+  const style = (f: Parameters<typeof styleText>[0]) => (s: string) => plainStyle(f as string, s, { validateStream: false });
   return { bold: style("bold"), dim: style("dim"), red: style("red"), green: style("green"), yellow: style("yellow") };
 }
 
