@@ -10,12 +10,11 @@ import type { KeyProvider } from "../runtime/crypto/keys.js";
 import { nodeFileIO } from "../runtime/platform/io.js";
 import { type BackupInfo, backupInfo, type ListedBackup, readBackupHeader } from "../runtime/storage/backup.js";
 import { BackupLister } from "../runtime/storage/backup-list.js";
-import { peekManifest } from "../runtime/storage/manifest.js";
 import { verifyBackup } from "../runtime/storage/restore.js";
 import { defaultBackupDir } from "../runtime/typed/auto-backup.js";
 import { CliError, type CliContext, EXIT } from "./context.js";
 import { createOutput, formatBytes as bytes } from "./output.js";
-import { abs, age, exitWith, perEntity, secret } from "./ops.js";
+import { abs, age, exitWith, perEntity, secret, storeIdOf } from "./ops.js";
 import { resolveKey } from "./store-options.js";
 import type { BackupsCliOptions } from "./commands/backups.js";
 
@@ -33,19 +32,6 @@ interface Row {
   /** `ok`, `damaged` (list: header, length or checksum; verify: any check), `unverified` (verify: no key or password for it). */
   status: "ok" | "damaged" | "unverified";
   problem: string | null;
-}
-
-/** The id of the store in `dir`, hex, from either manifest copy (no key needed); null when neither reads. */
-function storeIdOf(dir: string): string | null {
-  const io = nodeFileIO();
-  for (const name of ["MANIFEST", "MANIFEST.copy"]) {
-    try {
-      return Buffer.from(peekManifest(io.readFile(path.join(dir, name)), name).storeId).toString("hex");
-    } catch {
-      // missing or damaged: the other copy
-    }
-  }
-  return null;
 }
 
 function row(b: ListedBackup, storeId: string | null, now: number): Row {

@@ -12,6 +12,9 @@ import path from "node:path";
 import { type CellarError, isCellarError } from "../runtime/errors.js";
 import { nodeFileIO } from "../runtime/platform/io.js";
 import { StoreLock } from "../runtime/platform/lock.js";
+import { BackupLister } from "../runtime/storage/backup-list.js";
+import { peekManifest } from "../runtime/storage/manifest.js";
+import { defaultBackupDir } from "../runtime/typed/auto-backup.js";
 import type { EntityDefinition } from "../runtime/typed/entity.js";
 import type { TypedStore } from "../runtime/typed/types.js";
 import { CliError, type CliContext, EXIT, setExitCode } from "./context.js";
@@ -104,6 +107,29 @@ export function heldBy(dir: string): number | null | undefined {
     return undefined;
   }
   return holderPid(dir);
+}
+
+/** The id of the store in `dir`, hex, from either manifest copy (no key needed); null when neither reads. */
+export function storeIdOf(dir: string): string | null {
+  for (const name of ["MANIFEST", "MANIFEST.copy"]) {
+    try {
+      return Buffer.from(peekManifest(fs.readFileSync(path.join(dir, name)), name).storeId).toString("hex");
+    } catch {
+      // missing or damaged: the other copy
+    }
+  }
+  return null;
+}
+
+/**
+ * The store-key backups of the store in `dir` in its backup directory that a master key change does not
+ * rewrap (the runtime rewraps Cellar's own, labelled `cellar:…`; those taken with `cellar backup` or
+ * `store.backup()` keep opening with the old key).
+ */
+export async function backupsUnderOldKey(dir: string): Promise<string[]> {
+  const id = storeIdOf(dir);
+  const listed = await new BackupLister().list(defaultBackupDir(dir), { checksum: false });
+  return listed.flatMap((b) => (b.damaged === null && b.storeId === id && b.protection === "store-key" && !b.label.startsWith("cellar:") ? [b.file] : []));
 }
 
 /** A path given on the command line, resolved against the CLI's working directory. */

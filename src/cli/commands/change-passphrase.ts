@@ -1,7 +1,7 @@
 /**
  * `cellar change-passphrase <dir>`: rewrap the store's data keys under a new passphrase
  * (`store.changeMasterKey`; only the small KEYRING file is rewritten, and the store's own backup files are
- * rewrapped too); the old key stops working at once. The current key comes from the key options; the new
+ * rewrapped too; a warning lists the backups there it does not rewrap); the old key stops working at once. The current key comes from the key options; the new
  * passphrase from `--new-passphrase-env VAR` or a hidden prompt asked twice, never from an argument. Refused
  * (exit IN_USE, naming the pid) while the app has the store open.
  */
@@ -25,7 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
 
 async function change(dir: string, opts: ChangeCliOptions, ctx: CliContext): Promise<void> {
   const { createOutput } = await import("../output.js");
-  const { abs, newPassphrase, phased, requireWriter, withStore } = await import("../ops.js");
+  const { abs, backupsUnderOldKey, newPassphrase, phased, requireWriter, withStore } = await import("../ops.js");
   const { keys } = await import("../../runtime/crypto/keys.js");
   const out = createOutput(opts, ctx);
   const at = abs(ctx, dir);
@@ -33,6 +33,10 @@ async function change(dir: string, opts: ChangeCliOptions, ctx: CliContext): Pro
     requireWriter(store, at, "change-passphrase"); // before asking for the new passphrase
     const next = keys.passphrase(await newPassphrase(ctx, opts.newPassphraseEnv));
     await phased(out, "rewrapping the keys", () => store.changeMasterKey(next));
-    out.result({ dir: at, masterKey: "passphrase", keys: store.keyInfo() }, () => `the passphrase of \`${at}\` is changed: the old key no longer opens it`);
+    const stale = await backupsUnderOldKey(at);
+    if (stale.length) {
+      out.warn(`${stale.length} backup file(s) of this store taken with \`cellar backup\` or \`store.backup()\` still open with the old key (only Cellar's own automatic and pre-migration backups are rewrapped): take new backups and delete these if the old key may be known: ${stale.join(", ")}`);
+    }
+    out.result({ dir: at, masterKey: "passphrase", keys: store.keyInfo(), backupsUnderOldKey: stale }, () => `the passphrase of \`${at}\` is changed: the old key no longer opens it`);
   });
 }
