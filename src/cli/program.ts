@@ -22,6 +22,16 @@ export const COMMANDS: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import("./commands/inspect.js"),
   () => import("./commands/verify.js"),
   () => import("./commands/migrate.js"),
+  () => import("./commands/compact.js"),
+  () => import("./commands/backup.js"),
+  () => import("./commands/restore.js"),
+  () => import("./commands/backups.js"),
+  () => import("./commands/export.js"),
+  () => import("./commands/import.js"),
+  () => import("./commands/rotate-key.js"),
+  () => import("./commands/change-passphrase.js"),
+  () => import("./commands/reencrypt.js"),
+  () => import("./commands/repair.js"),
 ];
 
 /** Exit code of a `CellarError` by its `code`; any other code is `FAILED`. */

@@ -127,6 +127,8 @@ export class ChannelClient {
     const n = ++this.counter; // one numbering with writes: a REJECT names either
     return new Promise((resolve, reject) => {
       this.requests.set(n, { resolve, reject });
+      // The channel alone never keeps the process alive; a request waiting for its answer does, as a write's timer does.
+      this.socket!.ref();
       this.socket!.write(encodeMessage({ type: Msg.request, n, op, json: JSON.stringify(args ?? null) }));
     });
   }
@@ -166,6 +168,7 @@ export class ChannelClient {
       const req = this.requests.get(m.n);
       if (req) {
         this.requests.delete(m.n);
+        if (!this.requests.size) this.socket?.unref();
         return m.type === Msg.result ? req.resolve(JSON.parse(m.json)) : req.reject(remoteError(m.code, m.message));
       }
     }
