@@ -21,6 +21,8 @@ export interface Leaf {
    * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
    */
   dirty: boolean;
+  /** Entries [0, sorted) are in order (the leaf as last sorted); those after were appended since. */
+  sorted: number;
   /** The leaf's size as the index's Fenwick tree counts it: synced when the leaf is sorted (adds do not touch the tree). */
   counted: number;
   /**
@@ -65,7 +67,7 @@ export function pack(s: string, at: number): number {
   return v;
 }
 
-export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
+export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
 
 /** Whether (sk, key) — packed n, kn — sorts after the leaf's fence. */
 export function pastFence(l: Leaf, sk: string, n: number, key: string, kn: number, compareKeys: (a: string, b: string) => number): boolean {
@@ -90,34 +92,87 @@ export function commonPrefix(a: string, b: string, base: string): string {
   return a.slice(0, i);
 }
 
+/** Order of entry i of leaf `a` against entry j of leaf `b`: packed numbers first, then strings, then `compareKeys`. */
+function cmpAt(a: Leaf, i: number, b: Leaf, j: number, compareKeys: (a: string, b: string) => number): number {
+  const n = a.nums[i]!;
+  const m = b.nums[j]!;
+  if (n !== m) return n < m ? -1 : 1;
+  const s = a.sks[i]!;
+  const t = b.sks[j]!;
+  if (s !== t) return s < t ? -1 : 1;
+  const kn = a.knums[i]!;
+  const km = b.knums[j]!;
+  return kn !== km ? (kn < km ? -1 : 1) : compareKeys(a.keys[i]!, b.keys[j]!);
+}
+
 /**
  * Sort a leaf's entries by (term, key) — packed numbers first, then strings, then `compareKeys` — drop exact
- * duplicates, make its last entry its fence; returns how many entries were dropped.
+ * duplicates, make its last entry its fence; returns how many entries were dropped. Only the entries appended
+ * since the last sort (`l.sorted` on) are sorted (the few adds since, usually), then merged into the sorted
+ * ones from the back, in place: O(leaf) moves instead of a comparison sort of the whole leaf.
  */
 export function sortEntries(l: Leaf, compareKeys: (a: string, b: string) => number): number {
   const m = l.sks.length;
-  const order = Array.from({ length: m }, (_, i) => i);
+  const s = Math.min(l.sorted, m);
   const { sks, keys, nums, knums } = l;
-  order.sort((a, b) => {
-    if (nums[a] !== nums[b]) return nums[a]! < nums[b]! ? -1 : 1;
-    if (sks[a] !== sks[b]) return sks[a]! < sks[b]! ? -1 : 1;
-    if (knums[a] !== knums[b]) return knums[a]! < knums[b]! ? -1 : 1;
-    return compareKeys(keys[a]!, keys[b]!);
-  });
-  const out = EMPTY_LEAF();
-  for (const i of order) {
-    const last = out.sks.length - 1;
-    if (last >= 0 && out.sks[last] === sks[i] && out.keys[last] === keys[i]) continue;
-    out.sks.push(sks[i]!);
-    out.keys.push(keys[i]!);
-    out.nums.push(nums[i]!);
-    out.knums.push(knums[i]!);
+  if (s < m) {
+    // The tail, sorted aside (already sorted when a batch appended it in order: checked first, no sort then).
+    const tail: Leaf = EMPTY_LEAF();
+    tail.sks = sks.slice(s);
+    tail.keys = keys.slice(s);
+    tail.nums = nums.slice(s);
+    tail.knums = knums.slice(s);
+    let inOrder = true;
+    for (let j = 1; j < m - s && inOrder; j++) inOrder = cmpAt(tail, j - 1, tail, j, compareKeys) <= 0;
+    if (!inOrder) {
+      const order = Array.from({ length: m - s }, (_, i) => i);
+      order.sort((a, b) => cmpAt(tail, a, tail, b, compareKeys));
+      tail.sks = order.map((i) => tail.sks[i]!);
+      tail.keys = order.map((i) => tail.keys[i]!);
+      tail.nums = order.map((i) => tail.nums[i]!);
+      tail.knums = order.map((i) => tail.knums[i]!);
+    }
+    // Merge from the back: the sorted prefix [0, s) and the tail into [0, m).
+    let i = s - 1;
+    let j = m - s - 1;
+    let k = m - 1;
+    while (j >= 0) {
+      if (i >= 0 && cmpAt(l, i, tail, j, compareKeys) > 0) {
+        sks[k] = sks[i]!;
+        keys[k] = keys[i]!;
+        nums[k] = nums[i]!;
+        knums[k] = knums[i]!;
+        i--;
+      } else {
+        sks[k] = tail.sks[j]!;
+        keys[k] = tail.keys[j]!;
+        nums[k] = tail.nums[j]!;
+        knums[k] = tail.knums[j]!;
+        j--;
+      }
+      k--;
+    }
   }
-  l.sks = out.sks;
-  l.keys = out.keys;
-  l.nums = out.nums;
-  l.knums = out.knums;
+  // Exact duplicates (an add of an entry already there) are neighbours now: dropped.
+  let w = 1;
+  for (let r = 1; r < m; r++) {
+    if (sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
+    if (w !== r) {
+      sks[w] = sks[r]!;
+      keys[w] = keys[r]!;
+      nums[w] = nums[r]!;
+      knums[w] = knums[r]!;
+    }
+    w++;
+  }
+  if (m > 0 && w < m) {
+    sks.length = w;
+    keys.length = w;
+    nums.length = w;
+    knums.length = w;
+  }
+  l.sorted = sks.length;
   l.cols = undefined;
-  fenceAtLast(l);
-  return m - out.sks.length;
+  if (m > 0) fenceAtLast(l);
+  return m - sks.length;
 }
