@@ -5,16 +5,21 @@
  *
  * Layout: a sorted list of sorted leaves (a leaf: parallel arrays of at most 2 × LEAF entries), with a
  * Fenwick tree of the leaves' sizes. A change splices one leaf (≤ 2 × LEAF elements) and updates the tree
- * (O(log leaves)); a leaf that grows past 2 × LEAF splits in two, an empty one goes (the tree is rebuilt then,
- * O(leaves)). Finding an entry or a range bound is a binary search over the leaves' last entries, then in one
+ * (O(log leaves)); a leaf that grows past 2 × LEAF splits into leaves of LEAF, an empty one goes (the tree is
+ * rebuilt at the next read then, O(leaves)). Finding an entry or a range bound is a binary search over the leaves' last entries, then in one
  * leaf; a position in the whole order is the tree's prefix sum plus the place in the leaf: `count` is
  * O(log n). Adds and removes search by numbers packed from the terms (and string keys) first ({@link pack}),
  * the strings only where those are equal: at 100,000 entries a search comparing strings alone spent most of
  * its time waiting for ~17 strings scattered in memory (~2 µs of a put's index upkeep on this machine). An add
- * finds its leaf by the leaves' fences (one array of doubles) and appends to it; the leaf is sorted when it is
- * next read, searched or split (a splice into a sorted leaf moved ~1.5 KB of cold memory per add). (DESIGN14 suggested a sorted base + delta merged when it passes n/32; measured at 100,000
- * entries, its merges cost ~4 µs per change amortized, more than the rest of a put: leaves never copy more
- * than one leaf.)
+ * waits in a pending buffer (touching nothing else); the pending adds are placed when the index is next read, when
+ * a remove names a key with a pending add, or when {@link OrderedIndex.pendingMax} wait: sorted, then appended in
+ * one forward pass over the leaves' fences (one array of doubles), each leaf touched then merged once (its sorted
+ * entries and the run appended, already in order) and split if it grew past 2 × LEAF. Placing adds one at a time
+ * waited on a cold leaf's memory per add (~1 µs each in an index of 100,000 entries); a batch of k adds over
+ * the index's leaves visits each leaf once. Splits leave the Fenwick tree stale until the next read (rebuilding
+ * it per split was O(leaves) each time an index of few values split its busy leaf). (DESIGN14 suggested a sorted
+ * base + delta merged when it passes n/32; measured at 100,000 entries, its merges cost ~4 µs per change
+ * amortized, more than the rest of a put: leaves never copy more than one leaf.)
  */
 
 export interface SkBound {
@@ -379,7 +384,7 @@ export class OrderedIndex {
   private flushing = false;
 
   /** Adds kept pending at most: an eighth of the index, 256 to 8,192 (a flush sorts them, O(k log k)). */
-  private get pendingMax(): number {
+  get pendingMax(): number {
     return Math.min(8192, Math.max(256, this.total >>> 3));
   }
 

@@ -105,39 +105,54 @@ function cmpAt(a: Leaf, i: number, b: Leaf, j: number, compareKeys: (a: string, 
   return kn !== km ? (kn < km ? -1 : 1) : compareKeys(a.keys[i]!, b.keys[j]!);
 }
 
+/** The tail of the leaf being sorted, copied aside (reused: a sort allocates nothing when the tail is in order). */
+const tail: Leaf = EMPTY_LEAF();
+
 /**
  * Sort a leaf's entries by (term, key) — packed numbers first, then strings, then `compareKeys` — drop exact
  * duplicates, make its last entry its fence; returns how many entries were dropped. Only the entries appended
- * since the last sort (`l.sorted` on) are sorted (the few adds since, usually), then merged into the sorted
- * ones from the back, in place: O(leaf) moves instead of a comparison sort of the whole leaf.
+ * since the last sort (`l.sorted` on) are sorted (already in order when a flush appended them), then merged into
+ * the sorted ones from the back, in place: O(leaf) moves, and the strings of the leaf's entries are read only
+ * where packed numbers tie (each is a cold object elsewhere in the heap).
  */
 export function sortEntries(l: Leaf, compareKeys: (a: string, b: string) => number): number {
   const m = l.sks.length;
   const s = Math.min(l.sorted, m);
   const { sks, keys, nums, knums } = l;
+  let dup = false;
   if (s < m) {
-    // The tail, sorted aside (already sorted when a batch appended it in order: checked first, no sort then).
-    const tail: Leaf = EMPTY_LEAF();
-    tail.sks = sks.slice(s);
-    tail.keys = keys.slice(s);
-    tail.nums = nums.slice(s);
-    tail.knums = knums.slice(s);
+    const t = m - s;
+    for (let j = 0; j < t; j++) {
+      tail.sks[j] = sks[s + j]!;
+      tail.keys[j] = keys[s + j]!;
+      tail.nums[j] = nums[s + j]!;
+      tail.knums[j] = knums[s + j]!;
+    }
     let inOrder = true;
-    for (let j = 1; j < m - s && inOrder; j++) inOrder = cmpAt(tail, j - 1, tail, j, compareKeys) <= 0;
+    for (let j = 1; j < t && inOrder; j++) inOrder = cmpAt(tail, j - 1, tail, j, compareKeys) < 0;
     if (!inOrder) {
-      const order = Array.from({ length: m - s }, (_, i) => i);
+      const order = Array.from({ length: t }, (_, i) => i);
       order.sort((a, b) => cmpAt(tail, a, tail, b, compareKeys));
-      tail.sks = order.map((i) => tail.sks[i]!);
-      tail.keys = order.map((i) => tail.keys[i]!);
-      tail.nums = order.map((i) => tail.nums[i]!);
-      tail.knums = order.map((i) => tail.knums[i]!);
+      const ts = order.map((i) => tail.sks[i]!);
+      const tk = order.map((i) => tail.keys[i]!);
+      const tn = order.map((i) => tail.nums[i]!);
+      const tkn = order.map((i) => tail.knums[i]!);
+      for (let j = 0; j < t; j++) {
+        tail.sks[j] = ts[j]!;
+        tail.keys[j] = tk[j]!;
+        tail.nums[j] = tn[j]!;
+        tail.knums[j] = tkn[j]!;
+        if (j > 0 && cmpAt(tail, j - 1, tail, j, compareKeys) === 0) dup = true;
+      }
     }
     // Merge from the back: the sorted prefix [0, s) and the tail into [0, m).
     let i = s - 1;
-    let j = m - s - 1;
+    let j = t - 1;
     let k = m - 1;
     while (j >= 0) {
-      if (i >= 0 && cmpAt(l, i, tail, j, compareKeys) > 0) {
+      const c = i >= 0 ? cmpAt(l, i, tail, j, compareKeys) : -1;
+      if (c === 0) dup = true;
+      if (c > 0) {
         sks[k] = sks[i]!;
         keys[k] = keys[i]!;
         nums[k] = nums[i]!;
@@ -152,20 +167,25 @@ export function sortEntries(l: Leaf, compareKeys: (a: string, b: string) => numb
       }
       k--;
     }
-  }
-  // Exact duplicates (an add of an entry already there) are neighbours now: dropped.
-  let w = 1;
-  for (let r = 1; r < m; r++) {
-    if (sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
-    if (w !== r) {
-      sks[w] = sks[r]!;
-      keys[w] = keys[r]!;
-      nums[w] = nums[r]!;
-      knums[w] = knums[r]!;
+    // Drop the references the scratch tail holds (it outlives this call).
+    for (let x = 0; x < t; x++) {
+      tail.sks[x] = "";
+      tail.keys[x] = "";
     }
-    w++;
   }
-  if (m > 0 && w < m) {
+  if (dup) {
+    // Exact duplicates (an add of an entry already there) are neighbours now: dropped.
+    let w = 1;
+    for (let r = 1; r < m; r++) {
+      if (nums[r] === nums[w - 1] && sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
+      if (w !== r) {
+        sks[w] = sks[r]!;
+        keys[w] = keys[r]!;
+        nums[w] = nums[r]!;
+        knums[w] = knums[r]!;
+      }
+      w++;
+    }
     sks.length = w;
     keys.length = w;
     nums.length = w;
