@@ -1,67 +1,28 @@
 /**
  * An in-memory ordered index of one entity's entries `(sk, key)`: the entries of one index (docs/FORMAT.md,
- * "Index terms"), ordered by sort key (JavaScript string order), then by record key (`compareKeys`, the
- * entity's key order). Built by keyspace.ts from the records' terms and kept up to date on every write.
+ * "Index terms"), ordered by sort key (JavaScript string order), then by record key (`compareKeys`). Built by
+ * keyspace.ts from the records' terms and kept up to date on every write.
  *
- * Layout: a sorted list of sorted leaves (a leaf: parallel arrays of at most 2 × LEAF entries), with a
- * Fenwick tree of the leaves' sizes. A change splices one leaf (≤ 2 × LEAF elements) and updates the tree
- * (O(log leaves)); a leaf that grows past 2 × LEAF splits into leaves of LEAF, an empty one goes (the tree is
- * rebuilt at the next read then, O(leaves)). Finding an entry or a range bound is a binary search over the leaves' last entries, then in one
- * leaf; a position in the whole order is the tree's prefix sum plus the place in the leaf: `count` is
- * O(log n). Adds and removes search by numbers packed from the terms (and string keys) first ({@link pack}),
- * the strings only where those are equal: at 100,000 entries a search comparing strings alone spent most of
- * its time waiting for ~17 strings scattered in memory (~2 µs of a put's index upkeep on this machine). An add
- * waits in a pending buffer (touching nothing else); the pending adds are placed when the index is next read, when
- * a remove names a key with a pending add, or when {@link OrderedIndex.pendingMax} wait: sorted, then appended in
- * one forward pass over the leaves' fences (one array of doubles), each leaf touched then merged once (its sorted
- * entries and the run appended, already in order) and split if it grew past 2 × LEAF. Placing adds one at a time
- * waited on a cold leaf's memory per add (~1 µs each in an index of 100,000 entries); a batch of k adds over
- * the index's leaves visits each leaf once. Splits leave the Fenwick tree stale until the next read (rebuilding
- * it per split was O(leaves) each time an index of few values split its busy leaf). (DESIGN14 suggested a sorted
- * base + delta merged when it passes n/32; measured at 100,000 entries, its merges cost ~4 µs per change
- * amortized, more than the rest of a put: leaves never copy more than one leaf.)
+ * Layout: sorted leaves (parallel arrays of LEAF to 2 × LEAF entries, ordered-leaf.ts) with a Fenwick tree of
+ * their sizes: `count` is O(log n) (the tree's prefix sum plus a place in a leaf). Searches compare numbers
+ * packed from the terms and string keys first ({@link pack}), the strings only where those tie (a search by
+ * strings alone waited on ~17 strings scattered in memory). An add waits in a pending buffer
+ * (ordered-pending.ts); the pending adds are placed when the index is next read, when a remove names a key with
+ * a pending add, or when {@link OrderedIndex.pendingMax} wait: sorted, appended in one forward pass over the
+ * leaves' fences, each leaf touched merged once and split into leaves of LEAF if it grew past 2 × LEAF (placing
+ * adds one by one waited on a cold leaf per add, ~1 µs each at 100,000 entries). Splits leave the tree stale until
+ * the next read. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
  */
 
-export interface SkBound {
-  readonly sk: string;
-  readonly exclusive?: boolean;
-}
-
-/**
- * A range of sks compared as prefixes: an entry is ≥ lo when sk.slice(0, lo.sk.length) ≥ lo.sk (> when
- * exclusive), ≤ hi when sk.slice(0, hi.sk.length) ≤ hi.sk (< when exclusive). lo = hi = p (inclusive)
- * selects every sk starting with p. Absent bound: open.
- */
-export interface SkRange {
-  readonly lo?: SkBound;
-  readonly hi?: SkBound;
-}
-
-import { commonPrefix, EMPTY_LEAF, fenceAtLast, type Leaf, pack, pastFence, sortEntries } from "./ordered-leaf.js";
+import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
+import { commonPrefix, fenceAtLast, fenwick, fenwickAt, fenwickBefore, type Leaf, leavesFrom, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { PendingAdds } from "./ordered-pending.js";
 
 export { pack } from "./ordered-leaf.js";
-
-export interface IndexEntry {
-  readonly sk: string;
-  readonly key: string;
-}
+export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
 
 /** A leaf's size after a split, and half the most it holds. */
 const LEAF = 64;
-
-
-/** Whether `sk` is at or past the lower bound (prefix comparison). Monotone in sk order. */
-function aboveLo(sk: string, lo: SkBound): boolean {
-  const p = sk.length > lo.sk.length ? sk.slice(0, lo.sk.length) : sk;
-  return lo.exclusive ? p > lo.sk : p >= lo.sk;
-}
-
-/** Whether `sk` is past the upper bound (prefix comparison). Monotone in sk order. */
-function aboveHi(sk: string, hi: SkBound): boolean {
-  const p = sk.length > hi.sk.length ? sk.slice(0, hi.sk.length) : sk;
-  return hi.exclusive ? p >= hi.sk : p > hi.sk;
-}
-
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -122,31 +83,7 @@ export class OrderedIndex {
       ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
       ix.commonAt = order.length;
     }
-    let leaf: Leaf = EMPTY_LEAF();
-    let prevSk: string | undefined;
-    let prevKey: string | undefined;
-    for (const i of order) {
-      const sk = sks[i]!;
-      const key = keys[i]!;
-      if (sk === prevSk && key === prevKey) continue;
-      prevSk = sk;
-      prevKey = key;
-      if (leaf.sks.length === LEAF) {
-        fenceAtLast(leaf);
-        leaf.sorted = LEAF;
-        ix.leaves.push(leaf);
-        leaf = EMPTY_LEAF();
-      }
-      leaf.sks.push(sk);
-      leaf.keys.push(key);
-      leaf.nums.push(ix.num(sk));
-      leaf.knums.push(ix.knum(key));
-    }
-    if (leaf.sks.length) {
-      fenceAtLast(leaf);
-      leaf.sorted = leaf.sks.length;
-      ix.leaves.push(leaf);
-    }
+    ix.leaves = leavesFrom(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
     ix.rebuildTree();
     return ix;
   }
@@ -159,11 +96,7 @@ export class OrderedIndex {
   /** Leaves appended to since last sorted. */
   private dirtyLeaves = 0;
 
-  /**
-   * Leaves were split or removed since the Fenwick tree was last built: positions in it are stale, and it is
-   * built again when next read ({@link settle}), not at every split (O(leaves) each: a run of adds to one
-   * place, an index of few values, split a leaf every LEAF adds).
-   */
+  /** Leaves were split or removed since the tree was built: it is built again when next read, not per split (O(leaves)). */
   private treeStale = false;
 
   /** Sort every dirty leaf and bring the tree up to date: what a read sees is sorted, with exact sizes. */
@@ -199,17 +132,8 @@ export class OrderedIndex {
   }
 
   private rebuildTree(): void {
-    const n = this.leaves.length;
-    const tree = new Array<number>(n + 1).fill(0);
-    let total = 0;
-    for (let i = 1; i <= n; i++) {
-      const l = this.leaves[i - 1]!;
-      l.counted = l.sks.length;
-      tree[i]! += l.counted;
-      total += l.counted;
-      const j = i + (i & -i);
-      if (j <= n) tree[j]! += tree[i]!;
-    }
+    for (const l of this.leaves) l.counted = l.sks.length;
+    const { tree, total } = fenwick(this.leaves);
     this.tree = tree;
     this.total = total;
     this.treeStale = false;
@@ -241,7 +165,7 @@ export class OrderedIndex {
     const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
-    for (let i = 0; i < this.pSks.length; i++) this.pNums[i] = this.num(this.pSks[i]!);
+    this.adds.repack((t) => this.num(t));
     for (const l of leaves) {
       for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
       l.fN = this.num(l.fSk);
@@ -251,9 +175,7 @@ export class OrderedIndex {
 
   /** Entries in the leaves before leaf `li`. */
   private before(li: number): number {
-    let sum = 0;
-    for (let i = li; i > 0; i -= i & -i) sum += this.tree[i]!;
-    return sum;
+    return fenwickBefore(this.tree, li);
   }
 
   private grow(li: number, by: number): void {
@@ -264,18 +186,7 @@ export class OrderedIndex {
 
   /** The leaf holding global position `pos` (< size), and the place in it. */
   private at(pos: number): [number, number] {
-    let li = 0;
-    let rest = pos;
-    let step = 1;
-    while (step * 2 < this.tree.length) step *= 2;
-    for (; step > 0; step >>= 1) {
-      const next = li + step;
-      if (next < this.tree.length && this.tree[next]! <= rest) {
-        li = next;
-        rest -= this.tree[next]!;
-      }
-    }
-    return [li, rest];
+    return fenwickAt(this.tree, pos);
   }
 
   /** The first leaf whose last entry is past (`past`), and the first entry past in it; [leaves, 0] when none. */
@@ -367,40 +278,21 @@ export class OrderedIndex {
     this.removeTerm(this.prefix + sk, key);
   }
 
-  /**
-   * Adds not yet placed in a leaf, in the order made (parallel arrays, with their numbers): an add appends
-   * here, touching nothing else, and {@link flush} sorts them and merges them into the leaves in one pass in
-   * leaf order, each leaf visited once for all its new entries (an add straight into its leaf waited on that
-   * cold leaf's memory, ~1 µs per add in an index of 100,000 entries). Flushed by any read, by a remove of a
-   * key with a pending add, and when {@link pendingMax} are pending.
-   */
-  private pSks: string[] = [];
-  private pKeys: string[] = [];
-  private pNums: number[] = [];
-  private pKnums: number[] = [];
-  /** The record keys of the pending adds: a remove of one of them flushes first (it may remove a pending entry). */
-  private pendingKeys = new Set<string>();
+  /** Adds not yet placed in a leaf (ordered-pending.ts): placed by any read, a remove of one's key, or {@link pendingMax} of them. */
+  private readonly adds = new PendingAdds();
   /** Set while {@link flush} places entries: leaves are sorted and split once at its end. */
   private flushing = false;
 
   /** Adds kept pending at most: an eighth of the index, 256 to 8,192 (a flush sorts them, O(k log k)). */
-  get pendingMax(): number {
-    return Math.min(8192, Math.max(256, this.total >>> 3));
-  }
+  get pendingMax(): number { return Math.min(8192, Math.max(256, this.total >>> 3)); }
 
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
-  get pending(): number {
-    return this.pSks.length;
-  }
+  get pending(): number { return this.adds.length; }
 
   /** {@link add} of a whole term (`prefix + sk`). */
   addTerm(sk: string, key: string): void {
-    this.pSks.push(sk);
-    this.pKeys.push(key);
-    this.pNums.push(this.num(sk));
-    this.pKnums.push(this.knum(key));
-    this.pendingKeys.add(key);
-    if (this.pSks.length >= this.pendingMax) this.flush();
+    this.adds.push(sk, key, this.num(sk), this.knum(key));
+    if (this.adds.length >= this.pendingMax) this.flush();
   }
 
   /**
@@ -409,35 +301,9 @@ export class OrderedIndex {
    * entries and the run appended to it, already in order) and split if it grew past 2 × LEAF.
    */
   private flush(): void {
-    const m = this.pSks.length;
+    const m = this.adds.length;
     if (m === 0) return;
-    const sks = this.pSks;
-    const keys = this.pKeys;
-    const nums = this.pNums;
-    const knums = this.pKnums;
-    this.pSks = [];
-    this.pKeys = [];
-    this.pNums = [];
-    this.pKnums = [];
-    this.pendingKeys.clear();
-    if (m === 1) {
-      this.place(sks[0]!, nums[0]!, keys[0]!, knums[0]!);
-      return;
-    }
-    const order = new Uint32Array(m);
-    for (let i = 0; i < m; i++) order[i] = i;
-    const compareKeys = this.compareKeys;
-    order.sort((a, b) => {
-      const x = nums[a]!;
-      const y = nums[b]!;
-      if (x !== y) return x < y ? -1 : 1;
-      const s = sks[a]!;
-      const t = sks[b]!;
-      if (s !== t) return s < t ? -1 : 1;
-      const kx = knums[a]!;
-      const ky = knums[b]!;
-      return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
-    });
+    const { sks, keys, nums, knums, order } = this.adds.take(this.compareKeys);
     const touched: number[] = [];
     let j = 0;
     if (this.leaves.length === 0) {
@@ -509,28 +375,15 @@ export class OrderedIndex {
   private splitLeaf(li: number): void {
     const l = this.leaves[li]!;
     if (l.sks.length <= 2 * LEAF) return;
-    const parts: Leaf[] = [];
-    // Pieces of LEAF from the back; the leaf keeps the first LEAF to 2 × LEAF entries.
-    while (l.sks.length > 2 * LEAF) {
-      const at = l.sks.length - LEAF;
-      const upper: Leaf = { sks: l.sks.splice(at), keys: l.keys.splice(at), nums: l.nums.splice(at), knums: l.knums.splice(at), dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
-      upper.sorted = upper.sks.length;
-      fenceAtLast(upper);
-      parts.push(upper);
-    }
-    parts.reverse();
-    l.sorted = l.sks.length;
-    l.cols = undefined;
-    fenceAtLast(l);
+    const parts = splitOff(l, LEAF);
     this.leaves.splice(li + 1, 0, ...parts);
     this.lastNums.splice(li, 1, l.fN, ...parts.map((x) => x.fN));
     this.restructured();
   }
 
-
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
-    if (this.pendingKeys.has(key)) this.flush();
+    if (this.adds.has(key)) this.flush();
     if (this.leaves.length === 0) return;
     const n = this.num(sk);
     const kn = this.knum(key);

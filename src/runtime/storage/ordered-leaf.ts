@@ -1,6 +1,7 @@
 /**
  * The leaves of ordered-index.ts: parallel arrays of entries, the numbers their searches compare first
- * ({@link pack}), and the fence that routes adds to a leaf.
+ * ({@link pack}), the fence that routes adds to a leaf, sorting (merging appended entries) and splitting a leaf,
+ * building leaves from sorted entries, and the Fenwick tree of their sizes.
  */
 
 /**
@@ -103,6 +104,97 @@ function cmpAt(a: Leaf, i: number, b: Leaf, j: number, compareKeys: (a: string, 
   const kn = a.knums[i]!;
   const km = b.knums[j]!;
   return kn !== km ? (kn < km ? -1 : 1) : compareKeys(a.keys[i]!, b.keys[j]!);
+}
+
+/**
+ * Cut a sorted leaf of more than 2 × `size` entries down to `size`..2 × `size`: the rest as new leaves of `size`
+ * (in order, fenced), returned to go right after it.
+ */
+export function splitOff(l: Leaf, size: number): Leaf[] {
+  const parts: Leaf[] = [];
+  while (l.sks.length > 2 * size) {
+    const at = l.sks.length - size;
+    const upper: Leaf = { sks: l.sks.splice(at), keys: l.keys.splice(at), nums: l.nums.splice(at), knums: l.knums.splice(at), dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
+    upper.sorted = upper.sks.length;
+    fenceAtLast(upper);
+    parts.push(upper);
+  }
+  parts.reverse();
+  l.sorted = l.sks.length;
+  l.cols = undefined;
+  fenceAtLast(l);
+  return parts;
+}
+
+/**
+ * Leaves of `size` entries (the last one fewer) holding the entries `(sks[i], keys[i])` for i in `order` (sorted),
+ * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key.
+ */
+export function leavesFrom(order: Uint32Array, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Leaf[] {
+  const leaves: Leaf[] = [];
+  let leaf: Leaf = EMPTY_LEAF();
+  let prevSk: string | undefined;
+  let prevKey: string | undefined;
+  const close = () => {
+    fenceAtLast(leaf);
+    leaf.sorted = leaf.sks.length;
+    leaves.push(leaf);
+  };
+  for (const i of order) {
+    const sk = sks[i]!;
+    const key = keys[i]!;
+    if (sk === prevSk && key === prevKey) continue;
+    prevSk = sk;
+    prevKey = key;
+    if (leaf.sks.length === size) {
+      close();
+      leaf = EMPTY_LEAF();
+    }
+    leaf.sks.push(sk);
+    leaf.keys.push(key);
+    leaf.nums.push(num(sk));
+    leaf.knums.push(knum(key));
+  }
+  if (leaf.sks.length) close();
+  return leaves;
+}
+
+/** A Fenwick tree (1-based) of the leaves' sizes as counted (`counted`), and their sum. */
+export function fenwick(leaves: readonly Leaf[]): { tree: number[]; total: number } {
+  const n = leaves.length;
+  const tree = new Array<number>(n + 1).fill(0);
+  let total = 0;
+  for (let i = 1; i <= n; i++) {
+    const c = leaves[i - 1]!.counted;
+    tree[i]! += c;
+    total += c;
+    const j = i + (i & -i);
+    if (j <= n) tree[j]! += tree[i]!;
+  }
+  return { tree, total };
+}
+
+/** Entries in the leaves before leaf `li`. */
+export function fenwickBefore(tree: readonly number[], li: number): number {
+  let sum = 0;
+  for (let i = li; i > 0; i -= i & -i) sum += tree[i]!;
+  return sum;
+}
+
+/** The leaf holding global position `pos` (< the total), and the place in it. */
+export function fenwickAt(tree: readonly number[], pos: number): [number, number] {
+  let li = 0;
+  let rest = pos;
+  let step = 1;
+  while (step * 2 < tree.length) step *= 2;
+  for (; step > 0; step >>= 1) {
+    const next = li + step;
+    if (next < tree.length && tree[next]! <= rest) {
+      li = next;
+      rest -= tree[next]!;
+    }
+  }
+  return [li, rest];
 }
 
 /** The tail of the leaf being sorted, copied aside (reused: a sort allocates nothing when the tail is in order). */

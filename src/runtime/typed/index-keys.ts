@@ -10,7 +10,7 @@ import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf
 import type { CollectionDefinition, IndexSpec } from "./entity.js";
 import { UsageError } from "../errors.js";
 import { fieldOf } from "./values.js";
-import type { SliceableBuffer } from "../format/bytes.js";
+import { secondsNanosTerm } from "./term-bytes.js";
 
 export type ComponentKind = "bool" | "int32" | "uint32" | "int64" | "uint64" | "double" | "string" | "timestamp" | "duration";
 
@@ -146,7 +146,7 @@ const TERM_CACHE_PER_INDEX = 4096;
 
 function singleTerm(k: IndexKeyer, kind: ComponentKind, value: unknown): string {
   if (value === undefined || value === null) return k.prefix + absentComponent(kind);
-  if (kind === "timestamp" || kind === "duration") return secondsNanosTerm(k.prefix, kind, value as { seconds?: unknown; nanos?: number });
+  if (kind === "timestamp" || kind === "duration") return secondsNanosTerm(k.prefix, kind, value as { seconds?: unknown; nanos?: number }) ?? k.prefix + encodeComponent(kind, value);
   if (kind === "double") return k.prefix + encodeComponent(kind, value);
   let byValue = termCache.get(k.prefix);
   if (!byValue) termCache.set(k.prefix, (byValue = new Map()));
@@ -190,43 +190,6 @@ export function indexTerms(def: CollectionDefinition, source: Record<string, unk
 
 const HEX = "0123456789abcdef";
 
-/** Room for a prefix (`"\u0001" + id + "\u0000"`, ids of ≤ 40 characters) and a 24-digit component, as Latin-1 bytes. */
-const termBytes = Buffer.alloc(64) as SliceableBuffer;
-const HEX_CODES = Uint8Array.from(HEX, (c) => c.charCodeAt(0));
-
-function hex8Into(b: Uint8Array, at: number, n: number): void {
-  for (let i = 7; i >= 0; i--) {
-    b[at + i] = HEX_CODES[n & 15]!;
-    n >>>= 4;
-  }
-}
-
-/**
- * `prefix + encodeComponent(kind, value)` of a Timestamp or Duration, as one flat string built from its bytes:
- * seconds within ±2^53 (every real date) are split into 32-bit halves as numbers, no bigint arithmetic and no
- * string concatenation (a term is kept with its record's location: one string, not a tree of pieces). Larger
- * seconds, and a prefix that does not fit, take {@link encodeComponent}.
- */
-function secondsNanosTerm(prefix: string, kind: "timestamp" | "duration", t: { seconds?: unknown; nanos?: number }): string {
-  const sec = t.seconds ?? 0n;
-  const s = typeof sec === "bigint" ? (sec >= -MAX_SAFE && sec <= MAX_SAFE ? Number(sec) : NaN) : typeof sec === "number" && Number.isSafeInteger(sec) ? sec : NaN;
-  const p = prefix.length;
-  if (Number.isNaN(s) || p > termBytes.length - 24) return prefix + encodeComponent(kind, t);
-  const b = termBytes;
-  for (let i = 0; i < p; i++) {
-    const c = prefix.charCodeAt(i);
-    if (c > 0xff) return prefix + encodeComponent(kind, t);
-    b[i] = c;
-  }
-  const hi = Math.floor(s / 4294967296);
-  hex8Into(b, p, (hi ^ 0x80000000) >>> 0);
-  hex8Into(b, p + 8, (s - hi * 4294967296) >>> 0);
-  const nanos = t.nanos ?? 0;
-  hex8Into(b, p + 16, kind === "timestamp" ? nanos >>> 0 : (nanos ^ 0x80000000) >>> 0);
-  return b.latin1Slice(0, p + 24);
-}
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function hex8(n: number): string {
   let s = "";
