@@ -160,6 +160,35 @@ describe("index sort keys", () => {
     expect(splitTerm("kind\u00002")).toBeUndefined();
   });
 
+  it("a single-field Timestamp/Duration term (built from its bytes) is the prefix and encodeComponent, for any seconds", () => {
+    const def = defineCollection({
+      ...FocusSessionEntity,
+      indexes: ["startedAt", "duration"],
+      indexSpecs: [
+        { id: "2", fields: ["startedAt"], name: "started_at" },
+        { id: "10", fields: ["duration"], name: "duration" },
+      ],
+    });
+    const edge = 2n ** 53n;
+    // Seconds around ±2^53 (where the number path ends), ±2^32 (the halves' boundary) and across int64.
+    const seconds = fc.oneof(
+      fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }),
+      fc.bigInt({ min: edge - 3n, max: edge + 3n }).chain((b) => fc.constantFrom(b, -b)),
+      fc.bigInt({ min: -(1n << 33n), max: 1n << 33n }),
+    );
+    fc.assert(
+      fc.property(seconds, fc.integer({ min: 0, max: 999_999_999 }), fc.boolean(), fc.boolean(), (s, n, neg, asNumber) => {
+        const sec = asNumber && s >= -(2n ** 53n) + 1n && s <= 2n ** 53n - 1n ? Number(s) : s;
+        const startedAt = { seconds: sec, nanos: n };
+        const duration = { seconds: sec, nanos: s < 0n || (s === 0n && neg) ? -n : n };
+        const terms = indexTerms(def, { startedAt, duration }, {});
+        expect(terms).toEqual([`\u00012\u0000${encodeComponent("timestamp", startedAt)}`, `\u000110\u0000${encodeComponent("duration", duration)}`]);
+        expect(decodeComponents(indexKeyers(def)[0]!, splitTerm(terms[0]!)!.sk)).toEqual([{ seconds: s, nanos: n }]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("an absent Timestamp/Duration sorts before every present value of its component, in any position of a compound sk", () => {
     expect(ABSENT < "0").toBe(true);
     const present = (kind: "timestamp" | "duration") => (kind === "timestamp" ? arbTimestamp : arbDuration);

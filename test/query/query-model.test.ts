@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { isCellarError, openStore, type QueryExplain, type QueryPage } from "../../src/runtime/index.js";
 import { type SampleField, SAMPLE_FIELDS, sampleEntity } from "./helpers/sample.js";
-import { conditionArb, modelQuery, recordArb, type SampleRec } from "./helpers/model.js";
+import { conditionArb, IDS, modelQuery, recordArb, type SampleRec } from "./helpers/model.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-query-model-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -161,6 +161,69 @@ describe("queries agree with a filter + sort over a model", () => {
     expect(ran).toBe(total);
     expect(stats.nonEmpty).toBeGreaterThan(ran * 0.25);
     for (const k of ["scan", "index", "sorted", "multiRange", "residual"] as const) expect(stats[k], k).toBeGreaterThan(ran * 0.02);
+  }, 120_000);
+
+  it("batches into built indexes: puts, overwrites of one key (indexed values changed or not), deletes and re-puts in one batch", async () => {
+    // The first check builds the ordered indexes; the batches after it keep them up to date (adds left pending
+    // and placed in sorted runs, removes, overwrites whose terms did not change), checked before any compaction.
+    type BOp = { op: "put"; rec: SampleRec } | { op: "delete"; at: number } | { op: "touch"; at: number; other: number };
+    const bop: fc.Arbitrary<BOp> = fc.oneof(
+      { weight: 4, arbitrary: recordArb().map((rec) => ({ op: "put" as const, rec })) },
+      { weight: 2, arbitrary: fc.nat(40).map((at) => ({ op: "delete" as const, at })) },
+      { weight: 3, arbitrary: fc.record({ op: fc.constant("touch" as const), at: fc.nat(40), other: fc.integer({ min: -20, max: 20 }) }) },
+    );
+    const batches = fc.array(fc.array(bop, { minLength: 1, maxLength: 25 }), { minLength: 1, maxLength: 6 });
+    let touched = 0;
+    await fc.assert(
+      fc.asyncProperty(indexSetArb, fc.constantFrom("id" as const, "seq" as const), opsArb, batches, async (indexes, keyed, ops1, bs) => {
+        const def = sampleEntity(indexes, keyed);
+        const dir = path.join(tmp, `s${run++}`);
+        const model = new Map<string | number, SampleRec>();
+        const fields = [...new Set(indexes.flat())] as SampleField[];
+        const queries = fc.sample(queryArb(fields), { numRuns: 8, seed: run });
+        const store = await openStore({ samples: def }, { dir, key });
+        const repo = store.samples as unknown as Repo;
+        try {
+          for (const o of ops1) {
+            if (o.op === "put") {
+              await repo.put(toInput(o.rec));
+              model.set(o.rec[keyed], o.rec);
+            }
+          }
+          await check(repo, model, keyed, queries);
+          for (const b of bs) {
+            await store.batch((tx) => {
+              const t = (tx as unknown as { samples: { put(v: object): void; delete(k: string | number): void } }).samples;
+              for (const o of b) {
+                if (o.op === "put") {
+                  t.put(toInput(o.rec));
+                  model.set(o.rec[keyed], o.rec);
+                  continue;
+                }
+                const k = [...model.keys()][o.at % Math.max(1, model.size)];
+                if (k === undefined) continue;
+                if (o.op === "delete") {
+                  t.delete(k);
+                  model.delete(k);
+                } else {
+                  // An overwrite that changes only the field that is neither the key nor indexable: the same terms.
+                  const prev = model.get(k)!;
+                  const rec = keyed === "id" ? { ...prev, seq: o.other } : { ...prev, id: IDS[Math.abs(o.other) % IDS.length]! };
+                  t.put(toInput(rec));
+                  model.set(k, rec);
+                  touched++;
+                }
+              }
+            });
+            await check(repo, model, keyed, queries);
+          }
+        } finally {
+          await store.close();
+        }
+      }),
+      { numRuns: 20 },
+    );
+    expect(touched).toBeGreaterThan(20);
   }, 120_000);
 
   it("several ranges of one index merged in order: `in` on leading components, then the order's", async () => {

@@ -21,6 +21,8 @@ export class Keyspace {
    * its first use from every live record's terms, kept up to date after (null: none built).
    */
   private indexes: Map<string, OrderedIndex> | null = null;
+  /** The same indexes in a list: every write goes through them (no Map iterator and entry pair per term). */
+  private indexList: OrderedIndex[] = [];
 
   constructor(
     readonly entity: string,
@@ -243,6 +245,7 @@ export class Keyspace {
     // Keys in UTF-8 order (string keys) are packed into numbers too (OrderedIndex `packKeys`).
     ix = OrderedIndex.from(compareKeys, terms, keys, prefix, compareKeys === compareUtf8);
     (this.indexes ??= new Map()).set(prefix, ix);
+    this.indexList = [...this.indexes.values()];
     return ix;
   }
 
@@ -250,7 +253,7 @@ export class Keyspace {
   private index(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
       if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
-      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.addTerm(t, key);
+      for (const ix of this.indexList) if (t.startsWith(ix.prefix)) ix.addTerm(t, key);
     }
   }
 
@@ -258,7 +261,7 @@ export class Keyspace {
   private unindex(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
       if (t.charCodeAt(0) !== 1 || keep?.includes(t)) continue;
-      for (const [prefix, ix] of this.indexes!) if (t.startsWith(prefix)) ix.removeTerm(t, key);
+      for (const ix of this.indexList) if (t.startsWith(ix.prefix)) ix.removeTerm(t, key);
     }
   }
 
@@ -271,6 +274,7 @@ export class Keyspace {
     if (termsChanged) {
       // Records merged in (import), migrated or lost: the term indexes are built again when next used.
       this.indexes = null;
+      this.indexList = [];
     }
     this.overlayOrder = null;
     this.overlayJoined = [];

@@ -1,62 +1,28 @@
 /**
  * An in-memory ordered index of one entity's entries `(sk, key)`: the entries of one index (docs/FORMAT.md,
- * "Index terms"), ordered by sort key (JavaScript string order), then by record key (`compareKeys`, the
- * entity's key order). Built by keyspace.ts from the records' terms and kept up to date on every write.
+ * "Index terms"), ordered by sort key (JavaScript string order), then by record key (`compareKeys`). Built by
+ * keyspace.ts from the records' terms and kept up to date on every write.
  *
- * Layout: a sorted list of sorted leaves (a leaf: parallel arrays of at most 2 × LEAF entries), with a
- * Fenwick tree of the leaves' sizes. A change splices one leaf (≤ 2 × LEAF elements) and updates the tree
- * (O(log leaves)); a leaf that grows past 2 × LEAF splits in two, an empty one goes (the tree is rebuilt then,
- * O(leaves)). Finding an entry or a range bound is a binary search over the leaves' last entries, then in one
- * leaf; a position in the whole order is the tree's prefix sum plus the place in the leaf: `count` is
- * O(log n). Adds and removes search by numbers packed from the terms (and string keys) first ({@link pack}),
- * the strings only where those are equal: at 100,000 entries a search comparing strings alone spent most of
- * its time waiting for ~17 strings scattered in memory (~2 µs of a put's index upkeep on this machine). An add
- * finds its leaf by the leaves' fences (one array of doubles) and appends to it; the leaf is sorted when it is
- * next read, searched or split (a splice into a sorted leaf moved ~1.5 KB of cold memory per add). (DESIGN14 suggested a sorted base + delta merged when it passes n/32; measured at 100,000
- * entries, its merges cost ~4 µs per change amortized, more than the rest of a put: leaves never copy more
- * than one leaf.)
+ * Layout: sorted leaves (parallel arrays of LEAF to 2 × LEAF entries, ordered-leaf.ts) with a Fenwick tree of
+ * their sizes: `count` is O(log n) (the tree's prefix sum plus a place in a leaf). Searches compare numbers
+ * packed from the terms and string keys first ({@link pack}), the strings only where those tie (a search by
+ * strings alone waited on ~17 strings scattered in memory). An add waits in a pending buffer
+ * (ordered-pending.ts); the pending adds are placed when the index is next read, when a remove names a key with
+ * a pending add, or when {@link OrderedIndex.pendingMax} wait: sorted, appended in one forward pass over the
+ * leaves' fences, each leaf touched merged once and split into leaves of LEAF if it grew past 2 × LEAF (placing
+ * adds one by one waited on a cold leaf per add, ~1 µs each at 100,000 entries). Splits leave the tree stale until
+ * the next read. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
  */
 
-export interface SkBound {
-  readonly sk: string;
-  readonly exclusive?: boolean;
-}
-
-/**
- * A range of sks compared as prefixes: an entry is ≥ lo when sk.slice(0, lo.sk.length) ≥ lo.sk (> when
- * exclusive), ≤ hi when sk.slice(0, hi.sk.length) ≤ hi.sk (< when exclusive). lo = hi = p (inclusive)
- * selects every sk starting with p. Absent bound: open.
- */
-export interface SkRange {
-  readonly lo?: SkBound;
-  readonly hi?: SkBound;
-}
-
-import { commonPrefix, EMPTY_LEAF, fenceAtLast, type Leaf, pack, pastFence, sortEntries } from "./ordered-leaf.js";
+import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
+import { commonPrefix, fenceAtLast, fenwick, fenwickAt, fenwickBefore, type Leaf, leavesFrom, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { PendingAdds } from "./ordered-pending.js";
 
 export { pack } from "./ordered-leaf.js";
-
-export interface IndexEntry {
-  readonly sk: string;
-  readonly key: string;
-}
+export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
 
 /** A leaf's size after a split, and half the most it holds. */
 const LEAF = 64;
-
-
-/** Whether `sk` is at or past the lower bound (prefix comparison). Monotone in sk order. */
-function aboveLo(sk: string, lo: SkBound): boolean {
-  const p = sk.length > lo.sk.length ? sk.slice(0, lo.sk.length) : sk;
-  return lo.exclusive ? p > lo.sk : p >= lo.sk;
-}
-
-/** Whether `sk` is past the upper bound (prefix comparison). Monotone in sk order. */
-function aboveHi(sk: string, hi: SkBound): boolean {
-  const p = sk.length > hi.sk.length ? sk.slice(0, hi.sk.length) : sk;
-  return hi.exclusive ? p >= hi.sk : p > hi.sk;
-}
-
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -117,29 +83,7 @@ export class OrderedIndex {
       ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
       ix.commonAt = order.length;
     }
-    let leaf: Leaf = EMPTY_LEAF();
-    let prevSk: string | undefined;
-    let prevKey: string | undefined;
-    for (const i of order) {
-      const sk = sks[i]!;
-      const key = keys[i]!;
-      if (sk === prevSk && key === prevKey) continue;
-      prevSk = sk;
-      prevKey = key;
-      if (leaf.sks.length === LEAF) {
-        fenceAtLast(leaf);
-        ix.leaves.push(leaf);
-        leaf = EMPTY_LEAF();
-      }
-      leaf.sks.push(sk);
-      leaf.keys.push(key);
-      leaf.nums.push(ix.num(sk));
-      leaf.knums.push(ix.knum(key));
-    }
-    if (leaf.sks.length) {
-      fenceAtLast(leaf);
-      ix.leaves.push(leaf);
-    }
+    ix.leaves = leavesFrom(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
     ix.rebuildTree();
     return ix;
   }
@@ -152,10 +96,24 @@ export class OrderedIndex {
   /** Leaves appended to since last sorted. */
   private dirtyLeaves = 0;
 
-  /** Sort every dirty leaf: what a read sees is sorted, with exact sizes. */
+  /** Leaves were split or removed since the tree was built: it is built again when next read, not per split (O(leaves)). */
+  private treeStale = false;
+
+  /** Sort every dirty leaf and bring the tree up to date: what a read sees is sorted, with exact sizes. */
   private settle(): void {
-    if (this.dirtyLeaves === 0) return;
-    for (let li = 0; li < this.leaves.length; li++) if (this.leaves[li]!.dirty) this.sortLeaf(li);
+    this.flush();
+    if (this.dirtyLeaves > 0) for (let li = 0; li < this.leaves.length; li++) if (this.leaves[li]!.dirty) this.sortLeaf(li);
+    if (this.treeStale) this.rebuildTree();
+  }
+
+  /**
+   * Leaves were inserted or removed (`lastNums` kept in step by the caller): the tree is built again when next
+   * read, or now when the index doubled since {@link common} was last found (O(1) amortized), so an index filled
+   * by writes alone still packs its terms past their shared leading digits.
+   */
+  private restructured(): void {
+    this.treeStale = true;
+    if (this.leaves.length * LEAF >= 2 * this.commonAt) this.rebuildTree();
   }
 
   /**
@@ -174,19 +132,11 @@ export class OrderedIndex {
   }
 
   private rebuildTree(): void {
-    const n = this.leaves.length;
-    const tree = new Array<number>(n + 1).fill(0);
-    let total = 0;
-    for (let i = 1; i <= n; i++) {
-      const l = this.leaves[i - 1]!;
-      l.counted = l.sks.length;
-      tree[i]! += l.counted;
-      total += l.counted;
-      const j = i + (i & -i);
-      if (j <= n) tree[j]! += tree[i]!;
-    }
+    for (const l of this.leaves) l.counted = l.sks.length;
+    const { tree, total } = fenwick(this.leaves);
     this.tree = tree;
     this.total = total;
+    this.treeStale = false;
     if (total >= 2 * this.commonAt || total * 2 < this.commonAt) this.recommon();
     this.lastNums = this.leaves.map((l) => l.fN);
   }
@@ -215,6 +165,7 @@ export class OrderedIndex {
     const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
+    this.adds.repack((t) => this.num(t));
     for (const l of leaves) {
       for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
       l.fN = this.num(l.fSk);
@@ -224,30 +175,18 @@ export class OrderedIndex {
 
   /** Entries in the leaves before leaf `li`. */
   private before(li: number): number {
-    let sum = 0;
-    for (let i = li; i > 0; i -= i & -i) sum += this.tree[i]!;
-    return sum;
+    return fenwickBefore(this.tree, li);
   }
 
   private grow(li: number, by: number): void {
+    if (this.treeStale) return; // counted when the tree is built again
     for (let i = li + 1; i < this.tree.length; i += i & -i) this.tree[i]! += by;
     this.total += by;
   }
 
   /** The leaf holding global position `pos` (< size), and the place in it. */
   private at(pos: number): [number, number] {
-    let li = 0;
-    let rest = pos;
-    let step = 1;
-    while (step * 2 < this.tree.length) step *= 2;
-    for (; step > 0; step >>= 1) {
-      const next = li + step;
-      if (next < this.tree.length && this.tree[next]! <= rest) {
-        li = next;
-        rest -= this.tree[next]!;
-      }
-    }
-    return [li, rest];
+    return fenwickAt(this.tree, pos);
   }
 
   /** The first leaf whose last entry is past (`past`), and the first entry past in it; [leaves, 0] when none. */
@@ -295,10 +234,10 @@ export class OrderedIndex {
   }
 
   /** The first leaf whose fence is ≥ (sk, key) (leaves.length when none): where the entry belongs. */
-  private seekLeaf(sk: string, n: number, key: string, kn: number): number {
+  private seekLeaf(sk: string, n: number, key: string, kn: number, from = 0): number {
     const leaves = this.leaves;
     const lastNums = this.lastNums;
-    let a = 0;
+    let a = from;
     let b = leaves.length;
     while (a < b) {
       const mid = (a + b) >>> 1;
@@ -339,17 +278,72 @@ export class OrderedIndex {
     this.removeTerm(this.prefix + sk, key);
   }
 
+  /** Adds not yet placed in a leaf (ordered-pending.ts): placed by any read, a remove of one's key, or {@link pendingMax} of them. */
+  private readonly adds = new PendingAdds();
+  /** Set while {@link flush} places entries: leaves are sorted and split once at its end. */
+  private flushing = false;
+
+  /** Adds kept pending at most: an eighth of the index, 256 to 8,192 (a flush sorts them, O(k log k)). */
+  get pendingMax(): number { return Math.min(8192, Math.max(256, this.total >>> 3)); }
+
+  /** Entries added but not yet placed in a leaf (for tests and metrics). */
+  get pending(): number { return this.adds.length; }
+
   /** {@link add} of a whole term (`prefix + sk`). */
   addTerm(sk: string, key: string): void {
-    const n = this.num(sk);
-    const kn = this.knum(key);
+    this.adds.push(sk, key, this.num(sk), this.knum(key));
+    if (this.adds.length >= this.pendingMax) this.flush();
+  }
+
+  /**
+   * Place every pending add: sorted (numbers first, as the leaves are), then each put in its leaf by a walk of
+   * the leaves' fences that only moves forward, appended in order; each leaf touched is then merged (its sorted
+   * entries and the run appended to it, already in order) and split if it grew past 2 × LEAF.
+   */
+  private flush(): void {
+    const m = this.adds.length;
+    if (m === 0) return;
+    const { sks, keys, nums, knums, order } = this.adds.take(this.compareKeys);
+    const touched: number[] = [];
+    let j = 0;
     if (this.leaves.length === 0) {
-      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, counted: 0, fSk: sk, fKey: key, fN: n, fKn: kn };
+      // The first entry makes the first leaf and finds the common prefix again: the rest are packed anew.
+      const i = order[j++]!;
+      this.place(sks[i]!, nums[i]!, keys[i]!, knums[i]!);
+      touched.push(0);
+      for (let x = 0; x < m; x++) nums[x] = this.num(sks[x]!);
+    }
+    this.flushing = true;
+    try {
+      let li = 0;
+      for (; j < m; j++) {
+        const i = order[j]!;
+        li = this.place(sks[i]!, nums[i]!, keys[i]!, knums[i]!, li);
+        if (touched.length === 0 || touched[touched.length - 1] !== li) touched.push(li);
+      }
+    } finally {
+      this.flushing = false;
+    }
+    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
+    for (let t = touched.length - 1; t >= 0; t--) {
+      const li = touched[t]!;
+      this.sortLeaf(li);
+      this.splitLeaf(li);
+    }
+  }
+
+  /**
+   * Put one entry (numbers `n`, `kn`) in the leaf its fence routes it to, appended unsorted: the leaf is sorted
+   * (and a duplicate dropped) when next read or searched. Returns the leaf's position.
+   */
+  private place(sk: string, n: number, key: string, kn: number, from = 0): number {
+    if (this.leaves.length === 0) {
+      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, sorted: 1, counted: 0, fSk: sk, fKey: key, fN: n, fKn: kn };
       this.leaves.push(l);
       this.rebuildTree();
-      return;
+      return 0;
     }
-    let li = this.seekLeaf(sk, n, key, kn);
+    let li = this.seekLeaf(sk, n, key, kn, from);
     const l = this.leaves[li === this.leaves.length ? --li : li]!;
     if (li === this.leaves.length - 1 && pastFence(l, sk, n, key, kn, this.compareKeys)) {
       // Past every fence: the last leaf's fence moves to it.
@@ -370,21 +364,26 @@ export class OrderedIndex {
       this.dirtyLeaves++;
     }
     // The Fenwick tree learns of it when the leaf is sorted: reads sort every unsorted leaf first.
-    if (l.sks.length > 2 * LEAF) {
+    if (l.sks.length > 2 * LEAF && !this.flushing) {
       this.sortLeaf(li);
-      if (l.sks.length > 2 * LEAF) {
-        const upper: Leaf = { sks: l.sks.splice(LEAF), keys: l.keys.splice(LEAF), nums: l.nums.splice(LEAF), knums: l.knums.splice(LEAF), dirty: false, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
-        fenceAtLast(upper);
-        fenceAtLast(l);
-        this.leaves.splice(li + 1, 0, upper);
-        this.rebuildTree();
-      }
+      this.splitLeaf(li);
     }
+    return li;
   }
 
+  /** Split leaf `li` (sorted) into leaves of LEAF entries when it holds more than 2 × LEAF. */
+  private splitLeaf(li: number): void {
+    const l = this.leaves[li]!;
+    if (l.sks.length <= 2 * LEAF) return;
+    const parts = splitOff(l, LEAF);
+    this.leaves.splice(li + 1, 0, ...parts);
+    this.lastNums.splice(li, 1, l.fN, ...parts.map((x) => x.fN));
+    this.restructured();
+  }
 
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
+    if (this.adds.has(key)) this.flush();
     if (this.leaves.length === 0) return;
     const n = this.num(sk);
     const kn = this.knum(key);
@@ -398,9 +397,11 @@ export class OrderedIndex {
     l.nums.splice(i, 1);
     l.knums.splice(i, 1);
     l.cols = undefined; // the fence stays: still between this leaf and the next
+    l.sorted--;
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
-      this.rebuildTree();
+      this.lastNums.splice(li, 1);
+      this.restructured();
     } else {
       l.counted--;
       this.grow(li, -1);

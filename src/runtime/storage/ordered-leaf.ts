@@ -1,6 +1,7 @@
 /**
  * The leaves of ordered-index.ts: parallel arrays of entries, the numbers their searches compare first
- * ({@link pack}), and the fence that routes adds to a leaf.
+ * ({@link pack}), the fence that routes adds to a leaf, sorting (merging appended entries) and splitting a leaf,
+ * building leaves from sorted entries, and the Fenwick tree of their sizes.
  */
 
 /**
@@ -21,6 +22,8 @@ export interface Leaf {
    * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
    */
   dirty: boolean;
+  /** Entries [0, sorted) are in order (the leaf as last sorted); those after were appended since. */
+  sorted: number;
   /** The leaf's size as the index's Fenwick tree counts it: synced when the leaf is sorted (adds do not touch the tree). */
   counted: number;
   /**
@@ -65,7 +68,7 @@ export function pack(s: string, at: number): number {
   return v;
 }
 
-export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
+export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
 
 /** Whether (sk, key) — packed n, kn — sorts after the leaf's fence. */
 export function pastFence(l: Leaf, sk: string, n: number, key: string, kn: number, compareKeys: (a: string, b: string) => number): boolean {
@@ -90,34 +93,198 @@ export function commonPrefix(a: string, b: string, base: string): string {
   return a.slice(0, i);
 }
 
+/** Order of entry i of leaf `a` against entry j of leaf `b`: packed numbers first, then strings, then `compareKeys`. */
+function cmpAt(a: Leaf, i: number, b: Leaf, j: number, compareKeys: (a: string, b: string) => number): number {
+  const n = a.nums[i]!;
+  const m = b.nums[j]!;
+  if (n !== m) return n < m ? -1 : 1;
+  const s = a.sks[i]!;
+  const t = b.sks[j]!;
+  if (s !== t) return s < t ? -1 : 1;
+  const kn = a.knums[i]!;
+  const km = b.knums[j]!;
+  return kn !== km ? (kn < km ? -1 : 1) : compareKeys(a.keys[i]!, b.keys[j]!);
+}
+
+/**
+ * Cut a sorted leaf of more than 2 × `size` entries down to `size`..2 × `size`: the rest as new leaves of `size`
+ * (in order, fenced), returned to go right after it.
+ */
+export function splitOff(l: Leaf, size: number): Leaf[] {
+  const parts: Leaf[] = [];
+  while (l.sks.length > 2 * size) {
+    const at = l.sks.length - size;
+    const upper: Leaf = { sks: l.sks.splice(at), keys: l.keys.splice(at), nums: l.nums.splice(at), knums: l.knums.splice(at), dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
+    upper.sorted = upper.sks.length;
+    fenceAtLast(upper);
+    parts.push(upper);
+  }
+  parts.reverse();
+  l.sorted = l.sks.length;
+  l.cols = undefined;
+  fenceAtLast(l);
+  return parts;
+}
+
+/**
+ * Leaves of `size` entries (the last one fewer) holding the entries `(sks[i], keys[i])` for i in `order` (sorted),
+ * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key.
+ */
+export function leavesFrom(order: Uint32Array, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Leaf[] {
+  const leaves: Leaf[] = [];
+  let leaf: Leaf = EMPTY_LEAF();
+  let prevSk: string | undefined;
+  let prevKey: string | undefined;
+  const close = () => {
+    fenceAtLast(leaf);
+    leaf.sorted = leaf.sks.length;
+    leaves.push(leaf);
+  };
+  for (const i of order) {
+    const sk = sks[i]!;
+    const key = keys[i]!;
+    if (sk === prevSk && key === prevKey) continue;
+    prevSk = sk;
+    prevKey = key;
+    if (leaf.sks.length === size) {
+      close();
+      leaf = EMPTY_LEAF();
+    }
+    leaf.sks.push(sk);
+    leaf.keys.push(key);
+    leaf.nums.push(num(sk));
+    leaf.knums.push(knum(key));
+  }
+  if (leaf.sks.length) close();
+  return leaves;
+}
+
+/** A Fenwick tree (1-based) of the leaves' sizes as counted (`counted`), and their sum. */
+export function fenwick(leaves: readonly Leaf[]): { tree: number[]; total: number } {
+  const n = leaves.length;
+  const tree = new Array<number>(n + 1).fill(0);
+  let total = 0;
+  for (let i = 1; i <= n; i++) {
+    const c = leaves[i - 1]!.counted;
+    tree[i]! += c;
+    total += c;
+    const j = i + (i & -i);
+    if (j <= n) tree[j]! += tree[i]!;
+  }
+  return { tree, total };
+}
+
+/** Entries in the leaves before leaf `li`. */
+export function fenwickBefore(tree: readonly number[], li: number): number {
+  let sum = 0;
+  for (let i = li; i > 0; i -= i & -i) sum += tree[i]!;
+  return sum;
+}
+
+/** The leaf holding global position `pos` (< the total), and the place in it. */
+export function fenwickAt(tree: readonly number[], pos: number): [number, number] {
+  let li = 0;
+  let rest = pos;
+  let step = 1;
+  while (step * 2 < tree.length) step *= 2;
+  for (; step > 0; step >>= 1) {
+    const next = li + step;
+    if (next < tree.length && tree[next]! <= rest) {
+      li = next;
+      rest -= tree[next]!;
+    }
+  }
+  return [li, rest];
+}
+
+/** The tail of the leaf being sorted, copied aside (reused: a sort allocates nothing when the tail is in order). */
+const tail: Leaf = EMPTY_LEAF();
+
 /**
  * Sort a leaf's entries by (term, key) — packed numbers first, then strings, then `compareKeys` — drop exact
- * duplicates, make its last entry its fence; returns how many entries were dropped.
+ * duplicates, make its last entry its fence; returns how many entries were dropped. Only the entries appended
+ * since the last sort (`l.sorted` on) are sorted (already in order when a flush appended them), then merged into
+ * the sorted ones from the back, in place: O(leaf) moves, and the strings of the leaf's entries are read only
+ * where packed numbers tie (each is a cold object elsewhere in the heap).
  */
 export function sortEntries(l: Leaf, compareKeys: (a: string, b: string) => number): number {
   const m = l.sks.length;
-  const order = Array.from({ length: m }, (_, i) => i);
+  const s = Math.min(l.sorted, m);
   const { sks, keys, nums, knums } = l;
-  order.sort((a, b) => {
-    if (nums[a] !== nums[b]) return nums[a]! < nums[b]! ? -1 : 1;
-    if (sks[a] !== sks[b]) return sks[a]! < sks[b]! ? -1 : 1;
-    if (knums[a] !== knums[b]) return knums[a]! < knums[b]! ? -1 : 1;
-    return compareKeys(keys[a]!, keys[b]!);
-  });
-  const out = EMPTY_LEAF();
-  for (const i of order) {
-    const last = out.sks.length - 1;
-    if (last >= 0 && out.sks[last] === sks[i] && out.keys[last] === keys[i]) continue;
-    out.sks.push(sks[i]!);
-    out.keys.push(keys[i]!);
-    out.nums.push(nums[i]!);
-    out.knums.push(knums[i]!);
+  let dup = false;
+  if (s < m) {
+    const t = m - s;
+    for (let j = 0; j < t; j++) {
+      tail.sks[j] = sks[s + j]!;
+      tail.keys[j] = keys[s + j]!;
+      tail.nums[j] = nums[s + j]!;
+      tail.knums[j] = knums[s + j]!;
+    }
+    let inOrder = true;
+    for (let j = 1; j < t && inOrder; j++) inOrder = cmpAt(tail, j - 1, tail, j, compareKeys) < 0;
+    if (!inOrder) {
+      const order = Array.from({ length: t }, (_, i) => i);
+      order.sort((a, b) => cmpAt(tail, a, tail, b, compareKeys));
+      const ts = order.map((i) => tail.sks[i]!);
+      const tk = order.map((i) => tail.keys[i]!);
+      const tn = order.map((i) => tail.nums[i]!);
+      const tkn = order.map((i) => tail.knums[i]!);
+      for (let j = 0; j < t; j++) {
+        tail.sks[j] = ts[j]!;
+        tail.keys[j] = tk[j]!;
+        tail.nums[j] = tn[j]!;
+        tail.knums[j] = tkn[j]!;
+        if (j > 0 && cmpAt(tail, j - 1, tail, j, compareKeys) === 0) dup = true;
+      }
+    }
+    // Merge from the back: the sorted prefix [0, s) and the tail into [0, m).
+    let i = s - 1;
+    let j = t - 1;
+    let k = m - 1;
+    while (j >= 0) {
+      const c = i >= 0 ? cmpAt(l, i, tail, j, compareKeys) : -1;
+      if (c === 0) dup = true;
+      if (c > 0) {
+        sks[k] = sks[i]!;
+        keys[k] = keys[i]!;
+        nums[k] = nums[i]!;
+        knums[k] = knums[i]!;
+        i--;
+      } else {
+        sks[k] = tail.sks[j]!;
+        keys[k] = tail.keys[j]!;
+        nums[k] = tail.nums[j]!;
+        knums[k] = tail.knums[j]!;
+        j--;
+      }
+      k--;
+    }
+    // Drop the references the scratch tail holds (it outlives this call).
+    for (let x = 0; x < t; x++) {
+      tail.sks[x] = "";
+      tail.keys[x] = "";
+    }
   }
-  l.sks = out.sks;
-  l.keys = out.keys;
-  l.nums = out.nums;
-  l.knums = out.knums;
+  if (dup) {
+    // Exact duplicates (an add of an entry already there) are neighbours now: dropped.
+    let w = 1;
+    for (let r = 1; r < m; r++) {
+      if (nums[r] === nums[w - 1] && sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
+      if (w !== r) {
+        sks[w] = sks[r]!;
+        keys[w] = keys[r]!;
+        nums[w] = nums[r]!;
+        knums[w] = knums[r]!;
+      }
+      w++;
+    }
+    sks.length = w;
+    keys.length = w;
+    nums.length = w;
+    knums.length = w;
+  }
+  l.sorted = sks.length;
   l.cols = undefined;
-  fenceAtLast(l);
-  return m - out.sks.length;
+  if (m > 0) fenceAtLast(l);
+  return m - sks.length;
 }

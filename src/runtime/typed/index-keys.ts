@@ -10,6 +10,7 @@ import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf
 import type { CollectionDefinition, IndexSpec } from "./entity.js";
 import { UsageError } from "../errors.js";
 import { fieldOf } from "./values.js";
+import { secondsNanosTerm } from "./term-bytes.js";
 
 export type ComponentKind = "bool" | "int32" | "uint32" | "int64" | "uint64" | "double" | "string" | "timestamp" | "duration";
 
@@ -145,7 +146,8 @@ const TERM_CACHE_PER_INDEX = 4096;
 
 function singleTerm(k: IndexKeyer, kind: ComponentKind, value: unknown): string {
   if (value === undefined || value === null) return k.prefix + absentComponent(kind);
-  if (kind === "timestamp" || kind === "duration" || kind === "double") return k.prefix + encodeComponent(kind, value);
+  if (kind === "timestamp" || kind === "duration") return secondsNanosTerm(k.prefix, kind, value as { seconds?: unknown; nanos?: number }) ?? k.prefix + encodeComponent(kind, value);
+  if (kind === "double") return k.prefix + encodeComponent(kind, value);
   let byValue = termCache.get(k.prefix);
   if (!byValue) termCache.set(k.prefix, (byValue = new Map()));
   let t = byValue.get(value);
@@ -187,6 +189,7 @@ export function indexTerms(def: CollectionDefinition, source: Record<string, unk
 }
 
 const HEX = "0123456789abcdef";
+
 
 function hex8(n: number): string {
   let s = "";
