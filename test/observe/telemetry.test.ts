@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { metrics, trace } from "@opentelemetry/api";
-import type { HistogramMetricData, MetricData } from "@opentelemetry/sdk-metrics";
+import { DataPointType, type HistogramMetricData, type MetricData } from "@opentelemetry/sdk-metrics";
 import {
   ATTR_DB_COLLECTION_NAME,
   ATTR_DB_NAMESPACE,
@@ -20,9 +20,10 @@ import {
 import { afterAll, describe, expect, it } from "vitest";
 import { TaskEntity } from "../../src/generated/examples/tasks/v1/tasks_cellar.js";
 import { openStore } from "../../src/runtime/index.js";
+import type { Engine } from "../../src/runtime/storage/engine.js";
 import { damageSegment } from "../helpers/files.js";
 import { notesAt, step1to2 } from "../store/helpers/notes-versions.js";
-import { memoryLogger, sdk } from "./helpers.js";
+import { memoryLogger, sdk } from "./helpers/sdk.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-otel-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -31,6 +32,7 @@ const entities = { tasks: TaskEntity };
 let n = 0;
 const freshDir = () => path.join(tmp, `store${n++}`);
 
+const engineOf = (s: unknown) => (s as { engine: Engine }).engine;
 type Point = { attributes: Record<string, unknown>; value: unknown };
 const points = (m: MetricData | undefined): Point[] => (m?.dataPoints ?? []) as Point[];
 const histogram = (m: MetricData | undefined, match: Record<string, unknown>) =>
@@ -49,7 +51,7 @@ describe("metrics from a real store (sdk-metrics)", () => {
     const m = await otel.collect();
     const d = m.get(METRIC_DB_CLIENT_OPERATION_DURATION)!;
     expect(d.descriptor.unit).toBe("s");
-    expect(d.descriptor.type).toBe("HISTOGRAM");
+    expect(d.dataPointType).toBe(DataPointType.HISTOGRAM);
     const base = { [ATTR_DB_SYSTEM_NAME]: "cellar", [ATTR_DB_NAMESPACE]: path.basename(dir) };
     const put = histogram(d, { ...base, [ATTR_DB_OPERATION_NAME]: "put", [ATTR_DB_COLLECTION_NAME]: "tasks" })!;
     expect(put.count).toBe(12);
@@ -106,7 +108,7 @@ describe("metrics from a real store (sdk-metrics)", () => {
     const hits = cache.find((p) => p.attributes["cellar.cache.result"] === "hit")!.value as number;
     const misses = cache.find((p) => p.attributes["cellar.cache.result"] === "miss")!.value as number;
     expect(hits).toBeGreaterThan(0);
-    expect(hits + misses).toBe(store.engine.cache.hits + store.engine.cache.misses);
+    expect(hits + misses).toBe(engineOf(store).cache.hits + engineOf(store).cache.misses);
     expect(points(m.get("cellar.quota.usage"))[0]!.value).toBe(store.stats().fileBytes);
     expect(points(m.get("cellar.quota.limit"))[0]!.value).toBe(5_000_000);
     await store.close();
@@ -145,7 +147,7 @@ describe("metrics from a real store (sdk-metrics)", () => {
     const log = memoryLogger();
     store = await openStore(entities, { dir, key, verifyOnOpen: true, logger: log.logger, telemetry: { meterProvider: otel.meterProvider, tracerProvider: otel.tracerProvider } });
     await new Promise((r) => setImmediate(r)); // the corruption event comes on the next turn
-    await store.engine.verified;
+    await engineOf(store).verified;
     const c = points((await otel.collect()).get("cellar.corruptions"));
     expect(c.find((p) => p.attributes["cellar.corruption.phase"] === "open")!.value).toBe(store.recoveryReport.damaged.length);
     const recovery = log.events().find((e) => e.event === "recovery")!;
