@@ -24,34 +24,44 @@ const key = new Uint8Array(32).fill(5);
 const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 })] });
 
 type Mode = "off" | "api, no SDK" | "SDK";
-async function round(mode: Mode, r: number): Promise<{ put: number; get: number }> {
+/** µs of CPU (user + system) since `c`. */
+const cpu = (c: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(c);
+  return d.user + d.system;
+};
+
+async function round(mode: Mode, r: number): Promise<{ put: number; get: number; putCpu: number; getCpu: number }> {
   if (mode === "SDK") metrics.setGlobalMeterProvider(meterProvider);
   const store = await openStore({ tasks: TaskEntity }, { dir: path.join(tmp, `${mode}-${r}`), key, durability: "relaxed", ...(mode === "off" ? { telemetry: false } : {}) } as never) as any;
   metrics.disable();
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < N; i++) await store.tasks.put({ id: `t${i}`, title: "a task title" });
   const t1 = performance.now();
+  const putCpu = cpu(c0);
+  const c1 = process.cpuUsage();
   for (let i = 0; i < N; i++) await store.tasks.get(`t${i}`);
   const t2 = performance.now();
+  const getCpu = cpu(c1);
   await store.close();
-  return { put: ((t1 - t0) * 1e3) / N, get: ((t2 - t1) * 1e3) / N };
+  return { put: ((t1 - t0) * 1e3) / N, get: ((t2 - t1) * 1e3) / N, putCpu: putCpu / N, getCpu: getCpu / N };
 }
 
 const modes: Mode[] = ["off", "api, no SDK", "SDK"];
-const results = new Map<Mode, { put: number[]; get: number[] }>(modes.map((m) => [m, { put: [], get: [] }]));
+const results = new Map<Mode, Record<"put" | "get" | "putCpu" | "getCpu", number[]>>(modes.map((m) => [m, { put: [], get: [], putCpu: [], getCpu: [] }]));
 await round("off", -1); // warm-up
 for (let r = 0; r < ROUNDS; r++) {
   for (const m of r % 2 ? [...modes].reverse() : modes) {
     const x = await round(m, r);
-    results.get(m)!.put.push(x.put);
-    results.get(m)!.get.push(x.get);
+    for (const k of ["put", "get", "putCpu", "getCpu"] as const) results.get(m)![k].push(x[k]);
   }
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
-console.log(`runtime: ${path.relative(process.cwd(), runtime)}; ${N} puts then ${N} gets per round, ${ROUNDS} rounds, medians (µs per op)`);
+console.log(`runtime: ${path.relative(process.cwd(), runtime)}; ${N} puts then ${N} gets per round, ${ROUNDS} rounds, medians (µs per op: wall, CPU)`);
+const f = (a: number[]) => median(a).toFixed(1).padStart(6);
 for (const m of modes) {
-  const { put, get } = results.get(m)!;
-  console.log(`${m.padEnd(12)} put ${median(put).toFixed(2).padStart(7)}  get ${median(get).toFixed(2).padStart(7)}`);
+  const x = results.get(m)!;
+  console.log(`${m.padEnd(12)} put ${f(x.put)} wall ${f(x.putCpu)} cpu   get ${f(x.get)} wall ${f(x.getCpu)} cpu`);
 }
 fs.rmSync(tmp, { recursive: true, force: true });
 await meterProvider.shutdown();

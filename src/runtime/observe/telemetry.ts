@@ -177,8 +177,8 @@ export class StoreTelemetry {
       }
       this.endSpan(span, failed ? error : undefined);
       if (failed) this.log("error", { event: "backup", kind, ms: Math.round(ms), code: errorType(error) });
-      // A manual backup's file name is the app's (it may name a person): only Cellar's own names are logged.
-      else this.log("info", { event: "backup", kind, ms: Math.round(ms), bytes: result?.bytes, ...(result && kind !== "manual" ? { file: path.basename(result.file) } : {}) });
+      // A manual backup's or an archive's file name is the app's (it may name a person): only Cellar's own names are logged.
+      else this.log("info", { event: "backup", kind, ms: Math.round(ms), bytes: result?.bytes, ...(result && (kind === "automatic" || kind === "pre-migration") ? { file: path.basename(result.file) } : {}) });
     };
   }
 

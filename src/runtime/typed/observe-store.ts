@@ -10,7 +10,7 @@ import { isLogger } from "../observe/logger.js";
 import { COLLECTION_OPERATIONS, SINGLETON_OPERATIONS, STORE_OPERATIONS, timeMethods } from "../observe/instrument.js";
 import { errorType, StoreTelemetry } from "../observe/telemetry.js";
 import { AUTOMATIC_LABEL, PRE_MIGRATION_LABEL } from "./auto-backup.js";
-import { resolveBackupDir } from "./backups.js";
+import { RESERVED_LABEL_PREFIX, resolveBackupDir } from "./backups.js";
 import type { EntityDefinition } from "./entity.js";
 import type { StoreOptions } from "./types.js";
 import { StoreImpl } from "./store.js";
@@ -18,7 +18,8 @@ import { type UpgradeHost, type UpgradeOptions, upgrade } from "./upgrade.js";
 
 /** The `cellar.backup.kind` of a backup's label. */
 export function backupKind(label: string): string {
-  return label === AUTOMATIC_LABEL ? "automatic" : label.startsWith(PRE_MIGRATION_LABEL) ? "pre-migration" : "manual";
+  if (label === AUTOMATIC_LABEL) return "automatic";
+  return label.startsWith(PRE_MIGRATION_LABEL) ? "pre-migration" : label.startsWith(`${RESERVED_LABEL_PREFIX}archive `) ? "archive" : "manual";
 }
 
 /** Check `logger` and `telemetry`, and make the store's telemetry. */
