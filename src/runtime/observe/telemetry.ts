@@ -43,6 +43,18 @@ export interface ObserveOptions {
   telemetry?: TelemetryOptions | false;
 }
 
+/** `io`'s methods bound to it, in an object of their own (a class-based `FileIO` keeps its `this`). */
+function bound(io: FileIO): FileIO {
+  const out: Record<string, unknown> = {};
+  for (let o: object | null = io; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const k of Object.getOwnPropertyNames(o)) {
+      const v = (io as unknown as Record<string, unknown>)[k];
+      if (k !== "constructor" && !(k in out) && typeof v === "function") out[k] = v.bind(io);
+    }
+  }
+  return out as unknown as FileIO;
+}
+
 /** An error's `error.type`: a Cellar error's code, else `_OTHER` (the conventions' fallback). */
 export function errorType(e: unknown): string {
   return isCellarError(e) ? e.code : "_OTHER";
@@ -103,7 +115,7 @@ export class StoreTelemetry {
     const h = this.instruments?.fsyncDuration;
     if (!h) return io;
     const base = this.base;
-    const timed = Object.create(io) as FileIO;
+    const timed = bound(io);
     const wrap = (f: (fd: number) => void) => (fd: number) => {
       const t = performance.now();
       try {

@@ -4,6 +4,7 @@
  * store's events, repositories (timed calls, metrics on) and observable state to `StoreTelemetry`;
  * `observedUpgrade` runs a migration in the `cellar.migration` span. docs/OBSERVABILITY.md.
  */
+import path from "node:path";
 import { UsageError } from "../errors.js";
 import type { RecoveryReport } from "../storage/engine.js";
 import { isLogger } from "../observe/logger.js";
@@ -105,7 +106,7 @@ export async function observedUpgrade(obs: StoreTelemetry, host: UpgradeHost, pl
   try {
     const backup = await upgrade(host, plans, options);
     obs.endSpan(span);
-    obs.log("info", { event: "migration", phase: "done", entities, ms: Math.round(performance.now() - t), backup: backup ? backup.split(/[\\/]/).pop() : null });
+    obs.log("info", { event: "migration", phase: "done", entities, ms: Math.round(performance.now() - t), backup: backup ? path.basename(backup) : null });
     return backup;
   } catch (e) {
     obs.endSpan(span, e);
