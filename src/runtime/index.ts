@@ -122,3 +122,6 @@ export { listBackups, type BackupInfo, type BackupOptions, type BackupProgress, 
 export { restoreBackup, verifyBackup, type RestoreBackupOptions, type VerifyBackupOptions } from "./storage/restore.js";
 export { defaultBackupDir, type AutoBackupOptions } from "./typed/auto-backup.js";
 export type { BackupKeep } from "./typed/backup-retention.js";
+export { paths, PORTABLE_MARKER, type AppPaths, type PathsOptions, type Profile } from "./platform/app-paths.js";
+export type { Logger, LogMethod } from "./observe/logger.js";
+export type { ObserveOptions, TelemetryOptions } from "./observe/telemetry.js";

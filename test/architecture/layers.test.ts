@@ -12,7 +12,7 @@ const runtime = path.resolve(import.meta.dirname, "../../src/runtime");
  * Lowest first. `errors.ts` is the root every layer may throw from; `index.ts` is the public API; `electron/`
  * (`cellar/electron`, an entry point of its own) serves the typed layer's store to Electron renderers.
  */
-const LAYERS = ["errors.ts", "format", "platform", "crypto", "storage", "share", "typed", "electron", "index.ts"] as const;
+const LAYERS = ["errors.ts", "format", "platform", "crypto", "storage", "share", "observe", "typed", "electron", "index.ts"] as const;
 
 function layerOf(file: string): number {
   const top = path.relative(runtime, file).split(path.sep)[0]!;

@@ -246,6 +246,7 @@ export class GroupCommit {
       return;
     }
     for (const p of group) p.resolve();
+    this.opts.hooks.committed?.(group.length);
     if (this.state.onCommit) for (const e of encoded) if (e.effective!.length) this.state.onCommit(e.effective!, e.seq);
     this.compaction.maybeCompact(false);
   }

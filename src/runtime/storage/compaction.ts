@@ -92,7 +92,7 @@ export class Compaction {
     if (this.state.closed) return Promise.reject(new StoreClosedError());
     if (this.state.opts.readOnly) return Promise.reject(readOnlyError());
     if (this.compacting) return this.compacting;
-    this.compacting = this.runCompaction().finally(() => {
+    this.compacting = this.observedRun().finally(() => {
       this.compacting = null;
     });
     return this.compacting;
@@ -111,7 +111,7 @@ export class Compaction {
     while (this.compacting) await this.compacting.catch(() => {});
     const before = this.state.journal;
     this.merging = rewrite.extra !== undefined;
-    const run = this.runCompaction(rewrite);
+    const run = this.observedRun(rewrite);
     const tracked = run.finally(() => {
       this.compacting = null;
       this.merging = false;
@@ -134,6 +134,21 @@ export class Compaction {
       }
       throw e;
     }
+  }
+
+  /** `runCompaction`, told to the hooks (hooks.ts) when it starts and when it ends. */
+  private async observedRun(rewrite?: Rewrite): Promise<void> {
+    const hook = this.state.opts.hooks.compaction;
+    if (!hook) return this.runCompaction(rewrite);
+    const kind = rewrite?.extra ? "import" : rewrite?.versions.size ? "migration" : "compaction";
+    const end = hook({ kind, bytesBefore: this.state.stats().fileBytes });
+    try {
+      await this.runCompaction(rewrite);
+    } catch (e) {
+      end({ error: e, result: null });
+      throw e;
+    }
+    end({ error: null, result: { bytesAfter: this.state.stats().fileBytes } });
   }
 
   private async runCompaction(rewrite?: Rewrite): Promise<void> {

@@ -396,6 +396,7 @@ export class Engine {
    */
   backup(options: BackupOptions, only?: ReadonlyMap<string, ReadonlySet<string>>): Promise<BackupInfo> {
     if (this.follower) return this.refused("backup");
+    const end = this.state.opts.hooks.backup?.(options?.label ?? "");
     // A selection, or leaving the sensitive keys out, needs the records re-encoded (backup-reencode.ts).
     const write = () =>
       only || options?.entities !== undefined || options?.includeSensitive === false ? writeReencodedBackup(this.state, options, only) : writeBackup(this.state, options);
@@ -411,8 +412,8 @@ export class Engine {
         })();
     this.backups.add(run);
     run.then(
-      () => this.backups.delete(run),
-      () => this.backups.delete(run),
+      (info) => (this.backups.delete(run), end?.({ error: null, result: info })),
+      (e: unknown) => (this.backups.delete(run), end?.({ error: e, result: null })),
     );
     return run;
   }

@@ -12,6 +12,7 @@ import { FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, STORE_ID_SIZE } from "../fo
 import { decodeFileHeader, FrameError } from "../format/frame.js";
 import { Loc } from "../format/location.js";
 import type { Failpoint, FileIO } from "../platform/io.js";
+import { NO_HOOKS } from "./hooks.js";
 import { StoreLock } from "../platform/lock.js";
 import { randomBytes } from "../crypto/seal.js";
 import { Keyring, type KeyScope, type MasterKeySource } from "../crypto/keyring.js";
@@ -63,6 +64,7 @@ export async function openCopy<E>(io: FileIO, dir: string, keyring: Keyring | nu
     recordCacheBytes: 0,
     durability: "full",
     compaction: { ...storeOpts.compaction, auto: false },
+    hooks: NO_HOOKS, // a copy's work is not the store's
   };
   const paths = new StorePaths(dir);
   const lock = StoreLock.acquire(io, dir);

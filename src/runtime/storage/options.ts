@@ -7,6 +7,7 @@ import { KeyError, UsageError } from "../errors.js";
 import type { KeyScope } from "../crypto/keyring.js";
 import { type KeyProvider, keys as keyProviders } from "../crypto/keys.js";
 import { type Failpoint, type FileIO, nodeFileIO } from "../platform/io.js";
+import { type EngineHooks, NO_HOOKS } from "./hooks.js";
 
 export interface EngineOptions {
   dir: string;
@@ -67,6 +68,8 @@ export interface EngineOptions {
   io?: FileIO;
   /** Called at each named crash window (tests crash or fail the store there). */
   failpoint?: (name: Failpoint) => void;
+  /** What the engine tells an observer (commit groups, compactions, backups: hooks.ts). Default none. */
+  hooks?: EngineHooks;
 }
 
 /** The options as the engine's jobs read them: every default filled in. */
@@ -116,6 +119,7 @@ export function resolveOptions(options: EngineOptions): {
       maxJournalBytes: options.compaction?.maxJournalBytes ?? 64 * 1024 * 1024,
     },
     quota: { maxBytes },
+    hooks: options.hooks ?? NO_HOOKS,
   } as const;
   return { io, fp, provider, opts };
 }

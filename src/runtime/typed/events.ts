@@ -15,6 +15,8 @@ type AnyListener = (e: never) => void;
 
 export class Listeners {
   private readonly listeners = new Map<keyof StoreEvents, Set<AnyListener>>();
+  /** Told every event but `change` before the listeners (the store's telemetry: observe/telemetry.ts); not a listener. */
+  observer: ((event: keyof StoreEvents, arg: unknown) => void) | null = null;
 
   /** Add `listener` to `event`; returns the function that removes it. */
   on<N extends keyof StoreEvents>(event: N, listener: StoreEvents[N]): () => void {
@@ -45,6 +47,7 @@ export class Listeners {
    * with none (or from an `error` listener), to `process.emitWarning`.
    */
   emit<N extends keyof StoreEvents>(event: N, arg: Parameters<StoreEvents[N]>[0]): void {
+    if (event !== "change") this.observer?.(event, arg);
     const set = this.listeners.get(event);
     if (!set?.size) return;
     for (const l of [...set]) {

@@ -6,7 +6,10 @@
 import { checkSkew, onPromotion, openShared } from "./share-open.js";
 import { KeyError, UsageError } from "../errors.js";
 import type { EntityDefinition } from "./entity.js";
-import { planUpgrade, upgrade } from "./upgrade.js";
+import { planUpgrade } from "./upgrade.js";
+import { nodeFileIO } from "../platform/io.js";
+import type { StoreTelemetry } from "../observe/telemetry.js";
+import { backupKind, makeTelemetry, observedUpgrade, observeStore, openObserved } from "./observe-store.js";
 import { parseEvery } from "./retention.js";
 import { resolveBackupDir } from "./backups.js";
 import { checkHistoryRule, INTERNAL_PREFIX } from "./history.js";
@@ -20,6 +23,12 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
   entities: E,
   options: StoreOptions,
 ): Promise<TypedStore<E>> {
+  const obs = makeTelemetry(options);
+  const store = await openObserved(obs, () => open(entities, options, obs));
+  return store as unknown as TypedStore<E>;
+}
+
+async function open(entities: Record<string, EntityDefinition>, options: StoreOptions, obs: StoreTelemetry): Promise<StoreImpl> {
   const defs = new Map<string, EntityDefinition>();
   for (const [prop, def] of Object.entries(entities)) {
     if (RESERVED.has(prop)) throw new UsageError(`entity property \`${prop}\` collides with a member of the store; rename it`);
@@ -49,7 +58,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, ...engineOptions } = options;
+  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, logger, telemetry, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const backupDir = resolveBackupDir(backups, options.dir);
   if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
@@ -63,11 +72,14 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     recordCacheBytes: options.cacheBytes ?? 64 * 1024 * 1024,
     keyScope: redactSensitive ? "records" : "all",
     readOnly: redactSensitive === true,
+    hooks: obs.hooks(backupKind),
+    ...(obs.instruments ? { io: obs.timedIO(options.io ?? nodeFileIO()) } : {}),
   }, share !== false, writeTimeoutMs);
   let store: StoreImpl;
   try {
     store = new StoreImpl(engine, entities, defs, redactSensitive === true, backupDir, options.key);
     store.setMigrations(migrations ?? []);
+    observeStore(obs, store, entities, options);
     // What only the writer runs after open (and a follower when it is promoted).
     const writerWork = async () => {
       if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
@@ -85,13 +97,13 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     if (sharing?.role === "follower") {
       checkSkew(engine, defs, sharing);
       onPromotion(store, sharing, writerWork);
-      return store as unknown as TypedStore<E>;
+      return store;
     }
     if (!redactSensitive) removeStaging(engine.dir); // an import that did not finish (import.ts)
     const host = store.upgradeHost(options);
     const plans = planUpgrade(host, migrations ?? []);
     if (plans.size) {
-      store.migrationBackup = await upgrade(host, plans, {
+      store.migrationBackup = await observedUpgrade(obs, host, plans, {
         migrations: migrations ?? [],
         backup: backupBeforeMigration ?? true,
         onProgress: onMigrationProgress,
@@ -105,5 +117,5 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     await engine.close();
     throw e;
   }
-  return store as unknown as TypedStore<E>;
+  return store;
 }

@@ -163,9 +163,7 @@ export class StoreImpl {
     }
   }
 
-  get dir(): string {
-    return this.engine.dir;
-  }
+  get dir(): string { return this.engine.dir; } // prettier-ignore
   get recoveryReport(): RecoveryReport {
     return this.engine.recovery;
   }
@@ -206,6 +204,11 @@ export class StoreImpl {
     };
     sharing.onRequest = (op, args) => (op === "compact" ? store.compact() : op === "backup" ? store.backup(args as BackupOptions) : Promise.reject(new UsageError(`no request \`${op}\``)));
     sharing.onError = (e) => store.listeners.emit("error", e instanceof CellarError ? e : new UsageError(String(e)));
+  }
+
+  /** `f` is told the store's events but `change` (its telemetry and logger: observe-store.ts). */
+  static observe(store: StoreImpl, f: (event: keyof StoreEvents, arg: unknown) => void): void {
+    store.listeners.observer = f;
   }
 
   /** Announce a promotion (`role` event). */
@@ -494,5 +497,4 @@ export class StoreImpl {
     }
   }
 }
-
 export type { CellarErrorCode };

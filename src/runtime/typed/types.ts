@@ -21,9 +21,10 @@ import type { ImportOptions, ImportResult } from "./import.js";
 import type { AutoBackupOptions } from "./auto-backup.js";
 import type { RecoverOptions, RecoverReport } from "./recover.js";
 import type { QueryMethods, QueryWhere } from "./query-types.js";
+import type { ObserveOptions } from "../observe/telemetry.js";
 export type { IndexValue, QueryWhere } from "./query-types.js";
 
-export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes" | "onCorruption"> {
+export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes" | "onCorruption" | "hooks">, ObserveOptions {
   /**
    * What to do when damage (other than a torn final frame) is found at open. `"quarantine"` (default): the
    * damaged file is copied to `quarantine/`, the store opens without the unreadable records (named in
