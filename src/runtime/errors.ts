@@ -33,7 +33,8 @@ export type CellarErrorCode =
   | "E_IMPORT"
   | "E_CONFLICT" | "E_UNAVAILABLE" | "E_CHANNEL_AUTH" | "E_CHANNEL_DIR" | "E_VERSION_SKEW" // several processes
   | "E_FORBIDDEN"
-  | "E_FOLLOWER";
+  | "E_FOLLOWER"
+  | "E_AUDIT_TAMPERED";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -492,5 +493,19 @@ export class FollowerError extends CellarError {
       `\`${operation}\` runs in the writer of store \`${dir}\`${writerPid !== null ? ` (process ${writerPid})` : ""}; this engine follows it from another process`,
     );
     this.writerPid = writerPid;
+  }
+}
+
+/**
+ * Thrown by `store.audit.verify({ strict: true })` (and reported by `cellar audit verify`) when the audit log's
+ * chain does not verify: an entry edited, removed, moved, added past the head, or the tail cut (docs/SECURITY.md,
+ * "Audit log"). `problems` says which seqs; no entry's content is in the message.
+ */
+export class AuditTamperedError extends CellarError {
+  readonly problems: readonly { readonly kind: string; readonly seq: number; readonly message: string }[];
+  constructor(problems: readonly { readonly kind: string; readonly seq: number; readonly message: string }[]) {
+    const first = problems[0];
+    super("E_AUDIT_TAMPERED", `the audit log does not verify: ${first ? `${first.message}` : "unknown problem"}${problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : ""}`);
+    this.problems = problems;
   }
 }
