@@ -45,6 +45,24 @@ export interface AuditEntryBody {
   detail: string;
 }
 
+/**
+ * A `~audit` record's value as the engine stores every value (a plain value envelope, crypto/value.ts, whose
+ * message bytes are well-formed protobuf: restore and backups check that): `0x00 ‖ 0x0A ‖ varint(n) ‖ payload`,
+ * i.e. the payload as field 1 (bytes) of a message.
+ */
+export function wrapValue(payload: Uint8Array): Uint8Array {
+  return new ByteWriter(payload.length + 8).u8(0).u8(0x0a).varint(payload.length).bytes(payload).finish().slice();
+}
+
+export function unwrapValue(value: Uint8Array): Uint8Array {
+  const r = new ByteReader(value);
+  if (r.u8() !== 0 || r.u8() !== 0x0a) throw new DecodeError("not an audit record");
+  const n = r.varint(value.length);
+  const payload = r.bytes(n);
+  if (!r.done) throw new DecodeError("trailing bytes after an audit record");
+  return payload;
+}
+
 export function entryKey(seq: number): string {
   return AUDIT_ENTRY_PREFIX + seq.toString(16).padStart(16, "0");
 }
@@ -65,8 +83,16 @@ export function encodeEntryBody(e: AuditEntryBody): Uint8Array {
   return w.finish().slice();
 }
 
-/** An entry's value: body ‖ mac. */
-export function decodeEntry(value: Uint8Array): { body: AuditEntryBody; bodyBytes: Uint8Array; mac: Uint8Array } {
+/** An entry's record value: wrapped(body ‖ mac). */
+export function encodeEntry(body: Uint8Array, mac: Uint8Array): Uint8Array {
+  const payload = new Uint8Array(body.length + mac.length);
+  payload.set(body);
+  payload.set(mac, body.length);
+  return wrapValue(payload);
+}
+
+export function decodeEntry(record: Uint8Array): { body: AuditEntryBody; bodyBytes: Uint8Array; mac: Uint8Array } {
+  const value = unwrapValue(record);
   if (value.length < 1 + AUDIT_MAC_SIZE) throw new DecodeError("audit entry too short");
   const bodyBytes = value.subarray(0, value.length - AUDIT_MAC_SIZE);
   const r = new ByteReader(bodyBytes);
@@ -94,11 +120,19 @@ export interface AuditPoint {
   mac: Uint8Array;
 }
 
-export function encodeHead(h: AuditPoint): Uint8Array {
+function pointBytes(h: AuditPoint): Uint8Array {
   return new ByteWriter(48).u8(AUDIT_FORMAT_VERSION).varint(h.seq).bytes(h.mac).finish().slice();
 }
 
-export function decodeHead(value: Uint8Array): AuditPoint {
+export function encodeHead(h: AuditPoint): Uint8Array {
+  return wrapValue(pointBytes(h));
+}
+
+export function decodeHead(record: Uint8Array): AuditPoint {
+  return readPoint(unwrapValue(record));
+}
+
+function readPoint(value: Uint8Array): AuditPoint {
   const r = new ByteReader(value);
   if (r.u8() !== AUDIT_FORMAT_VERSION) throw new DecodeError("unknown audit head version");
   const seq = r.varint();
@@ -109,19 +143,16 @@ export function decodeHead(value: Uint8Array): AuditPoint {
 
 /** The anchor's bytes before its own MAC (what that MAC covers). */
 export function anchorBody(a: AuditPoint): Uint8Array {
-  return encodeHead(a);
+  return pointBytes(a);
 }
 
 export function encodeAnchor(a: AuditPoint, anchorMac: Uint8Array): Uint8Array {
-  const body = anchorBody(a);
-  const out = new Uint8Array(body.length + AUDIT_MAC_SIZE);
-  out.set(body);
-  out.set(anchorMac, body.length);
-  return out;
+  return encodeEntry(anchorBody(a), anchorMac);
 }
 
-export function decodeAnchor(value: Uint8Array): { point: AuditPoint; body: Uint8Array; mac: Uint8Array } {
+export function decodeAnchor(record: Uint8Array): { point: AuditPoint; body: Uint8Array; mac: Uint8Array } {
+  const value = unwrapValue(record);
   if (value.length < AUDIT_MAC_SIZE + 2) throw new DecodeError("audit anchor too short");
   const body = value.subarray(0, value.length - AUDIT_MAC_SIZE);
-  return { point: decodeHead(body), body, mac: value.subarray(body.length) };
+  return { point: readPoint(body), body, mac: value.subarray(body.length) };
 }

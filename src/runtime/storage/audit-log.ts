@@ -21,6 +21,7 @@ import {
   decodeEntry,
   decodeHead,
   encodeAnchor,
+  encodeEntry,
   encodeEntryBody,
   encodeHead,
   entryKey,
@@ -169,10 +170,7 @@ export class AuditLog {
       };
       const bytes = encodeEntryBody(body);
       mac = this.mac.entry(mac, bytes);
-      const value = new Uint8Array(bytes.length + mac.length);
-      value.set(bytes);
-      value.set(mac, bytes.length);
-      ops.push(put(entryKey(seq), value));
+      ops.push(put(entryKey(seq), encodeEntry(bytes, mac)));
     }
     if (ops.length) ops.push(put(AUDIT_HEAD_KEY, encodeHead({ seq, mac })));
     return ops;
@@ -264,6 +262,17 @@ export async function* auditEntries(engine: Engine, afterSeq = 0): AsyncGenerato
     yield* page;
     if (page.length < PAGE) return;
     await turn();
+  }
+}
+
+/** Append a `restore` entry to the log of `engine`'s store (one being restored: restore.ts), when it keeps one. */
+export async function recordRestore(engine: Engine, actor: string, detail: Record<string, unknown>): Promise<void> {
+  const log = AuditLog.of(engine);
+  if (!log) return;
+  try {
+    if (log.exists) await engine.write(log.appendOps([{ action: "restore", actor, detail }]));
+  } finally {
+    log.destroy();
   }
 }
 

@@ -14,6 +14,7 @@ import { removeStaging } from "./import.js";
 import { buildIndexes } from "./index-build.js";
 import type { StoreOptions, TypedStore } from "./types.js";
 import { RESERVED, StoreImpl } from "./store.js";
+import { checkAuditOptions, StoreAudit } from "./audit.js";
 
 /** Open (or create) a store holding `entities`. */
 export async function openStore<E extends Record<string, EntityDefinition>>(
@@ -49,7 +50,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, ...engineOptions } = options;
+  const auditSettings = checkAuditOptions(options.audit, defs, options.encryption !== "none" && options.key !== undefined);
+  const { audit: _audit, redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const backupDir = resolveBackupDir(backups, options.dir);
   if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
@@ -70,6 +72,7 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     store.setMigrations(migrations ?? []);
     // What only the writer runs after open (and a follower when it is promoted).
     const writerWork = async () => {
+      await StoreImpl.startAudit(store); // the log's first entry, or its pruning by `keep`
       if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
       // Indexes the schema declares and the records' terms do not hold yet (index-build.ts), before the store serves.
       // A build the quota refuses stops; the `error` event says so once the app can listen.
@@ -82,6 +85,8 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
       if (!redactSensitive) StoreImpl.startBackups(store);
     };
     if (sharing) StoreImpl.share(store, sharing);
+    // A redactSensitive store is read-only: it reads and verifies the log, it records nothing.
+    StoreImpl.audit(store, StoreAudit.open(engine, redactSensitive ? null : auditSettings));
     if (sharing?.role === "follower") {
       checkSkew(engine, defs, sharing);
       onPromotion(store, sharing, writerWork);

@@ -37,33 +37,13 @@ import { fileLines, type ImportOptions, type ImportResult, importLines } from ".
 import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, type RecoverReport } from "./recover.js";
 import type { MigrationStep } from "./migration.js";
 import { Watchers } from "./watch.js";
+import type { StoreAudit } from "./audit.js";
+import { auditOperations } from "./audit-ops.js";
 
 export type {
-  BatchTx,
-  ChangeEvent,
-  Collection,
-  CollectionTx,
-  EntityInput,
-  FieldPath,
-  Frozen,
-  HistoryEntry,
-  IndexValue,
-  PathField,
-  PathValue,
-  StoredRecord,
-  Input,
-  InspectedRecord,
-  ListOptions,
-  Singleton,
-  SingletonTx,
-  StoreEvents,
-  StoreHandle,
-  StoreOptions,
-  StoreStats,
-  TypedStore,
-  QueryWhere,
-  Watch,
-  WatchUpdate,
+  BatchTx, ChangeEvent, Collection, CollectionTx, EntityInput, FieldPath, Frozen, HistoryEntry, IndexValue,
+  PathField, PathValue, StoredRecord, Input, InspectedRecord, ListOptions, Singleton, SingletonTx, StoreEvents,
+  StoreHandle, StoreOptions, StoreStats, TypedStore, QueryWhere, Watch, WatchUpdate
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
 export type { MissingRecord, RecoverOptions, RecoverReport } from "./recover.js";
@@ -101,6 +81,8 @@ export class StoreImpl {
   #sharing: Sharing | null = null;
   /** Live subscriptions, `repo.watch()` (watch.ts); an ES private field, like #codec. */
   readonly #watchers: Watchers;
+  /** The audit log (audit.ts), set at open; an ES private field, like #codec. */
+  #audit: StoreAudit | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -206,6 +188,19 @@ export class StoreImpl {
     };
     sharing.onRequest = (op, args) => (op === "compact" ? store.compact() : op === "backup" ? store.backup(args as BackupOptions) : Promise.reject(new UsageError(`no request \`${op}\``)));
     sharing.onError = (e) => store.listeners.emit("error", e instanceof CellarError ? e : new UsageError(String(e)));
+  }
+
+  /** The audit log (open-store.ts): when recording, the codec counts reads and writes and the store's operations are recorded (audit-ops.ts). */
+  static audit(store: StoreImpl, audit: StoreAudit): void {
+    store.#audit = audit;
+    audit.sharing = store.#sharing;
+    audit.onError = (e) => store.listeners.emit("error", e);
+    if (audit.recording) [store.#codec.audit] = [audit, auditOperations(store, (e) => audit.record(e))];
+    Object.defineProperty(store, "audit", { value: audit.api(() => store.checkOpen()), enumerable: false });
+  }
+
+  static startAudit(store: StoreImpl): Promise<void> {
+    return store.#audit?.started() ?? Promise.resolve();
   }
 
   /** Announce a promotion (`role` event). */
@@ -383,6 +378,7 @@ export class StoreImpl {
       // Updates and batches already queued on a singleton finish (or fail) first.
       await Promise.all([...this.singletons()].map((s) => s.idle()));
     } finally {
+      await this.#audit?.close(); // what is counted, appended while the writer (a follower's) is still reachable
       await this.#retention.stop();
       await this.#archives.stop();
       await this.#backups.stop();
