@@ -26,15 +26,11 @@ export type CellarErrorCode =
   | "E_NOT_FOUND"
   | "E_SCHEMA_MISMATCH"
   | "E_QUOTA"
-  | "E_BACKUP_SKIPPED"
-  | "E_BACKUP_CORRUPT"
-  | "E_BACKUP_FOREIGN"
-  | "E_BACKUP_FORMAT"
+  | "E_BACKUP_SKIPPED" | "E_BACKUP_CORRUPT" | "E_BACKUP_FOREIGN" | "E_BACKUP_FORMAT"
   | "E_IMPORT"
   | "E_CONFLICT" | "E_UNAVAILABLE" | "E_CHANNEL_AUTH" | "E_CHANNEL_DIR" | "E_VERSION_SKEW" // several processes
   | "E_FORBIDDEN"
-  | "E_FOLLOWER"
-  | "E_AUDIT_TAMPERED";
+  | "E_FOLLOWER" | "E_AUDIT_TAMPERED";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -496,16 +492,9 @@ export class FollowerError extends CellarError {
   }
 }
 
-/**
- * Thrown by `store.audit.verify({ strict: true })` (and reported by `cellar audit verify`) when the audit log's
- * chain does not verify: an entry edited, removed, moved, added past the head, or the tail cut (docs/SECURITY.md,
- * "Audit log"). `problems` says which seqs; no entry's content is in the message.
- */
+/** `store.audit.verify({ strict: true })`: the audit log's chain does not verify (`problems`: the kind and seq of each, never an entry's content). */
 export class AuditTamperedError extends CellarError {
-  readonly problems: readonly { readonly kind: string; readonly seq: number; readonly message: string }[];
-  constructor(problems: readonly { readonly kind: string; readonly seq: number; readonly message: string }[]) {
-    const first = problems[0];
-    super("E_AUDIT_TAMPERED", `the audit log does not verify: ${first ? `${first.message}` : "unknown problem"}${problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : ""}`);
-    this.problems = problems;
+  constructor(readonly problems: readonly { readonly kind: string; readonly seq: number; readonly message: string }[]) {
+    super("E_AUDIT_TAMPERED", `the audit log does not verify: ${problems[0]?.message ?? "unknown problem"}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}`);
   }
 }
