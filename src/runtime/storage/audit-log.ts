@@ -39,6 +39,9 @@ export interface AuditEvent {
   readonly keys?: readonly string[];
   /** Names, counts, file paths, key ids: never a stored value. */
   readonly detail?: Readonly<Record<string, unknown>>;
+  /** The process that did it, when not this one (a follower's events appended by the writer). */
+  readonly pid?: number;
+  readonly host?: string;
 }
 
 /** An entry as `store.audit.list()` returns it. */
@@ -161,8 +164,8 @@ export class AuditLog {
         at: now,
         action: e.action,
         actor: clip(e.actor, AUDIT_LIMITS.actor),
-        pid: process.pid,
-        host: this.host,
+        pid: e.pid ?? process.pid,
+        host: e.host !== undefined ? clip(e.host, AUDIT_LIMITS.host) : this.host,
         entity: e.entity ?? "",
         count: e.count ?? 0,
         keys: (e.keys ?? []).slice(0, AUDIT_LIMITS.keys),

@@ -8,13 +8,14 @@
  * a conflict). The chain itself is storage/audit-log.ts.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { hostname } from "node:os";
 import { AuditTamperedError, CellarError, KeyError, UsageError } from "../errors.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { AuditLog, type AuditEntry, type AuditEvent, type AuditVerifyReport } from "../storage/audit-log.js";
 import type { AuditAction } from "../format/audit.js";
 import type { Sharing } from "../share/sharing.js";
 import type { EntityDefinition } from "./entity.js";
-import { sharedWrite } from "./shared-write.js";
+import { AUDIT_ACTIONS, AUDIT_LIMITS } from "../format/audit.js";
 
 export type { AuditEntry, AuditVerifyReport, AuditProblem } from "../storage/audit-log.js";
 
@@ -78,6 +79,30 @@ export function checkAuditOptions(audit: unknown, defs: ReadonlyMap<string, Enti
   return { entities, actor: o.actor ?? "", keys: o.keys ?? true, flushMs, ...(o.keep ? { keep: o.keep } : {}) };
 }
 
+/** A follower's events as its `audit` request carries them (JSON from an authenticated peer, checked all the same). */
+function checkRemoteEvents(args: unknown): AuditEvent[] {
+  const bad = () => new UsageError("an `audit` request carries an array of audit events");
+  if (!Array.isArray(args) || args.length > 100_000) throw bad();
+  return args.map((e: unknown): AuditEvent => {
+    const o = e as Record<string, unknown> | null;
+    if (!o || typeof o !== "object" || !(AUDIT_ACTIONS as readonly unknown[]).includes(o.action) || typeof o.actor !== "string") throw bad();
+    const keys = o.keys ?? [];
+    if (!Array.isArray(keys) || keys.length > AUDIT_LIMITS.keys || !keys.every((k) => typeof k === "string")) throw bad();
+    if (!Number.isSafeInteger(o.pid ?? 0) || !Number.isSafeInteger(o.count ?? 0) || typeof (o.host ?? "") !== "string" || typeof (o.entity ?? "") !== "string") throw bad();
+    if (o.detail !== undefined && (typeof o.detail !== "object" || o.detail === null || Array.isArray(o.detail))) throw bad();
+    return {
+      action: o.action as AuditAction,
+      actor: o.actor,
+      keys: keys as string[],
+      ...(o.entity !== undefined ? { entity: o.entity as string } : {}),
+      ...(o.count !== undefined ? { count: o.count as number } : {}),
+      ...(o.pid !== undefined ? { pid: o.pid as number } : {}),
+      ...(o.host !== undefined ? { host: o.host as string } : {}),
+      ...(o.detail !== undefined ? { detail: o.detail as Record<string, unknown> } : {}),
+    };
+  });
+}
+
 export class StoreAudit {
   private readonly audited: ReadonlySet<string>;
   private readonly buckets = new Map<string, Bucket>();
@@ -85,6 +110,9 @@ export class StoreAudit {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   private prunedAt = 0;
+  /** A follower's events the writer did not take (no connection): sent with the next append. */
+  private readonly retry: AuditEvent[] = [];
+  private readonly host = hostname();
   sharing: Sharing | null = null;
   /** Where a background append's failure goes (the store's `error` event). */
   onError: (e: CellarError) => void = () => {};
@@ -171,16 +199,42 @@ export class StoreAudit {
     return out;
   }
 
+  /**
+   * Append what is counted and `events`: the writer commits them (the ops built from the state now: appends
+   * run one at a time, and only the writer appends); a follower hands them, with its pid and host, to the
+   * writer (`audit` request, `fromFollower`), and keeps them for the next append when that fails.
+   */
   private async append(events: readonly AuditEvent[]): Promise<void> {
-    const all = [...this.drain(), ...events];
+    const all = [...this.retry.splice(0), ...this.drain(), ...events];
+    if (this.sharing?.role === "follower") {
+      if (!all.length) return;
+      // The channel's socket does not keep the process alive: a timer does until the writer answers (at close
+      // too: a process whose last step is `close()` would otherwise exit with the events unsent).
+      const alive = setInterval(() => {}, 60_000);
+      try {
+        await this.sharing.request("audit", all.map((e) => ({ ...e, pid: process.pid, host: this.host })));
+      } catch (e) {
+        this.retry.unshift(...all);
+        throw e;
+      } finally {
+        clearInterval(alive);
+      }
+      return;
+    }
     if (all.length) await this.commit(() => this.need().appendOps(all));
     if (this.options?.keep && Date.now() - this.prunedAt >= PRUNE_EVERY_MS) await this.prune();
   }
 
-  /** Commit the ops `build` makes from the state now: through the writer in a follower, made again on a conflict. */
+  /** The writer: append a follower's events (its `audit` request: StoreImpl.audit), after what was queued before. */
+  fromFollower(args: unknown): Promise<null> {
+    const events = checkRemoteEvents(args);
+    const run = this.chain.then(() => this.commit(() => this.need().appendOps(events)));
+    this.chain = run.catch(() => {});
+    return run.then(() => null);
+  }
+
   private commit(build: () => WriteOp[]): Promise<void> {
-    if (!this.sharing) return this.engine.write(build());
-    return sharedWrite(this.sharing, (ops, commit) => commit(ops), build(), build);
+    return this.engine.write(build());
   }
 
   /** Prune by `keep` (a batch of at most 10 000 entries per call). */

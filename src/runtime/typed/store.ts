@@ -195,6 +195,9 @@ export class StoreImpl {
     store.#audit = audit;
     audit.sharing = store.#sharing;
     audit.onError = (e) => store.listeners.emit("error", e);
+    const s = store.#sharing;
+    const inner = s?.onRequest;
+    if (s && inner) s.onRequest = (op, args) => (op === "audit" ? audit.fromFollower(args) : inner(op, args)); // a follower's events
     if (audit.recording) [store.#codec.audit] = [audit, auditOperations(store, (e) => audit.record(e))];
     Object.defineProperty(store, "audit", { value: audit.api(() => store.checkOpen()), enumerable: false });
   }

@@ -10,6 +10,7 @@ const [dir, mode, actor] = process.argv.slice(2) as [string, "hold" | "churn", s
 const key = new Uint8Array(32).fill(9);
 
 const store = await openStore({ dir, key, audit: { actor, flushMs: mode === "churn" ? 0 : 5 } });
+store.on("error", (e) => process.stderr.write(`error event ${e.code}: ${e.message}\n`));
 process.stdout.write(`ready ${store.role}\n`);
 let stop = false;
 let n = 0;
