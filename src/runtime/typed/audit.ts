@@ -79,6 +79,14 @@ export function checkAuditOptions(audit: unknown, defs: ReadonlyMap<string, Enti
   return { entities, actor: o.actor ?? "", keys: o.keys ?? true, flushMs, ...(o.keep ? { keep: o.keep } : {}) };
 }
 
+/** The first events of `all` whose JSON fits well inside a channel request (1 MiB): at least one. */
+function requestChunk(all: readonly AuditEvent[]): readonly AuditEvent[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < all.length && (n === 0 || bytes < 256 * 1024)) bytes += JSON.stringify(all[n++]).length;
+  return all.slice(0, n);
+}
+
 /** A follower's events as its `audit` request carries them (JSON from an authenticated peer, checked all the same). */
 function checkRemoteEvents(args: unknown): AuditEvent[] {
   const bad = () => new UsageError("an `audit` request carries an array of audit events");
@@ -212,9 +220,13 @@ export class StoreAudit {
       // too: a process whose last step is `close()` would otherwise exit with the events unsent).
       const alive = setInterval(() => {}, 60_000);
       try {
-        await this.sharing.request("audit", all.map((e) => ({ ...e, pid: process.pid, host: this.host })));
+        while (all.length) {
+          const chunk = requestChunk(all);
+          await this.sharing.request("audit", chunk.map((e) => ({ ...e, pid: process.pid, host: this.host })));
+          all.splice(0, chunk.length);
+        }
       } catch (e) {
-        this.retry.unshift(...all);
+        this.retry.unshift(...all); // what the writer did not take
         throw e;
       } finally {
         clearInterval(alive);
