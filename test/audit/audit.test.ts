@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { openStore } from "../../src/generated/index.js";
 import { keys, restoreBackup } from "../../src/runtime/index.js";
-import { decodeEntry, encodeEntry, encodeEntryBody, entryKey } from "../../src/runtime/format/audit.js";
+import { AUDIT_ENTITY, decodeEntry, encodeEntry, encodeEntryBody, entryKey } from "../../src/runtime/format/audit.js";
 import { decodedText, key, rawAudit, SECRETS, seed, tamper, tempRoot } from "./helpers.js";
 
 const tmp = tempRoot("api");
@@ -73,6 +73,21 @@ describe("audit log: what is recorded", () => {
     const back = await openStore({ dir, key, audit: true });
     const list = await back.audit.list();
     expect(list.at(-1)).toMatchObject({ action: "restore", actor: "ops:1", detail: { file: b.file } });
+    expect((await back.audit.verify()).ok).toBe(true);
+    await back.close();
+  });
+
+  it("a backup without the sensitive keys leaves the log out (its keyring has no audit root): the restored store starts a new log that verifies", async () => {
+    const dir = tmp.fresh("nosens");
+    const store = await openStore({ dir, key, audit: true });
+    await seed(store);
+    const b = await store.backup({ to: path.join(tmp.root, "nosens.cellar"), includeSensitive: false, password: "pw-for-test", passwordCost: { opsLimit: 1, memLimit: 8192 } });
+    await store.close();
+    expect(b.entities.map((e) => e.name)).not.toContain(AUDIT_ENTITY);
+    const target = tmp.fresh("nosens-restored");
+    await restoreBackup(b.file, { dir: target, password: "pw-for-test", key });
+    const back = await openStore({ dir: target, key, audit: true });
+    expect((await back.audit.list()).map((e) => e.action)).toEqual(["start"]);
     expect((await back.audit.verify()).ok).toBe(true);
     await back.close();
   });

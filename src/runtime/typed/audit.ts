@@ -113,8 +113,11 @@ function checkRemoteEvents(args: unknown): AuditEvent[] {
 
 export class StoreAudit {
   private readonly audited: ReadonlySet<string>;
-  private readonly buckets = new Map<string, Bucket>();
+  /** Counted reads and writes: per action, entity and actor (nested maps: no string built per read). */
+  private readonly buckets = { read: new Map<string, Map<string, Bucket>>(), write: new Map<string, Map<string, Bucket>>() };
   private readonly actorScope = new AsyncLocalStorage<string>();
+  /** Whether `withActor` was ever called (until then no read asks the AsyncLocalStorage). */
+  private scoped = false;
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   private prunedAt = 0;
@@ -157,7 +160,7 @@ export class StoreAudit {
   }
 
   private get actor(): string {
-    return this.actorScope.getStore() ?? this.options?.actor ?? "";
+    return (this.scoped ? this.actorScope.getStore() : undefined) ?? this.options?.actor ?? "";
   }
 
   /** A read of `entity`'s record `key` (record-codec.ts): counted when the entity is audited. */
@@ -170,11 +173,13 @@ export class StoreAudit {
     for (const o of ops) if (this.audited.has(o.entity)) this.count("write", o.entity, o.key);
   }
 
-  private count(action: AuditAction, entity: string, key: string): void {
+  private count(action: "read" | "write", entity: string, key: string): void {
     const actor = this.actor;
-    const id = `${action}\u0000${entity}\u0000${actor}`;
-    let b = this.buckets.get(id);
-    if (!b) this.buckets.set(id, (b = { action, actor, entity, count: 0, keys: new Set() }));
+    const byEntity = this.buckets[action];
+    let byActor = byEntity.get(entity);
+    if (!byActor) byEntity.set(entity, (byActor = new Map()));
+    let b = byActor.get(actor);
+    if (!b) byActor.set(actor, (b = { action, actor, entity, count: 0, keys: new Set() }));
     b.count++;
     if (this.options?.keys && b.keys.size < MAX_KEYS) b.keys.add(key);
     this.timer ??= setTimeout(() => void this.flush().catch((e: unknown) => this.failed(e)), this.options?.flushMs ?? 0).unref();
@@ -202,8 +207,11 @@ export class StoreAudit {
   private drain(): AuditEvent[] {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const out = [...this.buckets.values()].map((b) => ({ action: b.action, actor: b.actor, entity: b.entity, count: b.count, keys: [...b.keys] }));
-    this.buckets.clear();
+    const out: AuditEvent[] = [];
+    for (const byEntity of [this.buckets.write, this.buckets.read]) {
+      for (const byActor of byEntity.values()) for (const b of byActor.values()) out.push({ action: b.action, actor: b.actor, entity: b.entity, count: b.count, keys: [...b.keys] });
+      byEntity.clear();
+    }
     return out;
   }
 
@@ -312,6 +320,7 @@ export class StoreAudit {
       },
       withActor: <T>(actor: string, fn: () => T): T => {
         if (typeof actor !== "string") throw new UsageError("`withActor` takes the actor as a string");
+        this.scoped = true;
         return this.actorScope.run(actor, fn);
       },
     });
