@@ -56,5 +56,5 @@ describe("cellar audit", () => {
     fs.writeFileSync(wrongKey, "11".repeat(32));
     expect(cellar("audit", "verify", dir, "--key-file", wrongKey).status).toBe(3);
     expect(cellar("audit", "verify", dir, "--key-file", keyFile, "--expect", "nonsense").status).toBe(2);
-  });
+  }, 300_000); // eight runs of the real CLI (tsx starts in seconds on a loaded machine)
 });
