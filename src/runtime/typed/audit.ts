@@ -3,19 +3,18 @@
  * log"): what is recorded and when. Reads and writes of the audited entities (by default those with sensitive
  * fields) are counted per actor, action and entity, with up to 32 record keys each, and appended together at
  * most every `flushMs` (one engine write); the store's operations (export, import, backup, key changes,
- * recovery) are appended when they end, after what was counted before them. Appends run one at a time; in a
- * follower they go through the writer (shared-write.ts, with preconditions on every key they write, retried on
- * a conflict). The chain itself is storage/audit-log.ts.
+ * recovery) are appended when they end, after what was counted before them. Only the writer appends, one
+ * append at a time; a follower sends its events to the writer (an `audit` request over the channel), which
+ * appends them with the follower's pid and host. The chain itself is storage/audit-log.ts.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { hostname } from "node:os";
 import { AuditTamperedError, CellarError, KeyError, UsageError } from "../errors.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { AuditLog, type AuditEntry, type AuditEvent, type AuditVerifyReport } from "../storage/audit-log.js";
-import type { AuditAction } from "../format/audit.js";
+import { AUDIT_ACTIONS, AUDIT_LIMITS, type AuditAction } from "../format/audit.js";
 import type { Sharing } from "../share/sharing.js";
 import type { EntityDefinition } from "./entity.js";
-import { AUDIT_ACTIONS, AUDIT_LIMITS } from "../format/audit.js";
 
 export type { AuditEntry, AuditVerifyReport, AuditProblem } from "../storage/audit-log.js";
 
