@@ -248,3 +248,18 @@ describe("audit log: retention", () => {
     expect((await verifyAt(dir)).ok).toBe(true);
   });
 });
+
+describe("audit log: a store that keeps one", () => {
+  it("records when opened without `audit` (a tool), and not with `audit: false`", async () => {
+    const dir = await logged("inherit");
+    const before = (await verifyAt(dir)).lastSeq;
+    const tool = await openStore({ dir, key });
+    await tool.export({ to: path.join(tmp.root, "tool.ndjson") });
+    await tool.close();
+    const off = await openStore({ dir, key, audit: false });
+    await off.export({ to: path.join(tmp.root, "off.ndjson") });
+    await off.close();
+    const report = await verifyAt(dir);
+    expect(report).toMatchObject({ ok: true, lastSeq: before + 1 });
+  });
+});

@@ -86,7 +86,9 @@ export async function openStore<E extends Record<string, EntityDefinition>>(
     };
     if (sharing) StoreImpl.share(store, sharing);
     // A redactSensitive store is read-only: it reads and verifies the log, it records nothing.
-    StoreImpl.audit(store, StoreAudit.open(engine, redactSensitive ? null : auditSettings));
+    // A store that keeps a log goes on recording when opened without `audit` (a tool, `cellar`): `audit: false` stops it.
+    const inherited = options.audit === undefined && engine.keyring?.hasAuditRoot ? checkAuditOptions(true, defs, true) : null;
+    StoreImpl.audit(store, StoreAudit.open(engine, redactSensitive ? null : (auditSettings ?? inherited)));
     if (sharing?.role === "follower") {
       checkSkew(engine, defs, sharing);
       onPromotion(store, sharing, writerWork);
