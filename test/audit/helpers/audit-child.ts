@@ -2,7 +2,7 @@
  * A process on an audited store for test/audit: `hold` opens it (writer, or follower when another process
  * holds it), prints `ready <role>`, then reads and writes `profiles` records every few ms (each counted by
  * the audit log, appended every 5 ms) until SIGTERM: then closes and prints `closed`.
- * `churn` writes and reads as fast as it can, its log appended after each, until it is killed.
+ * Prints `progress` after its 20th read and write. `churn` writes and reads as fast as it can, its log appended after each, until it is killed.
  */
 import { openStore } from "../../../src/generated/index.js";
 
@@ -22,6 +22,7 @@ while (!stop) {
   await store.profiles.put({ id, displayName: `n${n}`, email: `secret-${actor}-${n}@example.com` });
   await store.profiles.get(id);
   if (mode === "churn") await store.audit.flush();
+  if (n === 20) process.stdout.write("progress\n"); // 20 reads and writes done (appended, in churn mode)
   else await new Promise((r) => setTimeout(r, 2));
 }
 await store.close();
