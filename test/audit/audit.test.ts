@@ -261,5 +261,9 @@ describe("audit log: a store that keeps one", () => {
     await off.close();
     const report = await verifyAt(dir);
     expect(report).toMatchObject({ ok: true, lastSeq: before + 1 });
+    // The log's records are Cellar's, not the app's: stats() counts the two profiles only.
+    const store = await openStore({ dir, key, redactSensitive: true });
+    expect(store.stats().records).toBe(2);
+    await store.close();
   });
 });

@@ -18,6 +18,7 @@ import type { KeyProvider } from "../crypto/keys.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import { inspectRecords } from "./inspect.js";
 import { INDEXES_ENTITY } from "./index-build.js";
+import { AUDIT_ENTITY } from "../format/audit.js";
 import { revivedInfo } from "./shared-write.js";
 import type { Sharing } from "../share/sharing.js";
 import type { UpgradeHost } from "./upgrade.js";
@@ -292,7 +293,7 @@ export class StoreImpl {
     const engine = this.engine.stats();
     return {
       ...engine,
-      records: engine.records - this.engine.count(INDEXES_ENTITY), // Cellar's index bookkeeping is not a record of the app's
+      records: engine.records - this.engine.count(INDEXES_ENTITY) - this.engine.count(AUDIT_ENTITY), // Cellar's index bookkeeping and audit log are not records of the app's
       recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes,
       entities,
       internalBytes,
