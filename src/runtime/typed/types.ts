@@ -85,11 +85,9 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
    */
   backups?: AutoBackupOptions;
   /**
-   * Keep a tamper-evident audit log in the store (docs/SECURITY.md, "Audit log"): who read and wrote the
-   * audited entities' records (by default those with sensitive fields; counted per second, never a value), and
-   * every export, import, backup, restore, key rotation, re-encryption, master key change and recovery. Needs
-   * `key`. `true` for the defaults, or `{ entities, actor, keys, flushMs, keep: { days, entries } }`. A store
-   * that keeps a log records with the defaults when opened without `audit`; `false` opens it without recording.
+   * A tamper-evident audit log in the store (docs/SECURITY.md, "Audit log"): reads and writes of the audited
+   * entities (default: those with sensitive fields; never a value) and the store's operations. Needs `key`.
+   * A store that keeps a log records with the defaults when opened without `audit`; `false`: no recording.
    */
   audit?: boolean | AuditOptions;
 }
