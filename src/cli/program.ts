@@ -32,6 +32,7 @@ export const COMMANDS: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import("./commands/change-passphrase.js"),
   () => import("./commands/reencrypt.js"),
   () => import("./commands/repair.js"),
+  () => import("./commands/audit.js"),
 ];
 
 /** Exit code of a `CellarError` by its `code`; any other code is `FAILED`. */

@@ -26,14 +26,11 @@ export type CellarErrorCode =
   | "E_NOT_FOUND"
   | "E_SCHEMA_MISMATCH"
   | "E_QUOTA"
-  | "E_BACKUP_SKIPPED"
-  | "E_BACKUP_CORRUPT"
-  | "E_BACKUP_FOREIGN"
-  | "E_BACKUP_FORMAT"
+  | "E_BACKUP_SKIPPED" | "E_BACKUP_CORRUPT" | "E_BACKUP_FOREIGN" | "E_BACKUP_FORMAT"
   | "E_IMPORT"
   | "E_CONFLICT" | "E_UNAVAILABLE" | "E_CHANNEL_AUTH" | "E_CHANNEL_DIR" | "E_VERSION_SKEW" // several processes
   | "E_FORBIDDEN"
-  | "E_FOLLOWER";
+  | "E_FOLLOWER" | "E_AUDIT_TAMPERED";
 
 export class CellarError extends Error {
   readonly code: CellarErrorCode;
@@ -492,5 +489,12 @@ export class FollowerError extends CellarError {
       `\`${operation}\` runs in the writer of store \`${dir}\`${writerPid !== null ? ` (process ${writerPid})` : ""}; this engine follows it from another process`,
     );
     this.writerPid = writerPid;
+  }
+}
+
+/** `store.audit.verify({ strict: true })`: the audit log's chain does not verify (`problems`: the kind and seq of each, never an entry's content). */
+export class AuditTamperedError extends CellarError {
+  constructor(readonly problems: readonly { readonly kind: string; readonly seq: number; readonly message: string }[]) {
+    super("E_AUDIT_TAMPERED", `the audit log does not verify: ${problems[0]?.message ?? "unknown problem"}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}`);
   }
 }

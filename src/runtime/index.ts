@@ -18,6 +18,7 @@ export {
   CellarError,
   type CellarErrorCode,
   CorruptionError,
+  AuditTamperedError,
   IoError,
   isCellarError,
   KeyError,
@@ -104,6 +105,8 @@ export type { DamageReport, RecoveryReport } from "./storage/engine.js";
 export type { MigrationProgress } from "./typed/upgrade.js";
 export type { ExportHeader, ExportOptions, ExportResult } from "./typed/export.js";
 export type { ImportOptions, ImportProgress, ImportResult } from "./typed/import.js";
+export type { AuditEntry, AuditOptions, AuditProblem, AuditVerifyReport, StoreAuditApi } from "./typed/audit.js";
+export type { AuditAction } from "./format/audit.js";
 export { keys, DEFAULT_PASSPHRASE_COST, type KeyProvider, type KeyRequest, type PassphraseCost } from "./crypto/keys.js";
 export { MigrationNotImplementedError, type MigrationContext, type MigrationStep } from "./typed/migration.js";
 export { type FileIO, type Failpoint, nodeFileIO } from "./platform/io.js";

@@ -7,6 +7,8 @@
  *               meta       ("CellarMK", id 0)          manifest, journal commit frames, segment indexes
  *               record(e)  ("CellarRK", id entityId(e)) values of entity e (journal) and its segment blocks
  *               sensitive(e) ("CellarSK", id entityId(e)) the sealed sensitive fields inside e's values
+ *     └─ wraps the audit root (key id 0, stores with an audit log only; never rotated or retired)
+ *          └─ crypto_kdf subkey "CellarAU" id 0: the audit log's MAC key (audit-mac.ts)
  *
  * Every secret lives in sodium secure memory (`sodium_malloc`) and is zeroed by `destroy()`. The KEYRING
  * file is replaced only by temp file, fsync, rename, directory fsync, like the manifest.
@@ -23,6 +25,8 @@ import { describe, KekKind, kindOf, masterKey, newPwhash, type PasswordHash, PWH
 import { KEY_SIZE, Sealer } from "./seal.js";
 
 export const KDF_CONTEXT = { meta: "CellarMK", record: "CellarRK", sensitive: "CellarSK" } as const;
+/** The keyring id of the audit root (docs/FORMAT.md, "Audit log"): data keys start at 1. */
+export const AUDIT_ROOT_ID = 0;
 const WRAPPED_SIZE = NONCE_SIZE + KEY_SIZE + TAG_SIZE;
 /** Upper bound of the number of data keys a keyring may list (rotations not yet finished). */
 const MAX_KEYS = 1024;
@@ -160,6 +164,8 @@ export class Keyring {
   private readonly dataKeys = new Map<number, Buffer>();
   private readonly subkeys = new Map<string, Sealer>();
   private header: KeyringHeader;
+  /** The audit log's root key (id 0 in the file), kept apart from the data keys: never rotated, retired or used to seal. */
+  private auditRoot: Buffer | null = null;
 
   private constructor(
     private readonly io: FileIO,
@@ -266,7 +272,8 @@ export class Keyring {
           sodium.sodium_memzero(dk);
           throw new KeyError(`${what} does not open this store (wrong key or passphrase)`);
         }
-        ring.dataKeys.set(id, dk);
+        if (id === AUDIT_ROOT_ID) ring.auditRoot = dk;
+        else ring.dataKeys.set(id, dk);
       }
     } catch (e) {
       ring.destroy();
@@ -282,7 +289,7 @@ export class Keyring {
 
   /** Write `h` with the data keys in memory, atomically (temp, fsync, rename, directory fsync). */
   private write(h: KeyringHeader): void {
-    const bytes = encodeKeyringFile(h, this.k(), this.dataKeys);
+    const bytes = encodeKeyringFile(h, this.k(), this.filed());
     const { io, paths } = this;
     replaceFileAtomically(io, paths.dir, paths.keyringTemp, paths.keyring, bytes, () => this.fp("keyring.beforeRename"));
     this.fp("keyring.afterRename");
@@ -378,6 +385,7 @@ export class Keyring {
    * the typed layer holds. Keys `other` lacks stay until {@link dropUnlisted}: unreloaded files may use them.
    */
   adopt(other: Keyring): void {
+    if (other.auditRoot && !this.auditRoot) [this.auditRoot, other.auditRoot] = [other.auditRoot, null];
     for (const [id, dk] of other.dataKeys) {
       if (this.dataKeys.has(id)) continue;
       this.dataKeys.set(id, dk);
@@ -445,7 +453,37 @@ export class Keyring {
 
   /** This keyring's file bytes with the data keys wrapped under `u`'s master key and parameters (a password backup's); writes nothing. */
   encodeUnder(u: Keyring): Uint8Array {
-    return encodeKeyringFile({ ...this.header, kekKind: u.header.kekKind, providerName: u.header.providerName, pwhash: u.header.pwhash }, u.k(), this.dataKeys);
+    return encodeKeyringFile({ ...this.header, kekKind: u.header.kekKind, providerName: u.header.providerName, pwhash: u.header.pwhash }, u.k(), this.filed());
+  }
+
+  /** The keys the file holds: the data keys and the audit root (id 0) when there is one. */
+  private filed(): ReadonlyMap<number, Buffer> {
+    return this.auditRoot ? new Map([[AUDIT_ROOT_ID, this.auditRoot], ...this.dataKeys]) : this.dataKeys;
+  }
+
+  /** Whether the keyring holds an audit root (a store that keeps an audit log). */
+  get hasAuditRoot(): boolean {
+    return this.auditRoot !== null;
+  }
+
+  /** Add a random audit root (the keyring rewritten, generation + 1); nothing when there is one. */
+  createAuditRoot(): void {
+    if (this.auditRoot) return;
+    const root = sodium.sodium_malloc(KEY_SIZE);
+    sodium.randombytes_buf(root);
+    this.auditRoot = root;
+    try {
+      this.write({ ...this.header, generation: this.header.generation + 1 });
+    } catch (e) {
+      this.auditRoot = null;
+      sodium.sodium_memzero(root);
+      throw e;
+    }
+  }
+
+  /** Subkey `context`/`id` of the audit root, in secure memory (the caller zeroes it); null without a root. */
+  auditSubkey(id: number, context: string): Buffer | null {
+    return this.auditRoot ? deriveSubkey(this.auditRoot, id, context) : null;
   }
 
   destroy(): void {
@@ -453,6 +491,8 @@ export class Keyring {
     this.subkeys.clear();
     for (const k of this.dataKeys.values()) sodium.sodium_memzero(k);
     this.dataKeys.clear();
+    if (this.auditRoot) sodium.sodium_memzero(this.auditRoot);
+    this.auditRoot = null;
     if (this.kek) sodium.sodium_memzero(this.kek);
     this.kek = null;
   }

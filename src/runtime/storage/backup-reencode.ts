@@ -9,6 +9,7 @@
  * own, wrapped under Argon2id(password), and each record's sealed sensitive part is dropped (its fields
  * read as unset after a restore).
  */
+import { AUDIT_ENTITY } from "../format/audit.js";
 import fs from "node:fs";
 import path from "node:path";
 import { CorruptionError, UsageError } from "../errors.js";
@@ -116,7 +117,9 @@ export async function writeReencodedBackup(s: StoreState, options: BackupOptions
 
   // The consistent point: one synchronous step.
   s.checkOpen();
-  const selected = only ? (name: string) => only.has(name) : selector(options.entities);
+  const chosen = only ? (name: string) => only.has(name) : selector(options.entities);
+  // Without the sensitive keys the backup has a keyring of its own, without the audit root: the log stays out.
+  const selected = (name: string) => chosen(name) && !(dropSensitive && name === AUDIT_ENTITY);
   const snapshot = [...s.entities]
     .filter(([name]) => selected(name))
     .sort((a, b) => compareUtf8(a[0], b[0]))

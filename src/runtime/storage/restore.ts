@@ -27,6 +27,7 @@ import { type BackupInfo, backupInfo, readBackupHeader, unpackBackupDeferred } f
 import { Engine } from "./engine.js";
 import type { ForEachRecordOptions } from "./verify-records.js";
 import { peekManifest } from "./manifest.js";
+import { recordRestore } from "./audit-log.js";
 import { removeStaleStaging, removeTree, settleRestore, stagingDir, swapIn } from "./restore-swap.js";
 
 export interface VerifyBackupOptions {
@@ -53,6 +54,8 @@ export interface RestoreBackupOptions {
   io?: FileIO;
   /** Called at each named crash window (tests). */
   failpoint?: (name: Failpoint) => void;
+  /** Who restores, for the restored store's audit log when it keeps one (the entry's actor). */
+  auditActor?: string;
 }
 
 function provider(k: Uint8Array | KeyProvider): KeyProvider {
@@ -321,6 +324,8 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
         try {
           await checkStore(engine, header, file, "sealed", { scratch, crcChecked: frames });
           if (header.keyKind === BackupKeyKind.password && options.key !== undefined) await engine.changeMasterKey(provider(options.key));
+          // A store that keeps an audit log records its restore in it (audit-log.ts), before the switch.
+          await recordRestore(engine, options.auditActor ?? "", { file: path.resolve(file), createdAt: meta.createdAt, protection: header.keyKind === BackupKeyKind.password ? "password" : "store-key" });
         } finally {
           await engine.close();
         }

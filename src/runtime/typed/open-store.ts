@@ -17,6 +17,7 @@ import { removeStaging } from "./import.js";
 import { buildIndexes } from "./index-build.js";
 import type { StoreOptions, TypedStore } from "./types.js";
 import { RESERVED, StoreImpl } from "./store.js";
+import { checkAuditOptions, StoreAudit } from "./audit.js";
 
 /** Open (or create) a store holding `entities`. */
 export async function openStore<E extends Record<string, EntityDefinition>>(
@@ -58,7 +59,8 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
       throw new UsageError(`\`${internal}\` is not an \`openStore\` option${internal === "recordCacheBytes" ? " (the record cache budget is `cacheBytes`)" : internal === "readOnly" ? " (`redactSensitive` opens read-only)" : " (`redactSensitive` opens without the sensitive-field keys)"}`);
     }
   }
-  const { redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, logger, telemetry, ...engineOptions } = options;
+  const auditSettings = checkAuditOptions(options.audit, defs, options.encryption !== "none" && options.key !== undefined);
+  const { audit: _audit, redactSensitive, migrations, backupBeforeMigration, onMigrationProgress, onIndexProgress, cleanup, backups, onCorruption, sharing: share, writeTimeoutMs, logger, telemetry, ...engineOptions } = options;
   const cleanupEvery = cleanup === false ? null : parseEvery(cleanup?.every);
   const backupDir = resolveBackupDir(backups, options.dir);
   if (onCorruption !== undefined && onCorruption !== "quarantine" && onCorruption !== "refuse" && onCorruption !== "restore") {
@@ -82,6 +84,7 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
     observeStore(obs, store, entities, options);
     // What only the writer runs after open (and a follower when it is promoted).
     const writerWork = async () => {
+      await StoreImpl.startAudit(store); // the log's first entry, or its pruning by `keep`
       if (!redactSensitive) engine.setEntityVersions(new Map([...defs.values()].map((d) => [d.name, d.version])));
       // Indexes the schema declares and the records' terms do not hold yet (index-build.ts), before the store serves.
       // A build the quota refuses stops; the `error` event says so once the app can listen.
@@ -94,6 +97,10 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
       if (!redactSensitive) StoreImpl.startBackups(store);
     };
     if (sharing) StoreImpl.share(store, sharing);
+    // A redactSensitive store is read-only: it reads and verifies the log, it records nothing.
+    // A store that keeps a log goes on recording when opened without `audit` (a tool, `cellar`): `audit: false` stops it.
+    const inherited = options.audit === undefined && engine.keyring?.hasAuditRoot ? checkAuditOptions(true, defs, true) : null;
+    StoreImpl.audit(store, StoreAudit.open(engine, redactSensitive ? null : (auditSettings ?? inherited)));
     if (sharing?.role === "follower") {
       checkSkew(engine, defs, sharing);
       onPromotion(store, sharing, writerWork);

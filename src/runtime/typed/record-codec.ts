@@ -20,9 +20,10 @@ import { InputIssue, messageDepthIssue, snapshotInput } from "./snapshot.js";
 import type { ListOptions } from "./types.js";
 import { deepFreeze, encodeKey, fieldOf, toInit } from "./values.js";
 import { indexTerms } from "./index-keys.js";
-import { History, historyEntityName } from "./history.js";
+import { History, historyEntityName, recordKeyOfEntry } from "./history.js";
 import type { Sharing } from "../share/sharing.js";
 import { sharedWrite } from "./shared-write.js";
+import { HISTORY_ENTITY_PREFIX } from "../format/format.js";
 
 export class RecordCodec {
   /** Decoded records, one key space per entity. */
@@ -38,6 +39,8 @@ export class RecordCodec {
   readonly history: History;
   /** Several processes on the store (share/sharing.ts), set by StoreImpl.share; null: this process alone. */
   sharing: Sharing | null = null;
+  /** The audit log's counter of reads and writes (typed/audit.ts), set by StoreImpl.audit when it records. */
+  audit: { read(entity: string, key: string): void; wrote(ops: readonly WriteOp[]): void } | null = null;
   /** Per `~history:E` engine entity, E's definition under that name (what its entries decode with). */
   private readonly historyDefs = new Map<string, EntityDefinition>();
 
@@ -67,8 +70,10 @@ export class RecordCodec {
    * again on newer state when another process changed what it read (`E_CONFLICT`, retried).
    */
   write(ops: readonly WriteOp[], rebuild?: () => readonly WriteOp[]): Promise<void> {
-    if (this.sharing) return sharedWrite(this.sharing, (o, commit) => this.send(o, commit), ops, rebuild);
-    return this.send(ops, (all) => this.engine.write(all));
+    const w = this.sharing ? sharedWrite(this.sharing, (o, commit) => this.send(o, commit), ops, rebuild) : this.send(ops, (all) => this.engine.write(all));
+    const audit = this.audit;
+    // Counted once committed (a rebuilt write's ops are those of the same keys).
+    return audit ? w.then(() => audit.wrote(ops)) : w;
   }
 
   /** `ops` and their history entries, checked, handed to `commit`. */
@@ -109,6 +114,7 @@ export class RecordCodec {
   /** The version a history entry holds (`undefined`: the record did not exist). */
   historyValue(name: string, loc: Loc): unknown {
     if (this.engine.read(name, loc).length === 0) return undefined;
+    this.audit?.read(name.slice(HISTORY_ENTITY_PREFIX.length), recordKeyOfEntry(loc.key));
     return this.decode(this.historyDefs.get(name)!, loc, false);
   }
 
@@ -147,6 +153,7 @@ export class RecordCodec {
    * touches its key (compaction and re-encryption move bytes, never values): see `committed`.
    */
   read(def: EntityDefinition, key: string): unknown {
+    this.audit?.read(def.name, key);
     const hit = this.cache.get(key, def.name);
     if (hit !== undefined) return hit;
     const loc = this.engine.locate(def.name, key);
@@ -165,6 +172,7 @@ export class RecordCodec {
         skip--;
         continue;
       }
+      this.audit?.read(def.name, key);
       yield [key, this.cache.get(key, def.name) ?? this.decode(def, loc, false)];
       if (--left === 0) return;
     }

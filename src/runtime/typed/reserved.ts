@@ -26,6 +26,7 @@ export const RESERVED = new Set([
   "close",
   "export",
   "import",
+  "audit",
   "then",
   // fields of StoreImpl
   "engine",

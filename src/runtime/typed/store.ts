@@ -18,6 +18,7 @@ import type { KeyProvider } from "../crypto/keys.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
 import { inspectRecords } from "./inspect.js";
 import { INDEXES_ENTITY } from "./index-build.js";
+import { AUDIT_ENTITY } from "../format/audit.js";
 import { revivedInfo } from "./shared-write.js";
 import type { Sharing } from "../share/sharing.js";
 import type { UpgradeHost } from "./upgrade.js";
@@ -37,33 +38,13 @@ import { fileLines, type ImportOptions, type ImportResult, importLines } from ".
 import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, type RecoverReport } from "./recover.js";
 import type { MigrationStep } from "./migration.js";
 import { Watchers } from "./watch.js";
+import type { StoreAudit } from "./audit.js";
+import { auditOperations } from "./audit-ops.js";
 
 export type {
-  BatchTx,
-  ChangeEvent,
-  Collection,
-  CollectionTx,
-  EntityInput,
-  FieldPath,
-  Frozen,
-  HistoryEntry,
-  IndexValue,
-  PathField,
-  PathValue,
-  StoredRecord,
-  Input,
-  InspectedRecord,
-  ListOptions,
-  Singleton,
-  SingletonTx,
-  StoreEvents,
-  StoreHandle,
-  StoreOptions,
-  StoreStats,
-  TypedStore,
-  QueryWhere,
-  Watch,
-  WatchUpdate,
+  BatchTx, ChangeEvent, Collection, CollectionTx, EntityInput, FieldPath, Frozen, HistoryEntry, IndexValue,
+  PathField, PathValue, StoredRecord, Input, InspectedRecord, ListOptions, Singleton, SingletonTx, StoreEvents,
+  StoreHandle, StoreOptions, StoreStats, TypedStore, QueryWhere, Watch, WatchUpdate
 } from "./types.js";
 export type { CleanupReport } from "./retention.js";
 export type { MissingRecord, RecoverOptions, RecoverReport } from "./recover.js";
@@ -101,6 +82,8 @@ export class StoreImpl {
   #sharing: Sharing | null = null;
   /** Live subscriptions, `repo.watch()` (watch.ts); an ES private field, like #codec. */
   readonly #watchers: Watchers;
+  /** The audit log (audit.ts), set at open; an ES private field, like #codec. */
+  #audit: StoreAudit | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -211,6 +194,22 @@ export class StoreImpl {
     store.listeners.observer = f;
   }
 
+  /** The audit log (open-store.ts): when recording, the codec counts reads and writes and the store's operations are recorded (audit-ops.ts). */
+  static audit(store: StoreImpl, audit: StoreAudit): void {
+    store.#audit = audit;
+    audit.sharing = store.#sharing;
+    audit.onError = (e) => store.listeners.emit("error", e);
+    const s = store.#sharing;
+    const inner = s?.onRequest;
+    if (s && inner) s.onRequest = (op, args) => (op === "audit" ? audit.fromFollower(args) : inner(op, args)); // a follower's events
+    if (audit.recording) [store.#codec.audit] = [audit, auditOperations(store, (e) => audit.record(e))];
+    Object.defineProperty(store, "audit", { value: audit.api(() => store.checkOpen()), enumerable: false });
+  }
+
+  static startAudit(store: StoreImpl): Promise<void> {
+    return store.#audit?.started() ?? Promise.resolve();
+  }
+
   /** Announce a promotion (`role` event). */
   static roleChanged(store: StoreImpl): void {
     store.listeners.emit("role", store.role);
@@ -297,7 +296,7 @@ export class StoreImpl {
     const engine = this.engine.stats();
     return {
       ...engine,
-      records: engine.records - this.engine.count(INDEXES_ENTITY), // Cellar's index bookkeeping is not a record of the app's
+      records: engine.records - this.engine.count(INDEXES_ENTITY) - this.engine.count(AUDIT_ENTITY), // Cellar's index bookkeeping and audit log are not records of the app's
       recordCacheBytes: this.records.bytes - this.records.defaultSpaceBytes,
       entities,
       internalBytes,
@@ -386,6 +385,7 @@ export class StoreImpl {
       // Updates and batches already queued on a singleton finish (or fail) first.
       await Promise.all([...this.singletons()].map((s) => s.idle()));
     } finally {
+      await this.#audit?.close(); // what is counted, appended while the writer (a follower's) is still reachable
       await this.#retention.stop();
       await this.#archives.stop();
       await this.#backups.stop();

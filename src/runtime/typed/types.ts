@@ -6,6 +6,7 @@
  */
 import type { DescMessage, JsonValue, Message, MessageShape, UnknownField } from "@bufbuild/protobuf";
 import type { CellarError } from "../errors.js";
+import type { AuditOptions, StoreAuditApi } from "./audit.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { Engine, EngineOptions, RecoveryReport } from "../storage/engine.js";
 import type { BackupInfo, BackupOptions } from "../storage/backup.js";
@@ -84,6 +85,12 @@ export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "
    * Example: `backups: { every: "1d", keep: { last: 3, daily: 7, weekly: 4, monthly: 12 } }`.
    */
   backups?: AutoBackupOptions;
+  /**
+   * A tamper-evident audit log in the store (docs/SECURITY.md, "Audit log"): reads and writes of the audited
+   * entities (default: those with sensitive fields; never a value) and the store's operations. Needs `key`.
+   * A store that keeps a log records with the defaults when opened without `audit`; `false`: no recording.
+   */
+  audit?: boolean | AuditOptions;
 }
 
 /** `store.stats()`: the engine's totals, and bytes per entity. */
@@ -468,6 +475,11 @@ export interface StoreHandle<E extends Record<string, EntityDefinition>> {
   recoverFrom(file: string | readonly string[], options?: RecoverOptions): Promise<RecoverReport>;
   /** `onCorruption: "restore"`: what the recovery at open brought back (null when open found no damage or another mode). */
   readonly recoveredAtOpen: RecoverReport | null;
+  /**
+   * The audit log: `verify()`, `list()`, `head()`, `flush()`, `withActor()`. Reading and verifying work in any
+   * store that keeps a log (E_USAGE in one that does not); recording needs `openStore({ audit })`.
+   */
+  readonly audit: StoreAuditApi;
 }
 
 export type TypedStore<E extends Record<string, EntityDefinition>> = {

@@ -1,0 +1,73 @@
+/**
+ * Which operations of the store the audit log records, and what each entry says (never a value: names,
+ * counts, files, key ids). `auditOperations` replaces each of these methods on one store object by a
+ * function that runs the method and then appends its entry, with `failed: <code>` when it threw
+ * (typed/audit.ts appends; docs/FORMAT.md, "Audit log", lists the details).
+ */
+import path from "node:path";
+import { CellarError } from "../errors.js";
+import type { AuditAction } from "../format/audit.js";
+import type { AuditEvent } from "../storage/audit-log.js";
+
+type Describe = (args: readonly unknown[], result: unknown) => { action: AuditAction; detail: Record<string, unknown>; count?: number };
+
+const opt = (args: readonly unknown[]) => (args[0] ?? {}) as Record<string, unknown>;
+const files = (f: unknown) => (Array.isArray(f) ? f.map(String) : [String(f)]);
+const sum = (r: unknown) => Object.values((r ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
+
+/** Per audited method: the entry it makes from its arguments and (when it succeeded) its result. */
+export const AUDITED: Readonly<Record<string, Describe>> = {
+  export: (a, r) => {
+    const o = opt(a);
+    const res = r as { records?: Record<string, number>; redacted?: boolean } | undefined;
+    return {
+      action: "export",
+      count: sum(res?.records),
+      detail: { file: String(o.to), includeSensitive: o.includeSensitive === true, ...(o.entities ? { entities: o.entities } : {}), ...(res ? { redacted: res.redacted } : {}) },
+    };
+  },
+  import: (a, r) => {
+    const res = r as { written?: number; deleted?: number } | undefined;
+    return { action: "import", detail: { file: String(a[0]), mode: String(opt(a.slice(1)).mode ?? "merge"), ...(res ? { written: res.written, deleted: res.deleted } : {}) } };
+  },
+  backup: (a, r) => {
+    const o = opt(a);
+    const res = r as { file?: string } | undefined;
+    return {
+      action: "backup",
+      detail: {
+        file: res?.file ?? path.resolve(String(o.to)),
+        protection: o.password !== undefined ? "password" : "store-key",
+        includeSensitive: o.includeSensitive !== false,
+        ...(o.entities ? { entities: o.entities } : {}),
+      },
+    };
+  },
+  rotateKey: (_a, r) => ({ action: "rotate-key", detail: r === undefined ? {} : { keyId: r } }),
+  reencrypt: (_a, r) => ({ action: "reencrypt", detail: r === undefined ? {} : { destroyedKeyIds: r } }),
+  changeMasterKey: (a) => ({ action: "change-master-key", detail: { kind: String((a[0] as { kind?: unknown } | undefined)?.kind) } }),
+  recoverFrom: (a, r) => {
+    const res = r as { restored?: Record<string, number>; missing?: unknown[] } | undefined;
+    return { action: "recover", count: sum(res?.restored), detail: { files: files(a[0]), ...(res ? { missing: res.missing?.length ?? 0 } : {}) } };
+  },
+};
+
+/** Replace each audited method of `store` by one that records it through `record`. */
+export function auditOperations(store: object, record: (e: Omit<AuditEvent, "actor">) => Promise<void>): void {
+  for (const [name, describe] of Object.entries(AUDITED)) {
+    const method = (store as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(store);
+    const audited = async (...args: unknown[]) => {
+      let result: unknown;
+      try {
+        result = await method(...args);
+      } catch (e) {
+        const d = describe(args, undefined);
+        await record({ ...d, detail: { ...d.detail, failed: e instanceof CellarError ? e.code : "error" } });
+        throw e;
+      }
+      await record(describe(args, result));
+      return result;
+    };
+    Object.defineProperty(store, name, { value: audited, enumerable: false, configurable: true, writable: true });
+  }
+}
