@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { defaultBackupDir, isCellarError, listBackups, restoreBackup, trend, verifyBackup } from "../src/runtime/index.js";
+import { defaultBackupDir, isCellarError, listBackups, paths, restoreBackup, trend, verifyBackup } from "../src/runtime/index.js";
 import { openStore } from "../src/generated/index.js";
 import { FocusOutcome } from "../src/generated/examples/focus/v1/focus_pb.js";
 import { Theme } from "../src/generated/examples/settings/v1/settings_pb.js";
@@ -32,7 +32,9 @@ console.log(`Cellar demo — store at ${dir}`);
 // Automatic backups: one a day at most (taken in the background at open when due), into `<store>.backups`
 // beside the store directory, pruned to the last 3 plus one a day for a week.
 const backups = { every: "1d", keep: { last: 3, daily: 7 } } as const;
-let store = await openStore({ dir, key, backups });
+// audit: a tamper-evident log in the store of sensitive reads and writes, backups, exports and key changes
+// (who, what, when; never a value), each entry chained to the previous by a MAC.
+let store = await openStore({ dir, key, backups, audit: { actor: "demo" } });
 log(store.recoveryReport.created ? "created a new encrypted store" : "opened the existing store");
 if (store.migrationBackup) log(`migrated records of an older schema; the store as it was is in ${path.relative(dir, store.migrationBackup)}`);
 store.on("change", (e) => changes.push(`${e.op} ${e.entity}${e.key === undefined ? "" : ` ${String(e.key)}`}`));
@@ -162,8 +164,21 @@ const destroyed = await store.reencrypt();
 log(`rotated to data key ${newKey}; every record re-encrypted, data key ${destroyed.join(", ")} destroyed`);
 // What a support tool sees: sensitive fields are never opened.
 for await (const r of store.inspect({ entities: ["settings"] })) log(`inspect(): settings = ${JSON.stringify(r.json)}`);
+const audit = await store.audit.verify();
+const recent3 = (await store.audit.list()).slice(-3).map((e) => `${e.action}${e.entity ? ` ${e.entity}` : ""}${e.count > 1 ? ` ×${e.count}` : ""}`);
+log(`audit log: ${audit.entries} entries, chain ${audit.ok ? "verified" : "BROKEN"}; latest: ${recent3.join(", ")}`);
 const stats = store.stats();
 await store.close();
+
+// The cellar CLI on the same store, as support staff would run it (docs/CLI.md): what it holds, no code written.
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "cellar.ts");
+const schema = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "src", "generated", "index.ts");
+const info = JSON.parse(
+  (await promisify(execFile)(process.execPath, ["--import", "tsx", cli, "info", dir, "--key-file", keyFile, "--schema", schema, "--json"])).stdout,
+) as { formatVersion: number; entities: { name: string; records: number }[] };
+log(`cellar info --json: format ${info.formatVersion}, ${info.entities.filter((e) => e.records > 0).map((e) => `${e.name} ${e.records}`).join(", ")}`);
+// Where a desktop app keeps its store: the OS's data directory, apart per profile (CELLAR_PROFILE).
+log(`paths("my-app").data = ${paths("my-app").data}; development: ${paths("my-app", { profile: "development" }).data}`);
 
 const automatic = listBackups(defaultBackupDir(dir)).flatMap((b) => (b.damaged === null ? [b] : []));
 console.log(`\nAutomatic backups in ${defaultBackupDir(dir)}: ${automatic.length} (newest ${automatic[0]?.createdAt.toISOString() ?? "none yet"})`);
