@@ -54,12 +54,22 @@ export class CollectionImpl {
 
   async get(key: KeyValue): Promise<unknown> {
     this.store.checkOpen();
+    // A get served from the cache settles without I/O: a loop of awaited gets would never let the loop turn.
+    // Once the loop is overdue (platform/turn.ts), this one resolves after a turn (issue 15).
+    if (overdue()) {
+      await turn();
+      this.store.checkOpen();
+    }
     return this.codec.read(this.def, encodeKey(key, this.def.keyKind));
   }
 
   async getMany(keys: readonly KeyValue[]): Promise<unknown[]> {
     this.store.checkOpen();
     if (!Array.isArray(keys)) throw new UsageError("`getMany` takes an array of keys");
+    if (overdue()) {
+      await turn();
+      this.store.checkOpen();
+    }
     // One synchronous pass: every key is located (and read) with no write in between.
     return keys.map((key) => this.codec.read(this.def, encodeKey(key, this.def.keyKind)));
   }
@@ -182,6 +192,10 @@ export class CollectionImpl {
 
   async has(key: KeyValue): Promise<boolean> {
     this.store.checkOpen();
+    if (overdue()) {
+      await turn();
+      this.store.checkOpen();
+    }
     return this.store.engine.has(this.def.name, encodeKey(key, this.def.keyKind));
   }
 
@@ -275,11 +289,11 @@ export class CollectionImpl {
         if (overdue()) await turn();
         this.store.checkOpen();
         const out: unknown[] = [];
-        for (let n = 0; i < keys.length && out.length < max; ) {
+        while (i < keys.length && out.length < max) {
           const k = keys[i++]!;
           const r = values ? codec.read(def, k) : engine.has(def.name, k) ? k : undefined;
           if (r !== undefined) out.push(r);
-          if ((++n & 15) === 0 && overdue()) break;
+          if (overdue()) break;
         }
         if (out.length) yield out;
       }
@@ -294,7 +308,8 @@ export class CollectionImpl {
       for (const [key, value] of codec.scan(def, { offset: skip, limit: Math.min(left, max) }, after, values)) {
         out.push(values ? value : key);
         after = key;
-        if ((++n & 15) === 0 && overdue()) break;
+        n++;
+        if (overdue()) break;
       }
       if (n === 0) return;
       skip = 0;

@@ -39,7 +39,7 @@ export async function* inspectRecords(
         for (const [key, loc] of engine.scan(name, after)) {
           slice.push(inspectOne(engine, records, def, codec, listeners, key, loc));
           after = key;
-          if ((slice.length & 15) === 0 && (slice.length >= 256 || overdue())) {
+          if (slice.length >= 256 || overdue()) {
             more = true;
             break;
           }
