@@ -39,7 +39,7 @@ export function loopVerdict(r: BenchResults, system: string, op: LoopOp): string
 
 function idleLine(idle: readonly StallSample[] | undefined, ms: number | undefined): string {
   if (!idle || idle.length === 0) return "";
-  const m = (k: keyof StallSample): number => median(idle.map((s) => s[k]));
+  const m = (k: "p99" | "max" | "gap" | "ticks"): number => median(idle.map((s) => s[k]));
   const worst = Math.max(...idle.map((s) => s.max));
   return (
     `**Idle baseline**: the benchmark process doing nothing for ${ms ?? "?"} ms before the workloads (median of ${idle.length}): ` +

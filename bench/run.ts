@@ -1,6 +1,8 @@
 /**
  * `npm run bench [-- --quick] [--out docs/BENCHMARKS.md] [--json results.json] [--only a,b] [--reps n] [--keep]`
  * `npm run bench -- --lifecycle export [--quick] [--reps n]`: only issue 12's workload `bench/lifecycle-<name>.ts`.
+ * `--stalls`: only what issue 15's event-loop table needs (workloads 1–6 and the migration at open; no
+ * backup, retention, several-processes or queries runs), e.g. `--stalls --only cellar --reps 1 --out /tmp/s.md`.
  * `npm run bench -- --render results.json [--out …]`: rewrite the report and chart from a saved run's
  * `--json` file, measuring nothing (for changes to the report's wording or layout).
  *
@@ -40,6 +42,8 @@ interface Options {
   render: string | undefined;
   /** `--lifecycle <name>`: run only issue 12's workload bench/lifecycle-<name>.ts (its own table, no report). */
   lifecycle: string | undefined;
+  /** `--stalls`: workloads 1–6 and the migration at open only (issue 15's event-loop table). */
+  stalls: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -54,6 +58,7 @@ function parseOptions(argv: string[]): Options {
       keep: { type: "boolean", default: false },
       render: { type: "string" },
       lifecycle: { type: "string" },
+      stalls: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -73,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     keep: values.keep,
     render: values.render === undefined ? undefined : resolve(values.render),
     lifecycle: values.lifecycle,
+    stalls: values.stalls,
   };
 }
 
@@ -235,23 +241,26 @@ async function main(): Promise<void> {
       }
     }
     // Lifecycle (issue 12), Cellar only; logged, not in the report's table.
-    if (runnable.some((s) => s.id === "cellar")) {
+    if (runnable.some((s) => s.id === "cellar") && !opts.stalls) {
       live.status("lifecycle: retention cleanup vs compaction");
       const { formatRetention, retentionBench } = await import("./lifecycle-retention.js");
       live.log(formatRetention(await retentionBench(sizes.bulk, join(runDir, "lifecycle-retention"))));
     }
     // Data lifecycle (issue 12): backup and restore, logged (bench/lifecycle-backup.ts).
     if (runnable.some((s) => s.id === "cellar")) {
-      live.status("lifecycle: backup and restore");
-      const dir = join(runDir, "lifecycle-backup");
-      const b = await benchBackup(sizes.bulk, dir, sizes.reps);
-      for (const line of describeBackupBench(b)) live.log(line);
-      results.lifecycleLoop = [
-        { op: "backup (`store.backup`)", system: "cellar", stalls: b.backupLoop },
-        { op: "restore (`restoreBackup`: verify + switch)", system: "cellar", stalls: b.restoreLoop },
-        ...(b.sqliteBackupLoop ? [{ op: "backup (`db.backup`)", system: "sqlite-full", stalls: b.sqliteBackupLoop }] : []),
-      ];
-      removeDir(dir);
+      results.lifecycleLoop = [];
+      if (!opts.stalls) {
+        live.status("lifecycle: backup and restore");
+        const dir = join(runDir, "lifecycle-backup");
+        const b = await benchBackup(sizes.bulk, dir, sizes.reps);
+        for (const line of describeBackupBench(b)) live.log(line);
+        results.lifecycleLoop.push(
+          { op: "backup (`store.backup`)", system: "cellar", stalls: b.backupLoop },
+          { op: "restore (`restoreBackup`: verify + switch)", system: "cellar", stalls: b.restoreLoop },
+          ...(b.sqliteBackupLoop ? [{ op: "backup (`db.backup`)", system: "sqlite-full", stalls: b.sqliteBackupLoop }] : []),
+        );
+        removeDir(dir);
+      }
       // A schema migration at open (issue 15), logged and in the report's event-loop section.
       live.status("lifecycle: migration at open");
       const mdir = join(runDir, "lifecycle-migration");
@@ -263,7 +272,7 @@ async function main(): Promise<void> {
     }
     // Several processes on one store (issue 13), against better-sqlite3 with as many processes; logged
     // (bench/share-processes.ts).
-    if (runnable.some((s) => s.id === "cellar") && specs.some((s) => s.id.startsWith("sqlite"))) {
+    if (runnable.some((s) => s.id === "cellar") && specs.some((s) => s.id.startsWith("sqlite")) && !opts.stalls) {
       live.status("several processes: four writers, change events, a follower's reads");
       const dir = join(runDir, "share");
       const { benchShare, describeShareBench } = await import("./share-processes.js");
@@ -272,7 +281,7 @@ async function main(): Promise<void> {
     }
     // Queries (issue 14): ranges, count(where), daily buckets against better-sqlite3 with the same indexes,
     // and index upkeep (Cellar vs Cellar); logged (bench/queries.ts).
-    if (runnable.some((s) => s.id === "cellar") && specs.some((s) => s.id.startsWith("sqlite"))) {
+    if (runnable.some((s) => s.id === "cellar") && specs.some((s) => s.id.startsWith("sqlite")) && !opts.stalls) {
       live.status("queries: ranges, count(where), daily buckets, index upkeep");
       const { benchQueries, describeQueryBench } = await import("./queries.js");
       const quick = sizes.name === "quick";

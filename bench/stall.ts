@@ -36,6 +36,17 @@ export interface StallSample {
   gap: number;
   /** Callbacks of that interval that ran, as a fraction of the elapsed milliseconds (0..~0.9). */
   ticks: number;
+  /**
+   * The most CPU time this process used (`process.cpuUsage`, user + system, all its threads) between two
+   * callbacks of that interval, in ms: the longest gap without the time the OS gave the cores to other
+   * processes (on a loaded machine `gap` includes it, this does not). Optional: older results lack it.
+   */
+  cpuGap?: number;
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 const turn = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +57,8 @@ export class StallMonitor {
   #last = 0;
   #gap = 0;
   #fired = 0;
+  #cpuLast = 0;
+  #cpuGap = 0;
   #timer: NodeJS.Timeout | undefined;
 
   private constructor() {}
@@ -58,7 +71,11 @@ export class StallMonitor {
     // else an operation started in the same timers phase as that first callback would not be seen.
     for (let i = 0; i < 100 && m.#hist.count === 0; i++) await turn(1);
     m.#start = m.#last = performance.now();
+    m.#cpuLast = cpuMs();
     m.#timer = setInterval(() => {
+      const c = cpuMs();
+      if (c - m.#cpuLast > m.#cpuGap) m.#cpuGap = c - m.#cpuLast;
+      m.#cpuLast = c;
       const t = performance.now();
       if (t - m.#last > m.#gap) m.#gap = t - m.#last;
       m.#last = t;
@@ -71,6 +88,7 @@ export class StallMonitor {
   async stop(): Promise<StallSample> {
     const end = performance.now();
     const gap = Math.max(this.#gap, end - this.#last);
+    const cpuGap = Math.max(this.#cpuGap, cpuMs() - this.#cpuLast);
     const fired = this.#fired;
     await turn(2); // let a loop that was blocked to the end record it
     clearInterval(this.#timer);
@@ -81,6 +99,7 @@ export class StallMonitor {
       max: delay(this.#hist.max),
       gap,
       ticks: fired / Math.max(1, end - this.#start),
+      cpuGap,
     };
   }
 }

@@ -302,4 +302,66 @@ export function encodeIndex(blocks: readonly IndexBlock[]): Uint8Array {
   return w.finish();
 }
 
+/**
+ * {@link encodeIndex} built a block at a time (`add` as each block is written, `finish` once): the terms
+ * interned and each slot encoded when its block is added, so a segment writer that lets the event loop turn
+ * between blocks never encodes the whole index in one step. The same bytes as `encodeIndex` of the same
+ * blocks (the term table, the block table and the offsets, which depend on every block, are written by
+ * `finish`, a copy of the slot bytes).
+ */
+export class IndexBuilder {
+  private readonly termIds = new Map<string, number>();
+  /** The term table's strings, written as each term is first met (term ids are in that order). */
+  private readonly terms = new ByteWriter(64 * 1024);
+  private readonly blocks: { offset: number; frameLength: number; entity: string; slots: number }[] = [];
+  private readonly slots = new ByteWriter(64 * 1024);
+  /** Each slot's offset within `slots`. */
+  private offsets: number[] = [];
+  private valueBytes = 0;
+
+  add(block: IndexBlock): void {
+    const { termIds, slots: w } = this;
+    this.blocks.push({ offset: block.offset, frameLength: block.frameLength, entity: block.entity, slots: block.slots.length });
+    for (const s of block.slots) {
+      this.valueBytes += s.length;
+      this.offsets.push(w.length);
+      w.string(s.key);
+      w.varint(s.version);
+      w.varint(s.start);
+      w.varint(s.length);
+      w.varint(s.terms.length);
+      for (const t of s.terms) {
+        let id = termIds.get(t);
+        if (id === undefined) {
+          termIds.set(t, (id = termIds.size));
+          this.terms.string(t);
+        }
+        w.varint(id);
+      }
+    }
+  }
+
+  finish(): Uint8Array {
+    const head = new ByteWriter(64 * 1024);
+    head.varint(this.termIds.size);
+    head.bytes(this.terms.finish());
+    head.varint(this.blocks.length);
+    for (const b of this.blocks) head.varint(b.offset).varint(b.frameLength).string(b.entity).varint(b.slots);
+    head.varint(this.offsets.length).varint(this.valueBytes);
+    const base = head.length;
+    const slots = this.slots.finish();
+    const out = new Uint8Array(base + slots.length + 4 * this.offsets.length);
+    out.set(head.finish(), 0);
+    out.set(slots, base);
+    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    let at = base + slots.length;
+    for (const o of this.offsets) {
+      v.setUint32(at, base + o, true);
+      at += 4;
+    }
+    this.offsets = [];
+    return out;
+  }
+}
+
 export { utf8, fromUtf8 };

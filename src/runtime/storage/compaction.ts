@@ -19,6 +19,7 @@ import { type Manifest, writeManifest } from "./manifest.js";
 import type { Reads } from "./reads.js";
 import { type SegmentInput, type WrittenSegment, writeSegment } from "./segment.js";
 import { type DamageReport, frameKey, readOnlyError, type StoreState } from "./state.js";
+import { overdue, sortInSlices, turn } from "../platform/turn.js";
 
 /** A record transformation applied by {@link Compaction.rewrite}: plaintext value in, the new record out. */
 export interface Rewrite {
@@ -158,7 +159,7 @@ export class Compaction {
     const { newJ, oldFiles, seqFloor, ring, keyId } = this.rotate();
 
     // 2. Snapshot of everything that lives in the old files, sorted in UTF-8 byte order (segment order).
-    const snapshot = this.snapshot(rewrite);
+    const snapshot = await this.snapshot(rewrite);
     const segNo = s.manifest.nextFile++;
     const lost: DamageReport[] = [];
     let written: WrittenSegment | null = null;
@@ -170,7 +171,6 @@ export class Compaction {
     // Writes waiting since the segment was started go through before the switch (they land in the new journal).
     await new Promise<void>((r) => setImmediate(r));
     if (s.closed) throw new StoreClosedError();
-
     // 3. Switch the manifest.
     const next: Manifest = {
       ...s.manifest,
@@ -220,13 +220,40 @@ export class Compaction {
     return { newJ, oldFiles, seqFloor, ring, keyId };
   }
 
-  /** Step 2: every entity's live keys and their locations, entities in UTF-8 byte order (segment order). */
-  private snapshot(rewrite?: Rewrite): Snapshot {
+  /**
+   * Step 2: every entity's live keys and their locations, entities in UTF-8 byte order (segment order), read
+   * by the keyspace's scan a slice at a time with turns of the event loop between (the overlay sorted in
+   * slices first). Writes go on meanwhile, into the new journal: a record a slice reads from it (written
+   * after the rotation) is copied too, and stays shadowed by that journal's entry, which replay applies
+   * after the segment; a key deleted before its slice is read is left out, and its tombstone in the new
+   * journal stays. Either way the new segment plus the new journal is the live state (FORMAT.md,
+   * "Compaction").
+   */
+  private async snapshot(rewrite?: Rewrite): Promise<Snapshot> {
     const snapshot: Snapshot = [];
     const names = new Set([...this.state.entities.keys(), ...(rewrite?.extra?.keys() ?? [])]);
     for (const entity of [...names].sort(compareUtf8)) {
       const ks = this.state.entities.get(entity);
-      const { keys, locs } = ks && !rewrite?.replace?.has(entity) ? ks.sortedEntries() : { keys: [], locs: [] };
+      const keys: string[] = [];
+      const locs: Loc[] = [];
+      if (ks && !rewrite?.replace?.has(entity)) {
+        await ks.orderOverlay();
+        let after: string | undefined;
+        for (let more = true; more; ) {
+          if (overdue()) await turn();
+          this.state.checkOpen();
+          more = false;
+          for (const [k, loc] of ks.scan(after)) {
+            keys.push(k);
+            locs.push(loc);
+            after = k;
+            if (overdue()) {
+              more = true;
+              break;
+            }
+          }
+        }
+      }
       const extra = rewrite?.extra?.get(entity);
       if (keys.length || extra) snapshot.push({ entity, keys, locs, ...(extra ? { extra } : {}) });
     }
@@ -262,7 +289,7 @@ export class Compaction {
         return target === undefined ? this.copied(part, lost, reseal) : this.migrated(part, target, rewrite!, lost, reseal);
       }),
       s.fp,
-      () => new Promise<void>((r) => setImmediate(r)),
+      turn,
       rewrite?.compress ?? s.opts.compression,
     );
   }
@@ -392,26 +419,31 @@ export class Compaction {
    * values in memory at a time.
    */
   private async readInFileOrder(entity: string, locs: readonly Loc[], lost: DamageReport[]): Promise<(Uint8Array | undefined)[]> {
-    const order = locs.map((_, i) => i);
-    order.sort((a, b) => {
-      const x = locs[a]!;
-      const y = locs[b]!;
-      return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
-    });
+    const order = await sortInSlices(
+      locs.map((_, i) => i),
+      (a, b) => {
+        const x = locs[a]!;
+        const y = locs[b]!;
+        return x.file - y.file || x.frameOffset - y.frameOffset || x.start - y.start;
+      },
+    );
     const values: (Uint8Array | undefined)[] = new Array(locs.length);
     let lastFrame = -1;
-    let frames = 0;
     let bad: DamageReport | null = null;
     // Let waiting writes through before the first frame, however small the store: compaction never holds
     // the event loop from rotation to the end.
-    await new Promise<void>((r) => setImmediate(r));
+    await turn();
     for (const i of order) {
       const loc = locs[i]!;
       const frame = frameKey(loc.file, loc.frameOffset);
       if (frame !== lastFrame) {
         lastFrame = frame;
         bad = null;
-        if (++frames % 16 === 0) await new Promise<void>((r) => setImmediate(r));
+        // A frame is opened whole by its first record's read (a bulk load's journal frame: ~0.5 MiB).
+        if (overdue()) await turn();
+        this.state.checkOpen();
+      } else if (overdue()) {
+        await turn();
         this.state.checkOpen();
       }
       if (bad) {

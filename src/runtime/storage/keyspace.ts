@@ -6,6 +6,7 @@
 import { Loc } from "../format/location.js";
 import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
 import { OrderedIndex } from "./ordered-index.js";
+import { sortInSlices } from "../platform/turn.js";
 
 /** A delete recorded in journal `file`. */
 export class Tomb {
@@ -13,7 +14,7 @@ export class Tomb {
 }
 
 export class Keyspace {
-  readonly overlay = new Map<string, Loc | Tomb>();
+  overlay = new Map<string, Loc | Tomb>();
   /** Live records. */
   count = 0;
   /**
@@ -125,7 +126,32 @@ export class Keyspace {
   private overlayJoined: string[] = [];
 
   private joinOverlay(key: string): void {
-    if (this.overlayOrder && !this.overlay.has(key)) this.overlayJoined.push(key);
+    if ((this.overlayOrder || this.ordering) && !this.overlay.has(key)) this.overlayJoined.push(key);
+  }
+
+  /** An {@link orderOverlay} in progress; the keys joining the overlay meanwhile go to `overlayJoined`. */
+  private ordering: Promise<void> | null = null;
+  /** Bumped by every rebase: an ordering begun before one is dropped. */
+  private rebases = 0;
+
+  /**
+   * Sort the overlay's keys for the next scans without holding the event loop (platform/turn.ts
+   * `sortInSlices`): a scan after it merges only the keys joined since. Compaction awaits it before its
+   * snapshot (a bulk load leaves 100,000 keys in the overlay).
+   */
+  orderOverlay(): Promise<void> {
+    if (this.overlayOrder) return Promise.resolve();
+    if (this.ordering) return this.ordering;
+    const rebases = this.rebases;
+    this.overlayJoined = [];
+    const run = (async () => {
+      const sorted = await sortInSlices([...this.overlay.keys()], compareUtf8);
+      if (this.rebases === rebases && !this.overlayOrder) this.overlayOrder = sorted;
+    })().finally(() => {
+      this.ordering = null;
+    });
+    this.ordering = run;
+    return run;
   }
 
   private orderedOverlay(): string[] {
@@ -277,9 +303,14 @@ export class Keyspace {
       this.indexList = [];
     }
     this.overlayOrder = null;
+    this.rebases++;
     this.overlayJoined = [];
     this.deadSlots.clear();
-    for (const [k, o] of this.overlay) if (retired.has(o.file)) this.overlay.delete(k);
+    // The entries kept (from files not retired: writes since the compaction began) copied into a new map:
+    // deleting ~all of a 100,000-entry map one by one cost several times more.
+    const kept: typeof this.overlay = new Map();
+    for (const [k, o] of this.overlay) if (!retired.has(o.file)) kept.set(k, o);
+    this.overlay = kept;
     let count = this.segLiveCount();
     for (const [k, o] of this.overlay) {
       const inSeg = this.segFind(k) >= 0;

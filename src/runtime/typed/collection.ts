@@ -18,6 +18,7 @@ import { type QueryContext, runCount, runExplain, runQuery, runQueryPage, watchQ
 import type { QueryExplain, QueryOptions, QueryPage } from "./query-types.js";
 import type { AggregateBucket, AggregateOptions } from "./aggregate.js";
 import { runAggregate } from "./aggregate-run.js";
+import { overdue, turn } from "../platform/turn.js";
 
 export class CollectionImpl {
   /**
@@ -53,12 +54,22 @@ export class CollectionImpl {
 
   async get(key: KeyValue): Promise<unknown> {
     this.store.checkOpen();
+    // A get served from the cache settles without I/O: a loop of awaited gets would never let the loop turn.
+    // Once the loop is overdue (platform/turn.ts), this one resolves after a turn (issue 15).
+    if (overdue()) {
+      await turn();
+      this.store.checkOpen();
+    }
     return this.codec.read(this.def, encodeKey(key, this.def.keyKind));
   }
 
   async getMany(keys: readonly KeyValue[]): Promise<unknown[]> {
     this.store.checkOpen();
     if (!Array.isArray(keys)) throw new UsageError("`getMany` takes an array of keys");
+    if (overdue()) {
+      await turn();
+      this.store.checkOpen();
+    }
     // One synchronous pass: every key is located (and read) with no write in between.
     return keys.map((key) => this.codec.read(this.def, encodeKey(key, this.def.keyKind)));
   }
@@ -181,6 +192,10 @@ export class CollectionImpl {
 
   async has(key: KeyValue): Promise<boolean> {
     this.store.checkOpen();
+    if (overdue()) {
+      await turn();
+      this.store.checkOpen();
+    }
     return this.store.engine.has(this.def.name, encodeKey(key, this.def.keyKind));
   }
 
@@ -191,76 +206,115 @@ export class CollectionImpl {
 
   async keys(options?: ListOptions): Promise<KeyValue[]> {
     this.store.checkOpen();
-    return page(this.codec.sortedKeys(this.def), options).map((k) => decodeKey(k, this.def.keyKind));
+    const out: KeyValue[] = [];
+    const kind = this.def.keyKind;
+    for await (const p of this.pages(options, false, Infinity)) for (const k of p) out.push(decodeKey(k as string, kind));
+    return out;
   }
 
   async list(options?: ListOptions): Promise<unknown[]> {
     this.store.checkOpen();
-    // String keys: the engine scans in key order already. Integer keys are stored as decimal text, whose
-    // order is not numeric: sort those.
-    if (this.def.keyKind === "string") return Array.from(this.codec.scan(this.def, options), (e) => e[1]);
-    return page(this.codec.sortedKeys(this.def), options).map((k) => this.codec.read(this.def, k));
+    const out: unknown[] = [];
+    for await (const p of this.pages(options, true, Infinity)) for (const r of p) out.push(r);
+    return out;
   }
 
   iterate(options?: ListOptions): AsyncIterableIterator<unknown> {
     this.store.checkOpen();
-    // A plain iterator over pages (not an async generator): one settled promise per record, no generator
-    // queue hops; each page is read within one synchronous step of `pages`.
-    const pages = this.pages(options);
-    let batch: unknown[] = [];
+    // A plain iterator over pages (not an async generator): a record of the current page is one settled
+    // promise, no generator queue hop. The next page is asked for (and a turn taken) once the page is used
+    // up, or sooner when the loop is overdue (the app's own work per record counts too).
+    const pages = this.pages(options, true, ITERATE_PAGE);
+    let batch: readonly unknown[] = [];
     let i = 0;
+    /** A slow step in progress: later calls wait for it (the protocol allows calls without awaiting). */
+    let tail: Promise<unknown> | null = null;
+    const slow = async (): Promise<IteratorResult<unknown>> => {
+      if (overdue()) await turn();
+      while (i >= batch.length) {
+        const p = await pages.next();
+        if (p.done) {
+          batch = [];
+          i = 0;
+          return { value: undefined, done: true };
+        }
+        batch = p.value;
+        i = 0;
+      }
+      return { value: batch[i++], done: false };
+    };
     const it: AsyncIterableIterator<unknown> = {
       next: () => {
-        try {
-          while (i >= batch.length) {
-            const p = pages.next();
-            if (p.done) return Promise.resolve({ value: undefined, done: true });
-            batch = p.value;
-            i = 0;
-          }
-          return Promise.resolve({ value: batch[i++], done: false });
-        } catch (e) {
-          return Promise.reject(e);
-        }
+        if (tail === null && i < batch.length && !overdue()) return Promise.resolve({ value: batch[i++], done: false });
+        const r = tail ? tail.then(slow, slow) : slow();
+        const t: Promise<unknown> = r.then(
+          () => {
+            if (tail === t) tail = null;
+          },
+          () => {
+            if (tail === t) tail = null;
+          },
+        );
+        tail = t;
+        return r;
       },
-      return: () => {
-        pages.return(undefined);
+      return: async () => {
         batch = [];
-        return Promise.resolve({ value: undefined, done: true });
+        i = 0;
+        await pages.return(undefined);
+        return { value: undefined, done: true };
       },
       [Symbol.asyncIterator]: () => it,
     };
     return it;
   }
 
-  /** The records of `iterate()`, a page at a time. */
-  private *pages(options?: ListOptions): Generator<unknown[]> {
+  /**
+   * The records (`values`) or keys of `list`/`iterate`/`keys` in key order, a page at a time: a page ends at
+   * `max` entries or once the event loop is overdue (platform/turn.ts), and an overdue page waits for a
+   * turn first. A page is read within one synchronous step (the engine's scan must not span a write or a
+   * compaction); the next starts after the last key seen, so a write between pages is seen if it lands
+   * after that key. Integer keys: in numeric order from the sorted key list (taken once, in slices); a key
+   * deleted meanwhile is skipped.
+   */
+  private async *pages(options: ListOptions | undefined, values: boolean, max: number): AsyncGenerator<readonly unknown[]> {
     let skip = options?.offset ?? 0;
     let left = options?.limit ?? Infinity;
     if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
-    if (this.def.keyKind !== "string") {
-      // Integer keys: numeric order comes from the sorted key list (taken once); a key deleted meanwhile is skipped.
-      const keys = page(this.codec.sortedKeys(this.def), options);
-      for (let i = 0; i < keys.length; i += ITERATE_PAGE) {
-        yield keys
-          .slice(i, i + ITERATE_PAGE)
-          .map((k) => this.codec.read(this.def, k))
-          .filter((r) => r !== undefined);
+    const { def, codec } = this;
+    const engine = this.store.engine;
+    if (def.keyKind !== "string") {
+      const keys = page(await codec.sortedKeysSliced(def), options);
+      for (let i = 0; i < keys.length; ) {
+        if (overdue()) await turn();
+        this.store.checkOpen();
+        const out: unknown[] = [];
+        while (i < keys.length && out.length < max) {
+          const k = keys[i++]!;
+          const r = values ? codec.read(def, k) : engine.has(def.name, k) ? k : undefined;
+          if (r !== undefined) out.push(r);
+          if (overdue()) break;
+        }
+        if (out.length) yield out;
       }
       return;
     }
     let after: string | undefined;
     while (left > 0) {
-      // One page per synchronous step: the engine's scan must not span a write or a compaction.
-      const batch: unknown[] = [];
-      for (const [key, value] of this.codec.scan(this.def, { offset: skip, limit: Math.min(left, ITERATE_PAGE) }, after)) {
-        batch.push(value);
+      if (overdue()) await turn();
+      this.store.checkOpen();
+      const out: unknown[] = [];
+      let n = 0;
+      for (const [key, value] of codec.scan(def, { offset: skip, limit: Math.min(left, max) }, after, values)) {
+        out.push(values ? value : key);
         after = key;
+        n++;
+        if (overdue()) break;
       }
-      if (batch.length === 0) return;
+      if (n === 0) return;
       skip = 0;
-      left -= batch.length;
-      yield batch;
+      left -= n;
+      yield out;
     }
   }
 

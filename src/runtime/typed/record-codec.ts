@@ -24,11 +24,14 @@ import { History, historyEntityName, recordKeyOfEntry } from "./history.js";
 import type { Sharing } from "../share/sharing.js";
 import { sharedWrite } from "./shared-write.js";
 import { HISTORY_ENTITY_PREFIX } from "../format/format.js";
+import { overdue, sortInSlices, turn } from "../platform/turn.js";
 
 export class RecordCodec {
   /** Decoded records, one key space per entity. */
   readonly cache: LruCache<string, unknown>;
   private readonly sorted = new Map<string, string[]>();
+  /** Bumped whenever a sorted key list is dropped: a list built across turns is kept only if none was meanwhile. */
+  private sortedDropped = 0;
   readonly codecs = new Map<string, ValueCodec>();
   /** The keyring is what the value codec needs: store id, active key id, sensitive subkeys. */
   readonly keys: SensitiveKeys | null;
@@ -126,6 +129,7 @@ export class RecordCodec {
       // A put of an existing key keeps the key set (and its order); anything else invalidates it.
       if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
         this.sorted.delete(o.entity);
+        this.sortedDropped++;
       }
     }
   }
@@ -133,6 +137,7 @@ export class RecordCodec {
   /** Forget every cached record and sorted key list (an import merged records in by compaction). */
   forgetAll(): void {
     this.sorted.clear();
+    this.sortedDropped++;
     this.cache.clear();
   }
 
@@ -141,11 +146,39 @@ export class RecordCodec {
     let keys = this.sorted.get(def.name);
     if (!keys) {
       keys = [...this.engine.keys(def.name)];
-      if (def.keyKind === "string") keys.sort(compareUtf8);
-      else keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+      keys.sort(def.keyKind === "string" ? compareUtf8 : compareIntKeys);
       this.sorted.set(def.name, keys);
     }
     return keys;
+  }
+
+  /**
+   * {@link sortedKeys} without holding the event loop: the keys gathered from the engine's scan a slice at a
+   * time, and (integer keys) sorted in slices. Keys written meanwhile may or may not be in it (a key deleted
+   * meanwhile may be: readers skip what is gone); kept as the cached list only when no commit changed the
+   * key set while it was built.
+   */
+  async sortedKeysSliced(def: CollectionDefinition): Promise<string[]> {
+    const hit = this.sorted.get(def.name);
+    if (hit) return hit;
+    const dropped = this.sortedDropped;
+    const keys: string[] = [];
+    let after: string | undefined;
+    for (let more = true; more; ) {
+      if (overdue()) await turn();
+      more = false;
+      for (const [k] of this.engine.scan(def.name, after)) {
+        keys.push(k);
+        after = k;
+        if ((keys.length & 63) === 0 && overdue()) {
+          more = true;
+          break;
+        }
+      }
+    }
+    const sorted = def.keyKind === "string" ? keys : await sortInSlices(keys, compareIntKeys);
+    if (this.sortedDropped === dropped && !this.sorted.has(def.name)) this.sorted.set(def.name, sorted);
+    return sorted;
   }
 
   /**
@@ -161,8 +194,11 @@ export class RecordCodec {
     return this.decode(def, loc, true);
   }
 
-  /** Records in key order straight from the engine's scan; a scan does not fill the cache (it would evict the working set). */
-  *scan(def: CollectionDefinition, options?: ListOptions, after?: string): Generator<[string, unknown]> {
+  /**
+   * Records in key order straight from the engine's scan (keys only, each with `undefined`, when `values` is
+   * false); a scan does not fill the cache (it would evict the working set).
+   */
+  *scan(def: CollectionDefinition, options?: ListOptions, after?: string, values = true): Generator<[string, unknown]> {
     let skip = options?.offset ?? 0;
     let left = options?.limit ?? Infinity;
     if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
@@ -172,8 +208,8 @@ export class RecordCodec {
         skip--;
         continue;
       }
-      this.audit?.read(def.name, key);
-      yield [key, this.cache.get(key, def.name) ?? this.decode(def, loc, false)];
+      if (values) this.audit?.read(def.name, key);
+      yield [key, values ? (this.cache.get(key, def.name) ?? this.decode(def, loc, false)) : undefined];
       if (--left === 0) return;
     }
   }
@@ -304,4 +340,13 @@ export class RecordCodec {
 
 export function readOnlyError(): UsageError {
   return new UsageError("this store was opened with `redactSensitive`: it is read-only");
+}
+
+/** Integer keys' stored text (canonical decimal, `-` for negatives) in numeric order, without BigInt. */
+export function compareIntKeys(a: string, b: string): number {
+  const na = a.charCodeAt(0) === 45;
+  const nb = b.charCodeAt(0) === 45;
+  if (na !== nb) return na ? -1 : 1;
+  const d = a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  return na ? -d : d;
 }

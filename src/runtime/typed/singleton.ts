@@ -13,6 +13,7 @@ import type { StoreImpl } from "./store.js";
 import { deepFreeze } from "./values.js";
 import { exportHeader, exportPage } from "./export.js";
 import { sameRecord, type Watchers } from "./watch.js";
+import { overdue, turn } from "../platform/turn.js";
 
 /** A singleton write staged in a batch: an update (`patch`) or a reset (`null`), at its position in the batch. */
 export interface BatchStep {
@@ -107,6 +108,11 @@ export class SingletonImpl {
 
   async get(path?: string): Promise<unknown> {
     this.store.checkOpen();
+    if (overdue()) {
+      // Served without I/O: after a burst, on the loop's next turn (collection.ts `get`, issue 15).
+      await turn();
+      this.store.checkOpen();
+    }
     if (path === undefined) return this.current();
     let v: unknown = this.current();
     for (const part of this.fieldsOf(path)) v = v === undefined ? undefined : (v as Record<string, unknown>)[part.localName];
