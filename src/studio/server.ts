@@ -1,7 +1,8 @@
 /**
  * `cellar studio`'s web server (docs/STUDIO.md): node:http on 127.0.0.1 only, a free port, the guard
  * (guard.ts) in front of every route, bodies capped, and headers that keep the page to itself (a CSP with
- * no script and no outside source, no caching, no referrer: the start URL holds the token).
+ * no script and no outside source, no caching, referrers only to this origin: with `no-referrer` Chromium
+ * sends `Origin: null` on the page's own form posts, which the guard must refuse).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,7 +16,7 @@ const MAX_BODY = 4 * 1024 * 1024;
 const HEADERS = {
   "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "no-referrer",
+  "Referrer-Policy": "same-origin",
   "Cache-Control": "no-store",
   "X-Frame-Options": "DENY",
 };
@@ -66,6 +67,7 @@ async function handle(studio: Studio, guard: Guard, req: http.IncomingMessage, r
   if (bad) return refusal(res, bad.status, bad.reason);
   const url = new URL(req.url ?? "/", `http://${req.headers.host}`);
   if (url.pathname === "/auth" && req.method === "GET") return auth(guard, url, res);
+  if (url.pathname === "/favicon.ico") return send(res, 204, "", "image/x-icon");
   const session = guard.session(req);
   if (!session) return refusal(res, 401, "Open the URL `cellar studio` printed (it signs this browser in once).");
   if (url.pathname === "/static/studio.css") return send(res, 200, STATIC.css, "text/css; charset=utf-8");
