@@ -18,6 +18,7 @@ export const COMMANDS: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import("./commands/generate.js"),
   () => import("./commands/check.js"),
   () => import("./commands/lock.js"),
+  () => import("./commands/studio.js"),
 ];
 
 /** Exit code of a `CellarError` by its `code`; any other code is `FAILED`. */

@@ -64,7 +64,7 @@ function sidebar(nav: readonly NavEntity[], current: string | undefined): string
       `<span class="meta">v${e.version} · ${e.kind === "singleton" ? "singleton" : `${num(e.records)} records`} · ${bytes(e.bytes)}</span></a></li>`;
   });
   const health = `<li><a href="/health"${current === "~health" ? ' aria-current="page"' : ""}><span class="name">Store health</span></a></li>`;
-  return `<nav aria-label="Entities"><h2>Entities</h2><ul>${items.join("")}</ul><ul class="tools">${health}</ul></nav>`;
+  return `<nav class="side" aria-label="Entities"><h2>Entities</h2><ul>${items.join("")}</ul><ul class="tools">${health}</ul></nav>`;
 }
 
 /** A whole page. */
@@ -107,10 +107,10 @@ a{color:#0b57d0}a:focus-visible,button:focus-visible,input:focus-visible,select:
 header{background:#1d2430;color:#fff;padding:10px 16px;display:flex;gap:12px;align-items:center}header .brand{color:#fff;font-weight:600;text-decoration:none}
 .badge{background:#f0a500;color:#1d2430;border-radius:3px;padding:1px 6px;font-size:12px;font-weight:600}
 .layout{display:flex;min-height:calc(100vh - 42px)}
-nav{width:250px;flex:none;background:#fff;border-right:1px solid #dde1e6;padding:12px}nav h2{font-size:12px;text-transform:uppercase;color:#5c6673;margin:4px 8px}
-nav ul{list-style:none;margin:0 0 12px;padding:0}nav a{display:block;padding:6px 8px;border-radius:4px;text-decoration:none;color:#1d2430}
-nav a[aria-current]{background:#e6eefc;font-weight:600}nav a:hover{background:#f0f3f7}nav .name{display:block}nav .meta{display:block;font-size:12px;color:#5c6673}
-nav .tools{border-top:1px solid #dde1e6;padding-top:8px}
+.side{width:250px;flex:none;background:#fff;border-right:1px solid #dde1e6;padding:12px}.side h2{font-size:12px;text-transform:uppercase;color:#5c6673;margin:4px 8px}
+.side ul{list-style:none;margin:0 0 12px;padding:0}.side a{display:block;padding:6px 8px;border-radius:4px;text-decoration:none;color:#1d2430}
+.side a[aria-current]{background:#e6eefc;font-weight:600}.side a:hover{background:#f0f3f7}.side .name{display:block}.side .meta{display:block;font-size:12px;color:#5c6673}
+.side .tools{border-top:1px solid #dde1e6;padding-top:8px}
 main{flex:1;padding:16px 24px;min-width:0}h1{font-size:20px;margin:0 0 12px}h2{font-size:16px}
 table{border-collapse:collapse;background:#fff;width:100%;margin:8px 0 16px}caption{text-align:left;font-weight:600;padding:4px 0}
 th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:top;max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
@@ -121,7 +121,8 @@ thead th{background:#eef1f5}td.json{font-family:ui-monospace,Menlo,Consolas,mono
 label{display:block;font-size:12px;color:#3b4450}input,select,textarea{font:inherit;padding:3px 6px;border:1px solid #a9b2bd;border-radius:3px}
 button{font:inherit;padding:4px 12px;border:1px solid #0b57d0;background:#0b57d0;color:#fff;border-radius:3px;cursor:pointer}
 button.secondary{background:#fff;color:#0b57d0}button.danger{background:#b3261e;border-color:#b3261e}
-.pager{display:flex;gap:16px;align-items:center}
+.pager{display:flex;gap:16px;align-items:center;margin:8px 0}.scroll{overflow-x:auto;max-width:100%}
+.toolbar-row{display:flex;flex-wrap:wrap;gap:8px}
 pre{background:#fff;border:1px solid #dde1e6;padding:12px;overflow:auto;font-size:12px}
 .notice{padding:8px 12px;border-radius:4px;border:1px solid}.notice.error{background:#fdecea;border-color:#b3261e}.notice.ok{background:#e7f5ea;border-color:#1e7b34}.notice.info{background:#eef1f5;border-color:#a9b2bd}
 .form-grid{display:grid;grid-template-columns:minmax(140px,220px) 1fr;gap:8px 16px;background:#fff;border:1px solid #dde1e6;padding:12px;max-width:900px}

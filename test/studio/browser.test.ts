@@ -30,7 +30,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
   let page: Page;
 
   const shot = async (name: string) => {
-    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
   };
   const rows = () => page.locator("main table tbody tr");
 

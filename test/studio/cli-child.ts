@@ -24,7 +24,7 @@ export interface StudioChild {
 }
 
 export async function startStudioCli(dir: string, keyFile: string, extra: readonly string[] = []): Promise<StudioChild> {
-  const args = ["--import", "tsx", "/tmp/studio-launch.mts", dir, "--no-open", "--schema", "src/generated/index.ts", "--key-file", keyFile, ...extra];
+  const args = ["--import", "tsx", "src/cli/cellar.ts", "studio", dir, "--no-open", "--schema", "src/generated/index.ts", "--key-file", keyFile, ...extra];
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let out = "";
   let err = "";
