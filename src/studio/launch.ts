@@ -34,10 +34,11 @@ function isRedacted(store: object): boolean {
 
 /**
  * What a reveal leaves behind. TODO(audit, issue 16): when the store has an audit log (`store.audit`, branch
- * `audit`), append the reveal there (entity, key, field: never the value). Until then a line on stderr.
+ * `audit`), append the reveal there (entity, key, field: never the value). Until then a line on stderr
+ * naming the entity and the field (not the key: keys can be personal, and stderr may be a log).
  */
 function revealHook(o: LaunchOptions): (e: RevealEvent) => void {
-  return (e) => o.err(`cellar studio: revealed \`${e.field}\` of a \`${e.entity}\` record (key ${JSON.stringify(e.key)})`);
+  return (e) => o.err(`cellar studio: revealed \`${e.field}\` of a \`${e.entity}\` record`);
 }
 
 /** Start the server for an open store; `stopped` resolves when a signal stopped it (the store is left open). */

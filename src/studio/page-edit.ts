@@ -11,12 +11,12 @@ import { isCollection, type Req, type Res, type Studio } from "./context.js";
 import { loadRecord, recordPath } from "./page-record.js";
 import { parseKey } from "./keys.js";
 
-function readOnlyPage(s: Studio, prop: string): Res {
+async function readOnlyPage(s: Studio, prop: string): Promise<Res> {
   const why = s.o.readOnlyReason ? ` (${s.o.readOnlyReason})` : "";
-  return { status: 403, html: page({ title: prop, nav: s.nav(), current: prop, readOnly: true, body: notice("error", `The studio is read-only${why}: nothing can be changed.`) }) };
+  return { status: 403, html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: true, body: notice("error", `The studio is read-only${why}: nothing can be changed.`) }) };
 }
 
-function formPage(s: Studio, req: Req, prop: string, def: EntityDefinition, key: string | undefined, isNew: boolean, json: Record<string, unknown>, errors: FieldErrors): Res {
+async function formPage(s: Studio, req: Req, prop: string, def: EntityDefinition, key: string | undefined, isNew: boolean, json: Record<string, unknown>, errors: FieldErrors): Promise<Res> {
   const action = isNew ? `/e/${seg(prop)}/new` : `${recordPath(prop, key)}/edit`;
   const title = isNew ? `${prop} / new record` : key === undefined ? `${prop} / edit` : `${prop} / ${key} / edit`;
   const count = Object.keys(errors).length;
@@ -25,7 +25,7 @@ function formPage(s: Studio, req: Req, prop: string, def: EntityDefinition, key:
   const keyField = !isNew && isCollection(def) ? def.key : undefined;
   const inner = `<div class="form-grid">${formFields(def, json, errors, keyField)}</div><p class="actions"><button type="submit">Save</button> <a href="${isNew ? `/e/${seg(prop)}` : recordPath(prop, key)}">Cancel</a></p>`;
   body += postForm(action, req.session.csrf, inner, ' aria-label="Edit record" novalidate');
-  return { status: count ? 422 : 200, html: page({ title, nav: s.nav(), current: prop, readOnly: s.readOnly, body }) };
+  return { status: count ? 422 : 200, html: page({ title, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };
 }
 
 /** GET the edit form (`key` undefined and `isNew`: a new record). */
@@ -33,7 +33,7 @@ export async function editPage(s: Studio, req: Req, prop: string, def: EntityDef
   if (s.readOnly) return readOnlyPage(s, prop);
   if (isNew) return formPage(s, req, prop, def, undefined, true, {}, {});
   const found = await loadRecord(s, prop, def, key);
-  if (!found) return { status: 404, html: page({ title: prop, nav: s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "No record has this key.") }) };
+  if (!found) return { status: 404, html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "No record has this key.") }) };
   return formPage(s, req, prop, def, key, false, redact(def, found.json), {});
 }
 
@@ -67,7 +67,7 @@ export async function deletePage(s: Studio, req: Req, prop: string, def: EntityD
   const inner = `<p>Delete the record <strong>${esc(key)}</strong> of ${esc(def.name)}? This cannot be undone (except from a backup${def.history ? " or the record's history" : ""}).</p>` +
     `<p class="actions"><button type="submit" class="danger">Delete</button> <a href="${path}">Cancel</a></p>`;
   const body = postForm(`${path}/delete`, req.session.csrf, inner, ' aria-label="Confirm delete"');
-  return { html: page({ title: `${prop} / ${key} / delete`, nav: s.nav(), current: prop, readOnly: s.readOnly, body }) };
+  return { html: page({ title: `${prop} / ${key} / delete`, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };
 }
 
 /** POST the delete. */

@@ -30,7 +30,7 @@ function recovery(s: Studio): string {
 }
 
 function backupsDir(s: Studio): string {
-  return s.o.store.stats().backups.dir;
+  return s.currentStats().backups.dir;
 }
 
 function listed(s: Studio): ListedBackup[] {
@@ -75,7 +75,7 @@ function lockVersions(s: Studio): Record<string, number[]> | null {
 
 function schema(s: Studio): string {
   const lock = lockVersions(s);
-  const stats = s.o.store.stats();
+  const stats = s.currentStats();
   const rows = Object.values(s.o.entities).map((d) => {
     const locked = lock?.[d.name];
     const top = locked?.length ? Math.max(...locked) : undefined;
@@ -92,9 +92,10 @@ function lastVerification(): string {
 }
 
 export async function healthPage(s: Studio, req: Req, message?: { kind: "ok" | "error"; text: string }): Promise<Res> {
+  s.refreshStats();
   let body = message ? notice(message.kind, message.text) : "";
   body += recovery(s) + lastVerification() + backups(s, req) + keyInfo(s) + schema(s);
-  return { html: page({ title: "Store health", nav: s.nav(), current: "~health", readOnly: s.readOnly, body }) };
+  return { html: page({ title: "Store health", nav: await s.nav(), current: "~health", readOnly: s.readOnly, body }) };
 }
 
 /** POST: take a backup into the backup directory. */

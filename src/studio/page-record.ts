@@ -56,7 +56,7 @@ export async function recordPage(s: Studio, req: Req, prop: string, def: EntityD
   const title = key === undefined ? prop : `${prop} / ${key}`;
   if (!found) {
     const body = notice("error", `No record has this key.`) + `<p><a href="/e/${seg(prop)}">Back to ${esc(prop)}</a></p>`;
-    return { status: 404, html: page({ title, nav: s.nav(), current: prop, readOnly: s.readOnly, body }) };
+    return { status: 404, html: page({ title, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };
   }
   const shownJson = redact(def, found.json, reveal);
   let body = message ? notice("ok", message) : "";
@@ -67,14 +67,14 @@ export async function recordPage(s: Studio, req: Req, prop: string, def: EntityD
   body += `<table><caption>Fields</caption><thead><tr><th scope="col">Field</th><th scope="col">Type</th><th scope="col">Value</th></tr></thead><tbody>${fieldRows(s, req, path, def, shownJson)}</tbody></table>`;
   body += `<h2 id="json-h">Protobuf JSON</h2><pre aria-labelledby="json-h">${esc(JSON.stringify(shownJson, null, 2))}</pre>`;
   if (key !== undefined) body += `<p><a href="/e/${seg(prop)}">Back to ${esc(prop)}</a></p>`;
-  return { html: page({ title, nav: s.nav(), current: prop, readOnly: s.readOnly, body }) };
+  return { html: page({ title, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };
 }
 
 /** POST `…/reveal`: one sensitive field shown, after the hook (the audit log) accepted it. */
 export async function revealField(s: Studio, req: Req, prop: string, def: EntityDefinition, key: string | undefined): Promise<Res> {
   const field = req.form.get("field") ?? "";
-  if (!s.o.canReveal) return { status: 403, html: page({ title: prop, nav: s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "This store was opened without the keys of sensitive fields: nothing can be revealed.") }) };
-  if (!def.sensitive.includes(field)) return { status: 400, html: page({ title: prop, nav: s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "That is not a sensitive field of this entity.") }) };
+  if (!s.o.canReveal) return { status: 403, html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "This store was opened without the keys of sensitive fields: nothing can be revealed.") }) };
+  if (!def.sensitive.includes(field)) return { status: 400, html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "That is not a sensitive field of this entity.") }) };
   await s.o.onReveal?.({ entity: def.name, key: key ?? "", field });
   return recordPage(s, req, prop, def, key, field);
 }

@@ -98,7 +98,7 @@ export async function tablePage(s: Studio, req: Req, prop: string, def: Collecti
     body += notice("error", `The query was refused: ${(e as Error).message}`);
   }
   if (!s.readOnly) body += `<p><a href="/e/${seg(prop)}/new">New record</a></p>`;
-  return { html: page({ title: prop, nav: s.nav(), current: prop, readOnly: s.readOnly, body }) };
+  return { html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };
 }
 
 function pager(prop: string, p: TableParams, cursor: string | undefined): string {

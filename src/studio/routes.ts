@@ -12,16 +12,17 @@ import { healthPage, takeBackup, verifyOne } from "./page-health.js";
 export type Static = { readonly css: string };
 export const STATIC: Static = { css: CSS };
 
-function overview(s: Studio): Res {
-  const nav = s.nav();
+async function overview(s: Studio): Promise<Res> {
+  s.refreshStats();
+  const nav = await s.nav();
   const rows = nav.map((e) => [`<a href="/e/${seg(e.prop)}">${esc(e.prop)}</a>`, esc(e.name), e.kind, String(e.version), e.kind === "singleton" ? "—" : num(e.records), bytes(e.bytes)]);
   const body = `<p>Store <code>${esc(s.o.store.dir)}</code>${s.readOnly && s.o.readOnlyReason ? ` — read-only: ${esc(s.o.readOnlyReason)}` : ""}.</p>` +
     table("Entities", ["Entity", "Storage name", "Kind", "Schema version", "Records", "Bytes"], rows, true);
   return { html: page({ title: "Overview", nav, readOnly: s.readOnly, body }) };
 }
 
-function notFound(s: Studio): Res {
-  return { status: 404, html: page({ title: "Not found", nav: s.nav(), readOnly: s.readOnly, body: notice("error", "There is no such page.") }) };
+async function notFound(s: Studio): Promise<Res> {
+  return { status: 404, html: page({ title: "Not found", nav: await s.nav(), readOnly: s.readOnly, body: notice("error", "There is no such page.") }) };
 }
 
 /** `/e/<prop>[/r/<key>][/<action>]` split into its parts. */

@@ -85,6 +85,7 @@ async function handle(studio: Studio, guard: Guard, req: http.IncomingMessage, r
 /** Start the studio on 127.0.0.1 and a free port (or `port`). */
 export async function startStudio(options: StudioOptions & { port?: number }): Promise<StudioServer> {
   const studio = new Studio(options);
+  await studio.warm();
   const guard = new Guard();
   const server = http.createServer((req, res) => {
     handle(studio, guard, req, res).catch((e: unknown) => {
