@@ -116,6 +116,7 @@ table{border-collapse:collapse;background:#fff;width:100%;margin:8px 0 16px}capt
 th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:top;max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 thead th{background:#eef1f5}td.json{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 .redacted{color:#8a5a00;font-style:italic}
+table.fields td{white-space:normal;max-width:none;overflow:visible}table.fields code{word-break:break-all}
 .toolbar{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-end;background:#fff;border:1px solid #dde1e6;padding:8px 12px;border-radius:4px}
 .toolbar fieldset{border:none;margin:0;padding:0;display:flex;gap:6px;align-items:flex-end}.toolbar legend{font-weight:600;padding:0;margin-bottom:2px}
 label{display:block;font-size:12px;color:#3b4450}input,select,textarea{font:inherit;padding:3px 6px;border:1px solid #a9b2bd;border-radius:3px}

@@ -64,7 +64,7 @@ export async function recordPage(s: Studio, req: Req, prop: string, def: EntityD
   if (!s.readOnly) {
     body += `<p class="actions"><a href="${path}/edit">Edit</a>${key !== undefined ? ` <a href="${path}/delete">Delete…</a>` : ""}</p>`;
   }
-  body += `<table><caption>Fields</caption><thead><tr><th scope="col">Field</th><th scope="col">Type</th><th scope="col">Value</th></tr></thead><tbody>${fieldRows(s, req, path, def, shownJson)}</tbody></table>`;
+  body += `<table class="fields"><caption>Fields</caption><thead><tr><th scope="col">Field</th><th scope="col">Type</th><th scope="col">Value</th></tr></thead><tbody>${fieldRows(s, req, path, def, shownJson)}</tbody></table>`;
   body += `<h2 id="json-h">Protobuf JSON</h2><pre aria-labelledby="json-h">${esc(JSON.stringify(shownJson, null, 2))}</pre>`;
   if (key !== undefined) body += `<p><a href="/e/${seg(prop)}">Back to ${esc(prop)}</a></p>`;
   return { html: page({ title, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };

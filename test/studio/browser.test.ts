@@ -179,6 +179,21 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     await expect(page.getByRole("status").first().textContent()).resolves.toBe("Saved.");
   });
 
+  it("shows and edits a singleton, its nested sensitive field kept", async () => {
+    await page.getByRole("navigation", { name: "Entities" }).getByRole("link", { name: /settings/ }).click();
+    const pre = () => page.locator("pre").textContent();
+    await expect(pre()).resolves.toContain('"apiKey": "[redacted]"');
+    await page.getByRole("button", { name: "Reveal aiProvider.apiKey" }).click();
+    await expect(pre()).resolves.toContain('"apiKey": "sk-live-123"');
+    await page.getByRole("link", { name: "Edit" }).click();
+    await expect(page.getByLabel("ai_provider").inputValue()).resolves.toContain('"apiKey": "[redacted]"');
+    expect(await page.content()).not.toContain("sk-live-123");
+    await page.getByLabel("language").fill("de");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect(page.getByRole("status").first().textContent()).resolves.toBe("Saved.");
+    await expect(pre()).resolves.toContain('"language": "de"');
+  });
+
   it("shows the store's health, takes a backup and verifies it", async () => {
     await page.getByRole("link", { name: "Store health" }).click();
     await expect(page.locator("main").textContent()).resolves.toContain("No backups yet.");
@@ -199,6 +214,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
       expect(await store.tasks.has("t0000009")).toBe(false);
       expect(await store.profiles.get("u2")).toMatchObject({ displayName: "Grace H", email: "grace@example.com", authToken: "secret-token-2" });
       expect(await store.tasks.count()).toBe(N - 1);
+      expect(await store.settings.get()).toMatchObject({ language: "de", aiProvider: { model: "small", apiKey: "sk-live-123" } });
     } finally {
       await store.close();
     }

@@ -1,6 +1,7 @@
 /**
  * A real store for the studio's tests and its benchmark: tasks (indexed by status, tags, project and
- * status+creation time), profiles (sensitive `email` and `authToken`) and the settings singleton, under a
+ * status+creation time), profiles (sensitive `email` and `authToken`) and the settings singleton (a nested
+ * sensitive `aiProvider.apiKey`), under a
  * raw key written to a key file (as `--key-file` reads it).
  */
 import fs from "node:fs";
@@ -45,6 +46,7 @@ export async function buildStore(dir: string, n: number, log?: (done: number) =>
     }
     await store.profiles.put({ id: "u1", displayName: "Ada", email: "ada@example.com", authToken: "secret-token-1" });
     await store.profiles.put({ id: "u2", displayName: "Grace", email: "grace@example.com", authToken: "secret-token-2" });
+    await store.settings.update({ language: "en", aiProvider: { model: "small", apiKey: "sk-live-123", baseUrl: "https://ai.example" } });
     await store.compact();
   } finally {
     await store.close();
