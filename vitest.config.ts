@@ -16,7 +16,7 @@ const LONGEST_FIRST = ["test/adoption/guide.test.ts", "test/lts/node-lts.test.ts
  * minutes), the packed SDK installed under Node 22 and 24 from the registry, and the benchmark harness (every
  * peer under `test:bench`). `CELLAR_INSTALL_TESTS=1` puts them back.
  */
-const INSTALL_TESTS = ["test/adoption/guide.test.ts", "test/lts/**", "test/bench-smoke.test.ts"];
+const INSTALL_TESTS = ["test/adoption/guide.test.ts", "test/lts/**", "test/bench-smoke.test.ts", "test/cli/packed.test.ts"];
 
 /**
  * Codegen end to end, run by CI as a step of its own (`npm run test:codegen-e2e`) and left out of `npm test`

@@ -37,7 +37,9 @@ const plain: Colors = { bold: (s) => s, dim: (s) => s, red: (s) => s, green: (s)
 /** Colours for `stream`: none when `NO_COLOR` is set (to anything but "") or the stream is not a terminal. */
 export function colorsFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): Colors {
   if ((env.NO_COLOR !== undefined && env.NO_COLOR !== "") || stream.isTTY !== true) return plain;
-  const style = (f: Parameters<typeof styleText>[0]) => (s: string) => styleText(f, s);
+  // Decided above for this context's stream; styleText's own check (Node ≥ 20.18) would look at process.stdout.
+  const plainStyle = styleText as unknown as (f: string, s: string, o: { validateStream: boolean }) => string;
+  const style = (f: Parameters<typeof styleText>[0]) => (s: string) => plainStyle(f as string, s, { validateStream: false });
   return { bold: style("bold"), dim: style("dim"), red: style("red"), green: style("green"), yellow: style("yellow") };
 }
 
@@ -106,4 +108,24 @@ export function createOutput(opts: { json?: boolean }, ctx: CliContext): Output 
     },
     color: colorsFor(ctx.stdout, ctx.env),
   };
+}
+
+/** `n` bytes as `812 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** Rows as aligned columns (two spaces apart); the header line in bold. Cells must hold no colour codes. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], color: Colors, indent = "  "): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) => indent + cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [color.bold(line(header)), ...rows.map(line)].join("\n");
 }

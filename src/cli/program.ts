@@ -18,6 +18,10 @@ export const COMMANDS: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import("./commands/generate.js"),
   () => import("./commands/check.js"),
   () => import("./commands/lock.js"),
+  () => import("./commands/info.js"),
+  () => import("./commands/inspect.js"),
+  () => import("./commands/verify.js"),
+  () => import("./commands/migrate.js"),
   () => import("./commands/studio.js"),
 ];
 

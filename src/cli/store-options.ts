@@ -251,3 +251,12 @@ export function refuseFollower(store: { role: "writer" | "follower"; dir: string
     "E_IN_USE",
   );
 }
+
+/** What a read command needs before it opens the store: its absolute path (a store must be there), the app's schema, the key options. */
+export async function prepareStore(dir: string, opts: StoreCliOptions, ctx: CliContext) {
+  const abs = resolve(ctx.cwd, dir);
+  requireStore(abs);
+  const schema = await loadSchema(opts, ctx);
+  const key = await keyOptions(opts, ctx, dir);
+  return { abs, schema, key };
+}
