@@ -46,6 +46,7 @@ export async function buildStore(dir: string, n: number, log?: (done: number) =>
     }
     await store.profiles.put({ id: "u1", displayName: "Ada", email: "ada@example.com", authToken: "secret-token-1" });
     await store.profiles.put({ id: "u2", displayName: "Grace", email: "grace@example.com", authToken: "secret-token-2" });
+    await store.profiles.put({ id: "u3", displayName: "<script>alert(1)</script>" });
     await store.settings.update({ language: "en", aiProvider: { model: "small", apiKey: "sk-live-123", baseUrl: "https://ai.example" } });
     await store.compact();
   } finally {

@@ -55,6 +55,14 @@ describe("cellar studio refuses what is not its own page", () => {
     expect((await rawRequest(cli.port, { path: "/e/tasks", headers: { host, cookie: "cellar_studio=forged" } })).status).toBe(401);
   });
 
+  it("escapes stored text and sends a CSP without script", async () => {
+    const r = await rawRequest(cli.port, { path: "/e/profiles", headers: { host, cookie } });
+    expect(r.body).toContain("&#60;script&#62;alert(1)&#60;/script&#62;");
+    expect(r.body).not.toContain("<script");
+    expect(r.headers["content-security-policy"]).not.toContain("script-src");
+    expect(r.headers["x-frame-options"]).toBe("DENY");
+  });
+
   it("the link works once", async () => {
     const again = await rawRequest(cli.port, { path: new URL(cli.url).pathname + new URL(cli.url).search, headers: { host } });
     expect(again.status).toBe(403);
