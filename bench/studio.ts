@@ -78,14 +78,14 @@ async function inChromium(url: string): Promise<void> {
 
 await build();
 const started = performance.now();
-const cli = await startStudioCli(dir, writeKeyFile(root));
+const cli = await startStudioCli(dir, writeKeyFile(root), [], 600_000);
 console.log(`cellar studio printed its link ${(performance.now() - started).toFixed(0)} ms after the spawn (open, stats, each collection's key order)`);
 try {
   await overHttp(cli.port, cli.url);
 } finally {
   await cli.stop();
 }
-const cli2 = await startStudioCli(dir, writeKeyFile(root));
+const cli2 = await startStudioCli(dir, writeKeyFile(root), [], 600_000);
 try {
   await inChromium(cli2.url);
 } finally {

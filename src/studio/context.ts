@@ -3,7 +3,7 @@
  * allowed), and the untyped views of the repositories the pages call (the store's types are generic over
  * the app's entities; the studio walks any of them).
  */
-import type { CollectionDefinition, EntityDefinition, KeyProvider, StoreHandle, StoreStats } from "../runtime/index.js";
+import type { CollectionDefinition, EntityDefinition, KeyProvider, QueryExplain, StoreHandle, StoreStats } from "../runtime/index.js";
 import { type NavEntity } from "./html.js";
 import type { Session } from "./guard.js";
 
@@ -15,6 +15,7 @@ export interface AnyCollection {
   count(where?: unknown): Promise<number>;
   queryPage(where: unknown, options: Record<string, unknown>): Promise<{ records: readonly unknown[]; cursor: string | undefined }>;
   toJson(record: unknown): unknown;
+  explain(where: unknown, options?: Record<string, unknown>): QueryExplain;
 }
 
 /** A singleton as the studio calls it. */

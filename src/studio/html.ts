@@ -129,5 +129,6 @@ pre{background:#fff;border:1px solid #dde1e6;padding:12px;overflow:auto;font-siz
 .form-grid{display:grid;grid-template-columns:minmax(140px,220px) 1fr;gap:8px 16px;background:#fff;border:1px solid #dde1e6;padding:12px;max-width:900px}
 .form-grid .hint{font-size:12px;color:#5c6673}.field-error{color:#b3261e;font-size:12px}
 .form-grid textarea{width:100%;min-height:70px;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}.form-grid input[type=text],.form-grid input[type=number]{width:100%}
+.hint{font-size:12px;color:#5c6673}
 .actions{display:flex;gap:8px;margin:12px 0}.inline{display:inline}
 `;

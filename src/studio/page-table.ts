@@ -4,7 +4,7 @@
  * cursor) and to each record.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
-import type { CollectionDefinition } from "../runtime/index.js";
+import type { CollectionDefinition, QueryExplain } from "../runtime/index.js";
 import { cellText, fieldsOf, type FieldInfo, redact, REDACTED } from "./fields.js";
 import { esc, notice, num, page, seg } from "./html.js";
 import { keyCursor, OPS, paramPairs, type TableParams, tableParams, whereOf } from "./query-form.js";
@@ -72,10 +72,10 @@ async function readPage(def: CollectionDefinition, repo: AnyCollection, p: Table
     const key = parseKey(def, p.key);
     const hit = await repo.get(key);
     const rest = await repo.queryPage({}, { limit: hit ? size - 1 : size, after: keyCursor(encodeStoredKey(def, key)) });
-    return { records: hit ? [hit, ...rest.records] : rest.records, cursor: rest.cursor, found: hit !== undefined, where };
+    return { records: hit ? [hit, ...rest.records] : rest.records, cursor: rest.cursor, found: hit !== undefined, where, plan: repo.explain({}, { limit: size }) };
   }
   const pg = await repo.queryPage(where, { ...options, ...(p.after && { after: p.after }) });
-  return { ...pg, found: undefined, where };
+  return { ...pg, found: undefined, where, plan: repo.explain(where, options) };
 }
 
 export async function tablePage(s: Studio, req: Req, prop: string, def: CollectionDefinition): Promise<Res> {
@@ -93,12 +93,20 @@ export async function tablePage(s: Studio, req: Req, prop: string, def: Collecti
     const head = `<thead><tr>${fields.map((f) => `<th scope="col" title="${esc(f.type)}">${esc(f.proto)}</th>`).join("")}</tr></thead>`;
     body += `<p role="status" id="count">${counts}${pg.records.length ? `; showing ${num(pg.records.length)}` : ""}.</p>`;
     body += `<div class="scroll"><table><caption>${esc(def.name)} records</caption>${head}<tbody>${rowsHtml(prop, def, repo, pg.records, fields)}</tbody></table></div>`;
-    body += pager(prop, p, pg.cursor);
+    body += pager(prop, p, pg.cursor) + planText(pg.plan);
   } catch (e) {
     body += notice("error", `The query was refused: ${(e as Error).message}`);
   }
   if (!s.readOnly) body += `<p><a href="/e/${seg(prop)}/new">New record</a></p>`;
   return { html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body }) };
+}
+
+/** How the page was read (`explain`, docs/QUERIES.md). */
+function planText(e: QueryExplain): string {
+  const read = e.index === undefined ? "every key in key order" : `the index <code>${esc(e.index)}</code> (${e.ranges} range${e.ranges === 1 ? "" : "s"}${e.uses.length ? ` on ${esc(e.uses.join(", "))}` : ""})`;
+  const residual = e.residual.length ? `; checked per entry: ${esc(e.residual.join(", "))}` : "";
+  const order = e.order === "index" ? "in the index's order (the page stops early)" : "gathered and sorted (the cost grows with the matches)";
+  return `<p class="hint" id="plan">Query plan: reads ${read}${residual}, ${order}.</p>`;
 }
 
 function pager(prop: string, p: TableParams, cursor: string | undefined): string {

@@ -93,6 +93,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     const ids = await rows().locator("th").allTextContents();
     expect(ids).toEqual(done.reverse().map((j) => `t${String(j).padStart(7, "0")}`));
     await expect(rows().first().locator("td").nth(1).textContent()).resolves.toBe("TASK_STATUS_DONE");
+    await expect(page.locator("#plan").textContent()).resolves.toBe("Query plan: reads the index status,created_at (1 range on status), in the index's order (the page stops early).");
     await shot("table-filtered");
     // A field no index serves is refused by the query engine, and the page says so.
     await page.locator("#f1").selectOption("tags");

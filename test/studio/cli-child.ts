@@ -23,14 +23,17 @@ export interface StudioChild {
   stop(): Promise<number | null>;
 }
 
-export async function startStudioCli(dir: string, keyFile: string, extra: readonly string[] = []): Promise<StudioChild> {
+export async function startStudioCli(dir: string, keyFile: string, extra: readonly string[] = [], timeoutMs = 60_000): Promise<StudioChild> {
   const args = ["--import", "tsx", "src/cli/cellar.ts", "studio", dir, "--no-open", "--schema", "src/generated/index.ts", "--key-file", keyFile, ...extra];
   const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let out = "";
   let err = "";
   child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL from cellar studio within 60 s; stderr: ${err}`)), 60_000);
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no URL from cellar studio within ${timeoutMs / 1000} s; stderr: ${err}`));
+    }, timeoutMs);
     child.stdout!.on("data", (c: Buffer) => {
       out += c.toString();
       const m = /http:\/\/127\.0\.0\.1:\d+\/auth\?token=[\w-]+/.exec(out);
