@@ -26,7 +26,7 @@ function recovery(s: Studio): string {
     ["Damaged records", r.damaged.length ? esc(r.damaged.map((d) => JSON.stringify(d)).join("; ")) : "none"],
     ["Leftover files removed", r.removedFiles.length ? esc(r.removedFiles.map((f) => path.basename(f)).join(", ")) : "none"],
   ];
-  return table("What open found (recovery report)", ["", "Value"], rows, true);
+  return table("What open found (recovery report)", ["Item", "Value"], rows, true);
 }
 
 function backupsDir(s: Studio): string {
@@ -64,7 +64,7 @@ function keyInfo(s: Studio): string {
     ["Data key ids", esc(k.keyIds.join(", "))],
     ["Sensitive fields", s.o.canReveal ? "can be opened (revealed one at a time)" : "keys not loaded: always redacted"],
   ];
-  return table("Keys (never key material)", ["", "Value"], rows, true);
+  return table("Keys (never key material)", ["Item", "Value"], rows, true);
 }
 
 function lockVersions(s: Studio): Record<string, number[]> | null {

@@ -29,8 +29,8 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
   let browser: Browser;
   let page: Page;
 
-  const shot = async (name: string) => {
-    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
+  const shot = async (name: string, fullPage = false) => {
+    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
   };
   const rows = () => page.locator("main table tbody tr");
 
@@ -158,6 +158,17 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     expect(res?.status()).toBe(404);
   });
 
+  it("creates a record through the same form", async () => {
+    await page.goto(`${cli.origin}/e/tasks`);
+    await page.getByRole("link", { name: "New record" }).click();
+    await page.getByLabel("id", { exact: true }).fill("t9000000");
+    await page.getByLabel("title", { exact: true }).fill("Made in the studio");
+    await page.getByLabel("created_at").fill("2026-12-07T10:00:00Z");
+    await page.getByRole("button", { name: "Save" }).click();
+    expect(new URL(page.url()).pathname).toBe("/e/tasks/r/t9000000");
+    expect(JSON.parse((await page.locator("pre").textContent())!)).toMatchObject({ id: "t9000000", title: "Made in the studio", createdAt: "2026-12-07T10:00:00Z" });
+  });
+
   it("shows sensitive fields redacted and reveals one on request", async () => {
     await page.goto(`${cli.origin}/e/profiles/r/u1`);
     const pre = () => page.locator("pre").textContent();
@@ -204,7 +215,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     await expect(page.getByRole("status").first().textContent()).resolves.toMatch(/verified: \d+ records read and checked/);
     const keysTable = await page.locator("table", { hasText: "Keys (never key material)" }).textContent();
     expect(keysTable).toContain("raw");
-    await shot("health");
+    await shot("health", true);
   });
 
   it("the edits are in the store once the studio stopped", async () => {
@@ -214,7 +225,8 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
       expect(await store.tasks.get("t0000005")).toMatchObject({ title: "Renamed in Chromium", status: 3, estimateMinutes: 45, tags: ["work", "edited"] });
       expect(await store.tasks.has("t0000009")).toBe(false);
       expect(await store.profiles.get("u2")).toMatchObject({ displayName: "Grace H", email: "grace@example.com", authToken: "secret-token-2" });
-      expect(await store.tasks.count()).toBe(N - 1);
+      expect(await store.tasks.count()).toBe(N); // one deleted, one created
+      expect(await store.tasks.get("t9000000")).toMatchObject({ title: "Made in the studio" });
       expect(await store.settings.get()).toMatchObject({ language: "de", aiProvider: { model: "small", apiKey: "sk-live-123" } });
     } finally {
       await store.close();
