@@ -210,7 +210,12 @@ export function requireStore(dir: string): void {
 
 /** The key options as `openStore` options: `{ key }`, or `{ encryption: "none" }` with --plaintext. */
 export async function keyOptions(opts: StoreCliOptions, ctx: CliContext, dir: string): Promise<{ key: KeyProvider } | { encryption: "none" }> {
-  if (opts.plaintext) return { encryption: "none" };
+  if (opts.plaintext) {
+    if (opts.passphraseEnv !== undefined || opts.keyFile !== undefined || opts.keychain !== undefined) {
+      throw new CliError("--plaintext takes no key: give it or a key source, not both", EXIT.USAGE, "E_USAGE");
+    }
+    return { encryption: "none" };
+  }
   return { key: await resolveKey(opts, ctx, `Passphrase for ${dir}: `) };
 }
 
@@ -227,12 +232,15 @@ export async function openCliStore(dir: string, opts: StoreCliOptions, ctx: CliC
   const schema = await loadSchema(opts, ctx);
   const key = await keyOptions(opts, ctx, dir);
   const { openStore, isCellarError } = await import("../runtime/index.js");
-  const base = { dir: abs, ...key, cleanup: false as const };
-  if (mode.write) return openStore(schema.entities, { ...base, ...(schema.migrations ? { migrations: schema.migrations } : {}) });
+  const base = { dir: abs, ...key, cleanup: false as const, ...(schema.migrations ? { migrations: schema.migrations } : {}) };
+  if (mode.write) return openStore(schema.entities, base);
   for (let attempt = 0; ; attempt++) {
     try {
       return await openStore(schema.entities, { ...base, redactSensitive: true });
     } catch (e) {
+      if (isCellarError(e) && e.code === "E_MIGRATION") {
+        throw new CliError(`${e.message}: \`cellar migrate ${dir} --dry-run\` says what the app's next open will do`, EXIT.FAILED, e.code);
+      }
       if (!isCellarError(e) || e.code !== "E_LOCKED" || attempt > 2) throw e;
     }
     const store = await openStore(schema.entities, base);

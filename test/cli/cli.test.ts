@@ -152,6 +152,10 @@ describe("migrate --dry-run", () => {
     const j = JSON.parse(cellar(["migrate", old, "--dry-run", "--json", ...WITH_PASS]).stdout) as { wouldMigrate: boolean; backup: boolean; entities: { name: string; action: string; toMigrate: number; steps: unknown[] }[] };
     expect(j).toMatchObject({ wouldMigrate: true, backup: true });
     expect(j.entities.find((e) => e.name === "focus_sessions")).toMatchObject({ action: "migrate", toMigrate: 2, steps: [{ from: 2, to: 3, registered: true }] });
+    const inspect = cellar(["inspect", old, ...WITH_PASS]);
+    expect(inspect.status).toBe(10);
+    expect(inspect.stderr).toContain(`the store needs a migration (\`focus_sessions\`)`);
+    expect(inspect.stderr).toContain(`\`cellar migrate ${old} --dry-run\` says what the app's next open will do (E_MIGRATION)`);
     expect(snapshot(old)).toEqual(before);
     const current = cellar(["migrate", store, "--dry-run", ...WITH_PASS]);
     expect(current.stdout).toContain("nothing to migrate");

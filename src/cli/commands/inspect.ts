@@ -6,7 +6,7 @@
  */
 import type { Command } from "commander";
 import { CliError, type CliContext, EXIT } from "../context.js";
-import { createOutput, toJsonText } from "../output.js";
+import { createOutput, type Output, toJsonText } from "../output.js";
 import { addStoreOptions, loadSchema, openCliStore, type StoreCliOptions } from "../store-options.js";
 import { parseWhere } from "../where.js";
 import type { EntityDefinition, InspectedRecord, TypedStore } from "../../runtime/index.js";
@@ -46,7 +46,7 @@ export function register(program: Command, ctx: CliContext): void {
     entitiesOf(entities, opts.entity); // an unknown name fails before the key is asked for
     const store = await openCliStore(dir, opts, ctx, { write: false });
     try {
-      const records = await select(store, entities, opts);
+      const records = await select(store, entities, opts, (label) => out.progress(label));
       if (opts.ndjson) for (const r of records) ctx.stdout.write(toJsonText(r) + "\n");
       else
         out.result({ records }, () =>
@@ -69,7 +69,7 @@ function entitiesOf(entities: Record<string, EntityDefinition>, names: readonly 
   });
 }
 
-async function select(store: TypedStore<any>, entities: Record<string, EntityDefinition>, opts: InspectFlags): Promise<InspectedRecord[]> {
+async function select(store: TypedStore<any>, entities: Record<string, EntityDefinition>, opts: InspectFlags, progress: Output["progress"]): Promise<InspectedRecord[]> {
   const chosen = entitiesOf(entities, opts.entity);
   const limit = opts.limit ?? Infinity;
   let keep: ((r: InspectedRecord) => boolean) | null = null;
@@ -87,11 +87,18 @@ async function select(store: TypedStore<any>, entities: Record<string, EntityDef
   }
   const records: InspectedRecord[] = [];
   const prefix = opts.keyPrefix;
-  for await (const r of store.inspect({ entities: chosen.map(([, d]) => d.name) })) {
-    if (prefix !== undefined && !r.key.startsWith(prefix)) continue;
-    if (keep && !keep(r)) continue;
-    records.push(r);
-    if (!order && records.length >= limit) break;
+  const bar = progress("reading records");
+  let seen = 0;
+  try {
+    for await (const r of store.inspect({ entities: chosen.map(([, d]) => d.name) })) {
+      if (++seen % 256 === 0) bar.update(seen);
+      if (prefix !== undefined && !r.key.startsWith(prefix)) continue;
+      if (keep && !keep(r)) continue;
+      records.push(r);
+      if (!order && records.length >= limit) break;
+    }
+  } finally {
+    bar.stop();
   }
   if (order) records.sort((a, b) => order!.get(a.key)! - order!.get(b.key)!);
   return records.slice(0, limit);
