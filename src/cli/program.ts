@@ -33,6 +33,7 @@ export const COMMANDS: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import("./commands/reencrypt.js"),
   () => import("./commands/repair.js"),
   () => import("./commands/audit.js"),
+  () => import("./commands/studio.js"),
 ];
 
 /** Exit code of a `CellarError` by its `code`; any other code is `FAILED`. */
