@@ -26,6 +26,15 @@ const INSTALL_TESTS = ["test/adoption/guide.test.ts", "test/lts/**", "test/bench
  */
 const CODEGEN_E2E_TESTS = ["test/codegen/migrations.test.ts", "test/codegen/compile.test.ts", "test/codegen/check-lifecycle.test.ts"];
 
+/**
+ * The `cellar` CLI end to end, run by CI as a step of its own (`npm run test:cli`) and left out of `npm test`
+ * for its time: each test starts the real command (`node --import tsx src/cli/cellar.ts`) several times
+ * against real stores, ~200 s of test time on 2 cores (with them in, `npm test` took 580 s on a quiet 2-core
+ * machine here). The CLI's own units (`test/cli/output.test.ts`, `describe.test.ts`) stay in `npm test`.
+ * `CELLAR_CLI_E2E=1` (or `CELLAR_INSTALL_TESTS=1`) puts them back.
+ */
+const CLI_E2E_TESTS = ["test/cli/cli.test.ts", "test/cli/ops-*.test.ts", "test/audit/cli.test.ts"];
+
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
@@ -44,6 +53,7 @@ export default defineConfig({
       ...configDefaults.exclude,
       ...(process.env.CELLAR_INSTALL_TESTS ? [] : INSTALL_TESTS),
       ...(process.env.CELLAR_INSTALL_TESTS || process.env.CELLAR_CODEGEN_E2E ? [] : CODEGEN_E2E_TESTS),
+      ...(process.env.CELLAR_INSTALL_TESTS || process.env.CELLAR_CLI_E2E ? [] : CLI_E2E_TESTS),
     ],
     // Real child processes, real fsync and real libsodium: give each file room, run files in forks.
     pool: "forks",
