@@ -12,7 +12,7 @@ import { type CellarError, isCellarError } from "../runtime/errors.js";
 import type { KeyProvider } from "../runtime/crypto/keys.js";
 import { nodeFileIO } from "../runtime/platform/io.js";
 import { type BackupInfo, backupInfo, readBackupHeader } from "../runtime/storage/backup.js";
-import type { RecoveryReport } from "../runtime/storage/engine.js";
+import type { DamageReport, RecoveryReport } from "../runtime/storage/engine.js";
 import { restoreBackup } from "../runtime/storage/restore.js";
 import type { EntityDefinition } from "../runtime/typed/entity.js";
 import type { RecoverReport } from "../runtime/typed/recover.js";
@@ -23,16 +23,8 @@ import { abs, type AnyStore, exitWith, heldBy, inUse, inUseOr, secret } from "./
 import { keyOptions, loadSchema } from "./store-options.js";
 import type { RepairCliOptions } from "./commands/repair.js";
 
-/** One damaged place as the report shows it (record keys, never values). */
-interface Damage {
-  file: string;
-  offset: number;
-  bytes: number;
-  reason: string;
-  /** Records known lost there (entity and key); empty when the damaged bytes do not say (journal frames, a whole segment). */
-  records: { entity: string; key: string }[];
-  quarantinedAs: string | null;
-}
+/** One damaged place as the report shows it (record keys, never values): the engine's own report. */
+type Damage = DamageReport;
 
 export interface RepairReport {
   dir: string;

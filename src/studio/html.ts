@@ -2,6 +2,7 @@
  * The studio's HTML: escaping, the page shell (sidebar, main, skip link), small shared pieces (tables,
  * messages, forms with the CSRF field). Server-rendered strings only; no script runs in the page.
  */
+import { formatBytes } from "../cli/output.js";
 
 /** Text made safe for HTML element content and quoted attribute values. */
 export function esc(v: unknown): string {
@@ -40,18 +41,8 @@ export interface Shell {
   readonly body: string;
 }
 
-/** Bytes as text (`1.2 MB`). */
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+/** Bytes as text (`1.2 MiB`): the CLI's formatting. */
+export const bytes = formatBytes;
 
 export function num(n: number): string {
   return n.toLocaleString("en-US");
