@@ -58,7 +58,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     await page.goto(cli.url);
     expect(new URL(page.url()).pathname).toBe("/");
     const nav = page.getByRole("navigation", { name: "Entities" });
-    await expect(nav.getByRole("link", { name: /tasks/ }).textContent()).resolves.toMatch(new RegExp(`v1 · ${N} records · [\\d.]+ KB`));
+    await expect(nav.getByRole("link", { name: /tasks/ }).textContent()).resolves.toMatch(new RegExp(`v1 · ${N} records · [\\d.]+ KiB`));
     await expect(nav.getByRole("link", { name: /settings/ }).textContent()).resolves.toContain("singleton");
     const cookies = await page.context().cookies();
     expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([["cellar_studio", true, "Strict"]]);
