@@ -33,7 +33,7 @@ const CODEGEN_E2E_TESTS = ["test/codegen/migrations.test.ts", "test/codegen/comp
  * machine here). The CLI's own units (`test/cli/output.test.ts`, `describe.test.ts`) stay in `npm test`.
  * `CELLAR_CLI_E2E=1` (or `CELLAR_INSTALL_TESTS=1`) puts them back.
  */
-const CLI_E2E_TESTS = ["test/cli/cli.test.ts", "test/cli/ops-*.test.ts", "test/audit/cli.test.ts"];
+const CLI_E2E_TESTS = ["test/cli/cli.test.ts", "test/cli/ops-*.test.ts", "test/cli/keychain.test.ts", "test/audit/cli.test.ts"];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

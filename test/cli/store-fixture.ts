@@ -4,15 +4,21 @@
  * two profiles with sensitive `email`/`authToken` and the settings singleton, then closes;
  * `… old <dir>` writes two focus sessions as schema version 2 (the app is at 3: an upgrade would migrate them);
  * `… hold <dir>` opens the store, prints `holding <pid>` and keeps it open until stdin ends. The key:
- * CELLAR_TEST_PASSPHRASE (a cheap Argon2id cost, stored in the keyring) or CELLAR_TEST_KEY_HEX (32 bytes).
+ * CELLAR_TEST_PASSPHRASE (a cheap Argon2id cost, stored in the keyring), CELLAR_TEST_KEY_HEX (32 bytes) or
+ * CELLAR_TEST_KEYCHAIN=SERVICE[/ACCOUNT] (`keychainKey`, under a Secret Service: test/cli/keychain.test.ts).
  */
 import { keys, openStore as openRuntimeStore } from "../../src/runtime/index.js";
 import { entities, openStore } from "../../src/generated/index.js";
+import { keychainKey } from "../../src/runtime/crypto/keychain.js";
 import { TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 
 const [mode, dir] = process.argv.slice(2);
 const hex = process.env.CELLAR_TEST_KEY_HEX;
-const key = hex ? keys.raw(new Uint8Array(Buffer.from(hex, "hex"))) : keys.passphrase(process.env.CELLAR_TEST_PASSPHRASE ?? "", { opsLimit: 1, memLimit: 8 * 1024 * 1024 });
+const keychain = process.env.CELLAR_TEST_KEYCHAIN;
+const [service, ...account] = (keychain ?? "").split("/");
+const key = keychain
+  ? keychainKey({ service: service!, ...(account.length ? { account: account.join("/") } : {}) })
+  : hex ? keys.raw(new Uint8Array(Buffer.from(hex, "hex"))) : keys.passphrase(process.env.CELLAR_TEST_PASSPHRASE ?? "", { opsLimit: 1, memLimit: 8 * 1024 * 1024 });
 if (mode === "old") {
   const old = await openRuntimeStore({ ...entities, focusSessions: { ...entities.focusSessions, version: 2 } }, { dir: dir!, key, cleanup: false });
   await old.focusSessions.put({ id: "f1", startedAt: { seconds: 1767322800n, nanos: 0 } } as never);

@@ -5,7 +5,7 @@
  *
  * Ops: getKey (through `keychainKey`), delete (through `deleteKeychainKey`), openStore (a real store under
  * `keychainKey`, or under a raw key that may then be changed to `keychainKey` with `changeMasterKey`; returns
- * the settings' `language`, after setting it if given), and setRaw / getRaw / accounts, which touch the
+ * the settings' `language`, after setting it if given), and setRaw / getRaw / accounts / entries, which touch the
  * keychain directly through `@napi-rs/keyring` (pinned to the Secret Service) to plant or inspect entries.
  */
 import { openStore } from "../../src/generated/index.js";
@@ -18,6 +18,7 @@ export type ProbeOp =
   | { op: "setRaw"; service: string; account: string; value: string }
   | { op: "getRaw"; service: string; account: string }
   | { op: "accounts"; service: string }
+  | { op: "entries"; service: string }
   | { op: "openStore"; dir: string; service: string; account?: string; language?: string }
   | { op: "openStoreRaw"; dir: string; keyBase64: string; changeTo?: { service: string; account: string } }
   | { op: "importRuntime" };
@@ -62,6 +63,10 @@ async function run(op: ProbeOp): Promise<unknown> {
       } finally {
         await store.close();
       }
+    }
+    case "entries": {
+      const { findCredentialsAsync } = await import("@napi-rs/keyring");
+      return (await findCredentialsAsync(op.service)).map((c) => ({ account: c.account, password: c.password })).sort((a, b) => a.account.localeCompare(b.account));
     }
     case "importRuntime":
       return Object.keys(await import("../../src/runtime/index.js")).length;

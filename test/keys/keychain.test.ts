@@ -5,51 +5,22 @@
  * missing. Under CI (`CI=true`) missing gnome-keyring or dbus-run-session is a failure (.ci/run installs
  * them); elsewhere those tests are skipped and the skipped suite's title says why.
  */
-import { spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { keychainKey } from "../../src/runtime/crypto/keychain.js";
 import type { ProbeOp, ProbeResult } from "./keychain-probe.js";
+import { daemonsIn, inKeyringSession, isCI, newHome, removeHomes, runGroup, sessionEnv, skipReason } from "./keychain-session.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
 const probe = path.join(here, "keychain-probe.ts");
-const isCI = !!process.env.CI && process.env.CI !== "false";
-const linux = process.platform === "linux";
-
-function has(command: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
-}
-const missing = [
-  ...(has("dbus-run-session") ? [] : ["dbus-run-session (Debian package dbus-bin)"]),
-  ...(has("gnome-keyring-daemon") ? [] : ["gnome-keyring-daemon (Debian package gnome-keyring)"]),
-];
-const skipReason = !linux
-  ? `the Secret Service tests run on Linux only (this is ${process.platform})`
-  : missing.length
-    ? `${missing.join(" and ")} not installed: apt-get install --no-install-recommends gnome-keyring dbus-daemon dbus-bin`
-    : "";
 
 if (skipReason && !isCI) console.warn(`keychain.test.ts: Secret Service tests skipped: ${skipReason}`);
 
 const SERVICE = "dev.cellar.test";
-const PASSWORD = "keyring-login-password";
-const homes: string[] = [];
 
-afterAll(() => {
-  for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
-});
-
-function newHome(): string {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-keychain-"));
-  fs.mkdirSync(path.join(home, "run"), { mode: 0o700 });
-  homes.push(home);
-  return home;
-}
+afterAll(removeHomes);
 
 const storeId = () => crypto.randomBytes(16).toString("hex");
 
@@ -66,56 +37,22 @@ interface Run {
  * with the daemon started but not unlocked; `bus-without-secret-service` under a bus that can activate
  * nothing; `no-bus` with no session bus at all; `no-module` with `@napi-rs/keyring` unresolvable.
  */
-function session(mode: Mode, home: string, ops: ProbeOp[]): Promise<Run> {
+async function session(mode: Mode, home: string, ops: ProbeOp[]): Promise<Run> {
   const node = [process.execPath, "--import", "tsx", probe];
   const argv =
-    mode === "unlocked"
-      ? ["dbus-run-session", "--", "sh", "-c", 'printf %s "$KEYRING_PW" | gnome-keyring-daemon --unlock --components=secrets >/dev/null || exit 90; exec "$@"', "sh", ...node]
-      : mode === "locked"
-        ? ["dbus-run-session", "--", "sh", "-c", 'gnome-keyring-daemon --start --components=secrets >/dev/null || exit 90; exec "$@"', "sh", ...node]
-        : mode === "bus-without-secret-service"
-          ? ["dbus-run-session", `--config-file=${path.join(here, "bare-session.conf")}`, "--", ...node]
-          : mode === "no-module"
-            ? [process.execPath, "--import", path.join(here, "hide-keyring.mjs"), ...node.slice(1)]
-            : node;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: home,
-    XDG_DATA_HOME: path.join(home, "data"),
-    XDG_CONFIG_HOME: path.join(home, "config"),
-    XDG_CACHE_HOME: path.join(home, "cache"),
-    XDG_RUNTIME_DIR: path.join(home, "run"),
-    KEYRING_PW: PASSWORD,
-    CELLAR_KEYCHAIN_OPS: JSON.stringify(ops),
-  };
-  // Never the developer's own session bus, keyring daemon or display (no unlock prompt may pop up).
-  for (const name of ["DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL", "DISPLAY", "WAYLAND_DISPLAY", "SSH_AUTH_SOCK"]) delete env[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        /* already gone */
-      }
-    }, 30_000);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split("\n").pop() ?? "";
-      if (code !== 0 || !line.startsWith("[")) {
-        reject(new Error(`${mode} session exited with ${signal ?? code}\nstdout: ${stdout}\nstderr: ${stderr}`));
-        return;
-      }
-      const results = JSON.parse(line) as ProbeResult[];
-      if (results.length !== ops.length) reject(new Error(`${mode} session: ${results.length} results for ${ops.length} ops`));
-      else resolve({ results, stderr, stdout });
-    });
-  });
+    mode === "unlocked" || mode === "locked"
+      ? inKeyringSession(mode, node)
+      : mode === "bus-without-secret-service"
+        ? ["dbus-run-session", `--config-file=${path.join(here, "bare-session.conf")}`, "--", ...node]
+        : mode === "no-module"
+          ? [process.execPath, "--import", path.join(here, "hide-keyring.mjs"), ...node.slice(1)]
+          : node;
+  const { code, signal, stdout, stderr } = await runGroup(argv, sessionEnv(home, { CELLAR_KEYCHAIN_OPS: JSON.stringify(ops) }));
+  const line = stdout.trim().split("\n").pop() ?? "";
+  if (code !== 0 || !line.startsWith("[")) throw new Error(`${mode} session exited with ${signal ?? code}\nstdout: ${stdout}\nstderr: ${stderr}`);
+  const results = JSON.parse(line) as ProbeResult[];
+  if (results.length !== ops.length) throw new Error(`${mode} session: ${results.length} results for ${ops.length} ops`);
+  return { results, stderr, stdout };
 }
 
 /** The key a successful `getKey` returned, as base64 (after checking it is 32 bytes from `os-keychain`). */
@@ -153,21 +90,6 @@ function expectNoSecrets(run: Run, secrets: string[]): void {
     // Also keys this test never saw (one generated, then refused by a locked keyring): nothing shaped like one.
     expect(text, "key-shaped text in an error").not.toMatch(/[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=|[0-9a-f]{64}/i);
   }
-}
-
-/** Processes whose command line names gnome-keyring-daemon and whose environment has HOME=home (Linux /proc). */
-function daemonsIn(home: string): number[] {
-  const pids: number[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      if (!cmd.includes("gnome-keyring-daemon")) continue;
-      if (fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`HOME=${home}`)) pids.push(Number(pid));
-    } catch {
-      /* exited meanwhile, or not ours */
-    }
-  }
-  return pids;
 }
 
 describe("keychainKey arguments", () => {
