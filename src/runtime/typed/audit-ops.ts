@@ -83,9 +83,19 @@ export const ARCHIVE_AUDITED: Readonly<Record<string, Describe>> = {
   },
 };
 
-/** Replace each audited method of `store` by one that records it through `record`. */
-export function auditOperations(store: object, record: (e: Omit<AuditEvent, "actor">) => Promise<void>): void {
+/**
+ * Replace each audited method of `store` (and its singletons' `export`/`import`, and the `archive` of its
+ * archive runner, archive.ts) by one that records it through `record`.
+ */
+export function auditOperations(
+  store: object,
+  record: (e: Omit<AuditEvent, "actor">) => Promise<void>,
+  singletons: Iterable<{ readonly def: { readonly name: string } }> = [],
+  archives?: object,
+): void {
   auditMethods(store, AUDITED, record);
+  for (const s of singletons) auditMethods(s, SINGLETON_AUDITED(s.def.name), record);
+  if (archives) auditMethods(archives, ARCHIVE_AUDITED, record);
 }
 
 /** Replace each method of `target` named in `table` by one that runs it, then records its entry (`failed: <code>` when it threw). */

@@ -39,7 +39,7 @@ import { backupsOf, checkRecoverArgs, type Found, recover, type RecoverOptions, 
 import type { MigrationStep } from "./migration.js";
 import { Watchers } from "./watch.js";
 import type { StoreAudit } from "./audit.js";
-import { ARCHIVE_AUDITED, auditMethods, auditOperations, SINGLETON_AUDITED } from "./audit-ops.js";
+import { auditOperations } from "./audit-ops.js";
 
 export type {
   BatchTx, ChangeEvent, Collection, CollectionTx, EntityInput, FieldPath, Frozen, HistoryEntry, IndexValue,
@@ -202,13 +202,7 @@ export class StoreImpl {
     const s = store.#sharing;
     const inner = s?.onRequest;
     if (s && inner) s.onRequest = (op, args) => (op === "audit" ? audit.fromFollower(args) : inner(op, args)); // a follower's events
-    if (audit.recording) {
-      const record = (e: Parameters<StoreAudit["record"]>[0]) => audit.record(e);
-      store.#codec.audit = audit;
-      auditOperations(store, record);
-      for (const s of store.singletons()) auditMethods(s, SINGLETON_AUDITED(s.def.name), record);
-      auditMethods(store.#archives, ARCHIVE_AUDITED, record);
-    }
+    if (audit.recording) [store.#codec.audit] = [audit, auditOperations(store, (e) => audit.record(e), store.singletons(), store.#archives)];
     Object.defineProperty(store, "audit", { value: audit.api(() => store.checkOpen()), enumerable: false });
   }
 
