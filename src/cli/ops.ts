@@ -19,7 +19,7 @@ import type { EntityDefinition } from "../runtime/typed/entity.js";
 import type { TypedStore } from "../runtime/typed/types.js";
 import { CliError, type CliContext, EXIT, setExitCode } from "./context.js";
 import type { Output, ProgressHandle } from "./output.js";
-import { holderPid, openCliStore, resolveKey, type StoreCliOptions } from "./store-options.js";
+import { asCli, holderPid, openCliStore, resolveKey, type StoreCliOptions } from "./store-options.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyStore = TypedStore<any>;
@@ -47,8 +47,8 @@ export function requireWriter(store: AnyStore, dir: string, what: string): void 
 }
 
 /**
- * Open the store in `dir` (the app's schema and key: store-options.ts), run `fn`, close it; another process's
- * hold on the store becomes exit IN_USE.
+ * Open the store in `dir` (the app's schema and key: store-options.ts), run `fn` (audit actor `cellar-cli`:
+ * `asCli`), close it; another process's hold on the store becomes exit IN_USE.
  */
 export async function withStore<T>(dir: string, opts: StoreCliOptions, ctx: CliContext, what: string, write: boolean, fn: (store: AnyStore) => Promise<T>): Promise<T> {
   let store: AnyStore;
@@ -58,7 +58,7 @@ export async function withStore<T>(dir: string, opts: StoreCliOptions, ctx: CliC
     throw inUseOr(e, dir, what);
   }
   try {
-    return await fn(store);
+    return await asCli(store, () => fn(store)); // what it records names `cellar-cli` as the actor
   } catch (e) {
     throw inUseOr(e, dir, what);
   } finally {

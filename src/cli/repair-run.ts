@@ -11,6 +11,7 @@ import path from "node:path";
 import { type CellarError, isCellarError } from "../runtime/errors.js";
 import type { KeyProvider } from "../runtime/crypto/keys.js";
 import { nodeFileIO } from "../runtime/platform/io.js";
+import { asCli, cliActor } from "./store-options.js";
 import { type BackupInfo, backupInfo, readBackupHeader } from "../runtime/storage/backup.js";
 import type { DamageReport, RecoveryReport } from "../runtime/storage/engine.js";
 import { restoreBackup } from "../runtime/storage/restore.js";
@@ -105,7 +106,7 @@ async function repairOpen(
       bar.update(1, 3);
       const found = store.recoveryReport;
       const damaged = found.damaged.length > 0;
-      const recovered = damaged && backup ? await store.recoverFrom(backup.file, backup.password !== undefined ? { password: backup.password } : {}) : null;
+      const recovered = damaged && backup ? await asCli(store, () => store.recoverFrom(backup.file, backup.password !== undefined ? { password: backup.password } : {})) : null;
       bar.update(2, 3);
       if (damaged) await store.compact(); // retires the damaged files (their copies stay in quarantine/)
       bar.update(3, 3);
@@ -152,6 +153,7 @@ async function restoreWhole(dir: string, key: KeyProvider | undefined, backup: B
     bar.update(1, 2);
     await restoreBackup(backup.file, {
       dir,
+      auditActor: cliActor(), // recorded only when the store keeps a log
       ...(key !== undefined && backup.info.protection !== "none" ? { key } : {}),
       ...(backup.password !== undefined ? { password: backup.password } : {}),
     });

@@ -5,6 +5,7 @@
  * opened for a command. The runtime is imported when a command runs, never when this module loads.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Command, Option } from "commander";
@@ -247,6 +248,28 @@ export async function openCliStore(dir: string, opts: StoreCliOptions, ctx: CliC
     if (store.role === "follower") return store;
     await store.close(); // the holder closed meanwhile: open read-only after all
   }
+}
+
+/**
+ * The audit actor of what a command does: `cellar-cli`, with the OS user's name when the OS gives one
+ * (`cellar-cli:alice`; docs/SECURITY.md, "Audit log": what the OS says, not a proof of who ran it).
+ */
+export function cliActor(): string {
+  try {
+    const user = userInfo().username;
+    return user ? `cellar-cli:${user}` : "cellar-cli";
+  } catch {
+    return "cellar-cli"; // no passwd entry for this uid (a container)
+  }
+}
+
+/**
+ * Run a command's work on `store` with `cellar-cli` as the audit actor (`store.audit.withActor`). It only names
+ * the actor: a store without a log stays without one (the CLI never passes `audit` to `openStore`), and one
+ * with a log records as it would anyway (a store that keeps a log records when opened without `audit`).
+ */
+export function asCli<T>(store: TypedStore<any>, fn: () => Promise<T>): Promise<T> {
+  return store.audit.withActor(cliActor(), fn);
 }
 
 /** `IN_USE` for a writing command that another process holding the store cannot run for it. */

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -57,4 +58,46 @@ describe("cellar audit", () => {
     expect(cellar("audit", "verify", dir, "--key-file", wrongKey).status).toBe(3);
     expect(cellar("audit", "verify", dir, "--key-file", keyFile, "--expect", "nonsense").status).toBe(2);
   }, 300_000); // eight runs of the real CLI (tsx starts in seconds on a loaded machine)
+});
+
+describe("the actor of what a cellar command does", () => {
+  const schema = path.join(repo, "src/generated/index.ts");
+
+  it("a command on a store that keeps a log records with actor `cellar-cli` (and the OS user's name)", async () => {
+    const dir = tmp.fresh("actor");
+    const store = await openStore({ dir, key, audit: { actor: "app", flushMs: 0 } });
+    await seed(store);
+    await store.close();
+
+    const out = path.join(tmp.root, "actor.ndjson");
+    // With --include-sensitive the store is opened as the app opens it (a plain export opens it read-only: redactSensitive, which records nothing).
+    const r = cellar("export", dir, "--out", out, "--include-sensitive", "--schema", schema, "--key-file", keyFile);
+    expect(r.status, r.stderr).toBe(0);
+    const again = await openStore({ dir, key, audit: false });
+    const list = await again.audit.list();
+    await again.close();
+    const exp = list.filter((e) => e.action === "export");
+    expect(exp).toHaveLength(1);
+    expect(exp[0]!.actor).toMatch(/^cellar-cli(:.+)?$/);
+    expect(exp[0]!.actor).toBe(`cellar-cli:${os.userInfo().username}`);
+    expect(exp[0]!.pid).not.toBe(process.pid);
+    expect(list.filter((e) => e.action !== "export").every((e) => e.actor === "app")).toBe(true);
+  });
+
+  it("a command on a store without a log does not start one", async () => {
+    const dir = tmp.fresh("nolog");
+    const store = await openStore({ dir, key });
+    await seed(store);
+    await store.close();
+
+    const out = path.join(tmp.root, "nolog.ndjson");
+    const r = cellar("export", dir, "--out", out, "--include-sensitive", "--schema", schema, "--key-file", keyFile);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(out, "utf8")).toContain(SECRETS[0]);
+    const again = await openStore({ dir, key });
+    await expect(again.audit.list()).rejects.toMatchObject({ code: "E_USAGE" });
+    await again.close();
+    const l = cellar("audit", "list", dir, "--key-file", keyFile);
+    expect(l.status).toBe(2);
+  });
 });

@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import { CliError, type CliContext, EXIT } from "../context.js";
 import { createOutput, type Output, toJsonText } from "../output.js";
-import { addStoreOptions, loadSchema, openCliStore, type StoreCliOptions } from "../store-options.js";
+import { addStoreOptions, asCli, loadSchema, openCliStore, type StoreCliOptions } from "../store-options.js";
 import { parseWhere } from "../where.js";
 import type { EntityDefinition, InspectedRecord, TypedStore } from "../../runtime/index.js";
 
@@ -46,7 +46,7 @@ export function register(program: Command, ctx: CliContext): void {
     entitiesOf(entities, opts.entity); // an unknown name fails before the key is asked for
     const store = await openCliStore(dir, opts, ctx, { write: false });
     try {
-      const records = await select(store, entities, opts, (label) => out.progress(label));
+      const records = await asCli(store, () => select(store, entities, opts, (label) => out.progress(label))); // reads through a follower are recorded
       if (opts.ndjson) for (const r of records) ctx.stdout.write(toJsonText(r) + "\n");
       else
         out.result({ records }, () =>

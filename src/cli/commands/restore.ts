@@ -8,7 +8,7 @@
  */
 import type { Command } from "commander";
 import { CliError, type CliContext, EXIT } from "../context.js";
-import { addStoreOptions, type StoreCliOptions } from "../store-options.js";
+import { addStoreOptions, cliActor, type StoreCliOptions } from "../store-options.js";
 
 interface RestoreCliOptions extends StoreCliOptions {
   from: string;
@@ -53,6 +53,7 @@ async function restore(dir: string, opts: RestoreCliOptions, ctx: CliContext): P
     info = await phased(out, "verify and restore", () =>
       restoreBackup(file, {
         dir: at,
+        auditActor: cliActor(), // recorded only when the store keeps a log
         ...(key !== undefined ? { key } : {}),
         ...(password !== undefined ? { password } : {}),
         ...(opts.replaceOtherStore ? { replaceOtherStore: true } : {}),

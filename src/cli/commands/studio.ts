@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
-import { addStoreOptions, loadSchema, openCliStore, resolveKey, type StoreCliOptions } from "../store-options.js";
+import { addStoreOptions, asCli, loadSchema, openCliStore, resolveKey, type StoreCliOptions } from "../store-options.js";
 
 interface StudioFlags extends StoreCliOptions {
   readOnly?: boolean;
@@ -44,7 +44,8 @@ async function studio(dir: string, opts: StudioFlags, ctx: CliContext): Promise<
     const { launchStudio } = await import("../../studio/launch.js");
     const key = await verifyKey(opts, ctx);
     const lockFile = lockFileOf(schema.file, ctx.cwd);
-    const { stopped } = await launchStudio({
+    // The page's requests are served in this scope: what they record names `cellar-cli` (asCli).
+    const { stopped } = await asCli(store, () => launchStudio({
       store,
       entities: schema.entities,
       readOnly: opts.readOnly === true,
@@ -54,7 +55,7 @@ async function studio(dir: string, opts: StudioFlags, ctx: CliContext): Promise<
       ...(key !== undefined && { key }),
       ...(lockFile !== undefined && { lockFile }),
       ...(port !== undefined && { port }),
-    });
+    }));
     await stopped;
   } finally {
     await store.close();

@@ -9,7 +9,7 @@ import { CellarError } from "../errors.js";
 import type { AuditAction } from "../format/audit.js";
 import type { AuditEvent } from "../storage/audit-log.js";
 
-type Describe = (args: readonly unknown[], result: unknown) => { action: AuditAction; detail: Record<string, unknown>; count?: number };
+type Describe = (args: readonly unknown[], result: unknown) => { action: AuditAction; detail: Record<string, unknown>; count?: number; entity?: string };
 
 const opt = (args: readonly unknown[]) => (args[0] ?? {}) as Record<string, unknown>;
 const files = (f: unknown) => (Array.isArray(f) ? f.map(String) : [String(f)]);
@@ -52,10 +52,56 @@ export const AUDITED: Readonly<Record<string, Describe>> = {
   },
 };
 
-/** Replace each audited method of `store` by one that records it through `record`. */
-export function auditOperations(store: object, record: (e: Omit<AuditEvent, "actor">) => Promise<void>): void {
-  for (const [name, describe] of Object.entries(AUDITED)) {
-    const method = (store as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(store);
+/**
+ * A singleton's `export()` / `import(data)` (singleton.ts): the text stays in the app, so the entry names the
+ * entity instead of a file.
+ */
+export const SINGLETON_AUDITED = (entity: string): Readonly<Record<string, Describe>> => ({
+  export: (a) => ({ action: "export", entity, detail: { includeSensitive: (a[0] as { includeSensitive?: unknown } | undefined)?.includeSensitive === true } }),
+  import: () => ({ action: "import", entity, detail: { mode: "replace" } }),
+});
+
+/**
+ * `repo.archive(options)` (archive.ts's `Archives.archive(def, options)`): records moved out of the store into
+ * a file, an `export` with `archive: true` (and, unlike `store.export`, their sensitive fields, still sealed).
+ */
+export const ARCHIVE_AUDITED: Readonly<Record<string, Describe>> = {
+  archive: (a, r) => {
+    const o = (a[1] ?? {}) as Record<string, unknown>;
+    const res = r as { count?: number; file?: string | null; kept?: number } | undefined;
+    return {
+      action: "export",
+      entity: String((a[0] as { name?: unknown } | undefined)?.name),
+      ...(res ? { count: res.count ?? 0 } : {}),
+      detail: {
+        archive: true,
+        ...(res ? { file: res.file ?? null, kept: res.kept ?? 0 } : o.to !== undefined ? { file: path.resolve(String(o.to)) } : {}),
+        protection: o.password !== undefined ? "password" : "store-key",
+        includeSensitive: true,
+      },
+    };
+  },
+};
+
+/**
+ * Replace each audited method of `store` (and its singletons' `export`/`import`, and the `archive` of its
+ * archive runner, archive.ts) by one that records it through `record`.
+ */
+export function auditOperations(
+  store: object,
+  record: (e: Omit<AuditEvent, "actor">) => Promise<void>,
+  singletons: Iterable<{ readonly def: { readonly name: string } }> = [],
+  archives?: object,
+): void {
+  auditMethods(store, AUDITED, record);
+  for (const s of singletons) auditMethods(s, SINGLETON_AUDITED(s.def.name), record);
+  if (archives) auditMethods(archives, ARCHIVE_AUDITED, record);
+}
+
+/** Replace each method of `target` named in `table` by one that runs it, then records its entry (`failed: <code>` when it threw). */
+export function auditMethods(target: object, table: Readonly<Record<string, Describe>>, record: (e: Omit<AuditEvent, "actor">) => Promise<void>): void {
+  for (const [name, describe] of Object.entries(table)) {
+    const method = (target as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!.bind(target);
     const audited = async (...args: unknown[]) => {
       let result: unknown;
       try {
@@ -68,6 +114,6 @@ export function auditOperations(store: object, record: (e: Omit<AuditEvent, "act
       await record(describe(args, result));
       return result;
     };
-    Object.defineProperty(store, name, { value: audited, enumerable: false, configurable: true, writable: true });
+    Object.defineProperty(target, name, { value: audited, enumerable: false, configurable: true, writable: true });
   }
 }

@@ -202,7 +202,7 @@ export class StoreImpl {
     const s = store.#sharing;
     const inner = s?.onRequest;
     if (s && inner) s.onRequest = (op, args) => (op === "audit" ? audit.fromFollower(args) : inner(op, args)); // a follower's events
-    if (audit.recording) [store.#codec.audit] = [audit, auditOperations(store, (e) => audit.record(e))];
+    if (audit.recording) [store.#codec.audit] = [audit, auditOperations(store, (e) => audit.record(e), store.singletons(), store.#archives)];
     Object.defineProperty(store, "audit", { value: audit.api(() => store.checkOpen()), enumerable: false });
   }
 
