@@ -21,6 +21,9 @@ import os from "node:os";
 import nodePath from "node:path";
 import { UsageError } from "../errors.js";
 
+/** `path.posix` or `path.win32` (typed by value: older `@types/node` has no `path.PlatformPath`). */
+type PathModule = typeof nodePath.posix;
+
 export type Profile = "production" | "development" | "test";
 const PROFILES: readonly Profile[] = ["production", "development", "test"];
 /** A file of this name beside the executable turns portable mode on. */
@@ -81,21 +84,21 @@ function profileOf(p: string | undefined): Profile {
   return p as Profile;
 }
 
-function under(p: nodePath.PlatformPath, root: string): Dirs {
+function under(p: PathModule, root: string): Dirs {
   return { data: p.join(root, "data"), config: p.join(root, "config"), cache: p.join(root, "cache"), log: p.join(root, "logs") };
 }
 
-function inTemp(appName: string, p: nodePath.PlatformPath, tmp: string): AppPaths {
+function inTemp(appName: string, p: PathModule, tmp: string): AppPaths {
   const root = fs.mkdtempSync(p.join(tmp, `${appName}-test-`));
   return { ...under(p, root), profile: "test", portable: false };
 }
 
 /** An XDG variable's value when absolute (the specification: relative values are invalid), else `fallback`. */
-function xdgDir(p: nodePath.PlatformPath, value: string | undefined, fallback: string): string {
+function xdgDir(p: PathModule, value: string | undefined, fallback: string): string {
   return value && p.isAbsolute(value) ? value : fallback;
 }
 
-function xdg(p: nodePath.PlatformPath, env: PathsOptions["env"] & object, home: string, name: string): Dirs {
+function xdg(p: PathModule, env: PathsOptions["env"] & object, home: string, name: string): Dirs {
   return {
     data: p.join(xdgDir(p, env.XDG_DATA_HOME, p.join(home, ".local", "share")), name),
     config: p.join(xdgDir(p, env.XDG_CONFIG_HOME, p.join(home, ".config")), name),
@@ -104,12 +107,12 @@ function xdg(p: nodePath.PlatformPath, env: PathsOptions["env"] & object, home: 
   };
 }
 
-function macos(p: nodePath.PlatformPath, home: string, name: string): Dirs {
+function macos(p: PathModule, home: string, name: string): Dirs {
   const lib = p.join(home, "Library");
   return { data: p.join(lib, "Application Support", name), config: p.join(lib, "Preferences", name), cache: p.join(lib, "Caches", name), log: p.join(lib, "Logs", name) };
 }
 
-function windows(p: nodePath.PlatformPath, env: PathsOptions["env"] & object, home: string, name: string): Dirs {
+function windows(p: PathModule, env: PathsOptions["env"] & object, home: string, name: string): Dirs {
   const roaming = env.APPDATA || p.join(home, "AppData", "Roaming");
   const local = env.LOCALAPPDATA || p.join(home, "AppData", "Local");
   return { data: p.join(roaming, name, "Data"), config: p.join(roaming, name, "Config"), cache: p.join(local, name, "Cache"), log: p.join(local, name, "Logs") };
