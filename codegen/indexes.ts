@@ -26,11 +26,8 @@ export function indexId(fields: readonly DescField[]): string {
   return fields.map((f) => f.number).join(",");
 }
 
-const indexableScalars: ReadonlySet<ScalarType> = new Set([
-  ScalarType.STRING,
-  ScalarType.BOOL,
-  ScalarType.DOUBLE,
-  ScalarType.FLOAT,
+/** The protobuf integer scalars (32- and 64-bit, signed and unsigned, every wire encoding). */
+export const intScalars: ReadonlySet<ScalarType> = new Set([
   ScalarType.INT32,
   ScalarType.SINT32,
   ScalarType.SFIXED32,
@@ -42,6 +39,8 @@ const indexableScalars: ReadonlySet<ScalarType> = new Set([
   ScalarType.UINT64,
   ScalarType.FIXED64,
 ]);
+
+const indexableScalars: ReadonlySet<ScalarType> = new Set([ScalarType.STRING, ScalarType.BOOL, ScalarType.DOUBLE, ScalarType.FLOAT, ...intScalars]);
 
 /** The well-known messages an index may hold (singular fields only). */
 const indexableMessages: ReadonlySet<string> = new Set(["google.protobuf.Timestamp", "google.protobuf.Duration"]);

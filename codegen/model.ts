@@ -17,7 +17,7 @@ import {
   type EntityOptions,
 } from "./annotations.js";
 import { Diagnostics, fieldOptionPath, messageOptionPath, messagePath, positionOf } from "./diagnostics.js";
-import { indexComponents, indexId, indexableKindsText, indexPositions, isIndexableType } from "./indexes.js";
+import { indexComponents, indexId, indexableKindsText, indexPositions, intScalars, isIndexableType } from "./indexes.js";
 import { camelCase, snakeCase } from "./names.js";
 
 /** The protobuf scalar kind of a key field, as the runtime names it (`KeyKind` in `src/runtime/typed/entity.ts`). */
@@ -212,18 +212,6 @@ function messageValueType(field: DescField, message: DescMessage): ValueType {
   return { kind: "message", desc: message };
 }
 
-const intScalars: ReadonlySet<ScalarType> = new Set([
-  ScalarType.INT32,
-  ScalarType.SINT32,
-  ScalarType.SFIXED32,
-  ScalarType.UINT32,
-  ScalarType.FIXED32,
-  ScalarType.INT64,
-  ScalarType.SINT64,
-  ScalarType.SFIXED64,
-  ScalarType.UINT64,
-  ScalarType.FIXED64,
-]);
 
 export function is64Bit(scalar: ScalarType): boolean {
   return (
