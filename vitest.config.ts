@@ -24,7 +24,15 @@ const INSTALL_TESTS = ["test/adoption/guide.test.ts", "test/lts/**", "test/bench
  * (with them in, `npm test` passed 8 minutes on a fresh clone once issue 13's multi-process tests came:
  * 509 s). `CELLAR_CODEGEN_E2E=1` (or `CELLAR_INSTALL_TESTS=1`) puts them back.
  */
-const CODEGEN_E2E_TESTS = ["test/codegen/migrations.test.ts", "test/codegen/compile.test.ts", "test/codegen/check-lifecycle.test.ts"];
+const CODEGEN_E2E_TESTS = [
+  "test/codegen/migrations.test.ts",
+  "test/codegen/compile.test.ts",
+  "test/codegen/check-lifecycle.test.ts",
+  // The real `cellar init/generate/check/lock` command spawned over temp projects (buf included): 46 s and
+  // 33 s of test time on a quiet 2-core machine, moved here when `npm test` reached 440 s (session 10).
+  "test/codegen/cli.test.ts",
+  "test/codegen/generate-stamp.test.ts",
+];
 
 /**
  * The `cellar` CLI end to end, run by CI as a step of its own (`npm run test:cli`) and left out of `npm test`
