@@ -2,7 +2,7 @@
 // it makes is what openStore then does, and making it writes nothing; a store held by another open is read
 // through a follower engine.
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -47,3 +47,20 @@ it("planUpgradeDryRun says what openStore's upgrade then does, and writes nothin
   expect(after.entities.find((e) => e.name === "focus_sessions")).toMatchObject({ storedVersion: 3, versions: { 3: 3 } });
   await store.close();
 }, 120_000);
+
+it("describeStore reads the format version from MANIFEST.copy when MANIFEST is missing or not a manifest", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "cellar-describe-")), "store");
+  dirs.push(dir, join(dir, ".."));
+  const store = await openStore({ dir, key, cleanup: false });
+  await store.tasks.put({ id: "t1", title: "kept" } as never);
+  await store.close();
+  const manifest = readFileSync(join(dir, "MANIFEST"));
+  for (const damage of ["missing", "zeroed"] as const) {
+    if (damage === "missing") rmSync(join(dir, "MANIFEST"));
+    else writeFileSync(join(dir, "MANIFEST"), new Uint8Array(manifest.length));
+    const d = await describeStore(entities, { dir, key });
+    expect(d.formatVersion, damage).toBe(manifest[7]);
+    expect(d.entities.find((e) => e.name === "tasks"), damage).toMatchObject({ records: 1 });
+    writeFileSync(join(dir, "MANIFEST"), manifest);
+  }
+}, 60_000);

@@ -6,7 +6,8 @@
  * entity (versions, counts, bytes), its keys (never key material) and what its open found;
  * `planUpgradeDryRun` says what `openStore` would do to upgrade it to the app's schema, writing nothing.
  */
-import { FILE_HEADER_SIZE, FORMAT_VERSION } from "../format/format.js";
+import { FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, MAGIC } from "../format/format.js";
+import { MANIFEST_COPY_FILE, MANIFEST_FILE } from "../format/filenames.js";
 import { isCellarError, StoreLockedError } from "../errors.js";
 import type { KeyProvider } from "../crypto/keys.js";
 import type { FileIO } from "../platform/io.js";
@@ -90,16 +91,29 @@ function versionCounts(engine: Engine, entity: string): Record<string, number> {
   return counts;
 }
 
+/**
+ * The format version in the header of the store's manifest: `MANIFEST`, or `MANIFEST.copy` when `MANIFEST`
+ * is missing or its header is not a Cellar manifest's (the open then chose the copy: manifest-choice.ts).
+ */
+function manifestFormatVersion(io: FileIO, dir: string): number {
+  for (const name of [MANIFEST_FILE, MANIFEST_COPY_FILE]) {
+    const file = `${dir}/${name}`;
+    if (!io.exists(file)) continue;
+    const header = new Uint8Array(FILE_HEADER_SIZE);
+    const fd = io.open(file, "r");
+    try {
+      if (io.read(fd, header, 0) < FILE_HEADER_SIZE) continue;
+    } finally {
+      io.close(fd);
+    }
+    if (MAGIC.every((b, i) => header[i] === b) && header[6] === FileKind.manifest) return header[7]!;
+  }
+  return FORMAT_VERSION;
+}
+
 /** What the store holds, per entity of `entities` (and any other it holds), read through `engine`. */
 export function describeEngine(r: ReadOpened, entities: Record<string, EntityDefinition>): StoreDescription {
   const { engine } = r;
-  const header = new Uint8Array(FILE_HEADER_SIZE);
-  const fd = engine.io.open(`${engine.dir}/MANIFEST`, "r");
-  try {
-    engine.io.read(fd, header, 0);
-  } finally {
-    engine.io.close(fd);
-  }
   const byName = new Map(Object.entries(entities).map(([prop, def]) => [def.name, { prop, def }]));
   const usage = engine.entityUsage();
   const { entities: stats, internalBytes } = entityStats(usage, byName.keys(), { dir: "", files: 0, bytes: 0, byEntity: null });
@@ -120,7 +134,7 @@ export function describeEngine(r: ReadOpened, entities: Record<string, EntityDef
   const totals = engine.stats();
   return {
     dir: engine.dir,
-    formatVersion: header[7]!,
+    formatVersion: manifestFormatVersion(engine.io, engine.dir),
     runtimeFormatVersion: FORMAT_VERSION,
     opened: r.opened,
     holderPid: r.holderPid,
