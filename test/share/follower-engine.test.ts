@@ -29,6 +29,12 @@ describe("a follower beside a writer process", () => {
     let rounds = 0;
     let checked = 0;
     while (!done) {
+      // The writer creates the store (which the follower waited for) before its log: until the log exists,
+      // nothing was issued.
+      if (!fs.existsSync(log)) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
       const before = readLog(log);
       await follower.refresh();
       const after = readLog(log);
