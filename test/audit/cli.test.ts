@@ -70,17 +70,22 @@ describe("the actor of what a cellar command does", () => {
     await store.close();
 
     const out = path.join(tmp.root, "actor.ndjson");
-    // With --include-sensitive the store is opened as the app opens it (a plain export opens it read-only: redactSensitive, which records nothing).
+    // With --include-sensitive the store is opened as the app opens it; without, read-only, and then again as
+    // the app opens it because this store keeps a log: both exports are recorded.
     const r = cellar("export", dir, "--out", out, "--include-sensitive", "--schema", schema, "--key-file", keyFile);
     expect(r.status, r.stderr).toBe(0);
+    const plain = cellar("export", dir, "--out", out, "--schema", schema, "--key-file", keyFile);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(fs.readFileSync(out, "utf8")).not.toContain(SECRETS[0]);
     const again = await openStore({ dir, key, audit: false });
     const list = await again.audit.list();
     await again.close();
     const exp = list.filter((e) => e.action === "export");
-    expect(exp).toHaveLength(1);
-    expect(exp[0]!.actor).toMatch(/^cellar-cli(:.+)?$/);
-    expect(exp[0]!.actor).toBe(`cellar-cli:${os.userInfo().username}`);
-    expect(exp[0]!.pid).not.toBe(process.pid);
+    expect(exp.map((e) => e.detail)).toEqual([expect.objectContaining({ includeSensitive: true }), expect.objectContaining({ includeSensitive: false })]);
+    for (const e of exp) {
+      expect(e.actor).toBe(`cellar-cli:${os.userInfo().username}`);
+      expect(e.pid).not.toBe(process.pid);
+    }
     expect(list.filter((e) => e.action !== "export").every((e) => e.actor === "app")).toBe(true);
   });
 
