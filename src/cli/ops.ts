@@ -50,7 +50,7 @@ export function requireWriter(store: AnyStore, dir: string, what: string): void 
  * Open the store in `dir` (the app's schema and key: store-options.ts), run `fn` (audit actor `cellar-cli`:
  * `asCli`), close it; another process's hold on the store becomes exit IN_USE.
  */
-export async function withStore<T>(dir: string, opts: StoreCliOptions, ctx: CliContext, what: string, write: boolean, fn: (store: AnyStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(dir: string, opts: StoreCliOptions, ctx: CliContext, what: string, write: boolean | "if-audited", fn: (store: AnyStore) => Promise<T>): Promise<T> {
   let store: AnyStore;
   try {
     store = await openCliStore(dir, opts, ctx, { write });

@@ -225,19 +225,26 @@ export async function keyOptions(opts: StoreCliOptions, ctx: CliContext, dir: st
  * (`redactSensitive`: no file changes, no upgrade, no background work); when another process holds the
  * store, joined as a follower (sharing) and read from there. Writing: opened as the app opens it (writer, or
  * a follower whose writes go through the process holding it); a command that cannot go through it calls
- * `refuseFollower`.
+ * `refuseFollower`. `"if-audited"`: reading, but as the app opens it when the store keeps an audit log, so
+ * that the log records the command (an export: docs/SECURITY.md, "Audit log").
  */
-export async function openCliStore(dir: string, opts: StoreCliOptions, ctx: CliContext, mode: { write: boolean }): Promise<TypedStore<any>> {
+export async function openCliStore(dir: string, opts: StoreCliOptions, ctx: CliContext, mode: { write: boolean | "if-audited" }): Promise<TypedStore<any>> {
   const abs = resolve(ctx.cwd, dir);
   requireStore(abs);
   const schema = await loadSchema(opts, ctx);
   const key = await keyOptions(opts, ctx, dir);
   const { openStore, isCellarError } = await import("../runtime/index.js");
   const base = { dir: abs, ...key, cleanup: false as const, ...(schema.migrations ? { migrations: schema.migrations } : {}) };
-  if (mode.write) return openStore(schema.entities, base);
+  if (mode.write === true) return openStore(schema.entities, base);
   for (let attempt = 0; ; attempt++) {
     try {
-      return await openStore(schema.entities, { ...base, redactSensitive: true });
+      const store = await openStore(schema.entities, { ...base, redactSensitive: true });
+      if (mode.write !== "if-audited" || (await store.audit.head()) === null) return store;
+      // A store that keeps an audit log records what this command does (a read-only open records nothing):
+      // opened again as the app opens it, with the key already given (no second prompt). The read-only open
+      // found no migration to run, so this one runs none either.
+      await store.close();
+      return await openStore(schema.entities, base);
     } catch (e) {
       if (isCellarError(e) && e.code === "E_MIGRATION") {
         throw new CliError(`${e.message}: \`cellar migrate ${dir} --dry-run\` says what the app's next open will do`, EXIT.FAILED, e.code);

@@ -2,7 +2,8 @@
  * `cellar export <dir> --out FILE [--include-sensitive] [--entity NAME…]`: the store's records as NDJSON
  * (`store.export`; docs/FORMAT.md, "Export file (NDJSON)"), written to a temp file and renamed. Sensitive
  * fields are left out unless `--include-sensitive` (then they are in the file in clear text, and a warning
- * says so). Reads only: works while the app holds the store (this process follows it).
+ * says so). Reads only: works while the app holds the store (this process follows it). A store that keeps
+ * an audit log records the export, with or without sensitive fields (actor `cellar-cli:<user>`).
  */
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
@@ -34,8 +35,9 @@ async function exportStore(dir: string, opts: ExportCliOptions, ctx: CliContext)
   const at = abs(ctx, dir);
   const entities = storageNames((await loadSchema(opts, ctx)).entities, opts.entity);
   const includeSensitive = opts.includeSensitive === true;
-  // Sensitive fields need the store opened with their keys: a writing open (reads only are done).
-  await withStore(at, opts, ctx, "export", includeSensitive, async (store) => {
+  // Sensitive fields need the store opened with their keys: a writing open (reads only are done). Without
+  // them, read-only, unless the store keeps an audit log, which records every export (with or without).
+  await withStore(at, opts, ctx, "export", includeSensitive || "if-audited", async (store) => {
     const counts = store.stats().entities;
     const total = (entities ?? Object.keys(counts)).reduce((n, e) => n + (counts[e]?.records ?? 0), 0);
     const bar = out.progress("export", total);
