@@ -22,6 +22,8 @@ export type MetricId =
   | "disk.bytes"
   | "disk.apparent"
   | "disk.ratio"
+  | "small.bytes"
+  | "small.apparent"
   | "list.all"
   | LoopMetricId;
 
@@ -84,6 +86,8 @@ export const METRICS: readonly MetricDef[] = [
   { id: "disk.bytes", short: "on disk", workload: 7, label: "bytes on disk", unit: "bytes", better: "lower" },
   { id: "disk.apparent", short: "file lengths", workload: 7, label: "sum of file lengths", unit: "bytes", better: "lower" },
   { id: "disk.ratio", short: "× JSON", workload: 7, label: "bytes on disk / JSON bytes", unit: "×JSON", better: "lower" },
+  { id: "small.bytes", short: "100 small: on disk", workload: 7, label: "a store of 100 small records: bytes on disk", unit: "bytes", better: "lower" },
+  { id: "small.apparent", short: "100 small: file lengths", workload: 7, label: "a store of 100 small records: sum of file lengths", unit: "bytes", better: "lower" },
   { id: "list.all", short: "list all ms", workload: 5, label: "list() of every record into one array", unit: "ms", better: "lower" },
   ...LOOP_OPS.flatMap(({ op, workload, label }): MetricDef[] => [
     { id: loopMetric(op, "p99"), short: `${op} loop p99`, workload, label: `${label}: event-loop delay p99`, unit: "ms", better: "lower" },

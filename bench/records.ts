@@ -146,6 +146,13 @@ export function makeTask(i: number): TaskRecord {
   return { id, input, json };
 }
 
+/** A small record (id, a short title, a status; ~80 bytes as JSON): a few settings-sized rows of an app. */
+export function makeSmallTask(i: number): TaskRecord {
+  const id = taskKey(i);
+  const title = `Water the plants, week ${i}`;
+  return { id, input: { id, title, status: TaskStatus.TODO }, json: { id, title, status: "TASK_STATUS_TODO" } };
+}
+
 /** Records `[start, start + count)`. */
 export function makeTasks(start: number, count: number): TaskRecord[] {
   const out: TaskRecord[] = new Array(count);

@@ -30,7 +30,7 @@ import type { BenchResults, SystemInfo } from "./results.js";
 import { FULL, QUICK, type Sizes } from "./sizes.js";
 import { StallMonitor } from "./stall.js";
 import { SYSTEMS } from "./systems.js";
-import { bulkLoad, putOneAtATime, putsInFlight, settingsUpdates } from "./workloads.js";
+import { bulkLoad, putOneAtATime, putsInFlight, settingsUpdates, smallStore } from "./workloads.js";
 
 interface Options {
   sizes: Sizes;
@@ -176,6 +176,7 @@ async function main(): Promise<void> {
       { name: "1: one put at a time", scratch: "put1", run: (s, _rep, dir) => putOneAtATime(s, sizes, dir) },
       { name: "2: puts in flight", scratch: "put64", run: (s, _rep, dir) => putsInFlight(s, sizes, dir) },
       { name: "4: settings updates", scratch: "settings", run: (s, _rep, dir) => settingsUpdates(s, sizes, dir) },
+      { name: "7: a store of 100 small records", scratch: "small", run: (s, _rep, dir) => smallStore(s, dir) },
       {
         name: "3+7: bulk load, bytes on disk",
         // No scratch: the last repetition's store stays for workloads 5 and 6.

@@ -4,7 +4,8 @@
  */
 import { formatRatio, sig3 } from "./format.js";
 import type { MetricId } from "./metrics.js";
-import { metricSummary, type BenchResults } from "./results.js";
+import type { RawId } from "./raw.js";
+import { metricSummary, rawSummary, type BenchResults } from "./results.js";
 
 export type TargetStatus = "met" | "not met" | "not measured";
 
@@ -21,7 +22,7 @@ const CELLAR = "cellar";
 interface Check {
   target: string;
   /** The compared value (a ratio or an absolute number) and how to describe it. */
-  evaluate(m: (system: string, metric: MetricId) => number, jsonBytes: number): { value: number; measured: string };
+  evaluate(m: (system: string, metric: MetricId) => number, jsonBytes: number, raw: (id: RawId) => number): { value: number; measured: string };
   pass(value: number): boolean;
 }
 
@@ -34,6 +35,15 @@ const CHECKS: readonly Check[] = [
       return { value: c / s, measured: `${sig3(c)} vs ${sig3(s)} puts/s = ${formatRatio(c / s)}` };
     },
     pass: (v) => v >= 1.0,
+  },
+  {
+    target: "one durable put at a time: ≥ 0.85× the physical limit, a 512 B pwrite + fdatasync into a preallocated file (issue 15)",
+    evaluate: (m, _json, raw) => {
+      const c = m(CELLAR, "put1.ops");
+      const l = raw("prealloc.pwrite");
+      return { value: c / l, measured: `${sig3(c)} vs ${sig3(l)} writes/s = ${formatRatio(c / l)}` };
+    },
+    pass: (v) => v >= 0.85,
   },
   {
     target: "64 puts in flight: ≥ 10× our own one-at-a-time rate",
@@ -71,6 +81,33 @@ const CHECKS: readonly Check[] = [
     pass: (v) => v >= 0.9,
   },
   {
+    target: "one settings update in a store of 10,000 records: ≥ 1.0× better-sqlite3 FULL (issue 15)",
+    evaluate: (m) => {
+      const c = m(CELLAR, "settings.full.ops");
+      const s = m("sqlite-full", "settings.full.ops");
+      return { value: c / s, measured: `${sig3(c)} vs ${sig3(s)} updates/s = ${formatRatio(c / s)}` };
+    },
+    pass: (v) => v >= 1.0,
+  },
+  {
+    target: "cold open of a 100,000-record store: first record in ≤ 2.0× better-sqlite3's time (issue 15)",
+    evaluate: (m) => {
+      const c = m(CELLAR, "cold.first");
+      const s = m("sqlite-full", "cold.first");
+      return { value: c / s, measured: `${sig3(c)} vs ${sig3(s)} ms = ${formatRatio(c / s)}` };
+    },
+    pass: (v) => v <= 2.0,
+  },
+  {
+    target: "cold open: all records read and decoded in ≤ 1.0× better-sqlite3's time (issue 15)",
+    evaluate: (m) => {
+      const c = m(CELLAR, "cold.all");
+      const s = m("sqlite-full", "cold.all");
+      return { value: c / s, measured: `${sig3(c)} vs ${sig3(s)} ms = ${formatRatio(c / s)}` };
+    },
+    pass: (v) => v <= 1.0,
+  },
+  {
     target: "cold open of a 100,000-record store in a fresh process: first record ≤ 30 ms",
     evaluate: (m) => {
       const c = m(CELLAR, "cold.first");
@@ -97,6 +134,14 @@ const CHECKS: readonly Check[] = [
     pass: (v) => v >= 1.0,
   },
   {
+    target: "a store of 100 small records: ≤ 64 KiB on disk (issue 15)",
+    evaluate: (m) => {
+      const c = m(CELLAR, "small.bytes");
+      return { value: c, measured: `${sig3(c / 1024)} KiB allocated, ${sig3(m(CELLAR, "small.apparent") / 1024)} KiB of file lengths` };
+    },
+    pass: (v) => v <= 64 * 1024,
+  },
+  {
     target: "bytes on disk after compaction: ≤ 0.5× the same records as JSON",
     evaluate: (m, jsonBytes) => {
       const c = m(CELLAR, "disk.ratio");
@@ -110,7 +155,7 @@ const CHECKS: readonly Check[] = [
 export function evaluateTargets(results: BenchResults): TargetResult[] {
   const m = (system: string, metric: MetricId): number => metricSummary(results, system, metric).median;
   return CHECKS.map((check) => {
-    const { value, measured } = check.evaluate(m, results.jsonBytes);
+    const { value, measured } = check.evaluate(m, results.jsonBytes, (id) => rawSummary(results, id).median);
     if (!Number.isFinite(value)) {
       return { target: check.target, measured: "not measured (a system it needs did not run; see Systems)", status: "not measured" };
     }

@@ -10,7 +10,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { StoreAdapter, SystemSpec } from "./adapter.js";
 import { loopSample, type Sample } from "./metrics.js";
-import { makeSettingsPatch, makeTasks, type TaskRecord } from "./records.js";
+import { diskUsage } from "./fsutil.js";
+import { makeSettingsPatch, makeSmallTask, makeTasks, type TaskRecord } from "./records.js";
 import type { Sizes } from "./sizes.js";
 import { StallMonitor } from "./stall.js";
 import { nowMs, percentile } from "./stats.js";
@@ -161,4 +162,19 @@ export async function settingsUpdates(spec: SystemSpec, sizes: Sizes, dir: strin
     "settings.empty.n": emptyResult.n,
     ...loopSample("settings", stalls),
   };
+}
+
+/**
+ * Workload 7, small: a fresh store given 100 small records, each put durably on its own, then closed; the
+ * bytes every file it left takes on disk (issue 15: ≤ 64 KiB).
+ */
+export async function smallStore(spec: SystemSpec, dir: string): Promise<Sample> {
+  const store = await openFresh(spec, dir);
+  try {
+    for (let i = 0; i < 100; i++) await store.putOne(makeSmallTask(i));
+  } finally {
+    await store.close();
+  }
+  const disk = diskUsage(dir);
+  return { "small.bytes": disk.allocated, "small.apparent": disk.apparent };
 }

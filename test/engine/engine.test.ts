@@ -29,7 +29,7 @@ describe("engine", () => {
       const name = fs.readdirSync(dir).find((f) => f.startsWith("journal-"))!;
       return path.join(dir, name);
     };
-    expect(fs.statSync(journal()).size).toBe(1024 * 1024); // header + zeros
+    expect(fs.statSync(journal()).size).toBe(16 * 1024); // header + zeros (JOURNAL_PREALLOC_INITIAL)
     // ~2 MB in one batch: past the first MiB, written as it is.
     const big = Array.from({ length: 2000 }, (_, i) => ({ ...put(`b${i}`, 0), value: Buffer.alloc(1000, `b${i}#0#`) }));
     await e.write(big);

@@ -475,7 +475,7 @@ describe("docs/FORMAT.md", () => {
       });
       expect(got.subarray(want.length).every((x) => x === 0)).toBe(true);
     }
-    expect(fs.statSync(path.join(dir, "journal-000001.log")).size).toBe(1024 * 1024);
+    expect(fs.statSync(path.join(dir, "journal-000001.log")).size).toBe(16 * 1024);
     expect(listLiveRecords(dir)).toEqual([{ entity: "note", key: "n1", version: 1, value: enc.encode("hello") }]);
   });
 

@@ -69,12 +69,18 @@ export const SEGMENT_FOOTER_MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x45
 /** Target plaintext size of one segment data block. */
 export const SEGMENT_BLOCK_TARGET = 64 * 1024;
 
-/** Journal files are preallocated with zeros: first chunk, and the largest single extension. */
-export const JOURNAL_PREALLOC_INITIAL = 1024 * 1024;
+/**
+ * Journal files are preallocated with zeros. A new store's first journal starts at `JOURNAL_PREALLOC_INITIAL`
+ * and doubles as it fills (each extension adds the allocated size, at least the initial size and at most
+ * `JOURNAL_PREALLOC_MAX_STEP`), so a small store stays small and a busy one extends rarely. A journal a
+ * compaction starts is preallocated like the one it replaces, up to `JOURNAL_PREALLOC_CARRY`.
+ */
+export const JOURNAL_PREALLOC_INITIAL = 16 * 1024;
+export const JOURNAL_PREALLOC_CARRY = 1024 * 1024;
 export const JOURNAL_PREALLOC_MAX_STEP = 16 * 1024 * 1024;
 /** A commit group at least this large that does not fit the preallocation is written past it, with no zero fill first. */
 export const JOURNAL_DIRECT_BYTES = 64 * 1024;
-/** Smaller first preallocations tried, in order, when the disk cannot take `JOURNAL_PREALLOC_INITIAL` (0: header and end record only). */
+/** Smaller first preallocations tried, in order (those below the one wanted), when the disk cannot take it (0: header and end record only). */
 export const JOURNAL_PREALLOC_FALLBACKS = [64 * 1024, 0] as const;
 /** Journals are read at open through a window of this size, grown only for a frame longer than it. */
 export const JOURNAL_READ_WINDOW = 4 * 1024 * 1024;

@@ -206,7 +206,7 @@ export class Compaction {
     const s = this.state;
     const io = s.io;
     const newJ = s.manifest.nextFile++;
-    const writer = JournalWriter.create(io, s.paths.journal(newJ), newJ, s.manifest.storeId, s.lastSeq);
+    const writer = JournalWriter.create(io, s.paths.journal(newJ), newJ, s.manifest.storeId, s.lastSeq, s.journal);
     io.syncDir(s.paths.dir);
     const oldFiles = [...s.files.keys()];
     s.journal = writer;

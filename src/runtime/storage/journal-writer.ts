@@ -14,6 +14,7 @@ import {
   FILE_HEADER_SIZE,
   FileKind,
   JOURNAL_DIRECT_BYTES,
+  JOURNAL_PREALLOC_CARRY,
   JOURNAL_PREALLOC_FALLBACKS,
   JOURNAL_PREALLOC_INITIAL,
   JOURNAL_PREALLOC_MAX_STEP,
@@ -47,14 +48,16 @@ export class JournalWriter {
   /**
    * Create a new journal: header, end record, zero fill, fsync. The caller fsyncs the directory. On a
    * disk without room for the usual preallocation, smaller ones are tried down to the header and end
-   * record alone (later commits then extend the file as they go).
+   * record alone (later commits then extend the file as they go). `like`: the journal this one replaces
+   * (compaction), whose allocated size, up to {@link JOURNAL_PREALLOC_CARRY}, this one starts with.
    */
-  static create(io: FileIO, file: string, number: number, storeId: Uint8Array, lastSeq: number): JournalWriter {
+  static create(io: FileIO, file: string, number: number, storeId: Uint8Array, lastSeq: number, like?: JournalWriter): JournalWriter {
     const header = encodeFileHeader(FileKind.journal, storeId, number);
     const fd = io.open(file, "wx+");
+    const initial = Math.max(JOURNAL_PREALLOC_INITIAL, Math.min(like?.allocated ?? 0, JOURNAL_PREALLOC_CARRY));
     let size = 0;
     try {
-      for (const want of [JOURNAL_PREALLOC_INITIAL, ...JOURNAL_PREALLOC_FALLBACKS]) {
+      for (const want of [initial, ...JOURNAL_PREALLOC_FALLBACKS.filter((f) => f < initial)]) {
         size = Math.max(want, FILE_HEADER_SIZE + END_RECORD_SIZE);
         const first = new Uint8Array(size);
         first.set(header);

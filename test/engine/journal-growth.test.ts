@@ -1,0 +1,95 @@
+/**
+ * The journal's preallocation grows with the store (docs/FORMAT.md, "Journal"): a new store starts with
+ * a 16 KiB journal that doubles as it fills, so a store of a hundred small records stays under 64 KiB on
+ * disk, while a compaction's new journal starts as large as the one it replaces (up to 1 MiB) and a
+ * journal an earlier version preallocated to 1 MiB opens and keeps its size.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openStore } from "../../src/generated/index.js";
+import { TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
+import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
+import { TEST_KEY, valueFor } from "./helpers/model.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-journal-growth-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const KiB = 1024;
+
+/** Every file below `dir`: lengths and the blocks the file system allocated. */
+function usage(dir: string): { apparent: number; allocated: number } {
+  let apparent = 0;
+  let allocated = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const st = fs.statSync(path.join(e.parentPath, e.name));
+    apparent += st.size;
+    allocated += st.blocks * 512;
+  }
+  return { apparent, allocated };
+}
+
+const journals = (dir: string) => fs.readdirSync(dir).filter((f) => f.startsWith("journal-")).sort();
+const put = (key: string, bytes: number): WriteOp => ({ op: "put", entity: "e", key, version: 1, value: Buffer.alloc(bytes, key), terms: [] });
+
+describe("journal preallocation", () => {
+  it("a store of 100 small records, each put durably on its own, takes at most 64 KiB on disk, and reads back", async () => {
+    const dir = path.join(tmp, "small");
+    const key = new Uint8Array(32).fill(3);
+    let store = await openStore({ dir, key, cleanup: false });
+    for (let i = 0; i < 100; i++) await store.tasks.put({ id: `task-${i}`, title: `Water the plants, week ${i}`, status: TaskStatus.TODO });
+    await store.close();
+    const u = usage(dir);
+    expect(u.apparent).toBeLessThanOrEqual(64 * KiB);
+    expect(u.allocated).toBeLessThanOrEqual(64 * KiB);
+    store = await openStore({ dir, key, cleanup: false });
+    expect((await store.tasks.get("task-99"))?.title).toBe("Water the plants, week 99");
+    expect(await store.tasks.count()).toBe(100);
+    await store.close();
+  });
+
+  it("the journal doubles as it fills; a compaction's new journal starts as large as the old one (up to 1 MiB); all replays", async () => {
+    const dir = path.join(tmp, "grow");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    const size = () => fs.statSync(path.join(dir, journals(dir).at(-1)!)).size;
+    expect(size()).toBe(16 * KiB);
+    const seen = new Set([size()]);
+    for (let i = 0; i < 300; i++) {
+      await e.write([put(`k${i}`, 1000)]);
+      seen.add(size());
+    }
+    // ~300 KiB of frames, one at a time: 16 KiB doubled to 512 KiB, one extension per doubling.
+    expect([...seen]).toEqual([16, 32, 64, 128, 256, 512].map((k) => k * KiB));
+    await e.compact();
+    expect(journals(dir)).toHaveLength(1);
+    expect(size()).toBe(512 * KiB);
+    await e.write([put("after", 10)]);
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.recovery.damaged).toEqual([]);
+    expect(r.count("e")).toBe(301);
+    expect(Buffer.from(r.get("e", "k299")!.value).subarray(0, 4).toString()).toBe("k299");
+    await r.close();
+  });
+
+  it("a journal an earlier version preallocated to 1 MiB opens, keeps its size and takes new writes", async () => {
+    const dir = path.join(tmp, "old");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    await e.write([{ op: "put", entity: "e", key: "a", version: 1, value: valueFor("a", 0), terms: [] }]);
+    await e.close();
+    // The bytes the earlier writer left: the same header, frames and end record, then zeros to 1 MiB.
+    const file = path.join(dir, journals(dir)[0]!);
+    fs.truncateSync(file, 1024 * KiB);
+    const r = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.recovery.damaged).toEqual([]);
+    await r.write([{ op: "put", entity: "e", key: "b", version: 1, value: valueFor("b", 0), terms: [] }]);
+    await r.close();
+    expect(fs.statSync(file).size).toBe(1024 * KiB);
+    const again = await Engine.open({ dir, key: TEST_KEY });
+    expect(again.count("e")).toBe(2);
+    await again.close();
+  });
+});
