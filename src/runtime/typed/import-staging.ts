@@ -11,7 +11,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { Sealer } from "../crypto/seal.js";
+import { AuthenticationError, Sealer } from "../crypto/seal.js";
+import { CorruptionError } from "../errors.js";
 
 /** The staging directory inside the store (not a `.tmp` name: open unlinks those as files). */
 export const STAGING_DIR = "import-staging";
@@ -43,6 +44,11 @@ export class Spill {
     private readonly dir: string,
   ) {}
 
+  /** The spill file's path. */
+  get file(): string {
+    return path.join(this.dir, SPILL_FILE);
+  }
+
   static async open(storeDir: string): Promise<Spill> {
     removeStaging(storeDir);
     const dir = path.join(storeDir, STAGING_DIR);
@@ -64,16 +70,21 @@ export class Spill {
     return { at, length: sealed.length };
   }
 
-  /** A chunk's plaintext, in a buffer of its own (decrypted in place). */
+  /** A chunk's plaintext, in a buffer of its own (decrypted in place); `E_CORRUPT` if the file was changed. */
   async read(c: SpilledChunk): Promise<Uint8Array> {
     const buf = Buffer.allocUnsafe(c.length);
     let done = 0;
     while (done < c.length) {
       const { bytesRead } = await this.fh.read(buf, done, c.length - done, c.at + done);
-      if (bytesRead === 0) throw new Error("the import's staging file is shorter than what was written to it");
+      if (bytesRead === 0) throw new CorruptionError(this.file, c.at + done, "the import's staging file is shorter than what the import wrote to it");
       done += bytesRead;
     }
-    return this.sealer.openInPlace(buf, ad(c.at));
+    try {
+      return this.sealer.openInPlace(buf, ad(c.at));
+    } catch (e) {
+      if (e instanceof AuthenticationError) throw new CorruptionError(this.file, c.at, "a chunk of the import's staging file does not authenticate (changed while the import ran)", { cause: e });
+      throw e;
+    }
   }
 
   async close(): Promise<void> {
