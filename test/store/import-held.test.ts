@@ -1,10 +1,15 @@
 /**
  * The held writes of an import (typed/import-held.ts): the sort in slices is the native stable sort, across
  * the slice size; held writes come back as they went in, and sorted per entity in UTF-8 key order with the
- * last write of a key winning, whether the file was in key order or not (fast-check).
+ * last write of a key winning, whether the file was in key order or not; and the same after their values were
+ * spilled to a real staging file at any points and read back (fast-check).
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { Spill } from "../../src/runtime/typed/import-staging.js";
 import { compareUtf8 } from "../../src/runtime/format/segment-index.js";
 import { HeldWrites, type PutOp, sortInSlices } from "../../src/runtime/typed/import-held.js";
 
@@ -46,6 +51,47 @@ describe("HeldWrites", () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("gives the same writes back after their values were spilled (several values per buffer, at any points) and loaded (fast-check)", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-held-spill-"));
+    afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.boolean()), { minLength: 1, maxLength: 120 }), async (writes) => {
+        const dir = path.join(tmp, String(run++));
+        fs.mkdirSync(dir);
+        const spill = await Spill.open(dir);
+        try {
+          const held = new HeldWrites();
+          const ops: PutOp[] = [];
+          // An arena: values side by side in 256-byte buffers; a new buffer after each spill (as import.ts does).
+          let arena = new Uint8Array(256);
+          let pos = 7;
+          for (const [i, [len, spillAfter]] of writes.entries()) {
+            if (pos + len > arena.length) [arena, pos] = [new Uint8Array(256), 3];
+            const value = arena.subarray(pos, pos + len);
+            for (let j = 0; j < len; j++) value[j] = (i * 31 + j) & 255;
+            pos += len;
+            const o: PutOp = { op: "put", entity: i % 3 ? "x" : "y", key: `k${String(i).padStart(3, "0")}`, version: 1, value, terms: [] };
+            ops.push({ ...o, value: value.slice() });
+            held.push(o, false);
+            if (spillAfter) {
+              await held.spill(spill);
+              value.fill(0); // the memory it left is not read again
+              [arena, pos] = [new Uint8Array(256), 0];
+            }
+          }
+          await held.load(spill);
+          expect([...held.ops()].map((o) => ({ ...o, value: o.value.slice() }))).toEqual(ops);
+          const sorted = await held.sorted();
+          expect([...(sorted.get("x") ?? [])].map((r) => r.key)).toEqual(ops.filter((o) => o.entity === "x").map((o) => o.key));
+        } finally {
+          await spill.close();
+        }
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -1,5 +1,5 @@
 /**
- * An import larger than one write (32 MiB): staged in a temporary engine and merged by one compaction, still
+ * An import larger than one write (32 MiB): its values spilled to a sealed staging file past `memoryBytes`, merged by one compaction, still
  * all or nothing: a bad last line leaves the store byte for byte as it was (and no staging directory); a good
  * file lands whole, index terms and sensitive fields included, in merge and replace mode, and survives a
  * reopen.
@@ -100,6 +100,51 @@ describe("an import past 32 MiB", () => {
     store = await openStore({ notes: notesAt(3) }, { dir, key });
     expect(await store.notes.count()).toBe(RECORDS);
     expect((await store.notes.get("n0299"))?.secret).toBe("s-n0299");
+    await store.close();
+  }, 60_000);
+
+  it("spills the held values sealed (no record byte in clear in import-staging/), and a changed staging file fails the import with E_CORRUPT, nothing written", async () => {
+    const file = path.join(tmp, "spill.ndjson");
+    writeFile(file);
+    const dir = path.join(tmp, "spill");
+    const store = await seeded(dir);
+    const values = path.join(dir, STAGING_DIR, "values");
+    let spilled = 0;
+    let clear = true;
+    const res = await store.import(file, {
+      memoryBytes: 8 << 20,
+      onProgress: (p) => {
+        if (p.phase !== "switch") return;
+        const bytes = fs.readFileSync(values);
+        spilled = bytes.length;
+        clear = bytes.includes("x".repeat(64)) || bytes.includes("s-n0001"); // a body, a sensitive value
+      },
+    });
+    expect(res).toMatchObject({ staged: true, records: { notes: RECORDS } });
+    expect(spilled).toBeGreaterThan(24 << 20); // spilled several times (each time 8 MiB were held), not once
+    expect(clear).toBe(false);
+    expect((await store.notes.get("n0002"))?.body).toBe("x".repeat(BODY) + "n0002");
+    expect(fs.existsSync(path.join(dir, STAGING_DIR))).toBe(false);
+
+    const before = storeSnapshot(dir);
+    let err: unknown;
+    try {
+      await store.import(file, {
+        memoryBytes: 8 << 20,
+        onProgress: (p) => {
+          if (p.phase !== "switch") return;
+          const fd = fs.openSync(values, "r+");
+          fs.writeSync(fd, Buffer.from([0xff]), 0, 1, 1000); // inside the first chunk's ciphertext
+          fs.closeSync(fd);
+        },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(isCellarError(err, "E_CORRUPT"), String(err)).toBe(true);
+    expect(String(err)).not.toContain("xxxx");
+    expect(storeSnapshot(dir)).toEqual(before);
+    expect(fs.existsSync(path.join(dir, STAGING_DIR))).toBe(false);
     await store.close();
   }, 60_000);
 

@@ -7,6 +7,7 @@
  */
 import { type BlockRecord, opSize, type WriteOp } from "../format/records.js";
 import { compareUtf8 } from "../format/segment-index.js";
+import type { Spill, SpilledChunk } from "./import-staging.js";
 
 export type PutOp = Extract<WriteOp, { op: "put" }>;
 
@@ -15,14 +16,23 @@ const SURROGATE = /[\ud800-\udfff]/;
 export class HeldWrites {
   /** Bytes of the held writes as an engine write counts them (`opSize`). */
   bytes = 0;
+  /** `bytes` of the writes pushed since the last {@link spill} (whose values are in memory). */
+  resident = 0;
   private readonly entityNames: string[] = [];
   private readonly entityIds = new Map<string, number>();
   private entity: number[] = [];
   private keys: string[] = [];
   private versions: number[] = [];
   private terms: (readonly string[])[] = [];
-  /** Value of write i: `buffers[buffer[i]]`, bytes `start[i]` to `start[i] + length[i]`. */
-  private buffers: ArrayBufferLike[] = [];
+  /**
+   * Value of write i: `buffers[buffer[i]]`, bytes `shift[buffer[i]] + start[i]` for `length[i]`. A buffer
+   * moved to the spill file is `null` here (its chunk in `spilled`) until {@link load} reads it back.
+   */
+  private buffers: (ArrayBufferLike | null)[] = [];
+  private shift: number[] = [];
+  private spilled: (SpilledChunk | undefined)[] = [];
+  /** The first write whose value was not spilled. */
+  private unspilled = 0;
   private buffer: number[] = [];
   private start: number[] = [];
   private length: number[] = [];
@@ -40,7 +50,11 @@ export class HeldWrites {
       this.entityIds.set(op.entity, e);
     }
     const v = op.value;
-    if (this.buffers.length === 0 || this.buffers[this.buffers.length - 1] !== v.buffer) this.buffers.push(v.buffer);
+    if (this.buffers.length === 0 || this.buffers[this.buffers.length - 1] !== v.buffer) {
+      this.buffers.push(v.buffer);
+      this.shift.push(0);
+      this.spilled.push(undefined);
+    }
     this.entity.push(e);
     this.keys.push(op.key);
     this.versions.push(op.version);
@@ -50,12 +64,51 @@ export class HeldWrites {
     this.start.push(v.byteOffset);
     this.length.push(v.byteLength);
     this.same.push(same);
-    this.bytes += opSize(op);
+    const size = opSize(op);
+    this.bytes += size;
+    this.resident += size;
+  }
+
+  /**
+   * Move the values held in memory to `spill`: per buffer, the bytes its values span (an arena chunk, ~1 MiB),
+   * sealed as one chunk. The caller starts a new arena chunk afterwards (a spilled buffer is never written again).
+   */
+  async spill(spill: Spill): Promise<void> {
+    const lo = new Map<number, number>();
+    const hi = new Map<number, number>();
+    for (let i = this.unspilled; i < this.keys.length; i++) {
+      const b = this.buffer[i]!;
+      const s = this.start[i]!;
+      const e = s + this.length[i]!;
+      if (!(lo.get(b)! <= s)) lo.set(b, s);
+      if (!(hi.get(b)! >= e)) hi.set(b, e);
+    }
+    for (const [b, from] of lo) {
+      const plain = new Uint8Array(this.buffers[b]!, from, hi.get(b)! - from);
+      this.spilled[b] = await spill.write(plain);
+      this.shift[b] = -from;
+      this.buffers[b] = null;
+    }
+    this.unspilled = this.keys.length;
+    this.resident = 0;
+  }
+
+  /** Read every spilled value back into memory (before the writes are handed out). */
+  async load(spill: Spill): Promise<void> {
+    for (let b = 0; b < this.buffers.length; b++) {
+      const c = this.spilled[b];
+      if (this.buffers[b] !== null || !c) continue;
+      const plain = await spill.read(c);
+      this.buffers[b] = plain.buffer;
+      this.shift[b]! += plain.byteOffset;
+      this.spilled[b] = undefined;
+    }
   }
 
   /** Write `i` as it was pushed. */
   op(i: number): PutOp {
-    const value = new Uint8Array(this.buffers[this.buffer[i]!]!, this.start[i], this.length[i]);
+    const b = this.buffer[i]!;
+    const value = new Uint8Array(this.buffers[b]!, this.shift[b]! + this.start[i]!, this.length[i]);
     return { op: "put", entity: this.entityNames[this.entity[i]!]!, key: this.keys[i]!, version: this.versions[i]!, value, terms: this.terms[i]! };
   }
 
@@ -71,6 +124,10 @@ export class HeldWrites {
     this.versions = [];
     this.terms = [];
     this.buffers = [];
+    this.shift = [];
+    this.spilled = [];
+    this.unspilled = 0;
+    this.resident = 0;
     this.buffer = [];
     this.start = [];
     this.length = [];
@@ -108,9 +165,12 @@ export class HeldWrites {
 
   private records(order: readonly number[]): Iterable<BlockRecord> {
     // The columns as they are now (`clear` replaces them).
-    const { keys, versions, terms, buffers, buffer, start, length } = this;
+    const { keys, versions, terms, buffers, shift, buffer, start, length } = this;
     return (function* () {
-      for (const i of order) yield { key: keys[i]!, version: versions[i]!, value: new Uint8Array(buffers[buffer[i]!]!, start[i], length[i]), terms: terms[i]! };
+      for (const i of order) {
+        const b = buffer[i]!;
+        yield { key: keys[i]!, version: versions[i]!, value: new Uint8Array(buffers[b]!, shift[b]! + start[i]!, length[i]), terms: terms[i]! };
+      }
     })();
   }
 }

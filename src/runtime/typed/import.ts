@@ -8,14 +8,14 @@
  * write input (import-json.ts) when it can, else through `fromJson` (import-records.ts), which also finds the
  * field at fault. One bad line anywhere: `ImportError` (`E_IMPORT`) naming the line, entity and field path,
  * and nothing is written. A version newer than the app's: `SchemaNewerError`. The file is read in batches of
- * lines; a line awaits only what it has to (a migration step, staging, a turn every 1,024 lines).
+ * lines; a line awaits only what it has to (a migration step, a spill, a turn every 1,024 lines).
  *
  * Writing: the encoded writes are held (import-held.ts, values in 1 MiB arena chunks); while they stay under
  * {@link INLINE_BYTES} they are committed as
- * one engine write (one journal frame: atomic). A larger file is held in memory up to `memoryBytes` (64 MiB),
- * past that staged in a temporary engine under `<dir>/import-staging/` (sealed under a random key that only
- * this process holds; removed at the next open), which sorts it by key; the records are then merged into
- * the store by one compaction
+ * one engine write (one journal frame: atomic). A larger file is held in memory up to `memoryBytes` (64 MiB);
+ * past that the held values are spilled to `<dir>/import-staging/values` (import-staging.ts: sealed chunks
+ * under a random key that only this process holds; removed at the next open) each time they pass it again, and
+ * read back at the switch; the records, sorted by key in memory, are then merged into the store by one compaction
  * (`Rewrite.extra`), whose manifest rename is the switch: a crash before it leaves the store as it was,
  * after it with the whole file. StoreImpl.import (store.ts) and SingletonImpl.import call it.
  */
@@ -26,7 +26,7 @@ import { CellarError, ImportError, SchemaNewerError, UsageError, ValidationError
 import { opSize } from "../format/records.js";
 import type { Engine, WriteOp } from "../storage/engine.js";
 import { bytesEqual, isMessageOf, keepSensitive, parse, toInput } from "./import-records.js";
-import { Staging } from "./import-staging.js";
+import { Spill } from "./import-staging.js";
 import { HeldWrites, type PutOp } from "./import-held.js";
 import { type InputReader, inputReader } from "./import-json.js";
 import { ProtoWriter } from "../format/protowire.js";
@@ -201,7 +201,8 @@ class ImportRun {
   private held = new HeldWrites();
   /** `replace`, inline: keys the file holds, per entity. */
   private seen = new Map<string, Set<string>>();
-  private staging: Staging | null = null;
+  /** Past `memoryBytes`: the file the held values move to (import-staging.ts). */
+  private spill: Spill | null = null;
   private readonly steps = new Map<string, Map<number, MigrationStep>>();
   private blankAt = 0;
   private chunk: ProtoWriter | null = null;
@@ -250,19 +251,14 @@ class ImportRun {
 
   /** Hold (or stage) a line's write, and take a turn every 1,024 lines or 4 MiB read. */
   private hold(n: number, put: Put): Promise<void> | undefined {
-    let wait: Promise<void> | undefined;
-    if (this.staging) wait = this.staging.put(put.op);
-    else {
-      this.held.push(put.op, put.same);
-      if (this.held.bytes > this.memoryBytes) return this.stage();
-    }
+    this.held.push(put.op, put.same);
+    if (this.held.resident > this.memoryBytes) return this.stage();
     if (n % 1024 === 0 || this.sinceProgress >= 4 * 1024 * 1024) {
       this.sinceProgress = 0;
       this.options.onProgress?.({ phase: "validate", line: n, records: n - 1 });
-      const turn = new Promise<void>((r) => setImmediate(r));
-      return wait ? wait.then(() => turn) : turn;
+      return new Promise<void>((r) => setImmediate(r));
     }
-    return wait;
+    return undefined;
   }
 
   private readHeader(json: unknown): void {
@@ -335,18 +331,18 @@ class ImportRun {
     }
     if (op.key !== key) throw new ImportError(n, def.name, ["key"], `the line's \`key\` is not the record's key field \`${def.kind === "collection" ? def.key : ""}\``);
     this.records[def.name]!++;
-    if (this.mode === "replace" && !this.staging) {
+    if (this.mode === "replace" && !this.spill) {
       // (needed only for an import that ends up fitting one write; keys only)
       let s = this.seen.get(def.name);
       if (!s) this.seen.set(def.name, (s = new Set()));
       s.add(key);
     }
-    return { op, same: exists && !this.staging && this.sameAsStored(def, op) };
+    return { op, same: exists && !this.spill && this.sameAsStored(def, op) };
   }
 
   /**
    * The writer the values are encoded into: views of 1 MiB chunks (as a batch's arena), not one copy each. A
-   * chunk lives as long as a value in it is held (staged values are copied out by the staging engine's write).
+   * chunk lives as long as a value in it is held (or until it is spilled: `stage` starts a new one).
    */
   private arena(): ProtoWriter {
     if (!this.chunk || this.chunk.pos > ARENA_BYTES - 64 * 1024) this.chunk = new ProtoWriter(ARENA_BYTES);
@@ -391,11 +387,13 @@ class ImportRun {
     return equals(def.schema, a, b);
   }
 
-  /** Move what is held into a staging engine: the file is larger than one write. */
+  /** Move the held values to the spill file (the file is past `memoryBytes`: larger than one write). */
   private async stage(): Promise<void> {
-    this.staging = await Staging.open(this.host.engine);
-    for (const op of this.held.ops()) await this.staging.put(op);
-    this.held.clear();
+    const first = !this.spill;
+    this.spill ??= await Spill.open(this.host.engine.dir);
+    this.chunk = null;
+    await this.held.spill(this.spill);
+    if (!first) return;
     this.seen.clear();
     this.options.onProgress?.({ phase: "stage", line: this.lineNo, records: this.total() });
   }
@@ -407,7 +405,7 @@ class ImportRun {
     this.options.onProgress?.({ phase: "switch", line: this.lineNo, records: this.total() });
     let written = 0;
     let deleted = 0;
-    if (!this.staging) {
+    if (!this.spill) {
       const ops: WriteOp[] = [...this.held.ops(true)];
       written = ops.length;
       let bytes = this.held.bytes;
@@ -431,16 +429,15 @@ class ImportRun {
         return { records: this.records, written, deleted, staged: false };
       }
     }
-    // Past one write: merged in by a compaction, from memory or from the staging engine.
-    const staging = this.staging;
-    await staging?.ready();
-    const held = staging ? null : await this.held.sorted();
+    // Past one write: merged in by a compaction, the spilled values read back first.
+    if (this.spill) await this.held.load(this.spill);
+    const held = await this.held.sorted();
     this.held.clear();
     const before = this.mode === "replace" ? entities.reduce((s, e) => s + engine.count(e), 0) : 0;
     await engine.rewrite({
       versions: new Map(),
       transform: () => Promise.reject(new Error("unreachable: an import migrates nothing in the store")),
-      extra: new Map(entities.map((e) => [e, () => (staging ? staging.records(e) : Promise.resolve(held!.get(e) ?? []))])),
+      extra: new Map(entities.map((e) => [e, () => Promise.resolve(held.get(e) ?? [])])),
       ...(this.mode === "replace" ? { replace: new Set(entities) } : {}),
       // Deflating every block was over half of a 100,000-record import (2.4 of 5.2 s of the switch, here):
       // the records land uncompressed, as a bulk load's do in the journal; the next compaction compresses.
@@ -458,6 +455,6 @@ class ImportRun {
   }
 
   async dispose(): Promise<void> {
-    await this.staging?.close();
+    await this.spill?.close();
   }
 }
