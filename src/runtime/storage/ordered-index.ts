@@ -15,10 +15,10 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, fenceAtLast, fenwick, fenwickAt, fenwickBefore, type Leaf, leavesFrom, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, fenceAtLast, fenwick, fenwickAt, fenwickBefore, type Leaf, leavesFrom, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
 import { PendingAdds } from "./ordered-pending.js";
 
-export { pack } from "./ordered-leaf.js";
+export { entryOrder, pack } from "./ordered-leaf.js";
 export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
 
 /** A leaf's size after a split, and half the most it holds. */
@@ -68,17 +68,12 @@ export class OrderedIndex {
 
   /**
    * An index of the entries `(terms[i], keys[i])` (whole terms, each starting with `prefix`; any order;
-   * duplicates kept once), sorted in one go.
+   * duplicates kept once), sorted in one go, or in the order `sorted` gives ({@link entryOrder}'s, found aside).
    */
-  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false): OrderedIndex {
+  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false, sorted?: ArrayLike<number> & Iterable<number>): OrderedIndex {
     const ix = new OrderedIndex(compareKeys, prefix, packKeys);
-    const order = new Uint32Array(sks.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((a, b) => {
-      const x = sks[a]!;
-      const y = sks[b]!;
-      return x < y ? -1 : x > y ? 1 : compareKeys(keys[a]!, keys[b]!);
-    });
+    const cmp = entryOrder(sks, keys, compareKeys);
+    const order = sorted ?? Uint32Array.from({ length: sks.length }, (_, i) => i).sort(cmp);
     if (order.length) {
       ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
       ix.commonAt = order.length;

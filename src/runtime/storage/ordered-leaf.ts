@@ -130,7 +130,7 @@ export function splitOff(l: Leaf, size: number): Leaf[] {
  * Leaves of `size` entries (the last one fewer) holding the entries `(sks[i], keys[i])` for i in `order` (sorted),
  * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key.
  */
-export function leavesFrom(order: Uint32Array, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Leaf[] {
+export function leavesFrom(order: Iterable<number>, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Leaf[] {
   const leaves: Leaf[] = [];
   let leaf: Leaf = EMPTY_LEAF();
   let prevSk: string | undefined;
@@ -157,6 +157,15 @@ export function leavesFrom(order: Uint32Array, sks: readonly string[], keys: rea
   }
   if (leaf.sks.length) close();
   return leaves;
+}
+
+/** The order of entries `(sks[i], keys[i])` as indexes into both: by sort key (string order), then by key. */
+export function entryOrder(sks: readonly string[], keys: readonly string[], compareKeys: (a: string, b: string) => number): (a: number, b: number) => number {
+  return (a, b) => {
+    const x = sks[a]!;
+    const y = sks[b]!;
+    return x < y ? -1 : x > y ? 1 : compareKeys(keys[a]!, keys[b]!);
+  };
 }
 
 /** A Fenwick tree (1-based) of the leaves' sizes as counted (`counted`), and their sum. */
