@@ -334,8 +334,12 @@ export class Keyspace {
       for (let i = 0; i < order.length; i++) order[i] = i;
       const sorted = await sortInSlices(order, entryOrder(terms, keys, compareKeys));
       if (this.rebases !== rebases) continue;
+      const steps = OrderedIndex.building(compareKeys, terms, keys, prefix, compareKeys === compareUtf8, sorted);
+      let step = steps.next();
+      for (; !step.done; step = steps.next()) if (overdue()) await turn();
+      if (this.rebases !== rebases) continue;
       if (this.indexes?.has(prefix)) return; // built in one step meanwhile (orderedIndex)
-      const ix = OrderedIndex.from(compareKeys, terms, keys, prefix, compareKeys === compareUtf8, sorted);
+      const ix = step.value;
       for (const [k, seen] of this.touched ?? []) {
         for (const t of seen) if (t.startsWith(prefix)) ix.removeTerm(t, k);
         const now = this.get(k)?.terms;

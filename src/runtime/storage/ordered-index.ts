@@ -15,7 +15,7 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, fenceAtLast, fenwick, fenwickAt, fenwickBefore, type Leaf, leavesFrom, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, fenceAtLast, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
 import { PendingAdds } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
@@ -68,17 +68,20 @@ export class OrderedIndex {
 
   /**
    * An index of the entries `(terms[i], keys[i])` (whole terms, each starting with `prefix`; any order;
-   * duplicates kept once), sorted in one go, or in the order `sorted` gives ({@link entryOrder}'s, found aside).
+   * duplicates kept once), sorted in one go.
    */
-  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false, sorted?: ArrayLike<number> & Iterable<number>): OrderedIndex {
+  static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false): OrderedIndex {
+    return finish(OrderedIndex.building(compareKeys, sks, keys, prefix, packKeys, Uint32Array.from({ length: sks.length }, (_, i) => i).sort(entryOrder(sks, keys, compareKeys))));
+  }
+
+  /** {@link from} of entries already in `order` ({@link entryOrder}'s), in steps: yields every 256 (the caller may let the loop turn). */
+  static *building(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix: string, packKeys: boolean, order: ArrayLike<number> & Iterable<number>): Generator<void, OrderedIndex> {
     const ix = new OrderedIndex(compareKeys, prefix, packKeys);
-    const cmp = entryOrder(sks, keys, compareKeys);
-    const order = sorted ?? Uint32Array.from({ length: sks.length }, (_, i) => i).sort(cmp);
     if (order.length) {
       ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
       ix.commonAt = order.length;
     }
-    ix.leaves = leavesFrom(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
+    ix.leaves = yield* leafSteps(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
     ix.rebuildTree();
     return ix;
   }

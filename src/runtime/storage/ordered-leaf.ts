@@ -126,11 +126,21 @@ export function splitOff(l: Leaf, size: number): Leaf[] {
   return parts;
 }
 
+/** A generator of steps ({@link leafSteps}) run to its end: what it returns. */
+export function finish<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /**
  * Leaves of `size` entries (the last one fewer) holding the entries `(sks[i], keys[i])` for i in `order` (sorted),
- * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key.
+ * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key. In steps: yields after every
+ * 256 entries (a caller may let the event loop turn there), returns the leaves.
  */
-export function leavesFrom(order: Iterable<number>, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Leaf[] {
+export function* leafSteps(order: Iterable<number>, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Generator<void, Leaf[]> {
+  let n = 0;
   const leaves: Leaf[] = [];
   let leaf: Leaf = EMPTY_LEAF();
   let prevSk: string | undefined;
@@ -154,6 +164,7 @@ export function leavesFrom(order: Iterable<number>, sks: readonly string[], keys
     leaf.keys.push(key);
     leaf.nums.push(num(sk));
     leaf.knums.push(knum(key));
+    if ((++n & 255) === 0) yield;
   }
   if (leaf.sks.length) close();
   return leaves;
