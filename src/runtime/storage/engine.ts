@@ -241,6 +241,12 @@ export class Engine {
     return this.entities.get(entity)?.orderedIndex(prefix, compareKeys) ?? new OrderedIndex(compareKeys, prefix);
   }
 
+  /** {@link orderedIndex}'s first build in slices, writes meanwhile included (Keyspace.buildIndex): await it first (issue 15). */
+  buildOrderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): Promise<void> {
+    this.checkOpen();
+    return this.entities.get(entity)?.buildIndex(prefix, compareKeys) ?? Promise.resolve();
+  }
+
   /** The terms of a live record (undefined when absent), without reading its value. */
   termsOf(entity: string, key: string): readonly string[] | undefined {
     this.checkOpen();

@@ -5,8 +5,8 @@
  */
 import { Loc } from "../format/location.js";
 import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
-import { OrderedIndex } from "./ordered-index.js";
-import { sortInSlices } from "../platform/turn.js";
+import { entryOrder, OrderedIndex } from "./ordered-index.js";
+import { overdue, sortInSlices, turn } from "../platform/turn.js";
 
 /** A delete recorded in journal `file`. */
 export class Tomb {
@@ -70,6 +70,7 @@ export class Keyspace {
     this.joinOverlay(loc.key);
     this.overlay.set(loc.key, loc);
     if (!old) this.count++;
+    if (this.touched) this.touch(loc.key, old?.terms, loc.terms);
     if (this.indexes) {
       // Terms the record keeps (an update that leaves its indexed fields alone) are not touched.
       if (old) this.unindex(loc.key, old.terms, loc.terms);
@@ -87,6 +88,7 @@ export class Keyspace {
     this.joinOverlay(key);
     this.overlay.set(key, new Tomb(file));
     this.count--;
+    if (this.touched) this.touch(key, old.terms);
     if (this.indexes) this.unindex(key, old.terms);
     return old;
   }
@@ -275,6 +277,81 @@ export class Keyspace {
     return ix;
   }
 
+  /** {@link buildIndex}es running, by prefix (null: none). */
+  private building: Map<string, Promise<void>> | null = null;
+  /** While one runs: the keys changed since it began, each with every term it had meanwhile (old and new). */
+  private touched: Map<string, string[]> | null = null;
+
+  private touch(key: string, ...terms: (readonly string[] | undefined)[]): void {
+    let seen = this.touched!.get(key);
+    if (!seen) this.touched!.set(key, (seen = []));
+    for (const t of terms) if (t) for (const x of t) seen.push(x);
+  }
+
+  /**
+   * Build the ordered index of `prefix` as {@link orderedIndex} would on first use, without holding the event
+   * loop (issue 15: a million records' terms took seconds in one step): the live records' terms collected and
+   * sorted in slices (platform/turn.ts), then the writes made meanwhile applied to it (each changed key's
+   * terms of that time removed, its present ones added) before it is kept. A rebase meanwhile (compaction,
+   * import) starts the collection again; after three, the index is built in one step.
+   */
+  buildIndex(prefix: string, compareKeys: (a: string, b: string) => number): Promise<void> {
+    if (this.indexes?.has(prefix)) return Promise.resolve();
+    const running = this.building?.get(prefix);
+    if (running) return running;
+    this.touched ??= new Map();
+    const run = this.buildSliced(prefix, compareKeys).finally(() => {
+      this.building!.delete(prefix);
+      if (this.building!.size === 0) {
+        this.building = null;
+        this.touched = null;
+      }
+    });
+    (this.building ??= new Map()).set(prefix, run);
+    return run;
+  }
+
+  private async buildSliced(prefix: string, compareKeys: (a: string, b: string) => number): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const rebases = this.rebases;
+      const terms: string[] = [];
+      const keys: string[] = [];
+      // The walk stops at the first turn after a rebase: the segment and the overlay it reads are replaced.
+      for (const [k, loc] of this.entries()) {
+        for (const t of loc.terms) {
+          if (t.startsWith(prefix)) {
+            terms.push(t);
+            keys.push(k);
+          }
+        }
+        if (overdue()) {
+          await turn();
+          if (this.rebases !== rebases) break;
+        }
+      }
+      if (this.rebases !== rebases) continue;
+      const order = new Array<number>(terms.length);
+      for (let i = 0; i < order.length; i++) order[i] = i;
+      const sorted = await sortInSlices(order, entryOrder(terms, keys, compareKeys));
+      if (this.rebases !== rebases) continue;
+      const steps = OrderedIndex.building(compareKeys, terms, keys, prefix, compareKeys === compareUtf8, sorted);
+      let step = steps.next();
+      for (; !step.done; step = steps.next()) if (overdue()) await turn();
+      if (this.rebases !== rebases) continue;
+      if (this.indexes?.has(prefix)) return; // built in one step meanwhile (orderedIndex)
+      const ix = step.value;
+      for (const [k, seen] of this.touched ?? []) {
+        for (const t of seen) if (t.startsWith(prefix)) ix.removeTerm(t, k);
+        const now = this.get(k)?.terms;
+        if (now) for (const t of now) if (t.startsWith(prefix)) ix.addTerm(t, k);
+      }
+      (this.indexes ??= new Map()).set(prefix, ix);
+      this.indexList = [...this.indexes.values()];
+      return;
+    }
+    this.orderedIndex(prefix, compareKeys);
+  }
+
   /** Add `key`'s `terms` (but those in `keep`) to the ordered indexes they belong to. */
   private index(key: string, terms: readonly string[], keep?: readonly string[]): void {
     for (const t of terms) {
@@ -328,6 +405,7 @@ export class Keyspace {
       this.deadSlots.add(slot);
       if (this.overlay.has(loc.key)) continue;
       this.count--;
+      if (this.touched) this.touch(loc.key, loc.terms);
       if (this.indexes) this.unindex(loc.key, loc.terms);
     }
   }

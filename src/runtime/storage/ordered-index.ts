@@ -15,10 +15,10 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, fenceAtLast, fenwick, fenwickAt, fenwickBefore, type Leaf, leavesFrom, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, fenceAtLast, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
 import { PendingAdds } from "./ordered-pending.js";
 
-export { pack } from "./ordered-leaf.js";
+export { entryOrder, pack } from "./ordered-leaf.js";
 export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
 
 /** A leaf's size after a split, and half the most it holds. */
@@ -71,19 +71,17 @@ export class OrderedIndex {
    * duplicates kept once), sorted in one go.
    */
   static from(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix = "", packKeys = false): OrderedIndex {
+    return finish(OrderedIndex.building(compareKeys, sks, keys, prefix, packKeys, Uint32Array.from({ length: sks.length }, (_, i) => i).sort(entryOrder(sks, keys, compareKeys))));
+  }
+
+  /** {@link from} of entries already in `order` ({@link entryOrder}'s), in steps: yields every 256 (the caller may let the loop turn). */
+  static *building(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix: string, packKeys: boolean, order: ArrayLike<number> & Iterable<number>): Generator<void, OrderedIndex> {
     const ix = new OrderedIndex(compareKeys, prefix, packKeys);
-    const order = new Uint32Array(sks.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((a, b) => {
-      const x = sks[a]!;
-      const y = sks[b]!;
-      return x < y ? -1 : x > y ? 1 : compareKeys(keys[a]!, keys[b]!);
-    });
     if (order.length) {
       ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
       ix.commonAt = order.length;
     }
-    ix.leaves = leavesFrom(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
+    ix.leaves = yield* leafSteps(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
     ix.rebuildTree();
     return ix;
   }

@@ -126,11 +126,21 @@ export function splitOff(l: Leaf, size: number): Leaf[] {
   return parts;
 }
 
+/** A generator of steps ({@link leafSteps}) run to its end: what it returns. */
+export function finish<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /**
  * Leaves of `size` entries (the last one fewer) holding the entries `(sks[i], keys[i])` for i in `order` (sorted),
- * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key.
+ * exact duplicates kept once, each fenced; `num` and `knum` pack a term and a key. In steps: yields after every
+ * 256 entries (a caller may let the event loop turn there), returns the leaves.
  */
-export function leavesFrom(order: Uint32Array, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Leaf[] {
+export function* leafSteps(order: Iterable<number>, sks: readonly string[], keys: readonly string[], num: (t: string) => number, knum: (k: string) => number, size: number): Generator<void, Leaf[]> {
+  let n = 0;
   const leaves: Leaf[] = [];
   let leaf: Leaf = EMPTY_LEAF();
   let prevSk: string | undefined;
@@ -154,9 +164,19 @@ export function leavesFrom(order: Uint32Array, sks: readonly string[], keys: rea
     leaf.keys.push(key);
     leaf.nums.push(num(sk));
     leaf.knums.push(knum(key));
+    if ((++n & 255) === 0) yield;
   }
   if (leaf.sks.length) close();
   return leaves;
+}
+
+/** The order of entries `(sks[i], keys[i])` as indexes into both: by sort key (string order), then by key. */
+export function entryOrder(sks: readonly string[], keys: readonly string[], compareKeys: (a: string, b: string) => number): (a: number, b: number) => number {
+  return (a, b) => {
+    const x = sks[a]!;
+    const y = sks[b]!;
+    return x < y ? -1 : x > y ? 1 : compareKeys(keys[a]!, keys[b]!);
+  };
 }
 
 /** A Fenwick tree (1-based) of the leaves' sizes as counted (`counted`), and their sum. */

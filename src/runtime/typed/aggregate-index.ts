@@ -77,6 +77,8 @@ const SHORTEST: Record<string, number> = { day: 22 * 3_600_000, week: 7 * 22 * 3
 
 /** The aggregate by `plan` (see above), or undefined when there is nothing in range (the general walk's answer). */
 export async function runIndexAggregate(ctx: QueryContext & { readonly engine: { readonly lastSeq?: number } }, plan: IndexAggregatePlan, spec: AggregateSpec & { bucket: object }): Promise<AggregateBucket[] | undefined> {
+  // The indexes read, built on first use without holding the event loop (Engine.buildOrderedIndex, issue 15).
+  for (const k of [plan.countKeyer, ...plan.walks.map((w) => w.keyer)]) await ctx.engine.buildOrderedIndex?.(ctx.def.name, k.prefix, keyComparer(ctx.def));
   for (let attempt = 0; ; attempt++) {
     const seq = ctx.engine.lastSeq;
     const sliced = attempt < SLICED_ATTEMPTS && seq !== undefined;

@@ -160,6 +160,8 @@ async function collectRows(ctx: QueryContext, plan: QueryPlan, time: Source | un
   const needRecord = all.some((s) => s.from === "record");
   const planKeyer = plan.keyer;
   const rows: AggregateRow[] = [];
+  // The plan's indexes, built on first use without holding the event loop (Engine.buildOrderedIndex, issue 15).
+  if (planKeyer) for (const k of plan.indexes) await engine.buildOrderedIndex?.(def.name, k.prefix, keyComparer(def));
   const keys = planKeyer ? undefined : [...engine.keys(def.name)].sort(keyComparer(def));
   let after: IndexEntry | undefined;
   // Once the walk has yielded, a record written meanwhile may come again (its sort key moved past the

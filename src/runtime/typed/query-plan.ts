@@ -21,6 +21,8 @@ export type { IndexEntry, SkBound, SkRange };
 /** What a plan reads: the engine (`Engine` has these methods). */
 export interface QueryEngine {
   orderedIndex(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): OrderedIndex;
+  /** The index `orderedIndex` returns, built without holding the event loop: await it first (optional: a view may lack it). */
+  buildOrderedIndex?(entity: string, prefix: string, compareKeys: (a: string, b: string) => number): Promise<void>;
   termsOf(entity: string, key: string): readonly string[] | undefined;
   keys(entity: string): Iterable<string>;
 }

@@ -42,20 +42,31 @@ interface Cursor {
   readonly k: string;
 }
 
+/**
+ * The ordered indexes `plan` reads, each built on its first use without holding the event loop
+ * (`Engine.buildOrderedIndex`, issue 15): the plan's synchronous walk then finds them built.
+ */
+async function indexesReady(ctx: QueryContext, plan: QueryPlan): Promise<void> {
+  const build = ctx.engine.buildOrderedIndex;
+  if (!build || !plan.keyer) return;
+  for (const k of plan.indexes) await build.call(ctx.engine, ctx.def.name, k.prefix, keyComparer(ctx.def));
+}
+
 /** The records of `query(where, options)`. */
-export function runQuery(ctx: QueryContext, where: unknown, options?: QueryOptions): unknown[] {
-  return runPage(ctx, where, options, false).records as unknown[];
+export async function runQuery(ctx: QueryContext, where: unknown, options?: QueryOptions): Promise<unknown[]> {
+  return (await runPage(ctx, where, options, false)).records as unknown[];
 }
 
 /** `queryPage`: a page and the cursor of the next. */
-export function runQueryPage(ctx: QueryContext, where: unknown, options: QueryOptions): QueryPage<unknown> {
+export async function runQueryPage(ctx: QueryContext, where: unknown, options: QueryOptions): Promise<QueryPage<unknown>> {
   if (typeof options?.limit !== "number" || !(options.limit >= 1)) throw new UsageError("`queryPage` takes a `limit` ≥ 1");
   return runPage(ctx, where, options, true);
 }
 
-function runPage(ctx: QueryContext, where: unknown, options: QueryOptions | undefined, paged: boolean): QueryPage<unknown> {
+async function runPage(ctx: QueryContext, where: unknown, options: QueryOptions | undefined, paged: boolean): Promise<QueryPage<unknown>> {
   const o = checkOptions(options);
   const plan = planFor(ctx, where, o);
+  await indexesReady(ctx, plan);
   const mode = plan.ordered ? `i${plan.keyer?.spec.id ?? ""}` : `s${plan.orderBy ?? ""}`;
   const after = o.after === undefined ? undefined : decodeCursor(o.after, mode);
   const want = o.limit === Infinity ? Infinity : o.offset + o.limit + (paged ? 1 : 0);
@@ -139,13 +150,14 @@ function smallest<T>(items: readonly T[], n: number, cmp: (a: T, b: T) => number
 }
 
 /** `count(where)`: the ranges' sizes when the plan allows, else the matches counted (never a record decoded). */
-export function runCount(ctx: QueryContext, where: unknown, options?: { scan?: boolean }): number {
+export async function runCount(ctx: QueryContext, where: unknown, options?: { scan?: boolean }): Promise<number> {
   if (where === undefined) return ctx.engine.count(ctx.def.name);
   if (options !== undefined && (typeof options !== "object" || options === null)) throw new UsageError("`count` takes options as an object");
   unknownOption(options, COUNT_OPTIONS);
   const plan = planFor(ctx, where, { scan: options?.scan === true });
   if (plan.empty) return 0;
   if (!plan.keyer && plan.unconditioned) return ctx.engine.count(ctx.def.name);
+  await indexesReady(ctx, plan);
   if (plan.exactCount && plan.keyer) {
     const index = ctx.engine.orderedIndex(ctx.def.name, plan.keyer.prefix, keyComparer(ctx.def));
     let n = 0;
