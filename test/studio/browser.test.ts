@@ -38,7 +38,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     expect(present, "/usr/bin/chromium is missing: .ci/run installs Debian's chromium").toBe(true);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-studio-"));
     dir = path.join(tmp, "store");
-    await buildStore(dir, N);
+    await buildStore(dir, N, undefined, { audit: true });
     cli = await startStudioCli(dir, writeKeyFile(tmp));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -179,7 +179,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     await expect(pre()).resolves.toContain('"authToken": "[redacted]"');
     expect(await page.content()).not.toContain("secret-token-1");
     expect(new URL(page.url()).search).toBe("");
-    expect(cli.stderr()).toContain("revealed `email` of a `profiles` record");
+    expect(cli.stderr()).toContain("revealed `email` of a `profiles` record (recorded in the audit log)");
     await shot("record-revealed");
   });
 
@@ -228,6 +228,17 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
       expect(await store.tasks.count()).toBe(N); // one deleted, one created
       expect(await store.tasks.get("t9000000")).toMatchObject({ title: "Made in the studio" });
       expect(await store.settings.get()).toMatchObject({ language: "de", aiProvider: { model: "small", apiKey: "sk-live-123" } });
+      // Each reveal is in the audit log as a reveal: entity, key, field, the CLI's actor; never the value.
+      const log = await store.audit.list();
+      const reveals = log.filter((e) => e.action === "reveal");
+      expect(reveals.map((e) => [e.entity, e.keys, e.detail, e.count])).toEqual([
+        ["profiles", ["u1"], { field: "email" }, 1],
+        ["settings", [], { field: "aiProvider.apiKey" }, 1],
+      ]);
+      for (const e of reveals) expect(e.actor).toMatch(/^cellar-cli/);
+      const text = JSON.stringify(log);
+      for (const secret of ["ada@example.com", "secret-token-1", "sk-live-123"]) expect(text).not.toContain(secret);
+      expect((await store.audit.verify()).ok).toBe(true);
     } finally {
       await store.close();
     }
