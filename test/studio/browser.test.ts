@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { entities } from "../../src/generated/index.js";
-import { keys, openStore } from "../../src/runtime/index.js";
+import { keys, openStore, verifyStore } from "../../src/runtime/index.js";
 import { buildStore, KEY, writeKeyFile } from "./fixture.js";
 import { CHROMIUM, chromiumPresent, startStudioCli, type StudioChild } from "./cli-child.js";
 
@@ -77,8 +77,29 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     await page.getByRole("link", { name: "Next page" }).click();
     await expect(rows().count()).resolves.toBe(N - 100);
     await expect(page.getByText("Last page").count()).resolves.toBe(1);
+    // Back a page at a time (the query reversed from the page's cursor), then forward again, then to the start.
+    const ids = () => rows().locator("th").allTextContents();
+    const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => `t${String(from + i).padStart(7, "0")}`);
+    await page.getByRole("link", { name: "Previous page" }).click();
+    await expect(ids()).resolves.toEqual(range(50, 50));
+    await page.getByRole("link", { name: "Previous page" }).click();
+    await expect(ids()).resolves.toEqual(range(0, 50));
+    await expect(page.getByRole("link", { name: "Previous page" }).count()).resolves.toBe(0);
+    await page.getByRole("link", { name: "Next page" }).click();
+    await page.getByRole("link", { name: "Next page" }).click();
+    await expect(ids()).resolves.toEqual(range(100, N - 100));
     await page.getByRole("link", { name: "First page" }).click();
     await expect(rows().first().locator("th").textContent()).resolves.toBe("t0000000");
+     // The same by an indexed field, descending (status, then key, reversed): previous from the second page is the first.
+    await page.goto(`${cli.origin}/e/tasks?o=status&r=1`);
+    const firstPage = await ids();
+    expect(firstPage.slice(0, 2)).toEqual(["t0000127", "t0000123"]); // status 4 (j % 4 = 3), highest keys first
+    await page.getByRole("link", { name: "Next page" }).click();
+    const second = await ids();
+    expect(second).toHaveLength(50);
+    expect(second.filter((id) => firstPage.includes(id))).toEqual([]);
+    await page.getByRole("link", { name: "Previous page" }).click();
+    await expect(ids()).resolves.toEqual(firstPage);
   });
 
   it("filters and sorts by indexed fields through the query engine", async () => {
@@ -209,6 +230,15 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
   it("shows the store's health, takes a backup and verifies it", async () => {
     await page.getByRole("link", { name: "Store health" }).click();
     await expect(page.locator("main").textContent()).resolves.toContain("No backups yet.");
+    await expect(page.locator("#last-verification").textContent()).resolves.toContain("Never: no verification is recorded");
+    // A verification (as `cellar verify` runs it: here a follower of the studio's process) is shown with its result.
+    const report = await verifyStore(entities, { dir, key: keys.raw(KEY), by: "browser-test" });
+    expect(report.findings).toEqual([]);
+    await page.reload();
+    const last = page.locator("#last-verification");
+    await expect(last.textContent()).resolves.toContain("no problems found");
+    await expect(last.textContent()).resolves.toContain("browser-test");
+    await expect(last.textContent()).resolves.toMatch(new RegExp(`${report.decoded} decoded`));
     await page.getByRole("button", { name: "Take a backup now" }).click();
     await expect(page.getByRole("status").first().textContent()).resolves.toMatch(/^Backup taken: store-studio-.*\.cellarbackup/);
     await page.getByRole("button", { name: /^Verify / }).first().click();
