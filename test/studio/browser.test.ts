@@ -28,6 +28,8 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
   let cli: StudioChild;
   let browser: Browser;
   let page: Page;
+  /** Every URL the browser asked for: the page works offline (no CDN, nothing outside the studio). */
+  const requested: string[] = [];
 
   const shot = async (name: string, fullPage = false) => {
     if (SHOTS) await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
@@ -45,6 +47,7 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on("request", (r) => requested.push(r.url()));
     if (SHOTS) fs.mkdirSync(SHOTS, { recursive: true });
   }, 120_000);
 
@@ -246,6 +249,12 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     const keysTable = await page.locator("table", { hasText: "Keys (never key material)" }).textContent();
     expect(keysTable).toContain("raw");
     await shot("health", true);
+  });
+
+  it("loaded nothing from outside the studio and ran no script", async () => {
+    expect(requested.length).toBeGreaterThan(20);
+    expect(requested.filter((u) => !u.startsWith(`${cli.origin}/`))).toEqual([]);
+    expect(await page.locator("script").count()).toBe(0);
   });
 
   it("the edits are in the store once the studio stopped", async () => {
