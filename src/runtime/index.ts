@@ -124,6 +124,8 @@ export {
 export { listBackups, type BackupInfo, type BackupOptions, type BackupProgress, type ListedBackup } from "./storage/backup.js";
 export { restoreBackup, verifyBackup, type RestoreBackupOptions, type VerifyBackupOptions } from "./storage/restore.js";
 export { defaultBackupDir, type AutoBackupOptions } from "./typed/auto-backup.js";
+export { verifyStore, type VerifyFinding, type VerifyReport, type VerifyStoreOptions } from "./typed/verify-store.js";
+export { lastVerification, type LastVerification } from "./typed/verified.js";
 export type { BackupKeep } from "./typed/backup-retention.js";
 export { paths, PORTABLE_MARKER, type AppPaths, type PathsOptions, type Profile } from "./platform/app-paths.js";
 export type { Logger, LogMethod } from "./observe/logger.js";

@@ -28,8 +28,11 @@ export interface AnySingleton {
 
 /** A reveal of one sensitive field, for the audit log. */
 export interface RevealEvent {
+  /** The entity's storage name. */
   readonly entity: string;
-  readonly key: string;
+  /** The record's key as the page shows it; absent for a singleton. */
+  readonly key?: string;
+  /** The sensitive field's path (`email`, `aiProvider.apiKey`). */
   readonly field: string;
 }
 

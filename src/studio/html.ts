@@ -118,7 +118,7 @@ button.secondary{background:#fff;color:#0b57d0}button.danger{background:#b3261e;
 pre{background:#fff;border:1px solid #dde1e6;padding:12px;overflow:auto;font-size:12px}
 .notice{padding:8px 12px;border-radius:4px;border:1px solid}.notice.error{background:#fdecea;border-color:#b3261e}.notice.ok{background:#e7f5ea;border-color:#1e7b34}.notice.info{background:#eef1f5;border-color:#a9b2bd}
 .form-grid{display:grid;grid-template-columns:minmax(140px,220px) 1fr;gap:8px 16px;background:#fff;border:1px solid #dde1e6;padding:12px;max-width:900px}
-.form-grid .hint{font-size:12px;color:#5c6673}.field-error{color:#b3261e;font-size:12px}
+.form-grid .hint{font-size:12px;color:#5c6673}.field-error{color:#b3261e;font-size:12px}.bad{color:#b3261e}
 .form-grid textarea{width:100%;min-height:70px;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}.form-grid input[type=text],.form-grid input[type=number]{width:100%}
 .hint{font-size:12px;color:#5c6673}
 .actions{display:flex;gap:8px;margin:12px 0}.inline{display:inline}

@@ -33,12 +33,16 @@ function isRedacted(store: object): boolean {
 }
 
 /**
- * What a reveal leaves behind. TODO(audit, issue 16): when the store has an audit log (`store.audit`, branch
- * `audit`), append the reveal there (entity, key, field: never the value). Until then a line on stderr
- * naming the entity and the field (not the key: keys can be personal, and stderr may be a log).
+ * What a reveal leaves behind: where the store keeps an audit log, a `reveal` entry (entity, key, field
+ * path, the actor `cellar-cli:<user>`; never the value), appended before the value is shown (a failed append
+ * refuses the reveal); and a line on stderr naming the entity and the field (not the key: keys can be
+ * personal, and stderr may be a log).
  */
-function revealHook(o: LaunchOptions): (e: RevealEvent) => void {
-  return (e) => o.err(`cellar studio: revealed \`${e.field}\` of a \`${e.entity}\` record`);
+function revealHook(o: LaunchOptions): (e: RevealEvent) => Promise<void> {
+  return async (e) => {
+    const recorded = await o.store.audit.reveal(e);
+    o.err(`cellar studio: revealed \`${e.field}\` of a \`${e.entity}\` record${recorded ? " (recorded in the audit log)" : ""}`);
+  };
 }
 
 /** Start the server for an open store; `stopped` resolves when a signal stopped it (the store is left open). */

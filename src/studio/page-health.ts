@@ -1,11 +1,11 @@
 /**
- * Store health: what open found (the recovery report), the last verification when one is recorded, the
+ * Store health: what open found (the recovery report), the last verification (the store's `VERIFIED`), the
  * backups with their age (take one, verify one), key info (ids and kind, never key material), and each
  * entity's schema version against the schema lock.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { type ListedBackup, listBackups, verifyBackup } from "../runtime/index.js";
+import { lastVerification as readLastVerification, type LastVerification, type ListedBackup, listBackups, verifyBackup } from "../runtime/index.js";
 import { bytes, esc, notice, num, page, postForm, table } from "./html.js";
 import type { Req, Res, Studio } from "./context.js";
 
@@ -86,15 +86,35 @@ function schema(s: Studio): string {
   return `<h2>Schema</h2>${note}` + table("Schema versions against the lock", ["Entity", "Schema version", "Locked versions", "Records", "State"], rows, true);
 }
 
-function lastVerification(): string {
-  // No API of the store records a verification yet (`cellar verify` prints its result): say so plainly.
-  return `<h2>Last verification</h2><p>No verification is recorded for this store. Run <code>cellar verify &lt;dir&gt;</code>; the store checks its segment in the background at every open and reports damage in the recovery report above.</p>`;
+function verificationRows(v: LastVerification): string[][] {
+  const result = v.ok ? "no problems found" : `<strong class="bad">${num(v.problems)} problem(s) found: ${num(v.damage)} damaged, ${num(v.decode)} not decoding</strong>`;
+  return [
+    ["When", `${esc(v.at.toISOString())} (${age(v.at)})`],
+    ["Result", result],
+    ["Records read", `${num(v.read)} (checksum and tag), ${num(v.decoded)} decoded${v.older ? `, ${num(v.older)} at an older schema version` : ""}`],
+    ["Segment blocks", v.blocksChecked ? "every block's checksum checked" : "not all checked (another process held the store)"],
+    ["By", esc(`${v.by || "(not named)"}, process ${v.pid} on ${v.host}, in ${v.ms} ms`)],
+  ];
+}
+
+/** The last full verification (`cellar verify`, `verifyStore`: the store's `VERIFIED`), or "never". */
+function lastVerification(s: Studio): string {
+  const head = "<h2>Last verification</h2>";
+  const how = "<p>Run <code>cellar verify &lt;dir&gt;</code> to check every checksum, tag and record; the store also checks its segment in the background at every open and reports damage in the recovery report above.</p>";
+  let v: LastVerification | null;
+  try {
+    v = readLastVerification(s.o.store.dir);
+  } catch (e) {
+    return `${head}<p id="last-verification" class="bad">The record of the last verification is unreadable: ${esc((e as Error).message)}</p>${how}`;
+  }
+  if (!v) return `${head}<p id="last-verification">Never: no verification is recorded for this store.</p>${how}`;
+  return head + `<div id="last-verification">${table("The last verification", ["Item", "Value"], verificationRows(v), true)}</div>` + how;
 }
 
 export async function healthPage(s: Studio, req: Req, message?: { kind: "ok" | "error"; text: string }): Promise<Res> {
   s.refreshStats();
   let body = message ? notice(message.kind, message.text) : "";
-  body += recovery(s) + lastVerification() + backups(s, req) + keyInfo(s) + schema(s);
+  body += recovery(s) + lastVerification(s) + backups(s, req) + keyInfo(s) + schema(s);
   return { html: page({ title: "Store health", nav: await s.nav(), current: "~health", readOnly: s.readOnly, body }) };
 }
 

@@ -75,6 +75,6 @@ export async function revealField(s: Studio, req: Req, prop: string, def: Entity
   const field = req.form.get("field") ?? "";
   if (!s.o.canReveal) return { status: 403, html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "This store was opened without the keys of sensitive fields: nothing can be revealed.") }) };
   if (!def.sensitive.includes(field)) return { status: 400, html: page({ title: prop, nav: await s.nav(), current: prop, readOnly: s.readOnly, body: notice("error", "That is not a sensitive field of this entity.") }) };
-  await s.o.onReveal?.({ entity: def.name, key: key ?? "", field });
+  await s.o.onReveal?.({ entity: def.name, ...(key !== undefined && { key }), field });
   return recordPage(s, req, prop, def, key, field);
 }

@@ -1,7 +1,7 @@
 /**
  * An entity's record table: the schema's columns, one page of records read with `queryPage` (key order,
  * or by an indexed field), filters on indexed fields, a key search, links to the next page (the query's
- * cursor) and to each record.
+ * cursor), the previous page (the same query reversed from the page's `after`: see `readPage`) and to each record.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { CollectionDefinition, QueryExplain } from "../runtime/index.js";
@@ -64,7 +64,15 @@ function rowsHtml(prop: string, def: CollectionDefinition, repo: AnyCollection, 
     .join("");
 }
 
-/** The page's records: key search, or a page of the query. */
+/**
+ * The page's records: key search, or a page of the query; `after` is the cursor the page was read after
+ * (undefined: the first page), which its "Previous page" link carries as `before`.
+ *
+ * The previous page (`before` = X, the cursor at the last record of the page wanted): the query reversed from
+ * X, `size` records, returns as its cursor the record `size` places before X, Y (none when at most `size`
+ * records precede X: the first page); the page is then the query read forward after Y, ending at X itself.
+ * Two page reads, no record loaded beyond them, the same at any depth: no stack of cursors in the URL.
+ */
 async function readPage(def: CollectionDefinition, repo: AnyCollection, p: TableParams, size: number) {
   const where = whereOf(def, p.filters);
   const options: Record<string, unknown> = { limit: size, ...(p.orderBy && { orderBy: p.orderBy }), ...(p.reverse && { reverse: true }) };
@@ -72,10 +80,12 @@ async function readPage(def: CollectionDefinition, repo: AnyCollection, p: Table
     const key = parseKey(def, p.key);
     const hit = await repo.get(key);
     const rest = await repo.queryPage({}, { limit: hit ? size - 1 : size, after: keyCursor(encodeStoredKey(def, key)) });
-    return { records: hit ? [hit, ...rest.records] : rest.records, cursor: rest.cursor, found: hit !== undefined, where, plan: repo.explain({}, { limit: size }) };
+    return { records: hit ? [hit, ...rest.records] : rest.records, cursor: rest.cursor, after: undefined, found: hit !== undefined, where, plan: repo.explain({}, { limit: size }) };
   }
-  const pg = await repo.queryPage(where, { ...options, ...(p.after && { after: p.after }) });
-  return { ...pg, found: undefined, where, plan: repo.explain(where, options) };
+  let after = p.after;
+  if (p.before) after = (await repo.queryPage(where, { ...options, reverse: !p.reverse, after: p.before })).cursor;
+  const pg = await repo.queryPage(where, { ...options, ...(after && { after }) });
+  return { ...pg, after, found: undefined, where, plan: repo.explain(where, options) };
 }
 
 export async function tablePage(s: Studio, req: Req, prop: string, def: CollectionDefinition): Promise<Res> {
@@ -93,7 +103,7 @@ export async function tablePage(s: Studio, req: Req, prop: string, def: Collecti
     const head = `<thead><tr>${fields.map((f) => `<th scope="col" title="${esc(f.type)}">${esc(f.proto)}</th>`).join("")}</tr></thead>`;
     body += `<p role="status" id="count">${counts}${pg.records.length ? `; showing ${num(pg.records.length)}` : ""}.</p>`;
     body += `<div class="scroll"><table><caption>${esc(def.name)} records</caption>${head}<tbody>${rowsHtml(prop, def, repo, pg.records, fields)}</tbody></table></div>`;
-    body += pager(prop, p, pg.cursor) + planText(pg.plan);
+    body += pager(prop, p, pg.cursor, pg.after) + planText(pg.plan);
   } catch (e) {
     body += notice("error", `The query was refused: ${(e as Error).message}`);
   }
@@ -109,11 +119,14 @@ function planText(e: QueryExplain): string {
   return `<p class="hint" id="plan">Query plan: reads ${read}${residual}, ${order}.</p>`;
 }
 
-function pager(prop: string, p: TableParams, cursor: string | undefined): string {
+function pager(prop: string, p: TableParams, cursor: string | undefined, after: string | undefined): string {
   const base = `/e/${seg(prop)}`;
-  const firstParams = new URLSearchParams(paramPairs(p)).toString();
-  const first = p.after || p.key ? `<a href="${esc(firstParams ? `${base}?${firstParams}` : base)}">First page</a>` : "";
-  const nextParams = new URLSearchParams(paramPairs(p, cursor)).toString();
-  const next = cursor ? `<a href="${esc(`${base}?${nextParams}`)}" rel="next">Next page</a>` : "<span>Last page</span>";
-  return `<nav class="pager" aria-label="Pages">${first}${next}</nav>`;
+  const link = (pairs: [string, string][]) => {
+    const q = new URLSearchParams(pairs).toString();
+    return esc(q ? `${base}?${q}` : base);
+  };
+  const first = after || p.key ? `<a href="${link(paramPairs(p))}">First page</a>` : "";
+  const prev = after ? `<a href="${link(paramPairs(p, undefined, after))}" rel="prev">Previous page</a>` : "";
+  const next = cursor ? `<a href="${link(paramPairs(p, cursor))}" rel="next">Next page</a>` : "<span>Last page</span>";
+  return `<nav class="pager" aria-label="Pages">${first}${prev}${next}</nav>`;
 }

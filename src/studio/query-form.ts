@@ -20,6 +20,8 @@ export interface TableParams {
   readonly orderBy: string | undefined;
   readonly reverse: boolean;
   readonly after: string | undefined;
+  /** The previous page: the page whose last record is at this cursor (the `after` of the page it was asked from). */
+  readonly before: string | undefined;
   /** Key search: the record under this key, then the keys after it. */
   readonly key: string | undefined;
 }
@@ -35,16 +37,17 @@ export function tableParams(q: URLSearchParams): TableParams {
     if (field && value !== "" && OPS.includes(op)) filters.push({ field, op, value });
   });
   const pick = (k: string) => (q.get(k) ? q.get(k)! : undefined);
-  return { filters, orderBy: pick("o"), reverse: q.get("r") === "1", after: pick("after"), key: pick("k") };
+  return { filters, orderBy: pick("o"), reverse: q.get("r") === "1", after: pick("after"), before: pick("before"), key: pick("k") };
 }
 
-/** The params as a query string's pairs (for links to the next page, keeping the filters). */
-export function paramPairs(p: TableParams, after?: string): [string, string][] {
+/** The params as a query string's pairs (for links to the next or previous page, keeping the filters and order). */
+export function paramPairs(p: TableParams, after?: string, before?: string): [string, string][] {
   const out: [string, string][] = [];
   for (const f of p.filters) out.push(["f", f.field], ["op", f.op], ["v", f.value]);
   if (p.orderBy) out.push(["o", p.orderBy]);
   if (p.reverse) out.push(["r", "1"]);
   if (after) out.push(["after", after]);
+  if (before) out.push(["before", before]);
   return out;
 }
 

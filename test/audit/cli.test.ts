@@ -30,6 +30,7 @@ describe("cellar audit", () => {
     const store = await openStore({ dir, key, audit: { actor: "cli-test", flushMs: 0 } });
     await seed(store);
     await store.profiles.get("p1");
+    await store.audit.reveal({ entity: "profiles", key: "p1", field: "email" }); // Cellar Studio's reveal button
     const head = (await store.audit.head())!;
     await store.close();
 
@@ -44,6 +45,9 @@ describe("cellar audit", () => {
     const entries = JSON.parse(list.stdout).entries as { action: string; actor: string; keys: string[] }[];
     expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(["start", "write", "read"]));
     expect(entries.find((e) => e.action === "read")).toMatchObject({ actor: "cli-test", keys: ["p1"] });
+    expect(entries.find((e) => e.action === "reveal")).toMatchObject({ actor: "cli-test", entity: "profiles", keys: ["p1"], detail: { field: "email" } });
+    const human = cellar("audit", "list", dir, "--key-file", keyFile);
+    expect(human.stdout).toMatch(/\treveal profiles ×1 keys p1 \{"field":"email"\}/);
     for (const s of SECRETS) expect(list.stdout).not.toContain(s);
     expect(cellar("audit", "list", dir, "--key-file", keyFile, "--limit", "1").stdout.trim().split("\n")).toHaveLength(1);
 

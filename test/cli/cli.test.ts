@@ -117,6 +117,9 @@ describe("verify", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("34 decoded");
     expect(r.stdout).toContain("no problems found");
+    // The result is kept in the store (VERIFIED), by the CLI's actor, for `lastVerification` and the studio.
+    const v = JSON.parse(readFileSync(join(store, "VERIFIED"), "utf8")) as Record<string, unknown>;
+    expect(v).toMatchObject({ v: 1, ok: true, problems: 0, decoded: 34, by: expect.stringMatching(/^cellar-cli/) });
   }, T);
 
   it("a damaged byte in the segment: exit FINDINGS, the damage and the lost records reported, nothing changed", () => {
@@ -126,6 +129,7 @@ describe("verify", () => {
     const bytes = readFileSync(join(damaged, seg));
     bytes[200]! ^= 0xff;
     writeFileSync(join(damaged, seg), bytes);
+    rmSync(join(damaged, "VERIFIED"), { force: true }); // copied from the sound store's verification above
     const before = snapshot(damaged);
     const r = cellar(["verify", damaged, "--json", ...WITH_PASS]);
     expect(r.status, r.stderr).toBe(1);
@@ -133,7 +137,11 @@ describe("verify", () => {
     expect(doc.ok).toBe(false);
     expect(doc.findings[0]).toMatchObject({ kind: "damage", file: seg, reason: "checksum mismatch" });
     expect(doc.findings[0]!.records.length).toBeGreaterThan(0);
-    expect(snapshot(damaged)).toEqual(before);
+    // No record changed; the result is kept in VERIFIED (the only new file).
+    const { VERIFIED: verified, ...after } = snapshot(damaged);
+    expect(after).toEqual(before);
+    expect(verified).toBeDefined();
+    expect(JSON.parse(readFileSync(join(damaged, "VERIFIED"), "utf8"))).toMatchObject({ ok: false, problems: doc.findings.length, damage: doc.findings.length });
     const human = cellar(["verify", damaged, ...WITH_PASS]);
     expect(human.status).toBe(1);
     expect(human.stdout).toMatch(/damage: segment-\d+\.seg at \d+: checksum mismatch; \d record\(s\) lost: /);

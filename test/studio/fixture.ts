@@ -22,9 +22,12 @@ export function writeKeyFile(dir: string): string {
 
 const STATUSES = [1, 2, 3, 4];
 
-/** `n` tasks `t000000…` (batches of 5,000), 3 profiles, settings; compacted; closed. */
-export async function buildStore(dir: string, n: number, log?: (done: number) => void): Promise<void> {
-  const store = await openStore(entities, { dir, key: keys.raw(KEY), cleanup: false, durability: "relaxed" });
+/**
+ * `n` tasks `t000000…` (batches of 5,000), 3 profiles, settings; compacted; closed. `audit`: the store keeps
+ * an audit log (profiles and settings audited), which every later open goes on recording in.
+ */
+export async function buildStore(dir: string, n: number, log?: (done: number) => void, options: { audit?: boolean } = {}): Promise<void> {
+  const store = await openStore(entities, { dir, key: keys.raw(KEY), cleanup: false, durability: "relaxed", ...(options.audit && { audit: true }) });
   try {
     const base = Date.UTC(2026, 0, 1);
     for (let i = 0; i < n; i += 5000) {

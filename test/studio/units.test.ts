@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { entities } from "../../src/generated/index.js";
-import { queryValue, whereOf, keyCursor, tableParams } from "../../src/studio/query-form.js";
+import { queryValue, whereOf, keyCursor, paramPairs, tableParams } from "../../src/studio/query-form.js";
 import { encodeStoredKey, parseKey } from "../../src/studio/keys.js";
 import { fieldsOf, redact, unredact } from "../../src/studio/fields.js";
 import { parseForm } from "../../src/studio/form.js";
@@ -37,6 +37,13 @@ describe("filters to the query engine's values", () => {
   it("reads the GET parameters, dropping empty filter rows", () => {
     const p = tableParams(new URLSearchParams("f=status&op=eq&v=1&f=&op=eq&v=&o=createdAt&r=1"));
     expect(p).toMatchObject({ filters: [{ field: "status", op: "eq", value: "1" }], orderBy: "createdAt", reverse: true });
+  });
+
+  it("carries the filters and order into the next and previous pages' links", () => {
+    const p = tableParams(new URLSearchParams("f=status&op=eq&v=1&o=status&r=1&before=B0"));
+    expect(p).toMatchObject({ before: "B0", after: undefined });
+    expect(new URLSearchParams(paramPairs(p, "N1")).toString()).toBe("f=status&op=eq&v=1&o=status&r=1&after=N1");
+    expect(new URLSearchParams(paramPairs(p, undefined, "P1")).toString()).toBe("f=status&op=eq&v=1&o=status&r=1&before=P1");
   });
 
   it("places a key-order cursor at a key (QUERIES.md's cursor format)", () => {

@@ -1,19 +1,20 @@
 /**
  * `cellar verify <dir>`: every segment block's checksum, every live record's checksum and tag, and every
  * record of the app's entities decoded (sensitive parts opened, their tags checked), with a report; exit
- * FINDINGS when damage is found. Nothing is written (typed/verify-store.ts).
+ * FINDINGS when damage is found. No record is written; the result is kept in the store's `VERIFIED` file
+ * (by `cellar-cli:<user>`), which Cellar Studio's health page shows (typed/verify-store.ts, verified.ts).
  */
 import type { Command } from "commander";
 import { type CliContext, EXIT, setExitCode } from "../context.js";
 import { type Colors, createOutput } from "../output.js";
-import { addStoreOptions, prepareStore, type StoreCliOptions } from "../store-options.js";
+import { addStoreOptions, cliActor, prepareStore, type StoreCliOptions } from "../store-options.js";
 import type { VerifyReport } from "../../runtime/typed/verify-store.js";
 
 export function register(program: Command, ctx: CliContext): void {
   addStoreOptions(
     program
       .command("verify")
-      .description("check every checksum, tag and record decode; exit 1 when damage is found; changes nothing")
+      .description("check every checksum, tag and record decode; exit 1 when damage is found; changes no record (the result is kept in VERIFIED)")
       .argument("<dir>", "the store directory"),
   ).action(async (dir: string, opts: StoreCliOptions) => {
     const out = createOutput(opts, ctx);
@@ -22,7 +23,7 @@ export function register(program: Command, ctx: CliContext): void {
     const bar = out.progress("verifying records");
     let report: VerifyReport;
     try {
-      report = await verifyStore(schema.entities, { dir: abs, ...key }, (done, total) => bar.update(done, total));
+      report = await verifyStore(schema.entities, { dir: abs, ...key, by: cliActor() }, (done, total) => bar.update(done, total));
     } finally {
       bar.stop();
     }
@@ -46,5 +47,6 @@ function humanVerify(dir: string, r: VerifyReport, c: Colors): string {
     lines.push(c.red(`  ${f.kind}: ${where}${rec}: ${f.reason}${lost}`));
   }
   lines.push(r.findings.length ? c.red(`${r.findings.length} problem(s) found`) : c.green("no problems found"));
+  if (r.recordError !== undefined) lines.push(c.yellow(`  (the result could not be recorded in the store's VERIFIED file: ${r.recordError})`));
   return lines.join("\n");
 }

@@ -28,6 +28,7 @@ export const AUDIT_ACTIONS = [
   "recover",
   "prune",
   "start", // 12: the log began (its first entry)
+  "reveal", // 13: one sensitive field of one record shown to a person (store.audit.reveal: Cellar Studio)
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

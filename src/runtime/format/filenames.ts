@@ -8,6 +8,8 @@ export const MANIFEST_FILE = "MANIFEST";
 /** A second, identical copy of `MANIFEST`: open falls back to it when `MANIFEST` is damaged (docs/FORMAT.md, "Manifest"). */
 export const MANIFEST_COPY_FILE = "MANIFEST.copy";
 export const KEYRING_FILE = "KEYRING";
+/** The result of the store's last full verification (`verifyStore`, `cellar verify`): JSON, docs/FORMAT.md. */
+export const VERIFIED_FILE = "VERIFIED";
 export const QUARANTINE_DIR = "quarantine";
 export const BACKUPS_DIR = "backups";
 

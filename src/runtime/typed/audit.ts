@@ -44,6 +44,13 @@ export interface StoreAuditApi {
   flush(): Promise<void>;
   /** Run `fn` with `actor` as the actor of what it does (AsyncLocalStorage). */
   withActor<T>(actor: string, fn: () => T): T;
+  /**
+   * Record that a person was shown one sensitive field of one record (`entity`: its storage name; `key`: the
+   * record's, omitted for a singleton and left out with `audit.keys: false`; `field`: its path, never the
+   * value), appended now (a `reveal` entry): resolves `true` once it is in the log, `false` when this store
+   * records nothing; a failed append rejects, so the caller shows nothing.
+   */
+  reveal(event: { entity: string; key?: string; field: string }): Promise<boolean>;
 }
 
 interface Bucket {
@@ -286,6 +293,20 @@ export class StoreAudit {
     return through >= span.first ? through : null;
   }
 
+  /** A reveal (`store.audit.reveal`): appended now, after what was counted; false when not recording. */
+  async reveal(event: { entity: string; key?: string; field: string }): Promise<boolean> {
+    const o = event as { entity?: unknown; key?: unknown; field?: unknown } | null;
+    if (!o || typeof o.entity !== "string" || typeof o.field !== "string" || !o.field || (o.key !== undefined && typeof o.key !== "string")) {
+      throw new UsageError("`reveal` takes { entity, key?, field } as strings");
+    }
+    const long = (s: string, max: number) => Buffer.byteLength(s, "utf8") > max;
+    if (long(o.entity, AUDIT_LIMITS.entity) || (o.key !== undefined && long(o.key, AUDIT_LIMITS.key)) || long(o.field, 1024)) throw new UsageError("`reveal`: an entity, key or field name too long for an audit entry");
+    if (!this.options) return false;
+    const keys = o.key !== undefined && this.options.keys ? [o.key] : [];
+    await this.flush([{ action: "reveal", entity: o.entity, count: 1, keys, detail: { field: o.field } }]);
+    return true;
+  }
+
   /** The first entry of a log just created, and pruning by `keep`, at open. */
   async started(): Promise<void> {
     if (!this.options) return;
@@ -316,6 +337,10 @@ export class StoreAudit {
       flush: () => {
         checkOpen();
         return this.flush();
+      },
+      reveal: (e: { entity: string; key?: string; field: string }) => {
+        checkOpen();
+        return this.reveal(e);
       },
       withActor: <T>(actor: string, fn: () => T): T => {
         if (typeof actor !== "string") throw new UsageError("`withActor` takes the actor as a string");

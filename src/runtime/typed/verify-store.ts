@@ -4,14 +4,17 @@
  * a follower engine when another process holds the store), then every live record of every entity read
  * (its block's or frame's checksum and tag checked, as a read checks them) and, for the app's entities at
  * the schema's version, decoded (protobuf, and the sealed part of sensitive fields opened: its tag checked).
- * Damage is collected, not thrown: the report lists every finding. Nothing is written. Values never leave
- * this module: a finding names entity, key, file and offset only.
+ * Damage is collected, not thrown: the report lists every finding. No record is written; at the end the
+ * result (counts, when, by whom) replaces the store directory's `VERIFIED` file (verified.ts, which
+ * `lastVerification` reads), unless `record: false`. Values never leave this module: a finding names entity,
+ * key, file and offset only.
  */
 import { CorruptionError, isCellarError } from "../errors.js";
 import { PayloadDecodeError, ValueCodec } from "../crypto/value.js";
 import type { Loc, RecoveryReport } from "../storage/engine.js";
 import type { EntityDefinition } from "./entity.js";
 import { openForReading, type ReadOpened, type ReadOpenOptions } from "./describe.js";
+import { type LastVerification, recordVerification, verificationOf } from "./verified.js";
 
 export interface VerifyFinding {
   /** `"damage"`: bytes that fail their checks (found at open, or reading a record); `"decode"`: intact bytes that do not decode as the entity's message. */
@@ -37,6 +40,18 @@ export interface VerifyReport {
   older: number;
   findings: VerifyFinding[];
   recovery: RecoveryReport;
+  /** What was written to `VERIFIED` (null with `record: false`, or when writing it failed: `recordError`). */
+  recorded: LastVerification | null;
+  /** Why `VERIFIED` could not be written (a read-only directory, say); the verification itself stands. */
+  recordError?: string;
+}
+
+/** `verifyStore`'s options: how to open the store, and how the result is recorded. */
+export interface VerifyStoreOptions extends Omit<ReadOpenOptions, "verifyBlocks" | "keyScope"> {
+  /** Write the result to the store's `VERIFIED` (default true). */
+  readonly record?: boolean;
+  /** Who runs it, recorded in `VERIFIED` (`cellar verify`: `cellar-cli:<OS user>`). Default "". */
+  readonly by?: string;
 }
 
 function damageAtOpen(recovery: RecoveryReport): VerifyFinding[] {
@@ -64,15 +79,26 @@ function checkRecord(r: ReadOpened, entity: string, key: string, loc: Loc, codec
 }
 
 /** Check the store at `options.dir` against `entities`; `onProgress(done, total)` as records are read. */
-export async function verifyStore(
-  entities: Record<string, EntityDefinition>,
-  options: Omit<ReadOpenOptions, "verifyBlocks" | "keyScope">,
-  onProgress?: (done: number, total: number) => void,
-): Promise<VerifyReport> {
+export async function verifyStore(entities: Record<string, EntityDefinition>, options: VerifyStoreOptions, onProgress?: (done: number, total: number) => void): Promise<VerifyReport> {
+  const { record = true, by = "", ...open } = options;
+  const started = performance.now();
+  const report = await check(entities, open, onProgress);
+  if (!record) return report;
+  const v = verificationOf(report, by, performance.now() - started);
+  try {
+    recordVerification(options.dir, v);
+    report.recorded = v;
+  } catch (e) {
+    report.recordError = (e as Error).message;
+  }
+  return report;
+}
+
+async function check(entities: Record<string, EntityDefinition>, options: Omit<ReadOpenOptions, "verifyBlocks" | "keyScope">, onProgress?: (done: number, total: number) => void): Promise<VerifyReport> {
   const r = await openForReading({ ...options, verifyBlocks: true, keyScope: "all" });
   try {
     const defs = new Map(Object.values(entities).map((d) => [d.name, d]));
-    const report: VerifyReport = { opened: r.opened, holderPid: r.holderPid, blocksChecked: r.opened === "read-only", read: {}, decoded: 0, older: 0, findings: damageAtOpen(r.engine.recovery), recovery: r.engine.recovery };
+    const report: VerifyReport = { opened: r.opened, holderPid: r.holderPid, blocksChecked: r.opened === "read-only", read: {}, decoded: 0, older: 0, findings: damageAtOpen(r.engine.recovery), recovery: r.engine.recovery, recorded: null };
     // Every live record's location first (a scan is consumed in one synchronous step), then read in slices.
     const work: { entity: string; key: string; loc: Loc; codec: ValueCodec | null }[] = [];
     for (const entity of r.engine.entityNames().sort()) {
