@@ -37,6 +37,11 @@ export interface FileIO {
    * while they reach the disk). Optional: without it callers use `fsync`.
    */
   fsyncAsync?(fd: number): Promise<void>;
+  /**
+   * `datasync` on the libuv thread pool: the event loop turns meanwhile (a shared store's writer takes its
+   * followers' writes during a commit's fdatasync). Optional: without it callers use `datasync`.
+   */
+  datasyncAsync?(fd: number): Promise<void>;
   size(fd: number): number;
   truncate(fd: number, length: number): void;
   /** Atomic rename; retried with backoff on `EPERM`/`EBUSY`/`EACCES` (virus scanners on Windows). */
@@ -306,6 +311,18 @@ export function nodeFileIO(): FileIO {
       } catch (e) {
         wrap(e, "fsync", nameOf(fd));
       }
+    },
+    datasyncAsync(fd) {
+      return new Promise<void>((resolve, reject) =>
+        fs.fdatasync(fd, (e) => {
+          if (!e) return resolve();
+          try {
+            wrap(e, "fdatasync", nameOf(fd));
+          } catch (w) {
+            reject(w);
+          }
+        }),
+      );
     },
     fsyncAsync(fd) {
       return new Promise<void>((resolve, reject) =>

@@ -224,6 +224,7 @@ export class ChannelServer {
     socket.on("close", () => {
       clearTimeout(timer);
       this.followers.delete(socket);
+      this.engine.syncAside = this.followers.size > 0;
       this.arrived(socket);
     });
     socket.on("data", (chunk: Buffer) => {
@@ -312,6 +313,7 @@ export class ChannelServer {
     }
     socket.write(encodeMessage({ type: Msg.welcome, seq: this.engine.lastSeq, mac }));
     this.followers.set(socket, state);
+    this.engine.syncAside = true;
     return Buffer.from(m.clientId).toString("hex");
   }
 
@@ -320,6 +322,7 @@ export class ChannelServer {
     if (this.closed) return;
     this.closed = true;
     this.engine.gather = null;
+    this.engine.syncAside = false;
     this.expected.clear();
     this.release();
     for (const s of this.followers.keys()) s.destroy();

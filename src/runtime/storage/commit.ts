@@ -16,6 +16,7 @@ import type { Keyring } from "../crypto/keyring.js";
 import { scratchRecordAd } from "../crypto/value.js";
 import type { LruCache } from "./cache.js";
 import type { Compaction } from "./compaction.js";
+import type { JournalWriter } from "./journal-writer.js";
 import type { ResolvedOptions } from "./options.js";
 import type { Reads } from "./reads.js";
 import { frameKey, readOnlyError, type ReadFile, type StoreState } from "./state.js";
@@ -157,6 +158,8 @@ export class GroupCommit {
   }
 
   private flush(): void {
+    // A commit's fdatasync still runs aside (`syncing`): this group goes when it is done (see `afterAside`).
+    if (this.state.syncing) return;
     this.flushScheduled = false;
     const group = this.pending;
     this.pending = [];
@@ -182,6 +185,7 @@ export class GroupCommit {
     const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[] = [];
     let total = 0;
     let seq = this.state.lastSeq;
+    let at = 0;
     const ring = this.keyring;
     const keyId = ring ? ring.activeKeyId : 0;
     try {
@@ -222,13 +226,56 @@ export class GroupCommit {
       const relaxed = this.opts.durability !== "full";
       const started = relaxed ? performance.now() : 0;
       const relaxedSync = relaxed && this.dirty && started - this.dirtySince >= this.opts.relaxedSyncMs;
+      // Writes of other processes arrive during the fdatasync (state.syncAside): it runs on the thread pool and
+      // the event loop takes them meanwhile, queued for the next flush.
+      const aside = !relaxed && this.state.syncAside ? this.state.io.datasyncAsync : undefined;
       this.state.fp("commit.beforeWrite");
-      const at = w.append(all, seq, !relaxed || relaxedSync);
+      at = w.append(all, seq, (!relaxed || relaxedSync) && !aside);
       if (relaxedSync) this.dirty = false;
       else if (relaxed && !this.dirty) {
         this.dirty = true;
         this.dirtySince = started;
       }
+      if (aside) {
+        // Writes queued meanwhile wait for it (flush returns at once while `syncing`); `drain` and `idle` too.
+        this.flushScheduled = true;
+        const written = at;
+        this.state.syncing = aside.call(this.state.io, w.fd).then(
+          () => this.afterAside(() => this.done(group, encoded, w, seq, written, keyId, ring)),
+          (e: unknown) => this.afterAside(() => this.failed(group, e, w)),
+        );
+        return;
+      }
+    } catch (e) {
+      this.failed(group, e, w);
+      return;
+    }
+    this.done(group, encoded, w, seq, at, keyId, ring);
+  }
+
+  /** A commit's fdatasync aside ended: its group resolved (or rejected) by `settle`, then the writes queued meanwhile flushed. */
+  private afterAside(settle: () => void): void {
+    this.state.syncing = null;
+    settle();
+    this.flushScheduled = false;
+    if (this.pending.length) {
+      this.flushScheduled = true;
+      // After a turn (the writer's own next write, resolved just now, joins); no gather wait: these writes waited a whole fdatasync.
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** The commit of `group` is durable: index it, resolve its writers, tell the listeners. */
+  private done(
+    group: readonly Pending[],
+    encoded: readonly { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[],
+    w: JournalWriter,
+    seq: number,
+    at: number,
+    keyId: number,
+    ring: Keyring | null,
+  ): void {
+    try {
       this.state.fp("commit.afterSync");
       this.state.lastSeq = seq;
       let off = at;
@@ -239,10 +286,7 @@ export class GroupCommit {
       const f = this.files.get(w.number);
       if (f) f.size = w.tail;
     } catch (e) {
-      const err = isCellarError(e) ? e : new IoError("write", path.basename(this.state.paths.journal(w.number)), String(e), { cause: e });
-      // After a failed fdatasync the page cache state is unknown ("fsyncgate"): stop writing until reopened.
-      if (err.code === "E_IO") this.state.poisoned = err;
-      for (const p of group) p.reject(err);
+      this.failed(group, e, w);
       return;
     }
     for (const p of group) p.resolve();
@@ -251,6 +295,13 @@ export class GroupCommit {
     this.compaction.maybeCompact(false);
   }
 
+  /** The commit of `group` failed: its writers rejected; an I/O error poisons the store. */
+  private failed(group: readonly Pending[], e: unknown, w: JournalWriter): void {
+    const err = isCellarError(e) ? e : new IoError("write", path.basename(this.state.paths.journal(w.number)), String(e), { cause: e });
+    // After a failed fdatasync the page cache state is unknown ("fsyncgate"): stop writing until reopened.
+    if (err.code === "E_IO") this.state.poisoned = err;
+    for (const p of group) p.reject(err);
+  }
   /** Index what a commit frame just wrote: the ops it holds and where each value sits in its plaintext. */
   private applyFrame(
     file: number,

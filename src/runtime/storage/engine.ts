@@ -132,6 +132,11 @@ export class Engine {
     this.state.gather = f;
   }
 
+  /** The writer: commit fdatasyncs on the thread pool while followers may write meanwhile (share/server.ts); see `StoreState.syncAside`. */
+  set syncAside(on: boolean) {
+    this.state.syncAside = on;
+  }
+
   /** Seq of the write of `key`'s live version (0: absent; in the segment: its `seqFloor`), for write preconditions. */
   locateSeq(entity: string, key: string): number {
     this.checkOpen();

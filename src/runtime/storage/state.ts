@@ -101,6 +101,13 @@ export class StoreState {
    * flush (share/server.ts: the followers just acknowledged, across processes); null (or returning null): none.
    */
   gather: (() => Promise<void> | null) | null = null;
+  /**
+   * Commit fdatasyncs run on the thread pool (commit.ts), so the event loop turns during them: set by a shared
+   * store's writer while followers are connected (share/server.ts), whose writes then arrive meanwhile.
+   */
+  syncAside = false;
+  /** A commit's fdatasync running aside (commit.ts); what writes to the journal otherwise (a compaction's rotation) waits for it. */
+  syncing: Promise<void> | null = null;
   /** The key of manifest, commit frames and segment indexes, by data key id. */
   readonly metaKeys: KeyLookup = (id) => this.keyring?.meta(id) ?? null;
 
