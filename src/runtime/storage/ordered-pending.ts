@@ -90,11 +90,14 @@ export class PendingAdds {
   }
 }
 
-/** Sort positions `run` (into `t`'s arrays) by (num, sk, knum, key). */
+/**
+ * Sort positions `run` (into `t`'s arrays) by (num, sk, knum, key): checked first in one pass, since adds made
+ * in key order (increasing ids, times) to one value of an index arrive sorted already.
+ */
 export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string, b: string) => number): void {
   if (run.length < 2) return;
   const { sks, keys, nums, knums } = t;
-  run.sort((a, b) => {
+  const cmp = (a: number, b: number): number => {
     const x = nums[a]!;
     const y = nums[b]!;
     if (x !== y) return x < y ? -1 : 1;
@@ -104,7 +107,10 @@ export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string,
     const kx = knums[a]!;
     const ky = knums[b]!;
     return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
-  });
+  };
+  let inOrder = true;
+  for (let j = 1; j < run.length && inOrder; j++) inOrder = cmp(run[j - 1]!, run[j]!) <= 0;
+  if (!inOrder) run.sort(cmp);
 }
 
 /**
