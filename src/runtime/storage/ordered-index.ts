@@ -288,8 +288,8 @@ export class OrderedIndex {
   private readonly adds = new PendingAdds();
 
   /**
-   * Adds kept pending at most: a quarter of the index, 256 to 16,384 (a flush costs ~one pass over the leaves
-   * plus O(k log LEAVES): at 100,000 entries, 16,384 adds per flush cost ~half as much per add as 8,192 did).
+   * Adds kept pending at most: a quarter of the index, 256 to 16,384 (a flush visits each leaf it touches once
+   * for all its adds, up to every leaf: the more adds per flush, the fewer cold leaves per add).
    */
   get pendingMax(): number { return Math.min(16384, Math.max(256, this.total >>> 2)); }
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
