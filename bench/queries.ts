@@ -19,9 +19,11 @@
  * compound index alone cannot serve a query on `started_at`: a record without a duration is not in it, so
  * `started_at` has an index of its own, on both sides alike). Both stores are
  * settled before anything is timed (the SQLite WAL checkpointed, Cellar's bulk load compacted) and warmed by
- * one untimed pass of each query. Median of the repetitions.
+ * one untimed pass of each query. Median of the repetitions; (d) also prints the spread (min / median / max) of
+ * the repetitions' ratios, and the CPU time of its batches (steadier than wall time on a shared machine).
  *
- * `npx tsx bench/queries.ts [--n N] [--reps R] [--ops K] [--only a,b,c,d]` (`--only d`: the put costs alone). Until the query API of issue 14 (`query` with ranges,
+ * `npx tsx bench/queries.ts [--n N] [--reps R] [--ops K] [--only a,b,c,d] [--puts P]` (`--only d`: the put costs
+ * alone; `--puts`: (d)'s puts per repetition and store, default N / 10, at least 1,000). Until the query API of issue 14 (`query` with ranges,
  * `count(where)`, `aggregate`) is in the runtime, the Cellar side reports "not available" and only the
  * better-sqlite3 side is measured.
  */
@@ -284,16 +286,30 @@ interface PutTimes {
   /** `batch` plus the first query after the batches (a count on each index; the store without: a `count()`), per put. */
   settled: number[];
   single: number[];
+  /** CPU time (`process.cpuUsage`, every thread of the process) per put of `batch` and of `settled`: steadier than wall time on a loaded machine. */
+  batchCpu: number[];
+  settledCpu: number[];
 }
+
+/** Puts per repetition and store for (d) when not given (`--puts`): ~0.2-0.5 s per measure at `n` = 100,000. */
+export function defaultPuts(n: number): number {
+  return Math.max(1000, Math.floor(n / 10));
+}
+
+const cpuNow = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
 
 /**
  * (d): ms per put into two stores of `sessions`, one whose entity has three indexes and one with none,
  * relaxed durability, measured in turns (a repetition on one store, then on the other: neither gets a warmer
- * JIT or a quieter machine): `batch`, puts in batches of 500 (the CPU of a put: encoding, terms, index
- * upkeep), and `single`, puts issued one at a time, each awaited (a put as an app writes one, without its
- * fsync). The indexed store's ordered indexes are built first (by a count on each), as a query would.
+ * JIT or a quieter machine): `batch`, `puts` puts in batches of 500 (the CPU of a put: encoding, terms, index
+ * upkeep), and `single`, `puts / 2` puts issued one at a time, each awaited (a put as an app writes one, without
+ * its fsync). The indexed store's ordered indexes are built first (by a count on each), as a query would. Both
+ * stores get the same new records (`extra`, at least `reps × 1.5 × puts` of them).
  */
-async function putCosts(root: string, sessions: readonly Session[], extra: readonly Session[], reps: number): Promise<{ put3: PutTimes; put0: PutTimes } | undefined> {
+async function putCosts(root: string, sessions: readonly Session[], extra: readonly Session[], reps: number, puts: number): Promise<{ put3: PutTimes; put0: PutTimes } | undefined> {
   const three = await loadCellar(join(root, "put3"), threeIndexes, sessions, "relaxed");
   const none = await loadCellar(join(root, "put0"), noIndex, sessions, "relaxed");
   try {
@@ -302,31 +318,38 @@ async function putCosts(root: string, sessions: readonly Session[], extra: reado
     await repo.count({ startedAt: { gte: new Date(YEAR_START) } });
     await repo.count({ taskId: "t1" });
     await repo.count({ outcome: 1 });
-    const out = { put3: { batch: [], settled: [], single: [] } as PutTimes, put0: { batch: [], settled: [], single: [] } as PutTimes };
-    const singles = Math.min(1000, Math.floor(extra.length / 4 / reps));
-    const per = Math.floor((extra.length - singles * reps) / reps);
+    const times = (): PutTimes => ({ batch: [], settled: [], single: [], batchCpu: [], settledCpu: [] });
+    const out = { put3: times(), put0: times() };
+    const singles = Math.max(1, Math.floor(puts / 2));
     let at = 0;
     for (let rep = 0; rep < reps; rep++) {
-      const part = extra.slice(at, (at += per));
+      const part = extra.slice(at, (at += puts));
       const one = extra.slice(at, (at += singles));
-      for (const [store, times] of [[three, out.put3], [none, out.put0]] as const) {
+      // Which store goes first alternates too: the second of a turn runs on a heap the first one grew.
+      const order = rep % 2 === 0 ? ([[three, out.put3], [none, out.put0]] as const) : ([[none, out.put0], [three, out.put3]] as const);
+      for (const [store, times] of order) {
         let start = performance.now();
+        let cpu = cpuNow();
         for (let i = 0; i < part.length; i += 500) {
           await store.batch((tx) => {
             for (let j = i; j < Math.min(part.length, i + 500); j++) tx.sessions.put(sessionInput(part[j]!));
           });
         }
-        const puts = performance.now() - start;
-        times.batch.push(puts / part.length);
+        const wall = performance.now() - start;
+        const used = cpuNow() - cpu;
+        times.batch.push(wall / part.length);
+        times.batchCpu.push(used / part.length);
         // The first read after: an index places and sorts what the puts left for it (pending adds, unsorted
         // leaves) when next read, so what a put defers is paid here; the store without indexes counts its records.
         start = performance.now();
+        cpu = cpuNow();
         if (store === three) {
           await repo.count({ startedAt: { gte: new Date(YEAR_START) } });
           await repo.count({ taskId: "t1" });
           await repo.count({ outcome: 1 });
         } else await (store.sessions as unknown as { count(): Promise<number> }).count();
-        times.settled.push((puts + performance.now() - start) / part.length);
+        times.settled.push((wall + performance.now() - start) / part.length);
+        times.settledCpu.push((used + cpuNow() - cpu) / part.length);
         start = performance.now();
         for (const s of one) await store.sessions.put(sessionInput(s));
         times.single.push((performance.now() - start) / one.length);
@@ -342,6 +365,8 @@ async function putCosts(root: string, sessions: readonly Session[], extra: reado
 export interface QueryBenchResult {
   n: number;
   reps: number;
+  /** (d): puts per repetition and store in batches (half as many one at a time). */
+  puts: number;
   /** Undefined when (a)-(c) were not run (`--only d`). */
   sqlite: Times | undefined;
   cellar: Times | undefined;
@@ -352,9 +377,10 @@ export interface QueryBenchResult {
 }
 
 /** Run the four measures: `n` sessions, `reps` repetitions, `ops` operations per timed measure. */
-export async function benchQueries(n: number, reps: number, root: string, ops = 50, only?: ReadonlySet<string>): Promise<QueryBenchResult> {
+export async function benchQueries(n: number, reps: number, root: string, ops = 50, only?: ReadonlySet<string>, puts = defaultPuts(n)): Promise<QueryBenchResult> {
   const sessions = makeSessions(n);
-  const extra = makeSessions(Math.max(1000, Math.floor(n / 5)), BENCH_SEED + 1).map((s, i) => ({ ...s, id: `x${String(i).padStart(7, "0")}` }));
+  const runD = !only || only.has("d");
+  const extra = runD ? makeSessions(reps * (puts + Math.max(1, Math.floor(puts / 2))), BENCH_SEED + 1).map((s, i) => ({ ...s, id: `x${String(i).padStart(7, "0")}` })) : [];
   fs.mkdirSync(root, { recursive: true });
   try {
     // `only` (--only): the workloads to run; (a)-(c) run together (one store each side), (d) alone.
@@ -363,9 +389,9 @@ export async function benchQueries(n: number, reps: number, root: string, ops = 
     removeDir(join(root, "sqlite"));
     const cellar = reads ? await cellarSide(join(root, "cellar"), sessions, reps, ops) : undefined;
     removeDir(join(root, "cellar"));
-    const puts = !only || only.has("d") ? await putCosts(root, sessions, extra, reps) : undefined;
-    const put3 = puts?.put3;
-    const put0 = puts?.put0;
+    const costs = runD ? await putCosts(root, sessions, extra, reps, puts) : undefined;
+    const put3 = costs?.put3;
+    const put0 = costs?.put0;
     let dailyMismatches = 0;
     if (sqlite && cellar?.daily.length) {
       const theirs = new Map(sqlite.days.map((d) => [d.label, d]));
@@ -375,7 +401,7 @@ export async function benchQueries(n: number, reps: number, root: string, ops = 
         if (!s || s.count !== d.count || Math.abs(s.sum - d.sum) > 1e-6 * Math.max(1, s.sum)) dailyMismatches++;
       }
     }
-    return { n, reps, sqlite, cellar, put3, put0, dailyMismatches };
+    return { n, reps, puts, sqlite, cellar, put3, put0, dailyMismatches };
   } finally {
     removeDir(root);
   }
@@ -402,10 +428,18 @@ export function describeQueryBench(r: QueryBenchResult): string[] {
     }
   }
   if (r.put3 && r.put0) {
+    const { put3, put0 } = r;
+    // The ratio of the medians, then the spread (min / median / max) of the repetitions' own ratios (the two
+    // stores measured in the same minutes): one median alone hid how far they swing.
+    const spread = (a: number[], b: number[]) => {
+      const ratios = a.map((x, i) => x / b[i]!).sort((x, y) => x - y);
+      return `${(median(a) / median(b)).toFixed(2)}x (per repetition min ${ratios[0]!.toFixed(2)} / median ${median(ratios).toFixed(2)} / max ${ratios[ratios.length - 1]!.toFixed(2)})`;
+    };
+    const us = (xs: number[]) => `${(median(xs) * 1000).toFixed(1)} µs`;
     lines.push(
-      `  (d) put, entity with three indexes vs none, batches of 500: ${fmt(ms(r.put3.batch))} ms vs ${fmt(ms(r.put0.batch))} ms per put: ${(ms(r.put3.batch) / ms(r.put0.batch)).toFixed(2)}x (target <= 1.2)`,
-      `  (d) the same batches and the first query after them (deferred index work included): ${fmt(ms(r.put3.settled))} ms vs ${fmt(ms(r.put0.settled))} ms per put: ${(ms(r.put3.settled) / ms(r.put0.settled)).toFixed(2)}x`,
-      `  (d) put, entity with three indexes vs none, one at a time: ${fmt(ms(r.put3.single))} ms vs ${fmt(ms(r.put0.single))} ms per put: ${(ms(r.put3.single) / ms(r.put0.single)).toFixed(2)}x (target <= 1.2)`,
+      `  (d) put, three indexes vs none, ${r.puts} puts per repetition and store in batches of 500: ${us(put3.batch)} vs ${us(put0.batch)} per put: ${spread(put3.batch, put0.batch)} (target <= 1.2); CPU time ${us(put3.batchCpu)} vs ${us(put0.batchCpu)}: ${spread(put3.batchCpu, put0.batchCpu)}`,
+      `      the same batches and the first query after them (deferred index work included): ${us(put3.settled)} vs ${us(put0.settled)}: ${spread(put3.settled, put0.settled)}; CPU ${spread(put3.settledCpu, put0.settledCpu)}`,
+      `      ${Math.max(1, Math.floor(r.puts / 2))} one at a time, each awaited: ${us(put3.single)} vs ${us(put0.single)}: ${spread(put3.single, put0.single)} (target <= 1.2)`,
     );
   } else lines.push("  (d) put with three indexes vs none: not measured (left out by --only, or no query API in the runtime yet)");
   return lines;
@@ -413,10 +447,13 @@ export function describeQueryBench(r: QueryBenchResult): string[] {
 
 if (process.argv[1]?.endsWith("queries.ts")) {
   const { values } = parseArgs({
-    options: { n: { type: "string", default: "100000" }, reps: { type: "string", default: "3" }, ops: { type: "string", default: "50" }, only: { type: "string" } },
+    options: { n: { type: "string", default: "100000" }, reps: { type: "string", default: "3" }, ops: { type: "string", default: "50" }, only: { type: "string" }, puts: { type: "string" } },
     strict: true,
   });
   const only = values.only === undefined ? undefined : new Set(values.only.split(",").map((w) => w.trim()));
   const root = join(makeRunDir(), "queries");
-  for (const line of describeQueryBench(await benchQueries(Number(values.n), Number(values.reps), root, Number(values.ops), only))) console.log(line);
+  const n = Number(values.n);
+  const puts = values.puts === undefined ? defaultPuts(n) : Number(values.puts);
+  if (!Number.isInteger(puts) || puts < 1) throw new Error(`--puts expects a positive integer, got \`${values.puts}\``);
+  for (const line of describeQueryBench(await benchQueries(n, Number(values.reps), root, Number(values.ops), only, puts))) console.log(line);
 }

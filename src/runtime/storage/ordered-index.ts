@@ -8,15 +8,16 @@
  * packed from the terms and string keys first ({@link pack}), the strings only where those tie (a search by
  * strings alone waited on ~17 strings scattered in memory). An add waits in a pending buffer
  * (ordered-pending.ts); the pending adds are placed when the index is next read, when a remove names a key with
- * a pending add, or when {@link OrderedIndex.pendingMax} wait: sorted, appended in one forward pass over the
- * leaves' fences, each leaf touched merged once and split into leaves of LEAF if it grew past 2 × LEAF (placing
- * adds one by one waited on a cold leaf per add, ~1 µs each at 100,000 entries). Splits leave the tree stale until
- * the next read. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
+ * a pending add, or when {@link OrderedIndex.pendingMax} wait: each routed to its leaf by the fences, grouped by
+ * leaf, each leaf touched merged once and split into leaves of LEAF if it grew past 2 × LEAF (placing adds one by
+ * one waited on a cold leaf per add, ~1 µs each at 100,000 entries; a flush touches each leaf once for all its
+ * adds, so the more adds a flush places, the fewer cold leaves per add). Splits leave the tree stale until the
+ * next read. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
 import { commonPrefix, entryOrder, fenceAtLast, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
-import { PendingAdds } from "./ordered-pending.js";
+import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
 export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
@@ -77,13 +78,18 @@ export class OrderedIndex {
   /** {@link from} of entries already in `order` ({@link entryOrder}'s), in steps: yields every 256 (the caller may let the loop turn). */
   static *building(compareKeys: (a: string, b: string) => number, sks: readonly string[], keys: readonly string[], prefix: string, packKeys: boolean, order: ArrayLike<number> & Iterable<number>): Generator<void, OrderedIndex> {
     const ix = new OrderedIndex(compareKeys, prefix, packKeys);
-    if (order.length) {
-      ix.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, prefix);
-      ix.commonAt = order.length;
-    }
-    ix.leaves = yield* leafSteps(order, sks, keys, (t) => ix.num(t), (k) => ix.knum(k), LEAF);
-    ix.rebuildTree();
+    yield* ix.fillSteps(order, sks, keys);
     return ix;
+  }
+
+  /** Leaves made of the entries `(sks[i], keys[i])` for i in `order` (sorted), in an index with none (its common prefix found from them); in steps. */
+  private *fillSteps(order: ArrayLike<number> & Iterable<number>, sks: readonly string[], keys: readonly string[]): Generator<void, void> {
+    if (order.length) {
+      this.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, this.prefix);
+      this.commonAt = order.length;
+    }
+    this.leaves = yield* leafSteps(order, sks, keys, (t) => this.num(t), (k) => this.knum(k), LEAF);
+    this.rebuildTree();
   }
 
   get size(): number {
@@ -278,12 +284,12 @@ export class OrderedIndex {
 
   /** Adds not yet placed in a leaf (ordered-pending.ts): placed by any read, a remove of one's key, or {@link pendingMax} of them. */
   private readonly adds = new PendingAdds();
-  /** Set while {@link flush} places entries: leaves are sorted and split once at its end. */
-  private flushing = false;
 
-  /** Adds kept pending at most: an eighth of the index, 256 to 8,192 (a flush sorts them, O(k log k)). */
-  get pendingMax(): number { return Math.min(8192, Math.max(256, this.total >>> 3)); }
-
+  /**
+   * Adds kept pending at most: a quarter of the index, 256 to 16,384 (a flush visits each leaf it touches once
+   * for all its adds, up to every leaf: the more adds per flush, the fewer cold leaves per add).
+   */
+  get pendingMax(): number { return Math.min(16384, Math.max(256, this.total >>> 2)); }
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
   get pending(): number { return this.adds.length; }
 
@@ -294,33 +300,54 @@ export class OrderedIndex {
   }
 
   /**
-   * Place every pending add: sorted (numbers first, as the leaves are), then each put in its leaf by a walk of
-   * the leaves' fences that only moves forward, appended in order; each leaf touched is then merged (its sorted
-   * entries and the run appended to it, already in order) and split if it grew past 2 × LEAF.
+   * Place every pending add: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
+   * cache), grouped by leaf (a counting sort on the leaf's position), each leaf's run sorted (a few entries: no
+   * sort of all of them, which compared ~13 times per add) and appended to it; then each leaf touched is merged
+   * (its sorted entries and the run appended to it, already in order) and split if it grew past 2 × LEAF.
    */
   private flush(): void {
-    const m = this.adds.length;
-    if (m === 0) return;
-    const { sks, keys, nums, knums, order } = this.adds.take(this.compareKeys);
-    const touched: number[] = [];
-    let j = 0;
+    if (this.adds.length === 0) return;
     if (this.leaves.length === 0) {
-      // The first entry makes the first leaf and finds the common prefix again: the rest are packed anew.
-      const i = order[j++]!;
-      this.place(sks[i]!, nums[i]!, keys[i]!, knums[i]!);
-      touched.push(0);
-      for (let x = 0; x < m; x++) nums[x] = this.num(sks[x]!);
+      this.flushIntoEmpty();
+      return;
     }
-    this.flushing = true;
-    try {
-      let li = 0;
-      for (; j < m; j++) {
-        const i = order[j]!;
-        li = this.place(sks[i]!, nums[i]!, keys[i]!, knums[i]!, li);
-        if (touched.length === 0 || touched[touched.length - 1] !== li) touched.push(li);
+    const taken = this.adds.take();
+    const { sks, keys, nums, knums } = taken;
+    const leaves = this.leaves;
+    const nl = leaves.length;
+    const { order, starts } = groupByLeaf(taken, nl, (x) => Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!)));
+    const touched: number[] = [];
+    for (let li = 0; li < nl; li++) {
+      const from = starts[li]!;
+      const to = starts[li + 1]!;
+      if (from === to) continue;
+      const run = order.subarray(from, to);
+      sortRun(run, taken, this.compareKeys);
+      const l = leaves[li]!;
+      for (let j = 0; j < run.length; j++) {
+        const i = run[j]!;
+        l.sks.push(sks[i]!);
+        l.keys.push(keys[i]!);
+        l.nums.push(nums[i]!);
+        l.knums.push(knums[i]!);
       }
-    } finally {
-      this.flushing = false;
+      if (li === nl - 1) {
+        // Past every fence: the last leaf's fence moves to the greatest.
+        const i = run[run.length - 1]!;
+        if (pastFence(l, sks[i]!, nums[i]!, keys[i]!, knums[i]!, this.compareKeys)) {
+          l.fSk = sks[i]!;
+          l.fKey = keys[i]!;
+          l.fN = nums[i]!;
+          l.fKn = knums[i]!;
+          this.lastNums[li] = l.fN;
+        }
+      }
+      l.cols = undefined;
+      if (!l.dirty) {
+        l.dirty = true;
+        this.dirtyLeaves++;
+      }
+      touched.push(li);
     }
     // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
     for (let t = touched.length - 1; t >= 0; t--) {
@@ -330,43 +357,10 @@ export class OrderedIndex {
     }
   }
 
-  /**
-   * Put one entry (numbers `n`, `kn`) in the leaf its fence routes it to, appended unsorted: the leaf is sorted
-   * (and a duplicate dropped) when next read or searched. Returns the leaf's position.
-   */
-  private place(sk: string, n: number, key: string, kn: number, from = 0): number {
-    if (this.leaves.length === 0) {
-      const l: Leaf = { sks: [sk], keys: [key], nums: [n], knums: [kn], dirty: false, sorted: 1, counted: 0, fSk: sk, fKey: key, fN: n, fKn: kn };
-      this.leaves.push(l);
-      this.rebuildTree();
-      return 0;
-    }
-    let li = this.seekLeaf(sk, n, key, kn, from);
-    const l = this.leaves[li === this.leaves.length ? --li : li]!;
-    if (li === this.leaves.length - 1 && pastFence(l, sk, n, key, kn, this.compareKeys)) {
-      // Past every fence: the last leaf's fence moves to it.
-      l.fSk = sk;
-      l.fKey = key;
-      l.fN = n;
-      l.fKn = kn;
-      this.lastNums[li] = n;
-    }
-    // Appended, unsorted: the leaf is sorted (and a duplicate dropped) when next read or searched.
-    l.sks.push(sk);
-    l.keys.push(key);
-    l.nums.push(n);
-    l.knums.push(kn);
-    l.cols = undefined;
-    if (!l.dirty) {
-      l.dirty = true;
-      this.dirtyLeaves++;
-    }
-    // The Fenwick tree learns of it when the leaf is sorted: reads sort every unsorted leaf first.
-    if (l.sks.length > 2 * LEAF && !this.flushing) {
-      this.sortLeaf(li);
-      this.splitLeaf(li);
-    }
-    return li;
+  /** {@link flush} into an index with no leaf: its leaves built from the adds, sorted, as {@link from} does. */
+  private flushIntoEmpty(): void {
+    const { sks, keys, order } = this.adds.takeSorted(this.compareKeys);
+    finish(this.fillSteps(order, sks, keys));
   }
 
   /** Split leaf `li` (sorted) into leaves of LEAF entries when it holds more than 2 × LEAF. */

@@ -1,15 +1,21 @@
 /**
  * The adds an `OrderedIndex` (ordered-index.ts) has not yet placed in its leaves, in the order made: parallel
- * arrays of terms, keys and their packed numbers, and the set of their keys. An add appends here, touching
- * nothing else; the index takes them all in sorted order ({@link PendingAdds.take}) and merges them into its
- * leaves in one pass, each leaf visited once for all its new entries (an add placed straight into its leaf
- * waited on that cold leaf's memory: ~1 µs per add in an index of 100,000 entries).
+ * arrays of terms, keys and their packed numbers (kept from one flush to the next, the numbers in typed
+ * arrays: an add stores four values and allocates nothing), and, only once a remove asked, the set of their
+ * keys. An add appends here, touching nothing else; the index takes them all ({@link PendingAdds.take}) and
+ * merges them into its leaves in one pass, each leaf visited once for all its new entries (an add placed
+ * straight into its leaf waited on that cold leaf's memory: ~1 µs per add in an index of 100,000 entries).
  */
-export interface SortedAdds {
+export interface TakenAdds {
   sks: string[];
   keys: string[];
-  nums: number[];
-  knums: number[];
+  nums: Float64Array;
+  knums: Float64Array;
+  /** How many: entries [0, m) of the arrays (which may be longer). */
+  m: number;
+}
+
+export interface SortedAdds extends TakenAdds {
   /** Positions into the arrays in (num, sk, knum, key) order: the leaves' order. */
   order: Uint32Array;
 }
@@ -17,56 +23,113 @@ export interface SortedAdds {
 export class PendingAdds {
   private sks: string[] = [];
   private keys: string[] = [];
-  private nums: number[] = [];
-  private knums: number[] = [];
-  /** The record keys of the pending adds: a remove of one of them must place them first (it may remove one). */
-  private readonly keySet = new Set<string>();
+  private nums = new Float64Array(64);
+  private knums = new Float64Array(64);
+  private n = 0;
+  /**
+   * The record keys of the pending adds, built by the first {@link has} after a take (a remove of one of them
+   * must place them first: it may remove one) and kept up to date by adds from then on, until the next take:
+   * puts of new records alone never pay for a set.
+   */
+  private keySet: Set<string> | null = null;
 
   get length(): number {
-    return this.sks.length;
+    return this.n;
   }
 
   push(sk: string, key: string, n: number, kn: number): void {
-    this.sks.push(sk);
-    this.keys.push(key);
-    this.nums.push(n);
-    this.knums.push(kn);
-    this.keySet.add(key);
+    const i = this.n;
+    if (i === this.nums.length) {
+      const nums = new Float64Array(i * 2);
+      nums.set(this.nums);
+      this.nums = nums;
+      const knums = new Float64Array(i * 2);
+      knums.set(this.knums);
+      this.knums = knums;
+    }
+    this.sks[i] = sk;
+    this.keys[i] = key;
+    this.nums[i] = n;
+    this.knums[i] = kn;
+    this.n = i + 1;
+    this.keySet?.add(key);
   }
 
   has(key: string): boolean {
+    if (this.n === 0) return false;
+    if (!this.keySet) {
+      this.keySet = new Set();
+      for (let i = 0; i < this.n; i++) this.keySet.add(this.keys[i]!);
+    }
     return this.keySet.has(key);
   }
 
   /** Pack every pending term's number again (the index's common prefix changed). */
   repack(num: (sk: string) => number): void {
-    for (let i = 0; i < this.sks.length; i++) this.nums[i] = num(this.sks[i]!);
+    for (let i = 0; i < this.n; i++) this.nums[i] = num(this.sks[i]!);
   }
 
-  /** Every pending add, sorted as the leaves are (numbers first, then strings, then `compareKeys`); empties the buffer. */
-  take(compareKeys: (a: string, b: string) => number): SortedAdds {
-    const { sks, keys, nums, knums } = this;
-    this.sks = [];
-    this.keys = [];
-    this.nums = [];
-    this.knums = [];
-    this.keySet.clear();
-    const m = sks.length;
-    const order = new Uint32Array(m);
-    for (let i = 0; i < m; i++) order[i] = i;
-    if (m > 1) {
-      order.sort((a, b) => {
-        const x = nums[a]!;
-        const y = nums[b]!;
-        if (x !== y) return x < y ? -1 : 1;
-        const s = sks[a]!;
-        const t = sks[b]!;
-        if (s !== t) return s < t ? -1 : 1;
-        const kx = knums[a]!;
-        const ky = knums[b]!;
-        return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
-      });
-    }
-    return { sks, keys, nums, knums, order };
+  /**
+   * Every pending add, in the order made; empties the buffer. The arrays are the buffer's own, reused by the
+   * next adds: read them before adding again (the index's flush does, synchronously).
+   */
+  take(): TakenAdds {
+    const m = this.n;
+    this.n = 0;
+    this.keySet = null;
+    return { sks: this.sks, keys: this.keys, nums: this.nums, knums: this.knums, m };
   }
+
+  /** {@link take}, sorted as the leaves are (numbers first, then strings, then `compareKeys`). */
+  takeSorted(compareKeys: (a: string, b: string) => number): SortedAdds {
+    const t = this.take();
+    const order = new Uint32Array(t.m);
+    for (let i = 0; i < t.m; i++) order[i] = i;
+    sortRun(order, t, compareKeys);
+    return { ...t, order };
+  }
+}
+
+/**
+ * Sort positions `run` (into `t`'s arrays) by (num, sk, knum, key): checked first in one pass, since adds made
+ * in key order (increasing ids, times) to one value of an index arrive sorted already.
+ */
+export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string, b: string) => number): void {
+  if (run.length < 2) return;
+  const { sks, keys, nums, knums } = t;
+  const cmp = (a: number, b: number): number => {
+    const x = nums[a]!;
+    const y = nums[b]!;
+    if (x !== y) return x < y ? -1 : 1;
+    const s = sks[a]!;
+    const u = sks[b]!;
+    if (s !== u) return s < u ? -1 : 1;
+    const kx = knums[a]!;
+    const ky = knums[b]!;
+    return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
+  };
+  let inOrder = true;
+  for (let j = 1; j < run.length && inOrder; j++) inOrder = cmp(run[j - 1]!, run[j]!) <= 0;
+  if (!inOrder) run.sort(cmp);
+}
+
+/**
+ * The taken adds grouped by the leaf `route(i)` gives each (0 to `leaves` - 1), by a counting sort: `order`
+ * holds leaf 0's adds, then leaf 1's, …; leaf li's are `order[starts[li]]` to `order[starts[li + 1] - 1]`, in
+ * the order made.
+ */
+export function groupByLeaf(t: TakenAdds, leaves: number, route: (i: number) => number): { order: Uint32Array; starts: Uint32Array } {
+  const m = t.m;
+  const leafOf = new Uint32Array(m);
+  const starts = new Uint32Array(leaves + 1);
+  for (let x = 0; x < m; x++) {
+    const li = route(x);
+    leafOf[x] = li;
+    starts[li + 1]!++;
+  }
+  for (let li = 0; li < leaves; li++) starts[li + 1]! += starts[li]!;
+  const order = new Uint32Array(m);
+  const next = starts.slice(0, leaves);
+  for (let x = 0; x < m; x++) order[next[leafOf[x]!]!++] = x;
+  return { order, starts };
 }
