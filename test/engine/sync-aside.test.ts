@@ -25,7 +25,7 @@ describe("commit fdatasyncs aside (a writer with followers)", () => {
   it("compactions started during a commit's fdatasync come after it; writes queued meanwhile join the next flush; all survive a reopen", async () => {
     const dir = path.join(tmp, "compact");
     let e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
-    e.syncAside = true;
+    e.shareWrites({ syncAside: true });
     const writes: Promise<void>[] = [];
     let groups = 0;
     for (let round = 0; round < 40; round++) {

@@ -76,11 +76,11 @@ export class ChannelServer {
     // Serving never keeps the process alive by itself (a store open without the channel never did).
     server.unref();
     this.server = server;
-    this.engine.gather = () => this.gather();
+    this.engine.shareWrites({ gather: () => this.gather() });
   }
 
   /**
-   * Before a commit flush (`engine.gather`): a wait until every follower expected has sent its next write,
+   * Before a commit flush (`StoreState.gather`, set through `engine.shareWrites`): a wait until every follower expected has sent its next write,
    * at most 1.5 × their usual turnaround (see {@link GATHER_MAX_MS}); null when none is expected. Those that
    * did not come in time (now, or by the end of the wait) are no longer expected.
    */
@@ -224,7 +224,7 @@ export class ChannelServer {
     socket.on("close", () => {
       clearTimeout(timer);
       this.followers.delete(socket);
-      this.engine.syncAside = this.followers.size > 0;
+      this.engine.shareWrites({ syncAside: this.followers.size > 0 });
       this.arrived(socket);
     });
     socket.on("data", (chunk: Buffer) => {
@@ -313,7 +313,7 @@ export class ChannelServer {
     }
     socket.write(encodeMessage({ type: Msg.welcome, seq: this.engine.lastSeq, mac }));
     this.followers.set(socket, state);
-    this.engine.syncAside = true;
+    this.engine.shareWrites({ syncAside: true });
     return Buffer.from(m.clientId).toString("hex");
   }
 
@@ -321,8 +321,7 @@ export class ChannelServer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.engine.gather = null;
-    this.engine.syncAside = false;
+    this.engine.shareWrites({ gather: null, syncAside: false });
     this.expected.clear();
     this.release();
     for (const s of this.followers.keys()) s.destroy();

@@ -127,14 +127,9 @@ export class Engine {
     return { generation: this.state.manifest.generation, journal: this.state.journal.number };
   }
 
-  /** The writer: a wait before each commit flush for writes on their way (share/server.ts); see `StoreState.gather`. */
-  set gather(f: (() => Promise<void> | null) | null) {
-    this.state.gather = f;
-  }
-
-  /** The writer: commit fdatasyncs on the thread pool while followers may write meanwhile (share/server.ts); see `StoreState.syncAside`. */
-  set syncAside(on: boolean) {
-    this.state.syncAside = on;
+  /** The writer's hooks for followers' writes (share/server.ts): see `StoreState.gather` and `StoreState.syncAside`. */
+  shareWrites(hooks: Partial<Pick<StoreState, "gather" | "syncAside">>): void {
+    Object.assign(this.state, hooks);
   }
 
   /** Seq of the write of `key`'s live version (0: absent; in the segment: its `seqFloor`), for write preconditions. */
