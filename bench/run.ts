@@ -7,7 +7,7 @@
  * `--json` file, measuring nothing (for changes to the report's wording or layout).
  * `npm run bench -- --scale [--tiers 10000,100000,1000000] [--only cellar,sqlite-full,lmdb] [--quick]`: only
  * issue 15's scale curves (bench/scale.ts), written into their own section of the report and `scale.svg`;
- * with `--render s.json`, rewritten from a saved `--json` of such a run.
+ * with `--render s.json[,t.json]`, rewritten from the saved `--json` of such runs (merged: systems measured apart).
  *
  * Runs the raw limits and the seven workloads of issue 6 for Cellar and every peer in one process
  * (plus one child process per cold-open / warm-get measurement), shows a live table, then writes the
@@ -84,7 +84,7 @@ function parseOptions(argv: string[]): Options {
     json: values.json === undefined ? undefined : resolve(values.json),
     only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
     keep: values.keep,
-    render: values.render === undefined ? undefined : resolve(values.render),
+    render: values.render === undefined ? undefined : values.render.split(",").map((f) => resolve(f)).join(","),
     lifecycle: values.lifecycle,
     stalls: values.stalls,
     scale: values.scale,
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   if (opts.scale) {
     const scale = await import("./scale.js");
     const results = opts.render
-      ? (JSON.parse(readFileSync(opts.render, "utf8")) as import("./scale.js").ScaleResults)
+      ? scale.mergeScaleResults(opts.render.split(",").map((f) => JSON.parse(readFileSync(resolve(f), "utf8")) as import("./scale.js").ScaleResults))
       : await scale.runScale(
           {
             tiers: opts.tiers ?? (opts.sizes.name === "quick" ? scale.QUICK_TIERS : scale.SCALE_TIERS),

@@ -45,13 +45,18 @@ export interface Loop {
   p99: number;
   max: number;
   gap: number;
+  /** The most CPU time the process used between two ticks of the 1 ms timer (bench/stall.ts `cpuGap`): the longest stall without the time the OS gave the cores to others. */
+  cpuGap?: number;
 }
 
 export interface LoadSample {
   bulkRps: number;
   bulkMs: number;
+  /** CPU time of the same steps (process.cpuUsage: user + system, all threads), in ms; absent in older results. */
+  bulkCpuMs?: number;
   bulkLoop: Loop;
   compactMs: number;
+  compactCpuMs?: number;
   compactLoop: Loop;
   put1P50: number;
   put1P99: number;
@@ -84,12 +89,14 @@ export interface ReadSample {
   heapRead: number;
   heapWarm: number;
   openMs: number;
+  openCpuMs?: number;
   openLoop: Loop;
   coldGetsPerS: number;
   coldGetP99: number;
   coldN: number;
   coldLoop: Loop;
   readAllMs: number;
+  readAllCpuMs?: number;
   readLoop: Loop;
   warmGetsPerS: number;
   warmGetP99: number;
@@ -107,7 +114,7 @@ const STREAM_SCALE_GETS = 21;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function loopOf(s: StallSample): Loop {
-  return { p99: s.p99, max: s.max, gap: s.gap };
+  return { p99: s.p99, max: s.max, gap: s.gap, ...(s.cpuGap === undefined ? {} : { cpuGap: s.cpuGap }) };
 }
 
 /** The worst of several steps' stalls (the p99 of the merged steps is at most the largest p99). */
@@ -116,16 +123,25 @@ function worst(list: readonly StallSample[]): Loop {
     p99: Math.max(0, ...list.map((s) => s.p99)),
     max: Math.max(0, ...list.map((s) => s.max)),
     gap: Math.max(0, ...list.map((s) => s.gap)),
+    cpuGap: Math.max(0, ...list.map((s) => s.cpuGap ?? 0)),
   };
 }
 
-async function timed<T>(op: () => Promise<T>): Promise<{ value: T; ms: number; loop: Loop }> {
+/** CPU time this process used so far (user + system, every thread), in ms: unlike wall-clock time, it does not grow with the machine's load. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function timed<T>(op: () => Promise<T>): Promise<{ value: T; ms: number; cpuMs: number; loop: Loop }> {
   const monitor = await StallMonitor.start();
   const t0 = nowMs();
+  const c0 = cpuMs();
   try {
     const value = await op();
     const ms = nowMs() - t0;
-    return { value, ms, loop: loopOf(await monitor.stop()) };
+    const cpu = cpuMs() - c0;
+    return { value, ms, cpuMs: cpu, loop: loopOf(await monitor.stop()) };
   } catch (e) {
     await monitor.stop();
     throw e;
@@ -156,13 +172,16 @@ async function load(req: ScaleRequest): Promise<LoadSample> {
   const store = await spec.create();
   await store.open(req.dir);
   let bulkMs = 0;
+  let bulkCpuMs = 0;
   const bulkStalls: StallSample[] = [];
   for (let c = 0; c < req.records; c += CHUNK) {
     const records = makeTasks(c, Math.min(CHUNK, req.records - c));
     const monitor = await StallMonitor.start();
     const t0 = nowMs();
+    const c0 = cpuMs();
     for (let i = 0; i < records.length; i += BATCH) await store.putMany(records.slice(i, i + BATCH));
     bulkMs += nowMs() - t0;
+    bulkCpuMs += cpuMs() - c0;
     bulkStalls.push(await monitor.stop());
   }
   const compaction = await timed(() => store.compact());
@@ -188,8 +207,10 @@ async function load(req: ScaleRequest): Promise<LoadSample> {
   const sample: LoadSample = {
     bulkRps: req.records / (bulkMs / 1000),
     bulkMs,
+    bulkCpuMs,
     bulkLoop: worst(bulkStalls),
     compactMs: compaction.ms,
+    compactCpuMs: compaction.cpuMs,
     compactLoop: compaction.loop,
     put1P50: percentile(latencies, 50),
     put1P99: percentile(latencies, 99),
@@ -202,9 +223,10 @@ async function load(req: ScaleRequest): Promise<LoadSample> {
     diskApparent: 0,
   };
   if (!NO_COMPACTION.has(spec.id)) {
-    // Enough records for puts every PACE_MS ms through a compaction of up to 5 × the first one's time (the
-    // step says how many ran; it stops early only if they run out).
-    const records = fresh(Math.ceil((5 * compaction.ms + 1000) / PACE_MS));
+    // Puts every PACE_MS ms through a compaction of up to 5 × the first one's time (the step says if they ran
+    // out first): 2,000 new records, then the same keys again (overwrites), so generating them costs little.
+    const cycle = fresh(Math.min(2_000, Math.ceil((5 * compaction.ms + 1000) / PACE_MS)));
+    const records = Array.from({ length: Math.ceil((5 * compaction.ms + 1000) / PACE_MS) }, (_, i) => cycle[i % cycle.length] as TaskRecord);
     let done = false;
     let compactMs = 0;
     const monitor = await StallMonitor.start();
@@ -299,12 +321,14 @@ async function read(req: ScaleRequest): Promise<ReadSample> {
     heapRead: afterRead.heap - base.heap,
     heapWarm: afterWarm.heap - base.heap,
     openMs: open.ms,
+    openCpuMs: open.cpuMs,
     openLoop: open.loop,
     coldGetsPerS: cold.value.perS,
     coldGetP99: cold.value.p99,
     coldN: cold.value.n,
     coldLoop: cold.loop,
     readAllMs: all.ms,
+    readAllCpuMs: all.cpuMs,
     readLoop: all.loop,
     warmGetsPerS: warm.value.perS,
     warmGetP99: warm.value.p99,

@@ -214,7 +214,7 @@ describe("benchmark records", () => {
 
 describe(`npm run bench -- --scale --quick (issue 15's scale curves, tiny sizes${withPeers ? ", every scale system" : ", Cellar only"})`, () => {
   const scaleSystems = withPeers ? SCALE_SYSTEMS : ["cellar"];
-  const tiers = [300, 1_200];
+  const tiers = [200, 800];
   let dir: string;
   let report: string;
   let chart: string;
@@ -232,7 +232,7 @@ describe(`npm run bench -- --scale --quick (issue 15's scale curves, tiny sizes$
     report = readFileSync(join(dir, "BENCHMARKS.md"), "utf8");
     chart = readFileSync(join(dir, "scale.svg"), "utf8");
     results = JSON.parse(readFileSync(join(dir, "scale.json"), "utf8")) as ScaleResults;
-  }, 240_000);
+  }, 420_000); // four fresh processes per size; minutes on a loaded 2-core machine
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -275,7 +275,8 @@ describe(`npm run bench -- --scale --quick (issue 15's scale curves, tiny sizes$
     expect(chart.startsWith("<svg ")).toBe(true);
     expect(chart.trimEnd().endsWith("</svg>")).toBe(true);
     expect(chart).toContain("log-scale");
-    expect((chart.match(/<polyline /g) ?? []).length).toBeGreaterThanOrEqual(MEASURES.filter((m) => m.chart).length - (withPeers ? 0 : 1));
+    expect((chart.match(/<polyline /g) ?? []).length).toBeGreaterThanOrEqual(6); // a tiny store's RSS growth can be ≤ 0: not drawn on a log scale
+    expect(chart).toContain(">bulk load (records/s)</text>");
   });
 
   it("--scale --render rewrites the same section and chart from the saved results", async () => {
