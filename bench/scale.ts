@@ -90,6 +90,11 @@ export function mergeScaleResults(list: readonly ScaleResults[]): ScaleResults {
 }
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "scale-child.ts");
+/**
+ * How long one child may run. The 1M size's load step took > 15 min (the other children's limit) on a
+ * 2-core machine at load 20–30, where it got ~8 % of a core: 3 h, so only a hung child is stopped.
+ */
+const SCALE_CHILD_TIMEOUT_MS = 3 * 60 * 60_000;
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
@@ -147,12 +152,12 @@ export async function runScale(opts: ScaleOptions, log: (line: string) => void):
         const req = (mode: ScaleRequest["mode"]): ScaleRequest => ({ mode, system: spec.id, dir, records, ...base });
         try {
           log(`scale: ${spec.label}, ${records.toLocaleString("en-US")} records: load …`);
-          row.load = await runScript<LoadSample>(SCRIPT, req("load"), `${spec.id} load ${records}`);
+          row.load = await runScript<LoadSample>(SCRIPT, req("load"), `${spec.id} load ${records}`, SCALE_CHILD_TIMEOUT_MS);
           const cached = evictFromPageCache(dir);
           if (cached === undefined) evicted = false;
           else row.cachedBefore = cached;
           log(`scale: ${spec.label}, ${records.toLocaleString("en-US")} records: read (${cached === undefined ? "page cache not evicted" : `${formatBytes(cached)} still cached`}) …`);
-          row.read = await runScript<ReadSample>(SCRIPT, req("read"), `${spec.id} read ${records}`);
+          row.read = await runScript<ReadSample>(SCRIPT, req("read"), `${spec.id} read ${records}`, SCALE_CHILD_TIMEOUT_MS);
           log(`  ${describeRow(row)}`);
           // Saved after every size, so a run stopped before its 1M size keeps what it measured.
           if (opts.json) writeFileSync(opts.json, JSON.stringify({ ...results, durationSeconds: (Date.now() - started.getTime()) / 1000 }, null, 2) + "\n");
