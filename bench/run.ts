@@ -50,6 +50,8 @@ interface Options {
   /** `--scale`: only the scale curves (bench/scale.ts), at `tiers` record counts. */
   scale: boolean;
   tiers: number[] | undefined;
+  /** `--scale --skip-compaction`: the scale run without its two compactions per size. */
+  skipCompaction: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -67,6 +69,7 @@ function parseOptions(argv: string[]): Options {
       stalls: { type: "boolean", default: false },
       scale: { type: "boolean", default: false },
       tiers: { type: "string" },
+      "skip-compaction": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -88,6 +91,7 @@ function parseOptions(argv: string[]): Options {
     lifecycle: values.lifecycle,
     stalls: values.stalls,
     scale: values.scale,
+    skipCompaction: values["skip-compaction"],
     tiers: values.tiers?.split(",").map((t) => {
       const x = Number(t.trim().replace(/_/g, ""));
       if (!Number.isInteger(x) || x < 100) throw new Error(`--tiers expects record counts of at least 100, got \`${t}\``);
@@ -137,6 +141,7 @@ async function main(): Promise<void> {
             tiers: opts.tiers ?? (opts.sizes.name === "quick" ? scale.QUICK_TIERS : scale.SCALE_TIERS),
             systems: opts.only ?? scale.SCALE_SYSTEMS,
             quick: opts.sizes.name === "quick",
+            skipCompaction: opts.skipCompaction,
             out: opts.out,
             json: opts.json,
           },

@@ -40,6 +40,7 @@ export interface ScaleOptions {
   tiers: number[];
   systems: string[];
   quick: boolean;
+  skipCompaction: boolean;
   out: string;
   json: string | undefined;
 }
@@ -149,7 +150,7 @@ export async function runScale(opts: ScaleOptions, log: (line: string) => void):
         const row: ScaleRow = { system: spec.id, records };
         results.rows.push(row);
         const dir = join(runDir, `${spec.id}-${records}`);
-        const req = (mode: ScaleRequest["mode"]): ScaleRequest => ({ mode, system: spec.id, dir, records, ...base });
+        const req = (mode: ScaleRequest["mode"]): ScaleRequest => ({ mode, system: spec.id, dir, records, ...base, ...(opts.skipCompaction ? { skipCompaction: true } : {}) });
         try {
           log(`scale: ${spec.label}, ${records.toLocaleString("en-US")} records: load …`);
           row.load = await runScript<LoadSample>(SCRIPT, req("load"), `${spec.id} load ${records}`, SCALE_CHILD_TIMEOUT_MS);
