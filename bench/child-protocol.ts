@@ -27,8 +27,16 @@ const CHILD_TIMEOUT_MS = 15 * 60_000;
 
 /** Run one measurement in a fresh Node process and return its numbers. */
 export function runChild(req: ChildRequest): Promise<Sample> {
+  return runScript<Sample>(CHILD, req, req.mode);
+}
+
+/**
+ * Run `script` (a bench/ module) in a fresh `node --expose-gc` process with `arg` as its one JSON argument,
+ * and return what it printed after RESULT_PREFIX. `what` names the measurement in errors.
+ */
+export function runScript<T>(script: string, arg: unknown, what: string, timeoutMs = CHILD_TIMEOUT_MS): Promise<T> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ["--expose-gc", "--import", TSX, CHILD, JSON.stringify(req)], {
+    const child = spawn(process.execPath, ["--expose-gc", "--import", TSX, script, JSON.stringify(arg)], {
       cwd: REPO_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -36,13 +44,18 @@ export function runChild(req: ChildRequest): Promise<Sample> {
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), CHILD_TIMEOUT_MS);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       const line = stdout.split("\n").find((l) => l.startsWith(RESULT_PREFIX));
-      if (code === 0 && line) resolvePromise(JSON.parse(line.slice(RESULT_PREFIX.length)) as Sample);
-      else reject(new Error(`child (${req.mode}) exited with ${signal ?? code}: ${stderr.trim().split("\n").slice(0, 6).join(" / ") || "no result"}`));
+      if (timedOut) reject(new Error(`child (${what}) killed after ${Math.round(timeoutMs / 60_000)} min without a result`));
+      else if (code === 0 && line) resolvePromise(JSON.parse(line.slice(RESULT_PREFIX.length)) as T);
+      else reject(new Error(`child (${what}) exited with ${signal ?? code}: ${stderr.trim().split("\n").slice(0, 6).join(" / ") || "no result"}`));
     });
   });
 }

@@ -5,6 +5,9 @@
  * backup, retention, several-processes or queries runs), e.g. `--stalls --only cellar --reps 1 --out /tmp/s.md`.
  * `npm run bench -- --render results.json [--out …]`: rewrite the report and chart from a saved run's
  * `--json` file, measuring nothing (for changes to the report's wording or layout).
+ * `npm run bench -- --scale [--tiers 10000,100000,1000000] [--only cellar,sqlite-full,lmdb] [--quick]`: only
+ * issue 15's scale curves (bench/scale.ts), written into their own section of the report and `scale.svg`;
+ * with `--render s.json[,t.json]`, rewritten from the saved `--json` of such runs (merged: systems measured apart).
  *
  * Runs the raw limits and the seven workloads of issue 6 for Cellar and every peer in one process
  * (plus one child process per cold-open / warm-get measurement), shows a live table, then writes the
@@ -44,6 +47,11 @@ interface Options {
   lifecycle: string | undefined;
   /** `--stalls`: workloads 1–6 and the migration at open only (issue 15's event-loop table). */
   stalls: boolean;
+  /** `--scale`: only the scale curves (bench/scale.ts), at `tiers` record counts. */
+  scale: boolean;
+  tiers: number[] | undefined;
+  /** `--scale --skip-compaction`: the scale run without its two compactions per size. */
+  skipCompaction: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -59,6 +67,9 @@ function parseOptions(argv: string[]): Options {
       render: { type: "string" },
       lifecycle: { type: "string" },
       stalls: { type: "boolean", default: false },
+      scale: { type: "boolean", default: false },
+      tiers: { type: "string" },
+      "skip-compaction": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -76,9 +87,16 @@ function parseOptions(argv: string[]): Options {
     json: values.json === undefined ? undefined : resolve(values.json),
     only: values.only?.split(",").map((s) => s.trim()).filter(Boolean),
     keep: values.keep,
-    render: values.render === undefined ? undefined : resolve(values.render),
+    render: values.render === undefined ? undefined : values.render.split(",").map((f) => resolve(f)).join(","),
     lifecycle: values.lifecycle,
     stalls: values.stalls,
+    scale: values.scale,
+    skipCompaction: values["skip-compaction"],
+    tiers: values.tiers?.split(",").map((t) => {
+      const x = Number(t.trim().replace(/_/g, ""));
+      if (!Number.isInteger(x) || x < 100) throw new Error(`--tiers expects record counts of at least 100, got \`${t}\``);
+      return x;
+    }),
   };
 }
 
@@ -114,6 +132,26 @@ interface Workload {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
+  if (opts.scale) {
+    const scale = await import("./scale.js");
+    const results = opts.render
+      ? scale.mergeScaleResults(opts.render.split(",").map((f) => JSON.parse(readFileSync(resolve(f), "utf8")) as import("./scale.js").ScaleResults))
+      : await scale.runScale(
+          {
+            tiers: opts.tiers ?? (opts.sizes.name === "quick" ? scale.QUICK_TIERS : scale.SCALE_TIERS),
+            systems: opts.only ?? scale.SCALE_SYSTEMS,
+            quick: opts.sizes.name === "quick",
+            skipCompaction: opts.skipCompaction,
+            out: opts.out,
+            json: opts.json,
+          },
+          (line) => process.stdout.write(`${line}\n`),
+        );
+    const written = scale.writeScaleOutputs(results, opts.out, opts.render ? undefined : opts.json);
+    process.stdout.write(`wrote ${written.join(" and ")}\n`);
+    if (results.rows.some((r) => r.error !== undefined)) process.exitCode = 1;
+    return;
+  }
   if (opts.render) {
     writeOutputs(JSON.parse(readFileSync(opts.render, "utf8")) as BenchResults, opts);
     return;

@@ -9,7 +9,7 @@
  * bench/node_modules, and every peer must have loaded and measured.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,6 +21,7 @@ import { jsonBytes, makeSettingsPatch, makeTask, makeTasks, taskKey } from "../b
 import { LOOP_OPS, METRICS } from "../bench/metrics.js";
 import { RAW_METRICS } from "../bench/raw.js";
 import type { BenchResults } from "../bench/results.js";
+import { evaluateScaleTargets, evictFromPageCache, MEASURES, SCALE_BEGIN, SCALE_END, SCALE_SYSTEMS, spliceScaleSection, type ScaleResults } from "../bench/scale.js";
 import { StallMonitor } from "../bench/stall.js";
 import { SYSTEMS } from "../bench/systems.js";
 import { evaluateTargets } from "../bench/targets.js";
@@ -207,6 +208,100 @@ describe("benchmark records", () => {
       const p = makeSettingsPatch(i);
       const full = toJson(UserSettingsSchema, create(UserSettingsSchema, p.input as MessageInitShape<typeof UserSettingsSchema>), { alwaysEmitImplicit: true }) as Record<string, unknown>;
       expect(p.json).toEqual(Object.fromEntries(Object.keys(p.input).map((k) => [k, full[k]])));
+    }
+  });
+});
+
+describe(`npm run bench -- --scale --quick (issue 15's scale curves, tiny sizes${withPeers ? ", every scale system" : ", Cellar only"})`, () => {
+  const scaleSystems = withPeers ? SCALE_SYSTEMS : ["cellar"];
+  const tiers = [200, 800];
+  let dir: string;
+  let report: string;
+  let chart: string;
+  let results: ScaleResults;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "cellar-bench-scale-"));
+    // A report with a section of its own before the scale section: the run must keep it and append.
+    writeFileSync(join(dir, "BENCHMARKS.md"), "# Benchmarks\n\nkept text\n");
+    await run("npm", ["run", "--silent", "bench", "--", "--scale", "--quick", "--tiers", tiers.join(","), "--only", scaleSystems.join(","), "--out", join(dir, "BENCHMARKS.md"), "--json", join(dir, "scale.json")], {
+      cwd: join(import.meta.dirname, ".."),
+      env: { ...process.env, CI: "1" },
+      maxBuffer: 16 << 20,
+    });
+    report = readFileSync(join(dir, "BENCHMARKS.md"), "utf8");
+    chart = readFileSync(join(dir, "scale.svg"), "utf8");
+    results = JSON.parse(readFileSync(join(dir, "scale.json"), "utf8")) as ScaleResults;
+  }, 420_000); // four fresh processes per size; minutes on a loaded 2-core machine
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("measured every size of every system in fresh processes, cold reads after the store's files left the page cache", () => {
+    expect(results.tiers).toEqual(tiers);
+    expect(results.rows.map((r) => [r.system, r.records])).toEqual(tiers.flatMap((t) => scaleSystems.map((s) => [s, t])));
+    for (const row of results.rows) {
+      expect(row.error, `${row.system} ${row.records}`).toBeUndefined();
+      for (const m of MEASURES) {
+        const v = m.value(row);
+        if (v === undefined) expect(row.system, `${row.system} ${m.label}`).toBe("lmdb"); // lmdb has no compaction
+        else expect(Number.isFinite(v), `${row.system} ${row.records} ${m.label} = ${v}`).toBe(true);
+      }
+      expect(row.load!.bulkRps).toBeGreaterThan(0);
+      expect(row.load!.diskBytes).toBeGreaterThan(0);
+      expect(row.read!.openLoop.max).toBeGreaterThanOrEqual(0);
+      if (row.system === "cellar") expect(row.load!.duringN).toBeGreaterThan(0);
+      // fincore: the eviction left (next to) nothing of the store in the page cache.
+      expect(row.cachedBefore).toBeLessThan(row.load!.diskApparent / 10 + 64 * 1024);
+    }
+  });
+
+  it("appends its own section to the report, keeps what was there, and judges every target", () => {
+    expect(report.startsWith("# Benchmarks\n\nkept text\n")).toBe(true);
+    expect(report).toContain(SCALE_BEGIN);
+    expect(report).toContain(SCALE_END);
+    expect(report).toContain("](scale.svg)");
+    const targets = evaluateScaleTargets(results);
+    expect(targets).toHaveLength(6);
+    // No 100k / 1M size in this run: the growth targets are "not measured", the memory bound is judged.
+    expect(targets.filter((t) => t.status === "not measured")).toHaveLength(5);
+    for (const t of targets) expect(report).toContain(`| ${t.target} |`);
+    for (const m of MEASURES) expect(report).toContain(`| ${m.label} (${m.unit}) | Cellar |`);
+    expect(spliceScaleSection(report, `${SCALE_BEGIN}\nnew\n${SCALE_END}`)).toBe(`# Benchmarks\n\nkept text\n\n${SCALE_BEGIN}\nnew\n${SCALE_END}\n`);
+  });
+
+  it("draws the curves as an SVG with log-scale axes, a line per system", () => {
+    expect(chart.startsWith("<svg ")).toBe(true);
+    expect(chart.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(chart).toContain("log-scale");
+    expect((chart.match(/<polyline /g) ?? []).length).toBeGreaterThanOrEqual(6); // a tiny store's RSS growth can be ≤ 0: not drawn on a log scale
+    expect(chart).toContain(">bulk load (records/s)</text>");
+  });
+
+  it("--scale --render rewrites the same section and chart from the saved results", async () => {
+    const again = join(dir, "again", "BENCHMARKS.md");
+    mkdirSync(join(dir, "again"));
+    writeFileSync(again, "# Benchmarks\n\nkept text\n");
+    await run("npm", ["run", "--silent", "bench", "--", "--scale", "--render", join(dir, "scale.json"), "--out", again], { cwd: join(import.meta.dirname, ".."), env: { ...process.env, CI: "1" } });
+    expect(readFileSync(again, "utf8")).toBe(report);
+    expect(readFileSync(join(dir, "again", "scale.svg"), "utf8")).toBe(chart);
+  });
+});
+
+describe("evictFromPageCache (bench/scale.ts)", () => {
+  it("writes a store's files back and leaves none of their pages in the OS page cache", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cellar-bench-evict-"));
+    try {
+      mkdirSync(join(dir, "sub"));
+      writeFileSync(join(dir, "a.bin"), Buffer.alloc(4 << 20, 7));
+      writeFileSync(join(dir, "sub", "b.bin"), Buffer.alloc(1 << 20, 9));
+      readFileSync(join(dir, "a.bin"));
+      const cached = evictFromPageCache(dir);
+      if (cached === undefined) return; // no dd / fincore on this machine: the report says "not evicted"
+      expect(cached).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
