@@ -91,8 +91,8 @@ class CellarAdapter implements StoreAdapter {
  * (`retention.maxCount`), so with it on, every open of a larger store deletes the excess in the background,
  * which the peers never do: a 1M-record read step iterated 129,053 records while cleanup was deleting.
  */
-function cellarSpec(id: string, label: string, durability: string, options: Omit<StoreOptions, "dir" | "cleanup">): SystemSpec {
-  options = { ...options, cleanup: false };
+function cellarSpec(id: string, label: string, durability: string, given: Omit<StoreOptions, "dir" | "cleanup">): SystemSpec {
+  const options: Omit<StoreOptions, "dir"> = { ...given, cleanup: false };
   return {
     id,
     label,
