@@ -1,6 +1,6 @@
 /**
  * Long crash soak: `npm run soak:crash -- [rounds=2000]`. The same round as the
- * test suite's 60-round loop, for thousands of rounds on one store directory.
+ * test suite's 20-round loop, for thousands of rounds on one store directory.
  * Exits 1 on the first violation, printing the round, seed and what was wrong.
  */
 import fs from "node:fs";

@@ -19,15 +19,16 @@ async function dump(dir: string): Promise<{ stored: Map<string, string>; engine:
 }
 
 describe("SIGKILL crash loop", () => {
-  // 40 rounds here (each starts a writer process; the whole suite must stay within 8 minutes on 2 cores):
+  // 20 rounds here (each starts a writer process, ~1.6 s; the whole suite must stay within 8 minutes on 2
+  // cores): CI runs 100 more as a step of its own (`npm run soak:crash -- 100`, a random seed each run), and
   // `npm run soak:crash -- 2000` runs the same round thousands of times.
-  it("after each kill at a random moment, a fresh open finds every acknowledged write and nothing else (40 rounds)", async () => {
+  it("after each kill at a random moment, a fresh open finds every acknowledged write and nothing else (20 rounds)", async () => {
     const dir = path.join(tmp, "loop");
     let initial = new Map<string, string | null>();
     let seed = 12345;
     let totalAcked = 0;
     let tails = 0;
-    for (let round = 0; round < 40; round++) {
+    for (let round = 0; round < 20; round++) {
       seed = (seed * 1103515245 + 12345) >>> 0;
       const r = await crashRound(dir, tmp, round, seed, 5 + (seed % 120), initial);
       expect(r.signal, r.stderr).toBe("SIGKILL");
@@ -38,7 +39,7 @@ describe("SIGKILL crash loop", () => {
       initial = new Map(r.stored);
     }
     // the loop must have exercised something: writes acknowledged across the rounds
-    expect(totalAcked).toBeGreaterThan(130);
+    expect(totalAcked).toBeGreaterThan(65);
     console.log(`crash loop: ${totalAcked} acknowledged writes checked, ${tails} torn tails cut`);
   }, 300_000);
 });
