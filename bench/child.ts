@@ -16,6 +16,7 @@ import { taskKey } from "./records.js";
 import { StallMonitor } from "./stall.js";
 import { nowMs } from "./stats.js";
 import { findSystem } from "./systems.js";
+import { checkRecord, memory } from "./child-memory.js";
 
 const STREAM_GETS = 9;
 
@@ -24,24 +25,6 @@ const STREAM_GETS = 9;
  * V8 may collect a local after its last use, which would show as memory the store freed.
  */
 const retained: unknown[] = [];
-
-function gc(): void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (!g) throw new Error("child must run with --expose-gc");
-  g();
-  g();
-}
-
-function memory(): { rss: number; heap: number } {
-  gc();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external };
-}
-
-function checkRecord(value: unknown, key: string): void {
-  const id = (value as { id?: unknown } | undefined)?.id;
-  if (id !== key) throw new Error(`get(${key}) returned ${value === undefined ? "nothing" : `a record with id ${String(id)}`}`);
-}
 
 async function cold(req: ChildRequest): Promise<Sample> {
   const spec = findSystem(req.system);

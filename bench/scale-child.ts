@@ -25,6 +25,7 @@ import { makeTasks, taskKey, type TaskRecord } from "./records.js";
 import { StallMonitor, type StallSample } from "./stall.js";
 import { nowMs, percentile } from "./stats.js";
 import { findSystem } from "./systems.js";
+import { checkRecord, memory } from "./child-memory.js";
 
 export interface ScaleRequest {
   mode: "load" | "read";
@@ -255,24 +256,6 @@ async function load(req: ScaleRequest): Promise<LoadSample> {
   sample.diskBytes = disk.allocated;
   sample.diskApparent = disk.apparent;
   return sample;
-}
-
-function gc(): void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (!g) throw new Error("child must run with --expose-gc");
-  g();
-  g();
-}
-
-function memory(): { rss: number; heap: number } {
-  gc();
-  const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external };
-}
-
-function checkRecord(value: unknown, key: string): void {
-  const id = (value as { id?: unknown } | undefined)?.id;
-  if (id !== key) throw new Error(`get(${key}) returned ${value === undefined ? "nothing" : `a record with id ${String(id)}`}`);
 }
 
 /** `n` random gets (keys of `order`), stopping after `budgetMs`; gets per second and the p99 of one get. */

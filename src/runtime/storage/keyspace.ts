@@ -262,14 +262,7 @@ export class Keyspace {
     // partial index behind that later queries would trust.
     const terms: string[] = [];
     const keys: string[] = [];
-    for (const [k, loc] of this.entries()) {
-      for (const t of loc.terms) {
-        if (t.startsWith(prefix)) {
-          terms.push(t);
-          keys.push(k);
-        }
-      }
-    }
+    for (const [k, loc] of this.entries()) termsInto(prefix, k, loc, terms, keys);
     // Keys in UTF-8 order (string keys) are packed into numbers too (OrderedIndex `packKeys`).
     ix = OrderedIndex.from(compareKeys, terms, keys, prefix, compareKeys === compareUtf8);
     (this.indexes ??= new Map()).set(prefix, ix);
@@ -318,12 +311,7 @@ export class Keyspace {
       const keys: string[] = [];
       // The walk stops at the first turn after a rebase: the segment and the overlay it reads are replaced.
       for (const [k, loc] of this.entries()) {
-        for (const t of loc.terms) {
-          if (t.startsWith(prefix)) {
-            terms.push(t);
-            keys.push(k);
-          }
-        }
+        termsInto(prefix, k, loc, terms, keys);
         if (overdue()) {
           await turn();
           if (this.rebases !== rebases) break;
@@ -416,6 +404,16 @@ export class Keyspace {
     for (const k of this.overlay.keys()) {
       const slot = this.segFind(k);
       if (slot >= 0) yield this.seg.loc(slot).length;
+    }
+  }
+}
+
+/** The terms of `loc` (the record `key`) under `prefix`, each pushed with its key: an ordered index's entries. */
+function termsInto(prefix: string, key: string, loc: Loc, terms: string[], keys: string[]): void {
+  for (const t of loc.terms) {
+    if (t.startsWith(prefix)) {
+      terms.push(t);
+      keys.push(key);
     }
   }
 }
