@@ -79,11 +79,15 @@ function schema(s: Studio): string {
   const rows = Object.values(s.o.entities).map((d) => {
     const locked = lock?.[d.name];
     const top = locked?.length ? Math.max(...locked) : undefined;
-    const state = lock === null ? "no lock file" : top === undefined ? "not in the lock" : top === d.version ? "matches the lock" : top > d.version ? "older than the lock" : "newer than the lock (run `cellar lock`)";
-    return [esc(d.name), String(d.version), locked ? esc(locked.join(", ")) : "—", num(stats.entities[d.name]?.records ?? 0), esc(state)];
+    const stored = stats.entities[d.name]?.storedVersion;
+    const state = [
+      lock === null ? "no lock file" : top === undefined ? "not in the lock" : top === d.version ? "matches the lock" : top > d.version ? "older than the lock" : "newer than the lock (run `cellar lock`)",
+      ...(stored !== undefined && stored !== d.version ? [`stored at v${stored}: the app's next open migrates it`] : []),
+    ].join("; ");
+    return [esc(d.name), String(d.version), stored === undefined ? "—" : String(stored), locked ? esc(locked.join(", ")) : "—", num(stats.entities[d.name]?.records ?? 0), esc(state)];
   });
-  const note = "<p>Records are stored at the schema version: an open migrates older ones first (docs/SCHEMAS.md).</p>";
-  return `<h2>Schema</h2>${note}` + table("Schema versions against the lock", ["Entity", "Schema version", "Locked versions", "Records", "State"], rows, true);
+  const note = "<p>Records are stored at the stored version; the app's open migrates older ones to its schema version first (docs/SCHEMAS.md).</p>";
+  return `<h2>Schema</h2>${note}` + table("Schema versions against the lock", ["Entity", "Schema version", "Stored version", "Locked versions", "Records", "State"], rows, true);
 }
 
 function verificationRows(v: LastVerification): string[][] {

@@ -25,6 +25,8 @@ it("planUpgradeDryRun says what openStore's upgrade then does, and writes nothin
   const old = await openRuntimeStore({ ...entities, focusSessions: { ...entities.focusSessions, version: 2 } }, { dir, key, cleanup: false });
   for (const id of ["a", "b", "c"]) await old.focusSessions.put({ id, startedAt: { seconds: 1767322800n, nanos: 0 } } as never);
   await old.tasks.put({ id: "t1", title: "kept" } as never);
+  // store.stats() says the version each entity is stored at (here the older schema's).
+  expect(old.stats().entities).toMatchObject({ focus_sessions: { storedVersion: 2, records: 3 }, tasks: { storedVersion: entities.tasks.version } });
   await old.close();
   const before = snapshot(dir);
   const d = await describeStore(entities, { dir, key });
@@ -40,6 +42,7 @@ it("planUpgradeDryRun says what openStore's upgrade then does, and writes nothin
 
   const store = await openStore({ dir, key, cleanup: false });
   expect(store.migrationBackup).not.toBeNull();
+  expect(store.stats().entities.focus_sessions).toMatchObject({ storedVersion: 3, records: 3 });
   // A second open of the same store (the first holds it): read through a follower engine.
   const after = await describeStore(entities, { dir, key });
   expect(after).toMatchObject({ opened: "follower", holderPid: process.pid });

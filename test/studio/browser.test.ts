@@ -248,6 +248,10 @@ describe.runIf(present || process.env.CI === "true")("cellar studio in headless 
     await expect(page.getByRole("status").first().textContent()).resolves.toMatch(/verified: \d+ records read and checked/);
     const keysTable = await page.locator("table", { hasText: "Keys (never key material)" }).textContent();
     expect(keysTable).toContain("raw");
+    // The schema table: each entity's schema version, the version the store records it at, the lock.
+    const tasksRow = page.locator("table", { hasText: "Schema versions against the lock" }).locator("tr", { has: page.locator("th", { hasText: /^tasks$/ }) });
+    const version = String(entities.tasks.version);
+    await expect(tasksRow.locator("td").allTextContents()).resolves.toEqual([version, version, expect.any(String), expect.any(String), expect.any(String)]);
     await shot("health", true);
   });
 

@@ -18,6 +18,12 @@ export interface EntityStats {
   historyBytes: number;
   /** Bytes of its records in the backups, when the backups say (else 0: see `StoreStats.backups`). */
   backupBytes: number;
+  /**
+   * The schema version the store records for it (the manifest's): its records are stored at it. A writer's
+   * open migrates to the app's version first; a read-only or follower open may find an older one. Absent
+   * when none is recorded (a store that never held the entity).
+   */
+  storedVersion?: number;
 }
 
 export interface BackupUsage {
@@ -30,11 +36,12 @@ export interface BackupUsage {
 }
 
 
-/** Per entity: every entity of `names` (the app's), and any other non-internal entity the store holds. */
+/** Per entity: every entity of `names` (the app's), and any other non-internal entity the store holds; `stored`: the versions the store records. */
 export function entityStats(
   usage: ReadonlyMap<string, EntityUsage>,
   names: Iterable<string>,
   backups: BackupUsage,
+  stored?: ReadonlyMap<string, number>,
 ): { entities: Record<string, EntityStats>; internalBytes: number } {
   const entities: Record<string, EntityStats> = {};
   const row = (name: string) => (entities[name] ??= { records: 0, liveBytes: 0, deadBytes: 0, historyBytes: 0, backupBytes: 0 });
@@ -51,5 +58,6 @@ export function entityStats(
     }
   }
   if (backups.byEntity) for (const [name, n] of backups.byEntity) if (!name.startsWith(INTERNAL_ENTITY_PREFIX)) row(name).backupBytes += n;
+  if (stored) for (const [name, v] of stored) if (entities[name]) entities[name].storedVersion = v;
   return { entities, internalBytes };
 }

@@ -292,7 +292,7 @@ export class StoreImpl {
   stats(): StoreStats {
     this.checkOpen();
     const backups = this.#backups.usage();
-    const { entities, internalBytes } = entityStats(this.engine.entityUsage(), this.defs.keys(), backups);
+    const { entities, internalBytes } = entityStats(this.engine.entityUsage(), this.defs.keys(), backups, this.engine.storedVersions);
     const engine = this.engine.stats();
     return {
       ...engine,
