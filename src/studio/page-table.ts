@@ -11,10 +11,14 @@ import { keyCursor, OPS, paramPairs, type TableParams, tableParams, whereOf } fr
 import type { AnyCollection, Req, Res, Studio } from "./context.js";
 import { encodeStoredKey, parseKey } from "./keys.js";
 
-/** The fields `orderBy` takes: indexed, not lists. */
-function orderFields(def: CollectionDefinition): string[] {
+/**
+ * The fields `orderBy` takes alone: each leads an index (a field only second in a compound index, such as
+ * `createdAt` in `status,created_at`, is refused without an equality on the first), and is not a list.
+ */
+export function orderFields(def: CollectionDefinition): string[] {
   const schema = def.schema as DescMessage;
-  return def.indexes.filter((n) => schema.fields.find((f) => f.localName === n)?.fieldKind !== "list");
+  const leading = def.indexSpecs ? [...new Set(def.indexSpecs.map((s) => s.fields[0]!))] : def.indexes;
+  return leading.filter((n) => schema.fields.find((f) => f.localName === n)?.fieldKind !== "list");
 }
 
 function select(name: string, label: string, id: string, options: readonly [string, string][], value: string | undefined): string {

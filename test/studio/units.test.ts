@@ -116,3 +116,27 @@ describe("html and the opener", () => {
     expect([win.cmd, ...win.args("http://127.0.0.1:1/auth?token=a&b")]).toEqual(["cmd", "/c", "start", "", "http://127.0.0.1:1/auth?token=a^&b"]);
   });
 });
+
+describe("the sort list", () => {
+  it("offers the fields the query engine sorts by alone: each leads an index and is not a list", async () => {
+    const { orderFields } = await import("../../src/studio/page-table.js");
+    const { openStore } = await import("../../src/generated/index.js");
+    const { keys } = await import("../../src/runtime/index.js");
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const offered = orderFields(entities.tasks as unknown as CollectionDefinition);
+    // `tags` is a list; `createdAt` is only second in `status,created_at`.
+    expect(offered).toEqual(["status", "projectId"]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-studio-sort-"));
+    const store = await openStore({ dir: path.join(dir, "s"), key: keys.raw(new Uint8Array(32).fill(3)), cleanup: false });
+    try {
+      await store.tasks.put({ id: "a", title: "a", status: 1, projectId: "p" } as never);
+      for (const f of offered) await expect(store.tasks.query({}, { orderBy: f as never })).resolves.toHaveLength(1);
+      await expect(store.tasks.query({}, { orderBy: "createdAt" as never })).rejects.toMatchObject({ code: expect.any(String) });
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
