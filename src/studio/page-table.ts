@@ -12,13 +12,20 @@ import type { AnyCollection, Req, Res, Studio } from "./context.js";
 import { encodeStoredKey, parseKey } from "./keys.js";
 
 /**
- * The fields `orderBy` takes alone: each leads an index (a field only second in a compound index, such as
- * `createdAt` in `status,created_at`, is refused without an equality on the first), and is not a list.
+ * The fields `orderBy` takes (indexed, not lists), as `[field, label]`: a field that leads no index (e.g.
+ * `createdAt`, second in `status,created_at`) sorts only with an equality filter on the fields before it,
+ * and its label says so (alone, the query engine refuses it and the page shows why).
  */
-export function orderFields(def: CollectionDefinition): string[] {
+export function orderFields(def: CollectionDefinition): [string, string][] {
   const schema = def.schema as DescMessage;
-  const leading = def.indexSpecs ? [...new Set(def.indexSpecs.map((s) => s.fields[0]!))] : def.indexes;
-  return leading.filter((n) => schema.fields.find((f) => f.localName === n)?.fieldKind !== "list");
+  const specs = def.indexSpecs ?? def.indexes.map((f) => ({ fields: [f] }));
+  return def.indexes
+    .filter((n) => schema.fields.find((f) => f.localName === n)?.fieldKind !== "list")
+    .map((n) => {
+      if (specs.some((s) => s.fields[0] === n)) return [n, n];
+      const fields = specs.find((s) => s.fields.includes(n))?.fields ?? [];
+      return [n, `${n} (with ${fields.slice(0, fields.indexOf(n)).map((b) => `${b} =`).join(", ")})`];
+    });
 }
 
 function select(name: string, label: string, id: string, options: readonly [string, string][], value: string | undefined): string {
@@ -39,7 +46,7 @@ function filterRows(def: CollectionDefinition, p: TableParams): string {
 }
 
 function toolbar(prop: string, def: CollectionDefinition, p: TableParams): string {
-  const sort: [string, string][] = [["", "key"], ...orderFields(def).map((f): [string, string] => [f, f])];
+  const sort: [string, string][] = [["", "key"], ...orderFields(def)];
   const rev = `<div><label><input type="checkbox" name="r" value="1"${p.reverse ? " checked" : ""}> Descending</label></div>`;
   const query = `<form method="get" action="/e/${seg(prop)}" class="toolbar" aria-label="Filter and sort">${filterRows(def, p)}` +
     `<fieldset><legend>Sort</legend>${select("o", "Order by", "o", sort, p.orderBy)}${rev}</fieldset><button type="submit">Apply</button>` +

@@ -118,7 +118,7 @@ describe("html and the opener", () => {
 });
 
 describe("the sort list", () => {
-  it("offers the fields the query engine sorts by alone: each leads an index and is not a list", async () => {
+  it("offers the indexed fields that are not lists; one that leads no index says which equality it needs", async () => {
     const { orderFields } = await import("../../src/studio/page-table.js");
     const { openStore } = await import("../../src/generated/index.js");
     const { keys } = await import("../../src/runtime/index.js");
@@ -127,13 +127,14 @@ describe("the sort list", () => {
     const path = await import("node:path");
     const offered = orderFields(entities.tasks as unknown as CollectionDefinition);
     // `tags` is a list; `createdAt` is only second in `status,created_at`.
-    expect(offered).toEqual(["status", "projectId"]);
+    expect(offered).toEqual([["status", "status"], ["projectId", "projectId"], ["createdAt", "createdAt (with status =)"]]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-studio-sort-"));
     const store = await openStore({ dir: path.join(dir, "s"), key: keys.raw(new Uint8Array(32).fill(3)), cleanup: false });
     try {
       await store.tasks.put({ id: "a", title: "a", status: 1, projectId: "p" } as never);
-      for (const f of offered) await expect(store.tasks.query({}, { orderBy: f as never })).resolves.toHaveLength(1);
+      for (const [f] of offered.slice(0, 2)) await expect(store.tasks.query({}, { orderBy: f as never })).resolves.toHaveLength(1);
       await expect(store.tasks.query({}, { orderBy: "createdAt" as never })).rejects.toMatchObject({ code: expect.any(String) });
+      await expect(store.tasks.query({ status: 1 } as never, { orderBy: "createdAt" as never })).resolves.toHaveLength(1);
     } finally {
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
