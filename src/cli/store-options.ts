@@ -239,7 +239,7 @@ export async function openCliStore(dir: string, opts: StoreCliOptions, ctx: CliC
   for (let attempt = 0; ; attempt++) {
     try {
       const store = await openStore(schema.entities, { ...base, redactSensitive: true });
-      if (mode.write !== "if-audited" || (await store.audit.head()) === null) return store;
+      if (mode.write !== "if-audited" || !(await keepsAuditLog(store))) return store;
       // A store that keeps an audit log records what this command does (a read-only open records nothing):
       // opened again as the app opens it, with the key already given (no second prompt). The read-only open
       // found no migration to run, so this one runs none either.
@@ -254,6 +254,18 @@ export async function openCliStore(dir: string, opts: StoreCliOptions, ctx: CliC
     const store = await openStore(schema.entities, base);
     if (store.role === "follower") return store;
     await store.close(); // the holder closed meanwhile: open read-only after all
+  }
+}
+
+/** Whether `store` keeps an audit log with entries (`audit.head()`; E_USAGE: it keeps none). Closes it on any other error. */
+async function keepsAuditLog(store: TypedStore<any>): Promise<boolean> {
+  try {
+    return (await store.audit.head()) !== null;
+  } catch (e) {
+    const { isCellarError } = await import("../runtime/index.js");
+    if (isCellarError(e, "E_USAGE")) return false;
+    await store.close();
+    throw e;
   }
 }
 
