@@ -147,7 +147,7 @@ describe("store.stats() per entity", () => {
     for (let i = 0; i < 50; i++) await store.conversations.put(conv(`c${i}`));
     let s = store.stats();
     expect(Object.keys(s.entities).sort()).toEqual(["conversations", "grid_layouts"]);
-    expect(s.entities.grid_layouts).toEqual({ records: 0, liveBytes: 0, deadBytes: 0, historyBytes: 0, backupBytes: 0 });
+    expect(s.entities.grid_layouts).toEqual({ records: 0, liveBytes: 0, deadBytes: 0, historyBytes: 0, backupBytes: 0, storedVersion: GridLayoutEntity.version });
     const c = s.entities.conversations!;
     expect(c.records).toBe(50);
     expect(c.liveBytes).toBeGreaterThan(50 * 400);
