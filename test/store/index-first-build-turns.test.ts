@@ -10,6 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
 import { TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 import { setSliceBudget, SLICE_MS } from "../../src/runtime/platform/turn.js";
+import { ticksDuring } from "../helpers/ticks.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-ixturns-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -18,18 +19,6 @@ const key = new Uint8Array(32).fill(7);
 const N = 10_000;
 const id = (i: number) => `t-${String(i).padStart(6, "0")}`;
 const status = (i: number) => (i % 3 === 0 ? TaskStatus.DONE : TaskStatus.TODO);
-
-async function ticksDuring<T>(fn: () => Promise<T>): Promise<{ ticks: number; value: T }> {
-  let ticks = 0;
-  const timer = setInterval(() => ticks++, 1);
-  await new Promise((r) => setImmediate(r));
-  ticks = 0;
-  try {
-    return { value: await fn(), ticks };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 /** A store of N tasks, half in the segment and half in the journal, no index built yet (a fresh open). */
 async function seeded(name: string) {

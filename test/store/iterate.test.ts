@@ -5,9 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
-import { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
-import { TaskInputSchema } from "../../src/generated/examples/tasks/v1/tasks_zod.js";
-import { defineCollection, openStore as openRuntimeStore } from "../../src/runtime/index.js";
+import { openStore as openRuntimeStore } from "../../src/runtime/index.js";
+import { Numbered } from "./numbered.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-iter-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -88,16 +87,6 @@ describe("iterate()", () => {
   });
 
   it("walks integer keys in numeric order", async () => {
-    const Numbered = defineCollection<typeof TaskSchema, number>({
-      name: "numbered",
-      version: 1,
-      schema: TaskSchema,
-      validator: TaskInputSchema,
-      key: "estimateMinutes",
-      keyKind: "uint32",
-      indexes: [],
-      sensitive: [],
-    });
     const store = await openRuntimeStore({ numbered: Numbered }, { dir: path.join(tmp, "ints"), encryption: "none" });
     try {
       const mins = [5, 100, 20, 3000, 1, 999, 40];

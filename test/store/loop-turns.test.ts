@@ -8,9 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
-import { TaskSchema } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
-import { TaskInputSchema } from "../../src/generated/examples/tasks/v1/tasks_zod.js";
-import { defineCollection, openStore as openRuntimeStore } from "../../src/runtime/index.js";
+import { openStore as openRuntimeStore } from "../../src/runtime/index.js";
+import { Numbered } from "./numbered.js";
+import { ticksDuring } from "../helpers/ticks.js";
 import { overdue, setSliceBudget, SLICE_MS, sortInSlices, turn } from "../../src/runtime/platform/turn.js";
 import { compareIntKeys } from "../../src/runtime/typed/record-codec.js";
 
@@ -21,20 +21,6 @@ const key = new Uint8Array(32).fill(7);
 const N = 20_000;
 const id = (i: number) => `t-${String(i).padStart(6, "0")}`;
 
-/** Runs `fn` while a 1 ms interval counts its callbacks; the count and what `fn` returned. */
-async function ticksDuring<T>(fn: () => Promise<T>): Promise<{ ticks: number; value: T }> {
-  let ticks = 0;
-  const timer = setInterval(() => ticks++, 1);
-  // Start from a fresh turn, so that the interval is armed and no earlier tick is counted.
-  await new Promise((r) => setImmediate(r));
-  ticks = 0;
-  try {
-    const value = await fn();
-    return { ticks, value };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 describe("reads of many records let the event loop turn", () => {
   const dir = path.join(tmp, "tasks");
@@ -127,16 +113,6 @@ describe("reads of many records let the event loop turn", () => {
 
 describe("integer keys", () => {
   it("keys() and list() of 20,000 integer keys come in numeric order, in slices", async () => {
-    const Numbered = defineCollection<typeof TaskSchema, number>({
-      name: "numbered",
-      version: 1,
-      schema: TaskSchema,
-      validator: TaskInputSchema,
-      key: "estimateMinutes",
-      keyKind: "uint32",
-      indexes: [],
-      sensitive: [],
-    });
     const store = await openRuntimeStore({ numbered: Numbered }, { dir: path.join(tmp, "ints"), encryption: "none" });
     try {
       await store.batch((tx) => {

@@ -9,6 +9,7 @@ import { afterAll, afterEach, expect, it } from "vitest";
 import { openStore } from "../../src/runtime/index.js";
 import { ConversationEntity } from "../../src/generated/examples/conversations/v1/conversations_cellar.js";
 import { setSliceBudget, SLICE_MS } from "../../src/runtime/platform/turn.js";
+import { ticksDuring } from "../helpers/ticks.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-retention-turns-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -24,16 +25,7 @@ it("cleanup() over 30,000 records by key order: timers run while it sorts them; 
       for (let i = 0; i < N; i++) tx.conversations.put({ id: id(i), title: "t" });
     });
     setSliceBudget(0);
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
-    await new Promise((r) => setImmediate(r));
-    ticks = 0;
-    let report;
-    try {
-      report = await store.cleanup();
-    } finally {
-      clearInterval(timer);
-    }
+    const { ticks, value: report } = await ticksDuring(() => store.cleanup());
     expect(report.total).toBe(5);
     expect((await store.conversations.keys()).slice(0, 2)).toEqual(["c-000005", "c-000006"]);
     expect(ticks).toBeGreaterThanOrEqual(5);
