@@ -59,3 +59,17 @@ export function runScript<T>(script: string, arg: unknown, what: string, timeout
     });
   });
 }
+
+/**
+ * A measuring child's answer: `work`'s sample on stdout after {@link RESULT_PREFIX} (what `runChild` and
+ * `runScript` read), or its error on stderr with exit code 1.
+ */
+export async function reply(work: () => Promise<unknown>): Promise<void> {
+  try {
+    const sample = await work();
+    process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(sample)}\n`);
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -9,7 +9,7 @@
  *
  * Prints one line `@@RESULT <json>` on stdout; anything else on stdout/stderr is diagnostics.
  */
-import { RESULT_PREFIX, type ChildRequest } from "./child-protocol.js";
+import { type ChildRequest, reply } from "./child-protocol.js";
 import { loopSample, type Sample } from "./metrics.js";
 import { rngFor, BENCH_SEED } from "./prng.js";
 import { taskKey } from "./records.js";
@@ -107,10 +107,4 @@ async function warm(req: ChildRequest): Promise<Sample> {
 }
 
 const req = JSON.parse(process.argv[2] ?? "{}") as ChildRequest;
-try {
-  const sample = req.mode === "cold" ? await cold(req) : await warm(req);
-  process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(sample)}\n`);
-} catch (e) {
-  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exitCode = 1;
-}
+await reply(() => (req.mode === "cold" ? cold(req) : warm(req)));

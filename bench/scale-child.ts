@@ -18,7 +18,7 @@
  */
 import { mkdirSync } from "node:fs";
 import type { StoreAdapter } from "./adapter.js";
-import { RESULT_PREFIX } from "./child-protocol.js";
+import { reply } from "./child-protocol.js";
 import { diskUsage } from "./fsutil.js";
 import { BENCH_SEED, rngFor } from "./prng.js";
 import { makeTasks, taskKey, type TaskRecord } from "./records.js";
@@ -325,11 +325,5 @@ async function read(req: ScaleRequest): Promise<ReadSample> {
 // Run only as the child's entry point (scale.ts imports this module's types).
 if (process.argv[1]?.endsWith("scale-child.ts")) {
   const req = JSON.parse(process.argv[2] ?? "{}") as ScaleRequest;
-  try {
-    const sample = req.mode === "load" ? await load(req) : await read(req);
-    process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(sample)}\n`);
-  } catch (e) {
-    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
-  }
+  await reply(() => (req.mode === "load" ? load(req) : read(req)));
 }

@@ -254,6 +254,18 @@ const pathIO: Pick<FileIO, "rename" | "unlink" | "syncDir" | "readdir" | "mkdirp
 export function nodeFileIO(): FileIO {
   const names = new Map<number, string>();
   const nameOf = (fd: number) => names.get(fd) ?? `fd ${fd}`;
+  /** `sync` (fs.fsync or fs.fdatasync) of `fd` on the libuv thread pool; a failure wrapped as the sync calls wrap it. */
+  const onPool = (sync: (fd: number, done: (e: NodeJS.ErrnoException | null) => void) => void, syscall: string, fd: number) =>
+    new Promise<void>((resolve, reject) =>
+      sync(fd, (e) => {
+        if (!e) return resolve();
+        try {
+          wrap(e, syscall, nameOf(fd));
+        } catch (w) {
+          reject(w);
+        }
+      }),
+    );
   return {
     open(file, flags) {
       try {
@@ -312,30 +324,8 @@ export function nodeFileIO(): FileIO {
         wrap(e, "fsync", nameOf(fd));
       }
     },
-    datasyncAsync(fd) {
-      return new Promise<void>((resolve, reject) =>
-        fs.fdatasync(fd, (e) => {
-          if (!e) return resolve();
-          try {
-            wrap(e, "fdatasync", nameOf(fd));
-          } catch (w) {
-            reject(w);
-          }
-        }),
-      );
-    },
-    fsyncAsync(fd) {
-      return new Promise<void>((resolve, reject) =>
-        fs.fsync(fd, (e) => {
-          if (!e) return resolve();
-          try {
-            wrap(e, "fsync", nameOf(fd));
-          } catch (w) {
-            reject(w);
-          }
-        }),
-      );
-    },
+    datasyncAsync: (fd) => onPool(fs.fdatasync, "fdatasync", fd),
+    fsyncAsync: (fd) => onPool(fs.fsync, "fsync", fd),
     size(fd) {
       try {
         return fs.fstatSync(fd).size;
