@@ -55,7 +55,9 @@ export class SegmentIndex {
   private constructor(
     readonly file: number,
     private readonly buf: Buffer,
-    private readonly terms: string[],
+    /** Where the term table's entries start, and how many there are: decoded on first use (`termTable`). */
+    private readonly termsStart: number,
+    private readonly nterms: number,
     readonly blocks: IndexedBlock[],
     /** Byte offset of each slot in `buf`. */
     private readonly slotPos: Uint32Array,
@@ -79,8 +81,13 @@ export class SegmentIndex {
   static parse(plain: Uint8Array, file: number): SegmentIndex {
     const buf = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
     const r = new ByteReader(plain);
-    const terms: string[] = [];
-    for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
+    // The term table is walked (each length checked against the payload), not decoded: a record's terms
+    // are needed only by an ordered index build, a compaction or a `loc` that lists them, and decoding
+    // them here made every open pay for one string per distinct term (100,017 strings, 3.8 MB of the
+    // 9.3 MB index of the benchmark's 100,000 records: issue 15's cold open).
+    const nterms = r.varint(MAX_COUNT);
+    const termsStart = r.pos;
+    for (let i = 0; i < nterms; i++) r.skip(r.varint(MAX_KEY_BYTES));
     const nblocks = r.varint(MAX_COUNT);
     const blocks: IndexedBlock[] = [];
     const ranges = new Map<string, { from: number; to: number }>();
@@ -116,7 +123,7 @@ export class SegmentIndex {
     }
     const slotBlock = new Uint32Array(nslots);
     blocks.forEach((b, i) => slotBlock.fill(i, b.first, b.first + b.count));
-    return new SegmentIndex(file, buf, terms, blocks, slotPos, slotBlock, ranges, valueBytes, slotsStart, tableStart);
+    return new SegmentIndex(file, buf, termsStart, nterms, blocks, slotPos, slotBlock, ranges, valueBytes, slotsStart, tableStart);
   }
 
   /** Offset just past the last data block (where the index frame must start). */
@@ -279,7 +286,8 @@ export class SegmentIndex {
       const n = r.varint(MAX_TERMS_PER_RECORD);
       if (n > 0) {
         const arr: string[] = new Array(n);
-        for (let i = 0; i < n; i++) arr[i] = this.terms[r.varint(this.terms.length - 1)]!;
+        const table = this.termTable();
+        for (let i = 0; i < n; i++) arr[i] = table[r.varint(this.nterms - 1)]!;
         terms = arr;
       }
       if (r.pos > this.tableStart) throw new DecodeError("slot runs into the slot table");
@@ -315,6 +323,17 @@ export class SegmentIndex {
   /** The error for a malformed slot (also used by Keyspace when slot keys are found out of order). */
   bad(slot: number, why: string): CorruptionError {
     return new CorruptionError(segmentName(this.file), 0, `bad payload (index slot ${slot}: ${why})`);
+  }
+
+  private terms: string[] | null = null;
+  /** The term table, decoded on first use (its lengths were checked by `parse`, so this cannot fail). */
+  private termTable(): string[] {
+    if (this.terms) return this.terms;
+    const r = new ByteReader(this.buf.subarray(0, this.slotsStart));
+    r.pos = this.termsStart;
+    const terms: string[] = new Array(this.nterms);
+    for (let i = 0; i < this.nterms; i++) terms[i] = r.string(MAX_KEY_BYTES);
+    return (this.terms = terms);
   }
 
   private r: ByteReader | null = null;
