@@ -87,7 +87,19 @@ export class SegmentIndex {
     // 9.3 MB index of the benchmark's 100,000 records: issue 15's cold open).
     const nterms = r.varint(MAX_COUNT);
     const termsStart = r.pos;
-    for (let i = 0; i < nterms; i++) r.skip(r.varint(MAX_KEY_BYTES));
+    let p = termsStart;
+    for (let i = 0; i < nterms; i++) {
+      let len = plain[p] ?? 0x80;
+      if (len < 0x80) p++; // one-byte length (MAX_KEY_BYTES > 127): the common case, inline
+      else {
+        r.pos = p;
+        len = r.varint(MAX_KEY_BYTES);
+        p = r.pos;
+      }
+      if (len > plain.length - p) throw new DecodeError(`length ${len} runs past the end of the payload`);
+      p += len;
+    }
+    r.pos = p;
     const nblocks = r.varint(MAX_COUNT);
     const blocks: IndexedBlock[] = [];
     const ranges = new Map<string, { from: number; to: number }>();
@@ -273,8 +285,8 @@ export class SegmentIndex {
     }
   }
 
-  /** The location of a slot's value. */
-  loc(slot: number): Loc {
+  /** The location of a slot's value; `withTerms` false: without the record's index terms (a read needs none). */
+  loc(slot: number, withTerms = true): Loc {
     let key: string, version: number, start: number, length: number;
     let terms = NO_TERMS;
     try {
@@ -284,7 +296,7 @@ export class SegmentIndex {
       start = r.varint(MAX_FRAME_PAYLOAD);
       length = r.varint(MAX_VALUE_BYTES);
       const n = r.varint(MAX_TERMS_PER_RECORD);
-      if (n > 0) {
+      if (n > 0 && withTerms) {
         const arr: string[] = new Array(n);
         const table = this.termTable();
         for (let i = 0; i < n; i++) arr[i] = table[r.varint(this.nterms - 1)]!;
