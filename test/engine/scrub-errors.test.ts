@@ -63,3 +63,39 @@ it("an I/O error in the background segment check is reported through onProblem, 
     process.off("unhandledRejection", onUnhandled);
   }
 });
+
+it("the background check does not read again a block a read has checked since open (issue 15), and reads each other block once", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-scrub-"));
+  dirs.push(dir);
+  const opts: EngineOptions = { dir, encryption: "none", compaction: { auto: false } };
+  const first = await Engine.open(opts);
+  await first.write(Array.from({ length: 200 }, (_, i) => ({ op: "put" as const, entity: "task", key: `t${String(i).padStart(3, "0")}`, version: 1, value: new Uint8Array(2000).fill(i), terms: [] })));
+  await first.compact();
+  await first.close();
+
+  const io = nodeFileIO();
+  const segmentFds = new Set<number>();
+  const reads = new Map<number, number>(); // segment offset → reads
+  const counting: FileIO = {
+    ...io,
+    open(file, flags) {
+      const fd = io.open(file, flags);
+      if (file.endsWith(".seg")) segmentFds.add(fd);
+      return fd;
+    },
+    read(fd, into, position) {
+      if (segmentFds.has(fd)) reads.set(position, (reads.get(position) ?? 0) + 1);
+      return io.read(fd, into, position);
+    },
+  };
+  const e = await Engine.open({ ...opts, io: counting, verifyOnOpen: "background" });
+  const before = new Map(reads);
+  expect(e.get("task", "t150")).toBeDefined(); // its block read and checked now, before the check reaches it
+  const readBlock = [...reads.keys()].find((k) => !before.has(k))!;
+  await e.verified;
+  expect(reads.get(readBlock)).toBe(1);
+  const blocks = [...reads.entries()].filter(([k]) => !before.has(k));
+  expect(blocks.length).toBeGreaterThan(3); // 400 kB of values: several blocks, each read once
+  expect(blocks.every(([, n]) => n === 1)).toBe(true);
+  await e.close();
+});

@@ -55,12 +55,12 @@ export class SegmentIndex {
   private constructor(
     readonly file: number,
     private readonly buf: Buffer,
-    private readonly terms: string[],
+    /** Where the term table's entries start, and how many there are: decoded on first use (`termTable`). */
+    private readonly termsStart: number,
+    private readonly nterms: number,
     readonly blocks: IndexedBlock[],
     /** Byte offset of each slot in `buf`. */
     private readonly slotPos: Uint32Array,
-    /** Block of each slot. */
-    private readonly slotBlock: Uint32Array,
     /** Slot range [from, to) of each entity. */
     private readonly ranges: Map<string, { from: number; to: number }>,
     /** Sum of the value lengths of all slots. */
@@ -79,8 +79,25 @@ export class SegmentIndex {
   static parse(plain: Uint8Array, file: number): SegmentIndex {
     const buf = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
     const r = new ByteReader(plain);
-    const terms: string[] = [];
-    for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
+    // The term table is walked (each length checked against the payload), not decoded: a record's terms
+    // are needed only by an ordered index build, a compaction or a `loc` that lists them, and decoding
+    // them here made every open pay for one string per distinct term (100,017 strings, 3.8 MB of the
+    // 9.3 MB index of the benchmark's 100,000 records: issue 15's cold open).
+    const nterms = r.varint(MAX_COUNT);
+    const termsStart = r.pos;
+    let p = termsStart;
+    for (let i = 0; i < nterms; i++) {
+      let len = plain[p] ?? 0x80;
+      if (len < 0x80) p++; // one-byte length (MAX_KEY_BYTES > 127): the common case, inline
+      else {
+        r.pos = p;
+        len = r.varint(MAX_KEY_BYTES);
+        p = r.pos;
+      }
+      if (len > plain.length - p) throw new DecodeError(`length ${len} runs past the end of the payload`);
+      p += len;
+    }
+    r.pos = p;
     const nblocks = r.varint(MAX_COUNT);
     const blocks: IndexedBlock[] = [];
     const ranges = new Map<string, { from: number; to: number }>();
@@ -108,15 +125,23 @@ export class SegmentIndex {
     const tableStart = plain.length - 4 * nslots;
     if (tableStart < slotsStart) throw new DecodeError("slot table runs past the slots");
     // The table is copied into aligned memory (the plaintext may sit at any offset of its buffer).
-    const slotPos = new Uint32Array(nslots);
-    new Uint8Array(slotPos.buffer).set(plain.subarray(tableStart));
-    if (BIG_ENDIAN) for (let i = 0; i < nslots; i++) slotPos[i] = buf.readUInt32LE(tableStart + 4 * i);
+    // Used where it lies when it is 4-byte aligned (openSegment places the index so that it is); else copied
+    // into aligned memory. No block-of-slot table either (`blockOf` searches the blocks): at open, every byte
+    // of fresh memory costs a page fault (issue 15; 100,000 records: 0.8 MB less).
+    const at = plain.byteOffset + tableStart;
+    let slotPos: Uint32Array;
+    if (BIG_ENDIAN) {
+      slotPos = new Uint32Array(nslots);
+      for (let i = 0; i < nslots; i++) slotPos[i] = buf.readUInt32LE(tableStart + 4 * i);
+    } else if (at % 4 === 0) slotPos = new Uint32Array(plain.buffer, at, nslots);
+    else {
+      slotPos = new Uint32Array(nslots);
+      new Uint8Array(slotPos.buffer).set(plain.subarray(tableStart));
+    }
     if (nslots > 0 && (slotPos[0] !== slotsStart || slotPos[nslots - 1]! >= tableStart)) {
       throw new DecodeError("slot table points outside the slots");
     }
-    const slotBlock = new Uint32Array(nslots);
-    blocks.forEach((b, i) => slotBlock.fill(i, b.first, b.first + b.count));
-    return new SegmentIndex(file, buf, terms, blocks, slotPos, slotBlock, ranges, valueBytes, slotsStart, tableStart);
+    return new SegmentIndex(file, buf, termsStart, nterms, blocks, slotPos, ranges, valueBytes, slotsStart, tableStart);
   }
 
   /** Offset just past the last data block (where the index frame must start). */
@@ -266,8 +291,8 @@ export class SegmentIndex {
     }
   }
 
-  /** The location of a slot's value. */
-  loc(slot: number): Loc {
+  /** The location of a slot's value; `withTerms` false: without the record's index terms (a read needs none). */
+  loc(slot: number, withTerms = true): Loc {
     let key: string, version: number, start: number, length: number;
     let terms = NO_TERMS;
     try {
@@ -277,9 +302,10 @@ export class SegmentIndex {
       start = r.varint(MAX_FRAME_PAYLOAD);
       length = r.varint(MAX_VALUE_BYTES);
       const n = r.varint(MAX_TERMS_PER_RECORD);
-      if (n > 0) {
+      if (n > 0 && withTerms) {
         const arr: string[] = new Array(n);
-        for (let i = 0; i < n; i++) arr[i] = this.terms[r.varint(this.terms.length - 1)]!;
+        const table = this.termTable();
+        for (let i = 0; i < n; i++) arr[i] = table[r.varint(this.nterms - 1)]!;
         terms = arr;
       }
       if (r.pos > this.tableStart) throw new DecodeError("slot runs into the slot table");
@@ -287,8 +313,9 @@ export class SegmentIndex {
       if (e instanceof DecodeError) throw this.bad(slot, e.message);
       throw e;
     }
-    const b = this.blocks[this.slotBlock[slot]!]!;
-    return new Loc(this.file, b.offset, b.frameLength, this.slotBlock[slot]!, key, start, length, version, terms);
+    const i = this.blockOf(slot);
+    const b = this.blocks[i]!;
+    return new Loc(this.file, b.offset, b.frameLength, i, key, start, length, version, terms);
   }
 
   /**
@@ -308,13 +335,45 @@ export class SegmentIndex {
       if (e instanceof DecodeError) throw this.bad(slot, e.message);
       throw e;
     }
-    const b = this.blocks[this.slotBlock[slot]!]!;
-    return new Loc(this.file, b.offset, b.frameLength, this.slotBlock[slot]!, key, start, length, version, NO_TERMS);
+    const i = this.blockOf(slot);
+    const b = this.blocks[i]!;
+    return new Loc(this.file, b.offset, b.frameLength, i, key, start, length, version, NO_TERMS);
   }
 
   /** The error for a malformed slot (also used by Keyspace when slot keys are found out of order). */
   bad(slot: number, why: string): CorruptionError {
     return new CorruptionError(segmentName(this.file), 0, `bad payload (index slot ${slot}: ${why})`);
+  }
+
+  /** The block found last (scans ask slot after slot). */
+  private lastBlock = 0;
+  /**
+   * The block holding `slot` (< the slot count): the last one whose first slot is ≤ it (a block after the one
+   * holding it starts past it, even one with no slots).
+   */
+  private blockOf(slot: number): number {
+    const blocks = this.blocks;
+    const last = blocks[this.lastBlock];
+    if (last && slot >= last.first && slot < last.first + last.count) return this.lastBlock;
+    let lo = 0;
+    let hi = blocks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (blocks[mid]!.first <= slot) lo = mid;
+      else hi = mid - 1;
+    }
+    return (this.lastBlock = lo);
+  }
+
+  private terms: string[] | null = null;
+  /** The term table, decoded on first use (its lengths were checked by `parse`, so this cannot fail). */
+  private termTable(): string[] {
+    if (this.terms) return this.terms;
+    const r = new ByteReader(this.buf.subarray(0, this.slotsStart));
+    r.pos = this.termsStart;
+    const terms: string[] = new Array(this.nterms);
+    for (let i = 0; i < this.nterms; i++) terms[i] = r.string(MAX_KEY_BYTES);
+    return (this.terms = terms);
   }
 
   private r: ByteReader | null = null;

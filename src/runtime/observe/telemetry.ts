@@ -11,7 +11,7 @@ import type { FileIO } from "../platform/io.js";
 import type { EngineHooks, HookEnd } from "../storage/hooks.js";
 import { Instruments, ATTR, DB_SYSTEM } from "./metrics.js";
 import { type Log, type Logger, toLog } from "./logger.js";
-import { type Api, type Attributes, meterIsLive, type MeterProvider, otelApi, type Span, type Tracer, type TracerProvider } from "./otel.js";
+import { type Api, type Attributes, meterIsLive, type MeterProvider, otelApi, otelRegistered, type Span, type Tracer, type TracerProvider } from "./otel.js";
 import { Observers, type ObservedStore } from "./observers.js";
 
 /** `openStore({ telemetry })`: where metrics and spans go. */
@@ -75,7 +75,9 @@ export class StoreTelemetry {
     const namespace = o.namespace || path.basename(path.resolve(dir));
     this.log = toLog(logger, namespace);
     this.base = Object.freeze({ [ATTR.system]: DB_SYSTEM, [ATTR.namespace]: namespace });
-    const api = options === false ? null : otelApi();
+    // The api is loaded only when something could record: a provider given here, or one registered globally.
+    const wanted = options !== false && (o.meterProvider !== undefined || o.tracerProvider !== undefined || otelRegistered());
+    const api = wanted ? otelApi() : null;
     this.api = api;
     const meter = api ? ((o.meterProvider as MeterProvider | undefined) ?? api.metrics.getMeterProvider()).getMeter("cellar") : null;
     this.instruments = api && meter && meterIsLive(api, meter) ? new Instruments(meter) : null;

@@ -53,6 +53,11 @@ export class LruCache<K, V> {
     return n.value;
   }
 
+  /** Whether `key` is held, without counting a lookup or marking it used. */
+  has(key: K, space?: string): boolean {
+    return (space === undefined ? this.map : this.spaces.get(space))?.has(key) ?? false;
+  }
+
   set(key: K, value: V, size: number, space?: string): void {
     const map = this.space(space);
     const old = map.get(key);

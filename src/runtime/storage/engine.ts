@@ -224,11 +224,11 @@ export class Engine {
 
   /**
    * Live records of an entity in UTF-8 key order, with their locations (no per-key search); with `after`,
-   * those whose key sorts after it. Consume it within one synchronous step (see Keyspace.scan).
+   * those whose key sorts after it; `terms` false: a segment record's location lists no index terms (a read needs none). Consume it within one synchronous step (see Keyspace.scan).
    */
-  scan(entity: string, after?: string): Iterable<[string, Loc]> {
+  scan(entity: string, after?: string, terms = true): Iterable<[string, Loc]> {
     this.checkOpen();
-    return this.entities.get(entity)?.scan(after) ?? [];
+    return this.entities.get(entity)?.scan(after, terms) ?? [];
   }
 
   /**

@@ -171,10 +171,13 @@ export function openSegment(
     if (size < FILE_HEADER_SIZE + SEGMENT_FOOTER_SIZE) throw new SegmentProblem(0, "bad record length (file too short)");
     const whole = verifyBlocks ? new Uint8Array(size) : null;
     if (whole) io.read(fd, whole, 0);
-    const readAt = (off: number, len: number) => {
+    const readAt = (off: number, len: number, alignEnd = false) => {
       if (whole) return whole.subarray(off, off + len);
-      // Not zero-filled first (the index of 100k records is ~5 MB): every byte is read or refused.
-      const b = Buffer.allocUnsafe(len);
+      // Not zero-filled first (the index of 100k records is ~5 MB): every byte is read or refused. `alignEnd`:
+      // placed so that it ends on a 4-byte boundary, where the index's slot offset table then lies (its
+      // plaintext ends there or 16 bytes before), so SegmentIndex.parse uses the table in place.
+      const pad = alignEnd ? (4 - (len % 4)) % 4 : 0;
+      const b = pad === 0 ? Buffer.allocUnsafe(len) : Buffer.from(new ArrayBuffer(len + pad), pad, len);
       if (io.read(fd, b, off) !== len) throw new SegmentProblem(off, "bad record length (short read)");
       return b;
     };
@@ -206,7 +209,7 @@ export function openSegment(
     }
     let index: SegmentIndex;
     try {
-      const { header: fh, plaintext } = decodeFrame(readAt(indexOffset, indexLength), header.bound, keys, requireSealed, MAX_FRAME_PAYLOAD, whole === null);
+      const { header: fh, plaintext } = decodeFrame(readAt(indexOffset, indexLength, true), header.bound, keys, requireSealed, MAX_FRAME_PAYLOAD, whole === null);
       if (fh.type !== FrameType.index) throw new FrameError("unexpected frame type");
       index = SegmentIndex.parse(plaintext, number);
       if (fh.seq !== index.blocks.length) throw new FrameError("unexpected sequence", "index does not match block count");

@@ -203,7 +203,7 @@ export class RecordCodec {
     let left = options?.limit ?? Infinity;
     if (skip < 0 || left < 0 || !Number.isFinite(skip)) throw new UsageError("`offset` and `limit` must be ≥ 0");
     if (left === 0) return;
-    for (const [key, loc] of this.engine.scan(def.name, after)) {
+    for (const [key, loc] of this.engine.scan(def.name, after, false)) {
       if (skip > 0) {
         skip--;
         continue;
