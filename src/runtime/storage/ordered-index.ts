@@ -51,7 +51,7 @@ export class OrderedIndex {
   constructor(
     private readonly compareKeys: (a: string, b: string) => number,
     readonly prefix = "",
-    private readonly packKeys = false,
+    readonly packKeys = false,
   ) {
     this.common = prefix;
   }
@@ -293,9 +293,9 @@ export class OrderedIndex {
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
   get pending(): number { return this.adds.length; }
 
-  /** {@link add} of a whole term (`prefix + sk`). */
-  addTerm(sk: string, key: string): void {
-    this.adds.push(sk, key, this.num(sk), this.knum(key));
+  /** {@link add} of a whole term (`prefix + sk`); `kn`: the key packed as this index packs it, when the caller has it. */
+  addTerm(sk: string, key: string, kn = this.knum(key)): void {
+    this.adds.push(sk, key, this.num(sk), kn);
     if (this.adds.length >= this.pendingMax) this.flush();
   }
 
