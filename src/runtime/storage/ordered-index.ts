@@ -16,7 +16,7 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, fenceAtLast, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, mergeRun, pack, sortEntries, splitOff } from "./ordered-leaf.js";
 import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
@@ -316,43 +316,18 @@ export class OrderedIndex {
     const leaves = this.leaves;
     const nl = leaves.length;
     const { order, starts } = groupByLeaf(taken, nl, (x) => Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!)));
-    const touched: number[] = [];
-    for (let li = 0; li < nl; li++) {
+    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
+    for (let li = nl - 1; li >= 0; li--) {
       const from = starts[li]!;
       const to = starts[li + 1]!;
       if (from === to) continue;
       const run = order.subarray(from, to);
-      sortRun(run, taken, this.compareKeys);
       const l = leaves[li]!;
-      for (let j = 0; j < run.length; j++) {
-        const i = run[j]!;
-        l.sks.push(sks[i]!);
-        l.keys.push(keys[i]!);
-        l.nums.push(nums[i]!);
-        l.knums.push(knums[i]!);
-      }
-      if (li === nl - 1) {
-        // Past every fence: the last leaf's fence moves to the greatest.
-        const i = run[run.length - 1]!;
-        if (pastFence(l, sks[i]!, nums[i]!, keys[i]!, knums[i]!, this.compareKeys)) {
-          l.fSk = sks[i]!;
-          l.fKey = keys[i]!;
-          l.fN = nums[i]!;
-          l.fKn = knums[i]!;
-          this.lastNums[li] = l.fN;
-        }
-      }
-      l.cols = undefined;
-      if (!l.dirty) {
-        l.dirty = true;
-        this.dirtyLeaves++;
-      }
-      touched.push(li);
-    }
-    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
-    for (let t = touched.length - 1; t >= 0; t--) {
-      const li = touched[t]!;
-      this.sortLeaf(li);
+      // The leaf and its run, both sorted, merged (past the last leaf's fence, the run's greatest becomes its fence).
+      mergeRun(l, run, taken, sortRun(run, taken, this.compareKeys), this.compareKeys);
+      if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
+      l.counted = l.sks.length;
+      this.lastNums[li] = l.fN;
       this.splitLeaf(li);
     }
   }

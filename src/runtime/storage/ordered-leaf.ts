@@ -285,26 +285,94 @@ export function sortEntries(l: Leaf, compareKeys: (a: string, b: string) => numb
       tail.keys[x] = "";
     }
   }
-  if (dup) {
-    // Exact duplicates (an add of an entry already there) are neighbours now: dropped.
-    let w = 1;
-    for (let r = 1; r < m; r++) {
-      if (nums[r] === nums[w - 1] && sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
-      if (w !== r) {
-        sks[w] = sks[r]!;
-        keys[w] = keys[r]!;
-        nums[w] = nums[r]!;
-        knums[w] = knums[r]!;
-      }
-      w++;
-    }
-    sks.length = w;
-    keys.length = w;
-    nums.length = w;
-    knums.length = w;
-  }
+  if (dup) dropDuplicates(l);
   l.sorted = sks.length;
   l.cols = undefined;
   if (m > 0) fenceAtLast(l);
   return m - sks.length;
+}
+
+/** Drop exact duplicates (an add of an entry already there) of a sorted leaf: they are neighbours. */
+function dropDuplicates(l: Leaf): void {
+  const { sks, keys, nums, knums } = l;
+  let w = 1;
+  for (let r = 1; r < sks.length; r++) {
+    if (nums[r] === nums[w - 1] && sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
+    if (w !== r) {
+      sks[w] = sks[r]!;
+      keys[w] = keys[r]!;
+      nums[w] = nums[r]!;
+      knums[w] = knums[r]!;
+    }
+    w++;
+  }
+  sks.length = w;
+  keys.length = w;
+  nums.length = w;
+  knums.length = w;
+}
+
+/** Entries to merge into a leaf: parallel arrays, read at the positions a run lists (ordered-pending.ts `TakenAdds`). */
+export interface AddArrays {
+  sks: readonly string[];
+  keys: readonly string[];
+  nums: ArrayLike<number>;
+  knums: ArrayLike<number>;
+}
+
+/**
+ * Merge the entries at positions `run` of `t` (sorted as the leaves are; `dup`: two of them are the same entry)
+ * into the sorted leaf `l`, in place from the back (the leaf's arrays grown once at their ends: no copy of the
+ * run aside, no second pass over it), exact duplicates dropped, the last entry made the fence.
+ */
+export function mergeRun(l: Leaf, run: ArrayLike<number>, t: AddArrays, dupInRun: boolean, compareKeys: (a: string, b: string) => number): void {
+  const { sks, keys, nums, knums } = l;
+  const s = sks.length;
+  const r = run.length;
+  for (let j = 0; j < r; j++) {
+    sks.push("");
+    keys.push("");
+    nums.push(0);
+    knums.push(0);
+  }
+  let dup = dupInRun;
+  let i = s - 1;
+  let j = r - 1;
+  for (let k = s + r - 1; j >= 0; k--) {
+    const x = run[j]!;
+    let c = -1;
+    if (i >= 0) {
+      const n = nums[i]!;
+      const m = t.nums[x]!;
+      if (n !== m) c = n < m ? -1 : 1;
+      else {
+        const a = sks[i]!;
+        const b = t.sks[x]!;
+        if (a !== b) c = a < b ? -1 : 1;
+        else {
+          const kn = knums[i]!;
+          const km = t.knums[x]!;
+          c = kn !== km ? (kn < km ? -1 : 1) : compareKeys(keys[i]!, t.keys[x]!);
+        }
+      }
+    }
+    if (c > 0) {
+      sks[k] = sks[i]!;
+      keys[k] = keys[i]!;
+      nums[k] = nums[i]!;
+      knums[k] = knums[i]!;
+      i--;
+    } else {
+      if (c === 0) dup = true;
+      sks[k] = t.sks[x]!;
+      keys[k] = t.keys[x]!;
+      nums[k] = t.nums[x]!;
+      knums[k] = t.knums[x]!;
+      j--;
+    }
+  }
+  if (dup) dropDuplicates(l);
+  l.sorted = sks.length;
+  l.cols = undefined;
+  fenceAtLast(l);
 }
