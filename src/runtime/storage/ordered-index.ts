@@ -16,7 +16,7 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, mergeRun, pack, sortEntries, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, mergeRun, pack, splitOff } from "./ordered-leaf.js";
 import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
@@ -97,16 +97,12 @@ export class OrderedIndex {
     return this.total;
   }
 
-  /** Leaves appended to since last sorted. */
-  private dirtyLeaves = 0;
-
   /** Leaves were split or removed since the tree was built: it is built again when next read, not per split (O(leaves)). */
   private treeStale = false;
 
-  /** Sort every dirty leaf and bring the tree up to date: what a read sees is sorted, with exact sizes. */
+  /** Place the pending adds and bring the tree up to date: what a read sees is sorted, with exact sizes. */
   private settle(): void {
     this.flush();
-    if (this.dirtyLeaves > 0) for (let li = 0; li < this.leaves.length; li++) if (this.leaves[li]!.dirty) this.sortLeaf(li);
     if (this.treeStale) this.rebuildTree();
   }
 
@@ -118,21 +114,6 @@ export class OrderedIndex {
   private restructured(): void {
     this.treeStale = true;
     if (this.leaves.length * LEAF >= 2 * this.commonAt) this.rebuildTree();
-  }
-
-  /**
-   * Sort leaf `li`'s entries, drop exact duplicates (an add of an entry already there), and make its last entry
-   * its fence (still between this leaf's entries and the next leaf's).
-   */
-  private sortLeaf(li: number): void {
-    const l = this.leaves[li]!;
-    if (!l.dirty) return;
-    l.dirty = false;
-    this.dirtyLeaves--;
-    sortEntries(l, this.compareKeys);
-    if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
-    l.counted = l.sks.length;
-    this.lastNums[li] = l.fN;
   }
 
   private rebuildTree(): void {
@@ -164,8 +145,6 @@ export class OrderedIndex {
     const leaves = this.leaves;
     if (leaves.length === 0) return;
     const last = leaves[leaves.length - 1]!;
-    this.sortLeaf(0);
-    this.sortLeaf(leaves.length - 1);
     const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
@@ -258,9 +237,8 @@ export class OrderedIndex {
     return a;
   }
 
-  /** The first entry ≥ (sk, key) in leaf `a` (sorted first). */
+  /** The first entry ≥ (sk, key) in leaf `a`. */
   private seekIn(a: number, sk: string, n: number, key: string, kn: number): number {
-    this.sortLeaf(a);
     const l = this.leaves[a]!;
     let x = 0;
     let y = l.sks.length - 1;
@@ -302,8 +280,8 @@ export class OrderedIndex {
   /**
    * Place every pending add: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
    * cache), grouped by leaf (a counting sort on the leaf's position), each leaf's run sorted (a few entries: no
-   * sort of all of them, which compared ~13 times per add) and appended to it; then each leaf touched is merged
-   * (its sorted entries and the run appended to it, already in order) and split if it grew past 2 × LEAF.
+   * sort of all of them, which compared ~13 times per add) and merged into the leaf in place from the back, straight
+   * from the pending arrays (ordered-leaf.ts `mergeRun`), then the leaf split if it grew past 2 × LEAF.
    */
   private flush(): void {
     if (this.adds.length === 0) return;
@@ -364,7 +342,6 @@ export class OrderedIndex {
     l.nums.splice(i, 1);
     l.knums.splice(i, 1);
     l.cols = undefined; // the fence stays: still between this leaf and the next
-    l.sorted--;
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
       this.lastNums.splice(li, 1);
