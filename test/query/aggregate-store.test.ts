@@ -347,6 +347,7 @@ describe("componentNumber (the index-only path's decoding), of an sk and in plac
     components: kinds.map((k) => ({ field: k, kind: k, repeated: false })),
     prefix: "\u00011,2,3,4,5,6,7,8\u0000",
     offsets,
+    terms: new Map(),
   };
   it("for every fixed-width kind over its whole range", () => {
     fc.assert(

@@ -24,6 +24,7 @@ import {
   splitTerm,
 } from "../../src/runtime/typed/index-keys.js";
 import { defineCollection } from "../../src/runtime/typed/entity.js";
+import { SampleSchema, sampleEntity } from "./helpers/sample.js";
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const sign = (n: number | bigint) => (n < 0 ? -1 : n > 0 ? 1 : 0);
@@ -42,6 +43,7 @@ function keyer(...kinds: ComponentKind[]): IndexKeyer {
     components: kinds.map((kind, i) => ({ field: `f${i}`, kind, repeated: false })),
     prefix: "\u0001t\u0000",
     offsets,
+    terms: new Map(),
   };
 }
 
@@ -158,6 +160,21 @@ describe("index sort keys", () => {
     const single = defineCollection({ ...FocusSessionEntity, indexes: ["startedAt"], indexSpecs: [{ id: "2", fields: ["startedAt"], name: "started_at" }] });
     expect(indexTerms(single, zero, zero)).toEqual([`\u00012\u0000${"-".repeat(24)}`]);
     expect(splitTerm("kind\u00002")).toBeUndefined();
+  });
+
+  it("two entities' indexes with the same id (field number) but other kinds each get their own terms (kept terms are per index)", () => {
+    // Field 3 is an int32 in one message and a uint32 in another: the kept terms were once shared by prefix
+    // ("\u00013\u0000"), so the uint32 index got the int32 encoding of a value the other entity had indexed first.
+    const a = sampleEntity([["n"]], "id", "a");
+    const b = { ...sampleEntity([["u"]], "id", "b"), indexSpecs: [{ id: "3", fields: ["u"], name: "u" }] };
+    const zero = create(SampleSchema) as unknown as Record<string, unknown>;
+    for (const v of [1, 5, 7]) {
+      expect(indexTerms(a, { n: v }, zero)).toEqual([`\u00013\u0000${encodeComponent("int32", v)}`]);
+      expect(indexTerms(b, { u: v }, zero)).toEqual([`\u00013\u0000${encodeComponent("uint32", v)}`]);
+    }
+    // A list field's terms: one per distinct element, after the other indexes' terms.
+    const c = sampleEntity([["tags"], ["n"]], "id", "c");
+    expect(indexTerms(c, { tags: ["x", "y", "x"], n: 2 }, zero)).toEqual([`\u00019\u0000x\u0000`, `\u00019\u0000y\u0000`, `\u00013\u0000${encodeComponent("int32", 2)}`]);
   });
 
   it("a single-field Timestamp/Duration term (built from its bytes) is the prefix and encodeComponent, for any seconds", () => {

@@ -16,7 +16,7 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, fenceAtLast, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, pack, pastFence, sortEntries, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, mergeRun, pack, splitOff } from "./ordered-leaf.js";
 import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
@@ -51,7 +51,7 @@ export class OrderedIndex {
   constructor(
     private readonly compareKeys: (a: string, b: string) => number,
     readonly prefix = "",
-    private readonly packKeys = false,
+    readonly packKeys = false,
   ) {
     this.common = prefix;
   }
@@ -97,16 +97,12 @@ export class OrderedIndex {
     return this.total;
   }
 
-  /** Leaves appended to since last sorted. */
-  private dirtyLeaves = 0;
-
   /** Leaves were split or removed since the tree was built: it is built again when next read, not per split (O(leaves)). */
   private treeStale = false;
 
-  /** Sort every dirty leaf and bring the tree up to date: what a read sees is sorted, with exact sizes. */
+  /** Place the pending adds and bring the tree up to date: what a read sees is sorted, with exact sizes. */
   private settle(): void {
     this.flush();
-    if (this.dirtyLeaves > 0) for (let li = 0; li < this.leaves.length; li++) if (this.leaves[li]!.dirty) this.sortLeaf(li);
     if (this.treeStale) this.rebuildTree();
   }
 
@@ -118,21 +114,6 @@ export class OrderedIndex {
   private restructured(): void {
     this.treeStale = true;
     if (this.leaves.length * LEAF >= 2 * this.commonAt) this.rebuildTree();
-  }
-
-  /**
-   * Sort leaf `li`'s entries, drop exact duplicates (an add of an entry already there), and make its last entry
-   * its fence (still between this leaf's entries and the next leaf's).
-   */
-  private sortLeaf(li: number): void {
-    const l = this.leaves[li]!;
-    if (!l.dirty) return;
-    l.dirty = false;
-    this.dirtyLeaves--;
-    sortEntries(l, this.compareKeys);
-    if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
-    l.counted = l.sks.length;
-    this.lastNums[li] = l.fN;
   }
 
   private rebuildTree(): void {
@@ -164,8 +145,6 @@ export class OrderedIndex {
     const leaves = this.leaves;
     if (leaves.length === 0) return;
     const last = leaves[leaves.length - 1]!;
-    this.sortLeaf(0);
-    this.sortLeaf(leaves.length - 1);
     const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
@@ -258,9 +237,8 @@ export class OrderedIndex {
     return a;
   }
 
-  /** The first entry ≥ (sk, key) in leaf `a` (sorted first). */
+  /** The first entry ≥ (sk, key) in leaf `a`. */
   private seekIn(a: number, sk: string, n: number, key: string, kn: number): number {
-    this.sortLeaf(a);
     const l = this.leaves[a]!;
     let x = 0;
     let y = l.sks.length - 1;
@@ -293,17 +271,17 @@ export class OrderedIndex {
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
   get pending(): number { return this.adds.length; }
 
-  /** {@link add} of a whole term (`prefix + sk`). */
-  addTerm(sk: string, key: string): void {
-    this.adds.push(sk, key, this.num(sk), this.knum(key));
+  /** {@link add} of a whole term (`prefix + sk`); `kn`: the key packed as this index packs it, when the caller has it. */
+  addTerm(sk: string, key: string, kn = this.knum(key)): void {
+    this.adds.push(sk, key, this.num(sk), kn);
     if (this.adds.length >= this.pendingMax) this.flush();
   }
 
   /**
    * Place every pending add: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
    * cache), grouped by leaf (a counting sort on the leaf's position), each leaf's run sorted (a few entries: no
-   * sort of all of them, which compared ~13 times per add) and appended to it; then each leaf touched is merged
-   * (its sorted entries and the run appended to it, already in order) and split if it grew past 2 × LEAF.
+   * sort of all of them, which compared ~13 times per add) and merged into the leaf in place from the back, straight
+   * from the pending arrays (ordered-leaf.ts `mergeRun`), then the leaf split if it grew past 2 × LEAF.
    */
   private flush(): void {
     if (this.adds.length === 0) return;
@@ -316,43 +294,18 @@ export class OrderedIndex {
     const leaves = this.leaves;
     const nl = leaves.length;
     const { order, starts } = groupByLeaf(taken, nl, (x) => Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!)));
-    const touched: number[] = [];
-    for (let li = 0; li < nl; li++) {
+    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
+    for (let li = nl - 1; li >= 0; li--) {
       const from = starts[li]!;
       const to = starts[li + 1]!;
       if (from === to) continue;
       const run = order.subarray(from, to);
-      sortRun(run, taken, this.compareKeys);
       const l = leaves[li]!;
-      for (let j = 0; j < run.length; j++) {
-        const i = run[j]!;
-        l.sks.push(sks[i]!);
-        l.keys.push(keys[i]!);
-        l.nums.push(nums[i]!);
-        l.knums.push(knums[i]!);
-      }
-      if (li === nl - 1) {
-        // Past every fence: the last leaf's fence moves to the greatest.
-        const i = run[run.length - 1]!;
-        if (pastFence(l, sks[i]!, nums[i]!, keys[i]!, knums[i]!, this.compareKeys)) {
-          l.fSk = sks[i]!;
-          l.fKey = keys[i]!;
-          l.fN = nums[i]!;
-          l.fKn = knums[i]!;
-          this.lastNums[li] = l.fN;
-        }
-      }
-      l.cols = undefined;
-      if (!l.dirty) {
-        l.dirty = true;
-        this.dirtyLeaves++;
-      }
-      touched.push(li);
-    }
-    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
-    for (let t = touched.length - 1; t >= 0; t--) {
-      const li = touched[t]!;
-      this.sortLeaf(li);
+      // The leaf and its run, both sorted, merged (past the last leaf's fence, the run's greatest becomes its fence).
+      mergeRun(l, run, taken, sortRun(run, taken, this.compareKeys), this.compareKeys);
+      if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
+      l.counted = l.sks.length;
+      this.lastNums[li] = l.fN;
       this.splitLeaf(li);
     }
   }
@@ -389,7 +342,6 @@ export class OrderedIndex {
     l.nums.splice(i, 1);
     l.knums.splice(i, 1);
     l.cols = undefined; // the fence stays: still between this leaf and the next
-    l.sorted--;
     if (l.sks.length === 0) {
       this.leaves.splice(li, 1);
       this.lastNums.splice(li, 1);

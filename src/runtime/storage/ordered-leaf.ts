@@ -17,18 +17,11 @@ export interface Leaf {
   knums: number[];
   /** Numbers decoded from the terms by {@link OrderedIndex.visitNumbers}, by column; dropped when the leaf changes. */
   cols?: Map<string, Float64Array> | undefined;
-  /**
-   * Entries appended since the leaf was last sorted: an add appends to its leaf (touching the arrays' ends
-   * only), and the leaf is sorted when it is next read (any count or walk), searched (a remove) or split.
-   */
-  dirty: boolean;
-  /** Entries [0, sorted) are in order (the leaf as last sorted); those after were appended since. */
-  sorted: number;
-  /** The leaf's size as the index's Fenwick tree counts it: synced when the leaf is sorted (adds do not touch the tree). */
+  /** The leaf's size as the index's Fenwick tree counts it: synced when a flush merges adds into the leaf. */
   counted: number;
   /**
    * The fence: every entry of this leaf is ≤ it, every entry of the next leaf is > it (the last entry when
-   * the leaf was last sorted; an add past the last leaf's fence moves it). Adds and removes find their leaf
+   * adds were last merged into the leaf; adds past the last leaf's fence move it). Adds and removes find their leaf
    * by the fences, which an append does not move.
    */
   fSk: string;
@@ -68,13 +61,7 @@ export function pack(s: string, at: number): number {
   return v;
 }
 
-export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
-
-/** Whether (sk, key) — packed n, kn — sorts after the leaf's fence. */
-export function pastFence(l: Leaf, sk: string, n: number, key: string, kn: number, compareKeys: (a: string, b: string) => number): boolean {
-  if (n !== l.fN) return n > l.fN;
-  return sk !== l.fSk ? sk > l.fSk : kn !== l.fKn ? kn > l.fKn : compareKeys(key, l.fKey) > 0;
-}
+export const EMPTY_LEAF = (): Leaf => ({ sks: [], keys: [], nums: [], knums: [], counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 });
 
 /** Make the leaf's last entry its fence. */
 export function fenceAtLast(l: Leaf): void {
@@ -93,19 +80,6 @@ export function commonPrefix(a: string, b: string, base: string): string {
   return a.slice(0, i);
 }
 
-/** Order of entry i of leaf `a` against entry j of leaf `b`: packed numbers first, then strings, then `compareKeys`. */
-function cmpAt(a: Leaf, i: number, b: Leaf, j: number, compareKeys: (a: string, b: string) => number): number {
-  const n = a.nums[i]!;
-  const m = b.nums[j]!;
-  if (n !== m) return n < m ? -1 : 1;
-  const s = a.sks[i]!;
-  const t = b.sks[j]!;
-  if (s !== t) return s < t ? -1 : 1;
-  const kn = a.knums[i]!;
-  const km = b.knums[j]!;
-  return kn !== km ? (kn < km ? -1 : 1) : compareKeys(a.keys[i]!, b.keys[j]!);
-}
-
 /**
  * Cut a sorted leaf of more than 2 × `size` entries down to `size`..2 × `size`: the rest as new leaves of `size`
  * (in order, fenced), returned to go right after it.
@@ -114,13 +88,11 @@ export function splitOff(l: Leaf, size: number): Leaf[] {
   const parts: Leaf[] = [];
   while (l.sks.length > 2 * size) {
     const at = l.sks.length - size;
-    const upper: Leaf = { sks: l.sks.splice(at), keys: l.keys.splice(at), nums: l.nums.splice(at), knums: l.knums.splice(at), dirty: false, sorted: 0, counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
-    upper.sorted = upper.sks.length;
+    const upper: Leaf = { sks: l.sks.splice(at), keys: l.keys.splice(at), nums: l.nums.splice(at), knums: l.knums.splice(at), counted: 0, fSk: "", fKey: "", fN: 0, fKn: 0 };
     fenceAtLast(upper);
     parts.push(upper);
   }
   parts.reverse();
-  l.sorted = l.sks.length;
   l.cols = undefined;
   fenceAtLast(l);
   return parts;
@@ -147,7 +119,6 @@ export function* leafSteps(order: Iterable<number>, sks: readonly string[], keys
   let prevKey: string | undefined;
   const close = () => {
     fenceAtLast(leaf);
-    leaf.sorted = leaf.sks.length;
     leaves.push(leaf);
   };
   for (const i of order) {
@@ -217,94 +188,86 @@ export function fenwickAt(tree: readonly number[], pos: number): [number, number
   return [li, rest];
 }
 
-/** The tail of the leaf being sorted, copied aside (reused: a sort allocates nothing when the tail is in order). */
-const tail: Leaf = EMPTY_LEAF();
+/** Drop exact duplicates (an add of an entry already there) of a sorted leaf: they are neighbours. */
+function dropDuplicates(l: Leaf): void {
+  const { sks, keys, nums, knums } = l;
+  let w = 1;
+  for (let r = 1; r < sks.length; r++) {
+    if (nums[r] === nums[w - 1] && sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
+    if (w !== r) {
+      sks[w] = sks[r]!;
+      keys[w] = keys[r]!;
+      nums[w] = nums[r]!;
+      knums[w] = knums[r]!;
+    }
+    w++;
+  }
+  sks.length = w;
+  keys.length = w;
+  nums.length = w;
+  knums.length = w;
+}
+
+/** Entries to merge into a leaf: parallel arrays, read at the positions a run lists (ordered-pending.ts `TakenAdds`). */
+export interface AddArrays {
+  sks: readonly string[];
+  keys: readonly string[];
+  nums: ArrayLike<number>;
+  knums: ArrayLike<number>;
+}
 
 /**
- * Sort a leaf's entries by (term, key) — packed numbers first, then strings, then `compareKeys` — drop exact
- * duplicates, make its last entry its fence; returns how many entries were dropped. Only the entries appended
- * since the last sort (`l.sorted` on) are sorted (already in order when a flush appended them), then merged into
- * the sorted ones from the back, in place: O(leaf) moves, and the strings of the leaf's entries are read only
- * where packed numbers tie (each is a cold object elsewhere in the heap).
+ * Merge the entries at positions `run` of `t` (sorted as the leaves are; `dup`: two of them are the same entry)
+ * into the sorted leaf `l`, in place from the back (the leaf's arrays grown once at their ends: no copy of the
+ * run aside, no second pass over it), exact duplicates dropped, the last entry made the fence.
  */
-export function sortEntries(l: Leaf, compareKeys: (a: string, b: string) => number): number {
-  const m = l.sks.length;
-  const s = Math.min(l.sorted, m);
+export function mergeRun(l: Leaf, run: ArrayLike<number>, t: AddArrays, dupInRun: boolean, compareKeys: (a: string, b: string) => number): void {
   const { sks, keys, nums, knums } = l;
-  let dup = false;
-  if (s < m) {
-    const t = m - s;
-    for (let j = 0; j < t; j++) {
-      tail.sks[j] = sks[s + j]!;
-      tail.keys[j] = keys[s + j]!;
-      tail.nums[j] = nums[s + j]!;
-      tail.knums[j] = knums[s + j]!;
-    }
-    let inOrder = true;
-    for (let j = 1; j < t && inOrder; j++) inOrder = cmpAt(tail, j - 1, tail, j, compareKeys) < 0;
-    if (!inOrder) {
-      const order = Array.from({ length: t }, (_, i) => i);
-      order.sort((a, b) => cmpAt(tail, a, tail, b, compareKeys));
-      const ts = order.map((i) => tail.sks[i]!);
-      const tk = order.map((i) => tail.keys[i]!);
-      const tn = order.map((i) => tail.nums[i]!);
-      const tkn = order.map((i) => tail.knums[i]!);
-      for (let j = 0; j < t; j++) {
-        tail.sks[j] = ts[j]!;
-        tail.keys[j] = tk[j]!;
-        tail.nums[j] = tn[j]!;
-        tail.knums[j] = tkn[j]!;
-        if (j > 0 && cmpAt(tail, j - 1, tail, j, compareKeys) === 0) dup = true;
+  const s = sks.length;
+  const r = run.length;
+  for (let j = 0; j < r; j++) {
+    sks.push("");
+    keys.push("");
+    nums.push(0);
+    knums.push(0);
+  }
+  let dup = dupInRun;
+  let i = s - 1;
+  let j = r - 1;
+  for (let k = s + r - 1; j >= 0; k--) {
+    const x = run[j]!;
+    let c = -1;
+    if (i >= 0) {
+      const n = nums[i]!;
+      const m = t.nums[x]!;
+      if (n !== m) c = n < m ? -1 : 1;
+      else {
+        const a = sks[i]!;
+        const b = t.sks[x]!;
+        if (a !== b) c = a < b ? -1 : 1;
+        else {
+          const kn = knums[i]!;
+          const km = t.knums[x]!;
+          c = kn !== km ? (kn < km ? -1 : 1) : compareKeys(keys[i]!, t.keys[x]!);
+        }
       }
     }
-    // Merge from the back: the sorted prefix [0, s) and the tail into [0, m).
-    let i = s - 1;
-    let j = t - 1;
-    let k = m - 1;
-    while (j >= 0) {
-      const c = i >= 0 ? cmpAt(l, i, tail, j, compareKeys) : -1;
+    if (c > 0) {
+      sks[k] = sks[i]!;
+      keys[k] = keys[i]!;
+      nums[k] = nums[i]!;
+      knums[k] = knums[i]!;
+      i--;
+    } else {
       if (c === 0) dup = true;
-      if (c > 0) {
-        sks[k] = sks[i]!;
-        keys[k] = keys[i]!;
-        nums[k] = nums[i]!;
-        knums[k] = knums[i]!;
-        i--;
-      } else {
-        sks[k] = tail.sks[j]!;
-        keys[k] = tail.keys[j]!;
-        nums[k] = tail.nums[j]!;
-        knums[k] = tail.knums[j]!;
-        j--;
-      }
-      k--;
-    }
-    // Drop the references the scratch tail holds (it outlives this call).
-    for (let x = 0; x < t; x++) {
-      tail.sks[x] = "";
-      tail.keys[x] = "";
+      sks[k] = t.sks[x]!;
+      keys[k] = t.keys[x]!;
+      nums[k] = t.nums[x]!;
+      knums[k] = t.knums[x]!;
+      j--;
     }
   }
-  if (dup) {
-    // Exact duplicates (an add of an entry already there) are neighbours now: dropped.
-    let w = 1;
-    for (let r = 1; r < m; r++) {
-      if (nums[r] === nums[w - 1] && sks[r] === sks[w - 1] && keys[r] === keys[w - 1]) continue;
-      if (w !== r) {
-        sks[w] = sks[r]!;
-        keys[w] = keys[r]!;
-        nums[w] = nums[r]!;
-        knums[w] = knums[r]!;
-      }
-      w++;
-    }
-    sks.length = w;
-    keys.length = w;
-    nums.length = w;
-    knums.length = w;
-  }
-  l.sorted = sks.length;
+  if (dup) dropDuplicates(l);
   l.cols = undefined;
-  if (m > 0) fenceAtLast(l);
-  return m - sks.length;
+  fenceAtLast(l);
 }

@@ -92,10 +92,11 @@ export class PendingAdds {
 
 /**
  * Sort positions `run` (into `t`'s arrays) by (num, sk, knum, key): checked first in one pass, since adds made
- * in key order (increasing ids, times) to one value of an index arrive sorted already.
+ * in key order (increasing ids, times) to one value of an index arrive sorted already. Returns whether two
+ * neighbours are the same entry (an entry added twice while pending).
  */
-export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string, b: string) => number): void {
-  if (run.length < 2) return;
+export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string, b: string) => number): boolean {
+  if (run.length < 2) return false;
   const { sks, keys, nums, knums } = t;
   const cmp = (a: number, b: number): number => {
     const x = nums[a]!;
@@ -109,8 +110,11 @@ export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string,
     return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
   };
   let inOrder = true;
-  for (let j = 1; j < run.length && inOrder; j++) inOrder = cmp(run[j - 1]!, run[j]!) <= 0;
-  if (!inOrder) run.sort(cmp);
+  for (let j = 1; j < run.length && inOrder; j++) inOrder = cmp(run[j - 1]!, run[j]!) < 0;
+  if (inOrder) return false;
+  run.sort(cmp);
+  for (let j = 1; j < run.length; j++) if (cmp(run[j - 1]!, run[j]!) === 0) return true;
+  return false;
 }
 
 /**

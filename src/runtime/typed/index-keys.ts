@@ -29,6 +29,8 @@ export interface IndexKeyer {
   readonly prefix: string;
   /** Where component i starts in every sk, when every component before it has a fixed width (else -1). */
   readonly offsets: readonly number[];
+  /** Terms already built for this index's values (single-component indexes of few values; see {@link singleTerm}). */
+  readonly terms: Map<unknown, string>;
 }
 
 /** The first character of a term in the current format; older terms (`field\u0000value`) do not have it. */
@@ -97,7 +99,7 @@ function keyerOf(def: CollectionDefinition, spec: IndexSpec): IndexKeyer {
     offsets.push(at);
     at = at < 0 || WIDTH[c.kind] < 0 ? -1 : at + WIDTH[c.kind];
   }
-  return { spec, components, prefix: `${TERM_MARK}${spec.id}\u0000`, offsets };
+  return { spec, components, prefix: `${TERM_MARK}${spec.id}\u0000`, offsets, terms: new Map() };
 }
 
 /** The component kind of a field, or undefined when it cannot be indexed. */
@@ -137,19 +139,17 @@ export function componentKind(f: DescField): ComponentKind | undefined {
 }
 
 /**
- * Terms already built for single-component indexes of few values (a status, a tag, a project): every
- * record's terms stay in memory with its location, so records share one string per term. Past
- * `TERM_CACHE_PER_INDEX` distinct values an index's values are not cached.
+ * Past this many distinct values, an index's values are not cached ({@link IndexKeyer.terms}): terms already
+ * built for single-component indexes of few values (a status, a tag, a project) are shared, since every
+ * record's terms stay in memory with its location.
  */
-const termCache = new Map<string, Map<unknown, string>>();
 const TERM_CACHE_PER_INDEX = 4096;
 
 function singleTerm(k: IndexKeyer, kind: ComponentKind, value: unknown): string {
   if (value === undefined || value === null) return k.prefix + absentComponent(kind);
   if (kind === "timestamp" || kind === "duration") return secondsNanosTerm(k.prefix, kind, value as { seconds?: unknown; nanos?: number }) ?? k.prefix + encodeComponent(kind, value);
   if (kind === "double") return k.prefix + encodeComponent(kind, value);
-  let byValue = termCache.get(k.prefix);
-  if (!byValue) termCache.set(k.prefix, (byValue = new Map()));
+  const byValue = k.terms;
   let t = byValue.get(value);
   if (t === undefined) {
     t = k.prefix + encodeComponent(kind, value);
@@ -158,32 +158,42 @@ function singleTerm(k: IndexKeyer, kind: ComponentKind, value: unknown): string 
   return t;
 }
 
+/** The term of index `k` (neither repeated nor empty) for `source`. */
+function termOf(k: IndexKeyer, source: Record<string, unknown>, zero: Record<string, unknown>): string {
+  const comps = k.components;
+  if (comps.length === 1) return singleTerm(k, comps[0]!.kind, fieldOf(source, zero, comps[0]!.field));
+  let sk = "";
+  for (const c of comps) {
+    const v = fieldOf(source, zero, c.field);
+    sk += v === undefined || v === null ? absentComponent(c.kind) : encodeComponent(c.kind, v);
+  }
+  return k.prefix + sk;
+}
+
 /**
  * Every index term of a record: `source` is a message or a checked write input, `zero` the entity's zero
  * message. Every record is in every index (one term each; a single-field index on a list: one per distinct
- * element, none for an empty list); an unset Timestamp/Duration component is the absent marker.
+ * element, none for an empty list); an unset Timestamp/Duration component is the absent marker. The array is
+ * made at its size where no index is on a list (it stays with the record's location: a `[]` grown by pushes
+ * kept room for 17 terms, ~130 bytes more per record than three terms need).
  */
 export function indexTerms(def: CollectionDefinition, source: Record<string, unknown>, zero: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const k of indexKeyers(def)) {
-    const comps = k.components;
-    if (comps.length === 1) {
-      const c = comps[0]!;
-      const v = fieldOf(source, zero, c.field);
-      if (c.repeated) {
-        for (const e of (v ?? []) as unknown[]) {
-          const t = singleTerm(k, c.kind, e);
-          if (!out.includes(t)) out.push(t);
-        }
-      } else out.push(singleTerm(k, c.kind, v));
+  const keyers = indexKeyers(def);
+  let n = 0;
+  for (; n < keyers.length; n++) if (keyers[n]!.components[0]!.repeated) break;
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = termOf(keyers[i]!, source, zero);
+  for (let i = n; i < keyers.length; i++) {
+    const k = keyers[i]!;
+    const c = k.components[0]!;
+    if (!c.repeated) {
+      out.push(termOf(k, source, zero));
       continue;
     }
-    let sk = "";
-    for (const c of comps) {
-      const v = fieldOf(source, zero, c.field);
-      sk += v === undefined || v === null ? absentComponent(c.kind) : encodeComponent(c.kind, v);
+    for (const e of (fieldOf(source, zero, c.field) ?? []) as unknown[]) {
+      const t = singleTerm(k, c.kind, e);
+      if (!out.includes(t)) out.push(t);
     }
-    out.push(k.prefix + sk);
   }
   return out;
 }
