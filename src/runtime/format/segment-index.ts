@@ -55,7 +55,9 @@ export class SegmentIndex {
   private constructor(
     readonly file: number,
     private readonly buf: Buffer,
-    private readonly terms: string[],
+    /** Byte offset and length of each term's UTF-8 bytes in `buf`; a term is decoded when a slot first names it (`term`). */
+    private readonly termPos: Uint32Array,
+    private readonly termLen: Uint16Array,
     readonly blocks: IndexedBlock[],
     /** Byte offset of each slot in `buf`. */
     private readonly slotPos: Uint32Array,
@@ -73,14 +75,24 @@ export class SegmentIndex {
   /**
    * Parse the index plaintext of segment `file`: terms, blocks and the slot offset table. Slots themselves
    * are decoded (and their bounds checked) when a lookup reaches them, so an open costs the same for 1 or
-   * 1,000,000 records (walking 100k slots at open took ~15 ms of a ~35 ms cold open). Throws DecodeError on
+   * 1,000,000 records (walking 100k slots at open took ~15 ms of a ~35 ms cold open). Terms are located
+   * (their lengths checked) but decoded only when a slot naming them is read: decoding the ~100k terms of
+   * 100,000 records at open cost ~18 ms and young-generation collections that copied them (a restore's
+   * check of the staged store, which reads no term, paid both). Throws DecodeError on
    * any grammar or bound violation found here; a slot found bad later is a CorruptionError.
    */
   static parse(plain: Uint8Array, file: number): SegmentIndex {
     const buf = Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
     const r = new ByteReader(plain);
-    const terms: string[] = [];
-    for (let i = 0, n = r.varint(MAX_COUNT); i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
+    const nterms = r.varint(MAX_COUNT);
+    const termPos = new Uint32Array(nterms);
+    const termLen = new Uint16Array(nterms); // a term is ≤ MAX_KEY_BYTES (1024)
+    for (let i = 0; i < nterms; i++) {
+      const n = r.varint(MAX_KEY_BYTES);
+      termPos[i] = r.pos;
+      termLen[i] = n;
+      r.skip(n);
+    }
     const nblocks = r.varint(MAX_COUNT);
     const blocks: IndexedBlock[] = [];
     const ranges = new Map<string, { from: number; to: number }>();
@@ -116,7 +128,7 @@ export class SegmentIndex {
     }
     const slotBlock = new Uint32Array(nslots);
     blocks.forEach((b, i) => slotBlock.fill(i, b.first, b.first + b.count));
-    return new SegmentIndex(file, buf, terms, blocks, slotPos, slotBlock, ranges, valueBytes, slotsStart, tableStart);
+    return new SegmentIndex(file, buf, termPos, termLen, blocks, slotPos, slotBlock, ranges, valueBytes, slotsStart, tableStart);
   }
 
   /** Offset just past the last data block (where the index frame must start). */
@@ -266,6 +278,20 @@ export class SegmentIndex {
     }
   }
 
+  /** Terms decoded so far, by position in the term table (allocated at the first). */
+  private terms: (string | undefined)[] | null = null;
+
+  /** Term `i` of the term table (its length bounds-checked by `parse`), decoded at its first use. */
+  private term(i: number): string {
+    const terms = (this.terms ??= new Array<string | undefined>(this.termPos.length));
+    let t = terms[i];
+    if (t === undefined) {
+      const p = this.termPos[i]!;
+      t = terms[i] = this.buf.toString("utf8", p, p + this.termLen[i]!);
+    }
+    return t;
+  }
+
   /** The location of a slot's value. */
   loc(slot: number): Loc {
     let key: string, version: number, start: number, length: number;
@@ -279,7 +305,7 @@ export class SegmentIndex {
       const n = r.varint(MAX_TERMS_PER_RECORD);
       if (n > 0) {
         const arr: string[] = new Array(n);
-        for (let i = 0; i < n; i++) arr[i] = this.terms[r.varint(this.terms.length - 1)]!;
+        for (let i = 0; i < n; i++) arr[i] = this.term(r.varint(this.termPos.length - 1));
         terms = arr;
       }
       if (r.pos > this.tableStart) throw new DecodeError("slot runs into the slot table");
