@@ -344,7 +344,7 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
       lock?.release();
       lock = null;
     }
-    swapIn(io, dir, staged, fp);
+    await swapIn(io, dir, staged, fp);
     switched = true;
   } finally {
     lock?.release();
