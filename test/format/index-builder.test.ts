@@ -46,4 +46,25 @@ describe("IndexBuilder", () => {
     expect(r.to - r.from).toBe(20_000);
     expect(ix.key(r.from + 12_345)).toBe(all[12_345]);
   });
+
+  it("every slot's terms read back as written (decoded at their first use, not at parse)", () => {
+    const long = "é".repeat(512); // 1,024 bytes of UTF-8: the longest term, its length a 2-byte varint
+    const term = fc.constantFrom("\u0001a\u0000x", "\u0001b\u0000ü", "t", "", long, "\u{1F600}");
+    const slots = fc.array(fc.record({ key: fc.string({ maxLength: 6 }), terms: fc.array(term, { maxLength: 4 }) }), { minLength: 1, maxLength: 20 });
+    fc.assert(
+      fc.property(fc.array(slots, { minLength: 1, maxLength: 6 }), (perBlock) => {
+        const b = new IndexBuilder();
+        let offset = 32;
+        for (const ss of perBlock) {
+          b.add({ offset, frameLength: 100, entity: "tasks", slots: ss.map((s, i) => ({ key: s.key, version: 1, start: i, length: 1, terms: s.terms })) });
+          offset += 100;
+        }
+        const ix = SegmentIndex.parse(b.finish(), 1);
+        const want = perBlock.flat().map((s) => s.terms);
+        // Read twice: the second read comes from the decoded terms.
+        for (let round = 0; round < 2; round++) want.forEach((terms, slot) => expect([...ix.loc(slot).terms]).toEqual(terms));
+      }),
+      { seed: 20261207, numRuns: 200 },
+    );
+  });
 });

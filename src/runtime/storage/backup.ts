@@ -297,8 +297,10 @@ export function readBackupHeader(io: FileIO, file: string): { header: BackupHead
 /**
  * Stream the whole file through crc32 and compare with its trailer (or, with `into`, also write each packed
  * file there: fsynced and closed with `sync` "now", closed with "never", left open in `opened` with "later").
+ * A generator that yields after each chunk (1 MiB): {@link drain} runs it in one step, {@link withTurns}
+ * with a turn of the event loop per chunk (restore and verify, issue 15).
  */
-function checkBody(
+function* checkBody(
   io: FileIO,
   file: string,
   r: ReturnType<typeof readBackupHeader>,
@@ -308,7 +310,7 @@ function checkBody(
   buf = new Uint8Array(CHUNK),
   /** Given: each packed segment's frame crcs are checked on the way (unpack-crc.ts), the frames that matched listed here by file name. */
   frames?: Map<string, ReadonlyMap<number, number>>,
-): void {
+): Generator<void, void, void> {
   const fd = io.open(file, "r");
   try {
     const head = new Uint8Array(r.headerLength);
@@ -327,6 +329,7 @@ function checkBody(
           if (out >= 0) io.write(out, chunk, at);
           at += n;
           pos += n;
+          yield;
         }
         if (walk) {
           crc = walk.end(crc);
@@ -346,6 +349,16 @@ function checkBody(
   }
 }
 
+/** Run a {@link checkBody} in one synchronous step. */
+function drain(steps: Generator<void, void, void>): void {
+  for (const _ of steps);
+}
+
+/** Run a {@link checkBody} with a turn of the event loop after each step. */
+async function withTurns(steps: Generator<void, void, void>): Promise<void> {
+  for (const _ of steps) await new Promise<void>((r) => setImmediate(r));
+}
+
 /**
  * Check the backup file's header and checksum and write its packed files into the new directory `into`
  * (fsynced; `MANIFEST.copy` is written as a copy of `MANIFEST`). Throws `E_BACKUP_FORMAT` or `E_BACKUP_CORRUPT`.
@@ -354,7 +367,7 @@ export function unpackBackup(io: FileIO, file: string, into: string): BackupHead
   const r = readBackupHeader(io, file);
   if (!r.header.files.some((f) => f.name === MANIFEST_FILE)) throw new BackupCorruptError(path.basename(file), BACKUP_FIXED_SIZE, "no `MANIFEST` packed");
   io.mkdirp(into);
-  checkBody(io, file, r, into);
+  drain(checkBody(io, file, r, into));
   writeNewFile(io, path.join(into, MANIFEST_COPY_FILE), io.readFile(path.join(into, MANIFEST_FILE)));
   io.syncDir(into);
   return r.header;
@@ -373,12 +386,12 @@ export type Sync = "now" | "later" | "never";
  * measured). With "later" (restore), each packed segment's frame crcs are checked on the way and the frames
  * that matched listed in `frames` (file name → offset → length; unpack-crc.ts).
  */
-export function unpackBackupDeferred(
+export async function unpackBackupDeferred(
   io: FileIO,
   file: string,
   into: string,
   sync: "later" | "never",
-): { header: BackupHeader; durable: Promise<void>; scratch: Uint8Array; frames: ReadonlyMap<string, ReadonlyMap<number, number>> } {
+): Promise<{ header: BackupHeader; durable: Promise<void>; scratch: Uint8Array; frames: ReadonlyMap<string, ReadonlyMap<number, number>> }> {
   const r = readBackupHeader(io, file);
   if (!r.header.files.some((f) => f.name === MANIFEST_FILE)) throw new BackupCorruptError(path.basename(file), BACKUP_FIXED_SIZE, "no `MANIFEST` packed");
   io.mkdirp(into);
@@ -386,7 +399,7 @@ export function unpackBackupDeferred(
   const scratch = new Uint8Array(CHUNK);
   const frames = new Map<string, ReadonlyMap<number, number>>();
   try {
-    checkBody(io, file, r, into, sync, opened, scratch, sync === "later" ? frames : undefined);
+    await withTurns(checkBody(io, file, r, into, sync, opened, scratch, sync === "later" ? frames : undefined));
     const copy = io.open(path.join(into, MANIFEST_COPY_FILE), "wx+");
     if (sync === "later") opened.push(copy);
     try {
@@ -432,7 +445,7 @@ export function listBackups(dir: string, io: FileIO = nodeFileIO()): ListedBacku
       const r = readBackupHeader(io, file);
       const info = backupInfo(file, r.header, r.size);
       try {
-        checkBody(io, file, r, null);
+        drain(checkBody(io, file, r, null));
         out.push({ ...info, damaged: null, at: r.header.createdAt });
       } catch (e) {
         if (!isCellarError(e, "E_BACKUP_CORRUPT")) throw e;

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { type Failpoint, type FileIO, replaceFileAtomically } from "../platform/io.js";
+import { type Failpoint, type FileIO } from "../platform/io.js";
 
 interface Marker {
   /** Basename (in the target's parent) of the verified store to move in. */
@@ -56,33 +56,69 @@ function readMarker(io: FileIO, file: string, base: string): Marker | null {
 
 /**
  * Replace `dir` by the verified store in `staged` (a sibling): marker, rename `dir` aside, rename `staged` in,
- * fsync the parent, remove the old store and the marker.
+ * fsync the parent, remove the old store and the marker. The fsyncs run on the libuv pool (`FileIO.fsyncAsync`)
+ * and the old store is removed asynchronously, so the event loop is not held while the disk works (issue 15);
+ * the steps, and what a crash between them leaves, are those of the table in docs/FORMAT.md ("Restore").
  */
-export function swapIn(io: FileIO, dir: string, staged: string, fp: (name: Failpoint) => void): void {
+export async function swapIn(io: FileIO, dir: string, staged: string, fp: (name: Failpoint) => void): Promise<void> {
   const { parent, base, marker } = names(dir);
   const m: Marker = { staged: path.basename(staged), aside: `.${base}.replaced-${randomBytes(6).toString("hex")}` };
-  // One fsync of the parent (replaceFileAtomically's, after the marker's rename) makes the staging directory's
-  // entry and the marker durable together: a marker that survives a crash without that entry finds `dir` in
-  // place and no staging directory, and is dropped (settleRestore), the old store kept.
-  replaceFileAtomically(io, parent, `${marker}.tmp`, marker, Buffer.from(JSON.stringify(m)), () => {});
+  // One fsync of the parent (after the marker's rename) makes the staging directory's entry and the marker
+  // durable together: a marker that survives a crash without that entry finds `dir` in place and no staging
+  // directory, and is dropped (settleRestore), the old store kept.
+  await replaceFileAsync(io, parent, `${marker}.tmp`, marker, Buffer.from(JSON.stringify(m)));
   fp("restore.afterMarker");
   if (io.exists(dir)) io.rename(dir, path.join(parent, m.aside));
   fp("restore.afterAside");
   io.rename(staged, dir);
-  io.syncDir(parent);
+  await syncDirAsync(io, parent);
   fp("restore.afterSwap");
-  finish(io, parent, marker, m, false);
+  // `finish` without the parent's fsync: the switch is durable already; a marker that a crash brings back
+  // finds `dir` in place and no staging directory, and this runs again.
+  await fs.promises.rm(path.join(parent, m.aside), { recursive: true, force: true });
+  io.unlink(marker);
 }
 
-/**
- * Remove the old store and the marker. `sync` false (the end of a restore): the parent is not fsynced, the
- * switch being durable already; a marker that a crash brings back finds `dir` in place and no staging
- * directory, and this runs again.
- */
-function finish(io: FileIO, parent: string, marker: string, m: Marker, sync = true): void {
+/** `io.fsync(fd)` on the libuv pool when `io` can (else at once). */
+function fsyncAsync(io: FileIO, fd: number): Promise<void> {
+  return io.fsyncAsync ? io.fsyncAsync(fd) : Promise.resolve(io.fsync(fd));
+}
+
+/** `io.syncDir(dir)` with the fsync on the libuv pool (through `io`'s open, fsync and close); as `syncDir`, nothing on Windows. */
+async function syncDirAsync(io: FileIO, dir: string): Promise<void> {
+  if (!io.fsyncAsync || process.platform === "win32") return io.syncDir(dir);
+  const fd = io.open(dir, "r");
+  try {
+    await fsyncAsync(io, fd);
+  } finally {
+    io.close(fd);
+  }
+}
+
+/** `replaceFileAtomically` (platform/io.ts) with its two fsyncs on the libuv pool: temp file, fsync, rename, fsync of `dir`. */
+async function replaceFileAsync(io: FileIO, dir: string, tmp: string, target: string, bytes: Uint8Array): Promise<void> {
+  io.unlink(tmp);
+  try {
+    const fd = io.open(tmp, "wx+");
+    try {
+      io.write(fd, bytes, 0);
+      await fsyncAsync(io, fd);
+    } finally {
+      io.close(fd);
+    }
+    io.rename(tmp, target);
+  } catch (e) {
+    io.unlink(tmp);
+    throw e;
+  }
+  await syncDirAsync(io, dir);
+}
+
+/** Remove the old store and the marker, then fsync the parent (settling a restore a crash interrupted). */
+function finish(io: FileIO, parent: string, marker: string, m: Marker): void {
   removeTree(path.join(parent, m.aside));
   io.unlink(marker);
-  if (sync) io.syncDir(parent);
+  io.syncDir(parent);
 }
 
 /**

@@ -238,7 +238,7 @@ async function openChecked(io: FileIO, file: string, open: OpenUnpacked, prefix:
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   let engine: Engine | null = null;
   try {
-    const { header } = unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
+    const { header } = await unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
     engine = await open(tmp, header);
     await checkStore(engine, header, file);
     const opened = engine;
@@ -317,7 +317,7 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
     const staged = stagingDir(dir);
     try {
       // The unpacked files reach the disk (fsync on the libuv pool) while they are checked: durable before the switch.
-      const { header, durable, scratch, frames } = unpackBackupDeferred(io, file, staged, "later");
+      const { header, durable, scratch, frames } = await unpackBackupDeferred(io, file, staged, "later");
       let checked = false;
       try {
         const engine = await openUnpacked(io, staged, file, header, options, true);
@@ -344,7 +344,7 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
       lock?.release();
       lock = null;
     }
-    swapIn(io, dir, staged, fp);
+    await swapIn(io, dir, staged, fp);
     switched = true;
   } finally {
     lock?.release();
