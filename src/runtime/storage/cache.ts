@@ -53,6 +53,11 @@ export class LruCache<K, V> {
     return n.value;
   }
 
+  /** Whether `key` is cached, without counting a hit or a miss or marking it used. */
+  has(key: K, space?: string): boolean {
+    return (space === undefined ? this.map : this.spaces.get(space))?.has(key) === true;
+  }
+
   set(key: K, value: V, size: number, space?: string): void {
     const map = this.space(space);
     const old = map.get(key);

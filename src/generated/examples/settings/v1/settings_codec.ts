@@ -409,7 +409,8 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
         s0 |= 2;
         break;
       case "keyBindings":
-        return false;
+        s0 |= 4;
+        break;
       case "ui":
         s0 |= 8;
         break;
@@ -451,7 +452,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   }
   // key_bindings = 3
   v = o.keyBindings;
-  if (v !== undefined) return false;
+  if (v !== undefined && (!(s0 & 4) || !isPlainObject(v) || Reflect.ownKeys(v).length !== 0)) return false;
   // ui = 4
   v = o.ui;
   if (v !== undefined) {
