@@ -243,6 +243,13 @@ export class History {
     this.enabled = this.byEntity.size > 0;
   }
 
+  /** Whether some op of `ops` writes a record of an entity that keeps history (else {@link augment} adds nothing). */
+  keeps(ops: readonly WriteOp[]): boolean {
+    if (!this.enabled) return false;
+    for (const o of ops) if (this.byEntity.has(o.entity)) return true;
+    return false;
+  }
+
   /**
    * Keep the entries' indexes in step with a commit (RecordCodec.committed): see {@link EntityHistory.applied};
    * and each entity's last put, if `own` (this process made it, its value the bytes written: see {@link EntityHistory.wrote}).

@@ -78,7 +78,14 @@ export class RecordCodec {
    * again on newer state when another process changed what it read (`E_CONFLICT`, retried).
    */
   write(ops: readonly WriteOp[], rebuild?: () => readonly WriteOp[]): Promise<void> {
-    const w = this.sharing ? sharedWrite(this.sharing, (o, commit) => this.send(o, commit), ops, rebuild) : this.send(ops, (all) => this.engine.write(all));
+    const sharing = this.sharing;
+    // The writer process checks nothing of its own writes and never meets a conflict: a plain write goes
+    // straight to the channel's write (shared-write.ts would add only its retry loop).
+    const w = !sharing
+      ? this.send(ops, (all) => this.engine.write(all))
+      : sharing.role === "writer" && !rebuild
+        ? this.send(ops, (all) => sharing.write(all, []))
+        : sharedWrite(sharing, (o, commit) => this.send(o, commit), ops, rebuild);
     const audit = this.audit;
     // Counted once committed (a rebuilt write's ops are those of the same keys).
     return audit ? w.then(() => audit.wrote(ops)) : w;
@@ -86,7 +93,7 @@ export class RecordCodec {
 
   /** `ops` and their history entries, checked, handed to `commit`. */
   private send(ops: readonly WriteOp[], commit: (all: readonly WriteOp[]) => Promise<void>): Promise<void> {
-    if (!this.history.enabled) return commit(ops);
+    if (!this.history.keeps(ops)) return commit(ops);
     let augmented: ReturnType<History["augment"]>;
     try {
       augmented = this.history.augment(ops);
