@@ -62,23 +62,41 @@ class Parts {
   }
 }
 
+/** Where the field starting at `at` ends, and its tag and where its value starts (`next` past `end`: truncated). */
+function field(b: Uint8Array, at: number, end: number): { tag: number; afterTag: number; valueAt: number; next: number } {
+  const [tag, afterTag] = varint(b, at, end);
+  const wt = tag % 8;
+  let valueAt = afterTag;
+  let next: number;
+  if (wt === 0) next = varint(b, afterTag, end)[1];
+  else if (wt === 1) next = afterTag + 8;
+  else if (wt === 5) next = afterTag + 4;
+  else if (wt === 2) {
+    const [n, afterLen] = varint(b, afterTag, end);
+    valueAt = afterLen;
+    next = afterLen + n;
+  } else throw new WireSplitError(`wire type ${wt}`);
+  if (next > end) throw new WireSplitError("truncated field");
+  return { tag, afterTag, valueAt, next };
+}
+
+/** Whether some field of `plan` is in the bytes (a message on a path counts only if something in it moves). */
+function moves(b: Uint8Array, start: number, end: number, plan: WirePlan): boolean {
+  for (let at = start; at < end; ) {
+    const f = field(b, at, end);
+    const entry = plan.get(Math.floor(f.tag / 8));
+    if (entry === null || (entry !== undefined && moves(b, f.valueAt, f.next, entry))) return true;
+    at = f.next;
+  }
+  return false;
+}
+
 function splitInto(b: Uint8Array, start: number, end: number, plan: WirePlan, pub: Parts, sens: Parts): void {
   let at = start;
   while (at < end) {
     const tagAt = at;
-    const [tag, afterTag] = varint(b, at, end);
+    const { tag, afterTag, valueAt, next } = field(b, at, end);
     const wt = tag % 8;
-    let valueAt = afterTag;
-    let next: number;
-    if (wt === 0) next = varint(b, afterTag, end)[1];
-    else if (wt === 1) next = afterTag + 8;
-    else if (wt === 5) next = afterTag + 4;
-    else if (wt === 2) {
-      const [n, afterLen] = varint(b, afterTag, end);
-      valueAt = afterLen;
-      next = afterLen + n;
-    } else throw new WireSplitError(`wire type ${wt}`);
-    if (next > end) throw new WireSplitError("truncated field");
     const entry = plan.get(Math.floor(tag / 8));
     if (entry === undefined) pub.add(b.subarray(tagAt, next));
     else if (entry === null) sens.add(b.subarray(tagAt, next));
@@ -106,6 +124,8 @@ function splitInto(b: Uint8Array, start: number, end: number, plan: WirePlan, pu
  * sensitive path is set: the value is stored plain). Throws {@link WireSplitError} on bytes it cannot walk.
  */
 export function splitWire(bytes: Uint8Array, plan: WirePlan): { public: Uint8Array; sensitive: Uint8Array | null } {
+  // Most values set no sensitive field: one walk that allocates nothing tells.
+  if (!moves(bytes, 0, bytes.length, plan)) return { public: bytes, sensitive: null };
   const pub = new Parts();
   const sens = new Parts();
   splitInto(bytes, 0, bytes.length, plan, pub, sens);
