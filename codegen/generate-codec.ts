@@ -7,7 +7,7 @@
  * - `decode(bytes)` builds the object `fromBinary(schema, bytes)` builds.
  *
  * Both answer "not here" (`false` / `undefined`) for what they do not take, and the runtime then takes
- * the general path. Not taken: map fields with entries (an empty one is), unboxed wrapper fields, `google.protobuf.Struct` fields and
+ * the general path. Not taken: map fields, unboxed wrapper fields, `google.protobuf.Struct` fields and
  * 64-bit integers with `jstype = JS_STRING` (a set one sends the whole record to the general path), and
  * messages outside proto3 files (their entity gets no codec: proto2 and editions presence and defaults
  * live on prototypes). Every message an entity reaches gets private functions in the file, named after
@@ -250,7 +250,7 @@ class CodecFile {
     out("        break;");
     m.members.forEach((member, i) => {
       out(`      case ${JSON.stringify(member.localName)}:`);
-      if (member.kind === "field" && !member.oneof && !supported(member, fieldValueType(member).type, fieldValueType(member).container) && !this.emptyMapOnly(member)) {
+      if (member.kind === "field" && !member.oneof && !supported(member, fieldValueType(member).type, fieldValueType(member).container)) {
         // A field this code does not take: the general path, before any value is read (it reads them once).
         out("        return false;");
         return;
@@ -318,11 +318,6 @@ class CodecFile {
     out("  }");
   }
 
-  /** A map field that is not `required`: its empty value is taken (set entries are not: maps take the general path). */
-  private emptyMapOnly(field: DescField): boolean {
-    return field.fieldKind === "map" && !field.oneof && !(this.rules.get(field)?.required ?? false);
-  }
-
   private fieldEncoder(field: DescField, out: (...p: Printable[]) => void): void {
     const r = this.rules.get(field);
     const required = r?.required ?? false;
@@ -346,12 +341,6 @@ class CodecFile {
     if (capture && container !== "list" && type.kind !== "message") out(`  if (w.depth === 1) ${prop("w.top", field.localName)} = v;`);
     if (wellKnownMessageRule(field.parent) === "duration-sign") out(`  const ${field.localName}_: any = v;`);
     if (!supported(field, type, container)) {
-      if (this.emptyMapOnly(field)) {
-        // An empty map (an object with no own key at all: what a created message holds) writes nothing, and
-        // zod accepts it: taken. A map with entries takes the general path.
-        out(`  if (v !== undefined && (!(${seenBit(field.parent.members.indexOf(field))}) || !`, this.rt.isPlainObject, "(v) || Reflect.ownKeys(v).length !== 0)) return false;");
-        return;
-      }
       out(required ? "  return false;" : "  if (v !== undefined) return false;");
       return;
     }

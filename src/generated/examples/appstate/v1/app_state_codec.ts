@@ -32,8 +32,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
         s0 |= 8;
         break;
       case "detachedWindows":
-        s0 |= 16;
-        break;
+        return false;
       case "lastSavedAt":
         s0 |= 32;
         break;
@@ -89,7 +88,7 @@ function encode_examples_appstate_v1_ApplicationState(w: ProtoWriter, o: any): b
   }
   // detached_windows = 5
   v = o.detachedWindows;
-  if (v !== undefined && (!(s0 & 16) || !isPlainObject(v) || Reflect.ownKeys(v).length !== 0)) return false;
+  if (v !== undefined) return false;
   // last_saved_at = 6
   v = o.lastSavedAt;
   if (v !== undefined) {

@@ -49,11 +49,9 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
         s0 |= 16;
         break;
       case "instances":
-        s0 |= 32;
-        break;
+        return false;
       case "positions":
-        s0 |= 64;
-        break;
+        return false;
       case "updatedAt":
         s0 |= 128;
         break;
@@ -119,10 +117,10 @@ function encode_examples_layouts_v1_GridLayout(w: ProtoWriter, o: any): boolean 
   }
   // instances = 6
   v = o.instances;
-  if (v !== undefined && (!(s0 & 32) || !isPlainObject(v) || Reflect.ownKeys(v).length !== 0)) return false;
+  if (v !== undefined) return false;
   // positions = 7
   v = o.positions;
-  if (v !== undefined && (!(s0 & 64) || !isPlainObject(v) || Reflect.ownKeys(v).length !== 0)) return false;
+  if (v !== undefined) return false;
   // updated_at = 8
   v = o.updatedAt;
   if (v !== undefined) {

@@ -409,8 +409,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
         s0 |= 2;
         break;
       case "keyBindings":
-        s0 |= 4;
-        break;
+        return false;
       case "ui":
         s0 |= 8;
         break;
@@ -452,7 +451,7 @@ function encode_examples_settings_v1_UserSettings(w: ProtoWriter, o: any): boole
   }
   // key_bindings = 3
   v = o.keyBindings;
-  if (v !== undefined && (!(s0 & 4) || !isPlainObject(v) || Reflect.ownKeys(v).length !== 0)) return false;
+  if (v !== undefined) return false;
   // ui = 4
   v = o.ui;
   if (v !== undefined) {
