@@ -36,6 +36,23 @@ describe("update", () => {
     await store.close();
   });
 
+  it("a cached record is replaced at commit by the record the write resolved with (no decode on the next read), and a key never read stays uncached", async () => {
+    const store = await openStore({ dir: path.join(tmp, "write-through"), key });
+    await store.settings.get(); // defaults: nothing stored, nothing cached
+    const first = await store.settings.update({ theme: 1, aiProvider: { model: "m", apiKey: "sk-secret" } });
+    const read = await store.settings.get();
+    expect(read).toEqual(first);
+    const second = await store.settings.update({ language: "pt-BR" });
+    expect(await store.settings.get()).toBe(second); // the same object: cached at commit
+    expect(second).toMatchObject({ theme: 1, language: "pt-BR", aiProvider: { model: "m", apiKey: "sk-secret" } });
+    const put = await store.tasks.put({ id: "w1", title: "never read before" });
+    const got = await store.tasks.get("w1");
+    expect(got).toEqual(put);
+    expect(got).not.toBe(put); // decoded by the read: a put does not fill the cache for a key nobody read
+    expect(await store.tasks.put({ id: "w1", title: "read before" })).toBe(await store.tasks.get("w1"));
+    await store.close();
+  });
+
   it("an update reads the result of every write to its key issued before it: put and delete", async () => {
     const store = await openStore({ dir: path.join(tmp, "ordered"), key });
     await store.tasks.put({ id: "t1", title: "a", estimateMinutes: 1 });

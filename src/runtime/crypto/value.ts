@@ -19,6 +19,7 @@ import { KeyError } from "../errors.js";
 import type { Sealer } from "./seal.js";
 import { type EntityCodec, ProtoWriter } from "../format/protowire.js";
 import { AuthenticationError } from "./seal.js";
+import { splitWire, type WirePlan, wirePlan } from "./value-split.js";
 
 export const ValueKind = { plain: 0, sensitive: 1 } as const;
 
@@ -246,6 +247,8 @@ function cloneTree<T>(v: T): T {
 /** Encodes and decodes the values of one entity. */
 export class ValueCodec {
   private readonly plan: Plan;
+  /** {@link plan} by field numbers, for the split of encoded bytes (value-split.ts). */
+  private readonly wire: WirePlan;
   private readonly zeros = new Map<string, Obj>();
   readonly hasSensitive: boolean;
 
@@ -257,6 +260,7 @@ export class ValueCodec {
     private readonly codec?: EntityCodec,
   ) {
     this.plan = compile(schema, sensitivePaths);
+    this.wire = wirePlan(this.plan);
     this.hasSensitive = this.plan.length > 0;
   }
 
@@ -277,11 +281,12 @@ export class ValueCodec {
 
   /**
    * The stored value of a write input in one step (the generated codec's checks are zod's), or null when
-   * this input needs the general path: zod, `create`, then {@link encode}. Entities with sensitive fields
-   * always take the general path (the split works on messages).
+   * this input needs the general path: zod, `create`, then {@link encode}. For an entity with sensitive
+   * fields these are the plain value of the whole message: {@link sealSensitive} makes the stored value of it
+   * once the record's key is known.
    */
   encodeInput(input: unknown, w: ProtoWriter, arena = false): Uint8Array | null {
-    if (!this.codec || this.hasSensitive) return null;
+    if (!this.codec) return null;
     // A shared writer is reset and its bytes copied out; an arena (one per batch) keeps them and hands out
     // views (one buffer for a batch's values instead of one allocation each).
     if (!arena) w.reset();
@@ -291,7 +296,26 @@ export class ValueCodec {
       w.pos = start;
       return null;
     }
-    return arena ? w.view(start) : w.copy(start);
+    const out = arena ? w.view(start) : w.copy(start);
+    // The shared writer's buffer outlives this write: no sensitive value is left in it.
+    if (this.hasSensitive && !arena) w.buf.fill(0, start, w.pos);
+    return out;
+  }
+
+  /**
+   * The stored value of `plain` (a plain value of the whole message: {@link encodeInput}) for record `key` at
+   * `version`: itself when no sensitive field is set, else the envelope of its public part and its sensitive
+   * part sealed, the same parts {@link encode} makes of the message. The caller zeroes `plain` when done.
+   */
+  sealSensitive(plain: Uint8Array, key: string, version: number, keys: SensitiveKeys | null): Uint8Array {
+    if (!this.hasSensitive) return plain;
+    const parts = splitWire(plain.subarray(1), this.wire);
+    if (!parts.sensitive) return plain;
+    if (!keys) throw new KeyError(`entity \`${this.entity}\` has sensitive fields and the store has no key`);
+    const sealer = keys.sensitive(keys.activeKeyId, this.entity)!;
+    const sealed = sealer.seal(parts.sensitive, recordAd(keys.storeId, version, key));
+    parts.sensitive.fill(0);
+    return encodeEnvelope(parts.public, sealer.keyId, sealed);
   }
 
   private zero = (d: DescMessage): Obj => {

@@ -80,6 +80,11 @@ class EntityHistory {
   private ids: Map<string, string[]> | null = null;
   /** Per record key written by a write not yet settled: the state that write leaves (the engine shows it only once committed). */
   readonly pending = new Map<string, { state: State; token: object }>();
+  /**
+   * The last put of a record of this entity a commit applied, and where the engine put it: while the engine
+   * still locates the record there, its state is that put's (no read, no opening of a sealed value).
+   */
+  private last: { loc: Loc; op: WriteOp & { op: "put" } } | null = null;
 
   constructor(
     readonly def: EntityDefinition,
@@ -111,6 +116,8 @@ class EntityHistory {
     if (p) return p.state;
     const loc = this.engine.locate(this.def.name, key);
     if (!loc) return null;
+    const last = this.last;
+    if (last?.loc === loc) return { value: last.op.value, version: last.op.version };
     try {
       return { value: this.engine.read(this.def.name, loc), version: loc.version };
     } catch (e) {
@@ -164,6 +171,13 @@ class EntityHistory {
     const pruned = ids.splice(0, drop);
     for (const old of pruned) out.push({ op: "delete", entity: this.name, key: entryKey(key, old) });
     return { id, pruned };
+  }
+
+  /** A commit applied `op` to a record of this entity (see {@link last}); `own`: its value is the bytes written. */
+  wrote(op: WriteOp, own: boolean): void {
+    const loc = own && op.op === "put" ? this.engine.locate(this.def.name, op.key) : undefined;
+    if (loc && op.op === "put") this.last = { loc, op };
+    else if (this.last?.loc.key === op.key) this.last = null;
   }
 
   /**
@@ -229,11 +243,21 @@ export class History {
     this.enabled = this.byEntity.size > 0;
   }
 
-  /** Keep the entries' indexes in step with a commit (RecordCodec.committed): see {@link EntityHistory.applied}. */
-  committed(ops: readonly WriteOp[]): void {
+  /** Whether some op of `ops` writes a record of an entity that keeps history (else {@link augment} adds nothing). */
+  keeps(ops: readonly WriteOp[]): boolean {
+    if (!this.enabled) return false;
+    for (const o of ops) if (this.byEntity.has(o.entity)) return true;
+    return false;
+  }
+
+  /**
+   * Keep the entries' indexes in step with a commit (RecordCodec.committed): see {@link EntityHistory.applied};
+   * and each entity's last put, if `own` (this process made it, its value the bytes written: see {@link EntityHistory.wrote}).
+   */
+  committed(ops: readonly WriteOp[], own: (op: WriteOp) => boolean): void {
     for (const o of ops) {
-      if (!o.entity.startsWith(HISTORY_ENTITY_PREFIX)) continue;
-      this.byEntity.get(o.entity.slice(HISTORY_ENTITY_PREFIX.length))?.applied(o);
+      if (!o.entity.startsWith(HISTORY_ENTITY_PREFIX)) this.byEntity.get(o.entity)?.wrote(o, own(o));
+      else this.byEntity.get(o.entity.slice(HISTORY_ENTITY_PREFIX.length))?.applied(o);
     }
   }
 

@@ -44,6 +44,11 @@ export class RecordCodec {
   sharing: Sharing | null = null;
   /** The audit log's counter of reads and writes (typed/audit.ts), set by StoreImpl.audit when it records. */
   audit: { read(entity: string, key: string): void; wrote(ops: readonly WriteOp[]): void } | null = null;
+  /**
+   * The record each put made here stores, exactly as a read decodes it: a commit of the put caches it in place
+   * of the key's cached older version (`committed`), so the next read of a key read before needs no decode.
+   */
+  private readonly made = new WeakMap<WriteOp, unknown>();
   /** Per `~history:E` engine entity, E's definition under that name (what its entries decode with). */
   private readonly historyDefs = new Map<string, EntityDefinition>();
 
@@ -73,7 +78,14 @@ export class RecordCodec {
    * again on newer state when another process changed what it read (`E_CONFLICT`, retried).
    */
   write(ops: readonly WriteOp[], rebuild?: () => readonly WriteOp[]): Promise<void> {
-    const w = this.sharing ? sharedWrite(this.sharing, (o, commit) => this.send(o, commit), ops, rebuild) : this.send(ops, (all) => this.engine.write(all));
+    const sharing = this.sharing;
+    // The writer process checks nothing of its own writes and never meets a conflict: a plain write goes
+    // straight to the channel's write (shared-write.ts would add only its retry loop).
+    const w = !sharing
+      ? this.send(ops, (all) => this.engine.write(all))
+      : sharing.role === "writer" && !rebuild
+        ? this.send(ops, (all) => sharing.write(all, []))
+        : sharedWrite(sharing, (o, commit) => this.send(o, commit), ops, rebuild);
     const audit = this.audit;
     // Counted once committed (a rebuilt write's ops are those of the same keys).
     return audit ? w.then(() => audit.wrote(ops)) : w;
@@ -81,7 +93,7 @@ export class RecordCodec {
 
   /** `ops` and their history entries, checked, handed to `commit`. */
   private send(ops: readonly WriteOp[], commit: (all: readonly WriteOp[]) => Promise<void>): Promise<void> {
-    if (!this.history.enabled) return commit(ops);
+    if (!this.history.keeps(ops)) return commit(ops);
     let augmented: ReturnType<History["augment"]>;
     try {
       augmented = this.history.augment(ops);
@@ -123,9 +135,11 @@ export class RecordCodec {
 
   /** Forget what a commit changed, for every op: cached records of its keys, and sorted key lists it changes. */
   committed(ops: readonly WriteOp[]): void {
-    if (this.history.enabled) this.history.committed(ops);
+    if (this.history.enabled) this.history.committed(ops, (o) => this.made.has(o));
     for (const o of ops) {
-      this.cache.delete(o.key, o.entity);
+      const made = o.op === "put" ? this.made.get(o) : undefined;
+      if (made !== undefined && o.op === "put" && this.cache.has(o.key, o.entity)) this.cache.set(o.key, made, o.value.length * 3 + 128, o.entity);
+      else this.cache.delete(o.key, o.entity);
       // A put of an existing key keeps the key set (and its order); anything else invalidates it.
       if (o.op === "delete" || this.sorted.get(o.entity)?.length !== this.engine.count(o.entity)) {
         this.sorted.delete(o.entity);
@@ -297,14 +311,26 @@ export class RecordCodec {
       }
       terms = indexTerms(def, source, zero);
     }
+    // The fast path of an entity with sensitive fields encoded the whole message: split and sealed now that
+    // the key is known (`whole` is that plain value while it differs from what is stored).
+    let whole: Uint8Array | undefined;
+    if (bytes && codec.hasSensitive) {
+      whole = bytes;
+      bytes = codec.sealSensitive(whole, key, def.version, this.keys);
+      if (bytes === whole) whole = undefined;
+    }
     bytes ??= codec.encode(msg!, key, def.version, this.keys);
     // `put` resolves with what a later `get` returns: the stored bytes decoded (the fast path has no message,
-    // and normalizes like the bytes do: -0 is 0). A value with a sealed part keeps the message it was made from.
+    // and normalizes like the bytes do: -0 is 0). A value with a sealed part keeps the message it was made
+    // from, or on the fast path is its whole plain value decoded (what a `get` decodes: public ‖ sensitive).
+    const exact = whole !== undefined || bytes[0] === ValueKind.plain;
     if (wantMessage) {
-      const stored = bytes[0] === ValueKind.plain ? codec.decode(bytes, key, def.version, null).msg : msg!;
+      const stored = exact ? codec.decode(whole ?? bytes, key, def.version, null).msg : msg!;
       msg = (Object.isFrozen(stored) ? stored : deepFreeze(stored)) as MessageShape<DescMessage>;
-    }
-    return { op: { op: "put", entity: def.name, key, version: def.version, value: bytes, terms }, msg };
+    } else whole?.fill(0); // (kept when decoded: the message's bytes fields are views of it)
+    const op: WriteOp = { op: "put", entity: def.name, key, version: def.version, value: bytes, terms };
+    if (exact && msg !== undefined) this.made.set(op, msg);
+    return { op, msg };
   }
 
   /** A record as protobuf JSON (`toJson` of a repository). */
