@@ -260,6 +260,8 @@ export class Sharing {
 
   private announced(seq: number, hint?: RefreshHint): void {
     if (hint && this.defer(seq, hint)) return;
+    // Applied now, past what was due: a write resolving on `due` must not count on a catch-up in an old journal.
+    if (this.due && seq >= this.due.seq) this.due = null;
     this.refreshTo(seq, hint).catch((e) => this.onError?.(e));
   }
 
