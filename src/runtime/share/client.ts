@@ -20,7 +20,8 @@ export interface PendingWrite {
   sent: boolean;
   resolve(seq: number): void;
   reject(e: unknown): void;
-  timer: NodeJS.Timeout | null;
+  /** When it rejects `E_UNAVAILABLE` unanswered (`performance.now()` ms). */
+  readonly deadline: number;
 }
 
 export class ChannelClient {
@@ -32,6 +33,12 @@ export class ChannelClient {
   private readonly requests = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   /** The writer's pid, from its HELLO. */
   writerPid: number | null = null;
+  /**
+   * One timer for every pending write's deadline (they come in order): due at the oldest's, re-armed by
+   * `expire`. Kept between writes, unref'd while none is pending (a timer per write cost a timer list's
+   * setup and teardown each: one write at a time empties the list); a pending write keeps the process alive.
+   */
+  private clock: NodeJS.Timeout | null = null;
 
   constructor(
     /** This follower's client id (16 random bytes per `openStore`). */
@@ -111,12 +118,10 @@ export class ChannelClient {
   /** Send a write (queued until connected); resolves with the seq of the commit that holds it. */
   send(pre: readonly Precondition[], ops: readonly WriteOp[]): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const w: PendingWrite = { n: ++this.counter, pre, ops, sent: false, resolve, reject, timer: null };
-      w.timer = setTimeout(() => {
-        this.pending.delete(w.n);
-        reject(new WriterUnavailableError(this.writeTimeoutMs, w.sent));
-      }, this.writeTimeoutMs);
+      const w: PendingWrite = { n: ++this.counter, pre, ops, sent: false, resolve, reject, deadline: performance.now() + this.writeTimeoutMs };
       this.pending.set(w.n, w);
+      if (this.clock) this.clock.ref();
+      else this.clock = setTimeout(() => this.expire(), this.writeTimeoutMs);
       if (this.socket) this.transmit(w);
     });
   }
@@ -142,8 +147,23 @@ export class ChannelClient {
   takePending(): PendingWrite[] {
     const all = [...this.pending.values()];
     this.pending.clear();
-    for (const w of all) if (w.timer) clearTimeout(w.timer);
+    clearTimeout(this.clock ?? undefined);
+    this.clock = null;
     return all;
+  }
+
+  /** Reject the writes past their deadline (`E_UNAVAILABLE`, saying whether they went out); re-arm for the next. */
+  private expire(): void {
+    this.clock = null;
+    const now = performance.now();
+    for (const w of this.pending.values()) {
+      if (w.deadline > now) {
+        this.clock = setTimeout(() => this.expire(), w.deadline - now);
+        return;
+      }
+      this.pending.delete(w.n);
+      w.reject(new WriterUnavailableError(this.writeTimeoutMs, w.sent));
+    }
   }
 
   /** Fail every pending write with `e` (the store closes, or this process may not connect). */
@@ -176,7 +196,7 @@ export class ChannelClient {
     const w = this.pending.get(m.n);
     if (!w) return; // timed out meanwhile, or an answer to a write sent twice
     this.pending.delete(m.n);
-    if (w.timer) clearTimeout(w.timer);
+    if (!this.pending.size) this.clock?.unref();
     if (m.type === Msg.reject) return w.reject(remoteError(m.code, m.message));
     // The refresh that makes the write visible starts here, told where to look; the write's caller waits for it.
     this.onCommitted(m.seq, { generation: m.generation, journal: m.journal });

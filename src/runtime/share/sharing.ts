@@ -4,8 +4,15 @@
  * their writes over the channel. `Sharing.open` elects: the lock → writer (and listen); else a follower
  * engine that connects, with backoff. When the channel closes, a follower tries the lock: with it, it
  * promotes (its engine becomes the writer, it listens, and applies its own pending writes with their ids);
- * without it, it reconnects and re-sends them in order. A follower's write resolves once the writer's
- * commit holding it is applied locally (read-your-writes).
+ * without it, it reconnects and re-sends them in order.
+ *
+ * A follower applies the writer's commits lazily when nothing in it listens for them (no `change` listener,
+ * no watch: `eager`): a `COMMITTED` or `ACK` whose position is the journal this follower reads is only
+ * recorded (`due`), and applied by the next read (`catchUp`, called by the typed layer's reads) or once
+ * {@link MAX_LAG} commits are due; a follower that only writes reads none of the others' commits. Its own
+ * write then resolves on the writer's `ACK`, and its next read applies the commit first (read-your-writes).
+ * A position it cannot apply synchronously (another journal or generation, a key not known yet) is applied
+ * at once, as with listeners, and its own write waits for that.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -36,6 +43,9 @@ function lockedHere(dir: string, real: string): StoreLockedError {
   return new StoreLockedError(dir, { pid: process.pid, hostname: os.hostname(), since: openHere.get(real) ?? "" });
 }
 
+/** Commits a lazy follower leaves unapplied at most: the next read's catch-up stays short. */
+export const MAX_LAG = 128;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A reconnection's wait: it never keeps the process alive by itself. */
 const backoff = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -47,12 +57,17 @@ export class Sharing {
   readonly pending = new PendingKeys();
   private readonly clientId = crypto.randomBytes(CLIENT_ID_BYTES);
   private closed = false;
-  private refreshing: Promise<number> | null = null;
   private following: Promise<void> | null = null;
   /** Called once this process became the writer by promotion (the typed layer starts the writer's work). */
   onPromoted: (() => void) | null = null;
   /** A failure in the background (a reconnection refused, a refresh that failed). */
   onError: ((e: unknown) => void) | null = null;
+  /** Whether something here listens for commits (the typed layer: `change` listeners, watches): then none waits for a read. */
+  eager: () => boolean = () => true;
+  /** A follower's newest commit announced but not applied yet (lazy), and where the writer said it is. */
+  private due: { seq: number; hint: RefreshHint } | null = null;
+  /** The last position a refresh applied synchronously up to the announced seq: where a lazy catch-up will work. */
+  private synced: RefreshHint | null = null;
 
   private constructor(
     readonly engine: SharedEngine,
@@ -90,6 +105,7 @@ export class Sharing {
       ensureChannelDir(socket);
       const key = engine.keyring ? ChannelKey.of(engine.keyring) : null;
       s = new Sharing(engine, realDir, socket, key, sharing.writeTimeoutMs ?? 30_000, holder);
+      if (s.role === "follower") engine.shareWrites({ beforeRead: () => s?.catchUp() });
       openHere.set(realDir, new Date().toISOString());
       // A writer listens once the store's open is done (`start`): no follower write meets a migration.
       if (s.role === "follower") await s.followAtOpen();
@@ -118,7 +134,20 @@ export class Sharing {
       return w;
     }
     const seq = await this.client!.send(pre, ops);
-    await this.refreshTo(seq);
+    // Deferred (its ACK was recorded in `due`): the next read applies it first. Else applied now.
+    if (!this.due || this.due.seq < seq) await this.refreshTo(seq);
+  }
+
+  /**
+   * A follower: apply now the commits announced and deferred (a read is about to look at the store's state).
+   * Synchronous when they are in the journal it reads (always, unless a compaction, a journal rotation or a
+   * key rotation came in between: then the refresh goes on in the background, as an announcement's does).
+   */
+  catchUp(): void {
+    const d = this.due;
+    if (!d) return;
+    this.due = null;
+    if (!this.closed && this.role === "follower" && this.engine.lastSeq < d.seq) this.refreshTo(d.seq, d.hint).catch((e) => this.onError?.(e));
   }
 
   /**
@@ -150,8 +179,11 @@ export class Sharing {
     let idle = 0;
     while (!this.closed && this.role === "follower" && this.engine.lastSeq < seq) {
       const before = this.engine.lastSeq;
-      this.refreshing ??= this.engine.refresh(hint).finally(() => (this.refreshing = null));
-      await this.refreshing;
+      // With a hint, the refresh applies what the journal it reads holds before it returns (storage/follower.ts).
+      const run = this.engine.refresh(hint);
+      if (hint) this.synced = this.engine.lastSeq >= seq ? hint : null;
+      if (this.engine.lastSeq >= seq) return void run.catch(() => {}); // done; a run queued behind finds nothing new
+      await run;
       if (this.engine.lastSeq !== before) continue;
       // An acknowledged commit is on disk: a refresh told where found nothing, the next looks everywhere;
       // one that looked everywhere and found nothing new waits a little before the next.
@@ -227,7 +259,19 @@ export class Sharing {
   }
 
   private announced(seq: number, hint?: RefreshHint): void {
+    if (hint && this.defer(seq, hint)) return;
+    // Applied now, past what was due: a write resolving on `due` must not count on a catch-up in an old journal.
+    if (this.due && seq >= this.due.seq) this.due = null;
     this.refreshTo(seq, hint).catch((e) => this.onError?.(e));
+  }
+
+  /** Record `seq` as due instead of applying it, when nothing listens and a read can apply it synchronously. */
+  private defer(seq: number, hint: RefreshHint): boolean {
+    const s = this.synced;
+    if (this.role !== "follower" || !s || s.generation !== hint.generation || s.journal !== hint.journal || this.eager()) return false;
+    if (!this.due || this.due.seq < seq) this.due = { seq, hint };
+    if (seq - this.engine.lastSeq >= MAX_LAG) this.catchUp();
+    return true;
   }
 
   /** Take the lock and become the writer, if it is free. */

@@ -127,8 +127,8 @@ export class Engine {
     return { generation: this.state.manifest.generation, journal: this.state.journal.number };
   }
 
-  /** The writer's hooks for followers' writes (share/server.ts): see `StoreState.gather` and `StoreState.syncAside`. */
-  shareWrites(hooks: Partial<Pick<StoreState, "gather" | "syncAside">>): void {
+  /** The share layer's hooks: the writer's for followers' writes (`StoreState.gather`, `syncAside`), a follower's `beforeRead`. */
+  shareWrites(hooks: Partial<Pick<StoreState, "gather" | "syncAside" | "beforeRead">>): void {
     Object.assign(this.state, hooks);
   }
 
@@ -191,9 +191,7 @@ export class Engine {
     this.state.onResync = f;
   }
 
-  get storeId(): Uint8Array {
-    return this.state.manifest.storeId;
-  }
+  get storeId(): Uint8Array { return this.state.manifest.storeId; } // prettier-ignore
 
   /** Schema versions recorded for each entity. */
   get storedVersions(): ReadonlyMap<string, number> {
@@ -204,6 +202,7 @@ export class Engine {
 
   private checkOpen(): void {
     if (this.state.closed) throw new StoreClosedError();
+    this.state.beforeRead?.(); // a lazy follower applies the commits it was told of (share/sharing.ts `catchUp`)
   }
 
   has(entity: string, key: string): boolean {

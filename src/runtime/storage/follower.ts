@@ -109,6 +109,8 @@ export class Follower {
   /** What the queued run may skip: the newest hint given to it, unless a call without one asked for a full run. */
   private queuedHint: RefreshHint | null = null;
   private queuedFull = false;
+  /** Set while `onCommit` is told of commits applied (a refresh asked for then runs after). */
+  private reporting = false;
   /** The read window of the journal scans, kept between refreshes (a refresh usually reads a frame or two). */
   private readonly window = new Uint8Array(FOLLOW_WINDOW);
 
@@ -126,9 +128,19 @@ export class Follower {
    * the new frames of that journal are read: not the manifest, not the directory (what a refresh costs most).
    */
   refresh(hint?: RefreshHint): Promise<number> {
+    // Called from a commit's report (a listener that reads, catching up): after it, not inside it (seq order).
+    if (this.reporting) return Promise.resolve().then(() => this.refresh(hint));
     if (!this.running) return this.start(hint ?? null);
-    if (hint) this.queuedHint = hint;
-    else this.queuedFull = true;
+    // What the hinted journal holds is applied now even so (a read waits for it: share/sharing.ts `catchUp`):
+    // a run's steps between its awaits are synchronous, each leaving the tail consistent, so this is one more.
+    if (hint) {
+      try {
+        this.quick(hint);
+      } catch {
+        // the queued run meets it again, and rejects with it
+      }
+      this.queuedHint = hint;
+    } else this.queuedFull = true;
     this.queued ??= this.running
       .catch(() => {})
       .then(() => {
@@ -194,8 +206,7 @@ export class Follower {
     // The writer's commits up to its seq are all in the journal this follower reads (it read the older ones
     // whole), and no reload is due (same generation): the new frames of that journal are all there is to read.
     // A frame under a key not yet known (a rotation) takes the full way, which reads the keyring again.
-    const t = this.tail;
-    if (hint && t && hint.generation === s.manifest.generation && hint.journal === t.n && this.scan(t, true) !== "key") return this.finish();
+    if (hint && this.quick(hint)) return this.finish();
     const mark = s.recovery.damaged.length;
     for (let round = 0; ; round++) {
       s.checkOpen();
@@ -208,6 +219,12 @@ export class Follower {
     }
     await this.follow();
     return this.finish();
+  }
+
+  /** Apply the new frames of the journal `hint` names, when it is the one read in the manifest it names; false: a full run is needed. */
+  private quick(hint: RefreshHint): boolean {
+    const t = this.tail;
+    return t !== null && hint.generation === this.state.manifest.generation && hint.journal === t.n && this.scan(t, true) !== "key";
   }
 
   /** The end of a run: `onResync` if a reload is still unreported; the seq applied. */
@@ -365,13 +382,18 @@ export class Follower {
   /** `onCommit` for each commit not reported before, in seq order (`onResync` first when a reload is due). */
   private report(applied: readonly Applied[]): void {
     const s = this.state;
-    for (const a of applied) {
-      if (a.seq <= this.quietUpTo) continue;
-      if (this.resyncDue) {
-        this.resyncDue = false;
-        s.onResync?.(a.seq - 1);
+    this.reporting = true;
+    try {
+      for (const a of applied) {
+        if (a.seq <= this.quietUpTo) continue;
+        if (this.resyncDue) {
+          this.resyncDue = false;
+          s.onResync?.(a.seq - 1);
+        }
+        if (a.ops.length) s.onCommit?.(a.ops, a.seq);
       }
-      if (a.ops.length) s.onCommit?.(a.ops, a.seq);
+    } finally {
+      this.reporting = false;
     }
   }
 

@@ -106,6 +106,8 @@ export class StoreState {
    * store's writer while followers are connected (share/server.ts), whose writes then arrive meanwhile.
    */
   syncAside = false;
+  /** A follower: called before each read of the engine's state (share/sharing.ts: a lazy follower's catch-up); null: none. */
+  beforeRead: (() => void) | null = null;
   /** A commit's fdatasync running aside (commit.ts); what writes to the journal otherwise (a compaction's rotation) waits for it. */
   syncing: Promise<void> | null = null;
   /** The key of manifest, commit frames and segment indexes, by data key id. */

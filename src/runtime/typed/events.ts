@@ -26,6 +26,11 @@ export class Listeners {
     return () => set.delete(listener as AnyListener);
   }
 
+  /** Whether `event` has a listener. */
+  listening(event: keyof StoreEvents): boolean {
+    return (this.listeners.get(event)?.size ?? 0) > 0;
+  }
+
   /** One `change` event per op of commit `seq`, in order (nothing to do without a `change` listener). */
   changed(ops: readonly WriteOp[], defs: ReadonlyMap<string, EntityDefinition>, seq: number): void {
     if ((this.listeners.get("change")?.size ?? 0) === 0) return;

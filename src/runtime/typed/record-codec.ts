@@ -157,6 +157,7 @@ export class RecordCodec {
 
   /** Sorted keys of an entity, cached until a commit adds or removes one. */
   sortedKeys(def: CollectionDefinition): string[] {
+    this.sharing?.catchUp();
     let keys = this.sorted.get(def.name);
     if (!keys) {
       keys = [...this.engine.keys(def.name)];
@@ -173,6 +174,7 @@ export class RecordCodec {
    * key set while it was built.
    */
   async sortedKeysSliced(def: CollectionDefinition): Promise<string[]> {
+    this.sharing?.catchUp();
     const hit = this.sorted.get(def.name);
     if (hit) return hit;
     const dropped = this.sortedDropped;
@@ -201,6 +203,7 @@ export class RecordCodec {
    */
   read(def: EntityDefinition, key: string): unknown {
     this.audit?.read(def.name, key);
+    this.sharing?.catchUp(); // a lazy follower: the commits it was told of, before the cache answers
     const hit = this.cache.get(key, def.name);
     if (hit !== undefined) return hit;
     const loc = this.engine.locate(def.name, key);

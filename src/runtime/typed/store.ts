@@ -147,9 +147,7 @@ export class StoreImpl {
   }
 
   get dir(): string { return this.engine.dir; } // prettier-ignore
-  get recoveryReport(): RecoveryReport {
-    return this.engine.recovery;
-  }
+  get recoveryReport(): RecoveryReport { return this.engine.recovery; } // prettier-ignore
 
   /** Throws E_CLOSED once `close()` was called. */
   checkOpen(): void {
@@ -187,6 +185,7 @@ export class StoreImpl {
     };
     sharing.onRequest = (op, args) => (op === "compact" ? store.compact() : op === "backup" ? store.backup(args as BackupOptions) : Promise.reject(new UsageError(`no request \`${op}\``)));
     sharing.onError = (e) => store.listeners.emit("error", e instanceof CellarError ? e : new UsageError(String(e)));
+    sharing.eager = () => store.listeners.listening("change") || store.#watchers.active; // else commits wait for a read
   }
 
   /** `f` is told the store's events but `change` (its telemetry and logger: observe-store.ts). */

@@ -122,6 +122,11 @@ export class Watchers {
     for (const set of [...this.byEntity.values()]) for (const w of [...set]) w.close();
   }
 
+  /** Whether a watch is open (a follower then applies other processes' commits as they come: share/sharing.ts). */
+  get active(): boolean {
+    return this.byEntity.size > 0;
+  }
+
   /** The seq of the state reads see now. */
   now(): number {
     return Math.max(this.seq, this.lastSeq());
