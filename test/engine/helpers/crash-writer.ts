@@ -56,9 +56,10 @@ for (;;) {
     n++;
     const r = rand();
     if (r < 0.1) {
-      // a batch of fresh keys: all or none must survive
+      // a batch of fresh keys: all or none must survive; one in five is large enough (≥ SLICED_MIN_OPS) to be
+      // sealed in slices with its fdatasync on the thread pool (storage/commit.ts)
       const ops: WriteOp[] = [];
-      for (let j = 0; j < 5; j++) ops.push(put(`b${n}-${j}`, n));
+      for (let j = 0, size = r < 0.02 ? 150 : 5; j < size; j++) ops.push(put(`b${n}-${j}`, n));
       ps.push(issue(ops, "batch"));
     } else if (r < 0.2) {
       ps.push(issue([{ op: "delete", entity: "e", key: `k${Math.floor(rand() * 60)}` }], "single"));
