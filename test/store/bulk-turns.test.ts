@@ -11,6 +11,7 @@ import { openStore } from "../../src/generated/index.js";
 import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { ticksDuring } from "../helpers/ticks.js";
 import { setSliceBudget, SLICE_MS } from "../../src/runtime/platform/turn.js";
+import { type FileIO, nodeFileIO } from "../../src/runtime/platform/io.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-bulk-turns-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -124,4 +125,31 @@ describe("bulk writes let the event loop turn", () => {
     expect(Buffer.from(e.get("e", "c499")!.value).toString()).toMatch(/^c499:3/);
     await e.close();
   }, 60_000);
+
+  it("a slow disk: a large commit's fdatasync and a compaction's segment fsync run on the thread pool, timers fire during them", async () => {
+    // The real file I/O, each sync 40 ms slower (a busy disk): a sync on the event loop would hold it that long.
+    const real = nodeFileIO();
+    const slow = (f: (fd: number) => Promise<void>) => async (fd: number) => {
+      await f.call(real, fd);
+      await new Promise((r) => setTimeout(r, 40));
+    };
+    const syncs: string[] = [];
+    const io: FileIO = Object.assign(Object.create(real) as FileIO, {
+      datasyncAsync: (fd: number) => (syncs.push("datasync"), slow(real.datasyncAsync!)(fd)),
+      fsyncAsync: (fd: number) => (syncs.push("fsync"), slow(real.fsyncAsync!)(fd)),
+    });
+    const put = (k: string): WriteOp => ({ op: "put", entity: "e", key: k, version: 1, value: Buffer.from(k.padEnd(300, ".")), terms: [] });
+    const e = await Engine.open({ dir: path.join(tmp, "slow"), key, io, compaction: { auto: false } });
+    try {
+      const w = await ticksDuring(() => e.write(Array.from({ length: 1_000 }, (_, i) => put(`k${i}`))));
+      expect(syncs).toEqual(["datasync"]);
+      expect(w.ticks).toBeGreaterThanOrEqual(10); // ~40 ms of the sync's wait, in which the loop turned
+      const c = await ticksDuring(() => e.compact());
+      expect(syncs).toContain("fsync");
+      expect(c.ticks).toBeGreaterThanOrEqual(10);
+      expect(e.count("e")).toBe(1_000);
+    } finally {
+      await e.close();
+    }
+  });
 });
