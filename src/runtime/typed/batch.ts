@@ -92,7 +92,14 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   // issued from now on wait for the commit.
   const commit = (all: readonly WriteOp[], rebuild?: () => readonly WriteOp[]) => {
     const w = codec.write(all, rebuild);
-    for (const [repo, key] of written) void repo.track(key, w);
+    // One settlement per repository, not per key (a batch of 1,000 puts: 1,000 promise reactions fewer when it commits).
+    const keys = new Map<CollectionImpl, string[]>();
+    for (const [repo, key] of written) {
+      const list = keys.get(repo);
+      if (list) list.push(key);
+      else keys.set(repo, [key]);
+    }
+    for (const [repo, list] of keys) repo.trackMany(list, w);
     return w;
   };
   if (staged.size === 0) {

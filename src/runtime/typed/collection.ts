@@ -150,7 +150,7 @@ export class CollectionImpl {
     return write;
   }
 
-  /** {@link track} for many keys of one write (a retention cleanup's deletes): one settlement for all. */
+  /** {@link track} for many keys of one write (a batch, `putMany`, a retention cleanup's deletes): one settlement for all. */
   trackMany(keys: readonly string[], write: Promise<void>): void {
     const done: Promise<void> = write.then(
       () => this.settledMany(keys, done),
