@@ -1,6 +1,6 @@
 /**
  * Cellar through its generated repositories (src/generated): `store.tasks.put(input)`, one
- * `store.batch(...)` per batch, `store.settings.update(patch)`, `store.tasks.get(id)`,
+ * `store.tasks.putMany(inputs)` per batch, `store.settings.update(patch)`, `store.tasks.get(id)`,
  * `store.tasks.iterate()`, `store.compact()`.
  *
  * Two configurations, so the cost of protection is visible:
@@ -47,9 +47,9 @@ class CellarAdapter implements StoreAdapter {
   }
 
   async putMany(batch: readonly TaskRecord[]): Promise<void> {
-    await this.#store!.batch((tx) => {
-      for (const r of batch) tx.tasks.put(r.input);
-    });
+    // The repository's bulk write (one atomic commit, like `store.batch`, but validated and encoded in slices
+    // that let the event loop turn, where a batch's callback encodes every put in one synchronous step).
+    await this.#store!.tasks.putMany(batch.map((r) => r.input));
   }
 
   async updateSettings(patch: SettingsPatch): Promise<void> {

@@ -8,7 +8,7 @@ import type { Attributes } from "./otel.js";
 import type { StoreTelemetry } from "./telemetry.js";
 
 /** The collection methods timed (`db.operation.name` is the method's name). */
-export const COLLECTION_OPERATIONS = ["get", "getMany", "put", "update", "delete", "has", "count", "keys", "list", "query", "queryPage", "aggregate", "history", "revert"] as const;
+export const COLLECTION_OPERATIONS = ["get", "getMany", "put", "putMany", "update", "delete", "has", "count", "keys", "list", "query", "queryPage", "aggregate", "history", "revert"] as const;
 /** The singleton methods timed. */
 export const SINGLETON_OPERATIONS = ["get", "set", "update", "reset", "history", "revert"] as const;
 /** The store's own methods timed, with no `db.collection.name`. */

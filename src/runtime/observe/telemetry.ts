@@ -128,6 +128,13 @@ export class StoreTelemetry {
     };
     timed.datasync = wrap(io.datasync);
     timed.fsync = wrap(io.fsync);
+    // The thread pool's (a large commit's fdatasync, a segment's fsync): timed from the call to its settling.
+    const wrapAsync = (f: (fd: number) => Promise<void>) => (fd: number) => {
+      const t = performance.now();
+      return f.call(io, fd).finally(() => h.record((performance.now() - t) / 1000, base));
+    };
+    if (io.datasyncAsync) timed.datasyncAsync = wrapAsync(io.datasyncAsync);
+    if (io.fsyncAsync) timed.fsyncAsync = wrapAsync(io.fsyncAsync);
     return timed;
   }
 

@@ -11,7 +11,7 @@ import { isCellarError, IoError, LimitError, QuotaError, StoreClosedError, Usage
 import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FRAME_HEADER_SIZE, FrameType, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES } from "../format/format.js";
 import { encodeFrame } from "../format/frame.js";
 import { Loc } from "../format/location.js";
-import { encodeCommit, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
+import { encodeCommit, encodeCommitOps, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { scratchRecordAd } from "../crypto/value.js";
 import type { LruCache } from "./cache.js";
@@ -20,6 +20,7 @@ import type { JournalWriter } from "./journal-writer.js";
 import type { ResolvedOptions } from "./options.js";
 import type { Reads } from "./reads.js";
 import { frameKey, readOnlyError, type ReadFile, type StoreState } from "./state.js";
+import { overdue, turn } from "../platform/turn.js";
 
 interface Pending {
   ops: readonly WriteOp[];
@@ -28,7 +29,29 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** A frame of a flush: the ops of its writers (each writer's ops in one frame), their size. */
+interface Frame {
+  ops: WriteOp[];
+  members: Pending[];
+  size: number;
+}
+/** A frame's payload, encoded: where each op's value starts in it. */
+interface Part {
+  plain: Uint8Array;
+  starts: number[];
+  ops: WriteOp[];
+}
+/** A frame sealed for the journal, then indexed by `done`. */
+type Encoded = Part & { bytes: Uint8Array; seq: number; effective?: readonly WriteOp[] };
+
 const MAX_WRITE_BYTES = 32 * 1024 * 1024;
+/**
+ * A flush of this many ops or more (a batch, a bulk load) seals its values in slices, letting the event loop
+ * turn between them, and fdatasyncs on the thread pool (issue 15: a batch of 1,000 held the loop ~10 ms at
+ * best). Smaller groups (one put, a few dozen in flight) go in one step and sync at once: a round trip to the
+ * pool would cost a single put more than it holds the loop.
+ */
+export const SLICED_MIN_OPS = 128;
 const FRAME_SPLIT_BYTES = 8 * 1024 * 1024;
 /**
  * Longest run of commit flushes on microtasks without an event-loop turn, in ms. An app that awaits writes
@@ -158,7 +181,7 @@ export class GroupCommit {
   }
 
   private flush(): void {
-    // A commit's fdatasync still runs aside (`syncing`): this group goes when it is done (see `afterAside`).
+    // A commit's fdatasync still runs aside, or a large one is being sealed (`syncing`): this group goes when it is done (see `afterAside`).
     if (this.state.syncing) return;
     this.flushScheduled = false;
     const group = this.pending;
@@ -170,8 +193,9 @@ export class GroupCommit {
       return;
     }
     // Split into frames of ≤ FRAME_SPLIT_BYTES; each caller's ops stay in one frame (atomicity).
-    const frames: { ops: WriteOp[]; members: Pending[]; size: number }[] = [];
-    let cur: { ops: WriteOp[]; members: Pending[]; size: number } | null = null;
+    const frames: Frame[] = [];
+    let cur: Frame | null = null;
+    let ops = 0;
     for (const p of group) {
       if (!cur || (cur.size + p.size > FRAME_SPLIT_BYTES && cur.ops.length)) {
         cur = { ops: [], members: [], size: 0 };
@@ -180,22 +204,78 @@ export class GroupCommit {
       for (const o of p.ops) cur.ops.push(o);
       cur.members.push(p);
       cur.size += p.size;
+      ops += p.ops.length;
     }
+    const ring = this.keyring;
+    const keyId = ring ? ring.activeKeyId : 0;
+    if (ops >= SLICED_MIN_OPS) {
+      // A large group (a batch, a bulk load): sealed in slices with turns of the event loop between, its
+      // fdatasync on the thread pool; writes queued meanwhile wait for it, as for a sync aside (issue 15).
+      this.flushScheduled = true;
+      this.state.syncing = this.sliced(group, frames, ring, keyId);
+      return;
+    }
+    let parts: Part[];
+    try {
+      parts = frames.map((f) => ({ ...encodeCommit(f.ops, this.writerFor(f), this.sealer(ring, keyId)), ops: f.ops }));
+    } catch (e) {
+      this.failed(group, e, this.state.journal);
+      return;
+    }
+    this.writeFrames(group, parts, ring, keyId, false);
+  }
+
+  /** The payload writer of frame `f`, sized for its values sealed in place. */
+  private writerFor = (f: Frame): ByteWriter => new ByteWriter(f.size + SEALED_OVERHEAD * f.ops.length + 16);
+
+  /** Each value is sealed under its entity's record key (undefined: a plaintext store). */
+  private sealer(ring: Keyring | null, keyId: number): ((o: WriteOp & { op: "put" }, out: Uint8Array) => void) | undefined {
+    return ring ? (o, out) => this.sealValue(ring, keyId, o, out) : undefined;
+  }
+
+  /**
+   * A large group's flush: each frame's payload encoded and its values sealed an op at a time, with a turn
+   * whenever the loop is overdue (platform/turn.ts), then written as one append, as `flush` does. Nothing of
+   * it is visible before `done` indexes it in one step (atomic); the journal is not written while it seals,
+   * and a compaction's rotation waits for it (`syncing`).
+   */
+  private async sliced(group: readonly Pending[], frames: readonly Frame[], ring: Keyring | null, keyId: number): Promise<void> {
+    const parts: Part[] = [];
+    try {
+      const seal = this.sealer(ring, keyId);
+      for (const f of frames) {
+        const w = this.writerFor(f);
+        const starts = new Array<number>(f.ops.length);
+        for (let i = 0; i < f.ops.length; i++) {
+          encodeCommitOps(f.ops, i, i + 1, w, starts, seal);
+          if (overdue()) await turn();
+        }
+        parts.push({ plain: w.finish(), starts, ops: f.ops });
+      }
+      if (this.state.closed || this.state.poisoned) throw this.state.poisoned ?? new StoreClosedError();
+    } catch (e) {
+      this.afterAside(() => this.failed(group, e, this.state.journal));
+      return;
+    }
+    this.state.syncing = null;
+    // Its fdatasync runs on the thread pool (`writeFrames` sets `syncing` again); without it, the group is done.
+    if (!this.writeFrames(group, parts, ring, keyId, true)) this.afterAside(() => {});
+  }
+
+  /**
+   * Seal `parts` as commit frames (the next sequence numbers), append them in one write and sync: at once, or
+   * on the thread pool (`aside`: with followers connected, or a large group when `poolSync`), after which
+   * `done` indexes them. Returns whether the sync went aside (`syncing` set; `afterAside` follows).
+   */
+  private writeFrames(group: readonly Pending[], parts: readonly Part[], ring: Keyring | null, keyId: number, poolSync: boolean): boolean {
     const w = this.state.journal;
-    const encoded: { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[] = [];
+    const encoded: Encoded[] = [];
     let total = 0;
     let seq = this.state.lastSeq;
     let at = 0;
-    const ring = this.keyring;
-    const keyId = ring ? ring.activeKeyId : 0;
     try {
-      for (const f of frames) {
-        // Each value is sealed under its entity's record key; the frame (keys, versions, terms) under the meta key.
-        const { plain, starts } = encodeCommit(
-          f.ops,
-          new ByteWriter(f.size + SEALED_OVERHEAD * f.ops.length + 16),
-          ring ? (o, out) => this.sealValue(ring, keyId, o, out) : undefined,
-        );
+      for (const { plain, starts, ops } of parts) {
+        // The frame (keys, versions, terms, sealed values) sealed under the meta key.
         seq++;
         const bytes = encodeFrame(
           {
@@ -208,7 +288,7 @@ export class GroupCommit {
           w.bound,
           END_RECORD_SIZE, // room for the journal's end record after the last frame, so append() copies nothing
         );
-        encoded.push({ bytes, plain, starts, seq, ops: f.ops });
+        encoded.push({ bytes, plain, starts, seq, ops });
         total += bytes.length;
       }
       let all = encoded[0]!.bytes;
@@ -227,8 +307,8 @@ export class GroupCommit {
       const started = relaxed ? performance.now() : 0;
       const relaxedSync = relaxed && this.dirty && started - this.dirtySince >= this.opts.relaxedSyncMs;
       // Writes of other processes arrive during the fdatasync (state.syncAside): it runs on the thread pool and
-      // the event loop takes them meanwhile, queued for the next flush.
-      const aside = !relaxed && this.state.syncAside ? this.state.io.datasyncAsync : undefined;
+      // the event loop takes them meanwhile, queued for the next flush. So does a large group's (`poolSync`).
+      const aside = !relaxed && (this.state.syncAside || poolSync) ? this.state.io.datasyncAsync : undefined;
       this.state.fp("commit.beforeWrite");
       at = w.append(all, seq, (!relaxed || relaxedSync) && !aside);
       if (relaxedSync) this.dirty = false;
@@ -244,13 +324,14 @@ export class GroupCommit {
           () => this.afterAside(() => this.done(group, encoded, w, seq, written, keyId, ring)),
           (e: unknown) => this.afterAside(() => this.failed(group, e, w)),
         );
-        return;
+        return true;
       }
     } catch (e) {
       this.failed(group, e, w);
-      return;
+      return false;
     }
     this.done(group, encoded, w, seq, at, keyId, ring);
+    return false;
   }
 
   /** A commit's fdatasync aside ended: its group resolved (or rejected) by `settle`, then the writes queued meanwhile flushed. */
@@ -268,7 +349,7 @@ export class GroupCommit {
   /** The commit of `group` is durable: index it, resolve its writers, tell the listeners. */
   private done(
     group: readonly Pending[],
-    encoded: readonly { bytes: Uint8Array; plain: Uint8Array; starts: number[]; seq: number; ops: WriteOp[]; effective?: readonly WriteOp[] }[],
+    encoded: readonly Encoded[],
     w: JournalWriter,
     seq: number,
     at: number,
@@ -351,7 +432,6 @@ export class GroupCommit {
     }
   }
 
-  /** Resolves when every write issued so far has been committed (or failed). */
   /** No write queued or about to flush. */
   get idle(): boolean {
     return this.pending.length === 0 && !this.flushScheduled;

@@ -12,7 +12,7 @@ import type { KeyValue } from "./entity.js";
 import type { RecordCodec } from "./record-codec.js";
 import { type BatchStep, SingletonImpl } from "./singleton.js";
 import type { StoreImpl } from "./store.js";
-import { encodeKey } from "./values.js";
+import { encodeKey, keyOf } from "./values.js";
 
 /**
  * Collection writes are validated and encoded as the callback makes them. Singleton updates and resets
@@ -59,7 +59,7 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
             push(codec.encodePut(repo.def, v, false, (arena ??= new ProtoWriter(64 * 1024))).op);
           } catch (e) {
             // Say which write failed: its position, and its key (a property only, never in the message).
-            if (e instanceof ValidationError) throw new ValidationError(e.entity, e.issues, { batch: { index, key: keyOf(repo, v) } });
+            if (e instanceof ValidationError) throw new ValidationError(e.entity, e.issues, { batch: { index, key: keyOf(repo.def, v) } });
             throw e;
           }
         },
@@ -92,7 +92,14 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
   // issued from now on wait for the commit.
   const commit = (all: readonly WriteOp[], rebuild?: () => readonly WriteOp[]) => {
     const w = codec.write(all, rebuild);
-    for (const [repo, key] of written) void repo.track(key, w);
+    // One settlement per repository, not per key (a batch of 1,000 puts: 1,000 promise reactions fewer when it commits).
+    const keys = new Map<CollectionImpl, string[]>();
+    for (const [repo, key] of written) {
+      const list = keys.get(repo);
+      if (list) list.push(key);
+      else keys.set(repo, [key]);
+    }
+    for (const [repo, list] of keys) repo.trackMany(list, w);
     return w;
   };
   if (staged.size === 0) {
@@ -108,16 +115,4 @@ export async function runBatch(store: StoreImpl, codec: RecordCodec, fn: (tx: Re
     };
     await commit(build(), build);
   });
-}
-
-/** The key field of a collection write input, when it holds a key of the right type (else undefined). */
-function keyOf(repo: CollectionImpl, v: unknown): KeyValue | undefined {
-  if (typeof v !== "object" || v === null) return undefined;
-  try {
-    const k = (v as Record<string, unknown>)[repo.def.key];
-    encodeKey(k, repo.def.keyKind);
-    return k as KeyValue;
-  } catch {
-    return undefined; // a getter that throws, or a value of another type
-  }
 }

@@ -4,7 +4,7 @@
  * re-exports them (src/runtime/index.ts, tests and generated code import them from there), and the
  * repositories, batch and events files of this folder implement them.
  */
-import type { DescMessage, JsonValue, Message, MessageShape, UnknownField } from "@bufbuild/protobuf";
+import type { DescMessage, JsonValue, Message, MessageShape } from "@bufbuild/protobuf";
 import type { CellarError } from "../errors.js";
 import type { AuditOptions, StoreAuditApi } from "./audit.js";
 import type { KeyProvider } from "../crypto/keys.js";
@@ -24,6 +24,8 @@ import type { RecoverOptions, RecoverReport } from "./recover.js";
 import type { QueryMethods, QueryWhere } from "./query-types.js";
 import type { ObserveOptions } from "../observe/telemetry.js";
 export type { IndexValue, QueryWhere } from "./query-types.js";
+export type { EntityInput, Frozen, Input, StoredRecord } from "./input-types.js";
+import type { EntityInput, Frozen, InputField, StoredRecord } from "./input-types.js";
 
 export interface StoreOptions extends Omit<EngineOptions, "dir" | "keyScope" | "readOnly" | "recordCacheBytes" | "onCorruption" | "hooks">, ObserveOptions {
   /**
@@ -111,53 +113,6 @@ export interface StoreStats {
   backups: { dir: string; files: number; bytes: number };
 }
 
-/**
- * What a write accepts for a message type: every field optional, nested messages as plain objects or
- * messages, and — unlike protobuf-es's `MessageInit` — spreads of messages (`{ ...task, title }`, which
- * carry `$typeName`) at any depth.
- */
-export type Input<T> = T extends Message
-  ? { [P in keyof T as P extends "$unknown" ? never : P]?: P extends "$typeName" ? T[P] : InputField<T[P]> } & {
-      $unknown?: readonly UnknownField[] | undefined;
-    }
-  : never;
-type InputField<F> = F extends Date | Uint8Array | bigint | boolean | string | number
-  ? F
-  : F extends Array<infer U>
-    ? ReadonlyArray<InputField<U>>
-    : F extends ReadonlyArray<infer U>
-      ? ReadonlyArray<InputField<U>>
-      : F extends Message
-        ? Input<F>
-        : F extends { case: infer C; value: infer V extends Message }
-          ? { case: C; value: Input<V> }
-          : F extends { case: string | undefined }
-            ? Frozen<F>
-            : F extends { [key: string | number]: infer V extends Message }
-              ? { [key: string | number]: Input<V> }
-              : Frozen<F>; // maps of scalars, Struct fields (JSON): a record's read-only ones are accepted
-
-/**
- * A value as the store returns it: frozen at run time (a record, its lists, maps, oneofs and nested
- * messages), and read-only at every depth in its type. Byte arrays (`Uint8Array`) cannot be frozen and stay
- * as they are, and so does protobuf-es's `$unknown` (so that a record without lists still passes where
- * protobuf-es takes its message type, e.g. `timestampDate(task.createdAt)`). A record can be passed back to a
- * write (`put({ ...task, title })`): inputs accept read-only lists.
- */
-export type Frozen<T> = T extends Uint8Array | bigint | string | number | boolean | symbol | null | undefined | Date | ((...a: never[]) => unknown)
-  ? T
-  : T extends ReadonlyArray<infer U>
-    ? ReadonlyArray<Frozen<U>>
-    : T extends object
-      ? { readonly [P in keyof T]: P extends "$unknown" ? T[P] : Frozen<T[P]> }
-      : T;
-
-/** A stored record of an entity's message type, as reads return it (deeply read-only). */
-export type StoredRecord<Desc extends DescMessage> = Frozen<MessageShape<Desc>>;
-
-/** The write input of an entity's message type. */
-export type EntityInput<Desc extends DescMessage> = Input<MessageShape<Desc>>;
-
 export interface ListOptions {
   limit?: number;
   offset?: number;
@@ -199,6 +154,13 @@ export interface Collection<Desc extends DescMessage, K extends KeyValue, I exte
   getMany(keys: readonly K[]): Promise<(StoredRecord<Desc> | undefined)[]>;
   /** Validate and store `value` under its key field; resolves once durable with the stored message (frozen, as `get` returns it). */
   put(value: EntityInput<Desc>): Promise<StoredRecord<Desc>>;
+  /**
+   * Validate and store every value of `values` in one atomic write (all or none, one commit): the bulk load.
+   * Values are validated and encoded one after another with turns of the event loop between, so a large call
+   * never holds it; do not change them until it settles. A value that fails validation rejects the call with a
+   * `ValidationError` whose `batchIndex` and `key` name it, and nothing is stored.
+   */
+  putMany(values: readonly EntityInput<Desc>[]): Promise<void>;
   /**
    * Atomic read-modify-write of the record under `key`: merge `patch`, or what `fn(current)` returns, over
    * the stored record (shallow: a nested message given is replaced whole), validate like `put` and store.

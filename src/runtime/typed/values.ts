@@ -4,7 +4,7 @@
  * (`toInit`) and frozen messages (`deepFreeze`). Called by record-codec.ts (encode and decode), the
  * repositories (collection.ts, singleton.ts), batch.ts and store.ts (change events).
  */
-import type { KeyKind, KeyValue } from "./entity.js";
+import type { CollectionDefinition, KeyKind, KeyValue } from "./entity.js";
 import { UsageError } from "../errors.js";
 
 /** Keys are stored as strings: strings as they are, integers in decimal. */
@@ -69,4 +69,16 @@ export function deepFreeze<T>(o: T): T {
     }
   }
   return Object.freeze(o);
+}
+
+/** The key field of a collection write input, when it holds a key of the right type (else undefined). */
+export function keyOf(def: CollectionDefinition, v: unknown): KeyValue | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  try {
+    const k = (v as Record<string, unknown>)[def.key];
+    encodeKey(k, def.keyKind);
+    return k as KeyValue;
+  } catch {
+    return undefined; // a getter that throws, or a value of another type
+  }
 }

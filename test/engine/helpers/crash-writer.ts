@@ -56,9 +56,13 @@ for (;;) {
     n++;
     const r = rand();
     if (r < 0.1) {
-      // a batch of fresh keys: all or none must survive
+      // a batch of fresh keys: all or none must survive; one in five is large enough (≥ SLICED_MIN_OPS) to be
+      // sealed in slices with its fdatasync on the thread pool (storage/commit.ts). `n` starts again in every
+      // process: a large batch's keys have a prefix of their own, so that a batch of an earlier round with
+      // the same `n` is the same batch (same keys, same values), never a part of it.
       const ops: WriteOp[] = [];
-      for (let j = 0; j < 5; j++) ops.push(put(`b${n}-${j}`, n));
+      const large = r < 0.02;
+      for (let j = 0; j < (large ? 150 : 5); j++) ops.push(put(`${large ? "L" : "b"}${n}-${j}`, n));
       ps.push(issue(ops, "batch"));
     } else if (r < 0.2) {
       ps.push(issue([{ op: "delete", entity: "e", key: `k${Math.floor(rand() * 60)}` }], "single"));
