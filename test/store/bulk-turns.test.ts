@@ -152,4 +152,22 @@ describe("bulk writes let the event loop turn", () => {
       await e.close();
     }
   });
+
+  it("large commits sealed with no turn (nothing overdue) and no sync aside (relaxed): the writes after them still flush", async () => {
+    // `sliced` then finishes inside the flush that called it, before its promise is returned: that promise
+    // once became the commit's `syncing` after the run had ended, and every later write waited forever.
+    const put = (k: string): WriteOp => ({ op: "put", entity: "e", key: k, version: 1, value: Buffer.from(k), terms: [] });
+    const e = await Engine.open({ dir: path.join(tmp, "relaxed"), key, durability: "relaxed", compaction: { auto: false } });
+    try {
+      setSliceBudget(60_000); // never overdue: the whole group is sealed in the flush's own step
+      for (let round = 0; round < 3; round++) {
+        const writes = e.write(Array.from({ length: 200 }, (_, i) => put(`r${round}-${i}`)));
+        const settled = await Promise.race([writes.then(() => "written"), new Promise((r) => setTimeout(r, 5_000, "stuck"))]);
+        expect(settled).toBe("written");
+      }
+      expect(e.count("e")).toBe(600);
+    } finally {
+      await e.close();
+    }
+  });
 });

@@ -66,6 +66,7 @@ export class GroupCommit {
   /** Quota: bytes the queued writes may add to the journal (upper bounds, see `quotaBytes`), until flushed. */
   private queuedBytes = 0;
   private flushScheduled = false;
+  private sealing = false; // a large group's values are being sealed (`sliced`, until it writes or fails)
   private syncTimer: NodeJS.Timeout | null = null;
   /** Relaxed mode: commits were written but not yet fdatasynced. */
   dirty = false;
@@ -211,8 +212,9 @@ export class GroupCommit {
     if (ops >= SLICED_MIN_OPS) {
       // A large group (a batch, a bulk load): sealed in slices with turns of the event loop between, its
       // fdatasync on the thread pool; writes queued meanwhile wait for it, as for a sync aside (issue 15).
-      this.flushScheduled = true;
-      this.state.syncing = this.sliced(group, frames, ring, keyId);
+      this.sealing = this.flushScheduled = true;
+      const run = this.sliced(group, frames, ring, keyId);
+      if (this.sealing) this.state.syncing = run; // else sealed with no turn: `sliced` set `syncing` (null, or its sync)
       return;
     }
     let parts: Part[];
@@ -254,9 +256,11 @@ export class GroupCommit {
       }
       if (this.state.closed || this.state.poisoned) throw this.state.poisoned ?? new StoreClosedError();
     } catch (e) {
+      this.sealing = false;
       this.afterAside(() => this.failed(group, e, this.state.journal));
       return;
     }
+    this.sealing = false;
     this.state.syncing = null;
     // Its fdatasync runs on the thread pool (`writeFrames` sets `syncing` again); without it, the group is done.
     if (!this.writeFrames(group, parts, ring, keyId, true)) this.afterAside(() => {});
