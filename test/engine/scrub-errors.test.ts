@@ -15,8 +15,8 @@ import { type FileIO, nodeFileIO } from "../../src/runtime/platform/io.js";
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-/** Real files; reads of a segment file throw EIO (as `nodeFileIO` reports it) once `failing.on` is set. */
-function failingReads(failing: { on: boolean }): FileIO {
+/** Real files; `onRead(position)` is called before each read of a segment file (it may throw). */
+function segmentReads(onRead: (position: number) => void): FileIO {
   const io = nodeFileIO();
   const segmentFds = new Set<number>();
   return {
@@ -27,10 +27,17 @@ function failingReads(failing: { on: boolean }): FileIO {
       return fd;
     },
     read(fd, into, position) {
-      if (failing.on && segmentFds.has(fd)) throw new IoError("read", "segment", "EIO");
+      if (segmentFds.has(fd)) onRead(position);
       return io.read(fd, into, position);
     },
   };
+}
+
+/** Reads of a segment file throw EIO (as `nodeFileIO` reports it) once `failing.on` is set. */
+function failingReads(failing: { on: boolean }): FileIO {
+  return segmentReads(() => {
+    if (failing.on) throw new IoError("read", "segment", "EIO");
+  });
 }
 
 it("an I/O error in the background segment check is reported through onProblem, never as an unhandled rejection", async () => {
@@ -73,21 +80,8 @@ it("the background check does not read again a block a read has checked since op
   await first.compact();
   await first.close();
 
-  const io = nodeFileIO();
-  const segmentFds = new Set<number>();
   const reads = new Map<number, number>(); // segment offset → reads
-  const counting: FileIO = {
-    ...io,
-    open(file, flags) {
-      const fd = io.open(file, flags);
-      if (file.endsWith(".seg")) segmentFds.add(fd);
-      return fd;
-    },
-    read(fd, into, position) {
-      if (segmentFds.has(fd)) reads.set(position, (reads.get(position) ?? 0) + 1);
-      return io.read(fd, into, position);
-    },
-  };
+  const counting = segmentReads((position) => reads.set(position, (reads.get(position) ?? 0) + 1));
   const e = await Engine.open({ ...opts, io: counting, verifyOnOpen: "background" });
   const before = new Map(reads);
   expect(e.get("task", "t150")).toBeDefined(); // its block read and checked now, before the check reaches it
