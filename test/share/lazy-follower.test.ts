@@ -70,6 +70,25 @@ describe("a follower nothing listens to", () => {
     }
   });
 
+  it("reads its own write back after the writer rotated the data key (its frame needs the new keyring, read before the write resolves)", async () => {
+    const dir = path.join(tmp, "rotated");
+    const { procs } = await start(1, dir, KEY, env);
+    live.push(...procs);
+    const w = procs[0] as Proc;
+    const f = await openStore({ dir, key });
+    try {
+      await f.tasks.put({ id: "f0", title: "before" });
+      expect((await f.tasks.get("f0"))?.title).toBe("before");
+      for (let round = 0; round < 3; round++) {
+        expect(await w.send("rotate")).toMatch(/^\d+$/);
+        await f.tasks.put({ id: `r${round}`, title: `mine ${round}` });
+        expect((await f.tasks.get(`r${round}`))?.title).toBe(`mine ${round}`);
+      }
+    } finally {
+      await f.close();
+    }
+  });
+
   it(`applies them anyway once ${MAX_LAG} are due, without a read`, async () => {
     const dir = path.join(tmp, "lag");
     const { procs } = await start(1, dir, KEY, env);

@@ -134,8 +134,14 @@ export class Sharing {
       return w;
     }
     const seq = await this.client!.send(pre, ops);
-    // Deferred (its ACK was recorded in `due`): the next read applies it first. Else applied now.
-    if (!this.due || this.due.seq < seq) await this.refreshTo(seq);
+    // Deferred (its ACK was recorded in `due`): the next read applies it first, synchronously. Else applied now;
+    // so is a deferred one after a key rotation (its frame may need the new keyring, which is read asynchronously).
+    const due = this.due;
+    if (!due || due.seq < seq) await this.refreshTo(seq);
+    else if (this.engine.keysBehind()) {
+      this.due = null;
+      await this.refreshTo(due.seq, due.hint);
+    }
   }
 
   /**

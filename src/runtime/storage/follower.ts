@@ -227,6 +227,28 @@ export class Follower {
     return t !== null && hint.generation === this.state.manifest.generation && hint.journal === t.n && this.scan(t, true) !== "key";
   }
 
+  /**
+   * Whether the store's keyring on disk is newer than this follower's keys (a rotation since they were read):
+   * frames sealed under its new data key cannot be applied synchronously then. Read from the file's header;
+   * a keyring that cannot be read counts as newer.
+   */
+  keysBehind(): boolean {
+    const { io, paths, keyring } = this.state;
+    if (!keyring) return false;
+    try {
+      const head = new Uint8Array(FILE_HEADER_SIZE);
+      const fd = io.open(paths.keyring, "r");
+      try {
+        if (io.read(fd, head, 0) !== FILE_HEADER_SIZE) return true;
+      } finally {
+        io.close(fd);
+      }
+      return decodeFileHeader(head, FileKind.keyring).fileNumber !== keyring.generation;
+    } catch {
+      return true;
+    }
+  }
+
   /** The end of a run: `onResync` if a reload is still unreported; the seq applied. */
   private finish(): number {
     const s = this.state;

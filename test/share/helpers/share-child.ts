@@ -110,6 +110,7 @@ for await (const line of rl) {
     else if (cmd === "count") say(`= ${await store.tasks.count()}`);
     else if (cmd === "hist") say(`= ${(await store.tasks.history(a!)).map((e) => (e.value as { title?: string } | undefined)?.title ?? "-").join(",")}`);
     else if (cmd === "role") say(`= ${store.role}`);
+    else if (cmd === "rotate") say(`= ${await store.rotateKey()}`);
     else if (cmd === "watch") {
       store.tasks.watch(a!).subscribe((u) => say(`! watch ${a} ${u.value?.title ?? "-"} ${u.seq}`));
       say("= watching");
