@@ -209,6 +209,7 @@ describe("a closed store", () => {
       get: () => r.get!(k),
       getMany: () => r.getMany!([k]),
       put: () => r.put!(value),
+      putMany: () => r.putMany!([value]),
       update: () => r.update!(k, {}),
       toJson: () => r.toJson!({}),
       fromJson: () => r.fromJson!({}),

@@ -70,30 +70,12 @@ export class SingletonImpl {
     if (typeof patch !== "object" || patch === null) {
       throw new ValidationError(this.def.name, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);
     }
-    return { ...this.base(cur), ...(patch as object) };
+    this.maps ??= this.def.schema.fields.filter((f) => f.fieldKind === "map").map((f) => f.localName);
+    return { ...withoutEmptyMaps(cur, this.maps), ...(patch as object) };
   }
 
   /** Map fields of the entity (its generated codec takes no map property: a record holding one is encoded the general way). */
   private maps: string[] | undefined;
-
-  /**
-   * What a merge starts from: the current value (a message this store made, or the defaults), less its empty
-   * maps, which store as nothing (protobuf has no empty map on the wire), so the merge can take the generated
-   * codec's path. A patch's own map properties are kept as given.
-   */
-  private base(cur: unknown): object {
-    const c = cur as Record<string, unknown>;
-    let out: Record<string, unknown> | null = null;
-    this.maps ??= this.def.schema.fields.filter((f) => f.fieldKind === "map").map((f) => f.localName);
-    for (const name of this.maps) {
-      const m = c[name];
-      if (m && typeof m === "object" && Object.keys(m).length === 0) {
-        out ??= { ...c };
-        delete out[name];
-      }
-    }
-    return out ?? c;
-  }
 
   /**
    * The one op a batch's steps on this singleton come to (`null` is a reset), each applied on the result of
@@ -299,4 +281,23 @@ export class SingletonImpl {
       return msg;
     });
   }
+}
+
+/**
+ * What a merge starts from: the current value (a message this store made, or the defaults), less its empty
+ * maps, which store as nothing (protobuf has no empty map on the wire), so the merge can take the generated
+ * codec's path. A patch's own map properties are kept as given. (A function, not a method: a singleton's
+ * methods are its public API.)
+ */
+function withoutEmptyMaps(cur: unknown, maps: readonly string[]): object {
+  const c = cur as Record<string, unknown>;
+  let out: Record<string, unknown> | null = null;
+  for (const name of maps) {
+    const m = c[name];
+    if (m && typeof m === "object" && Object.keys(m).length === 0) {
+      out ??= { ...c };
+      delete out[name];
+    }
+  }
+  return out ?? c;
 }
