@@ -332,7 +332,7 @@ export class RecordCodec {
       msg = (Object.isFrozen(stored) ? stored : deepFreeze(stored)) as MessageShape<DescMessage>;
     } else whole?.fill(0); // (kept when decoded: the message's bytes fields are views of it)
     const op: WriteOp = { op: "put", entity: def.name, key, version: def.version, value: bytes, terms };
-    if (exact && msg !== undefined) this.made.set(op, msg);
+    if (wantMessage && exact) this.made.set(op, msg); // the stored bytes decoded and frozen, what a read returns
     return { op, msg };
   }
 
