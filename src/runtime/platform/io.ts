@@ -138,6 +138,42 @@ export function replaceFileAtomically(io: FileIO, dir: string, tmp: string, targ
   io.syncDir(dir);
 }
 
+/** `io.fsync(fd)` on the libuv pool when `io` has it (`fsyncAsync`), else at once; a failure rejects. */
+export async function fsyncOffLoop(io: FileIO, fd: number): Promise<void> {
+  if (io.fsyncAsync) return io.fsyncAsync(fd);
+  io.fsync(fd);
+}
+
+/** `io.syncDir(dir)` with its fsync on the libuv pool (through `io`'s open, fsync and close); as `syncDir`, nothing on Windows. */
+export async function syncDirOffLoop(io: FileIO, dir: string): Promise<void> {
+  if (!io.fsyncAsync || process.platform === "win32") return io.syncDir(dir);
+  const fd = io.open(dir, "r");
+  try {
+    await io.fsyncAsync(fd);
+  } finally {
+    io.close(fd);
+  }
+}
+
+/** {@link replaceFileAtomically} (without its failpoint) with its two fsyncs on the libuv pool. */
+export async function replaceFileAtomicallyOffLoop(io: FileIO, dir: string, tmp: string, target: string, bytes: Uint8Array): Promise<void> {
+  io.unlink(tmp);
+  try {
+    const fd = io.open(tmp, "wx+");
+    try {
+      io.write(fd, bytes, 0);
+      await fsyncOffLoop(io, fd);
+    } finally {
+      io.close(fd);
+    }
+    io.rename(tmp, target);
+  } catch (e) {
+    io.unlink(tmp);
+    throw e;
+  }
+  await syncDirOffLoop(io, dir);
+}
+
 /**
  * Run `rename`, retrying with exponential backoff (10 ms doubling, at most 8 retries, ~2.5 s in all) while it
  * fails with `EPERM`, `EBUSY` or `EACCES`: on Windows a virus scanner or indexer briefly holds new files.

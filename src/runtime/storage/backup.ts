@@ -26,7 +26,7 @@ import { journalName, KEYRING_FILE, MANIFEST_COPY_FILE, MANIFEST_FILE, parseName
 import { END_RECORD_SIZE, FILE_HEADER_SIZE } from "../format/format.js";
 import { writeEndRecord } from "../format/frame.js";
 import { compareUtf8 } from "../format/segment-index.js";
-import { type FileIO, nodeFileIO, writeNewFile } from "../platform/io.js";
+import { type FileIO, fsyncOffLoop, nodeFileIO, writeNewFile } from "../platform/io.js";
 import { keys, type PassphraseCost } from "../crypto/keys.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { encodeManifestFile } from "./manifest.js";
@@ -412,7 +412,7 @@ export async function unpackBackupDeferred(
     throw e;
   }
   if (sync === "never") return { header: r.header, durable: Promise.resolve(), scratch, frames };
-  const durable = Promise.allSettled(opened.map(async (fd) => (io.fsyncAsync ? io.fsyncAsync(fd) : io.fsync(fd)))).then((done) => {
+  const durable = Promise.allSettled(opened.map((fd) => fsyncOffLoop(io, fd))).then((done) => {
     for (const fd of opened) io.close(fd);
     const failed = done.find((d) => d.status === "rejected");
     if (failed) throw failed.reason;

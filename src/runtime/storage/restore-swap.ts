@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { type Failpoint, type FileIO } from "../platform/io.js";
+import { type Failpoint, type FileIO, replaceFileAtomicallyOffLoop, syncDirOffLoop } from "../platform/io.js";
 
 interface Marker {
   /** Basename (in the target's parent) of the verified store to move in. */
@@ -66,52 +66,17 @@ export async function swapIn(io: FileIO, dir: string, staged: string, fp: (name:
   // One fsync of the parent (after the marker's rename) makes the staging directory's entry and the marker
   // durable together: a marker that survives a crash without that entry finds `dir` in place and no staging
   // directory, and is dropped (settleRestore), the old store kept.
-  await replaceFileAsync(io, parent, `${marker}.tmp`, marker, Buffer.from(JSON.stringify(m)));
+  await replaceFileAtomicallyOffLoop(io, parent, `${marker}.tmp`, marker, Buffer.from(JSON.stringify(m)));
   fp("restore.afterMarker");
   if (io.exists(dir)) io.rename(dir, path.join(parent, m.aside));
   fp("restore.afterAside");
   io.rename(staged, dir);
-  await syncDirAsync(io, parent);
+  await syncDirOffLoop(io, parent);
   fp("restore.afterSwap");
   // `finish` without the parent's fsync: the switch is durable already; a marker that a crash brings back
   // finds `dir` in place and no staging directory, and this runs again.
   await fs.promises.rm(path.join(parent, m.aside), { recursive: true, force: true });
   io.unlink(marker);
-}
-
-/** `io.fsync(fd)` on the libuv pool when `io` can (else at once). */
-function fsyncAsync(io: FileIO, fd: number): Promise<void> {
-  return io.fsyncAsync ? io.fsyncAsync(fd) : Promise.resolve(io.fsync(fd));
-}
-
-/** `io.syncDir(dir)` with the fsync on the libuv pool (through `io`'s open, fsync and close); as `syncDir`, nothing on Windows. */
-async function syncDirAsync(io: FileIO, dir: string): Promise<void> {
-  if (!io.fsyncAsync || process.platform === "win32") return io.syncDir(dir);
-  const fd = io.open(dir, "r");
-  try {
-    await fsyncAsync(io, fd);
-  } finally {
-    io.close(fd);
-  }
-}
-
-/** `replaceFileAtomically` (platform/io.ts) with its two fsyncs on the libuv pool: temp file, fsync, rename, fsync of `dir`. */
-async function replaceFileAsync(io: FileIO, dir: string, tmp: string, target: string, bytes: Uint8Array): Promise<void> {
-  io.unlink(tmp);
-  try {
-    const fd = io.open(tmp, "wx+");
-    try {
-      io.write(fd, bytes, 0);
-      await fsyncAsync(io, fd);
-    } finally {
-      io.close(fd);
-    }
-    io.rename(tmp, target);
-  } catch (e) {
-    io.unlink(tmp);
-    throw e;
-  }
-  await syncDirAsync(io, dir);
 }
 
 /** Remove the old store and the marker, then fsync the parent (settling a restore a crash interrupted). */

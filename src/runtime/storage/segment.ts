@@ -25,7 +25,7 @@ import {
   type KeyLookup,
   readFrameHeader,
 } from "../format/frame.js";
-import type { Failpoint, FileIO } from "../platform/io.js";
+import { type Failpoint, type FileIO, fsyncOffLoop } from "../platform/io.js";
 import { type BlockRecord, encodeBlock, IndexBuilder } from "../format/records.js";
 import { SegmentIndex } from "../format/segment-index.js";
 import type { Sealer } from "../crypto/seal.js";
@@ -119,8 +119,7 @@ export async function writeSegment(
     const size = offset + indexFrame.length + SEGMENT_FOOTER_SIZE;
     failpoint("compaction.afterSegmentWrite");
     // On the thread pool when the seam has it (issue 15: a 20 MB segment's fsync held the loop tens of ms).
-    if (io.fsyncAsync) await io.fsyncAsync(fd);
-    else io.fsync(fd);
+    await fsyncOffLoop(io, fd);
     io.close(fd);
     failpoint("compaction.beforeSegmentRename");
     io.rename(tmpPath, finalPath);
