@@ -93,8 +93,8 @@ let exposed: ExposedStore;
 /** The allow-list per window id; windows not in it get `base`. */
 const perWindow = new Map<number, Allow>();
 const base: Allow = {
-  tasks: ["read", "put", "update", "watch"],
-  profiles: ["get", "put", "update"],
+  tasks: ["read", "put", "putMany", "update", "watch"],
+  profiles: ["get", "put", "putMany", "update"],
   settings: ["get", "set", "update", "watch"],
 };
 let renderer: Renderer;
@@ -177,6 +177,15 @@ describe("cellar/electron: reads and writes from a renderer", () => {
     expect(await call(renderer, "tasks", "has", "t2")).toBe(true);
     expect(await call(renderer, "tasks", "update", "t2", { title: "renamed" })).toMatchObject({ id: "t2", title: "renamed", status: 2 });
     expect((await store.tasks.get("t2"))?.title).toBe("renamed");
+    // `putMany`: one atomic write from the renderer; one invalid record and none is written.
+    expect(await call(renderer, "tasks", "putMany", [{ id: "m1", title: "first" }, { id: "m2", title: "second", status: 2 }])).toBeNull();
+    expect((await store.tasks.getMany(["m1", "m2"])).map((t) => t?.title)).toEqual(["first", "second"]);
+    const bad = await refusal(renderer, "tasks", "putMany", [{ id: "m3", title: "fine" }, { id: "m4", title: "x".repeat(501) }]);
+    expect(bad.error).toMatchObject({ code: "E_VALIDATION", entity: "tasks" });
+    expect((await refusal(renderer, "tasks", "putMany", { id: "m5", title: "not a list" })).error).toMatchObject({ code: "E_USAGE" });
+    expect(await store.tasks.has("m3")).toBe(false);
+    await store.tasks.delete("m1");
+    await store.tasks.delete("m2");
   });
 
   it("ranges, orderBy, reverse, pages with cursors, count(where) and aggregates from the renderer", async () => {
@@ -302,6 +311,10 @@ describe("cellar/electron: sensitive fields", () => {
     // Writing the redacted record back would overwrite the secret with the marker: refused, secret kept.
     const back = await refusal(renderer, "profiles", "put", { ...got, displayName: "Ada L." });
     expect(back.error).toMatchObject({ code: "E_USAGE" });
+    expect((await store.profiles.get("p1"))?.authToken).toBe("tok-123");
+    const backMany = await refusal(renderer, "profiles", "putMany", [{ id: "p2", displayName: "Bo" }, { ...got, displayName: "Ada L." }]);
+    expect(backMany.error).toMatchObject({ code: "E_USAGE" });
+    expect(await store.profiles.has("p2")).toBe(false);
     expect((await store.profiles.get("p1"))?.authToken).toBe("tok-123");
     // A patch without the sensitive fields keeps them.
     expect(await call(renderer, "profiles", "update", "p1", { displayName: "Ada L." })).toMatchObject({ displayName: "Ada L.", authToken: "[redacted]" });

@@ -286,6 +286,13 @@ async function run(t: Target, op: string, args: readonly unknown[], sensitive: r
       case "put":
         arity(1);
         return one(await r.put!(checkWrite(args[0], sensitive, "put")));
+      case "putMany": {
+        arity(1);
+        if (!Array.isArray(args[0])) throw new UsageError("`putMany` takes a list of records");
+        // Every record is checked before any is written: `putMany` is one commit, all or nothing.
+        await r.putMany!(args[0].map((v) => checkWrite(v, sensitive, "putMany")));
+        return null;
+      }
       case "update":
         arity(2);
         return one(await r.update!(checkKey(args[0]), checkWrite(args[1], sensitive, "update")));

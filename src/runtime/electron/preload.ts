@@ -1,7 +1,7 @@
 /**
  * `exposeStoreInRenderer(contextBridge, ipcRenderer, "cellar", shape)`: the preload side of
  * `cellar/electron`. Puts on `window.cellar` a client with the repositories' API (get, getMany, has, count,
- * list, keys, query, put, update, delete; a singleton's get, set, update, reset; `watch` with `subscribe`)
+ * list, keys, query, put, putMany, update, delete; a singleton's get, set, update, reset; `watch` with `subscribe`)
  * made of functions only, so `contextBridge` proxies each call and `ipcRenderer` itself never reaches the
  * page. Imports nothing but types and the pure protocol: a sandboxed preload bundle stays small.
  *
@@ -30,7 +30,7 @@ export interface RendererWatch<T> {
 /** A collection in a renderer: the repository's signatures (`update` takes a patch: a function cannot cross IPC). */
 export type RendererCollection<Desc extends DescMessage, K extends string | number | bigint, I extends string> = Pick<
   Collection<Desc, K, I>,
-  "get" | "getMany" | "has" | "count" | "list" | "keys" | "query" | "queryPage" | "aggregate" | "put" | "delete"
+  "get" | "getMany" | "has" | "count" | "list" | "keys" | "query" | "queryPage" | "aggregate" | "put" | "putMany" | "delete"
 > & {
   update(key: K, patch: EntityInput<Desc>): Promise<StoredRecord<Desc>>;
   watch(key: K): RendererWatch<StoredRecord<Desc> | undefined>;

@@ -14,7 +14,7 @@ export function channels(prefix: string): { call: string; update: string } {
 }
 
 /** Operations a renderer may be granted on a collection. */
-export const COLLECTION_OPS = ["get", "getMany", "has", "count", "list", "keys", "query", "queryPage", "aggregate", "put", "update", "delete", "watch"] as const;
+export const COLLECTION_OPS = ["get", "getMany", "has", "count", "list", "keys", "query", "queryPage", "aggregate", "put", "putMany", "update", "delete", "watch"] as const;
 /** Operations a renderer may be granted on a singleton. */
 export const SINGLETON_OPS = ["get", "set", "update", "reset", "watch"] as const;
 
@@ -25,7 +25,7 @@ export type Operation = CollectionOperation | SingletonOperation;
 /** Shorthands of an allow-list: `read` = every read, `write` = every write (`watch` is granted by name). */
 export const OP_GROUPS = {
   read: ["get", "getMany", "has", "count", "list", "keys", "query", "queryPage", "aggregate"],
-  write: ["put", "update", "delete", "set", "reset"],
+  write: ["put", "putMany", "update", "delete", "set", "reset"],
 } as const satisfies Record<string, readonly Operation[]>;
 
 /** A request: an entity's operation with its arguments, or a bridge operation (`entity` is `""`). */
