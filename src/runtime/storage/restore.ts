@@ -274,7 +274,7 @@ export const WARM_READ_MIN = 64 * 1024;
  * buffer) costs its page faults and then again ~1.5 ms per MB at its first touch from JavaScript, where
  * memory first written by a copy in the process costs its page faults alone. Opening the unpacked store reads
  * its segment index (9.3 MB for 100,000 records) into fresh memory: its crc, the first touch, went from
- * ~14 ms to ~2 ms (docs/BENCHMARKS.md, "Restore's staged open"). Nothing is trusted that was not before:
+ * ~14 ms to ~2 ms (docs/BENCHMARKS.md, "restore's staged open", helper rest16). Nothing is trusted that was not before:
  * every byte is read from the file and checked by the engine as it would be.
  */
 export function readsThroughWarm(io: FileIO, warm: Uint8Array): FileIO {
