@@ -28,6 +28,13 @@ export interface BackupBench {
   backupMs: number;
   sqliteBackupMs: number | null;
   restoreMs: number;
+  /**
+   * CPU time (user + system, every thread of the process: the fsyncs on the thread pool included) of the
+   * backup and the restore, medians: steadier than wall time on a loaded machine, where the restore (mostly
+   * CPU) is slowed far more than the backup (mostly disk waits).
+   */
+  backupCpuMs: number;
+  restoreCpuMs: number;
   /** Event-loop stalls (issue 15; bench/stall.ts) of the repetition with the longest stall. */
   backupLoop: StallSample;
   restoreLoop: StallSample;
@@ -39,14 +46,17 @@ function worst(samples: readonly StallSample[]): StallSample {
   return samples.reduce((a, b) => (b.max > a.max ? b : a));
 }
 
-/** Times `f` (ms) and records its event-loop stalls into `stalls`. */
-async function timeWithStalls(f: () => Promise<unknown>, stalls: StallSample[]): Promise<number> {
+/** Times `f` (ms) and records its event-loop stalls into `stalls` and, when given, its CPU time (ms) into `cpu`. */
+async function timeWithStalls(f: () => Promise<unknown>, stalls: StallSample[], cpu?: number[]): Promise<number> {
   const monitor = await StallMonitor.start();
+  const c = process.cpuUsage();
   const t = performance.now();
   try {
     await f();
     return performance.now() - t;
   } finally {
+    const used = process.cpuUsage(c);
+    cpu?.push((used.user + used.system) / 1000);
     stalls.push(await monitor.stop());
   }
 }
@@ -115,6 +125,8 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
   const cpSync: number[] = [];
   const backup: number[] = [];
   const restore: number[] = [];
+  const backupCpu: number[] = [];
+  const restoreCpu: number[] = [];
   const backupLoop: StallSample[] = [];
   const restoreLoop: StallSample[] = [];
   let backupBytes = 0;
@@ -125,14 +137,14 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
     cpSync.push(time(() => (execFileSync("cp", ["-r", dir, copy]), fsyncTree(copy))));
     removeDir(copy);
     const file = join(root, `backup-${rep}.cellarbackup`);
-    backup.push(await timeWithStalls(async () => (backupBytes = (await store.backup({ to: file })).bytes), backupLoop));
+    backup.push(await timeWithStalls(async () => (backupBytes = (await store.backup({ to: file })).bytes), backupLoop, backupCpu));
   }
   // A restore replaces a store that is not open (E_LOCKED otherwise): the app has closed it.
   await store.close();
   for (let rep = 0; rep < reps; rep++) {
     const file = join(root, `backup-${rep}.cellarbackup`);
     const target = join(root, `restored-${rep}`);
-    restore.push(await timeWithStalls(() => restoreBackup(file, { dir: target, key: BENCH_KEY }), restoreLoop));
+    restore.push(await timeWithStalls(() => restoreBackup(file, { dir: target, key: BENCH_KEY }), restoreLoop, restoreCpu));
     removeDir(target);
     fs.rmSync(file);
   }
@@ -146,6 +158,8 @@ export async function benchBackup(records: number, root: string, reps = 3): Prom
     backupMs: median(backup),
     sqliteBackupMs: sqlite?.ms ?? null,
     restoreMs: median(restore),
+    backupCpuMs: median(backupCpu),
+    restoreCpuMs: median(restoreCpu),
     backupLoop: worst(backupLoop),
     restoreLoop: worst(restoreLoop),
     sqliteBackupLoop: sqlite?.loop ?? null,
@@ -161,6 +175,7 @@ export function describeBackupBench(r: BackupBench): string[] {
       ? "  better-sqlite3 not installed (npm run bench:install)"
       : `  better-sqlite3 backup() ${f(r.sqliteBackupMs)} (cellar ${(r.sqliteBackupMs / r.backupMs).toFixed(2)}× as fast, target > 1×)`,
     `  cellar restore (verify every record + switch) ${f(r.restoreMs)} = ${(r.restoreMs / r.backupMs).toFixed(2)}× the backup (target ≤ 2×)`,
+    `  CPU time (user + system, all threads): backup ${f(r.backupCpuMs)}, restore ${f(r.restoreCpuMs)} (${(r.restoreCpuMs / r.backupCpuMs).toFixed(2)}×)`,
     `  event loop (worst repetition): cellar backup ${loopText(r.backupLoop)}; restore ${loopText(r.restoreLoop)}` +
       (r.sqliteBackupLoop ? `; better-sqlite3 backup() ${loopText(r.sqliteBackupLoop)}` : ""),
   ];

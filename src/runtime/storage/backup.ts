@@ -26,7 +26,7 @@ import { journalName, KEYRING_FILE, MANIFEST_COPY_FILE, MANIFEST_FILE, parseName
 import { END_RECORD_SIZE, FILE_HEADER_SIZE } from "../format/format.js";
 import { writeEndRecord } from "../format/frame.js";
 import { compareUtf8 } from "../format/segment-index.js";
-import { type FileIO, fsyncOffLoop, nodeFileIO, writeNewFile } from "../platform/io.js";
+import { type FileIO, fsyncOffLoop, nodeFileIO, syncDirOffLoop, writeNewFile } from "../platform/io.js";
 import { keys, type PassphraseCost } from "../crypto/keys.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { encodeManifestFile } from "./manifest.js";
@@ -416,7 +416,7 @@ export async function unpackBackupDeferred(
     for (const fd of opened) io.close(fd);
     const failed = done.find((d) => d.status === "rejected");
     if (failed) throw failed.reason;
-    io.syncDir(into);
+    return syncDirOffLoop(io, into); // on the pool too: it would hold the loop in the middle of the caller's check
   });
   durable.catch(() => {}); // awaited by the caller, which may fail first: no unhandled rejection meanwhile
   return { header: r.header, durable, scratch, frames };

@@ -196,7 +196,7 @@ async function checkStore(engine: Engine, header: BackupHeader, file: string, bl
  */
 export async function verifyBackup(file: string, options: VerifyBackupOptions = {}): Promise<BackupInfo> {
   const io = options.io ?? nodeFileIO();
-  return verifyWith(io, file, (tmp, header) => openUnpacked(io, tmp, file, header, options, false));
+  return verifyWith(io, file, (tmp, header, through) => openUnpacked(through, tmp, file, header, options, false));
 }
 
 /**
@@ -228,18 +228,19 @@ async function verifyWith(io: FileIO, file: string, open: OpenUnpacked): Promise
  */
 export function openBackup(file: string, options: VerifyBackupOptions = {}): Promise<{ engine: Engine; header: BackupHeader; dispose: () => Promise<void> }> {
   const io = options.io ?? nodeFileIO();
-  return openChecked(io, file, (tmp, header) => openUnpacked(io, tmp, file, header, options, false), "cellar-recover-");
+  return openChecked(io, file, (tmp, header, through) => openUnpacked(through, tmp, file, header, options, false), "cellar-recover-");
 }
 
-type OpenUnpacked = (dir: string, header: BackupHeader) => Promise<Engine>;
+/** Open the unpacked copy in `dir`; `through`: the FileIO to open it with (large reads through the unpack's warm buffer). */
+type OpenUnpacked = (dir: string, header: BackupHeader, through: FileIO) => Promise<Engine>;
 
 /** Unpack `file` into a fresh temporary directory (never fsynced), `open` it and check it completely; `dispose` closes it and removes the directory. */
 async function openChecked(io: FileIO, file: string, open: OpenUnpacked, prefix: string): Promise<{ engine: Engine; header: BackupHeader; dispose: () => Promise<void> }> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   let engine: Engine | null = null;
   try {
-    const { header } = await unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
-    engine = await open(tmp, header);
+    const { header, scratch } = await unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
+    engine = await open(tmp, header, readsThroughWarm(io, scratch));
     await checkStore(engine, header, file);
     const opened = engine;
     return {
@@ -261,6 +262,36 @@ async function openChecked(io: FileIO, file: string, open: OpenUnpacked, prefix:
     }
     throw e;
   }
+}
+
+/** Reads of at least this many bytes into memory other than the warm buffer go through it ({@link readsThroughWarm}). */
+export const WARM_READ_MIN = 64 * 1024;
+
+/**
+ * `io` whose large reads go through `warm`, a buffer whose memory is already mapped (the unpack's 1 MiB
+ * chunk buffer), a chunk at a time, each copied on into the caller's buffer: the bytes and the result are
+ * those of `io.read`. Why: on the VMs measured, fresh memory that the kernel fills (a `read(2)` into a new
+ * buffer) costs its page faults and then again ~1.5 ms per MB at its first touch from JavaScript, where
+ * memory first written by a copy in the process costs its page faults alone. Opening the unpacked store reads
+ * its segment index (9.3 MB for 100,000 records) into fresh memory: its crc, the first touch, went from
+ * ~14 ms to ~2 ms (docs/BENCHMARKS.md, "restore's staged open", helper rest16). Nothing is trusted that was not before:
+ * every byte is read from the file and checked by the engine as it would be.
+ */
+export function readsThroughWarm(io: FileIO, warm: Uint8Array): FileIO {
+  const through = Object.create(io) as FileIO; // every other member is io's own
+  through.read = (fd, into, position) => {
+    if (into.length < WARM_READ_MIN || into.buffer === warm.buffer) return io.read(fd, into, position);
+    let done = 0;
+    while (done < into.length) {
+      const want = Math.min(warm.length, into.length - done);
+      const n = io.read(fd, warm.subarray(0, want), position + done);
+      into.set(warm.subarray(0, n), done);
+      done += n;
+      if (n < want) break; // the end of the file
+    }
+    return done;
+  };
+  return through;
 }
 
 /** The store id of the store in `dir`, from either manifest copy; null if neither can be read (a damaged store). */
@@ -320,7 +351,7 @@ export async function restoreBackup(file: string, options: RestoreBackupOptions)
       const { header, durable, scratch, frames } = await unpackBackupDeferred(io, file, staged, "later");
       let checked = false;
       try {
-        const engine = await openUnpacked(io, staged, file, header, options, true);
+        const engine = await openUnpacked(readsThroughWarm(io, scratch), staged, file, header, options, true);
         try {
           await checkStore(engine, header, file, "sealed", { scratch, crcChecked: frames });
           if (header.keyKind === BackupKeyKind.password && options.key !== undefined) await engine.changeMasterKey(provider(options.key));
