@@ -126,13 +126,19 @@ export class Sharing {
    * Commit `ops`: the writer writes them itself; a follower sends them with `pre` (the seq of each key's
    * live version the write was made from) and resolves once its engine has applied the commit.
    */
-  async write(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
-    if (this.closed) throw new StoreClosedError();
+  write(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
     if (this.role === "writer") {
+      // Not an async function: the writer's write is every put's path, and the engine's promise is returned as it is.
       const w = this.engine.write(ops);
       this.pending.track(ops, w);
       return w;
     }
+    return this.send(ops, pre);
+  }
+
+  /** A follower's write: sent to the writer, resolved once applied here (or recorded as due: see `write`). */
+  private async send(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
     const seq = await this.client!.send(pre, ops);
     // Deferred (its ACK was recorded in `due`): the next read applies it first, synchronously. Else applied now;
     // so is a deferred one after a key rotation (its frame may need the new keyring, which is read asynchronously).
