@@ -126,10 +126,9 @@ export class Sharing {
    * Commit `ops`: the writer writes them itself; a follower sends them with `pre` (the seq of each key's
    * live version the write was made from) and resolves once its engine has applied the commit.
    */
-  write(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreClosedError());
+  async write(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
+    if (this.closed) throw new StoreClosedError();
     if (this.role === "writer") {
-      // Not an async function: the writer's write is every put's path, and the engine's promise is returned as it is.
       const w = this.engine.write(ops);
       this.pending.track(ops, w);
       return w;
