@@ -11,31 +11,50 @@ export type SharedEngine = Engine;
 export const openFollower = (options: EngineOptions): Promise<Engine> => Engine.openFollower(options);
 export const openWriter = (options: EngineOptions): Promise<Engine> => Engine.open(options);
 
+/** A write tracked by {@link PendingKeys}: its ops, and (a large one) the set of its keys, made on first need. */
+interface Tracked {
+  readonly ops: readonly WriteOp[];
+  readonly write: Promise<unknown>;
+  keys: Set<string> | null;
+}
+
+/** A write of more ops than this is looked up through a set of its keys (made once), not op by op. */
+const SCAN_OPS = 16;
+
 export class PendingKeys {
-  private readonly pending = new Map<string, Set<Promise<unknown>>>();
+  /**
+   * The writes not settled yet. `track` runs for every write of the writer (one durable put: issue 15's
+   * hot path), so it only adds the write here; `settled` (a precondition, a read-modify-write: rare) looks
+   * through them.
+   */
+  private readonly writes = new Set<Tracked>();
 
   /** Count `ops`' keys as pending until `write` settles. */
   track(ops: readonly WriteOp[], write: Promise<unknown>): void {
-    const keys = ops.map((o) => `${o.entity}\u0000${o.key}`);
-    for (const k of keys) {
-      let s = this.pending.get(k);
-      if (!s) this.pending.set(k, (s = new Set()));
-      s.add(write);
-    }
-    const done = () => {
-      for (const k of keys) {
-        const s = this.pending.get(k);
-        s?.delete(write);
-        if (s?.size === 0) this.pending.delete(k);
-      }
-    };
-    write.then(done, done);
+    const t: Tracked = { ops, write, keys: null };
+    this.writes.add(t);
+    write.then(
+      () => this.writes.delete(t),
+      () => this.writes.delete(t),
+    );
   }
 
   /** Resolves when no write of these keys queued before the call is pending; null when none is now. */
   settled(keys: readonly { entity: string; key: string }[]): Promise<void> | null {
+    if (this.writes.size === 0 || keys.length === 0) return null;
     const waits: Promise<unknown>[] = [];
-    for (const { entity, key } of keys) for (const p of this.pending.get(`${entity}\u0000${key}`) ?? []) waits.push(p);
+    for (const t of this.writes) if (writes(t, keys)) waits.push(t.write);
     return waits.length ? Promise.allSettled(waits).then(() => {}) : null;
   }
+}
+
+/** Whether tracked write `t` writes one of `keys`. */
+function writes(t: Tracked, keys: readonly { entity: string; key: string }[]): boolean {
+  if (t.ops.length > SCAN_OPS) {
+    const set = (t.keys ??= new Set(t.ops.map((o) => `${o.entity}\u0000${o.key}`)));
+    for (const { entity, key } of keys) if (set.has(`${entity}\u0000${key}`)) return true;
+    return false;
+  }
+  for (const o of t.ops) for (const k of keys) if (o.key === k.key && o.entity === k.entity) return true;
+  return false;
 }

@@ -85,6 +85,7 @@ export class ChannelServer {
    * did not come in time (now, or by the end of the wait) are no longer expected.
    */
   private gather(): Promise<void> | null {
+    if (this.expected.size === 0) return null; // every flush asks (one durable put's path): no clock read then
     const now = performance.now();
     for (const [socket, acked] of this.expected) {
       if (now - acked < GATHER_MAX_MS) continue;
@@ -135,7 +136,7 @@ export class ChannelServer {
    * `COMMITTED` it did not get).
    */
   committed(): void {
-    if (this.pushScheduled || this.closed) return;
+    if (this.pushScheduled || this.closed || this.followers.size === 0) return; // none to tell: no microtask per commit
     this.pushScheduled = true;
     queueMicrotask(() => {
       this.pushScheduled = false;

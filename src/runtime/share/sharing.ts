@@ -133,6 +133,11 @@ export class Sharing {
       this.pending.track(ops, w);
       return w;
     }
+    return this.send(ops, pre);
+  }
+
+  /** A follower's write: sent to the writer, resolved once applied here (or recorded as due: see `write`). */
+  private async send(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
     const seq = await this.client!.send(pre, ops);
     // Deferred (its ACK was recorded in `due`): the next read applies it first, synchronously. Else applied now;
     // so is a deferred one after a key rotation (its frame may need the new keyring, which is read asynchronously).

@@ -6,12 +6,13 @@
  * `close`) and started by it after open. Crash windows of a commit: docs/FORMAT.md, "Crash windows": "Commit".
  */
 import path from "node:path";
-import { ByteWriter, isWellFormed } from "../format/bytes.js";
-import { isCellarError, IoError, LimitError, QuotaError, StoreClosedError, UsageError } from "../errors.js";
-import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FRAME_HEADER_SIZE, FrameType, MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES, MAX_TERMS_PER_RECORD, MAX_VALUE_BYTES } from "../format/format.js";
+import { ByteWriter } from "../format/bytes.js";
+import { isCellarError, IoError, QuotaError, StoreClosedError, UsageError } from "../errors.js";
+import { COMPRESS_MIN_BYTES, END_RECORD_SIZE, FRAME_HEADER_SIZE, FrameType } from "../format/format.js";
 import { encodeFrame } from "../format/frame.js";
 import { Loc } from "../format/location.js";
-import { encodeCommit, encodeCommitOps, opSize, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
+import { encodeCommit, encodeCommitOps, SEALED_OVERHEAD, type WriteOp } from "../format/records.js";
+import { checkWrite } from "./check-write.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { scratchRecordAd } from "../crypto/value.js";
 import type { LruCache } from "./cache.js";
@@ -44,7 +45,6 @@ interface Part {
 /** A frame sealed for the journal, then indexed by `done`. */
 type Encoded = Part & { bytes: Uint8Array; seq: number; effective?: readonly WriteOp[] };
 
-const MAX_WRITE_BYTES = 32 * 1024 * 1024;
 /**
  * A flush of this many ops or more (a batch, a bulk load) seals its values in slices, letting the event loop
  * turn between them, and fdatasyncs on the thread pool (issue 15: a batch of 1,000 held the loop ~10 ms at
@@ -219,7 +219,8 @@ export class GroupCommit {
     }
     let parts: Part[];
     try {
-      parts = frames.map((f) => ({ ...encodeCommit(f.ops, this.writerFor(f), this.sealer(ring, keyId)), ops: f.ops }));
+      const seal = this.sealer(ring, keyId);
+      parts = frames.map((f) => ({ ...encodeCommit(f.ops, this.writerFor(f), seal), ops: f.ops }));
     } catch (e) {
       this.failed(group, e, this.state.journal);
       return;
@@ -232,8 +233,11 @@ export class GroupCommit {
 
   /** Each value is sealed under its entity's record key (undefined: a plaintext store). */
   private sealer(ring: Keyring | null, keyId: number): ((o: WriteOp & { op: "put" }, out: Uint8Array) => void) | undefined {
-    return ring ? (o, out) => this.sealValue(ring, keyId, o, out) : undefined;
+    if (!ring) return undefined;
+    if (this.sealing_?.keyId !== keyId) this.sealing_ = { keyId, seal: (o, out) => this.sealValue(ring, keyId, o, out) }; // one per key id, not per flush
+    return this.sealing_.seal;
   }
+  private sealing_: { keyId: number; seal: (o: WriteOp & { op: "put" }, out: Uint8Array) => void } | null = null;
 
   /**
    * A large group's flush: each frame's payload encoded and its values sealed an op at a time, with a turn
@@ -457,44 +461,3 @@ export class GroupCommit {
     if (this.syncTimer) clearInterval(this.syncTimer);
   }
 }
-
-/** Whether the UTF-8 form of `s` is longer than `max` bytes (no count needed when even 3 bytes per unit fit). */
-function longerThan(s: string, max: number): boolean {
-  return s.length * 3 > max && Buffer.byteLength(s, "utf8") > max;
-}
-
-/**
- * The checks `write` makes of a write's ops before queueing them (names, sizes, limits): throws what `write`
- * would reject with; returns the write's size. The typed layer runs them before it commits to in-flight
- * state of its own (record history).
- */
-export function checkWrite(ops: readonly WriteOp[]): number {
-  let size = 0;
-  for (const o of ops) {
-    checkOp(o);
-    size += opSize(o);
-  }
-  if (size > MAX_WRITE_BYTES) throw new LimitError(`a single write or batch may hold at most ${MAX_WRITE_BYTES} bytes, got ~${size}`);
-  return size;
-}
-
-function checkOp(o: WriteOp): void {
-  if (!o.entity || longerThan(o.entity, MAX_ENTITY_NAME_BYTES)) {
-    throw new LimitError(`entity name must be 1 to ${MAX_ENTITY_NAME_BYTES} bytes`);
-  }
-  if (longerThan(o.key, MAX_KEY_BYTES)) throw new LimitError(`a key may be at most ${MAX_KEY_BYTES} bytes (entity \`${o.entity}\`)`);
-  if (!isWellFormed(o.key) || !isWellFormed(o.entity)) {
-    throw new UsageError(`a key or entity name holds a lone UTF-16 surrogate, which cannot be stored (entity \`${o.entity}\`)`);
-  }
-  if (o.op === "put") {
-    if (o.value.length > MAX_VALUE_BYTES) {
-      throw new LimitError(`a record may be at most ${MAX_VALUE_BYTES} bytes encoded, got ${o.value.length} (entity \`${o.entity}\`)`);
-    }
-    if (o.terms.length > MAX_TERMS_PER_RECORD) throw new LimitError(`at most ${MAX_TERMS_PER_RECORD} index terms per record`);
-    for (const t of o.terms) {
-      if (longerThan(t, MAX_KEY_BYTES)) throw new LimitError(`an index value may be at most ${MAX_KEY_BYTES} bytes`);
-      if (!isWellFormed(t)) throw new UsageError("an index value holds a lone UTF-16 surrogate, which cannot be stored");
-    }
-  }
-}
-

@@ -78,7 +78,15 @@ export class CollectionImpl {
   async put(value: unknown): Promise<unknown> {
     this.store.checkWritable();
     const { op, msg } = this.codec.encodePut(this.def, value, true);
-    await this.track(op.key, this.codec.write([op]));
+    // `track` inlined (every put's path): the write itself is the key's last write until this settles it.
+    const key = op.key;
+    const w = this.codec.write([op]);
+    this.inflight.set(key, w);
+    try {
+      await w;
+    } finally {
+      if (this.inflight.get(key) === w) this.inflight.delete(key);
+    }
     return msg;
   }
 
@@ -120,7 +128,7 @@ export class CollectionImpl {
     if (typeof patch !== "function" && (typeof patch !== "object" || patch === null)) throw notAPatch(this.def.name);
     // Wait until no write to this key is in flight, then read, merge, validate and issue the write in one
     // synchronous step: nothing else can write the key in between, and the next update waits for this one.
-    for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p;
+    for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p.then(ignore, ignore); // (a put's write may reject)
     this.store.checkWritable();
     let msg: unknown;
     // Made again on newer state when another process changed the record first (shared stores: E_CONFLICT).
@@ -194,7 +202,7 @@ export class CollectionImpl {
     this.store.checkWritable();
     const k = encodeKey(key, this.def.keyKind);
     this.codec.history.entries(this.def, k); // E_USAGE at once when the entity keeps no history
-    for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p;
+    for (let p = this.inflight.get(k); p; p = this.inflight.get(k)) await p.then(ignore, ignore);
     this.store.checkWritable();
     const { name, entry } = this.codec.history.pick(this.def, k, at);
     if (!entry) return this.codec.read(this.def, k); // no change since then
@@ -387,6 +395,8 @@ export class CollectionImpl {
     return this.#watchers.watch({ entity: def.name, mayChange: (op) => op.key === k, read: () => codec.read(def, k), same: sameRecord(def.schema) });
   }
 }
+
+const ignore = (): void => {};
 
 function notAPatch(entity: string): ValidationError {
   return new ValidationError(entity, [{ path: [], message: "expected an object or an updater function", code: "invalid_type" }]);

@@ -8,7 +8,7 @@
 import { create, type DescMessage, fromJson, isMessage, type JsonValue, type MessageInitShape, type MessageShape, toJson } from "@bufbuild/protobuf";
 import type { LruCache } from "../storage/cache.js";
 import type { Engine, Loc, WriteOp } from "../storage/engine.js";
-import { checkWrite } from "../storage/commit.js";
+import { checkWrite } from "../storage/check-write.js";
 import { compareUtf8 } from "../format/segment-index.js";
 import { CellarError, CorruptionError, SchemaMismatchError, SchemaNewerError, UsageError, ValidationError, type ValidationIssue } from "../errors.js";
 import { DecodeError } from "../format/bytes.js";

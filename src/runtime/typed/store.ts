@@ -174,8 +174,8 @@ export class StoreImpl {
     store.#sharing = sharing;
     store.#codec.sharing = sharing;
     const inner = store.engine.onCommit;
-    store.engine.onCommit = (...a: Parameters<NonNullable<typeof inner>>) => {
-      inner?.(...a);
+    store.engine.onCommit = (ops, seq) => {
+      inner?.(ops, seq); // (no rest/spread: every commit's path)
       sharing.committed();
     };
     // A follower that missed single commits (folded by a compaction before it read them): caches and watches start over.
