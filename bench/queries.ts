@@ -12,8 +12,8 @@
  * - (d) index maintenance: puts into a store of N sessions whose entity has three indexes (started_at,
  *   task_id, outcome; their ordered indexes built by a query first) vs the same puts with none (Cellar vs
  *   Cellar), relaxed durability (no fsync in the measure: the index work is CPU), in batches of 500 (the two
- *   stores taking turns batch by batch) and one at a time. Target: ≤ 1.2×. Also reported: the batches with the first query after them (a count on each
- *   index), which pays what the puts left to an index's next read (adds not yet placed, leaves not yet sorted).
+ *   stores taking turns batch by batch) and one at a time. Target: ≤ 1.2×. Also reported: the batches with the
+ *   first query after them (a count on each index), which pays what the puts left to an index's next read (adds not yet placed, leaves not yet sorted).
  *
  * Indexes on both sides: `started_at`, `started_at,duration` (compound), `task_id`, `kind`, `outcome` (the
  * compound index alone cannot serve a query on `started_at`: a record without a duration is not in it, so
@@ -305,9 +305,9 @@ const cpuNow = () => {
 /**
  * (d): ms per put into two stores of `sessions`, one whose entity has three indexes and one with none,
  * relaxed durability, measured in turns (neither gets a warmer JIT or a quieter machine): `batch`, `puts` puts
- * in batches of 500 (the CPU of a put: encoding, terms, index upkeep), the stores taking turns batch by batch,
- * and `single`, a repetition on one store then on the other, `puts / 2` puts issued one at a time, each awaited (a put as an app writes one, without
- * its fsync). The indexed store's ordered indexes are built first (by a count on each), as a query would. Both
+ * in batches of 500 (the CPU of a put: encoding, terms, index upkeep), the stores taking turns batch by batch;
+ * `single`, `puts / 2` puts issued one at a time, each awaited (a put as an app writes one, without its fsync),
+ * a repetition on one store then on the other. The indexed store's ordered indexes are built first (by a count on each), as a query would. Both
  * stores get the same new records (`extra`, at least `reps × 1.5 × puts` of them).
  */
 async function putCosts(root: string, sessions: readonly Session[], extra: readonly Session[], reps: number, puts: number): Promise<{ put3: PutTimes; put0: PutTimes } | undefined> {
@@ -328,8 +328,8 @@ async function putCosts(root: string, sessions: readonly Session[], extra: reado
       const part = extra.slice(at, (at += puts));
       const one = extra.slice(at, (at += singles));
       // The batches: the two stores take turns batch by batch (which goes first alternates), so both meet the
-      // same machine within milliseconds: on a loaded machine, turns of a whole repetition each (~0.1 s) met
-      // different minutes and their ratios swung 0.3-2.7x. Each batch's wall and CPU time are summed per store.
+      // same seconds of a loaded machine (turns of a whole repetition, ~0.1-0.3 s each, did not). Each batch's
+      // wall and CPU time are summed per store.
       const wall = [0, 0];
       const used = [0, 0];
       for (let i = 0, b = 0; i < part.length; i += 500, b++) {
