@@ -95,8 +95,9 @@ export function decodeCommit(plain: Uint8Array): CommitEntry[] {
     if (op === Op.put) {
       const version = r.varint(0xffffffff);
       const n = r.varint(MAX_TERMS_PER_RECORD);
-      const terms: string[] = [];
-      for (let i = 0; i < n; i++) terms.push(r.string(MAX_KEY_BYTES));
+      // Made at its size: the array stays with the record's location, and a `[]` grown by pushes keeps room for 17.
+      const terms = new Array<string>(n);
+      for (let i = 0; i < n; i++) terms[i] = r.string(MAX_KEY_BYTES);
       const length = r.varint(MAX_VALUE_BYTES + SEALED_OVERHEAD); // sealed in an encrypted store
       const start = r.pos;
       r.bytes(length);
