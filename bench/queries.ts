@@ -11,16 +11,17 @@
  *   BY 1`. The two results are compared, day by day. Target: ≥ 1.0×.
  * - (d) index maintenance: puts into a store of N sessions whose entity has three indexes (started_at,
  *   task_id, outcome; their ordered indexes built by a query first) vs the same puts with none (Cellar vs
- *   Cellar), relaxed durability (no fsync in the measure: the index work is CPU), in batches of 500 and
- *   one at a time. Target: ≤ 1.2×. Also reported: the batches with the first query after them (a count on each
- *   index), which pays what the puts left to an index's next read (adds not yet placed, leaves not yet sorted).
+ *   Cellar), relaxed durability (no fsync in the measure: the index work is CPU), in batches of 500 (the two
+ *   stores taking turns batch by batch) and one at a time. Target: ≤ 1.2×. Also reported: the batches with the
+ *   first query after them (a count on each index), which pays what the puts left to an index's next read (adds not yet placed, leaves not yet sorted).
  *
  * Indexes on both sides: `started_at`, `started_at,duration` (compound), `task_id`, `kind`, `outcome` (the
  * compound index alone cannot serve a query on `started_at`: a record without a duration is not in it, so
  * `started_at` has an index of its own, on both sides alike). Both stores are
  * settled before anything is timed (the SQLite WAL checkpointed, Cellar's bulk load compacted) and warmed by
  * one untimed pass of each query. Median of the repetitions; (d) also prints the spread (min / median / max) of
- * the repetitions' ratios, and the CPU time of its batches (steadier than wall time on a shared machine).
+ * the repetitions' ratios, the ratio of their sums (pooled), and the CPU time of its batches (steadier than wall
+ * time on a shared machine).
  *
  * `npx tsx bench/queries.ts [--n N] [--reps R] [--ops K] [--only a,b,c,d] [--puts P]` (`--only d`: the put costs
  * alone; `--puts`: (d)'s puts per repetition and store, default N / 10, at least 1,000). Until the query API of issue 14 (`query` with ranges,
@@ -303,10 +304,10 @@ const cpuNow = () => {
 
 /**
  * (d): ms per put into two stores of `sessions`, one whose entity has three indexes and one with none,
- * relaxed durability, measured in turns (a repetition on one store, then on the other: neither gets a warmer
- * JIT or a quieter machine): `batch`, `puts` puts in batches of 500 (the CPU of a put: encoding, terms, index
- * upkeep), and `single`, `puts / 2` puts issued one at a time, each awaited (a put as an app writes one, without
- * its fsync). The indexed store's ordered indexes are built first (by a count on each), as a query would. Both
+ * relaxed durability, measured in turns (neither gets a warmer JIT or a quieter machine): `batch`, `puts` puts
+ * in batches of 500 (the CPU of a put: encoding, terms, index upkeep), the stores taking turns batch by batch;
+ * `single`, `puts / 2` puts issued one at a time, each awaited (a put as an app writes one, without its fsync),
+ * a repetition on one store then on the other. The indexed store's ordered indexes are built first (by a count on each), as a query would. Both
  * stores get the same new records (`extra`, at least `reps × 1.5 × puts` of them).
  */
 async function putCosts(root: string, sessions: readonly Session[], extra: readonly Session[], reps: number, puts: number): Promise<{ put3: PutTimes; put0: PutTimes } | undefined> {
@@ -322,36 +323,47 @@ async function putCosts(root: string, sessions: readonly Session[], extra: reado
     const out = { put3: times(), put0: times() };
     const singles = Math.max(1, Math.floor(puts / 2));
     let at = 0;
+    const stores = [[three, out.put3], [none, out.put0]] as const;
     for (let rep = 0; rep < reps; rep++) {
       const part = extra.slice(at, (at += puts));
       const one = extra.slice(at, (at += singles));
-      // Which store goes first alternates too: the second of a turn runs on a heap the first one grew.
-      const order = rep % 2 === 0 ? ([[three, out.put3], [none, out.put0]] as const) : ([[none, out.put0], [three, out.put3]] as const);
-      for (const [store, times] of order) {
-        let start = performance.now();
-        let cpu = cpuNow();
-        for (let i = 0; i < part.length; i += 500) {
+      // The batches: the two stores take turns batch by batch (which goes first alternates), so both meet the
+      // same seconds of a loaded machine (turns of a whole repetition, ~0.1-0.3 s each, did not). Each batch's
+      // wall and CPU time are summed per store.
+      const wall = [0, 0];
+      const used = [0, 0];
+      for (let i = 0, b = 0; i < part.length; i += 500, b++) {
+        for (let x = 0; x < 2; x++) {
+          const s = (b + rep + x) % 2;
+          const store = stores[s]![0];
+          const start = performance.now();
+          const cpu = cpuNow();
           await store.batch((tx) => {
             for (let j = i; j < Math.min(part.length, i + 500); j++) tx.sessions.put(sessionInput(part[j]!));
           });
+          used[s]! += cpuNow() - cpu;
+          wall[s]! += performance.now() - start;
         }
-        const wall = performance.now() - start;
-        const used = cpuNow() - cpu;
-        times.batch.push(wall / part.length);
-        times.batchCpu.push(used / part.length);
+      }
+      // Which store goes first alternates too: the second of a turn runs on a heap the first one grew.
+      const order = rep % 2 === 0 ? [0, 1] : [1, 0];
+      for (const s of order) {
+        const [store, times] = stores[s]!;
+        times.batch.push(wall[s]! / part.length);
+        times.batchCpu.push(used[s]! / part.length);
         // The first read after: an index places and sorts what the puts left for it (pending adds, unsorted
         // leaves) when next read, so what a put defers is paid here; the store without indexes counts its records.
-        start = performance.now();
-        cpu = cpuNow();
+        let start = performance.now();
+        const cpu = cpuNow();
         if (store === three) {
           await repo.count({ startedAt: { gte: new Date(YEAR_START) } });
           await repo.count({ taskId: "t1" });
           await repo.count({ outcome: 1 });
         } else await (store.sessions as unknown as { count(): Promise<number> }).count();
-        times.settled.push((wall + performance.now() - start) / part.length);
-        times.settledCpu.push((used + cpuNow() - cpu) / part.length);
+        times.settled.push((wall[s]! + performance.now() - start) / part.length);
+        times.settledCpu.push((used[s]! + cpuNow() - cpu) / part.length);
         start = performance.now();
-        for (const s of one) await store.sessions.put(sessionInput(s));
+        for (const o of one) await store.sessions.put(sessionInput(o));
         times.single.push((performance.now() - start) / one.length);
       }
     }
@@ -433,7 +445,10 @@ export function describeQueryBench(r: QueryBenchResult): string[] {
     // stores measured in the same minutes): one median alone hid how far they swing.
     const spread = (a: number[], b: number[]) => {
       const ratios = a.map((x, i) => x / b[i]!).sort((x, y) => x - y);
-      return `${(median(a) / median(b)).toFixed(2)}x (per repetition min ${ratios[0]!.toFixed(2)} / median ${median(ratios).toFixed(2)} / max ${ratios[ratios.length - 1]!.toFixed(2)})`;
+      // Pooled: the ratio of the sums over every repetition (each the same puts): a garbage collection lands
+      // in one repetition or another, and the pooled figure counts each once at its share.
+      const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+      return `${(median(a) / median(b)).toFixed(2)}x (per repetition min ${ratios[0]!.toFixed(2)} / median ${median(ratios).toFixed(2)} / max ${ratios[ratios.length - 1]!.toFixed(2)}; pooled ${(sum(a) / sum(b)).toFixed(2)}x)`;
     };
     const us = (xs: number[]) => `${(median(xs) * 1000).toFixed(1)} µs`;
     lines.push(

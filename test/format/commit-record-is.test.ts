@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { commitRecordIs, encodeCommit } from "../../src/runtime/format/records.js";
+import { commitRecordIs, encodeCommit, opSize } from "../../src/runtime/format/records.js";
 
 const text = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom("k", "ü", "日本", "𝄞x", "a\u0000b", "\u007f\u0080"), fc.string({ unit: "grapheme", minLength: 1, maxLength: 6 }));
 
@@ -40,5 +40,21 @@ describe("commitRecordIs", () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("opSize bounds an op's bytes from above, and counts ASCII index terms at their size", () => {
+    const long = fc.array(text, { minLength: 8, maxLength: 30 }).map((parts) => parts.join(""));
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 4 }), fc.array(long, { maxLength: 2 }), (ops, more) => {
+        const puts = ops.map((o) => ({ op: "put" as const, ...o, terms: [...o.terms, ...more] }));
+        const { plain } = encodeCommit(puts);
+        expect(puts.reduce((n, o) => n + opSize(o), 0)).toBeGreaterThanOrEqual(plain.length);
+      }),
+      { numRuns: 100 },
+    );
+    // An indexed record's terms (ASCII, ~50 bytes) size the commit's buffer as they are, not at 3 bytes a unit.
+    const terms = ["\u00012\u0000800000006957cd5a1dcd6500", "\u00015\u0000t1234\u0000", "\u000111\u000080000002"];
+    const bare = { op: "put" as const, entity: "focus_sessions", key: "x0000001", version: 3, value: new Uint8Array(90), terms: [] };
+    expect(opSize({ ...bare, terms }) - opSize(bare)).toBe(encodeCommit([{ ...bare, terms }]).plain.length - encodeCommit([bare]).plain.length);
   });
 });

@@ -184,6 +184,9 @@ describe("index sort keys", () => {
       indexSpecs: [
         { id: "2", fields: ["startedAt"], name: "started_at" },
         { id: "10", fields: ["duration"], name: "duration" },
+        // Prefixes of 5 characters (one call with every code) and of 7 (made from bytes).
+        { id: "123", fields: ["startedAt"], name: "s3" },
+        { id: "12345", fields: ["duration"], name: "d5" },
       ],
     });
     const edge = 2n ** 53n;
@@ -199,7 +202,12 @@ describe("index sort keys", () => {
         const startedAt = { seconds: sec, nanos: n };
         const duration = { seconds: sec, nanos: s < 0n || (s === 0n && neg) ? -n : n };
         const terms = indexTerms(def, { startedAt, duration }, {});
-        expect(terms).toEqual([`\u00012\u0000${encodeComponent("timestamp", startedAt)}`, `\u000110\u0000${encodeComponent("duration", duration)}`]);
+        expect(terms).toEqual([
+          `\u00012\u0000${encodeComponent("timestamp", startedAt)}`,
+          `\u000110\u0000${encodeComponent("duration", duration)}`,
+          `\u0001123\u0000${encodeComponent("timestamp", startedAt)}`,
+          `\u000112345\u0000${encodeComponent("duration", duration)}`,
+        ]);
         expect(decodeComponents(indexKeyers(def)[0]!, splitTerm(terms[0]!)!.sk)).toEqual([{ seconds: s, nanos: n }]);
       }),
       { numRuns: 2000 },
