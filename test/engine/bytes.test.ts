@@ -529,7 +529,7 @@ describe("manifest (its only copy)", () => {
     }
     expect(reasons.get(0)).toBe("bad magic");
     expect(reasons.get(6)).toBe("header checksum mismatch"); // kind is checked after the header checksum
-    expect(reasons.get(7)).toBe("unsupported format version (found 252, expected 2 to 3)");
+    expect(reasons.get(7)).toBe("unsupported format version (found 251, expected 2 to 4)");
     expect(reasons.get(12)).toBe("header checksum mismatch");
     expect(reasons.get(33)).toBe("checksum mismatch");
     expect(reasons.get(36)).toBe("bad record length");
@@ -572,7 +572,7 @@ describe("file headers are checked in the documented order", () => {
   const otherKind = (f: string) => (fs.readFileSync(f)[6] === 0x53 ? 0x4a : 0x53);
   const cases: { name: string; edit: (file: string) => void; reason: string }[] = [
     { name: "bad magic wins over everything", edit: (f) => (flipByte(f, 1), flipByte(f, 7), flipByte(f, 6)), reason: "bad magic" },
-    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(4)), flipByte(f, 6)), reason: "unsupported format version (found 4, expected 2 to 3)" },
+    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(5)), flipByte(f, 6)), reason: "unsupported format version (found 5, expected 2 to 4)" },
     { name: "then the header checksum", edit: (f) => flipByte(f, 6), reason: "header checksum mismatch" },
     { name: "then the kind", edit: (f) => (patch(f, 6, Uint8Array.of(otherKind(f))), fixHeaderCrc(f)), reason: "wrong file kind (found 0x…)" },
   ];
@@ -600,7 +600,7 @@ describe("file headers are checked in the documented order", () => {
     }
     patch(s.file, 7, Uint8Array.of(9));
     const e = await Engine.open(s.opts);
-    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2 to 3)" }]);
+    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2 to 4)" }]);
     expect(e.count("task")).toBe(0);
     await e.close();
   });

@@ -23,7 +23,8 @@ import { type Manifest, writeManifest, writeManifestBytes } from "./manifest.js"
 import { judgeLeftovers, type ManifestChoice, selectManifest } from "./manifest-choice.js";
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { settleRestore } from "./restore-swap.js";
-import { equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
+import { deadAtOpen, equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
+import { attachPages } from "./reads.js";
 import { type DamageReport, type ReadFile, type RecoveryReport, StoreState } from "./state.js";
 
 /**
@@ -350,20 +351,11 @@ class Opening {
         }
         throw e;
       }
-      files.set(n, { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: seg.index.valueBytes, plainLive: 0 });
-      const dead = new Map<string, Set<number>>();
-      seg.index.blocks.forEach((b, i) => {
-        const bad = seg.badBlocks.get(i);
-        if (!bad) return;
-        let set = dead.get(b.entity);
-        if (!set) dead.set(b.entity, (set = new Set()));
-        const records: { entity: string; key: string }[] = [];
-        for (let slot = b.first; slot < b.first + b.count; slot++) {
-          set.add(slot);
-          records.push({ entity: b.entity, key: seg.index.key(slot) });
-        }
-        this.damage({ file: name, offset: b.offset, bytes: b.frameLength, reason: bad, records });
-      });
+      const file: ReadFile = { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: seg.index.valueBytes, plainLive: 0 };
+      files.set(n, file);
+      state.files.set(n, file); // the page loader reads through it (a damaged block's records are named from its pages)
+      attachPages(state, seg.index);
+      const dead = deadAtOpen(seg, name, (d) => this.damage(d));
       state.segment = seg.index;
       for (const entity of seg.index.entities()) state.entities.set(entity, new Keyspace(entity, seg.index, dead.get(entity)));
     }
