@@ -14,7 +14,8 @@ import type { FileIO } from "../platform/io.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { scratchRecordAd } from "../crypto/value.js";
 import type { LruCache } from "./cache.js";
-import { IndexPage, LostPageError, type SegmentIndex } from "../format/segment-index.js";
+import { IndexPage } from "../format/index-page.js";
+import { LostPageError, type SegmentIndex } from "../format/segment-index.js";
 import { readBlock, readIndexPage } from "./segment.js";
 import { type DamageReport, frameKey, type ReadFile, type StoreState } from "./state.js";
 

@@ -29,7 +29,8 @@ import {
 } from "../format/frame.js";
 import { type Failpoint, type FileIO, fsyncOffLoop } from "../platform/io.js";
 import { type BlockRecord, encodeBlock, IndexBuilder, PagedIndexBuilder } from "../format/records.js";
-import { type IndexPage, SegmentIndex } from "../format/segment-index.js";
+import type { IndexPage } from "../format/index-page.js";
+import { SegmentIndex } from "../format/segment-index.js";
 import type { Sealer } from "../crypto/seal.js";
 
 export interface SegmentInput {
