@@ -339,7 +339,10 @@ class Opening {
       const name = path.basename(paths.segment(n));
       let seg: OpenedSegment;
       try {
-        seg = openSegment(io, paths.segment(n), n, manifest.storeId, state.metaKeys, this.requireSealed, opts.verifyOnOpen === true);
+        // An open that refuses damage (restore's check of a backup) checks every index page first: a damaged
+        // page met later (by the journal replay, say) would otherwise lose its records instead of refusing.
+        const verify = opts.verifyOnOpen === true;
+        seg = openSegment(io, paths.segment(n), n, manifest.storeId, state.metaKeys, this.requireSealed, verify, verify || opts.onCorruption === "refuse");
       } catch (e) {
         if (e instanceof SegmentProblem) {
           this.damage({ file: name, offset: e.offset, bytes: 0, reason: e.reason, records: [] });

@@ -194,6 +194,8 @@ export function openSegment(
   keys: KeyLookup,
   requireSealed: boolean,
   verifyBlocks: boolean,
+  /** Version 4: check every index page before returning (with `verifyBlocks`, or alone: an open that refuses damage). */
+  verifyPages = verifyBlocks,
 ): OpenedSegment {
   const fd = io.open(file, "r");
   try {
@@ -264,8 +266,10 @@ export function openSegment(
         const problem = blockProblem(whole.subarray(b.offset, b.offset + b.frameLength), i);
         if (problem) badBlocks.set(i, problem);
       });
+    }
+    if (verifyPages) {
       for (let p = 0; p < index.pages.length; p++) {
-        const problem = pageProblem(whole, header.bound, index, p, keys, requireSealed);
+        const problem = pageProblem(whole, io, fd, header.bound, index, p, keys, requireSealed);
         if (problem) badPages.set(p, problem);
       }
     }
@@ -347,11 +351,12 @@ export function readIndexPage(io: FileIO, seg: { fd: number; bound: Uint8Array }
   return openIndexPage(frame, seg.bound, index, p, keys, requireSealed);
 }
 
-/** The first check page `p` (of a segment read whole into `whole`) fails, or null. */
-function pageProblem(whole: Uint8Array, bound: Uint8Array, index: SegmentIndex, p: number, keys: KeyLookup, requireSealed: boolean): string | null {
+/** The first check page `p` (of a segment read whole into `whole`, else read from `fd`) fails, or null. */
+function pageProblem(whole: Uint8Array | null, io: FileIO, fd: number, bound: Uint8Array, index: SegmentIndex, p: number, keys: KeyLookup, requireSealed: boolean): string | null {
   const e = index.pages[p]!;
   try {
-    openIndexPage(whole.slice(e.offset, e.offset + e.frameLength), bound, index, p, keys, requireSealed);
+    if (whole) openIndexPage(whole.slice(e.offset, e.offset + e.frameLength), bound, index, p, keys, requireSealed);
+    else readIndexPage(io, { fd, bound }, index, p, keys, requireSealed);
     return null;
   } catch (err) {
     if (err instanceof FrameError) return err.message;
