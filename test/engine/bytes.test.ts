@@ -13,6 +13,7 @@ import sodium from "sodium-native";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { isCellarError } from "../../src/runtime/errors.js";
+import { setSegmentWriteVersion } from "../../src/runtime/storage/segment.js";
 import { frameAt, readManifest, readSegment } from "../format/decoder.js";
 
 // ---- helpers ---------------------------------------------------------------------
@@ -411,9 +412,10 @@ describe("segments", () => {
     await again.close();
   });
 
-  it("a plaintext segment index edited anywhere with its crc fixed: open refuses it, or every lookup returns or throws E_CORRUPT, never another error (slots are decoded lazily)", async () => {
+  for (const version of [3, 4]) it(`a plaintext segment index (version ${version}${version === 4 ? ": its first page" : ""}) edited anywhere with its crc fixed: open refuses it, or every lookup returns or throws E_CORRUPT, never another error (slots are decoded lazily)`, async () => {
     const dir = tmp();
     const opts: EngineOptions = { dir, encryption: "none", compaction: { auto: false }, verifyOnOpen: false };
+    setSegmentWriteVersion(version);
     let e = await Engine.open(opts);
     const written = new Map<string, string>();
     const batch: WriteOp[] = [];
@@ -425,11 +427,20 @@ describe("segments", () => {
     await e.write(batch);
     await e.compact();
     await e.close();
+    setSegmentWriteVersion(4);
     const segName = fs.readdirSync(dir).find((n) => n.startsWith("segment-"))!;
     const file = path.join(dir, segName);
     const orig = fs.readFileSync(file);
-    const indexOffset = Number(orig.readBigUInt64LE(orig.length - 24));
-    const indexEnd = orig.length - 24;
+    let indexOffset = Number(orig.readBigUInt64LE(orig.length - 24));
+    let indexEnd = orig.length - 24;
+    if (version === 4) {
+      // The slots are in the index pages: edit the first one (the frame after the blocks).
+      let o = 32;
+      while (orig[o + 8] === 2) o += 24 + orig.readUInt32LE(o + 4);
+      expect(orig[o + 8]).toBe(7);
+      indexOffset = o;
+      indexEnd = o + 24 + orig.readUInt32LE(o + 4);
+    }
     const outcomes = { refusedAtOpen: 0, corruptOnRead: 0, intact: 0 };
     for (let at = indexOffset + 24; at < indexEnd; at++) {
       const bad = Buffer.from(orig);
