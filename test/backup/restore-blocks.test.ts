@@ -13,7 +13,7 @@ import { Engine } from "../../src/runtime/storage/engine.js";
 import { readBackupHeader } from "../../src/runtime/storage/backup.js";
 import { nodeFileIO } from "../../src/runtime/platform/io.js";
 import { readFrameHeader } from "../../src/runtime/format/frame.js";
-import { FILE_HEADER_SIZE, FRAME_HEADER_SIZE, FrameFlag, SEGMENT_FOOTER_SIZE } from "../../src/runtime/format/format.js";
+import { FILE_HEADER_SIZE, FRAME_HEADER_SIZE, FrameFlag, FrameType, SEGMENT_FOOTER_SIZE } from "../../src/runtime/format/format.js";
 import { isCellarError, restoreBackup } from "../../src/runtime/index.js";
 import { KEY, tempRoot, val } from "./helpers.js";
 
@@ -25,7 +25,7 @@ const values = new Map<string, Uint8Array>();
 let file = "";
 let good: Buffer;
 /** The packed segment: where it starts in the backup file, its block frames (offsets in the segment) and its index frame. */
-let seg = { at: 0, blocks: [] as { offset: number; length: number }[], index: { offset: 0, length: 0 } };
+let seg = { at: 0, blocks: [] as { offset: number; length: number }[], pages: [] as { offset: number; length: number }[], index: { offset: 0, length: 0 } };
 
 beforeAll(async () => {
   const dir = path.join(root, "store");
@@ -49,12 +49,14 @@ beforeAll(async () => {
   const footer = good.subarray(at + segLen - SEGMENT_FOOTER_SIZE);
   const index = { offset: Number(footer.readBigUInt64LE(0)), length: footer.readUInt32LE(8) };
   const blocks: { offset: number; length: number }[] = [];
+  const pages: { offset: number; length: number }[] = [];
   for (let o = FILE_HEADER_SIZE; o < index.offset; ) {
-    const length = FRAME_HEADER_SIZE + readFrameHeader(good.subarray(at + o)).length;
-    blocks.push({ offset: o, length });
+    const h = readFrameHeader(good.subarray(at + o));
+    const length = FRAME_HEADER_SIZE + h.length;
+    (h.type === FrameType.block ? blocks : pages).push({ offset: o, length }); // then the index pages (format version 4)
     o += length;
   }
-  seg = { at, blocks, index };
+  seg = { at, blocks, pages, index };
 });
 
 /** A copy of the backup with `edit` applied to the frame at `offset` (segment offsets), its crc and the file checksum fixed up. */
@@ -117,5 +119,12 @@ describe("restore's check of sealed blocks, run by run", () => {
 
   it("refuses a changed byte of the index", async () => {
     await refused(damaged("index", seg.index, (f) => (f[FRAME_HEADER_SIZE + 24 + 5]! ^= 0x10)), new RegExp(`at offset ${seg.index.offset}: authentication failed`));
+  });
+
+  it("refuses a changed byte of an index page (format version 4), the first page and the last", async () => {
+    expect(seg.pages.length).toBeGreaterThan(0);
+    for (const pg of [seg.pages[0]!, seg.pages[seg.pages.length - 1]!]) {
+      await refused(damaged(`page-${pg.offset}`, pg, (f) => (f[FRAME_HEADER_SIZE + 24 + 2]! ^= 0x10)), new RegExp(`at offset ${pg.offset}: authentication failed`));
+    }
   });
 });

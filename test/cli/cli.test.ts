@@ -78,7 +78,7 @@ describe("info", () => {
     const r = cellar(["info", store, "--json", ...WITH_PASS]);
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { formatVersion: number; key: { masterKey: string; encrypted: boolean }; entities: { name: string; records: number; schemaVersion: number; versions: Record<string, number> }[]; recovery: { damaged: unknown[] } };
-    expect(doc.formatVersion).toBe(3);
+    expect(doc.formatVersion).toBe(4);
     expect(doc.key).toMatchObject({ encrypted: true, masterKey: "passphrase" });
     expect(doc.entities.find((e) => e.name === "tasks")).toMatchObject({ records: 30, schemaVersion: 1, versions: { 1: 30 } });
     expect(doc.entities.find((e) => e.name === "focus_sessions")).toMatchObject({ records: 0, schemaVersion: 3 });

@@ -13,6 +13,7 @@ import sodium from "sodium-native";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type WriteOp } from "../../src/runtime/storage/engine.js";
 import { isCellarError } from "../../src/runtime/errors.js";
+import { setSegmentWriteVersion } from "../../src/runtime/storage/segment.js";
 import { frameAt, readManifest, readSegment } from "../format/decoder.js";
 
 // ---- helpers ---------------------------------------------------------------------
@@ -411,9 +412,10 @@ describe("segments", () => {
     await again.close();
   });
 
-  it("a plaintext segment index edited anywhere with its crc fixed: open refuses it, or every lookup returns or throws E_CORRUPT, never another error (slots are decoded lazily)", async () => {
+  for (const version of [3, 4]) it(`a plaintext segment index (version ${version}${version === 4 ? ": its first page" : ""}) edited anywhere with its crc fixed: open refuses it, or every lookup returns or throws E_CORRUPT, never another error (slots are decoded lazily)`, async () => {
     const dir = tmp();
     const opts: EngineOptions = { dir, encryption: "none", compaction: { auto: false }, verifyOnOpen: false };
+    setSegmentWriteVersion(version);
     let e = await Engine.open(opts);
     const written = new Map<string, string>();
     const batch: WriteOp[] = [];
@@ -425,11 +427,20 @@ describe("segments", () => {
     await e.write(batch);
     await e.compact();
     await e.close();
+    setSegmentWriteVersion(4);
     const segName = fs.readdirSync(dir).find((n) => n.startsWith("segment-"))!;
     const file = path.join(dir, segName);
     const orig = fs.readFileSync(file);
-    const indexOffset = Number(orig.readBigUInt64LE(orig.length - 24));
-    const indexEnd = orig.length - 24;
+    let indexOffset = Number(orig.readBigUInt64LE(orig.length - 24));
+    let indexEnd = orig.length - 24;
+    if (version === 4) {
+      // The slots are in the index pages: edit the first one (the frame after the blocks).
+      let o = 32;
+      while (orig[o + 8] === 2) o += 24 + orig.readUInt32LE(o + 4);
+      expect(orig[o + 8]).toBe(7);
+      indexOffset = o;
+      indexEnd = o + 24 + orig.readUInt32LE(o + 4);
+    }
     const outcomes = { refusedAtOpen: 0, corruptOnRead: 0, intact: 0 };
     for (let at = indexOffset + 24; at < indexEnd; at++) {
       const bad = Buffer.from(orig);
@@ -529,7 +540,7 @@ describe("manifest (its only copy)", () => {
     }
     expect(reasons.get(0)).toBe("bad magic");
     expect(reasons.get(6)).toBe("header checksum mismatch"); // kind is checked after the header checksum
-    expect(reasons.get(7)).toBe("unsupported format version (found 252, expected 2 to 3)");
+    expect(reasons.get(7)).toBe("unsupported format version (found 251, expected 2 to 4)");
     expect(reasons.get(12)).toBe("header checksum mismatch");
     expect(reasons.get(33)).toBe("checksum mismatch");
     expect(reasons.get(36)).toBe("bad record length");
@@ -572,7 +583,7 @@ describe("file headers are checked in the documented order", () => {
   const otherKind = (f: string) => (fs.readFileSync(f)[6] === 0x53 ? 0x4a : 0x53);
   const cases: { name: string; edit: (file: string) => void; reason: string }[] = [
     { name: "bad magic wins over everything", edit: (f) => (flipByte(f, 1), flipByte(f, 7), flipByte(f, 6)), reason: "bad magic" },
-    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(4)), flipByte(f, 6)), reason: "unsupported format version (found 4, expected 2 to 3)" },
+    { name: "then the version", edit: (f) => (patch(f, 7, Uint8Array.of(5)), flipByte(f, 6)), reason: "unsupported format version (found 5, expected 2 to 4)" },
     { name: "then the header checksum", edit: (f) => flipByte(f, 6), reason: "header checksum mismatch" },
     { name: "then the kind", edit: (f) => (patch(f, 6, Uint8Array.of(otherKind(f))), fixHeaderCrc(f)), reason: "wrong file kind (found 0x…)" },
   ];
@@ -600,7 +611,7 @@ describe("file headers are checked in the documented order", () => {
     }
     patch(s.file, 7, Uint8Array.of(9));
     const e = await Engine.open(s.opts);
-    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2 to 3)" }]);
+    expect(e.recovery.damaged).toMatchObject([{ file: J1, offset: 0, bytes: size, reason: "unsupported format version (found 9, expected 2 to 4)" }]);
     expect(e.count("task")).toBe(0);
     await e.close();
   });

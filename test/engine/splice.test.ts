@@ -76,10 +76,11 @@ describe("a block or frame from a diverged copy of the store, at the same place"
       const ba = fs.readFileSync(fa);
       const bb = fs.readFileSync(path.join(s.b, seg));
       expect(bb.length).toBe(ba.length); // same layout: the blocks sit at the same offsets
-      // Splice every data block (from offset 32 up to the index frame) of the other copy.
-      const indexOffset = Number(ba.readBigUInt64LE(ba.length - 24));
-      expect(bb.subarray(32, indexOffset).equals(ba.subarray(32, indexOffset))).toBe(false);
-      fs.writeFileSync(fa, Buffer.concat([ba.subarray(0, 32), bb.subarray(32, indexOffset), ba.subarray(indexOffset)]));
+      // Splice every data block (from offset 32 up to the index: its pages, then its directory) of the other copy.
+      let blocksEnd = 32;
+      while (ba[blocksEnd + 8] === 2) blocksEnd += 24 + ba.readUInt32LE(blocksEnd + 4); // frames of type 2
+      expect(bb.subarray(32, blocksEnd).equals(ba.subarray(32, blocksEnd))).toBe(false);
+      fs.writeFileSync(fa, Buffer.concat([ba.subarray(0, 32), bb.subarray(32, blocksEnd), ba.subarray(blocksEnd)]));
       const e = await Engine.open({ ...s.opts(s.a), verifyOnOpen: true });
       expect(e.recovery.damaged).toEqual([]); // every block passes its crc, seal and position checks
       const err = await readErr(e, "a-000");

@@ -32,10 +32,12 @@ export class FormatViolation extends Error {
 // ---- constants (FORMAT.md, "Constants and bounds") ---------------------------
 export const MAGIC = "CELLAR";
 /** Version every new file is written at; version 2 files (journals without end records) are still read. */
-export const VERSION = 3;
+export const VERSION = 4;
+/** From this version on a segment's index is paged: a directory frame (type 3) and index page frames (type 7). */
+export const PAGED_VERSION = 4;
 export const MIN_VERSION = 2;
 export const KIND = { journal: 0x4a, segment: 0x53, manifest: 0x4d, keyring: 0x4b } as const;
-export const TYPE = { commit: 1, block: 2, index: 3, manifest: 4, keyring: 5, end: 6 } as const;
+export const TYPE = { commit: 1, block: 2, index: 3, manifest: 4, keyring: 5, end: 6, indexPage: 7 } as const;
 export const FLAG_COMPRESSED = 0x01;
 export const FLAG_SEALED = 0x02;
 const FILE_HEADER = 32;
@@ -510,9 +512,37 @@ export function readSegment(
   if (fi.bytes.length !== indexLength || fi.type !== TYPE.index) throw new FormatViolation(name, indexOffset, "not the index frame");
   if (fi.flags & FLAG_COMPRESSED) throw new FormatViolation(name, indexOffset, "an index frame is never compressed");
   const c = new Cursor(framePlaintext(name, fi, h.bound, key ? (id) => key.meta(id) : null, m.encrypted, m.keyFloor), `${name} index`);
+  const paged = h.version >= PAGED_VERSION;
   const index: SegmentIndexBlock[] = [];
+  type Slot = SegmentIndexBlock["slots"][number];
+  /** The slots of `count` records at `cur`, their term refs into `termTable`, then their u32 offset table (offsets from `base`). */
+  const slotsAt = (cur: Cursor, count: number, termTable: string[]): Slot[] => {
+    const out: Slot[] = [];
+    const slotAt: number[] = [];
+    for (let j = 0; j < count; j++) {
+      slotAt.push(cur.pos);
+      const key = cur.str(MAX_KEY);
+      const version = cur.varint(U32_MAX);
+      const start = cur.varint(MAX_FRAME_PAYLOAD);
+      const length = cur.varint(MAX_VALUE);
+      const terms: string[] = [];
+      for (let t = 0, nt = cur.varint(MAX_TERMS); t < nt; t++) {
+        const ref = cur.varint(Number.MAX_SAFE_INTEGER);
+        if (ref >= termTable.length) cur.fail("term ref outside the term table");
+        terms.push(termTable[ref]!);
+      }
+      out.push({ key, version, start, length, terms });
+    }
+    // The slot offset table: the last 4 × count bytes, u32 LE, each the offset of its slot.
+    for (const at of slotAt) {
+      const got = cur.u32();
+      if (got !== at) cur.fail(`slot offset ${got} is not where its slot starts (${at})`);
+    }
+    if (!cur.done) cur.fail("trailing bytes in index");
+    return out;
+  };
   const termTable: string[] = [];
-  for (let i = 0, nt = c.varint(MAX_COUNT); i < nt; i++) termTable.push(c.str(MAX_KEY));
+  if (!paged) for (let i = 0, nt = c.varint(MAX_COUNT); i < nt; i++) termTable.push(c.str(MAX_KEY));
   const counts: number[] = [];
   for (let i = 0, nb = c.varint(MAX_COUNT); i < nb; i++) {
     index.push({
@@ -527,33 +557,55 @@ export function readSegment(
   const nslots = c.varint(MAX_COUNT);
   if (nslots !== counts.reduce((a, b) => a + b, 0)) c.fail("nslots is not the sum of the blocks' counts");
   const valueBytes = c.varint(Number.MAX_SAFE_INTEGER);
-  const slotAt: number[] = [];
+  const last = index[index.length - 1];
+  /** Where the blocks end: the index frame (version 2/3) or the first index page (version 4) starts there. */
+  const blocksEnd = last ? last.offset + last.frameLength : FILE_HEADER;
+  let all: Slot[];
+  let frames = index.length;
+  if (!paged) all = slotsAt(c, nslots, termTable);
+  else {
+    // Version 4: the directory lists the pages (frame length, record count, first key); each page frame
+    // (type 7, seq = nblocks + page) holds its own term table, its slots and their offset table.
+    const pages: { frameLength: number; count: number; firstKey: string }[] = [];
+    for (let p = 0, np = c.varint(MAX_COUNT); p < np; p++) pages.push({ frameLength: c.varint(MAX_FRAME_PAYLOAD + 64), count: c.varint(MAX_COUNT), firstKey: c.str(MAX_KEY) });
+    if (!c.done) c.fail("trailing bytes in index directory");
+    all = [];
+    let at = blocksEnd;
+    for (const pg of pages) {
+      const f = frameAt(name, data.subarray(0, indexOffset), at);
+      if (f.bytes.length !== pg.frameLength || f.type !== TYPE.indexPage || f.seq !== frames) throw new FormatViolation(name, at, "index page frame does not match the directory");
+      if (f.flags & FLAG_COMPRESSED) throw new FormatViolation(name, at, "an index page is never compressed");
+      const pc = new Cursor(framePlaintext(name, f, h.bound, key ? (id) => key.meta(id) : null, m.encrypted, m.keyFloor), `${name} index page ${frames - index.length}`);
+      const terms: string[] = [];
+      for (let i = 0, nt = pc.varint(MAX_COUNT); i < nt; i++) terms.push(pc.str(MAX_KEY));
+      if (pc.varint(MAX_COUNT) !== pg.count || pg.count === 0) pc.fail("page record count differs from the directory's");
+      const slots = slotsAt(pc, pg.count, terms);
+      if (slots[0]!.key !== pg.firstKey) pc.fail("first key differs from the directory's");
+      // A page never holds records of two entities.
+      let b = 0;
+      for (let first = all.length; counts.slice(0, b + 1).reduce((x, y) => x + y, 0) <= first; ) b++;
+      const blockEnds = counts.slice(0, b + 1).reduce((x, y) => x + y, 0);
+      let entityEnd = blockEnds;
+      for (let k = b + 1; k < index.length && index[k]!.entity === index[b]!.entity; k++) entityEnd += counts[k]!;
+      if (all.length + pg.count > entityEnd) pc.fail("a page holds records of two entities");
+      all.push(...slots);
+      at += pg.frameLength;
+      frames++;
+    }
+    if (at !== indexOffset) throw new FormatViolation(name, at, "gap before the index");
+    if (all.length !== nslots) c.fail("the pages' record counts do not add up to nslots");
+  }
   let lengths = 0;
+  let k = 0;
   for (const [i, blk] of index.entries()) {
     for (let j = 0; j < counts[i]!; j++) {
-      slotAt.push(c.pos);
-      const key = c.str(MAX_KEY);
-      const version = c.varint(U32_MAX);
-      const start = c.varint(MAX_FRAME_PAYLOAD);
-      const length = c.varint(MAX_VALUE);
-      const terms: string[] = [];
-      for (let t = 0, nt = c.varint(MAX_TERMS); t < nt; t++) {
-        const ref = c.varint(Number.MAX_SAFE_INTEGER);
-        if (ref >= termTable.length) c.fail("term ref outside the term table");
-        terms.push(termTable[ref]!);
-      }
-      lengths += length;
-      blk.slots.push({ key, version, start, length, terms });
+      const slot = all[k++]!;
+      lengths += slot.length;
+      blk.slots.push(slot);
     }
   }
   if (lengths !== valueBytes) c.fail("valueBytes is not the sum of the slots' lengths");
-  // The slot offset table: the last 4 × nslots bytes, u32 LE, each the offset of its slot.
-  for (const at of slotAt) {
-    const got = c.u32();
-    if (got !== at) c.fail(`slot offset ${got} is not where its slot starts (${at})`);
-  }
-  if (!c.done) c.fail("trailing bytes in index");
-  if (fi.seq !== index.length) throw new FormatViolation(name, indexOffset, "index sequence is not the block count");
+  if (fi.seq !== frames) throw new FormatViolation(name, indexOffset, "index sequence is not the block count");
   // Order: an entity's blocks are consecutive and its keys strictly ascending in UTF-8 byte order.
   const seen = new Set<string>();
   let prev = null as { entity: string; key: Buffer } | null;
@@ -574,7 +626,7 @@ export function readSegment(
   index.forEach((blk, i) => {
     if (blk.offset !== expect) throw new FormatViolation(name, blk.offset, "blocks are not contiguous");
     expect += blk.frameLength;
-    const f = frameAt(name, data.subarray(0, indexOffset), blk.offset);
+    const f = frameAt(name, data.subarray(0, paged ? blocksEnd : indexOffset), blk.offset);
     if (f.bytes.length !== blk.frameLength || f.type !== TYPE.block || f.seq !== i) {
       throw new FormatViolation(name, blk.offset, "block frame does not match its index entry");
     }
@@ -598,7 +650,7 @@ export function readSegment(
     if (slot === 0) bc.fail("a block holds at least one record");
     if (slot !== blk.slots.length) bc.fail("index lists more records than the block holds");
   });
-  if (expect !== indexOffset) throw new FormatViolation(name, expect, "gap before the index");
+  if (expect !== (paged ? blocksEnd : indexOffset)) throw new FormatViolation(name, expect, "gap before the index");
   return { index, records, indexOffset, indexKeyId: fi.keyId, size: b.length };
 }
 

@@ -13,10 +13,10 @@ import { CorruptionError, isCellarError } from "../../src/runtime/errors.js";
 import { FileKind, FrameFlag, FrameType } from "../../src/runtime/format/format.js";
 import { decodeFileHeader, decodeFrame, encodeFileHeader, encodeFrame, FrameError } from "../../src/runtime/format/frame.js";
 import type { FileIO } from "../../src/runtime/platform/io.js";
-import { decodeCommit, encodeBlock, encodeCommit, encodeIndex, type IndexBlock } from "../../src/runtime/format/records.js";
+import { decodeCommit, encodeBlock, encodeCommit, encodeIndex, type IndexBlock, PagedIndexBuilder } from "../../src/runtime/format/records.js";
 import { Sealer } from "../../src/runtime/crypto/seal.js";
 import { SegmentIndex } from "../../src/runtime/format/segment-index.js";
-import { openSegment, readBlock, SegmentProblem } from "../../src/runtime/storage/segment.js";
+import { openSegment, readBlock, readIndexPage, SegmentProblem } from "../../src/runtime/storage/segment.js";
 import { parseEnvelope, ValueCodec } from "../../src/runtime/crypto/value.js";
 
 const SEED = Number(process.env.DECODER_FUZZ_SEED ?? 20261207);
@@ -210,9 +210,9 @@ describe("segment decoders never throw a raw error", () => {
     );
   });
 
-  it("openSegment and readBlock over mutated segment files", () => {
+  for (const paged of [false, true]) it(`openSegment, readBlock${paged ? " and readIndexPage" : ""} over mutated segment files (version ${paged ? 4 : 3})`, () => {
     const storeId = new Uint8Array(16).fill(3);
-    const file = buildSegment(storeId);
+    const file = buildSegment(storeId, paged);
     fc.assert(
       fc.property(mutated(file), fc.boolean(), (b, fixFooter) => {
         if (fixFooter && b.length >= 24) {
@@ -223,6 +223,7 @@ describe("segment decoders never throw a raw error", () => {
           const io = memoryIO(b);
           const seg = openSegment(io, "segment-000003.seg", 3, storeId, () => null, false, true);
           seg.index.blocks.forEach((bl, i) => decodes(() => readBlock(io, seg, bl, i, () => null, false)));
+          seg.index.pages.forEach((_, p) => decodes(() => readIndexPage(io, seg, seg.index, p, () => null, false)));
         });
       }),
       { ...opts, numRuns: Math.ceil(RUNS / 2) },
@@ -230,9 +231,9 @@ describe("segment decoders never throw a raw error", () => {
   });
 });
 
-/** A plaintext segment of two blocks, written the way writeSegment does (header, blocks, index, footer). */
-function buildSegment(storeId: Uint8Array): Uint8Array {
-  const header = encodeFileHeader(FileKind.segment, storeId, 3);
+/** A plaintext segment of two blocks, written the way writeSegment does (header, blocks, index, footer); `paged`: version 4 (index pages, then the directory). */
+function buildSegment(storeId: Uint8Array, paged = false): Uint8Array {
+  const header = encodeFileHeader(FileKind.segment, storeId, 3, paged ? 4 : 3);
   const bound = header.subarray(0, 28);
   const parts: Uint8Array[] = [header];
   const blocks: IndexBlock[] = [];
@@ -248,7 +249,21 @@ function buildSegment(storeId: Uint8Array): Uint8Array {
     blocks.push({ offset, frameLength: frame.length, entity: i ? "conversations" : "tasks", slots });
     offset += frame.length;
   });
-  const index = encodeFrame({ type: FrameType.index, seq: blocks.length, plaintext: encodeIndex(blocks), compress: false, sealer: null }, bound);
+  let seq = blocks.length;
+  let indexPlain = encodeIndex(blocks);
+  if (paged) {
+    const b = new PagedIndexBuilder();
+    for (const blk of blocks) b.add(blk);
+    const lengths: number[] = [];
+    for (const pg of b.pages()) {
+      const frame = encodeFrame({ type: FrameType.indexPage, seq: seq++, plaintext: pg.plain, compress: false, sealer: null }, bound);
+      parts.push(frame);
+      lengths.push(frame.length);
+      offset += frame.length;
+    }
+    indexPlain = b.directory(lengths);
+  }
+  const index = encodeFrame({ type: FrameType.index, seq, plaintext: indexPlain, compress: false, sealer: null }, bound);
   parts.push(index);
   const footer = new Uint8Array(24);
   const v = new DataView(footer.buffer);

@@ -6,7 +6,12 @@
 /** First six bytes of every Cellar file. */
 export const MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x41, 0x52]); // "CELLAR"
 /** Version of the byte format described in docs/FORMAT.md: what every new file's header says. */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
+/**
+ * The first version whose segments hold a paged index (docs/FORMAT.md, "Segment"): a directory frame and
+ * index pages read one at a time. Segments of versions 2 and 3 hold the whole index in one frame.
+ */
+export const PAGED_INDEX_VERSION = 4;
 /** Oldest version still read: version 2 differs only in that its journals have no end record. */
 export const MIN_FORMAT_VERSION = 2;
 
@@ -47,6 +52,8 @@ export const FrameType = {
   keyring: 5,
   /** A journal's end record (version 3): where the frames end; overwritten by the next commit. */
   end: 6,
+  /** A page of a segment's index (version 4): the slots of a run of records of one entity. */
+  indexPage: 7,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -68,6 +75,8 @@ export const SEGMENT_FOOTER_MAGIC = new Uint8Array([0x43, 0x45, 0x4c, 0x4c, 0x45
 
 /** Target plaintext size of one segment data block. */
 export const SEGMENT_BLOCK_TARGET = 64 * 1024;
+/** Target size of a segment index page's plaintext (version 4; writer): a page closes once it reaches it. */
+export const INDEX_PAGE_TARGET = 16 * 1024;
 
 /**
  * Journal files are preallocated with zeros. A new store's first journal starts at `JOURNAL_PREALLOC_INITIAL`

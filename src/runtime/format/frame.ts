@@ -34,14 +34,14 @@ export interface FileHeader {
   bound: Uint8Array;
 }
 
-export function encodeFileHeader(kind: FileKind, storeId: Uint8Array, fileNumber: number): Uint8Array {
+export function encodeFileHeader(kind: FileKind, storeId: Uint8Array, fileNumber: number, version: number = FORMAT_VERSION): Uint8Array {
   // A larger number would be written modulo 2^32 and read back as another file's.
   if (!(fileNumber >= 0 && fileNumber <= MAX_FILE_NUMBER)) throw new LimitError(`file number ${fileNumber} exceeds ${MAX_FILE_NUMBER}`);
   const b = new Uint8Array(FILE_HEADER_SIZE);
   const v = new DataView(b.buffer);
   b.set(MAGIC, 0);
   b[6] = kind;
-  b[7] = FORMAT_VERSION;
+  b[7] = version;
   b.set(storeId, 8);
   v.setUint32(24, fileNumber, true);
   v.setUint32(28, crc32(b.subarray(0, FILE_HEADER_BOUND)), true);

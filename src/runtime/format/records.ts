@@ -8,6 +8,7 @@ import {
   MAX_KEY_BYTES,
   MAX_TERMS_PER_RECORD,
   MAX_VALUE_BYTES,
+  INDEX_PAGE_TARGET,
   Op,
 } from "./format.js";
 
@@ -393,6 +394,99 @@ export class IndexBuilder {
     }
     this.offsets = [];
     return out;
+  }
+}
+
+/** A page of a paged index (format version 4) being filled. */
+interface OpenPage {
+  entity: string;
+  firstKey: string;
+  termIds: Map<string, number>;
+  terms: ByteWriter;
+  slots: ByteWriter;
+  offsets: number[];
+}
+
+/**
+ * A version 4 segment's index (docs/FORMAT.md, "Segment"), built a block at a time like {@link IndexBuilder}:
+ * the slots go into pages of about {@link INDEX_PAGE_TARGET} bytes, never two entities in one page, each page
+ * with its own term table and slot offset table. `pages()` closes the last page and hands them over (the
+ * writer seals each as a frame of its own); `directory` then encodes the block table and, per page, its frame
+ * length, record count and first key.
+ */
+export class PagedIndexBuilder {
+  private readonly blocks: { offset: number; frameLength: number; entity: string; slots: number }[] = [];
+  private readonly done: { plain: Uint8Array; count: number; firstKey: string }[] = [];
+  private cur: OpenPage | null = null;
+  private nslots = 0;
+  private valueBytes = 0;
+
+  add(block: IndexBlock): void {
+    this.blocks.push({ offset: block.offset, frameLength: block.frameLength, entity: block.entity, slots: block.slots.length });
+    for (const s of block.slots) {
+      let page = this.cur;
+      if (page && (page.entity !== block.entity || page.terms.length + page.slots.length + 4 * page.offsets.length >= INDEX_PAGE_TARGET)) {
+        this.close();
+        page = null;
+      }
+      if (!page) {
+        page = this.cur = { entity: block.entity, firstKey: s.key, termIds: new Map(), terms: new ByteWriter(4096), slots: new ByteWriter(INDEX_PAGE_TARGET + 2048), offsets: [] };
+      }
+      this.nslots++;
+      this.valueBytes += s.length;
+      const w = page.slots;
+      page.offsets.push(w.length);
+      w.string(s.key);
+      w.varint(s.version);
+      w.varint(s.start);
+      w.varint(s.length);
+      w.varint(s.terms.length);
+      for (const t of s.terms) {
+        let id = page.termIds.get(t);
+        if (id === undefined) {
+          page.termIds.set(t, (id = page.termIds.size));
+          page.terms.string(t);
+        }
+        w.varint(id);
+      }
+    }
+  }
+
+  private close(): void {
+    const page = this.cur;
+    if (!page) return;
+    this.cur = null;
+    const head = new ByteWriter(page.terms.length + 16);
+    head.varint(page.termIds.size).bytes(page.terms.finish()).varint(page.offsets.length);
+    const base = head.length;
+    const slots = page.slots.finish();
+    const out = new Uint8Array(base + slots.length + 4 * page.offsets.length);
+    out.set(head.finish(), 0);
+    out.set(slots, base);
+    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    let at = base + slots.length;
+    for (const o of page.offsets) {
+      v.setUint32(at, base + o, true);
+      at += 4;
+    }
+    this.done.push({ plain: out, count: page.offsets.length, firstKey: page.firstKey });
+  }
+
+  /** The pages' plaintexts, in slot order (the last page closed). */
+  pages(): readonly { plain: Uint8Array; count: number; firstKey: string }[] {
+    this.close();
+    return this.done;
+  }
+
+  /** The directory's plaintext, given each page's frame length (in the order of `pages()`). */
+  directory(pageFrameLengths: readonly number[]): Uint8Array {
+    const w = new ByteWriter(64 * 1024);
+    w.varint(this.blocks.length);
+    for (const b of this.blocks) w.varint(b.offset).varint(b.frameLength).string(b.entity).varint(b.slots);
+    w.varint(this.nslots).varint(this.valueBytes);
+    w.varint(this.done.length);
+    this.done.forEach((p, i) => w.varint(pageFrameLengths[i]!).varint(p.count).string(p.firstKey));
+    return w.finish();
   }
 }
 

@@ -16,7 +16,7 @@ import { resealValue, type SensitiveKeys } from "../crypto/value.js";
 import { JournalWriter } from "./journal-writer.js";
 import type { KeyAdmin } from "./key-admin.js";
 import { type Manifest, writeManifest } from "./manifest.js";
-import type { Reads } from "./reads.js";
+import { attachPages, type Reads } from "./reads.js";
 import { type SegmentInput, type WrittenSegment, writeSegment } from "./segment.js";
 import { type DamageReport, frameKey, readOnlyError, type StoreState } from "./state.js";
 import { overdue, sortInSlices, turn } from "../platform/turn.js";
@@ -380,6 +380,7 @@ export class Compaction {
       });
     }
     s.segment = written ? written.index : null;
+    if (written) attachPages(s, written.index);
     // Entities merged in (import) get a keyspace if they had none; the `changed` ones' index terms are read afresh.
     for (const entity of extra?.keys() ?? []) s.ks(entity);
     for (const [entity, ks] of s.entities) ks.rebase(s.segment, retired, changed.has(entity));

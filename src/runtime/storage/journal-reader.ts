@@ -67,11 +67,18 @@ export interface JournalBytes {
 }
 
 /** A bounded window over a journal's bytes. Views stay valid until the next call that reads. */
+/** The first read of a journal window, and the chunk `crc` and `lastNonZero` read in (see JournalWindow). */
+const WINDOW_FIRST = 64 * 1024;
+const SCRATCH_BYTES = 256 * 1024;
+
 export class JournalWindow {
   private buf: Uint8Array;
   private start = 0;
   private len = 0;
   private scratchBuf: Uint8Array | null = null;
+
+  /** The window's size once grown (`windowBytes`, at most the file); 0 when a buffer was given (never grown but for a frame). */
+  private readonly max: number;
 
   constructor(
     private readonly src: JournalBytes | Uint8Array,
@@ -79,13 +86,17 @@ export class JournalWindow {
     /** A buffer to read into (a follower keeps one between its scans); grown past only for a larger frame. */
     window?: Uint8Array,
   ) {
-    this.buf = src instanceof Uint8Array ? src : (window ?? new Uint8Array(Math.min(windowBytes, src.size)));
+    // The window starts small and doubles at each read that leaves it, up to `windowBytes`: a journal holding
+    // a few frames before its preallocated zeros is not read whole into fresh memory (issue 15: at a cold open
+    // the 1 MiB read, its page faults and the zero check's second 1 MiB buffer were ~10-20 ms under load).
+    this.max = src instanceof Uint8Array || window ? 0 : Math.min(windowBytes, src.size);
+    this.buf = src instanceof Uint8Array ? src : (window ?? new Uint8Array(Math.min(WINDOW_FIRST, this.max)));
     if (src instanceof Uint8Array) this.len = src.length;
   }
 
   /** Chunks for `crc` and `lastNonZero`, allocated on first use (a follower's small reads never need it). */
   private get scratch(): Uint8Array {
-    return (this.scratchBuf ??= this.src instanceof Uint8Array ? this.src : new Uint8Array(Math.min(this.src.size, JOURNAL_READ_WINDOW)));
+    return (this.scratchBuf ??= this.src instanceof Uint8Array ? this.src : new Uint8Array(Math.min(this.src.size, SCRATCH_BYTES)));
   }
 
   get size(): number {
@@ -97,6 +108,7 @@ export class JournalWindow {
     const end = Math.min(pos + n, this.size);
     if (pos >= this.start && end <= this.start + this.len) return this.buf.subarray(pos - this.start, end - this.start);
     const src = this.src as JournalBytes;
+    if (this.len > 0 && this.buf.length < this.max) this.buf = new Uint8Array(Math.min(this.buf.length * 2, this.max));
     if (end - pos > this.buf.length) this.buf = new Uint8Array(end - pos); // one frame larger than the window
     const want = Math.min(this.buf.length, this.size - pos);
     const got = src.read(this.buf.subarray(0, want), pos);

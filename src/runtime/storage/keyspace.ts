@@ -4,7 +4,7 @@
  * segment record until the next compaction folds both into a new segment.
  */
 import { Loc } from "../format/location.js";
-import { compareUtf8, type SegmentIndex } from "../format/segment-index.js";
+import { compareUtf8, LostPageError, type SegmentIndex } from "../format/segment-index.js";
 import { entryOrder, OrderedIndex, pack } from "./ordered-index.js";
 import { overdue, sortInSlices, turn } from "../platform/turn.js";
 
@@ -42,9 +42,21 @@ export class Keyspace {
     return r.to - r.from - dead;
   }
 
-  private segFind(key: string): number {
+  /**
+   * The live segment slot of `key`, or -1. A paged index (version 4) meeting a damaged page reports it and
+   * throws LostPageError once (its records are not live from then on): `strict` lets that through (a read
+   * fails with E_CORRUPT, as a damaged block's read does); otherwise the key is absent (a write or a count
+   * must not fail half-applied).
+   */
+  private segFind(key: string, strict = false): number {
     if (!this.seg) return -1;
-    const slot = this.seg.find(this.entity, key);
+    let slot: number;
+    try {
+      slot = this.seg.find(this.entity, key);
+    } catch (e) {
+      if (strict || !(e instanceof LostPageError)) throw e;
+      return -1;
+    }
     return slot >= 0 && this.deadSlots.has(slot) ? -1 : slot;
   }
 
@@ -59,7 +71,7 @@ export class Keyspace {
   getForRead(key: string): Loc | undefined {
     const o = this.overlay.get(key);
     if (o !== undefined) return o instanceof Loc ? o : undefined;
-    const slot = this.segFind(key);
+    const slot = this.segFind(key, true);
     return slot < 0 ? undefined : this.seg!.readLoc(slot, key);
   }
 
@@ -404,6 +416,11 @@ export class Keyspace {
     const kept: typeof this.overlay = new Map();
     for (const [k, o] of this.overlay) if (!retired.has(o.file)) kept.set(k, o);
     this.overlay = kept;
+    this.recountLive();
+  }
+
+  /** Live records: the segment's (less the dead slots) with the overlay's puts of other keys, less its deletes of segment keys. */
+  private recountLive(): void {
     let count = this.segLiveCount();
     for (const [k, o] of this.overlay) {
       const inSeg = this.segFind(k) >= 0;
@@ -411,6 +428,19 @@ export class Keyspace {
       else if (o instanceof Tomb && inSeg) count--;
     }
     this.count = count;
+  }
+
+  /**
+   * Segment slots [from, to) were lost with a damaged index page (version 4): their keys are unknown, so they
+   * stop being live without being named; the ordered indexes are built again when next used.
+   */
+  markLost(from: number, to: number): void {
+    for (let slot = from; slot < to; slot++) this.deadSlots.add(slot);
+    if (this.indexes) {
+      this.indexes = null;
+      this.indexList = [];
+    }
+    this.recountLive();
   }
 
   /** Segment slots [from, to) were found damaged: their records stop being live (unless newer ones shadow them). */

@@ -23,7 +23,8 @@ import { type Manifest, writeManifest, writeManifestBytes } from "./manifest.js"
 import { judgeLeftovers, type ManifestChoice, selectManifest } from "./manifest-choice.js";
 import { type EngineOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { settleRestore } from "./restore-swap.js";
-import { equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
+import { deadAtOpen, equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
+import { attachPages } from "./reads.js";
 import { type DamageReport, type ReadFile, type RecoveryReport, StoreState } from "./state.js";
 
 /**
@@ -338,7 +339,10 @@ class Opening {
       const name = path.basename(paths.segment(n));
       let seg: OpenedSegment;
       try {
-        seg = openSegment(io, paths.segment(n), n, manifest.storeId, state.metaKeys, this.requireSealed, opts.verifyOnOpen === true);
+        // An open that refuses damage (restore's check of a backup) checks every index page first: a damaged
+        // page met later (by the journal replay, say) would otherwise lose its records instead of refusing.
+        const verify = opts.verifyOnOpen === true;
+        seg = openSegment(io, paths.segment(n), n, manifest.storeId, state.metaKeys, this.requireSealed, verify, verify || opts.onCorruption === "refuse");
       } catch (e) {
         if (e instanceof SegmentProblem) {
           this.damage({ file: name, offset: e.offset, bytes: 0, reason: e.reason, records: [] });
@@ -350,20 +354,11 @@ class Opening {
         }
         throw e;
       }
-      files.set(n, { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: seg.index.valueBytes, plainLive: 0 });
-      const dead = new Map<string, Set<number>>();
-      seg.index.blocks.forEach((b, i) => {
-        const bad = seg.badBlocks.get(i);
-        if (!bad) return;
-        let set = dead.get(b.entity);
-        if (!set) dead.set(b.entity, (set = new Set()));
-        const records: { entity: string; key: string }[] = [];
-        for (let slot = b.first; slot < b.first + b.count; slot++) {
-          set.add(slot);
-          records.push({ entity: b.entity, key: seg.index.key(slot) });
-        }
-        this.damage({ file: name, offset: b.offset, bytes: b.frameLength, reason: bad, records });
-      });
+      const file: ReadFile = { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: seg.index.valueBytes, plainLive: 0 };
+      files.set(n, file);
+      state.files.set(n, file); // the page loader reads through it (a damaged block's records are named from its pages)
+      attachPages(state, seg.index);
+      const dead = deadAtOpen(seg, name, (d) => this.damage(d));
       state.segment = seg.index;
       for (const entity of seg.index.entities()) state.entities.set(entity, new Keyspace(entity, seg.index, dead.get(entity)));
     }

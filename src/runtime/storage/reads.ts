@@ -14,8 +14,10 @@ import type { FileIO } from "../platform/io.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { scratchRecordAd } from "../crypto/value.js";
 import type { LruCache } from "./cache.js";
-import { readBlock } from "./segment.js";
-import { frameKey, type ReadFile, type StoreState } from "./state.js";
+import { IndexPage } from "../format/index-page.js";
+import { LostPageError, type SegmentIndex } from "../format/segment-index.js";
+import { readBlock, readIndexPage } from "./segment.js";
+import { type DamageReport, frameKey, type ReadFile, type StoreState } from "./state.js";
 
 /** A frame or block plaintext in the block cache. */
 interface Cached {
@@ -129,4 +131,53 @@ export class Reads {
     this.lastBlockKey = -1;
     this.lastBlock = undefined;
   }
+}
+
+/**
+ * Give a paged segment index (format version 4) its page loader: a page is read, checked (crc, tag, grammar,
+ * its directory entry) and decrypted when a lookup or a walk first reaches it, and kept in the block cache
+ * (default space, by frame key, like a block: within the cache budget). A damaged page is handled by
+ * {@link pageLost}, and the lookup that met it throws the error.
+ */
+export function attachPages(state: StoreState, index: SegmentIndex): void {
+  if (!index.paged) return;
+  index.attach((p) => {
+    const e = index.pages[p]!;
+    const ck = frameKey(index.file, e.offset);
+    const hit = state.cache.get(ck);
+    if (hit instanceof IndexPage) return hit;
+    const f = state.files.get(index.file);
+    if (!f) throw new CorruptionError(path.basename(state.paths.segment(index.file)), e.offset, "file missing");
+    let page: IndexPage;
+    try {
+      page = readIndexPage(state.io, f, index, p, state.metaKeys, state.manifest.encrypted);
+    } catch (err) {
+      if (err instanceof FrameError) throw pageLost(state, index, p, err.message);
+      throw err;
+    }
+    state.cache.set(ck, page, page.buf.byteLength + 64);
+    return page;
+  });
+}
+
+/**
+ * Page `p` of a paged index failed a check: its records stop being live (their keys are in the page, so they
+ * cannot be named: `records` is empty and `offset`/`bytes` give the page's frame), the damage is reported as a
+ * damaged block's is (recovery report, a copy of the file in quarantine/, onProblem), and the next compaction
+ * retires the file. Returns the error to throw (already reported).
+ */
+export function pageLost(state: StoreState, index: SegmentIndex, p: number, reason: string): LostPageError {
+  const e = index.pages[p]!;
+  const name = path.basename(state.paths.segment(index.file));
+  const err = new LostPageError(name, e.offset, `${reason}; the ${e.count} record(s) of this index page are lost (their keys are in the damaged page)`);
+  if (index.lost.has(p)) return err;
+  index.lost.add(p);
+  index.forgetPage();
+  state.cache.delete(frameKey(index.file, e.offset));
+  const entity = index.blocks[index.blockOf(e.first)]!.entity;
+  if (state.segment === index) state.entities.get(entity)?.markLost(e.first, e.first + e.count);
+  const d: DamageReport = { file: name, offset: e.offset, bytes: e.frameLength, reason, records: [], quarantinedAs: state.keepCopy(name) };
+  state.recovery.damaged.push(d);
+  state.onProblem?.(err);
+  return err;
 }

@@ -5,10 +5,11 @@
  */
 import path from "node:path";
 import { CorruptionError, isCellarError } from "../errors.js";
+import { FrameError } from "../format/frame.js";
 import type { SegmentIndex } from "../format/segment-index.js";
 import type { Compaction } from "./compaction.js";
-import type { Reads } from "./reads.js";
-import { blockProblem } from "./segment.js";
+import { pageLost, type Reads } from "./reads.js";
+import { blockProblem, openIndexPage } from "./segment.js";
 import { type DamageReport, frameKey, type StoreState } from "./state.js";
 
 /**
@@ -28,8 +29,35 @@ export async function scrub(state: StoreState, reads: Reads, compaction: Compact
   }
 }
 
-async function scrubBlocks(state: StoreState, reads: Reads, compaction: Compaction, seg: SegmentIndex, name: string): Promise<void> {
+/**
+ * Check every page of a paged index (version 4) not read since open, one per turn: crc, tag, grammar and its
+ * directory entry, as a lookup would (segment.ts `openIndexPage`). A damaged one is handled as a lookup that
+ * met it (reads.ts `pageLost`). Returns how many were found damaged.
+ */
+async function scrubPages(state: StoreState, seg: SegmentIndex): Promise<number> {
   let found = 0;
+  for (let p = 0; p < seg.pages.length; p++) {
+    await new Promise<void>((r) => setImmediate(r));
+    if (state.closed || state.segment !== seg) return found;
+    const f = state.files.get(seg.file);
+    if (!f) return found;
+    const e = seg.pages[p]!;
+    if (seg.lost.has(p) || state.cache.has(frameKey(seg.file, e.offset))) continue;
+    const frame = Buffer.allocUnsafe(e.frameLength);
+    try {
+      if (state.io.read(f.fd, frame, e.offset) !== frame.length) throw new FrameError("bad record length", "short read");
+      openIndexPage(frame, f.bound, seg, p, state.metaKeys, state.manifest.encrypted);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      pageLost(state, seg, p, err.message);
+      found++;
+    }
+  }
+  return found;
+}
+
+async function scrubBlocks(state: StoreState, reads: Reads, compaction: Compaction, seg: SegmentIndex, name: string): Promise<void> {
+  let found = await scrubPages(state, seg);
   // One buffer for every block (grown when one is larger): a fresh one per block was 13.5 MB of new memory
   // for 100,000 records, each page of it a fault (issue 15: open → every record read).
   let scratch = new Uint8Array(0);
@@ -51,6 +79,7 @@ async function scrubBlocks(state: StoreState, reads: Reads, compaction: Compacti
     const records: { entity: string; key: string }[] = [];
     const ks = state.entities.get(b.entity);
     for (let slot = b.first; slot < b.first + b.count; slot++) {
+      if (seg.paged && seg.lost.has(seg.pageOf(slot))) continue; // its key was lost with its index page
       const key = seg.key(slot);
       // A record a later journal write replaced or deleted is not lost with the block: not named.
       if (!ks?.overlay.has(key)) records.push({ entity: b.entity, key });
@@ -62,7 +91,7 @@ async function scrubBlocks(state: StoreState, reads: Reads, compaction: Compacti
     state.recovery.damaged.push(d);
     state.onProblem?.(new CorruptionError(name, b.offset, `${problem}; ${records.length} record(s) lost, listed in the recovery report`));
   }
-  if (found) {
+  if (found || seg.lost.size) {
     state.recount();
     compaction.maybeCompact(true);
   }

@@ -8,9 +8,11 @@ import { DecodeError } from "../format/bytes.js";
 import {
   FILE_HEADER_SIZE,
   FileKind,
+  FORMAT_VERSION,
   FRAME_HEADER_SIZE,
   FrameType,
   MAX_FRAME_PAYLOAD,
+  PAGED_INDEX_VERSION,
   SEGMENT_BLOCK_TARGET,
   SEGMENT_FOOTER_MAGIC,
   SEGMENT_FOOTER_SIZE,
@@ -26,7 +28,8 @@ import {
   readFrameHeader,
 } from "../format/frame.js";
 import { type Failpoint, type FileIO, fsyncOffLoop } from "../platform/io.js";
-import { type BlockRecord, encodeBlock, IndexBuilder } from "../format/records.js";
+import { type BlockRecord, encodeBlock, IndexBuilder, PagedIndexBuilder } from "../format/records.js";
+import type { IndexPage } from "../format/index-page.js";
 import { SegmentIndex } from "../format/segment-index.js";
 import type { Sealer } from "../crypto/seal.js";
 
@@ -44,6 +47,15 @@ export interface WrittenSegment {
   /** File header bytes 0..28, bound into every frame's associated data. */
   bound: Uint8Array;
   index: SegmentIndex;
+}
+
+/**
+ * The format version new segments are written in: 4 (a paged index). Tests set 3 to write the version 3
+ * layout (one index frame), as the previous release did, and check that it is still read.
+ */
+let segmentWriteVersion: number = FORMAT_VERSION;
+export function setSegmentWriteVersion(version: number): void {
+  segmentWriteVersion = version;
 }
 
 /**
@@ -66,13 +78,15 @@ export async function writeSegment(
   io.unlink(tmpPath);
   const fd = io.open(tmpPath, "wx+");
   let ok = false;
+  const version = segmentWriteVersion;
+  const paged = version >= PAGED_INDEX_VERSION;
   try {
-    const header = encodeFileHeader(FileKind.segment, storeId, number);
+    const header = encodeFileHeader(FileKind.segment, storeId, number, version);
     const bound = header.subarray(0, 28);
     io.write(fd, header, 0);
     let offset = FILE_HEADER_SIZE;
     // The index is encoded a block at a time, as blocks are written (the turns between blocks split it too).
-    const index = new IndexBuilder();
+    const index = paged ? new PagedIndexBuilder() : new IndexBuilder();
     let blockCount = 0;
     const flush = (entity: string, pending: BlockRecord[]) => {
       const { plaintext, slots } = encodeBlock(pending);
@@ -106,8 +120,21 @@ export async function writeSegment(
     }
     // The index is not compressed: it is mostly keys, which deflate little, and it is read at every open,
     // where inflating it cost more than reading the extra bytes (measured: 67 ms vs ~3 ms for 100k keys).
-    const indexPlain = index.finish();
-    const indexFrame = encodeFrame({ type: FrameType.index, seq: blockCount, plaintext: indexPlain, compress: false, sealer: keys ? keys.meta : null }, bound);
+    let indexPlain: Uint8Array;
+    let seq = blockCount;
+    if (index instanceof PagedIndexBuilder) {
+      // Version 4: each page a frame of its own after the blocks, then the directory (docs/FORMAT.md, "Segment").
+      const lengths: number[] = [];
+      for (const page of index.pages()) {
+        const frame = encodeFrame({ type: FrameType.indexPage, seq: seq++, plaintext: page.plain, compress: false, sealer: keys ? keys.meta : null }, bound);
+        io.write(fd, frame, offset);
+        offset += frame.length;
+        lengths.push(frame.length);
+        if (lengths.length % 64 === 0) await yieldEvery();
+      }
+      indexPlain = index.directory(lengths);
+    } else indexPlain = index.finish();
+    const indexFrame = encodeFrame({ type: FrameType.index, seq, plaintext: indexPlain, compress: false, sealer: keys ? keys.meta : null }, bound);
     io.write(fd, indexFrame, offset);
     const footer = new Uint8Array(SEGMENT_FOOTER_SIZE);
     const v = new DataView(footer.buffer);
@@ -124,7 +151,7 @@ export async function writeSegment(
     failpoint("compaction.beforeSegmentRename");
     io.rename(tmpPath, finalPath);
     ok = true;
-    return { number, size, bound: bound.slice(), index: SegmentIndex.parse(indexPlain, number) };
+    return { number, size, bound: bound.slice(), index: SegmentIndex.parse(indexPlain, number, paged) };
   } finally {
     if (!ok) {
       try {
@@ -154,6 +181,8 @@ export interface OpenedSegment {
   index: SegmentIndex;
   /** Indexes of blocks whose checksum failed when verified at open. */
   badBlocks: Map<number, string>;
+  /** Version 4: index pages that failed a check when verified at open (`verifyBlocks`), by page number. */
+  badPages: Map<number, string>;
 }
 
 /** Open a segment: header, footer, index; optionally verify every block's checksum. */
@@ -165,6 +194,8 @@ export function openSegment(
   keys: KeyLookup,
   requireSealed: boolean,
   verifyBlocks: boolean,
+  /** Version 4: check every index page before returning (with `verifyBlocks`, or alone: an open that refuses damage). */
+  verifyPages = verifyBlocks,
 ): OpenedSegment {
   const fd = io.open(file, "r");
   try {
@@ -212,8 +243,9 @@ export function openSegment(
     try {
       const { header: fh, plaintext } = decodeFrame(readAt(indexOffset, indexLength, true), header.bound, keys, requireSealed, MAX_FRAME_PAYLOAD, whole === null);
       if (fh.type !== FrameType.index) throw new FrameError("unexpected frame type");
-      index = SegmentIndex.parse(plaintext, number);
-      if (fh.seq !== index.blocks.length) throw new FrameError("unexpected sequence", "index does not match block count");
+      // Version 4: the frame is the directory; the pages are read when first needed (readIndexPage).
+      index = SegmentIndex.parse(plaintext, number, header.version >= PAGED_INDEX_VERSION);
+      if (fh.seq !== index.indexSeq) throw new FrameError("unexpected sequence", "index does not match block count");
     } catch (e) {
       if (e instanceof FrameError) throw new SegmentProblem(indexOffset, e.message);
       if (e instanceof DecodeError) {
@@ -225,20 +257,62 @@ export function openSegment(
       throw e;
     }
     const blocks = index.blocks;
-    if (index.dataEnd > indexOffset) throw new SegmentProblem(indexOffset, "bad record length (index points outside the data blocks)");
-    if (index.dataEnd !== indexOffset) throw new SegmentProblem(indexOffset, "bad record length (gap before index)");
+    if (index.indexStart > indexOffset) throw new SegmentProblem(indexOffset, "bad record length (index points outside the data blocks)");
+    if (index.indexStart !== indexOffset) throw new SegmentProblem(indexOffset, "bad record length (gap before index)");
     const badBlocks = new Map<number, string>();
+    const badPages = new Map<number, string>();
     if (whole) {
       blocks.forEach((b, i) => {
         const problem = blockProblem(whole.subarray(b.offset, b.offset + b.frameLength), i);
         if (problem) badBlocks.set(i, problem);
       });
     }
-    return { number, fd, size, bound: header.bound, index, badBlocks };
+    if (verifyPages) {
+      for (let p = 0; p < index.pages.length; p++) {
+        const problem = pageProblem(whole, io, fd, header.bound, index, p, keys, requireSealed);
+        if (problem) badPages.set(p, problem);
+      }
+    }
+    return { number, fd, size, bound: header.bound, index, badBlocks, badPages };
   } catch (e) {
     io.close(fd);
     throw e;
   }
+}
+
+/**
+ * The slots of `seg` lost to what its check at open found (`verifyOnOpen: true`), by entity, each damaged
+ * part passed to `damage`: a damaged block loses the records its index entry lists (named); a damaged index
+ * page (version 4) loses its records unnamed (their keys are in it), and is marked lost in the index.
+ */
+export function deadAtOpen(seg: OpenedSegment, name: string, damage: (d: { file: string; offset: number; bytes: number; reason: string; records: { entity: string; key: string }[] }) => void): Map<string, Set<number>> {
+  const dead = new Map<string, Set<number>>();
+  const index = seg.index;
+  const deadSet = (entity: string) => {
+    let set = dead.get(entity);
+    if (!set) dead.set(entity, (set = new Set()));
+    return set;
+  };
+  for (const [p, bad] of seg.badPages) {
+    const e = index.pages[p]!;
+    index.lost.add(p);
+    const set = deadSet(index.blocks[index.blockOf(e.first)]!.entity);
+    for (let slot = e.first; slot < e.first + e.count; slot++) set.add(slot);
+    damage({ file: name, offset: e.offset, bytes: e.frameLength, reason: bad, records: [] });
+  }
+  index.blocks.forEach((b, i) => {
+    const bad = seg.badBlocks.get(i);
+    if (!bad) return;
+    const set = deadSet(b.entity);
+    const records: { entity: string; key: string }[] = [];
+    for (let slot = b.first; slot < b.first + b.count; slot++) {
+      if (set.has(slot)) continue; // on a lost index page: not named
+      set.add(slot);
+      records.push({ entity: b.entity, key: index.key(slot) });
+    }
+    damage({ file: name, offset: b.offset, bytes: b.frameLength, reason: bad, records });
+  });
+  return dead;
 }
 
 /** The first check a segment block frame fails (length, checksum, type and position), or null. */
@@ -249,6 +323,45 @@ export function blockProblem(frame: Uint8Array, blockIndex: number): string | nu
   if (!checksumOk(frame)) return "checksum mismatch";
   if (h.type !== FrameType.block || h.seq !== blockIndex) return "unexpected sequence";
   return null;
+}
+
+/**
+ * Check and open page `p` of a version 4 index from the frame bytes `frame` (length, crc, type, seq, key,
+ * tag, grammar, and that it holds what its directory entry says). Throws FrameError. `frame` is decrypted in place.
+ */
+export function openIndexPage(frame: Uint8Array, bound: Uint8Array, index: SegmentIndex, p: number, keys: KeyLookup, requireSealed: boolean): IndexPage {
+  const e = index.pages[p]!;
+  if (frame.length !== e.frameLength) throw new FrameError("bad record length", "short read");
+  const { header, plaintext } = decodeFrame(frame, bound, keys, requireSealed, MAX_FRAME_PAYLOAD, true);
+  if (header.type !== FrameType.indexPage) throw new FrameError("unexpected frame type");
+  if (header.seq !== index.blocks.length + p) throw new FrameError("unexpected sequence", `found ${header.seq}, expected ${index.blocks.length + p}`);
+  try {
+    return index.openPage(p, plaintext);
+  } catch (err) {
+    if (err instanceof DecodeError) throw new FrameError("bad payload", err.message);
+    throw err;
+  }
+}
+
+/** Read page `p` of a version 4 index from the segment's file and open it (see {@link openIndexPage}). */
+export function readIndexPage(io: FileIO, seg: { fd: number; bound: Uint8Array }, index: SegmentIndex, p: number, keys: KeyLookup, requireSealed: boolean): IndexPage {
+  const e = index.pages[p]!;
+  const frame = Buffer.allocUnsafe(e.frameLength);
+  if (io.read(seg.fd, frame, e.offset) !== frame.length) throw new FrameError("bad record length", "short read");
+  return openIndexPage(frame, seg.bound, index, p, keys, requireSealed);
+}
+
+/** The first check page `p` (of a segment read whole into `whole`, else read from `fd`) fails, or null. */
+function pageProblem(whole: Uint8Array | null, io: FileIO, fd: number, bound: Uint8Array, index: SegmentIndex, p: number, keys: KeyLookup, requireSealed: boolean): string | null {
+  const e = index.pages[p]!;
+  try {
+    if (whole) openIndexPage(whole.slice(e.offset, e.offset + e.frameLength), bound, index, p, keys, requireSealed);
+    else readIndexPage(io, { fd, bound }, index, p, keys, requireSealed);
+    return null;
+  } catch (err) {
+    if (err instanceof FrameError) return err.message;
+    throw err;
+  }
 }
 
 /** Read and open one data block; checks type and position (seq = block index). */

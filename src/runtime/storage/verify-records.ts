@@ -12,7 +12,7 @@ import { Loc } from "../format/location.js";
 import { ByteReader, DecodeError } from "../format/bytes.js";
 import { FrameType, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../format/format.js";
 import type { Reads } from "./reads.js";
-import { readBlock } from "./segment.js";
+import { readBlock, readIndexPage } from "./segment.js";
 import type { StoreState } from "./state.js";
 
 /** Called with each record: entity, key, schema version and value (valid during the call only). */
@@ -74,8 +74,29 @@ async function checkSealedBlocks(s: StoreState, scratch?: Uint8Array, crcChecked
   }
 }
 
+/**
+ * Check every page of a paged index (format version 4; none before): crc, tag, grammar and its directory
+ * entry, a few pages per turn. A full check must refuse a damaged page even where no record is read through it.
+ */
+async function checkPages(s: StoreState): Promise<void> {
+  const seg = s.segment!;
+  const f = s.files.get(seg.file);
+  const name = path.basename(s.paths.segment(seg.file));
+  if (!f) throw new CorruptionError(name, 0, "file missing");
+  for (let p = 0; p < seg.pages.length; p++) {
+    try {
+      readIndexPage(s.io, f, seg, p, s.metaKeys, s.manifest.encrypted);
+    } catch (e) {
+      if (e instanceof FrameError) throw new CorruptionError(name, seg.pages[p]!.offset, e.message);
+      throw e;
+    }
+    if (p % 16 === 15) await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
 export async function forEachRecord(s: StoreState, reads: Reads, visit: RecordVisitor, options: ForEachRecordOptions = {}): Promise<void> {
   const seg = s.segment;
+  if (seg?.paged) await checkPages(s);
   if (seg && options.blocks === "sealed" && s.manifest.encrypted) await checkSealedBlocks(s, options.scratch, options.crcChecked);
   else if (seg) {
     const f = s.files.get(seg.file);
