@@ -44,6 +44,8 @@ export class ChannelServer {
   private readonly followers = new Map<net.Socket, FollowerState>();
   readonly clients: ClientTable;
   private pushScheduled = false;
+  /** Sends the `COMMITTED`s held for followers just acknowledged whose next write did not come ({@link payOwed}). */
+  private owedTimer: NodeJS.Timeout | null = null;
   /** Followers whose write was acknowledged and that have not sent another since: a flush waits for them, briefly. */
   private readonly expected = new Map<net.Socket, number>();
   /** The followers' turnaround, ms (moving average), for how long a flush waits for them. */
@@ -141,12 +143,44 @@ export class ChannelServer {
     queueMicrotask(() => {
       this.pushScheduled = false;
       let msg: Buffer | null = null;
+      const now = performance.now();
       for (const [s, f] of this.followers) {
         if (f.inflight > 0) f.owed = true;
-        else send(s, (msg ??= this.committedMessage()));
+        else if (this.soon(s, now)) {
+          // Just acknowledged: its next write is likely on its way, and that write's ACK covers this commit.
+          f.owed = true;
+          this.owedTimer ??= setTimeout(this.payOwed, this.holdMs()).unref();
+        } else send(s, (msg ??= this.committedMessage()));
       }
     });
   }
+
+  /** How long a `COMMITTED` for a follower just acknowledged is held for its next write: its usual turnaround, bounded. */
+  private holdMs(): number {
+    return Math.min(GATHER_MAX_MS, Math.max(GATHER_MIN_MS, 1.5 * this.turnaround));
+  }
+
+  /** Whether follower `s` was acknowledged within {@link holdMs} and has not written since. */
+  private soon(s: net.Socket, now: number): boolean {
+    const acked = this.expected.get(s);
+    return acked !== undefined && now - acked < this.holdMs();
+  }
+
+  /** The held `COMMITTED`s whose follower did not write in time go out (one timer for all, re-armed while some are held). */
+  private readonly payOwed = (): void => {
+    this.owedTimer = null;
+    if (this.closed) return;
+    const now = performance.now();
+    let msg: Buffer | null = null;
+    for (const [s, f] of this.followers) {
+      if (!f.owed || f.inflight > 0) continue;
+      if (this.soon(s, now)) this.owedTimer ??= setTimeout(this.payOwed, this.holdMs()).unref();
+      else {
+        f.owed = false;
+        send(s, (msg ??= this.committedMessage()));
+      }
+    }
+  };
 
   private committedMessage(): Buffer {
     return encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq, ...this.engine.position });
@@ -325,6 +359,7 @@ export class ChannelServer {
     this.engine.shareWrites({ gather: null, syncAside: false });
     this.expected.clear();
     this.release();
+    clearTimeout(this.owedTimer ?? undefined);
     for (const s of this.followers.keys()) s.destroy();
     this.followers.clear();
     const server = this.server;
