@@ -74,6 +74,27 @@ describe("journal preallocation", () => {
     await r.close();
   });
 
+  it("after a bulk load wrote the journal past its preallocation, the next small commit extends it by at most 1 MiB of zeros", async () => {
+    const dir = path.join(tmp, "after-bulk");
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    const size = () => fs.statSync(path.join(dir, journals(dir).at(-1)!)).size;
+    // Incompressible values (a bulk group ≥ 64 KiB is written past the end as it is): ~3 MiB of frames.
+    for (let b = 0; b < 3; b++) {
+      await e.write(Array.from({ length: 256 }, (_, i) => ({ ...put(`b${b}-${i}`, 0), value: new Uint8Array(crypto.getRandomValues(new Uint8Array(4096))) })));
+    }
+    const bulk = size();
+    expect(bulk).toBeGreaterThan(3 * 1024 * KiB);
+    await e.write([put("small", 100)]);
+    // A doubling step would write as many zeros as the journal holds, on this commit's path (issue 15).
+    expect(size() - bulk).toBeLessThanOrEqual(1024 * KiB);
+    expect(size()).toBeGreaterThan(bulk);
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.count("e")).toBe(3 * 256 + 1);
+    await r.close();
+  });
+
   it("a journal an earlier version preallocated to 1 MiB opens, keeps its size and takes new writes", async () => {
     const dir = path.join(tmp, "old");
     const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
