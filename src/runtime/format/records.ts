@@ -381,20 +381,28 @@ export class IndexBuilder {
     head.varint(this.blocks.length);
     for (const b of this.blocks) head.varint(b.offset).varint(b.frameLength).string(b.entity).varint(b.slots);
     head.varint(this.offsets.length).varint(this.valueBytes);
-    const base = head.length;
-    const slots = this.slots.finish();
-    const out = new Uint8Array(base + slots.length + 4 * this.offsets.length);
-    out.set(head.finish(), 0);
-    out.set(slots, base);
-    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let at = base + slots.length;
-    for (const o of this.offsets) {
-      v.setUint32(at, base + o, true);
-      at += 4;
-    }
+    const out = withSlotOffsets(head.finish(), this.slots.finish(), this.offsets);
     this.offsets = [];
     return out;
   }
+}
+
+/**
+ * An index's (or an index page's) plaintext: `head`, then the slots, then the slot offset table, one u32 LE per
+ * slot giving where it starts in the plaintext (`offsets` are relative to the slots' start).
+ */
+function withSlotOffsets(head: Uint8Array, slots: Uint8Array, offsets: readonly number[]): Uint8Array {
+  const base = head.length;
+  const out = new Uint8Array(base + slots.length + 4 * offsets.length);
+  out.set(head, 0);
+  out.set(slots, base);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let at = base + slots.length;
+  for (const o of offsets) {
+    v.setUint32(at, base + o, true);
+    at += 4;
+  }
+  return out;
 }
 
 /** A page of a paged index (format version 4) being filled. */
@@ -458,17 +466,7 @@ export class PagedIndexBuilder {
     this.cur = null;
     const head = new ByteWriter(page.terms.length + 16);
     head.varint(page.termIds.size).bytes(page.terms.finish()).varint(page.offsets.length);
-    const base = head.length;
-    const slots = page.slots.finish();
-    const out = new Uint8Array(base + slots.length + 4 * page.offsets.length);
-    out.set(head.finish(), 0);
-    out.set(slots, base);
-    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let at = base + slots.length;
-    for (const o of page.offsets) {
-      v.setUint32(at, base + o, true);
-      at += 4;
-    }
+    const out = withSlotOffsets(head.finish(), page.slots.finish(), page.offsets);
     this.done.push({ plain: out, count: page.offsets.length, firstKey: page.firstKey });
   }
 
