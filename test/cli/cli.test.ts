@@ -64,7 +64,7 @@ describe("info", () => {
     const before = snapshot(store);
     const r = cellar(["info", store, ...WITH_PASS]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain("format   3 (this cellar writes 3)");
+    expect(r.stdout).toContain("format   4 (this cellar writes 4)");
     expect(r.stdout).toContain("opened   read-only");
     expect(r.stdout).toMatch(/\n {2}tasks +tasks +1 +1 +30 /);
     expect(r.stdout).toMatch(/\n {2}profiles +profiles +1 +1 +3 /);
