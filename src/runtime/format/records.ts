@@ -358,19 +358,7 @@ export class IndexBuilder {
     for (const s of block.slots) {
       this.valueBytes += s.length;
       this.offsets.push(w.length);
-      w.string(s.key);
-      w.varint(s.version);
-      w.varint(s.start);
-      w.varint(s.length);
-      w.varint(s.terms.length);
-      for (const t of s.terms) {
-        let id = termIds.get(t);
-        if (id === undefined) {
-          termIds.set(t, (id = termIds.size));
-          this.terms.string(t);
-        }
-        w.varint(id);
-      }
+      writeSlot(w, s, termIds, this.terms);
     }
   }
 
@@ -384,6 +372,23 @@ export class IndexBuilder {
     const out = withSlotOffsets(head.finish(), this.slots.finish(), this.offsets);
     this.offsets = [];
     return out;
+  }
+}
+
+/** One slot of an index (or an index page): key, version, value position and its terms as ids into `terms`, a term added there when first met. */
+function writeSlot(w: ByteWriter, s: BlockSlot, termIds: Map<string, number>, terms: ByteWriter): void {
+  w.string(s.key);
+  w.varint(s.version);
+  w.varint(s.start);
+  w.varint(s.length);
+  w.varint(s.terms.length);
+  for (const t of s.terms) {
+    let id = termIds.get(t);
+    if (id === undefined) {
+      termIds.set(t, (id = termIds.size));
+      terms.string(t);
+    }
+    w.varint(id);
   }
 }
 
@@ -442,21 +447,8 @@ export class PagedIndexBuilder {
       }
       this.nslots++;
       this.valueBytes += s.length;
-      const w = page.slots;
-      page.offsets.push(w.length);
-      w.string(s.key);
-      w.varint(s.version);
-      w.varint(s.start);
-      w.varint(s.length);
-      w.varint(s.terms.length);
-      for (const t of s.terms) {
-        let id = page.termIds.get(t);
-        if (id === undefined) {
-          page.termIds.set(t, (id = page.termIds.size));
-          page.terms.string(t);
-        }
-        w.varint(id);
-      }
+      page.offsets.push(page.slots.length);
+      writeSlot(page.slots, s, page.termIds, page.terms);
     }
   }
 
