@@ -55,6 +55,18 @@ function compareBytes(b: Uint8Array, a: number, alen: number, c: number, clen: n
   return alen - clen;
 }
 
+/** The last of `runs` (blocks or pages, by ascending first slot) whose first slot is ≤ `slot`; 0 when none is. */
+function lastStartingBy(runs: readonly { readonly first: number }[], slot: number): number {
+  let lo = 0;
+  let hi = runs.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (runs[mid]!.first <= slot) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /** Compare two strings in UTF-8 byte order (= code point order), the order segment keys are sorted in. */
 export function compareUtf8(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
@@ -279,14 +291,7 @@ export class SegmentIndex {
     const pages = this.pages;
     const last = pages[this.lastPageNo];
     if (last && slot >= last.first && slot < last.first + last.count) return this.lastPageNo;
-    let lo = 0;
-    let hi = pages.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (pages[mid]!.first <= slot) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return lastStartingBy(pages, slot);
   }
 
   /** The last page of `range` whose first key sorts at or before the `written` bytes of `scratch`, or -1. */
@@ -487,13 +492,6 @@ export class SegmentIndex {
     const blocks = this.blocks;
     const last = blocks[this.lastBlock];
     if (last && slot >= last.first && slot < last.first + last.count) return this.lastBlock;
-    let lo = 0;
-    let hi = blocks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (blocks[mid]!.first <= slot) lo = mid;
-      else hi = mid - 1;
-    }
-    return (this.lastBlock = lo);
+    return (this.lastBlock = lastStartingBy(blocks, slot));
   }
 }
