@@ -66,11 +66,11 @@ export interface JournalBytes {
   read(into: Uint8Array, position: number): number;
 }
 
-/** A bounded window over a journal's bytes. Views stay valid until the next call that reads. */
 /** The first read of a journal window, and the chunk `crc` and `lastNonZero` read in (see JournalWindow). */
 const WINDOW_FIRST = 64 * 1024;
 const SCRATCH_BYTES = 256 * 1024;
 
+/** A bounded window over a journal's bytes. Views stay valid until the next call that reads. */
 export class JournalWindow {
   private buf: Uint8Array;
   private start = 0;

@@ -8,8 +8,9 @@ import { CorruptionError, isCellarError } from "../errors.js";
 import { FrameError } from "../format/frame.js";
 import type { SegmentIndex } from "../format/segment-index.js";
 import type { Compaction } from "./compaction.js";
+import { turn } from "../platform/turn.js";
 import { pageLost, type Reads } from "./reads.js";
-import { blockProblem, openIndexPage } from "./segment.js";
+import { blockProblem, readIndexPage } from "./segment.js";
 import { type DamageReport, frameKey, type StoreState } from "./state.js";
 
 /**
@@ -31,22 +32,20 @@ export async function scrub(state: StoreState, reads: Reads, compaction: Compact
 
 /**
  * Check every page of a paged index (version 4) not read since open, one per turn: crc, tag, grammar and its
- * directory entry, as a lookup would (segment.ts `openIndexPage`). A damaged one is handled as a lookup that
+ * directory entry, as a lookup would (segment.ts `readIndexPage`). A damaged one is handled as a lookup that
  * met it (reads.ts `pageLost`). Returns how many were found damaged.
  */
 async function scrubPages(state: StoreState, seg: SegmentIndex): Promise<number> {
   let found = 0;
   for (let p = 0; p < seg.pages.length; p++) {
-    await new Promise<void>((r) => setImmediate(r));
+    await turn();
     if (state.closed || state.segment !== seg) return found;
     const f = state.files.get(seg.file);
     if (!f) return found;
     const e = seg.pages[p]!;
     if (seg.lost.has(p) || state.cache.has(frameKey(seg.file, e.offset))) continue;
-    const frame = Buffer.allocUnsafe(e.frameLength);
     try {
-      if (state.io.read(f.fd, frame, e.offset) !== frame.length) throw new FrameError("bad record length", "short read");
-      openIndexPage(frame, f.bound, seg, p, state.metaKeys, state.manifest.encrypted);
+      readIndexPage(state.io, f, seg, p, state.metaKeys, state.manifest.encrypted);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       pageLost(state, seg, p, err.message);

@@ -11,6 +11,7 @@ import { authenticateFrame, FrameError } from "../format/frame.js";
 import { Loc } from "../format/location.js";
 import { ByteReader, DecodeError } from "../format/bytes.js";
 import { FrameType, MAX_FRAME_PAYLOAD, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../format/format.js";
+import { turn } from "../platform/turn.js";
 import type { Reads } from "./reads.js";
 import { readBlock, readIndexPage } from "./segment.js";
 import type { StoreState } from "./state.js";
@@ -90,7 +91,7 @@ async function checkPages(s: StoreState): Promise<void> {
       if (e instanceof FrameError) throw new CorruptionError(name, seg.pages[p]!.offset, e.message);
       throw e;
     }
-    if (p % 16 === 15) await new Promise<void>((r) => setImmediate(r));
+    if (p % 16 === 15) await turn();
   }
 }
 
