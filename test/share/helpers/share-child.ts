@@ -10,7 +10,9 @@
  * for the soak (test/share/soak.ts): `load <name> <n> <seed>` (puts `<name>-<i>` = `v<i>` for i < n, one at
  * a time or, one time in ten, a batch of 2–5; answers `= loaded <acknowledged> <errors>`), `events` (`= <keys
  * with change events> <keys with more than one>`, counted from the open on), `view` (`= <records> <sha256 of
- * the sorted "id:title" lines>`). With `SHARE_CHILD_QUIET=1`, change events are counted, not printed.
+ * the sorted "id:title" lines>`). With `SHARE_CHILD_QUIET=1`, change events are counted, not printed; with
+ * `SHARE_CHILD_LAZY=1` nothing listens for them (no `change` listener, so a follower applies the others' commits
+ * when it next reads, not when they are announced: the lazy path of share/sharing.ts).
  */
 import crypto from "node:crypto";
 import readline from "node:readline";
@@ -37,7 +39,7 @@ store.on("role", (r) => say(`! role ${r}`));
 store.on("error", (e) => say(`! error ${e.code} ${e.message}`));
 const eventsPerKey = new Map<string, number>();
 const quiet = process.env["SHARE_CHILD_QUIET"] === "1";
-store.on("change", (e) => {
+if (process.env["SHARE_CHILD_LAZY"] !== "1") store.on("change", (e) => {
   if (e.entity !== "tasks") return;
   eventsPerKey.set(String(e.key), (eventsPerKey.get(String(e.key)) ?? 0) + 1);
   if (quiet) return;
