@@ -109,6 +109,8 @@ export interface FrameSpec {
   plaintext: Uint8Array;
   /** Compress when true (the caller applies the size policy). */
   compress: boolean;
+  /** With `compress`: `compress(plaintext)` already computed (compress.ts's bytes; a segment's blocks are deflated on a worker). */
+  compressed?: Uint8Array;
   sealer: FrameSealer | null;
 }
 
@@ -167,7 +169,7 @@ export function encodeFrame(spec: FrameSpec, fileBound: Uint8Array, reserve = 0)
   let body = spec.plaintext;
   let flags = 0;
   if (spec.compress) {
-    body = compress(body);
+    body = spec.compressed ?? compress(body);
     flags |= FrameFlag.compressed;
   }
   const sealedLen = spec.sealer ? body.length + 40 : body.length;
