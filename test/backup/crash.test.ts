@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/runtime/storage/engine.js";
-import { verifyBackup } from "../../src/runtime/index.js";
+import { restoreBackup, verifyBackup } from "../../src/runtime/index.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { KEY, tempRoot, text, val } from "./helpers.js";
 
@@ -98,5 +98,33 @@ describe("SIGKILL during a restore", () => {
     const got = await read(dir); // the open settles a switch cut short
     expect(got).toEqual(expected === "new" ? backedUp : current);
     expect(fs.readdirSync(root).filter((n) => n.startsWith(`.${base}.`) && !n.includes(".restore-"))).toEqual([]);
+  });
+});
+
+describe("SIGKILL during a restore into a directory without a store (no marker: nothing to keep)", () => {
+  it.each([
+    ["restore.afterAside", "no store"],
+    ["restore.afterSwap", "the restored store"],
+  ])("at %s: the target holds %s, and nothing is left beside it once a restore has run again", async (at, expected) => {
+    const base = `fresh-${at.replace(".", "-")}`;
+    const dir = path.join(root, base);
+    const src = path.join(root, `${base}-src`);
+    await put(src, keys("x", 50), "bak");
+    const file = path.join(root, `${base}.cellarbackup`);
+    const e = await Engine.open({ dir: src, key: KEY });
+    await e.backup({ to: file });
+    await e.close();
+    const backedUp = new Map(keys("x", 50).map((k) => [k, "bak"]));
+
+    await kill(["restore", dir, file, at]);
+    expect(fs.existsSync(dir)).toBe(expected !== "no store");
+    if (expected !== "no store") expect(await read(dir)).toEqual(backedUp);
+    else {
+      // The staging directory is left (removed by the next restore); the target, removed with its lock, is not a store.
+      expect(fs.readdirSync(root).filter((n) => n.startsWith(`.${base}.restore-`)).length).toBe(1);
+      await restoreBackup(file, { dir, key: KEY });
+      expect(await read(dir)).toEqual(backedUp);
+    }
+    expect(fs.readdirSync(root).filter((n) => n.startsWith(`.${base}.`))).toEqual([]);
   });
 });
