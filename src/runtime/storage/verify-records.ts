@@ -1,6 +1,7 @@
 /**
  * Every record of a store, read once in file order for a full check (restore.ts verifies backups with it):
- * each segment block is read, checked (crc, tag) and opened once, and its records walked in order (their
+ * each index page (format version 4) is read and checked once, each segment block read, checked (crc, tag)
+ * and opened once, and its records walked in order (their
  * number, first and last keys checked against the index); then the journals' live records through
  * `Reads.read`. Much cheaper per record than a scan plus a read per key. Damage is a
  * `CorruptionError` naming file and offset.
@@ -22,9 +23,10 @@ export type RecordVisitor = (entity: string, key: string, version: number, value
 export interface ForEachRecordOptions {
   /**
    * `"records"` (default): every segment block is read, checked, opened, inflated and its records visited.
-   * `"sealed"`: in an encrypted store, each block's crc, tag, type and position are checked (the tag over
-   * its still-compressed bytes) and the block is neither inflated nor walked: its records are not visited
-   * (restore's check, docs/FORMAT.md "Backup file"). A plaintext store's blocks are walked either way.
+   * `"sealed"`: in an encrypted store, each block's and each index page's crc, tag, type and position are
+   * checked (the tag over its still-sealed bytes) and the block is neither inflated nor walked: its records
+   * are not visited (restore's check, docs/FORMAT.md "Backup file"). A plaintext store's blocks are walked
+   * either way.
    */
   blocks?: "records" | "sealed";
   /** With `"sealed"`: a buffer the check may read blocks into (overwritten), e.g. one already in use, whose memory is mapped. */
