@@ -303,9 +303,10 @@ class Opening {
   /** Load the segment, replay the journals over it, and build the engine; closes every file opened if that fails. */
   load<E>(journals: readonly number[], make: MakeEngine<E>): E {
     try {
-      this.loadSegment();
+      const refuse = this.opts.onCorruption === "refuse";
+      this.loadSegment(refuse);
       const { seq, writer } = this.replayJournals(journals);
-      if (this.opts.onCorruption === "refuse" && this.state.segment) attachPages(this.state, this.state.segment); // loaded: damage found from here on is handled as usual
+      if (refuse && this.state.segment) attachPages(this.state, this.state.segment); // loaded: damage found from here on is handled as usual
       return this.finish(seq, writer, make);
     } catch (e) {
       for (const f of new Set([...this.files.values(), ...this.state.files.values()])) {
@@ -329,8 +330,8 @@ class Opening {
     }
   }
 
-  /** 1. The segment: its index gives every record's location without reading values. */
-  private loadSegment(): void {
+  /** 1. The segment: its index gives every record's location without reading values. `refusePages`: see below. */
+  private loadSegment(refusePages = false): void {
     const { io, paths, opts, state, files } = this;
     const manifest = state.manifest;
     if (manifest.segments.length > 1) {
@@ -358,7 +359,7 @@ class Opening {
       // An open that refuses damage (restore's and verify's check of a backup) refuses a damaged index page
       // its journal replay meets, where another open loses the page's records (attached again after the load,
       // `load`); it does not read every page: that check reads each once, a few per turn (verify-records.ts).
-      attachPages(state, seg.index, opts.onCorruption === "refuse");
+      attachPages(state, seg.index, refusePages);
       const dead = deadAtOpen(seg, name, (d) => this.damage(d));
       state.segment = seg.index;
       for (const entity of seg.index.entities()) state.entities.set(entity, new Keyspace(entity, seg.index, dead.get(entity)));
