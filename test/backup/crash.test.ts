@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/runtime/storage/engine.js";
-import { verifyBackup } from "../../src/runtime/index.js";
+import { restoreBackup, verifyBackup } from "../../src/runtime/index.js";
 import { startChild } from "../engine/helpers/spawn.js";
 import { KEY, tempRoot, text, val } from "./helpers.js";
 
@@ -98,5 +98,26 @@ describe("SIGKILL during a restore", () => {
     const got = await read(dir); // the open settles a switch cut short
     expect(got).toEqual(expected === "new" ? backedUp : current);
     expect(fs.readdirSync(root).filter((n) => n.startsWith(`.${base}.`) && !n.includes(".restore-"))).toEqual([]);
+  });
+});
+
+describe("SIGKILL during a restore into a directory without a store (no marker: nothing to keep)", () => {
+  it("between the target's removal and the staging directory's rename: no store there, and the next restore restores and leaves nothing beside it", async () => {
+    const base = "fresh";
+    const dir = path.join(root, base);
+    const src = path.join(root, `${base}-src`);
+    await put(src, keys("x", 50), "bak");
+    const file = path.join(root, `${base}.cellarbackup`);
+    const e = await Engine.open({ dir: src, key: KEY });
+    await e.backup({ to: file });
+    await e.close();
+    const backedUp = new Map(keys("x", 50).map((k) => [k, "bak"]));
+
+    await kill(["restore", dir, file, "restore.afterAside"]);
+    expect(fs.existsSync(dir)).toBe(false); // removed with its lock file: not a store, nothing of one
+    expect(fs.readdirSync(root).filter((n) => n.startsWith(`.${base}.`))).toEqual([expect.stringMatching(/\.restore-/)]);
+    await restoreBackup(file, { dir, key: KEY });
+    expect(await read(dir)).toEqual(backedUp);
+    expect(fs.readdirSync(root).filter((n) => n.startsWith(`.${base}.`))).toEqual([]);
   });
 });

@@ -14,7 +14,8 @@ import { readBackupHeader } from "../../src/runtime/storage/backup.js";
 import { nodeFileIO } from "../../src/runtime/platform/io.js";
 import { readFrameHeader } from "../../src/runtime/format/frame.js";
 import { FILE_HEADER_SIZE, FRAME_HEADER_SIZE, FrameFlag, FrameType, SEGMENT_FOOTER_SIZE } from "../../src/runtime/format/format.js";
-import { isCellarError, restoreBackup } from "../../src/runtime/index.js";
+import { isCellarError, restoreBackup, verifyBackup } from "../../src/runtime/index.js";
+import type { FileIO } from "../../src/runtime/platform/io.js";
 import { KEY, tempRoot, val } from "./helpers.js";
 
 const { root, cleanup } = tempRoot("cellar-restore-blocks-");
@@ -126,5 +127,31 @@ describe("restore's check of sealed blocks, run by run", () => {
     for (const pg of [seg.pages[0]!, seg.pages[seg.pages.length - 1]!]) {
       await refused(damaged(`page-${pg.offset}`, pg, (f) => (f[FRAME_HEADER_SIZE + 24 + 2]! ^= 0x10)), new RegExp(`at offset ${pg.offset}: authentication failed`));
     }
+  });
+
+  it("reads each index page once in a restore: its check reads every page, and the staged open does not read them first", async () => {
+    // A FileIO that counts the bytes read from the unpacked segment's pages (between the last block and the index frame).
+    let pageBytes = 0;
+    const base = nodeFileIO();
+    const io = Object.create(base) as FileIO;
+    const segs = new Set<number>();
+    io.open = (f, flags) => {
+      const fd = base.open(f, flags);
+      if (/segment-\d+\.seg$/.test(f)) segs.add(fd);
+      else segs.delete(fd);
+      return fd;
+    };
+    io.read = (fd, into, position) => {
+      const n = base.read(fd, into, position);
+      if (segs.has(fd)) pageBytes += Math.max(0, Math.min(position + n, seg.index.offset) - Math.max(position, seg.pages[0]!.offset));
+      return n;
+    };
+    const pagesLength = seg.index.offset - seg.pages[0]!.offset;
+    await restoreBackup(file, { dir: path.join(root, "counted"), key: KEY, io });
+    expect(pageBytes).toBe(pagesLength); // twice before: the staged open checked every page, then the restore's check again
+    // verify checks every page once too, and its walk of the blocks reads a page again for their first keys (3 times before).
+    pageBytes = 0;
+    await verifyBackup(file, { key: KEY, io });
+    expect(pageBytes).toBe(2 * pagesLength);
   });
 });

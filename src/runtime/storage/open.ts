@@ -303,8 +303,10 @@ class Opening {
   /** Load the segment, replay the journals over it, and build the engine; closes every file opened if that fails. */
   load<E>(journals: readonly number[], make: MakeEngine<E>): E {
     try {
-      this.loadSegment();
+      const refuse = this.opts.onCorruption === "refuse";
+      this.loadSegment(refuse);
       const { seq, writer } = this.replayJournals(journals);
+      if (refuse && this.state.segment) attachPages(this.state, this.state.segment); // loaded: damage found from here on is handled as usual
       return this.finish(seq, writer, make);
     } catch (e) {
       for (const f of new Set([...this.files.values(), ...this.state.files.values()])) {
@@ -328,8 +330,8 @@ class Opening {
     }
   }
 
-  /** 1. The segment: its index gives every record's location without reading values. */
-  private loadSegment(): void {
+  /** 1. The segment: its index gives every record's location without reading values. `refusePages`: see below. */
+  private loadSegment(refusePages = false): void {
     const { io, paths, opts, state, files } = this;
     const manifest = state.manifest;
     if (manifest.segments.length > 1) {
@@ -339,10 +341,7 @@ class Opening {
       const name = path.basename(paths.segment(n));
       let seg: OpenedSegment;
       try {
-        // An open that refuses damage (restore's check of a backup) checks every index page first: a damaged
-        // page met later (by the journal replay, say) would otherwise lose its records instead of refusing.
-        const verify = opts.verifyOnOpen === true;
-        seg = openSegment(io, paths.segment(n), n, manifest.storeId, state.metaKeys, this.requireSealed, verify, verify || opts.onCorruption === "refuse");
+        seg = openSegment(io, paths.segment(n), n, manifest.storeId, state.metaKeys, this.requireSealed, opts.verifyOnOpen === true);
       } catch (e) {
         if (e instanceof SegmentProblem) {
           this.damage({ file: name, offset: e.offset, bytes: 0, reason: e.reason, records: [] });
@@ -357,7 +356,10 @@ class Opening {
       const file: ReadFile = { fd: seg.fd, bound: seg.bound, kind: "segment", size: seg.size, plainTotal: seg.index.valueBytes, plainLive: 0 };
       files.set(n, file);
       state.files.set(n, file); // the page loader reads through it (a damaged block's records are named from its pages)
-      attachPages(state, seg.index);
+      // An open that refuses damage (restore's and verify's check of a backup) refuses a damaged index page
+      // its journal replay meets, where another open loses the page's records (attached again after the load,
+      // `load`); it does not read every page: that check reads each once, a few per turn (verify-records.ts).
+      attachPages(state, seg.index, refusePages);
       const dead = deadAtOpen(seg, name, (d) => this.damage(d));
       state.segment = seg.index;
       for (const entity of seg.index.entities()) state.entities.set(entity, new Keyspace(entity, seg.index, dead.get(entity)));

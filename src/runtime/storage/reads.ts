@@ -137,9 +137,11 @@ export class Reads {
  * Give a paged segment index (format version 4) its page loader: a page is read, checked (crc, tag, grammar,
  * its directory entry) and decrypted when a lookup or a walk first reaches it, and kept in the block cache
  * (default space, by frame key, like a block: within the cache budget). A damaged page is handled by
- * {@link pageLost}, and the lookup that met it throws the error.
+ * {@link pageLost}, and the lookup that met it throws the error. `refuse` (an open under `onCorruption:
+ * "refuse"` while it loads, open.ts): a damaged page is a `CorruptionError` instead, neither reported nor
+ * marked lost, which fails the open.
  */
-export function attachPages(state: StoreState, index: SegmentIndex): void {
+export function attachPages(state: StoreState, index: SegmentIndex, refuse = false): void {
   if (!index.paged) return;
   index.attach((p) => {
     const e = index.pages[p]!;
@@ -152,7 +154,7 @@ export function attachPages(state: StoreState, index: SegmentIndex): void {
     try {
       page = readIndexPage(state.io, f, index, p, state.metaKeys, state.manifest.encrypted);
     } catch (err) {
-      if (err instanceof FrameError) throw pageLost(state, index, p, err.message);
+      if (err instanceof FrameError) throw refuse ? new CorruptionError(path.basename(state.paths.segment(index.file)), e.offset, err.message) : pageLost(state, index, p, err.message);
       throw err;
     }
     state.cache.set(ck, page, page.buf.byteLength + 64);

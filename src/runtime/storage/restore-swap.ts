@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { type Failpoint, type FileIO, replaceFileAtomicallyOffLoop, syncDirOffLoop } from "../platform/io.js";
+import { LOCK_FILE } from "../format/filenames.js";
 
 interface Marker {
   /** Basename (in the target's parent) of the verified store to move in. */
@@ -62,6 +63,19 @@ function readMarker(io: FileIO, file: string, base: string): Marker | null {
  */
 export async function swapIn(io: FileIO, dir: string, staged: string, fp: (name: Failpoint) => void): Promise<void> {
   const { parent, base, marker } = names(dir);
+  if (io.exists(dir) && io.readdir(dir).every((n) => n === LOCK_FILE)) {
+    // No store at `dir` (its only file is the lock this restore holds, or none): nothing to keep, so no marker
+    // and no old store aside. A crash between the removal and the rename leaves no `dir` (the state before the
+    // restore, as far as any store goes: an open creates an empty one) and a staging directory the next
+    // restore removes; after the rename, the restored store.
+    io.unlink(path.join(dir, LOCK_FILE)); // the lock's descriptor stays open (and locked) until the restore releases it
+    fs.rmdirSync(dir);
+    fp("restore.afterAside");
+    io.rename(staged, dir);
+    await syncDirOffLoop(io, parent);
+    fp("restore.afterSwap");
+    return;
+  }
   const m: Marker = { staged: path.basename(staged), aside: `.${base}.replaced-${randomBytes(6).toString("hex")}` };
   // One fsync of the parent (after the marker's rename) makes the staging directory's entry and the marker
   // durable together: a marker that survives a crash without that entry finds `dir` in place and no staging

@@ -241,7 +241,7 @@ async function openChecked(io: FileIO, file: string, open: OpenUnpacked, prefix:
   try {
     const { header, scratch } = await unpackBackupDeferred(io, file, tmp, "never"); // a temporary copy: never fsynced
     engine = await open(tmp, header, readsThroughWarm(io, scratch));
-    await checkStore(engine, header, file);
+    await checkStore(engine, header, file, "records", { scratch });
     const opened = engine;
     return {
       engine: opened,
