@@ -83,9 +83,9 @@ describe("framing and messages", () => {
         { op: "delete", entity: "tasks", key: "t2" },
       ],
     },
-    { type: Msg.ack, n: 17, seq: 300, generation: 4, journal: 2 ** 33 },
+    { type: Msg.ack, n: 17, seq: 300, generation: 4, journal: 2 ** 33, keys: 3 },
     { type: Msg.reject, n: 18, code: "E_CONFLICT", message: "tasks" },
-    { type: Msg.committed, seq: 301, generation: 5, journal: 9 },
+    { type: Msg.committed, seq: 301, generation: 5, journal: 9, keys: 0 },
   ];
 
   it("every message decodes to what was encoded, whichever way the stream is cut", () => {
@@ -99,8 +99,8 @@ describe("framing and messages", () => {
   });
 
   it("a frame is u32 LE length then the body, whose first byte is the type", () => {
-    const f = encodeMessage({ type: Msg.ack, n: 1, seq: 300, generation: 2, journal: 130 });
-    expect([...f]).toEqual([7, 0, 0, 0, Msg.ack, 1, 0xac, 0x02, 2, 0x82, 0x01]);
+    const f = encodeMessage({ type: Msg.ack, n: 1, seq: 300, generation: 2, journal: 130, keys: 1 });
+    expect([...f]).toEqual([8, 0, 0, 0, Msg.ack, 1, 0xac, 0x02, 2, 0x82, 0x01, 1]);
   });
 
   it("refuses a length over the limit, an unknown type, and trailing bytes", () => {
@@ -108,7 +108,7 @@ describe("framing and messages", () => {
     big.writeUInt32LE(MAX_MESSAGE_BYTES + 1);
     expect(() => new FrameDecoder().push(big)).toThrow(DecodeError);
     expect(() => decodeMessage(new Uint8Array([99]))).toThrow(DecodeError);
-    expect(() => decodeMessage(new Uint8Array([Msg.committed, 1, 2, 3, 0]))).toThrow(DecodeError);
+    expect(() => decodeMessage(new Uint8Array([Msg.committed, 1, 2, 3, 4, 0]))).toThrow(DecodeError);
     expect(() => decodeMessage(new Uint8Array([Msg.hello, 1, 1, 0, 0, 0, 0]))).toThrow(DecodeError);
   });
 

@@ -45,8 +45,8 @@ export class ChannelClient {
     readonly clientId: Uint8Array,
     private readonly key: ChannelKey | null,
     private readonly writeTimeoutMs: number,
-    /** Commits up to `seq` are durable (a `COMMITTED`, or an `ACK`), and where the writer writes them. */
-    private readonly onCommitted: (seq: number, hint: RefreshHint) => void,
+    /** Commits up to `seq` are durable (a `COMMITTED`, or an `ACK`), where the writer writes them, and its keyring generation. */
+    private readonly onCommitted: (seq: number, hint: RefreshHint, keys: number) => void,
     private readonly onClose: () => void,
   ) {}
 
@@ -183,7 +183,7 @@ export class ChannelClient {
   }
 
   private receive(m: Message): void {
-    if (m.type === Msg.committed) return this.onCommitted(m.seq, { generation: m.generation, journal: m.journal });
+    if (m.type === Msg.committed) return this.onCommitted(m.seq, { generation: m.generation, journal: m.journal }, m.keys);
     if (m.type === Msg.result || m.type === Msg.reject) {
       const req = this.requests.get(m.n);
       if (req) {
@@ -199,7 +199,7 @@ export class ChannelClient {
     if (!this.pending.size) this.clock?.unref();
     if (m.type === Msg.reject) return w.reject(remoteError(m.code, m.message));
     // The refresh that makes the write visible starts here, told where to look; the write's caller waits for it.
-    this.onCommitted(m.seq, { generation: m.generation, journal: m.journal });
+    this.onCommitted(m.seq, { generation: m.generation, journal: m.journal }, m.keys);
     w.resolve(m.seq);
   }
 }

@@ -183,7 +183,15 @@ export class ChannelServer {
   };
 
   private committedMessage(): Buffer {
-    return encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq, ...this.engine.position });
+    return encodeMessage({ type: Msg.committed, seq: this.engine.lastSeq, ...this.engine.position, keys: this.keysGeneration() });
+  }
+
+  /**
+   * The keyring generation the writer seals under now (0: a plaintext store), sent with each `ACK` and `COMMITTED`:
+   * a follower whose keys are older applies the commits at once (its keyring read again) instead of deferring them.
+   */
+  private keysGeneration(): number {
+    return this.engine.keyring?.generation ?? 0;
   }
 
   /**
@@ -301,7 +309,7 @@ export class ChannelServer {
               // The seq now, not the write's own: every commit up to it is durable, and it covers the `COMMITTED`s
               // this follower was not sent while the write was in flight.
               state.owed = false;
-              send(socket, encodeMessage({ type: Msg.ack, n: m.n, seq: this.engine.lastSeq, ...this.engine.position }));
+              send(socket, encodeMessage({ type: Msg.ack, n: m.n, seq: this.engine.lastSeq, ...this.engine.position, keys: this.keysGeneration() }));
             } else {
               send(socket, encodeMessage({ type: Msg.reject, n: m.n, code: o.code, message: o.message }));
               if (state.owed) {

@@ -139,14 +139,10 @@ export class Sharing {
   /** A follower's write: sent to the writer, resolved once applied here (or recorded as due: see `write`). */
   private async send(ops: readonly WriteOp[], pre: readonly Precondition[]): Promise<void> {
     const seq = await this.client!.send(pre, ops);
-    // Deferred (its ACK was recorded in `due`): the next read applies it first, synchronously. Else applied now;
-    // so is a deferred one after a key rotation (its frame may need the new keyring, which is read asynchronously).
+    // Deferred (its ACK was recorded in `due`): the next read applies it first, synchronously. Else applied now
+    // (so is one the writer sealed under a keyring newer than this follower's: `defer` did not record it).
     const due = this.due;
     if (!due || due.seq < seq) await this.refreshTo(seq);
-    else if (this.engine.keysBehind()) {
-      this.due = null;
-      await this.refreshTo(due.seq, due.hint);
-    }
   }
 
   /**
@@ -229,7 +225,7 @@ export class Sharing {
       try {
         while (!this.closed && this.role === "follower") {
           if (await this.tryPromote()) return;
-          this.client ??= new ChannelClient(this.clientId, this.key, this.writeTimeoutMs, (seq, hint) => this.announced(seq, hint), () => this.channelClosed());
+          this.client ??= new ChannelClient(this.clientId, this.key, this.writeTimeoutMs, (seq, hint, keys) => this.announced(seq, hint, keys), () => this.channelClosed());
           try {
             const seq = await this.client.connect(this.socket);
             this.client.resend();
@@ -269,17 +265,22 @@ export class Sharing {
     });
   }
 
-  private announced(seq: number, hint?: RefreshHint): void {
-    if (hint && this.defer(seq, hint)) return;
+  private announced(seq: number, hint?: RefreshHint, keys = 0): void {
+    if (hint && this.defer(seq, hint, keys)) return;
     // Applied now, past what was due: a write resolving on `due` must not count on a catch-up in an old journal.
     if (this.due && seq >= this.due.seq) this.due = null;
     this.refreshTo(seq, hint).catch((e) => this.onError?.(e));
   }
 
-  /** Record `seq` as due instead of applying it, when nothing listens and a read can apply it synchronously. */
-  private defer(seq: number, hint: RefreshHint): boolean {
+  /**
+   * Record `seq` as due instead of applying it, when nothing listens and a read can apply it synchronously: in
+   * the journal this follower reads, sealed under keys it has (`keys`, the writer's keyring generation, not newer
+   * than its own: after a rotation the keyring must be read again, which is asynchronous).
+   */
+  private defer(seq: number, hint: RefreshHint, keys: number): boolean {
     const s = this.synced;
     if (this.role !== "follower" || !s || s.generation !== hint.generation || s.journal !== hint.journal || this.eager()) return false;
+    if (keys > (this.engine.keyring?.generation ?? 0)) return false;
     if (!this.due || this.due.seq < seq) this.due = { seq, hint };
     if (seq - this.engine.lastSeq >= MAX_LAG) this.catchUp();
     return true;

@@ -10,8 +10,8 @@ import { MAX_ENTITY_NAME_BYTES, MAX_KEY_BYTES } from "../format/format.js";
 import { decodeCommit, encodeCommit, type WriteOp } from "../format/records.js";
 import { CellarError, type CellarErrorCode, ConflictError, isCellarError } from "../errors.js";
 
-/** Version of the channel protocol, in HELLO and AUTH; a side that sees another refuses the connection. */
-export const PROTOCOL_VERSION = 1;
+/** Version of the channel protocol, in HELLO and AUTH; a side that sees another refuses the connection (2: `ACK` and `COMMITTED` carry the writer's keyring generation). */
+export const PROTOCOL_VERSION = 2;
 /** The largest message body accepted (a write is at most 32 MiB of ops, plus its header). */
 export const MAX_MESSAGE_BYTES = 48 * 1024 * 1024;
 /** Bytes of a follower's client id. */
@@ -35,9 +35,9 @@ export type Message =
   | { type: typeof Msg.auth; version: number; clientId: Uint8Array; pid: number; nonce: Uint8Array | null; mac: Uint8Array | null }
   | { type: typeof Msg.welcome; seq: number; mac: Uint8Array | null }
   | { type: typeof Msg.write; n: number; pre: readonly Precondition[]; ops: readonly WriteOp[] }
-  | { type: typeof Msg.ack; n: number; seq: number; generation: number; journal: number }
+  | { type: typeof Msg.ack; n: number; seq: number; generation: number; journal: number; keys: number }
   | { type: typeof Msg.reject; n: number; code: string; message: string }
-  | { type: typeof Msg.committed; seq: number; generation: number; journal: number }
+  | { type: typeof Msg.committed; seq: number; generation: number; journal: number; keys: number }
   | { type: typeof Msg.request; n: number; op: string; json: string }
   | { type: typeof Msg.result; n: number; json: string };
 
@@ -73,13 +73,13 @@ export function encodeMessage(m: Message): Buffer {
       encodeCommit(m.ops, w);
       break;
     case Msg.ack:
-      w.varint(m.n).varint(m.seq).varint(m.generation).varint(m.journal);
+      w.varint(m.n).varint(m.seq).varint(m.generation).varint(m.journal).varint(m.keys);
       break;
     case Msg.reject:
       w.varint(m.n).string(m.code).string(m.message.slice(0, 1000));
       break;
     case Msg.committed:
-      w.varint(m.seq).varint(m.generation).varint(m.journal);
+      w.varint(m.seq).varint(m.generation).varint(m.journal).varint(m.keys);
       break;
     case Msg.request:
       w.varint(m.n).string(m.op).string(m.json);
@@ -130,13 +130,13 @@ export function decodeMessage(body: Uint8Array): Message {
       return { type, n, pre, ops };
     }
     case Msg.ack:
-      m = { type, n: r.varint(), seq: r.varint(), generation: r.varint(), journal: r.varint() };
+      m = { type, n: r.varint(), seq: r.varint(), generation: r.varint(), journal: r.varint(), keys: r.varint() };
       break;
     case Msg.reject:
       m = { type, n: r.varint(), code: r.string(MAX_CODE_BYTES), message: r.string(MAX_TEXT_BYTES) };
       break;
     case Msg.committed:
-      m = { type, seq: r.varint(), generation: r.varint(), journal: r.varint() };
+      m = { type, seq: r.varint(), generation: r.varint(), journal: r.varint(), keys: r.varint() };
       break;
     case Msg.request:
       m = { type, n: r.varint(), op: r.string(MAX_CODE_BYTES), json: r.string(MAX_REQUEST_BYTES) };

@@ -115,7 +115,6 @@ export class Engine {
     return this.follower ? "follower" : "writer";
   }
 
-  keysBehind = (): boolean => this.follower?.keysBehind() ?? false; // a follower's keys older than the keyring on disk
   /** A follower: apply every complete commit on disk (`onCommit` for each, in seq order); resolves with `lastSeq`. `hint`: the writer's `position`. */
   refresh(hint?: RefreshHint): Promise<number> {
     if (this.state.closed) return Promise.reject(new StoreClosedError());

@@ -8,7 +8,6 @@
  * again and the journals replayed from `journalStart`. Old files stay readable through the descriptors held
  * (POSIX unlink). Called by the `Engine` facade (`openFollower`, `refresh`, `promote`).
  */
-import fs from "node:fs";
 import { CorruptionError, isCellarError, type IoError, UsageError } from "../errors.js";
 import { fromUtf8 } from "../format/bytes.js";
 import { MANIFEST_COPY_FILE, MANIFEST_FILE, parseName, StorePaths } from "../format/filenames.js";
@@ -114,8 +113,6 @@ export class Follower {
   private reporting = false;
   /** The read window of the journal scans, kept between refreshes (a refresh usually reads a frame or two). */
   private readonly window = new Uint8Array(FOLLOW_WINDOW);
-  /** The `KEYRING` file (its keyring generation, inode, size, times) when its header last showed no newer keys. */
-  private keyringSeen: string | null = null;
 
   constructor(
     private readonly state: StoreState,
@@ -228,46 +225,6 @@ export class Follower {
   private quick(hint: RefreshHint): boolean {
     const t = this.tail;
     return t !== null && hint.generation === this.state.manifest.generation && hint.journal === t.n && this.scan(t, true) !== "key";
-  }
-
-  /**
-   * Whether the store's keyring on disk is newer than this follower's keys (a rotation since they were read):
-   * frames sealed under its new data key cannot be applied synchronously then. Read from the file's header;
-   * a keyring that cannot be read counts as newer.
-   */
-  keysBehind(): boolean {
-    const { io, paths, keyring } = this.state;
-    if (!keyring) return false;
-    // A follower's deferred write asks each time: the file's identity, one `stat`, says whether it was replaced
-    // since its header was last read (a rotation renames a new file into place); only then is the header read.
-    let id: string | null = null;
-    try {
-      const st = fs.statSync(paths.keyring, { bigint: true });
-      id = `${keyring.generation} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
-      if (id === this.keyringSeen) return false;
-    } catch {
-      id = null; // not a file this process can stat (a FileIO of its own): the header says
-    }
-    const behind = this.keyringHeaderBehind(keyring.generation);
-    this.keyringSeen = behind ? null : id;
-    return behind;
-  }
-
-  /** {@link keysBehind} from the file's header. */
-  private keyringHeaderBehind(generation: number): boolean {
-    const { io, paths } = this.state;
-    try {
-      const head = new Uint8Array(FILE_HEADER_SIZE);
-      const fd = io.open(paths.keyring, "r");
-      try {
-        if (io.read(fd, head, 0) !== FILE_HEADER_SIZE) return true;
-      } finally {
-        io.close(fd);
-      }
-      return decodeFileHeader(head, FileKind.keyring).fileNumber !== generation;
-    } catch {
-      return true;
-    }
   }
 
   /** The end of a run: `onResync` if a reload is still unreported; the seq applied. */
