@@ -42,6 +42,11 @@ export interface FileIO {
    * followers' writes during a commit's fdatasync). Optional: without it callers use `datasync`.
    */
   datasyncAsync?(fd: number): Promise<void>;
+  /**
+   * `write` on the libuv thread pool (the journal's zero fill ahead of its tail). Optional: without it the
+   * journal is extended on the commit's path.
+   */
+  writeAsync?(fd: number, data: Uint8Array, position: number): Promise<void>;
   size(fd: number): number;
   truncate(fd: number, length: number): void;
   /** Atomic rename; retried with backoff on `EPERM`/`EBUSY`/`EACCES` (virus scanners on Windows). */
@@ -361,6 +366,24 @@ export function nodeFileIO(): FileIO {
       }
     },
     datasyncAsync: (fd) => onPool(fs.fdatasync, "fdatasync", fd),
+    writeAsync: (fd, data, position) =>
+      new Promise<void>((resolve, reject) => {
+        const next = (done: number): void => {
+          if (done >= data.length) return resolve();
+          fs.write(fd, data, done, data.length - done, position + done, (e, n) => {
+            if (e || n <= 0) {
+              try {
+                wrap(e ?? Object.assign(new Error("write returned 0 bytes"), { code: "EIO" }), "write", nameOf(fd));
+              } catch (w) {
+                reject(w);
+              }
+              return;
+            }
+            next(done + n);
+          });
+        };
+        next(0);
+      }),
     fsyncAsync: (fd) => onPool(fs.fsync, "fsync", fd),
     size(fd) {
       try {

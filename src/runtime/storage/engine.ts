@@ -474,7 +474,7 @@ export class Engine {
     const s = this.state;
     if (s.closed) return;
     await this.commit.drain();
-    await Promise.allSettled([...this.backups]);
+    await Promise.allSettled([...this.backups, s.journal.settled()]); // a backup; the journal's zero fill ahead
     if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
     s.closed = true;
     await this.verified.catch(() => {});
