@@ -148,4 +148,35 @@ describe("journal preallocation", () => {
     expect(r.count("e")).toBe(600);
     await r.close();
   });
+
+  it("a commit that would pass a fill ahead still running waits for it (a slow disk): no frame is written over, all replays", async () => {
+    const dir = path.join(tmp, "ahead-slow");
+    const real = nodeFileIO();
+    let fills = 0;
+    const io = {
+      ...real,
+      async writeAsync(fd: number, data: Uint8Array, position: number) {
+        fills++;
+        await new Promise((r) => setTimeout(r, 200)); // each chunk of zeros 200 ms late: commits catch up with the fill
+        return real.writeAsync!(fd, data, position);
+      },
+    };
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false }, io });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => e.write([put(`a${i}`, 1000)]))); // ~21 KiB: a 64 KiB journal
+    let longest = 0;
+    for (let i = 0; i < 120; i++) {
+      const t = performance.now();
+      await e.write([put(`k${i}`, 1000)]); // past 64 KiB while the fill to 128 KiB runs, and on
+      longest = Math.max(longest, performance.now() - t);
+    }
+    expect(fills).toBeGreaterThan(0);
+    expect(longest).toBeGreaterThan(50); // a commit waited for a fill
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.recovery.damaged).toEqual([]);
+    expect(r.count("e")).toBe(140);
+    for (const k of ["a0", "a19", "k0", "k60", "k119"]) expect(Buffer.from(r.get("e", k)!.value).subarray(0, k.length).toString()).toBe(k);
+    await r.close();
+  });
 });
