@@ -474,10 +474,10 @@ export class Engine {
     const s = this.state;
     if (s.closed) return;
     await this.commit.drain();
-    await Promise.allSettled([...this.backups, s.journal.settled()]); // a backup; the journal's zero fill ahead
+    await Promise.allSettled([...this.backups]);
     if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
     s.closed = true;
-    await this.verified.catch(() => {});
+    await Promise.all([this.verified.catch(() => {}), s.journal.settled()]); // no append after `closed`: the journal's last zero fill ahead
     this.commit.stopSyncTimer();
     try {
       if (this.commit.dirty && !s.poisoned) s.journal.sync();
