@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/generated/index.js";
 import { TaskStatus } from "../../src/generated/examples/tasks/v1/tasks_pb.js";
 import { Engine, type WriteOp } from "../../src/runtime/storage/engine.js";
+import { nodeFileIO } from "../../src/runtime/platform/io.js";
 import { TEST_KEY, valueFor } from "./helpers/model.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cellar-journal-growth-"));
@@ -59,7 +60,8 @@ describe("journal preallocation", () => {
       await e.write([put(`k${i}`, 1000)]);
       seen.add(size());
     }
-    // ~300 KiB of frames, one at a time: 16 KiB doubled to 512 KiB, one extension per doubling.
+    // ~300 KiB of frames, one at a time: 16 KiB doubled to 512 KiB, one extension per doubling (from 64 KiB on,
+    // written ahead of the tail once a quarter of the step is left: 512 KiB → 1 MiB has not started).
     expect([...seen]).toEqual([16, 32, 64, 128, 256, 512].map((k) => k * KiB));
     await e.compact();
     expect(journals(dir)).toHaveLength(1);
@@ -76,7 +78,9 @@ describe("journal preallocation", () => {
 
   it("after a bulk load wrote the journal past its preallocation, the next small commit extends it by at most 1 MiB of zeros", async () => {
     const dir = path.join(tmp, "after-bulk");
-    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    // The extension on the commit's path (the fill ahead off: an I/O without writeAsync, or after it failed).
+    const { writeAsync: _, ...io } = nodeFileIO();
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false }, io });
     const size = () => fs.statSync(path.join(dir, journals(dir).at(-1)!)).size;
     // Incompressible values (a bulk group ≥ 64 KiB is written past the end as it is): ~3 MiB of frames.
     for (let b = 0; b < 3; b++) {
@@ -112,5 +116,67 @@ describe("journal preallocation", () => {
     const again = await Engine.open({ dir, key: TEST_KEY });
     expect(again.count("e")).toBe(2);
     await again.close();
+  });
+
+  it("extensions of 64 KiB or more are written ahead of the tail on the thread pool, never on a commit's path; all replays", async () => {
+    const dir = path.join(tmp, "ahead");
+    const real = nodeFileIO();
+    const onPath: number[] = []; // zero fills written by a commit (synchronous writes of 16 KiB or more)
+    let ahead = 0;
+    const io = {
+      ...real,
+      write(fd: number, data: Uint8Array, position: number) {
+        if (data.length >= 16 * KiB) onPath.push(data.length);
+        real.write(fd, data, position);
+      },
+      writeAsync(fd: number, data: Uint8Array, position: number) {
+        ahead += data.length;
+        return real.writeAsync!(fd, data, position);
+      },
+    };
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false }, io });
+    onPath.length = 0; // the new journal's own 16 KiB
+    for (let i = 0; i < 600; i++) await e.write([put(`k${i}`, 1000)]);
+    await e.close();
+    // ~630 KiB of frames: 16 → 32 and 32 → 64 KiB on the commit's path; 64 KiB → 1 MiB ahead (64 + 128 + 256 + 512 KiB).
+    expect(onPath).toEqual([16 * KiB, 32 * KiB]);
+    expect(ahead).toBe((64 + 128 + 256 + 512) * KiB);
+    expect(fs.statSync(path.join(dir, journals(dir)[0]!)).size).toBe(1024 * KiB);
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.recovery.damaged).toEqual([]);
+    expect(r.count("e")).toBe(600);
+    await r.close();
+  });
+
+  it("a commit that would pass a fill ahead still running waits for it (a slow disk): no frame is written over, all replays", async () => {
+    const dir = path.join(tmp, "ahead-slow");
+    const real = nodeFileIO();
+    let fills = 0;
+    const io = {
+      ...real,
+      async writeAsync(fd: number, data: Uint8Array, position: number) {
+        fills++;
+        await new Promise((r) => setTimeout(r, 200)); // each chunk of zeros 200 ms late: commits catch up with the fill
+        return real.writeAsync!(fd, data, position);
+      },
+    };
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false }, io });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => e.write([put(`a${i}`, 1000)]))); // ~21 KiB: a 64 KiB journal
+    let longest = 0;
+    for (let i = 0; i < 120; i++) {
+      const t = performance.now();
+      await e.write([put(`k${i}`, 1000)]); // past 64 KiB while the fill to 128 KiB runs, and on
+      longest = Math.max(longest, performance.now() - t);
+    }
+    expect(fills).toBeGreaterThan(0);
+    expect(longest).toBeGreaterThan(50); // a commit waited for a fill
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.recovery.truncatedTail).toBeNull();
+    expect(r.recovery.damaged).toEqual([]);
+    expect(r.count("e")).toBe(140);
+    for (const k of ["a0", "a19", "k0", "k60", "k119"]) expect(Buffer.from(r.get("e", k)!.value).subarray(0, k.length).toString()).toBe(k);
+    await r.close();
   });
 });

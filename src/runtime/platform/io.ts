@@ -42,6 +42,11 @@ export interface FileIO {
    * followers' writes during a commit's fdatasync). Optional: without it callers use `datasync`.
    */
   datasyncAsync?(fd: number): Promise<void>;
+  /**
+   * `write` on the libuv thread pool (the journal's zero fill ahead of its tail). Optional: without it the
+   * journal is extended on the commit's path.
+   */
+  writeAsync?(fd: number, data: Uint8Array, position: number): Promise<void>;
   size(fd: number): number;
   truncate(fd: number, length: number): void;
   /** Atomic rename; retried with backoff on `EPERM`/`EBUSY`/`EACCES` (virus scanners on Windows). */
@@ -286,6 +291,24 @@ const pathIO: Pick<FileIO, "rename" | "unlink" | "syncDir" | "readdir" | "mkdirp
   },
 };
 
+/** `fs.write` of all of `data` at `position` on the libuv thread pool, looping over short writes; failures wrapped as `write`'s. */
+function writeOnPool(fd: number, data: Uint8Array, position: number, name: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const next = (done: number): void => {
+      if (done >= data.length) return resolve();
+      fs.write(fd, data, done, data.length - done, position + done, (e, n) => {
+        if (!e && n > 0) return next(done + n);
+        try {
+          wrap(e ?? Object.assign(new Error("write returned 0 bytes"), { code: "EIO" }), "write", name);
+        } catch (w) {
+          reject(w);
+        }
+      });
+    };
+    next(0);
+  });
+}
+
 /** Node's real file system, synchronous. */
 export function nodeFileIO(): FileIO {
   const names = new Map<number, string>();
@@ -361,6 +384,7 @@ export function nodeFileIO(): FileIO {
       }
     },
     datasyncAsync: (fd) => onPool(fs.fdatasync, "fdatasync", fd),
+    writeAsync: (fd, data, position) => writeOnPool(fd, data, position, nameOf(fd)),
     fsyncAsync: (fd) => onPool(fs.fsync, "fsync", fd),
     size(fd) {
       try {

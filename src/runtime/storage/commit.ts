@@ -308,6 +308,16 @@ export class GroupCommit {
           o += e.bytes.length;
         }
       }
+      // A zero fill ahead of the journal's tail runs where these frames would go: they wait for it (journal-writer.ts).
+      const wait = w.waitFor(total + END_RECORD_SIZE);
+      if (wait) {
+        this.flushScheduled = true;
+        this.state.syncing = wait.then(() => {
+          this.state.syncing = null;
+          if (!this.writeFrames(group, parts, ring, keyId, poolSync)) this.afterAside(() => {});
+        });
+        return true;
+      }
       // Relaxed mode: a flush that finds unsynced commits `relaxedSyncMs` old syncs before it acknowledges,
       // so under load the window holds whether or not the timer gets a turn; the timer syncs a store that
       // went quiet. Sparse writes still resolve after write(2) alone (the timer synced the last one).

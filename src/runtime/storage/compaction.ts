@@ -155,8 +155,9 @@ export class Compaction {
   private async runCompaction(rewrite?: Rewrite): Promise<void> {
     const s = this.state;
     const io = s.io;
-    // A commit whose fdatasync runs aside (commit.ts) is indexed when it ends: the rotation comes after it.
-    while (s.syncing) await s.syncing;
+    // A commit whose fdatasync runs aside (commit.ts) is indexed when it ends: the rotation comes after it, and
+    // after the journal's zero fill ahead (the new journal starts as large as the old one ends up).
+    while (s.syncing || s.journal.filling) await (s.syncing ?? s.journal.settled());
     s.checkOpen();
     // 1. Rotate: new writes go to a fresh journal; the old files become read-only input.
     const { newJ, oldFiles, seqFloor, ring, keyId } = this.rotate();

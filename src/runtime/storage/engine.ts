@@ -476,7 +476,7 @@ export class Engine {
     await Promise.allSettled([...this.backups]);
     if (this.compaction.compacting) await this.compaction.compacting.catch(() => {});
     s.closed = true;
-    await this.verified.catch(() => {});
+    await Promise.all([this.verified.catch(() => {}), s.journal?.settled()]); // none after `closed`: the journal's last zero fill ahead (a follower has no journal)
     this.commit.stopSyncTimer();
     try {
       if (this.commit.dirty && !s.poisoned) s.journal.sync();

@@ -21,12 +21,24 @@ import {
   MAX_SEQ,
 } from "../format/format.js";
 import { encodeFileHeader, writeEndRecord } from "../format/frame.js";
-import { isCellarError, LimitError } from "../errors.js";
+import { IoError, isCellarError, LimitError } from "../errors.js";
 import type { FileIO } from "../platform/io.js";
+
+/** The zeros a fill ahead writes and fdatasyncs at a time (`JournalWriter.fillAhead`). */
+const AHEAD_CHUNK = 64 * 1024;
+/**
+ * The smallest extension written ahead: smaller ones (a journal under 64 KiB: 16 and 32 KiB of zeros) stay on the
+ * commit's path, where they cost little, so that a store of a few records is not preallocated a step early.
+ */
+const AHEAD_MIN_STEP = 64 * 1024;
 
 export class JournalWriter {
   /** The end record now at `tail` (version 3 journals), kept to restore it if an append fails. */
   private readonly end = new Uint8Array(END_RECORD_SIZE);
+  /** The zero fill ahead of the allocated size running on the thread pool (`fillAhead`), or null. */
+  private ahead: Promise<void> | null = null;
+  /** A fill ahead failed (a full disk): extensions are made on the commit's path again, as they need. */
+  private aheadFailed = false;
 
   private constructor(
     private readonly io: FileIO,
@@ -41,6 +53,8 @@ export class JournalWriter {
     private lastSeq: number,
     /** Version 3: an end record follows the last frame. Version 2 journals (older stores) have none. */
     readonly endRecords: boolean,
+    /** The file's path (to open a second descriptor for `fillAhead`); null: no fill ahead. */
+    private readonly file: string | null = null,
   ) {
     if (endRecords) writeEndRecord(this.end, lastSeq, tail);
   }
@@ -76,12 +90,30 @@ export class JournalWriter {
       io.unlink(file);
       throw e;
     }
-    return new JournalWriter(io, fd, number, header.slice(0, 28), FILE_HEADER_SIZE, size, lastSeq, true);
+    return new JournalWriter(io, fd, number, header.slice(0, 28), FILE_HEADER_SIZE, size, lastSeq, true, file);
   }
 
   /** Continue an existing journal whose valid frames end at `tail`, the last one carrying `lastSeq`. */
-  static resume(io: FileIO, fd: number, number: number, bound: Uint8Array, tail: number, lastSeq: number, endRecords: boolean): JournalWriter {
-    return new JournalWriter(io, fd, number, bound, tail, io.size(fd), lastSeq, endRecords);
+  static resume(io: FileIO, fd: number, number: number, bound: Uint8Array, tail: number, lastSeq: number, endRecords: boolean, file?: string): JournalWriter {
+    return new JournalWriter(io, fd, number, bound, tail, io.size(fd), lastSeq, endRecords, file ?? null);
+  }
+
+  /** Resolves once no zero fill ahead runs (close waits for it: its descriptor is open until then). */
+  settled(): Promise<void> {
+    return this.ahead ?? Promise.resolve();
+  }
+
+  /** A zero fill ahead runs. */
+  get filling(): boolean {
+    return this.ahead !== null;
+  }
+
+  /**
+   * While a zero fill ahead runs, an append of `bytes` (frames and end record) that would pass the allocated
+   * size must wait for it (its zeros would land over the frames): the promise to wait for, else null.
+   */
+  waitFor(bytes: number): Promise<void> | null {
+    return this.ahead && this.tail + bytes > this.allocated ? this.ahead : null;
   }
 
   /**
@@ -109,7 +141,10 @@ export class JournalWriter {
     try {
       // A large group (a bulk batch) is written past the end as it is: zero-filling ahead of it first would
       // write its bytes twice, and its size amortizes the file-size update its fdatasync then flushes.
-      if (end > this.allocated && bytes.length < JOURNAL_DIRECT_BYTES) this.extend(end);
+      if (end > this.allocated) {
+        if (this.ahead) throw new IoError("write", `journal ${this.number}`, "an append passed a zero fill still running (waitFor)");
+        if (bytes.length < JOURNAL_DIRECT_BYTES) this.extend(end);
+      }
       this.io.write(this.fd, bytes, at);
       if (end > this.allocated) this.allocated = end;
       if (sync) this.io.datasync(this.fd);
@@ -130,7 +165,57 @@ export class JournalWriter {
     this.tail = at + frames.length;
     this.lastSeq = lastSeq;
     if (this.endRecords) this.end.set(bytes.subarray(frames.length));
+    if (!this.ahead && this.allocated - end < this.step() / 4 && this.step() >= AHEAD_MIN_STEP) this.fillAhead();
     return at;
+  }
+
+  /** The next extension's size: the allocated size (16 KiB at least), up to 1 MiB (docs/FORMAT.md, "Journal"). */
+  private step(): number {
+    return Math.min(Math.max(this.allocated, JOURNAL_PREALLOC_INITIAL), JOURNAL_PREALLOC_MAX_STEP);
+  }
+
+  /**
+   * Once less than a quarter of a step of zeros is left ahead of the tail, the next step (of 64 KiB or more) is written on the thread
+   * pool (issue 15: a commit that extended the journal itself wrote up to 1 MiB of zeros and flushed them in
+   * its fdatasync, holding the event loop for milliseconds). Through a descriptor of its own (closing the
+   * journal's meanwhile is harmless), in chunks of {@link AHEAD_CHUNK}, each fdatasynced, so that a commit's
+   * fdatasync flushes at most one chunk of zeros with its frames; the allocated size takes the step in once
+   * all are written and synced. Commits go
+   * on below the allocated size meanwhile; one that would pass it waits (`waitFor`). A failure (a full disk)
+   * leaves zeros or nothing past the allocated size, and extensions to the commit's path as before.
+   */
+  private fillAhead(): void {
+    const io = this.io;
+    if (!this.file || this.aheadFailed || !io.writeAsync || !io.datasyncAsync) return;
+    const from = this.allocated;
+    const to = from + this.step();
+    let fd: number;
+    try {
+      fd = io.open(this.file, "r+");
+    } catch {
+      return;
+    }
+    this.ahead = (async () => {
+      try {
+        // The last chunk first: the file takes its new size at once (one size change to flush), then the rest.
+        const zeros = new Uint8Array(Math.min(AHEAD_CHUNK, to - from));
+        for (let end = to; end > from; end -= zeros.length) {
+          const at = Math.max(from, end - zeros.length);
+          await io.writeAsync!(fd, zeros.subarray(0, end - at), at);
+          await io.datasyncAsync!(fd);
+        }
+        if (this.allocated < to) this.allocated = to;
+      } catch {
+        this.aheadFailed = true;
+      } finally {
+        try {
+          io.close(fd);
+        } catch {
+          // nothing to do: the descriptor was only written through
+        }
+        this.ahead = null;
+      }
+    })();
   }
 
   /**
@@ -158,7 +243,7 @@ export class JournalWriter {
   }
 
   private extend(needed: number): void {
-    const step = Math.min(Math.max(this.allocated, JOURNAL_PREALLOC_INITIAL), JOURNAL_PREALLOC_MAX_STEP);
+    const step = this.step();
     let target = this.allocated + step;
     if (target < needed) target = needed + step;
     try {

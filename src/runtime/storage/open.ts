@@ -424,7 +424,7 @@ class Opening {
       });
       file.size = scan.end;
       gapExcused = false;
-      const resumed = isLast ? JournalWriter.resume(io, fd, n, header.bound, scan.end, scan.nextSeq - 1, header.version >= 3) : null;
+      const resumed = isLast ? JournalWriter.resume(io, fd, n, header.bound, scan.end, scan.nextSeq - 1, header.version >= 3, paths.journal(n)) : null;
       for (const d of scan.damage) {
         if (d.kind === "torn" && resumed) {
           const quarantinedAs = this.quarantine(name);
