@@ -11,7 +11,7 @@ import { parseName, StorePaths } from "../format/filenames.js";
 import { FILE_HEADER_SIZE, FileKind, FORMAT_VERSION, STORE_ID_SIZE } from "../format/format.js";
 import { decodeFileHeader, FrameError } from "../format/frame.js";
 import { Loc } from "../format/location.js";
-import type { Failpoint, FileIO } from "../platform/io.js";
+import { type Failpoint, type FileIO, preloadNativeLock } from "../platform/io.js";
 import { NO_HOOKS } from "./hooks.js";
 import { StoreLock } from "../platform/lock.js";
 import { randomBytes } from "../crypto/seal.js";
@@ -26,6 +26,8 @@ import { settleRestore } from "./restore-swap.js";
 import { deadAtOpen, equalBytes, type OpenedSegment, openSegment, SegmentProblem } from "./segment.js";
 import { attachPages } from "./reads.js";
 import { type DamageReport, type ReadFile, type RecoveryReport, StoreState } from "./state.js";
+
+preloadNativeLock(); // with the library's import, not the first open (platform/io.ts)
 
 /**
  * Builds the engine on a store just opened (wiring its jobs and starting them); `retireDamage`: open found
