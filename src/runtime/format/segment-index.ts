@@ -133,23 +133,10 @@ export class SegmentIndex {
     const ranges = new Map<string, Range>();
     let expect = FILE_HEADER_SIZE;
     let nslots = 0;
-    // An entity's blocks are contiguous: its name is decoded once and taken again while the bytes repeat.
-    let entity = "";
-    let nameAt = -1;
-    let nameLen = -1;
     for (let b = 0; b < nblocks; b++) {
       const offset = r.varint();
       const frameLength = r.varint(MAX_FRAME_PAYLOAD + 64);
-      const at = r.pos;
-      const len = r.varint(MAX_ENTITY_NAME_BYTES);
-      const n = r.pos - at + len;
-      if (nameAt >= 0 && n === nameLen && compareBytes(r.buf, at, n, nameAt, nameLen) === 0) r.skip(len);
-      else {
-        r.pos = at;
-        entity = r.string(MAX_ENTITY_NAME_BYTES);
-        nameAt = at;
-        nameLen = n;
-      }
+      const entity = r.string(MAX_ENTITY_NAME_BYTES);
       const count = r.varint(MAX_COUNT);
       if (offset !== expect) throw new DecodeError("index points outside the data blocks");
       expect = offset + frameLength;
