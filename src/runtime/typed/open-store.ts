@@ -18,6 +18,7 @@ import { buildIndexes } from "./index-build.js";
 import type { StoreOptions, TypedStore } from "./types.js";
 import { RESERVED, StoreImpl } from "./store.js";
 import { checkAuditOptions, StoreAudit } from "./audit.js";
+import { turn } from "../platform/turn.js";
 
 /** Open (or create) a store holding `entities`. */
 export async function openStore<E extends Record<string, EntityDefinition>>(
@@ -82,6 +83,10 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
     store = new StoreImpl(engine, entities, defs, redactSensitive === true, backupDir, options.key);
     store.setMigrations(migrations ?? []);
     observeStore(obs, store, entities, options);
+    // issue 15: the loop turns between the open's steps (storage/open.ts turns within the engine's), once the
+    // engine reports to the store (the background check may run in a turn). Not in a follower: its promotion
+    // handler is set below, and nothing may run before it is.
+    if (sharing?.role !== "follower") await turn();
     // What only the writer runs after open (and a follower when it is promoted).
     const writerWork = async () => {
       await StoreImpl.startAudit(store); // the log's first entry, or its pruning by `keep`
@@ -89,6 +94,7 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
       // Indexes the schema declares and the records' terms do not hold yet (index-build.ts), before the store serves.
       // A build the quota refuses stops; the `error` event says so once the app can listen.
       if (!redactSensitive) await buildIndexes(engine, defs.values(), onIndexProgress, (e) => setImmediate(() => engine.onProblem?.(e)));
+      await turn(); // issue 15: the first reads of the index build state, then the rest of the writer's work
       // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
       if (!redactSensitive) await StoreImpl.sweepHistory(store);
       if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store);
@@ -117,6 +123,7 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
       });
       store.records.clear();
     }
+    await turn(); // before the channel listens: no follower's write comes in this turn
     await sharing?.start(); // followers' writes from now on, at this app's schema versions
     await writerWork();
   } catch (e) {
