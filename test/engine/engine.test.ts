@@ -68,7 +68,7 @@ describe("engine", () => {
     const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
     const atOpen = turned;
     turned = 100; // stop the chain
-    // One turn after the lock, after the keyring and manifest, after the segment, after the journals.
+    // Turns after the lock, the keyring and manifest, the directory settled, the segment, the journals.
     expect(atOpen).toBeGreaterThanOrEqual(4);
     expect(text(e, "c")).toBeDefined();
     await e.close();

@@ -311,6 +311,7 @@ class Opening {
    */
   async load<E>(journals: readonly number[], make: MakeEngine<E>): Promise<E> {
     try {
+      await turn(); // after the directory is settled (leftovers judged, the store's state built)
       this.loadSegment();
       await turn();
       const { seq, writer } = this.replayJournals(journals);
