@@ -174,7 +174,7 @@ describe("open", () => {
     setImmediate(tick);
     const store = await openStore({ dir, key, compaction: { auto: false } });
     stop = true;
-    // The engine turns 4 times (storage/open.ts), the typed layer 3 (typed/open-store.ts).
+    // The engine turns 5 times (storage/open.ts), the typed layer 2 (typed/open-store.ts).
     expect(turns).toBeGreaterThanOrEqual(7);
     expect((await store.tasks.get(id(500)))?.title).toBe("in the journal");
     await store.close();

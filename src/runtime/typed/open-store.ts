@@ -94,7 +94,6 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
       // Indexes the schema declares and the records' terms do not hold yet (index-build.ts), before the store serves.
       // A build the quota refuses stops; the `error` event says so once the app can listen.
       if (!redactSensitive) await buildIndexes(engine, defs.values(), onIndexProgress, (e) => setImmediate(() => engine.onProblem?.(e)));
-      await turn(); // issue 15: the first reads of the index build state, then the rest of the writer's work
       // Record history past its `maxAgeMs` (entries of records not written since): deleted at open.
       if (!redactSensitive) await StoreImpl.sweepHistory(store);
       if (onCorruption === "restore") await StoreImpl.recoverAtOpen(store);
