@@ -54,6 +54,28 @@ describe("engine", () => {
     await r.close();
   });
 
+  it("an open lets the event loop turn between its steps: a setImmediate queued before it runs before it resolves (issue 15)", async () => {
+    const dir = path.join(tmp, "open-turns");
+    const first = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    await first.write([put("a", 0), put("b", 0)]);
+    await first.compact(); // a segment to load, and a journal to replay
+    await first.write([put("c", 0)]);
+    await first.close();
+    let turned = 0;
+    const tick = () => {
+      turned++;
+      if (turned < 100) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });
+    const atOpen = turned;
+    turned = 100; // stop the chain
+    // Turns after the lock, the keyring and manifest, the directory settled, the segment, the journals.
+    expect(atOpen).toBeGreaterThanOrEqual(4);
+    expect(text(e, "c")).toBeDefined();
+    await e.close();
+  });
+
   it("reads and writes go on while a compaction runs, and everything written is there afterwards and after reopen", async () => {
     const dir = path.join(tmp, "concurrent");
     const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false } });

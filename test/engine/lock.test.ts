@@ -151,6 +151,18 @@ describe("one process", () => {
       expect(err).toMatchObject({ code: "E_LOCK_UNAVAILABLE" });
     }
   });
+
+  it("the native lock module is loaded with the open path's modules, so the first open does not pay its dlopen (issue 15)", () => {
+    // A fresh process: import storage/open.ts only (no open), then look for the addon among the loaded modules.
+    const open = path.join(here, "../../src/runtime/storage/open.ts").replace(/\\/g, "/");
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "-e", `import("${open}").then(() => console.log(Object.keys(require("node:module")._cache).some((k) => k.includes("fs-native-extensions"))))`],
+      { encoding: "utf8" },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("true");
+  });
 });
 
 describe("two processes", () => {

@@ -223,6 +223,20 @@ export function loadNativeLock(load: () => unknown = () => createRequire(import.
   return (nativeLock = mod as NativeLock);
 }
 
+/**
+ * Load the native lock module now if it loads, and say nothing if it does not (the open that needs it then
+ * throws `LockUnavailableError` as before). Called when the open path's modules load (storage/open.ts), so the
+ * dlopen of the addon (~3–7 ms in a fresh process, issue 15) is paid with the library's import, as
+ * better-sqlite3 pays its own addon's at `require`, not by the first open's caller.
+ */
+export function preloadNativeLock(): void {
+  try {
+    loadNativeLock();
+  } catch {
+    // reported by the open that needs the lock
+  }
+}
+
 /** Errors a refused non-blocking lock comes back as: `EAGAIN`/`EWOULDBLOCK` (POSIX), `EACCES` (some fcntl), `EBUSY` (libuv's name for Windows' `ERROR_LOCK_VIOLATION`). */
 const LOCK_HELD = new Set(["EAGAIN", "EWOULDBLOCK", "EACCES", "EBUSY"]);
 

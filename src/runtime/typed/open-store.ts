@@ -18,6 +18,7 @@ import { buildIndexes } from "./index-build.js";
 import type { StoreOptions, TypedStore } from "./types.js";
 import { RESERVED, StoreImpl } from "./store.js";
 import { checkAuditOptions, StoreAudit } from "./audit.js";
+import { turn } from "../platform/turn.js";
 
 /** Open (or create) a store holding `entities`. */
 export async function openStore<E extends Record<string, EntityDefinition>>(
@@ -82,6 +83,10 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
     store = new StoreImpl(engine, entities, defs, redactSensitive === true, backupDir, options.key);
     store.setMigrations(migrations ?? []);
     observeStore(obs, store, entities, options);
+    // issue 15: the loop turns between the open's steps (storage/open.ts turns within the engine's), once the
+    // engine reports to the store (the background check may run in a turn). Not in a follower: its promotion
+    // handler is set below, and nothing may run before it is.
+    if (sharing?.role !== "follower") await turn();
     // What only the writer runs after open (and a follower when it is promoted).
     const writerWork = async () => {
       await StoreImpl.startAudit(store); // the log's first entry, or its pruning by `keep`
@@ -117,6 +122,7 @@ async function open(entities: Record<string, EntityDefinition>, options: StoreOp
       });
       store.records.clear();
     }
+    await turn(); // before the channel listens: no follower's write comes in this turn
     await sharing?.start(); // followers' writes from now on, at this app's schema versions
     await writerWork();
   } catch (e) {
