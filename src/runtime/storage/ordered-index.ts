@@ -16,14 +16,11 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, mergeRun, pack, splitOff } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, LEAF, type Leaf, mergeRun, pack } from "./ordered-leaf.js";
 import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
 export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
-
-/** A leaf's size after a split, and half the most it holds. */
-const LEAF = 64;
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
@@ -117,7 +114,7 @@ export class OrderedIndex {
   }
 
   private rebuildTree(): void {
-    for (const l of this.leaves) l.counted = l.sks.length;
+    for (const l of this.leaves) l.counted = l.n;
     const { tree, total } = fenwick(this.leaves);
     this.tree = tree;
     this.total = total;
@@ -145,12 +142,12 @@ export class OrderedIndex {
     const leaves = this.leaves;
     if (leaves.length === 0) return;
     const last = leaves[leaves.length - 1]!;
-    const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
+    const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.n - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
     this.adds.repack((t) => this.num(t));
     for (const l of leaves) {
-      for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
+      for (let i = 0; i < l.n; i++) l.nums[i] = this.num(l.sks[i]!);
       l.fN = this.num(l.fSk);
       l.cols = undefined;
     }
@@ -180,14 +177,14 @@ export class OrderedIndex {
     while (a < b) {
       const mid = (a + b) >>> 1;
       const l = leaves[mid]!;
-      const last = l.sks.length - 1;
+      const last = l.n - 1;
       if (past(l.sks[last]!, l.keys[last]!)) b = mid;
       else a = mid + 1;
     }
     if (a === leaves.length) return [a, 0];
     const l = leaves[a]!;
     let x = 0;
-    let y = l.sks.length - 1;
+    let y = l.n - 1;
     while (x < y) {
       const mid = (x + y) >>> 1;
       if (past(l.sks[mid]!, l.keys[mid]!)) y = mid;
@@ -241,7 +238,7 @@ export class OrderedIndex {
   private seekIn(a: number, sk: string, n: number, key: string, kn: number): number {
     const l = this.leaves[a]!;
     let x = 0;
-    let y = l.sks.length - 1;
+    let y = l.n - 1;
     while (x < y) {
       const mid = (x + y) >>> 1;
       if (this.cmp(sk, n, key, kn, l, mid) <= 0) y = mid;
@@ -293,20 +290,40 @@ export class OrderedIndex {
     const { sks, keys, nums, knums } = taken;
     const leaves = this.leaves;
     const nl = leaves.length;
-    const { order, starts } = groupByLeaf(taken, nl, (x) => Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!)));
-    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
+    const m = taken.m;
+    const leafOf = new Uint32Array(m);
+    for (let x = 0; x < m; x++) leafOf[x] = Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!));
+    const { order, starts } = groupByLeaf(leafOf, m, nl);
+    // Leaves split off: after leaf grownAt[g], grown[g] (in order); put in place in one pass at the end.
+    const grownAt: number[] = [];
+    const grown: Leaf[][] = [];
     for (let li = nl - 1; li >= 0; li--) {
       const from = starts[li]!;
       const to = starts[li + 1]!;
       if (from === to) continue;
-      const run = order.subarray(from, to);
       const l = leaves[li]!;
       // The leaf and its run, both sorted, merged (past the last leaf's fence, the run's greatest becomes its fence).
-      mergeRun(l, run, taken, sortRun(run, taken, this.compareKeys), this.compareKeys);
-      if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
-      l.counted = l.sks.length;
+      const parts = mergeRun(l, order, from, to, taken, sortRun(order, from, to, taken, this.compareKeys), this.compareKeys);
       this.lastNums[li] = l.fN;
-      this.splitLeaf(li);
+      if (parts.length) {
+        grownAt.push(li);
+        grown.push(parts);
+      }
+      else if (l.n !== l.counted) {
+        this.grow(li, l.n - l.counted);
+        l.counted = l.n;
+      }
+    }
+    if (grown.length) {
+      const all: Leaf[] = [];
+      let g = grown.length - 1; // grownAt descends
+      for (let li = 0; li < nl; li++) {
+        all.push(leaves[li]!);
+        if (g >= 0 && grownAt[g] === li) for (const p of grown[g--]!) all.push(p);
+      }
+      this.leaves = all;
+      this.lastNums = all.map((l) => l.fN);
+      this.restructured();
     }
   }
 
@@ -314,16 +331,6 @@ export class OrderedIndex {
   private flushIntoEmpty(): void {
     const { sks, keys, order } = this.adds.takeSorted(this.compareKeys);
     finish(this.fillSteps(order, sks, keys));
-  }
-
-  /** Split leaf `li` (sorted) into leaves of LEAF entries when it holds more than 2 × LEAF. */
-  private splitLeaf(li: number): void {
-    const l = this.leaves[li]!;
-    if (l.sks.length <= 2 * LEAF) return;
-    const parts = splitOff(l, LEAF);
-    this.leaves.splice(li + 1, 0, ...parts);
-    this.lastNums.splice(li, 1, l.fN, ...parts.map((x) => x.fN));
-    this.restructured();
   }
 
   /** {@link remove} of a whole term (`prefix + sk`). */
@@ -337,12 +344,18 @@ export class OrderedIndex {
     const i = this.seekIn(li, sk, n, key, kn);
     const l = this.leaves[li]!;
     if (l.sks[i] !== sk || l.keys[i] !== key) return;
-    l.sks.splice(i, 1);
-    l.keys.splice(i, 1);
-    l.nums.splice(i, 1);
-    l.knums.splice(i, 1);
+    const m = l.n - 1;
+    for (let k = i; k < m; k++) {
+      l.sks[k] = l.sks[k + 1]!;
+      l.keys[k] = l.keys[k + 1]!;
+    }
+    l.nums.copyWithin(i, i + 1, m + 1);
+    l.knums.copyWithin(i, i + 1, m + 1);
+    l.sks[m] = "";
+    l.keys[m] = "";
+    l.n = m;
     l.cols = undefined; // the fence stays: still between this leaf and the next
-    if (l.sks.length === 0) {
+    if (m === 0) {
       this.leaves.splice(li, 1);
       this.lastNums.splice(li, 1);
       this.restructured();
@@ -380,8 +393,9 @@ export class OrderedIndex {
     let [li, i] = this.at(from);
     let n = to - from;
     while (n > 0) {
-      const sks = this.leaves[li++]!.sks;
-      const end = Math.min(sks.length, i + n);
+      const l = this.leaves[li++]!;
+      const sks = l.sks;
+      const end = Math.min(l.n, i + n);
       n -= end - i;
       for (; i < end; i++) visit(sks[i]!);
       i = 0;
@@ -403,7 +417,7 @@ export class OrderedIndex {
       const l = this.leaves[li++]!;
       let col = l.cols?.get(column);
       if (!col) {
-        col = new Float64Array(l.sks.length);
+        col = new Float64Array(l.n);
         for (let j = 0; j < col.length; j++) col[j] = decode(l.sks[j]!);
         (l.cols ??= new Map()).set(column, col);
       }
@@ -434,8 +448,8 @@ export class OrderedIndex {
       const l = this.leaves[li]!;
       yield { sk: cut ? l.sks[i]!.slice(cut) : l.sks[i]!, key: l.keys[i]! };
       if (reverse) {
-        if (--i < 0) i = this.leaves[--li]?.sks.length! - 1;
-      } else if (++i === l.sks.length) {
+        if (--i < 0) i = (this.leaves[--li]?.n ?? 0) - 1;
+      } else if (++i === l.n) {
         li++;
         i = 0;
       }

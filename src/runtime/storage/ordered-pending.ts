@@ -85,52 +85,57 @@ export class PendingAdds {
     const t = this.take();
     const order = new Uint32Array(t.m);
     for (let i = 0; i < t.m; i++) order[i] = i;
-    sortRun(order, t, compareKeys);
+    sortRun(order, 0, t.m, t, compareKeys);
     return { ...t, order };
   }
 }
 
+/** Order of adds a and b of `t` by (num, sk, knum, key). */
+function cmpAdds(t: TakenAdds, a: number, b: number, compareKeys: (a: string, b: string) => number): number {
+  const x = t.nums[a]!;
+  const y = t.nums[b]!;
+  if (x !== y) return x < y ? -1 : 1;
+  const s = t.sks[a]!;
+  const u = t.sks[b]!;
+  if (s !== u) return s < u ? -1 : 1;
+  const kx = t.knums[a]!;
+  const ky = t.knums[b]!;
+  return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(t.keys[a]!, t.keys[b]!);
+}
+
 /**
- * Sort positions `run` (into `t`'s arrays) by (num, sk, knum, key): checked first in one pass, since adds made
- * in key order (increasing ids, times) to one value of an index arrive sorted already. Returns whether two
- * neighbours are the same entry (an entry added twice while pending).
+ * Sort positions `run[from]` to `run[to - 1]` (into `t`'s arrays) by (num, sk, knum, key): checked first in one
+ * pass, since adds made in key order (increasing ids, times) to one value of an index arrive sorted already; a
+ * short run sorted by insertion in place (nothing allocated). Returns whether two neighbours are the same entry
+ * (an entry added twice while pending).
  */
-export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string, b: string) => number): boolean {
-  if (run.length < 2) return false;
-  const { sks, keys, nums, knums } = t;
-  const cmp = (a: number, b: number): number => {
-    const x = nums[a]!;
-    const y = nums[b]!;
-    if (x !== y) return x < y ? -1 : 1;
-    const s = sks[a]!;
-    const u = sks[b]!;
-    if (s !== u) return s < u ? -1 : 1;
-    const kx = knums[a]!;
-    const ky = knums[b]!;
-    return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
-  };
+export function sortRun(run: Uint32Array, from: number, to: number, t: TakenAdds, compareKeys: (a: string, b: string) => number): boolean {
+  if (to - from < 2) return false;
   let inOrder = true;
-  for (let j = 1; j < run.length && inOrder; j++) inOrder = cmp(run[j - 1]!, run[j]!) < 0;
+  for (let j = from + 1; j < to && inOrder; j++) inOrder = cmpAdds(t, run[j - 1]!, run[j]!, compareKeys) < 0;
   if (inOrder) return false;
-  run.sort(cmp);
-  for (let j = 1; j < run.length; j++) if (cmp(run[j - 1]!, run[j]!) === 0) return true;
+  if (to - from <= 32) {
+    for (let j = from + 1; j < to; j++) {
+      const x = run[j]!;
+      let k = j - 1;
+      while (k >= from && cmpAdds(t, run[k]!, x, compareKeys) > 0) {
+        run[k + 1] = run[k]!;
+        k--;
+      }
+      run[k + 1] = x;
+    }
+  } else run.subarray(from, to).sort((a, b) => cmpAdds(t, a, b, compareKeys));
+  for (let j = from + 1; j < to; j++) if (cmpAdds(t, run[j - 1]!, run[j]!, compareKeys) === 0) return true;
   return false;
 }
 
 /**
- * The taken adds grouped by the leaf `route(i)` gives each (0 to `leaves` - 1), by a counting sort: `order`
- * holds leaf 0's adds, then leaf 1's, …; leaf li's are `order[starts[li]]` to `order[starts[li + 1] - 1]`, in
- * the order made.
+ * Adds grouped by leaf (`leafOf[x]`, 0 to `leaves` - 1, for each add x < m) by a counting sort: `order` holds leaf
+ * 0's adds, then leaf 1's, …; leaf li's are `order[starts[li]]` to `order[starts[li + 1] - 1]`, in the order made.
  */
-export function groupByLeaf(t: TakenAdds, leaves: number, route: (i: number) => number): { order: Uint32Array; starts: Uint32Array } {
-  const m = t.m;
-  const leafOf = new Uint32Array(m);
+export function groupByLeaf(leafOf: Uint32Array, m: number, leaves: number): { order: Uint32Array; starts: Uint32Array } {
   const starts = new Uint32Array(leaves + 1);
-  for (let x = 0; x < m; x++) {
-    const li = route(x);
-    leafOf[x] = li;
-    starts[li + 1]!++;
-  }
+  for (let x = 0; x < m; x++) starts[leafOf[x]! + 1]!++;
   for (let li = 0; li < leaves; li++) starts[li + 1]! += starts[li]!;
   const order = new Uint32Array(m);
   const next = starts.slice(0, leaves);
