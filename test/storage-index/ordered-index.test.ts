@@ -89,6 +89,31 @@ function check(ix: OrderedIndex, model: Model, o: Extract<Op, { t: "check" }>): 
   expect(xs).toEqual(terms.map(codeSum));
 }
 
+/** The leaves' layout after a read: each holds 1 to its room entries, sorted, fenced at its last, slots past its entries empty. */
+function leavesWellFormed(ix: OrderedIndex): void {
+  void ix.size; // a read: the pending adds placed
+  const leaves = (ix as unknown as { leaves: { n: number; sks: string[]; keys: string[]; nums: Float64Array; fSk: string; fKey: string }[] }).leaves;
+  let prev: IndexEntry | undefined;
+  let fence: IndexEntry | undefined;
+  for (const l of leaves) {
+    expect(l.n).toBeGreaterThan(0);
+    expect(l.n).toBeLessThanOrEqual(Math.min(l.sks.length, 128));
+    expect(l.keys.length).toBe(l.sks.length);
+    expect(l.nums.length).toBe(l.sks.length);
+    for (let i = l.n; i < l.sks.length; i++) expect(l.sks[i] === "" && l.keys[i] === "").toBe(true);
+    for (let i = 0; i < l.n; i++) {
+      const e = { sk: l.sks[i]!, key: l.keys[i]! };
+      if (prev) expect(prev.sk < e.sk || (prev.sk === e.sk && byNumber(prev.key, e.key) < 0)).toBe(true);
+      prev = e;
+    }
+    // The fence: at or past the leaf's last entry (a remove leaves it), before the next leaf's first.
+    const last = { sk: l.sks[l.n - 1]!, key: l.keys[l.n - 1]! };
+    expect(last.sk < l.fSk || (last.sk === l.fSk && byNumber(last.key, l.fKey) <= 0)).toBe(true);
+    if (fence) expect(fence.sk < l.sks[0]! || (fence.sk === l.sks[0]! && byNumber(fence.key, l.keys[0]!) < 0)).toBe(true);
+    fence = { sk: l.fSk, key: l.fKey };
+  }
+}
+
 /** A number that differs for most terms: the sum of their code units weighted by position. */
 function codeSum(t: string): number {
   let v = 0;
@@ -192,6 +217,54 @@ describe("OrderedIndex", () => {
     expect([...ix.walk({})]).toEqual(all);
     expect([...ix.walk({}, { reverse: true })]).toEqual([...all].reverse());
   });
+  it("leaves of fixed room: bursts into one leaf (split into several at once), re-adds of placed and pending entries, removes; every leaf sorted, within its room, its free slots empty", () => {
+    // Each burst adds `count` entries around one sk without a read between (placed together by the next flush):
+    // with `count` past 2 × LEAF (64) a leaf's merge writes into it and into several new leaves at once. Some of
+    // a burst's entries are already placed (`again`: an exact duplicate of a leaf's entry) or repeated in the burst.
+    type Step =
+      | { t: "burst"; sk: string; from: number; count: number; again: number; twice: boolean }
+      | { t: "removeSome"; i: number; n: number }
+      | { t: "check"; range: SkRange; reverse: boolean };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ t: fc.constant("burst" as const), sk, from: fc.nat({ max: 400 }), count: fc.integer({ min: 1, max: 400 }), again: fc.nat({ max: 50 }), twice: fc.boolean() }) },
+      { weight: 2, arbitrary: fc.record({ t: fc.constant("removeSome" as const), i: fc.nat(), n: fc.integer({ min: 1, max: 150 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant("check" as const), range: fc.oneof(range, prefixRange), reverse: fc.boolean() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ sk, key: fc.nat({ max: 2000 }).map(String) }), { maxLength: 1500 }), fc.array(step, { minLength: 1, maxLength: 40 }), fc.boolean(), (initial, steps, built) => {
+        const model = new Model();
+        const prefix = "\u00014\u0000";
+        let ix: OrderedIndex;
+        if (built) {
+          for (const e of initial) model.add(e.sk, e.key);
+          ix = OrderedIndex.from(byNumber, initial.map((e) => prefix + e.sk), initial.map((e) => e.key), prefix);
+        } else ix = new OrderedIndex(byNumber, prefix);
+        for (const st of steps) {
+          if (st.t === "burst") {
+            const adds: IndexEntry[] = [];
+            for (let k = 0; k < st.count; k++) adds.push({ sk: st.sk + (k % 3 === 0 ? "" : "a"), key: String(st.from + k) });
+            for (let k = 0; k < Math.min(st.again, model.entries.length); k++) adds.push(model.entries[(k * 7919) % model.entries.length]!);
+            if (st.twice) adds.push(...adds.slice(0, 20));
+            for (const e of adds) {
+              ix.add(e.sk, e.key);
+              model.add(e.sk, e.key);
+            }
+          } else if (st.t === "removeSome") {
+            for (let k = 0; k < st.n && model.entries.length; k++) {
+              const e = model.entries[(st.i + k * 31) % model.entries.length]!;
+              ix.remove(e.sk, e.key);
+              model.remove(e.sk, e.key);
+            }
+          } else check(ix, model, { t: "check", range: st.range, reverse: st.reverse, after: null, afterAbsent: null });
+          leavesWellFormed(ix);
+        }
+        check(ix, model, { t: "check", range: {}, reverse: false, after: null, afterAbsent: null });
+        leavesWellFormed(ix);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it("packed numbers: string keys in UTF-8 order (packKeys) and long sks sharing leading digits, across rebuilds of the common prefix", () => {
     // Characters in and out of the packed range (digits, hex, letters; space, \u0000, é, \uffff, a surrogate
     // pair), sks and keys longer than the 8 packed characters, most sks sharing a long prefix as timestamps do.

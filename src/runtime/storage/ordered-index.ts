@@ -16,7 +16,7 @@
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, LEAF, type Leaf, mergeRun, pack } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, BUILT, LEAF, type Leaf, ROOM, mergeRun, pack } from "./ordered-leaf.js";
 import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
@@ -85,7 +85,7 @@ export class OrderedIndex {
       this.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, this.prefix);
       this.commonAt = order.length;
     }
-    this.leaves = yield* leafSteps(order, sks, keys, (t) => this.num(t), (k) => this.knum(k), LEAF);
+    this.leaves = yield* leafSteps(order, sks, keys, (t) => this.num(t), (k) => this.knum(k), BUILT, ROOM);
     this.rebuildTree();
   }
 
