@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type IndexEntry, OrderedIndex, pack, type SkRange } from "../../src/runtime/storage/ordered-index.js";
 import { compareUtf8 } from "../../src/runtime/format/segment-index.js";
+import { setSliceBudget } from "../../src/runtime/platform/turn.js";
 
 /** Integer keys compared as numbers (not as strings): ties must follow `compareKeys`, not string order. */
 const byNumber = (a: string, b: string): number => Number(a) - Number(b);
@@ -18,7 +19,11 @@ class Model {
   constructor(private readonly compareKeys: (a: string, b: string) => number = byNumber) {}
   private cmp = (a: IndexEntry, b: IndexEntry): number => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : this.compareKeys(a.key, b.key));
   add(sk: string, key: string): void {
-    if (!this.entries.some((e) => e.sk === sk && e.key === key)) this.entries.push({ sk, key });
+    this.addAll([{ sk, key }]);
+  }
+  addAll(es: readonly IndexEntry[]): void {
+    const there = new Set(this.entries.map((e) => `${e.sk}\u0000${e.key}`));
+    for (const e of es) if (!there.has(`${e.sk}\u0000${e.key}`)) there.add(`${e.sk}\u0000${e.key}`) && this.entries.push(e);
     this.entries.sort(this.cmp);
   }
   remove(sk: string, key: string): void {
@@ -261,8 +266,50 @@ describe("OrderedIndex", () => {
         check(ix, model, { t: "check", range: {}, reverse: false, after: null, afterAbsent: null });
         leavesWellFormed(ix);
       }),
-      { numRuns: 60 },
+      { numRuns: 20 },
     );
+  });
+
+  it("placing in slices: adds past the bound are placed over later turns, reads and removes between the slices see every add, and placeSliced yields", async () => {
+    const old = setSliceBudget(0); // every check after a slice's first says overdue: a slice routes 256 adds or merges one leaf
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.record({ sk, key: fc.nat({ max: 3000 }).map(String) }), { minLength: 1, maxLength: 2500 }), fc.array(op, { minLength: 20, maxLength: 100 }), fc.nat({ max: 5 }), async (initial, ops, turns) => {
+          const model = new Model();
+          const prefix = "\u00015\u0000";
+          model.addAll(initial);
+          const ix = OrderedIndex.from(byNumber, initial.map((e) => prefix + e.sk), initial.map((e) => e.key), prefix);
+          // Past the bound (a quarter of the index): a placing begins; the adds stay pending until slices place them.
+          const burst = Array.from({ length: ix.pendingMax + 40 }, (_, i) => ({ sk: ["a", "b", "c"][i % 3]! + String(i % 7), key: String(3001 + i) }));
+          for (const e of burst) ix.add(e.sk, e.key);
+          model.addAll(burst);
+          expect(ix.pending).toBe(burst.length);
+          for (let k = 0; k < turns; k++) await new Promise((r) => setImmediate(r));
+          if (turns > 0) expect(ix.pending).toBeLessThan(burst.length); // slices ran
+          // Reads, removes and more adds with the placing part done: each one sees every add.
+          run(ix, model, ops);
+          // placeSliced: the next burst placed over several turns, none holding all of it.
+          for (const e of burst) ix.add(e.sk + "z", e.key);
+          model.addAll(burst.map((e) => ({ sk: e.sk + "z", key: e.key })));
+          // Other work gets turns meanwhile: a loop of setImmediate callbacks runs between its slices.
+          let turnsSeen = 0;
+          let placed = false;
+          const other = (): void => {
+            turnsSeen++;
+            if (!placed) setImmediate(other);
+          };
+          setImmediate(other);
+          await ix.placeSliced();
+          placed = true;
+          expect(ix.pending).toBe(0);
+          expect(turnsSeen).toBeGreaterThan(0);
+          check(ix, model, { t: "check", range: {}, reverse: false, after: null, afterAbsent: null });
+        }),
+        { numRuns: 20 },
+      );
+    } finally {
+      setSliceBudget(old);
+    }
   });
 
   it("packed numbers: string keys in UTF-8 order (packKeys) and long sks sharing leading digits, across rebuilds of the common prefix", () => {

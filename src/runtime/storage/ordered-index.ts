@@ -17,7 +17,9 @@
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
 import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, BUILT, LEAF, type Leaf, ROOM, mergeRun, pack } from "./ordered-leaf.js";
-import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
+import { PendingAdds } from "./ordered-pending.js";
+import { never, type Placing, placeSome, startPlacing } from "./ordered-place.js";
+import { overdue, turn } from "../platform/turn.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
 export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
@@ -26,7 +28,8 @@ export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
 type Past = (sk: string, key: string) => boolean;
 
 export class OrderedIndex {
-  private leaves: Leaf[] = [];
+  /** The leaves, in order (read and replaced by ordered-place.ts too). */
+  leaves: Leaf[] = [];
   /** Fenwick tree (1-based) of the leaves' sizes. */
   private tree: number[] = [0];
   private total = 0;
@@ -46,7 +49,7 @@ export class OrderedIndex {
    * ({@link pack}) too; otherwise equal terms compare their keys with `compareKeys` alone.
    */
   constructor(
-    private readonly compareKeys: (a: string, b: string) => number,
+    readonly compareKeys: (a: string, b: string) => number,
     readonly prefix = "",
     readonly packKeys = false,
   ) {
@@ -108,7 +111,7 @@ export class OrderedIndex {
    * read, or now when the index doubled since {@link common} was last found (O(1) amortized), so an index filled
    * by writes alone still packs its terms past their shared leading digits.
    */
-  private restructured(): void {
+  restructured(): void {
     this.treeStale = true;
     if (this.leaves.length * LEAF >= 2 * this.commonAt) this.rebuildTree();
   }
@@ -127,7 +130,7 @@ export class OrderedIndex {
    * Each leaf's last number, in one array of doubles: the search for the leaf of an entry reads this array
    * alone (a few KB, in cache) and visits a leaf's own arrays only where numbers are equal.
    */
-  private lastNums: number[] = [];
+  lastNums: number[] = [];
 
   /** Entries when {@link common} was last found. */
   private commonAt = 0;
@@ -158,7 +161,7 @@ export class OrderedIndex {
     return fenwickBefore(this.tree, li);
   }
 
-  private grow(li: number, by: number): void {
+  grow(li: number, by: number): void {
     if (this.treeStale) return; // counted when the tree is built again
     for (let i = li + 1; i < this.tree.length; i += i & -i) this.tree[i]! += by;
     this.total += by;
@@ -214,7 +217,7 @@ export class OrderedIndex {
   }
 
   /** The first leaf whose fence is ≥ (sk, key) (leaves.length when none): where the entry belongs. */
-  private seekLeaf(sk: string, n: number, key: string, kn: number, from = 0): number {
+  seekLeaf(sk: string, n: number, key: string, kn: number, from = 0): number {
     const leaves = this.leaves;
     const lastNums = this.lastNums;
     let a = from;
@@ -266,65 +269,86 @@ export class OrderedIndex {
    */
   get pendingMax(): number { return Math.min(16384, Math.max(256, this.total >>> 2)); }
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
-  get pending(): number { return this.adds.length; }
+  get pending(): number { return this.adds.length + (this.placing ? this.placing.t.m : 0); }
 
   /** {@link add} of a whole term (`prefix + sk`); `kn`: the key packed as this index packs it, when the caller has it. */
   addTerm(sk: string, key: string, kn = this.knum(key)): void {
     this.adds.push(sk, key, this.num(sk), kn);
-    if (this.adds.length >= this.pendingMax) this.flush();
+    if (this.adds.length >= this.pendingMax) this.placeSoon();
   }
 
   /**
-   * Place every pending add: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
+   * The pending adds being placed in slices (null: none): taken from the buffer (new adds wait in its other
+   * arrays), placed a few leaves at a time on later turns of the event loop ({@link placeSoon}), or at once by
+   * anything that reads or removes ({@link flush}): until placed, they are pending to every reader, which places
+   * them first. Between two slices only adds happen (to the buffer), which do not touch the leaves.
+   */
+  placing: Placing | null = null;
+  private scheduled = false;
+
+  /**
+   * Place every pending add now: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
    * cache), grouped by leaf (a counting sort on the leaf's position), each leaf's run sorted (a few entries: no
    * sort of all of them, which compared ~13 times per add) and merged into the leaf in place from the back, straight
-   * from the pending arrays (ordered-leaf.ts `mergeRun`), then the leaf split if it grew past 2 × LEAF.
+   * from the pending arrays (ordered-leaf.ts `mergeRun`: the leaf split if it grew past 2 × LEAF).
    */
   private flush(): void {
+    if (this.placing) placeSome(this, this.placing, never);
     if (this.adds.length === 0) return;
     if (this.leaves.length === 0) {
       this.flushIntoEmpty();
       return;
     }
-    const taken = this.adds.take();
-    const { sks, keys, nums, knums } = taken;
-    const leaves = this.leaves;
-    const nl = leaves.length;
-    const m = taken.m;
-    const leafOf = new Uint32Array(m);
-    for (let x = 0; x < m; x++) leafOf[x] = Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!));
-    const { order, starts } = groupByLeaf(leafOf, m, nl);
-    // Leaves split off: after leaf grownAt[g], grown[g] (in order); put in place in one pass at the end.
-    const grownAt: number[] = [];
-    const grown: Leaf[][] = [];
-    for (let li = nl - 1; li >= 0; li--) {
-      const from = starts[li]!;
-      const to = starts[li + 1]!;
-      if (from === to) continue;
-      const l = leaves[li]!;
-      // The leaf and its run, both sorted, merged (past the last leaf's fence, the run's greatest becomes its fence).
-      const parts = mergeRun(l, order, from, to, taken, sortRun(order, from, to, taken, this.compareKeys), this.compareKeys);
-      this.lastNums[li] = l.fN;
-      if (parts.length) {
-        grownAt.push(li);
-        grown.push(parts);
-      }
-      else if (l.n !== l.counted) {
-        this.grow(li, l.n - l.counted);
-        l.counted = l.n;
-      }
+    placeSome(this, this.begin(), never);
+  }
+
+  /**
+   * {@link pendingMax} adds wait: place them in slices on the next turns of the event loop (issue 15: placing
+   * 16,384 adds took 14-109 ms of CPU in one step), the ones being placed first if they still are (adds came
+   * faster than the slices).
+   */
+  private placeSoon(): void {
+    if (this.placing || this.leaves.length === 0) {
+      this.flush();
+      return;
     }
-    if (grown.length) {
-      const all: Leaf[] = [];
-      let g = grown.length - 1; // grownAt descends
-      for (let li = 0; li < nl; li++) {
-        all.push(leaves[li]!);
-        if (g >= 0 && grownAt[g] === li) for (const p of grown[g--]!) all.push(p);
+    this.begin();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.tick).unref();
+  }
+
+  private readonly tick = (): void => {
+    this.scheduled = false;
+    const p = this.placing;
+    if (p && !placeSome(this, p, overdue)) this.schedule();
+  };
+
+  /**
+   * Place what is pending without holding the event loop (a query awaits this before it reads: Keyspace
+   * `buildIndex`); what is added meanwhile may stay pending (the read places those few at once).
+   */
+  async placeSliced(): Promise<void> {
+    // The placing under way, then the adds waiting when it ends (those pending when called are placed by then).
+    for (let round = 0; round < 2; round++) {
+      if (!this.placing) {
+        if (this.adds.length === 0 || this.leaves.length === 0) return;
+        this.begin();
       }
-      this.leaves = all;
-      this.lastNums = all.map((l) => l.fN);
-      this.restructured();
+      for (let p = this.placing; p && !placeSome(this, p, overdue); p = this.placing) await turn();
     }
+  }
+
+  /** Take the pending adds to place (the index has leaves). */
+  private begin(): Placing {
+    const t = this.adds.take();
+    const p = startPlacing(t, this.leaves.length);
+    this.placing = p;
+    return p;
   }
 
   /** {@link flush} into an index with no leaf: its leaves built from the adds, sorted, as {@link from} does. */
@@ -335,7 +359,7 @@ export class OrderedIndex {
 
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
-    if (this.adds.has(key)) this.flush();
+    if (this.placing || this.adds.has(key)) this.flush();
     if (this.leaves.length === 0) return;
     const n = this.num(sk);
     const kn = this.knum(key);

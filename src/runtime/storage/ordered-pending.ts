@@ -23,8 +23,8 @@ export interface SortedAdds extends TakenAdds {
 export class PendingAdds {
   private sks: string[] = [];
   private keys: string[] = [];
-  private nums = new Float64Array(64);
-  private knums = new Float64Array(64);
+  private nums: Float64Array = new Float64Array(64);
+  private knums: Float64Array = new Float64Array(64);
   private n = 0;
   /**
    * The record keys of the pending adds, built by the first {@link has} after a take (a remove of one of them
@@ -71,14 +71,24 @@ export class PendingAdds {
 
   /**
    * Every pending add, in the order made; empties the buffer. The arrays are the buffer's own, reused by the
-   * next adds: read them before adding again (the index's flush does, synchronously).
+   * adds after the next take: place them before taking again (the index does).
    */
   take(): TakenAdds {
     const m = this.n;
     this.n = 0;
     this.keySet = null;
-    return { sks: this.sks, keys: this.keys, nums: this.nums, knums: this.knums, m };
+    const taken = { sks: this.sks, keys: this.keys, nums: this.nums, knums: this.knums, m };
+    // The next adds go to the other arrays: the taken ones may be read across turns (a placing in slices).
+    this.sks = this.spare.sks;
+    this.keys = this.spare.keys;
+    this.nums = this.spare.nums;
+    this.knums = this.spare.knums;
+    this.spare = taken;
+    return taken;
   }
+
+  /** The arrays taken last: the next {@link take}'s buffer (the index places one take before the next). */
+  private spare: TakenAdds = { sks: [], keys: [], nums: new Float64Array(64), knums: new Float64Array(64), m: 0 };
 
   /** {@link take}, sorted as the leaves are (numbers first, then strings, then `compareKeys`). */
   takeSorted(compareKeys: (a: string, b: string) => number): SortedAdds {
