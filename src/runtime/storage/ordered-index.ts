@@ -308,10 +308,11 @@ export class OrderedIndex {
    * faster than the slices).
    */
   private placeSoon(): void {
-    if (this.placing || this.leaves.length === 0) {
+    if (this.leaves.length === 0) {
       this.flush();
       return;
     }
+    if (this.placing) placeSome(this, this.placing, never);
     this.begin();
     this.schedule();
   }
