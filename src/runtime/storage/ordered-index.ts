@@ -12,7 +12,9 @@
  * leaf, each leaf touched merged once and split into leaves of LEAF if it grew past 2 × LEAF (placing adds one by
  * one waited on a cold leaf per add, ~1 µs each at 100,000 entries; a flush touches each leaf once for all its
  * adds, so the more adds a flush places, the fewer cold leaves per add). Splits leave the tree stale until the
- * next read. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
+ * next read. At the bound the adds are placed in slices on later turns of the event loop (ordered-place.ts), a
+ * query awaits the rest in slices too ({@link OrderedIndex.placeSliced}); a read or remove meanwhile finishes it.
+ * Leaves have fixed room (ordered-leaf.ts): a flush writes into them in place and allocates only new leaves. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
