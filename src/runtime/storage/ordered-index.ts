@@ -14,11 +14,12 @@
  * adds, so the more adds a flush places, the fewer cold leaves per add). Splits leave the tree stale until the
  * next read. At the bound the adds are placed in slices on later turns of the event loop (ordered-place.ts), a
  * query awaits the rest in slices too ({@link OrderedIndex.placeSliced}); a read or remove meanwhile finishes it.
- * Leaves have fixed room (ordered-leaf.ts): a flush writes into them in place and allocates only new leaves. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
+ * Leaves have fixed room (ordered-leaf.ts): a flush writes into them in place and allocates only new leaves.
+ * (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, BUILT, LEAF, type Leaf, ROOM, mergeRun, pack } from "./ordered-leaf.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, BUILT, LEAF, type Leaf, ROOM, pack } from "./ordered-leaf.js";
 import { PendingAdds } from "./ordered-pending.js";
 import { never, type Placing, placeSome, startPlacing } from "./ordered-place.js";
 import { overdue, turn } from "../platform/turn.js";
