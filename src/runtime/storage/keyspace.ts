@@ -295,9 +295,9 @@ export class Keyspace {
   }
 
   /**
-   * Build the ordered index of `prefix` as {@link orderedIndex} would on first use (or place a built one's pending
-   * adds), without holding the event
-   * loop (issue 15: a million records' terms took seconds in one step): the live records' terms collected and
+   * Build the ordered index of `prefix` as {@link orderedIndex} would on first use (or place a built one's
+   * pending adds), without holding the event loop (issue 15: a million records' terms took seconds in one
+   * step): the live records' terms collected and
    * sorted in slices (platform/turn.ts), then the writes made meanwhile applied to it (each changed key's
    * terms of that time removed, its present ones added) before it is kept. A rebase meanwhile (compaction,
    * import) starts the collection again; after three, the index is built in one step.
