@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type IndexEntry, OrderedIndex, pack, type SkRange } from "../../src/runtime/storage/ordered-index.js";
 import { compareUtf8 } from "../../src/runtime/format/segment-index.js";
+import { setSliceBudget } from "../../src/runtime/platform/turn.js";
 
 /** Integer keys compared as numbers (not as strings): ties must follow `compareKeys`, not string order. */
 const byNumber = (a: string, b: string): number => Number(a) - Number(b);
@@ -18,7 +19,11 @@ class Model {
   constructor(private readonly compareKeys: (a: string, b: string) => number = byNumber) {}
   private cmp = (a: IndexEntry, b: IndexEntry): number => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : this.compareKeys(a.key, b.key));
   add(sk: string, key: string): void {
-    if (!this.entries.some((e) => e.sk === sk && e.key === key)) this.entries.push({ sk, key });
+    this.addAll([{ sk, key }]);
+  }
+  addAll(es: readonly IndexEntry[]): void {
+    const there = new Set(this.entries.map((e) => `${e.sk}\u0000${e.key}`));
+    for (const e of es) if (!there.has(`${e.sk}\u0000${e.key}`)) there.add(`${e.sk}\u0000${e.key}`) && this.entries.push(e);
     this.entries.sort(this.cmp);
   }
   remove(sk: string, key: string): void {
@@ -87,6 +92,31 @@ function check(ix: OrderedIndex, model: Model, o: Extract<Op, { t: "check" }>): 
   const xs: number[] = [];
   ix.visitNumbers(o.range, "codes", codeSum, (x) => xs.push(x));
   expect(xs).toEqual(terms.map(codeSum));
+}
+
+/** The leaves' layout after a read: each holds 1 to its room entries, sorted, fenced at its last, slots past its entries empty. */
+function leavesWellFormed(ix: OrderedIndex): void {
+  void ix.size; // a read: the pending adds placed
+  const leaves = (ix as unknown as { leaves: { n: number; sks: string[]; keys: string[]; nums: Float64Array; fSk: string; fKey: string }[] }).leaves;
+  let prev: IndexEntry | undefined;
+  let fence: IndexEntry | undefined;
+  for (const l of leaves) {
+    expect(l.n).toBeGreaterThan(0);
+    expect(l.n).toBeLessThanOrEqual(Math.min(l.sks.length, 128));
+    expect(l.keys.length).toBe(l.sks.length);
+    expect(l.nums.length).toBe(l.sks.length);
+    for (let i = l.n; i < l.sks.length; i++) expect(l.sks[i] === "" && l.keys[i] === "").toBe(true);
+    for (let i = 0; i < l.n; i++) {
+      const e = { sk: l.sks[i]!, key: l.keys[i]! };
+      if (prev) expect(prev.sk < e.sk || (prev.sk === e.sk && byNumber(prev.key, e.key) < 0)).toBe(true);
+      prev = e;
+    }
+    // The fence: at or past the leaf's last entry (a remove leaves it), before the next leaf's first.
+    const last = { sk: l.sks[l.n - 1]!, key: l.keys[l.n - 1]! };
+    expect(last.sk < l.fSk || (last.sk === l.fSk && byNumber(last.key, l.fKey) <= 0)).toBe(true);
+    if (fence) expect(fence.sk < l.sks[0]! || (fence.sk === l.sks[0]! && byNumber(fence.key, l.keys[0]!) < 0)).toBe(true);
+    fence = { sk: l.fSk, key: l.fKey };
+  }
 }
 
 /** A number that differs for most terms: the sum of their code units weighted by position. */
@@ -192,6 +222,96 @@ describe("OrderedIndex", () => {
     expect([...ix.walk({})]).toEqual(all);
     expect([...ix.walk({}, { reverse: true })]).toEqual([...all].reverse());
   });
+  it("leaves of fixed room: bursts into one leaf (split into several at once), re-adds of placed and pending entries, removes; every leaf sorted, within its room, its free slots empty", () => {
+    // Each burst adds `count` entries around one sk without a read between (placed together by the next flush):
+    // with `count` past 2 × LEAF (64) a leaf's merge writes into it and into several new leaves at once. Some of
+    // a burst's entries are already placed (`again`: an exact duplicate of a leaf's entry) or repeated in the burst.
+    type Step =
+      | { t: "burst"; sk: string; from: number; count: number; again: number; twice: boolean }
+      | { t: "removeSome"; i: number; n: number }
+      | { t: "check"; range: SkRange; reverse: boolean };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ t: fc.constant("burst" as const), sk, from: fc.nat({ max: 400 }), count: fc.integer({ min: 1, max: 400 }), again: fc.nat({ max: 50 }), twice: fc.boolean() }) },
+      { weight: 2, arbitrary: fc.record({ t: fc.constant("removeSome" as const), i: fc.nat(), n: fc.integer({ min: 1, max: 150 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant("check" as const), range: fc.oneof(range, prefixRange), reverse: fc.boolean() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ sk, key: fc.nat({ max: 2000 }).map(String) }), { maxLength: 1500 }), fc.array(step, { minLength: 1, maxLength: 40 }), fc.boolean(), (initial, steps, built) => {
+        const model = new Model();
+        const prefix = "\u00014\u0000";
+        let ix: OrderedIndex;
+        if (built) {
+          for (const e of initial) model.add(e.sk, e.key);
+          ix = OrderedIndex.from(byNumber, initial.map((e) => prefix + e.sk), initial.map((e) => e.key), prefix);
+        } else ix = new OrderedIndex(byNumber, prefix);
+        for (const st of steps) {
+          if (st.t === "burst") {
+            const adds: IndexEntry[] = [];
+            for (let k = 0; k < st.count; k++) adds.push({ sk: st.sk + (k % 3 === 0 ? "" : "a"), key: String(st.from + k) });
+            for (let k = 0; k < Math.min(st.again, model.entries.length); k++) adds.push(model.entries[(k * 7919) % model.entries.length]!);
+            if (st.twice) adds.push(...adds.slice(0, 20));
+            for (const e of adds) {
+              ix.add(e.sk, e.key);
+              model.add(e.sk, e.key);
+            }
+          } else if (st.t === "removeSome") {
+            for (let k = 0; k < st.n && model.entries.length; k++) {
+              const e = model.entries[(st.i + k * 31) % model.entries.length]!;
+              ix.remove(e.sk, e.key);
+              model.remove(e.sk, e.key);
+            }
+          } else check(ix, model, { t: "check", range: st.range, reverse: st.reverse, after: null, afterAbsent: null });
+          leavesWellFormed(ix);
+        }
+        check(ix, model, { t: "check", range: {}, reverse: false, after: null, afterAbsent: null });
+        leavesWellFormed(ix);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it("placing in slices: adds past the bound are placed over later turns, reads and removes between the slices see every add, and placeSliced yields", async () => {
+    const old = setSliceBudget(0); // every check after a slice's first says overdue: a slice routes 256 adds or merges one leaf
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.record({ sk, key: fc.nat({ max: 3000 }).map(String) }), { minLength: 1, maxLength: 2500 }), fc.array(op, { minLength: 20, maxLength: 100 }), fc.nat({ max: 5 }), async (initial, ops, turns) => {
+          const model = new Model();
+          const prefix = "\u00015\u0000";
+          model.addAll(initial);
+          const ix = OrderedIndex.from(byNumber, initial.map((e) => prefix + e.sk), initial.map((e) => e.key), prefix);
+          // Past the bound (a quarter of the index): a placing begins; the adds stay pending until slices place them.
+          const burst = Array.from({ length: ix.pendingMax + 40 }, (_, i) => ({ sk: ["a", "b", "c"][i % 3]! + String(i % 7), key: String(3001 + i) }));
+          for (const e of burst) ix.add(e.sk, e.key);
+          model.addAll(burst);
+          expect(ix.pending).toBe(burst.length);
+          for (let k = 0; k < turns; k++) await new Promise((r) => setImmediate(r));
+          if (turns > 0) expect(ix.pending).toBeLessThan(burst.length); // slices ran
+          // Reads, removes and more adds with the placing part done: each one sees every add.
+          run(ix, model, ops);
+          // placeSliced: the next burst placed over several turns, none holding all of it.
+          for (const e of burst) ix.add(e.sk + "z", e.key);
+          model.addAll(burst.map((e) => ({ sk: e.sk + "z", key: e.key })));
+          // Other work gets turns meanwhile: a loop of setImmediate callbacks runs between its slices.
+          let turnsSeen = 0;
+          let placed = false;
+          const other = (): void => {
+            turnsSeen++;
+            if (!placed) setImmediate(other);
+          };
+          setImmediate(other);
+          await ix.placeSliced();
+          placed = true;
+          expect(ix.pending).toBe(0);
+          expect(turnsSeen).toBeGreaterThan(0);
+          check(ix, model, { t: "check", range: {}, reverse: false, after: null, afterAbsent: null });
+        }),
+        { numRuns: 20 },
+      );
+    } finally {
+      setSliceBudget(old);
+    }
+  });
+
   it("packed numbers: string keys in UTF-8 order (packKeys) and long sks sharing leading digits, across rebuilds of the common prefix", () => {
     // Characters in and out of the packed range (digits, hex, letters; space, \u0000, é, \uffff, a surrogate
     // pair), sks and keys longer than the 8 packed characters, most sks sharing a long prefix as timestamps do.

@@ -295,14 +295,17 @@ export class Keyspace {
   }
 
   /**
-   * Build the ordered index of `prefix` as {@link orderedIndex} would on first use, without holding the event
-   * loop (issue 15: a million records' terms took seconds in one step): the live records' terms collected and
+   * Build the ordered index of `prefix` as {@link orderedIndex} would on first use (or place a built one's
+   * pending adds), without holding the event loop (issue 15: a million records' terms took seconds in one
+   * step): the live records' terms collected and
    * sorted in slices (platform/turn.ts), then the writes made meanwhile applied to it (each changed key's
    * terms of that time removed, its present ones added) before it is kept. A rebase meanwhile (compaction,
    * import) starts the collection again; after three, the index is built in one step.
    */
   buildIndex(prefix: string, compareKeys: (a: string, b: string) => number): Promise<void> {
-    if (this.indexes?.has(prefix)) return Promise.resolve();
+    // Built: its pending adds placed in slices (OrderedIndex.placeSliced), not all at once by the read that follows.
+    const built = this.indexes?.get(prefix);
+    if (built) return built.placeSliced();
     const running = this.building?.get(prefix);
     if (running) return running;
     this.touched ??= new Map();

@@ -12,24 +12,27 @@
  * leaf, each leaf touched merged once and split into leaves of LEAF if it grew past 2 × LEAF (placing adds one by
  * one waited on a cold leaf per add, ~1 µs each at 100,000 entries; a flush touches each leaf once for all its
  * adds, so the more adds a flush places, the fewer cold leaves per add). Splits leave the tree stale until the
- * next read. (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
+ * next read. At the bound the adds are placed in slices on later turns of the event loop (ordered-place.ts), a
+ * query awaits the rest in slices too ({@link OrderedIndex.placeSliced}); a read or remove meanwhile finishes it.
+ * Leaves have fixed room (ordered-leaf.ts): a flush writes into them in place and allocates only new leaves.
+ * (A sorted base + delta merged past n/32, as DESIGN14 suggested, cost ~4 µs per change amortized.)
  */
 
 import { aboveHi, aboveLo, type IndexEntry, type SkRange } from "./ordered-range.js";
-import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, type Leaf, mergeRun, pack, splitOff } from "./ordered-leaf.js";
-import { groupByLeaf, PendingAdds, sortRun } from "./ordered-pending.js";
+import { commonPrefix, entryOrder, finish, leafSteps, fenwick, fenwickAt, fenwickBefore, BUILT, LEAF, type Leaf, ROOM, pack } from "./ordered-leaf.js";
+import { PendingAdds } from "./ordered-pending.js";
+import { never, type Placing, placeSome, startPlacing } from "./ordered-place.js";
+import { overdue, turn } from "../platform/turn.js";
 
 export { entryOrder, pack } from "./ordered-leaf.js";
 export type { IndexEntry, SkBound, SkRange } from "./ordered-range.js";
-
-/** A leaf's size after a split, and half the most it holds. */
-const LEAF = 64;
 
 /** A test on entries, false for a prefix of the order and true after. */
 type Past = (sk: string, key: string) => boolean;
 
 export class OrderedIndex {
-  private leaves: Leaf[] = [];
+  /** The leaves, in order (read and replaced by ordered-place.ts too). */
+  leaves: Leaf[] = [];
   /** Fenwick tree (1-based) of the leaves' sizes. */
   private tree: number[] = [0];
   private total = 0;
@@ -49,7 +52,7 @@ export class OrderedIndex {
    * ({@link pack}) too; otherwise equal terms compare their keys with `compareKeys` alone.
    */
   constructor(
-    private readonly compareKeys: (a: string, b: string) => number,
+    readonly compareKeys: (a: string, b: string) => number,
     readonly prefix = "",
     readonly packKeys = false,
   ) {
@@ -88,7 +91,7 @@ export class OrderedIndex {
       this.common = commonPrefix(sks[order[0]!]!, sks[order[order.length - 1]!]!, this.prefix);
       this.commonAt = order.length;
     }
-    this.leaves = yield* leafSteps(order, sks, keys, (t) => this.num(t), (k) => this.knum(k), LEAF);
+    this.leaves = yield* leafSteps(order, sks, keys, (t) => this.num(t), (k) => this.knum(k), BUILT, ROOM);
     this.rebuildTree();
   }
 
@@ -111,13 +114,13 @@ export class OrderedIndex {
    * read, or now when the index doubled since {@link common} was last found (O(1) amortized), so an index filled
    * by writes alone still packs its terms past their shared leading digits.
    */
-  private restructured(): void {
+  restructured(): void {
     this.treeStale = true;
     if (this.leaves.length * LEAF >= 2 * this.commonAt) this.rebuildTree();
   }
 
   private rebuildTree(): void {
-    for (const l of this.leaves) l.counted = l.sks.length;
+    for (const l of this.leaves) l.counted = l.n;
     const { tree, total } = fenwick(this.leaves);
     this.tree = tree;
     this.total = total;
@@ -130,7 +133,7 @@ export class OrderedIndex {
    * Each leaf's last number, in one array of doubles: the search for the leaf of an entry reads this array
    * alone (a few KB, in cache) and visits a leaf's own arrays only where numbers are equal.
    */
-  private lastNums: number[] = [];
+  lastNums: number[] = [];
 
   /** Entries when {@link common} was last found. */
   private commonAt = 0;
@@ -145,12 +148,12 @@ export class OrderedIndex {
     const leaves = this.leaves;
     if (leaves.length === 0) return;
     const last = leaves[leaves.length - 1]!;
-    const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.sks.length - 1]!, this.prefix);
+    const c = commonPrefix(leaves[0]!.sks[0]!, last.sks[last.n - 1]!, this.prefix);
     if (c === this.common) return;
     this.common = c;
     this.adds.repack((t) => this.num(t));
     for (const l of leaves) {
-      for (let i = 0; i < l.sks.length; i++) l.nums[i] = this.num(l.sks[i]!);
+      for (let i = 0; i < l.n; i++) l.nums[i] = this.num(l.sks[i]!);
       l.fN = this.num(l.fSk);
       l.cols = undefined;
     }
@@ -161,7 +164,7 @@ export class OrderedIndex {
     return fenwickBefore(this.tree, li);
   }
 
-  private grow(li: number, by: number): void {
+  grow(li: number, by: number): void {
     if (this.treeStale) return; // counted when the tree is built again
     for (let i = li + 1; i < this.tree.length; i += i & -i) this.tree[i]! += by;
     this.total += by;
@@ -180,14 +183,14 @@ export class OrderedIndex {
     while (a < b) {
       const mid = (a + b) >>> 1;
       const l = leaves[mid]!;
-      const last = l.sks.length - 1;
+      const last = l.n - 1;
       if (past(l.sks[last]!, l.keys[last]!)) b = mid;
       else a = mid + 1;
     }
     if (a === leaves.length) return [a, 0];
     const l = leaves[a]!;
     let x = 0;
-    let y = l.sks.length - 1;
+    let y = l.n - 1;
     while (x < y) {
       const mid = (x + y) >>> 1;
       if (past(l.sks[mid]!, l.keys[mid]!)) y = mid;
@@ -217,7 +220,7 @@ export class OrderedIndex {
   }
 
   /** The first leaf whose fence is ≥ (sk, key) (leaves.length when none): where the entry belongs. */
-  private seekLeaf(sk: string, n: number, key: string, kn: number, from = 0): number {
+  seekLeaf(sk: string, n: number, key: string, kn: number, from = 0): number {
     const leaves = this.leaves;
     const lastNums = this.lastNums;
     let a = from;
@@ -241,7 +244,7 @@ export class OrderedIndex {
   private seekIn(a: number, sk: string, n: number, key: string, kn: number): number {
     const l = this.leaves[a]!;
     let x = 0;
-    let y = l.sks.length - 1;
+    let y = l.n - 1;
     while (x < y) {
       const mid = (x + y) >>> 1;
       if (this.cmp(sk, n, key, kn, l, mid) <= 0) y = mid;
@@ -269,45 +272,87 @@ export class OrderedIndex {
    */
   get pendingMax(): number { return Math.min(16384, Math.max(256, this.total >>> 2)); }
   /** Entries added but not yet placed in a leaf (for tests and metrics). */
-  get pending(): number { return this.adds.length; }
+  get pending(): number { return this.adds.length + (this.placing ? this.placing.t.m : 0); }
 
   /** {@link add} of a whole term (`prefix + sk`); `kn`: the key packed as this index packs it, when the caller has it. */
   addTerm(sk: string, key: string, kn = this.knum(key)): void {
     this.adds.push(sk, key, this.num(sk), kn);
-    if (this.adds.length >= this.pendingMax) this.flush();
+    if (this.adds.length >= this.pendingMax) this.placeSoon();
   }
 
   /**
-   * Place every pending add: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
+   * The pending adds being placed in slices (null: none): taken from the buffer (new adds wait in its other
+   * arrays), placed a few leaves at a time on later turns of the event loop ({@link placeSoon}), or at once by
+   * anything that reads or removes ({@link flush}): until placed, they are pending to every reader, which places
+   * them first. Between two slices only adds happen (to the buffer), which do not touch the leaves.
+   */
+  placing: Placing | null = null;
+  private scheduled = false;
+
+  /**
+   * Place every pending add now: each routed to its leaf by its fence (a search of {@link lastNums}, a few KB in
    * cache), grouped by leaf (a counting sort on the leaf's position), each leaf's run sorted (a few entries: no
    * sort of all of them, which compared ~13 times per add) and merged into the leaf in place from the back, straight
-   * from the pending arrays (ordered-leaf.ts `mergeRun`), then the leaf split if it grew past 2 × LEAF.
+   * from the pending arrays (ordered-leaf.ts `mergeRun`: the leaf split if it grew past 2 × LEAF).
    */
   private flush(): void {
+    if (this.placing) placeSome(this, this.placing, never);
     if (this.adds.length === 0) return;
     if (this.leaves.length === 0) {
       this.flushIntoEmpty();
       return;
     }
-    const taken = this.adds.take();
-    const { sks, keys, nums, knums } = taken;
-    const leaves = this.leaves;
-    const nl = leaves.length;
-    const { order, starts } = groupByLeaf(taken, nl, (x) => Math.min(nl - 1, this.seekLeaf(sks[x]!, nums[x]!, keys[x]!, knums[x]!)));
-    // From the last leaf back, so a split (leaves inserted after it) leaves the earlier positions as they are.
-    for (let li = nl - 1; li >= 0; li--) {
-      const from = starts[li]!;
-      const to = starts[li + 1]!;
-      if (from === to) continue;
-      const run = order.subarray(from, to);
-      const l = leaves[li]!;
-      // The leaf and its run, both sorted, merged (past the last leaf's fence, the run's greatest becomes its fence).
-      mergeRun(l, run, taken, sortRun(run, taken, this.compareKeys), this.compareKeys);
-      if (l.sks.length !== l.counted) this.grow(li, l.sks.length - l.counted);
-      l.counted = l.sks.length;
-      this.lastNums[li] = l.fN;
-      this.splitLeaf(li);
+    placeSome(this, this.begin(), never);
+  }
+
+  /**
+   * {@link pendingMax} adds wait: place them in slices on the next turns of the event loop (issue 15: placing
+   * 16,384 adds took 14-109 ms of CPU in one step), the ones being placed first if they still are (adds came
+   * faster than the slices).
+   */
+  private placeSoon(): void {
+    if (this.leaves.length === 0) {
+      this.flush();
+      return;
     }
+    if (this.placing) placeSome(this, this.placing, never);
+    this.begin();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.tick).unref();
+  }
+
+  private readonly tick = (): void => {
+    this.scheduled = false;
+    const p = this.placing;
+    if (p && !placeSome(this, p, overdue)) this.schedule();
+  };
+
+  /**
+   * Place what is pending without holding the event loop (a query awaits this before it reads: Keyspace
+   * `buildIndex`); what is added meanwhile may stay pending (the read places those few at once).
+   */
+  async placeSliced(): Promise<void> {
+    // The placing under way, then the adds waiting when it ends (those pending when called are placed by then).
+    for (let round = 0; round < 2; round++) {
+      if (!this.placing) {
+        if (this.adds.length === 0 || this.leaves.length === 0) return;
+        this.begin();
+      }
+      for (let p = this.placing; p && !placeSome(this, p, overdue); p = this.placing) await turn();
+    }
+  }
+
+  /** Take the pending adds to place (the index has leaves). */
+  private begin(): Placing {
+    const t = this.adds.take();
+    const p = startPlacing(t, this.leaves.length);
+    this.placing = p;
+    return p;
   }
 
   /** {@link flush} into an index with no leaf: its leaves built from the adds, sorted, as {@link from} does. */
@@ -316,19 +361,9 @@ export class OrderedIndex {
     finish(this.fillSteps(order, sks, keys));
   }
 
-  /** Split leaf `li` (sorted) into leaves of LEAF entries when it holds more than 2 × LEAF. */
-  private splitLeaf(li: number): void {
-    const l = this.leaves[li]!;
-    if (l.sks.length <= 2 * LEAF) return;
-    const parts = splitOff(l, LEAF);
-    this.leaves.splice(li + 1, 0, ...parts);
-    this.lastNums.splice(li, 1, l.fN, ...parts.map((x) => x.fN));
-    this.restructured();
-  }
-
   /** {@link remove} of a whole term (`prefix + sk`). */
   removeTerm(sk: string, key: string): void {
-    if (this.adds.has(key)) this.flush();
+    if (this.placing || this.adds.has(key)) this.flush();
     if (this.leaves.length === 0) return;
     const n = this.num(sk);
     const kn = this.knum(key);
@@ -337,12 +372,18 @@ export class OrderedIndex {
     const i = this.seekIn(li, sk, n, key, kn);
     const l = this.leaves[li]!;
     if (l.sks[i] !== sk || l.keys[i] !== key) return;
-    l.sks.splice(i, 1);
-    l.keys.splice(i, 1);
-    l.nums.splice(i, 1);
-    l.knums.splice(i, 1);
+    const m = l.n - 1;
+    for (let k = i; k < m; k++) {
+      l.sks[k] = l.sks[k + 1]!;
+      l.keys[k] = l.keys[k + 1]!;
+    }
+    l.nums.copyWithin(i, i + 1, m + 1);
+    l.knums.copyWithin(i, i + 1, m + 1);
+    l.sks[m] = "";
+    l.keys[m] = "";
+    l.n = m;
     l.cols = undefined; // the fence stays: still between this leaf and the next
-    if (l.sks.length === 0) {
+    if (m === 0) {
       this.leaves.splice(li, 1);
       this.lastNums.splice(li, 1);
       this.restructured();
@@ -380,8 +421,9 @@ export class OrderedIndex {
     let [li, i] = this.at(from);
     let n = to - from;
     while (n > 0) {
-      const sks = this.leaves[li++]!.sks;
-      const end = Math.min(sks.length, i + n);
+      const l = this.leaves[li++]!;
+      const sks = l.sks;
+      const end = Math.min(l.n, i + n);
       n -= end - i;
       for (; i < end; i++) visit(sks[i]!);
       i = 0;
@@ -403,7 +445,7 @@ export class OrderedIndex {
       const l = this.leaves[li++]!;
       let col = l.cols?.get(column);
       if (!col) {
-        col = new Float64Array(l.sks.length);
+        col = new Float64Array(l.n);
         for (let j = 0; j < col.length; j++) col[j] = decode(l.sks[j]!);
         (l.cols ??= new Map()).set(column, col);
       }
@@ -434,8 +476,8 @@ export class OrderedIndex {
       const l = this.leaves[li]!;
       yield { sk: cut ? l.sks[i]!.slice(cut) : l.sks[i]!, key: l.keys[i]! };
       if (reverse) {
-        if (--i < 0) i = this.leaves[--li]?.sks.length! - 1;
-      } else if (++i === l.sks.length) {
+        if (--i < 0) i = (this.leaves[--li]?.n ?? 0) - 1;
+      } else if (++i === l.n) {
         li++;
         i = 0;
       }

@@ -23,8 +23,8 @@ export interface SortedAdds extends TakenAdds {
 export class PendingAdds {
   private sks: string[] = [];
   private keys: string[] = [];
-  private nums = new Float64Array(64);
-  private knums = new Float64Array(64);
+  private nums: Float64Array = new Float64Array(64);
+  private knums: Float64Array = new Float64Array(64);
   private n = 0;
   /**
    * The record keys of the pending adds, built by the first {@link has} after a take (a remove of one of them
@@ -71,66 +71,81 @@ export class PendingAdds {
 
   /**
    * Every pending add, in the order made; empties the buffer. The arrays are the buffer's own, reused by the
-   * next adds: read them before adding again (the index's flush does, synchronously).
+   * adds after the next take: place them before taking again (the index does).
    */
   take(): TakenAdds {
     const m = this.n;
     this.n = 0;
     this.keySet = null;
-    return { sks: this.sks, keys: this.keys, nums: this.nums, knums: this.knums, m };
+    const taken = { sks: this.sks, keys: this.keys, nums: this.nums, knums: this.knums, m };
+    // The next adds go to the other arrays: the taken ones may be read across turns (a placing in slices).
+    this.sks = this.spare.sks;
+    this.keys = this.spare.keys;
+    this.nums = this.spare.nums;
+    this.knums = this.spare.knums;
+    this.spare = taken;
+    return taken;
   }
+
+  /** The arrays taken last: the next {@link take}'s buffer (the index places one take before the next). */
+  private spare: TakenAdds = { sks: [], keys: [], nums: new Float64Array(64), knums: new Float64Array(64), m: 0 };
 
   /** {@link take}, sorted as the leaves are (numbers first, then strings, then `compareKeys`). */
   takeSorted(compareKeys: (a: string, b: string) => number): SortedAdds {
     const t = this.take();
     const order = new Uint32Array(t.m);
     for (let i = 0; i < t.m; i++) order[i] = i;
-    sortRun(order, t, compareKeys);
+    sortRun(order, 0, t.m, t, compareKeys);
     return { ...t, order };
   }
 }
 
+/** Order of adds a and b of `t` by (num, sk, knum, key). */
+function cmpAdds(t: TakenAdds, a: number, b: number, compareKeys: (a: string, b: string) => number): number {
+  const x = t.nums[a]!;
+  const y = t.nums[b]!;
+  if (x !== y) return x < y ? -1 : 1;
+  const s = t.sks[a]!;
+  const u = t.sks[b]!;
+  if (s !== u) return s < u ? -1 : 1;
+  const kx = t.knums[a]!;
+  const ky = t.knums[b]!;
+  return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(t.keys[a]!, t.keys[b]!);
+}
+
 /**
- * Sort positions `run` (into `t`'s arrays) by (num, sk, knum, key): checked first in one pass, since adds made
- * in key order (increasing ids, times) to one value of an index arrive sorted already. Returns whether two
- * neighbours are the same entry (an entry added twice while pending).
+ * Sort positions `run[from]` to `run[to - 1]` (into `t`'s arrays) by (num, sk, knum, key): checked first in one
+ * pass, since adds made in key order (increasing ids, times) to one value of an index arrive sorted already; a
+ * short run sorted by insertion in place (nothing allocated). Returns whether two neighbours are the same entry
+ * (an entry added twice while pending).
  */
-export function sortRun(run: Uint32Array, t: TakenAdds, compareKeys: (a: string, b: string) => number): boolean {
-  if (run.length < 2) return false;
-  const { sks, keys, nums, knums } = t;
-  const cmp = (a: number, b: number): number => {
-    const x = nums[a]!;
-    const y = nums[b]!;
-    if (x !== y) return x < y ? -1 : 1;
-    const s = sks[a]!;
-    const u = sks[b]!;
-    if (s !== u) return s < u ? -1 : 1;
-    const kx = knums[a]!;
-    const ky = knums[b]!;
-    return kx !== ky ? (kx < ky ? -1 : 1) : compareKeys(keys[a]!, keys[b]!);
-  };
+export function sortRun(run: Uint32Array, from: number, to: number, t: TakenAdds, compareKeys: (a: string, b: string) => number): boolean {
+  if (to - from < 2) return false;
   let inOrder = true;
-  for (let j = 1; j < run.length && inOrder; j++) inOrder = cmp(run[j - 1]!, run[j]!) < 0;
+  for (let j = from + 1; j < to && inOrder; j++) inOrder = cmpAdds(t, run[j - 1]!, run[j]!, compareKeys) < 0;
   if (inOrder) return false;
-  run.sort(cmp);
-  for (let j = 1; j < run.length; j++) if (cmp(run[j - 1]!, run[j]!) === 0) return true;
+  if (to - from <= 32) {
+    for (let j = from + 1; j < to; j++) {
+      const x = run[j]!;
+      let k = j - 1;
+      while (k >= from && cmpAdds(t, run[k]!, x, compareKeys) > 0) {
+        run[k + 1] = run[k]!;
+        k--;
+      }
+      run[k + 1] = x;
+    }
+  } else run.subarray(from, to).sort((a, b) => cmpAdds(t, a, b, compareKeys));
+  for (let j = from + 1; j < to; j++) if (cmpAdds(t, run[j - 1]!, run[j]!, compareKeys) === 0) return true;
   return false;
 }
 
 /**
- * The taken adds grouped by the leaf `route(i)` gives each (0 to `leaves` - 1), by a counting sort: `order`
- * holds leaf 0's adds, then leaf 1's, …; leaf li's are `order[starts[li]]` to `order[starts[li + 1] - 1]`, in
- * the order made.
+ * Adds grouped by leaf (`leafOf[x]`, 0 to `leaves` - 1, for each add x < m) by a counting sort: `order` holds leaf
+ * 0's adds, then leaf 1's, …; leaf li's are `order[starts[li]]` to `order[starts[li + 1] - 1]`, in the order made.
  */
-export function groupByLeaf(t: TakenAdds, leaves: number, route: (i: number) => number): { order: Uint32Array; starts: Uint32Array } {
-  const m = t.m;
-  const leafOf = new Uint32Array(m);
+export function groupByLeaf(leafOf: Uint32Array, m: number, leaves: number): { order: Uint32Array; starts: Uint32Array } {
   const starts = new Uint32Array(leaves + 1);
-  for (let x = 0; x < m; x++) {
-    const li = route(x);
-    leafOf[x] = li;
-    starts[li + 1]!++;
-  }
+  for (let x = 0; x < m; x++) starts[leafOf[x]! + 1]!++;
   for (let li = 0; li < leaves; li++) starts[li + 1]! += starts[li]!;
   const order = new Uint32Array(m);
   const next = starts.slice(0, leaves);
