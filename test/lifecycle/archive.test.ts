@@ -226,9 +226,10 @@ describe("repo.archive()", () => {
         for (let i = b * 1000; i < (b + 1) * 1000; i++) tx.conversations.put(conv(`k${i}`, 200, "x".repeat(250)));
       });
     }
-    const archiving = store.conversations.archive({ olderThan: "100d" });
+    // Its outcome is awaited from the start: it may reject while close() is still running.
+    const archiving = code(store.conversations.archive({ olderThan: "100d" }));
     await store.close(); // the archive is past its first slice: it stops at its next check, before any delete
-    expect(await code(archiving)).toBe("E_CLOSED");
+    expect(await archiving).toBe("E_CLOSED");
     const again = await open(dir);
     expect(await again.conversations.count()).toBe(4000);
     await again.close();
