@@ -149,6 +149,26 @@ describe("journal preallocation", () => {
     await r.close();
   });
 
+  it("a bulk load's large groups, written past the journal's end, start no fill ahead (the next group would wait for zeros it writes over)", async () => {
+    const dir = path.join(tmp, "bulk-no-ahead");
+    const real = nodeFileIO();
+    let ahead = 0;
+    const io = {
+      ...real,
+      writeAsync(fd: number, data: Uint8Array, position: number) {
+        ahead += data.length;
+        return real.writeAsync!(fd, data, position);
+      },
+    };
+    const e = await Engine.open({ dir, key: TEST_KEY, compaction: { auto: false }, io });
+    for (let b = 0; b < 12; b++) await e.write(Array.from({ length: 200 }, (_, i) => put(`b${b}-${i}`, 1000))); // ~200 KB a group
+    expect(ahead).toBe(0);
+    await e.close();
+    const r = await Engine.open({ dir, key: TEST_KEY });
+    expect(r.count("e")).toBe(2400);
+    await r.close();
+  });
+
   it("a commit that would pass a fill ahead still running waits for it (a slow disk): no frame is written over, all replays", async () => {
     const dir = path.join(tmp, "ahead-slow");
     const real = nodeFileIO();

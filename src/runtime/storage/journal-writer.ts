@@ -165,7 +165,9 @@ export class JournalWriter {
     this.tail = at + frames.length;
     this.lastSeq = lastSeq;
     if (this.endRecords) this.end.set(bytes.subarray(frames.length));
-    if (!this.ahead && this.allocated - end < this.step() / 4 && this.step() >= AHEAD_MIN_STEP) this.fillAhead();
+    // Not after a large group: a bulk load's next group goes past the end as well, and would wait for zeros it
+    // then writes over (measured: bulk loads ~30% slower, with 1 MiB of zeros and 16 fdatasyncs per group).
+    if (!this.ahead && bytes.length < JOURNAL_DIRECT_BYTES && this.allocated - end < this.step() / 4 && this.step() >= AHEAD_MIN_STEP) this.fillAhead();
     return at;
   }
 
