@@ -39,18 +39,18 @@ let worker: Worker | null = null;
 let broken = false;
 let nextId = 0;
 const inFlight = new Map<number, Job>();
-/** Blocks deflated by the worker since the process started (tests, the benchmark). */
+/** Blocks deflated by the worker since the process started (tests). */
 let asideCount = 0;
 
-/** End the worker; blocks in flight are deflated here. `broken`: no new worker is started afterwards. */
-function fail(markBroken = true): void {
+/** End the worker (resolves once it has ended); blocks in flight are deflated here. `broken`: no new worker is started afterwards. */
+function fail(markBroken = true): Promise<void> {
   broken = markBroken;
   const w = worker;
   worker = null;
   const jobs = [...inFlight.values()];
   inFlight.clear();
   for (const j of jobs) j.resolve(compress(j.plain));
-  if (w) void w.terminate().catch(() => {});
+  return w ? w.terminate().then(() => {}, () => {}) : Promise.resolve();
 }
 
 function start(): Worker | null {
@@ -66,11 +66,11 @@ function start(): Worker | null {
       if (inFlight.size === 0) w.unref();
       job.resolve(out);
     });
-    w.on("error", fail);
+    w.on("error", () => void fail());
     w.on("exit", () => {
-      if (worker === w) fail();
+      if (worker === w) void fail();
     });
-    w.on("messageerror", () => fail());
+    w.on("messageerror", () => void fail());
     w.unref();
     worker = w;
   } catch {
@@ -95,7 +95,7 @@ export function compressAside(plain: Uint8Array): Promise<Uint8Array> {
     try {
       w.postMessage({ id, plain: whole ? plain : plain.slice(), level: DEFLATE_LEVEL });
     } catch {
-      fail();
+      void fail();
     }
   });
 }
@@ -106,8 +106,6 @@ export function deflateAsideStats(): { aside: number; broken: boolean } {
 }
 
 /** For tests: end the worker as if it had failed; with `recover`, the next block starts a new one. */
-export async function stopDeflateWorker(recover = true): Promise<void> {
-  const w = worker;
-  fail(!recover);
-  if (w) await w.terminate();
+export function stopDeflateWorker(recover = true): Promise<void> {
+  return fail(!recover);
 }
