@@ -110,6 +110,11 @@ export async function writeSegment(
       const { plaintext, slots } = encodeBlock(pending);
       queue.push({ entity, plaintext, slots, deflated: compress ? compressAside(plaintext) : null });
     };
+    /** After a block is queued: the oldest ones written once more than BLOCKS_IN_FLIGHT wait, then a turn if due. */
+    const written = async () => {
+      await drain(BLOCKS_IN_FLIGHT);
+      await yieldEvery();
+    };
     for (const input of inputs) {
       await input.prepare?.();
       let pending: BlockRecord[] = [];
@@ -125,10 +130,6 @@ export async function writeSegment(
         return true;
       };
       const records = input.records;
-      const written = async () => {
-        await drain(BLOCKS_IN_FLIGHT);
-        await yieldEvery();
-      };
       if (Symbol.asyncIterator in records) {
         for await (const rec of records) if (add(rec)) await written();
       } else {
